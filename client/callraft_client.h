@@ -1,0 +1,71 @@
+/* callraft_client.h: libcallraft, the C client library of callraft.
+ *
+ * A client knows several node addresses ("host:port,host:port,..."), needs only one of them to be
+ * reachable (followers forward to the leader), and makes every write idempotent: it registers a
+ * session once (client_id, through the log) and stamps each write with the next sequence number.
+ * A write whose outcome is unknown (connection lost, timeout, OUTCOME_UNKNOWN, NOT_LEADER, NO_LEADER,
+ * UNAVAILABLE) is retried through the other nodes with the *same* (client_id, seq) until it succeeds
+ * or the request deadline passes; the cluster applies it at most once and returns the stored reply.
+ *
+ * Threading: a struct callraft_client is used by one thread at a time; open one per thread (a
+ * session has one write outstanding at a time). Blocking I/O with poll() deadlines; no signals.
+ */
+#ifndef CALLRAFT_CLIENT_H
+#define CALLRAFT_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "callraft.pb-c.h"
+
+struct callraft_client;
+
+struct callraft_client_options {
+	const char *cluster;      /* "host:port[,host:port...]"; required */
+	const char *name;         /* session name shown by the node; may be NULL */
+	int request_timeout_ms;   /* deadline for one request including retries; 0: 15000 */
+	int attempt_timeout_ms;   /* deadline of one attempt on one node; 0: 5000 */
+};
+
+/* Parses the options and returns a client (no connection yet). -1 with errmsg on bad options
+ * (e.g. "cluster: 'x': expected host:port"). */
+int callraft_client_open(const struct callraft_client_options *opts, struct callraft_client **out,
+			 char *errmsg, size_t errmsg_len);
+
+/* Closes connections and frees. NULL allowed. */
+void callraft_client_close(struct callraft_client *c);
+
+/* True if the request's op is a write (goes through the log and needs a session). */
+bool callraft_request_is_write(const Callraft__Request *req);
+
+/* Sends `req` (the caller sets the op and `stale`; version, request_id, client_id and seq are set
+ * here) and waits for its reply, retrying as described above. Returns the decoded reply (free with
+ * callraft__reply__free_unpacked) whose code may be a business error (NOT_FOUND, ...), or NULL with
+ * errmsg when no node answered in time or the cluster refused for a non-retryable reason.
+ * The reply's applied_index tells the log index. */
+Callraft__Reply *callraft_client_call(struct callraft_client *c, Callraft__Request *req, char *errmsg,
+				      size_t errmsg_len);
+
+/* Sends a read-only request to one node at `address` only (no retry, no forwarding assumptions):
+ * used by `callraft status` to probe each member. NULL with errmsg if it is unreachable. */
+Callraft__Reply *callraft_client_call_node(const char *address, Callraft__Request *req, int timeout_ms,
+					   char *errmsg, size_t errmsg_len);
+
+/* The session of this client (0 until the first write registered it) and the last seq used. */
+uint64_t callraft_client_id(const struct callraft_client *c);
+uint64_t callraft_client_seq(const struct callraft_client *c);
+
+/* Counts of retries made so far (for benchmarks and drills). */
+uint64_t callraft_client_retries(const struct callraft_client *c);
+
+/* Frame helpers shared with the node: 4-byte big-endian length prefix. */
+void callraft_frame_put_len(uint8_t hdr[4], uint32_t len);
+uint32_t callraft_frame_get_len(const uint8_t hdr[4]);
+
+/* Readable name of a reply code ("NOT_FOUND"), and whether a client should retry it with the same
+ * seq. */
+const char *callraft_code_name(Callraft__Code code);
+bool callraft_code_is_retryable(Callraft__Code code);
+
+#endif

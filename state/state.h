@@ -1,0 +1,126 @@
+/* state.h: the call-center model over LMDB.
+ *
+ * Pure functions from (log entry, index) to (LMDB changes, replies). No Raft, no sockets, no clock,
+ * no randomness, no local configuration: every replica that applies the same entries at the same
+ * indexes holds byte-identical tables (state_digest proves it).
+ *
+ * Tables (named LMDB databases):
+ *   meta        "applied" -> u64 applied index; "time" -> i64 FSM time (never goes backwards);
+ *               "ticket_seq" -> u64 last ticket number; "client_seq" -> u64 last client id.
+ *   sessions    be64(client_id) -> Session
+ *   sess_time   be64(last_used_ms) be64(client_id) -> "" (expiry order)
+ *   calls       call_id -> Call
+ *   queue       queue '\0' (255 - tier) be64(enqueued_ms) be64(enqueue_seq) -> call_id
+ *               (so the next call of a queue is one MDB_SET_RANGE seek on "queue\0")
+ *   agents      agent_id -> Agent
+ *   tickets     code -> Ticket
+ *   cust_tix    customer_id '\0' be64(ticket number) -> code
+ *   members     be64(id) -> Member
+ *
+ * Every multi-byte integer inside keys is big-endian so that LMDB's byte order is numeric order.
+ *
+ * Ownership: a struct state is used from one thread at a time for writes and reads (the node's loop
+ * thread), except state_snapshot which may run on a worker thread concurrently with writes. */
+#ifndef CALLRAFT_STATE_H
+#define CALLRAFT_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "callraft.pb-c.h"
+#include "limits.h"
+
+struct state;
+
+struct state_options {
+	size_t map_bytes;   /* LMDB map size; 0 means the default (8 GiB). */
+	bool no_sync;       /* MDB_NOSYNC: the Raft log makes entries durable; see DESIGN.md. */
+};
+
+/* Opens (creating if needed) the LMDB environment in directory `dir` (which must exist).
+ * Returns 0 and sets *out, or -1 with a message in errmsg ("state: open '<dir>': <lmdb error>"). */
+int state_open(const char *dir, const struct state_options *opts, struct state **out, char *errmsg,
+	       size_t errmsg_len);
+
+/* Syncs and closes. NULL is allowed. */
+void state_close(struct state *s);
+
+/* The applied index stored in `meta` (0 for a new environment). */
+uint64_t state_applied_index(struct state *s);
+
+/* Replies of one applied entry. Each reply is an encoded Callraft__Reply (request_id 0).
+ * Owned by the state; valid until the next state_apply or state_close. */
+struct state_replies {
+	size_t n;
+	const uint8_t *bytes[CALLRAFT_BATCH_COMMANDS_MAX];
+	size_t len[CALLRAFT_BATCH_COMMANDS_MAX];
+};
+
+/* Applies one log entry (an encoded Callraft__Entry) found at log index `index`, in one LMDB write
+ * transaction that also stores the applied index, the sessions' replies and the FSM time
+ * (max(stored time, entry.time_ms)).
+ *
+ * - index <= state_applied_index(): nothing changes; returns 1 (replay after restart), out->n = 0.
+ * - An entry that cannot be decoded or has a bad format is recorded as applied and changes nothing
+ *   else; every reply is absent (out->n = 0); returns 0. (All replicas do the same.)
+ * - Each command runs in a nested transaction: a business error (NOT_FOUND, BAD_STATE, ...) rolls
+ *   back only that command and travels in its reply.
+ * - Exactly once: a command whose (client_id, seq) was already applied gets the stored reply and
+ *   changes nothing; seq below the session's last gets SEQ_TOO_OLD; an unknown client_id gets
+ *   SESSION_UNKNOWN. RegisterClient needs no session: its reply carries the new client_id.
+ * Returns 0 on success, 1 when skipped, -1 on an LMDB failure (errmsg says which; nothing changed:
+ * the caller must treat it as fatal I/O). */
+int state_apply(struct state *s, uint64_t index, const void *entry, size_t entry_len,
+		struct state_replies *out, char *errmsg, size_t errmsg_len);
+
+/* Checks a command's fields (lengths, required fields, character sets, ranges) without touching
+ * the state. Returns CALLRAFT__CODE__OK, or INVALID_ARGUMENT / UNKNOWN_OPERATION with a message
+ * such as "call_enqueue: call_id: missing". Used by the node before proposing and by apply after
+ * decoding. */
+Callraft__Code state_validate(const Callraft__Command *cmd, char *msg, size_t msg_len);
+
+/* Answers a read request (call_show, queue_show, agent_show, agent_list, ticket_show, ticket_list,
+ * members_list) from the current state. Returns a malloc'd encoded Callraft__Reply (caller frees
+ * with free()) with request_id and applied_index filled; NULL on allocation failure. A request that
+ * is not a read gets UNKNOWN_OPERATION. */
+uint8_t *state_read(struct state *s, const Callraft__Request *req, size_t *len_out);
+
+/* Looks up a member. Returns 0 and fills *out (caller frees with callraft__member__free_unpacked),
+ * or -1 if absent. */
+int state_member_get(struct state *s, uint64_t id, Callraft__Member **out);
+
+/* All members, ordered by id. Returns the count (<= max) and fills out[]; each to be freed with
+ * callraft__member__free_unpacked. */
+size_t state_members(struct state *s, Callraft__Member **out, size_t max);
+
+/* A 64-bit digest of every table's keys and values (FNV-1a over the sorted contents). Two replicas
+ * at the same applied index must have the same digest. */
+uint64_t state_digest(struct state *s);
+
+/* Snapshot image: a header {magic "CRSNAP01", be64 applied index, be64 payload length} followed by a
+ * compacted copy of the LMDB environment. Safe to call from a worker thread while the loop thread
+ * applies entries: the image holds the state at some applied index >= the one when it was called,
+ * and records that index in its header. Returns 0 and a malloc'd buffer (*buf, *len), or -1. */
+int state_snapshot(struct state *s, void **buf, size_t *len, char *errmsg, size_t errmsg_len);
+
+/* Restores a snapshot image. If the image's applied index is <= the local one, the local state is
+ * already at least as new (restart with a trusted environment): nothing changes, *replaced = false.
+ * Otherwise the environment is replaced atomically (written to "<dir>.tmp", fsynced, renamed) and
+ * reopened; *replaced = true. No read or write may be in progress. Returns 0, or -1 with errmsg
+ * (the old state is kept on failure). */
+int state_restore(struct state *s, const void *buf, size_t len, bool *replaced, char *errmsg,
+		  size_t errmsg_len);
+
+/* Ticket tracking codes: "T" + Crockford base32 of n (at least 5 digits) + one check symbol
+ * (Crockford's mod-37 symbol set). Short enough to read out over the phone or send by SMS. */
+void state_ticket_code(uint64_t n, char out[24]);
+/* True if `code` is well formed and its check symbol matches. */
+bool state_ticket_code_valid(const char *code);
+
+/* Names for CLI and logs. */
+const char *state_call_state_name(Callraft__CallState st);
+const char *state_agent_state_name(Callraft__AgentState st);
+const char *state_ticket_status_name(Callraft__TicketStatus st);
+
+#endif
