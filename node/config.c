@@ -1,0 +1,278 @@
+/* config.c: see config.h. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct parse_ctx {
+	struct config *cfg;
+	char *errmsg;
+	size_t errmsg_len;
+	int failed;
+};
+
+static bool name_valid(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!isalnum(c) && c != '.' && c != '_' && c != '-')
+			return false;
+	}
+	return true;
+}
+
+bool config_address_valid(const char *address)
+{
+	const char *colon = strrchr(address, ':');
+	char *end;
+	long port;
+
+	if (colon == NULL || colon == address || strlen(address) > CALLRAFT_ADDRESS_BYTES_MAX)
+		return false;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	return errno == 0 && *end == '\0' && end != colon + 1 && port > 0 && port <= 65535;
+}
+
+static int parse_u64(const char *v, uint64_t *out)
+{
+	char *end;
+	unsigned long long x;
+	if (*v == '\0' || *v == '-')
+		return -1;
+	errno = 0;
+	x = strtoull(v, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	*out = x;
+	return 0;
+}
+
+static int parse_uint(const char *v, unsigned *out)
+{
+	uint64_t x;
+	if (parse_u64(v, &x) != 0 || x > 100000000)
+		return -1;
+	*out = (unsigned)x;
+	return 0;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+	if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1") || !strcmp(v, "on"))
+		*out = true;
+	else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0") || !strcmp(v, "off"))
+		*out = false;
+	else
+		return -1;
+	return 0;
+}
+
+static int copy_str(char *dst, size_t cap, const char *v)
+{
+	if (strlen(v) >= cap)
+		return -1;
+	strcpy(dst, v);
+	return 0;
+}
+
+static struct config_member *member_for(struct parse_ctx *ctx, const char *section, int *bad)
+{
+	struct config *cfg = ctx->cfg;
+	uint64_t id;
+	*bad = 0;
+	if (parse_u64(section + strlen("member "), &id) != 0 || id == 0) {
+		*bad = 1;
+		return NULL;
+	}
+	for (unsigned i = 0; i < cfg->n_members; i++)
+		if (cfg->members[i].id == id)
+			return &cfg->members[i];
+	if (cfg->n_members == CALLRAFT_MEMBERS_MAX) {
+		*bad = 2;
+		return NULL;
+	}
+	cfg->members[cfg->n_members].id = id;
+	return &cfg->members[cfg->n_members++];
+}
+
+static int set_node_key(struct config *cfg, const char *name, const char *value)
+{
+	if (!strcmp(name, "id"))
+		return parse_u64(value, &cfg->id) != 0 || cfg->id == 0 ? -1 : 0;
+	if (!strcmp(name, "site"))
+		return name_valid(value, CALLRAFT_SITE_BYTES_MAX) ? copy_str(cfg->site, sizeof cfg->site, value) : -1;
+	if (!strcmp(name, "raft_address"))
+		return config_address_valid(value) ? copy_str(cfg->raft_address, sizeof cfg->raft_address, value) : -1;
+	if (!strcmp(name, "client_address"))
+		return config_address_valid(value) ? copy_str(cfg->client_address, sizeof cfg->client_address, value) : -1;
+	if (!strcmp(name, "data_dir"))
+		return value[0] ? copy_str(cfg->data_dir, sizeof cfg->data_dir, value) : -1;
+	return -2;
+}
+
+static int set_key(struct parse_ctx *ctx, const char *section, const char *name, const char *value)
+{
+	struct config *cfg = ctx->cfg;
+	if (!strcmp(section, "node"))
+		return set_node_key(cfg, name, value);
+	if (!strcmp(section, "raft")) {
+		if (!strcmp(name, "heartbeat_timeout_ms"))
+			return parse_uint(value, &cfg->heartbeat_timeout_ms);
+		if (!strcmp(name, "election_timeout_ms"))
+			return parse_uint(value, &cfg->election_timeout_ms);
+		if (!strcmp(name, "snapshot_threshold"))
+			return parse_uint(value, &cfg->snapshot_threshold);
+		if (!strcmp(name, "snapshot_trailing"))
+			return parse_uint(value, &cfg->snapshot_trailing);
+		if (!strcmp(name, "install_snapshot_timeout_ms"))
+			return parse_uint(value, &cfg->install_snapshot_timeout_ms);
+		return -2;
+	}
+	if (!strcmp(section, "state")) {
+		if (!strcmp(name, "map_size_mb"))
+			return parse_u64(value, &cfg->map_size_mb) != 0 || cfg->map_size_mb < 16 ? -1 : 0;
+		if (!strcmp(name, "sync"))
+			return parse_bool(value, &cfg->state_sync);
+		return -2;
+	}
+	if (!strcmp(section, "log")) {
+		if (!strcmp(name, "level"))
+			return copy_str(cfg->log_level, sizeof cfg->log_level, value);
+		return -2;
+	}
+	if (!strncmp(section, "member ", 7)) {
+		int bad;
+		struct config_member *m = member_for(ctx, section, &bad);
+		if (m == NULL)
+			return bad == 1 ? -3 : -4;
+		if (!strcmp(name, "site"))
+			return name_valid(value, CALLRAFT_SITE_BYTES_MAX) ? copy_str(m->site, sizeof m->site, value) : -1;
+		if (!strcmp(name, "raft_address"))
+			return config_address_valid(value) ? copy_str(m->raft_address, sizeof m->raft_address, value) : -1;
+		if (!strcmp(name, "client_address"))
+			return config_address_valid(value) ? copy_str(m->client_address, sizeof m->client_address, value) : -1;
+		return -2;
+	}
+	return -5;
+}
+
+static int config_ini_cb(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_ctx *ctx = user;
+	int rv;
+	if (ctx->failed)
+		return 0;
+	rv = set_key(ctx, section, name, value);
+	if (rv == 0)
+		return 1;
+	ctx->failed = 1;
+	switch (rv) {
+	case -2:
+		snprintf(ctx->errmsg, ctx->errmsg_len, "[%s] %s: unknown key", section, name);
+		break;
+	case -3:
+		snprintf(ctx->errmsg, ctx->errmsg_len, "[%s]: member id must be a positive integer", section);
+		break;
+	case -4:
+		snprintf(ctx->errmsg, ctx->errmsg_len, "[%s]: more than %d members", section, CALLRAFT_MEMBERS_MAX);
+		break;
+	case -5:
+		snprintf(ctx->errmsg, ctx->errmsg_len, "[%s]: unknown section", section);
+		break;
+	default:
+		snprintf(ctx->errmsg, ctx->errmsg_len, "[%s] %s: invalid value '%s'", section, name, value);
+	}
+	return 0;
+}
+
+static void config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->heartbeat_timeout_ms = 100;
+	cfg->election_timeout_ms = 1000;
+	cfg->snapshot_threshold = 4096;
+	cfg->snapshot_trailing = 8192;
+	cfg->install_snapshot_timeout_ms = 60000;
+	cfg->map_size_mb = 8192;
+	cfg->state_sync = false;
+	strcpy(cfg->log_level, "info");
+}
+
+/* Checks relations between keys once the whole file is read. */
+static int config_check(const struct config *cfg, char *err, size_t len)
+{
+	if (cfg->id == 0)
+		return snprintf(err, len, "[node] id: missing"), -1;
+	if (!cfg->site[0])
+		return snprintf(err, len, "[node] site: missing"), -1;
+	if (!cfg->raft_address[0])
+		return snprintf(err, len, "[node] raft_address: missing"), -1;
+	if (!cfg->client_address[0])
+		return snprintf(err, len, "[node] client_address: missing"), -1;
+	if (!cfg->data_dir[0])
+		return snprintf(err, len, "[node] data_dir: missing"), -1;
+	if (cfg->heartbeat_timeout_ms < 10 || cfg->heartbeat_timeout_ms >= cfg->election_timeout_ms)
+		return snprintf(err, len, "[raft] heartbeat_timeout_ms (%u) must be >= 10 and below election_timeout_ms (%u)",
+				cfg->heartbeat_timeout_ms, cfg->election_timeout_ms), -1;
+	if (cfg->snapshot_threshold < 16 || cfg->snapshot_trailing < cfg->snapshot_threshold)
+		return snprintf(err, len, "[raft] snapshot_trailing (%u) must be >= snapshot_threshold (%u) >= 16",
+				cfg->snapshot_trailing, cfg->snapshot_threshold), -1;
+	if (cfg->n_members == 0)
+		return snprintf(err, len, "no [member N] sections: the initial members are required"), -1;
+	for (unsigned i = 0; i < cfg->n_members; i++) {
+		const struct config_member *m = &cfg->members[i];
+		if (!m->site[0] || !m->raft_address[0] || !m->client_address[0])
+			return snprintf(err, len, "[member %llu]: site, raft_address and client_address are required",
+					(unsigned long long)m->id), -1;
+		if (m->id == cfg->id && (strcmp(m->raft_address, cfg->raft_address) || strcmp(m->site, cfg->site)))
+			return snprintf(err, len, "[member %llu]: differs from [node] (site or raft_address)",
+					(unsigned long long)m->id), -1;
+		for (unsigned j = 0; j < i; j++)
+			if (!strcmp(cfg->members[j].raft_address, m->raft_address))
+				return snprintf(err, len, "[member %llu]: raft_address '%s' used twice",
+						(unsigned long long)m->id, m->raft_address), -1;
+	}
+	return 0;
+}
+
+int config_load(const char *path, struct config *cfg, char *errmsg, size_t errmsg_len)
+{
+	struct parse_ctx ctx = {.cfg = cfg, .errmsg = errmsg, .errmsg_len = errmsg_len};
+	char detail[400] = "";
+	int rv;
+
+	config_defaults(cfg);
+	ctx.errmsg = detail;
+	ctx.errmsg_len = sizeof detail;
+	rv = ini_parse(path, config_ini_cb, &ctx);
+	if (rv == -1) {
+		snprintf(errmsg, errmsg_len, "config '%s': cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	if (rv != 0) {
+		if (detail[0])
+			snprintf(errmsg, errmsg_len, "config '%s': line %d: %s", path, rv, detail);
+		else
+			snprintf(errmsg, errmsg_len, "config '%s': line %d: syntax error", path, rv);
+		return -1;
+	}
+	if (config_check(cfg, detail, sizeof detail) != 0) {
+		snprintf(errmsg, errmsg_len, "config '%s': %s", path, detail);
+		return -1;
+	}
+	if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
+	    strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error")) {
+		snprintf(errmsg, errmsg_len, "config '%s': [log] level: '%s' is not debug, info, warn or error",
+			 path, cfg->log_level);
+		return -1;
+	}
+	return 0;
+}

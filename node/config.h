@@ -1,0 +1,71 @@
+/* config.h: callraftd's configuration file (INI, parsed with libinih).
+ *
+ *   [node]
+ *   id = 1                            ; > 0, never reused
+ *   site = tehran                     ; [A-Za-z0-9._-]
+ *   raft_address = 10.0.1.11:7001     ; peers connect here
+ *   client_address = 10.0.1.11:8001   ; clients (PBX, desktops, CLI) connect here
+ *   data_dir = /var/lib/callraft      ; raft/ and state/ live below
+ *
+ *   [raft]                            ; all optional
+ *   heartbeat_timeout_ms = 100
+ *   election_timeout_ms = 1000
+ *   snapshot_threshold = 4096         ; entries between snapshots
+ *   snapshot_trailing = 8192          ; entries kept after a snapshot (>= threshold)
+ *   install_snapshot_timeout_ms = 60000
+ *
+ *   [state]
+ *   map_size_mb = 8192
+ *   sync = false                      ; LMDB fsync per apply; false relies on the Raft log (DESIGN.md)
+ *
+ *   [log]
+ *   level = info
+ *
+ *   [member 1]                        ; the initial members, one section each (ids > 0)
+ *   site = tehran
+ *   raft_address = 10.0.1.11:7001
+ *   client_address = 10.0.1.11:8001
+ *
+ * Every error names the file, line or key and what is wrong; nothing starts on a bad config. */
+#ifndef CALLRAFT_CONFIG_H
+#define CALLRAFT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "callraft_limits.h"
+
+struct config_member {
+	uint64_t id;
+	char site[CALLRAFT_SITE_BYTES_MAX + 1];
+	char raft_address[CALLRAFT_ADDRESS_BYTES_MAX + 1];
+	char client_address[CALLRAFT_ADDRESS_BYTES_MAX + 1];
+};
+
+struct config {
+	uint64_t id;
+	char site[CALLRAFT_SITE_BYTES_MAX + 1];
+	char raft_address[CALLRAFT_ADDRESS_BYTES_MAX + 1];
+	char client_address[CALLRAFT_ADDRESS_BYTES_MAX + 1];
+	char data_dir[512];
+	unsigned heartbeat_timeout_ms;
+	unsigned election_timeout_ms;
+	unsigned snapshot_threshold;
+	unsigned snapshot_trailing;
+	unsigned install_snapshot_timeout_ms;
+	uint64_t map_size_mb;
+	bool state_sync;
+	char log_level[16];
+	struct config_member members[CALLRAFT_MEMBERS_MAX];
+	unsigned n_members;
+};
+
+/* Loads and validates `path`. Returns 0, or -1 with errmsg like
+ * "config 'node.ini': line 4: [node] id: 'abc' is not a positive integer". */
+int config_load(const char *path, struct config *cfg, char *errmsg, size_t errmsg_len);
+
+/* Validates a "host:port" string (port 1..65535, host non-empty). */
+bool config_address_valid(const char *address);
+
+#endif

@@ -1,0 +1,363 @@
+/* forward.c: a follower's link to the leader.
+ *
+ * States: IDLE -> CONNECTING (uv_tcp_connect to the leader's client address) -> CONNECTED ->
+ * CLOSING -> IDLE. Requests that arrive while CONNECTING are queued. Each forwarded request gets a
+ * link-local fwd_id (the request_id on the link); the leader's reply is relayed to the client with
+ * the client's own request_id.
+ *
+ * Whatever breaks the link (leader change, connection error, shutdown) fails every pending request
+ * with a retryable code: the client retries with the same (client_id, seq) and the FSM's session
+ * table makes the retry harmless. Requests older than FWD_TIMEOUT_MS (a paused leader) get TIMEOUT. */
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "node_internal.h"
+
+#define FWD_TIMEOUT_MS 10000
+
+static struct fwd_pending **bucket_of(struct fwd_link *l, uint64_t id)
+{
+	return &l->buckets[id % FWD_BUCKETS];
+}
+
+static struct fwd_pending *pending_take(struct fwd_link *l, uint64_t id)
+{
+	struct fwd_pending **pp = bucket_of(l, id);
+	for (; *pp != NULL; pp = &(*pp)->next) {
+		if ((*pp)->fwd_id == id) {
+			struct fwd_pending *p = *pp;
+			*pp = p->next;
+			l->n_pending--;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+static void pending_fail(struct fwd_pending *p, Callraft__Code code, const char *why)
+{
+	conn_send_error(p->conn, p->request_id, code, "%s", why);
+	conn_unref(p->conn);
+	free(p);
+}
+
+static void queued_free(struct fwd_link *l)
+{
+	for (size_t i = 0; i < l->n_queued; i++)
+		free(l->queued[i].base);
+	l->n_queued = 0;
+}
+
+static void link_closed_cb(uv_handle_t *h)
+{
+	struct fwd_link *l = h->data;
+	l->state = FWD_IDLE;
+	l->rx_len = 0;
+}
+
+void fwd_reset(struct node *n, Callraft__Code code, const char *why)
+{
+	struct fwd_link *l = &n->fwd;
+	for (size_t b = 0; b < FWD_BUCKETS; b++) {
+		while (l->buckets[b] != NULL) {
+			struct fwd_pending *p = l->buckets[b];
+			l->buckets[b] = p->next;
+			l->n_pending--;
+			pending_fail(p, code, why);
+		}
+	}
+	queued_free(l);
+	if (l->state == FWD_CONNECTING || l->state == FWD_CONNECTED) {
+		l->state = FWD_CLOSING;
+		uv_close((uv_handle_t *)&l->tcp, link_closed_cb);
+	}
+}
+
+static void link_fail(struct fwd_link *l, const char *what, int status)
+{
+	char why[256];
+	snprintf(why, sizeof why, "forward to leader %llu at '%s': %s: %s: retry",
+		 (unsigned long long)l->leader_id, l->address, what, uv_strerror(status));
+	LOG_RATELIMITED(LOG_WARN, "%s", why);
+	fwd_reset(l->node, CALLRAFT__CODE__UNAVAILABLE, why);
+}
+
+static void write_cb(uv_write_t *req, int status)
+{
+	free(req->data);
+	free(req);
+	(void)status; /* errors surface on the read side */
+}
+
+static void link_write(struct fwd_link *l, uv_buf_t b)
+{
+	uv_write_t *w = malloc(sizeof *w);
+	if (w == NULL) {
+		free(b.base);
+		return;
+	}
+	w->data = b.base;
+	if (uv_write(w, (uv_stream_t *)&l->tcp, &b, 1, write_cb) != 0) {
+		free(b.base);
+		free(w);
+	}
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* Relays one reply frame from the leader. */
+static void relay(struct fwd_link *l, const uint8_t *frame, uint32_t len)
+{
+	Callraft__Reply *reply = callraft__reply__unpack(NULL, len, frame);
+	struct fwd_pending *p;
+	if (reply == NULL) {
+		LOG_RATELIMITED(LOG_WARN, "forward: undecodable reply of %u bytes from leader", len);
+		return;
+	}
+	p = pending_take(l, reply->request_id);
+	callraft__reply__free_unpacked(reply, NULL);
+	if (p == NULL)
+		return; /* expired meanwhile */
+	conn_send_reply_bytes(p->conn, frame, len, p->request_id);
+	conn_unref(p->conn);
+	free(p);
+}
+
+static void link_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct fwd_link *l = h->data;
+	(void)suggested;
+	if (l->rx_cap - l->rx_len < 64 * 1024) {
+		size_t cap = l->rx_len + 64 * 1024;
+		uint8_t *p = realloc(l->rx, cap);
+		if (p == NULL) {
+			*buf = uv_buf_init(NULL, 0);
+			return;
+		}
+		l->rx = p;
+		l->rx_cap = cap;
+	}
+	*buf = uv_buf_init((char *)l->rx + l->rx_len, (unsigned)(l->rx_cap - l->rx_len));
+}
+
+static void link_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct fwd_link *l = s->data;
+	size_t off = 0;
+	(void)buf;
+	if (nread < 0) {
+		link_fail(l, "read", (int)nread);
+		return;
+	}
+	l->rx_len += (size_t)nread;
+	while (l->rx_len - off >= 4) {
+		uint32_t len = get_be32(l->rx + off);
+		if (len > CALLRAFT_FRAME_BYTES_MAX) {
+			link_fail(l, "reply frame too large", UV_EPROTO);
+			return;
+		}
+		if (l->rx_len - off - 4 < len)
+			break;
+		relay(l, l->rx + off + 4, len);
+		off += 4 + len;
+		if (l->state != FWD_CONNECTED)
+			return;
+	}
+	memmove(l->rx, l->rx + off, l->rx_len - off);
+	l->rx_len -= off;
+}
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+	struct fwd_link *l = req->data;
+	if (l->state != FWD_CONNECTING)
+		return;
+	if (status != 0) {
+		link_fail(l, "connect", status);
+		return;
+	}
+	l->state = FWD_CONNECTED;
+	uv_tcp_nodelay(&l->tcp, 1);
+	uv_read_start((uv_stream_t *)&l->tcp, link_alloc_cb, link_read_cb);
+	for (size_t i = 0; i < l->n_queued; i++)
+		link_write(l, l->queued[i]);
+	l->n_queued = 0;
+}
+
+static int link_connect(struct fwd_link *l, uint64_t leader_id, const char *address)
+{
+	struct node *n = l->node;
+	char host[CALLRAFT_ADDRESS_BYTES_MAX + 1];
+	const char *colon = strrchr(address, ':');
+	struct addrinfo hints = {0}, *res = NULL;
+
+	if (colon == NULL || (size_t)(colon - address) >= sizeof host)
+		return -1;
+	memcpy(host, address, (size_t)(colon - address));
+	host[colon - address] = '\0';
+	hints.ai_socktype = SOCK_STREAM;
+	/* Member addresses are IP literals in practice: this does not block on DNS. */
+	hints.ai_flags = AI_NUMERICSERV;
+	if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
+		return -1;
+	uv_tcp_init(&n->loop, &l->tcp);
+	l->tcp.data = l;
+	l->connect_req.data = l;
+	l->leader_id = leader_id;
+	snprintf(l->address, sizeof l->address, "%s", address);
+	l->state = FWD_CONNECTING;
+	if (uv_tcp_connect(&l->connect_req, &l->tcp, res->ai_addr, connect_cb) != 0) {
+		freeaddrinfo(res);
+		l->state = FWD_CLOSING;
+		uv_close((uv_handle_t *)&l->tcp, link_closed_cb);
+		return -1;
+	}
+	freeaddrinfo(res);
+	return 0;
+}
+
+static int queue_frame(struct fwd_link *l, uv_buf_t b)
+{
+	if (l->n_queued == l->cap_queued) {
+		size_t cap = l->cap_queued ? 2 * l->cap_queued : 64;
+		uv_buf_t *q = realloc(l->queued, cap * sizeof *q);
+		if (q == NULL)
+			return -1;
+		l->queued = q;
+		l->cap_queued = cap;
+	}
+	l->queued[l->n_queued++] = b;
+	return 0;
+}
+
+/* Finds the leader's client address; replies and returns -1 if it cannot be forwarded. */
+static int leader_address(struct node *n, struct conn *c, uint64_t request_id, uint64_t *id,
+			  char *addr, size_t len)
+{
+	Callraft__Member *m = NULL;
+	*id = repl_leader(&n->repl, NULL);
+	if (*id == 0 || *id == n->cfg.id) {
+		conn_send_error(c, request_id, CALLRAFT__CODE__NO_LEADER,
+				"no leader known at node %llu (election in progress, or site '%s' is cut off): retry",
+				(unsigned long long)n->cfg.id, n->cfg.site);
+		return -1;
+	}
+	if (state_member_get(n->state, *id, &m) != 0 || m->client_address == NULL ||
+	    m->client_address[0] == '\0') {
+		if (m)
+			callraft__member__free_unpacked(m, NULL);
+		conn_send_error(c, request_id, CALLRAFT__CODE__NO_LEADER,
+				"leader %llu's client address is not known here yet: retry",
+				(unsigned long long)*id);
+		return -1;
+	}
+	snprintf(addr, len, "%s", m->client_address);
+	callraft__member__free_unpacked(m, NULL);
+	return 0;
+}
+
+void fwd_request(struct node *n, struct conn *c, Callraft__Request *req)
+{
+	struct fwd_link *l = &n->fwd;
+	char addr[CALLRAFT_ADDRESS_BYTES_MAX + 1];
+	struct fwd_pending *p;
+	uint64_t leader_id, orig_id = req->request_id;
+	size_t len;
+	uv_buf_t b;
+
+	if (leader_address(n, c, orig_id, &leader_id, addr, sizeof addr) != 0)
+		return;
+	if (l->state == FWD_CLOSING) {
+		conn_send_error(c, orig_id, CALLRAFT__CODE__UNAVAILABLE,
+				"forward link to the leader is being reset: retry");
+		return;
+	}
+	if (l->state != FWD_IDLE && (l->leader_id != leader_id || strcmp(l->address, addr) != 0)) {
+		fwd_reset(n, CALLRAFT__CODE__OUTCOME_UNKNOWN, "leader changed: retry with the same seq");
+		conn_send_error(c, orig_id, CALLRAFT__CODE__UNAVAILABLE,
+				"leader changed to %llu: retry", (unsigned long long)leader_id);
+		return;
+	}
+	if (l->n_pending >= CALLRAFT_PENDING_REQUESTS_MAX) {
+		conn_send_error(c, orig_id, CALLRAFT__CODE__UNAVAILABLE,
+				"too many requests forwarded (%zu): retry later", l->n_pending);
+		return;
+	}
+	if (l->state == FWD_IDLE && link_connect(l, leader_id, addr) != 0) {
+		conn_send_error(c, orig_id, CALLRAFT__CODE__UNAVAILABLE,
+				"cannot connect to leader %llu at '%s': retry",
+				(unsigned long long)leader_id, addr);
+		return;
+	}
+	p = calloc(1, sizeof *p);
+	if (p == NULL) {
+		conn_send_error(c, orig_id, CALLRAFT__CODE__UNAVAILABLE, "out of memory: retry");
+		return;
+	}
+	req->request_id = p->fwd_id = ++l->next_fwd_id;
+	req->forwarded = true;
+	len = callraft__request__get_packed_size(req);
+	b = uv_buf_init(malloc(4 + len), (unsigned)(4 + len));
+	req->request_id = orig_id;
+	if (b.base == NULL) {
+		free(p);
+		conn_send_error(c, orig_id, CALLRAFT__CODE__UNAVAILABLE, "out of memory: retry");
+		return;
+	}
+	b.base[0] = (char)(len >> 24);
+	b.base[1] = (char)(len >> 16);
+	b.base[2] = (char)(len >> 8);
+	b.base[3] = (char)len;
+	req->request_id = p->fwd_id;
+	callraft__request__pack(req, (uint8_t *)b.base + 4);
+	req->request_id = orig_id;
+	p->request_id = orig_id;
+	p->conn = c;
+	p->started_ms = uv_now(&n->loop);
+	conn_ref(c);
+	p->next = *bucket_of(l, p->fwd_id);
+	*bucket_of(l, p->fwd_id) = p;
+	l->n_pending++;
+	if (l->state == FWD_CONNECTED)
+		link_write(l, b);
+	else if (queue_frame(l, b) != 0)
+		free(b.base); /* the pending entry expires with TIMEOUT */
+}
+
+void fwd_housekeeping(struct node *n)
+{
+	struct fwd_link *l = &n->fwd;
+	uint64_t now = uv_now(&n->loop);
+	uint64_t leader = repl_leader(&n->repl, NULL);
+
+	if (l->state != FWD_IDLE && l->state != FWD_CLOSING && l->leader_id != leader) {
+		fwd_reset(n, CALLRAFT__CODE__OUTCOME_UNKNOWN, "leader changed: retry with the same seq");
+		return;
+	}
+	for (size_t b = 0; b < FWD_BUCKETS; b++) {
+		struct fwd_pending **pp = &l->buckets[b];
+		while (*pp != NULL) {
+			struct fwd_pending *p = *pp;
+			if (now - p->started_ms < FWD_TIMEOUT_MS) {
+				pp = &p->next;
+				continue;
+			}
+			*pp = p->next;
+			l->n_pending--;
+			pending_fail(p, CALLRAFT__CODE__TIMEOUT,
+				     "the leader did not answer in time: retry with the same seq");
+		}
+	}
+}
+
+void fwd_init(struct node *n)
+{
+	memset(&n->fwd, 0, sizeof n->fwd);
+	n->fwd.node = n;
+}

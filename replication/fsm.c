@@ -1,0 +1,110 @@
+/* fsm.c: see fsm.h. */
+#include "fsm.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int fsm_apply(struct raft_fsm *base, const struct raft_buffer *buf, void **result)
+{
+	struct fsm *f = base->data;
+	struct state_replies replies;
+	uint64_t index;
+	int rv;
+
+	assert(f->raft != NULL);
+	*result = NULL;
+	index = raft_last_applied(f->raft) + 1;
+	rv = state_apply(f->state, index, buf->base, buf->len, &replies, f->errmsg,
+			 sizeof f->errmsg);
+	if (rv < 0) {
+		char msg[400];
+		snprintf(msg, sizeof msg, "apply %llu: %s", (unsigned long long)index, f->errmsg);
+		if (f->on_fatal != NULL)
+			f->on_fatal(f->cb_data, msg);
+		return RAFT_IOERR;
+	}
+	if (rv == 1) {
+		f->entries_skipped++;
+		return 0;
+	}
+	f->entries_applied++;
+	if (f->on_applied != NULL)
+		f->on_applied(f->cb_data, index, &replies);
+	return 0;
+}
+
+static int fsm_snapshot(struct raft_fsm *base, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+	struct fsm *f = base->data;
+	struct raft_buffer *b;
+	void *image;
+	size_t len;
+
+	if (state_snapshot(f->state, &image, &len, f->errmsg, sizeof f->errmsg) != 0)
+		return RAFT_IOERR;
+	b = raft_malloc(sizeof *b);
+	if (b == NULL) {
+		free(image);
+		return RAFT_NOMEM;
+	}
+	b->base = image;
+	b->len = len;
+	*bufs = b;
+	*n_bufs = 1;
+	f->snapshots_taken++;
+	return 0;
+}
+
+/* Frees what fsm_snapshot allocated: the image with free(), the array with raft_free(). */
+static int fsm_snapshot_finalize(struct raft_fsm *base, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+	(void)base;
+	if (*bufs != NULL) {
+		for (unsigned i = 0; i < *n_bufs; i++)
+			free((*bufs)[i].base);
+		raft_free(*bufs);
+	}
+	*bufs = NULL;
+	*n_bufs = 0;
+	return 0;
+}
+
+static int fsm_restore(struct raft_fsm *base, struct raft_buffer *buf)
+{
+	struct fsm *f = base->data;
+	bool replaced = false;
+
+	if (state_restore(f->state, buf->base, buf->len, &replaced, f->errmsg, sizeof f->errmsg) != 0)
+		return RAFT_IOERR; /* raft frees buf on error */
+	if (replaced)
+		f->snapshots_restored++;
+	raft_free(buf->base);
+	return 0;
+}
+
+void fsm_init(struct fsm *f, struct state *state)
+{
+	memset(f, 0, sizeof *f);
+	f->state = state;
+	f->base.version = 2;
+	f->base.data = f;
+	f->base.apply = fsm_apply;
+	f->base.snapshot = fsm_snapshot;
+	f->base.restore = fsm_restore;
+	f->base.snapshot_finalize = fsm_snapshot_finalize;
+	f->base.snapshot_async = NULL;
+}
+
+void fsm_set_raft(struct fsm *f, struct raft *raft)
+{
+	f->raft = raft;
+}
+
+void fsm_set_callbacks(struct fsm *f, fsm_applied_cb applied, fsm_fatal_cb fatal, void *data)
+{
+	f->on_applied = applied;
+	f->on_fatal = fatal;
+	f->cb_data = data;
+}

@@ -1,0 +1,48 @@
+/* fsm.h: the Raft state machine adapter, from raft's `struct raft_fsm` onto state/.
+ *
+ * apply: the entry's index is raft_last_applied(r) + 1 (raft passes no index); state_apply skips
+ *   indexes at or below the applied index stored in LMDB, so restart replay is harmless. Business
+ *   errors travel in replies; apply returns non-zero only on an LMDB failure, which is reported
+ *   through `on_fatal` (the node exits: a supervisor restarts it) because a non-zero return would
+ *   stall raft's apply loop forever.
+ * snapshot: raft (legacy API) takes it synchronously on the loop thread when
+ *   last_applied == commit_index; the image is a compacted LMDB copy (state_snapshot), freed by
+ *   snapshot_finalize.
+ * restore: called at start for the last local snapshot and for every InstallSnapshot; a local state
+ *   that is already as new as the image is kept (no rewrite at every boot). On success the FSM owns
+ *   and frees buf->base (raft_free).
+ *
+ * Ownership: the fsm borrows `state` and `raft`; both must outlive it. */
+#ifndef CALLRAFT_FSM_H
+#define CALLRAFT_FSM_H
+
+#include <raft.h>
+#include <stdint.h>
+
+#include "state.h"
+
+/* Called after each applied entry with its replies (owned by the state, valid during the call). */
+typedef void (*fsm_applied_cb)(void *data, uint64_t index, const struct state_replies *replies);
+/* Called when the state cannot be written (disk full, I/O error): the message says what failed. */
+typedef void (*fsm_fatal_cb)(void *data, const char *message);
+
+struct fsm {
+	struct raft_fsm base; /* handed to raft_init / raft_fixture_grow */
+	struct state *state;
+	struct raft *raft;
+	fsm_applied_cb on_applied;
+	fsm_fatal_cb on_fatal;
+	void *cb_data;
+	uint64_t entries_applied;   /* entries applied by this process */
+	uint64_t entries_skipped;   /* replayed entries at or below the stored applied index */
+	uint64_t snapshots_taken;
+	uint64_t snapshots_restored; /* restores that replaced the local state */
+	char errmsg[256];
+};
+
+/* Initialises the adapter over `state`. raft must be set with fsm_set_raft before raft_start. */
+void fsm_init(struct fsm *f, struct state *state);
+void fsm_set_raft(struct fsm *f, struct raft *raft);
+void fsm_set_callbacks(struct fsm *f, fsm_applied_cb applied, fsm_fatal_cb fatal, void *data);
+
+#endif

@@ -1,0 +1,457 @@
+/* repl.c: see repl.h.
+ *
+ * Life of a node's Raft side:
+ *   repl_init: transport (bind to our raft address) -> raft_uv (auto-recovery off) -> raft_init ->
+ *     bootstrap if pristine and an initial member -> options.
+ *   repl_start: raft_start (restores the last snapshot into the fsm and replays later entries);
+ *     the monitor starts watching the role.
+ *   monitor (before each loop iteration): role or term changed -> on_role; became leader -> a
+ *     barrier of the new term; when it commits and we still lead in that term -> ready, on_ready.
+ *   repl_close: raft_close -> raft_uv_close + raft_uv_tcp_close -> monitor closed -> close_cb.
+ */
+#include "repl.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct repl_op {
+	union {
+		struct raft_apply apply;
+		struct raft_barrier barrier;
+		struct raft_change change;
+		struct raft_transfer transfer;
+	} req;
+	struct repl *r;
+	repl_done_cb cb;
+	void *data;
+	uint64_t index;
+	uint64_t term; /* for the readiness barrier */
+};
+
+static struct repl_op *op_new(struct repl *r, repl_done_cb cb, void *data)
+{
+	struct repl_op *op = calloc(1, sizeof *op);
+	if (op == NULL)
+		return NULL;
+	op->r = r;
+	op->cb = cb;
+	op->data = data;
+	return op;
+}
+
+static void ready_barrier_cb(struct raft_barrier *req, int status)
+{
+	struct repl_op *op = req->data;
+	struct repl *r = op->r;
+
+	if (status == 0 && !r->closing && raft_state(&r->raft) == RAFT_LEADER &&
+	    raft_current_term(&r->raft) == op->term) {
+		r->ready = true;
+		if (r->on_ready != NULL)
+			r->on_ready(r->cb_data, op->term);
+	}
+	free(op);
+}
+
+static void start_ready_barrier(struct repl *r)
+{
+	struct repl_op *op = op_new(r, NULL, NULL);
+	if (op == NULL)
+		return; /* retried at the next role check: ready stays false */
+	op->term = raft_current_term(&r->raft);
+	op->req.barrier.data = op;
+	if (raft_barrier(&r->raft, &op->req.barrier, ready_barrier_cb) != 0)
+		free(op);
+}
+
+static void monitor_cb(uv_prepare_t *handle)
+{
+	struct repl *r = handle->data;
+	int st;
+	uint64_t term;
+
+	if (r->closing)
+		return;
+	st = raft_state(&r->raft);
+	term = raft_current_term(&r->raft);
+	if (st == RAFT_UNAVAILABLE && r->last_state != RAFT_UNAVAILABLE) {
+		r->last_state = st;
+		snprintf(r->errmsg, sizeof r->errmsg, "raft: unavailable (I/O failure): %s",
+			 raft_errmsg(&r->raft));
+		if (r->on_fatal != NULL)
+			r->on_fatal(r->cb_data, r->errmsg);
+		return;
+	}
+	if (st == r->last_state && term == r->last_term)
+		return;
+	int old = r->last_state;
+	r->last_state = st;
+	r->last_term = term;
+	r->ready = false;
+	if (st == RAFT_LEADER)
+		start_ready_barrier(r);
+	if (r->on_role != NULL)
+		r->on_role(r->cb_data, old, st, term);
+}
+
+static int make_dir(const char *dir, char *errmsg, size_t len)
+{
+	if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+		snprintf(errmsg, len, "raft: mkdir '%s': %s", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int repl_bootstrap(struct repl *r, const struct repl_config *cfg)
+{
+	struct raft_configuration conf;
+	bool member = false;
+	int rv;
+
+	for (unsigned i = 0; i < cfg->n_initial; i++)
+		member = member || cfg->initial[i].id == cfg->id;
+	if (!member)
+		return 0; /* a new member: starts empty, brought in with `members add` */
+	raft_configuration_init(&conf);
+	for (unsigned i = 0; i < cfg->n_initial; i++) {
+		rv = raft_configuration_add(&conf, cfg->initial[i].id, cfg->initial[i].raft_address,
+					    RAFT_VOTER);
+		if (rv != 0) {
+			snprintf(r->errmsg, sizeof r->errmsg, "raft: initial member %llu '%s': %s",
+				 (unsigned long long)cfg->initial[i].id, cfg->initial[i].raft_address,
+				 raft_strerror(rv));
+			raft_configuration_close(&conf);
+			return -1;
+		}
+	}
+	rv = raft_bootstrap(&r->raft, &conf);
+	raft_configuration_close(&conf);
+	if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
+		snprintf(r->errmsg, sizeof r->errmsg, "raft: bootstrap: %s", raft_errmsg(&r->raft));
+		return -1;
+	}
+	return 0;
+}
+
+int repl_init(struct repl *r, uv_loop_t *loop, struct fsm *fsm, const struct repl_config *cfg)
+{
+	int rv;
+
+	memset(r, 0, sizeof *r);
+	r->loop = loop;
+	r->fsm = fsm;
+	r->last_state = -1;
+	if (make_dir(cfg->dir, r->errmsg, sizeof r->errmsg) != 0)
+		return -1;
+	rv = raft_uv_tcp_init(&r->transport, loop);
+	if (rv != 0) {
+		snprintf(r->errmsg, sizeof r->errmsg, "raft: transport: %s", raft_strerror(rv));
+		return -1;
+	}
+	rv = raft_uv_tcp_set_bind_address(&r->transport, cfg->raft_address);
+	if (rv != 0) {
+		snprintf(r->errmsg, sizeof r->errmsg, "raft: bind address '%s': %s", cfg->raft_address,
+			 raft_strerror(rv));
+		goto err_transport;
+	}
+	rv = raft_uv_init(&r->io, loop, cfg->dir, &r->transport);
+	if (rv != 0) {
+		snprintf(r->errmsg, sizeof r->errmsg, "raft: io '%s': %s", cfg->dir, r->io.errmsg);
+		goto err_transport;
+	}
+	/* Auto-recovery silently drops corrupt log tails, even acknowledged entries: a node with a
+	 * corrupt log must refuse to start instead (it is then wiped and re-added with a new id). */
+	raft_uv_set_auto_recovery(&r->io, false);
+	rv = raft_init(&r->raft, &r->io, &fsm->base, cfg->id, cfg->raft_address);
+	if (rv != 0) {
+		snprintf(r->errmsg, sizeof r->errmsg, "raft: init: %s", raft_errmsg(&r->raft));
+		goto err_io;
+	}
+	fsm_set_raft(fsm, &r->raft);
+	if (repl_bootstrap(r, cfg) != 0)
+		goto err_raft;
+	raft_set_heartbeat_timeout(&r->raft, cfg->heartbeat_timeout_ms);
+	raft_set_election_timeout(&r->raft, cfg->election_timeout_ms);
+	raft_set_pre_vote(&r->raft, true);
+	raft_set_snapshot_threshold(&r->raft, cfg->snapshot_threshold);
+	raft_set_snapshot_trailing(&r->raft, cfg->snapshot_trailing);
+	raft_set_install_snapshot_timeout(&r->raft, cfg->install_snapshot_timeout_ms);
+	/* Catch-up of a joining node across cities: generous rounds. */
+	raft_set_max_catch_up_rounds(&r->raft, 100);
+	raft_set_max_catch_up_round_duration(&r->raft, 10 * cfg->election_timeout_ms);
+	return 0;
+
+err_raft:
+	/* raft_init succeeded: raft owns io/transport from here; close them through raft_close.
+	 * Running the loop is the caller's duty; we close synchronously best-effort. */
+	r->closing = true;
+	raft_close(&r->raft, NULL);
+	uv_run(loop, UV_RUN_NOWAIT);
+	raft_uv_close(&r->io);
+	raft_uv_tcp_close(&r->transport);
+	uv_run(loop, UV_RUN_DEFAULT);
+	return -1;
+err_io:
+	raft_uv_close(&r->io);
+err_transport:
+	raft_uv_tcp_close(&r->transport);
+	uv_run(loop, UV_RUN_DEFAULT);
+	return -1;
+}
+
+void repl_set_callbacks(struct repl *r, repl_role_cb role, repl_ready_cb ready, repl_fatal_cb fatal,
+			void *data)
+{
+	r->on_role = role;
+	r->on_ready = ready;
+	r->on_fatal = fatal;
+	r->cb_data = data;
+}
+
+int repl_start(struct repl *r)
+{
+	int rv = raft_start(&r->raft);
+	if (rv != 0) {
+		snprintf(r->errmsg, sizeof r->errmsg, "raft: start: %s", raft_errmsg(&r->raft));
+		return -1;
+	}
+	uv_prepare_init(r->loop, &r->monitor);
+	r->monitor.data = r;
+	uv_prepare_start(&r->monitor, monitor_cb);
+	return 0;
+}
+
+static void monitor_close_cb(uv_handle_t *h)
+{
+	struct repl *r = h->data;
+	if (r->close_cb != NULL)
+		r->close_cb(r);
+}
+
+static void repl_raft_closed_cb(struct raft *raft)
+{
+	struct repl *r = (struct repl *)((char *)raft - offsetof(struct repl, raft));
+	raft_uv_close(&r->io);
+	raft_uv_tcp_close(&r->transport);
+	uv_close((uv_handle_t *)&r->monitor, monitor_close_cb);
+}
+
+void repl_close(struct repl *r, void (*cb)(struct repl *))
+{
+	r->closing = true;
+	r->close_cb = cb;
+	uv_prepare_stop(&r->monitor);
+	raft_close(&r->raft, repl_raft_closed_cb);
+}
+
+bool repl_is_leader(struct repl *r)
+{
+	return !r->closing && raft_state(&r->raft) == RAFT_LEADER;
+}
+
+bool repl_is_ready(struct repl *r)
+{
+	return repl_is_leader(r) && r->ready && raft_current_term(&r->raft) == r->last_term;
+}
+
+uint64_t repl_leader(struct repl *r, const char **raft_address)
+{
+	raft_id id = 0;
+	const char *addr = NULL;
+	raft_leader(&r->raft, &id, &addr);
+	if (raft_address != NULL)
+		*raft_address = addr;
+	return id;
+}
+
+uint64_t repl_term(struct repl *r)
+{
+	return raft_current_term(&r->raft);
+}
+
+uint64_t repl_commit_index(struct repl *r)
+{
+	return raft_commit_index(&r->raft);
+}
+
+uint64_t repl_last_applied(struct repl *r)
+{
+	return raft_last_applied(&r->raft);
+}
+
+uint64_t repl_last_index(struct repl *r)
+{
+	return raft_last_index(&r->raft);
+}
+
+const char *repl_state_name(struct repl *r)
+{
+	return raft_state_name(raft_state(&r->raft));
+}
+
+int repl_role_of(struct repl *r, uint64_t id, const char **raft_address)
+{
+	const struct raft_configuration *c = &r->raft.configuration;
+	for (unsigned i = 0; i < c->n; i++) {
+		if (c->servers[i].id == id) {
+			if (raft_address != NULL)
+				*raft_address = c->servers[i].address;
+			return c->servers[i].role;
+		}
+	}
+	return -1;
+}
+
+unsigned repl_configuration(struct repl *r, uint64_t *ids, int *roles, const char **addresses,
+			    unsigned max)
+{
+	const struct raft_configuration *c = &r->raft.configuration;
+	unsigned n = 0;
+	for (unsigned i = 0; i < c->n && n < max; i++, n++) {
+		ids[n] = c->servers[i].id;
+		roles[n] = c->servers[i].role;
+		addresses[n] = c->servers[i].address;
+	}
+	return n;
+}
+
+void *repl_buf_alloc(size_t len)
+{
+	return raft_malloc(len == 0 ? 1 : len);
+}
+
+static void apply_cb(struct raft_apply *req, int status, void *result)
+{
+	struct repl_op *op = req->data;
+	(void)result; /* replies travel through fsm's on_applied, never through result */
+	if (op->cb != NULL)
+		op->cb(op->data, status, op->index);
+	free(op);
+}
+
+int repl_propose(struct repl *r, void *buf, size_t len, repl_done_cb cb, void *data,
+		 uint64_t *index_out)
+{
+	struct raft_buffer b = {.base = buf, .len = len};
+	struct repl_op *op = op_new(r, cb, data);
+	int rv;
+
+	if (op == NULL) {
+		raft_free(buf);
+		return RAFT_NOMEM;
+	}
+	op->req.apply.data = op;
+	rv = raft_apply(&r->raft, &op->req.apply, &b, 1, apply_cb);
+	if (rv != 0) {
+		snprintf(r->errmsg, sizeof r->errmsg, "raft: apply: %s", raft_strerror(rv));
+		raft_free(buf);
+		free(op);
+		return rv;
+	}
+	op->index = op->req.apply.index;
+	if (index_out != NULL)
+		*index_out = op->index;
+	return 0;
+}
+
+static void barrier_cb(struct raft_barrier *req, int status)
+{
+	struct repl_op *op = req->data;
+	if (op->cb != NULL)
+		op->cb(op->data, status, 0);
+	free(op);
+}
+
+int repl_barrier(struct repl *r, repl_done_cb cb, void *data)
+{
+	struct repl_op *op = op_new(r, cb, data);
+	int rv;
+	if (op == NULL)
+		return RAFT_NOMEM;
+	op->req.barrier.data = op;
+	rv = raft_barrier(&r->raft, &op->req.barrier, barrier_cb);
+	if (rv != 0) {
+		snprintf(r->errmsg, sizeof r->errmsg, "raft: barrier: %s", raft_strerror(rv));
+		free(op);
+	}
+	return rv;
+}
+
+static void change_cb(struct raft_change *req, int status)
+{
+	struct repl_op *op = req->data;
+	if (op->cb != NULL)
+		op->cb(op->data, status, 0);
+	free(op);
+}
+
+/* Runs one membership change; `kind` 0 add, 1 assign, 2 remove. */
+static int repl_change(struct repl *r, int kind, uint64_t id, const char *address, int role,
+		       repl_done_cb cb, void *data)
+{
+	struct repl_op *op = op_new(r, cb, data);
+	int rv;
+	if (op == NULL)
+		return RAFT_NOMEM;
+	op->req.change.data = op;
+	if (kind == 0)
+		rv = raft_add(&r->raft, &op->req.change, id, address, change_cb);
+	else if (kind == 1)
+		rv = raft_assign(&r->raft, &op->req.change, id, role, change_cb);
+	else
+		rv = raft_remove(&r->raft, &op->req.change, id, change_cb);
+	if (rv != 0) {
+		snprintf(r->errmsg, sizeof r->errmsg, "raft: membership change of %llu: %s",
+			 (unsigned long long)id, raft_errmsg(&r->raft)[0] ? raft_errmsg(&r->raft)
+									   : raft_strerror(rv));
+		free(op);
+	}
+	return rv;
+}
+
+int repl_add(struct repl *r, uint64_t id, const char *raft_address, repl_done_cb cb, void *data)
+{
+	return repl_change(r, 0, id, raft_address, 0, cb, data);
+}
+
+int repl_assign(struct repl *r, uint64_t id, int role, repl_done_cb cb, void *data)
+{
+	return repl_change(r, 1, id, NULL, role, cb, data);
+}
+
+int repl_remove(struct repl *r, uint64_t id, repl_done_cb cb, void *data)
+{
+	return repl_change(r, 2, id, NULL, 0, cb, data);
+}
+
+static void transfer_cb(struct raft_transfer *req)
+{
+	struct repl_op *op = req->data;
+	struct repl *r = op->r;
+	/* A transfer can fail silently: report whether someone else leads now. */
+	int status = raft_state(&r->raft) == RAFT_LEADER ? RAFT_NOTLEADER : 0;
+	if (op->cb != NULL)
+		op->cb(op->data, status, 0);
+	free(op);
+}
+
+int repl_transfer(struct repl *r, uint64_t id, repl_done_cb cb, void *data)
+{
+	struct repl_op *op = op_new(r, cb, data);
+	int rv;
+	if (op == NULL)
+		return RAFT_NOMEM;
+	op->req.transfer.data = op;
+	rv = raft_transfer(&r->raft, &op->req.transfer, id, transfer_cb);
+	if (rv != 0) {
+		snprintf(r->errmsg, sizeof r->errmsg, "raft: transfer to %llu: %s",
+			 (unsigned long long)id, raft_strerror(rv));
+		free(op);
+	}
+	return rv;
+}
