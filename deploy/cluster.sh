@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# cluster.sh: a local callraft cluster of real processes on loopback, one "site" per city.
+#
+#   deploy/cluster.sh up [2+2+1|1+1+1]   write configs and start every node (default 2+2+1)
+#   deploy/cluster.sh status             `callraft status` against the cluster
+#   deploy/cluster.sh addresses          the client addresses, comma-separated (for --cluster)
+#   deploy/cluster.sh kill ID [SIGNAL]   signal one node (default KILL), by the PID we started
+#   deploy/cluster.sh start ID           start one node again from its data dir
+#   deploy/cluster.sh new ID SITE        write a config for a new (empty) node and start it;
+#                                        bring it in with `callraft members add`
+#   deploy/cluster.sh leader             print the leader's id
+#   deploy/cluster.sh down               stop every node we started (SIGTERM, then KILL) and keep data
+#   deploy/cluster.sh wipe               down, then delete the data
+#
+# Environment: CALLRAFT_LAB (default ./lab/local) holds configs, data, logs and pids;
+# CALLRAFT_PORT_BASE (default 17000): node i listens on BASE+i (raft) and BASE+100+i (clients);
+# CALLRAFT_BUILD (default ./build): where callraftd and callraft are.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+lab=${CALLRAFT_LAB:-$here/lab/local}
+base=${CALLRAFT_PORT_BASE:-17000}
+build=${CALLRAFT_BUILD:-$here/build}
+daemon=$build/callraftd
+cli=$build/callraft
+
+site_of() { # layout id -> site
+  case "$1:$2" in
+    1+1+1:1) echo tehran;; 1+1+1:2) echo shiraz;; 1+1+1:3) echo witness;;
+    2+2+1:1|2+2+1:2) echo tehran;; 2+2+1:3|2+2+1:4) echo shiraz;; 2+2+1:5) echo witness;;
+    *) echo "cluster.sh: unknown layout '$1'" >&2; exit 2;;
+  esac
+}
+count_of() { case "$1" in 1+1+1) echo 3;; 2+2+1) echo 5;; *) echo "cluster.sh: unknown layout '$1'" >&2; exit 2;; esac; }
+
+write_config() { # id site members-file
+  local id=$1 site=$2
+  mkdir -p "$lab/node$id"
+  {
+    echo "[node]"
+    echo "id = $id"
+    echo "site = $site"
+    echo "raft_address = 127.0.0.1:$((base + id))"
+    echo "client_address = 127.0.0.1:$((base + 100 + id))"
+    echo "data_dir = $lab/node$id/data"
+    echo
+    echo "[raft]"
+    echo "heartbeat_timeout_ms = ${CALLRAFT_HEARTBEAT_MS:-100}"
+    echo "election_timeout_ms = ${CALLRAFT_ELECTION_MS:-1000}"
+    echo "snapshot_threshold = ${CALLRAFT_SNAPSHOT_THRESHOLD:-4096}"
+    echo "snapshot_trailing = ${CALLRAFT_SNAPSHOT_TRAILING:-8192}"
+    echo
+    echo "[log]"
+    echo "level = ${CALLRAFT_LOG_LEVEL:-info}"
+    echo
+    cat "$lab/members.ini"
+  } > "$lab/node$id/node.ini"
+}
+
+start_node() {
+  local id=$1
+  [ -f "$lab/node$id/node.ini" ] || { echo "cluster.sh: node $id has no config in $lab" >&2; exit 2; }
+  if [ -f "$lab/node$id/pid" ] && kill -0 "$(cat "$lab/node$id/pid")" 2>/dev/null; then
+    echo "cluster.sh: node $id already running (pid $(cat "$lab/node$id/pid"))"; return 0
+  fi
+  "$daemon" --config "$lab/node$id/node.ini" >>"$lab/node$id/log" 2>&1 &
+  echo $! > "$lab/node$id/pid"
+  echo "cluster.sh: node $id started (pid $!), clients on 127.0.0.1:$((base + 100 + id))"
+}
+
+addresses() {
+  local out=""
+  for d in "$lab"/node*/; do
+    local id=${d%/}; id=${id##*node}
+    out="$out${out:+,}127.0.0.1:$((base + 100 + id))"
+  done
+  echo "$out"
+}
+
+wait_leader() { # seconds
+  local deadline=$((SECONDS + $1))
+  while [ $SECONDS -lt $deadline ]; do
+    if "$cli" --cluster "$(addresses)" --json status 2>/dev/null | grep -q '"leader_id": *[1-9]'; then return 0; fi
+    sleep 0.2
+  done
+  echo "cluster.sh: no leader after $1 s" >&2; return 1
+}
+
+cmd=${1:-}; shift || true
+case "$cmd" in
+  up)
+    layout=${1:-2+2+1}; n=$(count_of "$layout")
+    [ -x "$daemon" ] || { echo "cluster.sh: $daemon not built (run: cmake -B build && cmake --build build)" >&2; exit 2; }
+    mkdir -p "$lab"
+    if [ ! -f "$lab/members.ini" ]; then
+      : > "$lab/members.ini"
+      for i in $(seq 1 "$n"); do
+        printf '[member %d]\nsite = %s\nraft_address = 127.0.0.1:%d\nclient_address = 127.0.0.1:%d\n\n' \
+          "$i" "$(site_of "$layout" "$i")" $((base + i)) $((base + 100 + i)) >> "$lab/members.ini"
+      done
+      for i in $(seq 1 "$n"); do write_config "$i" "$(site_of "$layout" "$i")"; done
+    fi
+    for d in "$lab"/node*/; do id=${d%/}; start_node "${id##*node}"; done
+    wait_leader 20
+    echo "cluster.sh: cluster up; export CALLRAFT_CLUSTER=$(addresses)"
+    ;;
+  start) start_node "$1" ;;
+  new)
+    id=$1 site=$2
+    [ -f "$lab/members.ini" ] || { echo "cluster.sh: no cluster in $lab" >&2; exit 2; }
+    write_config "$id" "$site"; start_node "$id"
+    echo "cluster.sh: now run: $cli --cluster $(addresses) members add $id --site $site --raft-address 127.0.0.1:$((base + id)) --client-address 127.0.0.1:$((base + 100 + id))"
+    ;;
+  kill)
+    id=$1 sig=${2:-KILL}
+    pid=$(cat "$lab/node$id/pid" 2>/dev/null || true)
+    [ -n "$pid" ] || { echo "cluster.sh: node $id has no pid" >&2; exit 2; }
+    kill -s "$sig" "$pid" 2>/dev/null || true
+    if [ "$sig" = KILL ] || [ "$sig" = TERM ]; then
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      rm -f "$lab/node$id/pid"
+    fi
+    echo "cluster.sh: node $id (pid $pid) sent SIG$sig"
+    ;;
+  addresses) addresses ;;
+  status) "$cli" --cluster "$(addresses)" status "$@" ;;
+  leader) "$cli" --cluster "$(addresses)" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader_id"])' ;;
+  down|wipe)
+    for f in "$lab"/node*/pid; do
+      [ -f "$f" ] || continue
+      pid=$(cat "$f"); kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+      rm -f "$f"
+    done
+    if [ "$cmd" = wipe ]; then rm -rf "$lab"; fi
+    echo "cluster.sh: $cmd done"
+    ;;
+  *) sed -n '2,20p' "$0"; exit 2 ;;
+esac
