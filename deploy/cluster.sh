@@ -16,6 +16,7 @@
 # CALLRAFT_PORT_BASE (default 17000): node i listens on BASE+i (raft) and BASE+100+i (clients);
 # CALLRAFT_BUILD (default ./build): where callraftd and callraft are.
 set -euo pipefail
+shopt -s nullglob
 here=$(cd "$(dirname "$0")/.." && pwd)
 lab=${CALLRAFT_LAB:-$here/lab/local}
 base=${CALLRAFT_PORT_BASE:-17000}

@@ -290,15 +290,13 @@ static void batch_propose(struct node *n)
 	entry.term = repl_term(&n->repl);
 	entry.n_commands = b->n;
 	entry.commands = b->cmd_ptrs;
-	len = callraft__entry__get_packed_size(&entry);
-	buf = repl_buf_alloc(len);
-	if (buf == NULL) {
+	buf = fsm_entry_encode(&entry, &len);
+	if (buf == NULL)
 		rv = RAFT_NOMEM;
-	} else {
-		callraft__entry__pack(&entry, buf);
+	else
 		rv = repl_propose(&n->repl, buf, len, batch_done_cb, b, &b->index);
-	}
 	if (rv != 0) {
+		LOG_RATELIMITED(LOG_WARN, "propose %zu commands: %s", b->n, n->repl.errmsg);
 		for (size_t i = 0; i < b->n; i++) {
 			conn_send_error(b->items[i].conn, b->items[i].request_id,
 					rv == RAFT_NOTLEADER ? CALLRAFT__CODE__NOT_LEADER

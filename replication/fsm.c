@@ -6,6 +6,37 @@
 #include <stdlib.h>
 #include <string.h>
 
+void *fsm_entry_encode(const Callraft__Entry *entry, size_t *len_out)
+{
+	size_t pb = callraft__entry__get_packed_size(entry);
+	size_t len = (4 + pb + 7) & ~(size_t)7;
+	uint8_t *buf = raft_malloc(len);
+	if (buf == NULL)
+		return NULL;
+	memset(buf, 0, len);
+	buf[0] = (uint8_t)(pb >> 24);
+	buf[1] = (uint8_t)(pb >> 16);
+	buf[2] = (uint8_t)(pb >> 8);
+	buf[3] = (uint8_t)pb;
+	callraft__entry__pack(entry, buf + 4);
+	*len_out = len;
+	return buf;
+}
+
+int fsm_entry_payload(const void *buf, size_t len, const void **entry, size_t *entry_len)
+{
+	const uint8_t *p = buf;
+	size_t pb;
+	if (len < 4)
+		return -1;
+	pb = ((size_t)p[0] << 24) | ((size_t)p[1] << 16) | ((size_t)p[2] << 8) | p[3];
+	if (pb > len - 4)
+		return -1;
+	*entry = p + 4;
+	*entry_len = pb;
+	return 0;
+}
+
 static int fsm_apply(struct raft_fsm *base, const struct raft_buffer *buf, void **result)
 {
 	struct fsm *f = base->data;
@@ -16,7 +47,15 @@ static int fsm_apply(struct raft_fsm *base, const struct raft_buffer *buf, void 
 	assert(f->raft != NULL);
 	*result = NULL;
 	index = raft_last_applied(f->raft) + 1;
-	rv = state_apply(f->state, index, buf->base, buf->len, &replies, f->errmsg,
+	const void *payload = NULL;
+	size_t payload_len = 0;
+	if (fsm_entry_payload(buf->base, buf->len, &payload, &payload_len) != 0) {
+		/* Broken framing: state_apply records the index and changes nothing else, as it
+		 * does for any undecodable entry; every replica does the same. */
+		payload = buf->base;
+		payload_len = 0;
+	}
+	rv = state_apply(f->state, index, payload, payload_len, &replies, f->errmsg,
 			 sizeof f->errmsg);
 	if (rv < 0) {
 		char msg[400];

@@ -40,6 +40,14 @@ struct fsm {
 	char errmsg[256];
 };
 
+/* The log payload of a command entry: be32 length of the encoded Callraft__Entry, the encoded
+ * entry, then zero padding to a multiple of 8 bytes (raft_uv refuses entry buffers whose length is
+ * not a multiple of 8). fsm_entry_encode returns a raft_malloc'd buffer ready for raft_apply
+ * (*len_out set), or NULL. fsm_entry_payload finds the encoded entry inside a payload; -1 if the
+ * framing is broken. */
+void *fsm_entry_encode(const Callraft__Entry *entry, size_t *len_out);
+int fsm_entry_payload(const void *buf, size_t len, const void **entry, size_t *entry_len);
+
 /* Initialises the adapter over `state`. raft must be set with fsm_set_raft before raft_start. */
 void fsm_init(struct fsm *f, struct state *state);
 void fsm_set_raft(struct fsm *f, struct raft *raft);

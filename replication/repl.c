@@ -148,6 +148,7 @@ int repl_init(struct repl *r, uv_loop_t *loop, struct fsm *fsm, const struct rep
 	r->last_state = -1;
 	if (make_dir(cfg->dir, r->errmsg, sizeof r->errmsg) != 0)
 		return -1;
+	r->transport.version = 1; /* 0.16+: the struct version must be set */
 	rv = raft_uv_tcp_init(&r->transport, loop);
 	if (rv != 0) {
 		snprintf(r->errmsg, sizeof r->errmsg, "raft: transport: %s", raft_strerror(rv));
@@ -349,7 +350,10 @@ int repl_propose(struct repl *r, void *buf, size_t len, repl_done_cb cb, void *d
 	rv = raft_apply(&r->raft, &op->req.apply, &b, 1, apply_cb);
 	if (rv != 0) {
 		snprintf(r->errmsg, sizeof r->errmsg, "raft: apply: %s", raft_strerror(rv));
-		raft_free(buf);
+		/* raft 0.22's legacy layer copies the entry and frees our buffer before it appends;
+		 * only the early leadership checks return with the buffer still ours. */
+		if (rv == RAFT_NOTLEADER)
+			raft_free(buf);
 		free(op);
 		return rv;
 	}

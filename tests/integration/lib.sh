@@ -1,0 +1,69 @@
+# lib.sh: helpers for integration tests with real callraftd processes on loopback.
+# Each test sources it with the build dir as $1; every process it starts is stopped on exit.
+set -euo pipefail
+BUILD=$(cd "${1:?usage: test_x.sh BUILD_DIR}" && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export CALLRAFT_BUILD=$BUILD
+export CALLRAFT_LAB=$(mktemp -d /tmp/callraft-it.XXXXXX)
+export CALLRAFT_PORT_BASE=${CALLRAFT_PORT_BASE:-$((20000 + (RANDOM % 200) * 200))}
+CLI=$BUILD/callraft
+TRAFFIC=$BUILD/callraft-traffic
+CLUSTER_SH=$ROOT/deploy/cluster.sh
+
+cleanup() {
+  local rc=$?
+  "$CLUSTER_SH" down >/dev/null 2>&1 || true
+  if [ $rc -ne 0 ]; then
+    echo "--- test failed (rc=$rc); node logs:" >&2
+    for f in "$CALLRAFT_LAB"/node*/log; do echo "=== $f" >&2; tail -n 30 "$f" >&2; done
+  fi
+  rm -rf "$CALLRAFT_LAB"
+  exit $rc
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+step() { echo "--- $*"; }
+
+cluster() { "$CLUSTER_SH" addresses; }
+client_addr() { echo "127.0.0.1:$((CALLRAFT_PORT_BASE + 100 + $1))"; }
+
+# json_field KEY: reads `callraft --json status` from stdin.
+status_json() { "$CLI" --cluster "${1:-$(cluster)}" --json status; }
+leader_id() { status_json "$@" | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader_id"])'; }
+
+wait_leader() { # [exclude_id] -> prints leader id
+  local exclude=${1:-0} deadline=$((SECONDS + 30)) id
+  while [ $SECONDS -lt $deadline ]; do
+    id=$(leader_id 2>/dev/null || echo 0)
+    if [ -n "$id" ] && [ "$id" != 0 ] && [ "$id" != "$exclude" ]; then echo "$id"; return 0; fi
+    sleep 0.2
+  done
+  fail "no leader (other than $exclude) within 30 s"
+}
+
+# node_applied ID: the state applied index reported by node ID itself.
+node_applied() {
+  "$CLI" --cluster "$(client_addr "$1")" --json status 2>/dev/null | python3 -c '
+import json,sys
+d=json.load(sys.stdin)
+for m in d["members"]:
+    if m["id"]==d["answered_by"]: print(m.get("applied_index",0)); break
+else: print(0)'
+}
+
+# wait_caught_up ID...: every node reaches the leader's commit index.
+wait_caught_up() {
+  local deadline=$((SECONDS + 60)) target a ok
+  target=$(status_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["commit_index"])')
+  while [ $SECONDS -lt $deadline ]; do
+    ok=1
+    for id in "$@"; do
+      a=$(node_applied "$id" || echo 0)
+      [ "${a:-0}" -ge "$target" ] || ok=0
+    done
+    [ $ok = 1 ] && return 0
+    sleep 0.2
+  done
+  fail "nodes $* did not reach commit index $target within 60 s"
+}
