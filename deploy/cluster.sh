@@ -43,6 +43,7 @@ write_config() { # id site members-file
     echo "raft_address = 127.0.0.1:$((base + id))"
     echo "client_address = 127.0.0.1:$((base + 100 + id))"
     echo "data_dir = $lab/node$id/data"
+    [ "$site" = witness ] && echo "witness = true"
     echo
     echo "[raft]"
     echo "heartbeat_timeout_ms = ${CALLRAFT_HEARTBEAT_MS:-100}"

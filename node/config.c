@@ -113,6 +113,8 @@ static int set_node_key(struct config *cfg, const char *name, const char *value)
 		return config_address_valid(value) ? copy_str(cfg->raft_address, sizeof cfg->raft_address, value) : -1;
 	if (!strcmp(name, "client_address"))
 		return config_address_valid(value) ? copy_str(cfg->client_address, sizeof cfg->client_address, value) : -1;
+	if (!strcmp(name, "witness"))
+		return parse_bool(value, &cfg->witness);
 	if (!strcmp(name, "data_dir"))
 		return value[0] ? copy_str(cfg->data_dir, sizeof cfg->data_dir, value) : -1;
 	return -2;

@@ -6,6 +6,7 @@
  *   raft_address = 10.0.1.11:7001     ; peers connect here
  *   client_address = 10.0.1.11:8001   ; clients (PBX, desktops, CLI) connect here
  *   data_dir = /var/lib/callraft      ; raft/ and state/ live below
+ *   witness = false                   ; true: a full replica that hands leadership away when elected
  *
  *   [raft]                            ; all optional
  *   heartbeat_timeout_ms = 100
@@ -49,6 +50,7 @@ struct config {
 	char raft_address[CALLRAFT_ADDRESS_BYTES_MAX + 1];
 	char client_address[CALLRAFT_ADDRESS_BYTES_MAX + 1];
 	char data_dir[512];
+	bool witness;
 	unsigned heartbeat_timeout_ms;
 	unsigned election_timeout_ms;
 	unsigned snapshot_threshold;

@@ -790,6 +790,12 @@ static void on_ready(void *data, uint64_t term)
 	struct node *n = data;
 	LOG_INFO_("raft: leader ready (a barrier of term %llu committed)", (unsigned long long)term);
 	record_initial_members(n, term);
+	if (n->cfg.witness) {
+		/* The witness city holds a full replica but should not lead: its links to both
+		 * call-center cities are the longest. Hand leadership to the most up-to-date voter. */
+		int rv = repl_transfer(&n->repl, 0, NULL, NULL);
+		LOG_INFO_("witness: handing leadership away: %s", rv ? raft_strerror(rv) : "started");
+	}
 }
 
 static void on_fatal(void *data, const char *message)

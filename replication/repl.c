@@ -222,6 +222,7 @@ int repl_start(struct repl *r)
 		return -1;
 	}
 	uv_prepare_init(r->loop, &r->monitor);
+	r->monitor_started = true;
 	r->monitor.data = r;
 	uv_prepare_start(&r->monitor, monitor_cb);
 	return 0;
@@ -239,14 +240,18 @@ static void repl_raft_closed_cb(struct raft *raft)
 	struct repl *r = (struct repl *)((char *)raft - offsetof(struct repl, raft));
 	raft_uv_close(&r->io);
 	raft_uv_tcp_close(&r->transport);
-	uv_close((uv_handle_t *)&r->monitor, monitor_close_cb);
+	if (r->monitor_started)
+		uv_close((uv_handle_t *)&r->monitor, monitor_close_cb);
+	else if (r->close_cb != NULL)
+		r->close_cb(r);
 }
 
 void repl_close(struct repl *r, void (*cb)(struct repl *))
 {
 	r->closing = true;
 	r->close_cb = cb;
-	uv_prepare_stop(&r->monitor);
+	if (r->monitor_started)
+		uv_prepare_stop(&r->monitor);
 	raft_close(&r->raft, repl_raft_closed_cb);
 }
 

@@ -52,6 +52,7 @@ struct repl {
 	struct raft_uv_transport transport;
 	struct fsm *fsm;
 	uv_prepare_t monitor;
+	bool monitor_started;
 	int last_state;
 	uint64_t last_term;
 	bool ready;            /* leader and a barrier of this term has committed */

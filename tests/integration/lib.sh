@@ -5,7 +5,8 @@ BUILD=$(cd "${1:?usage: test_x.sh BUILD_DIR}" && pwd)
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export CALLRAFT_BUILD=$BUILD
 export CALLRAFT_LAB=$(mktemp -d /tmp/callraft-it.XXXXXX)
-export CALLRAFT_PORT_BASE=${CALLRAFT_PORT_BASE:-$((20000 + (RANDOM % 200) * 200))}
+# Below the kernel's ephemeral range (32768+), so outgoing connections never hold our ports.
+export CALLRAFT_PORT_BASE=${CALLRAFT_PORT_BASE:-$((10000 + (RANDOM % 100) * 200))}
 CLI=$BUILD/callraft
 TRAFFIC=$BUILD/callraft-traffic
 CLUSTER_SH=$ROOT/deploy/cluster.sh
@@ -66,4 +67,22 @@ wait_caught_up() {
     sleep 0.2
   done
   fail "nodes $* did not reach commit index $target within 60 s"
+}
+
+# service_gap ACK_FILE KILL_MS: the longest stretch without any acknowledged write that spans or
+# follows the kill (within 20 s), and the time from the kill to the first write acknowledged after it.
+service_gap() {
+  python3 - "$1" "$2" <<'PY'
+import sys
+acks = sorted(int(l.split()[0]) for l in open(sys.argv[1]) if l.strip())
+k = int(sys.argv[2])
+before = [a for a in acks if a <= k]
+after = [a for a in acks if k < a <= k + 20000]
+prev = before[-1] if before else k
+gap, pt = 0, prev
+for a in after:
+    gap = max(gap, a - pt); pt = a
+# the first acknowledgement after the longest pause is the first write served by the new leader
+print("%d ms without acknowledgements (last before kill %d ms before it; %d acknowledged in 20 s after)" % (gap, k - prev, len(after)))
+PY
 }

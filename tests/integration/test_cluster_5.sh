@@ -67,8 +67,9 @@ new_leader=$(wait_leader "$leader")
 wait $writer
 cat "$CALLRAFT_LAB/write.out"
 first_after=$(awk -v k="$kill_ms" '$1 > k {print $1; exit}' "$ack")
+gap=$(service_gap "$ack" "$kill_ms")
 [ -n "$first_after" ] || fail "no write acknowledged after the kill"
-echo "leader $leader killed; new leader $new_leader; next acknowledged write after $((first_after - kill_ms)) ms"
+echo "leader $leader killed; new leader $new_leader; service gap around the SIGKILL: $gap"
 
 step "the killed node restarts and catches up"
 "$CLUSTER_SH" start "$leader" >/dev/null
