@@ -43,7 +43,9 @@ bool callraft_request_is_write(const Callraft__Request *req);
  * here) and waits for its reply, retrying as described above. Returns the decoded reply (free with
  * callraft__reply__free_unpacked) whose code may be a business error (NOT_FOUND, ...), or NULL with
  * errmsg when no node answered in time or the cluster refused for a non-retryable reason.
- * The reply's applied_index tells the log index. */
+ * The reply's applied_index tells the log index. A write that needed a session whose RegisterClient
+ * was refused (a non-retryable code) gets that RegisterClient reply. After NULL,
+ * callraft_client_last_error says whether the request was invalid or the cluster unavailable. */
 Callraft__Reply *callraft_client_call(struct callraft_client *c, Callraft__Request *req, char *errmsg,
 				      size_t errmsg_len);
 
@@ -58,6 +60,15 @@ uint64_t callraft_client_seq(const struct callraft_client *c);
 
 /* Counts of retries made so far (for benchmarks and drills). */
 uint64_t callraft_client_retries(const struct callraft_client *c);
+
+/* Why the last callraft_client_call returned NULL (addition: lets the CLI tell "fix your request"
+ * from "the cluster is unavailable"). CALLRAFT_CLIENT_OK after a call that returned a reply. */
+enum callraft_client_error {
+	CALLRAFT_CLIENT_OK = 0,
+	CALLRAFT_CLIENT_INVALID,     /* the request cannot be sent: no op, or larger than the limit */
+	CALLRAFT_CLIENT_UNAVAILABLE, /* no node gave a final reply before the request deadline */
+};
+enum callraft_client_error callraft_client_last_error(const struct callraft_client *c);
 
 /* Frame helpers shared with the node: 4-byte big-endian length prefix. */
 void callraft_frame_put_len(uint8_t hdr[4], uint32_t len);

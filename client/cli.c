@@ -1,0 +1,573 @@
+/* cli.c: `callraft`, the command-line tool: global options, dispatch, and the helpers every
+ * command shares (errors, sending, validation, formatting, tables). See cli.h and docs/cli.md. */
+#include "cli.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "callraft_limits.h"
+
+typedef int (*cli_handler)(struct cli *cli, int argc, char **argv);
+
+struct cli_command {
+	const char *group;
+	const char *verb; /* NULL: the group is the whole command */
+	cli_handler fn;
+	const char *usage;
+};
+
+static const struct cli_command cli_commands[] = {
+    {"status", NULL, cli_status, "status"},
+    {"members", "list", cli_members_list, "members list"},
+    {"members", "add", cli_members_add,
+     "members add ID --site S --raft-address H:P --client-address H:P"},
+    {"members", "remove", cli_members_remove, "members remove ID"},
+    {"members", "assign", cli_members_assign, "members assign ID voter|standby|spare"},
+    {"members", "transfer", cli_members_transfer, "members transfer [ID]"},
+    {"call", "enqueue", cli_call_enqueue,
+     "call enqueue --call-id ID --queue Q --caller NUM [--customer C]\n"
+     "                 [--tier regular|silver|gold|diamond|0-9] [--site S]"},
+    {"call", "next", cli_call_next, "call next --agent A"},
+    {"call", "answer", cli_call_answer, "call answer CALL_ID --agent A --token TERM.INDEX"},
+    {"call", "end", cli_call_end, "call end CALL_ID --agent A"},
+    {"call", "abandon", cli_call_abandon, "call abandon CALL_ID"},
+    {"call", "show", cli_call_show, "call show CALL_ID"},
+    {"queue", "show", cli_queue_show, "queue show QUEUE [--limit N]"},
+    {"agent", "login", cli_agent_login, "agent login AGENT --site S --skills Q1,Q2 [--name N]"},
+    {"agent", "state", cli_agent_state, "agent state AGENT available|break|wrap-up [--reason R]"},
+    {"agent", "logout", cli_agent_logout, "agent logout AGENT"},
+    {"agent", "show", cli_agent_show, "agent show AGENT"},
+    {"agent", "list", cli_agent_list, "agent list [--site S]"},
+    {"ticket", "open", cli_ticket_open,
+     "ticket open --customer C --category CAT [--call CALL_ID] [--subject S]\n"
+     "                 [--note N] [--author A]"},
+    {"ticket", "update", cli_ticket_update,
+     "ticket update CODE [--status open|in-progress|resolved|closed] [--note N]\n"
+     "                 [--author A]"},
+    {"ticket", "show", cli_ticket_show, "ticket show CODE"},
+    {"ticket", "list", cli_ticket_list, "ticket list --customer C [--limit N]"},
+};
+
+#define CLI_COMMANDS_COUNT (sizeof cli_commands / sizeof cli_commands[0])
+
+void cli_usage(FILE *f)
+{
+	fprintf(f, "usage: callraft [--cluster ADDR[,ADDR...]] [--json] [--stale] [--timeout MS] "
+		   "COMMAND [ARGS]\n\ncommands:\n");
+	for (size_t i = 0; i < CLI_COMMANDS_COUNT; i++)
+		fprintf(f, "  %s\n", cli_commands[i].usage);
+	fprintf(f,
+		"\noptions (accepted before or after the command):\n"
+		"  --cluster ADDR[,ADDR...]  nodes to talk to (default: $CALLRAFT_CLUSTER)\n"
+		"  --json                    print one JSON object per command\n"
+		"  --stale                   reads: let any node answer from its own state\n"
+		"  --timeout MS              give up after MS milliseconds, retries included\n"
+		"  -h, --help                show this help\n"
+		"\nexit codes: 0 ok, 1 refused by the cluster (not found, bad state, ...), "
+		"2 usage or invalid\nargument, 3 cluster unavailable.\n");
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Errors and options. */
+
+/* Reports `msg`; `code_prefix` (may be NULL) is shown before it on stderr only, since JSON carries
+ * the code in its own field. */
+static int cli_report(struct cli *cli, int exit_code, const char *code, const char *code_prefix,
+		      const char *msg)
+{
+	fprintf(stderr, "callraft: %s%s%s%s%s\n", cli->command, cli->command[0] ? ": " : "",
+		code_prefix ? code_prefix : "", code_prefix ? ": " : "", msg);
+	if (cli->json) {
+		json_object *err = json_object_new_object();
+		cli_json_str(err, "code", code);
+		cli_json_str(err, "message", msg);
+		json_object *top = json_object_new_object();
+		json_object_object_add(top, "error", err);
+		cli_print_json(top);
+	}
+	return exit_code;
+}
+
+int cli_fail(struct cli *cli, int exit_code, const char *code, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return cli_report(cli, exit_code, code, NULL, msg);
+}
+
+int cli_common_option(struct cli *cli, int opt, char **argv)
+{
+	switch (opt) {
+	case CLI_OPT_CLUSTER:
+		cli->cluster = optarg;
+		return -1;
+	case CLI_OPT_JSON:
+		cli->json = true;
+		return -1;
+	case CLI_OPT_STALE:
+		cli->stale = true;
+		return -1;
+	case CLI_OPT_TIMEOUT: {
+		uint64_t ms;
+		if (cli_parse_u64(optarg, &ms) != 0 || ms == 0 || ms > CLI_TIMEOUT_MS_MAX)
+			return cli_usage_error(cli, "--timeout: '%s': expected milliseconds, 1..%d",
+					       optarg, CLI_TIMEOUT_MS_MAX);
+		cli->timeout_ms = (int)ms;
+		return -1;
+	}
+	case 'h':
+		/* Exits here: handlers read 0 from their option helpers as "go on". */
+		cli_usage(stdout);
+		exit(CLI_EXIT_OK);
+	case ':':
+		return cli_usage_error(cli, "option '%s' needs a value", argv[optind - 1]);
+	default:
+		if (optopt != 0)
+			return cli_usage_error(cli, "unknown option '-%c'", optopt);
+		return cli_usage_error(cli, "unknown option '%s'", argv[optind - 1]);
+	}
+}
+
+int cli_positionals(struct cli *cli, int argc, char **argv, int want_min, int want_max)
+{
+	int have = argc - optind;
+	if (have < want_min)
+		return cli_usage_error(cli, "missing argument (usage: callraft %s)", cli->usage);
+	if (have > want_max)
+		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind + want_max]);
+	return CLI_EXIT_OK;
+}
+
+/* Parses the options of a command that has none of its own. */
+int cli_options_none(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {CLI_COMMON_OPTIONS};
+	int opt;
+	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
+		int rv = cli_common_option(cli, opt, argv);
+		if (rv >= 0)
+			return rv;
+	}
+	return -1;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Sending. */
+
+int cli_exit_for_code(Callraft__Code code)
+{
+	switch (code) {
+	case CALLRAFT__CODE__OK:
+		return CLI_EXIT_OK;
+	case CALLRAFT__CODE__NOT_FOUND:
+	case CALLRAFT__CODE__ALREADY_EXISTS:
+	case CALLRAFT__CODE__BAD_STATE:
+	case CALLRAFT__CODE__QUEUE_EMPTY:
+	case CALLRAFT__CODE__STALE_TOKEN:
+		return CLI_EXIT_BUSINESS;
+	case CALLRAFT__CODE__INVALID_ARGUMENT:
+	case CALLRAFT__CODE__BAD_FRAME:
+	case CALLRAFT__CODE__UNKNOWN_OPERATION:
+	case CALLRAFT__CODE__BAD_VERSION:
+		return CLI_EXIT_USAGE; /* this request cannot succeed as sent */
+	default:
+		/* Retryable codes after the deadline, INTERNAL, session errors: the cluster could
+		 * not serve; trying again later may work. */
+		return CLI_EXIT_UNAVAILABLE;
+	}
+}
+
+static int cli_client_open(struct cli *cli)
+{
+	const char *cluster = cli->cluster;
+	if (cluster == NULL)
+		cluster = getenv("CALLRAFT_CLUSTER");
+	if (cluster == NULL || cluster[0] == '\0')
+		return cli_usage_error(cli, "no cluster: pass --cluster or set CALLRAFT_CLUSTER");
+	struct callraft_client_options opts = {
+	    .cluster = cluster,
+	    .name = "callraft-cli",
+	    .request_timeout_ms = cli->timeout_ms,
+	};
+	char errmsg[256];
+	if (callraft_client_open(&opts, &cli->client, errmsg, sizeof errmsg) != 0)
+		return cli_usage_error(cli, "%s", errmsg);
+	return CLI_EXIT_OK;
+}
+
+int cli_send(struct cli *cli, Callraft__Request *req, Callraft__Reply **out)
+{
+	*out = NULL;
+	if (cli->client == NULL) {
+		int rv = cli_client_open(cli);
+		if (rv != CLI_EXIT_OK)
+			return rv;
+	}
+	req->stale = !callraft_request_is_write(req) && cli->stale;
+	char errmsg[1024];
+	Callraft__Reply *reply = callraft_client_call(cli->client, req, errmsg, sizeof errmsg);
+	if (reply == NULL) {
+		if (callraft_client_last_error(cli->client) == CALLRAFT_CLIENT_INVALID)
+			return cli_usage_error(cli, "%s", errmsg);
+		return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "UNAVAILABLE", "%s", errmsg);
+	}
+	if (reply->code != CALLRAFT__CODE__OK) {
+		const char *name = callraft_code_name(reply->code);
+		int rv = cli_report(cli, cli_exit_for_code(reply->code), name, name,
+				    reply->message[0] != '\0' ? reply->message : "(no message)");
+		callraft__reply__free_unpacked(reply, NULL);
+		return rv;
+	}
+	*out = reply;
+	return CLI_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Validation. */
+
+int cli_check_id(struct cli *cli, const char *what, const char *s)
+{
+	size_t len = strlen(s);
+	if (len == 0)
+		return cli_usage_error(cli, "%s: must not be empty", what);
+	if (len > CALLRAFT_ID_BYTES_MAX)
+		return cli_usage_error(cli, "%s: '%.32s...': longer than %d bytes", what, s,
+				       CALLRAFT_ID_BYTES_MAX);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch < 0x21 || ch > 0x7e)
+			return cli_usage_error(cli, "%s: '%s': use printable ASCII without spaces",
+					       what, s);
+	}
+	return CLI_EXIT_OK;
+}
+
+int cli_check_name(struct cli *cli, const char *what, const char *s, size_t max)
+{
+	size_t len = strlen(s);
+	if (len == 0)
+		return cli_usage_error(cli, "%s: must not be empty", what);
+	if (len > max)
+		return cli_usage_error(cli, "%s: '%.32s': longer than %zu bytes", what, s, max);
+	if (strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != len)
+		return cli_usage_error(cli, "%s: '%s': use only letters, digits, '.', '_' and '-'",
+				       what, s);
+	return CLI_EXIT_OK;
+}
+
+int cli_check_phone(struct cli *cli, const char *what, const char *s)
+{
+	size_t len = strlen(s);
+	size_t digits = s[0] == '+' ? 1 : 0;
+	if (len > CALLRAFT_PHONE_BYTES_MAX || len == digits ||
+	    strspn(s + digits, "0123456789*#") != len - digits)
+		return cli_usage_error(cli, "%s: '%s': expected an optional '+', then 0-9 * # (at "
+					    "most %d bytes)", what, s, CALLRAFT_PHONE_BYTES_MAX);
+	return CLI_EXIT_OK;
+}
+
+int cli_check_text(struct cli *cli, const char *what, const char *s, size_t max)
+{
+	if (strlen(s) > max)
+		return cli_usage_error(cli, "%s: longer than %zu bytes", what, max);
+	return CLI_EXIT_OK;
+}
+
+int cli_check_address(struct cli *cli, const char *what, const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	uint64_t port;
+	if (strlen(s) > CALLRAFT_ADDRESS_BYTES_MAX || colon == NULL || colon == s ||
+	    cli_parse_u64(colon + 1, &port) != 0 || port < 1 || port > 65535)
+		return cli_usage_error(cli, "%s: '%s': expected host:port", what, s);
+	return CLI_EXIT_OK;
+}
+
+int cli_parse_u64(const char *s, uint64_t *out)
+{
+	if (s == NULL || s[0] < '0' || s[0] > '9')
+		return -1;
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int cli_parse_limit(struct cli *cli, const char *s, uint32_t *out)
+{
+	uint64_t v;
+	if (cli_parse_u64(s, &v) != 0 || v < 1 || v > CALLRAFT_LIST_LIMIT_MAX)
+		return cli_usage_error(cli, "--limit: '%s': expected 1..%d", s,
+				       CALLRAFT_LIST_LIMIT_MAX);
+	*out = (uint32_t)v;
+	return CLI_EXIT_OK;
+}
+
+int cli_parse_member_id(struct cli *cli, const char *s, uint64_t *out)
+{
+	if (cli_parse_u64(s, out) != 0 || *out == 0)
+		return cli_usage_error(cli, "member id: '%s': expected a number >= 1", s);
+	return CLI_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Formatting. */
+
+int64_t cli_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void cli_format_time(int64_t ms, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t t = (time_t)(ms / 1000);
+	if (ms <= 0 || gmtime_r(&t, &tm) == NULL) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void cli_format_duration(int64_t ms, char *buf, size_t len)
+{
+	int64_t s = ms > 0 ? ms / 1000 : 0;
+	if (s < 60)
+		snprintf(buf, len, "%llds", (long long)s);
+	else if (s < 3600)
+		snprintf(buf, len, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
+	else
+		snprintf(buf, len, "%lldh%02lldm", (long long)(s / 3600), (long long)(s / 60 % 60));
+}
+
+const char *cli_tier_name(uint32_t tier)
+{
+	static const char *const names[] = {"regular", "silver", "gold", "diamond"};
+	return tier < 4 ? names[tier] : NULL;
+}
+
+const char *cli_call_state_name(Callraft__CallState s)
+{
+	switch (s) {
+	case CALLRAFT__CALL_STATE__WAITING:
+		return "waiting";
+	case CALLRAFT__CALL_STATE__OFFERED:
+		return "offered";
+	case CALLRAFT__CALL_STATE__ANSWERED:
+		return "answered";
+	case CALLRAFT__CALL_STATE__ENDED:
+		return "ended";
+	case CALLRAFT__CALL_STATE__ABANDONED:
+		return "abandoned";
+	default:
+		return "unknown";
+	}
+}
+
+const char *cli_agent_state_name(Callraft__AgentState s)
+{
+	switch (s) {
+	case CALLRAFT__AGENT_STATE__OFFLINE:
+		return "offline";
+	case CALLRAFT__AGENT_STATE__AVAILABLE:
+		return "available";
+	case CALLRAFT__AGENT_STATE__ON_CALL:
+		return "on-call";
+	case CALLRAFT__AGENT_STATE__WRAP_UP:
+		return "wrap-up";
+	case CALLRAFT__AGENT_STATE__BREAK:
+		return "break";
+	default:
+		return "unknown";
+	}
+}
+
+const char *cli_ticket_status_name(Callraft__TicketStatus s)
+{
+	switch (s) {
+	case CALLRAFT__TICKET_STATUS__OPEN:
+		return "open";
+	case CALLRAFT__TICKET_STATUS__IN_PROGRESS:
+		return "in-progress";
+	case CALLRAFT__TICKET_STATUS__RESOLVED:
+		return "resolved";
+	case CALLRAFT__TICKET_STATUS__CLOSED:
+		return "closed";
+	default:
+		return "-";
+	}
+}
+
+const char *cli_role_name(Callraft__MemberRole r)
+{
+	switch (r) {
+	case CALLRAFT__MEMBER_ROLE__VOTER:
+		return "voter";
+	case CALLRAFT__MEMBER_ROLE__STANDBY:
+		return "standby";
+	case CALLRAFT__MEMBER_ROLE__SPARE:
+		return "spare";
+	default:
+		return "-";
+	}
+}
+
+int cli_print_json(json_object *obj)
+{
+	puts(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+							 JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(obj);
+	return CLI_EXIT_OK;
+}
+
+void cli_json_str(json_object *o, const char *key, const char *value)
+{
+	json_object_object_add(o, key, json_object_new_string(value != NULL ? value : ""));
+}
+
+void cli_json_u64(json_object *o, const char *key, uint64_t value)
+{
+	json_object_object_add(o, key, json_object_new_uint64(value));
+}
+
+void cli_json_i64(json_object *o, const char *key, int64_t value)
+{
+	json_object_object_add(o, key, json_object_new_int64(value));
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Tables. Allocation failures abort: a CLI that cannot allocate a few kilobytes cannot go on. */
+
+static char *cli_strdup(const char *s)
+{
+	char *copy = strdup(s != NULL && s[0] != '\0' ? s : "-");
+	if (copy == NULL)
+		abort();
+	return copy;
+}
+
+void cli_table_init(struct cli_table *t, unsigned n_cols, const char *const *headers)
+{
+	assert(n_cols > 0);
+	t->n_cols = n_cols;
+	t->n_rows = 0;
+	t->cells = NULL;
+	cli_table_add(t, headers);
+}
+
+void cli_table_add(struct cli_table *t, const char *const *cells)
+{
+	char **grown = realloc(t->cells, sizeof *grown * t->n_cols * (t->n_rows + 1));
+	if (grown == NULL)
+		abort();
+	t->cells = grown;
+	for (unsigned i = 0; i < t->n_cols; i++)
+		t->cells[t->n_rows * t->n_cols + i] = cli_strdup(cells[i]);
+	t->n_rows++;
+}
+
+void cli_table_print(const struct cli_table *t, FILE *f)
+{
+	size_t width[16] = {0};
+	assert(t->n_cols <= 16);
+	for (unsigned r = 0; r < t->n_rows; r++)
+		for (unsigned i = 0; i < t->n_cols; i++) {
+			size_t w = strlen(t->cells[r * t->n_cols + i]);
+			if (w > width[i])
+				width[i] = w;
+		}
+	for (unsigned r = 0; r < t->n_rows; r++) {
+		for (unsigned i = 0; i < t->n_cols; i++) {
+			const char *cell = t->cells[r * t->n_cols + i];
+			if (i + 1 == t->n_cols)
+				fprintf(f, "%s\n", cell);
+			else
+				fprintf(f, "%-*s  ", (int)width[i], cell);
+		}
+	}
+}
+
+void cli_table_release(struct cli_table *t)
+{
+	for (unsigned i = 0; i < t->n_rows * t->n_cols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	t->cells = NULL;
+	t->n_rows = 0;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * main. */
+
+static const struct cli_command *cli_find(const char *group, const char *verb, bool *group_known)
+{
+	*group_known = false;
+	for (size_t i = 0; i < CLI_COMMANDS_COUNT; i++) {
+		const struct cli_command *cmd = &cli_commands[i];
+		if (strcmp(cmd->group, group) != 0)
+			continue;
+		*group_known = true;
+		if (cmd->verb == NULL || (verb != NULL && strcmp(cmd->verb, verb) == 0))
+			return cmd;
+	}
+	return NULL;
+}
+
+/* Parses the options before the command; stops at the first word. */
+static int cli_global_options(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {CLI_COMMON_OPTIONS};
+	opterr = 0;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "+" CLI_SHORT_OPTIONS, options, NULL)) != -1) {
+		int rv = cli_common_option(cli, opt, argv);
+		if (rv >= 0)
+			return rv;
+	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = {0};
+	int rv = cli_global_options(&cli, argc, argv);
+	if (rv >= 0)
+		return rv;
+	if (optind >= argc) {
+		cli_usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	const char *group = argv[optind];
+	const char *verb = optind + 1 < argc ? argv[optind + 1] : NULL;
+	bool group_known;
+	const struct cli_command *cmd = cli_find(group, verb, &group_known);
+	if (cmd == NULL && group_known && verb == NULL)
+		return cli_usage_error(&cli, "%s: missing subcommand (see callraft --help)", group);
+	if (cmd == NULL && group_known)
+		return cli_usage_error(&cli, "%s: unknown subcommand '%s' (see callraft --help)", group,
+				       verb);
+	if (cmd == NULL)
+		return cli_usage_error(&cli, "unknown command '%s' (see callraft --help)", group);
+	snprintf(cli.command, sizeof cli.command, "%s%s%s", cmd->group, cmd->verb ? " " : "",
+		 cmd->verb ? cmd->verb : "");
+	cli.usage = cmd->usage;
+
+	/* The handler sees argv[0] = its last word, so getopt starts after it. */
+	int first = optind + (cmd->verb != NULL ? 1 : 0);
+	optind = 0; /* GNU getopt: reinitialise for the command's own options */
+	rv = cmd->fn(&cli, argc - first, argv + first);
+	callraft_client_close(cli.client);
+	return rv;
+}

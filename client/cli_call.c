@@ -1,0 +1,413 @@
+/* cli_call.c: `callraft call ...` and `callraft queue show`: calls waiting, offered, answered.
+ *
+ * The offer token printed by `call next` ("TERM.INDEX") is the fencing token of the offer: `call
+ * answer` must send it back, so an answer to an offer that was withdrawn (agent timed out, leader
+ * changed) is refused with STALE_TOKEN instead of answering the wrong call. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "callraft_limits.h"
+
+static void cli_format_token(const Callraft__Call *call, char *buf, size_t len)
+{
+	snprintf(buf, len, "%llu.%llu", (unsigned long long)call->offer_term,
+		 (unsigned long long)call->offer_index);
+}
+
+static void cli_format_tier(uint32_t tier, char *buf, size_t len)
+{
+	const char *name = cli_tier_name(tier);
+	if (name != NULL)
+		snprintf(buf, len, "%u (%s)", tier, name);
+	else
+		snprintf(buf, len, "%u", tier);
+}
+
+json_object *cli_json_call(const Callraft__Call *call)
+{
+	json_object *o = json_object_new_object();
+	cli_json_str(o, "call_id", call->call_id);
+	cli_json_str(o, "state", cli_call_state_name(call->state));
+	cli_json_str(o, "queue", call->queue);
+	cli_json_str(o, "caller_number", call->caller_number);
+	cli_json_str(o, "customer_id", call->customer_id);
+	cli_json_u64(o, "tier", call->tier);
+	cli_json_str(o, "arrival_site", call->arrival_site);
+	cli_json_i64(o, "enqueued_ms", call->enqueued_ms);
+	cli_json_str(o, "agent_id", call->agent_id);
+	if (call->offer_term != 0) {
+		char token[48];
+		cli_format_token(call, token, sizeof token);
+		cli_json_str(o, "offer_token", token);
+		cli_json_u64(o, "offer_term", call->offer_term);
+		cli_json_u64(o, "offer_index", call->offer_index);
+	}
+	cli_json_i64(o, "offered_ms", call->offered_ms);
+	cli_json_i64(o, "answered_ms", call->answered_ms);
+	cli_json_i64(o, "ended_ms", call->ended_ms);
+	cli_json_str(o, "ticket_code", call->ticket_code);
+	return o;
+}
+
+/* {"call":{...},"applied_index":N} for the commands that change or show one call. */
+static void cli_print_call_json(const Callraft__Reply *reply)
+{
+	json_object *top = json_object_new_object();
+	if (reply->call != NULL)
+		json_object_object_add(top, "call", cli_json_call(reply->call));
+	cli_json_u64(top, "applied_index", reply->applied_index);
+	cli_print_json(top);
+}
+
+static int cli_parse_tier(struct cli *cli, const char *s, uint32_t *out)
+{
+	for (uint32_t t = 0; cli_tier_name(t) != NULL; t++) {
+		if (strcmp(s, cli_tier_name(t)) == 0) {
+			*out = t;
+			return CLI_EXIT_OK;
+		}
+	}
+	uint64_t v;
+	if (cli_parse_u64(s, &v) == 0 && v <= CALLRAFT_TIER_MAX) {
+		*out = (uint32_t)v;
+		return CLI_EXIT_OK;
+	}
+	return cli_usage_error(cli, "--tier: '%s': expected regular, silver, gold, diamond or 0..%d",
+			       s, CALLRAFT_TIER_MAX);
+}
+
+/* Parses "TERM.INDEX" as printed by `call next`. */
+static int cli_parse_token(struct cli *cli, const char *s, uint64_t *term, uint64_t *index)
+{
+	const char *dot = strchr(s, '.');
+	char head[24];
+	size_t head_len = dot != NULL ? (size_t)(dot - s) : 0;
+	if (dot == NULL || head_len == 0 || head_len >= sizeof head)
+		goto bad;
+	memcpy(head, s, head_len);
+	head[head_len] = '\0';
+	if (cli_parse_u64(head, term) != 0 || cli_parse_u64(dot + 1, index) != 0 || *term == 0)
+		goto bad;
+	return CLI_EXIT_OK;
+bad:
+	return cli_usage_error(cli, "--token: '%s': expected TERM.INDEX as printed by 'call next'",
+			       s);
+}
+
+/* Sends a call write and prints `verb` ("answered") on success. */
+static int cli_call_write(struct cli *cli, Callraft__Request *req, const char *call_id,
+			  const char *verb)
+{
+	Callraft__Reply *reply;
+	int rv = cli_send(cli, req, &reply);
+	if (rv != CLI_EXIT_OK)
+		return rv;
+	if (cli->json)
+		cli_print_call_json(reply);
+	else
+		printf("call '%s' %s\n", call_id, verb);
+	callraft__reply__free_unpacked(reply, NULL);
+	return CLI_EXIT_OK;
+}
+
+int cli_call_enqueue(struct cli *cli, int argc, char **argv)
+{
+	enum { OPT_CALL_ID = CLI_OPT_FIRST_FREE, OPT_QUEUE, OPT_CALLER, OPT_CUSTOMER, OPT_TIER,
+	       OPT_SITE };
+	static const struct option options[] = {
+	    {"call-id", required_argument, NULL, OPT_CALL_ID},
+	    {"queue", required_argument, NULL, OPT_QUEUE},
+	    {"caller", required_argument, NULL, OPT_CALLER},
+	    {"customer", required_argument, NULL, OPT_CUSTOMER},
+	    {"tier", required_argument, NULL, OPT_TIER},
+	    {"site", required_argument, NULL, OPT_SITE},
+	    CLI_COMMON_OPTIONS};
+	Callraft__CallEnqueue enq = CALLRAFT__CALL_ENQUEUE__INIT;
+	const char *tier = NULL;
+	int opt, rv;
+	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_CALL_ID: enq.call_id = optarg; break;
+		case OPT_QUEUE: enq.queue = optarg; break;
+		case OPT_CALLER: enq.caller_number = optarg; break;
+		case OPT_CUSTOMER: enq.customer_id = optarg; break;
+		case OPT_TIER: tier = optarg; break;
+		case OPT_SITE: enq.arrival_site = optarg; break;
+		default:
+			if ((rv = cli_common_option(cli, opt, argv)) >= 0)
+				return rv;
+		}
+	}
+	if ((rv = cli_positionals(cli, argc, argv, 0, 0)) != CLI_EXIT_OK)
+		return rv;
+	if (enq.call_id[0] == '\0' || enq.queue[0] == '\0' || enq.caller_number[0] == '\0')
+		return cli_usage_error(cli, "--call-id, --queue and --caller are required");
+	if ((rv = cli_check_id(cli, "--call-id", enq.call_id)) ||
+	    (rv = cli_check_name(cli, "--queue", enq.queue, CALLRAFT_QUEUE_BYTES_MAX)) ||
+	    (rv = cli_check_phone(cli, "--caller", enq.caller_number)) ||
+	    (enq.customer_id[0] && (rv = cli_check_id(cli, "--customer", enq.customer_id))) ||
+	    (enq.arrival_site[0] &&
+	     (rv = cli_check_name(cli, "--site", enq.arrival_site, CALLRAFT_SITE_BYTES_MAX))) ||
+	    (tier != NULL && (rv = cli_parse_tier(cli, tier, &enq.tier))))
+		return rv;
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	req.op_case = CALLRAFT__REQUEST__OP_CALL_ENQUEUE;
+	req.call_enqueue = &enq;
+	Callraft__Reply *reply;
+	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
+		return rv;
+	if (cli->json) {
+		cli_print_call_json(reply);
+	} else {
+		char tier_text[32];
+		cli_format_tier(enq.tier, tier_text, sizeof tier_text);
+		printf("call '%s' enqueued in '%s', tier %s\n", enq.call_id, enq.queue, tier_text);
+	}
+	callraft__reply__free_unpacked(reply, NULL);
+	return CLI_EXIT_OK;
+}
+
+/* Parses `--agent A` and the positionals of call next/answer/end/abandon/show.
+ * token: NULL if the command takes no --token. */
+static int cli_call_args(struct cli *cli, int argc, char **argv, int positionals, const char **agent,
+			 const char **token)
+{
+	enum { OPT_AGENT = CLI_OPT_FIRST_FREE, OPT_TOKEN };
+	static const struct option with_agent[] = {{"agent", required_argument, NULL, OPT_AGENT},
+						   {"token", required_argument, NULL, OPT_TOKEN},
+						   CLI_COMMON_OPTIONS};
+	const struct option *options = agent != NULL ? with_agent : with_agent + 2;
+	int opt, rv;
+	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
+		if (opt == OPT_AGENT)
+			*agent = optarg;
+		else if (opt == OPT_TOKEN && token != NULL)
+			*token = optarg;
+		else if (opt == OPT_TOKEN)
+			return cli_usage_error(cli, "unknown option '--token'");
+		else if ((rv = cli_common_option(cli, opt, argv)) >= 0)
+			return rv;
+	}
+	if ((rv = cli_positionals(cli, argc, argv, positionals, positionals)) != CLI_EXIT_OK)
+		return rv;
+	if (positionals == 1 && (rv = cli_check_id(cli, "call id", argv[optind])) != CLI_EXIT_OK)
+		return rv;
+	if (agent != NULL && *agent == NULL)
+		return cli_usage_error(cli, "--agent is required");
+	if (agent != NULL && (rv = cli_check_id(cli, "--agent", *agent)) != CLI_EXIT_OK)
+		return rv;
+	if (token != NULL && *token == NULL)
+		return cli_usage_error(cli, "--token is required (as printed by 'call next')");
+	return CLI_EXIT_OK;
+}
+
+int cli_call_next(struct cli *cli, int argc, char **argv)
+{
+	const char *agent = NULL;
+	int rv = cli_call_args(cli, argc, argv, 0, &agent, NULL);
+	if (rv != CLI_EXIT_OK)
+		return rv;
+	Callraft__CallNext next = CALLRAFT__CALL_NEXT__INIT;
+	next.agent_id = (char *)agent;
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	req.op_case = CALLRAFT__REQUEST__OP_CALL_NEXT;
+	req.call_next = &next;
+	Callraft__Reply *reply;
+	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
+		return rv;
+	const Callraft__Call *call = reply->call;
+	/* The wait ends at the offer; both times come from the cluster's clock. */
+	int64_t waited_ms = call == NULL ? 0
+			    : (call->offered_ms > 0 ? call->offered_ms : cli_now_ms()) - call->enqueued_ms;
+	if (cli->json) {
+		json_object *top = json_object_new_object();
+		if (call != NULL) {
+			json_object *o = cli_json_call(call);
+			cli_json_i64(o, "waited_ms", waited_ms);
+			json_object_object_add(top, "call", o);
+		}
+		cli_json_u64(top, "applied_index", reply->applied_index);
+		cli_print_json(top);
+	} else if (call == NULL) {
+		printf("no call offered\n");
+	} else {
+		char tier[32], waited[32], token[48];
+		cli_format_tier(call->tier, tier, sizeof tier);
+		cli_format_duration(waited_ms, waited, sizeof waited);
+		cli_format_token(call, token, sizeof token);
+		printf("call:    %s\ncaller:  %s\nqueue:   %s\ntier:    %s\nwaited:  %s\n"
+		       "token:   %s\n\nanswer with: callraft call answer %s --agent %s --token %s\n",
+		       call->call_id, call->caller_number, call->queue, tier, waited, token,
+		       call->call_id, agent, token);
+	}
+	callraft__reply__free_unpacked(reply, NULL);
+	return CLI_EXIT_OK;
+}
+
+int cli_call_answer(struct cli *cli, int argc, char **argv)
+{
+	const char *agent = NULL, *token = NULL;
+	int rv = cli_call_args(cli, argc, argv, 1, &agent, &token);
+	if (rv != CLI_EXIT_OK)
+		return rv;
+	Callraft__CallAnswer answer = CALLRAFT__CALL_ANSWER__INIT;
+	if ((rv = cli_parse_token(cli, token, &answer.offer_term, &answer.offer_index)) != 0)
+		return rv;
+	answer.call_id = argv[optind];
+	answer.agent_id = (char *)agent;
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	req.op_case = CALLRAFT__REQUEST__OP_CALL_ANSWER;
+	req.call_answer = &answer;
+	char verb[128];
+	snprintf(verb, sizeof verb, "answered by agent '%s'", agent);
+	return cli_call_write(cli, &req, answer.call_id, verb);
+}
+
+int cli_call_end(struct cli *cli, int argc, char **argv)
+{
+	const char *agent = NULL;
+	int rv = cli_call_args(cli, argc, argv, 1, &agent, NULL);
+	if (rv != CLI_EXIT_OK)
+		return rv;
+	Callraft__CallEnd end = CALLRAFT__CALL_END__INIT;
+	end.call_id = argv[optind];
+	end.agent_id = (char *)agent;
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	req.op_case = CALLRAFT__REQUEST__OP_CALL_END;
+	req.call_end = &end;
+	return cli_call_write(cli, &req, end.call_id, "ended");
+}
+
+int cli_call_abandon(struct cli *cli, int argc, char **argv)
+{
+	int rv = cli_call_args(cli, argc, argv, 1, NULL, NULL);
+	if (rv != CLI_EXIT_OK)
+		return rv;
+	Callraft__CallAbandon abandon = CALLRAFT__CALL_ABANDON__INIT;
+	abandon.call_id = argv[optind];
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	req.op_case = CALLRAFT__REQUEST__OP_CALL_ABANDON;
+	req.call_abandon = &abandon;
+	return cli_call_write(cli, &req, abandon.call_id, "abandoned");
+}
+
+static void cli_print_call_text(const Callraft__Call *call)
+{
+	char tier[32], enqueued[32], offered[32], answered[32], ended[32], token[48] = "-";
+	cli_format_tier(call->tier, tier, sizeof tier);
+	cli_format_time(call->enqueued_ms, enqueued, sizeof enqueued);
+	cli_format_time(call->offered_ms, offered, sizeof offered);
+	cli_format_time(call->answered_ms, answered, sizeof answered);
+	cli_format_time(call->ended_ms, ended, sizeof ended);
+	if (call->offer_term != 0)
+		cli_format_token(call, token, sizeof token);
+#define OR_DASH(s) ((s)[0] != '\0' ? (s) : "-")
+	printf("call:      %s\nstate:     %s\nqueue:     %s\ncaller:    %s\ncustomer:  %s\n"
+	       "tier:      %s\nsite:      %s\nagent:     %s\nenqueued:  %s\noffered:   %s\n"
+	       "answered:  %s\nended:     %s\ntoken:     %s\nticket:    %s\n",
+	       call->call_id, cli_call_state_name(call->state), call->queue, call->caller_number,
+	       OR_DASH(call->customer_id), tier, OR_DASH(call->arrival_site),
+	       OR_DASH(call->agent_id), enqueued, offered, answered, ended, token,
+	       OR_DASH(call->ticket_code));
+#undef OR_DASH
+}
+
+int cli_call_show(struct cli *cli, int argc, char **argv)
+{
+	int rv = cli_call_args(cli, argc, argv, 1, NULL, NULL);
+	if (rv != CLI_EXIT_OK)
+		return rv;
+	Callraft__CallShow show = CALLRAFT__CALL_SHOW__INIT;
+	show.call_id = argv[optind];
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	req.op_case = CALLRAFT__REQUEST__OP_CALL_SHOW;
+	req.call_show = &show;
+	Callraft__Reply *reply;
+	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
+		return rv;
+	if (cli->json)
+		cli_print_call_json(reply);
+	else if (reply->call != NULL)
+		cli_print_call_text(reply->call);
+	callraft__reply__free_unpacked(reply, NULL);
+	return CLI_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * queue show */
+
+static void cli_queue_print(const char *queue, const Callraft__Reply *reply, bool json)
+{
+	int64_t now = cli_now_ms();
+	json_object *arr = json ? json_object_new_array() : NULL;
+	static const char *const headers[] = {"POS", "CALL-ID", "CALLER", "TIER", "WAITED"};
+	struct cli_table t;
+	cli_table_init(&t, 5, headers);
+	for (size_t i = 0; i < reply->n_calls; i++) {
+		const Callraft__Call *call = reply->calls[i];
+		/* Wait against the local clock: good enough for display. */
+		int64_t waited_ms = now - call->enqueued_ms > 0 ? now - call->enqueued_ms : 0;
+		if (json) {
+			json_object *o = cli_json_call(call);
+			cli_json_u64(o, "position", i + 1);
+			cli_json_i64(o, "waited_ms", waited_ms);
+			json_object_array_add(arr, o);
+			continue;
+		}
+		char pos[24], tier[32], waited[32];
+		snprintf(pos, sizeof pos, "%zu", i + 1);
+		cli_format_tier(call->tier, tier, sizeof tier);
+		cli_format_duration(waited_ms, waited, sizeof waited);
+		const char *row[] = {pos, call->call_id, call->caller_number, tier, waited};
+		cli_table_add(&t, row);
+	}
+	if (json) {
+		json_object *top = json_object_new_object();
+		cli_json_str(top, "queue", queue);
+		cli_json_u64(top, "total", reply->total);
+		json_object_object_add(top, "calls", arr);
+		cli_print_json(top);
+	} else if (reply->n_calls == 0) {
+		printf("queue '%s' is empty\n", queue);
+	} else {
+		cli_table_print(&t, stdout);
+		printf("\n%llu waiting in '%s'", (unsigned long long)reply->total, queue);
+		if (reply->total > reply->n_calls)
+			printf(" (first %zu shown)", reply->n_calls);
+		printf("\n");
+	}
+	cli_table_release(&t);
+}
+
+int cli_queue_show(struct cli *cli, int argc, char **argv)
+{
+	enum { OPT_LIMIT = CLI_OPT_FIRST_FREE };
+	static const struct option options[] = {{"limit", required_argument, NULL, OPT_LIMIT},
+						CLI_COMMON_OPTIONS};
+	Callraft__QueueShow show = CALLRAFT__QUEUE_SHOW__INIT;
+	show.limit = CALLRAFT_LIST_LIMIT_DEFAULT;
+	int opt, rv;
+	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
+		if (opt == OPT_LIMIT) {
+			if ((rv = cli_parse_limit(cli, optarg, &show.limit)) != CLI_EXIT_OK)
+				return rv;
+		} else if ((rv = cli_common_option(cli, opt, argv)) >= 0) {
+			return rv;
+		}
+	}
+	if ((rv = cli_positionals(cli, argc, argv, 1, 1)) != CLI_EXIT_OK ||
+	    (rv = cli_check_name(cli, "queue", argv[optind], CALLRAFT_QUEUE_BYTES_MAX)))
+		return rv;
+	show.queue = argv[optind];
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	req.op_case = CALLRAFT__REQUEST__OP_QUEUE_SHOW;
+	req.queue_show = &show;
+	Callraft__Reply *reply;
+	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
+		return rv;
+	cli_queue_print(show.queue, reply, cli->json);
+	callraft__reply__free_unpacked(reply, NULL);
+	return CLI_EXIT_OK;
+}

@@ -1,0 +1,368 @@
+/* cli_cluster.c: `callraft status` and `callraft members ...`: the operator's view of the cluster.
+ *
+ * `status` asks any node for its NodeStatus (stale: whichever node answers), then probes every
+ * member it lists, one attempt each with CLI_PROBE_TIMEOUT_MS, so that an unreachable member shows
+ * as such instead of stalling the command. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "callraft_limits.h"
+
+json_object *cli_json_member(const Callraft__Member *m)
+{
+	json_object *o = json_object_new_object();
+	cli_json_u64(o, "id", m->id);
+	cli_json_str(o, "site", m->site);
+	cli_json_str(o, "role", cli_role_name(m->role));
+	cli_json_str(o, "raft_address", m->raft_address);
+	cli_json_str(o, "client_address", m->client_address);
+	json_object_object_add(o, "in_configuration", json_object_new_boolean(m->in_configuration));
+	return o;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * status */
+
+struct cli_probe {
+	const Callraft__Member *member;
+	Callraft__Reply *reply; /* NULL: unreachable */
+	char error[256];
+};
+
+/* `fallback`: the client address of the node that answered, for its own entry when the members
+ * table does not know it yet. */
+static void cli_probe_member(struct cli_probe *p, const char *fallback)
+{
+	Callraft__StatusGet get = CALLRAFT__STATUS_GET__INIT;
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	req.op_case = CALLRAFT__REQUEST__OP_STATUS;
+	req.status = &get;
+	req.stale = true; /* the member's own view, not the leader's */
+	p->reply = NULL;
+	p->error[0] = '\0';
+	const char *address = p->member->client_address[0] ? p->member->client_address : fallback;
+	if (address == NULL || address[0] == '\0') {
+		snprintf(p->error, sizeof p->error, "no client address known");
+		return;
+	}
+	p->reply = callraft_client_call_node(address, &req, CLI_PROBE_TIMEOUT_MS, p->error,
+					     sizeof p->error);
+	if (p->reply != NULL && (p->reply->code != CALLRAFT__CODE__OK || p->reply->status == NULL)) {
+		snprintf(p->error, sizeof p->error, "%s: %s", callraft_code_name(p->reply->code),
+			 p->reply->message);
+		callraft__reply__free_unpacked(p->reply, NULL);
+		p->reply = NULL;
+	}
+}
+
+/* The leader's own view when it answered its probe, else the view of the node that answered. */
+static const Callraft__NodeStatus *cli_status_summary(const Callraft__NodeStatus *answered,
+						      const struct cli_probe *probes, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (probes[i].reply != NULL && probes[i].member->id == answered->leader_id &&
+		    answered->leader_id != 0)
+			return probes[i].reply->status;
+	return answered;
+}
+
+static int cli_status_json(const Callraft__NodeStatus *st, const Callraft__NodeStatus *sum,
+			   const struct cli_probe *probes, size_t n)
+{
+	json_object *top = json_object_new_object();
+	cli_json_u64(top, "answered_by", st->id);
+	cli_json_u64(top, "leader_id", sum->leader_id);
+	cli_json_u64(top, "term", sum->term);
+	cli_json_u64(top, "commit_index", sum->commit_index);
+	cli_json_u64(top, "applied_index", sum->applied_index);
+	json_object *members = json_object_new_array();
+	for (size_t i = 0; i < n; i++) {
+		json_object *m = cli_json_member(probes[i].member);
+		const Callraft__Reply *r = probes[i].reply;
+		json_object_object_add(m, "reachable", json_object_new_boolean(r != NULL));
+		if (r != NULL) {
+			cli_json_str(m, "state", r->status->state);
+			cli_json_u64(m, "leader_id", r->status->leader_id);
+			cli_json_u64(m, "term", r->status->term);
+			cli_json_u64(m, "commit_index", r->status->commit_index);
+			cli_json_u64(m, "applied_index", r->status->applied_index);
+			cli_json_str(m, "version", r->status->version);
+		} else {
+			cli_json_str(m, "error", probes[i].error);
+		}
+		json_object_array_add(members, m);
+	}
+	json_object_object_add(top, "members", members);
+	return cli_print_json(top);
+}
+
+static void cli_status_text(const Callraft__NodeStatus *st, const Callraft__NodeStatus *sum,
+			    const struct cli_probe *probes, size_t n)
+{
+	static const char *const headers[] = {"ID",	   "SITE", "ROLE",  "CLIENT-ADDRESS",
+					      "RAFT-ADDRESS", "REACHABLE", "STATE", "TERM",
+					      "APPLIED"};
+	struct cli_table t;
+	cli_table_init(&t, 9, headers);
+	for (size_t i = 0; i < n; i++) {
+		const Callraft__Member *m = probes[i].member;
+		const Callraft__NodeStatus *own = probes[i].reply ? probes[i].reply->status : NULL;
+		char id[24], term[24] = "-", applied[24] = "-";
+		snprintf(id, sizeof id, "%llu", (unsigned long long)m->id);
+		if (own != NULL) {
+			snprintf(term, sizeof term, "%llu", (unsigned long long)own->term);
+			snprintf(applied, sizeof applied, "%llu",
+				 (unsigned long long)own->applied_index);
+		}
+		const char *row[] = {id,
+				     m->site,
+				     cli_role_name(m->role),
+				     m->client_address,
+				     m->raft_address,
+				     own != NULL ? "yes" : "no",
+				     own != NULL ? own->state : "-",
+				     term,
+				     applied};
+		cli_table_add(&t, row);
+	}
+	cli_table_print(&t, stdout);
+	cli_table_release(&t);
+	printf("\n");
+	for (size_t i = 0; i < n; i++)
+		if (probes[i].reply == NULL)
+			printf("member %llu unreachable: %s\n",
+			       (unsigned long long)probes[i].member->id, probes[i].error);
+	if (sum->leader_id == 0)
+		printf("leader: none known (answered by node %llu)\n", (unsigned long long)st->id);
+	else
+		printf("leader: %llu, term %llu, commit index %llu, applied index %llu\n",
+		       (unsigned long long)sum->leader_id, (unsigned long long)sum->term,
+		       (unsigned long long)sum->commit_index, (unsigned long long)sum->applied_index);
+	if (sum == st && sum->leader_id != 0)
+		printf("(the leader did not answer its probe: numbers from node %llu)\n",
+		       (unsigned long long)st->id);
+}
+
+int cli_status(struct cli *cli, int argc, char **argv)
+{
+	int rv = cli_options_none(cli, argc, argv);
+	if (rv >= 0)
+		return rv;
+	if ((rv = cli_positionals(cli, argc, argv, 0, 0)) != CLI_EXIT_OK)
+		return rv;
+	Callraft__StatusGet get = CALLRAFT__STATUS_GET__INIT;
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	req.op_case = CALLRAFT__REQUEST__OP_STATUS;
+	req.status = &get;
+	cli->stale = true; /* any node may answer: status describes the cluster as that node sees it */
+	Callraft__Reply *reply;
+	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
+		return rv;
+	if (reply->status == NULL) {
+		callraft__reply__free_unpacked(reply, NULL);
+		return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "INTERNAL", "the node sent no status");
+	}
+	const Callraft__NodeStatus *st = reply->status;
+	size_t n = st->n_members < CALLRAFT_MEMBERS_MAX ? st->n_members : CALLRAFT_MEMBERS_MAX;
+	struct cli_probe probes[CALLRAFT_MEMBERS_MAX];
+	/* NEEDSWORK: probes run one after the other; with many unreachable members, status takes
+	 * CLI_PROBE_TIMEOUT_MS per member. Probe in parallel (poll on all sockets) if that hurts. */
+	for (size_t i = 0; i < n; i++) {
+		probes[i].member = st->members[i];
+		cli_probe_member(&probes[i], st->members[i]->id == st->id ? st->client_address : NULL);
+	}
+	const Callraft__NodeStatus *sum = cli_status_summary(st, probes, n);
+	if (cli->json)
+		cli_status_json(st, sum, probes, n);
+	else
+		cli_status_text(st, sum, probes, n);
+	for (size_t i = 0; i < n; i++)
+		if (probes[i].reply != NULL)
+			callraft__reply__free_unpacked(probes[i].reply, NULL);
+	callraft__reply__free_unpacked(reply, NULL);
+	return CLI_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * members */
+
+int cli_members_list(struct cli *cli, int argc, char **argv)
+{
+	int rv = cli_options_none(cli, argc, argv);
+	if (rv >= 0)
+		return rv;
+	if ((rv = cli_positionals(cli, argc, argv, 0, 0)) != CLI_EXIT_OK)
+		return rv;
+	Callraft__MembersList list = CALLRAFT__MEMBERS_LIST__INIT;
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	req.op_case = CALLRAFT__REQUEST__OP_MEMBERS_LIST;
+	req.members_list = &list;
+	Callraft__Reply *reply;
+	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
+		return rv;
+	if (cli->json) {
+		json_object *arr = json_object_new_array();
+		for (size_t i = 0; i < reply->n_members; i++)
+			json_object_array_add(arr, cli_json_member(reply->members[i]));
+		json_object *top = json_object_new_object();
+		json_object_object_add(top, "members", arr);
+		cli_print_json(top);
+	} else {
+		static const char *const headers[] = {"ID", "SITE", "ROLE", "RAFT-ADDRESS",
+						      "CLIENT-ADDRESS"};
+		struct cli_table t;
+		cli_table_init(&t, 5, headers);
+		for (size_t i = 0; i < reply->n_members; i++) {
+			const Callraft__Member *m = reply->members[i];
+			char id[24];
+			snprintf(id, sizeof id, "%llu", (unsigned long long)m->id);
+			const char *row[] = {id, m->site, cli_role_name(m->role), m->raft_address,
+					     m->client_address};
+			cli_table_add(&t, row);
+		}
+		cli_table_print(&t, stdout);
+		cli_table_release(&t);
+	}
+	callraft__reply__free_unpacked(reply, NULL);
+	return CLI_EXIT_OK;
+}
+
+/* Prints the outcome of an admin command: `text` for humans, {"ok":true,...} for machines. */
+static int cli_admin_done(struct cli *cli, Callraft__Reply *reply, uint64_t id, const char *text)
+{
+	if (cli->json) {
+		json_object *top = json_object_new_object();
+		json_object_object_add(top, "ok", json_object_new_boolean(true));
+		cli_json_u64(top, "id", id);
+		cli_json_u64(top, "applied_index", reply->applied_index);
+		cli_print_json(top);
+	} else {
+		printf("%s\n", text);
+	}
+	callraft__reply__free_unpacked(reply, NULL);
+	return CLI_EXIT_OK;
+}
+
+int cli_members_add(struct cli *cli, int argc, char **argv)
+{
+	enum { OPT_SITE = CLI_OPT_FIRST_FREE, OPT_RAFT, OPT_CLIENT };
+	static const struct option options[] = {
+	    {"site", required_argument, NULL, OPT_SITE},
+	    {"raft-address", required_argument, NULL, OPT_RAFT},
+	    {"client-address", required_argument, NULL, OPT_CLIENT},
+	    CLI_COMMON_OPTIONS};
+	Callraft__MemberAdd add = CALLRAFT__MEMBER_ADD__INIT;
+	int opt, rv;
+	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
+		if (opt == OPT_SITE)
+			add.site = optarg;
+		else if (opt == OPT_RAFT)
+			add.raft_address = optarg;
+		else if (opt == OPT_CLIENT)
+			add.client_address = optarg;
+		else if ((rv = cli_common_option(cli, opt, argv)) >= 0)
+			return rv;
+	}
+	if ((rv = cli_positionals(cli, argc, argv, 1, 1)) != CLI_EXIT_OK ||
+	    (rv = cli_parse_member_id(cli, argv[optind], &add.id)) != CLI_EXIT_OK)
+		return rv;
+	if (add.site[0] == '\0' || add.raft_address[0] == '\0' || add.client_address[0] == '\0')
+		return cli_usage_error(cli, "--site, --raft-address and --client-address are "
+					    "required");
+	if ((rv = cli_check_name(cli, "--site", add.site, CALLRAFT_SITE_BYTES_MAX)) ||
+	    (rv = cli_check_address(cli, "--raft-address", add.raft_address)) ||
+	    (rv = cli_check_address(cli, "--client-address", add.client_address)))
+		return rv;
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	req.op_case = CALLRAFT__REQUEST__OP_MEMBER_ADD;
+	req.member_add = &add;
+	Callraft__Reply *reply;
+	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
+		return rv;
+	char text[512];
+	snprintf(text, sizeof text, "member %llu added (site %s, raft %s, client %s)",
+		 (unsigned long long)add.id, add.site, add.raft_address, add.client_address);
+	return cli_admin_done(cli, reply, add.id, text);
+}
+
+int cli_members_remove(struct cli *cli, int argc, char **argv)
+{
+	int rv = cli_options_none(cli, argc, argv);
+	if (rv >= 0)
+		return rv;
+	Callraft__MemberRemove rm = CALLRAFT__MEMBER_REMOVE__INIT;
+	if ((rv = cli_positionals(cli, argc, argv, 1, 1)) != CLI_EXIT_OK ||
+	    (rv = cli_parse_member_id(cli, argv[optind], &rm.id)) != CLI_EXIT_OK)
+		return rv;
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	req.op_case = CALLRAFT__REQUEST__OP_MEMBER_REMOVE;
+	req.member_remove = &rm;
+	Callraft__Reply *reply;
+	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
+		return rv;
+	char text[64];
+	snprintf(text, sizeof text, "member %llu removed", (unsigned long long)rm.id);
+	return cli_admin_done(cli, reply, rm.id, text);
+}
+
+static int cli_parse_role(struct cli *cli, const char *s, Callraft__MemberRole *out)
+{
+	if (strcmp(s, "voter") == 0)
+		*out = CALLRAFT__MEMBER_ROLE__VOTER;
+	else if (strcmp(s, "standby") == 0)
+		*out = CALLRAFT__MEMBER_ROLE__STANDBY;
+	else if (strcmp(s, "spare") == 0)
+		*out = CALLRAFT__MEMBER_ROLE__SPARE;
+	else
+		return cli_usage_error(cli, "role: '%s': expected voter, standby or spare", s);
+	return CLI_EXIT_OK;
+}
+
+int cli_members_assign(struct cli *cli, int argc, char **argv)
+{
+	int rv = cli_options_none(cli, argc, argv);
+	if (rv >= 0)
+		return rv;
+	Callraft__MemberAssign assign = CALLRAFT__MEMBER_ASSIGN__INIT;
+	if ((rv = cli_positionals(cli, argc, argv, 2, 2)) != CLI_EXIT_OK ||
+	    (rv = cli_parse_member_id(cli, argv[optind], &assign.id)) != CLI_EXIT_OK ||
+	    (rv = cli_parse_role(cli, argv[optind + 1], &assign.role)) != CLI_EXIT_OK)
+		return rv;
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	req.op_case = CALLRAFT__REQUEST__OP_MEMBER_ASSIGN;
+	req.member_assign = &assign;
+	Callraft__Reply *reply;
+	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
+		return rv;
+	char text[64];
+	snprintf(text, sizeof text, "member %llu is now a %s", (unsigned long long)assign.id,
+		 cli_role_name(assign.role));
+	return cli_admin_done(cli, reply, assign.id, text);
+}
+
+int cli_members_transfer(struct cli *cli, int argc, char **argv)
+{
+	int rv = cli_options_none(cli, argc, argv);
+	if (rv >= 0)
+		return rv;
+	Callraft__LeaderTransfer transfer = CALLRAFT__LEADER_TRANSFER__INIT;
+	if ((rv = cli_positionals(cli, argc, argv, 0, 1)) != CLI_EXIT_OK)
+		return rv;
+	if (optind < argc && (rv = cli_parse_member_id(cli, argv[optind], &transfer.id)) != 0)
+		return rv;
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	req.op_case = CALLRAFT__REQUEST__OP_LEADER_TRANSFER;
+	req.leader_transfer = &transfer;
+	Callraft__Reply *reply;
+	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
+		return rv;
+	char text[96];
+	if (transfer.id != 0)
+		snprintf(text, sizeof text, "leadership transferred to member %llu",
+			 (unsigned long long)transfer.id);
+	else
+		snprintf(text, sizeof text, "leadership transferred to the most up-to-date voter");
+	return cli_admin_done(cli, reply, transfer.id, text);
+}

@@ -1,0 +1,783 @@
+/* libcallraft.c: the C client library of callraft (contract in callraft_client.h).
+ *
+ * Design. A client holds the node addresses it was given, at most one open connection, and one
+ * session. A request is sent to one node; an answer that says "not here, not now" (a retryable
+ * code, see callraft_code_is_retryable) or a broken connection makes the client close that
+ * connection, back off and send the same request to the next node, until the request deadline.
+ *
+ * Session states:
+ *   NONE       client_id == 0, last_seq == 0. The first write sends RegisterClient      -> ACTIVE
+ *   ACTIVE     client_id != 0. Each write takes seq = ++last_seq and keeps it through all its
+ *              retries. A write answered SESSION_UNKNOWN (the session expired after a day idle)
+ *              drops the session and registers once more                                -> ACTIVE
+ *
+ * Invariants (checked by client_check):
+ *   1. fd >= 0 exactly when `conn` names the address it is connected to.
+ *   2. node < n_nodes, and 1 <= n_nodes <= CALLRAFT_MEMBERS_MAX.
+ *   3. client_id == 0 implies last_seq == 0.
+ *   4. Every wait is bounded by a deadline, every frame by CALLRAFT_FRAME_BYTES_MAX (replies) or
+ *      CALLRAFT_REQUEST_BYTES_MAX (requests).
+ *
+ * Retries of one write all carry the same (client_id, seq), so the cluster applies it at most once
+ * and answers a retry of an applied write with the stored reply.
+ */
+#include "callraft_client.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "callraft_limits.h"
+
+/* Client tunables (not cluster limits, so they live here rather than in limits.h). */
+/* A request's deadline including retries: longer than an election (a few seconds) plus a forward. */
+#define CLIENT_REQUEST_TIMEOUT_MS_DEFAULT 15000
+/* One attempt on one node: a slow node must not eat the whole request deadline. */
+#define CLIENT_ATTEMPT_TIMEOUT_MS_DEFAULT 5000
+/* Backoff between attempts: short at first (a follower redirect is cheap), capped so that a new
+ * leader is found soon after an election. */
+#define CLIENT_BACKOFF_MS_MIN 20
+#define CLIENT_BACKOFF_MS_MAX 500
+/* Longest "host:port" list accepted by callraft_client_open. */
+#define CLIENT_CLUSTER_BYTES_MAX (CALLRAFT_MEMBERS_MAX * (CALLRAFT_ADDRESS_BYTES_MAX + 1))
+/* A port is 1..65535: at most five digits. */
+#define CLIENT_PORT_BYTES_MAX 5
+
+_Static_assert(CLIENT_BACKOFF_MS_MIN * 2 <= CLIENT_BACKOFF_MS_MAX, "backoff must be able to grow");
+_Static_assert(CALLRAFT_REQUEST_BYTES_MAX <= CALLRAFT_FRAME_BYTES_MAX, "a request is a frame");
+
+struct client_address {
+	char text[CALLRAFT_ADDRESS_BYTES_MAX + 1]; /* as given: "host:port" */
+	char host[CALLRAFT_ADDRESS_BYTES_MAX + 1]; /* without brackets for "[v6]:port" */
+	char port[CLIENT_PORT_BYTES_MAX + 1];
+};
+
+struct callraft_client {
+	struct client_address nodes[CALLRAFT_MEMBERS_MAX];
+	unsigned n_nodes;
+	unsigned node;              /* index of the node the next new connection goes to */
+	struct client_address hint; /* leader named by a NOT_LEADER reply; tried next once */
+	bool has_hint;
+	struct client_address conn; /* address of fd, when fd >= 0 */
+	int fd;
+	char name[CALLRAFT_ID_BYTES_MAX + 1];
+	int request_timeout_ms;
+	int attempt_timeout_ms;
+	uint64_t request_id; /* last request id used on this client's connections */
+	uint64_t client_id;
+	uint64_t last_seq;
+	uint64_t retries;
+	uint64_t rand_state; /* xorshift64 state for backoff jitter; never 0 */
+	enum callraft_client_error last_error;
+};
+
+static void client_check(const struct callraft_client *c)
+{
+	assert(c->n_nodes >= 1 && c->n_nodes <= CALLRAFT_MEMBERS_MAX);
+	assert(c->node < c->n_nodes);
+	assert(c->client_id != 0 || c->last_seq == 0);
+	assert(c->rand_state != 0);
+	(void)c;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Small helpers: time, frames, codes. */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms)
+{
+	if (ms <= 0)
+		return;
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+void callraft_frame_put_len(uint8_t hdr[4], uint32_t len)
+{
+	hdr[0] = (uint8_t)(len >> 24);
+	hdr[1] = (uint8_t)(len >> 16);
+	hdr[2] = (uint8_t)(len >> 8);
+	hdr[3] = (uint8_t)len;
+}
+
+uint32_t callraft_frame_get_len(const uint8_t hdr[4])
+{
+	return (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+}
+
+const char *callraft_code_name(Callraft__Code code)
+{
+	const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&callraft__code__descriptor,
+									   (int)code);
+	return v != NULL ? v->name : "UNKNOWN_CODE";
+}
+
+bool callraft_code_is_retryable(Callraft__Code code)
+{
+	switch (code) {
+	case CALLRAFT__CODE__NOT_LEADER:
+	case CALLRAFT__CODE__NO_LEADER:
+	case CALLRAFT__CODE__UNAVAILABLE:
+	case CALLRAFT__CODE__OUTCOME_UNKNOWN:
+	case CALLRAFT__CODE__TIMEOUT:
+	case CALLRAFT__CODE__MEMBERSHIP_BUSY:
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool callraft_request_is_write(const Callraft__Request *req)
+{
+	switch (req->op_case) {
+	case CALLRAFT__REQUEST__OP_REGISTER_CLIENT:
+	case CALLRAFT__REQUEST__OP_CALL_ENQUEUE:
+	case CALLRAFT__REQUEST__OP_CALL_NEXT:
+	case CALLRAFT__REQUEST__OP_CALL_ANSWER:
+	case CALLRAFT__REQUEST__OP_CALL_END:
+	case CALLRAFT__REQUEST__OP_CALL_ABANDON:
+	case CALLRAFT__REQUEST__OP_AGENT_LOGIN:
+	case CALLRAFT__REQUEST__OP_AGENT_SET_STATE:
+	case CALLRAFT__REQUEST__OP_AGENT_LOGOUT:
+	case CALLRAFT__REQUEST__OP_TICKET_OPEN:
+	case CALLRAFT__REQUEST__OP_TICKET_UPDATE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Addresses. */
+
+/* Parses one "host:port" (or "[v6]:port") of `len` bytes. */
+static int address_parse(const char *s, size_t len, struct client_address *out, char *errmsg,
+			 size_t errmsg_len)
+{
+	if (len == 0) {
+		snprintf(errmsg, errmsg_len, "empty address");
+		return -1;
+	}
+	if (len > CALLRAFT_ADDRESS_BYTES_MAX) {
+		snprintf(errmsg, errmsg_len, "'%.*s...': longer than %d bytes", 32, s,
+			 CALLRAFT_ADDRESS_BYTES_MAX);
+		return -1;
+	}
+	memcpy(out->text, s, len);
+	out->text[len] = '\0';
+	const char *colon = memrchr(s, ':', len);
+	if (colon == NULL) {
+		snprintf(errmsg, errmsg_len, "'%s': expected host:port", out->text);
+		return -1;
+	}
+	const char *host = s;
+	size_t host_len = (size_t)(colon - s);
+	if (host_len >= 2 && host[0] == '[' && host[host_len - 1] == ']') {
+		host++;
+		host_len -= 2;
+	}
+	if (host_len == 0 || memchr(host, ' ', host_len) != NULL || memchr(host, ',', host_len) != NULL) {
+		snprintf(errmsg, errmsg_len, "'%s': expected host:port (bad host)", out->text);
+		return -1;
+	}
+	memcpy(out->host, host, host_len);
+	out->host[host_len] = '\0';
+
+	const char *port = colon + 1;
+	size_t port_len = (size_t)(s + len - port);
+	unsigned long value = 0;
+	if (port_len == 0 || port_len > CLIENT_PORT_BYTES_MAX) {
+		snprintf(errmsg, errmsg_len, "'%s': expected host:port (bad port)", out->text);
+		return -1;
+	}
+	for (size_t i = 0; i < port_len; i++) {
+		if (port[i] < '0' || port[i] > '9') {
+			snprintf(errmsg, errmsg_len, "'%s': expected host:port (bad port)", out->text);
+			return -1;
+		}
+		value = value * 10 + (unsigned long)(port[i] - '0');
+	}
+	if (value < 1 || value > 65535) {
+		snprintf(errmsg, errmsg_len, "'%s': port out of range 1..65535", out->text);
+		return -1;
+	}
+	snprintf(out->port, sizeof out->port, "%lu", value);
+	return 0;
+}
+
+static bool is_space(char ch)
+{
+	return ch == ' ' || ch == '\t';
+}
+
+/* Splits "a:1, b:2" into c->nodes. Entries are trimmed; an empty entry is an error. */
+static int cluster_parse(struct callraft_client *c, const char *cluster, char *errmsg,
+			 size_t errmsg_len)
+{
+	char why[256];
+	size_t total = strnlen(cluster, CLIENT_CLUSTER_BYTES_MAX + 1);
+	if (total > CLIENT_CLUSTER_BYTES_MAX) {
+		snprintf(errmsg, errmsg_len, "cluster: longer than %d bytes", CLIENT_CLUSTER_BYTES_MAX);
+		return -1;
+	}
+	const char *p = cluster;
+	for (unsigned i = 0;; i++) {
+		const char *end = strchr(p, ',');
+		size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+		const char *q = p;
+		while (len > 0 && is_space(*q)) {
+			q++;
+			len--;
+		}
+		while (len > 0 && is_space(q[len - 1]))
+			len--;
+		if (i == CALLRAFT_MEMBERS_MAX) {
+			snprintf(errmsg, errmsg_len, "cluster: more than %d addresses",
+				 CALLRAFT_MEMBERS_MAX);
+			return -1;
+		}
+		if (address_parse(q, len, &c->nodes[i], why, sizeof why) != 0) {
+			snprintf(errmsg, errmsg_len, "cluster: address %u: %s", i + 1, why);
+			return -1;
+		}
+		c->n_nodes = i + 1;
+		if (end == NULL)
+			return 0;
+		p = end + 1;
+	}
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Sockets: non-blocking, every wait bounded by `deadline` (monotonic ms). */
+
+static int wait_fd(int fd, short events, int64_t deadline, const char *what, char *errmsg,
+		   size_t errmsg_len)
+{
+	for (;;) {
+		int64_t left = deadline - now_ms();
+		if (left <= 0) {
+			snprintf(errmsg, errmsg_len, "%s: timed out", what);
+			return -1;
+		}
+		struct pollfd pfd = {.fd = fd, .events = events};
+		int n = poll(&pfd, 1, (int)left);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR) {
+			snprintf(errmsg, errmsg_len, "%s: poll: %s", what, strerror(errno));
+			return -1;
+		}
+	}
+}
+
+static int connect_one(const struct addrinfo *ai, int64_t deadline, char *errmsg, size_t errmsg_len)
+{
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd < 0) {
+		snprintf(errmsg, errmsg_len, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+		if (errno != EINPROGRESS) {
+			snprintf(errmsg, errmsg_len, "connect: %s", strerror(errno));
+			goto err_fd;
+		}
+		if (wait_fd(fd, POLLOUT, deadline, "connect", errmsg, errmsg_len) != 0)
+			goto err_fd;
+		int so_error = 0;
+		socklen_t so_len = sizeof so_error;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &so_len) != 0)
+			so_error = errno;
+		if (so_error != 0) {
+			snprintf(errmsg, errmsg_len, "connect: %s", strerror(so_error));
+			goto err_fd;
+		}
+	}
+	int one = 1;
+	/* Requests are small and latency matters: do not wait to coalesce. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return fd;
+
+err_fd:
+	close(fd);
+	return -1;
+}
+
+/* Resolves `a` (getaddrinfo: hostnames allowed) and connects to the first address that accepts.
+ * NEEDSWORK: getaddrinfo blocks without a deadline; a resolver with timeouts (getaddrinfo_a or
+ * c-ares) is needed if DNS outages must not stall a request. */
+static int connect_address(const struct client_address *a, int64_t deadline, char *errmsg,
+			   size_t errmsg_len)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+	struct addrinfo *list = NULL;
+	int rv = getaddrinfo(a->host, a->port, &hints, &list);
+	if (rv != 0) {
+		snprintf(errmsg, errmsg_len, "%s: resolve: %s", a->text, gai_strerror(rv));
+		return -1;
+	}
+	char why[256] = "no address";
+	int fd = -1;
+	for (const struct addrinfo *ai = list; ai != NULL && fd < 0; ai = ai->ai_next)
+		fd = connect_one(ai, deadline, why, sizeof why);
+	freeaddrinfo(list);
+	if (fd < 0)
+		snprintf(errmsg, errmsg_len, "%s: %s", a->text, why);
+	return fd;
+}
+
+static int send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline, char *errmsg,
+		    size_t errmsg_len)
+{
+	while (len > 0) {
+		/* MSG_NOSIGNAL: a node that went away must give EPIPE, not kill the process. */
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (wait_fd(fd, POLLOUT, deadline, "send", errmsg, errmsg_len) != 0)
+				return -1;
+		} else if (n < 0 && errno != EINTR) {
+			snprintf(errmsg, errmsg_len, "send: %s", strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int recv_all(int fd, uint8_t *buf, size_t len, int64_t deadline, char *errmsg,
+		    size_t errmsg_len)
+{
+	while (len > 0) {
+		ssize_t n = recv(fd, buf, len, 0);
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+		} else if (n == 0) {
+			snprintf(errmsg, errmsg_len, "recv: connection closed by the node");
+			return -1;
+		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			if (wait_fd(fd, POLLIN, deadline, "recv", errmsg, errmsg_len) != 0)
+				return -1;
+		} else if (errno != EINTR) {
+			snprintf(errmsg, errmsg_len, "recv: %s", strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Sends `req` as one frame (req->request_id set by the caller) and reads frames until the reply
+ * with the same request_id arrives; replies to earlier requests are skipped. On error the caller
+ * must close fd: the stream may be mid-frame. */
+static Callraft__Reply *exchange(int fd, const Callraft__Request *req, int64_t deadline, char *errmsg,
+				 size_t errmsg_len)
+{
+	size_t len = callraft__request__get_packed_size(req);
+	assert(len <= CALLRAFT_REQUEST_BYTES_MAX); /* checked by the callers before any attempt */
+	uint8_t *out = malloc(4 + len);
+	if (out == NULL) {
+		snprintf(errmsg, errmsg_len, "out of memory");
+		return NULL;
+	}
+	callraft_frame_put_len(out, (uint32_t)len);
+	size_t packed = callraft__request__pack(req, out + 4);
+	assert(packed == len);
+	int rv = send_all(fd, out, 4 + len, deadline, errmsg, errmsg_len);
+	free(out);
+	if (rv != 0)
+		return NULL;
+
+	for (;;) {
+		uint8_t hdr[4];
+		if (recv_all(fd, hdr, sizeof hdr, deadline, errmsg, errmsg_len) != 0)
+			return NULL;
+		uint32_t reply_len = callraft_frame_get_len(hdr);
+		if (reply_len > CALLRAFT_FRAME_BYTES_MAX) {
+			snprintf(errmsg, errmsg_len, "reply of %u bytes exceeds the %u-byte frame limit",
+				 reply_len, CALLRAFT_FRAME_BYTES_MAX);
+			return NULL;
+		}
+		uint8_t *in = malloc(reply_len > 0 ? reply_len : 1);
+		if (in == NULL) {
+			snprintf(errmsg, errmsg_len, "out of memory");
+			return NULL;
+		}
+		if (recv_all(fd, in, reply_len, deadline, errmsg, errmsg_len) != 0) {
+			free(in);
+			return NULL;
+		}
+		Callraft__Reply *reply = callraft__reply__unpack(NULL, reply_len, in);
+		free(in);
+		if (reply == NULL) {
+			snprintf(errmsg, errmsg_len, "reply of %u bytes: cannot decode", reply_len);
+			return NULL;
+		}
+		if (reply->request_id == req->request_id)
+			return reply;
+		callraft__reply__free_unpacked(reply, NULL); /* a stale reply: keep reading */
+	}
+}
+
+static int request_check_size(const Callraft__Request *req, char *errmsg, size_t errmsg_len)
+{
+	if (req->op_case == CALLRAFT__REQUEST__OP__NOT_SET) {
+		snprintf(errmsg, errmsg_len, "request: no operation set");
+		return -1;
+	}
+	size_t len = callraft__request__get_packed_size(req);
+	if (len > CALLRAFT_REQUEST_BYTES_MAX) {
+		snprintf(errmsg, errmsg_len, "request: %zu bytes exceeds the %u-byte limit", len,
+			 CALLRAFT_REQUEST_BYTES_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Open, close, accessors. */
+
+int callraft_client_open(const struct callraft_client_options *opts, struct callraft_client **out,
+			 char *errmsg, size_t errmsg_len)
+{
+	assert(opts != NULL && out != NULL);
+	*out = NULL;
+	if (opts->cluster == NULL) {
+		snprintf(errmsg, errmsg_len, "cluster: missing");
+		return -1;
+	}
+	if (opts->request_timeout_ms < 0 || opts->attempt_timeout_ms < 0) {
+		snprintf(errmsg, errmsg_len, "timeouts: must not be negative");
+		return -1;
+	}
+	if (opts->name != NULL && strlen(opts->name) > CALLRAFT_ID_BYTES_MAX) {
+		snprintf(errmsg, errmsg_len, "name: '%.32s...': longer than %d bytes", opts->name,
+			 CALLRAFT_ID_BYTES_MAX);
+		return -1;
+	}
+	struct callraft_client *c = calloc(1, sizeof *c);
+	if (c == NULL) {
+		snprintf(errmsg, errmsg_len, "out of memory");
+		return -1;
+	}
+	c->fd = -1;
+	if (cluster_parse(c, opts->cluster, errmsg, errmsg_len) != 0) {
+		free(c);
+		return -1;
+	}
+	if (opts->name != NULL)
+		snprintf(c->name, sizeof c->name, "%s", opts->name);
+	c->request_timeout_ms = opts->request_timeout_ms > 0 ? opts->request_timeout_ms
+							     : CLIENT_REQUEST_TIMEOUT_MS_DEFAULT;
+	c->attempt_timeout_ms = opts->attempt_timeout_ms > 0 ? opts->attempt_timeout_ms
+							     : CLIENT_ATTEMPT_TIMEOUT_MS_DEFAULT;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	c->rand_state = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)getpid() ^
+			(uint64_t)(uintptr_t)c;
+	if (c->rand_state == 0)
+		c->rand_state = 0x9e3779b97f4a7c15ull;
+	client_check(c);
+	*out = c;
+	return 0;
+}
+
+static void conn_close(struct callraft_client *c)
+{
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+}
+
+void callraft_client_close(struct callraft_client *c)
+{
+	if (c == NULL)
+		return;
+	conn_close(c);
+	free(c);
+}
+
+uint64_t callraft_client_id(const struct callraft_client *c)
+{
+	return c->client_id;
+}
+
+uint64_t callraft_client_seq(const struct callraft_client *c)
+{
+	return c->last_seq;
+}
+
+uint64_t callraft_client_retries(const struct callraft_client *c)
+{
+	return c->retries;
+}
+
+enum callraft_client_error callraft_client_last_error(const struct callraft_client *c)
+{
+	return c->last_error;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Attempts and retries. */
+
+static uint64_t rand_next(struct callraft_client *c)
+{
+	uint64_t x = c->rand_state;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	c->rand_state = x;
+	return x;
+}
+
+/* Sleeps a random time in [backoff/2, backoff] (jitter keeps clients that lost the same leader
+ * from retrying in lockstep), never past `deadline`. */
+static void backoff_sleep(struct callraft_client *c, int backoff_ms, int64_t deadline)
+{
+	int64_t ms = backoff_ms / 2 + (int64_t)(rand_next(c) % (uint64_t)(backoff_ms / 2 + 1));
+	int64_t left = deadline - now_ms();
+	sleep_ms(ms < left ? ms : left);
+}
+
+/* True if a reused connection was closed or has unread bytes: the node restarted, or a stale
+ * reply is pending. Either way a fresh connection is cheaper than a failed attempt. */
+static bool conn_is_stale(int fd)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	return poll(&pfd, 1, 0) != 0;
+}
+
+/* Picks where the next attempt goes: the leader hint once, else the open connection, else the
+ * current node of the list. */
+static const struct client_address *attempt_target(struct callraft_client *c, bool *from_hint)
+{
+	*from_hint = false;
+	if (c->has_hint) {
+		c->has_hint = false;
+		for (unsigned i = 0; i < c->n_nodes; i++) {
+			if (strcmp(c->nodes[i].text, c->hint.text) == 0) {
+				c->node = i;
+				return &c->nodes[i];
+			}
+		}
+		*from_hint = true;
+		return &c->hint;
+	}
+	if (c->fd >= 0)
+		return &c->conn;
+	return &c->nodes[c->node];
+}
+
+/* One attempt of `req` on `a`, reusing the connection if it goes there. */
+static Callraft__Reply *attempt(struct callraft_client *c, const struct client_address *a,
+				Callraft__Request *req, int64_t deadline, char *errmsg,
+				size_t errmsg_len)
+{
+	if (c->fd >= 0 && (strcmp(c->conn.text, a->text) != 0 || conn_is_stale(c->fd)))
+		conn_close(c);
+	if (c->fd < 0) {
+		int fd = connect_address(a, deadline, errmsg, errmsg_len);
+		if (fd < 0)
+			return NULL;
+		c->conn = *a;
+		c->fd = fd;
+	}
+	req->request_id = ++c->request_id;
+	char why[256];
+	Callraft__Reply *reply = exchange(c->fd, req, deadline, why, sizeof why);
+	if (reply == NULL) {
+		snprintf(errmsg, errmsg_len, "%s: %s", a->text, why);
+		conn_close(c);
+	}
+	return reply;
+}
+
+/* After a failed attempt: close, remember a leader hint, move to the next node. */
+static void attempt_failed(struct callraft_client *c, const Callraft__Reply *reply, bool from_hint)
+{
+	conn_close(c);
+	if (reply != NULL && reply->code == CALLRAFT__CODE__NOT_LEADER &&
+	    reply->leader_address != NULL && reply->leader_address[0] != '\0') {
+		char why[128];
+		c->has_hint = address_parse(reply->leader_address, strlen(reply->leader_address),
+					    &c->hint, why, sizeof why) == 0;
+	}
+	if (!from_hint)
+		c->node = (c->node + 1) % c->n_nodes;
+}
+
+/* Sends `req` (op, ids and seq set) until a node gives a final reply or `deadline` passes. */
+static Callraft__Reply *call_retrying(struct callraft_client *c, Callraft__Request *req,
+				      int64_t deadline, char *errmsg, size_t errmsg_len)
+{
+	char last[512] = "no attempt made";
+	int backoff_ms = CLIENT_BACKOFF_MS_MIN;
+	for (unsigned attempts = 0;; attempts++) {
+		int64_t start = now_ms();
+		if (start >= deadline)
+			break;
+		if (attempts > 0)
+			c->retries++;
+		int64_t attempt_deadline = start + c->attempt_timeout_ms;
+		if (attempt_deadline > deadline)
+			attempt_deadline = deadline;
+		bool from_hint;
+		const struct client_address *a = attempt_target(c, &from_hint);
+		Callraft__Reply *reply = attempt(c, a, req, attempt_deadline, last, sizeof last);
+		if (reply != NULL && !callraft_code_is_retryable(reply->code))
+			return reply;
+		if (reply != NULL)
+			snprintf(last, sizeof last, "%s: %s%s%s", a->text,
+				 callraft_code_name(reply->code), reply->message[0] ? ": " : "",
+				 reply->message);
+		attempt_failed(c, reply, from_hint);
+		if (reply != NULL)
+			callraft__reply__free_unpacked(reply, NULL);
+		backoff_sleep(c, backoff_ms, deadline);
+		backoff_ms = backoff_ms * 2 < CLIENT_BACKOFF_MS_MAX ? backoff_ms * 2
+								    : CLIENT_BACKOFF_MS_MAX;
+	}
+	c->last_error = CALLRAFT_CLIENT_UNAVAILABLE;
+	snprintf(errmsg, errmsg_len, "no node answered in %d ms (last: %s)", c->request_timeout_ms,
+		 last);
+	return NULL;
+}
+
+/* Registers a session. Returns 0 with c->client_id set; -1 with *refused set to the node's
+ * non-OK reply (the caller returns it), or with *refused NULL and errmsg.
+ * A registration whose reply was lost is retried as a new registration: the first session is
+ * then never used and expires after CALLRAFT_SESSION_TTL_MS. Harmless: sessions hold no state. */
+static int session_register(struct callraft_client *c, int64_t deadline, Callraft__Reply **refused,
+			    char *errmsg, size_t errmsg_len)
+{
+	*refused = NULL;
+	Callraft__RegisterClient reg = CALLRAFT__REGISTER_CLIENT__INIT;
+	reg.name = c->name;
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	req.version = CALLRAFT_PROTOCOL_VERSION;
+	req.op_case = CALLRAFT__REQUEST__OP_REGISTER_CLIENT;
+	req.register_client = &reg;
+	Callraft__Reply *reply = call_retrying(c, &req, deadline, errmsg, errmsg_len);
+	if (reply == NULL)
+		return -1;
+	if (reply->code != CALLRAFT__CODE__OK) {
+		*refused = reply;
+		return -1;
+	}
+	uint64_t id = reply->client_id;
+	callraft__reply__free_unpacked(reply, NULL);
+	if (id == 0) {
+		snprintf(errmsg, errmsg_len, "register: the node returned client id 0");
+		c->last_error = CALLRAFT_CLIENT_UNAVAILABLE;
+		return -1;
+	}
+	c->client_id = id;
+	c->last_seq = 0;
+	return 0;
+}
+
+/* Stamps a write with the session and the next seq (kept through all retries). */
+static void stamp(struct callraft_client *c, Callraft__Request *req, bool write)
+{
+	req->version = CALLRAFT_PROTOCOL_VERSION;
+	if (write) {
+		req->client_id = c->client_id;
+		req->seq = ++c->last_seq;
+	} else {
+		req->client_id = 0;
+		req->seq = 0;
+	}
+}
+
+Callraft__Reply *callraft_client_call(struct callraft_client *c, Callraft__Request *req, char *errmsg,
+				      size_t errmsg_len)
+{
+	assert(c != NULL && req != NULL);
+	client_check(c);
+	c->last_error = CALLRAFT_CLIENT_OK;
+	if (request_check_size(req, errmsg, errmsg_len) != 0) {
+		c->last_error = CALLRAFT_CLIENT_INVALID;
+		return NULL;
+	}
+	int64_t deadline = now_ms() + c->request_timeout_ms;
+	Callraft__Reply *reply = NULL;
+	if (req->op_case == CALLRAFT__REQUEST__OP_REGISTER_CLIENT) {
+		/* An explicit registration: needs no session, and becomes this client's session. */
+		stamp(c, req, false);
+		reply = call_retrying(c, req, deadline, errmsg, errmsg_len);
+		if (reply != NULL && reply->code == CALLRAFT__CODE__OK && reply->client_id != 0) {
+			c->client_id = reply->client_id;
+			c->last_seq = 0;
+		}
+		return reply;
+	}
+	bool write = callraft_request_is_write(req);
+	if (write && c->client_id == 0 &&
+	    session_register(c, deadline, &reply, errmsg, errmsg_len) != 0)
+		return reply;
+	stamp(c, req, write);
+	reply = call_retrying(c, req, deadline, errmsg, errmsg_len);
+	if (reply != NULL && write && reply->code == CALLRAFT__CODE__SESSION_UNKNOWN) {
+		/* The session expired (CALLRAFT_SESSION_TTL_MS idle). Register once more and retry
+		 * under the new session. This is the only retry that may duplicate a write: the
+		 * cluster cannot match the new (client_id, seq) with an attempt made under the old
+		 * session, so if such an attempt had been applied before the session expired it
+		 * applies again. That needs a day between the attempts, far beyond one request's
+		 * deadline; natural keys (call ids) still protect enqueues. */
+		callraft__reply__free_unpacked(reply, NULL);
+		reply = NULL;
+		c->client_id = 0;
+		c->last_seq = 0;
+		if (session_register(c, deadline, &reply, errmsg, errmsg_len) != 0)
+			return reply;
+		stamp(c, req, true);
+		reply = call_retrying(c, req, deadline, errmsg, errmsg_len);
+	}
+	client_check(c);
+	return reply;
+}
+
+Callraft__Reply *callraft_client_call_node(const char *address, Callraft__Request *req, int timeout_ms,
+					   char *errmsg, size_t errmsg_len)
+{
+	assert(address != NULL && req != NULL);
+	struct client_address a;
+	char why[256];
+	if (address_parse(address, strlen(address), &a, why, sizeof why) != 0) {
+		snprintf(errmsg, errmsg_len, "address: %s", why);
+		return NULL;
+	}
+	if (request_check_size(req, errmsg, errmsg_len) != 0)
+		return NULL;
+	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : CLIENT_ATTEMPT_TIMEOUT_MS_DEFAULT);
+	int fd = connect_address(&a, deadline, errmsg, errmsg_len);
+	if (fd < 0)
+		return NULL;
+	req->version = CALLRAFT_PROTOCOL_VERSION;
+	req->request_id = 1;
+	req->client_id = 0;
+	req->seq = 0;
+	Callraft__Reply *reply = exchange(fd, req, deadline, why, sizeof why);
+	if (reply == NULL)
+		snprintf(errmsg, errmsg_len, "%s: %s", a.text, why);
+	close(fd);
+	return reply;
+}

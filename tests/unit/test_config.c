@@ -1,0 +1,149 @@
+/* test_config.c: callraftd's config file: valid files load with defaults, every kind of wrong file
+ * is refused with a message naming the file, line or key. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static const char *GOOD = "[node]\n"
+			  "id = 2\n"
+			  "site = shiraz\n"
+			  "raft_address = 127.0.0.1:7002\n"
+			  "client_address = 127.0.0.1:8002\n"
+			  "data_dir = /tmp/x\n"
+			  "[member 1]\nsite = tehran\nraft_address = 127.0.0.1:7001\nclient_address = 127.0.0.1:8001\n"
+			  "[member 2]\nsite = shiraz\nraft_address = 127.0.0.1:7002\nclient_address = 127.0.0.1:8002\n";
+
+static char path[64];
+
+static void write_file(const char *text)
+{
+	strcpy(path, "/tmp/callraft-config-XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+/* Loads `text` and expects failure with `needle` in the message. */
+static void expect_error(const char *text, const char *needle)
+{
+	struct config cfg;
+	char err[512] = "";
+	write_file(text);
+	assert_int_equal(config_load(path, &cfg, err, sizeof err), -1);
+	unlink(path);
+	if (strstr(err, needle) == NULL)
+		fail_msg("error '%s' does not mention '%s'", err, needle);
+	assert_non_null(strstr(err, "config '"));
+}
+
+static void good_config_loads_with_defaults(void **s)
+{
+	struct config cfg;
+	char err[512] = "";
+	(void)s;
+	write_file(GOOD);
+	assert_int_equal(config_load(path, &cfg, err, sizeof err), 0);
+	unlink(path);
+	assert_int_equal(cfg.id, 2);
+	assert_string_equal(cfg.site, "shiraz");
+	assert_int_equal(cfg.n_members, 2);
+	assert_int_equal(cfg.members[0].id, 1);
+	assert_string_equal(cfg.members[0].client_address, "127.0.0.1:8001");
+	assert_int_equal(cfg.heartbeat_timeout_ms, 100);
+	assert_int_equal(cfg.election_timeout_ms, 1000);
+	assert_false(cfg.state_sync);
+	assert_false(cfg.witness);
+}
+
+static void missing_file_is_refused(void **s)
+{
+	struct config cfg;
+	char err[512] = "";
+	(void)s;
+	assert_int_equal(config_load("/nonexistent/callraft.ini", &cfg, err, sizeof err), -1);
+	assert_non_null(strstr(err, "cannot open"));
+}
+
+static void unknown_key_names_section_and_key(void **s)
+{
+	char text[2048];
+	(void)s;
+	snprintf(text, sizeof text, "%s[raft]\nheartbeat_ms = 5\n", GOOD);
+	expect_error(text, "[raft] heartbeat_ms: unknown key");
+}
+
+static void bad_values_are_refused(void **s)
+{
+	(void)s;
+	expect_error("[node]\nid = abc\n", "[node] id: invalid value 'abc'");
+	expect_error("[node]\nid = 0\n", "[node] id: invalid value '0'");
+	expect_error("[node]\nraft_address = nohost\n", "raft_address: invalid value");
+	expect_error("[node]\nclient_address = 1.2.3.4:99999\n", "client_address: invalid value");
+	expect_error("[node]\nsite = two words\n", "site: invalid value");
+	expect_error("[bogus]\nx = 1\n", "[bogus]: unknown section");
+	expect_error("[member x]\nsite = a\n", "member id must be a positive integer");
+	expect_error("this is not ini\n", "line 1");
+}
+
+static void missing_required_keys_are_named(void **s)
+{
+	(void)s;
+	expect_error("[node]\nid = 1\n", "[node] site: missing");
+	expect_error("[node]\nid = 1\nsite = a\nraft_address = h:1\nclient_address = h:2\ndata_dir = /x\n",
+		     "no [member N] sections");
+}
+
+static void inconsistent_timeouts_are_refused(void **s)
+{
+	char text[2048];
+	(void)s;
+	snprintf(text, sizeof text, "%s[raft]\nheartbeat_timeout_ms = 1000\nelection_timeout_ms = 500\n", GOOD);
+	expect_error(text, "heartbeat_timeout_ms (1000) must be >= 10 and below election_timeout_ms (500)");
+	snprintf(text, sizeof text, "%s[raft]\nsnapshot_threshold = 100\nsnapshot_trailing = 10\n", GOOD);
+	expect_error(text, "snapshot_trailing (10) must be >= snapshot_threshold (100)");
+}
+
+static void member_disagreeing_with_node_is_refused(void **s)
+{
+	(void)s;
+	expect_error("[node]\nid = 1\nsite = a\nraft_address = h:1\nclient_address = h:2\ndata_dir = /x\n"
+		     "[member 1]\nsite = b\nraft_address = h:1\nclient_address = h:2\n",
+		     "differs from [node]");
+	expect_error("[node]\nid = 1\nsite = a\nraft_address = h:1\nclient_address = h:2\ndata_dir = /x\n"
+		     "[member 1]\nsite = a\nraft_address = h:1\nclient_address = h:2\n"
+		     "[member 2]\nsite = a\nraft_address = h:1\nclient_address = h:3\n",
+		     "raft_address 'h:1' used twice");
+}
+
+static void bad_log_level_is_refused(void **s)
+{
+	char text[2048];
+	(void)s;
+	snprintf(text, sizeof text, "%s[log]\nlevel = loud\n", GOOD);
+	expect_error(text, "[log] level: 'loud'");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(good_config_loads_with_defaults),
+		cmocka_unit_test(missing_file_is_refused),
+		cmocka_unit_test(unknown_key_names_section_and_key),
+		cmocka_unit_test(bad_values_are_refused),
+		cmocka_unit_test(missing_required_keys_are_named),
+		cmocka_unit_test(inconsistent_timeouts_are_refused),
+		cmocka_unit_test(member_disagreeing_with_node_is_refused),
+		cmocka_unit_test(bad_log_level_is_refused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
