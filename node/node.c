@@ -269,7 +269,9 @@ static void on_applied(void *data, uint64_t index, const struct state_replies *r
 {
 	struct node *n = data;
 	for (struct batch *b = n->inflight_head; b != NULL; b = b->next) {
-		if (b->index == index) {
+		/* Index and term identify the entry: an entry of another leader at an index where
+		 * ours was truncated must never answer our clients. */
+		if (b->index == index && b->term == replies->term) {
 			batch_reply(b, replies);
 			return;
 		}
@@ -288,6 +290,7 @@ static void batch_propose(struct node *n)
 	entry.format = CALLRAFT_ENTRY_FORMAT;
 	entry.time_ms = node_now_ms();
 	entry.term = repl_term(&n->repl);
+	b->term = entry.term;
 	entry.n_commands = b->n;
 	entry.commands = b->cmd_ptrs;
 	buf = fsm_entry_encode(&entry, &len);

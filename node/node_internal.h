@@ -43,6 +43,7 @@ struct batch {
 	struct batch *next;
 	struct node *node;
 	uint64_t index;
+	uint64_t term;             /* the term stamped on the entry */
 	bool replied;
 	size_t n;
 	size_t bytes;

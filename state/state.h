@@ -29,7 +29,7 @@
 #include <stdint.h>
 
 #include "callraft.pb-c.h"
-#include "limits.h"
+#include "callraft_limits.h"
 
 struct state;
 
@@ -53,6 +53,7 @@ uint64_t state_applied_index(struct state *s);
  * Owned by the state; valid until the next state_apply or state_close. */
 struct state_replies {
 	size_t n;
+	uint64_t term; /* the term the leader stamped on the entry (Entry.term) */
 	const uint8_t *bytes[CALLRAFT_BATCH_COMMANDS_MAX];
 	size_t len[CALLRAFT_BATCH_COMMANDS_MAX];
 };
@@ -106,16 +107,18 @@ int state_snapshot(struct state *s, void **buf, size_t *len, char *errmsg, size_
 
 /* Restores a snapshot image. If the image's applied index is <= the local one, the local state is
  * already at least as new (restart with a trusted environment): nothing changes, *replaced = false.
- * Otherwise the environment is replaced atomically (written to "<dir>.tmp", fsynced, renamed) and
- * reopened; *replaced = true. No read or write may be in progress. Returns 0, or -1 with errmsg
- * (the old state is kept on failure). */
+ * Otherwise the environment is replaced atomically (written to "<dir>.restore", fsynced, checked,
+ * renamed) and reopened; *replaced = true. No read or write may be in progress. Returns 0, or -1
+ * with errmsg (the old state is kept on failure). */
 int state_restore(struct state *s, const void *buf, size_t len, bool *replaced, char *errmsg,
 		  size_t errmsg_len);
 
 /* Ticket tracking codes: "T" + Crockford base32 of n (at least 5 digits) + one check symbol
  * (Crockford's mod-37 symbol set). Short enough to read out over the phone or send by SMS. */
 void state_ticket_code(uint64_t n, char out[24]);
-/* True if `code` is well formed and its check symbol matches. */
+/* True if `code` is well formed and its check symbol matches. Strict: only the canonical form
+ * state_ticket_code writes (upper case, no O/I/L aliases); normalising typed input is the
+ * client's job. */
 bool state_ticket_code_valid(const char *code);
 
 /* Names for CLI and logs. */

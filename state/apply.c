@@ -1,0 +1,457 @@
+/* apply.c: state_apply, the FSM's only write path.
+ *
+ * One entry, one LMDB write transaction:
+ *
+ *   begin txn
+ *   index <= meta.applied ............................. abort, return 1 (replay after restart)
+ *   entry does not decode / format != 1 / too many commands
+ *                          ............................ meta.applied = index, commit, no replies
+ *   now = max(meta.time, entry.time_ms) -> meta.time
+ *   expire at most CALLRAFT_SESSION_EXPIRE_PER_ENTRY sessions idle since before now - TTL
+ *   for each command i:  reply i = run_command(i)      (see below)
+ *   meta.applied = index; commit
+ *
+ * run_command, for a command of a client session:
+ *
+ *   session absent or idle beyond the TTL ..... SESSION_UNKNOWN   (nothing stored)
+ *   seq == 0 ................................... INVALID_ARGUMENT  (nothing stored)
+ *   seq == session.last_seq .................... the stored reply, byte for byte (nothing stored)
+ *   seq <  session.last_seq .................... SEQ_TOO_OLD       (nothing stored)
+ *   seq >  session.last_seq .................... validate; run the operation in a nested
+ *        transaction (committed on OK, aborted on a business error); then, in the entry's
+ *        transaction, session = {last_seq: seq, last_reply: reply, last_used_ms: now}.
+ *
+ * RegisterClient needs no session (it creates one: client_id = ++meta.client_seq); MemberUpsert and
+ * MemberDelete with client_id 0 are written by the leader itself and need none either.
+ *
+ * Invariants (checked where they are cheap):
+ *   1. meta.applied only grows, and is written in the same transaction as the entry's effects.
+ *   2. meta.time only grows; every time stored in a record is <= meta.time.
+ *   3. sessions and sess_time hold the same set of client ids; sess_time's key carries the
+ *      session's last_used_ms.
+ *   4. A command's effects are all or nothing: a business error rolls back its nested txn.
+ *   5. Nothing here reads a clock, a random source or local configuration: replicas applying the
+ *      same entries at the same indexes hold byte-identical tables. */
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "state_internal.h"
+
+struct entry_run {
+	struct state *s;
+	MDB_txn *txn;      /* the entry's write transaction */
+	uint64_t index;
+	uint64_t term;
+	int64_t now_ms;
+	char *errmsg;
+	size_t errmsg_len;
+	struct state_replies *out;
+};
+
+void ctx_fail(struct apply_ctx *c, Callraft__Code code, const char *fmt, ...)
+{
+	va_list ap;
+
+	assert(code != CALLRAFT__CODE__OK);
+	c->code = code;
+	va_start(ap, fmt);
+	vsnprintf(c->msg, sizeof c->msg, fmt, ap);
+	va_end(ap);
+}
+
+void apply_ctx_release(struct apply_ctx *c)
+{
+	if (c->call_src != NULL)
+		protobuf_c_message_free_unpacked(&c->call_src->base, NULL);
+	if (c->agent_src != NULL)
+		protobuf_c_message_free_unpacked(&c->agent_src->base, NULL);
+	if (c->ticket_src != NULL)
+		protobuf_c_message_free_unpacked(&c->ticket_src->base, NULL);
+	free(c->notes);
+	c->call_src = NULL;
+	c->agent_src = NULL;
+	c->ticket_src = NULL;
+	c->notes = NULL;
+}
+
+static void ctx_init(struct apply_ctx *c, struct entry_run *r, unsigned position)
+{
+	memset(c, 0, sizeof *c);
+	c->s = r->s;
+	c->index = r->index;
+	c->position = position;
+	c->term = r->term;
+	c->now_ms = r->now_ms;
+	c->errmsg = r->errmsg;
+	c->errmsg_len = r->errmsg_len;
+	c->code = CALLRAFT__CODE__OK;
+}
+
+/* Copies `len` bytes into reply buffer i (grown as needed) and publishes it in out. */
+static int reply_set(struct entry_run *r, unsigned i, const void *bytes, size_t len)
+{
+	struct state *s = r->s;
+
+	if (len > s->reply_cap[i] || s->reply_buf[i] == NULL) {
+		size_t cap = len < 256 ? 256 : len;
+		uint8_t *b = realloc(s->reply_buf[i], cap);
+		if (b == NULL) {
+			snprintf(r->errmsg, r->errmsg_len, "state: reply %u: out of memory", i);
+			return -1;
+		}
+		s->reply_buf[i] = b;
+		s->reply_cap[i] = cap;
+	}
+	if (len > 0)
+		memcpy(s->reply_buf[i], bytes, len);
+	r->out->bytes[i] = s->reply_buf[i];
+	r->out->len[i] = len;
+	return 0;
+}
+
+/* Packs `reply` into reply buffer i. */
+static int reply_pack(struct entry_run *r, unsigned i, const Callraft__Reply *reply)
+{
+	size_t len = callraft__reply__get_packed_size(reply);
+	uint8_t stack[512];
+	uint8_t *b = len <= sizeof stack ? stack : malloc(len);
+	int rc;
+
+	if (b == NULL) {
+		snprintf(r->errmsg, r->errmsg_len, "state: reply %u: out of memory", i);
+		return -1;
+	}
+	callraft__reply__pack(reply, b);
+	rc = reply_set(r, i, b, len);
+	if (b != stack)
+		free(b);
+	return rc;
+}
+
+/* A reply that carries only a code and a message (and is not stored in a session). */
+static int reply_error(struct entry_run *r, unsigned i, Callraft__Code code, const char *msg)
+{
+	Callraft__Reply reply = CALLRAFT__REPLY__INIT;
+
+	reply.code = code;
+	reply.message = (char *)msg;
+	reply.applied_index = r->index;
+	return reply_pack(r, i, &reply);
+}
+
+/* ---- sessions --------------------------------------------------------------------------- */
+
+static size_t sess_time_key(uint8_t out[16], int64_t last_used_ms, uint64_t client_id)
+{
+	be64_put(out, (uint64_t)last_used_ms);
+	be64_put(out + 8, client_id);
+	return 16;
+}
+
+static bool session_expired(const struct entry_run *r, int64_t last_used_ms)
+{
+	return last_used_ms < r->now_ms - CALLRAFT_SESSION_TTL_MS;
+}
+
+/* Returns 0 with *out, 1 if absent or expired, -1 on failure. */
+static int session_get(struct entry_run *r, uint64_t client_id, Callraft__Session **out)
+{
+	uint8_t key[8];
+	char subject[24];
+	int rc;
+
+	be64_put(key, client_id);
+	snprintf(subject, sizeof subject, "%llu", (unsigned long long)client_id);
+	rc = store_get(r->s, r->txn, DB_SESSIONS, key, sizeof key, &callraft__session__descriptor,
+		       (ProtobufCMessage **)out, "session", subject, r->errmsg, r->errmsg_len);
+	if (rc == 0 && session_expired(r, (*out)->last_used_ms)) {
+		protobuf_c_message_free_unpacked(&(*out)->base, NULL);
+		*out = NULL;
+		return 1;
+	}
+	return rc;
+}
+
+/* Stores `sess` (new or updated) and moves its expiry key from old_used_ms (< 0: none). */
+static int session_put(struct entry_run *r, const Callraft__Session *sess, int64_t old_used_ms)
+{
+	uint8_t key[8], tkey[16];
+	char subject[24];
+
+	be64_put(key, sess->client_id);
+	snprintf(subject, sizeof subject, "%llu", (unsigned long long)sess->client_id);
+	if (old_used_ms >= 0) {
+		sess_time_key(tkey, old_used_ms, sess->client_id);
+		if (store_del(r->s, r->txn, DB_SESS_TIME, tkey, sizeof tkey, "session time", subject,
+			      r->errmsg, r->errmsg_len) < 0)
+			return -1;
+	}
+	sess_time_key(tkey, sess->last_used_ms, sess->client_id);
+	if (store_put_raw(r->s, r->txn, DB_SESS_TIME, tkey, sizeof tkey, "", 0, "session time",
+			  subject, r->errmsg, r->errmsg_len) != 0)
+		return -1;
+	return store_put(r->s, r->txn, DB_SESSIONS, key, sizeof key, &sess->base, "session", subject,
+			 r->errmsg, r->errmsg_len);
+}
+
+/* Deletes up to CALLRAFT_SESSION_EXPIRE_PER_ENTRY sessions idle since before now - TTL, oldest
+ * first. Bounded so that one entry's apply time stays small after a long idle period. */
+static int sessions_expire(struct entry_run *r)
+{
+	for (int n = 0; n < CALLRAFT_SESSION_EXPIRE_PER_ENTRY; n++) {
+		MDB_cursor *cur;
+		MDB_val k, v;
+		uint8_t tkey[16], key[8];
+		int rc = mdb_cursor_open(r->txn, r->s->dbi[DB_SESS_TIME], &cur);
+
+		if (rc != 0)
+			return store_err(r->errmsg, r->errmsg_len, rc, "expire sessions");
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		if (rc == 0) {
+			assert(k.mv_size == sizeof tkey);
+			memcpy(tkey, k.mv_data, sizeof tkey);
+		}
+		mdb_cursor_close(cur);
+		if (rc == MDB_NOTFOUND || (rc == 0 && !session_expired(r, (int64_t)be64_get(tkey))))
+			return 0;
+		if (rc != 0)
+			return store_err(r->errmsg, r->errmsg_len, rc, "expire sessions");
+		memcpy(key, tkey + 8, sizeof key);
+		if (store_del(r->s, r->txn, DB_SESS_TIME, tkey, sizeof tkey, "session time", "expired",
+			      r->errmsg, r->errmsg_len) < 0 ||
+		    store_del(r->s, r->txn, DB_SESSIONS, key, sizeof key, "session", "expired",
+			      r->errmsg, r->errmsg_len) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- operations ------------------------------------------------------------------------- */
+
+static int dispatch(struct apply_ctx *c, const Callraft__Command *cmd)
+{
+	switch (cmd->op_case) {
+	case CALLRAFT__COMMAND__OP_CALL_ENQUEUE: return op_call_enqueue(c, cmd->call_enqueue);
+	case CALLRAFT__COMMAND__OP_CALL_NEXT: return op_call_next(c, cmd->call_next);
+	case CALLRAFT__COMMAND__OP_CALL_ANSWER: return op_call_answer(c, cmd->call_answer);
+	case CALLRAFT__COMMAND__OP_CALL_END: return op_call_end(c, cmd->call_end);
+	case CALLRAFT__COMMAND__OP_CALL_ABANDON: return op_call_abandon(c, cmd->call_abandon);
+	case CALLRAFT__COMMAND__OP_AGENT_LOGIN: return op_agent_login(c, cmd->agent_login);
+	case CALLRAFT__COMMAND__OP_AGENT_SET_STATE: return op_agent_set_state(c, cmd->agent_set_state);
+	case CALLRAFT__COMMAND__OP_AGENT_LOGOUT: return op_agent_logout(c, cmd->agent_logout);
+	case CALLRAFT__COMMAND__OP_TICKET_OPEN: return op_ticket_open(c, cmd->ticket_open);
+	case CALLRAFT__COMMAND__OP_TICKET_UPDATE: return op_ticket_update(c, cmd->ticket_update);
+	case CALLRAFT__COMMAND__OP_MEMBER_UPSERT: return op_member_upsert(c, cmd->member_upsert);
+	case CALLRAFT__COMMAND__OP_MEMBER_DELETE: return op_member_delete(c, cmd->member_delete);
+	default:
+		/* state_validate refuses every other case before we get here. */
+		assert(0 && "unreachable: validated command without an operation");
+		return -1;
+	}
+}
+
+/* Validates and runs one operation in a nested transaction of `parent`. */
+static int run_op(struct apply_ctx *c, MDB_txn *parent, const Callraft__Command *cmd)
+{
+	Callraft__Code code = state_validate(cmd, c->msg, sizeof c->msg);
+	int rc;
+
+	if (code != CALLRAFT__CODE__OK) {
+		c->code = code;
+		return 0;
+	}
+	rc = mdb_txn_begin(c->s->env, parent, 0, &c->txn);
+	if (rc != 0)
+		return store_err(c->errmsg, c->errmsg_len, rc, "%s: begin", validate_op_name(cmd));
+	rc = dispatch(c, cmd);
+	if (rc != 0 || c->code != CALLRAFT__CODE__OK) {
+		mdb_txn_abort(c->txn);
+		c->txn = NULL;
+		return rc;
+	}
+	rc = mdb_txn_commit(c->txn);
+	c->txn = NULL;
+	if (rc != 0)
+		return store_err(c->errmsg, c->errmsg_len, rc, "%s: commit", validate_op_name(cmd));
+	return 0;
+}
+
+/* Runs the operation and packs its reply into buffer i. */
+static int run_and_reply(struct entry_run *r, unsigned i, const Callraft__Command *cmd)
+{
+	Callraft__Reply reply = CALLRAFT__REPLY__INIT;
+	struct apply_ctx c;
+	int rc;
+
+	ctx_init(&c, r, i);
+	rc = run_op(&c, r->txn, cmd);
+	if (rc == 0) {
+		reply.code = c.code;
+		reply.message = c.msg;
+		reply.applied_index = r->index;
+		reply.call = c.has_call ? &c.call : NULL;
+		reply.agent = c.has_agent ? &c.agent : NULL;
+		reply.ticket = c.has_ticket ? &c.ticket : NULL;
+		rc = reply_pack(r, i, &reply);
+	}
+	apply_ctx_release(&c);
+	return rc;
+}
+
+static int run_register(struct entry_run *r, unsigned i, const Callraft__Command *cmd)
+{
+	Callraft__Session sess = CALLRAFT__SESSION__INIT;
+	Callraft__Reply reply = CALLRAFT__REPLY__INIT;
+	char msg[STATE_MSG_BYTES_MAX];
+	uint64_t id;
+	Callraft__Code code = state_validate(cmd, msg, sizeof msg);
+
+	if (code != CALLRAFT__CODE__OK)
+		return reply_error(r, i, code, msg);
+	if (store_meta_get(r->s, r->txn, META_CLIENT_SEQ, &id, r->errmsg, r->errmsg_len) != 0 ||
+	    store_meta_put(r->s, r->txn, META_CLIENT_SEQ, ++id, r->errmsg, r->errmsg_len) != 0)
+		return -1;
+	reply.applied_index = r->index;
+	reply.client_id = id;
+	if (reply_pack(r, i, &reply) != 0)
+		return -1;
+	sess.client_id = id;
+	sess.name = cmd->register_client->name;
+	sess.last_used_ms = r->now_ms;
+	sess.last_reply.data = (uint8_t *)r->out->bytes[i];
+	sess.last_reply.len = r->out->len[i];
+	return session_put(r, &sess, -1);
+}
+
+static bool is_internal(const Callraft__Command *cmd)
+{
+	return cmd->client_id == 0 && (cmd->op_case == CALLRAFT__COMMAND__OP_MEMBER_UPSERT ||
+				       cmd->op_case == CALLRAFT__COMMAND__OP_MEMBER_DELETE);
+}
+
+/* The exactly-once gate of a session command; see the table at the top. */
+static int run_session_command(struct entry_run *r, unsigned i, const Callraft__Command *cmd)
+{
+	Callraft__Session *sess, upd;
+	char msg[STATE_MSG_BYTES_MAX];
+	int rc = session_get(r, cmd->client_id, &sess);
+
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		snprintf(msg, sizeof msg, "session %llu: unknown or expired: register again",
+			 (unsigned long long)cmd->client_id);
+		return reply_error(r, i, CALLRAFT__CODE__SESSION_UNKNOWN, msg);
+	}
+	if (cmd->seq == 0) {
+		snprintf(msg, sizeof msg, "%s: seq: missing", validate_op_name(cmd));
+		rc = reply_error(r, i, CALLRAFT__CODE__INVALID_ARGUMENT, msg);
+	} else if (cmd->seq == sess->last_seq) {
+		rc = reply_set(r, i, sess->last_reply.data, sess->last_reply.len);
+	} else if (cmd->seq < sess->last_seq) {
+		snprintf(msg, sizeof msg, "session %llu: seq %llu is below the last applied seq %llu",
+			 (unsigned long long)cmd->client_id, (unsigned long long)cmd->seq,
+			 (unsigned long long)sess->last_seq);
+		rc = reply_error(r, i, CALLRAFT__CODE__SEQ_TOO_OLD, msg);
+	} else {
+		rc = run_and_reply(r, i, cmd);
+		if (rc == 0) {
+			upd = *sess;
+			upd.last_seq = cmd->seq;
+			upd.last_reply.data = (uint8_t *)r->out->bytes[i];
+			upd.last_reply.len = r->out->len[i];
+			upd.last_used_ms = r->now_ms;
+			rc = session_put(r, &upd, sess->last_used_ms);
+		}
+	}
+	protobuf_c_message_free_unpacked(&sess->base, NULL);
+	return rc;
+}
+
+static int run_command(struct entry_run *r, unsigned i, const Callraft__Command *cmd)
+{
+	if (cmd->op_case == CALLRAFT__COMMAND__OP_REGISTER_CLIENT)
+		return run_register(r, i, cmd);
+	if (is_internal(cmd))
+		return run_and_reply(r, i, cmd);
+	return run_session_command(r, i, cmd);
+}
+
+/* ---- the entry -------------------------------------------------------------------------- */
+
+static int run_entry(struct entry_run *r, const Callraft__Entry *e)
+{
+	uint64_t stored;
+
+	if (store_meta_get(r->s, r->txn, META_TIME, &stored, r->errmsg, r->errmsg_len) != 0)
+		return -1;
+	/* FSM time never goes backwards: a new leader with a slower clock cannot reorder queues. */
+	r->now_ms = e->time_ms > (int64_t)stored ? e->time_ms : (int64_t)stored;
+	assert(r->now_ms >= 0);
+	r->term = e->term;
+	if (store_meta_put(r->s, r->txn, META_TIME, (uint64_t)r->now_ms, r->errmsg, r->errmsg_len) != 0)
+		return -1;
+	if (sessions_expire(r) != 0)
+		return -1;
+	for (size_t i = 0; i < e->n_commands; i++) {
+		if (run_command(r, (unsigned)i, e->commands[i]) != 0)
+			return -1;
+	}
+	r->out->n = e->n_commands;
+	r->out->term = e->term;
+	return 0;
+}
+
+static bool entry_acceptable(const Callraft__Entry *e)
+{
+	return e != NULL && e->format == CALLRAFT_ENTRY_FORMAT &&
+	       e->n_commands <= CALLRAFT_BATCH_COMMANDS_MAX;
+}
+
+int state_apply(struct state *s, uint64_t index, const void *entry, size_t entry_len,
+		struct state_replies *out, char *errmsg, size_t errmsg_len)
+{
+	struct entry_run r = {.s = s, .index = index, .errmsg = errmsg, .errmsg_len = errmsg_len,
+			      .out = out};
+	Callraft__Entry *e = NULL;
+	uint64_t applied;
+	int rc;
+
+	out->n = 0;
+	out->term = 0;
+	rc = mdb_txn_begin(s->env, NULL, 0, &r.txn);
+	if (rc != 0)
+		return store_err(errmsg, errmsg_len, rc, "apply %llu: begin", (unsigned long long)index);
+	if (store_meta_get(s, r.txn, META_APPLIED, &applied, errmsg, errmsg_len) != 0)
+		goto err_txn;
+	if (index <= applied) {
+		mdb_txn_abort(r.txn);
+		return 1;
+	}
+	e = callraft__entry__unpack(NULL, entry_len, entry);
+	/* An entry every replica fails to decode is applied as a no-op by all of them alike. */
+	if (entry_acceptable(e) && run_entry(&r, e) != 0)
+		goto err_entry;
+	if (store_meta_put(s, r.txn, META_APPLIED, index, errmsg, errmsg_len) != 0)
+		goto err_entry;
+	rc = mdb_txn_commit(r.txn);
+	if (e != NULL)
+		callraft__entry__free_unpacked(e, NULL);
+	if (rc != 0) {
+		out->n = 0;
+		return store_err(errmsg, errmsg_len, rc, "apply %llu: commit",
+				 (unsigned long long)index);
+	}
+	return 0;
+
+err_entry:
+	if (e != NULL)
+		callraft__entry__free_unpacked(e, NULL);
+err_txn:
+	mdb_txn_abort(r.txn);
+	out->n = 0;
+	return -1;
+}

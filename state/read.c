@@ -1,0 +1,313 @@
+/* read.c: state_read, the answers to read requests, from one LMDB read transaction (so a reply is
+ * a consistent view at one applied index, which it reports in applied_index).
+ *
+ * Lists are bounded: `limit` 0 means CALLRAFT_LIST_LIMIT_DEFAULT and anything above
+ * CALLRAFT_LIST_LIMIT_MAX is lowered to it (a wallboard asking for "everything" gets the most a
+ * frame may carry, not an error); `total` always says how many matched. Orders:
+ *   queue_show   service order (the order `call next` takes them), total = calls waiting
+ *   ticket_list  a customer's tickets, oldest first
+ *   agent_list   by agent id (optionally only one site's agents)
+ *   members_list by member id */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "state_internal.h"
+
+struct read {
+	struct state *s;
+	MDB_txn *txn;
+	Callraft__Reply *reply;
+	char msg[STATE_MSG_BYTES_MAX];
+	bool failed_alloc;
+};
+
+/* A list: a walk over `db` from `prefix`, optionally through an index (values are keys of
+ * `target`), optionally filtered. */
+struct list_spec {
+	enum state_db db;
+	const void *prefix;
+	size_t prefix_len;
+	enum state_db target;         /* == db: values are the records themselves */
+	const ProtobufCMessageDescriptor *desc;
+	bool (*keep)(const ProtobufCMessage *m, const void *arg);
+	const void *keep_arg;
+	uint32_t limit;
+};
+
+static void read_fail(struct read *r, Callraft__Code code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void read_fail(struct read *r, Callraft__Code code, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->reply->code = code;
+	va_start(ap, fmt);
+	vsnprintf(r->msg, sizeof r->msg, fmt, ap);
+	va_end(ap);
+	r->reply->message = r->msg;
+}
+
+static uint32_t list_limit(uint32_t asked)
+{
+	if (asked == 0)
+		return CALLRAFT_LIST_LIMIT_DEFAULT;
+	return asked > CALLRAFT_LIST_LIMIT_MAX ? CALLRAFT_LIST_LIMIT_MAX : asked;
+}
+
+/* Unpacks the record a list entry stands for (NULL if missing or unreadable, noted in r->msg). */
+static ProtobufCMessage *list_record(struct read *r, const struct list_spec *ls, MDB_val *v)
+{
+	ProtobufCMessage *m = NULL;
+	char errmsg[256];
+
+	if (ls->target == ls->db)
+		m = protobuf_c_message_unpack(ls->desc, NULL, v->mv_size, v->mv_data);
+	else if (store_get(r->s, r->txn, ls->target, v->mv_data, v->mv_size, ls->desc, &m,
+			   state_db_names[ls->target], "", errmsg, sizeof errmsg) != 0)
+		m = NULL;
+	if (m == NULL)
+		read_fail(r, CALLRAFT__CODE__INTERNAL, "state: %s: an entry does not resolve to a record",
+			  state_db_names[ls->db]);
+	return m;
+}
+
+/* Walks the list; fills items (malloc'd array of unpacked records, at most limit) and total. */
+static int list_walk(struct read *r, const struct list_spec *ls, ProtobufCMessage ***items,
+		     size_t *n, uint64_t *total)
+{
+	MDB_cursor *cur;
+	MDB_val k = {ls->prefix_len, (void *)ls->prefix}, v;
+	int rc = mdb_cursor_open(r->txn, r->s->dbi[ls->db], &cur);
+
+	*items = NULL;
+	*n = 0;
+	*total = 0;
+	if (rc != 0) {
+		read_fail(r, CALLRAFT__CODE__INTERNAL, "state: list %s: %s", state_db_names[ls->db],
+			  mdb_strerror(rc));
+		return -1;
+	}
+	*items = malloc(ls->limit * sizeof **items);
+	if (*items == NULL) {
+		r->failed_alloc = true;
+		mdb_cursor_close(cur);
+		return -1;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, ls->prefix_len > 0 ? MDB_SET_RANGE : MDB_FIRST);
+	     rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < ls->prefix_len || memcmp(k.mv_data, ls->prefix, ls->prefix_len) != 0)
+			break;
+		if (ls->keep == NULL && *n >= ls->limit) { /* counting only */
+			(*total)++;
+			continue;
+		}
+		ProtobufCMessage *m = list_record(r, ls, &v);
+		if (m == NULL)
+			break;
+		if (ls->keep != NULL && !ls->keep(m, ls->keep_arg)) {
+			protobuf_c_message_free_unpacked(m, NULL);
+			continue;
+		}
+		(*total)++;
+		if (*n < ls->limit)
+			(*items)[(*n)++] = m;
+		else
+			protobuf_c_message_free_unpacked(m, NULL);
+	}
+	mdb_cursor_close(cur);
+	return r->reply->code == CALLRAFT__CODE__OK ? 0 : -1;
+}
+
+static bool agent_at_site(const ProtobufCMessage *m, const void *site)
+{
+	return strcmp(((const Callraft__Agent *)m)->site, site) == 0;
+}
+
+/* ---- per request ------------------------------------------------------------------------ */
+
+static void r_show(struct read *r, enum state_db db, const char *what, const char *id,
+		   const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out)
+{
+	char errmsg[256];
+	int rc = store_get(r->s, r->txn, db, id, strlen(id), desc, out, what, id, errmsg,
+			   sizeof errmsg);
+
+	if (rc == 1)
+		read_fail(r, CALLRAFT__CODE__NOT_FOUND, "%s '%s': not found", what, id);
+	else if (rc < 0)
+		read_fail(r, CALLRAFT__CODE__INTERNAL, "%s", errmsg);
+}
+
+static void r_queue_show(struct read *r, const Callraft__QueueShow *q)
+{
+	char key[CALLRAFT_QUEUE_BYTES_MAX + 1];
+	size_t len = strlen(q->queue);
+	struct list_spec ls = {DB_QUEUE, key, len + 1, DB_CALLS, &callraft__call__descriptor, NULL,
+			       NULL, list_limit(q->limit)};
+
+	memcpy(key, q->queue, len + 1);
+	list_walk(r, &ls, (ProtobufCMessage ***)&r->reply->calls, &r->reply->n_calls,
+		  &r->reply->total);
+}
+
+static void r_ticket_list(struct read *r, const Callraft__TicketList *t)
+{
+	char key[CALLRAFT_ID_BYTES_MAX + 1];
+	size_t len = strlen(t->customer_id);
+	struct list_spec ls = {DB_CUST_TIX, key, len + 1, DB_TICKETS, &callraft__ticket__descriptor,
+			       NULL, NULL, list_limit(t->limit)};
+
+	memcpy(key, t->customer_id, len + 1);
+	list_walk(r, &ls, (ProtobufCMessage ***)&r->reply->tickets, &r->reply->n_tickets,
+		  &r->reply->total);
+}
+
+static void r_agent_list(struct read *r, const Callraft__AgentList *a)
+{
+	struct list_spec ls = {DB_AGENTS, "", 0, DB_AGENTS, &callraft__agent__descriptor,
+			       a->site[0] != '\0' ? agent_at_site : NULL, a->site,
+			       CALLRAFT_LIST_LIMIT_MAX};
+
+	list_walk(r, &ls, (ProtobufCMessage ***)&r->reply->agents, &r->reply->n_agents,
+		  &r->reply->total);
+}
+
+static void r_members_list(struct read *r)
+{
+	struct list_spec ls = {DB_MEMBERS, "", 0, DB_MEMBERS, &callraft__member__descriptor, NULL,
+			       NULL, CALLRAFT_LIST_LIMIT_MAX};
+
+	list_walk(r, &ls, (ProtobufCMessage ***)&r->reply->members, &r->reply->n_members,
+		  &r->reply->total);
+}
+
+/* Field checks of reads; false (with the reply filled) if a field is bad. */
+static bool read_valid(struct read *r, const Callraft__Request *q)
+{
+	char *m = r->msg;
+	size_t n = sizeof r->msg;
+	bool ok = true;
+
+	switch (q->op_case) {
+	case CALLRAFT__REQUEST__OP_CALL_SHOW:
+		ok = validate_id("call_show", "call_id", q->call_show->call_id, true, m, n);
+		break;
+	case CALLRAFT__REQUEST__OP_QUEUE_SHOW:
+		ok = validate_name("queue_show", "queue", q->queue_show->queue,
+				   CALLRAFT_QUEUE_BYTES_MAX, true, m, n);
+		break;
+	case CALLRAFT__REQUEST__OP_AGENT_SHOW:
+		ok = validate_id("agent_show", "agent_id", q->agent_show->agent_id, true, m, n);
+		break;
+	case CALLRAFT__REQUEST__OP_AGENT_LIST:
+		ok = validate_name("agent_list", "site", q->agent_list->site, CALLRAFT_SITE_BYTES_MAX,
+				   false, m, n);
+		break;
+	case CALLRAFT__REQUEST__OP_TICKET_SHOW:
+		ok = validate_id("ticket_show", "code", q->ticket_show->code, true, m, n);
+		break;
+	case CALLRAFT__REQUEST__OP_TICKET_LIST:
+		ok = validate_id("ticket_list", "customer_id", q->ticket_list->customer_id, true, m, n);
+		break;
+	default:
+		break;
+	}
+	if (!ok) {
+		r->reply->code = CALLRAFT__CODE__INVALID_ARGUMENT;
+		r->reply->message = r->msg;
+	}
+	return ok;
+}
+
+static bool is_read(Callraft__Request__OpCase op)
+{
+	return op == CALLRAFT__REQUEST__OP_CALL_SHOW || op == CALLRAFT__REQUEST__OP_QUEUE_SHOW ||
+	       op == CALLRAFT__REQUEST__OP_AGENT_SHOW || op == CALLRAFT__REQUEST__OP_AGENT_LIST ||
+	       op == CALLRAFT__REQUEST__OP_TICKET_SHOW || op == CALLRAFT__REQUEST__OP_TICKET_LIST ||
+	       op == CALLRAFT__REQUEST__OP_MEMBERS_LIST;
+}
+
+static void read_dispatch(struct read *r, const Callraft__Request *q)
+{
+	Callraft__Reply *p = r->reply;
+
+	if (!is_read(q->op_case) || q->call_show == NULL) {
+		read_fail(r, CALLRAFT__CODE__UNKNOWN_OPERATION, "read: not a read operation (%d)",
+			  (int)q->op_case);
+		return;
+	}
+	if (!read_valid(r, q))
+		return;
+	switch (q->op_case) {
+	case CALLRAFT__REQUEST__OP_CALL_SHOW:
+		r_show(r, DB_CALLS, "call", q->call_show->call_id, &callraft__call__descriptor,
+		       (ProtobufCMessage **)&p->call);
+		break;
+	case CALLRAFT__REQUEST__OP_AGENT_SHOW:
+		r_show(r, DB_AGENTS, "agent", q->agent_show->agent_id, &callraft__agent__descriptor,
+		       (ProtobufCMessage **)&p->agent);
+		break;
+	case CALLRAFT__REQUEST__OP_TICKET_SHOW:
+		r_show(r, DB_TICKETS, "ticket", q->ticket_show->code, &callraft__ticket__descriptor,
+		       (ProtobufCMessage **)&p->ticket);
+		break;
+	case CALLRAFT__REQUEST__OP_QUEUE_SHOW: r_queue_show(r, q->queue_show); break;
+	case CALLRAFT__REQUEST__OP_AGENT_LIST: r_agent_list(r, q->agent_list); break;
+	case CALLRAFT__REQUEST__OP_TICKET_LIST: r_ticket_list(r, q->ticket_list); break;
+	case CALLRAFT__REQUEST__OP_MEMBERS_LIST: r_members_list(r); break;
+	default: break;
+	}
+}
+
+static void free_items(ProtobufCMessage **items, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		protobuf_c_message_free_unpacked(items[i], NULL);
+	free(items);
+}
+
+static void reply_release(Callraft__Reply *p)
+{
+	if (p->call != NULL)
+		callraft__call__free_unpacked(p->call, NULL);
+	if (p->agent != NULL)
+		callraft__agent__free_unpacked(p->agent, NULL);
+	if (p->ticket != NULL)
+		callraft__ticket__free_unpacked(p->ticket, NULL);
+	free_items((ProtobufCMessage **)p->calls, p->n_calls);
+	free_items((ProtobufCMessage **)p->agents, p->n_agents);
+	free_items((ProtobufCMessage **)p->tickets, p->n_tickets);
+	free_items((ProtobufCMessage **)p->members, p->n_members);
+}
+
+uint8_t *state_read(struct state *s, const Callraft__Request *req, size_t *len_out)
+{
+	Callraft__Reply reply = CALLRAFT__REPLY__INIT;
+	struct read r = {.s = s, .reply = &reply};
+	char errmsg[256];
+	uint8_t *buf = NULL;
+	int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &r.txn);
+
+	reply.request_id = req->request_id;
+	if (rc != 0) {
+		read_fail(&r, CALLRAFT__CODE__INTERNAL, "state: read: %s", mdb_strerror(rc));
+	} else {
+		if (store_meta_get(s, r.txn, META_APPLIED, &reply.applied_index, errmsg,
+				   sizeof errmsg) != 0)
+			read_fail(&r, CALLRAFT__CODE__INTERNAL, "%s", errmsg);
+		else
+			read_dispatch(&r, req);
+		mdb_txn_abort(r.txn);
+	}
+	if (!r.failed_alloc) {
+		*len_out = callraft__reply__get_packed_size(&reply);
+		buf = malloc(*len_out > 0 ? *len_out : 1);
+		if (buf != NULL)
+			callraft__reply__pack(&reply, buf);
+	}
+	reply_release(&reply);
+	return buf;
+}

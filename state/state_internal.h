@@ -1,0 +1,183 @@
+/* state_internal.h: what the files of state/ share; nothing here is part of the contract (state.h).
+ *
+ * Files of the module, by job:
+ *   state.c        open, close, the applied index, the digest.
+ *   store.c        LMDB access: big-endian keys, meta counters, protobuf records, LMDB errors.
+ *   apply.c        state_apply: decoding, sessions (exactly once), nested transactions, replies.
+ *   calls.c        a call's life (enqueue, next, answer, end, abandon).
+ *   agents.c       an agent's presence (login, set state, logout).
+ *   tickets.c      tickets and their notes.
+ *   members.c      the member table (log-only upsert/delete, lookups).
+ *   read.c         state_read.
+ *   validate.c     state_validate.
+ *   ticket_code.c  tracking codes and state names.
+ *   snapshot.c     state_snapshot, state_restore.
+ *
+ * Error handling, everywhere in state/: functions that touch LMDB return 0 on success and -1 on an
+ * LMDB failure, with "state: <what> '<subject>': <MDB error>" in errmsg. Such a failure is
+ * operational (disk full, I/O): the whole entry is rolled back and the caller treats it as fatal.
+ * Business outcomes (NOT_FOUND, BAD_STATE, ...) are not failures: they travel in the apply
+ * context's code and message and roll back only the command's nested transaction. */
+#ifndef CALLRAFT_STATE_INTERNAL_H
+#define CALLRAFT_STATE_INTERNAL_H
+
+#include <lmdb.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "state.h"
+
+/* Named databases, in the fixed order state_digest walks them. */
+enum state_db {
+	DB_META,
+	DB_SESSIONS,
+	DB_SESS_TIME,
+	DB_CALLS,
+	DB_QUEUE,
+	DB_AGENTS,
+	DB_TICKETS,
+	DB_CUST_TIX,
+	DB_MEMBERS,
+	DB_COUNT
+};
+
+extern const char *const state_db_names[DB_COUNT];
+
+/* meta keys */
+#define META_APPLIED "applied"
+#define META_TIME "time"
+#define META_TICKET_SEQ "ticket_seq"
+#define META_CLIENT_SEQ "client_seq"
+
+#define STATE_MAP_BYTES_DEFAULT ((size_t)8 << 30)
+/* Queue index key: queue '\0' (255 - tier) be64(enqueued_ms) be64(enqueue_seq). */
+#define QUEUE_KEY_SUFFIX_BYTES (1 + 8 + 8)
+#define QUEUE_KEY_BYTES_MAX (CALLRAFT_QUEUE_BYTES_MAX + 1 + QUEUE_KEY_SUFFIX_BYTES)
+/* Customer ticket index key: customer_id '\0' be64(ticket number). */
+#define CUST_KEY_BYTES_MAX (CALLRAFT_ID_BYTES_MAX + 1 + 8)
+_Static_assert(QUEUE_KEY_BYTES_MAX <= 511 && CUST_KEY_BYTES_MAX <= 511,
+	       "keys must fit LMDB's default maximum key size");
+/* Business messages quote at most a few identifiers (each <= CALLRAFT_ID_BYTES_MAX). */
+#define STATE_MSG_BYTES_MAX 320
+
+struct state {
+	MDB_env *env;
+	MDB_dbi dbi[DB_COUNT];
+	char *dir;                    /* the environment's directory (owned) */
+	size_t map_bytes;
+	bool no_sync;
+	/* Reply buffers of the last applied entry, reused between calls (see state_replies). */
+	uint8_t *reply_buf[CALLRAFT_BATCH_COMMANDS_MAX];
+	size_t reply_cap[CALLRAFT_BATCH_COMMANDS_MAX];
+};
+
+/* One command being applied. The objects a reply carries are copies (call, agent, ticket) whose
+ * strings borrow from the unpacked records (*_src) and from the decoded command; apply.c packs the
+ * reply and then releases everything with apply_ctx_release. */
+struct apply_ctx {
+	struct state *s;
+	MDB_txn *txn;        /* the command's nested write transaction */
+	uint64_t index;      /* log index of the entry */
+	unsigned position;   /* position of the command in the entry */
+	uint64_t term;       /* entry.term: first half of offer tokens */
+	int64_t now_ms;      /* FSM time */
+	char *errmsg;        /* LMDB failures */
+	size_t errmsg_len;
+
+	Callraft__Code code; /* business outcome; OK unless ctx_fail was called */
+	char msg[STATE_MSG_BYTES_MAX];
+	uint64_t client_id;  /* RegisterClient's reply */
+
+	bool has_call, has_agent, has_ticket;
+	Callraft__Call call;
+	Callraft__Agent agent;
+	Callraft__Ticket ticket;
+	Callraft__Call *call_src;
+	Callraft__Agent *agent_src;
+	Callraft__Ticket *ticket_src;
+	Callraft__TicketNote **notes; /* malloc'd notes array of the ticket copy, if rebuilt */
+	Callraft__TicketNote note;    /* the note a ticket operation appends */
+	char code_buf[24];            /* a new ticket's code */
+};
+
+/* Sets the command's business outcome (the nested transaction will be rolled back). */
+void ctx_fail(struct apply_ctx *c, Callraft__Code code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Frees what the context borrowed from (unpacked records, the notes array). */
+void apply_ctx_release(struct apply_ctx *c);
+
+/* ---- store.c ---------------------------------------------------------------------------- */
+void be64_put(uint8_t *p, uint64_t v);
+uint64_t be64_get(const uint8_t *p);
+
+/* Formats "state: <what>: <mdb_strerror(rc)>" into errmsg; returns -1. */
+int store_err(char *errmsg, size_t errmsg_len, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* meta counters: absent means 0. */
+int store_meta_get(struct state *s, MDB_txn *txn, const char *key, uint64_t *out, char *errmsg,
+		   size_t errmsg_len);
+int store_meta_put(struct state *s, MDB_txn *txn, const char *key, uint64_t v, char *errmsg,
+		   size_t errmsg_len);
+
+/* Reads and unpacks a record. Returns 0 and *out (free with protobuf_c_message_free_unpacked),
+ * 1 if absent, -1 on an LMDB failure or a record that does not unpack. `what` names the table and
+ * `subject` the key in messages ("get call 'c1'"). */
+int store_get(struct state *s, MDB_txn *txn, enum state_db db, const void *key, size_t key_len,
+	      const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out, const char *what,
+	      const char *subject, char *errmsg, size_t errmsg_len);
+/* Packs `msg` straight into LMDB (MDB_RESERVE). */
+int store_put(struct state *s, MDB_txn *txn, enum state_db db, const void *key, size_t key_len,
+	      const ProtobufCMessage *msg, const char *what, const char *subject, char *errmsg,
+	      size_t errmsg_len);
+/* Puts raw bytes. */
+int store_put_raw(struct state *s, MDB_txn *txn, enum state_db db, const void *key, size_t key_len,
+		  const void *val, size_t val_len, const char *what, const char *subject, char *errmsg,
+		  size_t errmsg_len);
+/* Deletes a key; an absent key is not an error (returns 1). */
+int store_del(struct state *s, MDB_txn *txn, enum state_db db, const void *key, size_t key_len,
+	      const char *what, const char *subject, char *errmsg, size_t errmsg_len);
+
+/* Key builders; return the key length. */
+size_t queue_key(uint8_t out[QUEUE_KEY_BYTES_MAX], const Callraft__Call *call);
+size_t cust_key(uint8_t out[CUST_KEY_BYTES_MAX], const char *customer_id, uint64_t n);
+
+/* Typed wrappers of store_get for the context's transaction (string keys). */
+int ctx_get_call(struct apply_ctx *c, const char *call_id, Callraft__Call **out);
+int ctx_get_agent(struct apply_ctx *c, const char *agent_id, Callraft__Agent **out);
+int ctx_put_call(struct apply_ctx *c, const Callraft__Call *call);
+int ctx_put_agent(struct apply_ctx *c, const Callraft__Agent *agent);
+
+/* ---- operations (calls.c, agents.c, tickets.c, members.c) ------------------------------- */
+int op_call_enqueue(struct apply_ctx *c, const Callraft__CallEnqueue *op);
+int op_call_next(struct apply_ctx *c, const Callraft__CallNext *op);
+int op_call_answer(struct apply_ctx *c, const Callraft__CallAnswer *op);
+int op_call_end(struct apply_ctx *c, const Callraft__CallEnd *op);
+int op_call_abandon(struct apply_ctx *c, const Callraft__CallAbandon *op);
+int op_agent_login(struct apply_ctx *c, const Callraft__AgentLogin *op);
+int op_agent_set_state(struct apply_ctx *c, const Callraft__AgentSetState *op);
+int op_agent_logout(struct apply_ctx *c, const Callraft__AgentLogout *op);
+int op_ticket_open(struct apply_ctx *c, const Callraft__TicketOpen *op);
+int op_ticket_update(struct apply_ctx *c, const Callraft__TicketUpdate *op);
+int op_member_upsert(struct apply_ctx *c, const Callraft__MemberUpsert *op);
+int op_member_delete(struct apply_ctx *c, const Callraft__MemberDelete *op);
+
+/* ---- state.c / snapshot.c ---------------------------------------------------------------- */
+/* Opens s->env on s->dir and its databases; on failure s->env is NULL. */
+int state_env_open(struct state *s, char *errmsg, size_t errmsg_len);
+void state_env_close(struct state *s);
+/* Reads meta.applied of a closed LMDB image (a data file, opened read-only without a lock). */
+int state_image_applied(const char *path, uint64_t *applied, char *errmsg, size_t errmsg_len);
+
+/* ---- validate.c ------------------------------------------------------------------------- */
+/* Name of a command's operation ("call_enqueue"), for messages. */
+const char *validate_op_name(const Callraft__Command *cmd);
+/* Field checks reused by state_read. Each returns true if valid, else writes
+ * "<ctx>: <field>: <problem>" into msg. */
+bool validate_id(const char *ctx, const char *field, const char *v, bool required, char *msg,
+		 size_t msg_len);
+bool validate_name(const char *ctx, const char *field, const char *v, size_t max, bool required,
+		   char *msg, size_t msg_len);
+
+#endif

@@ -1,0 +1,99 @@
+/* ticket_code.c: ticket tracking codes, and the names of states.
+ *
+ * A code is "T" + Crockford base32 of the ticket number n (most significant digit first, zero
+ * padded to at least 5 digits) + one check symbol, the value n mod 37 written with Crockford's
+ * check alphabet "0123456789ABCDEFGHJKMNPQRSTVWXYZ*~$=U". Example: n = 1 gives "T000011".
+ *
+ * Why mod 37: 37 is prime and larger than the 32 digit values, so the check detects every single
+ * substituted digit (the change d * 32^k is never a multiple of 37) and every transposition of two
+ * adjacent different digits (the change (a - b) * 31 * 32^k is never a multiple of 37), which are
+ * the mistakes people make reading a code over the phone.
+ *
+ * state_ticket_code_valid is strict: it accepts exactly the canonical form state_ticket_code
+ * writes (upper case, no Crockford aliases O/I/L, no padding beyond 5 digits). Codes are keys of
+ * the tickets table, so a lenient check here would let "t000011" pass validation and then miss
+ * the ticket; normalising what a person typed (case, O->0, I/L->1, dashes) is the client's job. */
+#include <string.h>
+
+#include "state_internal.h"
+
+static const char digits32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+static const char check37[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ*~$=U";
+
+#define CODE_DIGITS_MIN 5
+#define CODE_DIGITS_MAX 13 /* 32^13 > 2^64 */
+
+void state_ticket_code(uint64_t n, char out[24])
+{
+	char rev[CODE_DIGITS_MAX];
+	size_t nd = 0, o = 0;
+	uint64_t v = n;
+
+	do {
+		rev[nd++] = digits32[v % 32];
+		v /= 32;
+	} while (v != 0);
+	out[o++] = 'T';
+	for (size_t i = nd; i < CODE_DIGITS_MIN; i++)
+		out[o++] = '0';
+	while (nd > 0)
+		out[o++] = rev[--nd];
+	out[o++] = check37[n % 37];
+	out[o] = '\0';
+}
+
+bool state_ticket_code_valid(const char *code)
+{
+	size_t len = code != NULL ? strlen(code) : 0;
+	uint64_t n = 0;
+	char canonical[24];
+
+	if (len < 1 + CODE_DIGITS_MIN + 1 || len > 1 + CODE_DIGITS_MAX + 1 || code[0] != 'T')
+		return false;
+	for (size_t i = 1; i + 1 < len; i++) {
+		const char *p = code[i] != '\0' ? strchr(digits32, code[i]) : NULL;
+		if (p == NULL || n > (UINT64_MAX - (uint64_t)(p - digits32)) / 32)
+			return false;
+		n = n * 32 + (uint64_t)(p - digits32);
+	}
+	state_ticket_code(n, canonical);
+	return strcmp(canonical, code) == 0;
+}
+
+const char *state_call_state_name(Callraft__CallState st)
+{
+	switch (st) {
+	case CALLRAFT__CALL_STATE__CALL_STATE_NONE: return "NONE";
+	case CALLRAFT__CALL_STATE__WAITING: return "WAITING";
+	case CALLRAFT__CALL_STATE__OFFERED: return "OFFERED";
+	case CALLRAFT__CALL_STATE__ANSWERED: return "ANSWERED";
+	case CALLRAFT__CALL_STATE__ENDED: return "ENDED";
+	case CALLRAFT__CALL_STATE__ABANDONED: return "ABANDONED";
+	default: return "UNKNOWN";
+	}
+}
+
+const char *state_agent_state_name(Callraft__AgentState st)
+{
+	switch (st) {
+	case CALLRAFT__AGENT_STATE__AGENT_STATE_NONE: return "NONE";
+	case CALLRAFT__AGENT_STATE__OFFLINE: return "OFFLINE";
+	case CALLRAFT__AGENT_STATE__AVAILABLE: return "AVAILABLE";
+	case CALLRAFT__AGENT_STATE__ON_CALL: return "ON_CALL";
+	case CALLRAFT__AGENT_STATE__WRAP_UP: return "WRAP_UP";
+	case CALLRAFT__AGENT_STATE__BREAK: return "BREAK";
+	default: return "UNKNOWN";
+	}
+}
+
+const char *state_ticket_status_name(Callraft__TicketStatus st)
+{
+	switch (st) {
+	case CALLRAFT__TICKET_STATUS__TICKET_STATUS_NONE: return "NONE";
+	case CALLRAFT__TICKET_STATUS__OPEN: return "OPEN";
+	case CALLRAFT__TICKET_STATUS__IN_PROGRESS: return "IN_PROGRESS";
+	case CALLRAFT__TICKET_STATUS__RESOLVED: return "RESOLVED";
+	case CALLRAFT__TICKET_STATUS__CLOSED: return "CLOSED";
+	default: return "UNKNOWN";
+	}
+}

@@ -1,0 +1,140 @@
+/* tickets.c: tickets and their history.
+ *
+ * States and transitions (op_ticket_open creates; op_ticket_update performs every other change):
+ *
+ *   (none) --open--> OPEN <--> IN_PROGRESS <--> RESOLVED --> CLOSED (final)
+ *                     \_____________\_______________\__________^
+ *
+ * Any status may follow any other except that CLOSED is final: an update of a CLOSED ticket is
+ * BAD_STATE (reopening means opening a new ticket, which keeps the closed history intact).
+ *
+ * Business rules:
+ *   - The ticket number n = ++meta.ticket_seq comes from the log, so every replica issues the same
+ *     code; the code is state_ticket_code(n) (see ticket_code.c).
+ *   - Every change appends a TicketNote (time, resulting status, text, author): notes[] is the
+ *     ticket's complete history, oldest first, at most CALLRAFT_TICKET_NOTES_MAX entries.
+ *   - A ticket opened from a call records the call id, and the call records the ticket's code.
+ *
+ * Invariants:
+ *   1. tickets[code].notes is never empty, and its last note's status is the ticket's status.
+ *   2. cust_tix holds customer_id '\0' be64(n) -> code for every ticket, and nothing else.
+ *   3. created_ms <= updated_ms <= meta.time. */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "state_internal.h"
+
+static int put_ticket(struct apply_ctx *c, const Callraft__Ticket *t)
+{
+	assert(t->n_notes >= 1 && t->notes[t->n_notes - 1]->status == t->status);
+	return store_put(c->s, c->txn, DB_TICKETS, t->code, strlen(t->code), &t->base, "ticket",
+			 t->code, c->errmsg, c->errmsg_len);
+}
+
+/* Makes the context's ticket copy carry its old notes plus c->note. */
+static int append_note(struct apply_ctx *c, const Callraft__Ticket *old)
+{
+	size_t n = old != NULL ? old->n_notes : 0;
+
+	c->notes = malloc((n + 1) * sizeof *c->notes);
+	if (c->notes == NULL) {
+		snprintf(c->errmsg, c->errmsg_len, "state: ticket '%s': out of memory", c->ticket.code);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		c->notes[i] = old->notes[i];
+	c->notes[n] = &c->note;
+	c->ticket.notes = c->notes;
+	c->ticket.n_notes = n + 1;
+	return 0;
+}
+
+/* Links the ticket to the call it was opened from (the call is loaded into the context). */
+static int link_call(struct apply_ctx *c, const char *call_id)
+{
+	Callraft__Call *call;
+	int rc = ctx_get_call(c, call_id, &call);
+
+	if (rc == 1)
+		ctx_fail(c, CALLRAFT__CODE__NOT_FOUND, "call '%s': not found", call_id);
+	if (rc != 0)
+		return rc;
+	c->call_src = call;
+	c->call = *call;
+	c->has_call = true;
+	c->call.ticket_code = c->code_buf;
+	return ctx_put_call(c, &c->call);
+}
+
+int op_ticket_open(struct apply_ctx *c, const Callraft__TicketOpen *op)
+{
+	Callraft__Ticket *t = &c->ticket;
+	uint8_t key[CUST_KEY_BYTES_MAX];
+	uint64_t n;
+	int rc;
+
+	if (store_meta_get(c->s, c->txn, META_TICKET_SEQ, &n, c->errmsg, c->errmsg_len) != 0 ||
+	    store_meta_put(c->s, c->txn, META_TICKET_SEQ, ++n, c->errmsg, c->errmsg_len) != 0)
+		return -1;
+	state_ticket_code(n, c->code_buf);
+	if (op->call_id[0] != '\0' && (rc = link_call(c, op->call_id)) != 0)
+		return rc < 0 ? -1 : 0;
+	*t = (Callraft__Ticket)CALLRAFT__TICKET__INIT;
+	t->code = c->code_buf;
+	t->customer_id = op->customer_id;
+	t->call_id = op->call_id;
+	t->category = op->category;
+	t->subject = op->subject;
+	t->status = CALLRAFT__TICKET_STATUS__OPEN;
+	t->created_ms = c->now_ms;
+	t->updated_ms = c->now_ms;
+	c->has_ticket = true;
+	c->note = (Callraft__TicketNote)CALLRAFT__TICKET_NOTE__INIT;
+	c->note.at_ms = c->now_ms;
+	c->note.status = CALLRAFT__TICKET_STATUS__OPEN;
+	c->note.text = op->note[0] != '\0' ? op->note : "opened";
+	c->note.author = op->author;
+	if (append_note(c, NULL) != 0 || put_ticket(c, t) != 0)
+		return -1;
+	return store_put_raw(c->s, c->txn, DB_CUST_TIX, key, cust_key(key, op->customer_id, n),
+			     t->code, strlen(t->code), "customer ticket", t->code, c->errmsg,
+			     c->errmsg_len);
+}
+
+int op_ticket_update(struct apply_ctx *c, const Callraft__TicketUpdate *op)
+{
+	Callraft__Ticket *old, *t = &c->ticket;
+	int rc = store_get(c->s, c->txn, DB_TICKETS, op->code, strlen(op->code),
+			   &callraft__ticket__descriptor, (ProtobufCMessage **)&old, "ticket", op->code,
+			   c->errmsg, c->errmsg_len);
+
+	if (rc == 1)
+		ctx_fail(c, CALLRAFT__CODE__NOT_FOUND, "ticket '%s': not found", op->code);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	c->ticket_src = old;
+	*t = *old;
+	c->has_ticket = true;
+	if (old->status == CALLRAFT__TICKET_STATUS__CLOSED) {
+		ctx_fail(c, CALLRAFT__CODE__BAD_STATE, "ticket '%s' is CLOSED", op->code);
+		return 0;
+	}
+	if (old->n_notes >= CALLRAFT_TICKET_NOTES_MAX) {
+		ctx_fail(c, CALLRAFT__CODE__INVALID_ARGUMENT, "ticket '%s': notes: too many (%d max)",
+			 op->code, CALLRAFT_TICKET_NOTES_MAX);
+		return 0;
+	}
+	c->note = (Callraft__TicketNote)CALLRAFT__TICKET_NOTE__INIT;
+	c->note.at_ms = c->now_ms;
+	c->note.status = op->status != CALLRAFT__TICKET_STATUS__TICKET_STATUS_NONE ? op->status
+										 : old->status;
+	c->note.text = op->note;
+	c->note.author = op->author;
+	t->status = c->note.status;
+	t->updated_ms = c->now_ms;
+	if (append_note(c, old) != 0)
+		return -1;
+	return put_ticket(c, t);
+}

@@ -1,0 +1,336 @@
+/* validate.c: state_validate, the field checks of every command.
+ *
+ * The same checks run twice (STYLE.md rule 9): in the node before a command is proposed, so that a
+ * bad request never reaches the log, and in apply after decoding, so that a command from an older
+ * or buggy leader cannot store what this version would refuse. They read nothing but the command.
+ *
+ * Field classes (limits in callraft_limits.h):
+ *   id      printable ASCII without spaces (0x21..0x7e), 1..CALLRAFT_ID_BYTES_MAX
+ *           (call, agent, customer ids, client names, authors, ticket codes)
+ *   name    [A-Za-z0-9._-], 1..max (queues and skills, sites, categories)
+ *   phone   an optional leading '+', then [0-9*#], 1..CALLRAFT_PHONE_BYTES_MAX
+ *   text    valid UTF-8 without control characters (tab and newline allowed), 0..max
+ *   address printable ASCII without spaces, 0..CALLRAFT_ADDRESS_BYTES_MAX
+ *
+ * Messages: "<operation>: <field>: <problem>", e.g. "call_enqueue: call_id: missing" or
+ * "call_enqueue: call_id: too long (70 > 64 bytes)". A NULL string is treated as empty. */
+#include <stdio.h>
+#include <string.h>
+
+#include "state_internal.h"
+
+const char *validate_op_name(const Callraft__Command *cmd)
+{
+	switch (cmd->op_case) {
+	case CALLRAFT__COMMAND__OP_REGISTER_CLIENT: return "register_client";
+	case CALLRAFT__COMMAND__OP_CALL_ENQUEUE: return "call_enqueue";
+	case CALLRAFT__COMMAND__OP_CALL_NEXT: return "call_next";
+	case CALLRAFT__COMMAND__OP_CALL_ANSWER: return "call_answer";
+	case CALLRAFT__COMMAND__OP_CALL_END: return "call_end";
+	case CALLRAFT__COMMAND__OP_CALL_ABANDON: return "call_abandon";
+	case CALLRAFT__COMMAND__OP_AGENT_LOGIN: return "agent_login";
+	case CALLRAFT__COMMAND__OP_AGENT_SET_STATE: return "agent_set_state";
+	case CALLRAFT__COMMAND__OP_AGENT_LOGOUT: return "agent_logout";
+	case CALLRAFT__COMMAND__OP_TICKET_OPEN: return "ticket_open";
+	case CALLRAFT__COMMAND__OP_TICKET_UPDATE: return "ticket_update";
+	case CALLRAFT__COMMAND__OP_MEMBER_UPSERT: return "member_upsert";
+	case CALLRAFT__COMMAND__OP_MEMBER_DELETE: return "member_delete";
+	default: return "command";
+	}
+}
+
+/* Length checks shared by every class. Returns true if the length is acceptable. */
+static bool check_len(const char *ctx, const char *field, const char *v, size_t max, bool required,
+		      char *msg, size_t msg_len)
+{
+	size_t n = v != NULL ? strlen(v) : 0;
+
+	if (n == 0 && required) {
+		snprintf(msg, msg_len, "%s: %s: missing", ctx, field);
+		return false;
+	}
+	if (n > max) {
+		snprintf(msg, msg_len, "%s: %s: too long (%zu > %zu bytes)", ctx, field, n, max);
+		return false;
+	}
+	return true;
+}
+
+static bool bad_char(const char *ctx, const char *field, const char *v, size_t at,
+		     const char *allowed, char *msg, size_t msg_len)
+{
+	snprintf(msg, msg_len, "%s: %s: bad character 0x%02x at byte %zu (allowed: %s)", ctx, field,
+		 (unsigned char)v[at], at, allowed);
+	return false;
+}
+
+static bool check_printable(const char *ctx, const char *field, const char *v, size_t max,
+			    bool required, char *msg, size_t msg_len)
+{
+	if (!check_len(ctx, field, v, max, required, msg, msg_len))
+		return false;
+	for (size_t i = 0; v != NULL && v[i] != '\0'; i++) {
+		if ((unsigned char)v[i] < 0x21 || (unsigned char)v[i] > 0x7e)
+			return bad_char(ctx, field, v, i, "printable ASCII without spaces", msg, msg_len);
+	}
+	return true;
+}
+
+bool validate_id(const char *ctx, const char *field, const char *v, bool required, char *msg,
+		 size_t msg_len)
+{
+	return check_printable(ctx, field, v, CALLRAFT_ID_BYTES_MAX, required, msg, msg_len);
+}
+
+bool validate_name(const char *ctx, const char *field, const char *v, size_t max, bool required,
+		   char *msg, size_t msg_len)
+{
+	if (!check_len(ctx, field, v, max, required, msg, msg_len))
+		return false;
+	for (size_t i = 0; v != NULL && v[i] != '\0'; i++) {
+		char ch = v[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '.' || ch == '_' || ch == '-'))
+			return bad_char(ctx, field, v, i, "A-Z a-z 0-9 . _ -", msg, msg_len);
+	}
+	return true;
+}
+
+static bool check_phone(const char *ctx, const char *field, const char *v, bool required, char *msg,
+			size_t msg_len)
+{
+	if (!check_len(ctx, field, v, CALLRAFT_PHONE_BYTES_MAX, required, msg, msg_len))
+		return false;
+	if (v == NULL || v[0] == '\0')
+		return true;
+	size_t i = v[0] == '+' ? 1 : 0;
+	if (v[i] == '\0') {
+		snprintf(msg, msg_len, "%s: %s: no digits", ctx, field);
+		return false;
+	}
+	for (; v[i] != '\0'; i++) {
+		if (!((v[i] >= '0' && v[i] <= '9') || v[i] == '*' || v[i] == '#'))
+			return bad_char(ctx, field, v, i, "a leading +, then 0-9 * #", msg, msg_len);
+	}
+	return true;
+}
+
+/* Length of the UTF-8 sequence at p (1..4), or 0 if it is not valid (overlong forms, surrogates
+ * and code points above U+10FFFF are refused). */
+static size_t utf8_seq(const unsigned char *p)
+{
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		return (p[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		unsigned lo = p[0] == 0xe0 ? 0xa0 : 0x80, hi = p[0] == 0xed ? 0x9f : 0xbf;
+		return (p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80) ? 3 : 0;
+	}
+	if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		unsigned lo = p[0] == 0xf0 ? 0x90 : 0x80, hi = p[0] == 0xf4 ? 0x8f : 0xbf;
+		return (p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 && (p[3] & 0xc0) == 0x80)
+			       ? 4
+			       : 0;
+	}
+	return 0;
+}
+
+static bool check_text(const char *ctx, const char *field, const char *v, size_t max, bool required,
+		       char *msg, size_t msg_len)
+{
+	if (!check_len(ctx, field, v, max, required, msg, msg_len))
+		return false;
+	for (size_t i = 0; v != NULL && v[i] != '\0';) {
+		const unsigned char *p = (const unsigned char *)v + i;
+		size_t n = utf8_seq(p);
+		if (n == 0)
+			return bad_char(ctx, field, v, i, "valid UTF-8", msg, msg_len);
+		if (n == 1 && (p[0] < 0x20 || p[0] == 0x7f) && p[0] != '\t' && p[0] != '\n')
+			return bad_char(ctx, field, v, i, "text without control characters", msg,
+					msg_len);
+		i += n;
+	}
+	return true;
+}
+
+static bool check_unknown(const char *ctx, const ProtobufCMessage *m, char *msg, size_t msg_len)
+{
+	if (m->n_unknown_fields == 0)
+		return true;
+	snprintf(msg, msg_len, "%s: unknown field %u (sent by a newer version?)", ctx,
+		 (unsigned)m->unknown_fields[0].tag);
+	return false;
+}
+
+/* ---- per operation ---------------------------------------------------------------------- */
+
+static bool v_call_enqueue(const char *ctx, const Callraft__CallEnqueue *op, char *m, size_t n)
+{
+	if (!validate_id(ctx, "call_id", op->call_id, true, m, n) ||
+	    !validate_name(ctx, "queue", op->queue, CALLRAFT_QUEUE_BYTES_MAX, true, m, n) ||
+	    !check_phone(ctx, "caller_number", op->caller_number, false, m, n) ||
+	    !validate_id(ctx, "customer_id", op->customer_id, false, m, n) ||
+	    !validate_name(ctx, "arrival_site", op->arrival_site, CALLRAFT_SITE_BYTES_MAX, false, m, n))
+		return false;
+	if (op->tier > CALLRAFT_TIER_MAX) {
+		snprintf(m, n, "%s: tier: out of range (%u > %d)", ctx, op->tier, CALLRAFT_TIER_MAX);
+		return false;
+	}
+	return true;
+}
+
+static bool v_call_answer(const char *ctx, const Callraft__CallAnswer *op, char *m, size_t n)
+{
+	if (!validate_id(ctx, "call_id", op->call_id, true, m, n) ||
+	    !validate_id(ctx, "agent_id", op->agent_id, true, m, n))
+		return false;
+	if (op->offer_index == 0) {
+		snprintf(m, n, "%s: offer_index: missing (the offer's token is required)", ctx);
+		return false;
+	}
+	return true;
+}
+
+static bool v_agent_login(const char *ctx, const Callraft__AgentLogin *op, char *m, size_t n)
+{
+	if (!validate_id(ctx, "agent_id", op->agent_id, true, m, n) ||
+	    !check_text(ctx, "name", op->name, CALLRAFT_ID_BYTES_MAX, false, m, n) ||
+	    !validate_name(ctx, "site", op->site, CALLRAFT_SITE_BYTES_MAX, true, m, n))
+		return false;
+	if (op->n_skills < 1 || op->n_skills > CALLRAFT_AGENT_SKILLS_MAX) {
+		snprintf(m, n, "%s: skills: %zu given (1..%d allowed)", ctx, op->n_skills,
+			 CALLRAFT_AGENT_SKILLS_MAX);
+		return false;
+	}
+	for (size_t i = 0; i < op->n_skills; i++) {
+		if (!validate_name(ctx, "skills", op->skills[i], CALLRAFT_QUEUE_BYTES_MAX, true, m, n))
+			return false;
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(op->skills[i], op->skills[j]) == 0) {
+				snprintf(m, n, "%s: skills: duplicate '%s'", ctx, op->skills[i]);
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+static bool v_agent_set_state(const char *ctx, const Callraft__AgentSetState *op, char *m, size_t n)
+{
+	if (!validate_id(ctx, "agent_id", op->agent_id, true, m, n) ||
+	    !check_text(ctx, "reason", op->reason, CALLRAFT_REASON_BYTES_MAX, false, m, n))
+		return false;
+	if (op->state != CALLRAFT__AGENT_STATE__AVAILABLE && op->state != CALLRAFT__AGENT_STATE__BREAK &&
+	    op->state != CALLRAFT__AGENT_STATE__WRAP_UP) {
+		snprintf(m, n, "%s: state: %d not allowed (AVAILABLE, BREAK or WRAP_UP)", ctx,
+			 (int)op->state);
+		return false;
+	}
+	return true;
+}
+
+static bool v_ticket_open(const char *ctx, const Callraft__TicketOpen *op, char *m, size_t n)
+{
+	return validate_id(ctx, "customer_id", op->customer_id, true, m, n) &&
+	       validate_id(ctx, "call_id", op->call_id, false, m, n) &&
+	       validate_name(ctx, "category", op->category, CALLRAFT_CATEGORY_BYTES_MAX, true, m, n) &&
+	       check_text(ctx, "subject", op->subject, CALLRAFT_SUBJECT_BYTES_MAX, false, m, n) &&
+	       check_text(ctx, "note", op->note, CALLRAFT_NOTE_BYTES_MAX, false, m, n) &&
+	       validate_id(ctx, "author", op->author, false, m, n);
+}
+
+static bool v_ticket_update(const char *ctx, const Callraft__TicketUpdate *op, char *m, size_t n)
+{
+	if (!validate_id(ctx, "code", op->code, true, m, n))
+		return false;
+	if (!state_ticket_code_valid(op->code)) {
+		snprintf(m, n, "%s: code: '%s' is not a ticket code (wrong check symbol?)", ctx, op->code);
+		return false;
+	}
+	if ((unsigned)op->status > CALLRAFT__TICKET_STATUS__CLOSED) {
+		snprintf(m, n, "%s: status: out of range (%d)", ctx, (int)op->status);
+		return false;
+	}
+	if (!check_text(ctx, "note", op->note, CALLRAFT_NOTE_BYTES_MAX, false, m, n) ||
+	    !validate_id(ctx, "author", op->author, false, m, n))
+		return false;
+	if (op->status == CALLRAFT__TICKET_STATUS__TICKET_STATUS_NONE &&
+	    (op->note == NULL || op->note[0] == '\0')) {
+		snprintf(m, n, "%s: status or note required", ctx);
+		return false;
+	}
+	return true;
+}
+
+static bool v_member(const char *ctx, const Callraft__Member *mb, char *m, size_t n)
+{
+	if (mb == NULL) {
+		snprintf(m, n, "%s: member: missing", ctx);
+		return false;
+	}
+	if (mb->id == 0) {
+		snprintf(m, n, "%s: member.id: missing", ctx);
+		return false;
+	}
+	return check_unknown(ctx, &mb->base, m, n) &&
+	       validate_name(ctx, "member.site", mb->site, CALLRAFT_SITE_BYTES_MAX, false, m, n) &&
+	       check_printable(ctx, "member.raft_address", mb->raft_address,
+			       CALLRAFT_ADDRESS_BYTES_MAX, false, m, n) &&
+	       check_printable(ctx, "member.client_address", mb->client_address,
+			       CALLRAFT_ADDRESS_BYTES_MAX, false, m, n);
+}
+
+static bool v_op(const char *ctx, const Callraft__Command *c, char *m, size_t n)
+{
+	switch (c->op_case) {
+	case CALLRAFT__COMMAND__OP_REGISTER_CLIENT:
+		return validate_id(ctx, "name", c->register_client->name, false, m, n);
+	case CALLRAFT__COMMAND__OP_CALL_ENQUEUE: return v_call_enqueue(ctx, c->call_enqueue, m, n);
+	case CALLRAFT__COMMAND__OP_CALL_NEXT:
+		return validate_id(ctx, "agent_id", c->call_next->agent_id, true, m, n);
+	case CALLRAFT__COMMAND__OP_CALL_ANSWER: return v_call_answer(ctx, c->call_answer, m, n);
+	case CALLRAFT__COMMAND__OP_CALL_END:
+		return validate_id(ctx, "call_id", c->call_end->call_id, true, m, n) &&
+		       validate_id(ctx, "agent_id", c->call_end->agent_id, true, m, n);
+	case CALLRAFT__COMMAND__OP_CALL_ABANDON:
+		return validate_id(ctx, "call_id", c->call_abandon->call_id, true, m, n);
+	case CALLRAFT__COMMAND__OP_AGENT_LOGIN: return v_agent_login(ctx, c->agent_login, m, n);
+	case CALLRAFT__COMMAND__OP_AGENT_SET_STATE:
+		return v_agent_set_state(ctx, c->agent_set_state, m, n);
+	case CALLRAFT__COMMAND__OP_AGENT_LOGOUT:
+		return validate_id(ctx, "agent_id", c->agent_logout->agent_id, true, m, n);
+	case CALLRAFT__COMMAND__OP_TICKET_OPEN: return v_ticket_open(ctx, c->ticket_open, m, n);
+	case CALLRAFT__COMMAND__OP_TICKET_UPDATE: return v_ticket_update(ctx, c->ticket_update, m, n);
+	case CALLRAFT__COMMAND__OP_MEMBER_UPSERT: return v_member(ctx, c->member_upsert->member, m, n);
+	case CALLRAFT__COMMAND__OP_MEMBER_DELETE:
+		if (c->member_delete->id != 0)
+			return true;
+		snprintf(m, n, "%s: id: missing", ctx);
+		return false;
+	default: return false; /* handled by the caller */
+	}
+}
+
+Callraft__Code state_validate(const Callraft__Command *cmd, char *msg, size_t msg_len)
+{
+	const char *ctx = validate_op_name(cmd);
+	const ProtobufCMessage *op;
+
+	msg[0] = '\0';
+	if (cmd->op_case == CALLRAFT__COMMAND__OP__NOT_SET || strcmp(ctx, "command") == 0) {
+		snprintf(msg, msg_len, "command: no operation this version knows (%d)",
+			 (int)cmd->op_case);
+		return CALLRAFT__CODE__UNKNOWN_OPERATION;
+	}
+	/* Every operation of the oneof is a message pointer at the same place in the union. */
+	op = (const ProtobufCMessage *)cmd->register_client;
+	if (op == NULL) {
+		snprintf(msg, msg_len, "%s: missing", ctx);
+		return CALLRAFT__CODE__INVALID_ARGUMENT;
+	}
+	if (!check_unknown("command", &cmd->base, msg, msg_len) ||
+	    !check_unknown(ctx, op, msg, msg_len) || !v_op(ctx, cmd, msg, msg_len))
+		return CALLRAFT__CODE__INVALID_ARGUMENT;
+	return CALLRAFT__CODE__OK;
+}
