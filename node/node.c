@@ -836,6 +836,8 @@ static void node_stop(struct node *n)
 	n->stopping = true;
 	LOG_INFO_("shutting down");
 	uv_close((uv_handle_t *)&n->listener, NULL);
+	uv_check_stop(&n->flush);
+	uv_close((uv_handle_t *)&n->flush, NULL);
 	uv_timer_stop(&n->housekeeping);
 	uv_close((uv_handle_t *)&n->housekeeping, NULL);
 	uv_close((uv_handle_t *)&n->sigterm, NULL);
