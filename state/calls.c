@@ -139,7 +139,7 @@ int op_call_next(struct apply_ctx *c, const Callraft__CallNext *op)
 {
 	uint8_t key[QUEUE_KEY_BYTES_MAX];
 	char call_id[CALLRAFT_ID_BYTES_MAX + 1];
-	size_t key_len;
+	size_t key_len = 0;
 	Callraft__Call *call;
 	int rc = load_agent(c, op->agent_id);
 
