@@ -15,10 +15,18 @@
  *       tickets: each must have exactly one ticket with the acknowledged code (none lost, none
  *       applied twice). Exit 0 only if every node passes.
  *
+ *   callraft-traffic center --cluster A,B --site S --history F [--rate 10] [--agents 8] ...
+ *       The PBX and agent desktops of one site, talking to that site's nodes only, recording every
+ *       request and reply in a JSON-lines history for deploy/drill/check.py (see "center" below).
+ *
+ *   callraft-traffic dump --nodes ADDR --keys F --out F
+ *       One node's own state (stale reads) of the objects listed in F, for the checker.
+ *
  * Every loop is bounded by a count and a duration. */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +60,12 @@ struct opts {
 	long ops;
 	int clients;
 	long expect_total;
+	const char *site;     /* center: this process's site */
+	const char *history;  /* center: history file (JSON lines, appended) */
+	int agents;           /* center: agent desktops of the site */
+	unsigned seed;
+	int request_timeout_ms;
+	const char *keys, *out; /* dump */
 };
 
 /* ------------------------------------------------------------------------------------------------
@@ -462,11 +476,634 @@ static int cmd_demo(const struct opts *o)
 	return atomic_load(&st.enqueued) > 0 ? 0 : 1;
 }
 
+/* ------------------------------------------------------------------------------------------------
+ * center: the PBX and the agent desktops of one site, with a history of every request.
+ *
+ * One process per site, run inside that site (the lab runs it in the site's namespace) and given
+ * only that site's nodes, as a real PBX would be. Callers arrive at --rate calls/s (evenly spaced);
+ * ~5% of callers hang up after 0.2-2.2 s of patience if nobody answered; --agents desktops log in and
+ * loop: next, answer, talk 100-600 ms, in 3% of calls open a ticket, end. A desktop that lost track
+ * of an offer (no reply to `next` or `answer`) asks the cluster which call it holds and finishes it,
+ * as a real desktop reloading its screen would.
+ *
+ * History (--history F): one JSON object per line for every write, written when its reply (or the
+ * give-up) arrives:
+ *   {"op":"enqueue|next|answer|end|abandon|ticket|login|heartbeat","site":..,"actor":..,
+ *    "client_id":N,"seq":N,"call":..,"agent":..,"customer":..,"ticket":..,"start_ms":N,"end_ms":N,
+ *    "outcome":"OK|<code name>|unknown","index":N, ...result fields}
+ * "unknown" means no final reply before the request deadline: the write may or may not have been
+ * applied (the checker treats it as possibly applied, at most once). "index" is the log index the
+ * write was applied at (0 if unknown). Result fields: "state" (the call's state in the reply),
+ * "offer_term"/"offer_index" (next), "enqueue_seq" (enqueue), "ticket" (ticket code). */
+
+#define CENTER_ABANDONS_MAX 256   /* pending caller hang-ups held by one PBX */
+#define CENTER_AGENTS_MAX 64      /* desktops of one site */
+#define CENTER_LINE_BYTES_MAX 1024
+
+/* SIGTERM/SIGINT: every actor finishes (and records) the request in flight, then stops. Without
+ * this, a write applied by the cluster but cut off before its record would look like a phantom. */
+static volatile sig_atomic_t center_stop;
+
+static void center_on_signal(int sig)
+{
+	(void)sig;
+	center_stop = 1;
+}
+
+static bool center_running(int64_t deadline_ms)
+{
+	return !center_stop && now_ms() < deadline_ms;
+}
+
+struct center {
+	const struct opts *o;
+	FILE *hist;
+	pthread_mutex_t hist_lock;
+	int64_t deadline_ms;
+	atomic_long enqueued, answered, ended, abandoned, tickets, unknown, refused;
+};
+
+struct center_actor {
+	pthread_t thread;
+	struct center *ctr;
+	int k; /* 0: PBX, 1..: agents */
+	char name[64];
+	struct callraft_client *c;
+};
+
+/* Sites of one drill share --seed: mix the site in so their callers differ. */
+static unsigned site_hash(const char *site)
+{
+	unsigned h = 2166136261u;
+	for (; *site; site++)
+		h = (h ^ (unsigned char)*site) * 16777619u;
+	return h;
+}
+
+static const char *call_state_name(Callraft__CallState st)
+{
+	const ProtobufCEnumValue *v =
+		protobuf_c_enum_descriptor_get_value(&callraft__call_state__descriptor, (int)st);
+	return v ? v->name : "?";
+}
+
+/* Appends `s` to `out` as a JSON string (the ids we write are plain, but never trust that). */
+static void json_str(char *out, size_t len, const char *key, const char *s)
+{
+	size_t n = strlen(out);
+	if (s == NULL || n + 8 >= len)
+		return;
+	n += (size_t)snprintf(out + n, len - n, ",\"%s\":\"", key);
+	for (; *s && n + 8 < len; s++) {
+		if (*s == '"' || *s == '\\')
+			out[n++] = '\\';
+		if ((unsigned char)*s < 0x20)
+			continue;
+		out[n++] = *s;
+	}
+	snprintf(out + n, len - n, "\"");
+}
+
+static void json_num(char *out, size_t len, const char *key, long long v)
+{
+	size_t n = strlen(out);
+	if (n + 8 < len)
+		snprintf(out + n, len - n, ",\"%s\":%lld", key, v);
+}
+
+/* The fields every record carries; the caller adds the rest, then center_record writes. */
+struct center_rec {
+	char line[CENTER_LINE_BYTES_MAX];
+};
+
+static Callraft__Reply *center_call(struct center_actor *a, Callraft__Request *req, const char *op,
+				    struct center_rec *rec)
+{
+	char err[512];
+	int64_t t0 = now_ms();
+	Callraft__Reply *r = callraft_client_call(a->c, req, err, sizeof err);
+	int64_t t1 = now_ms();
+	const char *outcome = r ? callraft_code_name(r->code) : "unknown";
+
+	snprintf(rec->line, sizeof rec->line, "{\"op\":\"%s\"", op);
+	json_str(rec->line, sizeof rec->line, "site", a->ctr->o->site);
+	json_str(rec->line, sizeof rec->line, "actor", a->name);
+	json_num(rec->line, sizeof rec->line, "client_id", (long long)callraft_client_id(a->c));
+	json_num(rec->line, sizeof rec->line, "seq", (long long)callraft_client_seq(a->c));
+	json_num(rec->line, sizeof rec->line, "start_ms", t0);
+	json_num(rec->line, sizeof rec->line, "end_ms", t1);
+	json_str(rec->line, sizeof rec->line, "outcome", outcome);
+	json_num(rec->line, sizeof rec->line, "index", r ? (long long)r->applied_index : 0);
+	if (r && r->call) {
+		json_str(rec->line, sizeof rec->line, "state", call_state_name(r->call->state));
+		json_str(rec->line, sizeof rec->line, "holder", r->call->agent_id);
+	}
+	if (r == NULL) {
+		atomic_fetch_add(&a->ctr->unknown, 1);
+		json_str(rec->line, sizeof rec->line, "error", err);
+	} else if (r->code != CALLRAFT__CODE__OK && r->code != CALLRAFT__CODE__QUEUE_EMPTY) {
+		atomic_fetch_add(&a->ctr->refused, 1);
+	}
+	return r;
+}
+
+static void center_record(struct center_actor *a, struct center_rec *rec)
+{
+	size_t n = strlen(rec->line);
+	snprintf(rec->line + n, sizeof rec->line - n, "}\n");
+	pthread_mutex_lock(&a->ctr->hist_lock);
+	fputs(rec->line, a->ctr->hist);
+	fflush(a->ctr->hist);
+	pthread_mutex_unlock(&a->ctr->hist_lock);
+}
+
+static bool center_ok(const Callraft__Reply *r)
+{
+	return r != NULL && r->code == CALLRAFT__CODE__OK;
+}
+
+static void center_abandon(struct center_actor *a, const char *call_id)
+{
+	struct center_rec rec;
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	Callraft__CallAbandon ca = CALLRAFT__CALL_ABANDON__INIT;
+	ca.call_id = (char *)call_id;
+	req.op_case = CALLRAFT__REQUEST__OP_CALL_ABANDON;
+	req.call_abandon = &ca;
+	Callraft__Reply *r = center_call(a, &req, "abandon", &rec);
+	json_str(rec.line, sizeof rec.line, "call", call_id);
+	center_record(a, &rec);
+	if (center_ok(r))
+		atomic_fetch_add(&a->ctr->abandoned, 1);
+	if (r)
+		callraft__reply__free_unpacked(r, NULL);
+}
+
+static void center_pbx(struct center_actor *a)
+{
+	const struct opts *o = a->ctr->o;
+	unsigned seed = (unsigned)o->seed * 7919u + site_hash(o->site);
+	struct {
+		char call_id[64];
+		int64_t due_ms;
+	} pending[CENTER_ABANDONS_MAX];
+	int n_pending = 0;
+	int64_t start = now_ms();
+
+	for (long n = 0; n < o->ops && center_running(a->ctr->deadline_ms); n++) {
+		int64_t due = start + (int64_t)(1000.0 * (double)n / o->rate);
+		while (now_ms() < due && !center_stop) {
+			int64_t wait = due - now_ms();
+			sleep_ms(wait > 20 ? 20 : (int)wait);
+		}
+		for (int i = 0; i < n_pending; i++) {
+			if (pending[i].due_ms > now_ms())
+				continue;
+			center_abandon(a, pending[i].call_id);
+			pending[i--] = pending[--n_pending];
+		}
+		char call_id[64], caller[32], customer[32];
+		snprintf(call_id, sizeof call_id, "%s-%lld-%ld", o->site, (long long)start, n);
+		snprintf(caller, sizeof caller, "+98%09u", rand_r(&seed) % 1000000000u);
+		snprintf(customer, sizeof customer, "cust-%u", rand_r(&seed) % 5000);
+		struct center_rec rec;
+		Callraft__Request req = CALLRAFT__REQUEST__INIT;
+		Callraft__CallEnqueue ce = CALLRAFT__CALL_ENQUEUE__INIT;
+		ce.call_id = call_id;
+		ce.queue = (char *)demo_queues[rand_r(&seed) % 3];
+		ce.caller_number = caller;
+		ce.customer_id = customer;
+		ce.tier = rand_r(&seed) % 10 == 0 ? 3 : rand_r(&seed) % 3;
+		ce.arrival_site = (char *)o->site;
+		req.op_case = CALLRAFT__REQUEST__OP_CALL_ENQUEUE;
+		req.call_enqueue = &ce;
+		Callraft__Reply *r = center_call(a, &req, "enqueue", &rec);
+		json_str(rec.line, sizeof rec.line, "call", call_id);
+		json_str(rec.line, sizeof rec.line, "queue", ce.queue);
+		json_str(rec.line, sizeof rec.line, "customer", customer);
+		if (r && r->call)
+			json_num(rec.line, sizeof rec.line, "enqueue_seq", (long long)r->call->enqueue_seq);
+		center_record(a, &rec);
+		if (center_ok(r)) {
+			atomic_fetch_add(&a->ctr->enqueued, 1);
+			if (rand_r(&seed) % 100 < 5 && n_pending < CENTER_ABANDONS_MAX) {
+				snprintf(pending[n_pending].call_id, sizeof pending[0].call_id, "%s", call_id);
+				pending[n_pending++].due_ms = now_ms() + 200 + rand_r(&seed) % 2000;
+			}
+		}
+		if (r)
+			callraft__reply__free_unpacked(r, NULL);
+	}
+}
+
+/* Writes one agent operation on `call_id` and records it; returns the reply (caller frees). */
+static Callraft__Reply *center_agent_op(struct center_actor *a, const char *op, const char *call_id,
+					uint64_t term, uint64_t index)
+{
+	struct center_rec rec;
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	Callraft__CallAnswer an = CALLRAFT__CALL_ANSWER__INIT;
+	Callraft__CallEnd en = CALLRAFT__CALL_END__INIT;
+	if (!strcmp(op, "answer")) {
+		an.call_id = (char *)call_id;
+		an.agent_id = a->name;
+		an.offer_term = term;
+		an.offer_index = index;
+		req.op_case = CALLRAFT__REQUEST__OP_CALL_ANSWER;
+		req.call_answer = &an;
+	} else {
+		en.call_id = (char *)call_id;
+		en.agent_id = a->name;
+		req.op_case = CALLRAFT__REQUEST__OP_CALL_END;
+		req.call_end = &en;
+	}
+	Callraft__Reply *r = center_call(a, &req, op, &rec);
+	json_str(rec.line, sizeof rec.line, "call", call_id);
+	json_str(rec.line, sizeof rec.line, "agent", a->name);
+	if (!strcmp(op, "answer")) {
+		json_num(rec.line, sizeof rec.line, "offer_term", (long long)term);
+		json_num(rec.line, sizeof rec.line, "offer_index", (long long)index);
+	}
+	center_record(a, &rec);
+	return r;
+}
+
+/* After a `next` or `answer` without a final reply: which call does this agent hold, and with
+ * which offer token? A linearizable read, so the answer reflects every write applied so far. */
+static bool center_recover(struct center_actor *a, char *call_id, size_t len, uint64_t *term,
+			   uint64_t *index, bool *answered)
+{
+	char err[256];
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	Callraft__AgentShow as = CALLRAFT__AGENT_SHOW__INIT;
+	as.agent_id = a->name;
+	req.op_case = CALLRAFT__REQUEST__OP_AGENT_SHOW;
+	req.agent_show = &as;
+	Callraft__Reply *r = callraft_client_call(a->c, &req, err, sizeof err);
+	bool held = r && r->code == CALLRAFT__CODE__OK && r->agent && r->agent->call_id &&
+		    r->agent->call_id[0];
+	if (held)
+		snprintf(call_id, len, "%s", r->agent->call_id);
+	if (r)
+		callraft__reply__free_unpacked(r, NULL);
+	if (!held)
+		return false;
+	Callraft__Request cr = CALLRAFT__REQUEST__INIT;
+	Callraft__CallShow cs = CALLRAFT__CALL_SHOW__INIT;
+	cs.call_id = call_id;
+	cr.op_case = CALLRAFT__REQUEST__OP_CALL_SHOW;
+	cr.call_show = &cs;
+	r = callraft_client_call(a->c, &cr, err, sizeof err);
+	held = r && r->code == CALLRAFT__CODE__OK && r->call;
+	if (held) {
+		*term = r->call->offer_term;
+		*index = r->call->offer_index;
+		*answered = r->call->state == CALLRAFT__CALL_STATE__ANSWERED;
+	}
+	if (r)
+		callraft__reply__free_unpacked(r, NULL);
+	return held;
+}
+
+static bool center_login(struct center_actor *a)
+{
+	const struct opts *o = a->ctr->o;
+	char *skills[3] = {(char *)demo_queues[0], (char *)demo_queues[1], (char *)demo_queues[2]};
+	struct center_rec rec;
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	Callraft__AgentLogin al = CALLRAFT__AGENT_LOGIN__INIT;
+	al.agent_id = a->name;
+	al.name = a->name;
+	al.site = (char *)o->site;
+	al.skills = skills;
+	al.n_skills = 3;
+	req.op_case = CALLRAFT__REQUEST__OP_AGENT_LOGIN;
+	req.agent_login = &al;
+	Callraft__Reply *r = center_call(a, &req, "login", &rec);
+	json_str(rec.line, sizeof rec.line, "agent", a->name);
+	center_record(a, &rec);
+	bool ok = r && (r->code == CALLRAFT__CODE__OK || r->code == CALLRAFT__CODE__BAD_STATE);
+	if (r)
+		callraft__reply__free_unpacked(r, NULL);
+	return ok;
+}
+
+/* Talks, maybe opens a ticket, ends the call. */
+static void center_finish(struct center_actor *a, unsigned *seed, const char *call_id,
+			  const char *customer)
+{
+	sleep_ms(100 + (int)(rand_r(seed) % 500));
+	if (customer[0] && rand_r(seed) % 100 < 3) {
+		struct center_rec rec;
+		Callraft__Request tq = CALLRAFT__REQUEST__INIT;
+		Callraft__TicketOpen to = CALLRAFT__TICKET_OPEN__INIT;
+		to.customer_id = (char *)customer;
+		to.call_id = (char *)call_id;
+		to.category = "complaint-passenger";
+		to.subject = "opened during a call";
+		to.author = a->name;
+		tq.op_case = CALLRAFT__REQUEST__OP_TICKET_OPEN;
+		tq.ticket_open = &to;
+		Callraft__Reply *r = center_call(a, &tq, "ticket", &rec);
+		json_str(rec.line, sizeof rec.line, "call", call_id);
+		json_str(rec.line, sizeof rec.line, "agent", a->name);
+		json_str(rec.line, sizeof rec.line, "customer", customer);
+		if (r && r->ticket)
+			json_str(rec.line, sizeof rec.line, "ticket", r->ticket->code);
+		center_record(a, &rec);
+		if (center_ok(r))
+			atomic_fetch_add(&a->ctr->tickets, 1);
+		if (r)
+			callraft__reply__free_unpacked(r, NULL);
+	}
+	Callraft__Reply *r = center_agent_op(a, "end", call_id, 0, 0);
+	if (center_ok(r))
+		atomic_fetch_add(&a->ctr->ended, 1);
+	if (r)
+		callraft__reply__free_unpacked(r, NULL);
+}
+
+static void center_agent(struct center_actor *a)
+{
+	unsigned seed = (unsigned)a->ctr->o->seed * 104729u + (unsigned)a->k + site_hash(a->ctr->o->site);
+	int64_t login_retry_until = a->ctr->deadline_ms;
+
+	while (!center_login(a)) {
+		if (now_ms() >= login_retry_until || center_stop)
+			return;
+		sleep_ms(500);
+	}
+	for (long round = 0; round < a->ctr->o->ops && center_running(a->ctr->deadline_ms); round++) {
+		struct center_rec rec;
+		char call_id[128] = "", customer[64] = "";
+		uint64_t term = 0, index = 0;
+		bool answered = false, have = false;
+		Callraft__Request nx = CALLRAFT__REQUEST__INIT;
+		Callraft__CallNext cn = CALLRAFT__CALL_NEXT__INIT;
+		cn.agent_id = a->name;
+		nx.op_case = CALLRAFT__REQUEST__OP_CALL_NEXT;
+		nx.call_next = &cn;
+		Callraft__Reply *r = center_call(a, &nx, "next", &rec);
+		json_str(rec.line, sizeof rec.line, "agent", a->name);
+		if (center_ok(r) && r->call) {
+			json_str(rec.line, sizeof rec.line, "call", r->call->call_id);
+			json_num(rec.line, sizeof rec.line, "offer_term", (long long)r->call->offer_term);
+			json_num(rec.line, sizeof rec.line, "offer_index", (long long)r->call->offer_index);
+			snprintf(call_id, sizeof call_id, "%s", r->call->call_id);
+			snprintf(customer, sizeof customer, "%s",
+				 r->call->customer_id ? r->call->customer_id : "");
+			term = r->call->offer_term;
+			index = r->call->offer_index;
+			have = true;
+		}
+		center_record(a, &rec);
+		bool lost = r == NULL || (r->code != CALLRAFT__CODE__OK && r->code != CALLRAFT__CODE__QUEUE_EMPTY);
+		if (r)
+			callraft__reply__free_unpacked(r, NULL);
+		if (!have && lost)
+			have = center_recover(a, call_id, sizeof call_id, &term, &index, &answered);
+		if (!have) {
+			sleep_ms(100 + (int)(rand_r(&seed) % 100));
+			continue;
+		}
+		if (!answered) {
+			r = center_agent_op(a, "answer", call_id, term, index);
+			if (center_ok(r))
+				atomic_fetch_add(&a->ctr->answered, 1);
+			bool settled = r != NULL;
+			if (r)
+				callraft__reply__free_unpacked(r, NULL);
+			if (!settled && !center_recover(a, call_id, sizeof call_id, &term, &index, &answered))
+				continue;
+		}
+		center_finish(a, &seed, call_id, customer);
+	}
+}
+
+static void *center_main(void *arg)
+{
+	struct center_actor *a = arg;
+	struct callraft_client_options co = {.cluster = a->ctr->o->cluster,
+					     .name = a->k == 0 ? "pbx" : "desktop",
+					     .request_timeout_ms = a->ctr->o->request_timeout_ms};
+	char err[512];
+	if (callraft_client_open(&co, &a->c, err, sizeof err) != 0) {
+		fprintf(stderr, "center: %s\n", err);
+		return NULL;
+	}
+	if (a->k == 0)
+		center_pbx(a);
+	else
+		center_agent(a);
+	callraft_client_close(a->c);
+	return NULL;
+}
+
+static int cmd_center(const struct opts *o)
+{
+	struct center ctr = {.o = o, .hist_lock = PTHREAD_MUTEX_INITIALIZER};
+	struct center_actor *actors;
+	int n = o->agents + 1;
+	int64_t t0 = now_ms();
+
+	if (o->cluster == NULL || o->history == NULL || o->site == NULL) {
+		fprintf(stderr, "callraft-traffic center: --cluster, --site and --history are required\n");
+		return 2;
+	}
+	if (o->agents < 1 || o->agents > CENTER_AGENTS_MAX) {
+		fprintf(stderr, "callraft-traffic center: --agents [1,%d]\n", CENTER_AGENTS_MAX);
+		return 2;
+	}
+	ctr.hist = fopen(o->history, "a");
+	if (ctr.hist == NULL) {
+		fprintf(stderr, "callraft-traffic: history '%s': %s\n", o->history, strerror(errno));
+		return 2;
+	}
+	ctr.deadline_ms = t0 + (int64_t)o->duration_s * 1000;
+	signal(SIGTERM, center_on_signal);
+	signal(SIGINT, center_on_signal);
+	actors = calloc((size_t)n, sizeof *actors);
+	for (int k = 0; k < n; k++) {
+		actors[k].ctr = &ctr;
+		actors[k].k = k;
+		if (k == 0)
+			snprintf(actors[k].name, sizeof actors[k].name, "%s-pbx", o->site);
+		else
+			snprintf(actors[k].name, sizeof actors[k].name, "%s-agent-%d", o->site, k);
+		pthread_create(&actors[k].thread, NULL, center_main, &actors[k]);
+	}
+	for (int k = 0; k < n; k++)
+		pthread_join(actors[k].thread, NULL);
+	fclose(ctr.hist);
+	printf("center %s: enqueued=%ld answered=%ld ended=%ld abandoned=%ld tickets=%ld refused=%ld "
+	       "unknown=%ld in %.1fs\n",
+	       o->site, atomic_load(&ctr.enqueued), atomic_load(&ctr.answered), atomic_load(&ctr.ended),
+	       atomic_load(&ctr.abandoned), atomic_load(&ctr.tickets), atomic_load(&ctr.refused),
+	       atomic_load(&ctr.unknown), (double)(now_ms() - t0) / 1000.0);
+	free(actors);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * dump: one node's own state (stale reads) of every object a history names, for the checker.
+ *
+ * --keys F lists objects, one per line: "call ID", "agent ID", "customer ID", "queue NAME". The
+ * output (--out, JSON lines) holds one record per object with the applied index the node served it
+ * at, then {"kind":"status",...} of the node before and after, so the checker knows whether the
+ * whole dump is one consistent state (applied index unchanged throughout). */
+
+static void dump_call_json(char *line, size_t len, const Callraft__Call *c)
+{
+	json_str(line, len, "id", c->call_id);
+	json_str(line, len, "state", call_state_name(c->state));
+	json_str(line, len, "agent", c->agent_id);
+	json_str(line, len, "queue", c->queue);
+	json_str(line, len, "ticket", c->ticket_code);
+	json_num(line, len, "enqueue_seq", (long long)c->enqueue_seq);
+	json_num(line, len, "offer_term", (long long)c->offer_term);
+	json_num(line, len, "offer_index", (long long)c->offer_index);
+	json_num(line, len, "enqueued_ms", c->enqueued_ms);
+	json_num(line, len, "answered_ms", c->answered_ms);
+	json_num(line, len, "ended_ms", c->ended_ms);
+}
+
+static int dump_status(FILE *out, const char *node, const char *when)
+{
+	char err[256], line[CENTER_LINE_BYTES_MAX];
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	Callraft__StatusGet sg = CALLRAFT__STATUS_GET__INIT;
+	req.op_case = CALLRAFT__REQUEST__OP_STATUS;
+	req.status = &sg;
+	req.stale = true;
+	Callraft__Reply *r = callraft_client_call_node(node, &req, 5000, err, sizeof err);
+	if (r == NULL || r->status == NULL) {
+		fprintf(stderr, "dump: node %s: status: %s\n", node, r ? r->message : err);
+		if (r)
+			callraft__reply__free_unpacked(r, NULL);
+		return -1;
+	}
+	snprintf(line, sizeof line, "{\"kind\":\"status\"");
+	json_str(line, sizeof line, "when", when);
+	json_num(line, sizeof line, "node", (long long)r->status->id);
+	json_str(line, sizeof line, "state", r->status->state);
+	json_num(line, sizeof line, "term", (long long)r->status->term);
+	json_num(line, sizeof line, "commit_index", (long long)r->status->commit_index);
+	json_num(line, sizeof line, "applied_index", (long long)r->status->applied_index);
+	json_num(line, sizeof line, "state_applied_index", (long long)r->status->state_applied_index);
+	fprintf(out, "%s}\n", line);
+	callraft__reply__free_unpacked(r, NULL);
+	return 0;
+}
+
+static int dump_one(FILE *out, const char *node, const char *kind, const char *id)
+{
+	char err[256], line[8 * CENTER_LINE_BYTES_MAX];
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	Callraft__CallShow cs = CALLRAFT__CALL_SHOW__INIT;
+	Callraft__AgentShow as = CALLRAFT__AGENT_SHOW__INIT;
+	Callraft__TicketList tl = CALLRAFT__TICKET_LIST__INIT;
+	Callraft__QueueShow qs = CALLRAFT__QUEUE_SHOW__INIT;
+	req.stale = true;
+	if (!strcmp(kind, "call")) {
+		cs.call_id = (char *)id;
+		req.op_case = CALLRAFT__REQUEST__OP_CALL_SHOW;
+		req.call_show = &cs;
+	} else if (!strcmp(kind, "agent")) {
+		as.agent_id = (char *)id;
+		req.op_case = CALLRAFT__REQUEST__OP_AGENT_SHOW;
+		req.agent_show = &as;
+	} else if (!strcmp(kind, "customer")) {
+		tl.customer_id = (char *)id;
+		tl.limit = 100;
+		req.op_case = CALLRAFT__REQUEST__OP_TICKET_LIST;
+		req.ticket_list = &tl;
+	} else if (!strcmp(kind, "queue")) {
+		qs.queue = (char *)id;
+		qs.limit = 1000;
+		req.op_case = CALLRAFT__REQUEST__OP_QUEUE_SHOW;
+		req.queue_show = &qs;
+	} else {
+		return 0;
+	}
+	Callraft__Reply *r = callraft_client_call_node(node, &req, 5000, err, sizeof err);
+	if (r == NULL) {
+		fprintf(stderr, "dump: node %s: %s '%s': %s\n", node, kind, id, err);
+		return -1;
+	}
+	snprintf(line, sizeof line, "{\"kind\":\"%s\"", kind);
+	json_str(line, sizeof line, "key", id);
+	json_str(line, sizeof line, "code", callraft_code_name(r->code));
+	json_num(line, sizeof line, "index", (long long)r->applied_index);
+	if (r->call)
+		dump_call_json(line, sizeof line, r->call);
+	if (r->agent) {
+		json_str(line, sizeof line, "agent_state",
+			 protobuf_c_enum_descriptor_get_value(&callraft__agent_state__descriptor,
+							      (int)r->agent->state)
+				 ? protobuf_c_enum_descriptor_get_value(&callraft__agent_state__descriptor,
+									(int)r->agent->state)->name
+				 : "?");
+		json_str(line, sizeof line, "holds", r->agent->call_id);
+	}
+	size_t n = strlen(line);
+	if (r->n_tickets) {
+		n += (size_t)snprintf(line + n, sizeof line - n, ",\"tickets\":[");
+		for (size_t i = 0; i < r->n_tickets && n + 200 < sizeof line; i++)
+			n += (size_t)snprintf(line + n, sizeof line - n, "%s[\"%s\",\"%s\"]", i ? "," : "",
+					      r->tickets[i]->code, r->tickets[i]->call_id);
+		n += (size_t)snprintf(line + n, sizeof line - n, "]");
+	}
+	if (!strcmp(kind, "queue")) {
+		json_num(line, sizeof line, "total", (long long)r->total);
+		n = strlen(line);
+		n += (size_t)snprintf(line + n, sizeof line - n, ",\"calls\":[");
+		for (size_t i = 0; i < r->n_calls && n + 100 < sizeof line; i++)
+			n += (size_t)snprintf(line + n, sizeof line - n, "%s\"%s\"", i ? "," : "",
+					      r->calls[i]->call_id);
+		snprintf(line + n, sizeof line - n, "]");
+	}
+	fprintf(out, "%s}\n", line);
+	callraft__reply__free_unpacked(r, NULL);
+	return 0;
+}
+
+static int cmd_dump(const struct opts *o)
+{
+	char line[512], kind[16], id[256];
+	int failures = 0;
+	if (o->nodes == NULL || o->keys == NULL || o->out == NULL) {
+		fprintf(stderr, "callraft-traffic dump: --nodes ADDR, --keys F and --out F are required\n");
+		return 2;
+	}
+	FILE *keys = fopen(o->keys, "r"), *out = fopen(o->out, "w");
+	if (keys == NULL || out == NULL) {
+		fprintf(stderr, "callraft-traffic dump: '%s' / '%s': %s\n", o->keys, o->out, strerror(errno));
+		if (keys)
+			fclose(keys);
+		if (out)
+			fclose(out);
+		return 2;
+	}
+	if (dump_status(out, o->nodes, "before") != 0)
+		failures++;
+	while (failures == 0 && fgets(line, sizeof line, keys))
+		if (sscanf(line, "%15s %255s", kind, id) == 2 && dump_one(out, o->nodes, kind, id) != 0)
+			failures++;
+	if (failures == 0 && dump_status(out, o->nodes, "after") != 0)
+		failures++;
+	fclose(keys);
+	fclose(out);
+	return failures ? 1 : 0;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: callraft-traffic demo   --cluster A,B [--sites S1,S2] [--rate R] [--duration S]\n"
 		   "       callraft-traffic write  --cluster A,B --ack-file F [--ops N] [--duration S] [--clients K]\n"
-		   "       callraft-traffic verify --nodes A,B --ack-file F [--expect-total N]\n");
+		   "       callraft-traffic verify --nodes A,B --ack-file F [--expect-total N]\n"
+		   "       callraft-traffic center --cluster A,B --site S --history F [--rate R] [--duration S]\n"
+		   "                               [--agents N] [--ops N] [--seed N] [--request-timeout-ms MS]\n"
+		   "       callraft-traffic dump   --nodes ADDR --keys F --out F\n");
 }
 
 int main(int argc, char **argv)
@@ -477,9 +1114,13 @@ int main(int argc, char **argv)
 		{"rate", required_argument, NULL, 'r'},     {"duration", required_argument, NULL, 'd'},
 		{"ops", required_argument, NULL, 'o'},      {"clients", required_argument, NULL, 'k'},
 		{"expect-total", required_argument, NULL, 'e'}, {"help", no_argument, NULL, 'h'},
+		{"site", required_argument, NULL, 'S'},     {"history", required_argument, NULL, 'H'},
+		{"agents", required_argument, NULL, 'A'},   {"seed", required_argument, NULL, 'x'},
+		{"request-timeout-ms", required_argument, NULL, 'T'}, {"keys", required_argument, NULL, 'K'},
+		{"out", required_argument, NULL, 'O'},
 		{NULL, 0, NULL, 0}};
 	struct opts o = {.sites = "tehran,shiraz", .rate = 10, .duration_s = 30, .ops = 1000000,
-			 .clients = 4, .expect_total = -1};
+			 .clients = 4, .expect_total = -1, .agents = 8, .seed = 1, .request_timeout_ms = 20000};
 	int c;
 
 	if (argc < 2) {
@@ -499,13 +1140,20 @@ int main(int argc, char **argv)
 		case 'o': o.ops = atol(optarg); break;
 		case 'k': o.clients = atoi(optarg); break;
 		case 'e': o.expect_total = atol(optarg); break;
+		case 'S': o.site = optarg; break;
+		case 'H': o.history = optarg; break;
+		case 'A': o.agents = atoi(optarg); break;
+		case 'x': o.seed = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'T': o.request_timeout_ms = atoi(optarg); break;
+		case 'K': o.keys = optarg; break;
+		case 'O': o.out = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
 	if (o.rate <= 0 || o.rate > 10000 || o.duration_s <= 0 || o.duration_s > 24 * 3600 || o.clients <= 0 ||
-	    o.clients > 1024 || o.ops <= 0) {
-		fprintf(stderr, "callraft-traffic: --rate (0,10000], --duration (0,86400], --clients [1,1024], --ops > 0\n");
+	    o.clients > 1024 || o.ops <= 0 || o.request_timeout_ms < 100 || o.request_timeout_ms > 600000) {
+		fprintf(stderr, "callraft-traffic: --rate (0,10000], --duration (0,86400], --clients [1,1024], --ops > 0, --request-timeout-ms [100,600000]\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "demo"))
@@ -514,6 +1162,10 @@ int main(int argc, char **argv)
 		return cmd_write(&o);
 	if (!strcmp(argv[1], "verify"))
 		return cmd_verify(&o);
+	if (!strcmp(argv[1], "center"))
+		return cmd_center(&o);
+	if (!strcmp(argv[1], "dump"))
+		return cmd_dump(&o);
 	usage(stderr);
 	return 2;
 }
