@@ -44,12 +44,36 @@ static const struct cli_command cli_commands[] = {
     {"agent", "list", cli_agent_list, "agent list [--site S]"},
     {"ticket", "open", cli_ticket_open,
      "ticket open --customer C --category CAT [--call CALL_ID] [--subject S]\n"
-     "                 [--note N] [--author A]"},
+     "                 [--note N] [--author A] [--class urgent|follow-up]"},
     {"ticket", "update", cli_ticket_update,
      "ticket update CODE [--status open|in-progress|resolved|closed] [--note N]\n"
      "                 [--author A]"},
     {"ticket", "show", cli_ticket_show, "ticket show CODE"},
     {"ticket", "list", cli_ticket_list, "ticket list --customer C [--limit N]"},
+    {"call", "reject", cli_call_reject, "call reject CALL_ID --agent A --token TERM.INDEX"},
+    {"call", "callback", cli_call_callback, "call callback CALL_ID [--number NUM]"},
+    {"call", "dial", cli_call_dial, "call dial CALL_ID --agent A"},
+    {"agent", "heartbeat", cli_agent_heartbeat, "agent heartbeat AGENT"},
+    {"queue", "configure", cli_queue_configure,
+     "queue configure QUEUE [--overflow-after 30s] [--offer-timeout 15s]\n"
+     "                 [--known-agent-timeout 20s] [--aging 60s] [--service-level 20s]\n"
+     "                 [--wrap-up 0s] [--top-tier 3] [--redial-window 10m]"},
+    {"callback", "schedule", cli_callback_schedule,
+     "callback schedule --id ID --number NUM --queue Q --at +DURATION|EPOCH_MS\n"
+     "                 [--customer C] [--tier N]"},
+    {"callback", "voicemail", cli_callback_voicemail,
+     "callback voicemail --id ID --number NUM --queue Q --site S [--customer C] [--tier N]"},
+    {"site", "configure", cli_site_configure,
+     "site configure SITE [--opens HH:MM] [--closes HH:MM] [--utc-offset +HH:MM]\n"
+     "                 [--presence-timeout 30s] [--loss-after 60s]"},
+    {"site", "down", cli_site_down, "site down SITE [--reason R]"},
+    {"site", "up", cli_site_up, "site up SITE"},
+    {"site", "list", cli_site_list, "site list"},
+    {"stats", NULL, cli_stats, "stats [--queue Q] [--site S]"},
+    {"customer", "history", cli_customer_history, "customer history CUSTOMER [--limit N]"},
+    {"bench", NULL, cli_bench,
+     "bench [--workload enqueue|cycle|ticket|mix] [--clients 1,16,64] [--duration S]\n"
+     "                 [--ops N] [--pids P1,P2,..] [--any-node]"},
 };
 
 #define CLI_COMMANDS_COUNT (sizeof cli_commands / sizeof cli_commands[0])
@@ -371,6 +395,8 @@ const char *cli_call_state_name(Callraft__CallState s)
 		return "ended";
 	case CALLRAFT__CALL_STATE__ABANDONED:
 		return "abandoned";
+	case CALLRAFT__CALL_STATE__SCHEDULED:
+		return "scheduled";
 	default:
 		return "unknown";
 	}
@@ -389,6 +415,8 @@ const char *cli_agent_state_name(Callraft__AgentState s)
 		return "wrap-up";
 	case CALLRAFT__AGENT_STATE__BREAK:
 		return "break";
+	case CALLRAFT__AGENT_STATE__UNREACHABLE:
+		return "unreachable";
 	default:
 		return "unknown";
 	}

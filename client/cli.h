@@ -145,6 +145,23 @@ int cli_ticket_open(struct cli *cli, int argc, char **argv);
 int cli_ticket_update(struct cli *cli, int argc, char **argv);
 int cli_ticket_show(struct cli *cli, int argc, char **argv);
 int cli_ticket_list(struct cli *cli, int argc, char **argv);
+/* Routing (cli_routing.c). */
+int cli_call_reject(struct cli *cli, int argc, char **argv);
+int cli_call_callback(struct cli *cli, int argc, char **argv);
+int cli_call_dial(struct cli *cli, int argc, char **argv);
+int cli_agent_heartbeat(struct cli *cli, int argc, char **argv);
+int cli_queue_configure(struct cli *cli, int argc, char **argv);
+int cli_callback_schedule(struct cli *cli, int argc, char **argv);
+int cli_callback_voicemail(struct cli *cli, int argc, char **argv);
+int cli_site_configure(struct cli *cli, int argc, char **argv);
+int cli_site_down(struct cli *cli, int argc, char **argv);
+int cli_site_up(struct cli *cli, int argc, char **argv);
+int cli_site_list(struct cli *cli, int argc, char **argv);
+int cli_stats(struct cli *cli, int argc, char **argv);
+int cli_customer_history(struct cli *cli, int argc, char **argv);
+json_object *cli_json_queue_config(const Callraft__QueueConfig *q);
+void cli_print_queue_config(const Callraft__QueueConfig *q);
+int cli_bench(struct cli *cli, int argc, char **argv); /* cli_bench.c */
 
 /* JSON of model objects (cli_call.c, cli_agent.c, cli_ticket.c, cli_cluster.c). */
 json_object *cli_json_call(const Callraft__Call *call);

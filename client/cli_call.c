@@ -48,6 +48,14 @@ json_object *cli_json_call(const Callraft__Call *call)
 	cli_json_i64(o, "answered_ms", call->answered_ms);
 	cli_json_i64(o, "ended_ms", call->ended_ms);
 	cli_json_str(o, "ticket_code", call->ticket_code);
+	if (call->callback) {
+		json_object_object_add(o, "callback", json_object_new_boolean(true));
+		cli_json_str(o, "callback_number", call->callback_number);
+		cli_json_u64(o, "dial_attempts", call->dial_attempts);
+	}
+	if (call->preferred_agent[0] != '\0')
+		cli_json_str(o, "preferred_agent", call->preferred_agent);
+	cli_json_i64(o, "offer_expires_ms", call->offer_expires_ms);
 	return o;
 }
 
@@ -241,6 +249,10 @@ int cli_call_next(struct cli *cli, int argc, char **argv)
 		       "token:   %s\n\nanswer with: callraft call answer %s --agent %s --token %s\n",
 		       call->call_id, call->caller_number, call->queue, tier, waited, token,
 		       call->call_id, agent, token);
+		if (call->callback)
+			printf("\nthis is a CALLBACK: record the attempt first, then dial %s:\n"
+			       "  callraft call dial %s --agent %s\n",
+			       call->callback_number, call->call_id, agent);
 	}
 	callraft__reply__free_unpacked(reply, NULL);
 	return CLI_EXIT_OK;
@@ -368,15 +380,21 @@ static void cli_queue_print(const char *queue, const Callraft__Reply *reply, boo
 		cli_json_str(top, "queue", queue);
 		cli_json_u64(top, "total", reply->total);
 		json_object_object_add(top, "calls", arr);
+		if (reply->queue_config != NULL)
+			json_object_object_add(top, "config", cli_json_queue_config(reply->queue_config));
 		cli_print_json(top);
 	} else if (reply->n_calls == 0) {
 		printf("queue '%s' is empty\n", queue);
+		if (reply->queue_config != NULL)
+			cli_print_queue_config(reply->queue_config);
 	} else {
 		cli_table_print(&t, stdout);
 		printf("\n%llu waiting in '%s'", (unsigned long long)reply->total, queue);
 		if (reply->total > reply->n_calls)
 			printf(" (first %zu shown)", reply->n_calls);
 		printf("\n");
+		if (reply->queue_config != NULL)
+			cli_print_queue_config(reply->queue_config);
 	}
 	cli_table_release(&t);
 }

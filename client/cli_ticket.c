@@ -19,6 +19,8 @@ json_object *cli_json_ticket(const Callraft__Ticket *ticket)
 	cli_json_str(o, "status", cli_ticket_status_name(ticket->status));
 	cli_json_i64(o, "created_ms", ticket->created_ms);
 	cli_json_i64(o, "updated_ms", ticket->updated_ms);
+	cli_json_str(o, "class", ticket->ticket_class);
+	cli_json_i64(o, "target_ms", ticket->target_ms);
 	json_object *notes = json_object_new_array();
 	for (size_t i = 0; i < ticket->n_notes; i++) {
 		const Callraft__TicketNote *n = ticket->notes[i];
@@ -45,8 +47,9 @@ static void cli_print_ticket_json(const Callraft__Reply *reply)
 int cli_ticket_open(struct cli *cli, int argc, char **argv)
 {
 	enum { OPT_CUSTOMER = CLI_OPT_FIRST_FREE, OPT_CATEGORY, OPT_CALL, OPT_SUBJECT, OPT_NOTE,
-	       OPT_AUTHOR };
+	       OPT_AUTHOR, OPT_CLASS };
 	static const struct option options[] = {
+	    {"class", required_argument, NULL, OPT_CLASS},
 	    {"customer", required_argument, NULL, OPT_CUSTOMER},
 	    {"category", required_argument, NULL, OPT_CATEGORY},
 	    {"call", required_argument, NULL, OPT_CALL},
@@ -64,6 +67,12 @@ int cli_ticket_open(struct cli *cli, int argc, char **argv)
 		case OPT_SUBJECT: open.subject = optarg; break;
 		case OPT_NOTE: open.note = optarg; break;
 		case OPT_AUTHOR: open.author = optarg; break;
+		case OPT_CLASS:
+			if (strcmp(optarg, "urgent") != 0 && strcmp(optarg, "follow-up") != 0)
+				return cli_usage_error(cli, "--class: '%s': expected urgent or follow-up",
+						       optarg);
+			open.ticket_class = optarg;
+			break;
 		default:
 			if ((rv = cli_common_option(cli, opt, argv)) >= 0)
 				return rv;

@@ -40,6 +40,16 @@ static bool op_is_write(Callraft__Request__OpCase op)
 	case CALLRAFT__REQUEST__OP_AGENT_LOGOUT:
 	case CALLRAFT__REQUEST__OP_TICKET_OPEN:
 	case CALLRAFT__REQUEST__OP_TICKET_UPDATE:
+	case CALLRAFT__REQUEST__OP_CALL_REJECT:
+	case CALLRAFT__REQUEST__OP_AGENT_HEARTBEAT:
+	case CALLRAFT__REQUEST__OP_QUEUE_CONFIGURE:
+	case CALLRAFT__REQUEST__OP_CALLBACK_REQUEST:
+	case CALLRAFT__REQUEST__OP_CALLBACK_SCHEDULE:
+	case CALLRAFT__REQUEST__OP_CALLBACK_VOICEMAIL:
+	case CALLRAFT__REQUEST__OP_CALL_DIAL_ATTEMPT:
+	case CALLRAFT__REQUEST__OP_SITE_CONFIGURE:
+	case CALLRAFT__REQUEST__OP_SITE_DOWN:
+	case CALLRAFT__REQUEST__OP_SITE_UP:
 		return true;
 	default:
 		return false;
@@ -56,6 +66,9 @@ static bool op_is_read(Callraft__Request__OpCase op)
 	case CALLRAFT__REQUEST__OP_TICKET_SHOW:
 	case CALLRAFT__REQUEST__OP_TICKET_LIST:
 	case CALLRAFT__REQUEST__OP_MEMBERS_LIST:
+	case CALLRAFT__REQUEST__OP_STATS_GET:
+	case CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY:
+	case CALLRAFT__REQUEST__OP_SITE_LIST:
 		return true;
 	default:
 		return false;
@@ -370,6 +383,16 @@ static void command_from_request(Callraft__Command *cmd, const Callraft__Request
 		OP(AGENT_LOGOUT, agent_logout)
 		OP(TICKET_OPEN, ticket_open)
 		OP(TICKET_UPDATE, ticket_update)
+		OP(CALL_REJECT, call_reject)
+		OP(AGENT_HEARTBEAT, agent_heartbeat)
+		OP(QUEUE_CONFIGURE, queue_configure)
+		OP(CALLBACK_REQUEST, callback_request)
+		OP(CALLBACK_SCHEDULE, callback_schedule)
+		OP(CALLBACK_VOICEMAIL, callback_voicemail)
+		OP(CALL_DIAL_ATTEMPT, call_dial_attempt)
+		OP(SITE_CONFIGURE, site_configure)
+		OP(SITE_DOWN, site_down)
+		OP(SITE_UP, site_up)
 #undef OP
 	default:
 		assert(0 && "not a write");
@@ -546,6 +569,22 @@ static int member_record(struct node *n, const Callraft__Member *m, bool del, st
 		cmd->member_upsert = &b->upserts[pos];
 	}
 	b->items[pos].admin = op;
+	return 0;
+}
+
+/* Appends an internal Tick (client_id 0) to the open batch, as member_record does: the FSM runs
+ * every time-based routing rule on it (state/routing.c). The Tick message is empty and never
+ * written to, so one static instance serves every batch. */
+static int tick_record(struct node *n)
+{
+	static Callraft__Tick tick = CALLRAFT__TICK__INIT;
+	size_t pos;
+	Callraft__Command *cmd = batch_add(n, NULL, 0, ITEM_INTERNAL, NULL, 16, &pos);
+
+	if (cmd == NULL)
+		return -1;
+	cmd->op_case = CALLRAFT__COMMAND__OP_TICK;
+	cmd->tick = &tick;
 	return 0;
 }
 
@@ -817,6 +856,15 @@ static void housekeeping_cb(uv_timer_t *t)
 	fwd_housekeeping(n);
 }
 
+/* Every CALLRAFT_TICK_INTERVAL_MS: a ready leader appends a Tick. */
+static void tick_cb(uv_timer_t *t)
+{
+	struct node *n = t->data;
+
+	if (repl_is_ready(&n->repl) && tick_record(n) != 0)
+		LOG_RATELIMITED(LOG_WARN, "tick: out of memory");
+}
+
 static void repl_closed_cb(struct repl *r)
 {
 	(void)r;
@@ -840,6 +888,8 @@ static void node_stop(struct node *n)
 	uv_close((uv_handle_t *)&n->flush, NULL);
 	uv_timer_stop(&n->housekeeping);
 	uv_close((uv_handle_t *)&n->housekeeping, NULL);
+	uv_timer_stop(&n->tick);
+	uv_close((uv_handle_t *)&n->tick, NULL);
 	uv_close((uv_handle_t *)&n->sigterm, NULL);
 	uv_close((uv_handle_t *)&n->sigint, NULL);
 	fwd_reset(n, CALLRAFT__CODE__UNAVAILABLE, "node is shutting down: retry");
@@ -1012,6 +1062,9 @@ static int node_start(struct node *n, char *err, size_t len)
 	uv_timer_init(&n->loop, &n->housekeeping);
 	n->housekeeping.data = n;
 	uv_timer_start(&n->housekeeping, housekeeping_cb, 500, 500);
+	uv_timer_init(&n->loop, &n->tick);
+	n->tick.data = n;
+	uv_timer_start(&n->tick, tick_cb, CALLRAFT_TICK_INTERVAL_MS, CALLRAFT_TICK_INTERVAL_MS);
 	uv_signal_init(&n->loop, &n->sigterm);
 	uv_signal_init(&n->loop, &n->sigint);
 	n->sigterm.data = n->sigint.data = n;

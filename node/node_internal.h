@@ -108,6 +108,7 @@ struct node {
 	uv_tcp_t listener;
 	uv_check_t flush;
 	uv_timer_t housekeeping;
+	uv_timer_t tick;             /* appends a Tick while this node is a ready leader */
 	uv_signal_t sigterm, sigint;
 	int lock_fd;
 	struct conn *conns;

@@ -64,4 +64,61 @@ _Static_assert(CALLRAFT_REQUEST_BYTES_MAX <= CALLRAFT_BATCH_BYTES_MAX, "one requ
 #define CALLRAFT_CONNECTIONS_MAX 4096
 #define CALLRAFT_PENDING_REQUESTS_MAX 65536
 
+/* ---- Routing (issue #3). Defaults apply while a queue or site is not configured; every time is
+ * FSM time (leader-stamped), so each replica reaches the same decision. ---------------------- */
+
+/* The leader appends a Tick command this often; Tick runs every time-based rule. Timers therefore
+ * fire up to one interval late, never early. */
+#define CALLRAFT_TICK_INTERVAL_MS 500
+/* Timers fired by one Tick: bounds one apply; the rest fire at the next Tick. */
+#define CALLRAFT_TICK_TIMERS_MAX 256
+
+#define CALLRAFT_OVERFLOW_AFTER_MS_DEFAULT 30000ll
+#define CALLRAFT_OFFER_TIMEOUT_MS_DEFAULT 15000ll
+#define CALLRAFT_KNOWN_AGENT_TIMEOUT_MS_DEFAULT 20000ll
+/* One tier of effective priority per minute waited (Genesys: 1 point ~ 1 minute). */
+#define CALLRAFT_AGING_MS_PER_TIER_DEFAULT 60000ll
+#define CALLRAFT_SERVICE_LEVEL_MS_DEFAULT 20000ll
+#define CALLRAFT_WRAP_UP_MS_DEFAULT 0ll
+/* diamond */
+#define CALLRAFT_TOP_TIER_DEFAULT 3
+#define CALLRAFT_REDIAL_WINDOW_MS_DEFAULT (10ll * 60 * 1000)
+#define CALLRAFT_PRESENCE_TIMEOUT_MS_DEFAULT 30000ll
+#define CALLRAFT_SITE_LOSS_AFTER_MS_DEFAULT 60000ll
+/* Upper bound of every configurable duration: a day. Longer is a typo (and keeps sums of times far
+ * from overflowing int64). */
+#define CALLRAFT_CONFIG_MS_MAX (24ll * 3600 * 1000)
+/* An offer must last long enough for a desktop to answer across a failover. */
+#define CALLRAFT_OFFER_TIMEOUT_MS_MIN 1000ll
+#define CALLRAFT_PRESENCE_TIMEOUT_MS_MIN 2000ll
+_Static_assert(CALLRAFT_OFFER_TIMEOUT_MS_MIN >= 2 * CALLRAFT_TICK_INTERVAL_MS,
+	       "an offer must outlive a tick");
+_Static_assert(CALLRAFT_PRESENCE_TIMEOUT_MS_MIN >= 2 * CALLRAFT_TICK_INTERVAL_MS,
+	       "presence must outlive a tick");
+
+/* `call next` looks at most this many waiting calls per (queue, tier) before giving up on that
+ * tier: calls skipped are those reserved for a known agent or not yet overflowed to this site. */
+#define CALLRAFT_NEXT_SCAN_PER_TIER_MAX 64
+
+/* Scheduled callbacks: up to 31 days ahead (Genesys allows 30). */
+#define CALLRAFT_CALLBACK_AHEAD_MS_MAX (31ll * 24 * 3600 * 1000)
+/* Dial attempts of one callback: after this many, the agent must end it. */
+#define CALLRAFT_CALLBACK_ATTEMPTS_MAX 5
+
+/* Abandons after less wait than this are "short": excluded from the service level and the abandon
+ * rate (caller misdial, hang-up during the greeting). */
+#define CALLRAFT_SHORT_ABANDON_MS 5000ll
+
+/* Ticket classes and their target times. */
+#define CALLRAFT_TICKET_URGENT_TARGET_MS (30ll * 60 * 1000)
+#define CALLRAFT_TICKET_FOLLOW_UP_TARGET_MS (72ll * 3600 * 1000)
+
+/* Minutes of a day (site opening time); UTC offsets from -14:00 to +14:00. */
+#define CALLRAFT_MINUTES_PER_DAY 1440
+#define CALLRAFT_UTC_OFFSET_MINUTES_MAX (14 * 60)
+
+/* Site-loss conversion rewrites every waiting call of the site in one apply; bounded by the
+ * number of waiting calls a site can hold. */
+#define CALLRAFT_SITE_CONVERT_MAX 100000
+
 #endif

@@ -49,7 +49,10 @@ struct repl {
 	uv_loop_t *loop;
 	struct raft raft;
 	struct raft_io io;
-	struct raft_uv_transport transport;
+	struct raft_uv_transport transport; /* what raft_uv uses: tcp with TCP_NODELAY (repl.c) */
+	struct raft_uv_transport tcp;       /* the stock TCP transport it delegates to */
+	raft_uv_accept_cb accept_cb;        /* raft_uv's, called through the wrapper */
+	raft_uv_transport_close_cb transport_close_cb;
 	struct fsm *fsm;
 	uv_prepare_t monitor;
 	bool monitor_started;

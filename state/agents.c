@@ -8,12 +8,16 @@
  *                                  ^    |          op_call_end / op_call_abandon (calls.c)
  *              op_agent_set_state  |    v  op_agent_set_state
  *                              BREAK, WRAP_UP  (and back, or between them)
- *   AVAILABLE, BREAK, WRAP_UP --op_agent_logout--> OFFLINE
+ *   AVAILABLE, BREAK, WRAP_UP, UNREACHABLE --op_agent_logout--> OFFLINE
+ *   any logged-in state --presence lapsed (routing.c fire_presence)--> UNREACHABLE
+ *   UNREACHABLE --heartbeat, login, state change (route_touch_agent)--> AVAILABLE
+ *   ON_CALL --op_call_end of an answered call--> WRAP_UP (queue's wrap_up_ms) --Tick--> AVAILABLE
  *
  * Business rules:
  *   - An agent is logged in at one site at a time: a login from another site while logged in is
  *     ALREADY_EXISTS (log out first); a login again at the same site updates name and skills.
  *   - An agent holding a call (ON_CALL) cannot change state or log out until the call ends.
+ *   - Every login, heartbeat and state change renews the agent's presence lease (routing.c).
  *   - Agents are never deleted: OFFLINE keeps the record (name, site, skills) for reports.
  *
  * Invariants: an agent is ON_CALL iff its call_id is set (see calls.c invariant 2); reason is set
@@ -80,6 +84,8 @@ int op_agent_login(struct apply_ctx *c, const Callraft__AgentLogin *op)
 	a->name = op->name;
 	a->n_skills = op->n_skills;
 	a->skills = op->skills;
+	if (route_touch_agent(c, a) != 0)
+		return -1;
 	return ctx_put_agent(c, a);
 }
 
@@ -96,6 +102,9 @@ int op_agent_set_state(struct apply_ctx *c, const Callraft__AgentSetState *op)
 	}
 	if (refuse_on_call(c, "change state"))
 		return 0;
+	if (route_touch_agent(c, a) != 0)
+		return -1;
+	a->wrap_until_ms = 0; /* a WRAP_UP set by hand lasts until changed */
 	assert(op->state == CALLRAFT__AGENT_STATE__AVAILABLE ||
 	       op->state == CALLRAFT__AGENT_STATE__BREAK ||
 	       op->state == CALLRAFT__AGENT_STATE__WRAP_UP); /* state_validate */
@@ -117,8 +126,12 @@ int op_agent_logout(struct apply_ctx *c, const Callraft__AgentLogout *op)
 		return 0;
 	if (a->state == CALLRAFT__AGENT_STATE__OFFLINE)
 		return 0; /* already out: idempotent */
+	if (timer_del(c, TIMER_PRESENCE, a->presence_due_ms, a->agent_id) != 0)
+		return -1;
 	a->state = CALLRAFT__AGENT_STATE__OFFLINE;
 	a->reason = "";
 	a->since_ms = c->now_ms;
+	a->presence_due_ms = 0;
+	a->wrap_until_ms = 0;
 	return ctx_put_agent(c, a);
 }

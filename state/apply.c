@@ -21,8 +21,9 @@
  *        transaction (committed on OK, aborted on a business error); then, in the entry's
  *        transaction, session = {last_seq: seq, last_reply: reply, last_used_ms: now}.
  *
- * RegisterClient needs no session (it creates one: client_id = ++meta.client_seq); MemberUpsert and
- * MemberDelete with client_id 0 are written by the leader itself and need none either.
+ * RegisterClient needs no session (it creates one: client_id = ++meta.client_seq); MemberUpsert,
+ * MemberDelete and Tick with client_id 0 are written by the leader itself and need none either
+ * (a Tick with a client session is refused like any command of an unknown op: validate).
  *
  * Invariants (checked where they are cheap):
  *   1. meta.applied only grows, and is written in the same transaction as the entry's effects.
@@ -62,6 +63,12 @@ void ctx_fail(struct apply_ctx *c, Callraft__Code code, const char *fmt, ...)
 	va_end(ap);
 }
 
+void ctx_own(struct apply_ctx *c, ProtobufCMessage *m)
+{
+	assert(c->n_owned < sizeof c->owned / sizeof c->owned[0]);
+	c->owned[c->n_owned++] = m;
+}
+
 void apply_ctx_release(struct apply_ctx *c)
 {
 	if (c->call_src != NULL)
@@ -71,6 +78,9 @@ void apply_ctx_release(struct apply_ctx *c)
 	if (c->ticket_src != NULL)
 		protobuf_c_message_free_unpacked(&c->ticket_src->base, NULL);
 	free(c->notes);
+	for (size_t i = 0; i < c->n_owned; i++)
+		protobuf_c_message_free_unpacked(c->owned[i], NULL);
+	c->n_owned = 0;
 	c->call_src = NULL;
 	c->agent_src = NULL;
 	c->ticket_src = NULL;
@@ -246,6 +256,20 @@ static int dispatch(struct apply_ctx *c, const Callraft__Command *cmd)
 	case CALLRAFT__COMMAND__OP_TICKET_UPDATE: return op_ticket_update(c, cmd->ticket_update);
 	case CALLRAFT__COMMAND__OP_MEMBER_UPSERT: return op_member_upsert(c, cmd->member_upsert);
 	case CALLRAFT__COMMAND__OP_MEMBER_DELETE: return op_member_delete(c, cmd->member_delete);
+	case CALLRAFT__COMMAND__OP_CALL_REJECT: return op_call_reject(c, cmd->call_reject);
+	case CALLRAFT__COMMAND__OP_AGENT_HEARTBEAT: return op_agent_heartbeat(c, cmd->agent_heartbeat);
+	case CALLRAFT__COMMAND__OP_QUEUE_CONFIGURE: return op_queue_configure(c, cmd->queue_configure);
+	case CALLRAFT__COMMAND__OP_CALLBACK_REQUEST: return op_callback_request(c, cmd->callback_request);
+	case CALLRAFT__COMMAND__OP_CALLBACK_SCHEDULE:
+		return op_callback_schedule(c, cmd->callback_schedule);
+	case CALLRAFT__COMMAND__OP_CALLBACK_VOICEMAIL:
+		return op_callback_voicemail(c, cmd->callback_voicemail);
+	case CALLRAFT__COMMAND__OP_CALL_DIAL_ATTEMPT:
+		return op_call_dial_attempt(c, cmd->call_dial_attempt);
+	case CALLRAFT__COMMAND__OP_SITE_CONFIGURE: return op_site_configure(c, cmd->site_configure);
+	case CALLRAFT__COMMAND__OP_SITE_DOWN: return op_site_down(c, cmd->site_down);
+	case CALLRAFT__COMMAND__OP_SITE_UP: return op_site_up(c, cmd->site_up);
+	case CALLRAFT__COMMAND__OP_TICK: return op_tick(c, cmd->tick);
 	default:
 		/* state_validate refuses every other case before we get here. */
 		assert(0 && "unreachable: validated command without an operation");
@@ -329,7 +353,8 @@ static int run_register(struct entry_run *r, unsigned i, const Callraft__Command
 static bool is_internal(const Callraft__Command *cmd)
 {
 	return cmd->client_id == 0 && (cmd->op_case == CALLRAFT__COMMAND__OP_MEMBER_UPSERT ||
-				       cmd->op_case == CALLRAFT__COMMAND__OP_MEMBER_DELETE);
+				       cmd->op_case == CALLRAFT__COMMAND__OP_MEMBER_DELETE ||
+				       cmd->op_case == CALLRAFT__COMMAND__OP_TICK);
 }
 
 /* The exactly-once gate of a session command; see the table at the top. */

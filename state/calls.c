@@ -4,7 +4,8 @@
  *
  *                 op_call_next                op_call_answer             op_call_end
  *   (none) --> WAITING ----------> OFFERED ---------------> ANSWERED -------------> ENDED
- *   op_call_enqueue |                 |    \________________________________________^
+ *   op_call_enqueue |  ^ op_call_reject, Tick (offer expired, presence lapsed): back, place kept
+ *                   |                 |    \________________________________________^
  *                   | op_call_abandon | op_call_abandon     op_call_end (offered, never answered)
  *                   v                 v
  *               ABANDONED         ABANDONED
@@ -19,7 +20,14 @@
  *     token is accepted (a stale desktop, e.g. one that saw an offer before a failover, cannot
  *     answer). Answering again with the same token is idempotent.
  *
- * Invariants:
+ *   - Routing (routing.c): an offer expires after the queue's offer_timeout_ms and a declined offer
+ *     (op_call_reject) goes back; both keep the caller's queue key, so their place. `call next`
+ *     picks among tiers with aging, overflow by wait and the known agent (route_pick). Answering
+ *     an expired or withdrawn offer is STALE_TOKEN. After a talk the agent wraps up, and becomes
+ *     the customer's known agent (table customers).
+ *   - A caller who asked for a callback (callbacks.c) is not abandoned by a hang-up.
+ *
+ * Invariants (state_check verifies them; check.c):
  *   1. A call is in the queue index iff its state is WAITING, under exactly queue_key(call).
  *   2. A call in OFFERED or ANSWERED has agent_id set, and that agent is ON_CALL with call_id
  *      equal to the call's id; conversely an ON_CALL agent holds exactly that call.
@@ -30,7 +38,7 @@
 
 #include "state_internal.h"
 
-static void attach_call(struct apply_ctx *c, Callraft__Call *src)
+void ctx_attach_call(struct apply_ctx *c, Callraft__Call *src)
 {
 	assert(c->call_src == NULL);
 	c->call_src = src;
@@ -38,7 +46,7 @@ static void attach_call(struct apply_ctx *c, Callraft__Call *src)
 	c->has_call = true;
 }
 
-static void attach_agent(struct apply_ctx *c, Callraft__Agent *src)
+void ctx_attach_agent(struct apply_ctx *c, Callraft__Agent *src)
 {
 	assert(c->agent_src == NULL);
 	c->agent_src = src;
@@ -46,80 +54,62 @@ static void attach_agent(struct apply_ctx *c, Callraft__Agent *src)
 	c->has_agent = true;
 }
 
+/* Known agent: the customer's last agent has the call to themselves for known_agent_timeout_ms. */
+static int prefer_known_agent(struct apply_ctx *c, Callraft__Call *call)
+{
+	Callraft__QueueConfig cfg;
+	Callraft__Customer *cu;
+	int rc;
+
+	if (call->customer_id[0] == '\0')
+		return 0;
+	rc = store_get(c->s, c->txn, DB_CUSTOMERS, call->customer_id, strlen(call->customer_id),
+		       &callraft__customer__descriptor, (ProtobufCMessage **)&cu, "customer",
+		       call->customer_id, c->errmsg, c->errmsg_len);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	rc = route_queue_config(c, call->queue, &cfg);
+	if (rc == 0 && cu->last_agent_id[0] != '\0' && cfg.known_agent_timeout_ms > 0) {
+		call->preferred_agent = cu->last_agent_id;
+		call->preferred_until_ms = c->now_ms + cfg.known_agent_timeout_ms;
+		ctx_own(c, &cu->base); /* the call borrows the agent id until the reply is packed */
+		return 0;
+	}
+	protobuf_c_message_free_unpacked(&cu->base, NULL);
+	return rc;
+}
+
 int op_call_enqueue(struct apply_ctx *c, const Callraft__CallEnqueue *op)
 {
-	Callraft__Call call = CALLRAFT__CALL__INIT, *old;
-	uint8_t key[QUEUE_KEY_BYTES_MAX];
-	size_t key_len;
+	Callraft__Call *call = &c->call, *old;
 	int rc = ctx_get_call(c, op->call_id, &old);
 
 	if (rc < 0)
 		return -1;
 	if (rc == 0) {
-		attach_call(c, old);
+		ctx_attach_call(c, old);
 		snprintf(c->msg, sizeof c->msg, "already enqueued");
 		return 0;
 	}
-	call.call_id = op->call_id;
-	call.queue = op->queue;
-	call.caller_number = op->caller_number;
-	call.customer_id = op->customer_id;
-	call.tier = op->tier;
-	call.arrival_site = op->arrival_site;
-	call.state = CALLRAFT__CALL_STATE__WAITING;
-	call.enqueued_ms = c->now_ms;
-	call.enqueue_seq = (c->index << CALLRAFT_BATCH_POSITION_BITS) | c->position;
-	key_len = queue_key(key, &call);
-	if (ctx_put_call(c, &call) != 0 ||
-	    store_put_raw(c->s, c->txn, DB_QUEUE, key, key_len, call.call_id, strlen(call.call_id),
-			  "queue entry", call.call_id, c->errmsg, c->errmsg_len) != 0)
-		return -1;
-	c->call = call;
+	*call = (Callraft__Call)CALLRAFT__CALL__INIT;
 	c->has_call = true;
-	return 0;
-}
-
-/* The best waiting call among the heads of the agent's queues: one MDB_SET_RANGE per queue, then
- * the smallest key suffix ((255 - tier), enqueued_ms, enqueue_seq). Returns 0 with call_id filled,
- * 1 if every queue is empty, -1 on failure. */
-static int best_head(struct apply_ctx *c, const Callraft__Agent *agent,
-		     uint8_t best_key[QUEUE_KEY_BYTES_MAX], size_t *best_len,
-		     char call_id[CALLRAFT_ID_BYTES_MAX + 1])
-{
-	MDB_cursor *cur;
-	int rc = mdb_cursor_open(c->txn, c->s->dbi[DB_QUEUE], &cur);
-
-	if (rc != 0)
-		return store_err(c->errmsg, c->errmsg_len, rc, "call next: agent '%s'", agent->agent_id);
-	*best_len = 0;
-	for (size_t i = 0; i < agent->n_skills; i++) {
-		size_t qlen = strlen(agent->skills[i]);
-		MDB_val k = {qlen + 1, agent->skills[i]}, v; /* "queue\0" */
-
-		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-		if (rc == MDB_NOTFOUND)
-			continue;
-		if (rc != 0) {
-			mdb_cursor_close(cur);
-			return store_err(c->errmsg, c->errmsg_len, rc, "seek queue '%s'",
-					 agent->skills[i]);
-		}
-		if (k.mv_size != qlen + 1 + QUEUE_KEY_SUFFIX_BYTES ||
-		    memcmp(k.mv_data, agent->skills[i], qlen + 1) != 0)
-			continue; /* the next queue's entries: this one is empty */
-		const uint8_t *suffix = (const uint8_t *)k.mv_data + qlen + 1;
-		if (*best_len != 0 &&
-		    memcmp(suffix, best_key + *best_len - QUEUE_KEY_SUFFIX_BYTES,
-			   QUEUE_KEY_SUFFIX_BYTES) >= 0)
-			continue;
-		assert(v.mv_size >= 1 && v.mv_size <= CALLRAFT_ID_BYTES_MAX);
-		memcpy(best_key, k.mv_data, k.mv_size);
-		*best_len = k.mv_size;
-		memcpy(call_id, v.mv_data, v.mv_size);
-		call_id[v.mv_size] = '\0';
-	}
-	mdb_cursor_close(cur);
-	return *best_len == 0 ? 1 : 0;
+	call->call_id = op->call_id;
+	call->queue = op->queue;
+	call->caller_number = op->caller_number;
+	call->customer_id = op->customer_id;
+	call->tier = op->tier;
+	call->arrival_site = op->arrival_site;
+	call->state = CALLRAFT__CALL_STATE__WAITING;
+	call->enqueued_ms = c->now_ms;
+	call->enqueue_seq = (c->index << CALLRAFT_BATCH_POSITION_BITS) | c->position;
+	rc = callbacks_redial(c, call);
+	if (rc < 0 || (rc == 0 && prefer_known_agent(c, call) != 0))
+		return -1;
+	if (rc == 1) /* the redialling caller took their old place: the same contact */
+		return (ctx_put_call(c, call) != 0 || route_queue_put(c, call) != 0) ? -1 : 0;
+	if (ctx_put_call(c, call) != 0 || route_enter_queue(c, call) != 0)
+		return -1;
+	return history_add(c, call->customer_id, "call", call->call_id);
 }
 
 /* Loads the agent of a command; NOT_FOUND is a business outcome (returns 1). */
@@ -131,8 +121,36 @@ static int load_agent(struct apply_ctx *c, const char *agent_id)
 	if (rc == 1)
 		ctx_fail(c, CALLRAFT__CODE__NOT_FOUND, "agent '%s': not found", agent_id);
 	else if (rc == 0)
-		attach_agent(c, a);
+		ctx_attach_agent(c, a);
 	return rc;
+}
+
+/* Offers the call (loaded in c->call) to the agent (c->agent): the fencing token is (term,
+ * (index << 8) | position), and the offer expires after the queue's offer_timeout_ms. */
+static int offer(struct apply_ctx *c)
+{
+	Callraft__QueueConfig cfg;
+
+	if (route_queue_config(c, c->call.queue, &cfg) != 0)
+		return -1;
+	c->call.state = CALLRAFT__CALL_STATE__OFFERED;
+	c->call.agent_id = c->agent.agent_id;
+	c->call.offer_term = c->term;
+	c->call.offer_index = (c->index << CALLRAFT_BATCH_POSITION_BITS) | c->position;
+	c->call.offered_ms = c->now_ms;
+	c->call.offer_expires_ms = c->now_ms + cfg.offer_timeout_ms;
+	c->call.dialing = false;
+	c->call.offers++;
+	if (c->call.callback && c->call.callback_number[0] == '\0')
+		c->call.callback_number = c->call.caller_number;
+	c->agent.state = CALLRAFT__AGENT_STATE__ON_CALL;
+	c->agent.call_id = c->call.call_id;
+	c->agent.reason = "";
+	c->agent.since_ms = c->now_ms;
+	if (timer_set(c, TIMER_OFFER, c->call.offer_expires_ms, c->call.call_id) != 0 ||
+	    route_touch_agent(c, &c->agent) != 0)
+		return -1;
+	return (ctx_put_call(c, &c->call) != 0 || ctx_put_agent(c, &c->agent) != 0) ? -1 : 0;
 }
 
 int op_call_next(struct apply_ctx *c, const Callraft__CallNext *op)
@@ -150,10 +168,11 @@ int op_call_next(struct apply_ctx *c, const Callraft__CallNext *op)
 			 state_agent_state_name(c->agent.state));
 		return 0;
 	}
-	rc = best_head(c, &c->agent, key, &key_len, call_id);
+	rc = route_pick(c, &c->agent, key, &key_len, call_id);
 	if (rc != 0) {
 		if (rc == 1)
-			ctx_fail(c, CALLRAFT__CODE__QUEUE_EMPTY, "agent '%s': no waiting call in its %zu queue(s)",
+			ctx_fail(c, CALLRAFT__CODE__QUEUE_EMPTY,
+				 "agent '%s': no waiting call it may take in its %zu queue(s)",
 				 op->agent_id, c->agent.n_skills);
 		return rc < 0 ? -1 : 0;
 	}
@@ -161,21 +180,12 @@ int op_call_next(struct apply_ctx *c, const Callraft__CallNext *op)
 	if (rc != 0)
 		return store_err(c->errmsg, c->errmsg_len, rc < 0 ? MDB_CORRUPTED : MDB_NOTFOUND,
 				 "call next: queued call '%s'", call_id);
-	attach_call(c, call);
+	ctx_attach_call(c, call);
 	assert(c->call.state == CALLRAFT__CALL_STATE__WAITING);
 	if (store_del(c->s, c->txn, DB_QUEUE, key, key_len, "queue entry", call_id, c->errmsg,
 		      c->errmsg_len) != 0)
 		return -1;
-	c->call.state = CALLRAFT__CALL_STATE__OFFERED;
-	c->call.agent_id = c->agent.agent_id;
-	c->call.offer_term = c->term;
-	c->call.offer_index = (c->index << CALLRAFT_BATCH_POSITION_BITS) | c->position;
-	c->call.offered_ms = c->now_ms;
-	c->agent.state = CALLRAFT__AGENT_STATE__ON_CALL;
-	c->agent.call_id = c->call.call_id;
-	c->agent.reason = "";
-	c->agent.since_ms = c->now_ms;
-	return (ctx_put_call(c, &c->call) != 0 || ctx_put_agent(c, &c->agent) != 0) ? -1 : 0;
+	return offer(c);
 }
 
 /* Loads the call of a command; NOT_FOUND is a business outcome (returns 1). */
@@ -187,7 +197,7 @@ static int load_call(struct apply_ctx *c, const char *call_id)
 	if (rc == 1)
 		ctx_fail(c, CALLRAFT__CODE__NOT_FOUND, "call '%s': not found", call_id);
 	else if (rc == 0)
-		attach_call(c, call);
+		ctx_attach_call(c, call);
 	return rc;
 }
 
@@ -200,6 +210,34 @@ static bool held_by_other(struct apply_ctx *c, const char *agent_id)
 	return true;
 }
 
+/* The token check of answer and reject: false (with the outcome set) unless the request carries
+ * the current offer's token, the offer has not expired and the agent is the one it was made to. */
+static bool offer_current(struct apply_ctx *c, const char *agent_id, uint64_t term, uint64_t index)
+{
+	Callraft__Call *call = &c->call;
+	bool held = call->state == CALLRAFT__CALL_STATE__OFFERED ||
+		    call->state == CALLRAFT__CALL_STATE__ANSWERED;
+
+	if (!held || call->offer_term != term || call->offer_index != index) {
+		ctx_fail(c, CALLRAFT__CODE__STALE_TOKEN,
+			 "call '%s': token %llu/%llu is not the current offer (call is %s, offer "
+			 "%llu/%llu)",
+			 call->call_id, (unsigned long long)term, (unsigned long long)index,
+			 state_call_state_name(call->state), (unsigned long long)call->offer_term,
+			 (unsigned long long)call->offer_index);
+		return false;
+	}
+	if (held_by_other(c, agent_id))
+		return false;
+	if (call->state == CALLRAFT__CALL_STATE__OFFERED && !call->dialing &&
+	    call->offer_expires_ms != 0 && c->now_ms >= call->offer_expires_ms) {
+		ctx_fail(c, CALLRAFT__CODE__STALE_TOKEN, "call '%s': the offer expired %lld ms ago",
+			 call->call_id, (long long)(c->now_ms - call->offer_expires_ms));
+		return false;
+	}
+	return true;
+}
+
 int op_call_answer(struct apply_ctx *c, const Callraft__CallAnswer *op)
 {
 	Callraft__Call *call = &c->call;
@@ -207,32 +245,46 @@ int op_call_answer(struct apply_ctx *c, const Callraft__CallAnswer *op)
 
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
-	if (call->state != CALLRAFT__CALL_STATE__OFFERED &&
-	    call->state != CALLRAFT__CALL_STATE__ANSWERED) {
-		ctx_fail(c, CALLRAFT__CODE__BAD_STATE, "call '%s' is %s, not OFFERED", op->call_id,
-			 state_call_state_name(call->state));
+	if (!offer_current(c, op->agent_id, op->offer_term, op->offer_index))
 		return 0;
-	}
-	if (held_by_other(c, op->agent_id))
-		return 0;
-	if (call->offer_term != op->offer_term || call->offer_index != op->offer_index) {
-		ctx_fail(c, CALLRAFT__CODE__STALE_TOKEN,
-			 "call '%s': token %llu/%llu is not the current offer %llu/%llu", op->call_id,
-			 (unsigned long long)op->offer_term, (unsigned long long)op->offer_index,
-			 (unsigned long long)call->offer_term, (unsigned long long)call->offer_index);
-		return 0;
-	}
 	if (call->state == CALLRAFT__CALL_STATE__ANSWERED) {
 		snprintf(c->msg, sizeof c->msg, "already answered");
 		return 0;
 	}
+	if (timer_del(c, TIMER_OFFER, call->offer_expires_ms, call->call_id) != 0)
+		return -1;
 	call->state = CALLRAFT__CALL_STATE__ANSWERED;
 	call->answered_ms = c->now_ms;
-	return ctx_put_call(c, call);
+	call->offer_expires_ms = 0;
+	call->dialing = false;
+	return (stats_count(c, call, STATS_ANSWER) != 0 || ctx_put_call(c, call) != 0) ? -1 : 0;
 }
 
-/* The agent holding the call becomes AVAILABLE again (invariant 2 says it exists and holds it). */
-static int free_agent(struct apply_ctx *c)
+/* An agent declines an offer: the call goes back to the queue with its place intact. */
+int op_call_reject(struct apply_ctx *c, const Callraft__CallReject *op)
+{
+	int rc = load_call(c, op->call_id);
+
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	if (!offer_current(c, op->agent_id, op->offer_term, op->offer_index))
+		return 0;
+	if (c->call.state != CALLRAFT__CALL_STATE__OFFERED) {
+		ctx_fail(c, CALLRAFT__CODE__BAD_STATE, "call '%s' is ANSWERED: end it instead",
+			 op->call_id);
+		return 0;
+	}
+	rc = ctx_get_agent(c, c->call.agent_id, &c->agent_src);
+	if (rc != 0)
+		return store_err(c->errmsg, c->errmsg_len, rc < 0 ? MDB_CORRUPTED : MDB_NOTFOUND,
+				 "agent '%s' of call '%s'", c->call.agent_id, op->call_id);
+	c->agent = *c->agent_src;
+	c->has_agent = true;
+	return (route_requeue(c, &c->call) != 0 || route_release_agent(c, &c->agent) != 0) ? -1 : 0;
+}
+
+/* Loads the agent holding the call (invariant 2 says it exists and holds it). */
+static int load_holder(struct apply_ctx *c)
 {
 	Callraft__Agent *a;
 	int rc = ctx_get_agent(c, c->call.agent_id, &a);
@@ -240,13 +292,50 @@ static int free_agent(struct apply_ctx *c)
 	if (rc != 0)
 		return store_err(c->errmsg, c->errmsg_len, rc < 0 ? MDB_CORRUPTED : MDB_NOTFOUND,
 				 "agent '%s' of call '%s'", c->call.agent_id, c->call.call_id);
-	attach_agent(c, a);
+	ctx_attach_agent(c, a);
 	assert(c->agent.state == CALLRAFT__AGENT_STATE__ON_CALL);
 	assert(strcmp(c->agent.call_id, c->call.call_id) == 0);
-	c->agent.state = CALLRAFT__AGENT_STATE__AVAILABLE;
-	c->agent.call_id = "";
-	c->agent.since_ms = c->now_ms;
-	return ctx_put_agent(c, &c->agent);
+	return 0;
+}
+
+/* The agent holding the call becomes AVAILABLE again (an offer that ended without a talk). */
+static int free_agent(struct apply_ctx *c)
+{
+	if (load_holder(c) != 0 ||
+	    timer_del(c, TIMER_OFFER, c->call.offer_expires_ms, c->call.call_id) != 0)
+		return -1;
+	c->call.offer_expires_ms = 0;
+	return route_release_agent(c, &c->agent);
+}
+
+/* After a talk: WRAP_UP for the queue's wrap_up_ms (then Tick makes the agent AVAILABLE), and the
+ * agent becomes the customer's known agent. */
+static int after_talk(struct apply_ctx *c)
+{
+	Callraft__QueueConfig cfg;
+	Callraft__Customer cu = CALLRAFT__CUSTOMER__INIT;
+	Callraft__Agent *a = &c->agent;
+
+	if (load_holder(c) != 0 || route_queue_config(c, c->call.queue, &cfg) != 0)
+		return -1;
+	if (c->call.customer_id[0] != '\0') {
+		cu.customer_id = c->call.customer_id;
+		cu.last_agent_id = a->agent_id;
+		cu.last_call_ms = c->now_ms;
+		if (store_put(c->s, c->txn, DB_CUSTOMERS, cu.customer_id, strlen(cu.customer_id),
+			      &cu.base, "customer", cu.customer_id, c->errmsg, c->errmsg_len) != 0)
+			return -1;
+	}
+	if (cfg.wrap_up_ms <= 0)
+		return route_release_agent(c, a);
+	a->state = CALLRAFT__AGENT_STATE__WRAP_UP;
+	a->call_id = "";
+	a->since_ms = c->now_ms;
+	a->wrap_until_ms = c->now_ms + cfg.wrap_up_ms;
+	return (timer_set(c, TIMER_WRAP, a->wrap_until_ms, a->agent_id) != 0 ||
+		ctx_put_agent(c, a) != 0)
+		       ? -1
+		       : 0;
 }
 
 int op_call_end(struct apply_ctx *c, const Callraft__CallEnd *op)
@@ -267,21 +356,27 @@ int op_call_end(struct apply_ctx *c, const Callraft__CallEnd *op)
 	}
 	if (held_by_other(c, op->agent_id))
 		return 0;
-	if (free_agent(c) != 0)
+	rc = c->call.state == CALLRAFT__CALL_STATE__ANSWERED ? after_talk(c) : free_agent(c);
+	if (rc != 0)
 		return -1;
 	c->call.state = CALLRAFT__CALL_STATE__ENDED;
 	c->call.ended_ms = c->now_ms;
+	c->call.dialing = false;
 	return ctx_put_call(c, &c->call);
 }
 
 int op_call_abandon(struct apply_ctx *c, const Callraft__CallAbandon *op)
 {
-	uint8_t key[QUEUE_KEY_BYTES_MAX];
 	int rc = load_call(c, op->call_id);
 
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
+	if (c->call.callback && c->call.state == CALLRAFT__CALL_STATE__WAITING) {
+		snprintf(c->msg, sizeof c->msg, "callback: the caller hung up and keeps the place");
+		return 0;
+	}
 	if (c->call.state == CALLRAFT__CALL_STATE__WAITING) {
+		uint8_t key[QUEUE_KEY_BYTES_MAX];
 		size_t key_len = queue_key(key, &c->call);
 		rc = store_del(c->s, c->txn, DB_QUEUE, key, key_len, "queue entry", op->call_id,
 			       c->errmsg, c->errmsg_len);
@@ -298,6 +393,8 @@ int op_call_abandon(struct apply_ctx *c, const Callraft__CallAbandon *op)
 			 state_call_state_name(c->call.state));
 		return 0;
 	}
+	if (stats_count(c, &c->call, STATS_ABANDON) != 0)
+		return -1;
 	c->call.state = CALLRAFT__CALL_STATE__ABANDONED;
 	c->call.ended_ms = c->now_ms;
 	return ctx_put_call(c, &c->call);

@@ -7,7 +7,10 @@
  *   queue_show   service order (the order `call next` takes them), total = calls waiting
  *   ticket_list  a customer's tickets, oldest first
  *   agent_list   by agent id (optionally only one site's agents)
- *   members_list by member id */
+ *   members_list by member id
+ *   customer_history  a customer's calls, callbacks, voicemails and tickets, oldest first
+ *   site_list    by site name
+ *   stats_get    see stats.c */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,6 +144,75 @@ static void r_show(struct read *r, enum state_db db, const char *what, const cha
 		read_fail(r, CALLRAFT__CODE__INTERNAL, "%s", errmsg);
 }
 
+/* The queue's effective routing config (defaults where never configured). */
+static void r_queue_config(struct read *r, const char *queue)
+{
+	Callraft__QueueConfig *q = NULL;
+	char errmsg[256];
+	int rc = store_get(r->s, r->txn, DB_QUEUES, queue, strlen(queue),
+			   &callraft__queue_config__descriptor, (ProtobufCMessage **)&q, "queue",
+			   queue, errmsg, sizeof errmsg);
+
+	if (rc == 1) { /* never configured: the defaults, as if unpacked */
+		q = callraft__queue_config__unpack(NULL, 0, (const uint8_t *)"");
+		if (q == NULL || (q->queue = strdup(queue)) == NULL) {
+			r->failed_alloc = true;
+			return;
+		}
+		q->overflow_after_ms = CALLRAFT_OVERFLOW_AFTER_MS_DEFAULT;
+		q->offer_timeout_ms = CALLRAFT_OFFER_TIMEOUT_MS_DEFAULT;
+		q->known_agent_timeout_ms = CALLRAFT_KNOWN_AGENT_TIMEOUT_MS_DEFAULT;
+		q->aging_ms_per_tier = CALLRAFT_AGING_MS_PER_TIER_DEFAULT;
+		q->service_level_ms = CALLRAFT_SERVICE_LEVEL_MS_DEFAULT;
+		q->wrap_up_ms = CALLRAFT_WRAP_UP_MS_DEFAULT;
+		q->top_tier = CALLRAFT_TOP_TIER_DEFAULT;
+		q->redial_window_ms = CALLRAFT_REDIAL_WINDOW_MS_DEFAULT;
+	} else if (rc < 0) {
+		read_fail(r, CALLRAFT__CODE__INTERNAL, "%s", errmsg);
+		return;
+	}
+	r->reply->queue_config = q;
+}
+
+static void r_stats(struct read *r, const Callraft__StatsGet *q)
+{
+	uint64_t now = 0;
+	char errmsg[256];
+
+	if (store_meta_get(r->s, r->txn, META_TIME, &now, errmsg, sizeof errmsg) != 0 ||
+	    stats_read(r->s, r->txn, (int64_t)now, q, &r->reply->stats, &r->reply->n_stats) != 0)
+		read_fail(r, CALLRAFT__CODE__INTERNAL, "state: stats: cannot read");
+	r->reply->total = r->reply->n_stats;
+}
+
+static void r_customer_history(struct read *r, const Callraft__CustomerHistory *h)
+{
+	char key[CALLRAFT_ID_BYTES_MAX + 1];
+	size_t len = strlen(h->customer_id);
+	struct list_spec ls = {DB_CUST_HIST, key, len + 1, DB_CUST_HIST,
+			       &callraft__history_item__descriptor, NULL, NULL, list_limit(h->limit)};
+
+	memcpy(key, h->customer_id, len + 1);
+	list_walk(r, &ls, (ProtobufCMessage ***)&r->reply->history, &r->reply->n_history,
+		  &r->reply->total);
+	if (r->reply->code == CALLRAFT__CODE__OK) {
+		char errmsg[256];
+		if (store_get(r->s, r->txn, DB_CUSTOMERS, h->customer_id, len,
+			      &callraft__customer__descriptor, (ProtobufCMessage **)&r->reply->customer,
+			      "customer", h->customer_id, errmsg, sizeof errmsg) < 0)
+			read_fail(r, CALLRAFT__CODE__INTERNAL, "%s", errmsg);
+	}
+}
+
+static void r_site_list(struct read *r)
+{
+	struct list_spec ls = {DB_SITES, "", 0, DB_SITES, &callraft__site__descriptor, NULL, NULL,
+			       CALLRAFT_LIST_LIMIT_MAX};
+
+	list_walk(r, &ls, (ProtobufCMessage ***)&r->reply->sites, &r->reply->n_sites,
+		  &r->reply->total);
+}
+
 static void r_queue_show(struct read *r, const Callraft__QueueShow *q)
 {
 	char key[CALLRAFT_QUEUE_BYTES_MAX + 1];
@@ -151,6 +223,7 @@ static void r_queue_show(struct read *r, const Callraft__QueueShow *q)
 	memcpy(key, q->queue, len + 1);
 	list_walk(r, &ls, (ProtobufCMessage ***)&r->reply->calls, &r->reply->n_calls,
 		  &r->reply->total);
+	r_queue_config(r, q->queue);
 }
 
 static void r_ticket_list(struct read *r, const Callraft__TicketList *t)
@@ -212,6 +285,16 @@ static bool read_valid(struct read *r, const Callraft__Request *q)
 	case CALLRAFT__REQUEST__OP_TICKET_LIST:
 		ok = validate_id("ticket_list", "customer_id", q->ticket_list->customer_id, true, m, n);
 		break;
+	case CALLRAFT__REQUEST__OP_STATS_GET:
+		ok = validate_name("stats", "queue", q->stats_get->queue, CALLRAFT_QUEUE_BYTES_MAX,
+				   false, m, n) &&
+		     validate_name("stats", "site", q->stats_get->site, CALLRAFT_SITE_BYTES_MAX, false,
+				   m, n);
+		break;
+	case CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY:
+		ok = validate_id("customer_history", "customer_id", q->customer_history->customer_id,
+				 true, m, n);
+		break;
 	default:
 		break;
 	}
@@ -227,7 +310,8 @@ static bool is_read(Callraft__Request__OpCase op)
 	return op == CALLRAFT__REQUEST__OP_CALL_SHOW || op == CALLRAFT__REQUEST__OP_QUEUE_SHOW ||
 	       op == CALLRAFT__REQUEST__OP_AGENT_SHOW || op == CALLRAFT__REQUEST__OP_AGENT_LIST ||
 	       op == CALLRAFT__REQUEST__OP_TICKET_SHOW || op == CALLRAFT__REQUEST__OP_TICKET_LIST ||
-	       op == CALLRAFT__REQUEST__OP_MEMBERS_LIST;
+	       op == CALLRAFT__REQUEST__OP_MEMBERS_LIST || op == CALLRAFT__REQUEST__OP_STATS_GET ||
+	       op == CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY || op == CALLRAFT__REQUEST__OP_SITE_LIST;
 }
 
 static void read_dispatch(struct read *r, const Callraft__Request *q)
@@ -258,6 +342,9 @@ static void read_dispatch(struct read *r, const Callraft__Request *q)
 	case CALLRAFT__REQUEST__OP_AGENT_LIST: r_agent_list(r, q->agent_list); break;
 	case CALLRAFT__REQUEST__OP_TICKET_LIST: r_ticket_list(r, q->ticket_list); break;
 	case CALLRAFT__REQUEST__OP_MEMBERS_LIST: r_members_list(r); break;
+	case CALLRAFT__REQUEST__OP_STATS_GET: r_stats(r, q->stats_get); break;
+	case CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY: r_customer_history(r, q->customer_history); break;
+	case CALLRAFT__REQUEST__OP_SITE_LIST: r_site_list(r); break;
 	default: break;
 	}
 }
@@ -281,6 +368,13 @@ static void reply_release(Callraft__Reply *p)
 	free_items((ProtobufCMessage **)p->agents, p->n_agents);
 	free_items((ProtobufCMessage **)p->tickets, p->n_tickets);
 	free_items((ProtobufCMessage **)p->members, p->n_members);
+	free_items((ProtobufCMessage **)p->stats, p->n_stats);
+	free_items((ProtobufCMessage **)p->history, p->n_history);
+	free_items((ProtobufCMessage **)p->sites, p->n_sites);
+	if (p->queue_config != NULL)
+		callraft__queue_config__free_unpacked(p->queue_config, NULL);
+	if (p->customer != NULL)
+		callraft__customer__free_unpacked(p->customer, NULL);
 }
 
 uint8_t *state_read(struct state *s, const Callraft__Request *req, size_t *len_out)

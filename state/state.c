@@ -16,6 +16,9 @@ const char *const state_db_names[DB_COUNT] = {
 	[DB_META] = "meta",         [DB_SESSIONS] = "sessions", [DB_SESS_TIME] = "sess_time",
 	[DB_CALLS] = "calls",       [DB_QUEUE] = "queue",       [DB_AGENTS] = "agents",
 	[DB_TICKETS] = "tickets",   [DB_CUST_TIX] = "cust_tix", [DB_MEMBERS] = "members",
+	[DB_QUEUES] = "queues",     [DB_SITES] = "sites",       [DB_CUSTOMERS] = "customers",
+	[DB_TIMERS] = "timers",     [DB_BY_NUMBER] = "by_number", [DB_STATS] = "stats",
+	[DB_CUST_HIST] = "cust_history",
 };
 
 static int open_dbs(struct state *s, char *errmsg, size_t errmsg_len)

@@ -16,6 +16,14 @@
  *   tickets     code -> Ticket
  *   cust_tix    customer_id '\0' be64(ticket number) -> code
  *   members     be64(id) -> Member
+ *   queues      queue -> QueueConfig (routing config; defaults when absent)
+ *   sites       site -> Site (opening time, presence and site-loss timeouts, down flag)
+ *   customers   customer_id -> Customer (last agent: known-agent routing)
+ *   timers      be64(due_ms) kind id -> "" (offers, presence, wrap-up, callback release, site
+ *               loss; Tick fires those due, oldest first)
+ *   by_number   caller number -> call id of a site-loss callback (a redial keeps the place)
+ *   stats       'q' queue | 's' site -> Stats (counters kept by apply)
+ *   cust_history customer_id '\0' be64(at_ms) be64(seq) -> HistoryItem
  *
  * Every multi-byte integer inside keys is big-endian so that LMDB's byte order is numeric order.
  *
@@ -82,7 +90,7 @@ int state_apply(struct state *s, uint64_t index, const void *entry, size_t entry
 Callraft__Code state_validate(const Callraft__Command *cmd, char *msg, size_t msg_len);
 
 /* Answers a read request (call_show, queue_show, agent_show, agent_list, ticket_show, ticket_list,
- * members_list) from the current state. Returns a malloc'd encoded Callraft__Reply (caller frees
+ * members_list, stats_get, customer_history, site_list) from the current state. Returns a malloc'd encoded Callraft__Reply (caller frees
  * with free()) with request_id and applied_index filled; NULL on allocation failure. A request that
  * is not a read gets UNKNOWN_OPERATION. */
 uint8_t *state_read(struct state *s, const Callraft__Request *req, size_t *len_out);
@@ -120,6 +128,13 @@ void state_ticket_code(uint64_t n, char out[24]);
  * state_ticket_code writes (upper case, no O/I/L aliases); normalising typed input is the
  * client's job. */
 bool state_ticket_code_valid(const char *code);
+
+/* Debug check of the cross-table invariants (calls.c, routing.c): every WAITING call is in the
+ * queue index under its key and nothing else is; every OFFERED/ANSWERED call is held by exactly one
+ * agent, ON_CALL with that call (so two agents can never both hold one call); every ON_CALL agent
+ * holds a call that names it. Returns 0, or -1 with the first violation in msg. O(calls + agents):
+ * for tests and the simulation, not for the hot path. */
+int state_check(struct state *s, char *msg, size_t msg_len);
 
 /* Names for CLI and logs. */
 const char *state_call_state_name(Callraft__CallState st);

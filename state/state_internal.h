@@ -12,6 +12,11 @@
  *   validate.c     state_validate.
  *   ticket_code.c  tracking codes and state names.
  *   snapshot.c     state_snapshot, state_restore.
+ *   routing.c      issue #3: queue and site config, timers, Tick, the choice of `call next`
+ *                  (tiers, aging, overflow, known agent), offers returning to the queue, presence.
+ *   callbacks.c    callbacks (in-queue, scheduled, voicemail), dial attempts, site loss, redial.
+ *   stats.c        live counters per queue and site (kept by apply) and the stats read.
+ *   check.c        state_check: the debug check of every cross-table invariant.
  *
  * Error handling, everywhere in state/: functions that touch LMDB return 0 on success and -1 on an
  * LMDB failure, with "state: <what> '<subject>': <MDB error>" in errmsg. Such a failure is
@@ -39,6 +44,13 @@ enum state_db {
 	DB_TICKETS,
 	DB_CUST_TIX,
 	DB_MEMBERS,
+	DB_QUEUES,     /* queue -> QueueConfig */
+	DB_SITES,      /* site -> Site */
+	DB_CUSTOMERS,  /* customer_id -> Customer */
+	DB_TIMERS,     /* be64(due_ms) kind id -> "" (Tick fires them in due order) */
+	DB_BY_NUMBER,  /* caller number -> call id of a site-loss callback (redial keeps the place) */
+	DB_STATS,      /* 'q' queue | 's' site -> Stats (counters only) */
+	DB_CUST_HIST,  /* customer_id '\0' be64(at_ms) be64(seq) -> HistoryItem */
 	DB_COUNT
 };
 
@@ -58,6 +70,9 @@ extern const char *const state_db_names[DB_COUNT];
 #define CUST_KEY_BYTES_MAX (CALLRAFT_ID_BYTES_MAX + 1 + 8)
 _Static_assert(QUEUE_KEY_BYTES_MAX <= 511 && CUST_KEY_BYTES_MAX <= 511,
 	       "keys must fit LMDB's default maximum key size");
+/* Timer key: be64(due_ms) kind id. */
+#define TIMER_KEY_BYTES_MAX (8 + 1 + CALLRAFT_ID_BYTES_MAX)
+#define HIST_KEY_BYTES_MAX (CALLRAFT_ID_BYTES_MAX + 1 + 16)
 /* Business messages quote at most a few identifiers (each <= CALLRAFT_ID_BYTES_MAX). */
 #define STATE_MSG_BYTES_MAX 320
 
@@ -99,7 +114,12 @@ struct apply_ctx {
 	Callraft__TicketNote **notes; /* malloc'd notes array of the ticket copy, if rebuilt */
 	Callraft__TicketNote note;    /* the note a ticket operation appends */
 	char code_buf[24];            /* a new ticket's code */
+	ProtobufCMessage *owned[4];   /* other records the reply's strings borrow from */
+	size_t n_owned;
 };
+
+/* Keeps an unpacked record alive until apply_ctx_release (the reply borrows its strings). */
+void ctx_own(struct apply_ctx *c, ProtobufCMessage *m);
 
 /* Sets the command's business outcome (the nested transaction will be rolled back). */
 void ctx_fail(struct apply_ctx *c, Callraft__Code code, const char *fmt, ...)
@@ -162,6 +182,76 @@ int op_ticket_open(struct apply_ctx *c, const Callraft__TicketOpen *op);
 int op_ticket_update(struct apply_ctx *c, const Callraft__TicketUpdate *op);
 int op_member_upsert(struct apply_ctx *c, const Callraft__MemberUpsert *op);
 int op_member_delete(struct apply_ctx *c, const Callraft__MemberDelete *op);
+/* calls.c: attaches records to the context (at most one of each). */
+void ctx_attach_call(struct apply_ctx *c, Callraft__Call *src);
+void ctx_attach_agent(struct apply_ctx *c, Callraft__Agent *src);
+
+/* ---- routing.c ------------------------------------------------------------------------- */
+enum timer_kind {
+	TIMER_OFFER = 1,    /* id: call; an offer not answered in time returns to the queue */
+	TIMER_PRESENCE = 2, /* id: agent; silent agents become UNREACHABLE */
+	TIMER_WRAP = 3,     /* id: agent; WRAP_UP ends */
+	TIMER_RELEASE = 4,  /* id: call; a SCHEDULED callback enters the queue */
+	TIMER_SITE = 5,     /* id: site; check whether every agent of the site is gone */
+};
+
+/* A queue's config with defaults for what was never configured (queue borrowed). */
+int route_queue_config(struct apply_ctx *c, const char *queue, Callraft__QueueConfig *out);
+/* A site's record, or defaults (site borrowed, down false) if it was never configured. Scalars
+ * only are valid after return (strings point to static ""), except site. */
+int route_site(struct apply_ctx *c, const char *site, Callraft__Site *out);
+int route_site_put(struct apply_ctx *c, const Callraft__Site *site);
+int timer_set(struct apply_ctx *c, enum timer_kind kind, int64_t due_ms, const char *id);
+int timer_del(struct apply_ctx *c, enum timer_kind kind, int64_t due_ms, const char *id);
+/* Returns an OFFERED (or ANSWERED, for site loss) call to the queue under its original key
+ * (tier, enqueued_ms, enqueue_seq): its place in line is intact. The agent is not touched. */
+int route_requeue(struct apply_ctx *c, Callraft__Call *call);
+/* Frees the agent holding `call` after an offer ended without an answer: AVAILABLE, or
+ * UNREACHABLE if its presence has expired. */
+int route_release_agent(struct apply_ctx *c, Callraft__Agent *agent);
+/* Records that the agent was heard from now (presence lease renewed; UNREACHABLE -> AVAILABLE). */
+int route_touch_agent(struct apply_ctx *c, Callraft__Agent *agent);
+/* The best eligible waiting call for `agent` (see routing.c). 0 with key/call id, 1 if none. */
+int route_pick(struct apply_ctx *c, const Callraft__Agent *agent, uint8_t key[QUEUE_KEY_BYTES_MAX],
+	       size_t *key_len, char call_id[CALLRAFT_ID_BYTES_MAX + 1]);
+/* Effective priority of a waiting call at now_ms under cfg. */
+int route_effective_priority(const Callraft__Call *call, const Callraft__QueueConfig *cfg,
+			     int64_t now_ms);
+/* Puts a WAITING call into the queue index under queue_key(call). */
+int route_queue_put(struct apply_ctx *c, const Callraft__Call *call);
+/* Puts a call into the queue index and counts it as entered (stats). */
+int route_enter_queue(struct apply_ctx *c, const Callraft__Call *call);
+int op_tick(struct apply_ctx *c, const Callraft__Tick *op);
+int op_call_reject(struct apply_ctx *c, const Callraft__CallReject *op);
+int op_agent_heartbeat(struct apply_ctx *c, const Callraft__AgentHeartbeat *op);
+int op_queue_configure(struct apply_ctx *c, const Callraft__QueueConfigure *op);
+int op_site_configure(struct apply_ctx *c, const Callraft__SiteConfigure *op);
+
+/* ---- callbacks.c ------------------------------------------------------------------------ */
+int op_callback_request(struct apply_ctx *c, const Callraft__CallbackRequest *op);
+int op_callback_schedule(struct apply_ctx *c, const Callraft__CallbackSchedule *op);
+int op_callback_voicemail(struct apply_ctx *c, const Callraft__CallbackVoicemail *op);
+int op_call_dial_attempt(struct apply_ctx *c, const Callraft__CallDialAttempt *op);
+int op_site_down(struct apply_ctx *c, const Callraft__SiteDown *op);
+int op_site_up(struct apply_ctx *c, const Callraft__SiteUp *op);
+/* Site loss: marks the site down, makes its waiting callers callbacks (place intact) and returns
+ * the calls its agents held to the queue as callbacks; its agents become UNREACHABLE. */
+int callbacks_site_lost(struct apply_ctx *c, const char *site, const char *reason);
+/* Called by Tick for TIMER_RELEASE: a SCHEDULED callback enters the queue. */
+int callbacks_release(struct apply_ctx *c, const char *call_id, int64_t due_ms);
+/* CallEnqueue of a caller who redialled after a site loss: 1 if `call` took the old call's place
+ * (call filled with the old key), 0 if not, -1 on failure. */
+int callbacks_redial(struct apply_ctx *c, Callraft__Call *call);
+/* Appends a line to the customer's contact history (nothing if customer_id is empty). */
+int history_add(struct apply_ctx *c, const char *customer_id, const char *kind, const char *id);
+
+/* ---- stats.c ---------------------------------------------------------------------------- */
+enum stats_event { STATS_ENTER, STATS_ANSWER, STATS_ABANDON, STATS_CALLBACK };
+int stats_count(struct apply_ctx *c, const Callraft__Call *call, enum stats_event ev);
+/* The stats read: a malloc'd array (*items, *n) of Stats messages to free with free_unpacked and
+ * free(). One per asked scope, or every scope with counters when both are empty. 0, or -1. */
+int stats_read(struct state *s, MDB_txn *txn, int64_t now_ms, const Callraft__StatsGet *q,
+	       Callraft__Stats ***items, size_t *n);
 
 /* ---- state.c / snapshot.c ---------------------------------------------------------------- */
 /* Opens s->env on s->dir and its databases; on failure s->env is NULL. */

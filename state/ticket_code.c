@@ -69,6 +69,7 @@ const char *state_call_state_name(Callraft__CallState st)
 	case CALLRAFT__CALL_STATE__ANSWERED: return "ANSWERED";
 	case CALLRAFT__CALL_STATE__ENDED: return "ENDED";
 	case CALLRAFT__CALL_STATE__ABANDONED: return "ABANDONED";
+	case CALLRAFT__CALL_STATE__SCHEDULED: return "SCHEDULED";
 	default: return "UNKNOWN";
 	}
 }
@@ -82,6 +83,7 @@ const char *state_agent_state_name(Callraft__AgentState st)
 	case CALLRAFT__AGENT_STATE__ON_CALL: return "ON_CALL";
 	case CALLRAFT__AGENT_STATE__WRAP_UP: return "WRAP_UP";
 	case CALLRAFT__AGENT_STATE__BREAK: return "BREAK";
+	case CALLRAFT__AGENT_STATE__UNREACHABLE: return "UNREACHABLE";
 	default: return "UNKNOWN";
 	}
 }

@@ -14,6 +14,10 @@
  *   - Every change appends a TicketNote (time, resulting status, text, author): notes[] is the
  *     ticket's complete history, oldest first, at most CALLRAFT_TICKET_NOTES_MAX entries.
  *   - A ticket opened from a call records the call id, and the call records the ticket's code.
+ *   - Classes: "urgent" (answer at once) and "follow-up" (reviewed case by case, the default);
+ *     target_ms = created_ms + the class's target time (CALLRAFT_TICKET_*_TARGET_MS). Categories
+ *     (complaint-passenger, complaint-commercial, request, ...) are free names.
+ *   - Every ticket is a line of its customer's contact history (cust_history).
  *
  * Invariants:
  *   1. tickets[code].notes is never empty, and its last note's status is the ticket's status.
@@ -90,13 +94,18 @@ int op_ticket_open(struct apply_ctx *c, const Callraft__TicketOpen *op)
 	t->status = CALLRAFT__TICKET_STATUS__OPEN;
 	t->created_ms = c->now_ms;
 	t->updated_ms = c->now_ms;
+	t->ticket_class = strcmp(op->ticket_class, "urgent") == 0 ? "urgent" : "follow-up";
+	t->target_ms = c->now_ms + (strcmp(t->ticket_class, "urgent") == 0
+					    ? CALLRAFT_TICKET_URGENT_TARGET_MS
+					    : CALLRAFT_TICKET_FOLLOW_UP_TARGET_MS);
 	c->has_ticket = true;
 	c->note = (Callraft__TicketNote)CALLRAFT__TICKET_NOTE__INIT;
 	c->note.at_ms = c->now_ms;
 	c->note.status = CALLRAFT__TICKET_STATUS__OPEN;
 	c->note.text = op->note[0] != '\0' ? op->note : "opened";
 	c->note.author = op->author;
-	if (append_note(c, NULL) != 0 || put_ticket(c, t) != 0)
+	if (append_note(c, NULL) != 0 || put_ticket(c, t) != 0 ||
+	    history_add(c, op->customer_id, "ticket", t->code) != 0)
 		return -1;
 	return store_put_raw(c->s, c->txn, DB_CUST_TIX, key, cust_key(key, op->customer_id, n),
 			     t->code, strlen(t->code), "customer ticket", t->code, c->errmsg,

@@ -35,6 +35,17 @@ const char *validate_op_name(const Callraft__Command *cmd)
 	case CALLRAFT__COMMAND__OP_TICKET_UPDATE: return "ticket_update";
 	case CALLRAFT__COMMAND__OP_MEMBER_UPSERT: return "member_upsert";
 	case CALLRAFT__COMMAND__OP_MEMBER_DELETE: return "member_delete";
+	case CALLRAFT__COMMAND__OP_CALL_REJECT: return "call_reject";
+	case CALLRAFT__COMMAND__OP_AGENT_HEARTBEAT: return "agent_heartbeat";
+	case CALLRAFT__COMMAND__OP_QUEUE_CONFIGURE: return "queue_configure";
+	case CALLRAFT__COMMAND__OP_CALLBACK_REQUEST: return "callback_request";
+	case CALLRAFT__COMMAND__OP_CALLBACK_SCHEDULE: return "callback_schedule";
+	case CALLRAFT__COMMAND__OP_CALLBACK_VOICEMAIL: return "callback_voicemail";
+	case CALLRAFT__COMMAND__OP_CALL_DIAL_ATTEMPT: return "call_dial_attempt";
+	case CALLRAFT__COMMAND__OP_SITE_CONFIGURE: return "site_configure";
+	case CALLRAFT__COMMAND__OP_SITE_DOWN: return "site_down";
+	case CALLRAFT__COMMAND__OP_SITE_UP: return "site_up";
+	case CALLRAFT__COMMAND__OP_TICK: return "tick";
 	default: return "command";
 	}
 }
@@ -180,16 +191,22 @@ static bool v_call_enqueue(const char *ctx, const Callraft__CallEnqueue *op, cha
 	return true;
 }
 
-static bool v_call_answer(const char *ctx, const Callraft__CallAnswer *op, char *m, size_t n)
+static bool v_token(const char *ctx, const char *call_id, const char *agent_id,
+		    uint64_t offer_index, char *m, size_t n)
 {
-	if (!validate_id(ctx, "call_id", op->call_id, true, m, n) ||
-	    !validate_id(ctx, "agent_id", op->agent_id, true, m, n))
+	if (!validate_id(ctx, "call_id", call_id, true, m, n) ||
+	    !validate_id(ctx, "agent_id", agent_id, true, m, n))
 		return false;
-	if (op->offer_index == 0) {
+	if (offer_index == 0) {
 		snprintf(m, n, "%s: offer_index: missing (the offer's token is required)", ctx);
 		return false;
 	}
 	return true;
+}
+
+static bool v_call_answer(const char *ctx, const Callraft__CallAnswer *op, char *m, size_t n)
+{
+	return v_token(ctx, op->call_id, op->agent_id, op->offer_index, m, n);
 }
 
 static bool v_agent_login(const char *ctx, const Callraft__AgentLogin *op, char *m, size_t n)
@@ -230,6 +247,14 @@ static bool v_agent_set_state(const char *ctx, const Callraft__AgentSetState *op
 	return true;
 }
 
+static bool v_ticket_class(const char *ctx, const char *v, char *m, size_t n)
+{
+	if (v == NULL || v[0] == '\0' || strcmp(v, "urgent") == 0 || strcmp(v, "follow-up") == 0)
+		return true;
+	snprintf(m, n, "%s: ticket_class: '%s' is not urgent or follow-up", ctx, v);
+	return false;
+}
+
 static bool v_ticket_open(const char *ctx, const Callraft__TicketOpen *op, char *m, size_t n)
 {
 	return validate_id(ctx, "customer_id", op->customer_id, true, m, n) &&
@@ -237,7 +262,8 @@ static bool v_ticket_open(const char *ctx, const Callraft__TicketOpen *op, char 
 	       validate_name(ctx, "category", op->category, CALLRAFT_CATEGORY_BYTES_MAX, true, m, n) &&
 	       check_text(ctx, "subject", op->subject, CALLRAFT_SUBJECT_BYTES_MAX, false, m, n) &&
 	       check_text(ctx, "note", op->note, CALLRAFT_NOTE_BYTES_MAX, false, m, n) &&
-	       validate_id(ctx, "author", op->author, false, m, n);
+	       validate_id(ctx, "author", op->author, false, m, n) &&
+	       v_ticket_class(ctx, op->ticket_class, m, n);
 }
 
 static bool v_ticket_update(const char *ctx, const Callraft__TicketUpdate *op, char *m, size_t n)
@@ -261,6 +287,111 @@ static bool v_ticket_update(const char *ctx, const Callraft__TicketUpdate *op, c
 		return false;
 	}
 	return true;
+}
+
+static bool v_range(const char *ctx, const char *field, bool has, int64_t v, int64_t lo, int64_t hi,
+		    char *m, size_t n)
+{
+	if (!has || (v >= lo && v <= hi))
+		return true;
+	snprintf(m, n, "%s: %s: out of range (%lld not in %lld..%lld)", ctx, field, (long long)v,
+		 (long long)lo, (long long)hi);
+	return false;
+}
+
+static bool v_queue_configure(const char *ctx, const Callraft__QueueConfigure *op, char *m, size_t n)
+{
+	const int64_t max = CALLRAFT_CONFIG_MS_MAX;
+
+	return validate_name(ctx, "queue", op->queue, CALLRAFT_QUEUE_BYTES_MAX, true, m, n) &&
+	       v_range(ctx, "overflow_after_ms", op->overflow_after_ms != NULL, op->overflow_after_ms ? op->overflow_after_ms->value : 0, 0,
+		       max, m, n) &&
+	       v_range(ctx, "offer_timeout_ms", op->offer_timeout_ms != NULL, op->offer_timeout_ms ? op->offer_timeout_ms->value : 0,
+		       CALLRAFT_OFFER_TIMEOUT_MS_MIN, max, m, n) &&
+	       v_range(ctx, "known_agent_timeout_ms", op->known_agent_timeout_ms != NULL,
+		       op->known_agent_timeout_ms ? op->known_agent_timeout_ms->value : 0, 0, max, m, n) &&
+	       v_range(ctx, "aging_ms_per_tier", op->aging_ms_per_tier != NULL, op->aging_ms_per_tier ? op->aging_ms_per_tier->value : 0, 0,
+		       max, m, n) &&
+	       v_range(ctx, "service_level_ms", op->service_level_ms != NULL, op->service_level_ms ? op->service_level_ms->value : 0, 0, max,
+		       m, n) &&
+	       v_range(ctx, "wrap_up_ms", op->wrap_up_ms != NULL, op->wrap_up_ms ? op->wrap_up_ms->value : 0, 0, max, m, n) &&
+	       v_range(ctx, "top_tier", op->top_tier != NULL, op->top_tier ? op->top_tier->value : 0, 0, CALLRAFT_TIER_MAX + 1, m,
+		       n) &&
+	       v_range(ctx, "redial_window_ms", op->redial_window_ms != NULL, op->redial_window_ms ? op->redial_window_ms->value : 0, 0, max,
+		       m, n);
+}
+
+static bool v_site_configure(const char *ctx, const Callraft__SiteConfigure *op, char *m, size_t n)
+{
+	const int64_t day = CALLRAFT_MINUTES_PER_DAY - 1, off = CALLRAFT_UTC_OFFSET_MINUTES_MAX;
+
+	return validate_name(ctx, "site", op->site, CALLRAFT_SITE_BYTES_MAX, true, m, n) &&
+	       v_range(ctx, "opens_at_minute", op->opens_at_minute != NULL, op->opens_at_minute ? op->opens_at_minute->value : 0, 0, day, m,
+		       n) &&
+	       v_range(ctx, "closes_at_minute", op->closes_at_minute != NULL, op->closes_at_minute ? op->closes_at_minute->value : 0, 0, day,
+		       m, n) &&
+	       v_range(ctx, "utc_offset_minutes", op->utc_offset_minutes != NULL, op->utc_offset_minutes ? op->utc_offset_minutes->value : 0,
+		       -off, off, m, n) &&
+	       v_range(ctx, "presence_timeout_ms", op->presence_timeout_ms != NULL,
+		       op->presence_timeout_ms ? op->presence_timeout_ms->value : 0, CALLRAFT_PRESENCE_TIMEOUT_MS_MIN, CALLRAFT_CONFIG_MS_MAX,
+		       m, n) &&
+	       v_range(ctx, "site_loss_after_ms", op->site_loss_after_ms != NULL, op->site_loss_after_ms ? op->site_loss_after_ms->value : 0,
+		       0, CALLRAFT_CONFIG_MS_MAX, m, n);
+}
+
+/* The fields shared by scheduled and voicemail callbacks. */
+static bool v_callback(const char *ctx, const char *id, const char *customer, const char *number,
+		       const char *queue, uint32_t tier, char *m, size_t n)
+{
+	return validate_id(ctx, "callback_id", id, true, m, n) &&
+	       validate_id(ctx, "customer_id", customer, false, m, n) &&
+	       check_phone(ctx, "number", number, true, m, n) &&
+	       validate_name(ctx, "queue", queue, CALLRAFT_QUEUE_BYTES_MAX, true, m, n) &&
+	       v_range(ctx, "tier", true, tier, 0, CALLRAFT_TIER_MAX, m, n);
+}
+
+static bool v_routing(const char *ctx, const Callraft__Command *c, char *m, size_t n)
+{
+	switch (c->op_case) {
+	case CALLRAFT__COMMAND__OP_CALL_REJECT:
+		return v_token(ctx, c->call_reject->call_id, c->call_reject->agent_id,
+			       c->call_reject->offer_index, m, n);
+	case CALLRAFT__COMMAND__OP_AGENT_HEARTBEAT:
+		return validate_id(ctx, "agent_id", c->agent_heartbeat->agent_id, true, m, n);
+	case CALLRAFT__COMMAND__OP_QUEUE_CONFIGURE: return v_queue_configure(ctx, c->queue_configure, m, n);
+	case CALLRAFT__COMMAND__OP_CALLBACK_REQUEST:
+		return validate_id(ctx, "call_id", c->callback_request->call_id, true, m, n) &&
+		       check_phone(ctx, "number", c->callback_request->number, false, m, n);
+	case CALLRAFT__COMMAND__OP_CALLBACK_SCHEDULE: {
+		const Callraft__CallbackSchedule *o = c->callback_schedule;
+		return v_callback(ctx, o->callback_id, o->customer_id, o->number, o->queue, o->tier, m,
+				  n) &&
+		       v_range(ctx, "at_ms", true, o->at_ms, 1, INT64_MAX / 2, m, n);
+	}
+	case CALLRAFT__COMMAND__OP_CALLBACK_VOICEMAIL: {
+		const Callraft__CallbackVoicemail *o = c->callback_voicemail;
+		return v_callback(ctx, o->callback_id, o->customer_id, o->number, o->queue, o->tier, m,
+				  n) &&
+		       validate_name(ctx, "site", o->site, CALLRAFT_SITE_BYTES_MAX, true, m, n);
+	}
+	case CALLRAFT__COMMAND__OP_CALL_DIAL_ATTEMPT:
+		return validate_id(ctx, "call_id", c->call_dial_attempt->call_id, true, m, n) &&
+		       validate_id(ctx, "agent_id", c->call_dial_attempt->agent_id, true, m, n);
+	case CALLRAFT__COMMAND__OP_SITE_CONFIGURE: return v_site_configure(ctx, c->site_configure, m, n);
+	case CALLRAFT__COMMAND__OP_SITE_DOWN:
+		return validate_name(ctx, "site", c->site_down->site, CALLRAFT_SITE_BYTES_MAX, true, m,
+				     n) &&
+		       check_text(ctx, "reason", c->site_down->reason, CALLRAFT_REASON_BYTES_MAX, false, m,
+				  n);
+	case CALLRAFT__COMMAND__OP_SITE_UP:
+		return validate_name(ctx, "site", c->site_up->site, CALLRAFT_SITE_BYTES_MAX, true, m, n);
+	case CALLRAFT__COMMAND__OP_TICK:
+		if (c->client_id == 0)
+			return true;
+		snprintf(m, n, "%s: only the leader writes ticks", ctx);
+		return false;
+	default: return false;
+	}
 }
 
 static bool v_member(const char *ctx, const Callraft__Member *mb, char *m, size_t n)
@@ -308,7 +439,7 @@ static bool v_op(const char *ctx, const Callraft__Command *c, char *m, size_t n)
 			return true;
 		snprintf(m, n, "%s: id: missing", ctx);
 		return false;
-	default: return false; /* handled by the caller */
+	default: return v_routing(ctx, c, m, n);
 	}
 }
 

@@ -1,0 +1,826 @@
+/* cli_bench.c: `callraft bench`, a closed-loop load generator that measures acknowledged writes.
+ *
+ * Model. For each level of --clients (run one after the other), K threads each open their own
+ * callraft_client (its own session and TCP connection) and keep exactly one request outstanding:
+ * send, wait for the reply, send the next. Only replies with code OK count as acknowledged ops; a
+ * business refusal (e.g. QUEUE_EMPTY) or a request that no node answered is counted apart. A
+ * level ends at --duration seconds or after --ops requests in all, whichever comes first.
+ *
+ * Phases of one level, separated by barriers so that set-up never pollutes the figures:
+ *   set-up   every thread opens its client and registers its session (one untimed write:
+ *            an agent login for cycle/mix, a first enqueue or ticket otherwise)
+ *   measure  the main thread samples the nodes' CPU time, releases the threads, waits for them
+ *   report   latencies of every thread are merged and sorted; CPU and peak RSS of each --pids node
+ *
+ * Workloads (every id carries a run tag, so runs never collide with earlier data):
+ *   enqueue  call enqueue with ~256 bytes of attributes (call id, queue, caller, customer, site)
+ *   cycle    per thread one agent and one queue: enqueue, next, answer (with the offer's token),
+ *            end; each step is one op
+ *   ticket   ticket open with ~256 bytes (customer, category, subject, note, author)
+ *   mix      60% cycle steps, 15% ticket open, 15% call show, 10% queue show (reads are
+ *            linearizable: they wait for the leader's read barrier)
+ *
+ * By default the clients talk to the leader first (found with one status request), as a PBX in
+ * the leader's site would; --any-node keeps the --cluster order (followers forward).
+ *
+ * Every loop is bounded: BENCH_CLIENTS_MAX threads, BENCH_DURATION_S_MAX seconds, at most
+ * BENCH_SAMPLES_MAX latency samples per thread (later ones are counted, not sampled). */
+#include "cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "callraft_limits.h"
+
+/* Limits of the command line: a typo must not start 100k threads or a day-long run. */
+#define BENCH_CLIENTS_MAX 1024
+#define BENCH_LEVELS_MAX 16
+#define BENCH_DURATION_S_MAX 3600
+#define BENCH_PIDS_MAX 16
+/* Latency samples kept per thread: 4M x 4 bytes = 16 MiB at most per thread. */
+#define BENCH_SAMPLES_MAX (4u * 1024 * 1024)
+/* The run tag prefixes every id this run creates. */
+#define BENCH_TAG_BYTES 8
+
+_Static_assert(BENCH_CLIENTS_MAX <= CALLRAFT_CONNECTIONS_MAX, "one connection per client");
+
+enum bench_workload { BENCH_ENQUEUE, BENCH_CYCLE, BENCH_TICKET, BENCH_MIX };
+
+static const char *const bench_workload_names[] = {"enqueue", "cycle", "ticket", "mix"};
+
+struct bench_opts {
+	enum bench_workload workload;
+	unsigned levels[BENCH_LEVELS_MAX];
+	unsigned n_levels;
+	unsigned duration_s;
+	uint64_t ops;             /* per level; 0: no bound but the duration */
+	int pids[BENCH_PIDS_MAX];
+	unsigned n_pids;
+	bool any_node;
+	char cluster[CALLRAFT_MEMBERS_MAX * (CALLRAFT_ADDRESS_BYTES_MAX + 1)];
+	char tag[BENCH_TAG_BYTES + 1];
+	int timeout_ms;
+};
+
+/* One level in progress, shared by its threads. */
+struct bench_level {
+	const struct bench_opts *o;
+	unsigned index;             /* position in o->levels: part of agent and queue names */
+	unsigned clients;
+	pthread_barrier_t ready, go;
+	atomic_uint_fast64_t started; /* requests started, for --ops */
+	int64_t deadline_us;          /* set by the main thread between the barriers */
+};
+
+/* The state of one client thread. Cycle steps: 0 enqueue, 1 next, 2 answer, 3 end. */
+struct bench_worker {
+	pthread_t thread;
+	struct bench_level *lv;
+	unsigned k;
+	struct callraft_client *client;
+	uint32_t *lat_us;
+	size_t n_lat, cap_lat;
+	uint64_t ok, refused, failed, unsampled;
+	uint64_t n;          /* ids made so far */
+	uint64_t rand;       /* xorshift64, never 0 */
+	int step;
+	char call_id[CALLRAFT_ID_BYTES_MAX + 1];
+	uint64_t offer_term, offer_index;
+	char agent[CALLRAFT_ID_BYTES_MAX + 1];
+	char queue[CALLRAFT_QUEUE_BYTES_MAX + 1];
+	char err[256];       /* first failure, for the report */
+	int64_t last_us;     /* end of the last measured request */
+	bool setup_failed;
+	bool draining;       /* after the deadline: clean-up requests are not counted */
+};
+
+/* Per-node figures read from /proc. */
+struct bench_proc {
+	uint64_t cpu_ticks; /* utime + stime */
+	uint64_t hwm_kb;    /* VmHWM: peak resident set since the process started */
+	bool ok;
+};
+
+static int64_t bench_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static uint64_t bench_rand(struct bench_worker *w)
+{
+	w->rand ^= w->rand << 13;
+	w->rand ^= w->rand >> 7;
+	w->rand ^= w->rand << 17;
+	return w->rand;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * /proc: CPU time and peak RSS of the nodes. */
+
+static void bench_proc_read(int pid, struct bench_proc *p)
+{
+	char path[64], buf[2048];
+	FILE *f;
+	*p = (struct bench_proc){0};
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	size_t len = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[len] = '\0';
+	/* The command name may hold spaces and parentheses: fields restart after the last ')'. */
+	char *rest = strrchr(buf, ')');
+	unsigned long long utime, stime;
+	if (rest == NULL ||
+	    sscanf(rest + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+		   &stime) != 2)
+		return;
+	p->cpu_ticks = utime + stime;
+	snprintf(path, sizeof path, "/proc/%d/status", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	char line[256];
+	while (fgets(line, sizeof line, f) != NULL) {
+		unsigned long long kb;
+		if (sscanf(line, "VmHWM: %llu kB", &kb) == 1)
+			p->hwm_kb = kb;
+	}
+	fclose(f);
+	p->ok = true;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Requests of each workload. Strings are sized to give ~256 bytes of attributes per request. */
+
+/* Sends `req`, records its latency, and returns the reply if it is OK (caller frees), else NULL. */
+static Callraft__Reply *bench_send(struct bench_worker *w, Callraft__Request *req, bool timed)
+{
+	char errmsg[512];
+	int64_t t0 = bench_now_us();
+	Callraft__Reply *r = callraft_client_call(w->client, req, errmsg, sizeof errmsg);
+	int64_t t1 = bench_now_us();
+	timed = timed && !w->draining;
+	if (!timed && w->draining) {
+		callraft__reply__free_unpacked(r, NULL);
+		return NULL;
+	}
+	if (r == NULL) {
+		w->failed++;
+		if (w->err[0] == '\0')
+			snprintf(w->err, sizeof w->err, "%s", errmsg);
+		return NULL;
+	}
+	if (r->code != CALLRAFT__CODE__OK) {
+		w->refused++;
+		if (w->err[0] == '\0')
+			snprintf(w->err, sizeof w->err, "%s: %s", callraft_code_name(r->code),
+				 r->message);
+		callraft__reply__free_unpacked(r, NULL);
+		return NULL;
+	}
+	if (!timed)
+		return r;
+	w->ok++;
+	w->last_us = t1;
+	if (w->n_lat == w->cap_lat && w->cap_lat < BENCH_SAMPLES_MAX) {
+		size_t cap = w->cap_lat ? 2 * w->cap_lat : 4096;
+		uint32_t *p = realloc(w->lat_us, cap * sizeof *p);
+		if (p != NULL) {
+			w->lat_us = p;
+			w->cap_lat = cap;
+		}
+	}
+	if (w->n_lat < w->cap_lat)
+		w->lat_us[w->n_lat++] = (uint32_t)(t1 - t0 > UINT32_MAX ? UINT32_MAX : t1 - t0);
+	else
+		w->unsampled++;
+	return r;
+}
+
+static bool bench_enqueue(struct bench_worker *w, const char *queue, bool timed)
+{
+	const struct bench_opts *o = w->lv->o;
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	Callraft__CallEnqueue op = CALLRAFT__CALL_ENQUEUE__INIT;
+	char customer[CALLRAFT_ID_BYTES_MAX + 1], caller[CALLRAFT_PHONE_BYTES_MAX + 1];
+	uint64_t n = ++w->n;
+
+	/* A PBX call id: trunk, leg, and a unique counter (64 bytes). */
+	snprintf(w->call_id, sizeof w->call_id, "%s-L%u-k%04u-%012" PRIu64 "-pbx.thr.trunk07.leg-a.sip",
+		 o->tag, w->lv->index, w->k, n);
+	snprintf(customer, sizeof customer, "CUST-IR-THR-%010" PRIu64 "-%s-segment.b2c.loyalty-gold-vip",
+		 (uint64_t)(bench_rand(w) % 10000000000ull), o->tag);
+	snprintf(caller, sizeof caller, "+98912%07" PRIu64 "#%010" PRIu64, bench_rand(w) % 10000000,
+		 (uint64_t)(bench_rand(w) % 10000000000ull));
+	op.call_id = w->call_id;
+	op.queue = (char *)queue;
+	op.caller_number = caller;
+	op.customer_id = customer;
+	op.tier = (uint32_t)(bench_rand(w) % 4);
+	op.arrival_site = "tehran.azadi-dc1.rack-b07.row-03";
+	req.op_case = CALLRAFT__REQUEST__OP_CALL_ENQUEUE;
+	req.call_enqueue = &op;
+	Callraft__Reply *r = bench_send(w, &req, timed);
+	bool ok = r != NULL;
+	callraft__reply__free_unpacked(r, NULL);
+	return ok;
+}
+
+static bool bench_ticket(struct bench_worker *w, bool timed)
+{
+	const struct bench_opts *o = w->lv->o;
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	Callraft__TicketOpen op = CALLRAFT__TICKET_OPEN__INIT;
+	char customer[CALLRAFT_ID_BYTES_MAX + 1];
+	uint64_t n = ++w->n;
+
+	snprintf(customer, sizeof customer, "CUST-IR-THR-%s-L%u-k%04u-%012" PRIu64, o->tag,
+		 w->lv->index, w->k, n);
+	op.customer_id = customer;
+	op.category = "billing.dispute";
+	op.subject = "Customer reports a double charge on the last invoice after the plan "
+		     "change; asks for a refund to the original card";
+	op.note = "Verified identity, invoice 2026-01 shows two charges; escalated to billing";
+	op.author = "agent.tehran.0042";
+	req.op_case = CALLRAFT__REQUEST__OP_TICKET_OPEN;
+	req.ticket_open = &op;
+	Callraft__Reply *r = bench_send(w, &req, timed);
+	bool ok = r != NULL;
+	callraft__reply__free_unpacked(r, NULL);
+	return ok;
+}
+
+static bool bench_agent_login(struct bench_worker *w)
+{
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	Callraft__AgentLogin op = CALLRAFT__AGENT_LOGIN__INIT;
+	char *skills[1] = {w->queue};
+	op.agent_id = w->agent;
+	op.name = "bench agent";
+	op.site = "tehran";
+	op.skills = skills;
+	op.n_skills = 1;
+	req.op_case = CALLRAFT__REQUEST__OP_AGENT_LOGIN;
+	req.agent_login = &op;
+	Callraft__Reply *r = bench_send(w, &req, false);
+	bool ok = r != NULL;
+	callraft__reply__free_unpacked(r, NULL);
+	return ok;
+}
+
+static void bench_agent_logout(struct bench_worker *w)
+{
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	Callraft__AgentLogout op = CALLRAFT__AGENT_LOGOUT__INIT;
+	op.agent_id = w->agent;
+	req.op_case = CALLRAFT__REQUEST__OP_AGENT_LOGOUT;
+	req.agent_logout = &op;
+	callraft__reply__free_unpacked(bench_send(w, &req, false), NULL);
+}
+
+/* One step of the agent's cycle. A refused step starts the cycle over with a new call. */
+static void bench_cycle_step(struct bench_worker *w)
+{
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	Callraft__CallNext next = CALLRAFT__CALL_NEXT__INIT;
+	Callraft__CallAnswer answer = CALLRAFT__CALL_ANSWER__INIT;
+	Callraft__CallEnd end = CALLRAFT__CALL_END__INIT;
+	Callraft__Reply *r;
+
+	switch (w->step) {
+	case 0:
+		w->step = bench_enqueue(w, w->queue, true) ? 1 : 0;
+		return;
+	case 1:
+		next.agent_id = w->agent;
+		req.op_case = CALLRAFT__REQUEST__OP_CALL_NEXT;
+		req.call_next = &next;
+		break;
+	case 2:
+		answer.call_id = w->call_id;
+		answer.agent_id = w->agent;
+		answer.offer_term = w->offer_term;
+		answer.offer_index = w->offer_index;
+		req.op_case = CALLRAFT__REQUEST__OP_CALL_ANSWER;
+		req.call_answer = &answer;
+		break;
+	default:
+		end.call_id = w->call_id;
+		end.agent_id = w->agent;
+		req.op_case = CALLRAFT__REQUEST__OP_CALL_END;
+		req.call_end = &end;
+		break;
+	}
+	r = bench_send(w, &req, true);
+	if (r != NULL && w->step == 1 && r->call != NULL) {
+		snprintf(w->call_id, sizeof w->call_id, "%s", r->call->call_id);
+		w->offer_term = r->call->offer_term;
+		w->offer_index = r->call->offer_index;
+	}
+	/* After a refused answer the agent may still hold the call: end it before going on. */
+	w->step = r != NULL ? (w->step + 1) % 4 : (w->step == 2 ? 3 : 0);
+	callraft__reply__free_unpacked(r, NULL);
+}
+
+static void bench_read(struct bench_worker *w, bool queue_show)
+{
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	Callraft__CallShow cs = CALLRAFT__CALL_SHOW__INIT;
+	Callraft__QueueShow qs = CALLRAFT__QUEUE_SHOW__INIT;
+	if (queue_show || w->call_id[0] == '\0') {
+		qs.queue = w->queue;
+		qs.limit = 10;
+		req.op_case = CALLRAFT__REQUEST__OP_QUEUE_SHOW;
+		req.queue_show = &qs;
+	} else {
+		cs.call_id = w->call_id;
+		req.op_case = CALLRAFT__REQUEST__OP_CALL_SHOW;
+		req.call_show = &cs;
+	}
+	callraft__reply__free_unpacked(bench_send(w, &req, true), NULL);
+}
+
+static void bench_op(struct bench_worker *w)
+{
+	switch (w->lv->o->workload) {
+	case BENCH_ENQUEUE:
+		bench_enqueue(w, w->queue, true);
+		return;
+	case BENCH_CYCLE:
+		bench_cycle_step(w);
+		return;
+	case BENCH_TICKET:
+		bench_ticket(w, true);
+		return;
+	case BENCH_MIX: {
+		unsigned pick = (unsigned)(bench_rand(w) % 100);
+		if (pick < 60)
+			bench_cycle_step(w);
+		else if (pick < 75)
+			bench_ticket(w, true);
+		else
+			bench_read(w, pick >= 90);
+		return;
+	}
+	}
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Threads. */
+
+/* Opens the client and does the untimed first write that registers the session. */
+static bool bench_setup(struct bench_worker *w)
+{
+	const struct bench_opts *o = w->lv->o;
+	struct callraft_client_options co = {.cluster = o->cluster,
+					     .name = "callraft-bench",
+					     .request_timeout_ms = o->timeout_ms};
+	char errmsg[256];
+	snprintf(w->agent, sizeof w->agent, "bench-%s-L%u-a%04u", o->tag, w->lv->index, w->k);
+	snprintf(w->queue, sizeof w->queue, "bq-%s-L%u-k%04u", o->tag, w->lv->index, w->k);
+	if (callraft_client_open(&co, &w->client, errmsg, sizeof errmsg) != 0) {
+		snprintf(w->err, sizeof w->err, "%s", errmsg);
+		return false;
+	}
+	switch (o->workload) {
+	case BENCH_CYCLE:
+	case BENCH_MIX:
+		return bench_agent_login(w);
+	case BENCH_TICKET:
+		return bench_ticket(w, false);
+	default:
+		return bench_enqueue(w, w->queue, false);
+	}
+}
+
+static void *bench_worker_main(void *arg)
+{
+	struct bench_worker *w = arg;
+	struct bench_level *lv = w->lv;
+	w->setup_failed = !bench_setup(w);
+	pthread_barrier_wait(&lv->ready);
+	pthread_barrier_wait(&lv->go);
+	while (!w->setup_failed && bench_now_us() < lv->deadline_us) {
+		if (lv->o->ops != 0 && atomic_fetch_add(&lv->started, 1) >= lv->o->ops)
+			break;
+		bench_op(w);
+	}
+	w->draining = true;
+	if (!w->setup_failed && (lv->o->workload == BENCH_CYCLE || lv->o->workload == BENCH_MIX)) {
+		if (w->step == 2 || w->step == 3) {
+			w->step = 3; /* the agent holds a call: end it so the logout is accepted */
+			bench_cycle_step(w);
+		}
+		bench_agent_logout(w);
+	}
+	callraft_client_close(w->client);
+	w->client = NULL;
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * One level: run, then merge the figures. */
+
+struct bench_result {
+	unsigned clients;
+	uint64_t ok, refused, failed, unsampled;
+	double elapsed_s;
+	double p50_ms, p99_ms, p999_ms, max_ms, mean_ms;
+	uint64_t cpu_ticks[BENCH_PIDS_MAX];
+	uint64_t hwm_kb[BENCH_PIDS_MAX];
+	bool proc_ok[BENCH_PIDS_MAX];
+	double client_cpu_s;
+	char err[256];
+};
+
+static int bench_cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile of sorted samples, in ms. */
+static double bench_pct_ms(const uint32_t *v, size_t n, double q)
+{
+	if (n == 0)
+		return 0;
+	size_t i = (size_t)(q * (double)n);
+	return (i >= n ? v[n - 1] : v[i]) / 1000.0;
+}
+
+static double bench_cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+	       ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Merges the workers' samples and counters into r (frees the samples). */
+static void bench_merge(struct bench_worker *ws, unsigned k, int64_t t0_us, struct bench_result *r)
+{
+	size_t total = 0;
+	int64_t last_us = t0_us;
+	for (unsigned i = 0; i < k; i++)
+		total += ws[i].n_lat;
+	uint32_t *all = malloc((total ? total : 1) * sizeof *all);
+	size_t n = 0;
+	double sum = 0;
+	for (unsigned i = 0; i < k; i++) {
+		if (all != NULL)
+			memcpy(all + n, ws[i].lat_us, ws[i].n_lat * sizeof *all);
+		n += ws[i].n_lat;
+		for (size_t j = 0; j < ws[i].n_lat; j++)
+			sum += ws[i].lat_us[j];
+		free(ws[i].lat_us);
+		r->ok += ws[i].ok;
+		r->refused += ws[i].refused;
+		r->failed += ws[i].failed;
+		r->unsampled += ws[i].unsampled;
+		if (ws[i].last_us > last_us)
+			last_us = ws[i].last_us;
+		if (r->err[0] == '\0' && ws[i].err[0] != '\0')
+			snprintf(r->err, sizeof r->err, "%s", ws[i].err);
+	}
+	r->elapsed_s = (double)(last_us - t0_us) / 1e6;
+	if (all != NULL) {
+		qsort(all, n, sizeof *all, bench_cmp_u32);
+		r->p50_ms = bench_pct_ms(all, n, 0.50);
+		r->p99_ms = bench_pct_ms(all, n, 0.99);
+		r->p999_ms = bench_pct_ms(all, n, 0.999);
+		r->max_ms = n ? all[n - 1] / 1000.0 : 0;
+		r->mean_ms = n ? sum / (double)n / 1000.0 : 0;
+	}
+	free(all);
+}
+
+static int bench_level_run(const struct bench_opts *o, unsigned index, struct bench_result *r)
+{
+	struct bench_level lv = {.o = o, .index = index, .clients = o->levels[index]};
+	struct bench_worker *ws = calloc(lv.clients, sizeof *ws);
+	struct bench_proc before[BENCH_PIDS_MAX], after;
+	unsigned started = 0;
+
+	*r = (struct bench_result){.clients = lv.clients};
+	if (ws == NULL)
+		return -1;
+	atomic_init(&lv.started, 0);
+	pthread_barrier_init(&lv.ready, NULL, lv.clients + 1);
+	pthread_barrier_init(&lv.go, NULL, lv.clients + 1);
+	for (unsigned i = 0; i < lv.clients; i++) {
+		ws[i].lv = &lv;
+		ws[i].k = i;
+		ws[i].rand = 0x9e3779b97f4a7c15ull ^ ((uint64_t)(index + 1) << 32) ^ (i + 1);
+		if (pthread_create(&ws[i].thread, NULL, bench_worker_main, &ws[i]) != 0)
+			abort(); /* the barriers count on every thread: nothing sane to fall back to */
+		started++;
+	}
+	pthread_barrier_wait(&lv.ready);
+	for (unsigned p = 0; p < o->n_pids; p++)
+		bench_proc_read(o->pids[p], &before[p]);
+	double cpu0 = bench_cpu_s();
+	int64_t t0 = bench_now_us();
+	lv.deadline_us = t0 + (int64_t)o->duration_s * 1000000;
+	pthread_barrier_wait(&lv.go);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(ws[i].thread, NULL);
+	r->client_cpu_s = bench_cpu_s() - cpu0;
+	for (unsigned p = 0; p < o->n_pids; p++) {
+		bench_proc_read(o->pids[p], &after);
+		r->proc_ok[p] = before[p].ok && after.ok;
+		r->cpu_ticks[p] = after.cpu_ticks - before[p].cpu_ticks;
+		r->hwm_kb[p] = after.hwm_kb;
+	}
+	unsigned setup_failed = 0;
+	for (unsigned i = 0; i < lv.clients; i++)
+		setup_failed += ws[i].setup_failed;
+	bench_merge(ws, lv.clients, t0, r);
+	pthread_barrier_destroy(&lv.ready);
+	pthread_barrier_destroy(&lv.go);
+	free(ws);
+	return setup_failed == lv.clients ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Reports. */
+
+static double bench_ops_s(const struct bench_result *r)
+{
+	return r->elapsed_s > 0 ? (double)r->ok / r->elapsed_s : 0;
+}
+
+static void bench_print_text(const struct bench_opts *o, const struct bench_result *r)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+	printf("%7u %9" PRIu64 " %9.0f %8.2f %8.2f %8.2f %8.2f %7" PRIu64 " %7" PRIu64 " %8.2f",
+	       r->clients, r->ok, bench_ops_s(r), r->p50_ms, r->p99_ms, r->p999_ms, r->max_ms,
+	       r->refused, r->failed, r->client_cpu_s);
+	for (unsigned p = 0; p < o->n_pids; p++) {
+		double cpu_s = (double)r->cpu_ticks[p] / (double)hz;
+		if (r->proc_ok[p])
+			printf("  %d:%.2fs/%.0fMiB", o->pids[p], cpu_s, r->hwm_kb[p] / 1024.0);
+		else
+			printf("  %d:gone", o->pids[p]);
+	}
+	printf("\n");
+	if (r->refused + r->failed > 0)
+		printf("        first error: %s\n", r->err);
+}
+
+static json_object *bench_json_level(const struct bench_opts *o, const struct bench_result *r)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+	json_object *l = json_object_new_object();
+	cli_json_u64(l, "clients", r->clients);
+	cli_json_u64(l, "ops", r->ok);
+	json_object_object_add(l, "elapsed_s", json_object_new_double(r->elapsed_s));
+	json_object_object_add(l, "ops_per_s", json_object_new_double(bench_ops_s(r)));
+	json_object *lat = json_object_new_object();
+	json_object_object_add(lat, "p50", json_object_new_double(r->p50_ms));
+	json_object_object_add(lat, "p99", json_object_new_double(r->p99_ms));
+	json_object_object_add(lat, "p999", json_object_new_double(r->p999_ms));
+	json_object_object_add(lat, "max", json_object_new_double(r->max_ms));
+	json_object_object_add(lat, "mean", json_object_new_double(r->mean_ms));
+	json_object_object_add(l, "latency_ms", lat);
+	cli_json_u64(l, "refused", r->refused);
+	cli_json_u64(l, "failed", r->failed);
+	cli_json_u64(l, "unsampled", r->unsampled);
+	cli_json_str(l, "first_error", r->err);
+	json_object_object_add(l, "client_cpu_s", json_object_new_double(r->client_cpu_s));
+	json_object *nodes = json_object_new_array();
+	for (unsigned p = 0; p < o->n_pids; p++) {
+		json_object *nd = json_object_new_object();
+		double cpu_s = (double)r->cpu_ticks[p] / (double)hz;
+		cli_json_i64(nd, "pid", o->pids[p]);
+		json_object_object_add(nd, "ok", json_object_new_boolean(r->proc_ok[p]));
+		json_object_object_add(nd, "cpu_s", json_object_new_double(cpu_s));
+		json_object_object_add(nd, "cpu_ms_per_op", json_object_new_double(
+			r->ok ? 1000.0 * cpu_s / (double)r->ok : 0));
+		cli_json_u64(nd, "rss_peak_kb", r->hwm_kb[p]);
+		json_object_array_add(nodes, nd);
+	}
+	json_object_object_add(l, "nodes", nodes);
+	return l;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Options and the command. */
+
+/* Parses "1,16,64" into out (each 1..max). Returns the count, or -1. */
+static int bench_parse_list(const char *s, unsigned *out, unsigned n_max, uint64_t max)
+{
+	char copy[256], *save = NULL;
+	int n = 0;
+	if (strlen(s) >= sizeof copy)
+		return -1;
+	snprintf(copy, sizeof copy, "%s", s);
+	for (char *tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		uint64_t v;
+		if ((unsigned)n == n_max || cli_parse_u64(tok, &v) != 0 || v < 1 || v > max)
+			return -1;
+		out[n++] = (unsigned)v;
+	}
+	return n > 0 ? n : -1;
+}
+
+enum {
+	BENCH_OPT_WORKLOAD = CLI_OPT_FIRST_FREE,
+	BENCH_OPT_CLIENTS,
+	BENCH_OPT_DURATION,
+	BENCH_OPT_OPS,
+	BENCH_OPT_PIDS,
+	BENCH_OPT_ANY_NODE,
+};
+
+static int bench_option(struct cli *cli, struct bench_opts *o, int opt, char **argv)
+{
+	uint64_t v;
+	unsigned pids[BENCH_PIDS_MAX];
+	int n;
+	switch (opt) {
+	case BENCH_OPT_WORKLOAD:
+		for (unsigned i = 0; i < 4; i++)
+			if (strcmp(optarg, bench_workload_names[i]) == 0) {
+				o->workload = (enum bench_workload)i;
+				return -1;
+			}
+		return cli_usage_error(cli, "--workload: '%s': expected enqueue, cycle, ticket or mix",
+				       optarg);
+	case BENCH_OPT_CLIENTS:
+		n = bench_parse_list(optarg, o->levels, BENCH_LEVELS_MAX, BENCH_CLIENTS_MAX);
+		if (n < 0)
+			return cli_usage_error(cli, "--clients: '%s': expected a list like 1,16,64 "
+					       "(each 1..%d, at most %d)", optarg,
+					       BENCH_CLIENTS_MAX, BENCH_LEVELS_MAX);
+		o->n_levels = (unsigned)n;
+		return -1;
+	case BENCH_OPT_DURATION:
+		if (cli_parse_u64(optarg, &v) != 0 || v < 1 || v > BENCH_DURATION_S_MAX)
+			return cli_usage_error(cli, "--duration: '%s': expected seconds, 1..%d",
+					       optarg, BENCH_DURATION_S_MAX);
+		o->duration_s = (unsigned)v;
+		return -1;
+	case BENCH_OPT_OPS:
+		if (cli_parse_u64(optarg, &v) != 0 || v < 1)
+			return cli_usage_error(cli, "--ops: '%s': expected a count >= 1", optarg);
+		o->ops = v;
+		return -1;
+	case BENCH_OPT_PIDS:
+		n = bench_parse_list(optarg, pids, BENCH_PIDS_MAX, INT32_MAX);
+		if (n < 0)
+			return cli_usage_error(cli, "--pids: '%s': expected P1,P2,... (at most %d)",
+					       optarg, BENCH_PIDS_MAX);
+		for (int i = 0; i < n; i++)
+			o->pids[i] = (int)pids[i];
+		o->n_pids = (unsigned)n;
+		return -1;
+	case BENCH_OPT_ANY_NODE:
+		o->any_node = true;
+		return -1;
+	default:
+		return cli_common_option(cli, opt, argv);
+	}
+}
+
+/* Puts the leader's client address first in o->cluster. Right after a cluster starts, the leader
+ * may not have recorded the members' client addresses yet: asks again, BENCH_LEADER_TRIES times
+ * BENCH_LEADER_WAIT_MS apart, then goes on with the given order. */
+#define BENCH_LEADER_TRIES 25
+#define BENCH_LEADER_WAIT_MS 200
+static void bench_leader_first(struct cli *cli, struct bench_opts *o, const char *cluster)
+{
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	Callraft__StatusGet st = CALLRAFT__STATUS_GET__INIT;
+	Callraft__Reply *r;
+	snprintf(o->cluster, sizeof o->cluster, "%s", cluster);
+	if (o->any_node)
+		return;
+	req.op_case = CALLRAFT__REQUEST__OP_STATUS;
+	req.status = &st;
+	for (int t = 0; t < BENCH_LEADER_TRIES; t++) {
+		if (t > 0)
+			usleep(BENCH_LEADER_WAIT_MS * 1000);
+		if (cli_send(cli, &req, &r) != CLI_EXIT_OK)
+			return; /* reported; the run goes on and will report its own failures */
+		bool found = false;
+		for (size_t i = 0; r->status != NULL && i < r->status->n_members && !found; i++) {
+			const Callraft__Member *m = r->status->members[i];
+			if (m->id == r->status->leader_id && m->client_address[0] != '\0') {
+				snprintf(o->cluster, sizeof o->cluster, "%s,%s", m->client_address,
+					 cluster);
+				found = true;
+			}
+		}
+		callraft__reply__free_unpacked(r, NULL);
+		if (found)
+			return;
+	}
+}
+
+/* Encoded size of a typical request of the workload (reported so value sizes can be compared). */
+static size_t bench_request_bytes(const struct bench_opts *o)
+{
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	Callraft__CallEnqueue ce = CALLRAFT__CALL_ENQUEUE__INIT;
+	char customer[CALLRAFT_ID_BYTES_MAX + 1];
+	/* Mirrors bench_enqueue's shapes; tickets are of the same order. */
+	snprintf(customer, sizeof customer, "CUST-IR-THR-%010d-%s-segment.b2c.loyalty-gold-vip", 0,
+		 o->tag);
+	ce.call_id = "0123456789012345678901234567890123456789012345678901234567890123";
+	ce.queue = "bq-00000000-L0-k0000";
+	ce.caller_number = "+989120000000#0000000000";
+	ce.customer_id = customer;
+	ce.tier = 3;
+	ce.arrival_site = "tehran.azadi-dc1.rack-b07.row-03";
+	req.version = CALLRAFT_PROTOCOL_VERSION;
+	req.request_id = 1000000;
+	req.client_id = 1000000;
+	req.seq = 1000000;
+	req.op_case = CALLRAFT__REQUEST__OP_CALL_ENQUEUE;
+	req.call_enqueue = &ce;
+	return callraft__request__get_packed_size(&req);
+}
+
+static int bench_parse(struct cli *cli, struct bench_opts *o, int argc, char **argv)
+{
+	static const struct option options[] = {
+	    {"workload", required_argument, NULL, BENCH_OPT_WORKLOAD},
+	    {"clients", required_argument, NULL, BENCH_OPT_CLIENTS},
+	    {"duration", required_argument, NULL, BENCH_OPT_DURATION},
+	    {"ops", required_argument, NULL, BENCH_OPT_OPS},
+	    {"pids", required_argument, NULL, BENCH_OPT_PIDS},
+	    {"any-node", no_argument, NULL, BENCH_OPT_ANY_NODE},
+	    CLI_COMMON_OPTIONS};
+	int opt;
+	o->workload = BENCH_ENQUEUE;
+	o->levels[0] = 1;
+	o->n_levels = 1;
+	o->duration_s = 10;
+	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
+		int rv = bench_option(cli, o, opt, argv);
+		if (rv >= 0)
+			return rv;
+	}
+	return cli_positionals(cli, argc, argv, 0, 0);
+}
+
+int cli_bench(struct cli *cli, int argc, char **argv)
+{
+	static struct bench_opts o; /* the cluster string is large; one bench per process */
+	struct bench_result results[BENCH_LEVELS_MAX];
+	int rv = bench_parse(cli, &o, argc, argv);
+	if (rv != CLI_EXIT_OK)
+		return rv;
+	const char *cluster = cli->cluster != NULL ? cli->cluster : getenv("CALLRAFT_CLUSTER");
+	if (cluster == NULL || cluster[0] == '\0')
+		return cli_usage_error(cli, "no cluster: pass --cluster or set CALLRAFT_CLUSTER");
+	snprintf(o.tag, sizeof o.tag, "%08x",
+		 (unsigned)((uint64_t)bench_now_us() ^ ((uint64_t)getpid() << 20)));
+	o.timeout_ms = cli->timeout_ms;
+	bench_leader_first(cli, &o, cluster);
+	if (!cli->json)
+		printf("callraft bench: workload %s, %u s or %" PRIu64 " ops per level, request ~%zu "
+		       "bytes, run tag %s, first node %.*s\n"
+		       "clients       ops     ops/s  p50 ms   p99 ms  p999 ms   max ms refused  "
+		       "failed  cli cpu  node pid:cpu/peak-rss\n",
+		       bench_workload_names[o.workload], o.duration_s, o.ops, bench_request_bytes(&o),
+		       o.tag, (int)strcspn(o.cluster, ","), o.cluster);
+	unsigned done = 0;
+	for (; done < o.n_levels; done++) {
+		if (bench_level_run(&o, done, &results[done]) != 0) {
+			if (!cli->json)
+				bench_print_text(&o, &results[done]);
+			return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "UNAVAILABLE",
+					"%u clients: no client could start: %s", o.levels[done],
+					results[done].err);
+		}
+		if (!cli->json) {
+			bench_print_text(&o, &results[done]);
+			fflush(stdout);
+		}
+	}
+	if (cli->json) {
+		json_object *top = json_object_new_object();
+		cli_json_str(top, "workload", bench_workload_names[o.workload]);
+		cli_json_u64(top, "duration_s", o.duration_s);
+		cli_json_u64(top, "ops_max", o.ops);
+		cli_json_u64(top, "request_bytes", bench_request_bytes(&o));
+		cli_json_str(top, "run_tag", o.tag);
+		cli_json_str(top, "cluster", o.cluster);
+		json_object *levels = json_object_new_array();
+		for (unsigned i = 0; i < done; i++)
+			json_object_array_add(levels, bench_json_level(&o, &results[i]));
+		json_object_object_add(top, "levels", levels);
+		cli_print_json(top);
+	}
+	return CLI_EXIT_OK;
+}

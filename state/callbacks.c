@@ -1,0 +1,513 @@
+/* callbacks.c: promises to call a customer back, and what a site loss turns into such promises.
+ *
+ * A callback is a Call record with callback = true: `call next` hands it to an agent like any call
+ * (the reply carries callback and callback_number), and the agent dials out.
+ *
+ *   in-queue (op_callback_request)   a WAITING caller hangs up but keeps their place: the same
+ *                                    record, flagged; a later CallAbandon of it changes nothing.
+ *   scheduled (op_callback_schedule) SCHEDULED until at_ms (at most CALLRAFT_CALLBACK_AHEAD_MS_MAX
+ *                                    ahead), then TIMER_RELEASE puts it in the queue with
+ *                                    enqueued_ms = at_ms: callbacks are ordered by scheduled time.
+ *   voicemail (op_callback_voicemail) SCHEDULED until the site's next opening (opens_at_minute,
+ *                                    local time by utc_offset_minutes), then released with
+ *                                    enqueued_ms = the voicemail's arrival: in order of arrival.
+ *                                    If the site is open now (closes_at_minute set and the local
+ *                                    time within [opens, closes)) it enters the queue at once.
+ *
+ *   SCHEDULED --TIMER_RELEASE--> WAITING --call next--> OFFERED --op_call_dial_attempt--> (dialing)
+ *       --op_call_answer--> ANSWERED (reached)   --op_call_reject--> WAITING (not reached; place
+ *       intact)   --op_call_end--> ENDED (given up)
+ *
+ * Dial attempts: CallDialAttempt is committed *before* the agent dials. While one is in progress
+ * (dialing), a second is refused (BAD_STATE), the offer does not expire and a lapsed presence does
+ * not take the call away; so no failover or retry makes a customer be called twice. At most
+ * CALLRAFT_CALLBACK_ATTEMPTS_MAX attempts per callback.
+ *
+ * Site loss (callbacks_site_lost), by SiteDown or when every agent of a site has been UNREACHABLE
+ * for the site's site_loss_after_ms (TIMER_SITE; agents only: nodes are not tracked, see
+ * NEEDSWORK below):
+ *   1. the site is marked down (routing.c then lets every site's agents take its callers at once);
+ *   2. every caller WAITING who arrived there becomes a callback, keeping their queue key, so the
+ *      surviving sites call them back in their original order; their number goes into by_number;
+ *   3. every call its agents held (OFFERED or ANSWERED) goes back to the queue under its original
+ *      key as a callback; the agents become UNREACHABLE.
+ * Nothing is deleted: every promise stays a record in `calls`.
+ * Redial (callbacks_redial): a CallEnqueue whose caller number is in by_number, of a callback still
+ * WAITING and converted no longer than the queue's redial_window_ms ago, takes that callback's
+ * place (queue, tier, enqueued_ms, enqueue_seq); the callback is ENDED with merged_into set, so the
+ * customer is neither called back nor queued twice.
+ * NEEDSWORK: Tick could carry the sites whose nodes the leader has not heard from, so a site with
+ * no agents logged in can be declared lost too; today only agents' presence (and SiteDown) count.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "state_internal.h"
+
+#define DAY_MS (24ll * 3600 * 1000)
+
+int history_add(struct apply_ctx *c, const char *customer_id, const char *kind, const char *id)
+{
+	Callraft__HistoryItem h = CALLRAFT__HISTORY_ITEM__INIT;
+	uint8_t key[HIST_KEY_BYTES_MAX];
+	size_t n = customer_id != NULL ? strlen(customer_id) : 0;
+
+	if (n == 0)
+		return 0;
+	assert(n <= CALLRAFT_ID_BYTES_MAX);
+	memcpy(key, customer_id, n);
+	key[n] = '\0';
+	be64_put(key + n + 1, (uint64_t)c->now_ms);
+	be64_put(key + n + 9, (c->index << CALLRAFT_BATCH_POSITION_BITS) | c->position);
+	h.at_ms = c->now_ms;
+	h.kind = (char *)kind;
+	h.id = (char *)id;
+	return store_put(c->s, c->txn, DB_CUST_HIST, key, n + 17, &h.base, "history", customer_id,
+			 c->errmsg, c->errmsg_len);
+}
+
+int op_callback_request(struct apply_ctx *c, const Callraft__CallbackRequest *op)
+{
+	Callraft__Call *call;
+	int rc = ctx_get_call(c, op->call_id, &call);
+
+	if (rc == 1)
+		ctx_fail(c, CALLRAFT__CODE__NOT_FOUND, "call '%s': not found", op->call_id);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	ctx_attach_call(c, call);
+	call = &c->call;
+	if (call->state != CALLRAFT__CALL_STATE__WAITING) {
+		ctx_fail(c, CALLRAFT__CODE__BAD_STATE,
+			 "call '%s' is %s: only a WAITING caller can ask "
+			 "for a callback",
+			 op->call_id, state_call_state_name(call->state));
+		return 0;
+	}
+	if (call->callback) {
+		snprintf(c->msg, sizeof c->msg, "already a callback");
+		return 0;
+	}
+	call->callback_number = op->number[0] != '\0' ? op->number : call->caller_number;
+	if (call->callback_number[0] == '\0') {
+		ctx_fail(c, CALLRAFT__CODE__BAD_STATE, "call '%s': no number to call back",
+			 op->call_id);
+		return 0;
+	}
+	call->callback = true;
+	if (ctx_put_call(c, call) != 0 || stats_count(c, call, STATS_CALLBACK) != 0)
+		return -1;
+	return history_add(c, call->customer_id, "callback", call->call_id);
+}
+
+/* A new SCHEDULED callback record from the command's fields; released at release_ms (at once if
+ * that is not in the future). */
+static int schedule(struct apply_ctx *c, const char *id, const char *customer, const char *number,
+		    const char *queue, const char *site, uint32_t tier, int64_t release_ms,
+		    int64_t enqueued_ms, const char *kind)
+{
+	Callraft__Call *call = &c->call;
+
+	*call = (Callraft__Call)CALLRAFT__CALL__INIT;
+	c->has_call = true;
+	call->call_id = (char *)id;
+	call->queue = (char *)queue;
+	call->caller_number = (char *)number;
+	call->callback_number = (char *)number;
+	call->customer_id = (char *)customer;
+	call->arrival_site = (char *)site;
+	call->tier = tier;
+	call->callback = true;
+	call->enqueued_ms = enqueued_ms;
+	call->enqueue_seq = (c->index << CALLRAFT_BATCH_POSITION_BITS) | c->position;
+	call->release_ms = release_ms;
+	if (history_add(c, customer, kind, id) != 0)
+		return -1;
+	if (release_ms <= c->now_ms) {
+		call->state = CALLRAFT__CALL_STATE__WAITING;
+		return (ctx_put_call(c, call) != 0 || route_enter_queue(c, call) != 0) ? -1 : 0;
+	}
+	call->state = CALLRAFT__CALL_STATE__SCHEDULED;
+	return (ctx_put_call(c, call) != 0 || timer_set(c, TIMER_RELEASE, release_ms, id) != 0) ? -1
+												: 0;
+}
+
+/* The existing record of an idempotent create: 1 (attached, outcome set) if it exists. */
+static int existing(struct apply_ctx *c, const char *id)
+{
+	Callraft__Call *old;
+	int rc = ctx_get_call(c, id, &old);
+
+	if (rc == 0) {
+		ctx_attach_call(c, old);
+		snprintf(c->msg, sizeof c->msg, "already exists");
+		return 1;
+	}
+	return rc == 1 ? 0 : -1;
+}
+
+int op_callback_schedule(struct apply_ctx *c, const Callraft__CallbackSchedule *op)
+{
+	int rc = existing(c, op->callback_id);
+
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	if (op->at_ms > c->now_ms + CALLRAFT_CALLBACK_AHEAD_MS_MAX) {
+		ctx_fail(c, CALLRAFT__CODE__INVALID_ARGUMENT,
+			 "callback_schedule: at_ms: more than %lld days ahead",
+			 CALLRAFT_CALLBACK_AHEAD_MS_MAX / DAY_MS);
+		return 0;
+	}
+	int64_t at = op->at_ms > c->now_ms ? op->at_ms : c->now_ms;
+	return schedule(c, op->callback_id, op->customer_id, op->number, op->queue, "", op->tier,
+			at, at, "callback");
+}
+
+/* The next time the site opens after now_ms (UTC ms); now_ms itself if it is open now. */
+static int64_t next_opening(const Callraft__Site *s, int64_t now_ms)
+{
+	int64_t offset_ms = (int64_t)s->utc_offset_minutes * 60000;
+	int64_t local = now_ms + offset_ms;
+	int64_t day_start = local - ((local % DAY_MS) + DAY_MS) % DAY_MS;
+	int64_t minute = (local - day_start) / 60000;
+	int64_t opens = day_start + (int64_t)s->opens_at_minute * 60000;
+
+	if (s->closes_at_minute != s->opens_at_minute) {
+		bool open = s->opens_at_minute < s->closes_at_minute
+				? minute >= s->opens_at_minute && minute < s->closes_at_minute
+				: minute >= s->opens_at_minute || minute < s->closes_at_minute;
+		if (open)
+			return now_ms;
+	}
+	if (opens <= local)
+		opens += DAY_MS;
+	return opens - offset_ms;
+}
+
+int op_callback_voicemail(struct apply_ctx *c, const Callraft__CallbackVoicemail *op)
+{
+	Callraft__Site site;
+	int rc = existing(c, op->callback_id);
+
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	if (route_site(c, op->site, &site) != 0)
+		return -1;
+	int64_t release = site.configured ? next_opening(&site, c->now_ms) : c->now_ms;
+	return schedule(c, op->callback_id, op->customer_id, op->number, op->queue, op->site,
+			op->tier, release, c->now_ms, "voicemail");
+}
+
+int callbacks_release(struct apply_ctx *c, const char *call_id, int64_t due_ms)
+{
+	Callraft__Call *call;
+	int rc = ctx_get_call(c, call_id, &call);
+
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	if (call->state == CALLRAFT__CALL_STATE__SCHEDULED && call->release_ms == due_ms) {
+		call->state = CALLRAFT__CALL_STATE__WAITING;
+		rc = (ctx_put_call(c, call) != 0 || route_enter_queue(c, call) != 0) ? -1 : 0;
+	}
+	protobuf_c_message_free_unpacked(&call->base, NULL);
+	return rc;
+}
+
+int op_call_dial_attempt(struct apply_ctx *c, const Callraft__CallDialAttempt *op)
+{
+	Callraft__Call *call;
+	int rc = ctx_get_call(c, op->call_id, &call);
+
+	if (rc == 1)
+		ctx_fail(c, CALLRAFT__CODE__NOT_FOUND, "call '%s': not found", op->call_id);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	ctx_attach_call(c, call);
+	call = &c->call;
+	if (!call->callback || call->state != CALLRAFT__CALL_STATE__OFFERED ||
+	    strcmp(call->agent_id, op->agent_id) != 0) {
+		ctx_fail(c, CALLRAFT__CODE__BAD_STATE,
+			 "call '%s' is not a callback offered to agent '%s'", op->call_id,
+			 op->agent_id);
+		return 0;
+	}
+	if (call->dialing) {
+		ctx_fail(c, CALLRAFT__CODE__BAD_STATE,
+			 "call '%s': a dial attempt is already in progress", op->call_id);
+		return 0;
+	}
+	if (call->dial_attempts >= CALLRAFT_CALLBACK_ATTEMPTS_MAX) {
+		ctx_fail(c, CALLRAFT__CODE__BAD_STATE, "call '%s': %u dial attempts made: end it",
+			 op->call_id, call->dial_attempts);
+		return 0;
+	}
+	if (timer_del(c, TIMER_OFFER, call->offer_expires_ms, call->call_id) != 0)
+		return -1;
+	call->offer_expires_ms = 0; /* dialling: the offer no longer expires */
+	call->dialing = true;
+	call->dial_attempts++;
+	return ctx_put_call(c, call);
+}
+
+/* ---- site loss -------------------------------------------------------------------------- */
+
+/* Makes a call a callback because its site was lost, and remembers its number for a redial. */
+static int convert(struct apply_ctx *c, Callraft__Call *call)
+{
+	call->callback = true;
+	if (call->callback_number[0] == '\0')
+		call->callback_number = call->caller_number;
+	call->converted_ms = c->now_ms;
+	if (call->caller_number[0] != '\0' &&
+	    store_put_raw(c->s, c->txn, DB_BY_NUMBER, call->caller_number,
+			  strlen(call->caller_number), call->call_id, strlen(call->call_id),
+			  "by number", call->caller_number, c->errmsg, c->errmsg_len) != 0)
+		return -1;
+	return 0;
+}
+
+/* Step 2: every caller waiting who arrived at `site` becomes a callback, place intact. */
+static int convert_waiting(struct apply_ctx *c, const char *site, unsigned *n)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(c->txn, c->s->dbi[DB_QUEUE], &cur);
+
+	if (rc != 0)
+		return store_err(c->errmsg, c->errmsg_len, rc, "site '%s' lost: queue", site);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && *n < CALLRAFT_SITE_CONVERT_MAX;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		char id[CALLRAFT_ID_BYTES_MAX + 1];
+		Callraft__Call *call;
+
+		memcpy(id, v.mv_data, v.mv_size);
+		id[v.mv_size] = '\0';
+		if (ctx_get_call(c, id, &call) != 0) {
+			rc = -1;
+			break;
+		}
+		if (strcmp(call->arrival_site, site) == 0 && !call->callback) {
+			Callraft__Call copy = *call;
+			rc = (convert(c, &copy) != 0 || ctx_put_call(c, &copy) != 0) ? -1 : 0;
+			(*n)++;
+		}
+		protobuf_c_message_free_unpacked(&call->base, NULL);
+		if (rc != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc == -1)
+		return -1;
+	return rc == 0 || rc == MDB_NOTFOUND
+		   ? 0
+		   : store_err(c->errmsg, c->errmsg_len, rc, "site '%s'", site);
+}
+
+/* The ids of the logged-in agents of `site` (malloc'd, strings too); -1 on failure. */
+static int site_agents(struct apply_ctx *c, const char *site, char ***ids, size_t *n)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t cap = 0;
+	int rc = mdb_cursor_open(c->txn, c->s->dbi[DB_AGENTS], &cur);
+
+	*ids = NULL;
+	*n = 0;
+	if (rc != 0)
+		return store_err(c->errmsg, c->errmsg_len, rc, "site '%s': agents", site);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		Callraft__Agent *a = callraft__agent__unpack(NULL, v.mv_size, v.mv_data);
+		bool take = a != NULL && strcmp(a->site, site) == 0 &&
+			    a->state != CALLRAFT__AGENT_STATE__OFFLINE;
+		if (a != NULL)
+			callraft__agent__free_unpacked(a, NULL);
+		if (!take)
+			continue;
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 16;
+			char **grown = realloc(*ids, cap * sizeof **ids);
+			if (grown == NULL)
+				break;
+			*ids = grown;
+		}
+		(*ids)[*n] = strndup(k.mv_data, k.mv_size);
+		if ((*ids)[*n] == NULL)
+			break;
+		(*n)++;
+	}
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	snprintf(c->errmsg, c->errmsg_len, "state: site '%s': agents: %s", site,
+		 rc == 0 ? "out of memory" : mdb_strerror(rc));
+	return -1;
+}
+
+static void free_ids(char **ids, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+}
+
+/* Step 3 for one agent: the call it held goes back as a callback; it becomes UNREACHABLE. */
+static int agent_lost(struct apply_ctx *c, const char *agent_id)
+{
+	Callraft__Agent *a, upd;
+	Callraft__Call *call = NULL, copy;
+	int rc = ctx_get_agent(c, agent_id, &a);
+
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	if (a->state == CALLRAFT__AGENT_STATE__ON_CALL) {
+		rc = ctx_get_call(c, a->call_id, &call);
+		if (rc == 0) {
+			copy = *call;
+			rc = (convert(c, &copy) != 0 || route_requeue(c, &copy) != 0) ? -1 : 0;
+		} else {
+			rc = -1;
+		}
+	}
+	if (rc == 0) {
+		upd = *a;
+		upd.state = CALLRAFT__AGENT_STATE__UNREACHABLE;
+		upd.call_id = "";
+		upd.reason = "";
+		upd.since_ms = c->now_ms;
+		rc = ctx_put_agent(c, &upd);
+	}
+	if (call != NULL)
+		protobuf_c_message_free_unpacked(&call->base, NULL);
+	protobuf_c_message_free_unpacked(&a->base, NULL);
+	return rc;
+}
+
+int callbacks_site_lost(struct apply_ctx *c, const char *site, const char *reason)
+{
+	Callraft__Site s;
+	char **ids;
+	size_t n_agents;
+	unsigned n_calls = 0;
+	int rc = 0;
+
+	if (route_site(c, site, &s) != 0)
+		return -1;
+	if (s.down) {
+		snprintf(c->msg, sizeof c->msg, "site '%s' is already down", site);
+		return 0;
+	}
+	s.down = true;
+	s.down_since_ms = c->now_ms;
+	s.down_reason = (char *)reason;
+	if (route_site_put(c, &s) != 0 || convert_waiting(c, site, &n_calls) != 0 ||
+	    site_agents(c, site, &ids, &n_agents) != 0)
+		return -1;
+	for (size_t i = 0; i < n_agents && rc == 0; i++)
+		rc = agent_lost(c, ids[i]);
+	free_ids(ids, n_agents);
+	snprintf(
+	    c->msg, sizeof c->msg,
+	    "site '%s' down: %u waiting caller(s) and the calls of %zu agent(s) became callbacks",
+	    site, n_calls, n_agents);
+	return rc;
+}
+
+int op_site_down(struct apply_ctx *c, const Callraft__SiteDown *op)
+{
+	return callbacks_site_lost(c, op->site, op->reason[0] != '\0' ? op->reason : "operator");
+}
+
+int op_site_up(struct apply_ctx *c, const Callraft__SiteUp *op)
+{
+	Callraft__Site s;
+
+	if (route_site(c, op->site, &s) != 0)
+		return -1;
+	s.down = false;
+	s.down_since_ms = 0;
+	s.down_reason = "";
+	snprintf(c->msg, sizeof c->msg, "site '%s' up", op->site);
+	return route_site_put(c, &s);
+}
+
+/* TIMER_SITE: the site is lost if it has agents, all UNREACHABLE, the last for long enough. */
+int callbacks_site_check(struct apply_ctx *c, const char *site);
+int callbacks_site_check(struct apply_ctx *c, const char *site)
+{
+	Callraft__Site s;
+	char **ids;
+	size_t n;
+	int64_t last = 0;
+	int rc = 0;
+	bool reachable = false;
+
+	if (route_site(c, site, &s) != 0)
+		return -1;
+	if (s.down)
+		return 0;
+	if (site_agents(c, site, &ids, &n) != 0)
+		return -1;
+	for (size_t i = 0; i < n && rc == 0 && !reachable; i++) {
+		Callraft__Agent *a;
+		rc = ctx_get_agent(c, ids[i], &a);
+		if (rc != 0)
+			break;
+		reachable = a->state != CALLRAFT__AGENT_STATE__UNREACHABLE;
+		if (a->since_ms > last)
+			last = a->since_ms;
+		protobuf_c_message_free_unpacked(&a->base, NULL);
+	}
+	free_ids(ids, n);
+	if (rc != 0)
+		return -1;
+	if (n == 0 || reachable || c->now_ms - last < s.site_loss_after_ms)
+		return 0;
+	return callbacks_site_lost(c, site, "every agent unreachable");
+}
+
+int callbacks_redial(struct apply_ctx *c, Callraft__Call *call)
+{
+	Callraft__QueueConfig cfg;
+	Callraft__Call *old;
+	char id[CALLRAFT_ID_BYTES_MAX + 1];
+	MDB_val k = {strlen(call->caller_number), call->caller_number}, v;
+	uint8_t key[QUEUE_KEY_BYTES_MAX];
+	int rc;
+
+	if (k.mv_size == 0)
+		return 0;
+	rc = mdb_get(c->txn, c->s->dbi[DB_BY_NUMBER], &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return store_err(c->errmsg, c->errmsg_len, rc, "by number '%s'",
+				 call->caller_number);
+	memcpy(id, v.mv_data, v.mv_size);
+	id[v.mv_size] = '\0';
+	if ((rc = ctx_get_call(c, id, &old)) != 0)
+		return rc < 0 ? -1 : 0;
+	ctx_own(c, &old->base);
+	if (route_queue_config(c, old->queue, &cfg) != 0)
+		return -1;
+	if (old->state != CALLRAFT__CALL_STATE__WAITING || !old->callback ||
+	    old->converted_ms == 0 || c->now_ms - old->converted_ms > cfg.redial_window_ms)
+		return 0;
+	if (store_del(c->s, c->txn, DB_QUEUE, key, queue_key(key, old), "queue entry", id,
+		      c->errmsg, c->errmsg_len) != 0 ||
+	    store_del(c->s, c->txn, DB_BY_NUMBER, k.mv_data, k.mv_size, "by number", id, c->errmsg,
+		      c->errmsg_len) < 0)
+		return -1;
+	Callraft__Call upd = *old;
+	upd.state = CALLRAFT__CALL_STATE__ENDED;
+	upd.ended_ms = c->now_ms;
+	upd.merged_into = call->call_id;
+	call->queue = old->queue;
+	call->tier = old->tier;
+	call->enqueued_ms = old->enqueued_ms;
+	call->enqueue_seq = old->enqueue_seq;
+	snprintf(c->msg, sizeof c->msg, "redial: took the place of callback '%s'", id);
+	return ctx_put_call(c, &upd) != 0 ? -1 : 1;
+}

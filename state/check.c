@@ -1,0 +1,122 @@
+/* check.c: state_check, the debug check of the invariants that span tables (calls.c, routing.c).
+ *
+ *   1. A call is in the queue index iff it is WAITING, under exactly queue_key(call).
+ *   2. An OFFERED or ANSWERED call names an agent who is ON_CALL with that call: so one call is
+ *      held by at most one agent, and two agents can never both hold one call.
+ *   3. An ON_CALL agent holds a call that is OFFERED or ANSWERED and names it.
+ *   4. A SCHEDULED call has a release time and is not in the queue index (by 1).
+ * O(calls + agents); for tests and simulations. */
+#include <stdio.h>
+#include <string.h>
+
+#include "state_internal.h"
+
+struct check {
+	struct state *s;
+	MDB_txn *txn;
+	char *msg;
+	size_t len;
+};
+
+static int bad(struct check *k, const char *what, const char *id)
+{
+	snprintf(k->msg, k->len, "invariant: %s '%s'", what, id);
+	return -1;
+}
+
+static int check_call(struct check *k, const Callraft__Call *call)
+{
+	uint8_t key[QUEUE_KEY_BYTES_MAX];
+	MDB_val qk = {queue_key(key, call), key}, qv;
+	bool queued = mdb_get(k->txn, k->s->dbi[DB_QUEUE], &qk, &qv) == 0 &&
+		      qv.mv_size == strlen(call->call_id) &&
+		      memcmp(qv.mv_data, call->call_id, qv.mv_size) == 0;
+
+	if (queued != (call->state == CALLRAFT__CALL_STATE__WAITING))
+		return bad(k, queued ? "queued call not WAITING" : "WAITING call not queued",
+			   call->call_id);
+	if (call->state != CALLRAFT__CALL_STATE__OFFERED &&
+	    call->state != CALLRAFT__CALL_STATE__ANSWERED)
+		return 0;
+	MDB_val ak = {strlen(call->agent_id), call->agent_id}, av;
+	if (ak.mv_size == 0 || mdb_get(k->txn, k->s->dbi[DB_AGENTS], &ak, &av) != 0)
+		return bad(k, "held call without its agent", call->call_id);
+	Callraft__Agent *a = callraft__agent__unpack(NULL, av.mv_size, av.mv_data);
+	bool ok = a != NULL && a->state == CALLRAFT__AGENT_STATE__ON_CALL &&
+		  strcmp(a->call_id, call->call_id) == 0;
+	if (a != NULL)
+		callraft__agent__free_unpacked(a, NULL);
+	return ok ? 0 : bad(k, "held call whose agent does not hold it", call->call_id);
+}
+
+static int check_agent(struct check *k, const Callraft__Agent *a)
+{
+	if ((a->state == CALLRAFT__AGENT_STATE__ON_CALL) != (a->call_id[0] != '\0'))
+		return bad(k, "agent ON_CALL iff call_id", a->agent_id);
+	if (a->state != CALLRAFT__AGENT_STATE__ON_CALL)
+		return 0;
+	MDB_val ck = {strlen(a->call_id), a->call_id}, cv;
+	if (mdb_get(k->txn, k->s->dbi[DB_CALLS], &ck, &cv) != 0)
+		return bad(k, "agent holds a missing call", a->agent_id);
+	Callraft__Call *call = callraft__call__unpack(NULL, cv.mv_size, cv.mv_data);
+	bool ok = call != NULL &&
+		  (call->state == CALLRAFT__CALL_STATE__OFFERED ||
+		   call->state == CALLRAFT__CALL_STATE__ANSWERED) &&
+		  strcmp(call->agent_id, a->agent_id) == 0;
+	if (call != NULL)
+		callraft__call__free_unpacked(call, NULL);
+	return ok ? 0 : bad(k, "agent holds a call that names someone else", a->agent_id);
+}
+
+static int walk(struct check *k, enum state_db db)
+{
+	MDB_cursor *cur;
+	MDB_val key, v;
+	int rc = mdb_cursor_open(k->txn, k->s->dbi[db], &cur);
+
+	if (rc != 0)
+		return bad(k, "cursor", state_db_names[db]);
+	for (rc = mdb_cursor_get(cur, &key, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &key, &v, MDB_NEXT)) {
+		int r;
+		if (db == DB_CALLS) {
+			Callraft__Call *call = callraft__call__unpack(NULL, v.mv_size, v.mv_data);
+			r = call == NULL ? bad(k, "call does not unpack", "") : check_call(k, call);
+			if (call != NULL)
+				callraft__call__free_unpacked(call, NULL);
+		} else if (db == DB_AGENTS) {
+			Callraft__Agent *a = callraft__agent__unpack(NULL, v.mv_size, v.mv_data);
+			r = a == NULL ? bad(k, "agent does not unpack", "") : check_agent(k, a);
+			if (a != NULL)
+				callraft__agent__free_unpacked(a, NULL);
+		} else { /* DB_QUEUE: every entry names a call (whose key check_call verifies) */
+			MDB_val ck = {v.mv_size, v.mv_data}, cv;
+			r = mdb_get(k->txn, k->s->dbi[DB_CALLS], &ck, &cv) == 0
+				? 0
+				: bad(k, "queue entry without its call", "");
+		}
+		if (r != 0) {
+			mdb_cursor_close(cur);
+			return -1;
+		}
+	}
+	mdb_cursor_close(cur);
+	return 0;
+}
+
+int state_check(struct state *s, char *msg, size_t msg_len)
+{
+	struct check k = {s, NULL, msg, msg_len};
+	int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &k.txn);
+
+	if (rc != 0)
+		return bad(&k, "read transaction", mdb_strerror(rc));
+	msg[0] = '\0';
+	rc = walk(&k, DB_CALLS);
+	if (rc == 0)
+		rc = walk(&k, DB_AGENTS);
+	if (rc == 0)
+		rc = walk(&k, DB_QUEUE);
+	mdb_txn_abort(k.txn);
+	return rc;
+}

@@ -1,0 +1,294 @@
+/* stats.c: live statistics per queue and per site, from committed state.
+ *
+ * Counters are kept by apply in the `stats` table, in the same transaction as the change they
+ * count, so they survive failover and restarts and every replica holds the same figures. Keys:
+ * 'q' queue and 's' arrival site (a call with no arrival site counts for its queue only).
+ *
+ * Definitions (the wait of a call is now - enqueued_ms; a call returned to the queue keeps its
+ * enqueued_ms, so its wait runs from when it first entered):
+ *   entered          calls that entered the queue (enqueue, scheduled callback or voicemail
+ *                    released); a redial that takes back a site-loss callback's place is the same
+ *                    contact and is not counted again
+ *   answered         CallAnswer; answered_in_sl if the wait was <= the queue's service_level_ms (T)
+ *   abandoned        CallAbandon of a WAITING or OFFERED call; abandoned_short if the wait was
+ *                    < CALLRAFT_SHORT_ABANDON_MS (5 s). A callback request is not an abandon.
+ *   service level    answered_in_sl / (answered + abandoned - abandoned_short): abandons after 5 s
+ *                    count as missed, short abandons are left out of numerator and denominator.
+ *   ASA              wait_answered_ms / answered
+ *   abandon rate     (abandoned - abandoned_short) / (answered + abandoned - abandoned_short)
+ * Computed by the read (stats_read) from the current tables, at FSM time (meta.time):
+ *   waiting, longest_wait_ms (queue index), agents by state (agents table; for a queue, the agents
+ *   who have it as a skill). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "state_internal.h"
+
+#define STATS_KEY_BYTES_MAX (1 + CALLRAFT_QUEUE_BYTES_MAX + CALLRAFT_SITE_BYTES_MAX)
+
+static size_t stats_key(uint8_t out[STATS_KEY_BYTES_MAX], char scope, const char *name)
+{
+	size_t n = strlen(name);
+
+	out[0] = (uint8_t)scope;
+	memcpy(out + 1, name, n);
+	return n + 1;
+}
+
+static int count_one(struct apply_ctx *c, char scope, const char *name, const Callraft__Call *call,
+		     enum stats_event ev, int64_t sl_ms)
+{
+	uint8_t key[STATS_KEY_BYTES_MAX];
+	size_t key_len = stats_key(key, scope, name);
+	Callraft__Stats *rec, st = CALLRAFT__STATS__INIT;
+	int64_t wait = c->now_ms - call->enqueued_ms;
+	int rc = store_get(c->s, c->txn, DB_STATS, key, key_len, &callraft__stats__descriptor,
+			   (ProtobufCMessage **)&rec, "stats", name, c->errmsg, c->errmsg_len);
+
+	if (rc == 1)
+		rec = NULL;
+	if (rc < 0)
+		return -1;
+	if (rc == 0) {
+		ProtobufCMessage base = st.base;
+		st = *rec;
+		st.base = base;
+	}
+	st.scope = scope == 'q' ? "queue" : "site";
+	st.name = (char *)name;
+	if (wait < 0)
+		wait = 0;
+	switch (ev) {
+	case STATS_ENTER:
+		st.entered++;
+		break;
+	case STATS_ANSWER:
+		st.answered++;
+		st.answered_in_sl += wait <= sl_ms;
+		st.wait_answered_ms += (uint64_t)wait;
+		break;
+	case STATS_ABANDON:
+		st.abandoned++;
+		st.abandoned_short += wait < CALLRAFT_SHORT_ABANDON_MS;
+		break;
+	case STATS_CALLBACK:
+		st.callbacks++;
+		break;
+	}
+	rc = store_put(c->s, c->txn, DB_STATS, key, key_len, &st.base, "stats", name, c->errmsg,
+		       c->errmsg_len);
+	if (rec != NULL)
+		protobuf_c_message_free_unpacked(&rec->base, NULL);
+	return rc;
+}
+
+int stats_count(struct apply_ctx *c, const Callraft__Call *call, enum stats_event ev)
+{
+	Callraft__QueueConfig cfg;
+
+	if (route_queue_config(c, call->queue, &cfg) != 0 ||
+	    count_one(c, 'q', call->queue, call, ev, cfg.service_level_ms) != 0)
+		return -1;
+	if (call->arrival_site[0] == '\0')
+		return 0;
+	return count_one(c, 's', call->arrival_site, call, ev, cfg.service_level_ms);
+}
+
+/* ---- the read --------------------------------------------------------------------------- */
+
+struct stats_scan {
+	MDB_txn *txn;
+	struct state *s;
+	int64_t now_ms;
+};
+
+/* waiting and longest wait of one scope, from the queue index (and, for a site, the calls). */
+static int scan_waiting(struct stats_scan *sc, Callraft__Stats *st, bool site)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t qlen = strlen(st->name);
+	int64_t oldest = sc->now_ms;
+	int rc = mdb_cursor_open(sc->txn, sc->s->dbi[DB_QUEUE], &cur);
+
+	if (rc != 0)
+		return -1;
+	k.mv_size = site ? 0 : qlen + 1;
+	k.mv_data = st->name;
+	for (rc = mdb_cursor_get(cur, &k, &v, site ? MDB_FIRST : MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const uint8_t *kb = k.mv_data;
+		size_t name_len = k.mv_size - 1 - QUEUE_KEY_SUFFIX_BYTES;
+		if (!site && (name_len != qlen || memcmp(kb, st->name, qlen + 1) != 0))
+			break;
+		if (site) {
+			Callraft__Call *call;
+			char id[CALLRAFT_ID_BYTES_MAX + 1];
+			char err[128];
+			memcpy(id, v.mv_data, v.mv_size);
+			id[v.mv_size] = '\0';
+			if (store_get(sc->s, sc->txn, DB_CALLS, id, v.mv_size,
+				      &callraft__call__descriptor, (ProtobufCMessage **)&call,
+				      "call", id, err, sizeof err) != 0)
+				continue;
+			bool mine = strcmp(call->arrival_site, st->name) == 0;
+			callraft__call__free_unpacked(call, NULL);
+			if (!mine)
+				continue;
+		}
+		int64_t enq = (int64_t)be64_get(kb + name_len + 2);
+		st->waiting++;
+		if (enq < oldest)
+			oldest = enq;
+	}
+	mdb_cursor_close(cur);
+	st->longest_wait_ms = st->waiting > 0 ? sc->now_ms - oldest : 0;
+	return 0;
+}
+
+static bool agent_in_scope(const Callraft__Agent *a, const Callraft__Stats *st, bool site)
+{
+	if (site)
+		return strcmp(a->site, st->name) == 0;
+	for (size_t i = 0; i < a->n_skills; i++) {
+		if (strcmp(a->skills[i], st->name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Agents by state name into st->agents (entries malloc'd: freed with the unpacked message). */
+static int scan_agents(struct stats_scan *sc, Callraft__Stats *st, bool site)
+{
+	uint32_t by_state[CALLRAFT__AGENT_STATE__UNREACHABLE + 1] = {0};
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(sc->txn, sc->s->dbi[DB_AGENTS], &cur);
+
+	if (rc != 0)
+		return -1;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		Callraft__Agent *a = callraft__agent__unpack(NULL, v.mv_size, v.mv_data);
+		if (a != NULL && agent_in_scope(a, st, site) &&
+		    (unsigned)a->state <= CALLRAFT__AGENT_STATE__UNREACHABLE)
+			by_state[a->state]++;
+		if (a != NULL)
+			callraft__agent__free_unpacked(a, NULL);
+	}
+	mdb_cursor_close(cur);
+	st->agents = calloc(CALLRAFT__AGENT_STATE__UNREACHABLE + 1, sizeof *st->agents);
+	if (st->agents == NULL)
+		return -1;
+	for (int i = 1; i <= CALLRAFT__AGENT_STATE__UNREACHABLE; i++) {
+		Callraft__Stats__AgentsEntry *e = malloc(sizeof *e);
+		if (e == NULL)
+			return -1;
+		callraft__stats__agents_entry__init(e);
+		e->key = strdup(state_agent_state_name((Callraft__AgentState)i));
+		e->value = by_state[i];
+		st->agents[st->n_agents++] = e;
+		if (e->key == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+static void derive(Callraft__Stats *st, int64_t sl_ms)
+{
+	uint64_t missed = st->abandoned - st->abandoned_short;
+	uint64_t offered = st->answered + missed;
+
+	st->service_level_ms = sl_ms;
+	st->service_level = offered > 0 ? (double)st->answered_in_sl / (double)offered : 0;
+	st->asa_ms = st->answered > 0 ? (int64_t)(st->wait_answered_ms / st->answered) : 0;
+	st->abandon_rate = offered > 0 ? (double)missed / (double)offered : 0;
+}
+
+/* Completes one unpacked Stats record with the computed figures. */
+static int stats_complete(struct stats_scan *sc, Callraft__Stats *st)
+{
+	bool site = strcmp(st->scope, "site") == 0;
+	int64_t sl_ms = CALLRAFT_SERVICE_LEVEL_MS_DEFAULT;
+
+	if (!site) {
+		Callraft__QueueConfig *q;
+		char err[128];
+		if (store_get(sc->s, sc->txn, DB_QUEUES, st->name, strlen(st->name),
+			      &callraft__queue_config__descriptor, (ProtobufCMessage **)&q, "queue",
+			      st->name, err, sizeof err) == 0) {
+			sl_ms = q->service_level_ms;
+			callraft__queue_config__free_unpacked(q, NULL);
+		}
+	}
+	derive(st, sl_ms);
+	return (scan_waiting(sc, st, site) != 0 || scan_agents(sc, st, site) != 0) ? -1 : 0;
+}
+
+/* A Stats message as if unpacked (so free_unpacked releases it), for a scope with no counters. */
+static Callraft__Stats *stats_new(const char *scope, const char *name)
+{
+	Callraft__Stats *st = callraft__stats__unpack(NULL, 0, (const uint8_t *)"");
+
+	if (st == NULL)
+		return NULL;
+	st->scope = strdup(scope);
+	st->name = strdup(name);
+	if (st->scope == NULL || st->name == NULL) {
+		callraft__stats__free_unpacked(st, NULL);
+		return NULL;
+	}
+	return st;
+}
+
+static int stats_one(struct stats_scan *sc, char scope, const char *name, Callraft__Stats **out)
+{
+	uint8_t key[STATS_KEY_BYTES_MAX];
+	char err[128];
+	int rc = store_get(sc->s, sc->txn, DB_STATS, key, stats_key(key, scope, name),
+			   &callraft__stats__descriptor, (ProtobufCMessage **)out, "stats", name,
+			   err, sizeof err);
+
+	if (rc < 0)
+		return -1;
+	if (rc == 1 && (*out = stats_new(scope == 'q' ? "queue" : "site", name)) == NULL)
+		return -1;
+	return stats_complete(sc, *out);
+}
+
+int stats_read(struct state *s, MDB_txn *txn, int64_t now_ms, const Callraft__StatsGet *q,
+	       Callraft__Stats ***items, size_t *n)
+{
+	struct stats_scan sc = {txn, s, now_ms};
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	*n = 0;
+	*items = calloc(CALLRAFT_LIST_LIMIT_MAX, sizeof **items);
+	if (*items == NULL)
+		return -1;
+	if (q->queue[0] != '\0' || q->site[0] != '\0') {
+		if (q->queue[0] != '\0' && stats_one(&sc, 'q', q->queue, &(*items)[(*n)++]) != 0)
+			return -1;
+		if (q->site[0] != '\0' && stats_one(&sc, 's', q->site, &(*items)[(*n)++]) != 0)
+			return -1;
+		return 0;
+	}
+	if ((rc = mdb_cursor_open(txn, s->dbi[DB_STATS], &cur)) != 0)
+		return -1;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && *n < CALLRAFT_LIST_LIMIT_MAX;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		Callraft__Stats *st = callraft__stats__unpack(NULL, v.mv_size, v.mv_data);
+		if (st == NULL)
+			break;
+		(*items)[(*n)++] = st;
+		if (stats_complete(&sc, st) != 0) {
+			rc = -1;
+			break;
+		}
+	}
+	mdb_cursor_close(cur);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : -1;
+}

@@ -1,0 +1,1026 @@
+/* test_state_routing.c: unit tests of the routing rules of issue #3 on the state model (state/
+ * routing.c, callbacks.c, stats.c): Tick-driven timers, offers with tokens, presence, wrap-up,
+ * tiers and aging, overflow by wait, the known agent, callbacks, site loss and redial, stats,
+ * ticket classes and contact history. Entries are built as the leader builds them; every test ends
+ * with state_check (no call held by two agents, the queue index matches the calls). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "state.h"
+#include "state_internal.h"
+
+#define DAY_MS (24ll * 3600 * 1000)
+#define T0     (20000 * DAY_MS) /* a day boundary (UTC midnight) */
+
+struct fx {
+	char base[64];
+	struct state *s;
+	uint64_t index;
+	int64_t time_ms;
+	uint64_t term;
+	uint64_t client_id;
+	uint64_t seq;
+};
+
+static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	struct state_options o = {.map_bytes = 64u << 20, .no_sync = true};
+	char err[256], dir[96];
+
+	snprintf(f->base, sizeof f->base, "/tmp/test_state_routing.XXXXXX");
+	assert_non_null(mkdtemp(f->base));
+	snprintf(dir, sizeof dir, "%s/a", f->base);
+	mkdir(dir, 0750);
+	if (state_open(dir, &o, &f->s, err, sizeof err) != 0)
+		fail_msg("state_open: %s", err);
+	f->time_ms = T0;
+	f->term = 2;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char msg[256];
+
+	if (state_check(f->s, msg, sizeof msg) != 0)
+		fail_msg("%s", msg);
+	state_close(f->s);
+	nftw(f->base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+/* ---- applying commands ------------------------------------------------------------------ */
+
+static Callraft__Reply *run(struct fx *f, Callraft__Command *cmd)
+{
+	Callraft__Entry e = CALLRAFT__ENTRY__INIT;
+	struct state_replies out;
+	char err[256];
+	size_t len;
+
+	if (cmd->op_case != CALLRAFT__COMMAND__OP_REGISTER_CLIENT &&
+	    cmd->op_case != CALLRAFT__COMMAND__OP_TICK && cmd->client_id == 0) {
+		cmd->client_id = f->client_id;
+		cmd->seq = ++f->seq;
+	}
+	e.format = 1;
+	e.time_ms = f->time_ms;
+	e.term = f->term;
+	e.n_commands = 1;
+	e.commands = &cmd;
+	len = callraft__entry__get_packed_size(&e);
+	uint8_t *b = malloc(len);
+	callraft__entry__pack(&e, b);
+	if (state_apply(f->s, ++f->index, b, len, &out, err, sizeof err) != 0)
+		fail_msg("state_apply: %s", err);
+	free(b);
+	assert_int_equal(out.n, 1);
+	Callraft__Reply *r = callraft__reply__unpack(NULL, out.len[0], out.bytes[0]);
+	assert_non_null(r);
+	char msg[256];
+	if (state_check(f->s, msg, sizeof msg) != 0)
+		fail_msg("after %s: %s", validate_op_name(cmd), msg);
+	return r;
+}
+
+#define EXPECT(f, cmd, want)                                                                       \
+	do {                                                                                       \
+		Callraft__Reply *r_ = run((f), (cmd));                                             \
+		if (r_->code != (want))                                                            \
+			fail_msg("line %d: code %d, want %d: %s", __LINE__, r_->code, (want),      \
+				 r_->message);                                                     \
+		callraft__reply__free_unpacked(r_, NULL);                                          \
+	} while (0)
+#define OK(f, cmd) EXPECT(f, cmd, CALLRAFT__CODE__OK)
+
+/* One command of any kind, in caller-owned storage. */
+struct cb {
+	Callraft__Command cmd;
+	union {
+		Callraft__RegisterClient reg;
+		Callraft__CallEnqueue enq;
+		Callraft__CallNext next;
+		Callraft__CallAnswer ans;
+		Callraft__CallReject rej;
+		Callraft__CallEnd end;
+		Callraft__CallAbandon ab;
+		Callraft__AgentLogin login;
+		Callraft__AgentLogout logout;
+		Callraft__AgentHeartbeat hb;
+		Callraft__QueueConfigure qc;
+		Callraft__SiteConfigure sc;
+		Callraft__SiteDown down;
+		Callraft__CallbackRequest cbr;
+		Callraft__CallbackSchedule cbs;
+		Callraft__CallbackVoicemail vm;
+		Callraft__CallDialAttempt dial;
+		Callraft__TicketOpen topen;
+		Callraft__Tick tick;
+	} op;
+	Callraft__Int64Value i64[8];
+	Callraft__Int32Value i32[4];
+	Callraft__UInt32Value u32;
+	char *skills[2];
+};
+
+#define SET_OP(b, CASE, field, member, INIT)                                                       \
+	do {                                                                                       \
+		(b)->cmd = (Callraft__Command)CALLRAFT__COMMAND__INIT;                             \
+		(b)->op.member = (typeof((b)->op.member))INIT;                                     \
+		(b)->cmd.op_case = CALLRAFT__COMMAND__OP_##CASE;                                   \
+		(b)->cmd.field = &(b)->op.member;                                                  \
+	} while (0)
+
+static Callraft__Command *c_tick(struct cb *b)
+{
+	SET_OP(b, TICK, tick, tick, CALLRAFT__TICK__INIT);
+	return &b->cmd;
+}
+
+static Callraft__Command *c_enqueue(struct cb *b, const char *id, const char *site, unsigned tier,
+				    const char *number, const char *customer)
+{
+	SET_OP(b, CALL_ENQUEUE, call_enqueue, enq, CALLRAFT__CALL_ENQUEUE__INIT);
+	b->op.enq.call_id = (char *)id;
+	b->op.enq.queue = "sales";
+	b->op.enq.arrival_site = (char *)site;
+	b->op.enq.tier = tier;
+	b->op.enq.caller_number = (char *)number;
+	b->op.enq.customer_id = (char *)customer;
+	return &b->cmd;
+}
+
+static Callraft__Command *c_login(struct cb *b, const char *agent, const char *site)
+{
+	SET_OP(b, AGENT_LOGIN, agent_login, login, CALLRAFT__AGENT_LOGIN__INIT);
+	b->op.login.agent_id = (char *)agent;
+	b->op.login.site = (char *)site;
+	b->skills[0] = "sales";
+	b->op.login.skills = b->skills;
+	b->op.login.n_skills = 1;
+	return &b->cmd;
+}
+
+static Callraft__Command *c_logout(struct cb *b, const char *agent)
+{
+	SET_OP(b, AGENT_LOGOUT, agent_logout, logout, CALLRAFT__AGENT_LOGOUT__INIT);
+	b->op.logout.agent_id = (char *)agent;
+	return &b->cmd;
+}
+
+static Callraft__Command *c_heartbeat(struct cb *b, const char *agent)
+{
+	SET_OP(b, AGENT_HEARTBEAT, agent_heartbeat, hb, CALLRAFT__AGENT_HEARTBEAT__INIT);
+	b->op.hb.agent_id = (char *)agent;
+	return &b->cmd;
+}
+
+static Callraft__Command *c_next(struct cb *b, const char *agent)
+{
+	SET_OP(b, CALL_NEXT, call_next, next, CALLRAFT__CALL_NEXT__INIT);
+	b->op.next.agent_id = (char *)agent;
+	return &b->cmd;
+}
+
+static Callraft__Command *c_answer(struct cb *b, const char *call, const char *agent, uint64_t term,
+				   uint64_t index)
+{
+	SET_OP(b, CALL_ANSWER, call_answer, ans, CALLRAFT__CALL_ANSWER__INIT);
+	b->op.ans.call_id = (char *)call;
+	b->op.ans.agent_id = (char *)agent;
+	b->op.ans.offer_term = term;
+	b->op.ans.offer_index = index;
+	return &b->cmd;
+}
+
+static Callraft__Command *c_reject(struct cb *b, const char *call, const char *agent, uint64_t term,
+				   uint64_t index)
+{
+	SET_OP(b, CALL_REJECT, call_reject, rej, CALLRAFT__CALL_REJECT__INIT);
+	b->op.rej.call_id = (char *)call;
+	b->op.rej.agent_id = (char *)agent;
+	b->op.rej.offer_term = term;
+	b->op.rej.offer_index = index;
+	return &b->cmd;
+}
+
+static Callraft__Command *c_end(struct cb *b, const char *call, const char *agent)
+{
+	SET_OP(b, CALL_END, call_end, end, CALLRAFT__CALL_END__INIT);
+	b->op.end.call_id = (char *)call;
+	b->op.end.agent_id = (char *)agent;
+	return &b->cmd;
+}
+
+static Callraft__Command *c_abandon(struct cb *b, const char *call)
+{
+	SET_OP(b, CALL_ABANDON, call_abandon, ab, CALLRAFT__CALL_ABANDON__INIT);
+	b->op.ab.call_id = (char *)call;
+	return &b->cmd;
+}
+
+/* Queue "sales" config; a negative value leaves the field unset. */
+static Callraft__Command *c_qconf(struct cb *b, int64_t overflow, int64_t offer, int64_t known,
+				  int64_t aging, int64_t wrap)
+{
+	int64_t v[5] = {overflow, offer, known, aging, wrap};
+	Callraft__Int64Value **fields[5];
+
+	SET_OP(b, QUEUE_CONFIGURE, queue_configure, qc, CALLRAFT__QUEUE_CONFIGURE__INIT);
+	fields[0] = &b->op.qc.overflow_after_ms;
+	fields[1] = &b->op.qc.offer_timeout_ms;
+	fields[2] = &b->op.qc.known_agent_timeout_ms;
+	fields[3] = &b->op.qc.aging_ms_per_tier;
+	fields[4] = &b->op.qc.wrap_up_ms;
+	b->op.qc.queue = "sales";
+	for (int i = 0; i < 5; i++) {
+		if (v[i] < 0)
+			continue;
+		b->i64[i] = (Callraft__Int64Value)CALLRAFT__INT64_VALUE__INIT;
+		b->i64[i].value = v[i];
+		*fields[i] = &b->i64[i];
+	}
+	return &b->cmd;
+}
+
+static Callraft__Command *c_site_conf(struct cb *b, const char *site, int opens, int offset,
+				      int64_t presence, int64_t loss)
+{
+	SET_OP(b, SITE_CONFIGURE, site_configure, sc, CALLRAFT__SITE_CONFIGURE__INIT);
+	b->op.sc.site = (char *)site;
+	for (int i = 0; i < 2; i++)
+		b->i32[i] = (Callraft__Int32Value)CALLRAFT__INT32_VALUE__INIT;
+	b->i32[0].value = opens;
+	b->i32[1].value = offset;
+	b->op.sc.opens_at_minute = &b->i32[0];
+	b->op.sc.utc_offset_minutes = &b->i32[1];
+	b->i64[0] = (Callraft__Int64Value)CALLRAFT__INT64_VALUE__INIT;
+	b->i64[1] = (Callraft__Int64Value)CALLRAFT__INT64_VALUE__INIT;
+	b->i64[0].value = presence;
+	b->i64[1].value = loss;
+	b->op.sc.presence_timeout_ms = &b->i64[0];
+	b->op.sc.site_loss_after_ms = &b->i64[1];
+	return &b->cmd;
+}
+
+/* ---- reads ------------------------------------------------------------------------------ */
+
+static Callraft__Reply *read_req(struct fx *f, Callraft__Request *q)
+{
+	size_t len;
+	uint8_t *b = state_read(f->s, q, &len);
+	assert_non_null(b);
+	Callraft__Reply *r = callraft__reply__unpack(NULL, len, b);
+	assert_non_null(r);
+	free(b);
+	return r;
+}
+
+static Callraft__Call *call_get(struct fx *f, const char *id, Callraft__Reply **keep)
+{
+	Callraft__Request q = CALLRAFT__REQUEST__INIT;
+	Callraft__CallShow op = CALLRAFT__CALL_SHOW__INIT;
+	op.call_id = (char *)id;
+	q.op_case = CALLRAFT__REQUEST__OP_CALL_SHOW;
+	q.call_show = &op;
+	*keep = read_req(f, &q);
+	assert_non_null((*keep)->call);
+	return (*keep)->call;
+}
+
+static Callraft__CallState call_state(struct fx *f, const char *id)
+{
+	Callraft__Reply *r;
+	Callraft__CallState st = call_get(f, id, &r)->state;
+	callraft__reply__free_unpacked(r, NULL);
+	return st;
+}
+
+static bool call_is_callback(struct fx *f, const char *id)
+{
+	Callraft__Reply *r;
+	bool cb = call_get(f, id, &r)->callback;
+	callraft__reply__free_unpacked(r, NULL);
+	return cb;
+}
+
+static Callraft__AgentState agent_state(struct fx *f, const char *id)
+{
+	Callraft__Request q = CALLRAFT__REQUEST__INIT;
+	Callraft__AgentShow op = CALLRAFT__AGENT_SHOW__INIT;
+	op.agent_id = (char *)id;
+	q.op_case = CALLRAFT__REQUEST__OP_AGENT_SHOW;
+	q.agent_show = &op;
+	Callraft__Reply *r = read_req(f, &q);
+	assert_non_null(r->agent);
+	Callraft__AgentState st = r->agent->state;
+	callraft__reply__free_unpacked(r, NULL);
+	return st;
+}
+
+static Callraft__Reply *queue_show(struct fx *f)
+{
+	Callraft__Request q = CALLRAFT__REQUEST__INIT;
+	Callraft__QueueShow op = CALLRAFT__QUEUE_SHOW__INIT;
+	op.queue = "sales";
+	q.op_case = CALLRAFT__REQUEST__OP_QUEUE_SHOW;
+	q.queue_show = &op;
+	return read_req(f, &q);
+}
+
+/* The queue's call ids in service order, space-separated. */
+static void queue_order(struct fx *f, char *out, size_t len)
+{
+	Callraft__Reply *r = queue_show(f);
+	out[0] = '\0';
+	for (size_t i = 0; i < r->n_calls; i++)
+		snprintf(out + strlen(out), len - strlen(out), "%s%s", i ? " " : "",
+			 r->calls[i]->call_id);
+	callraft__reply__free_unpacked(r, NULL);
+}
+
+#define ASSERT_QUEUE(f, want)                                                                      \
+	do {                                                                                       \
+		char got_[512];                                                                    \
+		queue_order((f), got_, sizeof got_);                                               \
+		assert_string_equal(got_, (want));                                                 \
+	} while (0)
+
+/* ---- scenario helpers ------------------------------------------------------------------- */
+
+static void register_client(struct fx *f)
+{
+	struct cb b;
+	SET_OP(&b, REGISTER_CLIENT, register_client, reg, CALLRAFT__REGISTER_CLIENT__INIT);
+	b.op.reg.name = "pbx";
+	Callraft__Reply *r = run(f, &b.cmd);
+	f->client_id = r->client_id;
+	f->seq = 0;
+	callraft__reply__free_unpacked(r, NULL);
+}
+
+static void tick(struct fx *f)
+{
+	struct cb b;
+	OK(f, c_tick(&b));
+}
+
+/* `call next` for agent; returns the call id (static buffer) and the token, or NULL with
+ * QUEUE_EMPTY. */
+static const char *next(struct fx *f, const char *agent, uint64_t *term, uint64_t *index,
+			bool *callback)
+{
+	static char id[CALLRAFT_ID_BYTES_MAX + 1];
+	struct cb b;
+	Callraft__Reply *r = run(f, c_next(&b, agent));
+
+	if (r->code == CALLRAFT__CODE__QUEUE_EMPTY) {
+		callraft__reply__free_unpacked(r, NULL);
+		return NULL;
+	}
+	if (r->code != CALLRAFT__CODE__OK)
+		fail_msg("call next %s: %d %s", agent, r->code, r->message);
+	snprintf(id, sizeof id, "%s", r->call->call_id);
+	if (term != NULL)
+		*term = r->call->offer_term, *index = r->call->offer_index;
+	if (callback != NULL)
+		*callback = r->call->callback;
+	callraft__reply__free_unpacked(r, NULL);
+	return id;
+}
+
+/* Takes the next call, answers and ends it; returns its id (static buffer). */
+static const char *serve(struct fx *f, const char *agent)
+{
+	uint64_t term, index;
+	struct cb b;
+	const char *id = next(f, agent, &term, &index, NULL);
+
+	if (id == NULL)
+		fail_msg("serve %s: queue empty", agent);
+	OK(f, c_answer(&b, id, agent, term, index));
+	OK(f, c_end(&b, id, agent));
+	return id;
+}
+
+/* ==== 1-2. Tick, offers with a token ===================================================== */
+
+static void test_offer_not_answered_in_time_goes_back_with_place_intact(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	uint64_t term, index;
+
+	register_client(f);
+	OK(f, c_login(&b, "a1", "tehran"));
+	OK(f, c_login(&b, "a2", "tehran"));
+	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", ""));
+	f->time_ms += 10;
+	OK(f, c_enqueue(&b, "c2", "tehran", 0, "+9821000002", ""));
+	assert_string_equal(next(f, "a1", &term, &index, NULL), "c1");
+	int64_t offered = f->time_ms;
+
+	f->time_ms = offered + CALLRAFT_OFFER_TIMEOUT_MS_DEFAULT - 1;
+	tick(f);
+	assert_int_equal(call_state(f, "c1"), CALLRAFT__CALL_STATE__OFFERED);
+	f->time_ms = offered + CALLRAFT_OFFER_TIMEOUT_MS_DEFAULT;
+	/* expired but not yet returned: the answer is already refused */
+	EXPECT(f, c_answer(&b, "c1", "a1", term, index), CALLRAFT__CODE__STALE_TOKEN);
+	tick(f);
+	assert_int_equal(call_state(f, "c1"), CALLRAFT__CALL_STATE__WAITING);
+	assert_int_equal(agent_state(f, "a1"), CALLRAFT__AGENT_STATE__AVAILABLE);
+	ASSERT_QUEUE(f, "c1 c2");
+	/* the old token stays stale once the call is offered again */
+	assert_string_equal(next(f, "a2", NULL, NULL, NULL), "c1");
+	EXPECT(f, c_answer(&b, "c1", "a1", term, index), CALLRAFT__CODE__STALE_TOKEN);
+}
+
+static void test_reject_returns_call_with_place_intact(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	uint64_t term, index;
+
+	register_client(f);
+	OK(f, c_login(&b, "a1", "tehran"));
+	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", ""));
+	f->time_ms += 10;
+	OK(f, c_enqueue(&b, "c2", "tehran", 0, "+9821000002", ""));
+	assert_string_equal(next(f, "a1", &term, &index, NULL), "c1");
+	EXPECT(f, c_reject(&b, "c1", "a1", term, index + 1), CALLRAFT__CODE__STALE_TOKEN);
+	OK(f, c_reject(&b, "c1", "a1", term, index));
+	assert_int_equal(agent_state(f, "a1"), CALLRAFT__AGENT_STATE__AVAILABLE);
+	ASSERT_QUEUE(f, "c1 c2");
+	EXPECT(f, c_reject(&b, "c1", "a1", term, index), CALLRAFT__CODE__STALE_TOKEN);
+	EXPECT(f, c_answer(&b, "c1", "a1", term, index), CALLRAFT__CODE__STALE_TOKEN);
+}
+
+/* ==== 3. presence and wrap-up ============================================================= */
+
+static void test_silent_agent_becomes_unreachable_and_its_offer_goes_back(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	register_client(f);
+	OK(f, c_qconf(&b, -1, 60000, -1, -1, -1)); /* offers outlive presence here */
+	OK(f, c_login(&b, "a1", "tehran"));
+	OK(f, c_login(&b, "a2", "tehran"));
+	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", ""));
+	assert_string_equal(next(f, "a1", NULL, NULL, NULL), "c1");
+	f->time_ms += CALLRAFT_PRESENCE_TIMEOUT_MS_DEFAULT - 1;
+	OK(f, c_heartbeat(&b, "a2"));
+	tick(f);
+	assert_int_equal(agent_state(f, "a1"), CALLRAFT__AGENT_STATE__ON_CALL);
+	f->time_ms += 1;
+	tick(f);
+	assert_int_equal(agent_state(f, "a1"), CALLRAFT__AGENT_STATE__UNREACHABLE);
+	assert_int_equal(agent_state(f, "a2"), CALLRAFT__AGENT_STATE__AVAILABLE);
+	assert_int_equal(call_state(f, "c1"), CALLRAFT__CALL_STATE__WAITING);
+	EXPECT(f, c_next(&b, "a1"), CALLRAFT__CODE__BAD_STATE);
+	OK(f, c_heartbeat(&b, "a1")); /* back */
+	assert_int_equal(agent_state(f, "a1"), CALLRAFT__AGENT_STATE__AVAILABLE);
+	assert_string_equal(next(f, "a1", NULL, NULL, NULL), "c1");
+}
+
+static void test_agent_talking_keeps_the_call_when_presence_lapses(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	uint64_t term, index;
+
+	register_client(f);
+	OK(f, c_login(&b, "a1", "tehran"));
+	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", ""));
+	assert_string_equal(next(f, "a1", &term, &index, NULL), "c1");
+	OK(f, c_answer(&b, "c1", "a1", term, index));
+	f->time_ms += CALLRAFT_PRESENCE_TIMEOUT_MS_DEFAULT;
+	tick(f);
+	assert_int_equal(call_state(f, "c1"), CALLRAFT__CALL_STATE__ANSWERED);
+	assert_int_equal(agent_state(f, "a1"), CALLRAFT__AGENT_STATE__ON_CALL);
+	OK(f, c_end(&b, "c1", "a1"));
+}
+
+static void test_wrap_up_after_a_call_then_tick_makes_available(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	register_client(f);
+	OK(f, c_qconf(&b, -1, -1, -1, -1, 10000));
+	OK(f, c_login(&b, "a1", "tehran"));
+	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", ""));
+	serve(f, "a1");
+	assert_int_equal(agent_state(f, "a1"), CALLRAFT__AGENT_STATE__WRAP_UP);
+	f->time_ms += 9999;
+	tick(f);
+	assert_int_equal(agent_state(f, "a1"), CALLRAFT__AGENT_STATE__WRAP_UP);
+	f->time_ms += 1;
+	tick(f);
+	assert_int_equal(agent_state(f, "a1"), CALLRAFT__AGENT_STATE__AVAILABLE);
+}
+
+/* ==== 4. queue config ===================================================================== */
+
+static void test_queue_configure_is_stored_and_shown_with_defaults(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	Callraft__Reply *r;
+
+	register_client(f);
+	r = queue_show(f);
+	assert_non_null(r->queue_config);
+	assert_int_equal(r->queue_config->overflow_after_ms, 30000);
+	assert_int_equal(r->queue_config->offer_timeout_ms, 15000);
+	assert_int_equal(r->queue_config->known_agent_timeout_ms, 20000);
+	assert_int_equal(r->queue_config->aging_ms_per_tier, 60000);
+	assert_int_equal(r->queue_config->service_level_ms, 20000);
+	callraft__reply__free_unpacked(r, NULL);
+	OK(f, c_qconf(&b, 45000, -1, -1, -1, 5000));
+	r = queue_show(f);
+	assert_int_equal(r->queue_config->overflow_after_ms, 45000);
+	assert_int_equal(r->queue_config->offer_timeout_ms, 15000); /* unset: kept */
+	assert_int_equal(r->queue_config->wrap_up_ms, 5000);
+	callraft__reply__free_unpacked(r, NULL);
+	EXPECT(f, c_qconf(&b, -1, 500, -1, -1, -1), CALLRAFT__CODE__INVALID_ARGUMENT);
+	EXPECT(f, c_qconf(&b, -1, -1, -1, -1, CALLRAFT_CONFIG_MS_MAX + 1),
+	       CALLRAFT__CODE__INVALID_ARGUMENT);
+}
+
+/* ==== 5. tiers and aging ================================================================== */
+
+static void test_top_tier_goes_first_and_aging_prevents_starvation(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	register_client(f);
+	OK(f, c_login(&b, "a1", "tehran"));
+	OK(f, c_enqueue(&b, "regular", "tehran", 0, "+9821000001", ""));
+	f->time_ms += 60000;
+	OK(f, c_enqueue(&b, "gold", "tehran", 2, "+9821000002", ""));
+	f->time_ms += 1000;
+	OK(f, c_enqueue(&b, "silver", "tehran", 1, "+9821000003", ""));
+	f->time_ms += 1000;
+	OK(f, c_enqueue(&b, "diamond", "tehran", 3, "+9821000004", ""));
+	/* now: regular waited 62 s (0 + 1 = 1), gold 2, silver 1 (tie with regular: earlier wins)
+	 */
+	assert_string_equal(serve(f, "a1"), "diamond");
+	assert_string_equal(serve(f, "a1"), "gold");
+	assert_string_equal(serve(f, "a1"), "regular");
+	assert_string_equal(serve(f, "a1"), "silver");
+}
+
+static void test_aging_is_capped_below_top_tier(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	register_client(f);
+	OK(f, c_login(&b, "a1", "tehran"));
+	OK(f, c_enqueue(&b, "old-regular", "tehran", 0, "+9821000001", ""));
+	f->time_ms += 3600 * 1000; /* an hour: 60 tiers of aging, capped at top - 1 = 2 */
+	OK(f, c_enqueue(&b, "new-diamond", "tehran", 3, "+9821000002", ""));
+	OK(f, c_enqueue(&b, "new-gold", "tehran", 2, "+9821000003", ""));
+	assert_string_equal(serve(f, "a1"), "new-diamond");
+	assert_string_equal(serve(f, "a1"), "old-regular"); /* 2 == 2: the older first */
+	assert_string_equal(serve(f, "a1"), "new-gold");
+	/* without aging, strict tiers */
+	OK(f, c_qconf(&b, -1, -1, -1, 0, -1));
+	OK(f, c_enqueue(&b, "r2", "tehran", 0, "+9821000004", ""));
+	f->time_ms += 3600 * 1000;
+	OK(f, c_enqueue(&b, "s2", "tehran", 1, "+9821000005", ""));
+	assert_string_equal(serve(f, "a1"), "s2");
+	assert_string_equal(serve(f, "a1"), "r2");
+}
+
+/* ==== 6. overflow between sites =========================================================== */
+
+static void test_overflow_to_other_site_at_exact_boundary(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	register_client(f);
+	OK(f, c_login(&b, "shiraz1", "shiraz"));
+	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", ""));
+	int64_t enq = f->time_ms;
+	f->time_ms = enq + CALLRAFT_OVERFLOW_AFTER_MS_DEFAULT - 1;
+	assert_null(next(f, "shiraz1", NULL, NULL, NULL));
+	f->time_ms = enq + CALLRAFT_OVERFLOW_AFTER_MS_DEFAULT;
+	assert_string_equal(next(f, "shiraz1", NULL, NULL, NULL), "c1");
+}
+
+static void test_overflow_keeps_place_and_own_site_is_never_held_back(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	register_client(f);
+	OK(f, c_login(&b, "shiraz1", "shiraz"));
+	OK(f, c_login(&b, "tehran1", "tehran"));
+	OK(f, c_enqueue(&b, "t1", "tehran", 0, "+9821000001", ""));
+	f->time_ms += 1000;
+	OK(f, c_enqueue(&b, "s1", "shiraz", 0, "+9871000001", ""));
+	/* shiraz1 skips t1 (not yet 30 s) and takes its own site's s1 */
+	assert_string_equal(serve(f, "shiraz1"), "s1");
+	OK(f, c_enqueue(&b, "t2", "tehran", 0, "+9821000002", ""));
+	f->time_ms += 30000;
+	/* t1 overflowed first (it is first in line); tehran1 still gets t2 */
+	assert_string_equal(serve(f, "shiraz1"), "t1");
+	assert_string_equal(serve(f, "tehran1"), "t2");
+}
+
+/* ==== 7. known agent ====================================================================== */
+
+static void test_known_agent_first_then_anyone_after_timeout(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	register_client(f);
+	OK(f, c_login(&b, "a1", "tehran"));
+	OK(f, c_login(&b, "a2", "tehran"));
+	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", "cust-7"));
+	assert_string_equal(serve(f, "a1"), "c1"); /* a1 is now cust-7's last agent */
+	f->time_ms += 1000;
+	OK(f, c_enqueue(&b, "c2", "tehran", 0, "+9821000001", "cust-7"));
+	int64_t enq = f->time_ms;
+	assert_null(next(f, "a2", NULL, NULL, NULL));
+	f->time_ms = enq + CALLRAFT_KNOWN_AGENT_TIMEOUT_MS_DEFAULT - 1;
+	assert_null(next(f, "a2", NULL, NULL, NULL));
+	f->time_ms = enq + CALLRAFT_KNOWN_AGENT_TIMEOUT_MS_DEFAULT;
+	assert_string_equal(next(f, "a2", NULL, NULL, NULL), "c2");
+}
+
+static void test_known_agent_offline_does_not_hold_the_call(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	register_client(f);
+	OK(f, c_login(&b, "a1", "tehran"));
+	OK(f, c_login(&b, "a2", "tehran"));
+	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", "cust-7"));
+	assert_string_equal(serve(f, "a1"), "c1");
+	OK(f, c_enqueue(&b, "c2", "tehran", 0, "+9821000001", "cust-7"));
+	OK(f, c_enqueue(&b, "c3", "tehran", 0, "+9821000002", "cust-8"));
+	assert_string_equal(next(f, "a2", NULL, NULL, NULL), "c3"); /* skips c2 */
+	OK(f, c_logout(&b, "a1"));
+	OK(f, c_enqueue(&b, "c4", "tehran", 0, "+9821000001", "cust-7"));
+	OK(f, c_login(&b, "a3", "tehran"));
+	assert_string_equal(next(f, "a3", NULL, NULL, NULL), "c2"); /* a1 offline: anyone */
+}
+
+static void test_known_agent_takes_the_call_ahead_of_the_site_rule(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	register_client(f);
+	OK(f, c_login(&b, "s1", "shiraz"));
+	OK(f, c_enqueue(&b, "c1", "shiraz", 0, "+9871000001", "cust-9"));
+	assert_string_equal(serve(f, "s1"), "c1");
+	OK(f, c_enqueue(&b, "c2", "tehran", 0, "+9871000001", "cust-9"));
+	assert_string_equal(next(f, "s1", NULL, NULL, NULL), "c2");
+}
+
+/* ==== 8. callbacks ======================================================================== */
+
+static void test_in_queue_callback_keeps_place_and_dial_is_recorded_once(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	uint64_t term, index;
+	bool callback = false;
+
+	register_client(f);
+	OK(f, c_login(&b, "a1", "tehran"));
+	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", ""));
+	f->time_ms += 10;
+	OK(f, c_enqueue(&b, "c2", "tehran", 0, "+9821000002", ""));
+	SET_OP(&b, CALLBACK_REQUEST, callback_request, cbr, CALLRAFT__CALLBACK_REQUEST__INIT);
+	b.op.cbr.call_id = "c1";
+	OK(f, &b.cmd);
+	OK(f, c_abandon(&b, "c1")); /* the caller hangs up: the callback keeps the place */
+	ASSERT_QUEUE(f, "c1 c2");
+	assert_string_equal(next(f, "a1", &term, &index, &callback), "c1");
+	assert_true(callback);
+	SET_OP(&b, CALL_DIAL_ATTEMPT, call_dial_attempt, dial, CALLRAFT__CALL_DIAL_ATTEMPT__INIT);
+	b.op.dial.call_id = "c1";
+	b.op.dial.agent_id = "a1";
+	OK(f, &b.cmd);
+	b.cmd.seq = 0, b.cmd.client_id = 0;
+	EXPECT(f, &b.cmd,
+	       CALLRAFT__CODE__BAD_STATE); /* a second attempt while one is in progress */
+	f->time_ms += 60000;		   /* dialling: the offer does not expire */
+	tick(f);
+	assert_int_equal(call_state(f, "c1"), CALLRAFT__CALL_STATE__OFFERED);
+	OK(f, c_reject(&b, "c1", "a1", term, index)); /* not reached: back, place intact */
+	ASSERT_QUEUE(f, "c1 c2");
+	Callraft__Reply *r;
+	assert_int_equal(call_get(f, "c1", &r)->dial_attempts, 1);
+	callraft__reply__free_unpacked(r, NULL);
+}
+
+static void test_scheduled_callbacks_released_by_tick_in_scheduled_order(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	register_client(f);
+	SET_OP(&b, CALLBACK_SCHEDULE, callback_schedule, cbs, CALLRAFT__CALLBACK_SCHEDULE__INIT);
+	b.op.cbs.callback_id = "late";
+	b.op.cbs.number = "+9821000001";
+	b.op.cbs.queue = "sales";
+	b.op.cbs.at_ms = f->time_ms + 30 * DAY_MS; /* a month ahead */
+	OK(f, &b.cmd);
+	b.cmd.client_id = 0;
+	b.op.cbs.callback_id = "early";
+	b.op.cbs.at_ms = f->time_ms + 3600 * 1000;
+	OK(f, &b.cmd);
+	b.cmd.client_id = 0;
+	b.op.cbs.callback_id = "too-far";
+	b.op.cbs.at_ms = f->time_ms + 32 * DAY_MS;
+	EXPECT(f, &b.cmd, CALLRAFT__CODE__INVALID_ARGUMENT);
+	f->time_ms += 3600 * 1000 - 1;
+	tick(f);
+	assert_int_equal(call_state(f, "early"), CALLRAFT__CALL_STATE__SCHEDULED);
+	f->time_ms += 1;
+	tick(f);
+	assert_int_equal(call_state(f, "early"), CALLRAFT__CALL_STATE__WAITING);
+	assert_int_equal(call_state(f, "late"), CALLRAFT__CALL_STATE__SCHEDULED);
+	f->time_ms = T0 + 30 * DAY_MS;
+	tick(f);
+	ASSERT_QUEUE(f, "early late");
+}
+
+static void test_voicemail_released_at_site_opening_in_arrival_order(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	const int offset = 210; /* Tehran, UTC+3:30; opens at 07:00 local = 03:30 UTC */
+
+	f->time_ms = T0 + 2 * 3600 * 1000 - offset * 60000; /* 02:00 local */
+	register_client(f);
+	OK(f, c_site_conf(&b, "tehran", 7 * 60, offset, 30000, 60000));
+	SET_OP(&b, CALLBACK_VOICEMAIL, callback_voicemail, vm, CALLRAFT__CALLBACK_VOICEMAIL__INIT);
+	b.op.vm.callback_id = "vm1";
+	b.op.vm.number = "+9821000001";
+	b.op.vm.queue = "sales";
+	b.op.vm.site = "tehran";
+	OK(f, &b.cmd);
+	f->time_ms += 60000;
+	b.cmd.client_id = 0;
+	b.op.vm.callback_id = "vm2";
+	b.op.vm.number = "+9821000002";
+	OK(f, &b.cmd);
+	int64_t opening = T0 + (7 * 60 - offset) * 60000ll;
+	f->time_ms = opening - 1;
+	tick(f);
+	assert_int_equal(call_state(f, "vm1"), CALLRAFT__CALL_STATE__SCHEDULED);
+	f->time_ms = opening;
+	tick(f);
+	ASSERT_QUEUE(f, "vm1 vm2");
+	assert_true(call_is_callback(f, "vm2"));
+}
+
+/* ==== 9. site loss and redial ============================================================= */
+
+static void test_site_down_converts_callers_in_original_order_and_redial_keeps_place(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	uint64_t term, index;
+
+	register_client(f);
+	OK(f, c_login(&b, "t-agent", "tehran"));
+	OK(f, c_login(&b, "s-agent", "shiraz"));
+	OK(f, c_enqueue(&b, "t0", "tehran", 0, "+9821000000", ""));
+	assert_string_equal(next(f, "t-agent", &term, &index, NULL), "t0");
+	OK(f, c_answer(&b, "t0", "t-agent", term, index)); /* in progress at tehran */
+	f->time_ms += 10;
+	OK(f, c_enqueue(&b, "t1", "tehran", 0, "+9821000001", ""));
+	f->time_ms += 10;
+	OK(f, c_enqueue(&b, "s1", "shiraz", 0, "+9871000001", ""));
+	f->time_ms += 10;
+	OK(f, c_enqueue(&b, "t2", "tehran", 0, "+9821000002", ""));
+	SET_OP(&b, SITE_DOWN, site_down, down, CALLRAFT__SITE_DOWN__INIT);
+	b.op.down.site = "tehran";
+	OK(f, &b.cmd);
+	assert_int_equal(agent_state(f, "t-agent"), CALLRAFT__AGENT_STATE__UNREACHABLE);
+	ASSERT_QUEUE(f, "t0 t1 s1 t2");
+	assert_true(call_is_callback(f, "t0") && call_is_callback(f, "t1") &&
+		    call_is_callback(f, "t2"));
+	assert_false(call_is_callback(f, "s1"));
+	/* t2's caller dials again (a new call id at shiraz): they keep t2's place */
+	f->time_ms += 60000;
+	OK(f, c_enqueue(&b, "t2-again", "shiraz", 0, "+9821000002", ""));
+	ASSERT_QUEUE(f, "t0 t1 s1 t2-again");
+	Callraft__Reply *r;
+	Callraft__Call *old = call_get(f, "t2", &r);
+	assert_int_equal(old->state, CALLRAFT__CALL_STATE__ENDED);
+	assert_string_equal(old->merged_into, "t2-again");
+	callraft__reply__free_unpacked(r, NULL);
+	/* shiraz serves tehran's callers at once (no overflow wait), in the original order */
+	bool callback;
+	assert_string_equal(next(f, "s-agent", &term, &index, &callback), "t0");
+	assert_true(callback);
+	OK(f, c_reject(&b, "t0", "s-agent", term, index));
+	ASSERT_QUEUE(f, "t0 t1 s1 t2-again");
+}
+
+static void test_redial_after_window_queues_anew(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	register_client(f);
+	OK(f, c_enqueue(&b, "t1", "tehran", 0, "+9821000001", ""));
+	SET_OP(&b, SITE_DOWN, site_down, down, CALLRAFT__SITE_DOWN__INIT);
+	b.op.down.site = "tehran";
+	OK(f, &b.cmd);
+	f->time_ms += CALLRAFT_REDIAL_WINDOW_MS_DEFAULT + 1;
+	OK(f, c_enqueue(&b, "t1-again", "shiraz", 0, "+9821000001", ""));
+	ASSERT_QUEUE(f, "t1 t1-again");
+}
+
+static void test_site_lost_when_every_agent_unreachable_long_enough(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	register_client(f);
+	OK(f, c_site_conf(&b, "tehran", 0, 0, 5000, 10000));
+	OK(f, c_login(&b, "t1", "tehran"));
+	OK(f, c_login(&b, "t2", "tehran"));
+	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", ""));
+	f->time_ms += 2000;
+	OK(f, c_heartbeat(&b, "t2"));
+	f->time_ms += 3000; /* t1 lapses */
+	tick(f);
+	assert_int_equal(agent_state(f, "t1"), CALLRAFT__AGENT_STATE__UNREACHABLE);
+	f->time_ms += 2000; /* t2 lapses: the last one */
+	tick(f);
+	f->time_ms += 10000 - 1;
+	tick(f);
+	assert_false(call_is_callback(f, "c1"));
+	f->time_ms += 1;
+	tick(f);
+	assert_true(call_is_callback(f, "c1"));
+}
+
+/* ==== 10-11. tickets, history, stats ====================================================== */
+
+static void test_ticket_class_target_and_customer_history_in_order(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	register_client(f);
+	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", "cust-1"));
+	f->time_ms += 1000;
+	SET_OP(&b, CALLBACK_REQUEST, callback_request, cbr, CALLRAFT__CALLBACK_REQUEST__INIT);
+	b.op.cbr.call_id = "c1";
+	OK(f, &b.cmd);
+	f->time_ms += 1000;
+	SET_OP(&b, TICKET_OPEN, ticket_open, topen, CALLRAFT__TICKET_OPEN__INIT);
+	b.op.topen.customer_id = "cust-1";
+	b.op.topen.category = "complaint-passenger";
+	b.op.topen.ticket_class = "urgent";
+	Callraft__Reply *r = run(f, &b.cmd);
+	assert_int_equal(r->code, CALLRAFT__CODE__OK);
+	assert_string_equal(r->ticket->ticket_class, "urgent");
+	assert_int_equal(r->ticket->target_ms, f->time_ms + CALLRAFT_TICKET_URGENT_TARGET_MS);
+	assert_true(state_ticket_code_valid(r->ticket->code));
+	callraft__reply__free_unpacked(r, NULL);
+
+	Callraft__Request q = CALLRAFT__REQUEST__INIT;
+	Callraft__CustomerHistory h = CALLRAFT__CUSTOMER_HISTORY__INIT;
+	h.customer_id = "cust-1";
+	q.op_case = CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY;
+	q.customer_history = &h;
+	r = read_req(f, &q);
+	assert_int_equal(r->n_history, 3);
+	assert_string_equal(r->history[0]->kind, "call");
+	assert_string_equal(r->history[1]->kind, "callback");
+	assert_string_equal(r->history[2]->kind, "ticket");
+	callraft__reply__free_unpacked(r, NULL);
+}
+
+static void test_stats_service_level_asa_and_abandons(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	uint64_t term, index;
+
+	register_client(f);
+	OK(f, c_login(&b, "a1", "tehran"));
+	int64_t t0 = f->time_ms;
+	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", ""));
+	OK(f, c_enqueue(&b, "c2", "tehran", 0, "+9821000002", ""));
+	OK(f, c_enqueue(&b, "c3", "tehran", 0, "+9821000003", ""));
+	f->time_ms = t0 + 3000;
+	OK(f, c_abandon(&b, "c2")); /* short: left out */
+	f->time_ms = t0 + 10000;
+	serve(f, "a1"); /* c1 in 10 s: within T = 20 s */
+	f->time_ms = t0 + 25000;
+	OK(f, c_enqueue(&b, "c4", "tehran", 0, "+9821000004", ""));
+	assert_string_equal(next(f, "a1", &term, &index, NULL), "c3");
+	OK(f, c_answer(&b, "c3", "a1", term, index)); /* 25 s: missed T */
+	f->time_ms = t0 + 35000;
+	OK(f, c_abandon(&b, "c4")); /* 10 s: counts as missed */
+	OK(f, c_enqueue(&b, "c5", "tehran", 0, "+9821000005", ""));
+
+	Callraft__Request q = CALLRAFT__REQUEST__INIT;
+	Callraft__StatsGet sg = CALLRAFT__STATS_GET__INIT;
+	sg.queue = "sales";
+	q.op_case = CALLRAFT__REQUEST__OP_STATS_GET;
+	q.stats_get = &sg;
+	f->time_ms += 4000;
+	tick(f); /* FSM time moves on: c5 has waited 4 s */
+	Callraft__Reply *r = read_req(f, &q);
+	assert_int_equal(r->code, CALLRAFT__CODE__OK);
+	assert_int_equal(r->n_stats, 1);
+	Callraft__Stats *st = r->stats[0];
+	assert_int_equal(st->entered, 5);
+	assert_int_equal(st->answered, 2);
+	assert_int_equal(st->answered_in_sl, 1);
+	assert_int_equal(st->abandoned, 2);
+	assert_int_equal(st->abandoned_short, 1);
+	assert_int_equal(st->asa_ms, 17500);
+	assert_true(st->service_level > 0.333 && st->service_level < 0.334);
+	assert_true(st->abandon_rate > 0.333 && st->abandon_rate < 0.334);
+	assert_int_equal(st->waiting, 1);
+	assert_int_equal(st->longest_wait_ms, 4000);
+	callraft__reply__free_unpacked(r, NULL);
+	sg.queue = "";
+	sg.site = "tehran";
+	r = read_req(f, &q);
+	assert_int_equal(r->stats[0]->answered, 2);
+	assert_int_equal(r->stats[0]->waiting, 1);
+	callraft__reply__free_unpacked(r, NULL);
+}
+
+static void test_tick_from_a_client_is_refused(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	register_client(f);
+	c_tick(&b);
+	b.cmd.client_id = f->client_id;
+	b.cmd.seq = ++f->seq;
+	EXPECT(f, &b.cmd, CALLRAFT__CODE__INVALID_ARGUMENT);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    T(test_offer_not_answered_in_time_goes_back_with_place_intact),
+	    T(test_reject_returns_call_with_place_intact),
+	    T(test_silent_agent_becomes_unreachable_and_its_offer_goes_back),
+	    T(test_agent_talking_keeps_the_call_when_presence_lapses),
+	    T(test_wrap_up_after_a_call_then_tick_makes_available),
+	    T(test_queue_configure_is_stored_and_shown_with_defaults),
+	    T(test_top_tier_goes_first_and_aging_prevents_starvation),
+	    T(test_aging_is_capped_below_top_tier),
+	    T(test_overflow_to_other_site_at_exact_boundary),
+	    T(test_overflow_keeps_place_and_own_site_is_never_held_back),
+	    T(test_known_agent_first_then_anyone_after_timeout),
+	    T(test_known_agent_offline_does_not_hold_the_call),
+	    T(test_known_agent_takes_the_call_ahead_of_the_site_rule),
+	    T(test_in_queue_callback_keeps_place_and_dial_is_recorded_once),
+	    T(test_scheduled_callbacks_released_by_tick_in_scheduled_order),
+	    T(test_voicemail_released_at_site_opening_in_arrival_order),
+	    T(test_site_down_converts_callers_in_original_order_and_redial_keeps_place),
+	    T(test_redial_after_window_queues_anew),
+	    T(test_site_lost_when_every_agent_unreachable_long_enough),
+	    T(test_ticket_class_target_and_customer_history_in_order),
+	    T(test_stats_service_level_asa_and_abandons),
+	    T(test_tick_from_a_client_is_refused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
