@@ -354,9 +354,9 @@ static void cli_queue_print(const char *queue, const Callraft__Reply *reply, boo
 {
 	int64_t now = cli_now_ms();
 	json_object *arr = json ? json_object_new_array() : NULL;
-	static const char *const headers[] = {"POS", "CALL-ID", "CALLER", "TIER", "WAITED"};
+	static const char *const headers[] = {"POS", "CALL-ID", "KIND", "SITE", "CALLER", "TIER", "WAITED"};
 	struct cli_table t;
-	cli_table_init(&t, 5, headers);
+	cli_table_init(&t, 7, headers);
 	for (size_t i = 0; i < reply->n_calls; i++) {
 		const Callraft__Call *call = reply->calls[i];
 		/* Wait against the local clock: good enough for display. */
@@ -372,7 +372,11 @@ static void cli_queue_print(const char *queue, const Callraft__Reply *reply, boo
 		snprintf(pos, sizeof pos, "%zu", i + 1);
 		cli_format_tier(call->tier, tier, sizeof tier);
 		cli_format_duration(waited_ms, waited, sizeof waited);
-		const char *row[] = {pos, call->call_id, call->caller_number, tier, waited};
+		/* A callback is a promise to call back (in-queue request, scheduled, voicemail, or a
+		 * caller of a lost site): the agent who gets it dials out. */
+		const char *row[] = {pos, call->call_id, call->callback ? "callback" : "inbound",
+				     call->arrival_site ? call->arrival_site : "", call->caller_number, tier,
+				     waited};
 		cli_table_add(&t, row);
 	}
 	if (json) {
