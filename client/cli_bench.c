@@ -40,12 +40,15 @@
 #include "callraft_limits.h"
 
 /* Limits of the command line: a typo must not start 100k threads or a day-long run. */
-#define BENCH_CLIENTS_MAX 1024
-#define BENCH_LEVELS_MAX 16
+#define BENCH_CLIENTS_MAX    1024
+#define BENCH_LEVELS_MAX     16
 #define BENCH_DURATION_S_MAX 3600
-#define BENCH_PIDS_MAX 16
+#define BENCH_PIDS_MAX	     16
 /* Latency samples kept per thread: 4M x 4 bytes = 16 MiB at most per thread. */
 #define BENCH_SAMPLES_MAX (4u * 1024 * 1024)
+/* Site of the agents and arrival site of the calls: they must match, or routing (state/routing.c)
+ * offers a call to an agent of another site only after the queue's overflow delay. */
+#define BENCH_SITE "tehran"
 /* The run tag prefixes every id this run creates. */
 #define BENCH_TAG_BYTES 8
 
@@ -60,7 +63,7 @@ struct bench_opts {
 	unsigned levels[BENCH_LEVELS_MAX];
 	unsigned n_levels;
 	unsigned duration_s;
-	uint64_t ops;             /* per level; 0: no bound but the duration */
+	uint64_t ops; /* per level; 0: no bound but the duration */
 	int pids[BENCH_PIDS_MAX];
 	unsigned n_pids;
 	bool any_node;
@@ -72,11 +75,11 @@ struct bench_opts {
 /* One level in progress, shared by its threads. */
 struct bench_level {
 	const struct bench_opts *o;
-	unsigned index;             /* position in o->levels: part of agent and queue names */
+	unsigned index; /* position in o->levels: part of agent and queue names */
 	unsigned clients;
 	pthread_barrier_t ready, go;
 	atomic_uint_fast64_t started; /* requests started, for --ops */
-	int64_t deadline_us;          /* set by the main thread between the barriers */
+	int64_t deadline_us;	      /* set by the main thread between the barriers */
 };
 
 /* The state of one client thread. Cycle steps: 0 enqueue, 1 next, 2 answer, 3 end. */
@@ -88,17 +91,17 @@ struct bench_worker {
 	uint32_t *lat_us;
 	size_t n_lat, cap_lat;
 	uint64_t ok, refused, failed, unsampled;
-	uint64_t n;          /* ids made so far */
-	uint64_t rand;       /* xorshift64, never 0 */
+	uint64_t n;    /* ids made so far */
+	uint64_t rand; /* xorshift64, never 0 */
 	int step;
 	char call_id[CALLRAFT_ID_BYTES_MAX + 1];
 	uint64_t offer_term, offer_index;
 	char agent[CALLRAFT_ID_BYTES_MAX + 1];
 	char queue[CALLRAFT_QUEUE_BYTES_MAX + 1];
-	char err[256];       /* first failure, for the report */
-	int64_t last_us;     /* end of the last measured request */
+	char err[256];	 /* first failure, for the report */
+	int64_t last_us; /* end of the last measured request */
 	bool setup_failed;
-	bool draining;       /* after the deadline: clean-up requests are not counted */
+	bool draining; /* after the deadline: clean-up requests are not counted */
 };
 
 /* Per-node figures read from /proc. */
@@ -215,9 +218,11 @@ static bool bench_enqueue(struct bench_worker *w, const char *queue, bool timed)
 	uint64_t n = ++w->n;
 
 	/* A PBX call id: trunk, leg, and a unique counter (64 bytes). */
-	snprintf(w->call_id, sizeof w->call_id, "%s-L%u-k%04u-%012" PRIu64 "-pbx.thr.trunk07.leg-a.sip",
-		 o->tag, w->lv->index, w->k, n);
-	snprintf(customer, sizeof customer, "CUST-IR-THR-%010" PRIu64 "-%s-segment.b2c.loyalty-gold-vip",
+	snprintf(w->call_id, sizeof w->call_id,
+		 "%s-L%u-k%04u-%012" PRIu64 "-pbx.thr.trunk07.leg-a.sip", o->tag, w->lv->index,
+		 w->k, n);
+	snprintf(customer, sizeof customer,
+		 "CUST-IR-THR-%010" PRIu64 "-%s-segment.b2c.loyalty-gold-vip",
 		 (uint64_t)(bench_rand(w) % 10000000000ull), o->tag);
 	snprintf(caller, sizeof caller, "+98912%07" PRIu64 "#%010" PRIu64, bench_rand(w) % 10000000,
 		 (uint64_t)(bench_rand(w) % 10000000000ull));
@@ -226,7 +231,7 @@ static bool bench_enqueue(struct bench_worker *w, const char *queue, bool timed)
 	op.caller_number = caller;
 	op.customer_id = customer;
 	op.tier = (uint32_t)(bench_rand(w) % 4);
-	op.arrival_site = "tehran.azadi-dc1.rack-b07.row-03";
+	op.arrival_site = BENCH_SITE;
 	req.op_case = CALLRAFT__REQUEST__OP_CALL_ENQUEUE;
 	req.call_enqueue = &op;
 	Callraft__Reply *r = bench_send(w, &req, timed);
@@ -266,7 +271,7 @@ static bool bench_agent_login(struct bench_worker *w)
 	char *skills[1] = {w->queue};
 	op.agent_id = w->agent;
 	op.name = "bench agent";
-	op.site = "tehran";
+	op.site = BENCH_SITE;
 	op.skills = skills;
 	op.n_skills = 1;
 	req.op_case = CALLRAFT__REQUEST__OP_AGENT_LOGIN;
@@ -381,12 +386,11 @@ static void bench_op(struct bench_worker *w)
 static bool bench_setup(struct bench_worker *w)
 {
 	const struct bench_opts *o = w->lv->o;
-	struct callraft_client_options co = {.cluster = o->cluster,
-					     .name = "callraft-bench",
-					     .request_timeout_ms = o->timeout_ms};
+	struct callraft_client_options co = {
+	    .cluster = o->cluster, .name = "callraft-bench", .request_timeout_ms = o->timeout_ms};
 	char errmsg[256];
 	snprintf(w->agent, sizeof w->agent, "bench-%s-L%u-a%04u", o->tag, w->lv->index, w->k);
-	snprintf(w->queue, sizeof w->queue, "bq-%s-L%u-k%04u", o->tag, w->lv->index, w->k);
+	snprintf(w->queue, sizeof w->queue, "q.%s.L%u.k%04u.sales-fa", o->tag, w->lv->index, w->k);
 	if (callraft_client_open(&co, &w->client, errmsg, sizeof errmsg) != 0) {
 		snprintf(w->err, sizeof w->err, "%s", errmsg);
 		return false;
@@ -521,7 +525,8 @@ static int bench_level_run(const struct bench_opts *o, unsigned index, struct be
 		ws[i].k = i;
 		ws[i].rand = 0x9e3779b97f4a7c15ull ^ ((uint64_t)(index + 1) << 32) ^ (i + 1);
 		if (pthread_create(&ws[i].thread, NULL, bench_worker_main, &ws[i]) != 0)
-			abort(); /* the barriers count on every thread: nothing sane to fall back to */
+			abort(); /* the barriers count on every thread: nothing sane to fall back to
+				  */
 		started++;
 	}
 	pthread_barrier_wait(&lv.ready);
@@ -603,8 +608,9 @@ static json_object *bench_json_level(const struct bench_opts *o, const struct be
 		cli_json_i64(nd, "pid", o->pids[p]);
 		json_object_object_add(nd, "ok", json_object_new_boolean(r->proc_ok[p]));
 		json_object_object_add(nd, "cpu_s", json_object_new_double(cpu_s));
-		json_object_object_add(nd, "cpu_ms_per_op", json_object_new_double(
-			r->ok ? 1000.0 * cpu_s / (double)r->ok : 0));
+		json_object_object_add(
+		    nd, "cpu_ms_per_op",
+		    json_object_new_double(r->ok ? 1000.0 * cpu_s / (double)r->ok : 0));
 		cli_json_u64(nd, "rss_peak_kb", r->hwm_kb[p]);
 		json_object_array_add(nodes, nd);
 	}
@@ -623,7 +629,8 @@ static int bench_parse_list(const char *s, unsigned *out, unsigned n_max, uint64
 	if (strlen(s) >= sizeof copy)
 		return -1;
 	snprintf(copy, sizeof copy, "%s", s);
-	for (char *tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+	for (char *tok = strtok_r(copy, ",", &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save)) {
 		uint64_t v;
 		if ((unsigned)n == n_max || cli_parse_u64(tok, &v) != 0 || v < 1 || v > max)
 			return -1;
@@ -653,14 +660,15 @@ static int bench_option(struct cli *cli, struct bench_opts *o, int opt, char **a
 				o->workload = (enum bench_workload)i;
 				return -1;
 			}
-		return cli_usage_error(cli, "--workload: '%s': expected enqueue, cycle, ticket or mix",
-				       optarg);
+		return cli_usage_error(
+		    cli, "--workload: '%s': expected enqueue, cycle, ticket or mix", optarg);
 	case BENCH_OPT_CLIENTS:
 		n = bench_parse_list(optarg, o->levels, BENCH_LEVELS_MAX, BENCH_CLIENTS_MAX);
 		if (n < 0)
-			return cli_usage_error(cli, "--clients: '%s': expected a list like 1,16,64 "
-					       "(each 1..%d, at most %d)", optarg,
-					       BENCH_CLIENTS_MAX, BENCH_LEVELS_MAX);
+			return cli_usage_error(cli,
+					       "--clients: '%s': expected a list like 1,16,64 "
+					       "(each 1..%d, at most %d)",
+					       optarg, BENCH_CLIENTS_MAX, BENCH_LEVELS_MAX);
 		o->n_levels = (unsigned)n;
 		return -1;
 	case BENCH_OPT_DURATION:
@@ -694,7 +702,7 @@ static int bench_option(struct cli *cli, struct bench_opts *o, int opt, char **a
 /* Puts the leader's client address first in o->cluster. Right after a cluster starts, the leader
  * may not have recorded the members' client addresses yet: asks again, BENCH_LEADER_TRIES times
  * BENCH_LEADER_WAIT_MS apart, then goes on with the given order. */
-#define BENCH_LEADER_TRIES 25
+#define BENCH_LEADER_TRIES   25
 #define BENCH_LEADER_WAIT_MS 200
 static void bench_leader_first(struct cli *cli, struct bench_opts *o, const char *cluster)
 {
@@ -736,11 +744,11 @@ static size_t bench_request_bytes(const struct bench_opts *o)
 	snprintf(customer, sizeof customer, "CUST-IR-THR-%010d-%s-segment.b2c.loyalty-gold-vip", 0,
 		 o->tag);
 	ce.call_id = "0123456789012345678901234567890123456789012345678901234567890123";
-	ce.queue = "bq-00000000-L0-k0000";
+	ce.queue = "q.00000000.L0.k0000.sales-fa";
 	ce.caller_number = "+989120000000#0000000000";
 	ce.customer_id = customer;
 	ce.tier = 3;
-	ce.arrival_site = "tehran.azadi-dc1.rack-b07.row-03";
+	ce.arrival_site = BENCH_SITE;
 	req.version = CALLRAFT_PROTOCOL_VERSION;
 	req.request_id = 1000000;
 	req.client_id = 1000000;
@@ -788,12 +796,13 @@ int cli_bench(struct cli *cli, int argc, char **argv)
 	o.timeout_ms = cli->timeout_ms;
 	bench_leader_first(cli, &o, cluster);
 	if (!cli->json)
-		printf("callraft bench: workload %s, %u s or %" PRIu64 " ops per level, request ~%zu "
+		printf("callraft bench: workload %s, %u s or %" PRIu64
+		       " ops per level, request ~%zu "
 		       "bytes, run tag %s, first node %.*s\n"
 		       "clients       ops     ops/s  p50 ms   p99 ms  p999 ms   max ms refused  "
 		       "failed  cli cpu  node pid:cpu/peak-rss\n",
-		       bench_workload_names[o.workload], o.duration_s, o.ops, bench_request_bytes(&o),
-		       o.tag, (int)strcspn(o.cluster, ","), o.cluster);
+		       bench_workload_names[o.workload], o.duration_s, o.ops,
+		       bench_request_bytes(&o), o.tag, (int)strcspn(o.cluster, ","), o.cluster);
 	unsigned done = 0;
 	for (; done < o.n_levels; done++) {
 		if (bench_level_run(&o, done, &results[done]) != 0) {

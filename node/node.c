@@ -698,6 +698,11 @@ static void handle_admin(struct node *n, struct conn *c, Callraft__Request *req)
 		Callraft__MemberRole r = req->member_assign->role;
 		int role = r == CALLRAFT__MEMBER_ROLE__VOTER ? RAFT_VOTER
 			   : r == CALLRAFT__MEMBER_ROLE__STANDBY ? RAFT_STANDBY : RAFT_SPARE;
+		/* A retried assign that already took effect is a success, not an error. */
+		if (repl_role_of(&n->repl, req->member_assign->id, NULL) == role) {
+			admin_change_cb(op, 0, 0);
+			return;
+		}
 		rv = repl_assign(&n->repl, req->member_assign->id, role, admin_change_cb, op);
 		break;
 	}

@@ -42,7 +42,7 @@ struct repl_op {
  * call to the stock transport and turns Nagle off on each stream it hands to raft_uv. */
 
 struct nodelay_connect {
-	struct raft_uv_connect inner; /* the stock transport's request */
+	struct raft_uv_connect inner;  /* the stock transport's request */
 	struct raft_uv_connect *outer; /* raft_uv's request */
 	raft_uv_connect_cb cb;
 };
@@ -92,7 +92,8 @@ static int nodelay_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
 	return rv;
 }
 
-static void nodelay_connect_cb(struct raft_uv_connect *inner, struct uv_stream_s *stream, int status)
+static void nodelay_connect_cb(struct raft_uv_connect *inner, struct uv_stream_s *stream,
+			       int status)
 {
 	struct nodelay_connect *c = inner->data;
 	struct raft_uv_connect *outer = c->outer;

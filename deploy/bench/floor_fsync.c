@@ -106,7 +106,8 @@ int main(int argc, char **argv)
 	if (block == NULL || us == NULL)
 		return 1;
 	memset(block, 'f', (size_t)bytes);
-	int rv = run(path, "grow", n, bytes, block, us) || run(path, "prealloc", n, bytes, block, us) ||
+	int rv = run(path, "grow", n, bytes, block, us) ||
+		 run(path, "prealloc", n, bytes, block, us) ||
 		 run(path, "direct", n, bytes, block, us);
 	unlink(path);
 	free(us);

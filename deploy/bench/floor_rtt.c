@@ -39,7 +39,8 @@ static int by_value(const void *a, const void *b)
 static int move_all(int fd, char *p, int len, int out)
 {
 	while (len > 0) {
-		ssize_t k = out ? send(fd, p, (size_t)len, MSG_NOSIGNAL) : recv(fd, p, (size_t)len, 0);
+		ssize_t k =
+		    out ? send(fd, p, (size_t)len, MSG_NOSIGNAL) : recv(fd, p, (size_t)len, 0);
 		if (k <= 0)
 			return -1;
 		p += k;
@@ -82,7 +83,8 @@ int main(int argc, char **argv)
 	socklen_t alen = sizeof a;
 	g_listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (g_listen_fd < 0 || bind(g_listen_fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-	    listen(g_listen_fd, 1) != 0 || getsockname(g_listen_fd, (struct sockaddr *)&a, &alen) != 0) {
+	    listen(g_listen_fd, 1) != 0 ||
+	    getsockname(g_listen_fd, (struct sockaddr *)&a, &alen) != 0) {
 		perror("floor_rtt: listen");
 		return 1;
 	}
