@@ -572,17 +572,84 @@ static int member_record(struct node *n, const Callraft__Member *m, bool del, st
 	return 0;
 }
 
+/* Whether member `id` is in contact with this leader: its match index moved since the last tick
+ * or has reached our last index (the leader appends a Tick every interval, so a live follower's
+ * match index keeps moving). A member first seen in this term gets the benefit of the doubt. */
+static bool member_in_contact(struct node *n, uint64_t id, uint64_t now_ms)
+{
+	struct member_contact *mc = NULL;
+	uint64_t match = 0;
+
+	for (unsigned i = 0; i < n->n_contacts; i++)
+		if (n->contacts[i].id == id)
+			mc = &n->contacts[i];
+	if (repl_match_index(&n->repl, id, &match) != 0)
+		return false;
+	if (mc == NULL) {
+		if (n->n_contacts == CALLRAFT_MEMBERS_MAX)
+			return true;
+		mc = &n->contacts[n->n_contacts++];
+		*mc = (struct member_contact){.id = id, .match = match, .last_ms = now_ms};
+	}
+	if (match != mc->match || match >= repl_last_index(&n->repl)) {
+		mc->match = match;
+		mc->last_ms = now_ms;
+	}
+	return now_ms - mc->last_ms < NODE_CONTACT_TIMEOUT_FACTOR * (uint64_t)n->cfg.election_timeout_ms;
+}
+
+/* Fills the Tick's per-site report: a site is reachable if any of its replicating members (voter
+ * or standby, with a recorded site) is this leader or in contact with it. */
+static void tick_sites(struct node *n, Callraft__Tick *tick)
+{
+	static Callraft__SiteNodes sites[CALLRAFT_MEMBERS_MAX];
+	static Callraft__SiteNodes *ptrs[CALLRAFT_MEMBERS_MAX];
+	static char names[CALLRAFT_MEMBERS_MAX][CALLRAFT_SITE_BYTES_MAX + 1];
+	uint64_t ids[CALLRAFT_MEMBERS_MAX], now = uv_now(&n->loop);
+	int roles[CALLRAFT_MEMBERS_MAX];
+	const char *addrs[CALLRAFT_MEMBERS_MAX];
+	unsigned nc = repl_configuration(&n->repl, ids, roles, addrs, CALLRAFT_MEMBERS_MAX);
+	size_t ns = 0;
+
+	if (n->contacts_term != repl_term(&n->repl)) {
+		n->contacts_term = repl_term(&n->repl);
+		n->n_contacts = 0;
+	}
+	for (unsigned i = 0; i < nc; i++) {
+		Callraft__Member *m = NULL;
+		size_t j;
+		if (roles[i] == RAFT_SPARE || state_member_get(n->state, ids[i], &m) != 0)
+			continue;
+		bool reachable = ids[i] == n->cfg.id || member_in_contact(n, ids[i], now);
+		for (j = 0; j < ns && strcmp(names[j], m->site) != 0; j++)
+			;
+		if (j == ns) {
+			snprintf(names[ns], sizeof names[ns], "%s", m->site);
+			callraft__site_nodes__init(&sites[ns]);
+			sites[ns].site = names[ns];
+			ptrs[ns] = &sites[ns];
+			ns++;
+		}
+		sites[j].reachable = sites[j].reachable || reachable;
+		callraft__member__free_unpacked(m, NULL);
+	}
+	tick->sites = ptrs;
+	tick->n_sites = ns;
+}
+
 /* Appends an internal Tick (client_id 0) to the open batch, as member_record does: the FSM runs
- * every time-based routing rule on it (state/routing.c). The Tick message is empty and never
- * written to, so one static instance serves every batch. */
+ * every time-based routing rule on it (state/routing.c). The Tick and its site report live in
+ * static storage: the batch is packed at the end of this loop turn, before the next tick. */
 static int tick_record(struct node *n)
 {
-	static Callraft__Tick tick = CALLRAFT__TICK__INIT;
+	static Callraft__Tick tick;
 	size_t pos;
-	Callraft__Command *cmd = batch_add(n, NULL, 0, ITEM_INTERNAL, NULL, 16, &pos);
+	Callraft__Command *cmd = batch_add(n, NULL, 0, ITEM_INTERNAL, NULL, 512, &pos);
 
 	if (cmd == NULL)
 		return -1;
+	callraft__tick__init(&tick);
+	tick_sites(n, &tick);
 	cmd->op_case = CALLRAFT__COMMAND__OP_TICK;
 	cmd->tick = &tick;
 	return 0;

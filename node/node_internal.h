@@ -98,6 +98,16 @@ struct fwd_link {
 	size_t n_queued, cap_queued;
 };
 
+/* A member's last contact with this leader (site-loss detection). */
+struct member_contact {
+	uint64_t id;
+	uint64_t match;
+	uint64_t last_ms;
+};
+
+/* A member out of contact this many election timeouts counts as unreachable. */
+#define NODE_CONTACT_TIMEOUT_FACTOR 3
+
 struct node {
 	uv_loop_t loop;
 	struct config cfg;
@@ -108,7 +118,10 @@ struct node {
 	uv_tcp_t listener;
 	uv_check_t flush;
 	uv_timer_t housekeeping;
-	uv_timer_t tick;             /* appends a Tick while this node is a ready leader */
+	uv_timer_t tick;
+	struct member_contact contacts[CALLRAFT_MEMBERS_MAX];
+	unsigned n_contacts;
+	uint64_t contacts_term;             /* appends a Tick while this node is a ready leader */
 	uv_signal_t sigterm, sigint;
 	int lock_fd;
 	struct conn *conns;

@@ -417,6 +417,15 @@ uint64_t repl_last_index(struct repl *r)
 	return raft_last_index(&r->raft);
 }
 
+int repl_match_index(struct repl *r, uint64_t id, uint64_t *index)
+{
+	raft_index i = 0;
+	if (!repl_is_leader(r) || raft_match_index(&r->raft, id, &i) != 0)
+		return -1;
+	*index = i;
+	return 0;
+}
+
 const char *repl_state_name(struct repl *r)
 {
 	return raft_state_name(raft_state(&r->raft));

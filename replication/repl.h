@@ -85,6 +85,9 @@ uint64_t repl_term(struct repl *r);
 uint64_t repl_commit_index(struct repl *r);
 uint64_t repl_last_applied(struct repl *r);
 uint64_t repl_last_index(struct repl *r);
+/* Leader only: the highest index known replicated on member `id`. 0, or -1 if not leader or not a
+ * member. */
+int repl_match_index(struct repl *r, uint64_t id, uint64_t *index);
 const char *repl_state_name(struct repl *r);
 /* This node's role in the current configuration: RAFT_VOTER / RAFT_STANDBY / RAFT_SPARE, -1 if not
  * a member. */

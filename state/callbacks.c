@@ -23,9 +23,10 @@
  * not take the call away; so no failover or retry makes a customer be called twice. At most
  * CALLRAFT_CALLBACK_ATTEMPTS_MAX attempts per callback.
  *
- * Site loss (callbacks_site_lost), by SiteDown or when every agent of a site has been UNREACHABLE
- * for the site's site_loss_after_ms (TIMER_SITE; agents only: nodes are not tracked, see
- * NEEDSWORK below):
+ * Site loss (callbacks_site_lost), by SiteDown or when the site's nodes and its agents have all been
+ * unreachable for the site's site_loss_after_ms (TIMER_SITE). The leader's Ticks report, per site
+ * with member nodes, whether any is in contact (replicating); agents' presence comes from their
+ * heartbeats. A site whose nodes are not reported is judged by its agents alone:
  *   1. the site is marked down (routing.c then lets every site's agents take its callers at once);
  *   2. every caller WAITING who arrived there becomes a callback, keeping their queue key, so the
  *      surviving sites call them back in their original order; their number goes into by_number;
@@ -36,8 +37,6 @@
  * WAITING and converted no longer than the queue's redial_window_ms ago, takes that callback's
  * place (queue, tier, enqueued_ms, enqueue_seq); the callback is ENDED with merged_into set, so the
  * customer is neither called back nor queued twice.
- * NEEDSWORK: Tick could carry the sites whose nodes the leader has not heard from, so a site with
- * no agents logged in can be declared lost too; today only agents' presence (and SiteDown) count.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -433,7 +432,8 @@ int op_site_up(struct apply_ctx *c, const Callraft__SiteUp *op)
 	return route_site_put(c, &s);
 }
 
-/* TIMER_SITE: the site is lost if it has agents, all UNREACHABLE, the last for long enough. */
+/* TIMER_SITE: the site is lost when its nodes (as the leader's Ticks report them) and its agents
+ * have all been unreachable for site_loss_after_ms. */
 int callbacks_site_check(struct apply_ctx *c, const char *site);
 int callbacks_site_check(struct apply_ctx *c, const char *site)
 {
@@ -463,9 +463,21 @@ int callbacks_site_check(struct apply_ctx *c, const char *site)
 	free_ids(ids, n);
 	if (rc != 0)
 		return -1;
-	if (n == 0 || reachable || c->now_ms - last < s.site_loss_after_ms)
+	/* Nodes: a site whose nodes the leader reports must have had none in contact for
+	 * site_loss_after_ms; a site without reported nodes is judged by its agents alone. */
+	bool nodes_down = !s.nodes_reported ||
+			  (!s.nodes_reachable &&
+			   c->now_ms - s.nodes_unreachable_since_ms >= s.site_loss_after_ms);
+	if (!nodes_down)
 		return 0;
-	return callbacks_site_lost(c, site, "every agent unreachable");
+	if (n > 0 && (reachable || c->now_ms - last < s.site_loss_after_ms))
+		return 0;
+	if (n == 0 && !s.nodes_reported)
+		return 0; /* nothing known to be at this site */
+	return callbacks_site_lost(c, site,
+				   n == 0 ? "every node unreachable"
+				   : s.nodes_reported ? "every node and agent unreachable"
+						      : "every agent unreachable");
 }
 
 int callbacks_redial(struct apply_ctx *c, Callraft__Call *call)

@@ -460,11 +460,38 @@ static int timer_pop(struct apply_ctx *c, enum timer_kind *kind, int64_t *due_ms
 		   : 1;
 }
 
+/* Records the leader's report of a site's nodes. When the last of them drops out of contact, a
+ * TIMER_SITE re-checks the site after site_loss_after_ms (the agents may have gone first). The
+ * Site record is written only on a change, not on every tick. */
+static int tick_site_nodes(struct apply_ctx *c, const Callraft__SiteNodes *sn)
+{
+	Callraft__Site s;
+	bool was_reachable;
+
+	if (route_site(c, sn->site, &s) != 0)
+		return -1;
+	was_reachable = !s.nodes_reported || s.nodes_reachable;
+	if (s.nodes_reported && s.nodes_reachable == sn->reachable)
+		return 0;
+	s.nodes_reported = true;
+	s.nodes_reachable = sn->reachable;
+	if (sn->reachable) {
+		s.nodes_unreachable_since_ms = 0;
+	} else if (was_reachable) {
+		s.nodes_unreachable_since_ms = c->now_ms;
+		if (timer_set(c, TIMER_SITE, c->now_ms + s.site_loss_after_ms, sn->site) != 0)
+			return -1;
+	}
+	return route_site_put(c, &s);
+}
+
 int op_tick(struct apply_ctx *c, const Callraft__Tick *op)
 {
 	unsigned fired = 0;
 
-	(void)op;
+	for (size_t i = 0; i < op->n_sites; i++)
+		if (tick_site_nodes(c, op->sites[i]) != 0)
+			return -1;
 	while (fired < CALLRAFT_TICK_TIMERS_MAX) {
 		enum timer_kind kind = TIMER_OFFER;
 		int64_t due_ms = 0;

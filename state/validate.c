@@ -386,10 +386,20 @@ static bool v_routing(const char *ctx, const Callraft__Command *c, char *m, size
 	case CALLRAFT__COMMAND__OP_SITE_UP:
 		return validate_name(ctx, "site", c->site_up->site, CALLRAFT_SITE_BYTES_MAX, true, m, n);
 	case CALLRAFT__COMMAND__OP_TICK:
-		if (c->client_id == 0)
-			return true;
-		snprintf(m, n, "%s: only the leader writes ticks", ctx);
-		return false;
+		if (c->client_id != 0) {
+			snprintf(m, n, "%s: only the leader writes ticks", ctx);
+			return false;
+		}
+		if (c->tick->n_sites > CALLRAFT_MEMBERS_MAX) {
+			snprintf(m, n, "%s: sites: %zu reported (limit %d)", ctx, c->tick->n_sites,
+				 CALLRAFT_MEMBERS_MAX);
+			return false;
+		}
+		for (size_t i = 0; i < c->tick->n_sites; i++)
+			if (!validate_name(ctx, "site", c->tick->sites[i]->site, CALLRAFT_SITE_BYTES_MAX,
+					   true, m, n))
+				return false;
+		return true;
 	default: return false;
 	}
 }

@@ -890,6 +890,67 @@ static void test_site_lost_when_every_agent_unreachable_long_enough(void **state
 	assert_true(call_is_callback(f, "c1"));
 }
 
+/* A Tick reporting one site's nodes. */
+static void tick_nodes(struct fx *f, const char *site, bool reachable)
+{
+	struct cb b;
+	Callraft__SiteNodes sn = CALLRAFT__SITE_NODES__INIT;
+	Callraft__SiteNodes *ptr = &sn;
+	sn.site = (char *)site;
+	sn.reachable = reachable;
+	c_tick(&b);
+	b.op.tick.sites = &ptr;
+	b.op.tick.n_sites = 1;
+	OK(f, &b.cmd);
+}
+
+static void test_site_with_reachable_nodes_is_not_lost_when_agents_vanish(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	register_client(f);
+	OK(f, c_site_conf(&b, "tehran", 0, 0, 5000, 10000));
+	OK(f, c_login(&b, "t1", "tehran"));
+	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", ""));
+	tick_nodes(f, "tehran", true);
+	f->time_ms += 5000; /* t1 lapses: every agent unreachable, but the site's nodes answer */
+	tick_nodes(f, "tehran", true);
+	assert_int_equal(agent_state(f, "t1"), CALLRAFT__AGENT_STATE__UNREACHABLE);
+	f->time_ms += 20000;
+	tick_nodes(f, "tehran", true);
+	assert_false(call_is_callback(f, "c1"));
+	/* Then the nodes go too: lost site_loss_after later, not before. */
+	tick_nodes(f, "tehran", false);
+	f->time_ms += 10000 - 1;
+	tick_nodes(f, "tehran", false);
+	assert_false(call_is_callback(f, "c1"));
+	f->time_ms += 1;
+	tick_nodes(f, "tehran", false);
+	assert_true(call_is_callback(f, "c1"));
+}
+
+static void test_site_whose_nodes_return_in_time_is_not_lost(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	register_client(f);
+	OK(f, c_site_conf(&b, "shiraz", 0, 0, 5000, 10000));
+	OK(f, c_enqueue(&b, "c1", "shiraz", 0, "+9871000001", ""));
+	tick_nodes(f, "shiraz", false); /* no agents logged in; nodes out of contact */
+	f->time_ms += 9000;
+	tick_nodes(f, "shiraz", true); /* back within site_loss_after */
+	f->time_ms += 5000;
+	tick_nodes(f, "shiraz", true);
+	assert_false(call_is_callback(f, "c1"));
+	/* Out again, for the whole window this time: with no agents, the nodes decide. */
+	tick_nodes(f, "shiraz", false);
+	f->time_ms += 10000;
+	tick_nodes(f, "shiraz", false);
+	assert_true(call_is_callback(f, "c1"));
+}
+
 /* ==== 10-11. tickets, history, stats ====================================================== */
 
 static void test_ticket_class_target_and_customer_history_in_order(void **state)
@@ -1018,6 +1079,8 @@ int main(void)
 	    T(test_site_down_converts_callers_in_original_order_and_redial_keeps_place),
 	    T(test_redial_after_window_queues_anew),
 	    T(test_site_lost_when_every_agent_unreachable_long_enough),
+	    T(test_site_with_reachable_nodes_is_not_lost_when_agents_vanish),
+	    T(test_site_whose_nodes_return_in_time_is_not_lost),
 	    T(test_ticket_class_target_and_customer_history_in_order),
 	    T(test_stats_service_level_asa_and_abandons),
 	    T(test_tick_from_a_client_is_refused),
