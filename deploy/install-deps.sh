@@ -5,6 +5,8 @@
 # diverges replicas under network faults (see DESIGN.md, "libraft: which build"), so we build raft
 # 0.22.1 from Debian 13's *source* package (raft 0.22.1-1) against Debian 12's libraries and install it
 # under /usr/local, where pkg-config finds it. The deb-src mirror is the machine's own apt mirror.
+# deploy/raft-patches/ holds our fixes to two crash bugs in raft 0.22.1's legacy layer that the
+# simulation (tests/sim) found; they are applied to Debian's source before building.
 set -euo pipefail
 
 RAFT_VERSION=0.22.1
@@ -13,7 +15,7 @@ PREFIX=${CALLRAFT_RAFT_PREFIX:-/usr/local}
 
 need_root() { [ "$(id -u)" -eq 0 ] || { echo "install-deps: must run as root (apt-get)" >&2; exit 1; }; }
 
-pkgs=(build-essential cmake pkg-config git dpkg-dev autoconf automake libtool
+pkgs=(build-essential cmake pkg-config git dpkg-dev autoconf automake libtool patch
       libuv1-dev liblz4-dev liblmdb-dev lmdb-utils libprotobuf-c-dev protobuf-c-compiler
       libcmocka-dev libinih-dev libjson-c-dev iproute2 iptables procps psmisc python3)
 
@@ -28,8 +30,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# Our fixes to raft 0.22.1 (each patch says what it fixes and how it was found); the build applies
+# them in order. The marker records which were applied, so a changed patch set rebuilds raft.
+here=$(cd "$(dirname "$0")" && pwd)
+patches=("$here"/raft-patches/*.patch)
+patch_id=$(cat "${patches[@]}" | sha256sum | cut -c1-16)
+marker=$PREFIX/share/callraft/raft-$RAFT_VERSION-patches
 have_raft() {
-  PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig pkg-config --exact-version="$RAFT_VERSION" raft 2>/dev/null
+  PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig pkg-config --exact-version="$RAFT_VERSION" raft 2>/dev/null &&
+    [ "$(cat "$marker" 2>/dev/null)" = "$patch_id" ]
 }
 if have_raft; then
   exit 0
@@ -53,6 +62,9 @@ work=$(mktemp -d /tmp/callraft-raft.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 ( cd "$work" && apt-get source -q --download-only "raft=$RAFT_DEB_VERSION" && dpkg-source -x --no-check raft_*.dsc src >/dev/null )
 cd "$work/src"
+for p in "${patches[@]}"; do
+  patch -p1 --forward --quiet < "$p" || { echo "install-deps: raft patch '$p' does not apply" >&2; exit 1; }
+done
 autoreconf -i >/dev/null 2>&1
 # The fixture (raft_fixture) is part of the library build; the tests use it for deterministic simulations.
 ./configure --prefix="$PREFIX" --enable-uv --enable-fixture --disable-example --disable-benchmark \
@@ -60,5 +72,6 @@ autoreconf -i >/dev/null 2>&1
 make -j"$(nproc)" >/dev/null
 make install >/dev/null
 ldconfig
+mkdir -p "$(dirname "$marker")" && echo "$patch_id" > "$marker"
 have_raft || { echo "install-deps: raft $RAFT_VERSION did not install" >&2; exit 1; }
 echo "install-deps: raft $RAFT_VERSION installed under $PREFIX"
