@@ -26,7 +26,7 @@
 # Namespaces: <prefix>-router, <prefix>-<site>; in each site a veth "eth0" with 10.S.0.0/24
 # (router 10.S.0.1, nodes 10.S.0.11, .12); the router REDIRECTs every TCP connection between
 # sites to the delay proxy, which learns the original destination with SO_ORIGINAL_DST.
-# --loopback (automatic when `ip netns add` fails): every node on 127.0.0.1, ports BASE+id (raft)
+# --loopback (automatic when network namespaces are unavailable): every node on 127.0.0.1, ports BASE+id (raft)
 # and BASE+100+id (clients). There the config rule "[member N] equals [node]" leaves no place for a
 # proxy between nodes, so raft links get NO latency; `cut` drops the site's ports on lo (the site
 # cannot receive; what it sends still arrives), `cut-link` is not available.
@@ -280,11 +280,13 @@ up() {
   mkdir -p "$lab"
   echo "$lay" > "$lab/layout"
   echo $((rtt / 2)) > "$lab/one_way_ms"; echo $((wrtt / 2)) > "$lab/one_way_witness_ms"
-  if [ $loop = 0 ] && ip netns add "$ns-probe" 2>/dev/null; then
+  # Creating a namespace and running in it must both work (in a chroot `ip netns exec` fails).
+  if [ $loop = 0 ] && ip netns add "$ns-probe" 2>/dev/null && ip netns exec "$ns-probe" true 2>/dev/null; then
     ip netns delete "$ns-probe"
     echo ns > "$lab/mode"
   else
-    [ $loop = 1 ] || say "ip netns add failed: falling back to --loopback"
+    ip netns delete "$ns-probe" 2>/dev/null || true
+    [ $loop = 1 ] || say "network namespaces unavailable: falling back to --loopback"
     echo loopback > "$lab/mode"
   fi
   local f i

@@ -17,11 +17,14 @@ for b in callraftd callraft callraft-traffic callraft-delayproxy; do
   [ -x "$BUILD/$b" ] || { echo "SKIP: $BUILD/$b not built"; exit 0; }
 done
 loop=()
-if ! ip netns add "crt$$-probe" 2>/dev/null; then
-  echo "--- ip netns add failed: running the drills in --loopback mode"
-  loop=(--loopback)
-else
+# Both creating a namespace and running in it must work: in a chroot `ip netns add` may succeed
+# while `ip netns exec` fails ("mount --make-rslave /" needs / to be a mount point).
+if ip netns add "crt$$-probe" 2>/dev/null && ip netns exec "crt$$-probe" true 2>/dev/null; then
   ip netns delete "crt$$-probe"
+else
+  ip netns delete "crt$$-probe" 2>/dev/null || true
+  echo "--- network namespaces unavailable here: running the drills in --loopback mode"
+  loop=(--loopback)
 fi
 cleanup() {
   local rc=$?
