@@ -281,11 +281,15 @@ up() {
   echo "$lay" > "$lab/layout"
   echo $((rtt / 2)) > "$lab/one_way_ms"; echo $((wrtt / 2)) > "$lab/one_way_witness_ms"
   # Creating a namespace and running in it must both work (in a chroot `ip netns exec` fails).
+  local netns_mounted=0
+  mountpoint -q /run/netns 2>/dev/null && netns_mounted=1
   if [ $loop = 0 ] && ip netns add "$ns-probe" 2>/dev/null && ip netns exec "$ns-probe" true 2>/dev/null; then
     ip netns delete "$ns-probe"
     echo ns > "$lab/mode"
   else
     ip netns delete "$ns-probe" 2>/dev/null || true
+    # `ip netns add` mounted /run/netns: leave the system as we found it.
+    [ $netns_mounted = 1 ] || [ $loop = 1 ] || umount /run/netns 2>/dev/null || true
     [ $loop = 1 ] || say "network namespaces unavailable: falling back to --loopback"
     echo loopback > "$lab/mode"
   fi

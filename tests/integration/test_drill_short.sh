@@ -19,10 +19,14 @@ done
 loop=()
 # Both creating a namespace and running in it must work: in a chroot `ip netns add` may succeed
 # while `ip netns exec` fails ("mount --make-rslave /" needs / to be a mount point).
+netns_mounted=0
+mountpoint -q /run/netns 2>/dev/null && netns_mounted=1
 if ip netns add "crt$$-probe" 2>/dev/null && ip netns exec "crt$$-probe" true 2>/dev/null; then
   ip netns delete "crt$$-probe"
 else
   ip netns delete "crt$$-probe" 2>/dev/null || true
+  # `ip netns add` mounted /run/netns: leave the system as we found it.
+  [ $netns_mounted = 1 ] || umount /run/netns 2>/dev/null || true
   echo "--- network namespaces unavailable here: running the drills in --loopback mode"
   loop=(--loopback)
 fi
