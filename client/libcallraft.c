@@ -22,6 +22,7 @@
  * and answers a retry of an applied write with the stored reply.
  */
 #include "callraft_client.h"
+#include "callraft_ops.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -145,32 +146,7 @@ bool callraft_code_is_retryable(Callraft__Code code)
 
 bool callraft_request_is_write(const Callraft__Request *req)
 {
-	switch (req->op_case) {
-	case CALLRAFT__REQUEST__OP_REGISTER_CLIENT:
-	case CALLRAFT__REQUEST__OP_CALL_ENQUEUE:
-	case CALLRAFT__REQUEST__OP_CALL_NEXT:
-	case CALLRAFT__REQUEST__OP_CALL_ANSWER:
-	case CALLRAFT__REQUEST__OP_CALL_END:
-	case CALLRAFT__REQUEST__OP_CALL_ABANDON:
-	case CALLRAFT__REQUEST__OP_AGENT_LOGIN:
-	case CALLRAFT__REQUEST__OP_AGENT_SET_STATE:
-	case CALLRAFT__REQUEST__OP_AGENT_LOGOUT:
-	case CALLRAFT__REQUEST__OP_TICKET_OPEN:
-	case CALLRAFT__REQUEST__OP_TICKET_UPDATE:
-	case CALLRAFT__REQUEST__OP_CALL_REJECT:
-	case CALLRAFT__REQUEST__OP_AGENT_HEARTBEAT:
-	case CALLRAFT__REQUEST__OP_QUEUE_CONFIGURE:
-	case CALLRAFT__REQUEST__OP_CALLBACK_REQUEST:
-	case CALLRAFT__REQUEST__OP_CALLBACK_SCHEDULE:
-	case CALLRAFT__REQUEST__OP_CALLBACK_VOICEMAIL:
-	case CALLRAFT__REQUEST__OP_CALL_DIAL_ATTEMPT:
-	case CALLRAFT__REQUEST__OP_SITE_CONFIGURE:
-	case CALLRAFT__REQUEST__OP_SITE_DOWN:
-	case CALLRAFT__REQUEST__OP_SITE_UP:
-		return true;
-	default:
-		return false;
-	}
+	return callraft_op_is_write(req->op_case);
 }
 
 /* ------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "callraft_ops.h"
 #include "node_internal.h"
 
 int64_t node_now_ms(void)
@@ -25,61 +26,6 @@ int64_t node_now_ms(void)
 
 /* ------------------------------------------------------------------------------------------------
  * Classification of operations. */
-
-static bool op_is_write(Callraft__Request__OpCase op)
-{
-	switch (op) {
-	case CALLRAFT__REQUEST__OP_REGISTER_CLIENT:
-	case CALLRAFT__REQUEST__OP_CALL_ENQUEUE:
-	case CALLRAFT__REQUEST__OP_CALL_NEXT:
-	case CALLRAFT__REQUEST__OP_CALL_ANSWER:
-	case CALLRAFT__REQUEST__OP_CALL_END:
-	case CALLRAFT__REQUEST__OP_CALL_ABANDON:
-	case CALLRAFT__REQUEST__OP_AGENT_LOGIN:
-	case CALLRAFT__REQUEST__OP_AGENT_SET_STATE:
-	case CALLRAFT__REQUEST__OP_AGENT_LOGOUT:
-	case CALLRAFT__REQUEST__OP_TICKET_OPEN:
-	case CALLRAFT__REQUEST__OP_TICKET_UPDATE:
-	case CALLRAFT__REQUEST__OP_CALL_REJECT:
-	case CALLRAFT__REQUEST__OP_AGENT_HEARTBEAT:
-	case CALLRAFT__REQUEST__OP_QUEUE_CONFIGURE:
-	case CALLRAFT__REQUEST__OP_CALLBACK_REQUEST:
-	case CALLRAFT__REQUEST__OP_CALLBACK_SCHEDULE:
-	case CALLRAFT__REQUEST__OP_CALLBACK_VOICEMAIL:
-	case CALLRAFT__REQUEST__OP_CALL_DIAL_ATTEMPT:
-	case CALLRAFT__REQUEST__OP_SITE_CONFIGURE:
-	case CALLRAFT__REQUEST__OP_SITE_DOWN:
-	case CALLRAFT__REQUEST__OP_SITE_UP:
-		return true;
-	default:
-		return false;
-	}
-}
-
-static bool op_is_read(Callraft__Request__OpCase op)
-{
-	switch (op) {
-	case CALLRAFT__REQUEST__OP_CALL_SHOW:
-	case CALLRAFT__REQUEST__OP_QUEUE_SHOW:
-	case CALLRAFT__REQUEST__OP_AGENT_SHOW:
-	case CALLRAFT__REQUEST__OP_AGENT_LIST:
-	case CALLRAFT__REQUEST__OP_TICKET_SHOW:
-	case CALLRAFT__REQUEST__OP_TICKET_LIST:
-	case CALLRAFT__REQUEST__OP_MEMBERS_LIST:
-	case CALLRAFT__REQUEST__OP_STATS_GET:
-	case CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY:
-	case CALLRAFT__REQUEST__OP_SITE_LIST:
-		return true;
-	default:
-		return false;
-	}
-}
-
-static bool op_is_admin(Callraft__Request__OpCase op)
-{
-	return op == CALLRAFT__REQUEST__OP_MEMBER_ADD || op == CALLRAFT__REQUEST__OP_MEMBER_REMOVE ||
-	       op == CALLRAFT__REQUEST__OP_MEMBER_ASSIGN || op == CALLRAFT__REQUEST__OP_LEADER_TRANSFER;
-}
 
 void node_leader_hint(struct node *n, Callraft__Reply *reply, char *addr_buf, size_t addr_len)
 {
@@ -813,11 +759,11 @@ void node_handle_request(struct node *n, struct conn *c, Callraft__Request *req)
 		reply_status(n, c, req->request_id, false);
 		goto done;
 	}
-	if (op_is_read(op) && req->stale) {
+	if (callraft_op_is_read(op) && req->stale) {
 		serve_read(n, c, req);
 		goto done;
 	}
-	if (!op_is_read(op) && !op_is_write(op) && !op_is_admin(op)) {
+	if (!callraft_op_is_read(op) && !callraft_op_is_write(op) && !callraft_op_is_admin(op)) {
 		conn_send_error(c, req->request_id, CALLRAFT__CODE__UNKNOWN_OPERATION,
 				"operation %d is not known", (int)op);
 		goto done;
@@ -830,9 +776,9 @@ void node_handle_request(struct node *n, struct conn *c, Callraft__Request *req)
 			fwd_request(n, c, req);
 		goto done;
 	}
-	if (op_is_write(op))
+	if (callraft_op_is_write(op))
 		return handle_write(n, c, req);
-	if (op_is_read(op))
+	if (callraft_op_is_read(op))
 		return handle_read(n, c, req);
 	return handle_admin(n, c, req);
 done:
