@@ -109,19 +109,6 @@ static void sleep_ms(int64_t ms)
 		;
 }
 
-void callraft_frame_put_len(uint8_t hdr[4], uint32_t len)
-{
-	hdr[0] = (uint8_t)(len >> 24);
-	hdr[1] = (uint8_t)(len >> 16);
-	hdr[2] = (uint8_t)(len >> 8);
-	hdr[3] = (uint8_t)len;
-}
-
-uint32_t callraft_frame_get_len(const uint8_t hdr[4])
-{
-	return (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
-}
-
 const char *callraft_code_name(Callraft__Code code)
 {
 	const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&callraft__code__descriptor,

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "callraft_ops.h"
 #include "log.h"
 #include "node_internal.h"
 
@@ -87,13 +88,6 @@ static size_t put_varint(uint8_t *p, uint64_t v)
 	return n;
 }
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 void conn_send_reply_bytes(struct conn *c, const uint8_t *bytes, size_t len, uint64_t request_id)
 {
@@ -115,7 +109,7 @@ void conn_send_reply_bytes(struct conn *c, const uint8_t *bytes, size_t len, uin
 	/* Field 1 (request_id), varint: appended, so it overrides any earlier value. */
 	w->buf[4 + len] = 0x08;
 	patch = 1 + put_varint(w->buf + 4 + len + 1, request_id);
-	put_be32(w->buf, (uint32_t)(len + patch));
+	callraft_frame_put_len(w->buf, (uint32_t)(len + patch));
 	b = uv_buf_init((char *)w->buf, (unsigned)(4 + len + patch));
 	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb) != 0) {
 		free(w->buf);
@@ -171,17 +165,13 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)c->rx + c->rx_len, (unsigned)(c->rx_cap - c->rx_len));
 }
 
-static uint32_t get_be32(const uint8_t *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
 
 /* Handles every whole frame in rx. Returns -1 if the connection must close. */
 static int conn_process(struct conn *c)
 {
 	size_t off = 0;
 	while (c->rx_len - off >= 4) {
-		uint32_t len = get_be32(c->rx + off);
+		uint32_t len = callraft_frame_get_len(c->rx + off);
 		Callraft__Request *req;
 		if (len > CALLRAFT_REQUEST_BYTES_MAX) {
 			conn_send_error(c, 0, CALLRAFT__CODE__BAD_FRAME,

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "callraft_ops.h"
 #include "log.h"
 #include "node_internal.h"
 
@@ -106,10 +107,6 @@ static void link_write(struct fwd_link *l, uv_buf_t b)
 	}
 }
 
-static uint32_t get_be32(const uint8_t *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
 
 /* Relays one reply frame from the leader. */
 static void relay(struct fwd_link *l, const uint8_t *frame, uint32_t len)
@@ -157,7 +154,7 @@ static void link_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	l->rx_len += (size_t)nread;
 	while (l->rx_len - off >= 4) {
-		uint32_t len = get_be32(l->rx + off);
+		uint32_t len = callraft_frame_get_len(l->rx + off);
 		if (len > CALLRAFT_FRAME_BYTES_MAX) {
 			link_fail(l, "reply frame too large", UV_EPROTO);
 			return;
@@ -300,23 +297,21 @@ void fwd_request(struct node *n, struct conn *c, Callraft__Request *req)
 		conn_send_error(c, orig_id, CALLRAFT__CODE__UNAVAILABLE, "out of memory: retry");
 		return;
 	}
+	/* On the link the request travels under its link-local id; the caller keeps its own. */
 	req->request_id = p->fwd_id = ++l->next_fwd_id;
 	req->forwarded = true;
 	len = callraft__request__get_packed_size(req);
 	b = uv_buf_init(malloc(4 + len), (unsigned)(4 + len));
+	if (b.base != NULL) {
+		callraft_frame_put_len((uint8_t *)b.base, (uint32_t)len);
+		callraft__request__pack(req, (uint8_t *)b.base + 4);
+	}
 	req->request_id = orig_id;
 	if (b.base == NULL) {
 		free(p);
 		conn_send_error(c, orig_id, CALLRAFT__CODE__UNAVAILABLE, "out of memory: retry");
 		return;
 	}
-	b.base[0] = (char)(len >> 24);
-	b.base[1] = (char)(len >> 16);
-	b.base[2] = (char)(len >> 8);
-	b.base[3] = (char)len;
-	req->request_id = p->fwd_id;
-	callraft__request__pack(req, (uint8_t *)b.base + 4);
-	req->request_id = orig_id;
 	p->request_id = orig_id;
 	p->conn = c;
 	p->started_ms = uv_now(&n->loop);

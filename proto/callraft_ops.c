@@ -55,3 +55,16 @@ bool callraft_op_is_admin(Callraft__Request__OpCase op)
 	return op == CALLRAFT__REQUEST__OP_MEMBER_ADD || op == CALLRAFT__REQUEST__OP_MEMBER_REMOVE ||
 	       op == CALLRAFT__REQUEST__OP_MEMBER_ASSIGN || op == CALLRAFT__REQUEST__OP_LEADER_TRANSFER;
 }
+
+void callraft_frame_put_len(uint8_t hdr[4], uint32_t len)
+{
+	hdr[0] = (uint8_t)(len >> 24);
+	hdr[1] = (uint8_t)(len >> 16);
+	hdr[2] = (uint8_t)(len >> 8);
+	hdr[3] = (uint8_t)len;
+}
+
+uint32_t callraft_frame_get_len(const uint8_t hdr[4])
+{
+	return (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+}

@@ -1,4 +1,4 @@
-/* callraft_ops.h: which requests are writes (through the log, with a session), reads
+/* callraft_ops.h: frame lengths, and which requests are writes (through the log, with a session), reads
  * (linearizable by default, or stale) and admin operations (membership, leadership). One table
  * shared by the node (dispatch) and the client library (sessions and retries). `status` is none of
  * them: every node answers it from its own view. */
@@ -6,11 +6,17 @@
 #define CALLRAFT_OPS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "callraft.pb-c.h"
 
 bool callraft_op_is_write(Callraft__Request__OpCase op);
 bool callraft_op_is_read(Callraft__Request__OpCase op);
 bool callraft_op_is_admin(Callraft__Request__OpCase op);
+
+/* The 4-byte big-endian length that prefixes every frame on the wire (and every encoded entry in a
+ * Raft log payload). Shared by the node, the FSM adapter and the client library. */
+void callraft_frame_put_len(uint8_t hdr[4], uint32_t len);
+uint32_t callraft_frame_get_len(const uint8_t hdr[4]);
 
 #endif

@@ -1,6 +1,8 @@
 /* fsm.c: see fsm.h. */
 #include "fsm.h"
 
+#include "callraft_ops.h"
+
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +16,7 @@ void *fsm_entry_encode(const Callraft__Entry *entry, size_t *len_out)
 	if (buf == NULL)
 		return NULL;
 	memset(buf, 0, len);
-	buf[0] = (uint8_t)(pb >> 24);
-	buf[1] = (uint8_t)(pb >> 16);
-	buf[2] = (uint8_t)(pb >> 8);
-	buf[3] = (uint8_t)pb;
+	callraft_frame_put_len(buf, (uint32_t)pb);
 	callraft__entry__pack(entry, buf + 4);
 	*len_out = len;
 	return buf;
@@ -29,7 +28,7 @@ int fsm_entry_payload(const void *buf, size_t len, const void **entry, size_t *e
 	size_t pb;
 	if (len < 4)
 		return -1;
-	pb = ((size_t)p[0] << 24) | ((size_t)p[1] << 16) | ((size_t)p[2] << 8) | p[3];
+	pb = callraft_frame_get_len(p);
 	if (pb > len - 4)
 		return -1;
 	*entry = p + 4;

@@ -155,18 +155,15 @@ static void r_queue_config(struct read *r, const char *queue)
 
 	if (rc == 1) { /* never configured: the defaults, as if unpacked */
 		q = callraft__queue_config__unpack(NULL, 0, (const uint8_t *)"");
-		if (q == NULL || (q->queue = strdup(queue)) == NULL) {
+		char *name = strdup(queue);
+		if (q == NULL || name == NULL) {
+			free(name);
+			if (q != NULL)
+				callraft__queue_config__free_unpacked(q, NULL);
 			r->failed_alloc = true;
 			return;
 		}
-		q->overflow_after_ms = CALLRAFT_OVERFLOW_AFTER_MS_DEFAULT;
-		q->offer_timeout_ms = CALLRAFT_OFFER_TIMEOUT_MS_DEFAULT;
-		q->known_agent_timeout_ms = CALLRAFT_KNOWN_AGENT_TIMEOUT_MS_DEFAULT;
-		q->aging_ms_per_tier = CALLRAFT_AGING_MS_PER_TIER_DEFAULT;
-		q->service_level_ms = CALLRAFT_SERVICE_LEVEL_MS_DEFAULT;
-		q->wrap_up_ms = CALLRAFT_WRAP_UP_MS_DEFAULT;
-		q->top_tier = CALLRAFT_TOP_TIER_DEFAULT;
-		q->redial_window_ms = CALLRAFT_REDIAL_WINDOW_MS_DEFAULT;
+		route_queue_defaults(q, name); /* the same defaults routing applies */
 	} else if (rc < 0) {
 		read_fail(r, CALLRAFT__CODE__INTERNAL, "%s", errmsg);
 		return;

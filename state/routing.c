@@ -54,7 +54,7 @@
 
 /* ---- configuration ---------------------------------------------------------------------- */
 
-static void queue_defaults(Callraft__QueueConfig *q, const char *queue)
+void route_queue_defaults(Callraft__QueueConfig *q, const char *queue)
 {
 	*q = (Callraft__QueueConfig)CALLRAFT__QUEUE_CONFIG__INIT;
 	q->queue = (char *)queue;
@@ -75,7 +75,7 @@ int route_queue_config(struct apply_ctx *c, const char *queue, Callraft__QueueCo
 			   &callraft__queue_config__descriptor, (ProtobufCMessage **)&rec,
 			   "queue config", queue, c->errmsg, c->errmsg_len);
 
-	queue_defaults(out, queue);
+	route_queue_defaults(out, queue);
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
 	Callraft__QueueConfig copy = *rec;

@@ -200,6 +200,8 @@ int route_queue_config(struct apply_ctx *c, const char *queue, Callraft__QueueCo
 /* A site's record, or defaults (site borrowed, down false) if it was never configured. Scalars
  * only are valid after return (strings point to static ""), except site. */
 int route_site(struct apply_ctx *c, const char *site, Callraft__Site *out);
+/* Fills *q (whole struct) with the routing defaults of a never-configured queue; borrows `queue`. */
+void route_queue_defaults(Callraft__QueueConfig *q, const char *queue);
 int route_site_put(struct apply_ctx *c, const Callraft__Site *site);
 int timer_set(struct apply_ctx *c, enum timer_kind kind, int64_t due_ms, const char *id);
 int timer_del(struct apply_ctx *c, enum timer_kind kind, int64_t due_ms, const char *id);

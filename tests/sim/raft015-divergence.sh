@@ -42,7 +42,7 @@ inc="-I$work/root/usr/include -I$src/state -I$src/proto -I$src/replication -I$wo
 # Warnings are the CMake build's business; this build keeps them in build.log.
 gcc -std=gnu11 -O2 -g -D_GNU_SOURCE -DCALLRAFT_RAFT_015=1 \
 	$inc -o "$work/test_sim_raft015" \
-	"$src/tests/sim/test_sim.c" "$src/replication/fsm.c" "$src"/state/*.c "$work/proto/callraft.pb-c.c" \
+	"$src/tests/sim/test_sim.c" "$src/replication/fsm.c" "$src"/state/*.c "$src/proto/callraft_ops.c" "$work/proto/callraft.pb-c.c" \
 	"$lib/libraft.so.2" -Wl,-rpath,"$lib" -llmdb -lprotobuf-c -lcmocka -luv >"$work/build.log" 2>&1 || {
 	cat "$work/build.log" >&2
 	echo "raft015-divergence: build failed" >&2
