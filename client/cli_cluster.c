@@ -89,6 +89,13 @@ static int cli_status_json(const Callraft__NodeStatus *st, const Callraft__NodeS
 			cli_json_u64(m, "commit_index", r->status->commit_index);
 			cli_json_u64(m, "applied_index", r->status->applied_index);
 			cli_json_str(m, "version", r->status->version);
+			cli_json_u64(m, "state_bytes", r->status->state_bytes);
+			cli_json_u64(m, "snapshots", r->status->snapshots);
+			cli_json_u64(m, "snapshot_index", r->status->snapshot_index);
+			cli_json_u64(m, "snapshot_bytes", r->status->snapshot_bytes);
+			cli_json_u64(m, "snapshot_copy_ms", r->status->snapshot_copy_ms);
+			cli_json_u64(m, "snapshot_write_ms", r->status->snapshot_write_ms);
+			cli_json_u64(m, "snapshot_threshold", r->status->snapshot_threshold);
 		} else {
 			cli_json_str(m, "error", probes[i].error);
 		}
@@ -103,18 +110,19 @@ static void cli_status_text(const Callraft__NodeStatus *st, const Callraft__Node
 {
 	static const char *const headers[] = {"ID",	   "SITE", "ROLE",  "CLIENT-ADDRESS",
 					      "RAFT-ADDRESS", "REACHABLE", "STATE", "TERM",
-					      "APPLIED"};
+					      "APPLIED",      "STATE-MB"};
 	struct cli_table t;
-	cli_table_init(&t, 9, headers);
+	cli_table_init(&t, 10, headers);
 	for (size_t i = 0; i < n; i++) {
 		const Callraft__Member *m = probes[i].member;
 		const Callraft__NodeStatus *own = probes[i].reply ? probes[i].reply->status : NULL;
-		char id[24], term[24] = "-", applied[24] = "-";
+		char id[24], term[24] = "-", applied[24] = "-", mb[24] = "-";
 		snprintf(id, sizeof id, "%llu", (unsigned long long)m->id);
 		if (own != NULL) {
 			snprintf(term, sizeof term, "%llu", (unsigned long long)own->term);
 			snprintf(applied, sizeof applied, "%llu",
 				 (unsigned long long)own->applied_index);
+			snprintf(mb, sizeof mb, "%.1f", (double)own->state_bytes / 1e6);
 		}
 		const char *row[] = {id,
 				     m->site,
@@ -124,7 +132,8 @@ static void cli_status_text(const Callraft__NodeStatus *st, const Callraft__Node
 				     own != NULL ? "yes" : "no",
 				     own != NULL ? own->state : "-",
 				     term,
-				     applied};
+				     applied,
+				     mb};
 		cli_table_add(&t, row);
 	}
 	cli_table_print(&t, stdout);

@@ -126,6 +126,13 @@ static void reply_status(struct node *n, struct conn *c, uint64_t request_id, bo
 		st.client_address = n->cfg.client_address;
 		st.raft_address = n->cfg.raft_address;
 		st.version = CALLRAFT_VERSION_STRING;
+		st.state_bytes = state_size_bytes(n->state);
+		st.snapshots = n->repl.snapshot_stats.count;
+		st.snapshot_index = n->repl.snapshot_stats.index;
+		st.snapshot_bytes = n->repl.snapshot_stats.bytes;
+		st.snapshot_copy_ms = n->repl.snapshot_stats.copy_ms;
+		st.snapshot_write_ms = n->repl.snapshot_stats.write_ms;
+		st.snapshot_threshold = n->repl.snapshot_threshold;
 		reply.status = &st;
 	}
 	conn_send_reply(c, &reply);
@@ -879,8 +886,24 @@ static void tick_cb(uv_timer_t *t)
 {
 	struct node *n = t->data;
 
+	const struct repl_snapshot_stats *snap = &n->repl.snapshot_stats;
+
 	if (repl_is_ready(&n->repl) && tick_record(n) != 0)
 		LOG_RATELIMITED(LOG_WARN, "tick: out of memory");
+	repl_size_snapshot_threshold(&n->repl, state_size_bytes(n->state));
+	if (snap->count != n->snapshots_logged) {
+		n->snapshots_logged = snap->count;
+		LOG_INFO_("snapshot at index %llu: %.1f MB, copied in %llu ms off the loop, written in "
+			  "%llu ms; next after %u entries",
+			  (unsigned long long)snap->index, (double)snap->bytes / 1e6,
+			  (unsigned long long)snap->copy_ms, (unsigned long long)snap->write_ms,
+			  n->repl.snapshot_threshold);
+	}
+	if (n->fsm.snapshots_restored != n->restores_logged) {
+		n->restores_logged = n->fsm.snapshots_restored;
+		LOG_INFO_("snapshot restored: the state is now at applied index %llu",
+			  (unsigned long long)state_applied_index(n->state));
+	}
 }
 
 static void repl_closed_cb(struct repl *r)

@@ -134,6 +134,8 @@ struct node {
 	bool read_barrier_inflight;
 	struct fwd_link fwd;
 	bool stopping;
+	uint64_t snapshots_logged; /* repl.snapshot_stats.count when last logged */
+	uint64_t restores_logged;  /* fsm.snapshots_restored when last logged */
 	int exit_code;
 	uint64_t upserted_term;      /* term in which the initial members were recorded */
 	uint64_t requests_total;

@@ -68,10 +68,18 @@ static int fsm_apply(struct raft_fsm *base, const struct raft_buffer *buf, void 
 		return 0;
 	}
 	f->entries_applied++;
+	f->bytes_applied += buf->len;
 	if (f->on_applied != NULL)
 		f->on_applied(f->cb_data, index, &replies);
 	return 0;
 }
+
+/* The placeholder a deferred snapshot hands raft: magic, then the fsm it came from. */
+#define FSM_DEFERRED_MAGIC "CRSNAPDF"
+struct fsm_placeholder {
+	char magic[8];
+	struct fsm *fsm;
+};
 
 static int fsm_snapshot(struct raft_fsm *base, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
@@ -80,12 +88,22 @@ static int fsm_snapshot(struct raft_fsm *base, struct raft_buffer *bufs[], unsig
 	void *image;
 	size_t len;
 
-	if (state_snapshot(f->state, &image, &len, f->errmsg, sizeof f->errmsg) != 0)
-		return RAFT_IOERR;
 	b = raft_malloc(sizeof *b);
-	if (b == NULL) {
-		free(image);
+	if (b == NULL)
 		return RAFT_NOMEM;
+	if (f->deferred_snapshots) {
+		struct fsm_placeholder *ph = malloc(sizeof *ph);
+		if (ph == NULL) {
+			raft_free(b);
+			return RAFT_NOMEM;
+		}
+		memcpy(ph->magic, FSM_DEFERRED_MAGIC, 8);
+		ph->fsm = f;
+		image = ph;
+		len = sizeof *ph;
+	} else if (state_snapshot(f->state, &image, &len, f->errmsg, sizeof f->errmsg) != 0) {
+		raft_free(b);
+		return RAFT_IOERR;
 	}
 	b->base = image;
 	b->len = len;
@@ -95,7 +113,8 @@ static int fsm_snapshot(struct raft_fsm *base, struct raft_buffer *bufs[], unsig
 	return 0;
 }
 
-/* Frees what fsm_snapshot allocated: the image with free(), the array with raft_free(). */
+/* Frees what fsm_snapshot allocated: the image (or placeholder) with free(), the array with
+ * raft_free(). */
 static int fsm_snapshot_finalize(struct raft_fsm *base, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
 	(void)base;
@@ -107,6 +126,23 @@ static int fsm_snapshot_finalize(struct raft_fsm *base, struct raft_buffer *bufs
 	*bufs = NULL;
 	*n_bufs = 0;
 	return 0;
+}
+
+void fsm_set_deferred_snapshots(struct fsm *f, bool on)
+{
+	f->deferred_snapshots = on;
+}
+
+struct fsm *fsm_deferred_snapshot_of(const struct raft_snapshot *snapshot)
+{
+	const struct fsm_placeholder *ph;
+
+	if (snapshot->n_bufs != 1 || snapshot->bufs[0].len != sizeof *ph)
+		return NULL;
+	ph = snapshot->bufs[0].base;
+	if (memcmp(ph->magic, FSM_DEFERRED_MAGIC, 8) != 0)
+		return NULL;
+	return ph->fsm;
 }
 
 static int fsm_restore(struct raft_fsm *base, struct raft_buffer *buf)

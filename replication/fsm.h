@@ -7,7 +7,11 @@
  *   stall raft's apply loop forever.
  * snapshot: raft (legacy API) takes it synchronously on the loop thread when
  *   last_applied == commit_index; the image is a compacted LMDB copy (state_snapshot), freed by
- *   snapshot_finalize.
+ *   snapshot_finalize. With deferred snapshots on (the daemon: see repl.c), the fsm instead hands
+ *   raft a small placeholder at once, and the I/O layer makes the real image on a worker thread
+ *   before writing it: the copy of a large state then never stalls the loop. The image is of some
+ *   applied index >= the snapshot's (the loop keeps applying during the copy), which is safe
+ *   because apply skips entries at or below the applied index the image records.
  * restore: called at start for the last local snapshot and for every InstallSnapshot; a local state
  *   that is already as new as the image is kept (no rewrite at every boot). On success the FSM owns
  *   and frees buf->base (raft_free).
@@ -17,6 +21,7 @@
 #define CALLRAFT_FSM_H
 
 #include <raft.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "state.h"
@@ -37,6 +42,8 @@ struct fsm {
 	uint64_t entries_skipped;   /* replayed entries at or below the stored applied index */
 	uint64_t snapshots_taken;
 	uint64_t snapshots_restored; /* restores that replaced the local state */
+	uint64_t bytes_applied;      /* payload bytes of the entries applied by this process */
+	bool deferred_snapshots;
 	char errmsg[256];
 };
 
@@ -52,5 +59,12 @@ int fsm_entry_payload(const void *buf, size_t len, const void **entry, size_t *e
 void fsm_init(struct fsm *f, struct state *state);
 void fsm_set_raft(struct fsm *f, struct raft *raft);
 void fsm_set_callbacks(struct fsm *f, fsm_applied_cb applied, fsm_fatal_cb fatal, void *data);
+
+/* Deferred snapshots (off by default): fsm_snapshot returns a placeholder instead of the image, and
+ * whoever writes the snapshot must replace it with state_image_take's image of f->state.
+ * fsm_deferred_snapshot_of returns the fsm a snapshot's placeholder came from, or NULL if the
+ * snapshot is not a placeholder. */
+void fsm_set_deferred_snapshots(struct fsm *f, bool on);
+struct fsm *fsm_deferred_snapshot_of(const struct raft_snapshot *snapshot);
 
 #endif

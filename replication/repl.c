@@ -8,6 +8,8 @@
  *   monitor (before each loop iteration): role or term changed -> on_role; became leader -> a
  *     barrier of the new term; when it commits and we still lead in that term -> ready, on_ready.
  *   repl_close: raft_close -> raft_uv_close + raft_uv_tcp_close -> monitor closed -> close_cb.
+ *   snapshots: raft asks the fsm for one on the loop; the fsm answers with a placeholder; our
+ *     snapshot_put copies the state on a worker thread, then hands the image to raft_uv's.
  */
 #include "repl.h"
 
@@ -17,6 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+
+static void repl_raft_closed_cb(struct raft *raft);
 
 struct repl_op {
 	union {
@@ -140,6 +145,175 @@ static void nodelay_close(struct raft_uv_transport *t, raft_uv_transport_close_c
 }
 
 /* Sets up r->tcp (the stock transport, bound to `address`) and r->transport around it. */
+/* ------------------------------------------------------------------------------------------------
+ * Snapshots off the loop.
+ *
+ * raft 0.22.1's legacy layer calls fsm->snapshot on the loop thread and writes what it returns.
+ * Copying a large LMDB environment there stalls the loop for seconds (a 237 MB state: longer than
+ * the election timeout, and leadership moved). So the fsm returns a placeholder (deferred
+ * snapshots), and raft_io's snapshot_put is interposed: for a placeholder, the state is copied on a
+ * libuv worker thread (LMDB lets a read transaction run there while the loop writes), and the image
+ * then goes to raft_uv's snapshot_put with raft's metadata; its completion completes raft's request.
+ * Anything else (a snapshot installed from the leader) goes straight to raft_uv.
+ *
+ * Raft takes one snapshot at a time, and puts an install that arrives meanwhile on hold until the
+ * take completes, so no restore runs during the copy. A close waits for the copy: raft cannot be
+ * closed under a request raft_uv does not know about yet. */
+
+#define REPL_SNAPSHOT_SIZING_BYTES (64ull << 20)
+
+struct repl_snapshot_job {
+	uv_work_t work;
+	struct repl *r;
+	struct fsm *fsm;
+	unsigned trailing;
+	struct raft_io_snapshot_put *outer; /* raft's request */
+	const struct raft_snapshot *outer_snapshot; /* raft's (the placeholder): valid until outer_cb */
+	raft_io_snapshot_put_cb outer_cb;
+	struct raft_io_snapshot_put inner; /* ours, to raft_uv */
+	struct raft_snapshot snapshot;     /* raft's metadata with the real image */
+	struct raft_buffer bufs[2];
+	struct state_image image;
+	int rc;
+	uint64_t started_ms, copied_ms;
+	char errmsg[256];
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void snapshot_copy_work(uv_work_t *w)
+{
+	struct repl_snapshot_job *job = w->data;
+	job->rc = state_image_take(job->fsm->state, &job->image, job->errmsg, sizeof job->errmsg);
+}
+
+static void snapshot_written_cb(struct raft_io_snapshot_put *inner, int status)
+{
+	struct repl_snapshot_job *job = inner->data;
+	struct repl *r = job->r;
+	struct raft_io_snapshot_put *outer = job->outer;
+	raft_io_snapshot_put_cb outer_cb = job->outer_cb;
+
+	if (status == 0) {
+		r->snapshot_stats.count++;
+		r->snapshot_stats.index = job->snapshot.index;
+		r->snapshot_stats.bytes = STATE_IMAGE_HEADER_BYTES + job->image.data_len;
+		r->snapshot_stats.copy_ms = job->copied_ms - job->started_ms;
+		r->snapshot_stats.write_ms = mono_ms() - job->copied_ms;
+	}
+	state_image_release(&job->image);
+	free(job);
+	outer_cb(outer, status);
+}
+
+static void snapshot_copied_cb(uv_work_t *w, int status)
+{
+	struct repl_snapshot_job *job = w->data;
+	struct repl *r = job->r;
+	int rv;
+
+	r->snapshot_job = NULL;
+	job->copied_ms = mono_ms();
+	if (status != 0) {
+		snprintf(job->errmsg, sizeof job->errmsg, "worker: %s", uv_strerror(status));
+		job->rc = -1;
+	}
+	if (job->rc == 0) {
+		job->bufs[0].base = job->image.header;
+		job->bufs[0].len = STATE_IMAGE_HEADER_BYTES;
+		job->bufs[1].base = job->image.data;
+		job->bufs[1].len = job->image.data_len;
+		job->snapshot = *job->outer_snapshot;
+		job->snapshot.bufs = job->bufs;
+		job->snapshot.n_bufs = 2;
+		job->inner.data = job;
+		rv = r->uv_snapshot_put(&r->io, job->trailing, &job->inner, &job->snapshot,
+					snapshot_written_cb);
+		if (rv != 0) {
+			snprintf(job->errmsg, sizeof job->errmsg, "write: %s", r->io.errmsg);
+			job->rc = -1;
+		}
+	}
+	if (job->rc != 0) {
+		/* raft's legacy layer accepts no failed take (it asserts the status is a cancellation),
+		 * and a node that cannot copy or write its state has a disk or memory fault: stop, as
+		 * for any I/O failure; the supervisor restarts the node, which replays its log. */
+		snprintf(r->errmsg, sizeof r->errmsg, "raft: snapshot at %llu: %s",
+			 (unsigned long long)job->outer_snapshot->index, job->errmsg);
+		state_image_release(&job->image);
+		if (r->on_fatal != NULL)
+			r->on_fatal(r->cb_data, r->errmsg);
+		return;
+	}
+	if (r->close_pending) {
+		r->close_pending = false;
+		raft_close(&r->raft, repl_raft_closed_cb);
+	}
+}
+
+static int snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
+			const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb)
+{
+	struct repl *r = (struct repl *)((char *)io - offsetof(struct repl, io));
+	struct fsm *fsm = fsm_deferred_snapshot_of(snapshot);
+	struct repl_snapshot_job *job;
+	int rv;
+
+	if (fsm == NULL)
+		return r->uv_snapshot_put(io, trailing, req, snapshot, cb);
+	assert(r->snapshot_job == NULL);
+	job = calloc(1, sizeof *job);
+	if (job == NULL)
+		return RAFT_NOMEM;
+	job->r = r;
+	job->fsm = fsm;
+	job->trailing = trailing;
+	job->outer = req;
+	job->outer_snapshot = snapshot;
+	job->outer_cb = cb;
+	job->work.data = job;
+	job->started_ms = mono_ms();
+	rv = uv_queue_work(r->loop, &job->work, snapshot_copy_work, snapshot_copied_cb);
+	if (rv != 0) {
+		free(job);
+		snprintf(io->errmsg, sizeof io->errmsg, "snapshot: queue the copy: %s",
+			 uv_strerror(rv));
+		return RAFT_IOERR;
+	}
+	r->snapshot_job = job;
+	return 0;
+}
+
+void repl_size_snapshot_threshold(struct repl *r, uint64_t state_bytes)
+{
+	const struct fsm *f = r->fsm;
+	uint64_t per_entry, want;
+
+	if (f->entries_applied < 64)
+		return; /* no measure of entry size yet */
+	per_entry = f->bytes_applied / f->entries_applied;
+	if (per_entry < 64)
+		per_entry = 64;
+	/* A state under REPL_SNAPSHOT_SIZING_BYTES copies in well under 100 ms: the configured
+	 * threshold alone. Above, the log between snapshots grows with the state. */
+	want = state_bytes < REPL_SNAPSHOT_SIZING_BYTES ? 0 : state_bytes / 2 / per_entry;
+	if (want < r->snapshot_threshold_min)
+		want = r->snapshot_threshold_min;
+	if (want > (1u << 22))
+		want = 1u << 22; /* bounds the log a restart replays */
+	/* Move only on a real change (a quarter), not on every tick. */
+	if (want * 4 < (uint64_t)r->snapshot_threshold * 3 ||
+	    want * 4 > (uint64_t)r->snapshot_threshold * 5) {
+		r->snapshot_threshold = (unsigned)want;
+		raft_set_snapshot_threshold(&r->raft, r->snapshot_threshold);
+	}
+}
+
 static int transport_init(struct repl *r, uv_loop_t *loop, const char *address)
 {
 	int rv;
@@ -290,6 +464,9 @@ int repl_init(struct repl *r, uv_loop_t *loop, struct fsm *fsm, const struct rep
 	/* Auto-recovery silently drops corrupt log tails, even acknowledged entries: a node with a
 	 * corrupt log must refuse to start instead (it is then wiped and re-added with a new id). */
 	raft_uv_set_auto_recovery(&r->io, false);
+	r->uv_snapshot_put = r->io.snapshot_put;
+	r->io.snapshot_put = snapshot_put;
+	fsm_set_deferred_snapshots(fsm, true);
 	rv = raft_init(&r->raft, &r->io, &fsm->base, cfg->id, cfg->raft_address);
 	if (rv != 0) {
 		snprintf(r->errmsg, sizeof r->errmsg, "raft: init: %s", raft_errmsg(&r->raft));
@@ -302,6 +479,7 @@ int repl_init(struct repl *r, uv_loop_t *loop, struct fsm *fsm, const struct rep
 	raft_set_election_timeout(&r->raft, cfg->election_timeout_ms);
 	raft_set_pre_vote(&r->raft, true);
 	raft_set_snapshot_threshold(&r->raft, cfg->snapshot_threshold);
+	r->snapshot_threshold_min = r->snapshot_threshold = cfg->snapshot_threshold;
 	raft_set_snapshot_trailing(&r->raft, cfg->snapshot_trailing);
 	raft_set_install_snapshot_timeout(&r->raft, cfg->install_snapshot_timeout_ms);
 	/* Catch-up of a joining node across cities: generous rounds. */
@@ -374,6 +552,10 @@ void repl_close(struct repl *r, void (*cb)(struct repl *))
 	r->close_cb = cb;
 	if (r->monitor_started)
 		uv_prepare_stop(&r->monitor);
+	if (r->snapshot_job != NULL) {
+		r->close_pending = true; /* snapshot_copied_cb closes */
+		return;
+	}
 	raft_close(&r->raft, repl_raft_closed_cb);
 }
 

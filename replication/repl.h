@@ -65,6 +65,21 @@ struct repl {
 	repl_fatal_cb on_fatal;
 	void *cb_data;
 	void (*close_cb)(struct repl *);
+	/* Snapshots off the loop (repl.c): raft_uv's own snapshot_put, the copy in progress, and a
+	 * close waiting for it. */
+	int (*uv_snapshot_put)(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
+			       const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb);
+	struct repl_snapshot_job *snapshot_job;
+	bool close_pending;
+	unsigned snapshot_threshold_min; /* the configured threshold: the floor of the sized one */
+	unsigned snapshot_threshold;     /* the one in force */
+	struct repl_snapshot_stats {
+		uint64_t count;     /* snapshots written by this process */
+		uint64_t index;     /* the last one's index */
+		uint64_t bytes;     /* its image size */
+		uint64_t copy_ms;   /* the copy, on a worker thread */
+		uint64_t write_ms;  /* raft_uv writing it */
+	} snapshot_stats;
 	char errmsg[256];
 };
 
@@ -74,7 +89,13 @@ int repl_init(struct repl *r, uv_loop_t *loop, struct fsm *fsm, const struct rep
 void repl_set_callbacks(struct repl *r, repl_role_cb role, repl_ready_cb ready, repl_fatal_cb fatal,
 			void *data);
 int repl_start(struct repl *r);
-/* Closes raft, its I/O and transport; `cb` fires once everything is released. */
+/* Sizes raft's snapshot threshold to the state: at least the configured threshold and, once the
+ * state passes 64 MB, at least as many entries as make up about half the state's bytes, so that a
+ * large state is not copied every few thousand entries. Call now and then (the node does on its
+ * tick). */
+void repl_size_snapshot_threshold(struct repl *r, uint64_t state_bytes);
+/* Closes raft, its I/O and transport; `cb` fires once everything is released (after a snapshot
+ * copy in progress has finished). */
 void repl_close(struct repl *r, void (*cb)(struct repl *));
 
 bool repl_is_leader(struct repl *r);

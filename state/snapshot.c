@@ -33,7 +33,7 @@
 #include "state_internal.h"
 
 #define SNAP_MAGIC "CRSNAP01"
-#define SNAP_HEADER_BYTES 24
+#define SNAP_HEADER_BYTES STATE_IMAGE_HEADER_BYTES
 
 static int sys_err(char *errmsg, size_t errmsg_len, const char *fmt, const char *subject)
 {
@@ -80,32 +80,15 @@ int state_image_applied(const char *path, uint64_t *applied, char *errmsg, size_
 	return rc == 0 ? 0 : store_err(errmsg, errmsg_len, rc, "image '%s': meta.applied", path);
 }
 
-/* Reads the whole file fd into buf (len bytes) from offset 0. */
-static int read_all(int fd, uint8_t *buf, size_t len)
-{
-	size_t off = 0;
-
-	while (off < len) {
-		ssize_t n = pread(fd, buf + off, len - off, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		off += (size_t)n;
-	}
-	return 0;
-}
-
-int state_snapshot(struct state *s, void **buf, size_t *len, char *errmsg, size_t errmsg_len)
+int state_image_take(struct state *s, struct state_image *img, char *errmsg, size_t errmsg_len)
 {
 	char path[64];
 	struct stat st;
 	uint64_t applied;
-	uint8_t *image;
+	void *map;
 	int rc, fd = memfd_create("callraft-snapshot", MFD_CLOEXEC);
 
-	*buf = NULL;
-	*len = 0;
+	memset(img, 0, sizeof *img);
 	if (fd < 0)
 		return sys_err(errmsg, errmsg_len, "snapshot: %s", "memfd_create");
 	rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
@@ -120,28 +103,56 @@ int state_snapshot(struct state *s, void **buf, size_t *len, char *errmsg, size_
 		sys_err(errmsg, errmsg_len, "snapshot: %s", "fstat");
 		goto err_fd;
 	}
-	image = malloc(SNAP_HEADER_BYTES + (size_t)st.st_size);
-	if (image == NULL) {
-		snprintf(errmsg, errmsg_len, "state: snapshot: out of memory (%lld bytes)",
-			 (long long)st.st_size);
-		goto err_fd;
-	}
-	memcpy(image, SNAP_MAGIC, 8);
-	be64_put(image + 8, applied);
-	be64_put(image + 16, (uint64_t)st.st_size);
-	if (read_all(fd, image + SNAP_HEADER_BYTES, (size_t)st.st_size) != 0) {
-		sys_err(errmsg, errmsg_len, "snapshot: %s", "read back the copy");
-		free(image);
+	/* The copy is mapped rather than read back: a large state is then held once, not twice. The
+	 * mapping keeps the memfd's pages alive after the descriptor is closed. */
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		sys_err(errmsg, errmsg_len, "snapshot: %s", "mmap the copy");
 		goto err_fd;
 	}
 	close(fd);
-	*buf = image;
-	*len = SNAP_HEADER_BYTES + (size_t)st.st_size;
+	memcpy(img->header, SNAP_MAGIC, 8);
+	be64_put(img->header + 8, applied);
+	be64_put(img->header + 16, (uint64_t)st.st_size);
+	img->data = map;
+	img->data_len = (size_t)st.st_size;
+	img->applied = applied;
 	return 0;
 
 err_fd:
 	close(fd);
 	return -1;
+}
+
+void state_image_release(struct state_image *img)
+{
+	if (img->data != NULL)
+		munmap(img->data, img->data_len);
+	memset(img, 0, sizeof *img);
+}
+
+int state_snapshot(struct state *s, void **buf, size_t *len, char *errmsg, size_t errmsg_len)
+{
+	struct state_image img;
+	uint8_t *image;
+
+	*buf = NULL;
+	*len = 0;
+	if (state_image_take(s, &img, errmsg, errmsg_len) != 0)
+		return -1;
+	image = malloc(STATE_IMAGE_HEADER_BYTES + img.data_len);
+	if (image == NULL) {
+		snprintf(errmsg, errmsg_len, "state: snapshot: out of memory (%zu bytes)",
+			 img.data_len);
+		state_image_release(&img);
+		return -1;
+	}
+	memcpy(image, img.header, STATE_IMAGE_HEADER_BYTES);
+	memcpy(image + STATE_IMAGE_HEADER_BYTES, img.data, img.data_len);
+	*buf = image;
+	*len = STATE_IMAGE_HEADER_BYTES + img.data_len;
+	state_image_release(&img);
+	return 0;
 }
 
 /* ---- restore ---------------------------------------------------------------------------- */

@@ -184,3 +184,13 @@ uint64_t state_digest(struct state *s)
 	mdb_txn_abort(txn);
 	return h;
 }
+
+uint64_t state_size_bytes(struct state *s)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+
+	if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
+		return 0;
+	return ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+}

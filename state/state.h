@@ -113,6 +113,24 @@ uint64_t state_digest(struct state *s);
  * and records that index in its header. Returns 0 and a malloc'd buffer (*buf, *len), or -1. */
 int state_snapshot(struct state *s, void **buf, size_t *len, char *errmsg, size_t errmsg_len);
 
+/* The same image in two parts, without a second copy: `header` (STATE_IMAGE_HEADER_BYTES) followed
+ * by `data` (data_len bytes, a read-only mapping of the compacted copy). Thread-safety as for
+ * state_snapshot. Concatenated, header and data are exactly what state_snapshot returns. Release
+ * with state_image_release (on any thread). */
+#define STATE_IMAGE_HEADER_BYTES 24
+struct state_image {
+	uint8_t header[STATE_IMAGE_HEADER_BYTES];
+	void *data;
+	size_t data_len;
+	uint64_t applied; /* the applied index the image holds (also in the header) */
+};
+int state_image_take(struct state *s, struct state_image *img, char *errmsg, size_t errmsg_len);
+void state_image_release(struct state_image *img);
+
+/* Bytes the environment's data file uses (its highest page in use), a measure of the state's size
+ * for sizing the snapshot interval. Loop thread. */
+uint64_t state_size_bytes(struct state *s);
+
 /* Restores a snapshot image. If the image's applied index is <= the local one, the local state is
  * already at least as new (restart with a trusted environment): nothing changes, *replaced = false.
  * Otherwise the environment is replaced atomically (written to "<dir>.restore", fsynced, checked,
