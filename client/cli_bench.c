@@ -23,6 +23,10 @@
  * By default the clients talk to the leader first (found with one status request), as a PBX in
  * the leader's site would; --any-node keeps the --cluster order (followers forward).
  *
+ * --queue Q: every thread enqueues into and takes from the one queue Q (which may hold a large
+ * preloaded backlog: `next` then takes the head of it) instead of a queue of its own. Latency is
+ * also reported by operation (enqueue, next, answer, end, ticket, read) when a workload has several.
+ *
  * Every loop is bounded: BENCH_CLIENTS_MAX threads, BENCH_DURATION_S_MAX seconds, at most
  * BENCH_SAMPLES_MAX latency samples per thread (later ones are counted, not sampled). */
 #include "cli.h"
@@ -58,6 +62,16 @@ enum bench_workload { BENCH_ENQUEUE, BENCH_CYCLE, BENCH_TICKET, BENCH_MIX };
 
 static const char *const bench_workload_names[] = {"enqueue", "cycle", "ticket", "mix"};
 
+/* Operation kinds, for latency by operation. A sample keeps its kind in its top BENCH_KIND_BITS
+ * bits and the latency in microseconds below (capped at BENCH_LAT_MAX_US, about 9 minutes). */
+enum bench_kind { K_ENQUEUE, K_NEXT, K_ANSWER, K_END, K_TICKET, K_READ, K_COUNT };
+static const char *const bench_kind_names[K_COUNT] = {"enqueue", "next",   "answer",
+						      "end",     "ticket", "read"};
+#define BENCH_KIND_BITS	 3
+#define BENCH_LAT_BITS	 (32 - BENCH_KIND_BITS)
+#define BENCH_LAT_MAX_US ((1u << BENCH_LAT_BITS) - 1)
+_Static_assert(K_COUNT <= (1 << BENCH_KIND_BITS), "kinds fit their bits");
+
 struct bench_opts {
 	enum bench_workload workload;
 	unsigned levels[BENCH_LEVELS_MAX];
@@ -70,6 +84,7 @@ struct bench_opts {
 	char cluster[CALLRAFT_MEMBERS_MAX * (CALLRAFT_ADDRESS_BYTES_MAX + 1)];
 	char tag[BENCH_TAG_BYTES + 1];
 	int timeout_ms;
+	char queue[CALLRAFT_QUEUE_BYTES_MAX + 1]; /* --queue: one queue for every thread */
 };
 
 /* One level in progress, shared by its threads. */
@@ -94,6 +109,7 @@ struct bench_worker {
 	uint64_t n;    /* ids made so far */
 	uint64_t rand; /* xorshift64, never 0 */
 	int step;
+	enum bench_kind kind; /* of the request being sent */
 	char call_id[CALLRAFT_ID_BYTES_MAX + 1];
 	uint64_t offer_term, offer_index;
 	char agent[CALLRAFT_ID_BYTES_MAX + 1];
@@ -203,7 +219,9 @@ static Callraft__Reply *bench_send(struct bench_worker *w, Callraft__Request *re
 		}
 	}
 	if (w->n_lat < w->cap_lat)
-		w->lat_us[w->n_lat++] = (uint32_t)(t1 - t0 > UINT32_MAX ? UINT32_MAX : t1 - t0);
+		w->lat_us[w->n_lat++] =
+		    (uint32_t)w->kind << BENCH_LAT_BITS |
+		    (uint32_t)(t1 - t0 > BENCH_LAT_MAX_US ? BENCH_LAT_MAX_US : t1 - t0);
 	else
 		w->unsampled++;
 	return r;
@@ -301,6 +319,7 @@ static void bench_cycle_step(struct bench_worker *w)
 	Callraft__CallEnd end = CALLRAFT__CALL_END__INIT;
 	Callraft__Reply *r;
 
+	w->kind = (enum bench_kind)(K_ENQUEUE + w->step);
 	switch (w->step) {
 	case 0:
 		w->step = bench_enqueue(w, w->queue, true) ? 1 : 0;
@@ -341,6 +360,7 @@ static void bench_read(struct bench_worker *w, bool queue_show)
 	Callraft__Request req = CALLRAFT__REQUEST__INIT;
 	Callraft__CallShow cs = CALLRAFT__CALL_SHOW__INIT;
 	Callraft__QueueShow qs = CALLRAFT__QUEUE_SHOW__INIT;
+	w->kind = K_READ;
 	if (queue_show || w->call_id[0] == '\0') {
 		qs.queue = w->queue;
 		qs.limit = 10;
@@ -358,20 +378,24 @@ static void bench_op(struct bench_worker *w)
 {
 	switch (w->lv->o->workload) {
 	case BENCH_ENQUEUE:
+		w->kind = K_ENQUEUE;
 		bench_enqueue(w, w->queue, true);
 		return;
 	case BENCH_CYCLE:
 		bench_cycle_step(w);
 		return;
 	case BENCH_TICKET:
+		w->kind = K_TICKET;
 		bench_ticket(w, true);
 		return;
 	case BENCH_MIX: {
 		unsigned pick = (unsigned)(bench_rand(w) % 100);
 		if (pick < 60)
 			bench_cycle_step(w);
-		else if (pick < 75)
+		else if (pick < 75) {
+			w->kind = K_TICKET;
 			bench_ticket(w, true);
+		}
 		else
 			bench_read(w, pick >= 90);
 		return;
@@ -390,7 +414,11 @@ static bool bench_setup(struct bench_worker *w)
 	    .cluster = o->cluster, .name = "callraft-bench", .request_timeout_ms = o->timeout_ms};
 	char errmsg[256];
 	snprintf(w->agent, sizeof w->agent, "bench-%s-L%u-a%04u", o->tag, w->lv->index, w->k);
-	snprintf(w->queue, sizeof w->queue, "q.%s.L%u.k%04u.sales-fa", o->tag, w->lv->index, w->k);
+	if (o->queue[0] != '\0')
+		snprintf(w->queue, sizeof w->queue, "%s", o->queue);
+	else
+		snprintf(w->queue, sizeof w->queue, "q.%s.L%u.k%04u.sales-fa", o->tag,
+			 w->lv->index, w->k);
 	if (callraft_client_open(&co, &w->client, errmsg, sizeof errmsg) != 0) {
 		snprintf(w->err, sizeof w->err, "%s", errmsg);
 		return false;
@@ -439,6 +467,10 @@ struct bench_result {
 	uint64_t ok, refused, failed, unsampled;
 	double elapsed_s;
 	double p50_ms, p99_ms, p999_ms, max_ms, mean_ms;
+	struct bench_kind_result {
+		uint64_t n;
+		double p50_ms, p99_ms, p999_ms, max_ms;
+	} by_kind[K_COUNT];
 	uint64_t cpu_ticks[BENCH_PIDS_MAX];
 	uint64_t hwm_kb[BENCH_PIDS_MAX];
 	bool proc_ok[BENCH_PIDS_MAX];
@@ -446,9 +478,14 @@ struct bench_result {
 	char err[256];
 };
 
+static uint32_t bench_lat(uint32_t sample)
+{
+	return sample & BENCH_LAT_MAX_US;
+}
+
 static int bench_cmp_u32(const void *a, const void *b)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	uint32_t x = bench_lat(*(const uint32_t *)a), y = bench_lat(*(const uint32_t *)b);
 	return (x > y) - (x < y);
 }
 
@@ -458,7 +495,7 @@ static double bench_pct_ms(const uint32_t *v, size_t n, double q)
 	if (n == 0)
 		return 0;
 	size_t i = (size_t)(q * (double)n);
-	return (i >= n ? v[n - 1] : v[i]) / 1000.0;
+	return bench_lat(i >= n ? v[n - 1] : v[i]) / 1000.0;
 }
 
 static double bench_cpu_s(void)
@@ -484,7 +521,7 @@ static void bench_merge(struct bench_worker *ws, unsigned k, int64_t t0_us, stru
 			memcpy(all + n, ws[i].lat_us, ws[i].n_lat * sizeof *all);
 		n += ws[i].n_lat;
 		for (size_t j = 0; j < ws[i].n_lat; j++)
-			sum += ws[i].lat_us[j];
+			sum += bench_lat(ws[i].lat_us[j]);
 		free(ws[i].lat_us);
 		r->ok += ws[i].ok;
 		r->refused += ws[i].refused;
@@ -501,8 +538,24 @@ static void bench_merge(struct bench_worker *ws, unsigned k, int64_t t0_us, stru
 		r->p50_ms = bench_pct_ms(all, n, 0.50);
 		r->p99_ms = bench_pct_ms(all, n, 0.99);
 		r->p999_ms = bench_pct_ms(all, n, 0.999);
-		r->max_ms = n ? all[n - 1] / 1000.0 : 0;
+		r->max_ms = n ? bench_lat(all[n - 1]) / 1000.0 : 0;
 		r->mean_ms = n ? sum / (double)n / 1000.0 : 0;
+		/* By kind: a stable partition of the sorted samples keeps each kind sorted. */
+		uint32_t *part = malloc((n ? n : 1) * sizeof *part);
+		size_t at = 0;
+		for (unsigned kd = 0; part != NULL && kd < K_COUNT; kd++) {
+			size_t from = at;
+			for (size_t j = 0; j < n; j++)
+				if (all[j] >> BENCH_LAT_BITS == kd)
+					part[at++] = all[j];
+			struct bench_kind_result *kr = &r->by_kind[kd];
+			kr->n = at - from;
+			kr->p50_ms = bench_pct_ms(part + from, kr->n, 0.50);
+			kr->p99_ms = bench_pct_ms(part + from, kr->n, 0.99);
+			kr->p999_ms = bench_pct_ms(part + from, kr->n, 0.999);
+			kr->max_ms = kr->n ? bench_lat(part[at - 1]) / 1000.0 : 0;
+		}
+		free(part);
 	}
 	free(all);
 }
@@ -577,6 +630,15 @@ static void bench_print_text(const struct bench_opts *o, const struct bench_resu
 			printf("  %d:gone", o->pids[p]);
 	}
 	printf("\n");
+	unsigned kinds = 0;
+	for (unsigned kd = 0; kd < K_COUNT; kd++)
+		kinds += r->by_kind[kd].n > 0;
+	for (unsigned kd = 0; kinds > 1 && kd < K_COUNT; kd++) {
+		const struct bench_kind_result *kr = &r->by_kind[kd];
+		if (kr->n > 0)
+			printf("   %-8s %9" PRIu64 " %9s %8.2f %8.2f %8.2f %8.2f\n", bench_kind_names[kd],
+			       kr->n, "", kr->p50_ms, kr->p99_ms, kr->p999_ms, kr->max_ms);
+	}
 	if (r->refused + r->failed > 0)
 		printf("        first error: %s\n", r->err);
 }
@@ -596,6 +658,20 @@ static json_object *bench_json_level(const struct bench_opts *o, const struct be
 	json_object_object_add(lat, "max", json_object_new_double(r->max_ms));
 	json_object_object_add(lat, "mean", json_object_new_double(r->mean_ms));
 	json_object_object_add(l, "latency_ms", lat);
+	json_object *by_op = json_object_new_object();
+	for (unsigned kd = 0; kd < K_COUNT; kd++) {
+		const struct bench_kind_result *kr = &r->by_kind[kd];
+		if (kr->n == 0)
+			continue;
+		json_object *k = json_object_new_object();
+		cli_json_u64(k, "samples", kr->n);
+		json_object_object_add(k, "p50", json_object_new_double(kr->p50_ms));
+		json_object_object_add(k, "p99", json_object_new_double(kr->p99_ms));
+		json_object_object_add(k, "p999", json_object_new_double(kr->p999_ms));
+		json_object_object_add(k, "max", json_object_new_double(kr->max_ms));
+		json_object_object_add(by_op, bench_kind_names[kd], k);
+	}
+	json_object_object_add(l, "latency_ms_by_op", by_op);
 	cli_json_u64(l, "refused", r->refused);
 	cli_json_u64(l, "failed", r->failed);
 	cli_json_u64(l, "unsampled", r->unsampled);
@@ -646,6 +722,7 @@ enum {
 	BENCH_OPT_OPS,
 	BENCH_OPT_PIDS,
 	BENCH_OPT_ANY_NODE,
+	BENCH_OPT_QUEUE,
 };
 
 static int bench_option(struct cli *cli, struct bench_opts *o, int opt, char **argv)
@@ -693,6 +770,12 @@ static int bench_option(struct cli *cli, struct bench_opts *o, int opt, char **a
 		return -1;
 	case BENCH_OPT_ANY_NODE:
 		o->any_node = true;
+		return -1;
+	case BENCH_OPT_QUEUE:
+		if (optarg[0] == '\0' || strlen(optarg) > CALLRAFT_QUEUE_BYTES_MAX)
+			return cli_usage_error(cli, "--queue: expected a queue name of 1..%d bytes",
+					       CALLRAFT_QUEUE_BYTES_MAX);
+		snprintf(o->queue, sizeof o->queue, "%s", optarg);
 		return -1;
 	default:
 		return cli_common_option(cli, opt, argv);
@@ -767,6 +850,7 @@ static int bench_parse(struct cli *cli, struct bench_opts *o, int argc, char **a
 	    {"ops", required_argument, NULL, BENCH_OPT_OPS},
 	    {"pids", required_argument, NULL, BENCH_OPT_PIDS},
 	    {"any-node", no_argument, NULL, BENCH_OPT_ANY_NODE},
+	    {"queue", required_argument, NULL, BENCH_OPT_QUEUE},
 	    CLI_COMMON_OPTIONS};
 	int opt;
 	o->workload = BENCH_ENQUEUE;
