@@ -1425,6 +1425,44 @@ static void test_snapshot_restore_into_fresh_dir_gives_equal_digest(void **state
 	free(img);
 }
 
+/* The two-part image the daemon writes (header + a mapping of the copy) is the same image, and
+ * stays the state at the take while the source goes on changing. */
+static void test_image_in_two_parts_is_the_snapshot_and_stays_fixed(void **state)
+{
+	struct fx *f = *state;
+	struct state_image im;
+	bool replaced;
+	char err[256], dir[128];
+	struct cb b;
+
+	some_history(f);
+	uint64_t digest = state_digest(f->s), applied = state_applied_index(f->s);
+	assert_int_equal(state_image_take(f->s, &im, err, sizeof err), 0);
+	assert_int_equal(im.applied, applied);
+	assert_memory_equal(im.header, "CRSNAP01", 8);
+	assert_int_equal(be64_get(im.header + 8), applied);
+	assert_int_equal(be64_get(im.header + 16), im.data_len);
+	RUN_CODE(f, c_enqueue(&b, "c7", "sales", 0), CALLRAFT__CODE__OK);
+	assert_int_not_equal(state_digest(f->s), digest);
+
+	size_t len = STATE_IMAGE_HEADER_BYTES + im.data_len;
+	uint8_t *img = malloc(len);
+	assert_non_null(img);
+	memcpy(img, im.header, STATE_IMAGE_HEADER_BYTES);
+	memcpy(img + STATE_IMAGE_HEADER_BYTES, im.data, im.data_len);
+	state_image_release(&im);
+	assert_null(im.data);
+	snprintf(dir, sizeof dir, "%s/two-part", f->base);
+	struct state *s2 = open_at(dir);
+	assert_int_equal(state_restore(s2, img, len, &replaced, err, sizeof err), 0);
+	assert_true(replaced);
+	assert_int_equal(state_applied_index(s2), applied);
+	assert_int_equal(state_digest(s2), digest);
+	assert_true(state_size_bytes(s2) > 0);
+	state_close(s2);
+	free(img);
+}
+
 static void test_restore_of_older_image_is_noop(void **state)
 {
 	struct fx *f = *state;
@@ -1679,6 +1717,7 @@ int main(void)
 		T(test_fsm_time_never_goes_backwards),
 		T(test_restart_keeps_state),
 		T(test_snapshot_restore_into_fresh_dir_gives_equal_digest),
+		T(test_image_in_two_parts_is_the_snapshot_and_stays_fixed),
 		T(test_restore_of_older_image_is_noop),
 		T(test_corrupt_snapshot_is_refused_and_old_state_stays),
 		T(test_snapshot_on_a_worker_thread_while_applying_is_consistent),
