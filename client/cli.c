@@ -28,6 +28,7 @@ static const struct cli_command cli_commands[] = {
     {"members", "remove", cli_members_remove, "members remove ID"},
     {"members", "assign", cli_members_assign, "members assign ID voter|standby|spare"},
     {"members", "transfer", cli_members_transfer, "members transfer [ID]"},
+    {"snapshot", NULL, cli_snapshot, "snapshot [--no-wait]     (on the node given by --cluster)"},
     {"call", "enqueue", cli_call_enqueue,
      "call enqueue --call-id ID --queue Q --caller NUM [--customer C]\n"
      "                 [--tier regular|silver|gold|diamond|0-9] [--site S]"},

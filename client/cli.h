@@ -128,6 +128,7 @@ int cli_members_list(struct cli *cli, int argc, char **argv);
 int cli_members_add(struct cli *cli, int argc, char **argv);
 int cli_members_remove(struct cli *cli, int argc, char **argv);
 int cli_members_assign(struct cli *cli, int argc, char **argv);
+int cli_snapshot(struct cli *cli, int argc, char **argv);
 int cli_members_transfer(struct cli *cli, int argc, char **argv);
 int cli_call_enqueue(struct cli *cli, int argc, char **argv);
 int cli_call_next(struct cli *cli, int argc, char **argv);

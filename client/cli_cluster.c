@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "callraft_limits.h"
 
@@ -374,4 +375,108 @@ int cli_members_transfer(struct cli *cli, int argc, char **argv)
 	else
 		snprintf(text, sizeof text, "leadership transferred to the most up-to-date voter");
 	return cli_admin_done(cli, reply, transfer.id, text);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * snapshot */
+
+#define CLI_SNAPSHOT_WAIT_MS_MAX (30 * 60 * 1000) /* a multi-GB state copies and writes in minutes */
+#define CLI_SNAPSHOT_POLL_MS	 200
+
+/* The status of the node `cli` talks to (cli->stale: it answers itself). */
+static int cli_node_status(struct cli *cli, Callraft__Reply **reply)
+{
+	Callraft__StatusGet get = CALLRAFT__STATUS_GET__INIT;
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	req.op_case = CALLRAFT__REQUEST__OP_STATUS;
+	req.status = &get;
+	int rv = cli_send(cli, &req, reply);
+	if (rv == CLI_EXIT_OK && (*reply)->status == NULL) {
+		callraft__reply__free_unpacked(*reply, NULL);
+		return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "INTERNAL", "the node sent no status");
+	}
+	return rv;
+}
+
+enum { SNAPSHOT_OPT_NO_WAIT = CLI_OPT_FIRST_FREE };
+
+int cli_snapshot(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+	    {"no-wait", no_argument, NULL, SNAPSHOT_OPT_NO_WAIT}, CLI_COMMON_OPTIONS};
+	bool wait = true;
+	int opt, rv;
+	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
+		if (opt == SNAPSHOT_OPT_NO_WAIT) {
+			wait = false;
+			continue;
+		}
+		if ((rv = cli_common_option(cli, opt, argv)) >= 0)
+			return rv;
+	}
+	if ((rv = cli_positionals(cli, argc, argv, 0, 0)) != CLI_EXIT_OK)
+		return rv;
+	cli->stale = true; /* node-local: the node that answers takes the snapshot */
+	Callraft__Reply *before, *reply;
+	if ((rv = cli_node_status(cli, &before)) != CLI_EXIT_OK)
+		return rv;
+	uint64_t id = before->status->id, count = before->status->snapshots;
+	callraft__reply__free_unpacked(before, NULL);
+
+	Callraft__SnapshotTake take = CALLRAFT__SNAPSHOT_TAKE__INIT;
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	req.op_case = CALLRAFT__REQUEST__OP_SNAPSHOT_TAKE;
+	req.snapshot_take = &take;
+	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
+		return rv;
+	callraft__reply__free_unpacked(reply, NULL);
+	if (!wait) {
+		if (cli->json) {
+			json_object *top = json_object_new_object();
+			cli_json_u64(top, "node", id);
+			cli_json_str(top, "result", "requested");
+			return cli_print_json(top);
+		}
+		printf("node %llu: snapshot requested (see `callraft status --json`)\n",
+		       (unsigned long long)id);
+		return CLI_EXIT_OK;
+	}
+	for (int waited = 0; waited <= CLI_SNAPSHOT_WAIT_MS_MAX; waited += CLI_SNAPSHOT_POLL_MS) {
+		usleep(CLI_SNAPSHOT_POLL_MS * 1000);
+		if ((rv = cli_node_status(cli, &reply)) != CLI_EXIT_OK)
+			return rv;
+		const Callraft__NodeStatus *st = reply->status;
+		if (st->id != id) {
+			callraft__reply__free_unpacked(reply, NULL);
+			return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "UNAVAILABLE",
+					"node %llu asked, node %llu answered: give one node's address",
+					(unsigned long long)id, (unsigned long long)st->id);
+		}
+		if (st->snapshots > count) {
+			if (cli->json) {
+				json_object *top = json_object_new_object();
+				cli_json_u64(top, "node", id);
+				cli_json_u64(top, "index", st->snapshot_index);
+				cli_json_u64(top, "bytes", st->snapshot_bytes);
+				cli_json_u64(top, "copy_ms", st->snapshot_copy_ms);
+				cli_json_u64(top, "write_ms", st->snapshot_write_ms);
+				cli_json_u64(top, "state_bytes", st->state_bytes);
+				callraft__reply__free_unpacked(reply, NULL);
+				return cli_print_json(top);
+			}
+			printf("node %llu: snapshot at index %llu: %.1f MB, copied in %llu ms (off the "
+			       "loop), written in %llu ms\n",
+			       (unsigned long long)id, (unsigned long long)st->snapshot_index,
+			       (double)st->snapshot_bytes / 1e6,
+			       (unsigned long long)st->snapshot_copy_ms,
+			       (unsigned long long)st->snapshot_write_ms);
+			callraft__reply__free_unpacked(reply, NULL);
+			return CLI_EXIT_OK;
+		}
+		callraft__reply__free_unpacked(reply, NULL);
+	}
+	return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "UNAVAILABLE",
+			"node %llu: no snapshot within %d s (it needs a new committed entry: is there a "
+			"leader?)",
+			(unsigned long long)id, CLI_SNAPSHOT_WAIT_MS_MAX / 1000);
 }

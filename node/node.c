@@ -766,6 +766,20 @@ void node_handle_request(struct node *n, struct conn *c, Callraft__Request *req)
 		reply_status(n, c, req->request_id, false);
 		goto done;
 	}
+	if (op == CALLRAFT__REQUEST__OP_SNAPSHOT_TAKE) { /* node-local, like status */
+		if (repl_snapshot_soon(&n->repl) != 0) {
+			conn_send_error(c, req->request_id, CALLRAFT__CODE__UNAVAILABLE, "%s",
+					n->repl.errmsg);
+		} else {
+			Callraft__Reply reply = CALLRAFT__REPLY__INIT;
+			reply.request_id = req->request_id;
+			reply.code = CALLRAFT__CODE__OK;
+			reply.applied_index = state_applied_index(n->state);
+			conn_send_reply(c, &reply);
+			LOG_INFO_("snapshot requested by a client: taken at the next entry");
+		}
+		goto done;
+	}
 	if (callraft_op_is_read(op) && req->stale) {
 		serve_read(n, c, req);
 		goto done;

@@ -161,6 +161,7 @@ static void nodelay_close(struct raft_uv_transport *t, raft_uv_transport_close_c
  * closed under a request raft_uv does not know about yet. */
 
 #define REPL_SNAPSHOT_SIZING_BYTES (64ull << 20)
+#define REPL_SNAPSHOT_LOG_BYTES_MAX (256ull << 20)
 
 struct repl_snapshot_job {
 	uv_work_t work;
@@ -199,6 +200,17 @@ static void snapshot_written_cb(struct raft_io_snapshot_put *inner, int status)
 	struct raft_io_snapshot_put *outer = job->outer;
 	raft_io_snapshot_put_cb outer_cb = job->outer_cb;
 
+	if (status != 0 && status != RAFT_CANCELED) {
+		/* raft's legacy layer takes only a cancellation (at close) as a failed take: anything
+		 * else would be dropped silently and leave a held install waiting forever. A node
+		 * that cannot write its snapshot has a disk fault: stop, as for any I/O failure. */
+		snprintf(r->errmsg, sizeof r->errmsg, "raft: snapshot at %llu: write: %s",
+			 (unsigned long long)job->snapshot.index, raft_strerror(status));
+		state_image_release(&job->image);
+		if (r->on_fatal != NULL)
+			r->on_fatal(r->cb_data, r->errmsg);
+		abort(); /* on_fatal does not return; without one there is nothing safe to do */
+	}
 	if (status == 0) {
 		r->snapshot_stats.count++;
 		r->snapshot_stats.index = job->snapshot.index;
@@ -248,7 +260,7 @@ static void snapshot_copied_cb(uv_work_t *w, int status)
 		state_image_release(&job->image);
 		if (r->on_fatal != NULL)
 			r->on_fatal(r->cb_data, r->errmsg);
-		return;
+		abort(); /* on_fatal does not return; without one there is nothing safe to do */
 	}
 	if (r->close_pending) {
 		r->close_pending = false;
@@ -260,13 +272,21 @@ static int snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_sn
 			const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb)
 {
 	struct repl *r = (struct repl *)((char *)io - offsetof(struct repl, io));
-	struct fsm *fsm = fsm_deferred_snapshot_of(snapshot);
+	/* Only a take (trailing > 0) can carry our placeholder: an install's bytes come from a peer
+	 * and are never taken for one, whatever they hold. */
+	struct fsm *fsm = trailing > 0 ? fsm_deferred_snapshot_of(snapshot) : NULL;
 	struct repl_snapshot_job *job;
 	int rv;
 
+	if (fsm != r->fsm)
+		fsm = NULL;
 	if (fsm == NULL)
 		return r->uv_snapshot_put(io, trailing, req, snapshot, cb);
 	assert(r->snapshot_job == NULL);
+	if (r->snapshot_requested) {
+		r->snapshot_requested = false;
+		raft_set_snapshot_threshold(&r->raft, r->snapshot_threshold);
+	}
 	job = calloc(1, sizeof *job);
 	if (job == NULL)
 		return RAFT_NOMEM;
@@ -289,11 +309,24 @@ static int snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_sn
 	return 0;
 }
 
+int repl_snapshot_soon(struct repl *r)
+{
+	if (r->snapshot_job != NULL) {
+		snprintf(r->errmsg, sizeof r->errmsg, "a snapshot is being taken already: retry later");
+		return -1;
+	}
+	r->snapshot_requested = true;
+	raft_set_snapshot_threshold(&r->raft, 1);
+	return 0;
+}
+
 void repl_size_snapshot_threshold(struct repl *r, uint64_t state_bytes)
 {
 	const struct fsm *f = r->fsm;
 	uint64_t per_entry, want;
 
+	if (r->snapshot_requested)
+		return; /* keeps threshold 1 until the requested snapshot starts */
 	if (f->entries_applied < 64)
 		return; /* no measure of entry size yet */
 	per_entry = f->bytes_applied / f->entries_applied;
@@ -302,15 +335,22 @@ void repl_size_snapshot_threshold(struct repl *r, uint64_t state_bytes)
 	/* A state under REPL_SNAPSHOT_SIZING_BYTES copies in well under 100 ms: the configured
 	 * threshold alone. Above, the log between snapshots grows with the state. */
 	want = state_bytes < REPL_SNAPSHOT_SIZING_BYTES ? 0 : state_bytes / 2 / per_entry;
+	/* raft keeps the log since the last snapshot, plus the trailing entries, in memory: bound it
+	 * in bytes. */
+	if (want > REPL_SNAPSHOT_LOG_BYTES_MAX / per_entry)
+		want = REPL_SNAPSHOT_LOG_BYTES_MAX / per_entry;
 	if (want < r->snapshot_threshold_min)
 		want = r->snapshot_threshold_min;
-	if (want > (1u << 22))
-		want = 1u << 22; /* bounds the log a restart replays */
 	/* Move only on a real change (a quarter), not on every tick. */
 	if (want * 4 < (uint64_t)r->snapshot_threshold * 3 ||
 	    want * 4 > (uint64_t)r->snapshot_threshold * 5) {
 		r->snapshot_threshold = (unsigned)want;
 		raft_set_snapshot_threshold(&r->raft, r->snapshot_threshold);
+		/* As many entries kept behind a snapshot: a follower that far behind (a restart, a
+		 * cut link) catches up from the log, not with a copy of the whole state. */
+		raft_set_snapshot_trailing(&r->raft, r->snapshot_threshold > r->snapshot_trailing_min
+							 ? r->snapshot_threshold
+							 : r->snapshot_trailing_min);
 	}
 }
 
@@ -480,6 +520,7 @@ int repl_init(struct repl *r, uv_loop_t *loop, struct fsm *fsm, const struct rep
 	raft_set_pre_vote(&r->raft, true);
 	raft_set_snapshot_threshold(&r->raft, cfg->snapshot_threshold);
 	r->snapshot_threshold_min = r->snapshot_threshold = cfg->snapshot_threshold;
+	r->snapshot_trailing_min = cfg->snapshot_trailing;
 	raft_set_snapshot_trailing(&r->raft, cfg->snapshot_trailing);
 	raft_set_install_snapshot_timeout(&r->raft, cfg->install_snapshot_timeout_ms);
 	/* Catch-up of a joining node across cities: generous rounds. */

@@ -73,6 +73,8 @@ struct repl {
 	bool close_pending;
 	unsigned snapshot_threshold_min; /* the configured threshold: the floor of the sized one */
 	unsigned snapshot_threshold;     /* the one in force */
+	unsigned snapshot_trailing_min;  /* the configured trailing */
+	bool snapshot_requested;         /* repl_snapshot_soon: threshold 1 until a take starts */
 	struct repl_snapshot_stats {
 		uint64_t count;     /* snapshots written by this process */
 		uint64_t index;     /* the last one's index */
@@ -90,10 +92,13 @@ void repl_set_callbacks(struct repl *r, repl_role_cb role, repl_ready_cb ready, 
 			void *data);
 int repl_start(struct repl *r);
 /* Sizes raft's snapshot threshold to the state: at least the configured threshold and, once the
- * state passes 64 MB, at least as many entries as make up about half the state's bytes, so that a
- * large state is not copied every few thousand entries. Call now and then (the node does on its
- * tick). */
+ * state passes 64 MB, as many entries as make up about half the state's bytes (at most 256 MB of
+ * log, which raft holds in memory), so that a large state is not copied every few thousand
+ * entries; trailing follows the threshold. Call now and then (the node does on its tick). */
 void repl_size_snapshot_threshold(struct repl *r, uint64_t state_bytes);
+/* Takes a snapshot at the next committed entry (on this node), then goes back to the sized
+ * threshold. Returns 0, or -1 with errmsg if one is being taken already. */
+int repl_snapshot_soon(struct repl *r);
 /* Closes raft, its I/O and transport; `cb` fires once everything is released (after a snapshot
  * copy in progress has finished). */
 void repl_close(struct repl *r, void (*cb)(struct repl *));

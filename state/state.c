@@ -187,10 +187,18 @@ uint64_t state_digest(struct state *s)
 
 uint64_t state_size_bytes(struct state *s)
 {
-	MDB_envinfo info;
+	MDB_txn *txn;
 	MDB_stat st;
+	uint64_t pages = 0, psize = 4096;
 
-	if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
+	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
 		return 0;
-	return ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	for (int i = 0; i < DB_COUNT; i++) {
+		if (mdb_stat(txn, s->dbi[i], &st) != 0)
+			continue;
+		pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+		psize = st.ms_psize;
+	}
+	mdb_txn_abort(txn);
+	return pages * psize;
 }

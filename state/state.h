@@ -127,8 +127,8 @@ struct state_image {
 int state_image_take(struct state *s, struct state_image *img, char *errmsg, size_t errmsg_len);
 void state_image_release(struct state_image *img);
 
-/* Bytes the environment's data file uses (its highest page in use), a measure of the state's size
- * for sizing the snapshot interval. Loop thread. */
+/* Bytes of the pages the tables use (branch, leaf and overflow pages; free pages left out): about
+ * the size of a snapshot image. For sizing the snapshot interval and for status. Loop thread. */
 uint64_t state_size_bytes(struct state *s);
 
 /* Restores a snapshot image. If the image's applied index is <= the local one, the local state is

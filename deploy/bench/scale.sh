@@ -13,8 +13,9 @@
 #      clients; all three nodes must reach the same applied index;
 #   4. loaded: the same cycle bench again. `next` now takes the head of a queue N deep, and every
 #      lookup goes through B-trees holding the whole state;
-#   5. sizes: each node's state (LMDB), raft directory, last snapshot (size, copy and write time,
-#      from `callraft status --json` and the node logs), RSS and peak RSS;
+#   5. snapshots: `callraft snapshot` on each node in turn (size, copy time off the loop, write
+#      time), then the cycle at 16 clients again while the leader takes one (the loop must not
+#      stall); sizes: each node's state (LMDB) and raft directory, RSS and peak RSS;
 #   6. join: a new empty node 4 is added and made a voter; timed until its applied index reaches
 #      the leader's commit index at the time of the promotion (InstallSnapshot of the whole
 #      state, then the log), with its peak RSS;
@@ -109,19 +110,40 @@ T=60 cr --json queue show "$queue" --limit 1 > "$out/queue-head.json" || true
 
 bench_cycle loaded
 record_procs loaded
+
+log "snapshots of the whole state: each node in turn (callraft snapshot)"
+for i in 1 2 3; do
+  T=1900 timeout 1900 "$build/callraft" --cluster "127.0.0.1:$((port_base + 100 + i))" --json \
+    --timeout 60000 snapshot > "$out/snapshot-node$i.json" || log "node $i: snapshot failed"
+done
+record_procs snapshotted
+leader_addr=$(python3 -c 'import json,sys
+s=json.load(open(sys.argv[1]))
+print(next(m["client_address"] for m in s["members"] if m["id"]==s["leader_id"]))' "$out/st.json")
+log "the cycle at 16 clients while the leader ($leader_addr) copies and writes a snapshot"
+T=$((dur + 120)) cr --json bench --workload cycle --queue "$queue" --clients 16 \
+  --duration "$dur" --pids "$pids" > "$out/cycle-during-snapshot.json" &
+bench_pid=$!
+sleep 2
+timeout 1900 "$build/callraft" --cluster "$leader_addr" --json --timeout 60000 snapshot \
+  > "$out/snapshot-during-bench.json" || log "leader snapshot during the bench failed"
+wait "$bench_pid" || log "the cycle bench during the snapshot failed"
 status_json "$out/status-loaded.json"
 du -sb "$lab"/node*/data/state "$lab"/node*/data/raft > "$out/du.txt" 2>/dev/null || du -sb "$lab"/node*/data/* > "$out/du.txt"
 
 log "join: a new empty node 4 at tehran, added and promoted to voter"
 "$here/deploy/cluster.sh" new 4 tehran >/dev/null
 p4=$(cat "$lab/node4/pid")
-addr4=$(grep -E '^client_address' "$lab/node4/node.ini" | awk '{print $3}')
-raft4=$(grep -E '^raft_address' "$lab/node4/node.ini" | awk '{print $3}')
+addr4=127.0.0.1:$((port_base + 104)) # deploy/cluster.sh's port layout
+raft4=127.0.0.1:$((port_base + 4))
 cr members add 4 --site tehran --raft-address "$raft4" --client-address "$addr4" >/dev/null
 status_json "$out/st.json"
 target=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["commit_index"])' "$out/st.json")
 j0=$(date +%s.%N)
-T=600 cr members assign 4 voter >/dev/null
+# The promotion waits for raft's catch-up rounds; the client may give up on it before they end
+# (its attempts time out) while raft goes on: what counts is the catch-up measured below.
+T=900 cr --timeout 900000 members assign 4 voter >/dev/null 2>"$out/assign.err" ||
+  log "members assign returned early: $(tail -1 "$out/assign.err"); waiting for the catch-up"
 caught=""
 for _ in $(seq 1200); do
   status_json "$out/st.json" 2>/dev/null || { sleep 0.5; continue; }
