@@ -50,6 +50,8 @@
 #define CLIENT_BACKOFF_MS_MAX 500
 /* Longest "host:port" list accepted by callraft_client_open. */
 #define CLIENT_CLUSTER_BYTES_MAX (CALLRAFT_MEMBERS_MAX * (CALLRAFT_ADDRESS_BYTES_MAX + 1))
+/* A connection used this recently is reused without checking it first (see attempt). */
+#define CLIENT_FRESH_CONN_MS 1000
 /* A port is 1..65535: at most five digits. */
 #define CLIENT_PORT_BYTES_MAX 5
 
@@ -79,6 +81,11 @@ struct callraft_client {
 	uint64_t retries;
 	uint64_t rand_state; /* xorshift64 state for backoff jitter; never 0 */
 	enum callraft_client_error last_error;
+	/* The connection's buffers, reused by every exchange: the outgoing frame, and bytes read but
+	 * not yet decoded (a reply may arrive in pieces, or after a stale one). */
+	uint8_t *out, *in;
+	size_t out_cap, in_cap, in_len;
+	int64_t last_exchange_ms; /* end of the last good exchange on fd */
 };
 
 static void client_check(const struct callraft_client *c)
@@ -335,77 +342,89 @@ static int send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline, ch
 	return 0;
 }
 
-static int recv_all(int fd, uint8_t *buf, size_t len, int64_t deadline, char *errmsg,
-		    size_t errmsg_len)
+/* Grows *buf to at least `need` bytes. */
+static int buf_reserve(uint8_t **buf, size_t *cap, size_t need)
 {
-	while (len > 0) {
-		ssize_t n = recv(fd, buf, len, 0);
-		if (n > 0) {
-			buf += n;
-			len -= (size_t)n;
-		} else if (n == 0) {
-			snprintf(errmsg, errmsg_len, "recv: connection closed by the node");
-			return -1;
-		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			if (wait_fd(fd, POLLIN, deadline, "recv", errmsg, errmsg_len) != 0)
-				return -1;
-		} else if (errno != EINTR) {
-			snprintf(errmsg, errmsg_len, "recv: %s", strerror(errno));
-			return -1;
-		}
-	}
+	if (*cap >= need)
+		return 0;
+	size_t n = *cap ? *cap : 4096;
+	while (n < need)
+		n *= 2;
+	uint8_t *p = realloc(*buf, n);
+	if (p == NULL)
+		return -1;
+	*buf = p;
+	*cap = n;
 	return 0;
 }
 
 /* Sends `req` as one frame (req->request_id set by the caller) and reads frames until the reply
  * with the same request_id arrives; replies to earlier requests are skipped. On error the caller
- * must close fd: the stream may be mid-frame. */
-static Callraft__Reply *exchange(int fd, const Callraft__Request *req, int64_t deadline, char *errmsg,
-				 size_t errmsg_len)
+ * must close the connection: the stream may be mid-frame.
+ *
+ * The hot path of every PBX request: one send, one poll, usually one recv (the frame is read
+ * with whatever follows it into the reused input buffer), no allocation but the reply's. */
+static Callraft__Reply *exchange(struct callraft_client *c, const Callraft__Request *req,
+				 int64_t deadline, char *errmsg, size_t errmsg_len)
 {
 	size_t len = callraft__request__get_packed_size(req);
 	assert(len <= CALLRAFT_REQUEST_BYTES_MAX); /* checked by the callers before any attempt */
-	uint8_t *out = malloc(4 + len);
-	if (out == NULL) {
+	if (buf_reserve(&c->out, &c->out_cap, 4 + len) != 0) {
 		snprintf(errmsg, errmsg_len, "out of memory");
 		return NULL;
 	}
-	callraft_frame_put_len(out, (uint32_t)len);
-	size_t packed = callraft__request__pack(req, out + 4);
+	callraft_frame_put_len(c->out, (uint32_t)len);
+	size_t packed = callraft__request__pack(req, c->out + 4);
 	assert(packed == len);
-	int rv = send_all(fd, out, 4 + len, deadline, errmsg, errmsg_len);
-	free(out);
-	if (rv != 0)
+	if (send_all(c->fd, c->out, 4 + len, deadline, errmsg, errmsg_len) != 0)
 		return NULL;
 
 	for (;;) {
-		uint8_t hdr[4];
-		if (recv_all(fd, hdr, sizeof hdr, deadline, errmsg, errmsg_len) != 0)
-			return NULL;
-		uint32_t reply_len = callraft_frame_get_len(hdr);
-		if (reply_len > CALLRAFT_FRAME_BYTES_MAX) {
-			snprintf(errmsg, errmsg_len, "reply of %u bytes exceeds the %u-byte frame limit",
-				 reply_len, CALLRAFT_FRAME_BYTES_MAX);
-			return NULL;
-		}
-		uint8_t *in = malloc(reply_len > 0 ? reply_len : 1);
-		if (in == NULL) {
+		/* Decode what is buffered, if a whole frame is there. */
+		if (c->in_len >= 4) {
+			uint32_t reply_len = callraft_frame_get_len(c->in);
+			if (reply_len > CALLRAFT_FRAME_BYTES_MAX) {
+				snprintf(errmsg, errmsg_len,
+					 "reply of %u bytes exceeds the %u-byte frame limit", reply_len,
+					 CALLRAFT_FRAME_BYTES_MAX);
+				return NULL;
+			}
+			if (c->in_len >= 4 + (size_t)reply_len) {
+				Callraft__Reply *reply =
+				    callraft__reply__unpack(NULL, reply_len, c->in + 4);
+				c->in_len -= 4 + (size_t)reply_len;
+				memmove(c->in, c->in + 4 + reply_len, c->in_len);
+				if (reply == NULL) {
+					snprintf(errmsg, errmsg_len, "reply of %u bytes: cannot decode",
+						 reply_len);
+					return NULL;
+				}
+				if (reply->request_id == req->request_id)
+					return reply;
+				callraft__reply__free_unpacked(reply, NULL); /* a stale reply */
+				continue;
+			}
+			if (buf_reserve(&c->in, &c->in_cap, 4 + (size_t)reply_len) != 0) {
+				snprintf(errmsg, errmsg_len, "out of memory");
+				return NULL;
+			}
+		} else if (buf_reserve(&c->in, &c->in_cap, 4) != 0) {
 			snprintf(errmsg, errmsg_len, "out of memory");
 			return NULL;
 		}
-		if (recv_all(fd, in, reply_len, deadline, errmsg, errmsg_len) != 0) {
-			free(in);
+		/* The reply cannot be there right after the send: wait first, then read. */
+		if (wait_fd(c->fd, POLLIN, deadline, "recv", errmsg, errmsg_len) != 0)
+			return NULL;
+		ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+		if (n > 0) {
+			c->in_len += (size_t)n;
+		} else if (n == 0) {
+			snprintf(errmsg, errmsg_len, "recv: connection closed by the node");
+			return NULL;
+		} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			snprintf(errmsg, errmsg_len, "recv: %s", strerror(errno));
 			return NULL;
 		}
-		Callraft__Reply *reply = callraft__reply__unpack(NULL, reply_len, in);
-		free(in);
-		if (reply == NULL) {
-			snprintf(errmsg, errmsg_len, "reply of %u bytes: cannot decode", reply_len);
-			return NULL;
-		}
-		if (reply->request_id == req->request_id)
-			return reply;
-		callraft__reply__free_unpacked(reply, NULL); /* a stale reply: keep reading */
 	}
 }
 
@@ -478,6 +497,7 @@ static void conn_close(struct callraft_client *c)
 		close(c->fd);
 		c->fd = -1;
 	}
+	c->in_len = 0;
 }
 
 void callraft_client_close(struct callraft_client *c)
@@ -485,6 +505,8 @@ void callraft_client_close(struct callraft_client *c)
 	if (c == NULL)
 		return;
 	conn_close(c);
+	free(c->out);
+	free(c->in);
 	free(c);
 }
 
@@ -564,7 +586,11 @@ static Callraft__Reply *attempt(struct callraft_client *c, const struct client_a
 				Callraft__Request *req, int64_t deadline, char *errmsg,
 				size_t errmsg_len)
 {
-	if (c->fd >= 0 && (strcmp(c->conn.text, a->text) != 0 || conn_is_stale(c->fd)))
+	/* A connection idle for a while may have been closed by the node (or hold a late reply to a
+	 * timed-out request): check before reusing it. One used a moment ago is reused as is; if the
+	 * node closed it meanwhile, the attempt fails and is retried on a new connection. */
+	if (c->fd >= 0 && (strcmp(c->conn.text, a->text) != 0 ||
+			   (now_ms() - c->last_exchange_ms > CLIENT_FRESH_CONN_MS && conn_is_stale(c->fd))))
 		conn_close(c);
 	if (c->fd < 0) {
 		int fd = connect_address(a, deadline, errmsg, errmsg_len);
@@ -575,10 +601,12 @@ static Callraft__Reply *attempt(struct callraft_client *c, const struct client_a
 	}
 	req->request_id = ++c->request_id;
 	char why[256];
-	Callraft__Reply *reply = exchange(c->fd, req, deadline, why, sizeof why);
+	Callraft__Reply *reply = exchange(c, req, deadline, why, sizeof why);
 	if (reply == NULL) {
 		snprintf(errmsg, errmsg_len, "%s: %s", a->text, why);
 		conn_close(c);
+	} else {
+		c->last_exchange_ms = now_ms();
 	}
 	return reply;
 }
@@ -748,9 +776,19 @@ Callraft__Reply *callraft_client_call_node(const char *address, Callraft__Reques
 	req->request_id = 1;
 	req->client_id = 0;
 	req->seq = 0;
-	Callraft__Reply *reply = exchange(fd, req, deadline, why, sizeof why);
+	struct callraft_client *probe = calloc(1, sizeof *probe); /* only its connection is used */
+	if (probe == NULL) {
+		close(fd);
+		snprintf(errmsg, errmsg_len, "out of memory");
+		return NULL;
+	}
+	probe->fd = fd;
+	Callraft__Reply *reply = exchange(probe, req, deadline, why, sizeof why);
 	if (reply == NULL)
 		snprintf(errmsg, errmsg_len, "%s: %s", a.text, why);
 	close(fd);
+	free(probe->out);
+	free(probe->in);
+	free(probe);
 	return reply;
 }

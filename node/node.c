@@ -913,6 +913,12 @@ static void tick_cb(uv_timer_t *t)
 			  (unsigned long long)snap->copy_ms, (unsigned long long)snap->write_ms,
 			  n->repl.snapshot_threshold);
 	}
+	if (n->repl.installs_dropped != n->dropped_logged) {
+		n->dropped_logged = n->repl.installs_dropped;
+		LOG_INFO_("raft asked to send a snapshot to a member that one is still going to: not "
+			  "sent again (%llu so far)",
+			  (unsigned long long)n->repl.installs_dropped);
+	}
 	if (n->fsm.snapshots_restored != n->restores_logged) {
 		n->restores_logged = n->fsm.snapshots_restored;
 		LOG_INFO_("snapshot restored: the state is now at applied index %llu",

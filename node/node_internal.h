@@ -136,6 +136,7 @@ struct node {
 	bool stopping;
 	uint64_t snapshots_logged; /* repl.snapshot_stats.count when last logged */
 	uint64_t restores_logged;  /* fsm.snapshots_restored when last logged */
+	uint64_t dropped_logged;   /* repl.installs_dropped when last logged */
 	int exit_code;
 	uint64_t upserted_term;      /* term in which the initial members were recorded */
 	uint64_t requests_total;

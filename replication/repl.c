@@ -18,8 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 static void repl_raft_closed_cb(struct raft *raft);
 
@@ -152,19 +157,26 @@ static void nodelay_close(struct raft_uv_transport *t, raft_uv_transport_close_c
  * Copying a large LMDB environment there stalls the loop for seconds (a 237 MB state: longer than
  * the election timeout, and leadership moved). So the fsm returns a placeholder (deferred
  * snapshots), and raft_io's snapshot_put is interposed: for a placeholder, the state is copied on a
- * libuv worker thread (LMDB lets a read transaction run there while the loop writes), and the image
- * then goes to raft_uv's snapshot_put with raft's metadata; its completion completes raft's request.
- * Anything else (a snapshot installed from the leader) goes straight to raft_uv.
+ * thread of its own at a lower CPU priority (LMDB lets a read transaction run there while the loop
+ * writes); the monitor (before each loop iteration) collects the copy, and the image then goes to
+ * raft_uv's snapshot_put with raft's metadata; its completion completes raft's request. Anything
+ * else (a snapshot installed from the leader) goes straight to raft_uv.
+ *
+ * Every node reaches the threshold at about the same index; copying and writing a large state at
+ * once on every node of a small machine hurts. So the sized threshold is staggered per node (up to
+ * +7/16 by node id): nodes snapshot one after the other.
  *
  * Raft takes one snapshot at a time, and puts an install that arrives meanwhile on hold until the
  * take completes, so no restore runs during the copy. A close waits for the copy: raft cannot be
  * closed under a request raft_uv does not know about yet. */
 
 #define REPL_SNAPSHOT_SIZING_BYTES (64ull << 20)
+#define REPL_SNAPSHOT_NICE 10
 #define REPL_SNAPSHOT_LOG_BYTES_MAX (256ull << 20)
 
 struct repl_snapshot_job {
-	uv_work_t work;
+	pthread_t thread;
+	atomic_bool copied; /* set by the copy thread when it is done; the monitor collects it */
 	struct repl *r;
 	struct fsm *fsm;
 	unsigned trailing;
@@ -187,10 +199,15 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void snapshot_copy_work(uv_work_t *w)
+/* The copy thread: at a lower CPU priority than the loop (nice +REPL_SNAPSHOT_NICE), so that a
+ * copy of a large state on a busy machine slows down rather than the nodes' answers. */
+static void *snapshot_copy_main(void *arg)
 {
-	struct repl_snapshot_job *job = w->data;
+	struct repl_snapshot_job *job = arg;
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), REPL_SNAPSHOT_NICE);
 	job->rc = state_image_take(job->fsm->state, &job->image, job->errmsg, sizeof job->errmsg);
+	atomic_store(&job->copied, true);
+	return NULL;
 }
 
 static void snapshot_written_cb(struct raft_io_snapshot_put *inner, int status)
@@ -223,18 +240,15 @@ static void snapshot_written_cb(struct raft_io_snapshot_put *inner, int status)
 	outer_cb(outer, status);
 }
 
-static void snapshot_copied_cb(uv_work_t *w, int status)
+/* On the loop (the monitor, before each loop iteration), once the copy thread is done. */
+static void snapshot_copied(struct repl *r)
 {
-	struct repl_snapshot_job *job = w->data;
-	struct repl *r = job->r;
+	struct repl_snapshot_job *job = r->snapshot_job;
 	int rv;
 
+	pthread_join(job->thread, NULL);
 	r->snapshot_job = NULL;
 	job->copied_ms = mono_ms();
-	if (status != 0) {
-		snprintf(job->errmsg, sizeof job->errmsg, "worker: %s", uv_strerror(status));
-		job->rc = -1;
-	}
 	if (job->rc == 0) {
 		job->bufs[0].base = job->image.header;
 		job->bufs[0].len = STATE_IMAGE_HEADER_BYTES;
@@ -296,13 +310,13 @@ static int snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_sn
 	job->outer = req;
 	job->outer_snapshot = snapshot;
 	job->outer_cb = cb;
-	job->work.data = job;
+	atomic_init(&job->copied, false);
 	job->started_ms = mono_ms();
-	rv = uv_queue_work(r->loop, &job->work, snapshot_copy_work, snapshot_copied_cb);
+	rv = pthread_create(&job->thread, NULL, snapshot_copy_main, job);
 	if (rv != 0) {
 		free(job);
-		snprintf(io->errmsg, sizeof io->errmsg, "snapshot: queue the copy: %s",
-			 uv_strerror(rv));
+		snprintf(io->errmsg, sizeof io->errmsg, "snapshot: start the copy thread: %s",
+			 strerror(rv));
 		return RAFT_IOERR;
 	}
 	r->snapshot_job = job;
@@ -320,6 +334,72 @@ int repl_snapshot_soon(struct repl *r)
 	return 0;
 }
 
+/* ------------------------------------------------------------------------------------------------
+ * At most one InstallSnapshot in flight per member.
+ *
+ * Each InstallSnapshot carries the whole state (1.6 GB with a million calls and a million
+ * tickets), loaded from disk for that one message. If raft decides to send another before the
+ * last one has left (its install_snapshot_timeout is shorter than a transfer across cities, or an
+ * abort), a second copy would be loaded and queued behind the first on the same connection: the
+ * memory of a copy per retry. A duplicate is therefore completed at once without being sent: the
+ * copy in flight is as new or newer than what raft knows the member has, and raft's own timeout
+ * sends again if that one is lost. */
+
+struct install_send {
+	struct raft_io_send inner;
+	struct raft_io_send *outer;
+	raft_io_send_cb cb;
+	struct repl *r;
+	size_t slot;
+};
+
+static void install_sent_cb(struct raft_io_send *inner, int status)
+{
+	struct install_send *is = inner->data;
+	struct raft_io_send *outer = is->outer;
+	raft_io_send_cb cb = is->cb;
+
+	is->r->installs_in_flight[is->slot] = 0;
+	free(is);
+	cb(outer, status);
+}
+
+static int install_send(struct raft_io *io, struct raft_io_send *req,
+			const struct raft_message *message, raft_io_send_cb cb)
+{
+	struct repl *r = (struct repl *)((char *)io - offsetof(struct repl, io));
+	const size_t n = sizeof r->installs_in_flight / sizeof r->installs_in_flight[0];
+	size_t free_slot = n;
+	struct install_send *is;
+	int rv;
+
+	if (message->type != RAFT_INSTALL_SNAPSHOT)
+		return r->uv_send(io, req, message, cb);
+	for (size_t i = 0; i < n; i++) {
+		if (r->installs_in_flight[i] == message->server_id) {
+			r->installs_dropped++;
+			cb(req, 0); /* raft's callback only frees the message (legacy.c) */
+			return 0;
+		}
+		if (r->installs_in_flight[i] == 0 && free_slot == n)
+			free_slot = i;
+	}
+	if (free_slot == n || (is = calloc(1, sizeof *is)) == NULL)
+		return r->uv_send(io, req, message, cb); /* untracked: still correct */
+	is->outer = req;
+	is->cb = cb;
+	is->r = r;
+	is->slot = free_slot;
+	is->inner.data = is;
+	r->installs_in_flight[free_slot] = message->server_id;
+	rv = r->uv_send(io, &is->inner, message, install_sent_cb);
+	if (rv != 0) {
+		r->installs_in_flight[free_slot] = 0;
+		free(is);
+	}
+	return rv;
+}
+
 void repl_size_snapshot_threshold(struct repl *r, uint64_t state_bytes)
 {
 	const struct fsm *f = r->fsm;
@@ -329,7 +409,17 @@ void repl_size_snapshot_threshold(struct repl *r, uint64_t state_bytes)
 		return; /* keeps threshold 1 until the requested snapshot starts */
 	if (f->entries_applied < 64)
 		return; /* no measure of entry size yet */
+	/* Entry size: the larger of the lifetime average and the average since the last call, so
+	 * that a burst of large batches (a bulk import) is not hidden by a history of small ones. */
 	per_entry = f->bytes_applied / f->entries_applied;
+	if (f->entries_applied - r->sized_entries >= 64) {
+		uint64_t recent = (f->bytes_applied - r->sized_bytes) /
+				  (f->entries_applied - r->sized_entries);
+		if (recent > per_entry)
+			per_entry = recent;
+		r->sized_entries = f->entries_applied;
+		r->sized_bytes = f->bytes_applied;
+	}
 	if (per_entry < 64)
 		per_entry = 64;
 	/* A state under REPL_SNAPSHOT_SIZING_BYTES copies in well under 100 ms: the configured
@@ -341,6 +431,8 @@ void repl_size_snapshot_threshold(struct repl *r, uint64_t state_bytes)
 		want = REPL_SNAPSHOT_LOG_BYTES_MAX / per_entry;
 	if (want < r->snapshot_threshold_min)
 		want = r->snapshot_threshold_min;
+	else
+		want += want * (r->raft.id % 8) / 16; /* staggered (see above) */
 	/* Move only on a real change (a quarter), not on every tick. */
 	if (want * 4 < (uint64_t)r->snapshot_threshold * 3 ||
 	    want * 4 > (uint64_t)r->snapshot_threshold * 5) {
@@ -420,6 +512,8 @@ static void monitor_cb(uv_prepare_t *handle)
 	int st;
 	uint64_t term;
 
+	if (r->snapshot_job != NULL && atomic_load(&r->snapshot_job->copied))
+		snapshot_copied(r);
 	if (r->closing)
 		return;
 	st = raft_state(&r->raft);
@@ -506,6 +600,8 @@ int repl_init(struct repl *r, uv_loop_t *loop, struct fsm *fsm, const struct rep
 	raft_uv_set_auto_recovery(&r->io, false);
 	r->uv_snapshot_put = r->io.snapshot_put;
 	r->io.snapshot_put = snapshot_put;
+	r->uv_send = r->io.send;
+	r->io.send = install_send;
 	fsm_set_deferred_snapshots(fsm, true);
 	rv = raft_init(&r->raft, &r->io, &fsm->base, cfg->id, cfg->raft_address);
 	if (rv != 0) {
@@ -591,12 +687,12 @@ void repl_close(struct repl *r, void (*cb)(struct repl *))
 {
 	r->closing = true;
 	r->close_cb = cb;
-	if (r->monitor_started)
-		uv_prepare_stop(&r->monitor);
 	if (r->snapshot_job != NULL) {
-		r->close_pending = true; /* snapshot_copied_cb closes */
+		r->close_pending = true; /* the monitor collects the copy, then snapshot_copied closes */
 		return;
 	}
+	if (r->monitor_started)
+		uv_prepare_stop(&r->monitor);
 	raft_close(&r->raft, repl_raft_closed_cb);
 }
 

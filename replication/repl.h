@@ -70,10 +70,15 @@ struct repl {
 	int (*uv_snapshot_put)(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
 			       const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb);
 	struct repl_snapshot_job *snapshot_job;
+	int (*uv_send)(struct raft_io *io, struct raft_io_send *req, const struct raft_message *message,
+		       raft_io_send_cb cb);
+	uint64_t installs_in_flight[CALLRAFT_MEMBERS_MAX]; /* members an install is going to */
+	uint64_t installs_dropped;           /* duplicates not sent (repl.c, install_send) */
 	bool close_pending;
 	unsigned snapshot_threshold_min; /* the configured threshold: the floor of the sized one */
 	unsigned snapshot_threshold;     /* the one in force */
 	unsigned snapshot_trailing_min;  /* the configured trailing */
+	uint64_t sized_entries, sized_bytes; /* fsm counters at the last sizing */
 	bool snapshot_requested;         /* repl_snapshot_soon: threshold 1 until a take starts */
 	struct repl_snapshot_stats {
 		uint64_t count;     /* snapshots written by this process */

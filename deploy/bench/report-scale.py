@@ -46,7 +46,30 @@ def main():
                                    "p50_ratio": r50, "p99_ratio": r99})
         print(f"{le['clients']:>7} {'all ops/s':<8} {le['ops_per_s']:>10.0f} {ll['ops_per_s']:>11.0f}"
               f" {ll['ops_per_s'] / le['ops_per_s'] if le['ops_per_s'] else 0:>5.2f}x")
+    during = load(os.path.join(out, "cycle-during-snapshot.json"), {"levels": []})["levels"]
+    if during and loaded["levels"]:
+        d, lo = during[0], loaded["levels"][-1]
+        print(f"{d['clients']:>7} while the leader snapshots: {d['ops_per_s']:,.0f} ops/s"
+              f" ({d['ops_per_s'] / lo['ops_per_s'] if lo['ops_per_s'] else 0:.2f}x loaded),"
+              f" p50 {d['latency_ms']['p50']:.2f} ms, p99 {d['latency_ms']['p99']:.2f} ms,"
+              f" p999 {d['latency_ms']['p999']:.2f} ms, max {d['latency_ms']['max']:.0f} ms,"
+              f" failed {d['failed']}")
+        res["during_snapshot"] = d
     print()
+    snaps = []
+    for name in ("snapshot-node1", "snapshot-node2", "snapshot-node3", "snapshot-during-bench"):
+        sj = load(os.path.join(out, name + ".json"))
+        if sj:
+            snaps.append((name, sj))
+    if snaps:
+        print("snapshots of the loaded state (callraft snapshot):")
+        for name, sj in snaps:
+            what = "leader, under the 16-client cycle" if name.endswith("bench") else "idle"
+            print(f"  node {sj['node']} ({what}): index {sj['index']}, {mb(sj['bytes'])},"
+                  f" copied in {sj['copy_ms'] / 1000:.1f} s off the loop,"
+                  f" written in {sj['write_ms'] / 1000:.1f} s")
+        res["snapshots"] = dict(snaps)
+        print()
     times = load(os.path.join(out, "preload-time.json"), {})
     for what, f in (("calls", "preload-calls.json"), ("tickets", "preload-tickets.json")):
         p = load(os.path.join(out, f), {"levels": [{}]})["levels"][0]

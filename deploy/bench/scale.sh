@@ -11,11 +11,12 @@
 #      answer, end, with latency by operation;
 #   3. preload: N enqueues into the one queue $Q (every call stays waiting), then N tickets, by 64
 #      clients; all three nodes must reach the same applied index;
-#   4. loaded: the same cycle bench again. `next` now takes the head of a queue N deep, and every
-#      lookup goes through B-trees holding the whole state;
-#   5. snapshots: `callraft snapshot` on each node in turn (size, copy time off the loop, write
-#      time), then the cycle at 16 clients again while the leader takes one (the loop must not
-#      stall); sizes: each node's state (LMDB) and raft directory, RSS and peak RSS;
+#   4. snapshots: `callraft snapshot` on each node in turn (size, copy time off the loop, write
+#      time); this also puts the next automatic snapshot far enough away not to overlap step 5;
+#   5. loaded: the same cycle bench again. `next` now takes the head of a queue N deep, and every
+#      lookup goes through B-trees holding the whole state; then the cycle at 16 clients while the
+#      leader takes a snapshot (the loop must not stall); sizes: each node's state (LMDB) and raft
+#      directory, RSS and peak RSS;
 #   6. join: a new empty node 4 is added and made a voter; timed until its applied index reaches
 #      the leader's commit index at the time of the promotion (InstallSnapshot of the whole
 #      state, then the log), with its peak RSS;
@@ -108,21 +109,22 @@ wait_equal 300 || die "nodes did not reach one applied index within 300 s"
 record_procs preloaded
 T=60 cr --json queue show "$queue" --limit 1 > "$out/queue-head.json" || true
 
-bench_cycle loaded
-record_procs loaded
-
 log "snapshots of the whole state: each node in turn (callraft snapshot)"
 for i in 1 2 3; do
   T=1900 timeout 1900 "$build/callraft" --cluster "127.0.0.1:$((port_base + 100 + i))" --json \
     --timeout 60000 snapshot > "$out/snapshot-node$i.json" || log "node $i: snapshot failed"
 done
 record_procs snapshotted
+
+bench_cycle loaded
+record_procs loaded
+
 leader_addr=$(python3 -c 'import json,sys
 s=json.load(open(sys.argv[1]))
 print(next(m["client_address"] for m in s["members"] if m["id"]==s["leader_id"]))' "$out/st.json")
 log "the cycle at 16 clients while the leader ($leader_addr) copies and writes a snapshot"
-T=$((dur + 120)) cr --json bench --workload cycle --queue "$queue" --clients 16 \
-  --duration "$dur" --pids "$pids" > "$out/cycle-during-snapshot.json" &
+T=$((2 * dur + 120)) cr --json bench --workload cycle --queue "$queue" --clients 16 \
+  --duration $((2 * dur)) --pids "$pids" > "$out/cycle-during-snapshot.json" &
 bench_pid=$!
 sleep 2
 timeout 1900 "$build/callraft" --cluster "$leader_addr" --json --timeout 60000 snapshot \
