@@ -90,6 +90,10 @@ wait_caught_up 6
 "$TRAFFIC" verify --nodes "$(client_addr 6)" --ack-file "$ack" --expect-total "$acked"
 snaps=$(cat "$CALLRAFT_LAB"/node[1-5]/log | grep -c "snapshot at index" || true)
 [ "$snaps" -gt 0 ] || fail "no node logged a snapshot"
+out=$("$CLI" --cluster "$(client_addr 2)" snapshot)
+echo "$out"
+echo "$out" | grep -q "^node 2: snapshot at index [0-9]*: .* MB, copied in" ||
+  fail "callraft snapshot on node 2 did not report a snapshot"
 grep -q "snapshot restored" "$CALLRAFT_LAB"/node6/log ||
   fail "node 6 did not catch up by InstallSnapshot"
 echo "$snaps snapshots logged by nodes 1-5; node 6: $(grep -h "snapshot restored" "$CALLRAFT_LAB"/node6/log | head -1)"
