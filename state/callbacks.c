@@ -486,7 +486,6 @@ int callbacks_redial(struct apply_ctx *c, Callraft__Call *call)
 	Callraft__Call *old;
 	char id[CALLRAFT_ID_BYTES_MAX + 1];
 	MDB_val k = {strlen(call->caller_number), call->caller_number}, v;
-	uint8_t key[QUEUE_KEY_BYTES_MAX];
 	int rc;
 
 	if (k.mv_size == 0)
@@ -507,8 +506,7 @@ int callbacks_redial(struct apply_ctx *c, Callraft__Call *call)
 	if (old->state != CALLRAFT__CALL_STATE__WAITING || !old->callback ||
 	    old->converted_ms == 0 || c->now_ms - old->converted_ms > cfg.redial_window_ms)
 		return 0;
-	if (store_del(c->s, c->txn, DB_QUEUE, key, queue_key(key, old), "queue entry", id,
-		      c->errmsg, c->errmsg_len) != 0 ||
+	if (route_queue_del(c, old) != 0 ||
 	    store_del(c->s, c->txn, DB_BY_NUMBER, k.mv_data, k.mv_size, "by number", id, c->errmsg,
 		      c->errmsg_len) < 0)
 		return -1;

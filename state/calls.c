@@ -182,8 +182,12 @@ int op_call_next(struct apply_ctx *c, const Callraft__CallNext *op)
 				 "call next: queued call '%s'", call_id);
 	ctx_attach_call(c, call);
 	assert(c->call.state == CALLRAFT__CALL_STATE__WAITING);
-	if (store_del(c->s, c->txn, DB_QUEUE, key, key_len, "queue entry", call_id, c->errmsg,
-		      c->errmsg_len) != 0)
+	{
+		uint8_t again[QUEUE_KEY_BYTES_MAX];
+		assert(queue_key(again, &c->call) == key_len && !memcmp(again, key, key_len));
+		(void)again;
+	}
+	if (route_queue_del(c, &c->call) != 0)
 		return -1;
 	return offer(c);
 }
@@ -376,10 +380,7 @@ int op_call_abandon(struct apply_ctx *c, const Callraft__CallAbandon *op)
 		return 0;
 	}
 	if (c->call.state == CALLRAFT__CALL_STATE__WAITING) {
-		uint8_t key[QUEUE_KEY_BYTES_MAX];
-		size_t key_len = queue_key(key, &c->call);
-		rc = store_del(c->s, c->txn, DB_QUEUE, key, key_len, "queue entry", op->call_id,
-			       c->errmsg, c->errmsg_len);
+		rc = route_queue_del(c, &c->call);
 		if (rc != 0) /* 1 would break invariant 1 */
 			return rc < 0 ? -1
 				      : store_err(c->errmsg, c->errmsg_len, MDB_NOTFOUND,

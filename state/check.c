@@ -5,6 +5,8 @@
  *      held by at most one agent, and two agents can never both hold one call.
  *   3. An ON_CALL agent holds a call that is OFFERED or ANSWERED and names it.
  *   4. A SCHEDULED call has a release time and is not in the queue index (by 1).
+ *   5. A call is in the site index iff it is WAITING with an arrival site, under site_wait_key;
+ *      every waiting count equals the entries of its range (routing.c).
  * O(calls + agents); for tests and simulations. */
 #include <stdio.h>
 #include <string.h>
@@ -35,6 +37,20 @@ static int check_call(struct check *k, const Callraft__Call *call)
 	if (queued != (call->state == CALLRAFT__CALL_STATE__WAITING))
 		return bad(k, queued ? "queued call not WAITING" : "WAITING call not queued",
 			   call->call_id);
+	if (call->arrival_site[0] != '\0') {
+		uint8_t sk[CALLRAFT_SITE_BYTES_MAX + 17];
+		MDB_val skv = {site_wait_key(sk, call->arrival_site, call->enqueued_ms,
+					     call->enqueue_seq),
+			       sk},
+			sv;
+		bool indexed = mdb_get(k->txn, k->s->dbi[DB_SITE_WAIT], &skv, &sv) == 0 &&
+			       sv.mv_size == strlen(call->call_id) &&
+			       memcmp(sv.mv_data, call->call_id, sv.mv_size) == 0;
+		if (indexed != queued)
+			return bad(k, queued ? "WAITING call not in the site index"
+					     : "site index entry of a call not WAITING",
+				   call->call_id);
+	}
 	if (call->state != CALLRAFT__CALL_STATE__OFFERED &&
 	    call->state != CALLRAFT__CALL_STATE__ANSWERED)
 		return 0;
@@ -104,6 +120,52 @@ static int walk(struct check *k, enum state_db db)
 	return 0;
 }
 
+/* Every waiting count equals the entries of its range (a queue's in DB_QUEUE, a site's in
+ * DB_SITE_WAIT), and the counts cover every entry of both indexes. */
+static int check_waiting(struct check *k)
+{
+	MDB_cursor *cur, *idx;
+	MDB_val key, v;
+	MDB_stat st;
+	uint64_t sum[2] = {0, 0};
+	int rc = mdb_cursor_open(k->txn, k->s->dbi[DB_WAITING], &cur);
+
+	if (rc != 0)
+		return bad(k, "cursor", "waiting");
+	for (rc = mdb_cursor_get(cur, &key, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &key, &v, MDB_NEXT)) {
+		const uint8_t *kb = key.mv_data;
+		bool site = kb[0] == 's';
+		char prefix[CALLRAFT_QUEUE_BYTES_MAX + CALLRAFT_SITE_BYTES_MAX + 2];
+		size_t plen = key.mv_size - 1;
+		uint64_t n = 0;
+		if (v.mv_size != 8 || plen + 1 > sizeof prefix ||
+		    mdb_cursor_open(k->txn, k->s->dbi[site ? DB_SITE_WAIT : DB_QUEUE], &idx) != 0) {
+			mdb_cursor_close(cur);
+			return bad(k, "waiting count record", "");
+		}
+		memcpy(prefix, kb + 1, plen);
+		prefix[plen] = '\0';
+		MDB_val ik = {plen + 1, prefix}, iv;
+		for (int r = mdb_cursor_get(idx, &ik, &iv, MDB_SET_RANGE);
+		     r == 0 && ik.mv_size > plen + 1 && memcmp(ik.mv_data, prefix, plen + 1) == 0;
+		     r = mdb_cursor_get(idx, &ik, &iv, MDB_NEXT))
+			n++;
+		mdb_cursor_close(idx);
+		if (n != be64_get(v.mv_data) || n == 0) {
+			mdb_cursor_close(cur);
+			return bad(k, "waiting count differs from its index", prefix);
+		}
+		sum[site] += n;
+	}
+	mdb_cursor_close(cur);
+	if (mdb_stat(k->txn, k->s->dbi[DB_QUEUE], &st) != 0 || st.ms_entries != sum[0])
+		return bad(k, "queue entries not all counted", "");
+	if (mdb_stat(k->txn, k->s->dbi[DB_SITE_WAIT], &st) != 0 || st.ms_entries != sum[1])
+		return bad(k, "site index entries not all counted", "");
+	return 0;
+}
+
 int state_check(struct state *s, char *msg, size_t msg_len)
 {
 	struct check k = {s, NULL, msg, msg_len};
@@ -117,6 +179,8 @@ int state_check(struct state *s, char *msg, size_t msg_len)
 		rc = walk(&k, DB_AGENTS);
 	if (rc == 0)
 		rc = walk(&k, DB_QUEUE);
+	if (rc == 0)
+		rc = check_waiting(&k);
 	mdb_txn_abort(k.txn);
 	return rc;
 }

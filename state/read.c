@@ -37,6 +37,7 @@ struct list_spec {
 	bool (*keep)(const ProtobufCMessage *m, const void *arg);
 	const void *keep_arg;
 	uint32_t limit;
+	bool stop_at_limit; /* stop walking at `limit` (the caller sets total some other way) */
 };
 
 static void read_fail(struct read *r, Callraft__Code code, const char *fmt, ...)
@@ -102,6 +103,8 @@ static int list_walk(struct read *r, const struct list_spec *ls, ProtobufCMessag
 	for (rc = mdb_cursor_get(cur, &k, &v, ls->prefix_len > 0 ? MDB_SET_RANGE : MDB_FIRST);
 	     rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size < ls->prefix_len || memcmp(k.mv_data, ls->prefix, ls->prefix_len) != 0)
+			break;
+		if (ls->keep == NULL && *n >= ls->limit && ls->stop_at_limit)
 			break;
 		if (ls->keep == NULL && *n >= ls->limit) { /* counting only */
 			(*total)++;
@@ -187,7 +190,7 @@ static void r_customer_history(struct read *r, const Callraft__CustomerHistory *
 	char key[CALLRAFT_ID_BYTES_MAX + 1];
 	size_t len = strlen(h->customer_id);
 	struct list_spec ls = {DB_CUST_HIST, key, len + 1, DB_CUST_HIST,
-			       &callraft__history_item__descriptor, NULL, NULL, list_limit(h->limit)};
+			       &callraft__history_item__descriptor, NULL, NULL, list_limit(h->limit), false};
 
 	memcpy(key, h->customer_id, len + 1);
 	list_walk(r, &ls, (ProtobufCMessage ***)&r->reply->history, &r->reply->n_history,
@@ -204,7 +207,7 @@ static void r_customer_history(struct read *r, const Callraft__CustomerHistory *
 static void r_site_list(struct read *r)
 {
 	struct list_spec ls = {DB_SITES, "", 0, DB_SITES, &callraft__site__descriptor, NULL, NULL,
-			       CALLRAFT_LIST_LIMIT_MAX};
+			       CALLRAFT_LIST_LIMIT_MAX, false};
 
 	list_walk(r, &ls, (ProtobufCMessage ***)&r->reply->sites, &r->reply->n_sites,
 		  &r->reply->total);
@@ -215,12 +218,30 @@ static void r_queue_show(struct read *r, const Callraft__QueueShow *q)
 	char key[CALLRAFT_QUEUE_BYTES_MAX + 1];
 	size_t len = strlen(q->queue);
 	struct list_spec ls = {DB_QUEUE, key, len + 1, DB_CALLS, &callraft__call__descriptor, NULL,
-			       NULL, list_limit(q->limit)};
+			       NULL, list_limit(q->limit), false};
 
+	uint8_t wkey[1 + CALLRAFT_QUEUE_BYTES_MAX];
+	MDB_val wk = {len + 1, wkey}, wv;
+
+	/* The total is the queue's waiting count (kept with the queue index, routing.c): the walk
+	 * stops at the page asked for, however deep the queue. */
+	ls.stop_at_limit = true;
 	memcpy(key, q->queue, len + 1);
-	list_walk(r, &ls, (ProtobufCMessage ***)&r->reply->calls, &r->reply->n_calls,
-		  &r->reply->total);
-	r_queue_config(r, q->queue);
+	if (list_walk(r, &ls, (ProtobufCMessage ***)&r->reply->calls, &r->reply->n_calls,
+		      &r->reply->total) != 0)
+		return;
+	wkey[0] = 'q';
+	memcpy(wkey + 1, q->queue, len);
+	int rc = mdb_get(r->txn, r->s->dbi[DB_WAITING], &wk, &wv);
+	if (rc == 0 && wv.mv_size == 8)
+		r->reply->total = be64_get(wv.mv_data);
+	else if (rc == MDB_NOTFOUND)
+		r->reply->total = 0;
+	else
+		read_fail(r, CALLRAFT__CODE__INTERNAL, "state: queue '%s': waiting count: %s",
+			  q->queue, rc ? mdb_strerror(rc) : "bad record");
+	if (r->reply->code == CALLRAFT__CODE__OK)
+		r_queue_config(r, q->queue);
 }
 
 static void r_ticket_list(struct read *r, const Callraft__TicketList *t)
@@ -228,7 +249,7 @@ static void r_ticket_list(struct read *r, const Callraft__TicketList *t)
 	char key[CALLRAFT_ID_BYTES_MAX + 1];
 	size_t len = strlen(t->customer_id);
 	struct list_spec ls = {DB_CUST_TIX, key, len + 1, DB_TICKETS, &callraft__ticket__descriptor,
-			       NULL, NULL, list_limit(t->limit)};
+			       NULL, NULL, list_limit(t->limit), false};
 
 	memcpy(key, t->customer_id, len + 1);
 	list_walk(r, &ls, (ProtobufCMessage ***)&r->reply->tickets, &r->reply->n_tickets,
@@ -239,7 +260,7 @@ static void r_agent_list(struct read *r, const Callraft__AgentList *a)
 {
 	struct list_spec ls = {DB_AGENTS, "", 0, DB_AGENTS, &callraft__agent__descriptor,
 			       a->site[0] != '\0' ? agent_at_site : NULL, a->site,
-			       CALLRAFT_LIST_LIMIT_MAX};
+			       CALLRAFT_LIST_LIMIT_MAX, false};
 
 	list_walk(r, &ls, (ProtobufCMessage ***)&r->reply->agents, &r->reply->n_agents,
 		  &r->reply->total);
@@ -248,7 +269,7 @@ static void r_agent_list(struct read *r, const Callraft__AgentList *a)
 static void r_members_list(struct read *r)
 {
 	struct list_spec ls = {DB_MEMBERS, "", 0, DB_MEMBERS, &callraft__member__descriptor, NULL,
-			       NULL, CALLRAFT_LIST_LIMIT_MAX};
+			       NULL, CALLRAFT_LIST_LIMIT_MAX, false};
 
 	list_walk(r, &ls, (ProtobufCMessage ***)&r->reply->members, &r->reply->n_members,
 		  &r->reply->total);

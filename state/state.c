@@ -18,7 +18,8 @@ const char *const state_db_names[DB_COUNT] = {
 	[DB_TICKETS] = "tickets",   [DB_CUST_TIX] = "cust_tix", [DB_MEMBERS] = "members",
 	[DB_QUEUES] = "queues",     [DB_SITES] = "sites",       [DB_CUSTOMERS] = "customers",
 	[DB_TIMERS] = "timers",     [DB_BY_NUMBER] = "by_number", [DB_STATS] = "stats",
-	[DB_CUST_HIST] = "cust_history",
+	[DB_CUST_HIST] = "cust_history", [DB_SITE_WAIT] = "site_waiting",
+	[DB_WAITING] = "waiting",
 };
 
 static int open_dbs(struct state *s, char *errmsg, size_t errmsg_len)
@@ -60,7 +61,7 @@ int state_env_open(struct state *s, char *errmsg, size_t errmsg_len)
 		store_err(errmsg, errmsg_len, rc, "open '%s'", s->dir);
 		goto err_env;
 	}
-	if (open_dbs(s, errmsg, errmsg_len) != 0)
+	if (open_dbs(s, errmsg, errmsg_len) != 0 || route_waiting_rebuild(s, errmsg, errmsg_len) != 0)
 		goto err_env;
 	return 0;
 

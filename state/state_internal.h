@@ -51,6 +51,9 @@ enum state_db {
 	DB_BY_NUMBER,  /* caller number -> call id of a site-loss callback (redial keeps the place) */
 	DB_STATS,      /* 'q' queue | 's' site -> Stats (counters only) */
 	DB_CUST_HIST,  /* customer_id '\0' be64(at_ms) be64(seq) -> HistoryItem */
+	/* Kept with the queue index (routing.c) so that stats never walk the queues: */
+	DB_SITE_WAIT,  /* arrival site '\0' be64(enqueued_ms) be64(seq) -> call id, WAITING calls */
+	DB_WAITING,    /* 'q' queue | 's' arrival site -> be64 count of WAITING calls */
 	DB_COUNT
 };
 
@@ -219,8 +222,17 @@ int route_pick(struct apply_ctx *c, const Callraft__Agent *agent, uint8_t key[QU
 /* Effective priority of a waiting call at now_ms under cfg. */
 int route_effective_priority(const Callraft__Call *call, const Callraft__QueueConfig *cfg,
 			     int64_t now_ms);
-/* Puts a WAITING call into the queue index under queue_key(call). */
+/* Key of a WAITING call in DB_SITE_WAIT (out: CALLRAFT_SITE_BYTES_MAX + 17 bytes). */
+size_t site_wait_key(uint8_t *out, const char *site, int64_t enqueued_ms, uint64_t seq);
+/* Puts a WAITING call into the queue index under queue_key(call), with its site index entry and
+ * waiting counts. */
 int route_queue_put(struct apply_ctx *c, const Callraft__Call *call);
+/* At open: builds the site index and waiting counts from the queue index if the state has none
+ * (a state made before they were kept). Deterministic: replicas build the same. */
+int route_waiting_rebuild(struct state *s, char *errmsg, size_t errmsg_len);
+/* Takes a call out of the queue index (queue_key(call)), its site index entry and waiting counts:
+ * 0, 1 if it was not in the index (nothing changes), -1 on a store error. */
+int route_queue_del(struct apply_ctx *c, const Callraft__Call *call);
 /* Puts a call into the queue index and counts it as entered (stats). */
 int route_enter_queue(struct apply_ctx *c, const Callraft__Call *call);
 int op_tick(struct apply_ctx *c, const Callraft__Tick *op);

@@ -103,46 +103,53 @@ struct stats_scan {
 	int64_t now_ms;
 };
 
-/* waiting and longest wait of one scope, from the queue index (and, for a site, the calls). */
+/* waiting and longest wait of one scope, from the counts and indexes kept with the queue index
+ * (routing.c): the count, then the oldest call: for a site the first entry of its DB_SITE_WAIT
+ * range; for a queue the oldest of the first entries of each tier present (the queue index orders
+ * a tier by enqueued_ms), one seek per tier. No walk, however deep the queue. */
 static int scan_waiting(struct stats_scan *sc, Callraft__Stats *st, bool site)
 {
+	uint8_t wkey[1 + CALLRAFT_QUEUE_BYTES_MAX + CALLRAFT_SITE_BYTES_MAX];
+	size_t nlen = strlen(st->name);
+	MDB_val k = {nlen + 1, wkey}, v;
 	MDB_cursor *cur;
-	MDB_val k, v;
-	size_t qlen = strlen(st->name);
 	int64_t oldest = sc->now_ms;
-	int rc = mdb_cursor_open(sc->txn, sc->s->dbi[DB_QUEUE], &cur);
+	int rc;
 
-	if (rc != 0)
+	wkey[0] = site ? 's' : 'q';
+	memcpy(wkey + 1, st->name, nlen);
+	rc = mdb_get(sc->txn, sc->s->dbi[DB_WAITING], &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		st->waiting = 0;
+		st->longest_wait_ms = 0;
+		return 0;
+	}
+	if (rc != 0 || v.mv_size != 8)
 		return -1;
-	k.mv_size = site ? 0 : qlen + 1;
-	k.mv_data = st->name;
-	for (rc = mdb_cursor_get(cur, &k, &v, site ? MDB_FIRST : MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		const uint8_t *kb = k.mv_data;
-		size_t name_len = k.mv_size - 1 - QUEUE_KEY_SUFFIX_BYTES;
-		if (!site && (name_len != qlen || memcmp(kb, st->name, qlen + 1) != 0))
+	st->waiting = be64_get(v.mv_data);
+	if (mdb_cursor_open(sc->txn, sc->s->dbi[site ? DB_SITE_WAIT : DB_QUEUE], &cur) != 0)
+		return -1;
+	memcpy(wkey, st->name, nlen);
+	wkey[nlen] = '\0';
+	unsigned from = 255 - CALLRAFT_TIER_MAX; /* queue: the key byte of the highest tier */
+	for (;;) {
+		wkey[nlen + 1] = (uint8_t)from;
+		k.mv_size = site ? nlen + 1 : nlen + 2;
+		k.mv_data = wkey;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (rc != 0 || k.mv_size <= nlen + 1 || memcmp(k.mv_data, wkey, nlen + 1) != 0)
 			break;
-		if (site) {
-			Callraft__Call *call;
-			char id[CALLRAFT_ID_BYTES_MAX + 1];
-			char err[128];
-			memcpy(id, v.mv_data, v.mv_size);
-			id[v.mv_size] = '\0';
-			if (store_get(sc->s, sc->txn, DB_CALLS, id, v.mv_size,
-				      &callraft__call__descriptor, (ProtobufCMessage **)&call,
-				      "call", id, err, sizeof err) != 0)
-				continue;
-			bool mine = strcmp(call->arrival_site, st->name) == 0;
-			callraft__call__free_unpacked(call, NULL);
-			if (!mine)
-				continue;
-		}
-		int64_t enq = (int64_t)be64_get(kb + name_len + 2);
-		st->waiting++;
+		const uint8_t *kb = k.mv_data;
+		int64_t enq = (int64_t)be64_get(kb + nlen + (site ? 1 : 2));
 		if (enq < oldest)
 			oldest = enq;
+		if (site || kb[nlen + 1] == 255)
+			break;
+		from = kb[nlen + 1] + 1u;
 	}
 	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return -1;
 	st->longest_wait_ms = st->waiting > 0 ? sc->now_ms - oldest : 0;
 	return 0;
 }

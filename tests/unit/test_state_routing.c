@@ -1043,6 +1043,64 @@ static void test_stats_service_level_asa_and_abandons(void **state)
 	callraft__reply__free_unpacked(r, NULL);
 }
 
+/* Waiting counts and the longest wait come from counts and indexes kept with the queue (no walk):
+ * they must match across tiers (the oldest call may sit in a lower tier) and sites, and follow
+ * calls leaving the queue. */
+static void test_stats_waiting_across_tiers_and_sites(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	int64_t t0 = f->time_ms;
+	Callraft__Request q = CALLRAFT__REQUEST__INIT;
+	Callraft__StatsGet sg = CALLRAFT__STATS_GET__INIT;
+	Callraft__Reply *r;
+
+	register_client(f);
+	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", ""));
+	f->time_ms = t0 + 5000;
+	OK(f, c_enqueue(&b, "c2", "shiraz", 3, "+9871000002", ""));
+	f->time_ms = t0 + 6000;
+	OK(f, c_enqueue(&b, "c3", "tehran", 1, "+9821000003", ""));
+	f->time_ms = t0 + 10000;
+	tick(f);
+	q.op_case = CALLRAFT__REQUEST__OP_STATS_GET;
+	q.stats_get = &sg;
+	sg.queue = "sales";
+	r = read_req(f, &q);
+	assert_int_equal(r->stats[0]->waiting, 3);
+	assert_int_equal(r->stats[0]->longest_wait_ms, 10000); /* c1, the lowest tier */
+	callraft__reply__free_unpacked(r, NULL);
+	sg.queue = "";
+	sg.site = "tehran";
+	r = read_req(f, &q);
+	assert_int_equal(r->stats[0]->waiting, 2);
+	assert_int_equal(r->stats[0]->longest_wait_ms, 10000);
+	callraft__reply__free_unpacked(r, NULL);
+	sg.site = "shiraz";
+	r = read_req(f, &q);
+	assert_int_equal(r->stats[0]->waiting, 1);
+	assert_int_equal(r->stats[0]->longest_wait_ms, 5000);
+	callraft__reply__free_unpacked(r, NULL);
+
+	OK(f, c_abandon(&b, "c1"));
+	sg.site = "tehran";
+	r = read_req(f, &q);
+	assert_int_equal(r->stats[0]->waiting, 1);
+	assert_int_equal(r->stats[0]->longest_wait_ms, 4000); /* c3 */
+	callraft__reply__free_unpacked(r, NULL);
+	OK(f, c_abandon(&b, "c3"));
+	r = read_req(f, &q);
+	assert_int_equal(r->stats[0]->waiting, 0);
+	assert_int_equal(r->stats[0]->longest_wait_ms, 0);
+	callraft__reply__free_unpacked(r, NULL);
+	sg.site = "";
+	sg.queue = "sales";
+	r = read_req(f, &q);
+	assert_int_equal(r->stats[0]->waiting, 1);
+	assert_int_equal(r->stats[0]->longest_wait_ms, 5000); /* c2 */
+	callraft__reply__free_unpacked(r, NULL);
+}
+
 static void test_tick_from_a_client_is_refused(void **state)
 {
 	struct fx *f = *state;
@@ -1083,6 +1141,7 @@ int main(void)
 	    T(test_site_whose_nodes_return_in_time_is_not_lost),
 	    T(test_ticket_class_target_and_customer_history_in_order),
 	    T(test_stats_service_level_asa_and_abandons),
+	    T(test_stats_waiting_across_tiers_and_sites),
 	    T(test_tick_from_a_client_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
