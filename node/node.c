@@ -726,8 +726,19 @@ static void handle_admin(struct node *n, struct conn *c, Callraft__Request *req)
 		rv = repl_assign(&n->repl, req->member_assign->id, role, admin_change_cb, op);
 		break;
 	}
-	default:
+	case CALLRAFT__REQUEST__OP_LEADER_TRANSFER:
+		/* A retried transfer that already took effect (its reply was lost when leadership
+		 * moved, and the retry reached the new leader) is a success, not an error. */
+		if (req->leader_transfer->id == n->cfg.id) {
+			admin_change_cb(op, 0, 0);
+			return;
+		}
 		rv = repl_transfer(&n->repl, req->leader_transfer->id, admin_change_cb, op);
+		break;
+	default:
+		rv = RAFT_INVALID;
+		snprintf(n->repl.errmsg, sizeof n->repl.errmsg, "operation %d is not an admin change",
+			 (int)req->op_case);
 		break;
 	}
 	if (rv != 0)
