@@ -25,7 +25,8 @@
  *
  * --queue Q: every thread enqueues into and takes from the one queue Q (which may hold a large
  * preloaded backlog: `next` then takes the head of it) instead of a queue of its own. Latency is
- * also reported by operation (enqueue, next, answer, end, ticket, read) when a workload has several.
+ * also reported by operation (enqueue, next, answer, end, ticket, read) when a workload has
+ * several.
  *
  * Every loop is bounded: BENCH_CLIENTS_MAX threads, BENCH_DURATION_S_MAX seconds, at most
  * BENCH_SAMPLES_MAX latency samples per thread (later ones are counted, not sampled). */

@@ -380,7 +380,8 @@ int cli_members_transfer(struct cli *cli, int argc, char **argv)
 /* ------------------------------------------------------------------------------------------------
  * snapshot */
 
-#define CLI_SNAPSHOT_WAIT_MS_MAX (30 * 60 * 1000) /* a multi-GB state copies and writes in minutes */
+/* A multi-GB state copies and writes in minutes. */
+#define CLI_SNAPSHOT_WAIT_MS_MAX (30 * 60 * 1000)
 #define CLI_SNAPSHOT_POLL_MS	 200
 
 /* The status of the node `cli` talks to (cli->stale: it answers itself). */

@@ -115,6 +115,10 @@ for i in 1 2 3; do
     --timeout 60000 snapshot > "$out/snapshot-node$i.json" || log "node $i: snapshot failed"
 done
 record_procs snapshotted
+# The snapshots just wrote several GB: let the kernel write them back before measuring, so that
+# the loaded figures are the state's and not a disk still busy with those files.
+log "flushing written-back files before measuring (sync, at most 300 s)"
+timeout 300 sync || log "sync did not finish in 300 s: measuring anyway"
 
 bench_cycle loaded
 record_procs loaded
