@@ -155,6 +155,21 @@ static void cli_status_text(const Callraft__NodeStatus *st, const Callraft__Node
 		       (unsigned long long)st->id);
 }
 
+/* The status of the node `cli` talks to (cli->stale: it answers itself). */
+static int cli_node_status(struct cli *cli, Callraft__Reply **reply)
+{
+	Callraft__StatusGet get = CALLRAFT__STATUS_GET__INIT;
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	req.op_case = CALLRAFT__REQUEST__OP_STATUS;
+	req.status = &get;
+	int rv = cli_send(cli, &req, reply);
+	if (rv == CLI_EXIT_OK && (*reply)->status == NULL) {
+		callraft__reply__free_unpacked(*reply, NULL);
+		return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "INTERNAL", "the node sent no status");
+	}
+	return rv;
+}
+
 int cli_status(struct cli *cli, int argc, char **argv)
 {
 	int rv = cli_options_none(cli, argc, argv);
@@ -162,18 +177,10 @@ int cli_status(struct cli *cli, int argc, char **argv)
 		return rv;
 	if ((rv = cli_positionals(cli, argc, argv, 0, 0)) != CLI_EXIT_OK)
 		return rv;
-	Callraft__StatusGet get = CALLRAFT__STATUS_GET__INIT;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_STATUS;
-	req.status = &get;
 	cli->stale = true; /* any node may answer: status describes the cluster as that node sees it */
 	Callraft__Reply *reply;
-	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
+	if ((rv = cli_node_status(cli, &reply)) != CLI_EXIT_OK)
 		return rv;
-	if (reply->status == NULL) {
-		callraft__reply__free_unpacked(reply, NULL);
-		return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "INTERNAL", "the node sent no status");
-	}
 	const Callraft__NodeStatus *st = reply->status;
 	size_t n = st->n_members < CALLRAFT_MEMBERS_MAX ? st->n_members : CALLRAFT_MEMBERS_MAX;
 	struct cli_probe probes[CALLRAFT_MEMBERS_MAX];
@@ -383,21 +390,6 @@ int cli_members_transfer(struct cli *cli, int argc, char **argv)
 /* A multi-GB state copies and writes in minutes. */
 #define CLI_SNAPSHOT_WAIT_MS_MAX (30 * 60 * 1000)
 #define CLI_SNAPSHOT_POLL_MS	 200
-
-/* The status of the node `cli` talks to (cli->stale: it answers itself). */
-static int cli_node_status(struct cli *cli, Callraft__Reply **reply)
-{
-	Callraft__StatusGet get = CALLRAFT__STATUS_GET__INIT;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_STATUS;
-	req.status = &get;
-	int rv = cli_send(cli, &req, reply);
-	if (rv == CLI_EXIT_OK && (*reply)->status == NULL) {
-		callraft__reply__free_unpacked(*reply, NULL);
-		return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "INTERNAL", "the node sent no status");
-	}
-	return rv;
-}
 
 enum { SNAPSHOT_OPT_NO_WAIT = CLI_OPT_FIRST_FREE };
 

@@ -28,22 +28,6 @@
 
 #include "state_internal.h"
 
-/* Loads the command's agent into the context; NOT_FOUND is a business outcome (returns 1). */
-static int load(struct apply_ctx *c, const char *agent_id)
-{
-	Callraft__Agent *a;
-	int rc = ctx_get_agent(c, agent_id, &a);
-
-	if (rc == 1) {
-		ctx_fail(c, CALLRAFT__CODE__NOT_FOUND, "agent '%s': not found", agent_id);
-	} else if (rc == 0) {
-		c->agent_src = a;
-		c->agent = *a;
-		c->has_agent = true;
-	}
-	return rc;
-}
-
 static bool refuse_on_call(struct apply_ctx *c, const char *what)
 {
 	if (c->agent.state != CALLRAFT__AGENT_STATE__ON_CALL)
@@ -92,7 +76,7 @@ int op_agent_login(struct apply_ctx *c, const Callraft__AgentLogin *op)
 int op_agent_set_state(struct apply_ctx *c, const Callraft__AgentSetState *op)
 {
 	Callraft__Agent *a = &c->agent;
-	int rc = load(c, op->agent_id);
+	int rc = ctx_load_agent(c, op->agent_id);
 
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
@@ -118,7 +102,7 @@ int op_agent_set_state(struct apply_ctx *c, const Callraft__AgentSetState *op)
 int op_agent_logout(struct apply_ctx *c, const Callraft__AgentLogout *op)
 {
 	Callraft__Agent *a = &c->agent;
-	int rc = load(c, op->agent_id);
+	int rc = ctx_load_agent(c, op->agent_id);
 
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;

@@ -69,15 +69,11 @@ int history_add(struct apply_ctx *c, const char *customer_id, const char *kind, 
 
 int op_callback_request(struct apply_ctx *c, const Callraft__CallbackRequest *op)
 {
-	Callraft__Call *call;
-	int rc = ctx_get_call(c, op->call_id, &call);
+	Callraft__Call *call = &c->call;
+	int rc = ctx_load_call(c, op->call_id);
 
-	if (rc == 1)
-		ctx_fail(c, CALLRAFT__CODE__NOT_FOUND, "call '%s': not found", op->call_id);
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
-	ctx_attach_call(c, call);
-	call = &c->call;
 	if (call->state != CALLRAFT__CALL_STATE__WAITING) {
 		ctx_fail(c, CALLRAFT__CODE__BAD_STATE,
 			 "call '%s' is %s: only a WAITING caller can ask "
@@ -216,15 +212,11 @@ int callbacks_release(struct apply_ctx *c, const char *call_id, int64_t due_ms)
 
 int op_call_dial_attempt(struct apply_ctx *c, const Callraft__CallDialAttempt *op)
 {
-	Callraft__Call *call;
-	int rc = ctx_get_call(c, op->call_id, &call);
+	Callraft__Call *call = &c->call;
+	int rc = ctx_load_call(c, op->call_id);
 
-	if (rc == 1)
-		ctx_fail(c, CALLRAFT__CODE__NOT_FOUND, "call '%s': not found", op->call_id);
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
-	ctx_attach_call(c, call);
-	call = &c->call;
 	if (!call->callback || call->state != CALLRAFT__CALL_STATE__OFFERED ||
 	    strcmp(call->agent_id, op->agent_id) != 0) {
 		ctx_fail(c, CALLRAFT__CODE__BAD_STATE,

@@ -112,8 +112,7 @@ int op_call_enqueue(struct apply_ctx *c, const Callraft__CallEnqueue *op)
 	return history_add(c, call->customer_id, "call", call->call_id);
 }
 
-/* Loads the agent of a command; NOT_FOUND is a business outcome (returns 1). */
-static int load_agent(struct apply_ctx *c, const char *agent_id)
+int ctx_load_agent(struct apply_ctx *c, const char *agent_id)
 {
 	Callraft__Agent *a;
 	int rc = ctx_get_agent(c, agent_id, &a);
@@ -159,7 +158,7 @@ int op_call_next(struct apply_ctx *c, const Callraft__CallNext *op)
 	char call_id[CALLRAFT_ID_BYTES_MAX + 1];
 	size_t key_len = 0;
 	Callraft__Call *call;
-	int rc = load_agent(c, op->agent_id);
+	int rc = ctx_load_agent(c, op->agent_id);
 
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
@@ -192,8 +191,7 @@ int op_call_next(struct apply_ctx *c, const Callraft__CallNext *op)
 	return offer(c);
 }
 
-/* Loads the call of a command; NOT_FOUND is a business outcome (returns 1). */
-static int load_call(struct apply_ctx *c, const char *call_id)
+int ctx_load_call(struct apply_ctx *c, const char *call_id)
 {
 	Callraft__Call *call;
 	int rc = ctx_get_call(c, call_id, &call);
@@ -245,7 +243,7 @@ static bool offer_current(struct apply_ctx *c, const char *agent_id, uint64_t te
 int op_call_answer(struct apply_ctx *c, const Callraft__CallAnswer *op)
 {
 	Callraft__Call *call = &c->call;
-	int rc = load_call(c, op->call_id);
+	int rc = ctx_load_call(c, op->call_id);
 
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
@@ -267,7 +265,7 @@ int op_call_answer(struct apply_ctx *c, const Callraft__CallAnswer *op)
 /* An agent declines an offer: the call goes back to the queue with its place intact. */
 int op_call_reject(struct apply_ctx *c, const Callraft__CallReject *op)
 {
-	int rc = load_call(c, op->call_id);
+	int rc = ctx_load_call(c, op->call_id);
 
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
@@ -344,7 +342,7 @@ static int after_talk(struct apply_ctx *c)
 
 int op_call_end(struct apply_ctx *c, const Callraft__CallEnd *op)
 {
-	int rc = load_call(c, op->call_id);
+	int rc = ctx_load_call(c, op->call_id);
 
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
@@ -371,7 +369,7 @@ int op_call_end(struct apply_ctx *c, const Callraft__CallEnd *op)
 
 int op_call_abandon(struct apply_ctx *c, const Callraft__CallAbandon *op)
 {
-	int rc = load_call(c, op->call_id);
+	int rc = ctx_load_call(c, op->call_id);
 
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;

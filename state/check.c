@@ -38,7 +38,7 @@ static int check_call(struct check *k, const Callraft__Call *call)
 		return bad(k, queued ? "queued call not WAITING" : "WAITING call not queued",
 			   call->call_id);
 	if (call->arrival_site[0] != '\0') {
-		uint8_t sk[CALLRAFT_SITE_BYTES_MAX + 17];
+		uint8_t sk[SITE_WAIT_KEY_BYTES_MAX];
 		MDB_val skv = {site_wait_key(sk, call->arrival_site, call->enqueued_ms,
 					     call->enqueue_seq),
 			       sk},

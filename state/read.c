@@ -220,9 +220,6 @@ static void r_queue_show(struct read *r, const Callraft__QueueShow *q)
 	struct list_spec ls = {DB_QUEUE, key, len + 1, DB_CALLS, &callraft__call__descriptor, NULL,
 			       NULL, list_limit(q->limit), false};
 
-	uint8_t wkey[1 + CALLRAFT_QUEUE_BYTES_MAX];
-	MDB_val wk = {len + 1, wkey}, wv;
-
 	/* The total is the queue's waiting count (kept with the queue index, routing.c): the walk
 	 * stops at the page asked for, however deep the queue. */
 	ls.stop_at_limit = true;
@@ -230,16 +227,10 @@ static void r_queue_show(struct read *r, const Callraft__QueueShow *q)
 	if (list_walk(r, &ls, (ProtobufCMessage ***)&r->reply->calls, &r->reply->n_calls,
 		      &r->reply->total) != 0)
 		return;
-	wkey[0] = 'q';
-	memcpy(wkey + 1, q->queue, len);
-	int rc = mdb_get(r->txn, r->s->dbi[DB_WAITING], &wk, &wv);
-	if (rc == 0 && wv.mv_size == 8)
-		r->reply->total = be64_get(wv.mv_data);
-	else if (rc == MDB_NOTFOUND)
-		r->reply->total = 0;
-	else
+	int rc = waiting_count(r->s, r->txn, 'q', q->queue, &r->reply->total);
+	if (rc != 0)
 		read_fail(r, CALLRAFT__CODE__INTERNAL, "state: queue '%s': waiting count: %s",
-			  q->queue, rc ? mdb_strerror(rc) : "bad record");
+			  q->queue, mdb_strerror(rc));
 	if (r->reply->code == CALLRAFT__CODE__OK)
 		r_queue_config(r, q->queue);
 }

@@ -218,7 +218,6 @@ int route_requeue(struct apply_ctx *c, Callraft__Call *call)
  * arrival site, and counts once in DB_WAITING for its queue and for its site: stats read the
  * counts and the oldest entries instead of walking a queue that may be a million calls deep. */
 
-#define SITE_WAIT_KEY_BYTES_MAX (CALLRAFT_SITE_BYTES_MAX + 1 + 8 + 8)
 #define WAITING_KEY_BYTES_MAX (1 + (CALLRAFT_QUEUE_BYTES_MAX > CALLRAFT_SITE_BYTES_MAX \
 					? CALLRAFT_QUEUE_BYTES_MAX                      \
 					: CALLRAFT_SITE_BYTES_MAX))
@@ -235,33 +234,51 @@ size_t site_wait_key(uint8_t *out, const char *site, int64_t enqueued_ms, uint64
 	return n + 17;
 }
 
-static int waiting_add(struct apply_ctx *c, char scope, const char *name, int delta)
+static size_t waiting_key(uint8_t key[WAITING_KEY_BYTES_MAX], char scope, const char *name)
 {
-	uint8_t key[WAITING_KEY_BYTES_MAX], val[8];
 	size_t n = strlen(name);
-	MDB_val k = {n + 1, key}, v;
-	uint64_t count = 0;
-	int rc;
 
 	key[0] = (uint8_t)scope;
 	memcpy(key + 1, name, n);
-	rc = mdb_get(c->txn, c->s->dbi[DB_WAITING], &k, &v);
-	if (rc == 0 && v.mv_size == 8)
-		count = be64_get(v.mv_data);
-	else if (rc != MDB_NOTFOUND)
-		return store_err(c->errmsg, c->errmsg_len, rc == 0 ? MDB_CORRUPTED : rc,
-				 "waiting count of '%s'", name);
+	return n + 1;
+}
+
+int waiting_count(struct state *s, MDB_txn *txn, char scope, const char *name, uint64_t *out)
+{
+	uint8_t key[WAITING_KEY_BYTES_MAX];
+	MDB_val k = {waiting_key(key, scope, name), key}, v;
+	int rc = mdb_get(txn, s->dbi[DB_WAITING], &k, &v);
+
+	*out = 0;
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc == 0 && v.mv_size != 8)
+		return MDB_CORRUPTED;
+	if (rc == 0)
+		*out = be64_get(v.mv_data);
+	return rc;
+}
+
+static int waiting_add(struct apply_ctx *c, char scope, const char *name, int delta)
+{
+	uint8_t key[WAITING_KEY_BYTES_MAX], val[8];
+	size_t klen = waiting_key(key, scope, name);
+	uint64_t count;
+	int rc = waiting_count(c->s, c->txn, scope, name, &count);
+
+	if (rc != 0)
+		return store_err(c->errmsg, c->errmsg_len, rc, "waiting count of '%s'", name);
 	if (delta < 0 && count == 0) /* the index and the counts disagree: refuse to go on */
 		return store_err(c->errmsg, c->errmsg_len, MDB_CORRUPTED, "waiting count of '%s'",
 				 name);
 	count = delta < 0 ? count - 1 : count + 1;
 	if (count == 0)
-		return store_del(c->s, c->txn, DB_WAITING, key, n + 1, "waiting count", name,
+		return store_del(c->s, c->txn, DB_WAITING, key, klen, "waiting count", name,
 				 c->errmsg, c->errmsg_len) < 0
 			   ? -1
 			   : 0;
 	be64_put(val, count);
-	return store_put_raw(c->s, c->txn, DB_WAITING, key, n + 1, val, 8, "waiting count", name,
+	return store_put_raw(c->s, c->txn, DB_WAITING, key, klen, val, 8, "waiting count", name,
 			     c->errmsg, c->errmsg_len);
 }
 
@@ -419,14 +436,10 @@ int route_touch_agent(struct apply_ctx *c, Callraft__Agent *agent)
 
 int op_agent_heartbeat(struct apply_ctx *c, const Callraft__AgentHeartbeat *op)
 {
-	Callraft__Agent *a;
-	int rc = ctx_get_agent(c, op->agent_id, &a);
+	int rc = ctx_load_agent(c, op->agent_id);
 
-	if (rc == 1)
-		ctx_fail(c, CALLRAFT__CODE__NOT_FOUND, "agent '%s': not found", op->agent_id);
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
-	ctx_attach_agent(c, a);
 	if (c->agent.state == CALLRAFT__AGENT_STATE__OFFLINE) {
 		ctx_fail(c, CALLRAFT__CODE__BAD_STATE, "agent '%s': not logged in", op->agent_id);
 		return 0;

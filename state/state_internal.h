@@ -188,6 +188,10 @@ int op_member_delete(struct apply_ctx *c, const Callraft__MemberDelete *op);
 /* calls.c: attaches records to the context (at most one of each). */
 void ctx_attach_call(struct apply_ctx *c, Callraft__Call *src);
 void ctx_attach_agent(struct apply_ctx *c, Callraft__Agent *src);
+/* Load a command's call or agent and attach it: 0; 1 with NOT_FOUND set as the business outcome;
+ * -1 on a store error. */
+int ctx_load_call(struct apply_ctx *c, const char *call_id);
+int ctx_load_agent(struct apply_ctx *c, const char *agent_id);
 
 /* ---- routing.c ------------------------------------------------------------------------- */
 enum timer_kind {
@@ -222,8 +226,12 @@ int route_pick(struct apply_ctx *c, const Callraft__Agent *agent, uint8_t key[QU
 /* Effective priority of a waiting call at now_ms under cfg. */
 int route_effective_priority(const Callraft__Call *call, const Callraft__QueueConfig *cfg,
 			     int64_t now_ms);
-/* Key of a WAITING call in DB_SITE_WAIT (out: CALLRAFT_SITE_BYTES_MAX + 17 bytes). */
+/* Key of a WAITING call in DB_SITE_WAIT (out: SITE_WAIT_KEY_BYTES_MAX bytes). */
+#define SITE_WAIT_KEY_BYTES_MAX (CALLRAFT_SITE_BYTES_MAX + 1 + 8 + 8)
 size_t site_wait_key(uint8_t *out, const char *site, int64_t enqueued_ms, uint64_t seq);
+/* The count of WAITING calls of a queue (scope 'q') or arrival site ('s') in DB_WAITING: 0 (absent
+ * is a count of 0), or an LMDB error code (MDB_CORRUPTED for a malformed record). */
+int waiting_count(struct state *s, MDB_txn *txn, char scope, const char *name, uint64_t *out);
 /* Puts a WAITING call into the queue index under queue_key(call), with its site index entry and
  * waiting counts. */
 int route_queue_put(struct apply_ctx *c, const Callraft__Call *call);

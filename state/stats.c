@@ -109,24 +109,19 @@ struct stats_scan {
  * a tier by enqueued_ms), one seek per tier. No walk, however deep the queue. */
 static int scan_waiting(struct stats_scan *sc, Callraft__Stats *st, bool site)
 {
-	uint8_t wkey[1 + CALLRAFT_QUEUE_BYTES_MAX + CALLRAFT_SITE_BYTES_MAX];
+	uint8_t wkey[CALLRAFT_QUEUE_BYTES_MAX + CALLRAFT_SITE_BYTES_MAX + 2];
 	size_t nlen = strlen(st->name);
-	MDB_val k = {nlen + 1, wkey}, v;
+	MDB_val k, v;
 	MDB_cursor *cur;
 	int64_t oldest = sc->now_ms;
 	int rc;
 
-	wkey[0] = site ? 's' : 'q';
-	memcpy(wkey + 1, st->name, nlen);
-	rc = mdb_get(sc->txn, sc->s->dbi[DB_WAITING], &k, &v);
-	if (rc == MDB_NOTFOUND) {
-		st->waiting = 0;
+	if (waiting_count(sc->s, sc->txn, site ? 's' : 'q', st->name, &st->waiting) != 0)
+		return -1;
+	if (st->waiting == 0) {
 		st->longest_wait_ms = 0;
 		return 0;
 	}
-	if (rc != 0 || v.mv_size != 8)
-		return -1;
-	st->waiting = be64_get(v.mv_data);
 	if (mdb_cursor_open(sc->txn, sc->s->dbi[site ? DB_SITE_WAIT : DB_QUEUE], &cur) != 0)
 		return -1;
 	memcpy(wkey, st->name, nlen);

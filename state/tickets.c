@@ -58,16 +58,10 @@ static int append_note(struct apply_ctx *c, const Callraft__Ticket *old)
 /* Links the ticket to the call it was opened from (the call is loaded into the context). */
 static int link_call(struct apply_ctx *c, const char *call_id)
 {
-	Callraft__Call *call;
-	int rc = ctx_get_call(c, call_id, &call);
+	int rc = ctx_load_call(c, call_id);
 
-	if (rc == 1)
-		ctx_fail(c, CALLRAFT__CODE__NOT_FOUND, "call '%s': not found", call_id);
 	if (rc != 0)
 		return rc;
-	c->call_src = call;
-	c->call = *call;
-	c->has_call = true;
 	c->call.ticket_code = c->code_buf;
 	return ctx_put_call(c, &c->call);
 }
