@@ -52,41 +52,6 @@ struct entry_run {
 	struct state_replies *out;
 };
 
-void ctx_fail(struct apply_ctx *c, Callraft__Code code, const char *fmt, ...)
-{
-	va_list ap;
-
-	assert(code != CALLRAFT__CODE__OK);
-	c->code = code;
-	va_start(ap, fmt);
-	vsnprintf(c->msg, sizeof c->msg, fmt, ap);
-	va_end(ap);
-}
-
-void ctx_own(struct apply_ctx *c, ProtobufCMessage *m)
-{
-	assert(c->n_owned < sizeof c->owned / sizeof c->owned[0]);
-	c->owned[c->n_owned++] = m;
-}
-
-void apply_ctx_release(struct apply_ctx *c)
-{
-	if (c->call_src != NULL)
-		protobuf_c_message_free_unpacked(&c->call_src->base, NULL);
-	if (c->agent_src != NULL)
-		protobuf_c_message_free_unpacked(&c->agent_src->base, NULL);
-	if (c->ticket_src != NULL)
-		protobuf_c_message_free_unpacked(&c->ticket_src->base, NULL);
-	free(c->notes);
-	for (size_t i = 0; i < c->n_owned; i++)
-		protobuf_c_message_free_unpacked(c->owned[i], NULL);
-	c->n_owned = 0;
-	c->call_src = NULL;
-	c->agent_src = NULL;
-	c->ticket_src = NULL;
-	c->notes = NULL;
-}
-
 static void ctx_init(struct apply_ctx *c, struct entry_run *r, unsigned position)
 {
 	memset(c, 0, sizeof *c);

@@ -47,26 +47,6 @@
 
 #define DAY_MS (24ll * 3600 * 1000)
 
-int history_add(struct apply_ctx *c, const char *customer_id, const char *kind, const char *id)
-{
-	Callraft__HistoryItem h = CALLRAFT__HISTORY_ITEM__INIT;
-	uint8_t key[HIST_KEY_BYTES_MAX];
-	size_t n = customer_id != NULL ? strlen(customer_id) : 0;
-
-	if (n == 0)
-		return 0;
-	assert(n <= CALLRAFT_ID_BYTES_MAX);
-	memcpy(key, customer_id, n);
-	key[n] = '\0';
-	be64_put(key + n + 1, (uint64_t)c->now_ms);
-	be64_put(key + n + 9, (c->index << CALLRAFT_BATCH_POSITION_BITS) | c->position);
-	h.at_ms = c->now_ms;
-	h.kind = (char *)kind;
-	h.id = (char *)id;
-	return store_put(c->s, c->txn, DB_CUST_HIST, key, n + 17, &h.base, "history", customer_id,
-			 c->errmsg, c->errmsg_len);
-}
-
 int op_callback_request(struct apply_ctx *c, const Callraft__CallbackRequest *op)
 {
 	Callraft__Call *call = &c->call;
@@ -426,7 +406,6 @@ int op_site_up(struct apply_ctx *c, const Callraft__SiteUp *op)
 
 /* TIMER_SITE: the site is lost when its nodes (as the leader's Ticks report them) and its agents
  * have all been unreachable for site_loss_after_ms. */
-int callbacks_site_check(struct apply_ctx *c, const char *site);
 int callbacks_site_check(struct apply_ctx *c, const char *site)
 {
 	Callraft__Site s;

@@ -38,22 +38,6 @@
 
 #include "state_internal.h"
 
-void ctx_attach_call(struct apply_ctx *c, Callraft__Call *src)
-{
-	assert(c->call_src == NULL);
-	c->call_src = src;
-	c->call = *src;
-	c->has_call = true;
-}
-
-void ctx_attach_agent(struct apply_ctx *c, Callraft__Agent *src)
-{
-	assert(c->agent_src == NULL);
-	c->agent_src = src;
-	c->agent = *src;
-	c->has_agent = true;
-}
-
 /* Known agent: the customer's last agent has the call to themselves for known_agent_timeout_ms. */
 static int prefer_known_agent(struct apply_ctx *c, Callraft__Call *call)
 {
@@ -110,18 +94,6 @@ int op_call_enqueue(struct apply_ctx *c, const Callraft__CallEnqueue *op)
 	if (ctx_put_call(c, call) != 0 || route_enter_queue(c, call) != 0)
 		return -1;
 	return history_add(c, call->customer_id, "call", call->call_id);
-}
-
-int ctx_load_agent(struct apply_ctx *c, const char *agent_id)
-{
-	Callraft__Agent *a;
-	int rc = ctx_get_agent(c, agent_id, &a);
-
-	if (rc == 1)
-		ctx_fail(c, CALLRAFT__CODE__NOT_FOUND, "agent '%s': not found", agent_id);
-	else if (rc == 0)
-		ctx_attach_agent(c, a);
-	return rc;
 }
 
 /* Offers the call (loaded in c->call) to the agent (c->agent): the fencing token is (term,
@@ -189,18 +161,6 @@ int op_call_next(struct apply_ctx *c, const Callraft__CallNext *op)
 	if (route_queue_del(c, &c->call) != 0)
 		return -1;
 	return offer(c);
-}
-
-int ctx_load_call(struct apply_ctx *c, const char *call_id)
-{
-	Callraft__Call *call;
-	int rc = ctx_get_call(c, call_id, &call);
-
-	if (rc == 1)
-		ctx_fail(c, CALLRAFT__CODE__NOT_FOUND, "call '%s': not found", call_id);
-	else if (rc == 0)
-		ctx_attach_call(c, call);
-	return rc;
 }
 
 static bool held_by_other(struct apply_ctx *c, const char *agent_id)

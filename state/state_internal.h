@@ -1,22 +1,32 @@
 /* state_internal.h: what the files of state/ share; nothing here is part of the contract (state.h).
  *
- * Files of the module, by job:
- *   state.c        open, close, the applied index, the digest.
- *   store.c        LMDB access: big-endian keys, meta counters, protobuf records, LMDB errors.
+ * Files of the module, by job. They call each other in one direction only, from the top of this
+ * list down (apply reaches the operations, the operations reach the helpers below them, nothing
+ * calls back up), so there is no call circle among them:
  *   apply.c        state_apply: decoding, sessions (exactly once), nested transactions, replies.
+ *   read.c         state_read.
+ *   tick.c         Tick: fires the due timers, records the leader's report of sites' nodes.
  *   calls.c        a call's life (enqueue, next, answer, end, abandon).
  *   agents.c       an agent's presence (login, set state, logout).
  *   tickets.c      tickets and their notes.
  *   members.c      the member table (log-only upsert/delete, lookups).
- *   read.c         state_read.
- *   validate.c     state_validate.
- *   ticket_code.c  tracking codes and state names.
- *   snapshot.c     state_snapshot, state_restore.
- *   routing.c      issue #3: queue and site config, timers, Tick, the choice of `call next`
- *                  (tiers, aging, overflow, known agent), offers returning to the queue, presence.
  *   callbacks.c    callbacks (in-queue, scheduled, voicemail), dial attempts, site loss, redial.
+ *   routing.c      issue #3: timers, the choice of `call next` (tiers, aging, overflow, known
+ *                  agent), offers returning to the queue, presence.
  *   stats.c        live counters per queue and site (kept by apply) and the stats read.
  *   check.c        state_check: the debug check of every cross-table invariant.
+ *   snapshot.c     state_snapshot, state_restore.
+ *   state.c        open, close, the applied index, the digest.
+ *   queue_index.c  the queue index, the site index and the waiting counts kept with it.
+ *   queue_config.c queue and site configuration, and the defaults of unconfigured ones.
+ *   history.c      a customer's contact history.
+ *   ctx.c          the apply context: business outcome, borrowed records, typed call/agent I/O.
+ *   validate.c     state_validate.
+ *   ticket_code.c  tracking codes.
+ *   names.c        names of states.
+ *   store.c        LMDB access: big-endian keys, meta counters, protobuf records, LMDB errors.
+ * To check: list, for each file, the non-static functions of the others it calls (e.g. grep
+ * each file for the names defined elsewhere); no file may call one listed above it.
  *
  * Error handling, everywhere in state/: functions that touch LMDB return 0 on success and -1 on an
  * LMDB failure, with "state: <what> '<subject>': <MDB error>" in errmsg. Such a failure is
@@ -121,6 +131,7 @@ struct apply_ctx {
 	size_t n_owned;
 };
 
+/* ---- ctx.c ------------------------------------------------------------------------------ */
 /* Keeps an unpacked record alive until apply_ctx_release (the reply borrows its strings). */
 void ctx_own(struct apply_ctx *c, ProtobufCMessage *m);
 
@@ -166,7 +177,7 @@ int store_del(struct state *s, MDB_txn *txn, enum state_db db, const void *key, 
 size_t queue_key(uint8_t out[QUEUE_KEY_BYTES_MAX], const Callraft__Call *call);
 size_t cust_key(uint8_t out[CUST_KEY_BYTES_MAX], const char *customer_id, uint64_t n);
 
-/* Typed wrappers of store_get for the context's transaction (string keys). */
+/* ctx.c: typed wrappers of store_get/store_put for the context's transaction (string keys). */
 int ctx_get_call(struct apply_ctx *c, const char *call_id, Callraft__Call **out);
 int ctx_get_agent(struct apply_ctx *c, const char *agent_id, Callraft__Agent **out);
 int ctx_put_call(struct apply_ctx *c, const Callraft__Call *call);
@@ -185,7 +196,7 @@ int op_ticket_open(struct apply_ctx *c, const Callraft__TicketOpen *op);
 int op_ticket_update(struct apply_ctx *c, const Callraft__TicketUpdate *op);
 int op_member_upsert(struct apply_ctx *c, const Callraft__MemberUpsert *op);
 int op_member_delete(struct apply_ctx *c, const Callraft__MemberDelete *op);
-/* calls.c: attaches records to the context (at most one of each). */
+/* ctx.c: attaches records to the context (at most one of each). */
 void ctx_attach_call(struct apply_ctx *c, Callraft__Call *src);
 void ctx_attach_agent(struct apply_ctx *c, Callraft__Agent *src);
 /* Load a command's call or agent and attach it: 0; 1 with NOT_FOUND set as the business outcome;
@@ -193,7 +204,7 @@ void ctx_attach_agent(struct apply_ctx *c, Callraft__Agent *src);
 int ctx_load_call(struct apply_ctx *c, const char *call_id);
 int ctx_load_agent(struct apply_ctx *c, const char *agent_id);
 
-/* ---- routing.c ------------------------------------------------------------------------- */
+/* ---- routing.c, queue_config.c, queue_index.c, tick.c -------------------------------------- */
 enum timer_kind {
 	TIMER_OFFER = 1,    /* id: call; an offer not answered in time returns to the queue */
 	TIMER_PRESENCE = 2, /* id: agent; silent agents become UNREACHABLE */
@@ -264,6 +275,11 @@ int callbacks_release(struct apply_ctx *c, const char *call_id, int64_t due_ms);
 /* CallEnqueue of a caller who redialled after a site loss: 1 if `call` took the old call's place
  * (call filled with the old key), 0 if not, -1 on failure. */
 int callbacks_redial(struct apply_ctx *c, Callraft__Call *call);
+/* TIMER_SITE (fired by tick.c): the site is lost when its nodes and its agents have all been
+ * unreachable for site_loss_after_ms. */
+int callbacks_site_check(struct apply_ctx *c, const char *site);
+
+/* ---- history.c -------------------------------------------------------------------------- */
 /* Appends a line to the customer's contact history (nothing if customer_id is empty). */
 int history_add(struct apply_ctx *c, const char *customer_id, const char *kind, const char *id);
 

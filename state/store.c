@@ -158,29 +158,3 @@ size_t cust_key(uint8_t out[CUST_KEY_BYTES_MAX], const char *customer_id, uint64
 	be64_put(out + len + 1, n);
 	return len + 1 + 8;
 }
-
-int ctx_get_call(struct apply_ctx *c, const char *call_id, Callraft__Call **out)
-{
-	return store_get(c->s, c->txn, DB_CALLS, call_id, strlen(call_id),
-			 &callraft__call__descriptor, (ProtobufCMessage **)out, "call", call_id,
-			 c->errmsg, c->errmsg_len);
-}
-
-int ctx_get_agent(struct apply_ctx *c, const char *agent_id, Callraft__Agent **out)
-{
-	return store_get(c->s, c->txn, DB_AGENTS, agent_id, strlen(agent_id),
-			 &callraft__agent__descriptor, (ProtobufCMessage **)out, "agent", agent_id,
-			 c->errmsg, c->errmsg_len);
-}
-
-int ctx_put_call(struct apply_ctx *c, const Callraft__Call *call)
-{
-	return store_put(c->s, c->txn, DB_CALLS, call->call_id, strlen(call->call_id), &call->base,
-			 "call", call->call_id, c->errmsg, c->errmsg_len);
-}
-
-int ctx_put_agent(struct apply_ctx *c, const Callraft__Agent *agent)
-{
-	return store_put(c->s, c->txn, DB_AGENTS, agent->agent_id, strlen(agent->agent_id),
-			 &agent->base, "agent", agent->agent_id, c->errmsg, c->errmsg_len);
-}

@@ -1,0 +1,241 @@
+/* tick.c: the Tick command, which fires the timers that are due (routing.c, "Time", says why time
+ * is a table of timers): offers that expired, presence that lapsed, wrap-up that ended, scheduled
+ * callbacks to release (callbacks.c) and sites to check for loss (callbacks.c); and the leader's
+ * report of which sites' nodes are in contact.
+ *
+ * It sits above routing.c and callbacks.c (it calls both, neither calls it), so the timer kinds
+ * that belong to callbacks need no forward declaration. */
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "state_internal.h"
+
+/* Loads a call and an agent for a timer (records the caller frees). 1 if either is missing. */
+static int load_pair(struct apply_ctx *c, const char *call_id, const char *agent_id,
+		     Callraft__Call **call, Callraft__Agent **agent)
+{
+	int rc = ctx_get_call(c, call_id, call);
+
+	*agent = NULL;
+	if (rc != 0)
+		return rc;
+	rc = ctx_get_agent(c, agent_id, agent);
+	if (rc != 0) {
+		protobuf_c_message_free_unpacked(&(*call)->base, NULL);
+		*call = NULL;
+		return rc < 0 ? -1
+			      : store_err(c->errmsg, c->errmsg_len, MDB_NOTFOUND,
+					  "agent '%s' of call '%s'", agent_id, call_id);
+	}
+	return 0;
+}
+
+static void free_pair(Callraft__Call *call, Callraft__Agent *agent)
+{
+	if (call != NULL)
+		protobuf_c_message_free_unpacked(&call->base, NULL);
+	if (agent != NULL)
+		protobuf_c_message_free_unpacked(&agent->base, NULL);
+}
+
+/* TIMER_OFFER: an offer nobody answered returns to the queue; the agent is free again. */
+static int fire_offer(struct apply_ctx *c, const char *call_id, int64_t due_ms)
+{
+	Callraft__Call *call;
+	Callraft__Agent *agent;
+	char agent_id[CALLRAFT_ID_BYTES_MAX + 1];
+	bool current;
+	int rc = ctx_get_call(c, call_id, &call);
+
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	current = call->state == CALLRAFT__CALL_STATE__OFFERED &&
+		  call->offer_expires_ms == due_ms && !call->dialing;
+	snprintf(agent_id, sizeof agent_id, "%s", call->agent_id);
+	protobuf_c_message_free_unpacked(&call->base, NULL);
+	if (!current)
+		return 0; /* answered, rejected or being dialled meanwhile: a stale timer */
+	rc = load_pair(c, call_id, agent_id, &call, &agent);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	/* Unpacked records are changed through copies: their strings belong to the unpacker. */
+	Callraft__Call call_copy = *call;
+	Callraft__Agent agent_copy = *agent;
+	call_copy.offer_expires_ms = 0; /* the timer is already gone */
+	rc = (route_requeue(c, &call_copy) != 0 || route_release_agent(c, &agent_copy) != 0) ? -1
+											     : 0;
+	free_pair(call, agent);
+	return rc;
+}
+
+/* The agent's presence lapsed while it held a call. */
+static int presence_lapsed_on_call(struct apply_ctx *c, Callraft__Agent *a, bool *keep)
+{
+	Callraft__Call *call;
+	int rc = ctx_get_call(c, a->call_id, &call);
+
+	if (rc != 0)
+		return rc < 0 ? -1
+			      : store_err(c->errmsg, c->errmsg_len, MDB_NOTFOUND,
+					  "call '%s' of agent '%s'", a->call_id, a->agent_id);
+	Callraft__Call copy = *call;
+	*keep = call->state == CALLRAFT__CALL_STATE__ANSWERED || call->dialing;
+	if (!*keep)
+		rc = route_requeue(c, &copy);
+	protobuf_c_message_free_unpacked(&call->base, NULL);
+	return rc;
+}
+
+/* TIMER_PRESENCE: a silent agent becomes UNREACHABLE; what was offered to it goes back. */
+static int fire_presence(struct apply_ctx *c, const char *agent_id, int64_t due_ms)
+{
+	Callraft__Agent *src, copy, *a = &copy;
+	Callraft__Site site;
+	bool keep = false;
+	int rc = ctx_get_agent(c, agent_id, &src);
+
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	copy = *src;
+	if (a->presence_due_ms != due_ms || a->state == CALLRAFT__AGENT_STATE__OFFLINE ||
+	    a->state == CALLRAFT__AGENT_STATE__UNREACHABLE)
+		goto out; /* renewed or gone meanwhile */
+	if (a->state == CALLRAFT__AGENT_STATE__ON_CALL &&
+	    (rc = presence_lapsed_on_call(c, a, &keep)) != 0)
+		goto out;
+	if (keep) { /* talking: the lease runs on */
+		a->presence_due_ms = 0;
+		rc = route_touch_agent(c, a);
+		a->last_seen_ms = due_ms;
+	} else {
+		a->state = CALLRAFT__AGENT_STATE__UNREACHABLE;
+		a->call_id = "";
+		a->reason = "";
+		a->since_ms = c->now_ms;
+		rc = route_site(c, a->site, &site);
+		if (rc == 0)
+			rc = timer_set(c, TIMER_SITE, c->now_ms + site.site_loss_after_ms, a->site);
+	}
+	if (rc == 0)
+		rc = ctx_put_agent(c, a);
+out:
+	protobuf_c_message_free_unpacked(&src->base, NULL);
+	return rc;
+}
+
+/* TIMER_WRAP: wrap-up time is over. */
+static int fire_wrap(struct apply_ctx *c, const char *agent_id, int64_t due_ms)
+{
+	Callraft__Agent *a, copy;
+	int rc = ctx_get_agent(c, agent_id, &a);
+
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	copy = *a;
+	if (a->state == CALLRAFT__AGENT_STATE__WRAP_UP && a->wrap_until_ms == due_ms) {
+		copy.wrap_until_ms = 0;
+		rc = route_release_agent(c, &copy);
+	}
+	protobuf_c_message_free_unpacked(&a->base, NULL);
+	return rc;
+}
+
+static int fire(struct apply_ctx *c, enum timer_kind kind, int64_t due_ms, const char *id)
+{
+	switch (kind) {
+	case TIMER_OFFER:
+		return fire_offer(c, id, due_ms);
+	case TIMER_PRESENCE:
+		return fire_presence(c, id, due_ms);
+	case TIMER_WRAP:
+		return fire_wrap(c, id, due_ms);
+	case TIMER_RELEASE:
+		return callbacks_release(c, id, due_ms);
+	case TIMER_SITE:
+		return callbacks_site_check(c, id);
+	}
+	return store_err(c->errmsg, c->errmsg_len, MDB_CORRUPTED, "timer kind %d", (int)kind);
+}
+
+/* Takes the first timer if it is due: 1 with kind/due/id filled, 0 if none is due. */
+static int timer_pop(struct apply_ctx *c, enum timer_kind *kind, int64_t *due_ms,
+		     char id[CALLRAFT_ID_BYTES_MAX + 1])
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint8_t key[TIMER_KEY_BYTES_MAX];
+	size_t len;
+	int rc = mdb_cursor_open(c->txn, c->s->dbi[DB_TIMERS], &cur);
+
+	if (rc != 0)
+		return store_err(c->errmsg, c->errmsg_len, rc, "tick: timers");
+	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	if (rc == 0) {
+		assert(k.mv_size > 9 && k.mv_size <= TIMER_KEY_BYTES_MAX);
+		memcpy(key, k.mv_data, k.mv_size);
+	}
+	len = rc == 0 ? k.mv_size : 0;
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return store_err(c->errmsg, c->errmsg_len, rc, "tick: timers");
+	*due_ms = (int64_t)be64_get(key);
+	if (*due_ms > c->now_ms)
+		return 0;
+	*kind = (enum timer_kind)key[8];
+	memcpy(id, key + 9, len - 9);
+	id[len - 9] = '\0';
+	return store_del(c->s, c->txn, DB_TIMERS, key, len, "timer", id, c->errmsg, c->errmsg_len) <
+		       0
+		   ? -1
+		   : 1;
+}
+
+/* Records the leader's report of a site's nodes. When the last of them drops out of contact, a
+ * TIMER_SITE re-checks the site after site_loss_after_ms (the agents may have gone first). The
+ * Site record is written only on a change, not on every tick. */
+static int tick_site_nodes(struct apply_ctx *c, const Callraft__SiteNodes *sn)
+{
+	Callraft__Site s;
+	bool was_reachable;
+
+	if (route_site(c, sn->site, &s) != 0)
+		return -1;
+	was_reachable = !s.nodes_reported || s.nodes_reachable;
+	if (s.nodes_reported && s.nodes_reachable == sn->reachable)
+		return 0;
+	s.nodes_reported = true;
+	s.nodes_reachable = sn->reachable;
+	if (sn->reachable) {
+		s.nodes_unreachable_since_ms = 0;
+	} else if (was_reachable) {
+		s.nodes_unreachable_since_ms = c->now_ms;
+		if (timer_set(c, TIMER_SITE, c->now_ms + s.site_loss_after_ms, sn->site) != 0)
+			return -1;
+	}
+	return route_site_put(c, &s);
+}
+
+int op_tick(struct apply_ctx *c, const Callraft__Tick *op)
+{
+	unsigned fired = 0;
+
+	for (size_t i = 0; i < op->n_sites; i++)
+		if (tick_site_nodes(c, op->sites[i]) != 0)
+			return -1;
+	while (fired < CALLRAFT_TICK_TIMERS_MAX) {
+		enum timer_kind kind = TIMER_OFFER;
+		int64_t due_ms = 0;
+		char id[CALLRAFT_ID_BYTES_MAX + 1];
+		int rc = timer_pop(c, &kind, &due_ms, id);
+
+		if (rc <= 0)
+			return rc;
+		if (fire(c, kind, due_ms, id) != 0)
+			return -1;
+		fired++;
+	}
+	return 0;
+}
