@@ -121,4 +121,38 @@ _Static_assert(CALLRAFT_PRESENCE_TIMEOUT_MS_MIN >= 2 * CALLRAFT_TICK_INTERVAL_MS
  * number of waiting calls a site can hold. */
 #define CALLRAFT_SITE_CONVERT_MAX 100000
 
+/* ---- The event stream (issue #14; state/events.c). Retention is by count and by age, both in
+ * FSM terms (events, FSM time), so every replica trims the same events at the same index. --- */
+
+/* Events kept: about a day of a large contact center (1M calls x ~5 events would need 5M; the
+ * age bound below usually trims first). At ~150 bytes each this is ~300 MB of LMDB at most. */
+#define CALLRAFT_EVENTS_RETAINED_MAX 2000000ull
+/* Events older than this (FSM time) are trimmed: a subscriber down longer must resync from reads. */
+#define CALLRAFT_EVENTS_RETAINED_MS (24ll * 3600 * 1000)
+/* Trimming per entry: the events the entry added plus this many, so the table converges back
+ * under the bounds after a burst while one apply stays bounded. */
+#define CALLRAFT_EVENTS_TRIM_PER_ENTRY 256
+/* Events in one events_read reply (~200 bytes each: far below a frame). */
+#define CALLRAFT_EVENTS_READ_DEFAULT 256
+#define CALLRAFT_EVENTS_READ_MAX 1000
+/* Events one events_read looks at (filtered reads skip non-matching ones): bounds a read's time;
+ * the reply's cursor says where to go on. */
+#define CALLRAFT_EVENTS_SCAN_MAX 20000
+/* Long poll of events_read (binary protocol): a held request is answered within this. */
+#define CALLRAFT_EVENTS_WAIT_MS_MAX 30000
+/* Requests held by one node's event hub (long polls and streams together). */
+#define CALLRAFT_EVENTS_WAITERS_MAX 4096
+_Static_assert(CALLRAFT_EVENTS_READ_MAX * 1024 <= CALLRAFT_FRAME_BYTES_MAX,
+	       "an events_read reply must fit a frame");
+
+/* ---- Pushed offers (issue #14; state/assign.c). -------------------------------------------- */
+
+/* Ready agents one command looks at for the queues that got a waiting call, and agents that
+ * became ready in one command which get a pick: bounds one apply. What is left is assigned by the
+ * next Tick's sweep. */
+#define CALLRAFT_ASSIGN_AGENTS_MAX 64
+/* Ready agents a Tick's sweep looks at while calls are waiting (eligibility changes with time:
+ * overflow, aging, a known agent's reservation running out). */
+#define CALLRAFT_ASSIGN_SWEEP_MAX 256
+
 #endif

@@ -96,6 +96,7 @@ int op_agent_set_state(struct apply_ctx *c, const Callraft__AgentSetState *op)
 		a->since_ms = c->now_ms;
 	a->state = op->state;
 	a->reason = op->state == CALLRAFT__AGENT_STATE__BREAK ? op->reason : "";
+	a->push = op->push; /* "ready" (assign.c); state_validate allows it only with AVAILABLE */
 	return ctx_put_agent(c, a);
 }
 
@@ -114,6 +115,7 @@ int op_agent_logout(struct apply_ctx *c, const Callraft__AgentLogout *op)
 		return -1;
 	a->state = CALLRAFT__AGENT_STATE__OFFLINE;
 	a->reason = "";
+	a->push = false;
 	a->since_ms = c->now_ms;
 	a->presence_due_ms = 0;
 	a->wrap_until_ms = 0;

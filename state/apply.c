@@ -50,6 +50,7 @@ struct entry_run {
 	char *errmsg;
 	size_t errmsg_len;
 	struct state_replies *out;
+	uint32_t event_pos; /* events emitted by the entry so far (events.c) */
 };
 
 static void ctx_init(struct apply_ctx *c, struct entry_run *r, unsigned position)
@@ -60,6 +61,7 @@ static void ctx_init(struct apply_ctx *c, struct entry_run *r, unsigned position
 	c->position = position;
 	c->term = r->term;
 	c->now_ms = r->now_ms;
+	c->event_pos = &r->event_pos;
 	c->errmsg = r->errmsg;
 	c->errmsg_len = r->errmsg_len;
 	c->code = CALLRAFT__CODE__OK;
@@ -246,6 +248,7 @@ static int dispatch(struct apply_ctx *c, const Callraft__Command *cmd)
 static int run_op(struct apply_ctx *c, MDB_txn *parent, const Callraft__Command *cmd)
 {
 	Callraft__Code code = state_validate(cmd, c->msg, sizeof c->msg);
+	uint32_t event_pos = *c->event_pos;
 	int rc;
 
 	if (code != CALLRAFT__CODE__OK) {
@@ -256,9 +259,12 @@ static int run_op(struct apply_ctx *c, MDB_txn *parent, const Callraft__Command 
 	if (rc != 0)
 		return store_err(c->errmsg, c->errmsg_len, rc, "%s: begin", validate_op_name(cmd));
 	rc = dispatch(c, cmd);
+	if (rc == 0 && c->code == CALLRAFT__CODE__OK)
+		rc = assign_after_command(c);
 	if (rc != 0 || c->code != CALLRAFT__CODE__OK) {
 		mdb_txn_abort(c->txn);
 		c->txn = NULL;
+		*c->event_pos = event_pos; /* the command's events were rolled back with it */
 		return rc;
 	}
 	rc = mdb_txn_commit(c->txn);
@@ -390,8 +396,11 @@ static int run_entry(struct entry_run *r, const Callraft__Entry *e)
 		if (run_command(r, (unsigned)i, e->commands[i]) != 0)
 			return -1;
 	}
+	if (events_trim(r->s, r->txn, r->now_ms, r->event_pos, r->errmsg, r->errmsg_len) != 0)
+		return -1;
 	r->out->n = e->n_commands;
 	r->out->term = e->term;
+	r->out->events = r->event_pos;
 	return 0;
 }
 
@@ -412,6 +421,7 @@ int state_apply(struct state *s, uint64_t index, const void *entry, size_t entry
 
 	out->n = 0;
 	out->term = 0;
+	out->events = 0;
 	rc = mdb_txn_begin(s->env, NULL, 0, &r.txn);
 	if (rc != 0)
 		return store_err(errmsg, errmsg_len, rc, "apply %llu: begin", (unsigned long long)index);

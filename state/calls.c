@@ -96,32 +96,33 @@ int op_call_enqueue(struct apply_ctx *c, const Callraft__CallEnqueue *op)
 	return history_add(c, call->customer_id, "call", call->call_id);
 }
 
-/* Offers the call (loaded in c->call) to the agent (c->agent): the fencing token is (term,
- * (index << 8) | position), and the offer expires after the queue's offer_timeout_ms. */
-static int offer(struct apply_ctx *c)
+/* Offers `call` (WAITING, already out of the queue index) to `agent` (AVAILABLE): the fencing token
+ * is (term, (index << 8) | position), and the offer expires after the queue's offer_timeout_ms.
+ * Used by `call next` (pull) and by assign.c (push). */
+int route_offer(struct apply_ctx *c, Callraft__Call *call, Callraft__Agent *agent)
 {
 	Callraft__QueueConfig cfg;
 
-	if (route_queue_config(c, c->call.queue, &cfg) != 0)
+	if (route_queue_config(c, call->queue, &cfg) != 0)
 		return -1;
-	c->call.state = CALLRAFT__CALL_STATE__OFFERED;
-	c->call.agent_id = c->agent.agent_id;
-	c->call.offer_term = c->term;
-	c->call.offer_index = (c->index << CALLRAFT_BATCH_POSITION_BITS) | c->position;
-	c->call.offered_ms = c->now_ms;
-	c->call.offer_expires_ms = c->now_ms + cfg.offer_timeout_ms;
-	c->call.dialing = false;
-	c->call.offers++;
-	if (c->call.callback && c->call.callback_number[0] == '\0')
-		c->call.callback_number = c->call.caller_number;
-	c->agent.state = CALLRAFT__AGENT_STATE__ON_CALL;
-	c->agent.call_id = c->call.call_id;
-	c->agent.reason = "";
-	c->agent.since_ms = c->now_ms;
-	if (timer_set(c, TIMER_OFFER, c->call.offer_expires_ms, c->call.call_id) != 0 ||
-	    route_touch_agent(c, &c->agent) != 0)
+	call->state = CALLRAFT__CALL_STATE__OFFERED;
+	call->agent_id = agent->agent_id;
+	call->offer_term = c->term;
+	call->offer_index = (c->index << CALLRAFT_BATCH_POSITION_BITS) | c->position;
+	call->offered_ms = c->now_ms;
+	call->offer_expires_ms = c->now_ms + cfg.offer_timeout_ms;
+	call->dialing = false;
+	call->offers++;
+	if (call->callback && call->callback_number[0] == '\0')
+		call->callback_number = call->caller_number;
+	agent->state = CALLRAFT__AGENT_STATE__ON_CALL;
+	agent->call_id = call->call_id;
+	agent->reason = "";
+	agent->since_ms = c->now_ms;
+	if (timer_set(c, TIMER_OFFER, call->offer_expires_ms, call->call_id) != 0 ||
+	    route_touch_agent(c, agent) != 0)
 		return -1;
-	return (ctx_put_call(c, &c->call) != 0 || ctx_put_agent(c, &c->agent) != 0) ? -1 : 0;
+	return (ctx_put_call(c, call) != 0 || ctx_put_agent(c, agent) != 0) ? -1 : 0;
 }
 
 int op_call_next(struct apply_ctx *c, const Callraft__CallNext *op)
@@ -160,7 +161,7 @@ int op_call_next(struct apply_ctx *c, const Callraft__CallNext *op)
 	}
 	if (route_queue_del(c, &c->call) != 0)
 		return -1;
-	return offer(c);
+	return route_offer(c, &c->call, &c->agent);
 }
 
 static bool held_by_other(struct apply_ctx *c, const char *agent_id)
@@ -242,6 +243,7 @@ int op_call_reject(struct apply_ctx *c, const Callraft__CallReject *op)
 				 "agent '%s' of call '%s'", c->call.agent_id, op->call_id);
 	c->agent = *c->agent_src;
 	c->has_agent = true;
+	c->agent.push = false; /* a declined offer makes the agent not ready (assign.c) */
 	return (route_requeue(c, &c->call) != 0 || route_release_agent(c, &c->agent) != 0) ? -1 : 0;
 }
 

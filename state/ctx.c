@@ -103,14 +103,39 @@ int ctx_get_agent(struct apply_ctx *c, const char *agent_id, Callraft__Agent **o
 			 c->errmsg, c->errmsg_len);
 }
 
+/* Every write of a call or an agent goes through these two: they compare the record being written
+ * with the stored one, so the event stream (events.c) and the ready index (ready.c) follow every
+ * change, whichever code path made it. */
 int ctx_put_call(struct apply_ctx *c, const Callraft__Call *call)
 {
+	Callraft__Call *old;
+	int rc = ctx_get_call(c, call->call_id, &old);
+
+	if (rc < 0)
+		return -1;
+	rc = event_call_changed(c, old, call); /* old is NULL when absent */
+	if (old != NULL)
+		protobuf_c_message_free_unpacked(&old->base, NULL);
+	if (rc != 0)
+		return -1;
 	return store_put(c->s, c->txn, DB_CALLS, call->call_id, strlen(call->call_id), &call->base,
 			 "call", call->call_id, c->errmsg, c->errmsg_len);
 }
 
 int ctx_put_agent(struct apply_ctx *c, const Callraft__Agent *agent)
 {
+	Callraft__Agent *old;
+	int rc = ctx_get_agent(c, agent->agent_id, &old);
+
+	if (rc < 0)
+		return -1;
+	rc = event_agent_changed(c, old, agent); /* old is NULL when absent */
+	if (rc == 0)
+		rc = ready_update(c, old, agent);
+	if (old != NULL)
+		protobuf_c_message_free_unpacked(&old->base, NULL);
+	if (rc != 0)
+		return -1;
 	return store_put(c->s, c->txn, DB_AGENTS, agent->agent_id, strlen(agent->agent_id),
 			 &agent->base, "agent", agent->agent_id, c->errmsg, c->errmsg_len);
 }

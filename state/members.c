@@ -10,6 +10,31 @@
 
 #include "state_internal.h"
 
+/* MEMBER_CHANGED when the record is new or its site or addresses change (a new leader records the
+ * members again: that is no change). */
+static int member_event(struct apply_ctx *c, const uint8_t key[8], const Callraft__Member *m)
+{
+	Callraft__Event ev = CALLRAFT__EVENT__INIT;
+	Callraft__Member *old;
+	bool same;
+	int rc = store_get(c->s, c->txn, DB_MEMBERS, key, 8, &callraft__member__descriptor,
+			   (ProtobufCMessage **)&old, "member", "old", c->errmsg, c->errmsg_len);
+
+	if (rc < 0)
+		return -1;
+	same = rc == 0 && strcmp(old->site, m->site) == 0 &&
+	       strcmp(old->raft_address, m->raft_address) == 0 &&
+	       strcmp(old->client_address, m->client_address) == 0;
+	if (old != NULL)
+		callraft__member__free_unpacked(old, NULL);
+	if (same)
+		return 0;
+	ev.kind = CALLRAFT__EVENT_KIND__MEMBER_CHANGED;
+	ev.member_id = m->id;
+	ev.site = m->site;
+	return event_emit(c, &ev);
+}
+
 int op_member_upsert(struct apply_ctx *c, const Callraft__MemberUpsert *op)
 {
 	Callraft__Member m = *op->member;
@@ -23,6 +48,8 @@ int op_member_upsert(struct apply_ctx *c, const Callraft__MemberUpsert *op)
 	m.in_configuration = 0;
 	be64_put(key, m.id);
 	snprintf(subject, sizeof subject, "%llu", (unsigned long long)m.id);
+	if (member_event(c, key, &m) != 0)
+		return -1;
 	return store_put(c->s, c->txn, DB_MEMBERS, key, sizeof key, &m.base, "member", subject,
 			 c->errmsg, c->errmsg_len);
 }
@@ -35,8 +62,14 @@ int op_member_delete(struct apply_ctx *c, const Callraft__MemberDelete *op)
 	be64_put(key, op->id);
 	snprintf(subject, sizeof subject, "%llu", (unsigned long long)op->id);
 	/* Deleting an absent member is OK: the leader may write the same removal twice. */
-	return store_del(c->s, c->txn, DB_MEMBERS, key, sizeof key, "member", subject, c->errmsg,
-			 c->errmsg_len) < 0 ? -1 : 0;
+	int rc = store_del(c->s, c->txn, DB_MEMBERS, key, sizeof key, "member", subject, c->errmsg,
+			   c->errmsg_len);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	Callraft__Event ev = CALLRAFT__EVENT__INIT;
+	ev.kind = CALLRAFT__EVENT_KIND__MEMBER_REMOVED;
+	ev.member_id = op->id;
+	return event_emit(c, &ev);
 }
 
 int state_member_get(struct state *s, uint64_t id, Callraft__Member **out)

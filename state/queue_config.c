@@ -70,8 +70,22 @@ int route_site(struct apply_ctx *c, const char *site, Callraft__Site *out)
 	return 0;
 }
 
+/* Every write of a site goes through here: a change of `down` is a SITE_LOST / SITE_RESTORED
+ * event (events.c), whichever rule made it. */
 int route_site_put(struct apply_ctx *c, const Callraft__Site *site)
 {
+	Callraft__Site *old;
+	int rc = store_get(c->s, c->txn, DB_SITES, site->site, strlen(site->site),
+			   &callraft__site__descriptor, (ProtobufCMessage **)&old, "site", site->site,
+			   c->errmsg, c->errmsg_len);
+
+	if (rc < 0)
+		return -1;
+	rc = event_site_changed(c, old != NULL && old->down, site);
+	if (old != NULL)
+		protobuf_c_message_free_unpacked(&old->base, NULL);
+	if (rc != 0)
+		return -1;
 	return store_put(c->s, c->txn, DB_SITES, site->site, strlen(site->site), &site->base,
 			 "site", site->site, c->errmsg, c->errmsg_len);
 }

@@ -93,6 +93,7 @@ int route_queue_put(struct apply_ctx *c, const Callraft__Call *call)
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return store_err(c->errmsg, c->errmsg_len, rc, "queue entry '%s'", call->call_id);
 	bool present = rc == 0;
+	ready_note_queue(c, call->queue); /* a waiting call: a ready agent may take it (assign.c) */
 	if (store_put_raw(c->s, c->txn, DB_QUEUE, key, key_len, call->call_id,
 			  strlen(call->call_id), "queue entry", call->call_id, c->errmsg,
 			  c->errmsg_len) != 0)

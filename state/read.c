@@ -323,10 +323,31 @@ static bool is_read(Callraft__Request__OpCase op)
 	       op == CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY || op == CALLRAFT__REQUEST__OP_SITE_LIST;
 }
 
+static void r_events(struct read *r, const Callraft__EventsRead *q)
+{
+	Callraft__Code code;
+
+	if (!events_read_valid(q, r->msg, sizeof r->msg)) {
+		r->reply->code = CALLRAFT__CODE__INVALID_ARGUMENT;
+		r->reply->message = r->msg;
+		return;
+	}
+	code = events_read(r->s, r->txn, q, r->reply->applied_index, r->reply, r->msg,
+			   sizeof r->msg);
+	if (code != CALLRAFT__CODE__OK) {
+		r->reply->code = code;
+		r->reply->message = r->msg;
+	}
+}
+
 static void read_dispatch(struct read *r, const Callraft__Request *q)
 {
 	Callraft__Reply *p = r->reply;
 
+	if (q->op_case == CALLRAFT__REQUEST__OP_EVENTS_READ && q->events_read != NULL) {
+		r_events(r, q->events_read);
+		return;
+	}
 	if (!is_read(q->op_case) || q->call_show == NULL) {
 		read_fail(r, CALLRAFT__CODE__UNKNOWN_OPERATION, "read: not a read operation (%d)",
 			  (int)q->op_case);
@@ -380,6 +401,7 @@ static void reply_release(Callraft__Reply *p)
 	free_items((ProtobufCMessage **)p->stats, p->n_stats);
 	free_items((ProtobufCMessage **)p->history, p->n_history);
 	free_items((ProtobufCMessage **)p->sites, p->n_sites);
+	free_items((ProtobufCMessage **)p->events, p->n_events);
 	if (p->queue_config != NULL)
 		callraft__queue_config__free_unpacked(p->queue_config, NULL);
 	if (p->customer != NULL)

@@ -19,7 +19,7 @@ const char *const state_db_names[DB_COUNT] = {
 	[DB_QUEUES] = "queues",     [DB_SITES] = "sites",       [DB_CUSTOMERS] = "customers",
 	[DB_TIMERS] = "timers",     [DB_BY_NUMBER] = "by_number", [DB_STATS] = "stats",
 	[DB_CUST_HIST] = "cust_history", [DB_SITE_WAIT] = "site_waiting",
-	[DB_WAITING] = "waiting",
+	[DB_WAITING] = "waiting",   [DB_EVENTS] = "events",     [DB_READY] = "ready",
 };
 
 static int open_dbs(struct state *s, char *errmsg, size_t errmsg_len)
@@ -94,6 +94,9 @@ int state_open(const char *dir, const struct state_options *opts, struct state *
 	s->map_bytes = (opts != NULL && opts->map_bytes != 0) ? opts->map_bytes
 							      : STATE_MAP_BYTES_DEFAULT;
 	s->no_sync = opts != NULL && opts->no_sync;
+	s->events_retained_max = (opts != NULL && opts->events_retained_max != 0)
+					 ? opts->events_retained_max
+					 : CALLRAFT_EVENTS_RETAINED_MAX;
 	if (state_env_open(s, errmsg, errmsg_len) != 0)
 		goto err_dir;
 	*out = s;

@@ -24,6 +24,8 @@
  *   by_number   caller number -> call id of a site-loss callback (a redial keeps the place)
  *   stats       'q' queue | 's' site -> Stats (counters kept by apply)
  *   cust_history customer_id '\0' be64(at_ms) be64(seq) -> HistoryItem
+ *   events      be64(index) be32(position) -> Event: the event stream (events.c, issue #14)
+ *   ready       skill '\0' be64(since_ms) agent_id -> "": agents offers are pushed to (assign.c)
  *
  * Every multi-byte integer inside keys is big-endian so that LMDB's byte order is numeric order.
  *
@@ -44,6 +46,10 @@ struct state;
 struct state_options {
 	size_t map_bytes;   /* LMDB map size; 0 means the default (8 GiB). */
 	bool no_sync;       /* MDB_NOSYNC: the Raft log makes entries durable; see DESIGN.md. */
+	/* Events kept (retention by count); 0 means CALLRAFT_EVENTS_RETAINED_MAX. A test hook: it is
+	 * part of the FSM's rules, so every replica of a cluster must use the same (the daemon never
+	 * sets it). */
+	uint64_t events_retained_max;
 };
 
 /* Opens (creating if needed) the LMDB environment in directory `dir` (which must exist).
@@ -62,6 +68,7 @@ uint64_t state_applied_index(struct state *s);
 struct state_replies {
 	size_t n;
 	uint64_t term; /* the term the leader stamped on the entry (Entry.term) */
+	uint32_t events; /* events the entry added to the event stream (wakes subscribers) */
 	const uint8_t *bytes[CALLRAFT_BATCH_COMMANDS_MAX];
 	size_t len[CALLRAFT_BATCH_COMMANDS_MAX];
 };
@@ -153,6 +160,10 @@ bool state_ticket_code_valid(const char *code);
  * holds a call that names it. Returns 0, or -1 with the first violation in msg. O(calls + agents):
  * for tests and the simulation, not for the hot path. */
 int state_check(struct state *s, char *msg, size_t msg_len);
+
+/* The event stream (events.c): events_read is answered by state_read (EventsRead, node-local:
+ * any replica's events are a prefix of the committed log's). */
+const char *state_event_kind_name(Callraft__EventKind kind);
 
 /* Names for CLI and logs. */
 const char *state_call_state_name(Callraft__CallState st);

@@ -5,6 +5,7 @@
  * calls back up), so there is no call circle among them:
  *   apply.c        state_apply: decoding, sessions (exactly once), nested transactions, replies.
  *   read.c         state_read.
+ *   assign.c       issue #14: pushed offers, the FSM giving waiting calls to ready agents.
  *   tick.c         Tick: fires the due timers, records the leader's report of sites' nodes.
  *   calls.c        a call's life (enqueue, next, answer, end, abandon).
  *   agents.c       an agent's presence (login, set state, logout).
@@ -21,6 +22,9 @@
  *   queue_config.c queue and site configuration, and the defaults of unconfigured ones.
  *   history.c      a customer's contact history.
  *   ctx.c          the apply context: business outcome, borrowed records, typed call/agent I/O.
+ *   events.c       issue #14: the event stream (emission, retention, events_read).
+ *   ready.c        issue #14: the ready index of agents offers are pushed to, and what a command
+ *                  noted for assign.c.
  *   validate.c     state_validate.
  *   ticket_code.c  tracking codes.
  *   names.c        names of states.
@@ -64,6 +68,8 @@ enum state_db {
 	/* Kept with the queue index (routing.c) so that stats never walk the queues: */
 	DB_SITE_WAIT,  /* arrival site '\0' be64(enqueued_ms) be64(seq) -> call id, WAITING calls */
 	DB_WAITING,    /* 'q' queue | 's' arrival site -> be64 count of WAITING calls */
+	DB_EVENTS,     /* be64(index) be32(position) -> Event (events.c) */
+	DB_READY,      /* skill '\0' be64(since_ms) agent_id -> "": ready agents (ready.c) */
 	DB_COUNT
 };
 
@@ -95,6 +101,7 @@ struct state {
 	char *dir;                    /* the environment's directory (owned) */
 	size_t map_bytes;
 	bool no_sync;
+	uint64_t events_retained_max; /* CALLRAFT_EVENTS_RETAINED_MAX unless a test lowers it */
 	/* Reply buffers of the last applied entry, reused between calls (see state_replies). */
 	uint8_t *reply_buf[CALLRAFT_BATCH_COMMANDS_MAX];
 	size_t reply_cap[CALLRAFT_BATCH_COMMANDS_MAX];
@@ -110,6 +117,7 @@ struct apply_ctx {
 	unsigned position;   /* position of the command in the entry */
 	uint64_t term;       /* entry.term: first half of offer tokens */
 	int64_t now_ms;      /* FSM time */
+	uint32_t *event_pos; /* the entry's next event position (events.c) */
 	char *errmsg;        /* LMDB failures */
 	size_t errmsg_len;
 
@@ -129,7 +137,23 @@ struct apply_ctx {
 	char code_buf[24];            /* a new ticket's code */
 	ProtobufCMessage *owned[4];   /* other records the reply's strings borrow from */
 	size_t n_owned;
+
+	/* ready.c notes what the command changed that may let a ready agent take a call; assign.c
+	 * acts on it at the end of the command. */
+	char assign_agents[CALLRAFT_ASSIGN_AGENTS_MAX][CALLRAFT_ID_BYTES_MAX + 1]; /* became ready */
+	unsigned n_assign_agents;
+	char assign_queues[CALLRAFT_AGENT_SKILLS_MAX][CALLRAFT_QUEUE_BYTES_MAX + 1]; /* got a call */
+	unsigned n_assign_queues;
+	bool assign_sweep;   /* more than the arrays hold, or a Tick: sweep the ready agents */
+	bool assigning;      /* assign_after_command is running (its own offers note nothing) */
 };
+
+/* ---- assign.c (issue #14): pushed offers ------------------------------------------------- */
+/* run_op, after a command succeeded, in its transaction: offers waiting calls to ready agents. */
+int assign_after_command(struct apply_ctx *c);
+/* calls.c: offers a WAITING call (out of the queue index) to an AVAILABLE agent; puts both. Used by
+ * `call next` and assign.c. */
+int route_offer(struct apply_ctx *c, Callraft__Call *call, Callraft__Agent *agent);
 
 /* ---- ctx.c ------------------------------------------------------------------------------ */
 /* Keeps an unpacked record alive until apply_ctx_release (the reply borrows its strings). */
@@ -140,6 +164,39 @@ void ctx_fail(struct apply_ctx *c, Callraft__Code code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Frees what the context borrowed from (unpacked records, the notes array). */
 void apply_ctx_release(struct apply_ctx *c);
+
+/* ---- events.c (issue #14) ------------------------------------------------------------------
+ * The API other modules emit events through. event_emit fills index, position and at_ms and
+ * writes the event in the command's transaction (so a failed command emits nothing); the event's
+ * strings are borrowed only for the call. Returns 0 or -1 (LMDB failure, errmsg set). */
+int event_emit(struct apply_ctx *c, Callraft__Event *ev);
+/* Called by ctx_put_call / ctx_put_agent / route_site_put with the record before the write (NULL:
+ * none) and the one being written: emit the event of the change, if it is one followed. */
+int event_call_changed(struct apply_ctx *c, const Callraft__Call *old, const Callraft__Call *now);
+int event_agent_changed(struct apply_ctx *c, const Callraft__Agent *old,
+			const Callraft__Agent *now);
+int event_site_changed(struct apply_ctx *c, bool was_down, const Callraft__Site *now);
+/* Retention, after each entry (apply.c): see events.c. */
+int events_trim(struct state *s, MDB_txn *txn, int64_t now_ms, uint32_t added, char *errmsg,
+		size_t errmsg_len);
+/* events_read into reply (events, next_index, next_position): a Code, with msg on failure. The
+ * reply's events are malloc'd (free each with free_unpacked, and the array). */
+int events_read(struct state *s, MDB_txn *txn, const Callraft__EventsRead *q, uint64_t applied,
+		Callraft__Reply *reply, char *msg, size_t msg_len);
+bool events_read_valid(const Callraft__EventsRead *q, char *msg, size_t msg_len);
+
+/* ---- ready.c (issue #14) ------------------------------------------------------------------ */
+/* ctx_put_agent: keeps the ready index in step with the agent record (old NULL: new agent) and
+ * notes an agent that became ready. */
+int ready_update(struct apply_ctx *c, const Callraft__Agent *old, const Callraft__Agent *now);
+/* route_queue_put: notes a queue that got a waiting call. */
+void ready_note_queue(struct apply_ctx *c, const char *queue);
+/* A ready agent: AVAILABLE with push set. */
+bool ready_is(const Callraft__Agent *a);
+/* Up to `max` agent ids from the ready index, from queue `prefix` on (""; the whole index), in
+ * key order, each once: the count, or -1. */
+int ready_collect(struct apply_ctx *c, const char *prefix, char ids[][CALLRAFT_ID_BYTES_MAX + 1],
+		  unsigned max);
 
 /* ---- store.c ---------------------------------------------------------------------------- */
 void be64_put(uint8_t *p, uint64_t v);

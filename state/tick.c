@@ -63,6 +63,7 @@ static int fire_offer(struct apply_ctx *c, const char *call_id, int64_t due_ms)
 	Callraft__Call call_copy = *call;
 	Callraft__Agent agent_copy = *agent;
 	call_copy.offer_expires_ms = 0; /* the timer is already gone */
+	agent_copy.push = false;        /* no answer: not ready until it says so again (assign.c) */
 	rc = (route_requeue(c, &call_copy) != 0 || route_release_agent(c, &agent_copy) != 0) ? -1
 											     : 0;
 	free_pair(call, agent);
@@ -221,6 +222,8 @@ static int tick_site_nodes(struct apply_ctx *c, const Callraft__SiteNodes *sn)
 int op_tick(struct apply_ctx *c, const Callraft__Tick *op)
 {
 	unsigned fired = 0;
+
+	c->assign_sweep = true; /* time changes who may take a call (assign.c) */
 
 	for (size_t i = 0; i < op->n_sites; i++)
 		if (tick_site_nodes(c, op->sites[i]) != 0)

@@ -32,7 +32,18 @@
 
 static int put_ticket(struct apply_ctx *c, const Callraft__Ticket *t)
 {
+	Callraft__Event ev = CALLRAFT__EVENT__INIT;
+
 	assert(t->n_notes >= 1 && t->notes[t->n_notes - 1]->status == t->status);
+	/* Opening writes the first note; every update appends one. */
+	ev.kind = t->n_notes == 1 ? CALLRAFT__EVENT_KIND__TICKET_OPENED
+				  : CALLRAFT__EVENT_KIND__TICKET_UPDATED;
+	ev.ticket_code = t->code;
+	ev.customer_id = t->customer_id;
+	ev.call_id = t->call_id;
+	ev.ticket_status = t->status;
+	if (event_emit(c, &ev) != 0)
+		return -1;
 	return store_put(c->s, c->txn, DB_TICKETS, t->code, strlen(t->code), &t->base, "ticket",
 			 t->code, c->errmsg, c->errmsg_len);
 }

@@ -244,6 +244,10 @@ static bool v_agent_set_state(const char *ctx, const Callraft__AgentSetState *op
 			 (int)op->state);
 		return false;
 	}
+	if (op->push && op->state != CALLRAFT__AGENT_STATE__AVAILABLE) {
+		snprintf(m, n, "%s: push: only with state AVAILABLE (ready)", ctx);
+		return false;
+	}
 	return true;
 }
 
