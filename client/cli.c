@@ -72,6 +72,11 @@ static const struct cli_command cli_commands[] = {
     {"site", "list", cli_site_list, "site list"},
     {"stats", NULL, cli_stats, "stats [--queue Q] [--site S]"},
     {"customer", "history", cli_customer_history, "customer history CUSTOMER [--limit N]"},
+    {"events", NULL, cli_events,
+     "events [--from INDEX[.POS]] [--queue Q] [--site S] [--agent A] [--kind K,..] [--limit N] "
+     "[--follow]"},
+    {"agent", "ready", cli_agent_ready, "agent ready AGENT       (offers are pushed to it)"},
+    {"agent", "offers", cli_agent_offers, "agent offers AGENT [--from INDEX[.POS]]   (follows)"},
     {"bench", NULL, cli_bench,
      "bench [--workload enqueue|cycle|ticket|mix] [--clients 1,16,64] [--duration S]\n"
      "                 [--ops N] [--pids P1,P2,..] [--any-node]"},
@@ -196,6 +201,7 @@ int cli_exit_for_code(Callraft__Code code)
 	case CALLRAFT__CODE__BAD_STATE:
 	case CALLRAFT__CODE__QUEUE_EMPTY:
 	case CALLRAFT__CODE__STALE_TOKEN:
+	case CALLRAFT__CODE__COMPACTED:
 		return CLI_EXIT_BUSINESS;
 	case CALLRAFT__CODE__INVALID_ARGUMENT:
 	case CALLRAFT__CODE__BAD_FRAME:

@@ -163,6 +163,10 @@ int cli_customer_history(struct cli *cli, int argc, char **argv);
 json_object *cli_json_queue_config(const Callraft__QueueConfig *q);
 void cli_print_queue_config(const Callraft__QueueConfig *q);
 int cli_bench(struct cli *cli, int argc, char **argv); /* cli_bench.c */
+/* The event stream and pushed offers (cli_events.c, issue #14). */
+int cli_events(struct cli *cli, int argc, char **argv);
+int cli_agent_ready(struct cli *cli, int argc, char **argv);
+int cli_agent_offers(struct cli *cli, int argc, char **argv);
 
 /* JSON of model objects (cli_call.c, cli_agent.c, cli_ticket.c, cli_cluster.c). */
 json_object *cli_json_call(const Callraft__Call *call);

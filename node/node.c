@@ -234,6 +234,7 @@ static void batch_done_cb(void *data, int status, uint64_t index)
 static void on_applied(void *data, uint64_t index, const struct state_replies *replies)
 {
 	struct node *n = data;
+	events_hub_applied(&n->events, index, replies->events);
 	for (struct batch *b = n->inflight_head; b != NULL; b = b->next) {
 		/* Index and term identify the entry: an entry of another leader at an index where
 		 * ours was truncated must never answer our clients. */
@@ -791,6 +792,10 @@ void node_handle_request(struct node *n, struct conn *c, Callraft__Request *req)
 		}
 		goto done;
 	}
+	if (op == CALLRAFT__REQUEST__OP_EVENTS_READ) { /* node-local: see events_hub.h */
+		events_hub_read(&n->events, c, req);
+		return;
+	}
 	if (callraft_op_is_read(op) && req->stale) {
 		serve_read(n, c, req);
 		goto done;
@@ -965,6 +970,7 @@ static void node_stop(struct node *n)
 	uv_close((uv_handle_t *)&n->sigterm, NULL);
 	uv_close((uv_handle_t *)&n->sigint, NULL);
 	fwd_reset(n, CALLRAFT__CODE__UNAVAILABLE, "node is shutting down: retry");
+	events_hub_close(&n->events);
 	if (n->repl_open)
 		repl_close(&n->repl, repl_closed_cb);
 	conn_close_all(n);
@@ -1128,6 +1134,7 @@ static int node_start(struct node *n, char *err, size_t len)
 		return -1;
 	if (repl_start(&n->repl) != 0)
 		return snprintf(err, len, "%s", n->repl.errmsg), -1;
+	events_hub_init(&n->events, n, &n->loop);
 	uv_check_init(&n->loop, &n->flush);
 	n->flush.data = n;
 	uv_check_start(&n->flush, flush_cb);

@@ -8,6 +8,7 @@
 
 #include "callraft.pb-c.h"
 #include "config.h"
+#include "events_hub.h"
 #include "fsm.h"
 #include "callraft_limits.h"
 #include "repl.h"
@@ -133,6 +134,7 @@ struct node {
 	struct read_wait **reads_tail;
 	bool read_barrier_inflight;
 	struct fwd_link fwd;
+	struct events_hub events;    /* event stream readers (issue #14) */
 	bool stopping;
 	uint64_t snapshots_logged; /* repl.snapshot_stats.count when last logged */
 	uint64_t restores_logged;  /* fsm.snapshots_restored when last logged */
