@@ -21,6 +21,7 @@ json_object *cli_json_agent(const Callraft__Agent *agent)
 	cli_json_str(o, "reason", agent->reason);
 	cli_json_str(o, "call_id", agent->call_id);
 	cli_json_i64(o, "since_ms", agent->since_ms);
+	json_object_object_add(o, "ready", json_object_new_boolean(agent->push)); /* offers pushed */
 	return o;
 }
 
