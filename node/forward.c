@@ -7,7 +7,8 @@
  *
  * Whatever breaks the link (leader change, connection error, shutdown) fails every pending request
  * with a retryable code: the client retries with the same (client_id, seq) and the FSM's session
- * table makes the retry harmless. Requests older than FWD_TIMEOUT_MS (a paused leader) get TIMEOUT. */
+ * table makes the retry harmless. Requests older than CALLRAFT_FORWARD_TIMEOUT_MS (a paused leader)
+ * get TIMEOUT. */
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +18,9 @@
 #include "log.h"
 #include "node_internal.h"
 
-#define FWD_TIMEOUT_MS 10000
-
 static struct fwd_pending **bucket_of(struct fwd_link *l, uint64_t id)
 {
-	return &l->buckets[id % FWD_BUCKETS];
+	return &l->buckets[id % CALLRAFT_FORWARD_BUCKETS];
 }
 
 static struct fwd_pending *pending_take(struct fwd_link *l, uint64_t id)
@@ -62,7 +61,7 @@ static void link_closed_cb(uv_handle_t *h)
 void fwd_reset(struct node *n, Callraft__Code code, const char *why)
 {
 	struct fwd_link *l = &n->fwd;
-	for (size_t b = 0; b < FWD_BUCKETS; b++) {
+	for (size_t b = 0; b < CALLRAFT_FORWARD_BUCKETS; b++) {
 		while (l->buckets[b] != NULL) {
 			struct fwd_pending *p = l->buckets[b];
 			l->buckets[b] = p->next;
@@ -238,7 +237,7 @@ static int leader_address(struct node *n, struct conn *c, uint64_t request_id, u
 			  char *addr, size_t len)
 {
 	Callraft__Member *m = NULL;
-	*id = repl_leader(&n->repl, NULL);
+	*id = repl_leader(n->repl, NULL);
 	if (*id == 0 || *id == n->cfg.id) {
 		conn_send_error(c, request_id, CALLRAFT__CODE__NO_LEADER,
 				"no leader known at node %llu (election in progress, or site '%s' is cut off): retry",
@@ -329,17 +328,17 @@ void fwd_housekeeping(struct node *n)
 {
 	struct fwd_link *l = &n->fwd;
 	uint64_t now = uv_now(&n->loop);
-	uint64_t leader = repl_leader(&n->repl, NULL);
+	uint64_t leader = repl_leader(n->repl, NULL);
 
 	if (l->state != FWD_IDLE && l->state != FWD_CLOSING && l->leader_id != leader) {
 		fwd_reset(n, CALLRAFT__CODE__OUTCOME_UNKNOWN, "leader changed: retry with the same seq");
 		return;
 	}
-	for (size_t b = 0; b < FWD_BUCKETS; b++) {
+	for (size_t b = 0; b < CALLRAFT_FORWARD_BUCKETS; b++) {
 		struct fwd_pending **pp = &l->buckets[b];
 		while (*pp != NULL) {
 			struct fwd_pending *p = *pp;
-			if (now - p->started_ms < FWD_TIMEOUT_MS) {
+			if (now - p->started_ms < CALLRAFT_FORWARD_TIMEOUT_MS) {
 				pp = &p->next;
 				continue;
 			}

@@ -1,4 +1,23 @@
-/* node_internal.h: the structures shared by the node's modules (node.c, conn.c, forward.c). */
+/* node_internal.h: the structures shared by the node's files, one job each (docs/design.md,
+ * "node/"):
+ *   node.c     wiring: opens the pieces, loop hooks, dispatch of a request by kind, shutdown
+ *   conn.c     the client listener, framing and replies
+ *   forward.c  a follower's link to the leader
+ *   write.c    the write path: validation, batching into one entry per loop turn, replies
+ *   read.c     linearizable reads behind a barrier
+ *   admin.c    membership requests handed to replication/membership.c
+ *   tick.c     the leader's Tick and its site-contact report
+ *   status.c   status, members list and the leader hint
+ *   events_hub.c  long polls and subscribers of the event stream
+ *   datadir.c  the data directory: lock, boot-id markers, discard of a stale state
+ *
+ * Invariants of struct node (node_check verifies them):
+ *   N1. n_conns is the length of the conns list; every listed conn is open (not closing).
+ *   N2. inflight batches are in proposal order: indexes strictly increase from head to tail, and
+ *       none has replied (a replied batch is unlinked when raft completes it).
+ *   N3. The open batch holds at most CALLRAFT_BATCH_COMMANDS_MAX commands.
+ *   N4. reads_tail points at the last read's next (or at reads when none waits).
+ *   N5. Applied entries reach the node in increasing index order (applied_seen). */
 #ifndef CALLRAFT_NODE_INTERNAL_H
 #define CALLRAFT_NODE_INTERNAL_H
 
@@ -9,10 +28,12 @@
 #include "callraft.pb-c.h"
 #include "config.h"
 #include "events_hub.h"
-#include "fsm.h"
 #include "callraft_limits.h"
+#include "callraft_timing.h"
+#include "membership.h"
 #include "repl.h"
 #include "state.h"
+#include "tick.h"
 
 struct node;
 
@@ -27,16 +48,13 @@ struct conn {
 	size_t rx_len, rx_cap;
 };
 
-enum item_kind { ITEM_CLIENT = 0, ITEM_INTERNAL, ITEM_ADMIN };
-
 struct admin_op;
 
 /* One command in a batch: who gets its reply. */
 struct batch_item {
 	struct conn *conn;        /* NULL for internal commands */
 	uint64_t request_id;
-	enum item_kind kind;
-	struct admin_op *admin;
+	struct admin_op *admin;   /* a membership request, ended when the entry replies */
 };
 
 /* The commands of one Raft entry. */
@@ -51,9 +69,7 @@ struct batch {
 	Callraft__Command cmds[CALLRAFT_BATCH_COMMANDS_MAX];
 	Callraft__Command *cmd_ptrs[CALLRAFT_BATCH_COMMANDS_MAX];
 	Callraft__Request *reqs[CALLRAFT_BATCH_COMMANDS_MAX]; /* owners of the commands' fields */
-	Callraft__MemberUpsert upserts[CALLRAFT_BATCH_COMMANDS_MAX];
-	Callraft__Member members[CALLRAFT_BATCH_COMMANDS_MAX];
-	Callraft__MemberDelete deletes[CALLRAFT_BATCH_COMMANDS_MAX];
+	Callraft__Command *owned[CALLRAFT_BATCH_COMMANDS_MAX]; /* internal commands, on the heap */
 	struct batch_item items[CALLRAFT_BATCH_COMMANDS_MAX];
 };
 
@@ -78,7 +94,6 @@ struct fwd_pending {
 	uint64_t started_ms;
 };
 
-#define FWD_BUCKETS 4096
 
 enum fwd_state { FWD_IDLE = 0, FWD_CONNECTING, FWD_CONNECTED, FWD_CLOSING };
 
@@ -93,36 +108,24 @@ struct fwd_link {
 	size_t rx_len, rx_cap;
 	uint64_t next_fwd_id;
 	size_t n_pending;
-	struct fwd_pending *buckets[FWD_BUCKETS];
+	struct fwd_pending *buckets[CALLRAFT_FORWARD_BUCKETS];
 	/* Frames queued while connecting. */
 	uv_buf_t *queued;
 	size_t n_queued, cap_queued;
 };
 
-/* A member's last contact with this leader (site-loss detection). */
-struct member_contact {
-	uint64_t id;
-	uint64_t match;
-	uint64_t last_ms;
-};
-
-/* A member out of contact this many election timeouts counts as unreachable. */
-#define NODE_CONTACT_TIMEOUT_FACTOR 3
-
 struct node {
 	uv_loop_t loop;
 	struct config cfg;
 	struct state *state;
-	struct fsm fsm;
-	struct repl repl;
-	bool repl_open;
+	struct repl *repl;           /* NULL until opened */
+	struct membership *members;
 	uv_tcp_t listener;
 	uv_check_t flush;
 	uv_timer_t housekeeping;
 	uv_timer_t tick;
-	struct member_contact contacts[CALLRAFT_MEMBERS_MAX];
-	unsigned n_contacts;
-	uint64_t contacts_term;             /* appends a Tick while this node is a ready leader */
+	struct site_contacts contacts;     /* tick.c: members' last contact with this leader */
+	struct membership_initial initial[CALLRAFT_MEMBERS_MAX]; /* from cfg, for membership */
 	uv_signal_t sigterm, sigint;
 	int lock_fd;
 	struct conn *conns;
@@ -136,11 +139,11 @@ struct node {
 	struct fwd_link fwd;
 	struct events_hub events;    /* event stream readers (issue #14) */
 	bool stopping;
-	uint64_t snapshots_logged; /* repl.snapshot_stats.count when last logged */
-	uint64_t restores_logged;  /* fsm.snapshots_restored when last logged */
-	uint64_t dropped_logged;   /* repl.installs_dropped when last logged */
+	uint64_t snapshots_logged; /* repl_stats snapshots when last logged */
+	uint64_t restores_logged;  /* repl_stats snapshots_restored when last logged */
+	uint64_t dropped_logged;   /* repl_stats installs_dropped when last logged */
+	uint64_t applied_seen;     /* the last index on_applied reported (N5) */
 	int exit_code;
-	uint64_t upserted_term;      /* term in which the initial members were recorded */
 	uint64_t requests_total;
 	uint64_t batches_total;
 	uint64_t commands_total;
@@ -161,7 +164,48 @@ void conn_send_reply(struct conn *c, Callraft__Reply *reply);
 
 /* node.c */
 void node_handle_request(struct node *n, struct conn *c, Callraft__Request *req);
+/* Checks the invariants N1-N5; aborts on a violation. */
+void node_check(const struct node *n);
+
+/* write.c: the write path. Takes ownership of req. */
+void write_request(struct node *n, struct conn *c, Callraft__Request *req);
+/* Appends an internal command (heap, freed with callraft__command__free_unpacked; taken in every
+ * case) to the open batch; its reply goes to admin's client, or nowhere. 0, or -1 (no memory). */
+int write_append(struct node *n, Callraft__Command *cmd, struct admin_op *admin);
+/* End of a loop turn: proposes the open batch. */
+void write_flush(struct node *n);
+/* An entry was applied: replies to the batch it carried, if this node proposed it. */
+void write_applied(struct node *n, uint64_t index, const struct state_replies *replies);
+/* Shutdown: frees the batch never proposed. */
+void write_discard(struct node *n);
+
+/* read.c: linearizable reads. read_request takes ownership of req; read_serve borrows it. */
+void read_request(struct node *n, struct conn *c, Callraft__Request *req);
+void read_serve(struct node *n, struct conn *c, const Callraft__Request *req);
+/* End of a loop turn: starts a barrier for the waiting reads (leader), or fails them. */
+void read_flush(struct node *n);
+
+/* admin.c: membership requests. admin_request takes ownership of req. */
+void admin_request(struct node *n, struct conn *c, Callraft__Request *req);
+/* The entry that carried admin's member record replied (or failed): ends the request. */
+void admin_done(struct admin_op *admin);
+/* The client connection and request id the admin request's reply goes to. */
+void admin_client(struct admin_op *admin, struct conn **conn, uint64_t *request_id);
+/* The membership hooks (replication/membership.h) over this node. */
+void admin_hooks(struct node *n, struct membership_hooks *hooks);
+
+/* tick.c: a ready leader appends a Tick (CALLRAFT_TICK_INTERVAL_MS). 0 or -1 (no memory). */
+int tick_append(struct node *n);
+
+/* status.c */
+void status_reply(struct node *n, struct conn *c, uint64_t request_id, bool members_only);
 void node_leader_hint(struct node *n, Callraft__Reply *reply, char *addr_buf, size_t addr_len);
+
+/* datadir.c: locks the data dir, detects a machine restart since an unclean stop (then discards
+ * the state dir: raft rebuilds it), and writes the markers. */
+int datadir_open(struct node *n, const char *state_dir, char *err, size_t len);
+void datadir_mark_clean_shutdown(struct node *n);
+void datadir_close(struct node *n);
 
 /* forward.c */
 void fwd_init(struct node *n);

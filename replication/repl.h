@@ -1,22 +1,30 @@
 /* repl.h: the Raft side of a node: raft_uv I/O over TCP, bootstrap and join, proposals, barriers,
- * membership changes and leadership transfer. The only module of the daemon that calls raft_*.
+ * the role monitor and snapshots. With membership.h, the only part of the daemon that calls
+ * raft_*: callers see callraft codes (Callraft__Code), roles (Callraft__MemberRole) and plain
+ * strings, never a raft type or constant (docs/design.md, "Layers").
  *
- * Role watching: the legacy API has no state callback, so a uv_prepare handle compares raft_state()
- * and the term before every loop iteration and calls `on_role` on a change. A new leader becomes
- * *ready* (may serve linearizable reads) only once a barrier of its own term has committed.
+ * Role watching: the legacy API has no state callback, so a uv_prepare handle compares raft's
+ * state and term before every loop iteration and calls `on_role` on a change. A new leader becomes
+ * *ready* (may serve linearizable reads, may append Ticks) only once a barrier of its own term has
+ * committed.
  *
- * Errors: functions return 0 or a raft error code (RAFT_NOTLEADER, RAFT_CANTCHANGE, ...); the text
- * is in repl->errmsg. An I/O failure of raft (state RAFT_UNAVAILABLE) is reported through `on_fatal`. */
+ * Errors: functions return CALLRAFT__CODE__OK (0) or the callraft code raft's error translates to
+ * (repl_code, repl.c); the text, with what failed, is in repl_errmsg(). An I/O failure of raft (or
+ * of the state under the FSM) is reported through `on_fatal`, which must not return.
+ *
+ * Ownership: `struct repl` is opaque; repl_open allocates it, repl_close releases it once raft, its
+ * I/O and its transport are closed. It borrows the loop and the state, which must outlive it. */
 #ifndef CALLRAFT_REPL_H
 #define CALLRAFT_REPL_H
 
-#include <raft.h>
-#include <raft/uv.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
-#include "fsm.h"
+#include "callraft.pb-c.h"
+#include "state.h"
+
+struct repl;
 
 struct repl_member {
 	uint64_t id;
@@ -38,75 +46,58 @@ struct repl_config {
 	unsigned n_initial;
 };
 
-struct repl;
-typedef void (*repl_role_cb)(void *data, int old_state, int new_state, uint64_t term);
-typedef void (*repl_ready_cb)(void *data, uint64_t term);
-typedef void (*repl_fatal_cb)(void *data, const char *message);
-/* Completion of a proposal, barrier or membership change: status 0 or a raft error code. */
-typedef void (*repl_done_cb)(void *data, int status, uint64_t index);
-
-struct repl {
-	uv_loop_t *loop;
-	struct raft raft;
-	struct raft_io io;
-	struct raft_uv_transport transport; /* what raft_uv uses: tcp with TCP_NODELAY (repl.c) */
-	struct raft_uv_transport tcp;       /* the stock TCP transport it delegates to */
-	raft_uv_accept_cb accept_cb;        /* raft_uv's, called through the wrapper */
-	raft_uv_transport_close_cb transport_close_cb;
-	struct fsm *fsm;
-	uv_prepare_t monitor;
-	bool monitor_started;
-	int last_state;
-	uint64_t last_term;
-	bool ready;            /* leader and a barrier of this term has committed */
-	bool closing;
-	repl_role_cb on_role;
-	repl_ready_cb on_ready;
-	repl_fatal_cb on_fatal;
-	void *cb_data;
-	void (*close_cb)(struct repl *);
-	/* Snapshots off the loop (repl.c): raft_uv's own snapshot_put, the copy in progress, and a
-	 * close waiting for it. */
-	int (*uv_snapshot_put)(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
-			       const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb);
-	struct repl_snapshot_job *snapshot_job;
-	int (*uv_send)(struct raft_io *io, struct raft_io_send *req, const struct raft_message *message,
-		       raft_io_send_cb cb);
-	uint64_t installs_in_flight[CALLRAFT_MEMBERS_MAX]; /* members an install is going to */
-	uint64_t installs_dropped;           /* duplicates not sent (repl.c, install_send) */
-	bool close_pending;
-	unsigned snapshot_threshold_min; /* the configured threshold: the floor of the sized one */
-	unsigned snapshot_threshold;     /* the one in force */
-	unsigned snapshot_trailing_min;  /* the configured trailing */
-	uint64_t sized_entries, sized_bytes; /* fsm counters at the last sizing */
-	bool snapshot_requested;         /* repl_snapshot_soon: threshold 1 until a take starts */
-	struct repl_snapshot_stats {
-		uint64_t count;     /* snapshots written by this process */
-		uint64_t index;     /* the last one's index */
-		uint64_t bytes;     /* its image size */
-		uint64_t copy_ms;   /* the copy, on a worker thread */
-		uint64_t write_ms;  /* raft_uv writing it */
-	} snapshot_stats;
-	char errmsg[256];
+struct repl_callbacks {
+	/* Role or term changed; `state_name` is raft's name of the new role (static). */
+	void (*on_role)(void *data, bool leader, const char *state_name, uint64_t term);
+	/* This node leads and a barrier of `term` committed: it may serve linearizable reads. */
+	void (*on_ready)(void *data, uint64_t term);
+	/* Raft or the state cannot write: must not return (the node exits). */
+	void (*on_fatal)(void *data, const char *message);
+	/* After each applied command entry, with its replies (owned by the state, valid during the
+	 * call). */
+	void (*on_applied)(void *data, uint64_t index, const struct state_replies *replies);
+	void *data;
 };
 
-/* Initialises raft over `loop` with the fsm (which must be initialised over an open state).
- * Bootstraps a pristine node that is an initial member. Returns 0 or -1 with errmsg. */
-int repl_init(struct repl *r, uv_loop_t *loop, struct fsm *fsm, const struct repl_config *cfg);
-void repl_set_callbacks(struct repl *r, repl_role_cb role, repl_ready_cb ready, repl_fatal_cb fatal,
-			void *data);
+/* Completion of a proposal or barrier: code CALLRAFT__CODE__OK or the translated raft error, `why`
+ * raft's text for the status (static), and the entry's index (proposals). */
+typedef void (*repl_done_cb)(void *data, Callraft__Code code, const char *why, uint64_t index);
+
+/* Opens raft over `loop` with an FSM over `state` (open). Bootstraps a pristine node that is an
+ * initial member. Returns 0 with *out set, or -1 with the reason in err. */
+int repl_open(struct repl **out, uv_loop_t *loop, struct state *state, const struct repl_config *cfg,
+	      const struct repl_callbacks *cb, char *err, size_t len);
+/* Starts raft (restores the last snapshot into the state, replays later entries) and the role
+ * monitor. Returns 0 or -1 with repl_errmsg. */
 int repl_start(struct repl *r);
-/* Sizes raft's snapshot threshold to the state: at least the configured threshold and, once the
- * state passes 64 MB, as many entries as make up about half the state's bytes (at most 256 MB of
- * log, which raft holds in memory), so that a large state is not copied every few thousand
- * entries; trailing follows the threshold. Call now and then (the node does on its tick). */
+/* Closes raft, its I/O and transport, and frees `r` once everything is released (after a snapshot
+ * copy in progress has finished); the loop must run for that. Raft completes its pending requests
+ * meanwhile (their callbacks may still use `r`); `closed` (may be NULL) runs just before `r` is
+ * freed, after which `r` must not be used. */
+void repl_close(struct repl *r, void (*closed)(void *data), void *data);
+/* The last error's text, with what failed ("raft: transfer to 3: ..."); valid until the next call. */
+const char *repl_errmsg(const struct repl *r);
+/* Checks the invariants listed in repl_internal.h; aborts on a violation (debug paths, tests). */
+void repl_check(const struct repl *r);
+
+/* Sizes raft's snapshot threshold to the state (repl_threshold.c). Call now and then (the node does
+ * on its tick). */
 void repl_size_snapshot_threshold(struct repl *r, uint64_t state_bytes);
 /* Takes a snapshot at the next committed entry (on this node), then goes back to the sized
- * threshold. Returns 0, or -1 with errmsg if one is being taken already. */
+ * threshold. Returns 0, or -1 with repl_errmsg if one is being taken already. */
 int repl_snapshot_soon(struct repl *r);
-/* Closes raft, its I/O and transport; `cb` fires once everything is released (after a snapshot
- * copy in progress has finished). */
-void repl_close(struct repl *r, void (*cb)(struct repl *));
+
+struct repl_stats {
+	uint64_t snapshots;          /* snapshots written by this process */
+	uint64_t snapshot_index;     /* the last one's index */
+	uint64_t snapshot_bytes;     /* its image size */
+	uint64_t snapshot_copy_ms;   /* the copy, on a worker thread */
+	uint64_t snapshot_write_ms;  /* raft_uv writing it */
+	unsigned snapshot_threshold; /* the one in force */
+	uint64_t installs_dropped;   /* duplicate InstallSnapshot messages not sent */
+	uint64_t snapshots_restored; /* restores that replaced the local state */
+};
+void repl_stats(const struct repl *r, struct repl_stats *out);
 
 bool repl_is_leader(struct repl *r);
 bool repl_is_ready(struct repl *r);
@@ -119,25 +110,22 @@ uint64_t repl_last_index(struct repl *r);
 /* Leader only: the highest index known replicated on member `id`. 0, or -1 if not leader or not a
  * member. */
 int repl_match_index(struct repl *r, uint64_t id, uint64_t *index);
+/* Raft's name of this node's current role ("leader", "follower", ...; static). */
 const char *repl_state_name(struct repl *r);
-/* This node's role in the current configuration: RAFT_VOTER / RAFT_STANDBY / RAFT_SPARE, -1 if not
- * a member. */
-int repl_role_of(struct repl *r, uint64_t id, const char **raft_address);
-/* Members of the current configuration: fills ids/roles (up to max) and returns the count. */
-unsigned repl_configuration(struct repl *r, uint64_t *ids, int *roles, const char **addresses,
-			    unsigned max);
+/* Member `id`'s role in the current configuration (ROLE_NONE if not a member); its raft address in
+ * *raft_address (may be NULL; valid until the configuration changes). */
+Callraft__MemberRole repl_role_of(struct repl *r, uint64_t id, const char **raft_address);
+/* Members of the current configuration: fills ids/roles/addresses (up to max; addresses valid until
+ * the configuration changes) and returns the count. */
+unsigned repl_configuration(struct repl *r, uint64_t *ids, Callraft__MemberRole *roles,
+			    const char **addresses, unsigned max);
 
-/* A buffer for repl_propose (raft frees it once the entry is written). */
-void *repl_buf_alloc(size_t len);
-/* Proposes one command entry. Takes ownership of `buf` (from repl_buf_alloc) in every case.
- * On 0, `cb` fires exactly once with the entry's index; *index_out (may be NULL) receives the index
- * the entry will have. */
-int repl_propose(struct repl *r, void *buf, size_t len, repl_done_cb cb, void *data,
-		 uint64_t *index_out);
-int repl_barrier(struct repl *r, repl_done_cb cb, void *data);
-int repl_add(struct repl *r, uint64_t id, const char *raft_address, repl_done_cb cb, void *data);
-int repl_assign(struct repl *r, uint64_t id, int role, repl_done_cb cb, void *data);
-int repl_remove(struct repl *r, uint64_t id, repl_done_cb cb, void *data);
-int repl_transfer(struct repl *r, uint64_t id, repl_done_cb cb, void *data);
+/* Proposes one command entry (encoded here). On OK, `cb` fires exactly once with the entry's
+ * index; *index_out (may be NULL) receives the index the entry will have. The entry is borrowed
+ * for the call only. */
+Callraft__Code repl_propose(struct repl *r, const Callraft__Entry *entry, repl_done_cb cb,
+			    void *data, uint64_t *index_out);
+/* A barrier: on OK, `cb` fires once every entry before it has been applied (or it failed). */
+Callraft__Code repl_barrier(struct repl *r, repl_done_cb cb, void *data);
 
 #endif

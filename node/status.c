@@ -1,0 +1,112 @@
+/* status.c: what a node answers from its own view: status (role, term, indexes, snapshots), the
+ * members list (raft's configuration joined with the replicated members table), and the leader
+ * hint attached to NOT_LEADER / NO_LEADER replies. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node_internal.h"
+
+void node_leader_hint(struct node *n, Callraft__Reply *reply, char *addr_buf, size_t addr_len)
+{
+	Callraft__Member *m = NULL;
+	uint64_t id = n->repl != NULL ? repl_leader(n->repl, NULL) : 0; /* NULL once closed */
+	if (id == 0)
+		return;
+	reply->leader_hint = id;
+	if (state_member_get(n->state, id, &m) == 0) {
+		snprintf(addr_buf, addr_len, "%s", m->client_address ? m->client_address : "");
+		reply->leader_address = addr_buf;
+		callraft__member__free_unpacked(m, NULL);
+	}
+}
+
+/* Fills out[] (up to max) with every member of the configuration and of the members table.
+ * Returns the count; each element must be freed with callraft__member__free_unpacked. */
+static size_t members_collect(struct node *n, Callraft__Member **out, size_t max)
+{
+	uint64_t ids[CALLRAFT_MEMBERS_MAX];
+	Callraft__MemberRole roles[CALLRAFT_MEMBERS_MAX];
+	const char *addrs[CALLRAFT_MEMBERS_MAX];
+	unsigned nc = repl_configuration(n->repl, ids, roles, addrs, CALLRAFT_MEMBERS_MAX);
+	size_t count = state_members(n->state, out, max);
+
+	for (size_t i = 0; i < count; i++) {
+		out[i]->in_configuration = false;
+		out[i]->role = CALLRAFT__MEMBER_ROLE__ROLE_NONE;
+	}
+	for (unsigned j = 0; j < nc; j++) {
+		size_t i;
+		for (i = 0; i < count && out[i]->id != ids[j]; i++)
+			;
+		if (i == count) {
+			if (count == max)
+				continue;
+			Callraft__Member *m = calloc(1, sizeof *m);
+			if (m == NULL)
+				continue;
+			callraft__member__init(m);
+			m->id = ids[j];
+			m->raft_address = strdup(addrs[j]);
+			m->site = strdup("");
+			m->client_address = strdup("");
+			out[count++] = m;
+		}
+		out[i]->in_configuration = true;
+		out[i]->role = roles[j];
+	}
+	return count;
+}
+
+static void members_free(Callraft__Member **m, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		callraft__member__free_unpacked(m[i], NULL);
+}
+
+void status_reply(struct node *n, struct conn *c, uint64_t request_id, bool members_only)
+{
+	Callraft__Reply reply = CALLRAFT__REPLY__INIT;
+	Callraft__NodeStatus st = CALLRAFT__NODE_STATUS__INIT;
+	Callraft__Member *members[2 * CALLRAFT_MEMBERS_MAX];
+	size_t count = members_collect(n, members, 2 * CALLRAFT_MEMBERS_MAX);
+	struct repl_stats rs;
+	char state_name[32];
+
+	repl_stats(n->repl, &rs);
+	snprintf(state_name, sizeof state_name, "%s", repl_state_name(n->repl));
+	for (char *p = state_name; *p; p++)
+		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+	reply.request_id = request_id;
+	reply.code = CALLRAFT__CODE__OK;
+	reply.applied_index = state_applied_index(n->state);
+	if (members_only) {
+		reply.members = members;
+		reply.n_members = count;
+	} else {
+		st.id = n->cfg.id;
+		st.site = n->cfg.site;
+		st.state = state_name;
+		st.leader_id = repl_leader(n->repl, NULL);
+		st.term = repl_term(n->repl);
+		st.commit_index = repl_commit_index(n->repl);
+		st.applied_index = repl_last_applied(n->repl);
+		st.state_applied_index = state_applied_index(n->state);
+		st.last_log_index = repl_last_index(n->repl);
+		st.members = members;
+		st.n_members = count;
+		st.client_address = n->cfg.client_address;
+		st.raft_address = n->cfg.raft_address;
+		st.version = CALLRAFT_VERSION_STRING;
+		st.state_bytes = state_size_bytes(n->state);
+		st.snapshots = rs.snapshots;
+		st.snapshot_index = rs.snapshot_index;
+		st.snapshot_bytes = rs.snapshot_bytes;
+		st.snapshot_copy_ms = rs.snapshot_copy_ms;
+		st.snapshot_write_ms = rs.snapshot_write_ms;
+		st.snapshot_threshold = rs.snapshot_threshold;
+		reply.status = &st;
+	}
+	conn_send_reply(c, &reply);
+	members_free(members, count);
+}

@@ -1,0 +1,106 @@
+/* repl_internal.h: `struct repl` and the functions the files of replication/ share. Nothing outside
+ * replication/ includes this header: there, `struct repl` is opaque (repl.h).
+ *
+ * The files, one job each:
+ *   repl.c            life (open, bootstrap, start, close), accessors, proposals and barriers,
+ *                     translation of raft codes (repl_code)
+ *   repl_transport.c  the stock TCP transport with TCP_NODELAY
+ *   repl_monitor.c    the role monitor and the readiness barrier
+ *   repl_snapshot.c   snapshots copied off the loop, on a thread of their own
+ *   repl_install.c    at most one InstallSnapshot in flight per member
+ *   repl_threshold.c  snapshot threshold sized to the state
+ *   membership.c      membership changes, leadership transfer, the member entries
+ *
+ * Invariants (repl_check verifies them; docs/design.md, "Invariants: replication/"):
+ *   R1. ready implies the last role seen by the monitor is leader, in term last_term: any change of
+ *       role or term clears it before on_role runs.
+ *   R2. At most one snapshot copy is in flight (snapshot_job); close_pending implies closing and a
+ *       copy in flight (raft is closed once the copy is collected).
+ *   R3. A member id appears at most once in installs_in_flight (0 is a free slot).
+ *   R4. Unless a requested snapshot is pending (threshold 1 in raft), the threshold in force is at
+ *       least the configured one.
+ *   R5. The sizing counters never run ahead of the fsm's (sized_entries <= entries_applied). */
+#ifndef CALLRAFT_REPL_INTERNAL_H
+#define CALLRAFT_REPL_INTERNAL_H
+
+#include <raft.h>
+#include <raft/uv.h>
+
+#include "callraft_limits.h"
+#include "fsm.h"
+#include "repl.h"
+
+struct repl_snapshot_job;
+
+struct repl {
+	uv_loop_t *loop;
+	struct raft raft;
+	struct raft_io io;
+	struct raft_uv_transport transport; /* what raft_uv uses: tcp with TCP_NODELAY */
+	struct raft_uv_transport tcp;       /* the stock TCP transport it delegates to */
+	raft_uv_accept_cb accept_cb;        /* raft_uv's, called through the wrapper */
+	raft_uv_transport_close_cb transport_close_cb;
+	struct fsm fsm;
+	uv_prepare_t monitor;
+	bool monitor_started;
+	int last_state;
+	uint64_t last_term;
+	bool ready;            /* leader and a barrier of this term has committed */
+	bool closing;
+	struct repl_callbacks cb;
+	void (*closed)(void *data); /* repl_close's */
+	void *closed_data;
+	/* Snapshots off the loop (repl_snapshot.c): raft_uv's own snapshot_put, the copy in progress,
+	 * and a close waiting for it. */
+	int (*uv_snapshot_put)(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
+			       const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb);
+	struct repl_snapshot_job *snapshot_job;
+	int (*uv_send)(struct raft_io *io, struct raft_io_send *req, const struct raft_message *message,
+		       raft_io_send_cb cb);
+	uint64_t installs_in_flight[CALLRAFT_MEMBERS_MAX]; /* members an install is going to */
+	uint64_t installs_dropped;           /* duplicates not sent (repl_install.c) */
+	bool close_pending;
+	unsigned snapshot_threshold_min; /* the configured threshold: the floor of the sized one */
+	unsigned snapshot_threshold;     /* the one in force */
+	unsigned snapshot_trailing_min;  /* the configured trailing */
+	uint64_t sized_entries, sized_bytes; /* fsm counters at the last sizing */
+	bool snapshot_requested;         /* repl_snapshot_soon: threshold 1 until a take starts */
+	struct {
+		uint64_t count, index, bytes, copy_ms, write_ms;
+	} snapshot_stats;
+	char errmsg[256];
+};
+
+/* One raft request of the daemon (apply, barrier, change, transfer) and whom to tell. */
+struct repl_op {
+	union {
+		struct raft_apply apply;
+		struct raft_barrier barrier;
+		struct raft_change change;
+		struct raft_transfer transfer;
+	} req;
+	struct repl *r;
+	repl_done_cb cb;
+	void *data;
+	uint64_t index;
+	uint64_t term; /* for the readiness barrier */
+};
+
+struct repl_op *repl_op_new(struct repl *r, repl_done_cb cb, void *data);
+/* The callraft code for a raft status (0 -> OK). One table, used by every caller. */
+Callraft__Code repl_code(int status);
+
+/* repl_transport.c: sets up r->tcp (the stock transport, bound to `address`) and r->transport
+ * around it. 0 or -1 with errmsg. */
+int repl_transport_init(struct repl *r, uv_loop_t *loop, const char *address);
+/* repl_snapshot.c and repl_install.c: interpose on raft_uv's snapshot_put and send. */
+void repl_snapshot_interpose(struct repl *r);
+void repl_install_interpose(struct repl *r);
+/* repl_snapshot.c: on the loop, collects a finished copy (called by the monitor). */
+void repl_snapshot_poll(struct repl *r);
+/* repl_monitor.c */
+void repl_monitor_start(struct repl *r);
+/* repl.c: raft is closed; closes the rest and frees r. */
+void repl_raft_closed_cb(struct raft *raft);
+
+#endif
