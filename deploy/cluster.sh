@@ -4,6 +4,7 @@
 #   deploy/cluster.sh up [2+2+1|1+1+1]   write configs and start every node (default 2+2+1)
 #   deploy/cluster.sh status             `callraft status` against the cluster
 #   deploy/cluster.sh addresses          the client addresses, comma-separated (for --cluster)
+#   deploy/cluster.sh http-addresses     the HTTP/JSON addresses, comma-separated
 #   deploy/cluster.sh kill ID [SIGNAL]   signal one node (default KILL), by the PID we started
 #   deploy/cluster.sh start ID           start one node again from its data dir
 #   deploy/cluster.sh new ID SITE        write a config for a new (empty) node and start it;
@@ -13,7 +14,8 @@
 #   deploy/cluster.sh wipe               down, then delete the data
 #
 # Environment: CALLRAFT_LAB (default ./lab/local) holds configs, data, logs and pids;
-# CALLRAFT_PORT_BASE (default 17000): node i listens on BASE+i (raft) and BASE+100+i (clients);
+# CALLRAFT_PORT_BASE (default 17000): node i listens on BASE+i (raft), BASE+100+i (clients) and
+# BASE+200+i (HTTP/JSON);
 # CALLRAFT_BUILD (default ./build): where callraftd and callraft are.
 set -euo pipefail
 shopt -s nullglob
@@ -42,6 +44,7 @@ write_config() { # id site members-file
     echo "site = $site"
     echo "raft_address = 127.0.0.1:$((base + id))"
     echo "client_address = 127.0.0.1:$((base + 100 + id))"
+    echo "http_address = 127.0.0.1:$((base + 200 + id))"
     echo "data_dir = $lab/node$id/data"
     [ "$site" = witness ] && echo "witness = true"
     echo
@@ -96,8 +99,8 @@ case "$cmd" in
     if [ ! -f "$lab/members.ini" ]; then
       : > "$lab/members.ini"
       for i in $(seq 1 "$n"); do
-        printf '[member %d]\nsite = %s\nraft_address = 127.0.0.1:%d\nclient_address = 127.0.0.1:%d\n\n' \
-          "$i" "$(site_of "$layout" "$i")" $((base + i)) $((base + 100 + i)) >> "$lab/members.ini"
+        printf '[member %d]\nsite = %s\nraft_address = 127.0.0.1:%d\nclient_address = 127.0.0.1:%d\nhttp_address = 127.0.0.1:%d\n\n' \
+          "$i" "$(site_of "$layout" "$i")" $((base + i)) $((base + 100 + i)) $((base + 200 + i)) >> "$lab/members.ini"
       done
       for i in $(seq 1 "$n"); do write_config "$i" "$(site_of "$layout" "$i")"; done
     fi
@@ -124,6 +127,10 @@ case "$cmd" in
     echo "cluster.sh: node $id (pid $pid) sent SIG$sig"
     ;;
   addresses) addresses ;;
+  http-addresses)
+    out=""
+    for d in "$lab"/node*/; do id=${d%/}; id=${id##*node}; out="$out${out:+,}127.0.0.1:$((base + 200 + id))"; done
+    echo "$out" ;;
   status) "$cli" --cluster "$(addresses)" status "$@" ;;
   leader) "$cli" --cluster "$(addresses)" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader_id"])' ;;
   down|wipe)

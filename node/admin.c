@@ -76,6 +76,8 @@ static int admin_check(const Callraft__Request *req, char *msg, size_t len)
 			return snprintf(msg, len, "members add: client_address: expected host:port"), -1;
 		if (!a->site || !a->site[0] || strlen(a->site) > CALLRAFT_SITE_BYTES_MAX)
 			return snprintf(msg, len, "members add: site: missing or too long"), -1;
+		if (a->http_address && a->http_address[0] && !config_address_valid(a->http_address))
+			return snprintf(msg, len, "members add: http_address: expected host:port"), -1;
 		return 0;
 	}
 	case CALLRAFT__REQUEST__OP_MEMBER_REMOVE:

@@ -113,6 +113,8 @@ static int set_node_key(struct config *cfg, const char *name, const char *value)
 		return config_address_valid(value) ? copy_str(cfg->raft_address, sizeof cfg->raft_address, value) : -1;
 	if (!strcmp(name, "client_address"))
 		return config_address_valid(value) ? copy_str(cfg->client_address, sizeof cfg->client_address, value) : -1;
+	if (!strcmp(name, "http_address"))
+		return config_address_valid(value) ? copy_str(cfg->http_address, sizeof cfg->http_address, value) : -1;
 	if (!strcmp(name, "witness"))
 		return parse_bool(value, &cfg->witness);
 	if (!strcmp(name, "data_dir"))
@@ -161,6 +163,8 @@ static int set_key(struct parse_ctx *ctx, const char *section, const char *name,
 			return config_address_valid(value) ? copy_str(m->raft_address, sizeof m->raft_address, value) : -1;
 		if (!strcmp(name, "client_address"))
 			return config_address_valid(value) ? copy_str(m->client_address, sizeof m->client_address, value) : -1;
+		if (!strcmp(name, "http_address"))
+			return config_address_valid(value) ? copy_str(m->http_address, sizeof m->http_address, value) : -1;
 		return -2;
 	}
 	return -5;
@@ -236,6 +240,9 @@ static int config_check(const struct config *cfg, char *err, size_t len)
 					(unsigned long long)m->id), -1;
 		if (m->id == cfg->id && (strcmp(m->raft_address, cfg->raft_address) || strcmp(m->site, cfg->site)))
 			return snprintf(err, len, "[member %llu]: differs from [node] (site or raft_address)",
+					(unsigned long long)m->id), -1;
+		if (m->id == cfg->id && m->http_address[0] && strcmp(m->http_address, cfg->http_address))
+			return snprintf(err, len, "[member %llu]: http_address differs from [node]",
 					(unsigned long long)m->id), -1;
 		for (unsigned j = 0; j < i; j++)
 			if (!strcmp(cfg->members[j].raft_address, m->raft_address))

@@ -5,6 +5,7 @@
  *   site = tehran                     ; [A-Za-z0-9._-]
  *   raft_address = 10.0.1.11:7001     ; peers connect here
  *   client_address = 10.0.1.11:8001   ; clients (PBX, desktops, CLI) connect here
+ *   http_address = 10.0.1.11:8080     ; optional: the HTTP/JSON API (node/http.h); absent: none
  *   data_dir = /var/lib/callraft      ; raft/ and state/ live below
  *   witness = false                   ; true: a full replica that hands leadership away when elected
  *
@@ -26,6 +27,7 @@
  *   site = tehran
  *   raft_address = 10.0.1.11:7001
  *   client_address = 10.0.1.11:8001
+ *   http_address = 10.0.1.11:8080     ; optional; recorded in the members table for clients
  *
  * Every error names the file, line or key and what is wrong; nothing starts on a bad config. */
 #ifndef CALLRAFT_CONFIG_H
@@ -42,6 +44,7 @@ struct config_member {
 	char site[CALLRAFT_SITE_BYTES_MAX + 1];
 	char raft_address[CALLRAFT_ADDRESS_BYTES_MAX + 1];
 	char client_address[CALLRAFT_ADDRESS_BYTES_MAX + 1];
+	char http_address[CALLRAFT_ADDRESS_BYTES_MAX + 1]; /* "" if the member serves no HTTP */
 };
 
 struct config {
@@ -49,6 +52,7 @@ struct config {
 	char site[CALLRAFT_SITE_BYTES_MAX + 1];
 	char raft_address[CALLRAFT_ADDRESS_BYTES_MAX + 1];
 	char client_address[CALLRAFT_ADDRESS_BYTES_MAX + 1];
+	char http_address[CALLRAFT_ADDRESS_BYTES_MAX + 1]; /* "": no HTTP listener */
 	char data_dir[512];
 	bool witness;
 	unsigned heartbeat_timeout_ms;

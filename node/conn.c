@@ -30,8 +30,20 @@ static void conn_free_cb(uv_handle_t *h)
 
 static void conn_maybe_free(struct conn *c)
 {
+	if (c->sink != NULL) {
+		if (c->closing && c->refs == 0)
+			c->sink->release(c); /* frees c */
+		return;
+	}
 	if (c->closing && c->refs == 0 && !uv_is_closing((uv_handle_t *)&c->tcp))
 		uv_close((uv_handle_t *)&c->tcp, conn_free_cb);
+}
+
+void conn_virtual_init(struct conn *c, struct node *n, const struct conn_sink *sink)
+{
+	memset(c, 0, sizeof *c);
+	c->node = n;
+	c->sink = sink;
 }
 
 void conn_ref(struct conn *c)
@@ -52,6 +64,10 @@ void conn_close(struct conn *c)
 	if (c->closing)
 		return;
 	c->closing = true;
+	if (c->sink != NULL) {
+		conn_maybe_free(c);
+		return;
+	}
 	uv_read_stop((uv_stream_t *)&c->tcp);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -97,6 +113,10 @@ void conn_send_reply_bytes(struct conn *c, const uint8_t *bytes, size_t len, uin
 
 	if (c == NULL || c->closing)
 		return;
+	if (c->sink != NULL) {
+		c->sink->reply(c, bytes, len, request_id);
+		return;
+	}
 	w = malloc(sizeof *w);
 	if (w == NULL)
 		return;

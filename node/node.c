@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "callraft_ops.h"
+#include "http_routes.h"
 #include "log.h"
 #include "node_internal.h"
 
@@ -258,6 +259,7 @@ static void node_stop(struct node *n)
 	uv_close((uv_handle_t *)&n->sigterm, NULL);
 	uv_close((uv_handle_t *)&n->sigint, NULL);
 	fwd_reset(n, CALLRAFT__CODE__UNAVAILABLE, "node is shutting down: retry");
+	http_stop(n->http);
 	events_hub_close(&n->events);
 	if (n->repl != NULL)
 		repl_close(n->repl, repl_closed, n);
@@ -301,7 +303,8 @@ static int node_open(struct node *n, char *err, size_t len)
 		initial[i] = (struct repl_member){.id = cm->id, .raft_address = cm->raft_address};
 		n->initial[i] = (struct membership_initial){.id = cm->id, .site = cm->site,
 							    .raft_address = cm->raft_address,
-							    .client_address = cm->client_address};
+							    .client_address = cm->client_address,
+							    .http_address = cm->http_address};
 	}
 	rc.id = n->cfg.id;
 	rc.raft_address = n->cfg.raft_address;
@@ -326,6 +329,12 @@ static int node_start(struct node *n, char *err, size_t len)
 {
 	if (conn_listen(n, err, len) != 0)
 		return -1;
+	if (n->cfg.http_address[0] != '\0') {
+		n->http = http_new(&n->loop);
+		if (n->http == NULL || http_routes_register(n->http, n) != 0 ||
+		    http_start(n->http, &n->cfg, err, len) != 0)
+			return n->http == NULL ? snprintf(err, len, "http: out of memory"), -1 : -1;
+	}
 	if (repl_start(n->repl) != 0)
 		return snprintf(err, len, "%s", repl_errmsg(n->repl)), -1;
 	events_hub_init(&n->events, n, &n->loop);
@@ -369,6 +378,7 @@ int node_run(const struct config *cfg)
 		LOG(LOG_FATAL, "%s", err);
 		fprintf(stderr, "callraftd: %s\n", err);
 		rc = 1;
+		http_stop(n->http);
 		if (n->repl != NULL && !n->stopping) {
 			n->stopping = true;
 			repl_close(n->repl, repl_closed, n);
@@ -393,6 +403,7 @@ out:
 		datadir_mark_clean_shutdown(n);
 	datadir_close(n);
 	LOG_INFO_("stopped");
+	http_free(n->http);
 	free(n);
 	return rc;
 }

@@ -36,10 +36,23 @@
 #include "tick.h"
 
 struct node;
+struct conn;
+
+/* Where the replies of a connection that is not a binary-protocol socket go (an HTTP request, see
+ * node/http_api.c). Such a "virtual" conn enters the same request path (node_handle_request) as a
+ * socket: batching, forwarding and read barriers reference it and reply to it alike. */
+struct conn_sink {
+	/* A reply (an encoded Callraft__Reply) for the request. Called on the loop thread, at most
+	 * once per request_id, never after conn_close. */
+	void (*reply)(struct conn *c, const uint8_t *bytes, size_t len, uint64_t request_id);
+	/* The conn is closed and nothing references it any more: free it. */
+	void (*release)(struct conn *c);
+};
 
 /* A client connection (or a follower's forwarding connection seen from the leader). */
 struct conn {
-	uv_tcp_t tcp;
+	uv_tcp_t tcp;             /* unused by a virtual conn */
+	const struct conn_sink *sink; /* NULL for a socket */
 	struct node *node;
 	struct conn *prev, *next; /* node->conns */
 	int refs;                 /* batches, reads, forwards and admin ops that will reply */
@@ -138,6 +151,7 @@ struct node {
 	bool read_barrier_inflight;
 	struct fwd_link fwd;
 	struct events_hub events;    /* event stream readers (issue #14) */
+	struct http *http;           /* NULL without [node] http_address */
 	bool stopping;
 	uint64_t snapshots_logged; /* repl_stats snapshots when last logged */
 	uint64_t restores_logged;  /* repl_stats snapshots_restored when last logged */
@@ -151,6 +165,9 @@ struct node {
 
 /* conn.c */
 int conn_listen(struct node *n, char *errmsg, size_t len);
+/* Initialises a virtual conn (no socket): replies go to sink->reply; sink->release frees it once
+ * conn_close was called and the last reference is gone. It is not counted in n->conns. */
+void conn_virtual_init(struct conn *c, struct node *n, const struct conn_sink *sink);
 void conn_ref(struct conn *c);
 void conn_unref(struct conn *c);
 void conn_close(struct conn *c);

@@ -193,6 +193,7 @@ static void command_from_request(Callraft__Command *cmd, const Callraft__Request
 {
 	cmd->client_id = req->client_id;
 	cmd->seq = req->seq;
+	cmd->idempotency_key = req->idempotency_key;
 	switch (req->op_case) {
 #define OP(UP, low)                                                                                \
 	case CALLRAFT__REQUEST__OP_##UP:                                                           \
@@ -241,9 +242,10 @@ void write_request(struct node *n, struct conn *c, Callraft__Request *req)
 		callraft__request__free_unpacked(req, NULL);
 		return;
 	}
-	if (req->op_case != CALLRAFT__REQUEST__OP_REGISTER_CLIENT && (req->client_id == 0 || req->seq == 0)) {
+	if (req->op_case != CALLRAFT__REQUEST__OP_REGISTER_CLIENT && (req->client_id == 0 || req->seq == 0) &&
+	    (req->idempotency_key == NULL || req->idempotency_key[0] == '\0' || req->client_id != 0)) {
 		conn_send_error(c, req->request_id, CALLRAFT__CODE__INVALID_ARGUMENT,
-				"writes need a session: client_id and seq must be set (register first)");
+				"writes need a session (client_id and seq; register first) or an idempotency key");
 		callraft__request__free_unpacked(req, NULL);
 		return;
 	}

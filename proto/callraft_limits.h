@@ -154,5 +154,56 @@ _Static_assert(CALLRAFT_EVENTS_READ_MAX * 1024 <= CALLRAFT_FRAME_BYTES_MAX,
 /* Ready agents a Tick's sweep looks at while calls are waiting (eligibility changes with time:
  * overflow, aging, a known agent's reservation running out). */
 #define CALLRAFT_ASSIGN_SWEEP_MAX 256
+/* ---- HTTP/JSON API (issue #14, node/http*.c). ------------------------------------------- */
+
+/* A request body: the JSON form of one Request is a few hundred bytes; the binary frame limit
+ * bounds what a body can turn into. Larger bodies get 413 before they are read. */
+#define CALLRAFT_HTTP_BODY_BYTES_MAX CALLRAFT_REQUEST_BYTES_MAX
+/* Request line and headers together (libwebsockets' header buffer). Larger: 431/400, closed. */
+#define CALLRAFT_HTTP_HEADER_BYTES_MAX 8192
+/* A request path (after the host): the longest route plus an id of CALLRAFT_ID_BYTES_MAX,
+ * percent-encoded (x3). */
+#define CALLRAFT_HTTP_PATH_BYTES_MAX 512
+/* Open HTTP connections (libwebsockets' descriptor table; sockets beyond wait in the backlog). */
+#define CALLRAFT_HTTP_CONNECTIONS_MAX 4096
+/* Connections parsing headers at the same time (each holds a CALLRAFT_HTTP_HEADER_BYTES_MAX
+ * buffer: 256 x 8 KiB = 2 MiB at most). */
+#define CALLRAFT_HTTP_HEADER_POOL_MAX 256
+/* An idle keep-alive connection is closed after this. */
+#define CALLRAFT_HTTP_IDLE_TIMEOUT_S 30
+/* Headers or a body that do not arrive in this time (a slow or half request): closed. */
+#define CALLRAFT_HTTP_RECEIVE_TIMEOUT_S 10
+/* Every request is answered within this: a write whose outcome is not known by then gets 504
+ * TIMEOUT (retry with the same Idempotency-Key). Longer than the forwarder's own timeout, so a
+ * follower's forward normally fails first with a precise code. */
+#define CALLRAFT_HTTP_DEADLINE_MS_DEFAULT 12000
+/* `?timeout_ms=` may ask for more or less, within these bounds. */
+#define CALLRAFT_HTTP_DEADLINE_MS_MIN 100
+#define CALLRAFT_HTTP_DEADLINE_MS_MAX 60000
+/* Bytes a streaming response (SSE) may have queued and not yet sent: a client that reads slower
+ * than events arrive is cut off rather than growing the node's memory. */
+#define CALLRAFT_HTTP_STREAM_BUFFER_BYTES_MAX (1024u * 1024)
+/* Idempotency keys of sessionless writes (HTTP's Idempotency-Key; state/idem.c). A key is kept
+ * CALLRAFT_IDEMPOTENCY_TTL_MS of FSM time after its write was applied, or until
+ * CALLRAFT_IDEMPOTENCY_KEYS_MAX newer keys were stored, whichever comes first: at the design load
+ * (~50,000 writes a day) that is the full day; at a burst of 300 writes a second, 11 minutes, still
+ * far beyond any client's retry loop. Each record holds the first reply (~300 bytes): the table
+ * stays below ~100 MB. */
+#define CALLRAFT_IDEMPOTENCY_KEY_BYTES_MAX 128
+#define CALLRAFT_IDEMPOTENCY_TTL_MS (24ll * 3600 * 1000)
+#define CALLRAFT_IDEMPOTENCY_KEYS_MAX 200000
+/* Keys expired per applied entry (by age): bounds the work of one apply. */
+#define CALLRAFT_IDEMPOTENCY_EXPIRE_PER_ENTRY 16
+_Static_assert(CALLRAFT_IDEMPOTENCY_KEY_BYTES_MAX + 64 <= CALLRAFT_HTTP_PATH_BYTES_MAX,
+	       "a key must fit the buffers its header is read into");
+
+/* Routes and WebSocket protocols the server can hold (registered at start). */
+#define CALLRAFT_HTTP_ROUTES_MAX 32
+#define CALLRAFT_HTTP_WS_PROTOCOLS_MAX 8
+_Static_assert(CALLRAFT_HTTP_DEADLINE_MS_DEFAULT >= CALLRAFT_HTTP_DEADLINE_MS_MIN &&
+		       CALLRAFT_HTTP_DEADLINE_MS_DEFAULT <= CALLRAFT_HTTP_DEADLINE_MS_MAX,
+	       "the default deadline must be allowed");
+_Static_assert(CALLRAFT_HTTP_BODY_BYTES_MAX <= CALLRAFT_REQUEST_BYTES_MAX,
+	       "a body must fit one request frame once translated");
 
 #endif

@@ -64,7 +64,7 @@ void membership_free(struct membership *m)
  * Member entries: a MemberUpsert or MemberDelete command, on the heap (the batch frees it). */
 
 static Callraft__Command *member_upsert_new(uint64_t id, const char *site, const char *raft_address,
-					    const char *client_address)
+					    const char *client_address, const char *http_address)
 {
 	Callraft__Command *cmd = calloc(1, sizeof *cmd);
 	Callraft__MemberUpsert *up = calloc(1, sizeof *up);
@@ -78,7 +78,8 @@ static Callraft__Command *member_upsert_new(uint64_t id, const char *site, const
 	mem->id = id;
 	if ((mem->site = strdup(site ? site : "")) == NULL ||
 	    (mem->raft_address = strdup(raft_address ? raft_address : "")) == NULL ||
-	    (mem->client_address = strdup(client_address ? client_address : "")) == NULL) {
+	    (mem->client_address = strdup(client_address ? client_address : "")) == NULL ||
+	    (mem->http_address = strdup(http_address ? http_address : "")) == NULL) {
 		callraft__member__free_unpacked(mem, NULL);
 		mem = NULL;
 		goto err;
@@ -142,7 +143,8 @@ static void change_record(struct change *ch, bool del, const char *what)
 		cmd = member_delete_new(req->member_remove->id);
 	} else {
 		const Callraft__MemberAdd *a = req->member_add;
-		cmd = member_upsert_new(a->id, a->site, a->raft_address, a->client_address);
+		cmd = member_upsert_new(a->id, a->site, a->raft_address, a->client_address,
+					a->http_address);
 	}
 	/* append takes the command even when it fails: the change then ends here (M1). */
 	if (cmd == NULL || m->hooks.append(m->hooks.data, cmd, op) != 0)
@@ -293,7 +295,8 @@ void membership_leader_ready(struct membership *m, uint64_t term)
 			callraft__member__free_unpacked(rec, NULL);
 			continue;
 		}
-		cmd = member_upsert_new(in->id, in->site, in->raft_address, in->client_address);
+		cmd = member_upsert_new(in->id, in->site, in->raft_address, in->client_address,
+					in->http_address);
 		if (cmd != NULL)
 			(void)m->hooks.append(m->hooks.data, cmd, NULL);
 	}

@@ -37,6 +37,7 @@ struct membership_initial {
 	const char *site;
 	const char *raft_address;
 	const char *client_address;
+	const char *http_address; /* "" or NULL: none */
 };
 
 struct membership;

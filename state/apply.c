@@ -8,6 +8,7 @@
  *                          ............................ meta.applied = index, commit, no replies
  *   now = max(meta.time, entry.time_ms) -> meta.time
  *   expire at most CALLRAFT_SESSION_EXPIRE_PER_ENTRY sessions idle since before now - TTL
+ *   expire at most CALLRAFT_IDEMPOTENCY_EXPIRE_PER_ENTRY idempotency keys older than their TTL
  *   for each command i:  reply i = run_command(i)      (see below)
  *   meta.applied = index; commit
  *
@@ -20,6 +21,10 @@
  *   seq >  session.last_seq .................... validate; run the operation in a nested
  *        transaction (committed on OK, aborted on a business error); then, in the entry's
  *        transaction, session = {last_seq: seq, last_reply: reply, last_used_ms: now}.
+ *
+ * A command with client_id 0 and an idempotency_key (a sessionless write, from HTTP) passes the
+ * key's gate instead (idem.c): the key's stored reply if its operation is the same, refused with
+ * IDEMPOTENCY_KEY_REUSED if not, else run and store its reply under the key.
  *
  * RegisterClient needs no session (it creates one: client_id = ++meta.client_seq); MemberUpsert,
  * MemberDelete and Tick with client_id 0 are written by the leader itself and need none either
@@ -367,12 +372,50 @@ static int run_session_command(struct entry_run *r, unsigned i, const Callraft__
 	return rc;
 }
 
+/* The exactly-once gate of a sessionless command with an idempotency key (idem.c). */
+static int run_idem_command(struct entry_run *r, unsigned i, const Callraft__Command *cmd)
+{
+	Callraft__IdempotencyRecord *rec = NULL;
+	const char *key = cmd->idempotency_key;
+	uint64_t fp = idem_fingerprint(cmd);
+	char msg[STATE_MSG_BYTES_MAX];
+	int rc;
+
+	rc = idem_get(r->s, r->txn, key, r->now_ms, &rec, r->errmsg, r->errmsg_len);
+	if (rc < 0)
+		return -1;
+	if (rc == 0) {
+		if (rec->fingerprint == fp) {
+			rc = reply_set(r, i, rec->reply.data, rec->reply.len);
+		} else {
+			snprintf(msg, sizeof msg,
+				 "idempotency key '%s' was used for another request: use a new key",
+				 key);
+			rc = reply_error(r, i, CALLRAFT__CODE__IDEMPOTENCY_KEY_REUSED, msg);
+		}
+		protobuf_c_message_free_unpacked(&rec->base, NULL);
+		return rc;
+	}
+	if (run_and_reply(r, i, cmd) != 0)
+		return -1;
+	return idem_put(r->s, r->txn, key, fp, r->now_ms, r->out->bytes[i], r->out->len[i],
+			r->errmsg, r->errmsg_len);
+}
+
 static int run_command(struct entry_run *r, unsigned i, const Callraft__Command *cmd)
 {
 	if (cmd->op_case == CALLRAFT__COMMAND__OP_REGISTER_CLIENT)
 		return run_register(r, i, cmd);
 	if (is_internal(cmd))
 		return run_and_reply(r, i, cmd);
+	if (cmd->client_id == 0 && cmd->idempotency_key != NULL && cmd->idempotency_key[0] != '\0') {
+		char msg[STATE_MSG_BYTES_MAX];
+		/* Checked before the key is used as an LMDB key (validate also checks it). */
+		Callraft__Code code = state_validate(cmd, msg, sizeof msg);
+		if (code != CALLRAFT__CODE__OK)
+			return reply_error(r, i, code, msg);
+		return run_idem_command(r, i, cmd);
+	}
 	return run_session_command(r, i, cmd);
 }
 
@@ -390,7 +433,7 @@ static int run_entry(struct entry_run *r, const Callraft__Entry *e)
 	r->term = e->term;
 	if (store_meta_put(r->s, r->txn, META_TIME, (uint64_t)r->now_ms, r->errmsg, r->errmsg_len) != 0)
 		return -1;
-	if (sessions_expire(r) != 0)
+	if (sessions_expire(r) != 0 || idem_expire(r->s, r->txn, r->now_ms, r->errmsg, r->errmsg_len) != 0)
 		return -1;
 	for (size_t i = 0; i < e->n_commands; i++) {
 		if (run_command(r, (unsigned)i, e->commands[i]) != 0)

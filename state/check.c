@@ -181,6 +181,8 @@ int state_check(struct state *s, char *msg, size_t msg_len)
 		rc = walk(&k, DB_QUEUE);
 	if (rc == 0)
 		rc = check_waiting(&k);
+	if (rc == 0)
+		rc = idem_check(s, k.txn, msg, msg_len);
 	mdb_txn_abort(k.txn);
 	return rc;
 }

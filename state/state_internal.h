@@ -16,6 +16,7 @@
  *                  agent), offers returning to the queue, presence.
  *   stats.c        live counters per queue and site (kept by apply) and the stats read.
  *   check.c        state_check: the debug check of every cross-table invariant.
+ *   idem.c         idempotency keys of sessionless writes (HTTP's Idempotency-Key).
  *   snapshot.c     state_snapshot, state_restore.
  *   state.c        open, close, the applied index, the digest.
  *   queue_index.c  the queue index, the site index and the waiting counts kept with it.
@@ -70,6 +71,8 @@ enum state_db {
 	DB_WAITING,    /* 'q' queue | 's' arrival site -> be64 count of WAITING calls */
 	DB_EVENTS,     /* be64(index) be32(position) -> Event (events.c) */
 	DB_READY,      /* skill '\0' be64(since_ms) agent_id -> "": ready agents (ready.c) */
+	DB_IDEM,       /* idempotency key -> IdempotencyRecord (idem.c) */
+	DB_IDEM_TIME,  /* be64(at_ms) key -> "" (expiry order of idempotency keys) */
 	DB_COUNT
 };
 
@@ -80,6 +83,7 @@ extern const char *const state_db_names[DB_COUNT];
 #define META_TIME "time"
 #define META_TICKET_SEQ "ticket_seq"
 #define META_CLIENT_SEQ "client_seq"
+#define META_IDEM_COUNT "idem_count"
 
 #define STATE_MAP_BYTES_DEFAULT ((size_t)8 << 30)
 /* Queue index key: queue '\0' (255 - tier) be64(enqueued_ms) be64(enqueue_seq). */
@@ -197,6 +201,21 @@ bool ready_is(const Callraft__Agent *a);
  * key order, each once: the count, or -1. */
 int ready_collect(struct apply_ctx *c, const char *prefix, char ids[][CALLRAFT_ID_BYTES_MAX + 1],
 		  unsigned max);
+/* ---- idem.c ----------------------------------------------------------------------------- */
+/* FNV-1a 64 of the command's operation (client_id, seq and key left out). */
+uint64_t idem_fingerprint(const Callraft__Command *cmd);
+/* The live record of `key`: 0 with *out (free with protobuf_c_message_free_unpacked), 1 if absent
+ * or expired at now_ms, -1 on failure. */
+int idem_get(struct state *s, MDB_txn *txn, const char *key, int64_t now_ms,
+	     Callraft__IdempotencyRecord **out, char *errmsg, size_t errmsg_len);
+/* Stores the first reply under `key` (replacing an expired record; dropping the oldest keys while
+ * CALLRAFT_IDEMPOTENCY_KEYS_MAX are held). 0 or -1. */
+int idem_put(struct state *s, MDB_txn *txn, const char *key, uint64_t fingerprint, int64_t now_ms,
+	     const uint8_t *reply, size_t reply_len, char *errmsg, size_t errmsg_len);
+/* Deletes up to CALLRAFT_IDEMPOTENCY_EXPIRE_PER_ENTRY keys older than the TTL. 0 or -1. */
+int idem_expire(struct state *s, MDB_txn *txn, int64_t now_ms, char *errmsg, size_t errmsg_len);
+/* The idempotency tables' invariants (idem.c's top). 0, or -1 with the first violation. */
+int idem_check(struct state *s, MDB_txn *txn, char *msg, size_t msg_len);
 
 /* ---- store.c ---------------------------------------------------------------------------- */
 void be64_put(uint8_t *p, uint64_t v);

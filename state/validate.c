@@ -423,6 +423,8 @@ static bool v_member(const char *ctx, const Callraft__Member *mb, char *m, size_
 	       check_printable(ctx, "member.raft_address", mb->raft_address,
 			       CALLRAFT_ADDRESS_BYTES_MAX, false, m, n) &&
 	       check_printable(ctx, "member.client_address", mb->client_address,
+			       CALLRAFT_ADDRESS_BYTES_MAX, false, m, n) &&
+	       check_printable(ctx, "member.http_address", mb->http_address,
 			       CALLRAFT_ADDRESS_BYTES_MAX, false, m, n);
 }
 
@@ -477,5 +479,14 @@ Callraft__Code state_validate(const Callraft__Command *cmd, char *msg, size_t ms
 	if (!check_unknown("command", &cmd->base, msg, msg_len) ||
 	    !check_unknown(ctx, op, msg, msg_len) || !v_op(ctx, cmd, msg, msg_len))
 		return CALLRAFT__CODE__INVALID_ARGUMENT;
+	if (cmd->idempotency_key != NULL && cmd->idempotency_key[0] != '\0') {
+		if (!check_printable(ctx, "idempotency_key", cmd->idempotency_key,
+				     CALLRAFT_IDEMPOTENCY_KEY_BYTES_MAX, true, msg, msg_len))
+			return CALLRAFT__CODE__INVALID_ARGUMENT;
+		if (cmd->client_id != 0) {
+			snprintf(msg, msg_len, "%s: idempotency_key: not with a session (client_id)", ctx);
+			return CALLRAFT__CODE__INVALID_ARGUMENT;
+		}
+	}
 	return CALLRAFT__CODE__OK;
 }

@@ -26,8 +26,8 @@
 # Namespaces: <prefix>-router, <prefix>-<site>; in each site a veth "eth0" with 10.S.0.0/24
 # (router 10.S.0.1, nodes 10.S.0.11, .12); the router REDIRECTs every TCP connection between
 # sites to the delay proxy, which learns the original destination with SO_ORIGINAL_DST.
-# --loopback (automatic when network namespaces are unavailable): every node on 127.0.0.1, ports BASE+id (raft)
-# and BASE+100+id (clients). There the config rule "[member N] equals [node]" leaves no place for a
+# --loopback (automatic when network namespaces are unavailable): every node on 127.0.0.1, ports BASE+id (raft),
+# BASE+100+id (clients) and BASE+200+id (HTTP). There the config rule "[member N] equals [node]" leaves no place for a
 # proxy between nodes, so raft links get NO latency; `cut` drops the site's ports on lo (the site
 # cannot receive; what it sends still arrives), `cut-link` is not available.
 #
@@ -124,7 +124,7 @@ write_config() { # NODE: the example config with this lab's data_dir (and loopba
     for j in $(seq 1 9); do
       a=$(sed -n "/^\[member $j\]/,/^\[/s/^raft_address = \([0-9.]*\):.*/\1/p" "$src")
       [ -n "$a" ] || continue
-      sed -i "s|$a:7001|127.0.0.1:$((base + j))|; s|$a:8001|127.0.0.1:$((base + 100 + j))|" "$dst"
+      sed -i "s|$a:7001|127.0.0.1:$((base + j))|; s|$a:8001|127.0.0.1:$((base + 100 + j))|; s|$a:8080|127.0.0.1:$((base + 200 + j))|" "$dst"
     done
   fi
   sed -n 's/^site = //p' "$src" | head -1 > "$lab/node$i/site"

@@ -1,0 +1,770 @@
+/* http.c: the HTTP server core on libwebsockets; see http.h for the contract and the request life.
+ *
+ * libwebsockets calls one callback per protocol; protocol 0 ("callraft-http") serves every plain
+ * HTTP request: it reads the request (method, path, body within its limit), finds the route, calls
+ * the handler, and writes the answer when lws says the socket is writable. WebSocket protocols
+ * registered with http_ws_add follow it in the vhost's protocol list, each bound to its path by a
+ * callback mount. A uv timer sweeps the requests every HTTP_SWEEP_MS and answers 504 to those past
+ * their deadline.
+ *
+ * Why libwebsockets (Debian 12's 4.1.6): it joins an existing libuv loop (LWS_SERVER_OPTION_LIBUV
+ * with foreign_loops), so HTTP requests run on the node's loop thread next to raft and the binary
+ * protocol with no lock; it serves HTTP/1.1, h2, WebSocket and SSE from one listener and does TLS
+ * with OpenSSL, which the push channel and the TLS listener need; and it is packaged by Debian. */
+#include "http.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <libwebsockets.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "callraft_limits.h"
+#include "log.h"
+
+/* How often deadlines are checked: a request is answered at most this late. */
+#define HTTP_SWEEP_MS 100
+/* Bytes written per writable callback (the rest waits for the next one). */
+#define HTTP_WRITE_CHUNK_BYTES (16u * 1024)
+#define HTTP_WS_PATH_BYTES_MAX 64
+#define HTTP_HEADERS_BYTES_MAX 1024
+
+enum req_state { REQ_READING = 0, REQ_HANDLING, REQ_RESPONDING, REQ_STREAMING, REQ_DONE };
+
+struct http_route {
+	unsigned methods;
+	char prefix[CALLRAFT_HTTP_PATH_BYTES_MAX + 1];
+	size_t prefix_len;
+	http_handler_fn fn;
+	void *data;
+};
+
+struct pss;
+
+struct http_req {
+	struct http *h;
+	struct lws *wsi;            /* NULL once the connection is gone */
+	struct pss *pss;
+	struct http_req *prev, *next; /* h->reqs */
+	enum req_state state;
+	enum http_method method;
+	char path[CALLRAFT_HTTP_PATH_BYTES_MAX + 1];
+	uint8_t *body;
+	size_t body_len, body_expected;
+	uint64_t deadline_ms;
+	bool in_handler;            /* headers and query readable */
+	http_done_fn done_fn;
+	void *done_data;
+	/* The answer. */
+	int status;
+	char content_type[64];
+	char headers[HTTP_HEADERS_BYTES_MAX];
+	bool headers_sent;
+	bool close_after;           /* close the connection once sent (body left unread) */
+	bool stream_end;
+	uint8_t *out;               /* body, or stream bytes queued */
+	size_t out_len, out_off;
+};
+
+struct pss {
+	struct http_req *req;
+};
+
+struct http {
+	uv_loop_t *loop;
+	struct lws_context *ctx;
+	struct lws_vhost *vhost;
+	struct http_route routes[CALLRAFT_HTTP_ROUTES_MAX];
+	unsigned n_routes;
+	/* protocol 0 is ours, then the WebSocket ones, then the terminator. */
+	struct lws_protocols protocols[CALLRAFT_HTTP_WS_PROTOCOLS_MAX + 2];
+	struct lws_http_mount mounts[CALLRAFT_HTTP_WS_PROTOCOLS_MAX];
+	char ws_paths[CALLRAFT_HTTP_WS_PROTOCOLS_MAX][HTTP_WS_PATH_BYTES_MAX];
+	unsigned n_ws;
+	uv_timer_t sweep;
+	bool sweep_open;
+	bool stopping;
+	struct http_req *reqs;
+	struct http_counters counters;
+};
+
+/* ---- requests ---------------------------------------------------------------------------- */
+
+static struct http_req *req_new(struct http *h, struct lws *wsi, struct pss *pss)
+{
+	struct http_req *r = calloc(1, sizeof *r);
+	if (r == NULL)
+		return NULL;
+	r->h = h;
+	r->wsi = wsi;
+	r->pss = pss;
+	r->deadline_ms = uv_now(h->loop) + CALLRAFT_HTTP_DEADLINE_MS_DEFAULT;
+	r->next = h->reqs;
+	if (h->reqs != NULL)
+		h->reqs->prev = r;
+	h->reqs = r;
+	h->counters.open_reqs++;
+	h->counters.requests++;
+	return r;
+}
+
+/* The request is finished: detach it from its connection, tell its owner, free it. */
+static void req_done(struct http_req *r)
+{
+	struct http *h = r->h;
+
+	assert(r->state != REQ_DONE);
+	r->state = REQ_DONE;
+	if (r->pss != NULL && r->pss->req == r)
+		r->pss->req = NULL;
+	r->pss = NULL;
+	r->wsi = NULL;
+	if (r->prev != NULL)
+		r->prev->next = r->next;
+	else
+		h->reqs = r->next;
+	if (r->next != NULL)
+		r->next->prev = r->prev;
+	h->counters.open_reqs--;
+	if (r->done_fn != NULL)
+		r->done_fn(r, r->done_data);
+	free(r->body);
+	free(r->out);
+	free(r);
+}
+
+enum http_method http_req_method(const struct http_req *r)
+{
+	return r->method;
+}
+
+const char *http_req_path(const struct http_req *r)
+{
+	return r->path;
+}
+
+const uint8_t *http_req_body(const struct http_req *r, size_t *len)
+{
+	*len = r->body_len;
+	return r->body_len > 0 ? r->body : NULL;
+}
+
+int http_req_query(struct http_req *r, const char *name, char *buf, size_t len)
+{
+	char key[64];
+	const char *v;
+	int n;
+
+	if (!r->in_handler || r->wsi == NULL || len == 0 || strlen(name) + 2 > sizeof key)
+		return -1;
+	snprintf(key, sizeof key, "%s=", name);
+	v = lws_get_urlarg_by_name(r->wsi, key, buf, (int)len);
+	if (v == NULL)
+		return -1;
+	n = (int)strlen(v);
+	/* lws truncates silently: a value that fills the buffer may have been cut. */
+	if ((size_t)n >= len - 1)
+		return -1;
+	memmove(buf, v, (size_t)n + 1);
+	return n;
+}
+
+int http_req_header(struct http_req *r, const char *name, char *buf, size_t len)
+{
+	char lower[64];
+	size_t n = strlen(name);
+	int got;
+
+	if (!r->in_handler || r->wsi == NULL || n + 2 > sizeof lower || len == 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		lower[i] = (char)tolower((unsigned char)name[i]);
+	lower[n] = ':';
+	lower[n + 1] = '\0';
+	if (lws_hdr_custom_length(r->wsi, lower, (int)n + 1) < 0)
+		return -1;
+	got = lws_hdr_custom_copy(r->wsi, buf, (int)len, lower, (int)n + 1);
+	return got < 0 ? -1 : got;
+}
+
+uint64_t http_req_deadline_ms(const struct http_req *r)
+{
+	return r->deadline_ms;
+}
+
+void http_req_set_deadline_in(struct http_req *r, uint64_t in_ms)
+{
+	if (in_ms < CALLRAFT_HTTP_DEADLINE_MS_MIN)
+		in_ms = CALLRAFT_HTTP_DEADLINE_MS_MIN;
+	if (in_ms > CALLRAFT_HTTP_DEADLINE_MS_MAX)
+		in_ms = CALLRAFT_HTTP_DEADLINE_MS_MAX;
+	r->deadline_ms = uv_now(r->h->loop) + in_ms;
+}
+
+void http_req_on_done(struct http_req *r, http_done_fn fn, void *data)
+{
+	r->done_fn = fn;
+	r->done_data = data;
+}
+
+bool http_req_answered(const struct http_req *r)
+{
+	return r->state >= REQ_RESPONDING;
+}
+
+const struct http_counters *http_counters(const struct http *h)
+{
+	return &h->counters;
+}
+
+/* ---- answers ----------------------------------------------------------------------------- */
+
+static void count_status(struct http *h, int status)
+{
+	if (status < 300)
+		h->counters.responses_2xx++;
+	else if (status < 500)
+		h->counters.responses_4xx++;
+	else
+		h->counters.responses_5xx++;
+}
+
+static int answer_begin(struct http_req *r, int status, const char *content_type,
+			const char *headers, enum req_state next)
+{
+	if (r->state != REQ_HANDLING && r->state != REQ_READING)
+		return -1;
+	if (headers != NULL && strlen(headers) >= sizeof r->headers)
+		return -1;
+	r->state = next;
+	r->status = status;
+	snprintf(r->content_type, sizeof r->content_type, "%s", content_type);
+	snprintf(r->headers, sizeof r->headers, "%s", headers != NULL ? headers : "");
+	count_status(r->h, status);
+	if (r->wsi != NULL)
+		lws_callback_on_writable(r->wsi);
+	return 0;
+}
+
+int http_respond(struct http_req *r, int status, const char *content_type, const void *body,
+		 size_t len, const char *headers)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+
+	if (copy == NULL)
+		return -1;
+	if (len > 0)
+		memcpy(copy, body, len);
+	if (answer_begin(r, status, content_type, headers, REQ_RESPONDING) != 0) {
+		free(copy);
+		return -1;
+	}
+	r->out = copy;
+	r->out_len = len;
+	r->out_off = 0;
+	return 0;
+}
+
+int http_respond_json(struct http_req *r, int status, json_object *obj, const char *headers)
+{
+	size_t len = 0;
+	const char *s = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+							  &len);
+	int rc = -1;
+	if (s != NULL) {
+		/* A newline ends the body: friendlier to curl and line-based tools. */
+		char *body = malloc(len + 1);
+		if (body != NULL) {
+			memcpy(body, s, len);
+			body[len] = '\n';
+			rc = http_respond(r, status, "application/json", body, len + 1, headers);
+			free(body);
+		}
+	}
+	json_object_put(obj);
+	return rc;
+}
+
+int http_respond_error(struct http_req *r, int status, const char *code, const char *message,
+		       const char *headers)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "code", json_object_new_string(code));
+	json_object_object_add(o, "message", json_object_new_string(message));
+	return http_respond_json(r, status, o, headers);
+}
+
+int http_stream_start(struct http_req *r, int status, const char *content_type, const char *headers)
+{
+	return answer_begin(r, status, content_type, headers, REQ_STREAMING);
+}
+
+int http_stream_write(struct http_req *r, const void *data, size_t len)
+{
+	uint8_t *p;
+
+	if (r->state != REQ_STREAMING || r->stream_end)
+		return -1;
+	if (r->out_off > 0 && r->out_off == r->out_len)
+		r->out_off = r->out_len = 0;
+	if (r->out_len - r->out_off + len > CALLRAFT_HTTP_STREAM_BUFFER_BYTES_MAX)
+		return -1;
+	if (r->out_off > 0) {
+		memmove(r->out, r->out + r->out_off, r->out_len - r->out_off);
+		r->out_len -= r->out_off;
+		r->out_off = 0;
+	}
+	p = realloc(r->out, r->out_len + len ? r->out_len + len : 1);
+	if (p == NULL)
+		return -1;
+	memcpy(p + r->out_len, data, len);
+	r->out = p;
+	r->out_len += len;
+	if (r->wsi != NULL)
+		lws_callback_on_writable(r->wsi);
+	return 0;
+}
+
+size_t http_stream_pending(const struct http_req *r)
+{
+	return r->out_len - r->out_off;
+}
+
+void http_stream_end(struct http_req *r)
+{
+	if (r->state != REQ_STREAMING)
+		return;
+	r->stream_end = true;
+	if (r->wsi != NULL)
+		lws_callback_on_writable(r->wsi);
+}
+
+/* ---- writing ----------------------------------------------------------------------------- */
+
+/* Adds the caller's "Name: value\r\n" lines. Returns 0 or -1. */
+static int add_extra_headers(struct lws *wsi, const char *lines, unsigned char **p, unsigned char *end)
+{
+	while (*lines != '\0') {
+		const char *eol = strstr(lines, "\r\n"), *colon = strchr(lines, ':');
+		char name[64];
+		size_t n;
+		const char *v;
+
+		if (eol == NULL || colon == NULL || colon > eol || (size_t)(colon - lines) + 2 > sizeof name)
+			return -1;
+		n = (size_t)(colon - lines);
+		for (size_t i = 0; i < n; i++)
+			name[i] = (char)tolower((unsigned char)lines[i]);
+		name[n] = ':';
+		name[n + 1] = '\0';
+		for (v = colon + 1; v < eol && *v == ' '; v++)
+			;
+		if (lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+						(const unsigned char *)v, (int)(eol - v), p, end))
+			return -1;
+		lines = eol + 2;
+	}
+	return 0;
+}
+
+static int write_headers(struct http_req *r)
+{
+	uint8_t buf[LWS_PRE + 2048];
+	unsigned char *start = &buf[LWS_PRE], *p = start, *end = &buf[sizeof buf - 1];
+	lws_filepos_t len = r->state == REQ_STREAMING ? LWS_ILLEGAL_HTTP_CONTENT_LEN : r->out_len;
+
+	if (lws_add_http_common_headers(r->wsi, (unsigned)r->status, r->content_type, len, &p, end) ||
+	    add_extra_headers(r->wsi, r->headers, &p, end) ||
+	    lws_finalize_write_http_header(r->wsi, start, &p, end))
+		return -1;
+	r->headers_sent = true;
+	return 0;
+}
+
+/* Writes what it can of the answer. Returns -1 to close the connection. */
+static int req_writable(struct http_req *r)
+{
+	uint8_t buf[LWS_PRE + HTTP_WRITE_CHUNK_BYTES];
+	struct lws *wsi = r->wsi;
+	size_t n;
+	bool last;
+
+	if (r->state != REQ_RESPONDING && r->state != REQ_STREAMING)
+		return 0;
+	if (!r->headers_sent) {
+		if (write_headers(r) != 0)
+			return -1;
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	n = r->out_len - r->out_off;
+	if (n > HTTP_WRITE_CHUNK_BYTES)
+		n = HTTP_WRITE_CHUNK_BYTES;
+	last = r->state == REQ_RESPONDING && r->out_off + n == r->out_len;
+	if (n > 0 || last) {
+		memcpy(buf + LWS_PRE, r->out + r->out_off, n);
+		if (lws_write(wsi, buf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) !=
+		    (int)n)
+			return -1;
+		r->out_off += n;
+	}
+	if (r->state == REQ_STREAMING) {
+		if (r->stream_end && r->out_off == r->out_len) {
+			req_done(r);
+			return -1; /* a stream has no length: its end is the connection's */
+		}
+		if (r->out_off < r->out_len)
+			lws_callback_on_writable(wsi);
+		return 0;
+	}
+	if (!last) {
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	{
+		bool close_after = r->close_after;
+		req_done(r);
+		if (close_after || lws_http_transaction_completed(wsi))
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- reading ----------------------------------------------------------------------------- */
+
+static enum http_method method_of(struct lws *wsi)
+{
+	static const struct {
+		enum lws_token_indexes token;
+		enum http_method method;
+	} methods[] = {
+		{WSI_TOKEN_GET_URI, HTTP_GET},       {WSI_TOKEN_POST_URI, HTTP_POST},
+		{WSI_TOKEN_PUT_URI, HTTP_PUT},       {WSI_TOKEN_DELETE_URI, HTTP_DELETE},
+		{WSI_TOKEN_PATCH_URI, HTTP_PATCH},   {WSI_TOKEN_OPTIONS_URI, HTTP_OPTIONS},
+		{WSI_TOKEN_HEAD_URI, HTTP_HEAD},
+	};
+	for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+		if (lws_hdr_total_length(wsi, methods[i].token) > 0)
+			return methods[i].method;
+	return 0;
+}
+
+static const struct http_route *route_find(const struct http *h, const char *path)
+{
+	const struct http_route *best = NULL;
+	for (unsigned i = 0; i < h->n_routes; i++) {
+		const struct http_route *rt = &h->routes[i];
+		if (strncmp(path, rt->prefix, rt->prefix_len) == 0 &&
+		    (best == NULL || rt->prefix_len > best->prefix_len))
+			best = rt;
+	}
+	return best;
+}
+
+/* A refusal by the core itself: the connection closes after it when the body was left unread. */
+static void refuse(struct http_req *r, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void refuse(struct http_req *r, int status, const char *code, const char *fmt, ...)
+{
+	char msg[300];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	r->h->counters.rejected++;
+	r->close_after = r->state == REQ_READING && r->body_expected > r->body_len;
+	http_respond_error(r, status, code, msg, NULL);
+}
+
+static void dispatch(struct http_req *r)
+{
+	struct http *h = r->h;
+	const struct http_route *rt = route_find(h, r->path);
+
+	r->state = REQ_HANDLING;
+	if (rt == NULL) {
+		refuse(r, 404, "UNKNOWN_OPERATION", "no route for '%s'", r->path);
+		return;
+	}
+	if ((rt->methods & r->method) == 0) {
+		refuse(r, 405, "UNKNOWN_OPERATION", "method not allowed on '%s'", r->path);
+		return;
+	}
+	r->in_handler = true;
+	rt->fn(r, rt->data);
+	/* The handler may have answered (and the req be waiting to be written) or kept it. */
+	r->in_handler = false;
+}
+
+/* LWS_CALLBACK_HTTP: the request line and headers are in. Returns -1 to close. */
+static int on_request(struct http *h, struct lws *wsi, struct pss *pss, const char *uri)
+{
+	struct http_req *r;
+	char cl[32];
+
+	if (h->stopping)
+		return -1;
+	r = req_new(h, wsi, pss);
+	if (r == NULL)
+		return -1;
+	pss->req = r;
+	r->method = method_of(wsi);
+	if (strlen(uri) > CALLRAFT_HTTP_PATH_BYTES_MAX) {
+		r->state = REQ_HANDLING;
+		refuse(r, 414, "INVALID_ARGUMENT", "path longer than %d bytes",
+		       CALLRAFT_HTTP_PATH_BYTES_MAX);
+		return 0;
+	}
+	snprintf(r->path, sizeof r->path, "%s", uri);
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+		r->state = REQ_HANDLING;
+		r->close_after = true;
+		refuse(r, 411, "INVALID_ARGUMENT",
+		       "a body must come with Content-Length (chunked bodies are not accepted)");
+		return 0;
+	}
+	if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+		char *end;
+		unsigned long long v = strtoull(cl, &end, 10);
+		if (*end != '\0' || cl[0] == '-') {
+			r->state = REQ_HANDLING;
+			r->close_after = true;
+			refuse(r, 400, "INVALID_ARGUMENT", "Content-Length '%s' is not a number", cl);
+			return 0;
+		}
+		if (v > CALLRAFT_HTTP_BODY_BYTES_MAX) {
+			r->body_expected = (size_t)-1;
+			refuse(r, 413, "INVALID_ARGUMENT", "body of %llu bytes exceeds the limit of %u bytes",
+			       v, CALLRAFT_HTTP_BODY_BYTES_MAX);
+			return 0;
+		}
+		r->body_expected = (size_t)v;
+	}
+	if (r->body_expected == 0) {
+		dispatch(r);
+		return 0;
+	}
+	r->body = malloc(r->body_expected);
+	if (r->body == NULL) {
+		refuse(r, 503, "UNAVAILABLE", "out of memory: retry");
+		return 0;
+	}
+	return 0;
+}
+
+static int on_body(struct http_req *r, const void *in, size_t len)
+{
+	if (r->state != REQ_READING)
+		return 0; /* refused already: the rest is ignored */
+	if (len > r->body_expected - r->body_len) {
+		refuse(r, 413, "INVALID_ARGUMENT", "body longer than its Content-Length");
+		r->close_after = true;
+		return 0;
+	}
+	memcpy(r->body + r->body_len, in, len);
+	r->body_len += len;
+	return 0;
+}
+
+static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		   size_t len)
+{
+	struct http *h = lws_context_user(lws_get_context(wsi));
+	struct pss *pss = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		return on_request(h, wsi, pss, in != NULL ? (const char *)in : "/");
+	case LWS_CALLBACK_HTTP_BODY:
+		if (pss->req != NULL)
+			return on_body(pss->req, in, len);
+		return 0;
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (pss->req != NULL && pss->req->state == REQ_READING)
+			dispatch(pss->req);
+		return 0;
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (pss == NULL || pss->req == NULL)
+			return 0;
+		return req_writable(pss->req);
+	case LWS_CALLBACK_CLOSED_HTTP:
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+		if (pss != NULL && pss->req != NULL)
+			req_done(pss->req);
+		return 0;
+	default:
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	}
+}
+
+/* ---- deadlines --------------------------------------------------------------------------- */
+
+static void sweep_cb(uv_timer_t *t)
+{
+	struct http *h = t->data;
+	uint64_t now = uv_now(h->loop);
+
+	for (struct http_req *r = h->reqs; r != NULL; r = r->next) {
+		if (r->state != REQ_HANDLING || now < r->deadline_ms)
+			continue;
+		h->counters.deadlines++;
+		http_respond_error(r, 504, "TIMEOUT",
+				   "no answer within the request's deadline: the outcome of a write is "
+				   "unknown; retry with the same Idempotency-Key",
+				   NULL);
+	}
+}
+
+/* ---- server life ------------------------------------------------------------------------- */
+
+static void lws_log_cb(int level, const char *line)
+{
+	char msg[256];
+	size_t n;
+	snprintf(msg, sizeof msg, "%s", line);
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	LOG_RATELIMITED(level == LLL_ERR ? LOG_ERROR : LOG_WARN, "http: lws: %s", msg);
+}
+
+struct http *http_new(uv_loop_t *loop)
+{
+	struct http *h = calloc(1, sizeof *h);
+	if (h == NULL)
+		return NULL;
+	h->loop = loop;
+	h->protocols[0].name = "callraft-http";
+	h->protocols[0].callback = http_cb;
+	h->protocols[0].per_session_data_size = sizeof(struct pss);
+	h->protocols[0].rx_buffer_size = 0;
+	return h;
+}
+
+int http_route_add(struct http *h, unsigned methods, const char *path_prefix, http_handler_fn fn,
+		   void *data)
+{
+	struct http_route *rt;
+	if (h->ctx != NULL || h->n_routes == CALLRAFT_HTTP_ROUTES_MAX || path_prefix[0] != '/' ||
+	    strlen(path_prefix) > CALLRAFT_HTTP_PATH_BYTES_MAX || methods == 0 || fn == NULL)
+		return -1;
+	rt = &h->routes[h->n_routes++];
+	rt->methods = methods;
+	snprintf(rt->prefix, sizeof rt->prefix, "%s", path_prefix);
+	rt->prefix_len = strlen(rt->prefix);
+	rt->fn = fn;
+	rt->data = data;
+	return 0;
+}
+
+int http_ws_add(struct http *h, const char *path, const struct lws_protocols *proto)
+{
+	unsigned i = h->n_ws;
+	struct lws_http_mount *m;
+
+	if (h->ctx != NULL || i == CALLRAFT_HTTP_WS_PROTOCOLS_MAX || path[0] != '/' ||
+	    strlen(path) >= HTTP_WS_PATH_BYTES_MAX)
+		return -1;
+	h->protocols[1 + i] = *proto;
+	snprintf(h->ws_paths[i], sizeof h->ws_paths[i], "%s", path);
+	m = &h->mounts[i];
+	memset(m, 0, sizeof *m);
+	m->mountpoint = h->ws_paths[i];
+	m->mountpoint_len = (unsigned char)strlen(h->ws_paths[i]);
+	m->origin = proto->name;
+	m->origin_protocol = LWSMPRO_CALLBACK;
+	if (i > 0)
+		h->mounts[i - 1].mount_next = m;
+	h->n_ws++;
+	return 0;
+}
+
+/* The listener: every option of the vhost comes from here (and, with TLS, its certificates). */
+static struct lws_vhost *vhost_create(struct http *h, const struct config *cfg, char *errmsg,
+				      size_t errmsg_len)
+{
+	struct lws_context_creation_info info;
+	char host[CALLRAFT_ADDRESS_BYTES_MAX + 1];
+	const char *colon = strrchr(cfg->http_address, ':');
+	struct lws_vhost *vh;
+	size_t hl;
+
+	if (colon == NULL || (hl = (size_t)(colon - cfg->http_address)) >= sizeof host) {
+		snprintf(errmsg, errmsg_len, "http: address '%s': expected host:port", cfg->http_address);
+		return NULL;
+	}
+	memcpy(host, cfg->http_address, hl);
+	host[hl] = '\0';
+	memset(&info, 0, sizeof info);
+	info.vhost_name = "callraft";
+	info.port = atoi(colon + 1);
+	/* lws takes an interface name or an IP literal; "0.0.0.0" or "" listens on every one. */
+	info.iface = strcmp(host, "0.0.0.0") == 0 || host[0] == '\0' ? NULL : host;
+	info.protocols = h->protocols;
+	info.mounts = h->n_ws > 0 ? &h->mounts[0] : NULL;
+	info.keepalive_timeout = CALLRAFT_HTTP_IDLE_TIMEOUT_S;
+	info.timeout_secs = CALLRAFT_HTTP_RECEIVE_TIMEOUT_S;
+	info.timeout_secs_ah_idle = CALLRAFT_HTTP_RECEIVE_TIMEOUT_S;
+	info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND | LWS_SERVER_OPTION_VALIDATE_UTF8;
+	/* NEEDSWORK: TLS (issue of the TLS engineer): certificates from cfg go here, with
+	 * LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT on the context. */
+	vh = lws_create_vhost(h->ctx, &info);
+	if (vh == NULL)
+		snprintf(errmsg, errmsg_len, "http: listen on '%s': cannot bind (in use, or not an "
+			 "address of this machine)", cfg->http_address);
+	return vh;
+}
+
+int http_start(struct http *h, const struct config *cfg, char *errmsg, size_t errmsg_len)
+{
+	struct lws_context_creation_info info;
+	void *loops[1] = {h->loop};
+
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_cb);
+	memset(&info, 0, sizeof info);
+	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	info.foreign_loops = loops;
+	info.user = h;
+	info.max_http_header_data = CALLRAFT_HTTP_HEADER_BYTES_MAX;
+	info.max_http_header_pool = CALLRAFT_HTTP_HEADER_POOL_MAX;
+	/* The listener, the cancel pipe and a few internal descriptors come on top. */
+	info.fd_limit_per_thread = CALLRAFT_HTTP_CONNECTIONS_MAX + 16;
+	info.pt_serv_buf_size = 32 * 1024;
+	h->protocols[1 + h->n_ws] = (struct lws_protocols){0};
+	h->ctx = lws_create_context(&info);
+	if (h->ctx == NULL) {
+		snprintf(errmsg, errmsg_len, "http: cannot create the libwebsockets context (is "
+			 "libwebsockets-evlib-uv installed?)");
+		return -1;
+	}
+	h->vhost = vhost_create(h, cfg, errmsg, errmsg_len);
+	if (h->vhost == NULL)
+		return -1;
+	uv_timer_init(h->loop, &h->sweep);
+	h->sweep.data = h;
+	uv_timer_start(&h->sweep, sweep_cb, HTTP_SWEEP_MS, HTTP_SWEEP_MS);
+	h->sweep_open = true;
+	return 0;
+}
+
+void http_stop(struct http *h)
+{
+	if (h == NULL || h->stopping)
+		return;
+	h->stopping = true;
+	if (h->sweep_open) {
+		uv_timer_stop(&h->sweep);
+		uv_close((uv_handle_t *)&h->sweep, NULL);
+	}
+	while (h->reqs != NULL)
+		req_done(h->reqs);
+	if (h->ctx != NULL)
+		lws_context_destroy(h->ctx); /* closes its handles through the loop */
+}
+
+void http_free(struct http *h)
+{
+	free(h);
+}

@@ -1,0 +1,150 @@
+/* http.h: the node's HTTP server (HTTP/1.1 and h2, WebSocket, Server-Sent Events), on the node's
+ * own libuv loop.
+ *
+ * Built on libwebsockets (Debian's libwebsockets-dev, 4.1) with its libuv event library joining the
+ * node's loop as a "foreign" loop: no thread, no lock; handlers run on the loop thread like the
+ * binary protocol's, and may call anything the node's loop may call.
+ *
+ * The core owns the listener, parsing, limits (proto/callraft_limits.h: body and header size,
+ * connections, idle and receive timeouts) and a deadline on every request. It knows no route:
+ * modules register theirs before the server starts (node/http_routes.c lists the modules):
+ *
+ *   - http_route_add(h, HTTP_GET | HTTP_POST, "/v1/", handler, data): a request whose path starts
+ *     with the prefix goes to the handler of the longest matching prefix, once its whole body has
+ *     arrived. The handler answers exactly once, now or later from the loop: http_respond (or
+ *     http_respond_json), or http_stream_start ... http_stream_end for a long-lived response (SSE).
+ *     A request not answered by its deadline gets 504 {"code":"TIMEOUT"} from the core.
+ *   - http_ws_add(h, "/v1/ws", &protocol): WebSocket upgrades on that path go to a libwebsockets
+ *     protocol of the caller's (lws_protocols: its callback, per-session size, rx buffer); see
+ *     http_ws_add below.
+ *
+ * Request life (states of struct http_req, all on the loop thread):
+ *
+ *   READING --body complete--> HANDLING --http_respond--> RESPONDING --sent--> done
+ *                                  |  \--http_stream_start--> STREAMING --http_stream_end--> done
+ *                                  \--deadline--> RESPONDING (504)
+ *   any state --connection closed--> done
+ *
+ * "done" calls the req's done callback (http_req_on_done) once, then frees the req: a handler that
+ * answers later must register one and forget the req when it fires. Answering a req that is past
+ * HANDLING (for instance after its 504) is a harmless no-op, but only while the req is not done.
+ *
+ * Invariants: 1. a request gets at most one response; 2. every request reaches "done" (a response
+ * sent, or the connection closed) within its deadline plus the idle timeout; 3. the server never
+ * buffers more than CALLRAFT_HTTP_BODY_BYTES_MAX of a body or CALLRAFT_HTTP_STREAM_BUFFER_BYTES_MAX
+ * of a stream per request. */
+#ifndef CALLRAFT_HTTP_H
+#define CALLRAFT_HTTP_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+
+struct http;
+struct http_req;
+struct lws_protocols;
+
+enum http_method {
+	HTTP_GET = 1 << 0,
+	HTTP_POST = 1 << 1,
+	HTTP_PUT = 1 << 2,
+	HTTP_DELETE = 1 << 3,
+	HTTP_PATCH = 1 << 4,
+	HTTP_OPTIONS = 1 << 5,
+	HTTP_HEAD = 1 << 6,
+};
+
+/* A route's handler: called once per request, with the whole body read. */
+typedef void (*http_handler_fn)(struct http_req *r, void *data);
+/* Called once when a request is done (answered and sent, or its connection closed). */
+typedef void (*http_done_fn)(struct http_req *r, void *data);
+
+/* Creates the server of a node (nothing listens yet). Returns NULL on allocation failure. */
+struct http *http_new(uv_loop_t *loop);
+
+/* Registers a route: requests whose path starts with `path_prefix` (and whose method is in
+ * `methods`, a set of enum http_method) go to `fn`. The longest matching prefix wins; a path that
+ * matches a prefix but not its methods gets 405. Only before http_start. Returns 0, or -1 if the
+ * table is full (CALLRAFT_HTTP_ROUTES_MAX) or the prefix is not "/...". `path_prefix` is copied. */
+int http_route_add(struct http *h, unsigned methods, const char *path_prefix, http_handler_fn fn,
+		   void *data);
+
+/* Registers a WebSocket protocol served on `path` (an upgrade request to that path, with or without
+ * a Sec-WebSocket-Protocol header, binds to `proto`; lws calls proto->callback with its LWS_CALLBACK_*
+ * reasons: ESTABLISHED, RECEIVE, SERVER_WRITEABLE, CLOSED, ...). `proto` (and its name) must
+ * outlive the server; proto->user is left to the caller. Only before http_start. Returns 0 or -1
+ * (table full: CALLRAFT_HTTP_WS_PROTOCOLS_MAX). A plain HTTP request on `path` also goes to
+ * proto->callback (LWS_CALLBACK_HTTP), as libwebsockets does for a callback mount. */
+int http_ws_add(struct http *h, const char *path, const struct lws_protocols *proto);
+
+/* Starts listening on cfg->http_address (cfg is borrowed for the call). The listener's options
+ * (address, limits, and later TLS) are taken in one place, http.c's vhost_create. Returns 0, or
+ * -1 with a message in errmsg ("http: listen on '...': ..."). */
+int http_start(struct http *h, const struct config *cfg, char *errmsg, size_t errmsg_len);
+
+/* Stops: every request still open is done (its done callback runs); the listener and connections
+ * close through the loop (the caller keeps running it). NULL is allowed. */
+void http_stop(struct http *h);
+/* Frees the server, after http_stop and after the loop has run to completion. NULL is allowed. */
+void http_free(struct http *h);
+
+/* ---- the request (valid from the handler call until its done callback) -------------------- */
+
+enum http_method http_req_method(const struct http_req *r);
+/* The path, percent-decoded, without the query string. */
+const char *http_req_path(const struct http_req *r);
+/* The body (not NUL-terminated) and its length; NULL/0 when there is none. Owned by the req. */
+const uint8_t *http_req_body(const struct http_req *r, size_t *len);
+/* Copies the query argument `name` (decoded) into buf. Returns its length, or -1 if absent or
+ * longer than len - 1. Only during the handler call. */
+int http_req_query(struct http_req *r, const char *name, char *buf, size_t len);
+/* Copies request header `name` ("Idempotency-Key", any case) into buf. Returns its length, or -1 if
+ * absent or longer than len - 1. Only during the handler call. */
+int http_req_header(struct http_req *r, const char *name, char *buf, size_t len);
+/* The loop time (uv_now) by which the request must be answered; handlers may shorten or extend it
+ * within CALLRAFT_HTTP_DEADLINE_MS_MIN..MAX from now. */
+uint64_t http_req_deadline_ms(const struct http_req *r);
+void http_req_set_deadline_in(struct http_req *r, uint64_t in_ms);
+/* Registers the done callback (one per req; a second call replaces the first). */
+void http_req_on_done(struct http_req *r, http_done_fn fn, void *data);
+/* True once the request was answered (or is being streamed). */
+bool http_req_answered(const struct http_req *r);
+
+/* ---- answers ----------------------------------------------------------------------------- */
+
+/* Answers with `status`, `content_type` and a copy of `body`. `headers` may add lines, each
+ * "Name: value\r\n" (NULL: none). Returns 0, or -1 if the req was already answered. */
+int http_respond(struct http_req *r, int status, const char *content_type, const void *body,
+		 size_t len, const char *headers);
+/* Answers with `obj` serialised (application/json); takes the reference to obj in every case. */
+int http_respond_json(struct http_req *r, int status, json_object *obj, const char *headers);
+/* Answers {"code": code, "message": message} with `status`. */
+int http_respond_error(struct http_req *r, int status, const char *code, const char *message,
+		       const char *headers);
+
+/* A streamed answer (Server-Sent Events: content_type "text/event-stream"): sends the status and
+ * headers, takes the req off its deadline; data follows with http_stream_write. Returns 0 or -1. */
+int http_stream_start(struct http_req *r, int status, const char *content_type, const char *headers);
+/* Queues bytes for the client. Returns 0, or -1 if more than CALLRAFT_HTTP_STREAM_BUFFER_BYTES_MAX
+ * would be waiting (a client reading too slowly: end the stream) or the req is not streaming. */
+int http_stream_write(struct http_req *r, const void *data, size_t len);
+/* Bytes queued and not yet sent. */
+size_t http_stream_pending(const struct http_req *r);
+/* Ends the stream once the queued bytes are sent; the connection then closes. */
+void http_stream_end(struct http_req *r);
+
+/* Counters for status and metrics. */
+struct http_counters {
+	uint64_t requests;
+	uint64_t responses_2xx, responses_4xx, responses_5xx;
+	uint64_t deadlines;      /* answered 504 by the core */
+	uint64_t rejected;       /* refused by the core before any handler (size, method, path) */
+	unsigned open_reqs;
+};
+const struct http_counters *http_counters(const struct http *h);
+
+#endif

@@ -1,0 +1,20 @@
+/* http_routes.h: the modules that serve HTTP on a node, each registering its routes and WebSocket
+ * protocols with the server core (node/http.h) before it starts.
+ *
+ * To add one: write node/http_<job>.c with `int http_<job>_register(struct http *, struct node *)`
+ * (http_route_add / http_ws_add calls only), declare it here and add one line to
+ * http_routes_register in http_routes.c. The core (http.c) does not change. */
+#ifndef CALLRAFT_HTTP_ROUTES_H
+#define CALLRAFT_HTTP_ROUTES_H
+
+#include "http.h"
+
+struct node;
+
+/* Registers every module's routes. Returns 0, or -1 (a table is full: a bug). */
+int http_routes_register(struct http *h, struct node *n);
+
+/* /v1/...: every operation of the CLI as JSON requests and replies (http_api.c). */
+int http_api_register(struct http *h, struct node *n);
+
+#endif
