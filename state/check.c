@@ -7,6 +7,8 @@
  *   4. A SCHEDULED call has a release time and is not in the queue index (by 1).
  *   5. A call is in the site index iff it is WAITING with an arrival site, under site_wait_key;
  *      every waiting count equals the entries of its range (routing.c).
+ *   6. The ready index (ready.c) holds one row per skill of each ready agent (AVAILABLE, push)
+ *      under ready_key, and nothing else.
  * O(calls + agents); for tests and simulations. */
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +20,7 @@ struct check {
 	MDB_txn *txn;
 	char *msg;
 	size_t len;
+	uint64_t ready_rows; /* rows the ready agents seen so far should have (invariant 6) */
 };
 
 static int bad(struct check *k, const char *what, const char *id)
@@ -67,6 +70,15 @@ static int check_call(struct check *k, const Callraft__Call *call)
 
 static int check_agent(struct check *k, const Callraft__Agent *a)
 {
+	for (size_t i = 0; i < a->n_skills; i++) {
+		uint8_t key[READY_KEY_BYTES_MAX];
+		MDB_val rk = {ready_key(key, a->skills[i], a->since_ms, a->agent_id), key}, rv;
+		bool row = mdb_get(k->txn, k->s->dbi[DB_READY], &rk, &rv) == 0;
+		if (row != ready_is(a))
+			return bad(k, row ? "ready row of an agent not ready" : "ready agent not indexed",
+				   a->agent_id);
+		k->ready_rows += row;
+	}
 	if ((a->state == CALLRAFT__AGENT_STATE__ON_CALL) != (a->call_id[0] != '\0'))
 		return bad(k, "agent ON_CALL iff call_id", a->agent_id);
 	if (a->state != CALLRAFT__AGENT_STATE__ON_CALL)
@@ -168,7 +180,7 @@ static int check_waiting(struct check *k)
 
 int state_check(struct state *s, char *msg, size_t msg_len)
 {
-	struct check k = {s, NULL, msg, msg_len};
+	struct check k = {s, NULL, msg, msg_len, 0};
 	int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &k.txn);
 
 	if (rc != 0)
@@ -183,6 +195,11 @@ int state_check(struct state *s, char *msg, size_t msg_len)
 		rc = check_waiting(&k);
 	if (rc == 0)
 		rc = idem_check(s, k.txn, msg, msg_len);
+	if (rc == 0) {
+		MDB_stat st;
+		if (mdb_stat(k.txn, s->dbi[DB_READY], &st) != 0 || st.ms_entries != k.ready_rows)
+			rc = bad(&k, "ready index rows without a ready agent", "");
+	}
 	mdb_txn_abort(k.txn);
 	return rc;
 }

@@ -16,14 +16,13 @@
 
 #include "state_internal.h"
 
-#define READY_KEY_BYTES_MAX (CALLRAFT_QUEUE_BYTES_MAX + 1 + 8 + CALLRAFT_ID_BYTES_MAX)
 
 bool ready_is(const Callraft__Agent *a)
 {
 	return a != NULL && a->push && a->state == CALLRAFT__AGENT_STATE__AVAILABLE;
 }
 
-static size_t ready_key(uint8_t out[READY_KEY_BYTES_MAX], const char *skill, int64_t since_ms,
+size_t ready_key(uint8_t out[READY_KEY_BYTES_MAX], const char *skill, int64_t since_ms,
 			const char *agent_id)
 {
 	size_t n = strlen(skill), m = strlen(agent_id);

@@ -195,6 +195,10 @@ bool events_read_valid(const Callraft__EventsRead *q, char *msg, size_t msg_len)
 int ready_update(struct apply_ctx *c, const Callraft__Agent *old, const Callraft__Agent *now);
 /* route_queue_put: notes a queue that got a waiting call. */
 void ready_note_queue(struct apply_ctx *c, const char *queue);
+/* The ready index's key of one skill of an agent. */
+#define READY_KEY_BYTES_MAX (CALLRAFT_QUEUE_BYTES_MAX + 1 + 8 + CALLRAFT_ID_BYTES_MAX)
+size_t ready_key(uint8_t out[READY_KEY_BYTES_MAX], const char *skill, int64_t since_ms,
+		 const char *agent_id);
 /* A ready agent: AVAILABLE with push set. */
 bool ready_is(const Callraft__Agent *a);
 /* Up to `max` agent ids from the ready index, from queue `prefix` on (""; the whole index), in
