@@ -76,6 +76,8 @@ static const struct cli_command cli_commands[] = {
      "events [--from INDEX[.POS]] [--queue Q] [--site S] [--agent A] [--kind K,..] [--limit N] "
      "[--follow]"},
     {"agent", "ready", cli_agent_ready, "agent ready AGENT       (offers are pushed to it)"},
+    {"bench-push", NULL, cli_bench_push,
+     "bench-push [--agents N] [--calls M] [--channel HOST:PORT]   (pushed offer latency)"},
     {"agent", "offers", cli_agent_offers, "agent offers AGENT [--from INDEX[.POS]]   (follows)"},
     {"bench", NULL, cli_bench,
      "bench [--workload enqueue|cycle|ticket|mix] [--clients 1,16,64] [--duration S]\n"

@@ -167,6 +167,7 @@ int cli_bench(struct cli *cli, int argc, char **argv); /* cli_bench.c */
 int cli_events(struct cli *cli, int argc, char **argv);
 int cli_agent_ready(struct cli *cli, int argc, char **argv);
 int cli_agent_offers(struct cli *cli, int argc, char **argv);
+int cli_bench_push(struct cli *cli, int argc, char **argv); /* cli_bench_push.c */
 
 /* JSON of model objects (cli_call.c, cli_agent.c, cli_ticket.c, cli_cluster.c). */
 json_object *cli_json_call(const Callraft__Call *call);

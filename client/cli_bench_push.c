@@ -1,0 +1,347 @@
+/* cli_bench_push.c: `callraft bench-push`, the latency of pushed offers (issue #14).
+ *
+ * Model. --agents N agents (site "bench", agent k serves queue k only, so every call has exactly
+ * one possible agent) go ready once. Each has a thread holding its push channel: the long poll of
+ * `callraft agent offers` (EventsRead: its CALL_OFFERED events) on --channel (a node's client
+ * address; default the first of --cluster), with a client of its own. The main thread enqueues
+ * --calls calls one at a time, call j into the queue of agent j % N once that agent is idle again,
+ * and records when each enqueue was acknowledged. The agent's thread records when the offer
+ * arrives on its channel, then answers it with the pushed token and ends it (wrap-up 0: the agent
+ * is ready again at once), and marks itself idle.
+ *
+ * Reported: the time from the enqueue's acknowledgement to the offer's arrival (p50, p99, max),
+ * and from the enqueue's send. Negative values are possible and kept: a channel on a follower
+ * can see the committed offer before the leader's reply reaches the PBX.
+ * Bounded: BENCH_PUSH_AGENTS_MAX threads, BENCH_PUSH_CALLS_MAX calls; a call whose offer does not
+ * arrive within BENCH_PUSH_WAIT_MS fails the run. */
+#include "cli.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "callraft_limits.h"
+
+#define BENCH_PUSH_AGENTS_MAX 256
+#define BENCH_PUSH_CALLS_MAX 100000
+#define BENCH_PUSH_WAIT_MS 20000
+
+struct push_run;
+
+struct push_agent {
+	struct push_run *run;
+	unsigned k;
+	pthread_t thread;
+	struct callraft_client *channel, *writer;
+	char agent[40], queue[40];
+	atomic_bool idle;
+	atomic_long pending; /* call number whose offer is awaited, -1 none */
+	char err[256];
+};
+
+struct push_run {
+	const char *cluster, *channel;
+	unsigned n_agents, n_calls;
+	char tag[16];
+	int64_t *sent_us, *acked_us, *recv_us;
+	atomic_bool stop;
+	struct push_agent agents[BENCH_PUSH_AGENTS_MAX];
+};
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* One write or read; false with a message in err unless the reply is OK. */
+static bool push_call(struct callraft_client *c, Callraft__Request *req, Callraft__Reply **out,
+		      char *err, size_t len)
+{
+	char msg[512];
+	Callraft__Reply *r = callraft_client_call(c, req, msg, sizeof msg);
+
+	if (r == NULL) {
+		snprintf(err, len, "%s", msg);
+		return false;
+	}
+	if (r->code != CALLRAFT__CODE__OK) {
+		snprintf(err, len, "%s: %s", callraft_code_name(r->code), r->message);
+		callraft__reply__free_unpacked(r, NULL);
+		return false;
+	}
+	if (out != NULL)
+		*out = r;
+	else
+		callraft__reply__free_unpacked(r, NULL);
+	return true;
+}
+
+static bool agent_setup(struct push_agent *a)
+{
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	Callraft__AgentLogin login = CALLRAFT__AGENT_LOGIN__INIT;
+	Callraft__AgentSetState ready = CALLRAFT__AGENT_SET_STATE__INIT;
+	char *skills[1] = {a->queue};
+
+	login.agent_id = a->agent;
+	login.site = "bench";
+	login.skills = skills;
+	login.n_skills = 1;
+	req.op_case = CALLRAFT__REQUEST__OP_AGENT_LOGIN;
+	req.agent_login = &login;
+	if (!push_call(a->writer, &req, NULL, a->err, sizeof a->err))
+		return false;
+	req = (Callraft__Request)CALLRAFT__REQUEST__INIT;
+	ready.agent_id = a->agent;
+	ready.state = CALLRAFT__AGENT_STATE__AVAILABLE;
+	ready.push = true;
+	req.op_case = CALLRAFT__REQUEST__OP_AGENT_SET_STATE;
+	req.agent_set_state = &ready;
+	return push_call(a->writer, &req, NULL, a->err, sizeof a->err);
+}
+
+/* Answers and ends the offered call with the pushed token. */
+static bool agent_take(struct push_agent *a, const Callraft__Event *e)
+{
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	Callraft__CallAnswer ans = CALLRAFT__CALL_ANSWER__INIT;
+	Callraft__CallEnd end = CALLRAFT__CALL_END__INIT;
+
+	ans.call_id = e->call_id;
+	ans.agent_id = a->agent;
+	ans.offer_term = e->offer_term;
+	ans.offer_index = e->offer_index;
+	req.op_case = CALLRAFT__REQUEST__OP_CALL_ANSWER;
+	req.call_answer = &ans;
+	if (!push_call(a->writer, &req, NULL, a->err, sizeof a->err))
+		return false;
+	req = (Callraft__Request)CALLRAFT__REQUEST__INIT;
+	end.call_id = e->call_id;
+	end.agent_id = a->agent;
+	req.op_case = CALLRAFT__REQUEST__OP_CALL_END;
+	req.call_end = &end;
+	return push_call(a->writer, &req, NULL, a->err, sizeof a->err);
+}
+
+static void *agent_main(void *arg)
+{
+	struct push_agent *a = arg;
+	struct push_run *run = a->run;
+	Callraft__EventKind kind = CALLRAFT__EVENT_KIND__CALL_OFFERED;
+	Callraft__EventsRead q = CALLRAFT__EVENTS_READ__INIT;
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+
+	q.agent_id = a->agent;
+	q.kinds = &kind;
+	q.n_kinds = 1;
+	q.wait_ms = 1000;
+	req.op_case = CALLRAFT__REQUEST__OP_EVENTS_READ;
+	req.events_read = &q;
+	while (!atomic_load(&run->stop) && a->err[0] == '\0') {
+		Callraft__Reply *r;
+		if (!push_call(a->channel, &req, &r, a->err, sizeof a->err))
+			break;
+		int64_t t = now_us();
+		q.from_index = r->next_index;
+		q.from_position = r->next_position;
+		for (size_t i = 0; i < r->n_events && a->err[0] == '\0'; i++) {
+			const char *dash = strrchr(r->events[i]->call_id, '-');
+			long j = dash != NULL ? strtol(dash + 1, NULL, 10) : -1;
+			if (j < 0 || j >= (long)run->n_calls || j != atomic_load(&a->pending)) {
+				snprintf(a->err, sizeof a->err, "unexpected offer of '%s'",
+					 r->events[i]->call_id);
+				break;
+			}
+			run->recv_us[j] = t;
+			atomic_store(&a->pending, -1);
+			if (agent_take(a, r->events[i]))
+				atomic_store(&a->idle, true);
+		}
+		callraft__reply__free_unpacked(r, NULL);
+	}
+	return NULL;
+}
+
+static int cmp_i64(const void *x, const void *y)
+{
+	int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+	return a < b ? -1 : a > b;
+}
+
+static void report(struct cli *cli, const char *what, int64_t *d, unsigned n, json_object *top)
+{
+	qsort(d, n, sizeof *d, cmp_i64);
+	double p50 = d[n / 2] / 1000.0, p99 = d[(size_t)(n * 0.99)] / 1000.0;
+	double max = d[n - 1] / 1000.0;
+	if (cli->json) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "p50_ms", json_object_new_double(p50));
+		json_object_object_add(o, "p99_ms", json_object_new_double(p99));
+		json_object_object_add(o, "max_ms", json_object_new_double(max));
+		json_object_object_add(top, what, o);
+	} else {
+		printf("%-34s p50 %.3f ms  p99 %.3f ms  max %.3f ms\n", what, p50, p99, max);
+	}
+}
+
+static int push_measure(struct cli *cli, struct push_run *run, struct callraft_client *pbx)
+{
+	Callraft__CallEnqueue enq = CALLRAFT__CALL_ENQUEUE__INIT;
+	char call_id[64], err[256] = "";
+
+	for (unsigned j = 0; j < run->n_calls && err[0] == '\0'; j++) {
+		struct push_agent *a = &run->agents[j % run->n_agents];
+		int64_t deadline = now_us() + BENCH_PUSH_WAIT_MS * 1000ll;
+		while (!atomic_load(&a->idle) && a->err[0] == '\0' && now_us() < deadline)
+			usleep(50);
+		if (a->err[0] != '\0' || !atomic_load(&a->idle)) {
+			snprintf(err, sizeof err, "agent %s: %s", a->agent,
+				 a->err[0] ? a->err : "no offer within the wait");
+			break;
+		}
+		atomic_store(&a->idle, false);
+		atomic_store(&a->pending, (long)j);
+		Callraft__Request req = CALLRAFT__REQUEST__INIT;
+		snprintf(call_id, sizeof call_id, "bp.%s-%u", run->tag, j);
+		enq.call_id = call_id;
+		enq.queue = a->queue;
+		enq.caller_number = "+100";
+		enq.arrival_site = "bench";
+		req.op_case = CALLRAFT__REQUEST__OP_CALL_ENQUEUE;
+		req.call_enqueue = &enq;
+		run->sent_us[j] = now_us();
+		if (!push_call(pbx, &req, NULL, err, sizeof err))
+			break;
+		run->acked_us[j] = now_us();
+	}
+	/* The last offers. */
+	for (unsigned k = 0; k < run->n_agents && err[0] == '\0'; k++) {
+		int64_t deadline = now_us() + BENCH_PUSH_WAIT_MS * 1000ll;
+		while (!atomic_load(&run->agents[k].idle) && run->agents[k].err[0] == '\0' &&
+		       now_us() < deadline)
+			usleep(50);
+		if (!atomic_load(&run->agents[k].idle))
+			snprintf(err, sizeof err, "agent %s: %s", run->agents[k].agent,
+				 run->agents[k].err[0] ? run->agents[k].err : "last offer never came");
+	}
+	if (err[0] != '\0')
+		return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "UNAVAILABLE", "%s", err);
+	int64_t *d = malloc(run->n_calls * sizeof *d);
+	if (d == NULL)
+		return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "INTERNAL", "out of memory");
+	json_object *top = json_object_new_object();
+	cli_json_u64(top, "agents", run->n_agents);
+	cli_json_u64(top, "calls", run->n_calls);
+	cli_json_str(top, "channel", run->channel);
+	if (!cli->json)
+		printf("%u calls, %u ready agents, push channels on %s\n", run->n_calls,
+		       run->n_agents, run->channel);
+	for (unsigned j = 0; j < run->n_calls; j++)
+		d[j] = run->recv_us[j] - run->acked_us[j];
+	report(cli, "enqueue acknowledged -> offer", d, run->n_calls, top);
+	for (unsigned j = 0; j < run->n_calls; j++)
+		d[j] = run->recv_us[j] - run->sent_us[j];
+	report(cli, "enqueue sent -> offer", d, run->n_calls, top);
+	for (unsigned j = 0; j < run->n_calls; j++)
+		d[j] = run->acked_us[j] - run->sent_us[j];
+	report(cli, "enqueue sent -> acknowledged", d, run->n_calls, top);
+	free(d);
+	if (cli->json)
+		cli_print_json(top);
+	else
+		json_object_put(top);
+	return CLI_EXIT_OK;
+}
+
+int cli_bench_push(struct cli *cli, int argc, char **argv)
+{
+	enum { OPT_AGENTS = CLI_OPT_FIRST_FREE, OPT_CALLS, OPT_CHANNEL };
+	static const struct option options[] = {{"agents", required_argument, NULL, OPT_AGENTS},
+						{"calls", required_argument, NULL, OPT_CALLS},
+						{"channel", required_argument, NULL, OPT_CHANNEL},
+						CLI_COMMON_OPTIONS};
+	static struct push_run run; /* large (agents): not on the stack */
+	struct callraft_client_options co = {0};
+	struct callraft_client *pbx = NULL;
+	char errmsg[256], first[CALLRAFT_ADDRESS_BYTES_MAX + 1];
+	uint64_t v;
+	int opt, rv = CLI_EXIT_OK;
+	unsigned started = 0;
+
+	run.n_agents = 16;
+	run.n_calls = 1000;
+	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
+		if (opt == OPT_AGENTS || opt == OPT_CALLS) {
+			uint64_t max = opt == OPT_AGENTS ? BENCH_PUSH_AGENTS_MAX : BENCH_PUSH_CALLS_MAX;
+			if (cli_parse_u64(optarg, &v) != 0 || v == 0 || v > max)
+				return cli_usage_error(cli, "--%s: '%s': expected 1..%llu",
+						       opt == OPT_AGENTS ? "agents" : "calls", optarg,
+						       (unsigned long long)max);
+			*(opt == OPT_AGENTS ? &run.n_agents : &run.n_calls) = (unsigned)v;
+		} else if (opt == OPT_CHANNEL) {
+			run.channel = optarg;
+		} else if ((rv = cli_common_option(cli, opt, argv)) >= 0) {
+			return rv;
+		}
+	}
+	if ((rv = cli_positionals(cli, argc, argv, 0, 0)) != CLI_EXIT_OK)
+		return rv;
+	run.cluster = cli->cluster != NULL ? cli->cluster : getenv("CALLRAFT_CLUSTER");
+	if (run.cluster == NULL)
+		return cli_usage_error(cli, "--cluster (or CALLRAFT_CLUSTER) is required");
+	if (run.channel == NULL) {
+		snprintf(first, sizeof first, "%.*s", (int)strcspn(run.cluster, ","), run.cluster);
+		run.channel = first;
+	}
+	if ((rv = cli_check_address(cli, "--channel", run.channel)) != CLI_EXIT_OK)
+		return rv;
+	snprintf(run.tag, sizeof run.tag, "%lx", (unsigned long)(time(NULL) ^ getpid()) & 0xffffff);
+	run.sent_us = calloc(run.n_calls, sizeof *run.sent_us);
+	run.acked_us = calloc(run.n_calls, sizeof *run.acked_us);
+	run.recv_us = calloc(run.n_calls, sizeof *run.recv_us);
+	co.cluster = run.cluster;
+	if (run.sent_us == NULL || run.acked_us == NULL || run.recv_us == NULL ||
+	    callraft_client_open(&co, &pbx, errmsg, sizeof errmsg) != 0) {
+		rv = cli_fail(cli, CLI_EXIT_USAGE, "INVALID_ARGUMENT", "bench-push: %s",
+			      pbx == NULL ? errmsg : "out of memory");
+		goto out;
+	}
+	for (; started < run.n_agents; started++) {
+		struct push_agent *a = &run.agents[started];
+		struct callraft_client_options cc = {.cluster = run.channel};
+		a->run = &run;
+		a->k = started;
+		atomic_store(&a->idle, true);
+		atomic_store(&a->pending, -1);
+		snprintf(a->agent, sizeof a->agent, "bp.%s.a%u", run.tag, started);
+		snprintf(a->queue, sizeof a->queue, "bp.%s.q%u", run.tag, started);
+		if (callraft_client_open(&co, &a->writer, errmsg, sizeof errmsg) != 0 ||
+		    callraft_client_open(&cc, &a->channel, errmsg, sizeof errmsg) != 0 ||
+		    !agent_setup(a) || pthread_create(&a->thread, NULL, agent_main, a) != 0) {
+			rv = cli_fail(cli, CLI_EXIT_UNAVAILABLE, "UNAVAILABLE", "agent %s: %s",
+				      a->agent, a->err[0] ? a->err : errmsg);
+			callraft_client_close(a->writer);
+			callraft_client_close(a->channel);
+			goto out;
+		}
+	}
+	usleep(300 * 1000); /* every channel holds its first long poll */
+	rv = push_measure(cli, &run, pbx);
+out:
+	atomic_store(&run.stop, true);
+	for (unsigned k = 0; k < started; k++) {
+		pthread_join(run.agents[k].thread, NULL);
+		callraft_client_close(run.agents[k].writer);
+		callraft_client_close(run.agents[k].channel);
+	}
+	callraft_client_close(pbx);
+	free(run.sent_us);
+	free(run.acked_us);
+	free(run.recv_us);
+	return rv;
+}
