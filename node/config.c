@@ -58,7 +58,7 @@ static int parse_u64(const char *v, uint64_t *out)
 static int parse_uint(const char *v, unsigned *out)
 {
 	uint64_t x;
-	if (parse_u64(v, &x) != 0 || x > 100000000)
+	if (parse_u64(v, &x) != 0 || x > CALLRAFT_CONFIG_NUMBER_MAX)
 		return -1;
 	*out = (unsigned)x;
 	return 0;
@@ -142,7 +142,7 @@ static int set_key(struct parse_ctx *ctx, const char *section, const char *name,
 	}
 	if (!strcmp(section, "state")) {
 		if (!strcmp(name, "map_size_mb"))
-			return parse_u64(value, &cfg->map_size_mb) != 0 || cfg->map_size_mb < 16 ? -1 : 0;
+			return parse_u64(value, &cfg->map_size_mb) != 0 || cfg->map_size_mb < CALLRAFT_MAP_SIZE_MB_MIN ? -1 : 0;
 		if (!strcmp(name, "sync"))
 			return parse_bool(value, &cfg->state_sync);
 		return -2;
@@ -202,12 +202,12 @@ static int config_ini_cb(void *user, const char *section, const char *name, cons
 static void config_defaults(struct config *cfg)
 {
 	memset(cfg, 0, sizeof *cfg);
-	cfg->heartbeat_timeout_ms = 100;
-	cfg->election_timeout_ms = 1000;
-	cfg->snapshot_threshold = 4096;
-	cfg->snapshot_trailing = 8192;
-	cfg->install_snapshot_timeout_ms = 60000;
-	cfg->map_size_mb = 8192;
+	cfg->heartbeat_timeout_ms = CALLRAFT_HEARTBEAT_TIMEOUT_MS_DEFAULT;
+	cfg->election_timeout_ms = CALLRAFT_ELECTION_TIMEOUT_MS_DEFAULT;
+	cfg->snapshot_threshold = CALLRAFT_SNAPSHOT_THRESHOLD_DEFAULT;
+	cfg->snapshot_trailing = CALLRAFT_SNAPSHOT_TRAILING_DEFAULT;
+	cfg->install_snapshot_timeout_ms = CALLRAFT_INSTALL_SNAPSHOT_TIMEOUT_MS_DEFAULT;
+	cfg->map_size_mb = CALLRAFT_MAP_SIZE_MB_DEFAULT;
 	cfg->state_sync = false;
 	strcpy(cfg->log_level, "info");
 }
@@ -225,12 +225,16 @@ static int config_check(const struct config *cfg, char *err, size_t len)
 		return snprintf(err, len, "[node] client_address: missing"), -1;
 	if (!cfg->data_dir[0])
 		return snprintf(err, len, "[node] data_dir: missing"), -1;
-	if (cfg->heartbeat_timeout_ms < 10 || cfg->heartbeat_timeout_ms >= cfg->election_timeout_ms)
-		return snprintf(err, len, "[raft] heartbeat_timeout_ms (%u) must be >= 10 and below election_timeout_ms (%u)",
-				cfg->heartbeat_timeout_ms, cfg->election_timeout_ms), -1;
-	if (cfg->snapshot_threshold < 16 || cfg->snapshot_trailing < cfg->snapshot_threshold)
-		return snprintf(err, len, "[raft] snapshot_trailing (%u) must be >= snapshot_threshold (%u) >= 16",
-				cfg->snapshot_trailing, cfg->snapshot_threshold), -1;
+	if (cfg->heartbeat_timeout_ms < CALLRAFT_HEARTBEAT_TIMEOUT_MS_MIN ||
+	    cfg->heartbeat_timeout_ms >= cfg->election_timeout_ms)
+		return snprintf(err, len, "[raft] heartbeat_timeout_ms (%u) must be >= %d and below election_timeout_ms (%u)",
+				cfg->heartbeat_timeout_ms, CALLRAFT_HEARTBEAT_TIMEOUT_MS_MIN,
+				cfg->election_timeout_ms), -1;
+	if (cfg->snapshot_threshold < CALLRAFT_SNAPSHOT_THRESHOLD_MIN ||
+	    cfg->snapshot_trailing < cfg->snapshot_threshold)
+		return snprintf(err, len, "[raft] snapshot_trailing (%u) must be >= snapshot_threshold (%u) >= %d",
+				cfg->snapshot_trailing, cfg->snapshot_threshold,
+				CALLRAFT_SNAPSHOT_THRESHOLD_MIN), -1;
 	if (cfg->n_members == 0)
 		return snprintf(err, len, "no [member N] sections: the initial members are required"), -1;
 	for (unsigned i = 0; i < cfg->n_members; i++) {

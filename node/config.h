@@ -18,7 +18,8 @@
  *
  *   [state]
  *   map_size_mb = 8192
- *   sync = false                      ; LMDB fsync per apply; false relies on the Raft log (DESIGN.md)
+ *   sync = false                      ; LMDB fsync per apply; false relies on the Raft log
+ *                                     ; (docs/design.md, "MDB_NOSYNC and the boot-id rebuild")
  *
  *   [log]
  *   level = info
@@ -38,6 +39,7 @@
 #include <stdint.h>
 
 #include "callraft_limits.h"
+#include "callraft_timing.h"
 
 struct config_member {
 	uint64_t id;

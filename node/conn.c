@@ -14,8 +14,6 @@
 #include "log.h"
 #include "node_internal.h"
 
-#define CONN_RX_CHUNK (64 * 1024)
-
 struct write_req {
 	uv_write_t req;
 	uint8_t *buf;
@@ -172,8 +170,8 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct conn *c = h->data;
 	(void)suggested;
-	if (c->rx_cap - c->rx_len < CONN_RX_CHUNK) {
-		size_t cap = c->rx_len + CONN_RX_CHUNK;
+	if (c->rx_cap - c->rx_len < CALLRAFT_RX_CHUNK_BYTES) {
+		size_t cap = c->rx_len + CALLRAFT_RX_CHUNK_BYTES;
 		uint8_t *p = realloc(c->rx, cap);
 		if (p == NULL) {
 			*buf = uv_buf_init(NULL, 0);
@@ -254,7 +252,7 @@ static void connection_cb(uv_stream_t *server, int status)
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
-	uv_tcp_keepalive(&c->tcp, 1, 30);
+	uv_tcp_keepalive(&c->tcp, 1, CALLRAFT_TCP_KEEPALIVE_S);
 	c->next = n->conns;
 	if (n->conns)
 		n->conns->prev = c;
@@ -300,7 +298,7 @@ int conn_listen(struct node *n, char *errmsg, size_t len)
 	n->listener.data = n;
 	rv = uv_tcp_bind(&n->listener, (struct sockaddr *)&sa, 0);
 	if (rv == 0)
-		rv = uv_listen((uv_stream_t *)&n->listener, 1024, connection_cb);
+		rv = uv_listen((uv_stream_t *)&n->listener, CALLRAFT_LISTEN_BACKLOG, connection_cb);
 	if (rv != 0) {
 		snprintf(errmsg, len, "client: listen on '%s': %s", n->cfg.client_address,
 			 uv_strerror(rv));

@@ -129,8 +129,8 @@ static void link_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct fwd_link *l = h->data;
 	(void)suggested;
-	if (l->rx_cap - l->rx_len < 64 * 1024) {
-		size_t cap = l->rx_len + 64 * 1024;
+	if (l->rx_cap - l->rx_len < CALLRAFT_RX_CHUNK_BYTES) {
+		size_t cap = l->rx_len + CALLRAFT_RX_CHUNK_BYTES;
 		uint8_t *p = realloc(l->rx, cap);
 		if (p == NULL) {
 			*buf = uv_buf_init(NULL, 0);

@@ -1,28 +1,99 @@
 /* callraft_timing.h: the timings and tunables of the node and of replication, each with its
- * reason; the limits on data are in callraft_limits.h. Relations between them are checked with
- * _Static_assert. Timings an operator sets (heartbeat, election, snapshot threshold) are in the
- * node's configuration file (node/config.h), with their bounds checked there.
+ * reason; the limits on data (field and frame sizes, counts) are in callraft_limits.h. Relations
+ * between them are checked with _Static_assert. An operator may override the *_DEFAULT values in
+ * the node's configuration file (node/config.h), within the *_MIN bounds checked there.
  * docs/design.md ("Limits and timings") explains how they fit together. */
 #ifndef CALLRAFT_TIMING_H
 #define CALLRAFT_TIMING_H
 
 #include "callraft_limits.h"
 
-/* Process exit code of a node that stops on a fatal I/O error (raft or the state cannot write):
- * EX_SOFTWARE of sysexits.h, distinct from 1 (bad usage or configuration) so that a supervisor can
- * tell a disk fault from a bad deployment. The restart replays the Raft log. */
+/* ---- Process ---------------------------------------------------------------------------------- */
+
+/* Exit code of a node that stops on a fatal I/O error (raft or the state cannot write): EX_SOFTWARE
+ * of sysexits.h, distinct from 1 (bad usage or configuration) so that a supervisor can tell a disk
+ * fault from a bad deployment. The restart replays the Raft log. */
 #define CALLRAFT_EXIT_FATAL 70
 
-/* The node's housekeeping timer: expires forwarded requests and checks the node's invariants.
- * Forwarded requests therefore time out up to one interval late. */
+/* ---- Raft timings (defaults of the [raft] section) ----------------------------------------- */
+
+/* Across cities (10-30 ms RTT): a heartbeat every 100 ms, an election after 1 s without one. Ten
+ * heartbeats per election timeout ride out a lost packet or two without an election. */
+#define CALLRAFT_HEARTBEAT_TIMEOUT_MS_DEFAULT 100
+#define CALLRAFT_ELECTION_TIMEOUT_MS_DEFAULT 1000
+/* Below 10 ms a heartbeat costs more than the work it guards (and libuv timers are ms-grained). */
+#define CALLRAFT_HEARTBEAT_TIMEOUT_MS_MIN 10
+_Static_assert(CALLRAFT_HEARTBEAT_TIMEOUT_MS_MIN <= CALLRAFT_HEARTBEAT_TIMEOUT_MS_DEFAULT &&
+		       CALLRAFT_HEARTBEAT_TIMEOUT_MS_DEFAULT * 4 <= CALLRAFT_ELECTION_TIMEOUT_MS_DEFAULT,
+	       "several heartbeats must fit an election timeout");
+/* An InstallSnapshot of a large state crosses cities in tens of seconds (1.6 GB at 1M calls and
+ * 1M tickets: docs/bench.md); a shorter timeout makes raft send it again before it has arrived. */
+#define CALLRAFT_INSTALL_SNAPSHOT_TIMEOUT_MS_DEFAULT 60000
+/* A joining node catches up across cities in generous rounds: up to this many, each up to this
+ * many election timeouts long, before raft gives up on promoting it. */
+#define CALLRAFT_CATCH_UP_ROUNDS_MAX 100
+#define CALLRAFT_CATCH_UP_ROUND_ELECTIONS 10
+
+/* ---- Snapshots (replication/repl_threshold.c, repl_snapshot.c) ------------------------------ */
+
+/* Entries between snapshots at least (the configured threshold), and entries kept behind one so
+ * that a follower a little behind catches up from the log, not with a copy of the state. */
+#define CALLRAFT_SNAPSHOT_THRESHOLD_DEFAULT 4096
+#define CALLRAFT_SNAPSHOT_TRAILING_DEFAULT 8192
+/* Fewer entries between snapshots would copy the state for every handful of writes. */
+#define CALLRAFT_SNAPSHOT_THRESHOLD_MIN 16
+_Static_assert(CALLRAFT_SNAPSHOT_TRAILING_DEFAULT >= CALLRAFT_SNAPSHOT_THRESHOLD_DEFAULT &&
+		       CALLRAFT_SNAPSHOT_THRESHOLD_DEFAULT >= CALLRAFT_SNAPSHOT_THRESHOLD_MIN,
+	       "trailing >= threshold >= its minimum (config_check enforces the same)");
+/* A state under this size copies in well under 100 ms: the configured threshold alone. Above,
+ * the threshold grows so that the log between snapshots is about half the state's bytes. */
+#define CALLRAFT_SNAPSHOT_SIZING_BYTES (64ull << 20)
+/* raft keeps the log since the last snapshot, plus the trailing entries, in memory: the sized
+ * threshold never lets it pass this many bytes. */
+#define CALLRAFT_SNAPSHOT_LOG_BYTES_MAX (256ull << 20)
+_Static_assert(CALLRAFT_SNAPSHOT_LOG_BYTES_MAX >= CALLRAFT_SNAPSHOT_SIZING_BYTES / 2,
+	       "the log bound must not undercut the threshold where sizing starts");
+/* Entries applied before their average size means anything (and the least entry size assumed:
+ * the framing alone is about that). */
+#define CALLRAFT_SNAPSHOT_SIZING_ENTRIES_MIN 64
+#define CALLRAFT_SNAPSHOT_ENTRY_BYTES_MIN 64
+/* The copy thread's nice increment: a copy of a large state on a busy machine slows down rather
+ * than the node's answers. */
+#define CALLRAFT_SNAPSHOT_COPY_NICE 10
+
+/* ---- The state (defaults of the [state] section) ------------------------------------------- */
+
+/* LMDB's map: address space reserved for the state, not memory used. 8 GB holds the 1M-call,
+ * 1M-ticket state of docs/bench.md several times over; below 16 MB not even a small site fits. */
+#define CALLRAFT_MAP_SIZE_MB_DEFAULT 8192
+#define CALLRAFT_MAP_SIZE_MB_MIN 16
+/* Any unsigned number in the configuration file: larger is a typo (and keeps sums of timings far
+ * from overflowing 32 bits). */
+#define CALLRAFT_CONFIG_NUMBER_MAX 100000000u
+
+/* ---- The node's loop ------------------------------------------------------------------------- */
+
+/* The leader's Tick interval is CALLRAFT_TICK_INTERVAL_MS (callraft_limits.h: the FSM's timers
+ * depend on it). A member whose match index has not moved for this many election timeouts counts
+ * as out of contact with the leader (node/tick.h): a follower answers within one heartbeat, so
+ * three election timeouts is a lost link, not a slow one. */
+#define CALLRAFT_CONTACT_TIMEOUT_FACTOR 3
+_Static_assert(CALLRAFT_CONTACT_TIMEOUT_FACTOR * CALLRAFT_ELECTION_TIMEOUT_MS_DEFAULT >=
+		       2 * CALLRAFT_TICK_INTERVAL_MS,
+	       "a member must miss at least two Ticks before its site counts as unreachable");
+
+/* The housekeeping timer: expires forwarded requests and checks the node's invariants
+ * (node_check, repl_check). Forwarded requests therefore time out up to one interval late. */
 #define CALLRAFT_HOUSEKEEPING_INTERVAL_MS 500
 
 /* A follower's forwarded request gets TIMEOUT after this long without the leader's reply (a
- * paused leader): long enough for a batch to commit across cities under load (a few hundred ms),
- * short enough that a client's retry finds the next leader within one election. */
+ * paused leader): long enough for a batch to commit across cities under load, short enough that
+ * a client's retry finds the next leader within a few elections. */
 #define CALLRAFT_FORWARD_TIMEOUT_MS 10000
 _Static_assert(CALLRAFT_FORWARD_TIMEOUT_MS >= 4 * CALLRAFT_HOUSEKEEPING_INTERVAL_MS,
 	       "expiry runs on housekeeping: its lateness must be small against the timeout");
+_Static_assert(CALLRAFT_FORWARD_TIMEOUT_MS >= 2 * CALLRAFT_ELECTION_TIMEOUT_MS_DEFAULT,
+	       "a forwarded write must be able to outlast an election");
 /* Hash buckets of the forwarded requests: a power of two, and CALLRAFT_PENDING_REQUESTS_MAX
  * requests spread 16 to a bucket at most. */
 #define CALLRAFT_FORWARD_BUCKETS 4096
@@ -31,9 +102,16 @@ _Static_assert((CALLRAFT_FORWARD_BUCKETS & (CALLRAFT_FORWARD_BUCKETS - 1)) == 0,
 _Static_assert(CALLRAFT_PENDING_REQUESTS_MAX / CALLRAFT_FORWARD_BUCKETS <= 16,
 	       "forward chains stay short at the pending-request limit");
 
-/* A member whose match index has not moved for this many election timeouts counts as out of
- * contact with the leader (tick.h): a follower answers a heartbeat within one, so three is a
- * lost link, not a slow one. */
-#define CALLRAFT_CONTACT_TIMEOUT_FACTOR 3
+/* ---- Sockets ---------------------------------------------------------------------------------- */
+
+/* Receive buffers grow by this much at a time (client connections and the forward link): a read
+ * takes many small frames at once; a larger frame takes a few growths, up to the frame limits. */
+#define CALLRAFT_RX_CHUNK_BYTES (64u * 1024)
+/* Pending connections the kernel queues for the client listener: a burst of reconnecting clients
+ * after a failover. */
+#define CALLRAFT_LISTEN_BACKLOG 1024
+/* TCP keepalive on client connections: a peer gone without a FIN (a cut link) is noticed within
+ * about a minute and its connection freed. */
+#define CALLRAFT_TCP_KEEPALIVE_S 30
 
 #endif

@@ -46,6 +46,9 @@ static int fsm_apply(struct raft_fsm *base, const struct raft_buffer *buf, void 
 	assert(f->raft != NULL);
 	*result = NULL;
 	index = raft_last_applied(f->raft) + 1;
+	/* raft applies each index once, in order; a restore only moves last_applied forward. */
+	assert(index > f->last_index);
+	f->last_index = index;
 	const void *payload = NULL;
 	size_t payload_len = 0;
 	if (fsm_entry_payload(buf->base, buf->len, &payload, &payload_len) != 0) {

@@ -43,6 +43,7 @@ struct fsm {
 	uint64_t snapshots_taken;
 	uint64_t snapshots_restored; /* restores that replaced the local state */
 	uint64_t bytes_applied;      /* payload bytes of the entries applied by this process */
+	uint64_t last_index;         /* the last index handed to apply (applied or skipped) */
 	bool deferred_snapshots;
 	char errmsg[256];
 };

@@ -155,8 +155,9 @@ static int repl_init(struct repl *r, uv_loop_t *loop, const struct repl_config *
 	raft_set_snapshot_trailing(&r->raft, cfg->snapshot_trailing);
 	raft_set_install_snapshot_timeout(&r->raft, cfg->install_snapshot_timeout_ms);
 	/* Catch-up of a joining node across cities: generous rounds. */
-	raft_set_max_catch_up_rounds(&r->raft, 100);
-	raft_set_max_catch_up_round_duration(&r->raft, 10 * cfg->election_timeout_ms);
+	raft_set_max_catch_up_rounds(&r->raft, CALLRAFT_CATCH_UP_ROUNDS_MAX);
+	raft_set_max_catch_up_round_duration(&r->raft,
+					     CALLRAFT_CATCH_UP_ROUND_ELECTIONS * cfg->election_timeout_ms);
 	return 0;
 
 err_raft:

@@ -27,6 +27,7 @@
 #include <raft/uv.h>
 
 #include "callraft_limits.h"
+#include "callraft_timing.h"
 #include "fsm.h"
 #include "repl.h"
 

@@ -28,8 +28,6 @@
 
 #include "repl_internal.h"
 
-#define REPL_SNAPSHOT_NICE 10
-
 struct repl_snapshot_job {
 	pthread_t thread;
 	atomic_bool copied; /* set by the copy thread when it is done; the monitor collects it */
@@ -55,12 +53,12 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* The copy thread: at a lower CPU priority than the loop (nice +REPL_SNAPSHOT_NICE), so that a
+/* The copy thread: at a lower CPU priority than the loop (nice +CALLRAFT_SNAPSHOT_COPY_NICE), so that a
  * copy of a large state on a busy machine slows down rather than the nodes' answers. */
 static void *snapshot_copy_main(void *arg)
 {
 	struct repl_snapshot_job *job = arg;
-	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), REPL_SNAPSHOT_NICE);
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), CALLRAFT_SNAPSHOT_COPY_NICE);
 	job->rc = state_image_take(job->fsm->state, &job->image, job->errmsg, sizeof job->errmsg);
 	atomic_store(&job->copied, true);
 	return NULL;

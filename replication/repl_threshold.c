@@ -1,15 +1,12 @@
 /* repl_threshold.c: raft's snapshot threshold sized to the state.
  *
- * At least the configured threshold and, once the state passes REPL_SNAPSHOT_SIZING_BYTES, as many
- * entries as make up about half the state's bytes (at most REPL_SNAPSHOT_LOG_BYTES_MAX of log,
- * which raft holds in memory), so that a large state is not copied every few thousand entries;
- * trailing follows the threshold. Every node reaches the threshold at about the same index, and
+ * At least the configured threshold and, once the state passes CALLRAFT_SNAPSHOT_SIZING_BYTES,
+ * as many entries as make up about half the state's bytes (at most CALLRAFT_SNAPSHOT_LOG_BYTES_MAX
+ * of log, which raft holds in memory), so that a large state is not copied every few thousand
+ * entries; trailing follows the threshold. Every node reaches the threshold at about the same index, and
  * copying and writing a large state at once on every node of a small machine hurts: the sized
  * threshold is staggered per node (up to +7/16 by node id), so nodes snapshot one after the other. */
 #include "repl_internal.h"
-
-#define REPL_SNAPSHOT_SIZING_BYTES (64ull << 20)
-#define REPL_SNAPSHOT_LOG_BYTES_MAX (256ull << 20)
 
 void repl_size_snapshot_threshold(struct repl *r, uint64_t state_bytes)
 {
@@ -18,12 +15,12 @@ void repl_size_snapshot_threshold(struct repl *r, uint64_t state_bytes)
 
 	if (r->snapshot_requested)
 		return; /* keeps threshold 1 until the requested snapshot starts */
-	if (f->entries_applied < 64)
+	if (f->entries_applied < CALLRAFT_SNAPSHOT_SIZING_ENTRIES_MIN)
 		return; /* no measure of entry size yet */
 	/* Entry size: the larger of the lifetime average and the average since the last call, so
 	 * that a burst of large batches (a bulk import) is not hidden by a history of small ones. */
 	per_entry = f->bytes_applied / f->entries_applied;
-	if (f->entries_applied - r->sized_entries >= 64) {
+	if (f->entries_applied - r->sized_entries >= CALLRAFT_SNAPSHOT_SIZING_ENTRIES_MIN) {
 		uint64_t recent = (f->bytes_applied - r->sized_bytes) /
 				  (f->entries_applied - r->sized_entries);
 		if (recent > per_entry)
@@ -31,15 +28,15 @@ void repl_size_snapshot_threshold(struct repl *r, uint64_t state_bytes)
 		r->sized_entries = f->entries_applied;
 		r->sized_bytes = f->bytes_applied;
 	}
-	if (per_entry < 64)
-		per_entry = 64;
-	/* A state under REPL_SNAPSHOT_SIZING_BYTES copies in well under 100 ms: the configured
+	if (per_entry < CALLRAFT_SNAPSHOT_ENTRY_BYTES_MIN)
+		per_entry = CALLRAFT_SNAPSHOT_ENTRY_BYTES_MIN;
+	/* A state under CALLRAFT_SNAPSHOT_SIZING_BYTES copies in well under 100 ms: the configured
 	 * threshold alone. Above, the log between snapshots grows with the state. */
-	want = state_bytes < REPL_SNAPSHOT_SIZING_BYTES ? 0 : state_bytes / 2 / per_entry;
+	want = state_bytes < CALLRAFT_SNAPSHOT_SIZING_BYTES ? 0 : state_bytes / 2 / per_entry;
 	/* raft keeps the log since the last snapshot, plus the trailing entries, in memory: bound it
 	 * in bytes. */
-	if (want > REPL_SNAPSHOT_LOG_BYTES_MAX / per_entry)
-		want = REPL_SNAPSHOT_LOG_BYTES_MAX / per_entry;
+	if (want > CALLRAFT_SNAPSHOT_LOG_BYTES_MAX / per_entry)
+		want = CALLRAFT_SNAPSHOT_LOG_BYTES_MAX / per_entry;
 	if (want < r->snapshot_threshold_min)
 		want = r->snapshot_threshold_min;
 	else
