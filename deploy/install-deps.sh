@@ -2,7 +2,7 @@
 # install-deps.sh: everything callraft needs on a fresh Debian 12 machine, from Debian's archive.
 #
 # Binary packages come from Debian 12. The one exception is canonical raft: Debian 12's libraft 0.15
-# diverges replicas under network faults (see DESIGN.md, "libraft: which build"), so we build raft
+# diverges replicas under network faults (see docs/design.md, "libraft: which build"), so we build raft
 # 0.22.1 from Debian 13's *source* package (raft 0.22.1-1) against Debian 12's libraries and install it
 # under /usr/local, where pkg-config finds it. The deb-src mirror is the machine's own apt mirror.
 # deploy/raft-patches/ holds our fixes to two crash bugs in raft 0.22.1's legacy layer that the

@@ -45,7 +45,7 @@ struct state;
 
 struct state_options {
 	size_t map_bytes;   /* LMDB map size; 0 means the default (8 GiB). */
-	bool no_sync;       /* MDB_NOSYNC: the Raft log makes entries durable; see DESIGN.md. */
+	bool no_sync;       /* MDB_NOSYNC: the Raft log makes entries durable; see docs/design.md. */
 	/* Events kept (retention by count); 0 means CALLRAFT_EVENTS_RETAINED_MAX. A test hook: it is
 	 * part of the FSM's rules, so every replica of a cluster must use the same (the daemon never
 	 * sets it). */

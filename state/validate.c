@@ -1,8 +1,8 @@
 /* validate.c: state_validate, the field checks of every command.
  *
- * The same checks run twice (STYLE.md rule 9): in the node before a command is proposed, so that a
- * bad request never reaches the log, and in apply after decoding, so that a command from an older
- * or buggy leader cannot store what this version would refuse. They read nothing but the command.
+ * The same checks run twice (docs/design.md, "Pair checks"): in the node before a command is
+ * proposed, so that a bad request never reaches the log, and in apply after decoding, so that a
+ * command from an older or buggy leader cannot store what this version would refuse. They read nothing but the command.
  *
  * Field classes (limits in callraft_limits.h):
  *   id      printable ASCII without spaces (0x21..0x7e), 1..CALLRAFT_ID_BYTES_MAX

@@ -1,6 +1,6 @@
 #!/bin/sh
 # raft015-divergence.sh: builds tests/sim/test_sim.c against Debian 12's libraft 0.15 and runs it,
-# to show that the simulation catches the replica divergence DESIGN.md describes ("libraft: which
+# to show that the simulation catches the replica divergence docs/design.md describes ("libraft: which
 # build"). Not part of ctest: it downloads libraft-dev and libraft2 0.15.0-1 from the Debian archive
 # through apt (the machine's own apt sources must be Debian 12 / bookworm) and builds by hand.
 #

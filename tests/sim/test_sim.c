@@ -1139,7 +1139,7 @@ static void sim_isolate(struct sim *s, unsigned i, bool cut)
 
 /* After a step, with probability fault_permille/1000: one random fault (or repair). Network and
  * process faults only (drops, failing sends, partitions, pauses, latency); the disks are reliable
- * (an I/O error ends a real node, see DESIGN.md). */
+ * (an I/O error ends a real node, see docs/design.md, "Fail-stop on I/O errors"). */
 static void sim_chaos_step(struct sim *s)
 {
 	unsigned i, j, l;
