@@ -399,7 +399,7 @@ static int run_idem_command(struct entry_run *r, unsigned i, const Callraft__Com
 	if (run_and_reply(r, i, cmd) != 0)
 		return -1;
 	return idem_put(r->s, r->txn, key, fp, r->now_ms, r->out->bytes[i], r->out->len[i],
-			r->errmsg, r->errmsg_len);
+			CALLRAFT_IDEMPOTENCY_KEYS_MAX, r->errmsg, r->errmsg_len);
 }
 
 static int run_command(struct entry_run *r, unsigned i, const Callraft__Command *cmd)

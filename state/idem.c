@@ -143,7 +143,8 @@ int idem_expire(struct state *s, MDB_txn *txn, int64_t now_ms, char *errmsg, siz
 }
 
 int idem_put(struct state *s, MDB_txn *txn, const char *key, uint64_t fingerprint, int64_t now_ms,
-	     const uint8_t *reply, size_t reply_len, char *errmsg, size_t errmsg_len)
+	     const uint8_t *reply, size_t reply_len, uint64_t keys_max, char *errmsg,
+	     size_t errmsg_len)
 {
 	Callraft__IdempotencyRecord rec = CALLRAFT__IDEMPOTENCY_RECORD__INIT, *old = NULL;
 	uint8_t tkey[IDEM_TIME_KEY_BYTES_MAX];
@@ -164,7 +165,8 @@ int idem_put(struct state *s, MDB_txn *txn, const char *key, uint64_t fingerprin
 	if (store_meta_get(s, txn, META_IDEM_COUNT, &count, errmsg, errmsg_len) != 0)
 		return -1;
 	/* Full: the oldest key makes room (its retention ends early; see the top). */
-	while (count >= CALLRAFT_IDEMPOTENCY_KEYS_MAX) {
+	assert(keys_max > 0);
+	while (count >= keys_max) {
 		char okey[CALLRAFT_IDEMPOTENCY_KEY_BYTES_MAX + 1];
 		int64_t at_ms;
 		rc = oldest(s, txn, &at_ms, okey, errmsg, errmsg_len);

@@ -213,9 +213,10 @@ uint64_t idem_fingerprint(const Callraft__Command *cmd);
 int idem_get(struct state *s, MDB_txn *txn, const char *key, int64_t now_ms,
 	     Callraft__IdempotencyRecord **out, char *errmsg, size_t errmsg_len);
 /* Stores the first reply under `key` (replacing an expired record; dropping the oldest keys while
- * CALLRAFT_IDEMPOTENCY_KEYS_MAX are held). 0 or -1. */
+ * keys_max are held: apply passes CALLRAFT_IDEMPOTENCY_KEYS_MAX). 0 or -1. */
 int idem_put(struct state *s, MDB_txn *txn, const char *key, uint64_t fingerprint, int64_t now_ms,
-	     const uint8_t *reply, size_t reply_len, char *errmsg, size_t errmsg_len);
+	     const uint8_t *reply, size_t reply_len, uint64_t keys_max, char *errmsg,
+	     size_t errmsg_len);
 /* Deletes up to CALLRAFT_IDEMPOTENCY_EXPIRE_PER_ENTRY keys older than the TTL. 0 or -1. */
 int idem_expire(struct state *s, MDB_txn *txn, int64_t now_ms, char *errmsg, size_t errmsg_len);
 /* The idempotency tables' invariants (idem.c's top). 0, or -1 with the first violation. */
