@@ -36,55 +36,56 @@ struct api_route {
 	enum http_method method;
 	const char *pattern; /* literal segments and "{field}" */
 	const char *op;      /* the Request's oneof field */
+	const char *list;    /* a list reply's repeated field: present ([]) even when empty */
 };
 
 /* Literal routes come before parameterised ones that could match the same path
  * ("/v1/calls/next" before "/v1/calls/{call_id}"): the first match wins. */
 static const struct api_route api_routes[] = {
-	{HTTP_GET, "/v1/status", "status"},
-	{HTTP_GET, "/v1/members", "members_list"},
-	{HTTP_POST, "/v1/members", "member_add"},
-	{HTTP_POST, "/v1/members/transfer", "leader_transfer"},
-	{HTTP_DELETE, "/v1/members/{id}", "member_remove"},
-	{HTTP_POST, "/v1/members/{id}/assign", "member_assign"},
-	{HTTP_POST, "/v1/snapshot", "snapshot_take"},
+	{HTTP_GET, "/v1/status", "status", NULL},
+	{HTTP_GET, "/v1/members", "members_list", "members"},
+	{HTTP_POST, "/v1/members", "member_add", NULL},
+	{HTTP_POST, "/v1/members/transfer", "leader_transfer", NULL},
+	{HTTP_DELETE, "/v1/members/{id}", "member_remove", NULL},
+	{HTTP_POST, "/v1/members/{id}/assign", "member_assign", NULL},
+	{HTTP_POST, "/v1/snapshot", "snapshot_take", NULL},
 
-	{HTTP_POST, "/v1/calls", "call_enqueue"},
-	{HTTP_POST, "/v1/calls/next", "call_next"},
-	{HTTP_GET, "/v1/calls/{call_id}", "call_show"},
-	{HTTP_POST, "/v1/calls/{call_id}/answer", "call_answer"},
-	{HTTP_POST, "/v1/calls/{call_id}/reject", "call_reject"},
-	{HTTP_POST, "/v1/calls/{call_id}/end", "call_end"},
-	{HTTP_POST, "/v1/calls/{call_id}/abandon", "call_abandon"},
-	{HTTP_POST, "/v1/calls/{call_id}/callback", "callback_request"},
-	{HTTP_POST, "/v1/calls/{call_id}/dial", "call_dial_attempt"},
+	{HTTP_POST, "/v1/calls", "call_enqueue", NULL},
+	{HTTP_POST, "/v1/calls/next", "call_next", NULL},
+	{HTTP_GET, "/v1/calls/{call_id}", "call_show", NULL},
+	{HTTP_POST, "/v1/calls/{call_id}/answer", "call_answer", NULL},
+	{HTTP_POST, "/v1/calls/{call_id}/reject", "call_reject", NULL},
+	{HTTP_POST, "/v1/calls/{call_id}/end", "call_end", NULL},
+	{HTTP_POST, "/v1/calls/{call_id}/abandon", "call_abandon", NULL},
+	{HTTP_POST, "/v1/calls/{call_id}/callback", "callback_request", NULL},
+	{HTTP_POST, "/v1/calls/{call_id}/dial", "call_dial_attempt", NULL},
 
-	{HTTP_GET, "/v1/agents", "agent_list"},
-	{HTTP_GET, "/v1/agents/{agent_id}", "agent_show"},
-	{HTTP_POST, "/v1/agents/{agent_id}/login", "agent_login"},
-	{HTTP_POST, "/v1/agents/{agent_id}/state", "agent_set_state"},
-	{HTTP_POST, "/v1/agents/{agent_id}/logout", "agent_logout"},
-	{HTTP_POST, "/v1/agents/{agent_id}/heartbeat", "agent_heartbeat"},
+	{HTTP_GET, "/v1/agents", "agent_list", "agents"},
+	{HTTP_GET, "/v1/agents/{agent_id}", "agent_show", NULL},
+	{HTTP_POST, "/v1/agents/{agent_id}/login", "agent_login", NULL},
+	{HTTP_POST, "/v1/agents/{agent_id}/state", "agent_set_state", NULL},
+	{HTTP_POST, "/v1/agents/{agent_id}/logout", "agent_logout", NULL},
+	{HTTP_POST, "/v1/agents/{agent_id}/heartbeat", "agent_heartbeat", NULL},
 
-	{HTTP_POST, "/v1/callbacks/schedule", "callback_schedule"},
-	{HTTP_POST, "/v1/callbacks/voicemail", "callback_voicemail"},
+	{HTTP_POST, "/v1/callbacks/schedule", "callback_schedule", NULL},
+	{HTTP_POST, "/v1/callbacks/voicemail", "callback_voicemail", NULL},
 
-	{HTTP_GET, "/v1/tickets", "ticket_list"},
-	{HTTP_POST, "/v1/tickets", "ticket_open"},
-	{HTTP_GET, "/v1/tickets/{code}", "ticket_show"},
-	{HTTP_POST, "/v1/tickets/{code}/update", "ticket_update"},
+	{HTTP_GET, "/v1/tickets", "ticket_list", "tickets"},
+	{HTTP_POST, "/v1/tickets", "ticket_open", NULL},
+	{HTTP_GET, "/v1/tickets/{code}", "ticket_show", NULL},
+	{HTTP_POST, "/v1/tickets/{code}/update", "ticket_update", NULL},
 
-	{HTTP_GET, "/v1/customers/{customer_id}/history", "customer_history"},
+	{HTTP_GET, "/v1/customers/{customer_id}/history", "customer_history", "history"},
 
-	{HTTP_GET, "/v1/queues/{queue}", "queue_show"},
-	{HTTP_POST, "/v1/queues/{queue}/configure", "queue_configure"},
+	{HTTP_GET, "/v1/queues/{queue}", "queue_show", "calls"},
+	{HTTP_POST, "/v1/queues/{queue}/configure", "queue_configure", NULL},
 
-	{HTTP_GET, "/v1/sites", "site_list"},
-	{HTTP_POST, "/v1/sites/{site}/configure", "site_configure"},
-	{HTTP_POST, "/v1/sites/{site}/down", "site_down"},
-	{HTTP_POST, "/v1/sites/{site}/up", "site_up"},
+	{HTTP_GET, "/v1/sites", "site_list", "sites"},
+	{HTTP_POST, "/v1/sites/{site}/configure", "site_configure", NULL},
+	{HTTP_POST, "/v1/sites/{site}/down", "site_down", NULL},
+	{HTTP_POST, "/v1/sites/{site}/up", "site_up", NULL},
 
-	{HTTP_GET, "/v1/stats", "stats_get"},
+	{HTTP_GET, "/v1/stats", "stats_get", "stats"},
 };
 
 #define API_ROUTES_COUNT (sizeof api_routes / sizeof api_routes[0])
@@ -93,6 +94,7 @@ static const struct api_route api_routes[] = {
 struct api_call {
 	struct conn conn;        /* first: the sink gets &conn */
 	struct http_req *req;    /* NULL once the HTTP side is done */
+	const struct api_route *route;
 	bool replied;
 };
 
@@ -165,6 +167,9 @@ static void api_reply(struct conn *c, const uint8_t *bytes, size_t len, uint64_t
 		return;
 	}
 	json_object_object_del(o, "request_id");
+	if (reply->code == CALLRAFT__CODE__OK && ac->route->list != NULL &&
+	    !json_object_object_get_ex(o, ac->route->list, NULL))
+		json_object_object_add(o, ac->route->list, json_object_new_array());
 	json_object_object_add(o, "code", json_object_new_string(code_name(reply->code)));
 	http_respond_json(ac->req, status, o, status == 503 ? "Retry-After: 1\r\n" : NULL);
 	callraft__reply__free_unpacked(reply, NULL);
@@ -462,6 +467,7 @@ static void api_handle(struct http_req *r, void *data)
 	conn_virtual_init(&ac->conn, n, &api_sink);
 	conn_ref(&ac->conn); /* the HTTP side's; dropped in api_done */
 	ac->req = r;
+	ac->route = rt;
 	http_req_on_done(r, api_done, ac);
 	n->requests_total++;
 	node_handle_request(n, &ac->conn, req); /* takes req */

@@ -1,0 +1,307 @@
+#!/usr/bin/env python3
+"""gen_openapi.py: writes docs/openapi.yaml from proto/callraft.proto and node/http_api.c.
+
+The HTTP API's JSON is the proto's own (node/http_json.h), and its routes are the table in
+node/http_api.c, so the document is derived from both and cannot drift from them:
+tests/integration/test_http_openapi.sh checks that docs/openapi.yaml is what this script writes,
+then validates the live server against it. Run after changing either:
+
+    python3 docs/gen_openapi.py > docs/openapi.yaml
+
+Python standard library only.
+"""
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROTO = open(os.path.join(ROOT, "proto", "callraft.proto")).read()
+API_C = open(os.path.join(ROOT, "node", "http_api.c")).read()
+
+ENUMS = {m.group(1): re.findall(r"^\s*(\w+) = \d+;", m.group(2), re.M)
+         for m in re.finditer(r"enum (\w+) \{(.*?)\n\}", PROTO, re.S)}
+MESSAGES = {m.group(1): m.group(2) for m in re.finditer(r"message (\w+) \{(.*?)\}\s*(?://[^\n]*)?\n", PROTO, re.S)}
+WRAPPERS = {"Int64Value": "int64", "Int32Value": "int32", "UInt32Value": "uint32"}
+SCALARS = ("string", "uint32", "uint64", "int32", "int64", "bool", "double")
+
+# Objects that replies carry (whole: every scalar field present, see http_json.h).
+OBJECTS = ["Call", "Agent", "TicketNote", "Ticket", "QueueConfig", "Site", "Customer",
+           "HistoryItem", "Stats", "Member", "NodeStatus"]
+
+
+def fields(msg):
+    """(repeated, type, map_value_type, name) of each field of message `msg`."""
+    out = []
+    body = re.sub(r"//[^\n]*", "", MESSAGES[msg])
+    for m in re.finditer(r"(repeated )?(map<string, (\w+)>|\w+) (\w+) = \d+;", body):
+        out.append((bool(m.group(1)), m.group(2), m.group(3), m.group(4)))
+    return out
+
+
+def type_lines(t):
+    if t == "string":
+        return ["type: string"]
+    if t in ("uint32", "uint64"):
+        return ["type: integer", "minimum: 0"]
+    if t in ("int32", "int64"):
+        return ["type: integer"]
+    if t == "bool":
+        return ["type: boolean"]
+    if t == "double":
+        return ["type: number"]
+    if t in ENUMS:
+        return ["type: string", "enum: [%s]" % ", ".join(ENUMS[t])]
+    if t in WRAPPERS:
+        return type_lines(WRAPPERS[t])
+    return ["$ref: '#/components/schemas/%s'" % t]
+
+
+def object_schema(msg, indent, whole, skip=()):
+    """An object schema for message `msg`. whole: every scalar is required (replies)."""
+    pad = " " * indent
+    out = [pad + "type: object"]
+    req, props = [], []
+    for rep, t, mapv, name in fields(msg):
+        if name in skip:
+            continue
+        if mapv:
+            lines = ["type: object", "additionalProperties:"] + ["  " + x for x in type_lines(mapv)]
+        elif rep:
+            lines = ["type: array", "items:"] + ["  " + x for x in type_lines(t)]
+        else:
+            lines = type_lines(t)
+        if whole and (rep or mapv or t in SCALARS or t in ENUMS):
+            req.append(name)
+        props.append((name, lines))
+    if req:
+        out.append(pad + "required: [%s]" % ", ".join(req))
+    if not whole:
+        out.append(pad + "additionalProperties: false")
+    out.append(pad + "properties:" + ("" if props else " {}"))
+    for name, lines in props:
+        out.append(pad + "  %s:" % name)
+        out += [pad + "    " + x for x in lines]
+    return out
+
+
+ROUTES = re.findall(r'\{(HTTP_\w+), "(/v1/[^"]*)", "(\w+)", (?:"(\w*)"|NULL)\}', API_C)
+if not ROUTES:
+    sys.exit("gen_openapi: no routes found in node/http_api.c")
+
+OP_MESSAGE = {}
+for m in re.finditer(r"^\s+(\w+) (\w+) = \d+;", MESSAGES["Request"], re.M):
+    OP_MESSAGE[m.group(2)] = m.group(1)
+
+WRITES = set(re.findall(r"case CALLRAFT__REQUEST__OP_(\w+):",
+                        open(os.path.join(ROOT, "proto", "callraft_ops.c")).read().split("callraft_op_is_read")[0]))
+
+# What a successful reply carries, per operation (the rest of the Reply may appear too).
+SUCCESS = {
+    "status": ("StatusReply", "the answering node's own view (never forwarded)"),
+    "members_list": ("MembersReply", None), "site_list": ("SitesReply", None),
+    "call_show": ("CallReply", None), "agent_show": ("AgentReply", None),
+    "ticket_show": ("TicketReply", None), "ticket_open": ("TicketReply", None),
+    "call_enqueue": ("CallReply", None), "call_next": ("CallReply", None),
+    "agent_list": ("AgentsReply", None), "ticket_list": ("TicketsReply", None),
+    "queue_show": ("QueueReply", None), "stats_get": ("StatsReply", None),
+    "customer_history": ("HistoryReply", None),
+}
+SUMMARY = {
+    "status": "This node's status: role, leader, term, indexes, members (node-local)",
+    "members_list": "Members: site, addresses (client and HTTP), role",
+    "member_add": "Add a member (as a spare; then assign it a role)",
+    "leader_transfer": "Transfer leadership (to `id`, or 0: the most up-to-date voter)",
+    "member_remove": "Remove a member", "member_assign": "Assign a member's role (VOTER, STANDBY, SPARE)",
+    "snapshot_take": "Take a Raft snapshot on this node at the next entry (node-local)",
+    "call_enqueue": "Enqueue a call (the PBX's call id is a natural key: once per call id)",
+    "call_next": "Give the agent the best waiting call (an offer with its token)",
+    "call_show": "A call", "call_answer": "Answer an offered call with the offer's token",
+    "call_reject": "Decline an offered call (it goes back to the queue)",
+    "call_end": "End an answered call", "call_abandon": "The caller hung up while waiting or offered",
+    "callback_request": "Turn a waiting call into a callback (keeps its place)",
+    "call_dial_attempt": "Record a dial attempt of a callback, before dialling",
+    "agent_list": "Agents (of one site with ?site=)", "agent_show": "An agent",
+    "agent_login": "Log an agent in with its skills (queues)",
+    "agent_set_state": "Set an agent's state (AVAILABLE, BREAK, WRAP_UP; push: true = ready for pushed offers)",
+    "agent_logout": "Log an agent out", "agent_heartbeat": "Presence heartbeat of an agent's desktop",
+    "callback_schedule": "Schedule a callback at a time", "callback_voicemail": "A voicemail callback, released when the site opens",
+    "ticket_list": "A customer's tickets (?customer_id=, ?limit=)", "ticket_open": "Open a ticket (its tracking code comes back)",
+    "ticket_show": "A ticket with its notes", "ticket_update": "Change a ticket's status and/or add a note",
+    "customer_history": "A customer's contact history", "queue_show": "A queue: waiting calls and its routing config",
+    "queue_configure": "Configure a queue's routing (absent fields keep their value)",
+    "site_list": "Sites and their status", "site_configure": "Configure a site (opening hours, presence and loss timeouts)",
+    "site_down": "Declare a site lost (its waiting callers are handed over)", "site_up": "Declare a site restored",
+    "stats_get": "Live statistics per queue and site (?queue=, ?site=)",
+}
+METHOD = {"HTTP_GET": "get", "HTTP_POST": "post", "HTTP_DELETE": "delete", "HTTP_PUT": "put", "HTTP_PATCH": "patch"}
+
+
+def operation(method, path, op):
+    msg = OP_MESSAGE[op]
+    params = re.findall(r"\{(\w+)\}", path)
+    is_write = op.upper() in WRITES
+    out = ["    %s:" % METHOD[method], "      operationId: %s" % op,
+           "      summary: %s" % SUMMARY.get(op, op).replace(":", " -")]
+    plist = []
+    for p in params:
+        t = [f for f in fields(msg) if f[3] == p][0][1]
+        plist.append(["- name: %s" % p, "  in: path", "  required: true", "  schema:"] +
+                     ["    " + x for x in type_lines(t)])
+    if method == "HTTP_GET":
+        for rep, t, mapv, name in fields(msg):
+            if name in params or rep or mapv:
+                continue
+            plist.append(["- name: %s" % name, "  in: query", "  required: false", "  schema:"] +
+                         ["    " + x for x in type_lines(t)])
+        if op != "status":
+            plist.append(["- $ref: '#/components/parameters/stale'"])
+    if is_write:
+        plist.append(["- $ref: '#/components/parameters/idempotencyKey'"])
+    plist.append(["- $ref: '#/components/parameters/timeout'"])
+    out.append("      parameters:")
+    for p in plist:
+        out += ["        " + x for x in p]
+    if method != "HTTP_GET":
+        out += ["      requestBody:", "        required: false", "        content:",
+                "          application/json:", "            schema:"]
+        out += object_schema(msg, 14, False, skip=params)
+    out.append("      responses:")
+    schema, desc = SUCCESS.get(op, ("Reply", None))
+    out += ["        '200':", "          description: %s" % (desc or "done"), "          content:",
+            "            application/json:", "              schema:",
+            "                $ref: '#/components/schemas/%s'" % schema]
+    errors = ["400", "503", "504"]
+    if op not in ("status", "members_list", "site_list", "snapshot_take"):
+        errors.append("404")
+    if is_write or op in ("member_add", "member_remove", "member_assign", "leader_transfer"):
+        errors += ["409", "422"]
+    for e in sorted(errors):
+        out += ["        '%s':" % e, "          $ref: '#/components/responses/Error'"]
+    return out
+
+
+def reply_schema(name, required, props):
+    out = ["    %s:" % name, "      type: object", "      required: [%s]" % ", ".join(["code"] + required),
+           "      properties:", "        code:", "          type: string", "          enum: [OK]",
+           "        applied_index:", "          type: integer", "          minimum: 0"]
+    for p, lines in props:
+        out.append("        %s:" % p)
+        out += ["          " + x for x in lines]
+    return out
+
+
+def ref(n):
+    return ["$ref: '#/components/schemas/%s'" % n]
+
+
+def arr(n):
+    return ["type: array", "items:", "  $ref: '#/components/schemas/%s'" % n]
+
+
+def main():
+    out = """# openapi.yaml: the HTTP/JSON API of callraftd (node/http_api.c), served by every node on its
+# http_address. WRITTEN BY docs/gen_openapi.py from proto/callraft.proto and node/http_api.c: do not
+# edit by hand; tests/integration/test_http_openapi.sh checks it is current and validates a live
+# cluster against it. Examples for every operation: docs/integrate.md.
+openapi: 3.0.3
+info:
+  title: callraft HTTP/JSON API
+  version: '1'
+  description: >-
+    Every node answers every operation - a follower forwards to the leader. JSON field names are
+    the proto's (proto/callraft.proto), enums are their names, 64-bit integers are JSON integers.
+    Reads are linearizable unless ?stale=true (then the answering node's own state). Writes need
+    an Idempotency-Key header - a retry with the same key, to any node and after a failover,
+    returns the first reply and changes nothing while the key is retained (24 h of cluster time,
+    or the 200,000 most recent keys). Every error has a JSON body with the CLI's code - 503 comes
+    with Retry-After. Every request is answered within its deadline (12 s, ?timeout_ms= 100..60000)
+    or gets 504 TIMEOUT - the outcome of a write is then unknown, retry it with the same key.
+servers:
+  - url: http://127.0.0.1:8080
+paths:
+""".splitlines()
+    by_path = {}
+    for method, path, op, _ in ROUTES:
+        by_path.setdefault(path, []).append((method, op))
+    for path in by_path:
+        oapath = path
+        out.append("  %s:" % oapath)
+        for method, op in by_path[path]:
+            out += operation(method, path, op)
+    out += """components:
+  parameters:
+    stale:
+      name: stale
+      in: query
+      required: false
+      description: true - answer from this node's state without asking the leader (wallboards)
+      schema:
+        type: boolean
+    timeout:
+      name: timeout_ms
+      in: query
+      required: false
+      description: the request's deadline in ms (default 12000) - 504 TIMEOUT after it
+      schema:
+        type: integer
+        minimum: 100
+        maximum: 60000
+    idempotencyKey:
+      name: Idempotency-Key
+      in: header
+      required: true
+      description: one value per logical operation, the same on every retry (1-128 printable characters, no spaces)
+      schema:
+        type: string
+  responses:
+    Error:
+      description: an error - the body carries the CLI's code and a message
+      content:
+        application/json:
+          schema:
+            $ref: '#/components/schemas/Error'
+  schemas:
+    Error:
+      type: object
+      required: [code, message]
+      properties:
+        code:
+          type: string
+          enum: [%s]
+        message:
+          type: string
+        applied_index:
+          type: integer
+          minimum: 0
+        leader_hint:
+          type: integer
+          minimum: 0
+        leader_address:
+          type: string
+""".replace("%s", ", ".join(c for c in ENUMS["Code"] if c != "OK")).splitlines()
+    generic = [("call", ref("Call")), ("agent", ref("Agent")), ("ticket", ref("Ticket")),
+               ("leader_hint", ["type: integer", "minimum: 0"]), ("leader_address", ["type: string"])]
+    out += reply_schema("Reply", [], generic)
+    out += reply_schema("CallReply", ["call"], [("call", ref("Call")), ("agent", ref("Agent"))])
+    out += reply_schema("AgentReply", ["agent"], [("agent", ref("Agent"))])
+    out += reply_schema("TicketReply", ["ticket"], [("ticket", ref("Ticket"))])
+    out += reply_schema("AgentsReply", ["agents"], [("agents", arr("Agent"))])
+    out += reply_schema("TicketsReply", ["tickets"], [("tickets", arr("Ticket")),
+                                                      ("total", ["type: integer", "minimum: 0"])])
+    out += reply_schema("QueueReply", ["calls", "queue_config"],
+                        [("calls", arr("Call")), ("total", ["type: integer", "minimum: 0"]),
+                         ("queue_config", ref("QueueConfig"))])
+    out += reply_schema("StatsReply", ["stats"], [("stats", arr("Stats")),
+                                                  ("total", ["type: integer", "minimum: 0"])])
+    out += reply_schema("HistoryReply", ["history"], [("history", arr("HistoryItem")),
+                                                      ("customer", ref("Customer"))])
+    out += reply_schema("SitesReply", ["sites"], [("sites", arr("Site"))])
+    out += reply_schema("MembersReply", ["members"], [("members", arr("Member"))])
+    out += reply_schema("StatusReply", ["status"], [("status", ref("NodeStatus"))])
+    for name in OBJECTS:
+        out.append("    %s:" % name)
+        out += object_schema(name, 6, True)
+    print("\n".join(out))
+
+
+main()

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Every operation of the HTTP/JSON API against a real 1+1+1 cluster (and a fourth node for the
+# membership operations), with Python's http.client, each answer validated against
+# docs/openapi.yaml: its status must be documented for the operation and its body match the
+# documented schema; every documented operation must have answered 200 at least once. Also checks
+# that docs/openapi.yaml is what docs/gen_openapi.py writes from the proto and the route table.
+source "$(dirname "$0")/lib.sh"
+
+step "docs/openapi.yaml is current"
+python3 "$ROOT/docs/gen_openapi.py" | diff -u "$ROOT/docs/openapi.yaml" - >/dev/null ||
+  fail "docs/openapi.yaml differs from docs/gen_openapi.py's output: regenerate it"
+
+step "start a 1+1+1 cluster"
+"$CLUSTER_SH" up 1+1+1 >/dev/null
+wait_leader >/dev/null
+export HTTP_ADDRS=$("$CLUSTER_SH" http-addresses) OPENAPI=$ROOT/docs/openapi.yaml CLUSTER_SH
+
+step "every operation, validated against docs/openapi.yaml"
+PYTHONPATH="$(dirname "$0")" python3 - <<'PY'
+import itertools, os, subprocess, time
+from http_lib import call, wait_http
+from openapi_check import Checker, load
+
+addrs = os.environ["HTTP_ADDRS"].split(",")
+base = int(os.environ["CALLRAFT_PORT_BASE"])
+wait_http(addrs)
+chk = Checker(load(os.environ["OPENAPI"]))
+rr = itertools.cycle(addrs)   # requests go round the nodes: followers forward
+keys = itertools.count(1)
+
+def req(method, template, params=None, body=None, want=200, query="", node=None, write=None):
+    path = template
+    for k, v in (params or {}).items():
+        path = path.replace("{%s}" % k, str(v))
+    chk.check_request(method, template, body)
+    if write is None:
+        write = method != "GET" and not template.startswith("/v1/members") and template != "/v1/snapshot"
+    key = "it-%d-%d" % (os.getpid(), next(keys)) if write else None
+    deadline = time.time() + 20
+    while True:
+        a = node or next(rr)
+        st, hdrs, doc = call(a, method, path + query, body=body, key=key)
+        chk.check(method, template, st, doc)
+        if st == 503 and time.time() < deadline:  # election after a transfer: retry, same key
+            assert "retry-after" in hdrs, hdrs
+            time.sleep(0.3)
+            continue
+        break
+    assert st == want, "%s %s%s: %d %r (want %d)" % (method, path, query, st, doc, want)
+    return doc
+
+for a in addrs:
+    req("GET", "/v1/status", node=a)
+req("GET", "/v1/members")
+req("GET", "/v1/members", query="?stale=true")
+
+# sites and queues
+req("POST", "/v1/sites/{site}/configure", {"site": "tehran"},
+    {"opens_at_minute": 480, "closes_at_minute": 1200, "utc_offset_minutes": 210})
+d = req("GET", "/v1/sites")
+assert any(s["site"] == "tehran" and s["opens_at_minute"] == 480 for s in d["sites"]), d
+req("POST", "/v1/queues/{queue}/configure", {"queue": "sales"}, {"offer_timeout_ms": 20000, "top_tier": 3})
+d = req("GET", "/v1/queues/{queue}", {"queue": "sales"})
+assert d["calls"] == [] and d["queue_config"]["offer_timeout_ms"] == 20000, d
+
+# an agent and a call's whole life
+req("POST", "/v1/agents/{agent_id}/login", {"agent_id": "ag-1"},
+    {"name": "Sara", "site": "tehran", "skills": ["sales"]})
+req("POST", "/v1/agents/{agent_id}/state", {"agent_id": "ag-1"}, {"state": "AVAILABLE"})
+req("POST", "/v1/agents/{agent_id}/heartbeat", {"agent_id": "ag-1"})
+d = req("GET", "/v1/agents/{agent_id}", {"agent_id": "ag-1"})
+assert d["agent"]["state"] == "AVAILABLE" and d["agent"]["skills"] == ["sales"], d
+d = req("GET", "/v1/agents", query="?site=tehran")
+assert [x["agent_id"] for x in d["agents"]] == ["ag-1"], d
+d = req("GET", "/v1/agents", query="?site=nowhere&stale=true")
+assert d["agents"] == [], d
+
+enq = {"call_id": "it-1", "queue": "sales", "caller_number": "+982155501001",
+       "customer_id": "cust-1", "tier": 2, "arrival_site": "tehran"}
+d = req("POST", "/v1/calls", body=enq)
+assert d["call"]["state"] == "WAITING", d
+d = req("GET", "/v1/queues/{queue}", {"queue": "sales"}, query="?limit=10")
+assert [c["call_id"] for c in d["calls"]] == ["it-1"], d
+d = req("POST", "/v1/calls/next", body={"agent_id": "ag-1"})
+tok = {"agent_id": "ag-1", "offer_term": d["call"]["offer_term"], "offer_index": d["call"]["offer_index"]}
+assert d["call"]["state"] == "OFFERED", d
+req("POST", "/v1/calls/{call_id}/reject", {"call_id": "it-1"}, tok)
+d = req("POST", "/v1/calls/{call_id}/answer", {"call_id": "it-1"}, tok, want=409)
+assert d["code"] == "STALE_TOKEN", d
+d = req("POST", "/v1/calls/next", body={"agent_id": "ag-1"})
+tok = {"agent_id": "ag-1", "offer_term": d["call"]["offer_term"], "offer_index": d["call"]["offer_index"]}
+req("POST", "/v1/calls/{call_id}/answer", {"call_id": "it-1"}, tok)
+d = req("GET", "/v1/calls/{call_id}", {"call_id": "it-1"})
+assert d["call"]["state"] == "ANSWERED" and d["call"]["agent_id"] == "ag-1", d
+
+# a ticket from the call
+d = req("POST", "/v1/tickets", body={"customer_id": "cust-1", "call_id": "it-1",
+                                     "category": "complaint-passenger", "subject": "late delivery",
+                                     "ticket_class": "urgent"})
+code = d["ticket"]["code"]
+req("POST", "/v1/tickets/{code}/update", {"code": code},
+    {"status": "IN_PROGRESS", "note": "called the dealer", "author": "ag-1"})
+d = req("GET", "/v1/tickets/{code}", {"code": code})
+assert d["ticket"]["status"] == "IN_PROGRESS" and len(d["ticket"]["notes"]) >= 1, d
+d = req("GET", "/v1/tickets", query="?customer_id=cust-1&limit=5")
+assert [t["code"] for t in d["tickets"]] == [code], d
+req("POST", "/v1/calls/{call_id}/end", {"call_id": "it-1"}, {"agent_id": "ag-1"})
+
+# a callback: requested while waiting, dialled by the agent, answered and ended
+req("POST", "/v1/calls", body=dict(enq, call_id="it-2", tier=0))
+req("POST", "/v1/calls/{call_id}/callback", {"call_id": "it-2"}, {"number": "+982155501002"})
+d = req("POST", "/v1/calls/next", body={"agent_id": "ag-1"})
+assert d["call"]["call_id"] == "it-2" and d["call"]["callback"], d
+tok = {"agent_id": "ag-1", "offer_term": d["call"]["offer_term"], "offer_index": d["call"]["offer_index"]}
+req("POST", "/v1/calls/{call_id}/dial", {"call_id": "it-2"}, {"agent_id": "ag-1"})
+req("POST", "/v1/calls/{call_id}/answer", {"call_id": "it-2"}, tok)
+req("POST", "/v1/calls/{call_id}/end", {"call_id": "it-2"}, {"agent_id": "ag-1"})
+
+# an abandon, scheduled and voicemail callbacks
+req("POST", "/v1/calls", body=dict(enq, call_id="it-3"))
+d = req("POST", "/v1/calls/{call_id}/abandon", {"call_id": "it-3"})
+d = req("GET", "/v1/calls/{call_id}", {"call_id": "it-3"}, query="?stale=false")
+assert d["call"]["state"] == "ABANDONED", d
+req("POST", "/v1/callbacks/schedule", body={"callback_id": "cb-1", "customer_id": "cust-1",
+                                             "number": "+982155501003", "queue": "sales",
+                                             "at_ms": int(time.time() * 1000) + 3600000, "tier": 1})
+req("POST", "/v1/callbacks/voicemail", body={"callback_id": "vm-1", "number": "+982155501004",
+                                              "queue": "sales", "site": "tehran"})
+d = req("GET", "/v1/customers/{customer_id}/history", {"customer_id": "cust-1"}, query="?limit=20")
+assert len(d["history"]) >= 2, d
+d = req("GET", "/v1/stats")
+assert any(s["scope"] == "queue" and s["name"] == "sales" for s in d["stats"]), d
+req("GET", "/v1/stats", query="?queue=sales&site=tehran")
+req("POST", "/v1/sites/{site}/down", {"site": "shiraz"}, {"reason": "drill"})
+req("POST", "/v1/sites/{site}/up", {"site": "shiraz"})
+req("POST", "/v1/agents/{agent_id}/logout", {"agent_id": "ag-1"})
+req("POST", "/v1/snapshot")
+
+# errors keep their documented shape
+req("GET", "/v1/calls/{call_id}", {"call_id": "no-such-call"}, want=404)
+req("GET", "/v1/tickets/{code}", {"code": "T00000X"}, want=404)
+req("POST", "/v1/calls/next", body={"agent_id": "nobody"}, want=404)
+req("POST", "/v1/calls", body=dict(enq, call_id="it-4", tier=99), want=400)
+
+# membership: a fourth node, added as a spare, made standby, removed; then a leader transfer
+subprocess.run([os.environ["CLUSTER_SH"], "new", "4", "shiraz"], check=True, stdout=subprocess.DEVNULL)
+req("POST", "/v1/members", body={"id": 4, "site": "shiraz", "raft_address": "127.0.0.1:%d" % (base + 4),
+                                 "client_address": "127.0.0.1:%d" % (base + 104),
+                                 "http_address": "127.0.0.1:%d" % (base + 204)})
+d = req("GET", "/v1/members")
+m4 = [m for m in d["members"] if m["id"] == 4]
+assert m4 and m4[0]["http_address"] == "127.0.0.1:%d" % (base + 204), d
+req("POST", "/v1/members/{id}/assign", {"id": 4}, {"role": "STANDBY"})
+req("DELETE", "/v1/members/{id}", {"id": 4})
+req("POST", "/v1/members/transfer", body={})
+subprocess.run([os.environ["CLUSTER_SH"], "kill", "4"], check=True, stdout=subprocess.DEVNULL)
+
+missing = [op for op in chk.operations() if (op[0], op[1], 200) not in chk.seen]
+assert not missing, "operations never answered 200: %s" % missing
+print("ok: %d operations, %d (operation, status) pairs validated" %
+      (len(list(chk.operations())), len(chk.seen)))
+PY
+echo "PASS"
