@@ -2,8 +2,10 @@
 # The HTTP/JSON API (node/http_api.c) against a real 1+1+1 cluster, with Python's http.client:
 # every node serves /v1/status; reads and writes through a follower are forwarded; a write without
 # an Idempotency-Key is refused; a retried key returns the first reply (to another node too) and a
-# reused key for another request is refused; unknown paths and malformed bodies get 4xx with the
-# CLI's codes and the node keeps serving.
+# reused key for another request is refused; bad requests (unknown paths and methods, malformed
+# JSON, wrong types, unknown fields, bad keys and query arguments, oversized bodies and headers,
+# chunked bodies, slow and half requests) get 4xx with the CLI's codes or are closed within the
+# receive timeout, change nothing, and the node keeps serving.
 source "$(dirname "$0")/lib.sh"
 
 step "start a 1+1+1 cluster"
@@ -19,14 +21,20 @@ from http_lib import call, retry, wait_http
 addrs = os.environ["HTTP_ADDRS"].split(",")
 wait_http(addrs)
 
-# status: node-local, on every node
+# status: node-local, on every node; the members' HTTP addresses once the leader recorded them
+import time
 for i, a in enumerate(addrs, 1):
-    st, h, d = call(a, "GET", "/v1/status")
-    assert st == 200 and d["code"] == "OK", (st, d)
-    assert d["status"]["id"] == i, d
-    assert h["content-type"].startswith("application/json"), h
-    assert {m["id"] for m in d["status"]["members"]} == {1, 2, 3}, d
-    assert all(m["http_address"] for m in d["status"]["members"]), d
+    deadline = time.time() + 20
+    while True:
+        st, h, d = call(a, "GET", "/v1/status")
+        assert st == 200 and d["code"] == "OK", (st, d)
+        assert d["status"]["id"] == i, d
+        assert h["content-type"].startswith("application/json"), h
+        assert {m["id"] for m in d["status"]["members"]} == {1, 2, 3}, d
+        if all(m["http_address"] == addrs[m["id"] - 1] for m in d["status"]["members"]):
+            break
+        assert time.time() < deadline, d
+        time.sleep(0.2)
 
 st, d, _ = retry(addrs, "GET", "/v1/members")
 assert st == 200 and len(d["members"]) == 3, d
@@ -48,13 +56,95 @@ assert st == 422 and d["code"] == "IDEMPOTENCY_KEY_REUSED", (st, d)
 st, _, d = call(addrs[2], "GET", "/v1/queues/sales")
 assert st == 200 and [c["call_id"] for c in d["calls"]] == ["h-1"], d
 
-# bad requests, and the node keeps serving
-st, _, d = call(addrs[0], "GET", "/v1/nothing-here")
-assert st == 404 and d["code"] == "UNKNOWN_OPERATION", (st, d)
-st, _, d = call(addrs[0], "POST", "/v1/calls", raw=b'{"call_id": ', key="k-bad-1")
-assert st == 400 and d["code"] == "INVALID_ARGUMENT", (st, d)
-st, _, d = call(addrs[0], "GET", "/v1/status")
-assert st == 200, st
+# bad requests: each gets its status and a JSON body with the CLI's code; nothing changes
+a = addrs[0]
+def bad(method, path, want, code, raw=None, body=None, key="k-bad", headers=None):
+    st, _, d = call(a, method, path, body=body, raw=raw, key=key, headers=headers)
+    assert st == want and d["code"] == code, (method, path, st, d, want, code)
+    return d
+bad("GET", "/v1/nothing-here", 404, "UNKNOWN_OPERATION")
+bad("GET", "/nothing", 404, "UNKNOWN_OPERATION")
+bad("DELETE", "/v1/calls", 405, "UNKNOWN_OPERATION")
+bad("POST", "/v1/calls", 400, "INVALID_ARGUMENT", raw=b'{"call_id": ')          # malformed JSON
+bad("POST", "/v1/calls", 400, "INVALID_ARGUMENT", raw=b'{"a":1} trailing')
+bad("POST", "/v1/calls", 400, "INVALID_ARGUMENT", raw=b'[1, 2]')                # not an object
+bad("POST", "/v1/calls", 400, "INVALID_ARGUMENT", raw=b'\xff\xfe not json')
+d = bad("POST", "/v1/calls", 400, "INVALID_ARGUMENT", body=dict(body, tier="gold"))  # wrong types
+assert "tier" in d["message"], d
+bad("POST", "/v1/calls", 400, "INVALID_ARGUMENT", body=dict(body, tier=-1))
+bad("POST", "/v1/calls", 400, "INVALID_ARGUMENT", body=dict(body, tier=1.5))
+bad("POST", "/v1/calls", 400, "INVALID_ARGUMENT", body=dict(body, call_id=7))
+bad("POST", "/v1/calls", 400, "INVALID_ARGUMENT", body=dict(body, surprise=1))   # unknown field
+bad("POST", "/v1/calls", 400, "INVALID_ARGUMENT", body=dict(body, call_id=""))   # node validation
+bad("POST", "/v1/calls", 400, "INVALID_ARGUMENT", body=body, key="two words")
+bad("POST", "/v1/calls", 400, "INVALID_ARGUMENT", body=body, key="k" * 129)
+bad("GET", "/v1/queues/sales?limit=ten", 400, "INVALID_ARGUMENT")
+bad("GET", "/v1/queues/sales?stale=maybe", 400, "INVALID_ARGUMENT")
+bad("GET", "/v1/queues/sales?timeout_ms=5", 400, "INVALID_ARGUMENT")
+bad("POST", "/v1/calls/h-1/answer", 400, "INVALID_ARGUMENT", body={"offer_term": "x"})
+d = bad("POST", "/v1/calls", 413, "INVALID_ARGUMENT", raw=b"{" + b" " * 70000 + b"}")  # oversized
+assert "limit" in d["message"], d
+
+import re, socket
+def raw_exchange(data, wait_s=15):
+    """Sends raw bytes; returns what comes back until the node closes the connection."""
+    host, port = a.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=wait_s)
+    s.sendall(data)
+    out = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except socket.timeout:
+        raise AssertionError("connection still open after %d s: %r" % (wait_s, out[:200]))
+    finally:
+        s.close()
+    return out
+
+r = raw_exchange(b"POST /v1/calls HTTP/1.1\r\nHost: x\r\nIdempotency-Key: k\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n5\r\n{}{}{\r\n0\r\n\r\n")
+assert r.startswith(b"HTTP/1.1 411"), r[:100]
+# Framing libwebsockets itself refuses (a negative length, a bad request line): a 4xx or a close.
+r = raw_exchange(b"POST /v1/calls HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n")
+assert re.match(rb"HTTP/1.[01] 4", r), r[:100]
+r = raw_exchange(b"GARBAGE\r\n\r\n")
+assert r == b"" or re.match(rb"HTTP/1.[01] 4", r), r[:100]
+# Headers beyond CALLRAFT_HTTP_HEADER_BYTES_MAX: libwebsockets closes the connection.
+r = raw_exchange(b"GET /v1/status HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n")
+assert not r.startswith(b"HTTP/1.1 200"), r[:100]
+
+# Slow and half requests are closed within the receive timeout (10 s) while the node serves others.
+import threading, time
+results = {}
+def slow(name, data):
+    t0 = time.time()
+    results[name] = (raw_exchange(data, wait_s=25), time.time() - t0)
+threads = [threading.Thread(target=slow, args=("half-headers", b"GET /v1/status HTTP/1.1\r\nHost: x\r\n")),
+           threading.Thread(target=slow, args=("half-body", b"POST /v1/calls HTTP/1.1\r\nHost: x\r\n"
+                                               b"Idempotency-Key: k-half\r\nContent-Length: 100\r\n\r\n{\"call_id\"")),
+           threading.Thread(target=slow, args=("nothing", b""))]
+for t in threads:
+    t.start()
+for _ in range(20):
+    st, _, _ = call(a, "GET", "/v1/status")
+    assert st == 200, st
+    time.sleep(0.05)
+for t in threads:
+    t.join(30)
+for name, (r, took) in sorted(results.items()):
+    print("%s: closed after %.1f s (%d bytes answered)" % (name, took, len(r)))
+    assert took < 22, (name, took)
+    assert b" 200 " not in r[:20], (name, r[:100])
+
+# Nothing of all that changed the state, and the node keeps serving.
+st, _, d = call(addrs[2], "GET", "/v1/queues/sales")
+assert st == 200 and [c["call_id"] for c in d["calls"]] == ["h-1"], d
+for x in addrs:
+    st, _, _ = call(x, "GET", "/v1/status")
+    assert st == 200, (x, st)
 print("ok")
 PY
 echo "PASS"

@@ -3,12 +3,18 @@
 # membership operations), with Python's http.client, each answer validated against
 # docs/openapi.yaml: its status must be documented for the operation and its body match the
 # documented schema; every documented operation must have answered 200 at least once. Also checks
-# that docs/openapi.yaml is what docs/gen_openapi.py writes from the proto and the route table.
+# that docs/openapi.yaml documents exactly the routes of node/http_api.c.
 source "$(dirname "$0")/lib.sh"
 
-step "docs/openapi.yaml is current"
-python3 "$ROOT/docs/gen_openapi.py" | diff -u "$ROOT/docs/openapi.yaml" - >/dev/null ||
-  fail "docs/openapi.yaml differs from docs/gen_openapi.py's output: regenerate it"
+step "docs/openapi.yaml documents exactly the server's routes"
+# The operations must match the route table (a route without its document fails); other drift
+# (a field added to the proto) is reported: regenerate with python3 docs/gen_openapi.py.
+python3 "$ROOT/docs/gen_openapi.py" > "$CALLRAFT_LAB/openapi.yaml"
+ops() { grep -E '^  /v1/|^    (get|post|put|delete|patch):' "$1"; }
+diff <(ops "$ROOT/docs/openapi.yaml") <(ops "$CALLRAFT_LAB/openapi.yaml") ||
+  fail "docs/openapi.yaml does not list the routes of node/http_api.c: regenerate it"
+diff -q "$ROOT/docs/openapi.yaml" "$CALLRAFT_LAB/openapi.yaml" >/dev/null ||
+  echo "NOTE: docs/openapi.yaml differs from docs/gen_openapi.py's output (proto changed?): regenerate it"
 
 step "start a 1+1+1 cluster"
 "$CLUSTER_SH" up 1+1+1 >/dev/null
