@@ -106,7 +106,6 @@ static void link_write(struct fwd_link *l, uv_buf_t b)
 	}
 }
 
-
 /* Relays one reply frame from the leader. */
 static void relay(struct fwd_link *l, const uint8_t *frame, uint32_t len)
 {
@@ -260,15 +259,22 @@ static int leader_address(struct node *n, struct conn *c, uint64_t request_id, u
 
 void fwd_request(struct node *n, struct conn *c, Callraft__Request *req)
 {
-	struct fwd_link *l = &n->fwd;
 	char addr[CALLRAFT_ADDRESS_BYTES_MAX + 1];
+	uint64_t leader_id;
+
+	if (leader_address(n, c, req->request_id, &leader_id, addr, sizeof addr) == 0)
+		fwd_send(n, c, req, leader_id, addr);
+}
+
+void fwd_send(struct node *n, struct conn *c, Callraft__Request *req, uint64_t leader_id,
+	      const char *addr)
+{
+	struct fwd_link *l = &n->fwd;
 	struct fwd_pending *p;
-	uint64_t leader_id, orig_id = req->request_id;
+	uint64_t orig_id = req->request_id;
 	size_t len;
 	uv_buf_t b;
 
-	if (leader_address(n, c, orig_id, &leader_id, addr, sizeof addr) != 0)
-		return;
 	if (l->state == FWD_CLOSING) {
 		conn_send_error(c, orig_id, CALLRAFT__CODE__UNAVAILABLE,
 				"forward link to the leader is being reset: retry");
@@ -326,9 +332,12 @@ void fwd_request(struct node *n, struct conn *c, Callraft__Request *req)
 
 void fwd_housekeeping(struct node *n)
 {
+	fwd_expire(n, repl_leader(n->repl, NULL), uv_now(&n->loop));
+}
+
+void fwd_expire(struct node *n, uint64_t leader, uint64_t now)
+{
 	struct fwd_link *l = &n->fwd;
-	uint64_t now = uv_now(&n->loop);
-	uint64_t leader = repl_leader(n->repl, NULL);
 
 	if (l->state != FWD_IDLE && l->state != FWD_CLOSING && l->leader_id != leader) {
 		fwd_reset(n, CALLRAFT__CODE__OUTCOME_UNKNOWN, "leader changed: retry with the same seq");

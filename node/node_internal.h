@@ -228,10 +228,17 @@ void datadir_close(struct node *n);
 void fwd_init(struct node *n);
 /* Forwards `req` (ownership stays with the caller) from connection `c` to the leader. */
 void fwd_request(struct node *n, struct conn *c, Callraft__Request *req);
+/* The same, to leader `leader_id` at client address `address` (fwd_request looks them up in raft
+ * and the members table). */
+void fwd_send(struct node *n, struct conn *c, Callraft__Request *req, uint64_t leader_id,
+	      const char *address);
 /* Fails every forwarded request (leader change, shutdown) and drops the connection. */
 void fwd_reset(struct node *n, Callraft__Code code, const char *why);
-/* Expires forwarded requests older than `age_ms`; resets the link if the leader changed. */
+/* Expires forwarded requests older than CALLRAFT_FORWARD_TIMEOUT_MS (TIMEOUT); resets the link
+ * if the leader changed (OUTCOME_UNKNOWN). fwd_expire does it for leader `leader_id` at loop time
+ * `now_ms`; fwd_housekeeping for the current leader, now. */
 void fwd_housekeeping(struct node *n);
+void fwd_expire(struct node *n, uint64_t leader_id, uint64_t now_ms);
 
 /* Milliseconds since the epoch (the leader stamps entries with it). */
 int64_t node_now_ms(void);

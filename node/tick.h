@@ -23,6 +23,7 @@
 
 #include "callraft.pb-c.h"
 #include "callraft_limits.h"
+#include "callraft_timing.h"
 
 struct site_contact {
 	uint64_t id;
