@@ -396,8 +396,12 @@ static int req_writable(struct http_req *r)
 	if (!r->headers_sent) {
 		if (write_headers(r) != 0)
 			return -1;
-		lws_callback_on_writable(wsi);
-		return 0;
+		/* The body follows in the same callback when the socket takes it: one loop turn (and
+		 * usually one segment less) per answer. */
+		if (lws_send_pipe_choked(wsi)) {
+			lws_callback_on_writable(wsi);
+			return 0;
+		}
 	}
 	n = r->out_len - r->out_off;
 	if (n > HTTP_WRITE_CHUNK_BYTES)
