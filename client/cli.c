@@ -204,6 +204,7 @@ int cli_exit_for_code(Callraft__Code code)
 	case CALLRAFT__CODE__QUEUE_EMPTY:
 	case CALLRAFT__CODE__STALE_TOKEN:
 	case CALLRAFT__CODE__COMPACTED:
+	case CALLRAFT__CODE__RESOURCE_EXHAUSTED: /* a quota: refused until space is freed */
 		return CLI_EXIT_BUSINESS;
 	case CALLRAFT__CODE__INVALID_ARGUMENT:
 	case CALLRAFT__CODE__BAD_FRAME:

@@ -97,6 +97,11 @@ static int cli_status_json(const Callraft__NodeStatus *st, const Callraft__NodeS
 			cli_json_u64(m, "snapshot_copy_ms", r->status->snapshot_copy_ms);
 			cli_json_u64(m, "snapshot_write_ms", r->status->snapshot_write_ms);
 			cli_json_u64(m, "snapshot_threshold", r->status->snapshot_threshold);
+			cli_json_u64(m, "quota_used_bytes", r->status->quota_used_bytes);
+			cli_json_u64(m, "quota_bytes", r->status->quota_bytes);
+			cli_json_u64(m, "map_bytes", r->status->map_bytes);
+			cli_json_u64(m, "map_used_bytes", r->status->map_used_bytes);
+			cli_json_str(m, "alarm", r->status->alarm);
 		} else {
 			cli_json_str(m, "error", probes[i].error);
 		}
@@ -144,6 +149,9 @@ static void cli_status_text(const Callraft__NodeStatus *st, const Callraft__Node
 		if (probes[i].reply == NULL)
 			printf("member %llu unreachable: %s\n",
 			       (unsigned long long)probes[i].member->id, probes[i].error);
+		else if (probes[i].reply->status->alarm[0] != '\0')
+			printf("member %llu alarm: %s\n", (unsigned long long)probes[i].member->id,
+			       probes[i].reply->status->alarm);
 	if (sum->leader_id == 0)
 		printf("leader: none known (answered by node %llu)\n", (unsigned long long)st->id);
 	else

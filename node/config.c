@@ -143,6 +143,8 @@ static int set_key(struct parse_ctx *ctx, const char *section, const char *name,
 	if (!strcmp(section, "state")) {
 		if (!strcmp(name, "map_size_mb"))
 			return parse_u64(value, &cfg->map_size_mb) != 0 || cfg->map_size_mb < CALLRAFT_MAP_SIZE_MB_MIN ? -1 : 0;
+		if (!strcmp(name, "quota_mb"))
+			return parse_u64(value, &cfg->quota_mb) != 0 || cfg->quota_mb == 0 ? -1 : 0;
 		if (!strcmp(name, "sync"))
 			return parse_bool(value, &cfg->state_sync);
 		return -2;
@@ -235,6 +237,10 @@ static int config_check(const struct config *cfg, char *err, size_t len)
 		return snprintf(err, len, "[raft] snapshot_trailing (%u) must be >= snapshot_threshold (%u) >= %d",
 				cfg->snapshot_trailing, cfg->snapshot_threshold,
 				CALLRAFT_SNAPSHOT_THRESHOLD_MIN), -1;
+	if (cfg->quota_mb > cfg->map_size_mb / CALLRAFT_QUOTA_MAP_FACTOR)
+		return snprintf(err, len, "[state] quota_mb (%llu) must be at most map_size_mb / %d (%llu)",
+				(unsigned long long)cfg->quota_mb, CALLRAFT_QUOTA_MAP_FACTOR,
+				(unsigned long long)(cfg->map_size_mb / CALLRAFT_QUOTA_MAP_FACTOR)), -1;
 	if (cfg->n_members == 0)
 		return snprintf(err, len, "no [member N] sections: the initial members are required"), -1;
 	for (unsigned i = 0; i < cfg->n_members; i++) {
@@ -277,6 +283,8 @@ int config_load(const char *path, struct config *cfg, char *errmsg, size_t errms
 			snprintf(errmsg, errmsg_len, "config '%s': line %d: syntax error", path, rv);
 		return -1;
 	}
+	if (cfg->quota_mb == 0)
+		cfg->quota_mb = cfg->map_size_mb / CALLRAFT_QUOTA_MAP_DIVISOR_DEFAULT;
 	if (config_check(cfg, detail, sizeof detail) != 0) {
 		snprintf(errmsg, errmsg_len, "config '%s': %s", path, detail);
 		return -1;

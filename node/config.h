@@ -18,6 +18,8 @@
  *
  *   [state]
  *   map_size_mb = 8192
+ *   quota_mb = 2048                   ; logical bytes the state may hold (quota.c); default
+ *                                     ; map_size_mb / 4, at most map_size_mb / 4
  *   sync = false                      ; LMDB fsync per apply; false relies on the Raft log
  *                                     ; (docs/design.md, "MDB_NOSYNC and the boot-id rebuild")
  *
@@ -63,6 +65,7 @@ struct config {
 	unsigned snapshot_trailing;
 	unsigned install_snapshot_timeout_ms;
 	uint64_t map_size_mb;
+	uint64_t quota_mb;            /* 0 in the file means the default: map_size_mb / 4 */
 	bool state_sync;
 	char log_level[16];
 	struct config_member members[CALLRAFT_MEMBERS_MAX];

@@ -186,6 +186,7 @@ static void housekeeping_cb(uv_timer_t *t)
 {
 	struct node *n = t->data;
 	fwd_housekeeping(n);
+	node_alarm_check(n);
 	node_check(n);
 	repl_check(n->repl);
 }

@@ -240,6 +240,10 @@ void fwd_reset(struct node *n, Callraft__Code code, const char *why);
 void fwd_housekeeping(struct node *n);
 void fwd_expire(struct node *n, uint64_t leader_id, uint64_t now_ms);
 
+/* alarm.c: the space alarm ("" when all is well) and its rate-limited log line. */
+void node_alarm(struct node *n, char *buf, size_t len);
+void node_alarm_check(struct node *n);
+
 /* Milliseconds since the epoch (the leader stamps entries with it). */
 int64_t node_now_ms(void);
 

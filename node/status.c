@@ -71,7 +71,8 @@ void status_reply(struct node *n, struct conn *c, uint64_t request_id, bool memb
 	Callraft__Member *members[2 * CALLRAFT_MEMBERS_MAX];
 	size_t count = members_collect(n, members, 2 * CALLRAFT_MEMBERS_MAX);
 	struct repl_stats rs;
-	char state_name[32];
+	struct state_usage usage;
+	char state_name[32], alarm[320];
 
 	repl_stats(n->repl, &rs);
 	snprintf(state_name, sizeof state_name, "%s", repl_state_name(n->repl));
@@ -105,6 +106,13 @@ void status_reply(struct node *n, struct conn *c, uint64_t request_id, bool memb
 		st.snapshot_copy_ms = rs.snapshot_copy_ms;
 		st.snapshot_write_ms = rs.snapshot_write_ms;
 		st.snapshot_threshold = rs.snapshot_threshold;
+		state_usage(n->state, &usage);
+		st.quota_used_bytes = usage.bytes;
+		st.quota_bytes = usage.quota_bytes;
+		st.map_bytes = usage.map_bytes;
+		st.map_used_bytes = usage.map_used_bytes;
+		node_alarm(n, alarm, sizeof alarm);
+		st.alarm = alarm;
 		reply.status = &st;
 	}
 	conn_send_reply(c, &reply);

@@ -128,6 +128,7 @@ void write_flush(struct node *n)
 	entry.format = CALLRAFT_ENTRY_FORMAT;
 	entry.time_ms = node_now_ms();
 	entry.term = repl_term(n->repl);
+	entry.quota_bytes = n->cfg.quota_mb << 20; /* state/quota.c: every replica refuses alike */
 	b->term = entry.term;
 	entry.n_commands = b->n;
 	entry.commands = b->cmd_ptrs;

@@ -64,6 +64,48 @@ _Static_assert(CALLRAFT_REQUEST_BYTES_MAX <= CALLRAFT_BATCH_BYTES_MAX, "one requ
 #define CALLRAFT_CONNECTIONS_MAX 4096
 #define CALLRAFT_PENDING_REQUESTS_MAX 65536
 
+/* ---- Quotas: no poison pill (issue 13). A write that would not fit is refused by every replica
+ * alike with RESOURCE_EXHAUSTED, long before LMDB's map is full (MDB_MAP_FULL is node-local and
+ * would stop every replica on the same entry, again on every replay). state/quota.c keeps logical
+ * bytes per table in the FSM; the leader stamps its [state] quota_mb on every entry. ---------- */
+
+/* Logical bytes of a record: key + value + this. About LMDB's per-node header and page index
+ * entry, so that tables of many tiny records are not under-counted. */
+#define CALLRAFT_QUOTA_RECORD_OVERHEAD_BYTES 16
+/* map_size_mb >= this * quota_mb (checked at config load): B-tree pages may be half empty, and
+ * copy-on-write keeps the pages of the last transactions and of a running snapshot's read
+ * transaction alive next to the live ones. */
+#define CALLRAFT_QUOTA_MAP_FACTOR 4
+/* Default quota_mb = map_size_mb / this. */
+#define CALLRAFT_QUOTA_MAP_DIVISOR_DEFAULT CALLRAFT_QUOTA_MAP_FACTOR
+/* No one table may hold more than this share of the quota (a flood of one kind of record leaves
+ * room for the others, e.g. agents can still log in when tickets are exhausted). */
+#define CALLRAFT_QUOTA_TABLE_PERCENT 50
+/* Sessions are created by RegisterClient, which needs no prior session: their own small share. */
+#define CALLRAFT_QUOTA_SESSIONS_PERCENT 10
+/* Configuration tables (members, queues, sites): small by nature. */
+#define CALLRAFT_QUOTA_CONFIG_PERCENT 5
+/* Commands that only move existing objects along (answer, end, abandon, log out, Tick, ...) may
+ * still grow the state by this share beyond the quota: a full state must not strand calls in
+ * progress or agents on a call. Commands that create (enqueue, ticket open or note, login,
+ * configure, callbacks) stop at the quota. */
+#define CALLRAFT_QUOTA_HEADROOM_PERCENT 25
+_Static_assert((100 + CALLRAFT_QUOTA_HEADROOM_PERCENT) * 2 <= 100 * CALLRAFT_QUOTA_MAP_FACTOR,
+	       "even with headroom and half-empty pages, the state fits the map");
+/* One client session may add at most quota / this logical bytes per window of FSM time: one
+ * runaway or hostile client cannot fill the state before the alarm is seen. */
+#define CALLRAFT_QUOTA_SESSION_DIVISOR 16
+#define CALLRAFT_QUOTA_SESSION_WINDOW_MS 60000ll
+/* Alarm (log warning, status) when the state reaches this share of its quota, or LMDB's map this
+ * share of its size. */
+#define CALLRAFT_QUOTA_ALARM_PERCENT 80
+#define CALLRAFT_MAP_ALARM_PERCENT 50
+_Static_assert(CALLRAFT_QUOTA_ALARM_PERCENT < 100 && CALLRAFT_MAP_ALARM_PERCENT < 100,
+	       "alarms come before the limit");
+_Static_assert(CALLRAFT_QUOTA_SESSIONS_PERCENT <= CALLRAFT_QUOTA_TABLE_PERCENT &&
+		       CALLRAFT_QUOTA_CONFIG_PERCENT <= CALLRAFT_QUOTA_TABLE_PERCENT,
+	       "special tables get at most an ordinary table's share");
+
 /* ---- Routing (issue #3). Defaults apply while a queue or site is not configured; every time is
  * FSM time (leader-stamped), so each replica reaches the same decision. ---------------------- */
 

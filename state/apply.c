@@ -19,8 +19,9 @@
  *   seq == session.last_seq .................... the stored reply, byte for byte (nothing stored)
  *   seq <  session.last_seq .................... SEQ_TOO_OLD       (nothing stored)
  *   seq >  session.last_seq .................... validate; run the operation in a nested
- *        transaction (committed on OK, aborted on a business error); then, in the entry's
- *        transaction, session = {last_seq: seq, last_reply: reply, last_used_ms: now}.
+ *        transaction (committed on OK, aborted on a business error or when it would exceed a
+ *        quota: RESOURCE_EXHAUSTED, see quota.c); then, in the entry's transaction,
+ *        session = {last_seq: seq, last_reply: reply, last_used_ms: now, growth window}.
  *
  * A command with client_id 0 and an idempotency_key (a sessionless write, from HTTP) passes the
  * key's gate instead (idem.c): the key's stored reply if its operation is the same, refused with
@@ -52,6 +53,7 @@ struct entry_run {
 	uint64_t index;
 	uint64_t term;
 	int64_t now_ms;
+	uint64_t quota_bytes; /* Entry.quota_bytes (0: none) */
 	char *errmsg;
 	size_t errmsg_len;
 	struct state_replies *out;
@@ -67,6 +69,7 @@ static void ctx_init(struct apply_ctx *c, struct entry_run *r, unsigned position
 	c->term = r->term;
 	c->now_ms = r->now_ms;
 	c->event_pos = &r->event_pos;
+	c->quota_bytes = r->quota_bytes;
 	c->errmsg = r->errmsg;
 	c->errmsg_len = r->errmsg_len;
 	c->code = CALLRAFT__CODE__OK;
@@ -260,18 +263,26 @@ static int run_op(struct apply_ctx *c, MDB_txn *parent, const Callraft__Command 
 		c->code = code;
 		return 0;
 	}
+	uint64_t before[DB_COUNT];
+	int64_t growth = 0;
+
 	rc = mdb_txn_begin(c->s->env, parent, 0, &c->txn);
 	if (rc != 0)
 		return store_err(c->errmsg, c->errmsg_len, rc, "%s: begin", validate_op_name(cmd));
+	memcpy(before, c->s->bytes, sizeof before);
 	rc = dispatch(c, cmd);
 	if (rc == 0 && c->code == CALLRAFT__CODE__OK)
 		rc = assign_after_command(c);
+	if (rc == 0 && c->code == CALLRAFT__CODE__OK && quota_refuse(c, cmd, before, &growth))
+		assert(c->code == CALLRAFT__CODE__RESOURCE_EXHAUSTED);
 	if (rc != 0 || c->code != CALLRAFT__CODE__OK) {
 		mdb_txn_abort(c->txn);
 		c->txn = NULL;
 		*c->event_pos = event_pos; /* the command's events were rolled back with it */
+		memcpy(c->s->bytes, before, sizeof before); /* quota.c invariant 2 */
 		return rc;
 	}
+	c->growth_bytes = growth;
 	rc = mdb_txn_commit(c->txn);
 	c->txn = NULL;
 	if (rc != 0)
@@ -280,14 +291,21 @@ static int run_op(struct apply_ctx *c, MDB_txn *parent, const Callraft__Command 
 }
 
 /* Runs the operation and packs its reply into buffer i. */
-static int run_and_reply(struct entry_run *r, unsigned i, const Callraft__Command *cmd)
+/* sess: the command's session (its growth window), or NULL; exempt: the leader's own command,
+ * never refused by a quota. */
+static int run_and_reply(struct entry_run *r, unsigned i, const Callraft__Command *cmd,
+			 const Callraft__Session *sess, bool exempt, int64_t *growth_out)
 {
 	Callraft__Reply reply = CALLRAFT__REPLY__INIT;
 	struct apply_ctx c;
 	int rc;
 
 	ctx_init(&c, r, i);
+	c.session = sess;
+	c.quota_exempt = exempt;
 	rc = run_op(&c, r->txn, cmd);
+	if (growth_out != NULL)
+		*growth_out = c.growth_bytes;
 	if (rc == 0) {
 		reply.code = c.code;
 		reply.message = c.msg;
@@ -311,6 +329,14 @@ static int run_register(struct entry_run *r, unsigned i, const Callraft__Command
 
 	if (code != CALLRAFT__CODE__OK)
 		return reply_error(r, i, code, msg);
+	if (quota_sessions_full(r->s, r->quota_bytes)) {
+		snprintf(msg, sizeof msg,
+			 "quota: sessions hold %llu bytes, above their quota of %llu bytes: retry "
+			 "once idle sessions expire, or raise [state] quota_mb",
+			 (unsigned long long)r->s->bytes[DB_SESSIONS],
+			 (unsigned long long)quota_table_bytes(DB_SESSIONS, r->quota_bytes));
+		return reply_error(r, i, CALLRAFT__CODE__RESOURCE_EXHAUSTED, msg);
+	}
 	if (store_meta_get(r->s, r->txn, META_CLIENT_SEQ, &id, r->errmsg, r->errmsg_len) != 0 ||
 	    store_meta_put(r->s, r->txn, META_CLIENT_SEQ, ++id, r->errmsg, r->errmsg_len) != 0)
 		return -1;
@@ -358,9 +384,11 @@ static int run_session_command(struct entry_run *r, unsigned i, const Callraft__
 			 (unsigned long long)sess->last_seq);
 		rc = reply_error(r, i, CALLRAFT__CODE__SEQ_TOO_OLD, msg);
 	} else {
-		rc = run_and_reply(r, i, cmd);
+		int64_t growth = 0;
+		rc = run_and_reply(r, i, cmd, sess, false, &growth);
 		if (rc == 0) {
 			upd = *sess;
+			quota_session_add(&upd, r->now_ms, growth);
 			upd.last_seq = cmd->seq;
 			upd.last_reply.data = (uint8_t *)r->out->bytes[i];
 			upd.last_reply.len = r->out->len[i];
@@ -396,7 +424,7 @@ static int run_idem_command(struct entry_run *r, unsigned i, const Callraft__Com
 		protobuf_c_message_free_unpacked(&rec->base, NULL);
 		return rc;
 	}
-	if (run_and_reply(r, i, cmd) != 0)
+	if (run_and_reply(r, i, cmd, NULL, false, NULL) != 0)
 		return -1;
 	return idem_put(r->s, r->txn, key, fp, r->now_ms, r->out->bytes[i], r->out->len[i],
 			CALLRAFT_IDEMPOTENCY_KEYS_MAX, r->errmsg, r->errmsg_len);
@@ -407,7 +435,7 @@ static int run_command(struct entry_run *r, unsigned i, const Callraft__Command 
 	if (cmd->op_case == CALLRAFT__COMMAND__OP_REGISTER_CLIENT)
 		return run_register(r, i, cmd);
 	if (is_internal(cmd))
-		return run_and_reply(r, i, cmd);
+		return run_and_reply(r, i, cmd, NULL, true, NULL);
 	if (cmd->client_id == 0 && cmd->idempotency_key != NULL && cmd->idempotency_key[0] != '\0') {
 		char msg[STATE_MSG_BYTES_MAX];
 		/* Checked before the key is used as an LMDB key (validate also checks it). */
@@ -431,6 +459,8 @@ static int run_entry(struct entry_run *r, const Callraft__Entry *e)
 	r->now_ms = e->time_ms > (int64_t)stored ? e->time_ms : (int64_t)stored;
 	assert(r->now_ms >= 0);
 	r->term = e->term;
+	r->quota_bytes = e->quota_bytes;
+	r->s->quota_bytes_seen = e->quota_bytes;
 	if (store_meta_put(r->s, r->txn, META_TIME, (uint64_t)r->now_ms, r->errmsg, r->errmsg_len) != 0)
 		return -1;
 	if (sessions_expire(r) != 0 || idem_expire(r->s, r->txn, r->now_ms, r->errmsg, r->errmsg_len) != 0)
@@ -459,12 +489,13 @@ int state_apply(struct state *s, uint64_t index, const void *entry, size_t entry
 	struct entry_run r = {.s = s, .index = index, .errmsg = errmsg, .errmsg_len = errmsg_len,
 			      .out = out};
 	Callraft__Entry *e = NULL;
-	uint64_t applied;
+	uint64_t applied, before[DB_COUNT];
 	int rc;
 
 	out->n = 0;
 	out->term = 0;
 	out->events = 0;
+	memcpy(before, s->bytes, sizeof before);
 	rc = mdb_txn_begin(s->env, NULL, 0, &r.txn);
 	if (rc != 0)
 		return store_err(errmsg, errmsg_len, rc, "apply %llu: begin", (unsigned long long)index);
@@ -478,13 +509,15 @@ int state_apply(struct state *s, uint64_t index, const void *entry, size_t entry
 	/* An entry every replica fails to decode is applied as a no-op by all of them alike. */
 	if (entry_acceptable(e) && run_entry(&r, e) != 0)
 		goto err_entry;
-	if (store_meta_put(s, r.txn, META_APPLIED, index, errmsg, errmsg_len) != 0)
+	if (quota_save(s, r.txn, before, errmsg, errmsg_len) != 0 ||
+	    store_meta_put(s, r.txn, META_APPLIED, index, errmsg, errmsg_len) != 0)
 		goto err_entry;
 	rc = mdb_txn_commit(r.txn);
 	if (e != NULL)
 		callraft__entry__free_unpacked(e, NULL);
 	if (rc != 0) {
 		out->n = 0;
+		memcpy(s->bytes, before, sizeof before);
 		return store_err(errmsg, errmsg_len, rc, "apply %llu: commit",
 				 (unsigned long long)index);
 	}
@@ -495,6 +528,7 @@ err_entry:
 		callraft__entry__free_unpacked(e, NULL);
 err_txn:
 	mdb_txn_abort(r.txn);
+	memcpy(s->bytes, before, sizeof before); /* quota.c invariant 2 */
 	out->n = 0;
 	return -1;
 }

@@ -9,6 +9,7 @@
  *      every waiting count equals the entries of its range (routing.c).
  *   6. The ready index (ready.c) holds one row per skill of each ready agent (AVAILABLE, push)
  *      under ready_key, and nothing else.
+ *   7. The logical bytes of every table equal the sum over its records (quota.c).
  * O(calls + agents); for tests and simulations. */
 #include <stdio.h>
 #include <string.h>
@@ -199,6 +200,14 @@ int state_check(struct state *s, char *msg, size_t msg_len)
 		MDB_stat st;
 		if (mdb_stat(k.txn, s->dbi[DB_READY], &st) != 0 || st.ms_entries != k.ready_rows)
 			rc = bad(&k, "ready index rows without a ready agent", "");
+	}
+	if (rc == 0 && s->bytes_ready) {
+		uint64_t sums[DB_COUNT];
+		int wrc = quota_walk(s, k.txn, sums);
+		for (int i = 0; rc == 0 && i < DB_COUNT; i++)
+			if (wrc != 0 || sums[i] != s->bytes[i])
+				rc = bad(&k, "logical bytes differ from the table's records",
+					 state_db_names[i]);
 	}
 	mdb_txn_abort(k.txn);
 	return rc;

@@ -195,9 +195,11 @@ int events_trim(struct state *s, MDB_txn *txn, int64_t now_ms, uint32_t added, c
 				break;
 		}
 		uint64_t index = be64_get(k.mv_data);
+		size_t key_len = k.mv_size, val_len = v.mv_size;
 		assert(index >= trimmed); /* invariant 2 */
 		if ((rc = mdb_cursor_del(cur, 0)) != 0)
 			break;
+		store_account(s, DB_EVENTS, key_len, val_len, true, 0, false);
 		trimmed = index;
 		count--;
 	}

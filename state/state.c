@@ -62,7 +62,9 @@ int state_env_open(struct state *s, char *errmsg, size_t errmsg_len)
 		store_err(errmsg, errmsg_len, rc, "open '%s'", s->dir);
 		goto err_env;
 	}
-	if (open_dbs(s, errmsg, errmsg_len) != 0 || route_waiting_rebuild(s, errmsg, errmsg_len) != 0)
+	s->bytes_ready = false;
+	if (open_dbs(s, errmsg, errmsg_len) != 0 || route_waiting_rebuild(s, errmsg, errmsg_len) != 0 ||
+	    quota_load(s, errmsg, errmsg_len) != 0)
 		goto err_env;
 	return 0;
 

@@ -85,6 +85,9 @@ struct state_replies {
  * - Exactly once: a command whose (client_id, seq) was already applied gets the stored reply and
  *   changes nothing; seq below the session's last gets SEQ_TOO_OLD; an unknown client_id gets
  *   SESSION_UNKNOWN. RegisterClient needs no session: its reply carries the new client_id.
+ * - Quotas (quota.c): a command that would grow the state beyond entry.quota_bytes, a table beyond
+ *   its share, or its session beyond its growth per minute gets RESOURCE_EXHAUSTED and changes
+ *   nothing but its session's reply; every replica decides alike.
  * Returns 0 on success, 1 when skipped, -1 on an LMDB failure (errmsg says which; nothing changed:
  * the caller must treat it as fatal I/O). */
 int state_apply(struct state *s, uint64_t index, const void *entry, size_t entry_len,
@@ -137,6 +140,18 @@ void state_image_release(struct state_image *img);
 /* Bytes of the pages the tables use (branch, leaf and overflow pages; free pages left out): about
  * the size of a snapshot image. For sizing the snapshot interval and for status. Loop thread. */
 uint64_t state_size_bytes(struct state *s);
+
+/* Size of the state against its quota and LMDB's map (status, alarms). Loop thread. */
+struct state_usage {
+	uint64_t bytes;             /* logical bytes of every table (quota.c) */
+	uint64_t quota_bytes;       /* the quota of the last applied entry; 0: none yet */
+	const char *table;          /* the largest table, its bytes and its quota */
+	uint64_t table_bytes;
+	uint64_t table_quota_bytes;
+	uint64_t map_bytes;         /* LMDB's map size and the pages in use up to its high mark */
+	uint64_t map_used_bytes;
+};
+void state_usage(struct state *s, struct state_usage *out);
 
 /* Restores a snapshot image. If the image's applied index is <= the local one, the local state is
  * already at least as new (restart with a trusted environment): nothing changes, *replaced = false.

@@ -19,6 +19,7 @@
  *   idem.c         idempotency keys of sessionless writes (HTTP's Idempotency-Key).
  *   snapshot.c     state_snapshot, state_restore.
  *   state.c        open, close, the applied index, the digest.
+ *   quota.c        the quotas over the logical bytes per table (RESOURCE_EXHAUSTED, issue 13).
  *   queue_index.c  the queue index, the site index and the waiting counts kept with it.
  *   queue_config.c queue and site configuration, and the defaults of unconfigured ones.
  *   history.c      a customer's contact history.
@@ -29,7 +30,8 @@
  *   validate.c     state_validate.
  *   ticket_code.c  tracking codes.
  *   names.c        names of states.
- *   store.c        LMDB access: big-endian keys, meta counters, protobuf records, LMDB errors.
+ *   store.c        LMDB access: big-endian keys, meta counters, protobuf records, LMDB errors,
+ *                  and the count of logical bytes per table that every write keeps (quota.c).
  * To check: list, for each file, the non-static functions of the others it calls (e.g. grep
  * each file for the names defined elsewhere); no file may call one listed above it.
  *
@@ -106,6 +108,11 @@ struct state {
 	size_t map_bytes;
 	bool no_sync;
 	uint64_t events_retained_max; /* CALLRAFT_EVENTS_RETAINED_MAX unless a test lowers it */
+	/* Logical bytes per table (quota.c), including the changes of the open write transaction;
+	 * counted only once bytes_ready (after the open-time rebuilds). */
+	uint64_t bytes[DB_COUNT];
+	bool bytes_ready;
+	uint64_t quota_bytes_seen;    /* the quota of the last applied entry (status only) */
 	/* Reply buffers of the last applied entry, reused between calls (see state_replies). */
 	uint8_t *reply_buf[CALLRAFT_BATCH_COMMANDS_MAX];
 	size_t reply_cap[CALLRAFT_BATCH_COMMANDS_MAX];
@@ -128,6 +135,10 @@ struct apply_ctx {
 	Callraft__Code code; /* business outcome; OK unless ctx_fail was called */
 	char msg[STATE_MSG_BYTES_MAX];
 	uint64_t client_id;  /* RegisterClient's reply */
+	uint64_t quota_bytes;        /* the entry's quota (0: none) */
+	bool quota_exempt;           /* the leader's own commands (Tick, membership) */
+	const Callraft__Session *session; /* the command's session (its growth window), or NULL */
+	int64_t growth_bytes;        /* logical bytes the committed command added (< 0: freed) */
 
 	bool has_call, has_agent, has_ticket;
 	Callraft__Call call;
@@ -250,6 +261,11 @@ int store_put(struct state *s, MDB_txn *txn, enum state_db db, const void *key, 
 int store_put_raw(struct state *s, MDB_txn *txn, enum state_db db, const void *key, size_t key_len,
 		  const void *val, size_t val_len, const char *what, const char *subject, char *errmsg,
 		  size_t errmsg_len);
+/* Counts a write of `db` in s->bytes (quota.c): a record of key_len bytes whose value was old_len
+ * bytes (if `old`) and is now new_len bytes (if `now`). Meta is not counted. The store_ functions
+ * call it; a module that deletes through a cursor must call it itself. */
+void store_account(struct state *s, enum state_db db, size_t key_len, size_t old_len, bool old,
+		   size_t new_len, bool now);
 /* Deletes a key; an absent key is not an error (returns 1). */
 int store_del(struct state *s, MDB_txn *txn, enum state_db db, const void *key, size_t key_len,
 	      const char *what, const char *subject, char *errmsg, size_t errmsg_len);
@@ -378,6 +394,27 @@ int state_env_open(struct state *s, char *errmsg, size_t errmsg_len);
 void state_env_close(struct state *s);
 /* Reads meta.applied of a closed LMDB image (a data file, opened read-only without a lock). */
 int state_image_applied(const char *path, uint64_t *applied, char *errmsg, size_t errmsg_len);
+
+/* ---- quota.c ---------------------------------------------------------------------------- */
+uint64_t quota_total(const uint64_t bytes[DB_COUNT]);
+/* A table's share of the quota. */
+uint64_t quota_table_bytes(enum state_db db, uint64_t quota_bytes);
+/* Sums every table's logical bytes from its records (open, state_check). 0 or an LMDB code. */
+int quota_walk(struct state *s, MDB_txn *txn, uint64_t out[DB_COUNT]);
+/* At open, after the rebuilds: s->bytes from meta "bytes", or from a walk when absent. */
+int quota_load(struct state *s, char *errmsg, size_t errmsg_len);
+/* Stores s->bytes in meta if it differs from `before` (the entry's start). */
+int quota_save(struct state *s, MDB_txn *txn, const uint64_t before[DB_COUNT], char *errmsg,
+	       size_t errmsg_len);
+/* After a command ran (before its nested commit): true, with RESOURCE_EXHAUSTED set on c, if it
+ * must be refused; *growth_out = its net logical bytes. */
+bool quota_refuse(struct apply_ctx *c, const Callraft__Command *cmd,
+		  const uint64_t before[DB_COUNT], int64_t *growth_out);
+/* Bytes the session added in its current window at now_ms; adds a command's growth to it. */
+uint64_t quota_session_used(const Callraft__Session *sess, int64_t now_ms);
+void quota_session_add(Callraft__Session *sess, int64_t now_ms, int64_t growth);
+/* True if RegisterClient must be refused: the session tables are beyond their share. */
+bool quota_sessions_full(struct state *s, uint64_t quota_bytes);
 
 /* ---- validate.c ------------------------------------------------------------------------- */
 /* Name of a command's operation ("call_enqueue"), for messages. */

@@ -88,20 +88,56 @@ int store_get(struct state *s, MDB_txn *txn, enum state_db db, const void *key, 
 	return 0;
 }
 
+void store_account(struct state *s, enum state_db db, size_t key_len, size_t old_len, bool old,
+		   size_t new_len, bool now)
+{
+	if (!s->bytes_ready || db == DB_META)
+		return;
+	if (old) {
+		assert(s->bytes[db] >= key_len + old_len + CALLRAFT_QUOTA_RECORD_OVERHEAD_BYTES);
+		s->bytes[db] -= key_len + old_len + CALLRAFT_QUOTA_RECORD_OVERHEAD_BYTES;
+	}
+	if (now)
+		s->bytes[db] += key_len + new_len + CALLRAFT_QUOTA_RECORD_OVERHEAD_BYTES;
+}
+
+/* The current value size of a key, for the accounting of quota.c (meta is not counted).
+ * Returns 0 (found), MDB_NOTFOUND, or an LMDB error. */
+static int old_size(struct state *s, MDB_txn *txn, enum state_db db, const void *key,
+		    size_t key_len, size_t *len)
+{
+	MDB_val k = {key_len, (void *)key}, v;
+	int rc;
+
+	*len = 0;
+	if (!s->bytes_ready || db == DB_META)
+		return MDB_NOTFOUND;
+	rc = mdb_get(txn, s->dbi[db], &k, &v);
+	if (rc == 0)
+		*len = v.mv_size;
+	return rc;
+}
+
 int store_put(struct state *s, MDB_txn *txn, enum state_db db, const void *key, size_t key_len,
 	      const ProtobufCMessage *msg, const char *what, const char *subject, char *errmsg,
 	      size_t errmsg_len)
 {
 	size_t len = protobuf_c_message_get_packed_size(msg);
 	MDB_val k = {key_len, (void *)key}, v = {len, NULL};
+	size_t old_len;
 	int rc;
 
 	/* A zero-length value is legal in LMDB but MDB_RESERVE then hands back no memory to fill. */
 	if (len == 0)
 		return store_put_raw(s, txn, db, key, key_len, "", 0, what, subject, errmsg, errmsg_len);
+	rc = old_size(s, txn, db, key, key_len, &old_len);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return store_err(errmsg, errmsg_len, rc, "put %s '%s'", what, subject);
+	bool old = rc == 0;
 	rc = mdb_put(txn, s->dbi[db], &k, &v, MDB_RESERVE);
 	if (rc != 0)
 		return store_err(errmsg, errmsg_len, rc, "put %s '%s'", what, subject);
+	store_account(s, db, key_len, old_len, old, len, true);
 	assert(v.mv_size == len);
 	size_t packed = protobuf_c_message_pack(msg, v.mv_data);
 	assert(packed == len);
@@ -114,10 +150,16 @@ int store_put_raw(struct state *s, MDB_txn *txn, enum state_db db, const void *k
 		  size_t errmsg_len)
 {
 	MDB_val k = {key_len, (void *)key}, v = {val_len, (void *)val};
-	int rc = mdb_put(txn, s->dbi[db], &k, &v, 0);
+	size_t old_len;
+	int rc = old_size(s, txn, db, key, key_len, &old_len);
 
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return store_err(errmsg, errmsg_len, rc, "put %s '%s'", what, subject);
+	bool old = rc == 0;
+	rc = mdb_put(txn, s->dbi[db], &k, &v, 0);
 	if (rc != 0)
 		return store_err(errmsg, errmsg_len, rc, "put %s '%s'", what, subject);
+	store_account(s, db, key_len, old_len, old, val_len, true);
 	return 0;
 }
 
@@ -125,12 +167,17 @@ int store_del(struct state *s, MDB_txn *txn, enum state_db db, const void *key, 
 	      const char *what, const char *subject, char *errmsg, size_t errmsg_len)
 {
 	MDB_val k = {key_len, (void *)key};
-	int rc = mdb_del(txn, s->dbi[db], &k, NULL);
+	size_t old_len;
+	int rc = old_size(s, txn, db, key, key_len, &old_len);
 
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return store_err(errmsg, errmsg_len, rc, "delete %s '%s'", what, subject);
+	rc = mdb_del(txn, s->dbi[db], &k, NULL);
 	if (rc == MDB_NOTFOUND)
 		return 1;
 	if (rc != 0)
 		return store_err(errmsg, errmsg_len, rc, "delete %s '%s'", what, subject);
+	store_account(s, db, key_len, old_len, true, 0, false);
 	return 0;
 }
 

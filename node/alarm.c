@@ -1,0 +1,47 @@
+/* alarm.c: the node's space alarm (issue 13): warns well before a quota or LMDB's map is reached,
+ * in the log (at most once a minute while it lasts) and in `status` (NodeStatus.alarm).
+ *
+ * Two sizes are watched: the logical bytes the FSM counts against the replicated quota (the same on
+ * every replica; reaching the quota refuses writes with RESOURCE_EXHAUSTED, see state/quota.c) and
+ * the pages LMDB has in use against this node's map (local; reaching the map would stop the node,
+ * which the quota's margin is there to prevent). */
+#include <stdio.h>
+
+#include "log.h"
+#include "node_internal.h"
+
+/* Seconds between two log lines of a lasting alarm. */
+#define ALARM_LOG_INTERVAL_S 60
+
+void node_alarm(struct node *n, char *buf, size_t len)
+{
+	struct state_usage u;
+
+	buf[0] = '\0';
+	state_usage(n->state, &u);
+	if (u.quota_bytes != 0 && u.bytes * 100 >= u.quota_bytes * CALLRAFT_QUOTA_ALARM_PERCENT)
+		snprintf(buf, len, "state holds %.1f MB, %.0f%% of its quota of %.1f MB (writes are "
+			 "refused at 100%%): free space or raise [state] quota_mb (docs/security.md)",
+			 (double)u.bytes / 1e6, 100.0 * (double)u.bytes / (double)u.quota_bytes,
+			 (double)u.quota_bytes / 1e6);
+	else if (u.map_bytes != 0 &&
+		 u.map_used_bytes * 100 >= u.map_bytes * CALLRAFT_MAP_ALARM_PERCENT)
+		snprintf(buf, len, "LMDB uses %.1f MB, %.0f%% of its map of %.1f MB: grow "
+			 "[state] map_size_mb (rolling restart, docs/security.md)",
+			 (double)u.map_used_bytes / 1e6,
+			 100.0 * (double)u.map_used_bytes / (double)u.map_bytes,
+			 (double)u.map_bytes / 1e6);
+}
+
+void node_alarm_check(struct node *n)
+{
+	static int64_t last_s;
+	char alarm[320];
+	int64_t now_s = node_now_ms() / 1000;
+
+	node_alarm(n, alarm, sizeof alarm);
+	if (alarm[0] != '\0' && now_s - last_s >= ALARM_LOG_INTERVAL_S) {
+		last_s = now_s;
+		LOG_WARN_("alarm: %s", alarm);
+	}
+}
