@@ -16,7 +16,8 @@
 # Environment: CALLRAFT_LAB (default ./lab/local) holds configs, data, logs and pids;
 # CALLRAFT_PORT_BASE (default 17000): node i listens on BASE+i (raft), BASE+100+i (clients) and
 # BASE+200+i (HTTP/JSON);
-# CALLRAFT_BUILD (default ./build): where callraftd and callraft are.
+# CALLRAFT_BUILD (default ./build): where callraftd and callraft are;
+# CALLRAFT_NODE_INI_EXTRA: sections added to every node's config (e.g. "[state]\nquota_mb = 2").
 set -euo pipefail
 shopt -s nullglob
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,6 +58,8 @@ write_config() { # id site members-file
     echo "[log]"
     echo "level = ${CALLRAFT_LOG_LEVEL:-info}"
     echo
+    # Extra sections for every node (tests: small maps and quotas, short client timeouts).
+    [ -z "${CALLRAFT_NODE_INI_EXTRA:-}" ] || printf '%b\n\n' "$CALLRAFT_NODE_INI_EXTRA"
     cat "$lab/members.ini"
   } > "$lab/node$id/node.ini"
 }

@@ -12,6 +12,7 @@
 
 /* Seconds between two log lines of a lasting alarm. */
 #define ALARM_LOG_INTERVAL_S 60
+#define MIB (1024.0 * 1024.0)
 
 void node_alarm(struct node *n, char *buf, size_t len)
 {
@@ -20,17 +21,18 @@ void node_alarm(struct node *n, char *buf, size_t len)
 	buf[0] = '\0';
 	state_usage(n->state, &u);
 	if (u.quota_bytes != 0 && u.bytes * 100 >= u.quota_bytes * CALLRAFT_QUOTA_ALARM_PERCENT)
-		snprintf(buf, len, "state holds %.1f MB, %.0f%% of its quota of %.1f MB (writes are "
-			 "refused at 100%%): free space or raise [state] quota_mb (docs/security.md)",
-			 (double)u.bytes / 1e6, 100.0 * (double)u.bytes / (double)u.quota_bytes,
-			 (double)u.quota_bytes / 1e6);
+		snprintf(buf, len, "state holds %.1f MiB, %.0f%% of its quota of %.1f MiB (new "
+			 "writes are refused at 100%%): free space or raise [state] quota_mb "
+			 "(docs/security.md)",
+			 (double)u.bytes / MIB, 100.0 * (double)u.bytes / (double)u.quota_bytes,
+			 (double)u.quota_bytes / MIB);
 	else if (u.map_bytes != 0 &&
 		 u.map_used_bytes * 100 >= u.map_bytes * CALLRAFT_MAP_ALARM_PERCENT)
-		snprintf(buf, len, "LMDB uses %.1f MB, %.0f%% of its map of %.1f MB: grow "
+		snprintf(buf, len, "LMDB uses %.1f MiB, %.0f%% of its map of %.1f MiB: grow "
 			 "[state] map_size_mb (rolling restart, docs/security.md)",
-			 (double)u.map_used_bytes / 1e6,
+			 (double)u.map_used_bytes / MIB,
 			 100.0 * (double)u.map_used_bytes / (double)u.map_bytes,
-			 (double)u.map_bytes / 1e6);
+			 (double)u.map_bytes / MIB);
 }
 
 void node_alarm_check(struct node *n)

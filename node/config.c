@@ -149,6 +149,19 @@ static int set_key(struct parse_ctx *ctx, const char *section, const char *name,
 			return parse_bool(value, &cfg->state_sync);
 		return -2;
 	}
+	if (!strcmp(section, "client")) {
+		unsigned *v = !strcmp(name, "idle_timeout_ms")	      ? &cfg->client_idle_timeout_ms
+			      : !strcmp(name, "frame_timeout_ms")	      ? &cfg->client_frame_timeout_ms
+			      : !strcmp(name, "connections_per_source") ? &cfg->client_connections_per_source
+								      : NULL;
+		if (v == NULL)
+			return -2;
+		if (parse_uint(value, v) != 0)
+			return -1;
+		if (v == &cfg->client_connections_per_source)
+			return *v >= 1 && *v <= CALLRAFT_CONNECTIONS_MAX ? 0 : -1;
+		return *v >= CALLRAFT_CONN_TIMEOUT_MS_MIN ? 0 : -1;
+	}
 	if (!strcmp(section, "log")) {
 		if (!strcmp(name, "level"))
 			return copy_str(cfg->log_level, sizeof cfg->log_level, value);
@@ -211,6 +224,9 @@ static void config_defaults(struct config *cfg)
 	cfg->install_snapshot_timeout_ms = CALLRAFT_INSTALL_SNAPSHOT_TIMEOUT_MS_DEFAULT;
 	cfg->map_size_mb = CALLRAFT_MAP_SIZE_MB_DEFAULT;
 	cfg->state_sync = false;
+	cfg->client_idle_timeout_ms = CALLRAFT_CONN_IDLE_MS_DEFAULT;
+	cfg->client_frame_timeout_ms = CALLRAFT_CONN_FRAME_MS_DEFAULT;
+	cfg->client_connections_per_source = CALLRAFT_CONNECTIONS_PER_SOURCE_DEFAULT;
 	strcpy(cfg->log_level, "info");
 }
 

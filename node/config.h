@@ -23,6 +23,11 @@
  *   sync = false                      ; LMDB fsync per apply; false relies on the Raft log
  *                                     ; (docs/design.md, "MDB_NOSYNC and the boot-id rebuild")
  *
+ *   [client]                          ; all optional (limits: proto/callraft_limits.h)
+ *   idle_timeout_ms = 300000          ; close connections idle this long
+ *   frame_timeout_ms = 10000          ; a frame must arrive whole within this long
+ *   connections_per_source = 1024     ; client connections from one address
+ *
  *   [log]
  *   level = info
  *
@@ -67,6 +72,9 @@ struct config {
 	uint64_t map_size_mb;
 	uint64_t quota_mb;            /* 0 in the file means the default: map_size_mb / 4 */
 	bool state_sync;
+	unsigned client_idle_timeout_ms;
+	unsigned client_frame_timeout_ms;
+	unsigned client_connections_per_source;
 	char log_level[16];
 	struct config_member members[CALLRAFT_MEMBERS_MAX];
 	unsigned n_members;

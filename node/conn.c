@@ -2,7 +2,21 @@
  *
  * Frames are a 4-byte big-endian length and a protobuf message. A request frame longer than
  * CALLRAFT_REQUEST_BYTES_MAX gets a BAD_FRAME reply and the connection is closed (the stream cannot
- * be resynchronised); a frame that does not decode gets BAD_FRAME and the connection stays open. */
+ * be resynchronised); a frame that does not decode gets BAD_FRAME and the connection stays open.
+ *
+ * Hostile clients (issue 13; every number is in proto/callraft_limits.h):
+ *   - slots: at most CALLRAFT_CONNECTIONS_MAX connections, and [client] connections_per_source
+ *     from one address; beyond either, CALLRAFT_CONNECTIONS_RESERVED more are accepted on
+ *     probation for the forward links of other members: such a connection must send a forwarded
+ *     request within CALLRAFT_CONN_RESERVED_PROBATION_MS, else it is refused (UNAVAILABLE) and
+ *     closed. A client flood therefore cannot block forwarded writes.
+ *   - replies: a reply above the frame limit is replaced by RESOURCE_EXHAUSTED; reply bytes queued
+ *     above CALLRAFT_CONN_TX_BYTES_HIGH (or too many requests in flight) stop reading the
+ *     connection (TCP backpressure) until they drain below the low mark; above
+ *     CALLRAFT_CONN_TX_BYTES_MAX, or stalled for CALLRAFT_CONN_STALL_MS, the connection is closed.
+ *   - time: a frame must arrive whole within [client] frame_timeout_ms (slowloris); a connection
+ *     with nothing in flight and nothing received for [client] idle_timeout_ms is closed.
+ * Refusals are logged at most once a second per kind. */
 #include <assert.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -16,8 +30,50 @@
 
 struct write_req {
 	uv_write_t req;
+	struct conn *conn;
 	uint8_t *buf;
 };
+
+static int conn_process(struct conn *c);
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static uint64_t conn_now_ms(const struct conn *c)
+{
+	return uv_now(&c->node->loop);
+}
+
+/* Stops reading (backpressure); conn_maybe_resume reads again. */
+static void conn_pause(struct conn *c)
+{
+	if (c->paused || c->closing)
+		return;
+	c->paused = true;
+	c->paused_ms = conn_now_ms(c);
+	uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+static bool conn_overloaded(const struct conn *c)
+{
+	return c->tcp.write_queue_size > CALLRAFT_CONN_TX_BYTES_HIGH || c->refs >= CALLRAFT_CONN_INFLIGHT_MAX;
+}
+
+/* Reads again once the queued replies drained below the low mark and few requests are in
+ * flight; first handles the whole frames still buffered. */
+static void conn_maybe_resume(struct conn *c)
+{
+	if (!c->paused || c->closing || c->tcp.write_queue_size > CALLRAFT_CONN_TX_BYTES_LOW ||
+	    c->refs >= CALLRAFT_CONN_INFLIGHT_MAX / 2)
+		return;
+	c->paused = false;
+	c->frame_start_ms = conn_now_ms(c);
+	if (conn_process(c) != 0) {
+		conn_close(c);
+		return;
+	}
+	if (!c->paused)
+		uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+}
 
 static void conn_free_cb(uv_handle_t *h)
 {
@@ -53,6 +109,8 @@ void conn_unref(struct conn *c)
 {
 	assert(c->refs > 0);
 	c->refs--;
+	/* A paused connection resumes from write_cb (a clean loop context): the reply of this
+	 * request is being written. */
 	conn_maybe_free(c);
 }
 
@@ -74,6 +132,8 @@ void conn_close(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	n->n_conns--;
+	if (c->reserved)
+		n->n_reserved--;
 	conn_maybe_free(c);
 }
 
@@ -86,9 +146,14 @@ void conn_close_all(struct node *n)
 static void write_cb(uv_write_t *req, int status)
 {
 	struct write_req *w = (struct write_req *)req;
-	(void)status; /* a failed write means the peer is gone: its read side closes the conn */
+	struct conn *c = w->conn;
+
+	/* A failed write means the peer is gone: its read side closes the conn. The conn outlives
+	 * its writes: uv_close cancels them (status UV_ECANCELED) before the close callback. */
 	free(w->buf);
 	free(w);
+	if (status == 0)
+		conn_maybe_resume(c);
 }
 
 static size_t put_varint(uint8_t *p, uint64_t v)
@@ -115,9 +180,25 @@ void conn_send_reply_bytes(struct conn *c, const uint8_t *bytes, size_t len, uin
 		c->sink->reply(c, bytes, len, request_id);
 		return;
 	}
+	if (len + 4 + 11 > CALLRAFT_FRAME_BYTES_MAX) {
+		/* Never a frame the client must refuse: say what happened instead. */
+		LOG_RATELIMITED(LOG_WARN, "client %s: reply of %zu bytes exceeds the frame limit",
+				c->source, len);
+		conn_send_error(c, request_id, CALLRAFT__CODE__RESOURCE_EXHAUSTED,
+				"reply of %zu bytes exceeds the frame limit of %u bytes: ask for fewer "
+				"rows (limit)", len, CALLRAFT_FRAME_BYTES_MAX);
+		return;
+	}
+	if (c->tcp.write_queue_size + len > CALLRAFT_CONN_TX_BYTES_MAX) {
+		LOG_RATELIMITED(LOG_WARN, "client %s: %zu reply bytes queued, not read: closing",
+				c->source, c->tcp.write_queue_size);
+		conn_close(c);
+		return;
+	}
 	w = malloc(sizeof *w);
 	if (w == NULL)
 		return;
+	w->conn = c;
 	w->buf = malloc(4 + len + 11);
 	if (w->buf == NULL) {
 		free(w);
@@ -133,7 +214,10 @@ void conn_send_reply_bytes(struct conn *c, const uint8_t *bytes, size_t len, uin
 		free(w->buf);
 		free(w);
 		conn_close(c);
+		return;
 	}
+	if (conn_overloaded(c))
+		conn_pause(c);
 }
 
 void conn_send_reply(struct conn *c, Callraft__Reply *reply)
@@ -188,28 +272,45 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static int conn_process(struct conn *c)
 {
 	size_t off = 0;
-	while (c->rx_len - off >= 4) {
-		uint32_t len = callraft_frame_get_len(c->rx + off);
+	for (;;) {
+		const uint8_t *body;
+		uint32_t len;
+		enum callraft_frame f = callraft_frame_next(c->rx + off, c->rx_len - off,
+							    CALLRAFT_REQUEST_BYTES_MAX, &body, &len);
 		Callraft__Request *req;
-		if (len > CALLRAFT_REQUEST_BYTES_MAX) {
+		if (f == CALLRAFT_FRAME_TOO_BIG) {
 			conn_send_error(c, 0, CALLRAFT__CODE__BAD_FRAME,
 					"frame of %u bytes exceeds the limit of %u bytes: closing", len,
 					CALLRAFT_REQUEST_BYTES_MAX);
 			return -1;
 		}
-		if (c->rx_len - off - 4 < len)
+		if (f == CALLRAFT_FRAME_PARTIAL)
 			break;
-		req = callraft__request__unpack(NULL, len, c->rx + off + 4);
+		req = callraft__request__unpack(NULL, len, body);
 		off += 4 + len;
 		if (req == NULL) {
 			conn_send_error(c, 0, CALLRAFT__CODE__BAD_FRAME,
 					"frame of %u bytes is not a valid Request message", len);
 			continue;
 		}
+		if (c->reserved && !c->peer) {
+			if (!req->forwarded) {
+				conn_send_error(c, req->request_id, CALLRAFT__CODE__UNAVAILABLE,
+						"too many connections (from '%s' or in all): retry later",
+						c->source);
+				callraft__request__free_unpacked(req, NULL);
+				return -1;
+			}
+			c->peer = true;
+		}
 		c->node->requests_total++;
 		node_handle_request(c->node, c, req); /* takes ownership of req */
 		if (c->closing)
 			return -1;
+		if (conn_overloaded(c))
+			conn_pause(c);
+		if (c->paused)
+			break; /* the rest waits for conn_maybe_resume */
 	}
 	memmove(c->rx, c->rx + off, c->rx_len - off);
 	c->rx_len -= off;
@@ -224,9 +325,98 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		conn_close(c);
 		return;
 	}
-	c->rx_len += (size_t)nread;
-	if (conn_process(c) != 0)
+	bool fresh = c->rx_len == 0;
+	uint64_t now = conn_now_ms(c);
+	size_t before = c->rx_len + (size_t)nread;
+
+	c->rx_len = before;
+	c->last_rx_ms = now;
+	if (conn_process(c) != 0) {
 		conn_close(c);
+		return;
+	}
+	/* The frame clock starts with the first byte of a frame. */
+	if (c->rx_len > 0 && (fresh || c->rx_len < before))
+		c->frame_start_ms = now;
+}
+
+/* Number of open ordinary (not reserved) connections from `source`. */
+static unsigned source_count(const struct node *n, const char *source)
+{
+	unsigned count = 0;
+
+	for (const struct conn *c = n->conns; c != NULL; c = c->next)
+		if (!c->reserved && strcmp(c->source, source) == 0)
+			count++;
+	return count;
+}
+
+static void peer_name(uv_tcp_t *tcp, char *out, size_t len)
+{
+	struct sockaddr_storage sa;
+	int sa_len = sizeof sa;
+
+	snprintf(out, len, "?");
+	if (uv_tcp_getpeername(tcp, (struct sockaddr *)&sa, &sa_len) != 0)
+		return;
+	if (sa.ss_family == AF_INET)
+		uv_ip4_name((struct sockaddr_in *)&sa, out, len);
+	else if (sa.ss_family == AF_INET6)
+		uv_ip6_name((struct sockaddr_in6 *)&sa, out, len);
+}
+
+/* A configured limit, or its default when the config left it 0 (nodes built without config_load,
+ * as unit tests do). */
+static unsigned cfg_or(unsigned v, unsigned dflt)
+{
+	return v != 0 ? v : dflt;
+}
+
+/* Decides the slot of a new connection: 0 ordinary, 1 reserved (probation), -1 refused. */
+static int conn_slot(struct node *n, const char *source)
+{
+	unsigned ordinary = n->n_conns - n->n_reserved;
+
+	if (ordinary < CALLRAFT_CONNECTIONS_MAX &&
+	    source_count(n, source) < cfg_or(n->cfg.client_connections_per_source,
+					     CALLRAFT_CONNECTIONS_PER_SOURCE_DEFAULT))
+		return 0;
+	if (n->n_reserved < CALLRAFT_CONNECTIONS_RESERVED)
+		return 1;
+	LOG_RATELIMITED(LOG_WARN,
+			"client: refusing a connection from %s: %u open, %u from it, reserved "
+			"slots full (limits)",
+			source, ordinary, source_count(n, source));
+	return -1;
+}
+
+static void conn_expire(struct conn *c, const char *why)
+{
+	LOG_RATELIMITED(LOG_INFO, "client %s: closing: %s", c->source, why);
+	conn_close(c);
+}
+
+void conn_sweep(struct node *n)
+{
+	uint64_t now = uv_now(&n->loop);
+	uint64_t frame_ms = cfg_or(n->cfg.client_frame_timeout_ms, CALLRAFT_CONN_FRAME_MS_DEFAULT);
+	uint64_t idle_ms = cfg_or(n->cfg.client_idle_timeout_ms, CALLRAFT_CONN_IDLE_MS_DEFAULT);
+	struct conn *next;
+
+	for (struct conn *c = n->conns; c != NULL; c = next) {
+		next = c->next; /* conn_close unlinks c */
+		if (c->reserved && !c->peer &&
+		    now - c->accepted_ms >= CALLRAFT_CONN_RESERVED_PROBATION_MS)
+			conn_expire(c, "reserved slot without a forwarded request");
+		else if (c->rx_len > 0 && !c->paused &&
+			 now - c->frame_start_ms >= frame_ms)
+			conn_expire(c, "frame not complete in time (frame_timeout_ms)");
+		else if (c->paused && now - c->paused_ms >= CALLRAFT_CONN_STALL_MS)
+			conn_expire(c, "replies not read (stalled)");
+		else if (c->refs == 0 && c->rx_len == 0 &&
+			 now - c->last_rx_ms >= idle_ms)
+			conn_expire(c, "idle (idle_timeout_ms)");
+	}
 }
 
 static void connection_cb(uv_stream_t *server, int status)
@@ -242,15 +432,19 @@ static void connection_cb(uv_stream_t *server, int status)
 	c->node = n;
 	uv_tcp_init(&n->loop, &c->tcp);
 	c->tcp.data = c;
-	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || n->stopping ||
-	    n->n_conns >= CALLRAFT_CONNECTIONS_MAX) {
-		if (n->n_conns >= CALLRAFT_CONNECTIONS_MAX)
-			LOG_RATELIMITED(LOG_WARN, "client: refusing a connection: %u open (limit)",
-					n->n_conns);
+	int slot = -1;
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) == 0 && !n->stopping) {
+		peer_name(&c->tcp, c->source, sizeof c->source);
+		slot = conn_slot(n, c->source);
+	}
+	if (slot < 0) {
 		c->closing = true;
 		uv_close((uv_handle_t *)&c->tcp, conn_free_cb);
 		return;
 	}
+	c->reserved = slot == 1;
+	n->n_reserved += c->reserved;
+	c->accepted_ms = c->last_rx_ms = uv_now(&n->loop);
 	uv_tcp_nodelay(&c->tcp, 1);
 	uv_tcp_keepalive(&c->tcp, 1, CALLRAFT_TCP_KEEPALIVE_S);
 	c->next = n->conns;

@@ -27,13 +27,14 @@ int64_t node_now_ms(void)
 
 void node_check(const struct node *n)
 {
-	unsigned conns = 0;
+	unsigned conns = 0, reserved = 0;
 	for (const struct conn *c = n->conns; c != NULL; c = c->next) {
 		assert(!c->closing && c->refs >= 0); /* N1 */
 		assert(c->next == NULL || c->next->prev == c);
 		conns++;
+		reserved += c->reserved;
 	}
-	assert(conns == n->n_conns);
+	assert(conns == n->n_conns && reserved == n->n_reserved);
 	for (const struct batch *b = n->inflight_head; b != NULL; b = b->next) {
 		assert(b->next == NULL || b->index < b->next->index); /* N2 */
 		assert(b->next != NULL || b == n->inflight_tail);
@@ -186,6 +187,7 @@ static void housekeeping_cb(uv_timer_t *t)
 {
 	struct node *n = t->data;
 	fwd_housekeeping(n);
+	conn_sweep(n);
 	node_alarm_check(n);
 	node_check(n);
 	repl_check(n->repl);

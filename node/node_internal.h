@@ -59,6 +59,12 @@ struct conn {
 	bool closing;
 	uint8_t *rx;              /* bytes received, not yet a whole frame */
 	size_t rx_len, rx_cap;
+	/* Limits against hostile clients (conn.c, issue 13). Times are uv_now() milliseconds. */
+	char source[48];          /* the peer's address, for the per-source limit */
+	bool reserved;            /* in a slot kept for forward links (until it proves to be one) */
+	bool peer;                /* sent a forwarded request: another member's forward link */
+	bool paused;              /* reading stopped: too many reply bytes queued or in flight */
+	uint64_t accepted_ms, last_rx_ms, frame_start_ms, paused_ms;
 };
 
 struct admin_op;
@@ -142,7 +148,8 @@ struct node {
 	uv_signal_t sigterm, sigint;
 	int lock_fd;
 	struct conn *conns;
-	unsigned n_conns;
+	unsigned n_conns;            /* every open connection, reserved slots included */
+	unsigned n_reserved;         /* connections in slots kept for forward links */
 	struct batch *open;          /* commands of this loop turn */
 	struct batch *inflight_head; /* proposed, oldest first */
 	struct batch *inflight_tail;
@@ -172,6 +179,9 @@ void conn_ref(struct conn *c);
 void conn_unref(struct conn *c);
 void conn_close(struct conn *c);
 void conn_close_all(struct node *n);
+/* Closes connections past their deadlines (idle, slow frame, stalled, unproven reserved slot);
+ * from the housekeeping timer. */
+void conn_sweep(struct node *n);
 /* Sends an encoded Reply, overriding its request_id (appends field 1: last value wins). */
 void conn_send_reply_bytes(struct conn *c, const uint8_t *bytes, size_t len, uint64_t request_id);
 /* Sends a reply with just a code and message (and a leader hint if known). */

@@ -16,6 +16,7 @@
 #include <assert.h>
 #include <stdlib.h>
 
+#include "callraft_ops.h"
 #include "log.h"
 #include "node_internal.h"
 
@@ -188,46 +189,6 @@ int write_append(struct node *n, Callraft__Command *cmd, struct admin_op *admin)
 	return 0;
 }
 
-/* Copies the op of a write request into a command (pointers into the request, which the batch
- * owns until it is freed). */
-static void command_from_request(Callraft__Command *cmd, const Callraft__Request *req)
-{
-	cmd->client_id = req->client_id;
-	cmd->seq = req->seq;
-	cmd->idempotency_key = req->idempotency_key;
-	switch (req->op_case) {
-#define OP(UP, low)                                                                                \
-	case CALLRAFT__REQUEST__OP_##UP:                                                           \
-		cmd->op_case = CALLRAFT__COMMAND__OP_##UP;                                         \
-		cmd->low = req->low;                                                               \
-		break;
-		OP(REGISTER_CLIENT, register_client)
-		OP(CALL_ENQUEUE, call_enqueue)
-		OP(CALL_NEXT, call_next)
-		OP(CALL_ANSWER, call_answer)
-		OP(CALL_END, call_end)
-		OP(CALL_ABANDON, call_abandon)
-		OP(AGENT_LOGIN, agent_login)
-		OP(AGENT_SET_STATE, agent_set_state)
-		OP(AGENT_LOGOUT, agent_logout)
-		OP(TICKET_OPEN, ticket_open)
-		OP(TICKET_UPDATE, ticket_update)
-		OP(CALL_REJECT, call_reject)
-		OP(AGENT_HEARTBEAT, agent_heartbeat)
-		OP(QUEUE_CONFIGURE, queue_configure)
-		OP(CALLBACK_REQUEST, callback_request)
-		OP(CALLBACK_SCHEDULE, callback_schedule)
-		OP(CALLBACK_VOICEMAIL, callback_voicemail)
-		OP(CALL_DIAL_ATTEMPT, call_dial_attempt)
-		OP(SITE_CONFIGURE, site_configure)
-		OP(SITE_DOWN, site_down)
-		OP(SITE_UP, site_up)
-#undef OP
-	default:
-		assert(0 && "not a write");
-	}
-}
-
 void write_request(struct node *n, struct conn *c, Callraft__Request *req)
 {
 	Callraft__Command probe = CALLRAFT__COMMAND__INIT;
@@ -236,7 +197,7 @@ void write_request(struct node *n, struct conn *c, Callraft__Request *req)
 	Callraft__Code code;
 	int pos;
 
-	command_from_request(&probe, req);
+	callraft_command_from_request(&probe, req);
 	code = state_validate(&probe, msg, sizeof msg);
 	if (code != CALLRAFT__CODE__OK) {
 		conn_send_error(c, req->request_id, code, "%s", msg);
@@ -259,7 +220,7 @@ void write_request(struct node *n, struct conn *c, Callraft__Request *req)
 	b = n->open;
 	b->reqs[pos] = req;
 	callraft__command__init(&b->cmds[pos]);
-	command_from_request(&b->cmds[pos], req);
+	callraft_command_from_request(&b->cmds[pos], req);
 	b->cmd_ptrs[pos] = &b->cmds[pos];
 }
 

@@ -64,6 +64,41 @@ _Static_assert(CALLRAFT_REQUEST_BYTES_MAX <= CALLRAFT_BATCH_BYTES_MAX, "one requ
 #define CALLRAFT_CONNECTIONS_MAX 4096
 #define CALLRAFT_PENDING_REQUESTS_MAX 65536
 
+/* ---- Hostile clients (issue 13; node/conn.c). ------------------------------------------------ */
+/* Client connections from one source address ([client] connections_per_source): one host cannot
+ * take every slot. Loopback labs run every client from 127.0.0.1, hence not smaller. */
+#define CALLRAFT_CONNECTIONS_PER_SOURCE_DEFAULT 1024
+_Static_assert(CALLRAFT_CONNECTIONS_PER_SOURCE_DEFAULT < CALLRAFT_CONNECTIONS_MAX,
+	       "one source must not take every slot");
+/* Slots beyond CALLRAFT_CONNECTIONS_MAX (and beyond the per-source limit) kept for the forward
+ * links of other members: a client flood cannot block forwarded writes. A connection in such a
+ * slot must send a forwarded request within CALLRAFT_CONN_RESERVED_PROBATION_MS, or is closed. */
+#define CALLRAFT_CONNECTIONS_RESERVED (2 * CALLRAFT_MEMBERS_MAX)
+#define CALLRAFT_CONN_RESERVED_PROBATION_MS 2000
+/* Reply bytes queued on one connection (written by the node, not yet taken by the kernel). Above
+ * the high mark the node stops reading that connection (backpressure: the client's sends block);
+ * below the low mark it reads again; above the max (the replies of requests already in flight),
+ * or stalled above the high mark for CALLRAFT_CONN_STALL_MS, the connection is closed. */
+#define CALLRAFT_CONN_TX_BYTES_HIGH (1024u * 1024)
+#define CALLRAFT_CONN_TX_BYTES_LOW (256u * 1024)
+#define CALLRAFT_CONN_TX_BYTES_MAX (16u * 1024 * 1024)
+#define CALLRAFT_CONN_STALL_MS 30000
+/* Requests of one connection in flight (batches, reads, forwards): above it the node stops reading
+ * the connection too (pipelined requests cannot pile up without bound). */
+#define CALLRAFT_CONN_INFLIGHT_MAX 1024
+_Static_assert(CALLRAFT_CONN_TX_BYTES_LOW < CALLRAFT_CONN_TX_BYTES_HIGH &&
+		       CALLRAFT_CONN_TX_BYTES_HIGH + 2 * CALLRAFT_FRAME_BYTES_MAX <=
+			       CALLRAFT_CONN_TX_BYTES_MAX,
+	       "a connection at the high mark can still take its in-flight replies");
+/* A connection with no request in flight and nothing received for this long is closed
+ * ([client] idle_timeout_ms); clients reconnect and retry with the same seq. */
+#define CALLRAFT_CONN_IDLE_MS_DEFAULT 300000
+/* A frame must arrive whole within this long once its first byte came ([client]
+ * frame_timeout_ms): a slowloris client cannot hold a slot and a buffer by trickling bytes. */
+#define CALLRAFT_CONN_FRAME_MS_DEFAULT 10000
+/* Lower bounds of the two timeouts (tests use short ones). */
+#define CALLRAFT_CONN_TIMEOUT_MS_MIN 100
+
 /* ---- Quotas: no poison pill (issue 13). A write that would not fit is refused by every replica
  * alike with RESOURCE_EXHAUSTED, long before LMDB's map is full (MDB_MAP_FULL is node-local and
  * would stop every replica on the same entry, again on every replay). state/quota.c keeps logical

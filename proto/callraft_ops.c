@@ -69,3 +69,56 @@ uint32_t callraft_frame_get_len(const uint8_t hdr[4])
 {
 	return (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
 }
+
+void callraft_command_from_request(Callraft__Command *cmd, const Callraft__Request *req)
+{
+	cmd->client_id = req->client_id;
+	cmd->seq = req->seq;
+	cmd->idempotency_key = req->idempotency_key;
+	switch (req->op_case) {
+#define OP(UP, low)                                                                                \
+	case CALLRAFT__REQUEST__OP_##UP:                                                           \
+		cmd->op_case = CALLRAFT__COMMAND__OP_##UP;                                         \
+		cmd->low = req->low;                                                               \
+		break;
+		OP(REGISTER_CLIENT, register_client)
+		OP(CALL_ENQUEUE, call_enqueue)
+		OP(CALL_NEXT, call_next)
+		OP(CALL_ANSWER, call_answer)
+		OP(CALL_END, call_end)
+		OP(CALL_ABANDON, call_abandon)
+		OP(AGENT_LOGIN, agent_login)
+		OP(AGENT_SET_STATE, agent_set_state)
+		OP(AGENT_LOGOUT, agent_logout)
+		OP(TICKET_OPEN, ticket_open)
+		OP(TICKET_UPDATE, ticket_update)
+		OP(CALL_REJECT, call_reject)
+		OP(AGENT_HEARTBEAT, agent_heartbeat)
+		OP(QUEUE_CONFIGURE, queue_configure)
+		OP(CALLBACK_REQUEST, callback_request)
+		OP(CALLBACK_SCHEDULE, callback_schedule)
+		OP(CALLBACK_VOICEMAIL, callback_voicemail)
+		OP(CALL_DIAL_ATTEMPT, call_dial_attempt)
+		OP(SITE_CONFIGURE, site_configure)
+		OP(SITE_DOWN, site_down)
+		OP(SITE_UP, site_up)
+#undef OP
+	default:
+		cmd->op_case = CALLRAFT__COMMAND__OP__NOT_SET; /* not a write: state_validate refuses it */
+	}
+}
+
+
+enum callraft_frame callraft_frame_next(const uint8_t *buf, size_t len, uint32_t max,
+					const uint8_t **body, uint32_t *body_len)
+{
+	if (len < 4)
+		return CALLRAFT_FRAME_PARTIAL;
+	*body_len = callraft_frame_get_len(buf);
+	if (*body_len > max)
+		return CALLRAFT_FRAME_TOO_BIG;
+	if (len - 4 < *body_len)
+		return CALLRAFT_FRAME_PARTIAL;
+	*body = buf + 4;
+	return CALLRAFT_FRAME_WHOLE;
+}

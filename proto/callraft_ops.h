@@ -19,4 +19,16 @@ bool callraft_op_is_admin(Callraft__Request__OpCase op);
 void callraft_frame_put_len(uint8_t hdr[4], uint32_t len);
 uint32_t callraft_frame_get_len(const uint8_t hdr[4]);
 
+/* The next frame of a receive buffer (buf, len: borrowed). WHOLE: *body points into buf and the
+ * frame takes 4 + *body_len bytes; PARTIAL: more bytes are needed; TOO_BIG: the announced length
+ * (*body_len) is above `max` and the stream cannot be resynchronised. */
+enum callraft_frame { CALLRAFT_FRAME_PARTIAL, CALLRAFT_FRAME_WHOLE, CALLRAFT_FRAME_TOO_BIG };
+enum callraft_frame callraft_frame_next(const uint8_t *buf, size_t len, uint32_t max,
+					const uint8_t **body, uint32_t *body_len);
+
+/* Copies the op of a write request into a command: client_id, seq and the op pointer, which borrows
+ * from `req` (keep req alive while cmd is used). A request that is not a write leaves the command
+ * without an op (state_validate refuses it). */
+void callraft_command_from_request(Callraft__Command *cmd, const Callraft__Request *req);
+
 #endif
