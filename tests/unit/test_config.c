@@ -133,6 +133,36 @@ static void bad_log_level_is_refused(void **s)
 	expect_error(text, "[log] level: 'loud'");
 }
 
+/* Quotas and client limits (issue 13): defaults, the map margin, bounds. */
+static void quota_and_client_limits(void **s)
+{
+	struct config cfg;
+	char err[512] = "", text[1024];
+	(void)s;
+	write_file(GOOD);
+	assert_int_equal(config_load(path, &cfg, err, sizeof err), 0);
+	unlink(path);
+	assert_int_equal(cfg.quota_mb, cfg.map_size_mb / CALLRAFT_QUOTA_MAP_FACTOR);
+	assert_int_equal(cfg.client_idle_timeout_ms, CALLRAFT_CONN_IDLE_MS_DEFAULT);
+	assert_int_equal(cfg.client_frame_timeout_ms, CALLRAFT_CONN_FRAME_MS_DEFAULT);
+	assert_int_equal(cfg.client_connections_per_source, CALLRAFT_CONNECTIONS_PER_SOURCE_DEFAULT);
+	snprintf(text, sizeof text, "%s[state]\nmap_size_mb = 64\nquota_mb = 17\n", GOOD);
+	expect_error(text, "quota_mb (17) must be at most map_size_mb / 4 (16)");
+	snprintf(text, sizeof text, "%s[state]\nmap_size_mb = 64\nquota_mb = 16\n[client]\n"
+		 "idle_timeout_ms = 1000\nframe_timeout_ms = 500\nconnections_per_source = 8\n", GOOD);
+	write_file(text);
+	assert_int_equal(config_load(path, &cfg, err, sizeof err), 0);
+	unlink(path);
+	assert_int_equal(cfg.quota_mb, 16);
+	assert_int_equal(cfg.client_idle_timeout_ms, 1000);
+	assert_int_equal(cfg.client_frame_timeout_ms, 500);
+	assert_int_equal(cfg.client_connections_per_source, 8);
+	snprintf(text, sizeof text, "%s[client]\nframe_timeout_ms = 5\n", GOOD);
+	expect_error(text, "frame_timeout_ms");
+	snprintf(text, sizeof text, "%s[client]\nconnections_per_source = 0\n", GOOD);
+	expect_error(text, "connections_per_source");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -144,6 +174,7 @@ int main(void)
 		cmocka_unit_test(inconsistent_timeouts_are_refused),
 		cmocka_unit_test(member_disagreeing_with_node_is_refused),
 		cmocka_unit_test(bad_log_level_is_refused),
+		cmocka_unit_test(quota_and_client_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
