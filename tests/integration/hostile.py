@@ -50,7 +50,7 @@ def frame(msg):
 
 OP_REGISTER, OP_CALL_ENQUEUE, OP_TICKET_OPEN, OP_TICKET_SHOW, OP_TICKET_LIST, OP_STATUS = 10, 11, 19, 44, 45, 46
 CODES = {0: "OK", 1: "NOT_FOUND", 10: "INVALID_ARGUMENT", 11: "BAD_FRAME", 14: "SESSION_UNKNOWN",
-         15: "SEQ_TOO_OLD", 16: "RESOURCE_EXHAUSTED", 20: "NOT_LEADER", 21: "NO_LEADER",
+         15: "SEQ_TOO_OLD", 16: "COMPACTED", 18: "RESOURCE_EXHAUSTED", 20: "NOT_LEADER", 21: "NO_LEADER",
          22: "UNAVAILABLE"}
 
 
@@ -340,7 +340,7 @@ def case_quota(leader, follower, pid):
         if r.code == 0:
             ok += 1
             first = first or "c-%d-%d" % (cid, seq)
-        elif r.code == 16:
+        elif r.code == 18:
             refused += 1
             last = r
         else:
@@ -368,7 +368,7 @@ def case_quota(leader, follower, pid):
         r = recv_reply(s)
         if r.code == 0:
             ok += 1
-        elif r.code == 16:
+        elif r.code == 18:
             refused += 1
             last = r
         else:
