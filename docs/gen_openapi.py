@@ -133,6 +133,7 @@ SUMMARY = {
     "site_down": "Declare a site lost (its waiting callers are handed over)", "site_up": "Declare a site restored",
     "stats_get": "Live statistics per queue and site (?queue=, ?site=)",
 }
+BODIES = set()  # request messages referenced by the paths
 METHOD = {"HTTP_GET": "get", "HTTP_POST": "post", "HTTP_DELETE": "delete", "HTTP_PUT": "put", "HTTP_PATCH": "patch"}
 
 
@@ -162,9 +163,15 @@ def operation(method, path, op):
     for p in plist:
         out += ["        " + x for x in p]
     if method != "HTTP_GET":
-        out += ["      requestBody:", "        required: false", "        content:",
-                "          application/json:", "            schema:"]
-        out += object_schema(msg, 14, False, skip=params)
+        BODIES.add(msg)
+        out += ["      requestBody:", "        required: false",
+                "        description: the operation's fields as a JSON object, or as a form"
+                " (key=value&..., a repeated field comma-separated) - path parameters may be repeated"
+                " in it if equal",
+                "        content:"]
+        for ct in ("application/json", "application/x-www-form-urlencoded"):
+            out += ["          %s:" % ct, "            schema:",
+                    "              $ref: '#/components/schemas/%s'" % msg]
     out.append("      responses:")
     schema, desc = SUCCESS.get(op, ("Reply", None))
     out += ["        '200':", "          description: %s" % (desc or "done"), "          content:",
@@ -301,6 +308,9 @@ paths:
     for name in OBJECTS:
         out.append("    %s:" % name)
         out += object_schema(name, 6, True)
+    for name in sorted(BODIES):
+        out.append("    %s:" % name)
+        out += object_schema(name, 6, False)
     print("\n".join(out))
 
 

@@ -147,7 +147,7 @@ static void api_reply(struct conn *c, const uint8_t *bytes, size_t len, uint64_t
 {
 	struct api_call *ac = (struct api_call *)c;
 	Callraft__Reply *reply;
-	json_object *o;
+	json_object *o, *out;
 	int status;
 
 	(void)request_id;
@@ -167,11 +167,17 @@ static void api_reply(struct conn *c, const uint8_t *bytes, size_t len, uint64_t
 		return;
 	}
 	json_object_object_del(o, "request_id");
+	json_object_object_del(o, "code");
 	if (reply->code == CALLRAFT__CODE__OK && ac->route->list != NULL &&
 	    !json_object_object_get_ex(o, ac->route->list, NULL))
 		json_object_object_add(o, ac->route->list, json_object_new_array());
-	json_object_object_add(o, "code", json_object_new_string(code_name(reply->code)));
-	http_respond_json(ac->req, status, o, status == 503 ? "Retry-After: 1\r\n" : NULL);
+	/* "code" comes first: a dialplan can test the answer's first bytes ({"code":"OK"). */
+	out = json_object_new_object();
+	json_object_object_add(out, "code", json_object_new_string(code_name(reply->code)));
+	json_object_object_foreach(o, key, val)
+		json_object_object_add(out, key, json_object_get(val));
+	json_object_put(o);
+	http_respond_json(ac->req, status, out, status == 503 ? "Retry-After: 1\r\n" : NULL);
 	callraft__reply__free_unpacked(reply, NULL);
 }
 
@@ -227,10 +233,98 @@ static bool route_match(const char *pattern, const char *path, const char **name
 	return *pattern == '\0' && (*path == '\0' || (path[0] == '/' && path[1] == '\0'));
 }
 
-/* Parses the body as one JSON object (nothing after it). Returns NULL with a message. */
-static json_object *body_parse(struct http_req *r, char *err, size_t err_len)
+static int hex_digit(int c)
 {
-	size_t len;
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Percent-decodes [p, p + n) into out (NUL-terminated; '+' is a space). -1 if malformed. */
+static int form_decode(const char *p, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		int c = (unsigned char)p[i];
+		if (c == '%') {
+			if (i + 2 >= n || hex_digit(p[i + 1]) < 0 || hex_digit(p[i + 2]) < 0)
+				return -1;
+			c = hex_digit(p[i + 1]) * 16 + hex_digit(p[i + 2]);
+			i += 2;
+		} else if (c == '+') {
+			c = ' ';
+		}
+		if (c == 0 || o + 1 >= cap)
+			return -1;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* A form body (key=value&...; what Asterisk's CURL() and FreeSWITCH's mod_curl post): values are
+ * typed by the operation's fields; a repeated field takes a comma-separated list. */
+static json_object *form_parse(const char *body, size_t len, const ProtobufCMessageDescriptor *d,
+			       char *err, size_t err_len)
+{
+	json_object *o = json_object_new_object();
+	size_t i = 0;
+
+	while (o != NULL && i < len) {
+		const char *pair = body + i, *amp = memchr(pair, '&', len - i), *eq;
+		size_t plen = amp ? (size_t)(amp - pair) : len - i;
+		char key[64], value[CALLRAFT_HTTP_BODY_BYTES_MAX < 4096 ? CALLRAFT_HTTP_BODY_BYTES_MAX : 4096];
+		const ProtobufCFieldDescriptor *f;
+		json_object *v;
+
+		i += plen + 1;
+		if (plen == 0)
+			continue;
+		eq = memchr(pair, '=', plen);
+		if (eq == NULL || form_decode(pair, (size_t)(eq - pair), key, sizeof key) != 0 ||
+		    form_decode(eq + 1, plen - (size_t)(eq - pair) - 1, value, sizeof value) != 0) {
+			snprintf(err, err_len, "body is neither a JSON object nor a form (key=value&...): "
+				 "byte %zu", (size_t)(pair - body));
+			goto err;
+		}
+		f = protobuf_c_message_descriptor_get_field_by_name(d, key);
+		if (f == NULL) {
+			snprintf(err, err_len, "field '%s': unknown field", key);
+			goto err;
+		}
+		if (json_object_object_get_ex(o, key, NULL)) {
+			snprintf(err, err_len, "field '%s': given twice", key);
+			goto err;
+		}
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			char *save = NULL;
+			v = json_object_new_array();
+			for (char *t = strtok_r(value, ",", &save); t != NULL && v != NULL;
+			     t = strtok_r(NULL, ",", &save)) {
+				json_object *e = http_json_from_text(f, t, err, err_len);
+				if (e == NULL) {
+					json_object_put(v);
+					goto err;
+				}
+				json_object_array_add(v, e);
+			}
+		} else {
+			v = http_json_from_text(f, value, err, err_len);
+		}
+		if (v == NULL)
+			goto err;
+		json_object_object_add(o, key, v);
+	}
+	return o;
+err:
+	json_object_put(o);
+	return NULL;
+}
+
+/* Parses the body: one JSON object (nothing after it) when it starts with '{' or '[', else a form.
+ * Returns NULL with a message. */
+static json_object *body_parse(struct http_req *r, const ProtobufCMessageDescriptor *d, char *err,
+			       size_t err_len)
+{
+	size_t len, first = 0;
 	const uint8_t *body = http_req_body(r, &len);
 	struct json_tokener *tok;
 	json_object *o;
@@ -238,6 +332,11 @@ static json_object *body_parse(struct http_req *r, char *err, size_t err_len)
 
 	if (body == NULL)
 		return json_object_new_object();
+	while (first < len && (body[first] == ' ' || body[first] == '\n' || body[first] == '\r' ||
+			       body[first] == '\t'))
+		first++;
+	if (first < len && body[first] != '{' && body[first] != '[' && body[first] != '"')
+		return form_parse((const char *)body, len, d, err, err_len);
 	tok = json_tokener_new_ex(16);
 	if (tok == NULL) {
 		snprintf(err, err_len, "out of memory");
@@ -389,7 +488,7 @@ static Callraft__Request *request_build(struct http_req *r, const struct api_rou
 	ProtobufCMessage *m;
 	Callraft__Request *req;
 
-	in = rt->method == HTTP_GET ? json_object_new_object() : body_parse(r, err, sizeof err);
+	in = rt->method == HTTP_GET ? json_object_new_object() : body_parse(r, d, err, sizeof err);
 	if (in == NULL) {
 		http_respond_error(r, 400, "INVALID_ARGUMENT", err, NULL);
 		return NULL;

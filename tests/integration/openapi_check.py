@@ -162,7 +162,7 @@ class Checker:
         op = self.operation(method, template)
         if body is None:
             return
-        schema = op["requestBody"]["content"]["application/json"]["schema"]
+        schema = self.resolve(op["requestBody"]["content"]["application/json"]["schema"])
         self.validate(schema, body, "request %s %s" % (method, template))
 
     def operations(self):
