@@ -102,20 +102,15 @@ void admin_request(struct node *n, struct conn *c, Callraft__Request *req)
 	char msg[256];
 
 	if (admin_check(req, msg, sizeof msg) != 0) {
-		conn_send_error(c, req->request_id, CALLRAFT__CODE__INVALID_ARGUMENT, "%s", msg);
-		callraft__request__free_unpacked(req, NULL);
+		conn_refuse(c, req, CALLRAFT__CODE__INVALID_ARGUMENT, "%s", msg);
 		return;
 	}
-	op = calloc(1, sizeof *op);
+	op = malloc(sizeof *op);
 	if (op == NULL) {
-		conn_send_error(c, req->request_id, CALLRAFT__CODE__UNAVAILABLE, "out of memory: retry");
-		callraft__request__free_unpacked(req, NULL);
+		conn_refuse(c, req, CALLRAFT__CODE__UNAVAILABLE, "out of memory: retry");
 		return;
 	}
-	op->n = n;
-	op->conn = c;
-	op->request_id = req->request_id;
-	op->req = req;
+	*op = (struct admin_op){.n = n, .conn = c, .request_id = req->request_id, .req = req};
 	conn_ref(c);
 	membership_change(n->members, req, op);
 }

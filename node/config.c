@@ -103,18 +103,31 @@ static struct config_member *member_for(struct parse_ctx *ctx, const char *secti
 	return &cfg->members[cfg->n_members++];
 }
 
+/* The keys [node] and [member N] share: where a node is (site) and how to reach it. Returns -2 if
+ * `name` is not one of them. */
+static int set_place_key(const char *name, const char *value, char site[CALLRAFT_SITE_BYTES_MAX + 1],
+			 char raft[CALLRAFT_ADDRESS_BYTES_MAX + 1], char client[CALLRAFT_ADDRESS_BYTES_MAX + 1],
+			 char http[CALLRAFT_ADDRESS_BYTES_MAX + 1])
+{
+	char *address = !strcmp(name, "raft_address")	? raft
+			: !strcmp(name, "client_address") ? client
+			: !strcmp(name, "http_address")	? http
+							: NULL;
+	if (!strcmp(name, "site"))
+		return name_valid(value, CALLRAFT_SITE_BYTES_MAX) ? copy_str(site, CALLRAFT_SITE_BYTES_MAX + 1, value) : -1;
+	if (address == NULL)
+		return -2;
+	return config_address_valid(value) ? copy_str(address, CALLRAFT_ADDRESS_BYTES_MAX + 1, value) : -1;
+}
+
 static int set_node_key(struct config *cfg, const char *name, const char *value)
 {
+	int rv = set_place_key(name, value, cfg->site, cfg->raft_address, cfg->client_address,
+			       cfg->http_address);
+	if (rv != -2)
+		return rv;
 	if (!strcmp(name, "id"))
 		return parse_u64(value, &cfg->id) != 0 || cfg->id == 0 ? -1 : 0;
-	if (!strcmp(name, "site"))
-		return name_valid(value, CALLRAFT_SITE_BYTES_MAX) ? copy_str(cfg->site, sizeof cfg->site, value) : -1;
-	if (!strcmp(name, "raft_address"))
-		return config_address_valid(value) ? copy_str(cfg->raft_address, sizeof cfg->raft_address, value) : -1;
-	if (!strcmp(name, "client_address"))
-		return config_address_valid(value) ? copy_str(cfg->client_address, sizeof cfg->client_address, value) : -1;
-	if (!strcmp(name, "http_address"))
-		return config_address_valid(value) ? copy_str(cfg->http_address, sizeof cfg->http_address, value) : -1;
 	if (!strcmp(name, "witness"))
 		return parse_bool(value, &cfg->witness);
 	if (!strcmp(name, "data_dir"))
@@ -172,15 +185,8 @@ static int set_key(struct parse_ctx *ctx, const char *section, const char *name,
 		struct config_member *m = member_for(ctx, section, &bad);
 		if (m == NULL)
 			return bad == 1 ? -3 : -4;
-		if (!strcmp(name, "site"))
-			return name_valid(value, CALLRAFT_SITE_BYTES_MAX) ? copy_str(m->site, sizeof m->site, value) : -1;
-		if (!strcmp(name, "raft_address"))
-			return config_address_valid(value) ? copy_str(m->raft_address, sizeof m->raft_address, value) : -1;
-		if (!strcmp(name, "client_address"))
-			return config_address_valid(value) ? copy_str(m->client_address, sizeof m->client_address, value) : -1;
-		if (!strcmp(name, "http_address"))
-			return config_address_valid(value) ? copy_str(m->http_address, sizeof m->http_address, value) : -1;
-		return -2;
+		return set_place_key(name, value, m->site, m->raft_address, m->client_address,
+				     m->http_address);
 	}
 	return -5;
 }

@@ -250,23 +250,39 @@ void conn_send_error(struct conn *c, uint64_t request_id, Callraft__Code code, c
 	conn_send_reply(c, &reply);
 }
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+void conn_refuse(struct conn *c, Callraft__Request *req, Callraft__Code code, const char *fmt, ...)
 {
-	struct conn *c = h->data;
-	(void)suggested;
-	if (c->rx_cap - c->rx_len < CALLRAFT_RX_CHUNK_BYTES) {
-		size_t cap = c->rx_len + CALLRAFT_RX_CHUNK_BYTES;
-		uint8_t *p = realloc(c->rx, cap);
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	conn_send_error(c, req->request_id, code, "%s", msg);
+	callraft__request__free_unpacked(req, NULL);
+}
+
+void conn_rx_reserve(uint8_t **rx, size_t *cap, size_t len, uv_buf_t *buf)
+{
+	if (*cap - len < CALLRAFT_RX_CHUNK_BYTES) {
+		size_t want = len + CALLRAFT_RX_CHUNK_BYTES;
+		uint8_t *p = realloc(*rx, want);
 		if (p == NULL) {
 			*buf = uv_buf_init(NULL, 0);
 			return;
 		}
-		c->rx = p;
-		c->rx_cap = cap;
+		*rx = p;
+		*cap = want;
 	}
-	*buf = uv_buf_init((char *)c->rx + c->rx_len, (unsigned)(c->rx_cap - c->rx_len));
+	*buf = uv_buf_init((char *)*rx + len, (unsigned)(*cap - len));
 }
 
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+	(void)suggested;
+	conn_rx_reserve(&c->rx, &c->rx_cap, c->rx_len, buf);
+}
 
 /* Handles every whole frame in rx. Returns -1 if the connection must close. */
 static int conn_process(struct conn *c)

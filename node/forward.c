@@ -8,7 +8,14 @@
  * Whatever breaks the link (leader change, connection error, shutdown) fails every pending request
  * with a retryable code: the client retries with the same (client_id, seq) and the FSM's session
  * table makes the retry harmless. Requests older than CALLRAFT_FORWARD_TIMEOUT_MS (a paused leader)
- * get TIMEOUT. */
+ * get TIMEOUT.
+ *
+ * Invariants (fwd_check verifies them; tests/unit/test_forward.c exercises the paths):
+ *   F1. n_pending is the number of requests in the buckets, at most CALLRAFT_PENDING_REQUESTS_MAX,
+ *       each in the bucket of its fwd_id and holding a reference on its client connection.
+ *   F2. Frames are queued only while the link is not CONNECTED (connect_cb sends them all).
+ *   F3. A pending request ends exactly once: relayed, failed (reset, timeout) or never sent. */
+#include <assert.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,17 +135,7 @@ static void link_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct fwd_link *l = h->data;
 	(void)suggested;
-	if (l->rx_cap - l->rx_len < CALLRAFT_RX_CHUNK_BYTES) {
-		size_t cap = l->rx_len + CALLRAFT_RX_CHUNK_BYTES;
-		uint8_t *p = realloc(l->rx, cap);
-		if (p == NULL) {
-			*buf = uv_buf_init(NULL, 0);
-			return;
-		}
-		l->rx = p;
-		l->rx_cap = cap;
-	}
-	*buf = uv_buf_init((char *)l->rx + l->rx_len, (unsigned)(l->rx_cap - l->rx_len));
+	conn_rx_reserve(&l->rx, &l->rx_cap, l->rx_len, buf);
 }
 
 static void link_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -363,4 +360,18 @@ void fwd_init(struct node *n)
 {
 	memset(&n->fwd, 0, sizeof n->fwd);
 	n->fwd.node = n;
+}
+
+void fwd_check(const struct node *n)
+{
+	const struct fwd_link *l = &n->fwd;
+	size_t pending = 0;
+
+	for (size_t b = 0; b < CALLRAFT_FORWARD_BUCKETS; b++)
+		for (const struct fwd_pending *p = l->buckets[b]; p != NULL; p = p->next) {
+			assert(p->fwd_id % CALLRAFT_FORWARD_BUCKETS == b && p->conn->refs > 0); /* F1 */
+			pending++;
+		}
+	assert(pending == l->n_pending && pending <= CALLRAFT_PENDING_REQUESTS_MAX);
+	assert(l->state != FWD_CONNECTED || l->n_queued == 0); /* F2 */
 }

@@ -5,11 +5,9 @@
 #include "node.h"
 
 #include <assert.h>
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -45,26 +43,11 @@ void node_check(const struct node *n)
 		tail = &(*tail)->next;
 	assert(n->reads == NULL || tail == n->reads_tail);
 	site_contacts_verify(&n->contacts, uv_now(&n->loop));
+	fwd_check(n);
 }
 
 /* ------------------------------------------------------------------------------------------------
  * Dispatch: see node.h for the path of a request. */
-
-/* Node-local, like status: a snapshot at the next entry. */
-static void snapshot_request(struct node *n, struct conn *c, const Callraft__Request *req)
-{
-	Callraft__Reply reply = CALLRAFT__REPLY__INIT;
-
-	if (repl_snapshot_soon(n->repl) != 0) {
-		conn_send_error(c, req->request_id, CALLRAFT__CODE__UNAVAILABLE, "%s", repl_errmsg(n->repl));
-		return;
-	}
-	reply.request_id = req->request_id;
-	reply.code = CALLRAFT__CODE__OK;
-	reply.applied_index = state_applied_index(n->state);
-	conn_send_reply(c, &reply);
-	LOG_INFO_("snapshot requested by a client: taken at the next entry");
-}
 
 void node_handle_request(struct node *n, struct conn *c, Callraft__Request *req)
 {
@@ -96,7 +79,7 @@ void node_handle_request(struct node *n, struct conn *c, Callraft__Request *req)
 		goto done;
 	}
 	if (op == CALLRAFT__REQUEST__OP_SNAPSHOT_TAKE) {
-		snapshot_request(n, c, req);
+		status_snapshot_request(n, c, req);
 		goto done;
 	}
 	if (op == CALLRAFT__REQUEST__OP_EVENTS_READ) { /* node-local: see events_hub.h */
@@ -193,33 +176,6 @@ static void housekeeping_cb(uv_timer_t *t)
 	repl_check(n->repl);
 }
 
-/* Logs what replication did since the last tick (snapshots, dropped installs, restores). */
-static void log_replication(struct node *n)
-{
-	struct repl_stats rs;
-
-	repl_stats(n->repl, &rs);
-	if (rs.snapshots != n->snapshots_logged) {
-		n->snapshots_logged = rs.snapshots;
-		LOG_INFO_("snapshot at index %llu: %.1f MB, copied in %llu ms off the loop, written in "
-			  "%llu ms; next after %u entries",
-			  (unsigned long long)rs.snapshot_index, (double)rs.snapshot_bytes / 1e6,
-			  (unsigned long long)rs.snapshot_copy_ms, (unsigned long long)rs.snapshot_write_ms,
-			  rs.snapshot_threshold);
-	}
-	if (rs.installs_dropped != n->dropped_logged) {
-		n->dropped_logged = rs.installs_dropped;
-		LOG_INFO_("raft asked to send a snapshot to a member that one is still going to: not "
-			  "sent again (%llu so far)",
-			  (unsigned long long)rs.installs_dropped);
-	}
-	if (rs.snapshots_restored != n->restores_logged) {
-		n->restores_logged = rs.snapshots_restored;
-		LOG_INFO_("snapshot restored: the state is now at applied index %llu",
-			  (unsigned long long)state_applied_index(n->state));
-	}
-}
-
 /* Every CALLRAFT_TICK_INTERVAL_MS: a ready leader appends a Tick; the snapshot threshold follows
  * the state's size. */
 static void tick_cb(uv_timer_t *t)
@@ -229,7 +185,7 @@ static void tick_cb(uv_timer_t *t)
 	if (repl_is_ready(n->repl) && tick_append(n) != 0)
 		LOG_RATELIMITED(LOG_WARN, "tick: out of memory");
 	repl_size_snapshot_threshold(n->repl, state_size_bytes(n->state));
-	log_replication(n);
+	status_log_replication(n);
 }
 
 static void close_walk_cb(uv_handle_t *h, void *arg)

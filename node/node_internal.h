@@ -188,6 +188,12 @@ void conn_send_reply_bytes(struct conn *c, const uint8_t *bytes, size_t len, uin
 void conn_send_error(struct conn *c, uint64_t request_id, Callraft__Code code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 void conn_send_reply(struct conn *c, Callraft__Reply *reply);
+/* Refuses `req` before it went anywhere: an error reply to its request id, then frees it. */
+void conn_refuse(struct conn *c, Callraft__Request *req, Callraft__Code code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Makes room for CALLRAFT_RX_CHUNK_BYTES more in a receive buffer (`*rx`, `*cap`, `len` used) and
+ * points `buf` at the free part; an empty `buf` if out of memory (libuv then reports ENOBUFS). */
+void conn_rx_reserve(uint8_t **rx, size_t *cap, size_t len, uv_buf_t *buf);
 
 /* node.c */
 void node_handle_request(struct node *n, struct conn *c, Callraft__Request *req);
@@ -226,6 +232,10 @@ int tick_append(struct node *n);
 
 /* status.c */
 void status_reply(struct node *n, struct conn *c, uint64_t request_id, bool members_only);
+/* Node-local, like status: a snapshot at the next entry on this node. Borrows req. */
+void status_snapshot_request(struct node *n, struct conn *c, const Callraft__Request *req);
+/* Logs what replication did since the last call (the node's tick). */
+void status_log_replication(struct node *n);
 void node_leader_hint(struct node *n, Callraft__Reply *reply, char *addr_buf, size_t addr_len);
 
 /* datadir.c: locks the data dir, detects a machine restart since an unclean stop (then discards
@@ -249,6 +259,8 @@ void fwd_reset(struct node *n, Callraft__Code code, const char *why);
  * `now_ms`; fwd_housekeeping for the current leader, now. */
 void fwd_housekeeping(struct node *n);
 void fwd_expire(struct node *n, uint64_t leader_id, uint64_t now_ms);
+/* Checks F1-F2 of forward.c; aborts on a violation. */
+void fwd_check(const struct node *n);
 
 /* alarm.c: the space alarm ("" when all is well) and its rate-limited log line. */
 void node_alarm(struct node *n, char *buf, size_t len);

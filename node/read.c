@@ -96,8 +96,7 @@ void read_request(struct node *n, struct conn *c, Callraft__Request *req)
 {
 	struct read_wait *w = calloc(1, sizeof *w);
 	if (w == NULL) {
-		conn_send_error(c, req->request_id, CALLRAFT__CODE__UNAVAILABLE, "out of memory: retry");
-		callraft__request__free_unpacked(req, NULL);
+		conn_refuse(c, req, CALLRAFT__CODE__UNAVAILABLE, "out of memory: retry");
 		return;
 	}
 	w->conn = c;

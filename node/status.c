@@ -1,10 +1,12 @@
-/* status.c: what a node answers from its own view: status (role, term, indexes, snapshots), the
- * members list (raft's configuration joined with the replicated members table), and the leader
- * hint attached to NOT_LEADER / NO_LEADER replies. */
+/* status.c: what a node answers and logs from its own view: status (role, term, indexes,
+ * snapshots), the members list (raft's configuration joined with the replicated members table), the
+ * leader hint attached to NOT_LEADER / NO_LEADER replies, a snapshot request, and the log lines of
+ * what replication did (snapshots taken, installs not resent, restores). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "node_internal.h"
 
 void node_leader_hint(struct node *n, Callraft__Reply *reply, char *addr_buf, size_t addr_len)
@@ -117,4 +119,47 @@ void status_reply(struct node *n, struct conn *c, uint64_t request_id, bool memb
 	}
 	conn_send_reply(c, &reply);
 	members_free(members, count);
+}
+
+/* Node-local, like status: a snapshot at the next entry. */
+void status_snapshot_request(struct node *n, struct conn *c, const Callraft__Request *req)
+{
+	Callraft__Reply reply = CALLRAFT__REPLY__INIT;
+
+	if (repl_snapshot_soon(n->repl) != 0) {
+		conn_send_error(c, req->request_id, CALLRAFT__CODE__UNAVAILABLE, "%s", repl_errmsg(n->repl));
+		return;
+	}
+	reply.request_id = req->request_id;
+	reply.code = CALLRAFT__CODE__OK;
+	reply.applied_index = state_applied_index(n->state);
+	conn_send_reply(c, &reply);
+	LOG_INFO_("snapshot requested by a client: taken at the next entry");
+}
+
+/* Logs what replication did since the last tick (snapshots, dropped installs, restores). */
+void status_log_replication(struct node *n)
+{
+	struct repl_stats rs;
+
+	repl_stats(n->repl, &rs);
+	if (rs.snapshots != n->snapshots_logged) {
+		n->snapshots_logged = rs.snapshots;
+		LOG_INFO_("snapshot at index %llu: %.1f MB, copied in %llu ms off the loop, written in "
+			  "%llu ms; next after %u entries",
+			  (unsigned long long)rs.snapshot_index, (double)rs.snapshot_bytes / 1e6,
+			  (unsigned long long)rs.snapshot_copy_ms, (unsigned long long)rs.snapshot_write_ms,
+			  rs.snapshot_threshold);
+	}
+	if (rs.installs_dropped != n->dropped_logged) {
+		n->dropped_logged = rs.installs_dropped;
+		LOG_INFO_("raft asked to send a snapshot to a member that one is still going to: not "
+			  "sent again (%llu so far)",
+			  (unsigned long long)rs.installs_dropped);
+	}
+	if (rs.snapshots_restored != n->restores_logged) {
+		n->restores_logged = rs.snapshots_restored;
+		LOG_INFO_("snapshot restored: the state is now at applied index %llu",
+			  (unsigned long long)state_applied_index(n->state));
+	}
 }

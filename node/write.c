@@ -200,21 +200,18 @@ void write_request(struct node *n, struct conn *c, Callraft__Request *req)
 	callraft_command_from_request(&probe, req);
 	code = state_validate(&probe, msg, sizeof msg);
 	if (code != CALLRAFT__CODE__OK) {
-		conn_send_error(c, req->request_id, code, "%s", msg);
-		callraft__request__free_unpacked(req, NULL);
+		conn_refuse(c, req, code, "%s", msg);
 		return;
 	}
 	if (req->op_case != CALLRAFT__REQUEST__OP_REGISTER_CLIENT && (req->client_id == 0 || req->seq == 0) &&
 	    (req->idempotency_key == NULL || req->idempotency_key[0] == '\0' || req->client_id != 0)) {
-		conn_send_error(c, req->request_id, CALLRAFT__CODE__INVALID_ARGUMENT,
-				"writes need a session (client_id and seq; register first) or an idempotency key");
-		callraft__request__free_unpacked(req, NULL);
+		conn_refuse(c, req, CALLRAFT__CODE__INVALID_ARGUMENT,
+			    "writes need a session (client_id and seq; register first) or an idempotency key");
 		return;
 	}
 	pos = batch_add(n, c, req->request_id, callraft__request__get_packed_size(req));
 	if (pos < 0) {
-		conn_send_error(c, req->request_id, CALLRAFT__CODE__UNAVAILABLE, "out of memory: retry");
-		callraft__request__free_unpacked(req, NULL);
+		conn_refuse(c, req, CALLRAFT__CODE__UNAVAILABLE, "out of memory: retry");
 		return;
 	}
 	b = n->open;

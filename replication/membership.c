@@ -43,15 +43,10 @@ struct membership *membership_new(struct repl *r, struct state *s, uint64_t self
 				  const struct membership_hooks *hooks,
 				  const struct membership_initial *initial, unsigned n_initial)
 {
-	struct membership *m = calloc(1, sizeof *m);
-	if (m == NULL)
-		return NULL;
-	m->r = r;
-	m->state = s;
-	m->self_id = self_id;
-	m->hooks = *hooks;
-	m->initial = initial;
-	m->n_initial = n_initial;
+	struct membership *m = malloc(sizeof *m);
+	if (m != NULL)
+		*m = (struct membership){.r = r, .state = s, .self_id = self_id, .hooks = *hooks,
+					 .initial = initial, .n_initial = n_initial};
 	return m;
 }
 

@@ -43,12 +43,9 @@ Callraft__Code repl_code(int status)
 
 struct repl_op *repl_op_new(struct repl *r, repl_done_cb cb, void *data)
 {
-	struct repl_op *op = calloc(1, sizeof *op);
-	if (op == NULL)
-		return NULL;
-	op->r = r;
-	op->cb = cb;
-	op->data = data;
+	struct repl_op *op = malloc(sizeof *op);
+	if (op != NULL)
+		*op = (struct repl_op){.r = r, .cb = cb, .data = data};
 	return op;
 }
 

@@ -155,17 +155,13 @@ static int snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_sn
 		r->snapshot_requested = false;
 		raft_set_snapshot_threshold(&r->raft, r->snapshot_threshold);
 	}
-	job = calloc(1, sizeof *job);
+	job = malloc(sizeof *job);
 	if (job == NULL)
 		return RAFT_NOMEM;
-	job->r = r;
-	job->fsm = fsm;
-	job->trailing = trailing;
-	job->outer = req;
-	job->outer_snapshot = snapshot;
-	job->outer_cb = cb;
+	*job = (struct repl_snapshot_job){.r = r, .fsm = fsm, .trailing = trailing, .outer = req,
+					  .outer_snapshot = snapshot, .outer_cb = cb,
+					  .started_ms = mono_ms()};
 	atomic_init(&job->copied, false);
-	job->started_ms = mono_ms();
 	rv = pthread_create(&job->thread, NULL, snapshot_copy_main, job);
 	if (rv != 0) {
 		free(job);

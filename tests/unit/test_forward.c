@@ -109,6 +109,7 @@ static void pump(struct fixture *f, int rounds)
 {
 	for (int i = 0; i < rounds; i++) {
 		uv_run(&f->n->loop, UV_RUN_NOWAIT);
+		fwd_check(f->n);
 		usleep(1000);
 	}
 }
