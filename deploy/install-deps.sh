@@ -18,7 +18,8 @@ need_root() { [ "$(id -u)" -eq 0 ] || { echo "install-deps: must run as root (ap
 pkgs=(build-essential cmake pkg-config git dpkg-dev autoconf automake libtool patch
       libuv1-dev liblz4-dev liblmdb-dev lmdb-utils libprotobuf-c-dev protobuf-c-compiler
       libcmocka-dev libinih-dev libjson-c-dev iproute2 iptables procps psmisc python3
-      libwebsockets-dev libwebsockets-evlib-uv libssl-dev curl)
+      libwebsockets-dev libwebsockets-evlib-uv libssl-dev curl
+      clang libclang-rt-14-dev) # clang + libFuzzer: tests/fuzz (the fuzz smoke runs where clang is)
 
 missing=()
 for p in "${pkgs[@]}"; do

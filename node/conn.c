@@ -309,6 +309,13 @@ static int conn_process(struct conn *c)
 					"frame of %u bytes is not a valid Request message", len);
 			continue;
 		}
+		if (!callraft_message_reencodes(&req->base)) {
+			/* It would poison the entry it is batched into (callraft_ops.h). */
+			conn_send_error(c, req->request_id, CALLRAFT__CODE__BAD_FRAME,
+					"frame of %u bytes holds a malformed field (number 0)", len);
+			callraft__request__free_unpacked(req, NULL);
+			continue;
+		}
 		if (c->reserved && !c->peer) {
 			if (!req->forwarded) {
 				conn_send_error(c, req->request_id, CALLRAFT__CODE__UNAVAILABLE,

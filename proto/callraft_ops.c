@@ -1,6 +1,8 @@
 /* callraft_ops.c: see callraft_ops.h. */
 #include "callraft_ops.h"
 
+#include <stdlib.h>
+
 bool callraft_op_is_write(Callraft__Request__OpCase op)
 {
 	switch (op) {
@@ -121,4 +123,23 @@ enum callraft_frame callraft_frame_next(const uint8_t *buf, size_t len, uint32_t
 		return CALLRAFT_FRAME_PARTIAL;
 	*body = buf + 4;
 	return CALLRAFT_FRAME_WHOLE;
+}
+
+bool callraft_message_reencodes(const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t stack[1024];
+	uint8_t *buf = len <= sizeof stack ? stack : malloc(len);
+	ProtobufCMessage *again;
+
+	if (buf == NULL)
+		return false;
+	protobuf_c_message_pack(m, buf);
+	again = protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
+	if (buf != stack)
+		free(buf);
+	if (again == NULL)
+		return false;
+	protobuf_c_message_free_unpacked(again, NULL);
+	return true;
 }

@@ -26,6 +26,13 @@ enum callraft_frame { CALLRAFT_FRAME_PARTIAL, CALLRAFT_FRAME_WHOLE, CALLRAFT_FRA
 enum callraft_frame callraft_frame_next(const uint8_t *buf, size_t len, uint32_t max,
 					const uint8_t **body, uint32_t *body_len);
 
+/* True if `m` packs into bytes that unpack again. protobuf-c 1.4.1 accepts a field numbered 0 when
+ * its tag is an overlong varint, keeps it as an unknown field and re-encodes it canonically, which
+ * it then refuses: a command carrying one would make the leader's whole entry undecodable, every
+ * replica would apply it as a no-op, and the other clients' writes batched with it would be lost
+ * (found by tests/fuzz/fuzz_frame). The node refuses such a request at the door (conn.c). */
+bool callraft_message_reencodes(const ProtobufCMessage *m);
+
 /* Copies the op of a write request into a command: client_id, seq and the op pointer, which borrows
  * from `req` (keep req alive while cmd is used). A request that is not a write leaves the command
  * without an op (state_validate refuses it). */

@@ -207,6 +207,17 @@ def case_frames(leader, _follower, _pid):
     expect(r4.code == 0 and r5.code == 11, "valid then oversized garbage: %r / %r" % (r4, r5))
     expect(closed_by_peer(s, 5), "oversized garbage: connection closed")
     s.close()
+    # A field numbered 0 with an overlong tag inside a write: protobuf-c decodes it but cannot
+    # re-encode it, so batched into an entry it would make every replica drop the whole entry
+    # (the other clients' writes with it). Refused at the door; the connection keeps serving.
+    s = connect(leader)
+    poison = field_bytes(1, "c-poison") + field_bytes(3, "x") + field_bytes(4, "s") + b"\x82\x00\x00"
+    s.sendall(frame(request(11, OP_TICKET_OPEN, poison, 1, 1)))
+    r = recv_reply(s)
+    expect(r.code == 11 and "malformed field" in r.message, "field number 0 refused: %r" % r)
+    s.sendall(frame(request(12, OP_STATUS)))
+    expect(recv_reply(s).code == 0, "connection serves after the malformed field")
+    s.close()
     # Truncated: half a frame, then the client goes away; the node does not care.
     s = connect(leader)
     s.sendall(frame(request(10, OP_STATUS))[:7])
