@@ -1,44 +1,31 @@
 /* names.c: the readable names of the model's states ("WAITING", "ON_CALL", "IN_PROGRESS") that
- * business messages and the stats read use. The zero values read "NONE" (the protobuf names carry
- * an enum prefix, CALL_STATE_NONE), and a value this build does not know reads "UNKNOWN". */
+ * business messages and the stats read use. They are the protocol's own names, read from the
+ * enum descriptors protoc-c generates (so a state added to callraft.proto is named without code
+ * here), except the zero values, which read "NONE" (the protocol spells them CALL_STATE_NONE,
+ * ...), and values this build does not know, which read "UNKNOWN". */
 #include "state_internal.h"
+
+static const char *enum_name(const ProtobufCEnumDescriptor *d, int value)
+{
+	const ProtobufCEnumValue *v;
+
+	if (value == 0)
+		return "NONE";
+	v = protobuf_c_enum_descriptor_get_value(d, value);
+	return v != NULL ? v->name : "UNKNOWN";
+}
 
 const char *state_call_state_name(Callraft__CallState st)
 {
-	switch (st) {
-	case CALLRAFT__CALL_STATE__CALL_STATE_NONE: return "NONE";
-	case CALLRAFT__CALL_STATE__WAITING: return "WAITING";
-	case CALLRAFT__CALL_STATE__OFFERED: return "OFFERED";
-	case CALLRAFT__CALL_STATE__ANSWERED: return "ANSWERED";
-	case CALLRAFT__CALL_STATE__ENDED: return "ENDED";
-	case CALLRAFT__CALL_STATE__ABANDONED: return "ABANDONED";
-	case CALLRAFT__CALL_STATE__SCHEDULED: return "SCHEDULED";
-	default: return "UNKNOWN";
-	}
+	return enum_name(&callraft__call_state__descriptor, (int)st);
 }
 
 const char *state_agent_state_name(Callraft__AgentState st)
 {
-	switch (st) {
-	case CALLRAFT__AGENT_STATE__AGENT_STATE_NONE: return "NONE";
-	case CALLRAFT__AGENT_STATE__OFFLINE: return "OFFLINE";
-	case CALLRAFT__AGENT_STATE__AVAILABLE: return "AVAILABLE";
-	case CALLRAFT__AGENT_STATE__ON_CALL: return "ON_CALL";
-	case CALLRAFT__AGENT_STATE__WRAP_UP: return "WRAP_UP";
-	case CALLRAFT__AGENT_STATE__BREAK: return "BREAK";
-	case CALLRAFT__AGENT_STATE__UNREACHABLE: return "UNREACHABLE";
-	default: return "UNKNOWN";
-	}
+	return enum_name(&callraft__agent_state__descriptor, (int)st);
 }
 
 const char *state_ticket_status_name(Callraft__TicketStatus st)
 {
-	switch (st) {
-	case CALLRAFT__TICKET_STATUS__TICKET_STATUS_NONE: return "NONE";
-	case CALLRAFT__TICKET_STATUS__OPEN: return "OPEN";
-	case CALLRAFT__TICKET_STATUS__IN_PROGRESS: return "IN_PROGRESS";
-	case CALLRAFT__TICKET_STATUS__RESOLVED: return "RESOLVED";
-	case CALLRAFT__TICKET_STATUS__CLOSED: return "CLOSED";
-	default: return "UNKNOWN";
-	}
+	return enum_name(&callraft__ticket_status__descriptor, (int)st);
 }
