@@ -18,8 +18,14 @@
 #include <stdint.h>
 
 #include "callraft.pb-c.h"
+#include "callraft_limits.h"
+#include "callraft_request.h"
 
 struct callraft_client;
+
+/* A good size for errmsg buffers: the library's messages (an address, a reason, at most a node's
+ * reply message) fit; every message is cut to the buffer given, never overflows it. */
+#define CALLRAFT_ERRMSG_BYTES 512
 
 struct callraft_client_options {
 	const char *cluster;      /* "host:port[,host:port...]"; required */
@@ -78,5 +84,69 @@ uint32_t callraft_frame_get_len(const uint8_t hdr[4]);
  * seq. */
 const char *callraft_code_name(Callraft__Code code);
 bool callraft_code_is_retryable(Callraft__Code code);
+
+/* ---- Typed calls: the common operations without building a request by hand. -----------------
+ * Each builds its request with the builder (callraft_request.h) and sends it with
+ * callraft_client_call: same retries, same exactly-once writes, same return contract (a reply to
+ * free with callraft_reply_free, whose code may be a business refusal, or NULL with errmsg).
+ * Strings are borrowed for the call only; NULL optional strings are sent empty. Reads are
+ * linearizable. */
+
+/* A PBX puts a caller in a queue. call_id is the PBX's id of the call and the idempotency key:
+ * enqueueing it again answers OK with the existing call. tier: 0 regular .. CALLRAFT_TIER_MAX.
+ * customer_id and arrival_site may be NULL. The reply's call carries the queued call. */
+Callraft__Reply *callraft_call_enqueue(struct callraft_client *c, const char *call_id,
+				       const char *queue, const char *caller_number,
+				       const char *customer_id, uint32_t tier,
+				       const char *arrival_site, char *errmsg, size_t errmsg_len);
+/* The caller hung up while waiting. */
+Callraft__Reply *callraft_call_abandon(struct callraft_client *c, const char *call_id,
+				       char *errmsg, size_t errmsg_len);
+/* Offers the best waiting call to an AVAILABLE agent: the reply's call (NULL with code
+ * QUEUE_EMPTY when none waits) carries the offer token (offer_term, offer_index). */
+Callraft__Reply *callraft_call_next(struct callraft_client *c, const char *agent_id, char *errmsg,
+				    size_t errmsg_len);
+/* Answers an offer with its token; a withdrawn or expired offer is STALE_TOKEN. */
+Callraft__Reply *callraft_call_answer(struct callraft_client *c, const char *call_id,
+				      const char *agent_id, uint64_t offer_term, uint64_t offer_index,
+				      char *errmsg, size_t errmsg_len);
+/* Ends a call the agent holds. */
+Callraft__Reply *callraft_call_end(struct callraft_client *c, const char *call_id,
+				   const char *agent_id, char *errmsg, size_t errmsg_len);
+/* Reads one call. */
+Callraft__Reply *callraft_call_show(struct callraft_client *c, const char *call_id, char *errmsg,
+				    size_t errmsg_len);
+/* Logs an agent in at `site` with skills (queue names; borrowed), AVAILABLE. name may be NULL. */
+Callraft__Reply *callraft_agent_login(struct callraft_client *c, const char *agent_id,
+				      const char *name, const char *site, char *const *skills,
+				      size_t n_skills, char *errmsg, size_t errmsg_len);
+/* The agent is ready: AVAILABLE, and the cluster offers it calls by itself as they come (no
+ * polling with callraft_call_next; its desktop follows the CALL_OFFERED events of the stream). */
+Callraft__Reply *callraft_agent_ready(struct callraft_client *c, const char *agent_id,
+				      char *errmsg, size_t errmsg_len);
+/* Sets AVAILABLE, BREAK or WRAP_UP with an optional reason (NULL). */
+Callraft__Reply *callraft_agent_set_state(struct callraft_client *c, const char *agent_id,
+					  Callraft__AgentState state, const char *reason,
+					  char *errmsg, size_t errmsg_len);
+Callraft__Reply *callraft_agent_logout(struct callraft_client *c, const char *agent_id,
+				       char *errmsg, size_t errmsg_len);
+/* Reads one agent. */
+Callraft__Reply *callraft_agent_show(struct callraft_client *c, const char *agent_id, char *errmsg,
+				     size_t errmsg_len);
+/* Opens a ticket for a customer; the reply's ticket carries its tracking code. call_id, subject,
+ * note and author may be NULL. */
+Callraft__Reply *callraft_ticket_open(struct callraft_client *c, const char *customer_id,
+				      const char *category, const char *call_id,
+				      const char *subject, const char *note, const char *author,
+				      char *errmsg, size_t errmsg_len);
+/* A customer's tickets, newest first, at most `limit` (0: the default). */
+Callraft__Reply *callraft_ticket_list(struct callraft_client *c, const char *customer_id,
+				      uint32_t limit, char *errmsg, size_t errmsg_len);
+/* The waiting calls of a queue in the order they will be served, at most `limit` (0: default). */
+Callraft__Reply *callraft_queue_show(struct callraft_client *c, const char *queue, uint32_t limit,
+				     char *errmsg, size_t errmsg_len);
+
+/* Frees a reply returned by any call of this library. NULL allowed. */
+void callraft_reply_free(Callraft__Reply *reply);
 
 #endif

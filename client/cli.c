@@ -11,77 +11,111 @@
 
 #include "callraft_limits.h"
 
-typedef int (*cli_handler)(struct cli *cli, int argc, char **argv);
+#define OPT(name) {name, false}
+#define FLAG(name) {name, true}
 
-struct cli_command {
-	const char *group;
-	const char *verb; /* NULL: the group is the whole command */
-	cli_handler fn;
-	const char *usage;
-};
-
+/* Every command, in the order --help lists them. */
 static const struct cli_command cli_commands[] = {
-    {"status", NULL, cli_status, "status"},
-    {"members", "list", cli_members_list, "members list"},
-    {"members", "add", cli_members_add,
-     "members add ID --site S --raft-address H:P --client-address H:P"},
-    {"members", "remove", cli_members_remove, "members remove ID"},
-    {"members", "assign", cli_members_assign, "members assign ID voter|standby|spare"},
-    {"members", "transfer", cli_members_transfer, "members transfer [ID]"},
-    {"snapshot", NULL, cli_snapshot, "snapshot [--no-wait]     (on the node given by --cluster)"},
-    {"call", "enqueue", cli_call_enqueue,
+    {"status", NULL, "status", .run = cli_status},
+    {"members", "list", "members list", CLI_REQUEST(members_list)},
+    {"members", "add", "members add ID --site S --raft-address H:P --client-address H:P",
+     {OPT("site"), OPT("raft-address"), OPT("client-address")}, 1, 1, CLI_REQUEST(members_add)},
+    {"members", "remove", "members remove ID", .pos_min = 1, .pos_max = 1,
+     CLI_REQUEST(members_remove)},
+    {"members", "assign", "members assign ID voter|standby|spare", .pos_min = 2, .pos_max = 2,
+     CLI_REQUEST(members_assign)},
+    {"members", "transfer", "members transfer [ID]", .pos_max = 1, CLI_REQUEST(members_transfer)},
+    {"snapshot", NULL, "snapshot [--no-wait]     (on the node given by --cluster)",
+     {FLAG("no-wait")}, .run = cli_snapshot},
+    {"call", "enqueue",
      "call enqueue --call-id ID --queue Q --caller NUM [--customer C]\n"
-     "                 [--tier regular|silver|gold|diamond|0-9] [--site S]"},
-    {"call", "next", cli_call_next, "call next --agent A"},
-    {"call", "answer", cli_call_answer, "call answer CALL_ID --agent A --token TERM.INDEX"},
-    {"call", "end", cli_call_end, "call end CALL_ID --agent A"},
-    {"call", "abandon", cli_call_abandon, "call abandon CALL_ID"},
-    {"call", "show", cli_call_show, "call show CALL_ID"},
-    {"queue", "show", cli_queue_show, "queue show QUEUE [--limit N]"},
-    {"agent", "login", cli_agent_login, "agent login AGENT --site S --skills Q1,Q2 [--name N]"},
-    {"agent", "state", cli_agent_state, "agent state AGENT available|break|wrap-up [--reason R]"},
-    {"agent", "logout", cli_agent_logout, "agent logout AGENT"},
-    {"agent", "show", cli_agent_show, "agent show AGENT"},
-    {"agent", "list", cli_agent_list, "agent list [--site S]"},
-    {"ticket", "open", cli_ticket_open,
+     "                 [--tier regular|silver|gold|diamond|0-9] [--site S]",
+     {OPT("call-id"), OPT("queue"), OPT("caller"), OPT("customer"), OPT("tier"), OPT("site")},
+     CLI_REQUEST(call_enqueue)},
+    {"call", "next", "call next --agent A", {OPT("agent")}, CLI_REQUEST(call_next)},
+    {"call", "answer", "call answer CALL_ID --agent A --token TERM.INDEX",
+     {OPT("agent"), OPT("token")}, 1, 1, CLI_REQUEST(call_answer)},
+    {"call", "end", "call end CALL_ID --agent A", {OPT("agent")}, 1, 1, CLI_REQUEST(call_end)},
+    {"call", "abandon", "call abandon CALL_ID", .pos_min = 1, .pos_max = 1,
+     CLI_REQUEST(call_abandon)},
+    {"call", "show", "call show CALL_ID", .pos_min = 1, .pos_max = 1, CLI_REQUEST(call_show)},
+    {"queue", "show", "queue show QUEUE [--limit N]", {OPT("limit")}, 1, 1,
+     CLI_REQUEST(queue_show)},
+    {"agent", "login", "agent login AGENT --site S --skills Q1,Q2 [--name N]",
+     {OPT("site"), OPT("skills"), OPT("name")}, 1, 1, CLI_REQUEST(agent_login)},
+    {"agent", "state", "agent state AGENT available|break|wrap-up [--reason R]",
+     {OPT("reason")}, 2, 2, CLI_REQUEST(agent_state)},
+    {"agent", "logout", "agent logout AGENT", .pos_min = 1, .pos_max = 1,
+     CLI_REQUEST(agent_logout)},
+    {"agent", "show", "agent show AGENT", .pos_min = 1, .pos_max = 1, CLI_REQUEST(agent_show)},
+    {"agent", "list", "agent list [--site S]", {OPT("site")}, CLI_REQUEST(agent_list)},
+    {"ticket", "open",
      "ticket open --customer C --category CAT [--call CALL_ID] [--subject S]\n"
-     "                 [--note N] [--author A] [--class urgent|follow-up]"},
-    {"ticket", "update", cli_ticket_update,
+     "                 [--note N] [--author A] [--class urgent|follow-up]",
+     {OPT("customer"), OPT("category"), OPT("call"), OPT("subject"), OPT("note"), OPT("author"),
+      OPT("class")},
+     CLI_REQUEST(ticket_open)},
+    {"ticket", "update",
      "ticket update CODE [--status open|in-progress|resolved|closed] [--note N]\n"
-     "                 [--author A]"},
-    {"ticket", "show", cli_ticket_show, "ticket show CODE"},
-    {"ticket", "list", cli_ticket_list, "ticket list --customer C [--limit N]"},
-    {"call", "reject", cli_call_reject, "call reject CALL_ID --agent A --token TERM.INDEX"},
-    {"call", "callback", cli_call_callback, "call callback CALL_ID [--number NUM]"},
-    {"call", "dial", cli_call_dial, "call dial CALL_ID --agent A"},
-    {"agent", "heartbeat", cli_agent_heartbeat, "agent heartbeat AGENT"},
-    {"queue", "configure", cli_queue_configure,
+     "                 [--author A]",
+     {OPT("status"), OPT("note"), OPT("author")}, 1, 1, CLI_REQUEST(ticket_update)},
+    {"ticket", "show", "ticket show CODE", .pos_min = 1, .pos_max = 1, CLI_REQUEST(ticket_show)},
+    {"ticket", "list", "ticket list --customer C [--limit N]", {OPT("customer"), OPT("limit")},
+     CLI_REQUEST(ticket_list)},
+    {"call", "reject", "call reject CALL_ID --agent A --token TERM.INDEX",
+     {OPT("agent"), OPT("token")}, 1, 1, CLI_REQUEST(call_reject)},
+    {"call", "callback", "call callback CALL_ID [--number NUM]", {OPT("number")}, 1, 1,
+     CLI_REQUEST(call_callback)},
+    {"call", "dial", "call dial CALL_ID --agent A", {OPT("agent")}, 1, 1, CLI_REQUEST(call_dial)},
+    {"agent", "heartbeat", "agent heartbeat AGENT", .pos_min = 1, .pos_max = 1,
+     CLI_REQUEST(agent_heartbeat)},
+    {"queue", "configure",
      "queue configure QUEUE [--overflow-after 30s] [--offer-timeout 15s]\n"
      "                 [--known-agent-timeout 20s] [--aging 60s] [--service-level 20s]\n"
-     "                 [--wrap-up 0s] [--top-tier 3] [--redial-window 10m]"},
-    {"callback", "schedule", cli_callback_schedule,
+     "                 [--wrap-up 0s] [--top-tier 3] [--redial-window 10m]",
+     {OPT("overflow-after"), OPT("offer-timeout"), OPT("known-agent-timeout"), OPT("aging"),
+      OPT("service-level"), OPT("wrap-up"), OPT("top-tier"), OPT("redial-window")},
+     1, 1, CLI_REQUEST(queue_configure)},
+    {"callback", "schedule",
      "callback schedule --id ID --number NUM --queue Q --at +DURATION|EPOCH_MS\n"
-     "                 [--customer C] [--tier N]"},
-    {"callback", "voicemail", cli_callback_voicemail,
-     "callback voicemail --id ID --number NUM --queue Q --site S [--customer C] [--tier N]"},
-    {"site", "configure", cli_site_configure,
+     "                 [--customer C] [--tier N]",
+     {OPT("id"), OPT("number"), OPT("queue"), OPT("customer"), OPT("site"), OPT("at"),
+      OPT("tier")},
+     CLI_REQUEST(callback_schedule)},
+    {"callback", "voicemail",
+     "callback voicemail --id ID --number NUM --queue Q --site S [--customer C] [--tier N]",
+     {OPT("id"), OPT("number"), OPT("queue"), OPT("customer"), OPT("site"), OPT("at"),
+      OPT("tier")},
+     CLI_REQUEST(callback_voicemail)},
+    {"site", "configure",
      "site configure SITE [--opens HH:MM] [--closes HH:MM] [--utc-offset +HH:MM]\n"
-     "                 [--presence-timeout 30s] [--loss-after 60s]"},
-    {"site", "down", cli_site_down, "site down SITE [--reason R]"},
-    {"site", "up", cli_site_up, "site up SITE"},
-    {"site", "list", cli_site_list, "site list"},
-    {"stats", NULL, cli_stats, "stats [--queue Q] [--site S]"},
-    {"customer", "history", cli_customer_history, "customer history CUSTOMER [--limit N]"},
-    {"events", NULL, cli_events,
+     "                 [--presence-timeout 30s] [--loss-after 60s]",
+     {OPT("opens"), OPT("closes"), OPT("utc-offset"), OPT("presence-timeout"), OPT("loss-after")},
+     1, 1, CLI_REQUEST(site_configure)},
+    {"site", "down", "site down SITE [--reason R]", {OPT("reason")}, 1, 1, CLI_REQUEST(site_down)},
+    {"site", "up", "site up SITE", .pos_min = 1, .pos_max = 1, CLI_REQUEST(site_up)},
+    {"site", "list", "site list", CLI_REQUEST(site_list)},
+    {"stats", NULL, "stats [--queue Q] [--site S]", {OPT("queue"), OPT("site")}, CLI_REQUEST(stats)},
+    {"customer", "history", "customer history CUSTOMER [--limit N]", {OPT("limit")}, 1, 1,
+     CLI_REQUEST(customer_history)},
+    {"events", NULL,
      "events [--from INDEX[.POS]] [--queue Q] [--site S] [--agent A] [--kind K,..] [--limit N] "
-     "[--follow]"},
-    {"agent", "ready", cli_agent_ready, "agent ready AGENT       (offers are pushed to it)"},
-    {"bench-push", NULL, cli_bench_push,
-     "bench-push [--agents N] [--calls M] [--channel HOST:PORT]   (pushed offer latency)"},
-    {"agent", "offers", cli_agent_offers, "agent offers AGENT [--from INDEX[.POS]]   (follows)"},
-    {"bench", NULL, cli_bench,
+     "[--follow]",
+     {OPT("from"), OPT("queue"), OPT("site"), OPT("agent"), OPT("kind"), OPT("limit"),
+      FLAG("follow")},
+     .run = cli_events},
+    {"agent", "ready", "agent ready AGENT       (offers are pushed to it)", .pos_min = 1,
+     .pos_max = 1, CLI_REQUEST(agent_ready)},
+    {"bench-push", NULL,
+     "bench-push [--agents N] [--calls M] [--channel HOST:PORT]   (pushed offer latency)",
+     {OPT("agents"), OPT("calls"), OPT("channel")}, .run = cli_bench_push},
+    {"agent", "offers", "agent offers AGENT [--from INDEX[.POS]]   (follows)", {OPT("from")}, 1, 1,
+     .run = cli_agent_offers},
+    /* Runs callraft-bench (tools/bench.c), which parses its own options. */
+    {"bench", NULL,
      "bench [--workload enqueue|cycle|ticket|mix] [--clients 1,16,64] [--duration S]\n"
-     "                 [--ops N] [--pids P1,P2,..] [--any-node]"},
+     "                 [--ops N] [--pids P1,P2,..] [--any-node]",
+     .run = cli_bench, .raw_args = true},
 };
 
 #define CLI_COMMANDS_COUNT (sizeof cli_commands / sizeof cli_commands[0])
@@ -134,7 +168,9 @@ int cli_fail(struct cli *cli, int exit_code, const char *code, const char *fmt, 
 	return cli_report(cli, exit_code, code, NULL, msg);
 }
 
-int cli_common_option(struct cli *cli, int opt, char **argv)
+/* Handles an option that is not the command's own (common options, '?', ':'). Returns -1 to go on
+ * parsing, else the exit code to return now. -h/--help prints the usage and exits the process. */
+static int cli_common_option(struct cli *cli, int opt, char **argv)
 {
 	switch (opt) {
 	case CLI_OPT_CLUSTER:
@@ -167,7 +203,8 @@ int cli_common_option(struct cli *cli, int opt, char **argv)
 	}
 }
 
-int cli_positionals(struct cli *cli, int argc, char **argv, int want_min, int want_max)
+/* Checks that want_min..want_max positional arguments remain after getopt (argv[optind..]). */
+static int cli_positionals(struct cli *cli, int argc, char **argv, int want_min, int want_max)
 {
 	int have = argc - optind;
 	if (have < want_min)
@@ -177,17 +214,13 @@ int cli_positionals(struct cli *cli, int argc, char **argv, int want_min, int wa
 	return CLI_EXIT_OK;
 }
 
-/* Parses the options of a command that has none of its own. */
-int cli_options_none(struct cli *cli, int argc, char **argv)
+const char *cli_opt(const struct cli_args *a, const char *name)
 {
-	static const struct option options[] = {CLI_COMMON_OPTIONS};
-	int opt;
-	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
-		int rv = cli_common_option(cli, opt, argv);
-		if (rv >= 0)
-			return rv;
-	}
-	return -1;
+	for (int i = 0; i < CLI_OPTIONS_MAX && a->cmd->options[i].name != NULL; i++)
+		if (strcmp(a->cmd->options[i].name, name) == 0)
+			return a->value[i];
+	assert(!"cli_opt: an option the command does not declare");
+	return NULL;
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -392,74 +425,54 @@ const char *cli_tier_name(uint32_t tier)
 	return tier < 4 ? names[tier] : NULL;
 }
 
+/* The CLI's name of an enum value: the protocol's name from the descriptor protoc-c generated, in
+ * lower case with '-' for '_' ("ON_CALL" -> "on-call"); `none` for the zero value and for a value
+ * this build does not know. Names are made once and kept (at most CLI_ENUM_NAMES_MAX). */
+#define CLI_ENUM_NAMES_MAX 64
+#define CLI_ENUM_NAME_BYTES_MAX 32
+static const char *cli_enum_name(const ProtobufCEnumDescriptor *d, int value, const char *none)
+{
+	static struct {
+		const ProtobufCEnumDescriptor *d;
+		int value;
+		char name[CLI_ENUM_NAME_BYTES_MAX];
+	} made[CLI_ENUM_NAMES_MAX];
+	static size_t n_made;
+	const ProtobufCEnumValue *v = value != 0 ? protobuf_c_enum_descriptor_get_value(d, value) : NULL;
+
+	if (v == NULL)
+		return none;
+	for (size_t i = 0; i < n_made; i++)
+		if (made[i].d == d && made[i].value == value)
+			return made[i].name;
+	assert(n_made < CLI_ENUM_NAMES_MAX && strlen(v->name) < CLI_ENUM_NAME_BYTES_MAX);
+	made[n_made].d = d;
+	made[n_made].value = value;
+	for (size_t i = 0; i <= strlen(v->name); i++) {
+		char ch = v->name[i];
+		made[n_made].name[i] = ch == '_' ? '-' : (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+	}
+	return made[n_made++].name;
+}
+
 const char *cli_call_state_name(Callraft__CallState s)
 {
-	switch (s) {
-	case CALLRAFT__CALL_STATE__WAITING:
-		return "waiting";
-	case CALLRAFT__CALL_STATE__OFFERED:
-		return "offered";
-	case CALLRAFT__CALL_STATE__ANSWERED:
-		return "answered";
-	case CALLRAFT__CALL_STATE__ENDED:
-		return "ended";
-	case CALLRAFT__CALL_STATE__ABANDONED:
-		return "abandoned";
-	case CALLRAFT__CALL_STATE__SCHEDULED:
-		return "scheduled";
-	default:
-		return "unknown";
-	}
+	return cli_enum_name(&callraft__call_state__descriptor, (int)s, "unknown");
 }
 
 const char *cli_agent_state_name(Callraft__AgentState s)
 {
-	switch (s) {
-	case CALLRAFT__AGENT_STATE__OFFLINE:
-		return "offline";
-	case CALLRAFT__AGENT_STATE__AVAILABLE:
-		return "available";
-	case CALLRAFT__AGENT_STATE__ON_CALL:
-		return "on-call";
-	case CALLRAFT__AGENT_STATE__WRAP_UP:
-		return "wrap-up";
-	case CALLRAFT__AGENT_STATE__BREAK:
-		return "break";
-	case CALLRAFT__AGENT_STATE__UNREACHABLE:
-		return "unreachable";
-	default:
-		return "unknown";
-	}
+	return cli_enum_name(&callraft__agent_state__descriptor, (int)s, "unknown");
 }
 
 const char *cli_ticket_status_name(Callraft__TicketStatus s)
 {
-	switch (s) {
-	case CALLRAFT__TICKET_STATUS__OPEN:
-		return "open";
-	case CALLRAFT__TICKET_STATUS__IN_PROGRESS:
-		return "in-progress";
-	case CALLRAFT__TICKET_STATUS__RESOLVED:
-		return "resolved";
-	case CALLRAFT__TICKET_STATUS__CLOSED:
-		return "closed";
-	default:
-		return "-";
-	}
+	return cli_enum_name(&callraft__ticket_status__descriptor, (int)s, "-");
 }
 
 const char *cli_role_name(Callraft__MemberRole r)
 {
-	switch (r) {
-	case CALLRAFT__MEMBER_ROLE__VOTER:
-		return "voter";
-	case CALLRAFT__MEMBER_ROLE__STANDBY:
-		return "standby";
-	case CALLRAFT__MEMBER_ROLE__SPARE:
-		return "spare";
-	default:
-		return "-";
-	}
+	return cli_enum_name(&callraft__member_role__descriptor, (int)r, "-");
 }
 
 int cli_print_json(json_object *obj)
@@ -577,6 +590,45 @@ static int cli_global_options(struct cli *cli, int argc, char **argv)
 	return -1;
 }
 
+/* Parses the command's options and positionals, then runs it: request, send, output. */
+static int cli_run(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+	static const struct option common[] = {CLI_COMMON_OPTIONS};
+	struct option options[CLI_OPTIONS_MAX + sizeof common / sizeof common[0]];
+	static struct cli_args a; /* one command per process; holds the request's sub-messages */
+	int n = 0, opt, rv;
+
+	a = (struct cli_args){.cmd = cmd, .argc = argc, .argv = argv};
+	if (cmd->raw_args)
+		return cmd->run(cli, &a);
+	for (; n < CLI_OPTIONS_MAX && cmd->options[n].name != NULL; n++)
+		options[n] = (struct option){cmd->options[n].name,
+					     cmd->options[n].flag ? no_argument : required_argument,
+					     NULL, CLI_OPT_FIRST_FREE + n};
+	memcpy(options + n, common, sizeof common);
+	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
+		if (opt >= CLI_OPT_FIRST_FREE && opt < CLI_OPT_FIRST_FREE + n)
+			a.value[opt - CLI_OPT_FIRST_FREE] = optarg != NULL ? optarg : "";
+		else if ((rv = cli_common_option(cli, opt, argv)) >= 0)
+			return rv;
+	}
+	if ((rv = cli_positionals(cli, argc, argv, cmd->pos_min, cmd->pos_max)) != CLI_EXIT_OK)
+		return rv;
+	a.pos = argv + optind;
+	a.n_pos = argc - optind;
+	if (cmd->run != NULL)
+		return cmd->run(cli, &a);
+
+	struct callraft_request req;
+	Callraft__Reply *reply;
+	if ((rv = cmd->request(cli, &a, &req)) != CLI_EXIT_OK ||
+	    (rv = cli_send(cli, &req.req, &reply)) != CLI_EXIT_OK)
+		return rv;
+	rv = cmd->output(cli, &a, &req.req, reply);
+	callraft__reply__free_unpacked(reply, NULL);
+	return rv;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = {0};
@@ -602,10 +654,10 @@ int main(int argc, char **argv)
 		 cmd->verb ? cmd->verb : "");
 	cli.usage = cmd->usage;
 
-	/* The handler sees argv[0] = its last word, so getopt starts after it. */
+	/* The command sees argv[0] = its last word, so getopt starts after it. */
 	int first = optind + (cmd->verb != NULL ? 1 : 0);
 	optind = 0; /* GNU getopt: reinitialise for the command's own options */
-	rv = cmd->fn(&cli, argc - first, argv + first);
+	rv = cli_run(&cli, cmd, argc - first, argv + first);
 	callraft_client_close(cli.client);
 	return rv;
 }

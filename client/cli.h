@@ -1,9 +1,13 @@
 /* cli.h: shared pieces of the `callraft` command-line tool (client/cli*.c).
  *
- * One command = one handler `int cli_<group>_<verb>(struct cli *, int argc, char **argv)` where
- * argv[0] is the verb and the rest its arguments; it returns the process exit code. Handlers parse
- * with getopt_long (CLI_COMMON_OPTIONS are accepted everywhere), validate locally, send one or more
- * requests through cli_send, and print either text (stdout) or exactly one JSON object (--json).
+ * The CLI is table-driven: each command is one struct cli_command in cli_commands[] (cli.c): its
+ * words, usage line, options, positionals, and the functions that validate the arguments and
+ * build its request (through the request builder, callraft_request.h) and print the reply. The
+ * driver (cli.c) parses the command line with getopt_long (CLI_COMMON_OPTIONS are accepted
+ * everywhere), checks the count of positionals, calls `request`, sends it through cli_send, and
+ * calls `output`, which prints either text (stdout) or exactly one JSON object (--json). A command
+ * that is not one request (status probes every member, snapshot waits, bench runs a program) has
+ * a `run` function instead. Adding an operation is one entry and its two functions.
  * Errors go through cli_fail: one lowercase line on stderr, and with --json also
  * {"error":{"code":..,"message":..}} on stdout.
  */
@@ -17,6 +21,7 @@
 #include <stdio.h>
 
 #include "callraft_client.h"
+#include "callraft_limits.h"
 
 enum cli_exit {
 	CLI_EXIT_OK = 0,
@@ -46,7 +51,7 @@ enum {
 	CLI_OPT_JSON,
 	CLI_OPT_STALE,
 	CLI_OPT_TIMEOUT,
-	CLI_OPT_FIRST_FREE, /* commands number their own long-only options from here */
+	CLI_OPT_FIRST_FREE, /* a command's own options are numbered from here */
 };
 
 #define CLI_COMMON_OPTIONS                                                                         \
@@ -59,12 +64,6 @@ enum {
  * argument as ':'. */
 #define CLI_SHORT_OPTIONS ":h"
 
-/* Handles an option that is not the command's own (common options, '?', ':'). Returns -1 to go on
- * parsing, else the exit code to return now. -h/--help prints the usage and exits the process. */
-int cli_common_option(struct cli *cli, int opt, char **argv);
-
-/* Parses the options of a command that has none of its own: -1 to go on, else the exit code. */
-int cli_options_none(struct cli *cli, int argc, char **argv);
 
 /* Prints the usage of every command to `f`. */
 void cli_usage(FILE *f);
@@ -73,9 +72,6 @@ void cli_usage(FILE *f);
 int cli_fail(struct cli *cli, int exit_code, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 #define cli_usage_error(cli, ...) cli_fail((cli), CLI_EXIT_USAGE, "INVALID_ARGUMENT", __VA_ARGS__)
-
-/* Checks that want_min..want_max positional arguments remain after getopt (argv[optind..]). */
-int cli_positionals(struct cli *cli, int argc, char **argv, int want_min, int want_max);
 
 /* Sends `req` through the cluster (reads get cli->stale). Returns CLI_EXIT_OK with *out set (free
  * with callraft__reply__free_unpacked), or the exit code after reporting the error. */
@@ -122,52 +118,118 @@ void cli_table_add(struct cli_table *t, const char *const *cells);
 void cli_table_print(const struct cli_table *t, FILE *f);
 void cli_table_release(struct cli_table *t);
 
-/* Commands (cli_cluster.c, cli_call.c, cli_agent.c, cli_ticket.c). */
-int cli_status(struct cli *cli, int argc, char **argv);
-int cli_members_list(struct cli *cli, int argc, char **argv);
-int cli_members_add(struct cli *cli, int argc, char **argv);
-int cli_members_remove(struct cli *cli, int argc, char **argv);
-int cli_members_assign(struct cli *cli, int argc, char **argv);
-int cli_snapshot(struct cli *cli, int argc, char **argv);
-int cli_members_transfer(struct cli *cli, int argc, char **argv);
-int cli_call_enqueue(struct cli *cli, int argc, char **argv);
-int cli_call_next(struct cli *cli, int argc, char **argv);
-int cli_call_answer(struct cli *cli, int argc, char **argv);
-int cli_call_end(struct cli *cli, int argc, char **argv);
-int cli_call_abandon(struct cli *cli, int argc, char **argv);
-int cli_call_show(struct cli *cli, int argc, char **argv);
-int cli_queue_show(struct cli *cli, int argc, char **argv);
-int cli_agent_login(struct cli *cli, int argc, char **argv);
-int cli_agent_state(struct cli *cli, int argc, char **argv);
-int cli_agent_logout(struct cli *cli, int argc, char **argv);
-int cli_agent_show(struct cli *cli, int argc, char **argv);
-int cli_agent_list(struct cli *cli, int argc, char **argv);
-int cli_ticket_open(struct cli *cli, int argc, char **argv);
-int cli_ticket_update(struct cli *cli, int argc, char **argv);
-int cli_ticket_show(struct cli *cli, int argc, char **argv);
-int cli_ticket_list(struct cli *cli, int argc, char **argv);
-/* Routing (cli_routing.c). */
-int cli_call_reject(struct cli *cli, int argc, char **argv);
-int cli_call_callback(struct cli *cli, int argc, char **argv);
-int cli_call_dial(struct cli *cli, int argc, char **argv);
-int cli_agent_heartbeat(struct cli *cli, int argc, char **argv);
-int cli_queue_configure(struct cli *cli, int argc, char **argv);
-int cli_callback_schedule(struct cli *cli, int argc, char **argv);
-int cli_callback_voicemail(struct cli *cli, int argc, char **argv);
-int cli_site_configure(struct cli *cli, int argc, char **argv);
-int cli_site_down(struct cli *cli, int argc, char **argv);
-int cli_site_up(struct cli *cli, int argc, char **argv);
-int cli_site_list(struct cli *cli, int argc, char **argv);
-int cli_stats(struct cli *cli, int argc, char **argv);
-int cli_customer_history(struct cli *cli, int argc, char **argv);
+/* ---- The command table ---------------------------------------------------------------- */
+
+/* Most options one command has (queue configure: 8). */
+#define CLI_OPTIONS_MAX 10
+
+struct cli_option {
+	const char *name; /* long name without "--"; NULL ends the list */
+	bool flag;        /* takes no value */
+};
+
+/* Room for the sub-messages and lists a request points to while it is sent (the request
+ * borrows them from the parsed arguments). */
+struct cli_scratch {
+	Callraft__Int64Value i64[8];
+	Callraft__Int32Value i32[3];
+	Callraft__UInt32Value u32;
+	char *list[CALLRAFT_AGENT_SKILLS_MAX];
+};
+
+/* One parsed command line. */
+struct cli_args {
+	const struct cli_command *cmd;
+	const char *value[CLI_OPTIONS_MAX]; /* by position in cmd->options: NULL if absent, "" for a
+					       flag given */
+	char **pos;                         /* the positionals, pos_min..pos_max of them */
+	int n_pos;
+	int argc;                           /* the command's own words (argv[0]: its last word), */
+	char **argv;                        /* for a command with raw_args */
+	struct cli_scratch scratch;
+};
+
+struct cli_command {
+	const char *group;
+	const char *verb;  /* NULL: the group is the whole command */
+	const char *usage; /* for --help and "missing argument" */
+	struct cli_option options[CLI_OPTIONS_MAX];
+	int pos_min, pos_max;
+	/* Validates the arguments and builds the request: CLI_EXIT_OK, or the exit code after
+	 * reporting (cli_usage_error). */
+	int (*request)(struct cli *cli, struct cli_args *a, struct callraft_request *r);
+	/* Prints the reply (code OK) as text or JSON; returns the exit code. */
+	int (*output)(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
+		      const Callraft__Reply *reply);
+	/* Instead of request and output, for commands that are not one request. */
+	int (*run)(struct cli *cli, struct cli_args *a);
+	bool raw_args; /* run parses a->argc/a->argv itself (bench hands them to a program) */
+};
+
+/* The value of option `name` (declared by the command) or NULL if it was not given. */
+const char *cli_opt(const struct cli_args *a, const char *name);
+
+/* Declares the request and output functions of command `name` (cli_<name>_request, ...). */
+#define CLI_DECLARE(name)                                                                          \
+	int cli_##name##_request(struct cli *cli, struct cli_args *a, struct callraft_request *r);  \
+	int cli_##name##_output(struct cli *cli, const struct cli_args *a,                          \
+				const Callraft__Request *req, const Callraft__Reply *reply)
+#define CLI_REQUEST(name) .request = cli_##name##_request, .output = cli_##name##_output
+
+/* cli_call.c */
+CLI_DECLARE(call_enqueue);
+CLI_DECLARE(call_next);
+CLI_DECLARE(call_answer);
+CLI_DECLARE(call_end);
+CLI_DECLARE(call_abandon);
+CLI_DECLARE(call_show);
+CLI_DECLARE(queue_show);
+/* cli_agent.c */
+CLI_DECLARE(agent_login);
+CLI_DECLARE(agent_state);
+CLI_DECLARE(agent_logout);
+CLI_DECLARE(agent_show);
+CLI_DECLARE(agent_list);
+/* cli_ticket.c */
+CLI_DECLARE(ticket_open);
+CLI_DECLARE(ticket_update);
+CLI_DECLARE(ticket_show);
+CLI_DECLARE(ticket_list);
+/* cli_routing.c */
+CLI_DECLARE(call_reject);
+CLI_DECLARE(call_callback);
+CLI_DECLARE(call_dial);
+CLI_DECLARE(agent_heartbeat);
+CLI_DECLARE(queue_configure);
+CLI_DECLARE(callback_schedule);
+CLI_DECLARE(callback_voicemail);
+CLI_DECLARE(site_configure);
+CLI_DECLARE(site_down);
+CLI_DECLARE(site_up);
+CLI_DECLARE(site_list);
+CLI_DECLARE(stats);
+CLI_DECLARE(customer_history);
+/* cli_cluster.c */
+CLI_DECLARE(members_list);
+CLI_DECLARE(members_add);
+CLI_DECLARE(members_remove);
+CLI_DECLARE(members_assign);
+CLI_DECLARE(members_transfer);
+int cli_status(struct cli *cli, struct cli_args *a);
+int cli_snapshot(struct cli *cli, struct cli_args *a);
+/* cli_bench.c */
+int cli_bench(struct cli *cli, struct cli_args *a);
+/* The event stream and pushed offers (cli_events.c, issue #14). */
+CLI_DECLARE(agent_ready);
+int cli_events(struct cli *cli, struct cli_args *a);
+int cli_agent_offers(struct cli *cli, struct cli_args *a);
+int cli_bench_push(struct cli *cli, struct cli_args *a); /* cli_bench_push.c */
+
 json_object *cli_json_queue_config(const Callraft__QueueConfig *q);
 void cli_print_queue_config(const Callraft__QueueConfig *q);
-int cli_bench(struct cli *cli, int argc, char **argv); /* cli_bench.c */
-/* The event stream and pushed offers (cli_events.c, issue #14). */
-int cli_events(struct cli *cli, int argc, char **argv);
-int cli_agent_ready(struct cli *cli, int argc, char **argv);
-int cli_agent_offers(struct cli *cli, int argc, char **argv);
-int cli_bench_push(struct cli *cli, int argc, char **argv); /* cli_bench_push.c */
+/* Writes that answer with a message: `done` for humans ("ok"), or {"message":..,
+ * "applied_index":..} with the call or agent the reply carries. */
+int cli_print_write(struct cli *cli, const Callraft__Reply *reply, const char *done);
 
 /* JSON of model objects (cli_call.c, cli_agent.c, cli_ticket.c, cli_cluster.c). */
 json_object *cli_json_call(const Callraft__Call *call);

@@ -35,8 +35,8 @@ static void cli_format_skills(const Callraft__Agent *agent, char *buf, size_t le
 					 agent->skills[i]);
 }
 
-/* {"agent":{...},"applied_index":N}, or a one-line summary. */
-static int cli_agent_done(struct cli *cli, Callraft__Reply *reply, const char *text)
+/* {"agent":{...},"applied_index":N}, or a one-line summary (none if NULL). */
+static int cli_agent_done(struct cli *cli, const Callraft__Reply *reply, const char *text)
 {
 	if (cli->json) {
 		json_object *top = json_object_new_object();
@@ -47,7 +47,6 @@ static int cli_agent_done(struct cli *cli, Callraft__Reply *reply, const char *t
 	} else if (text != NULL) {
 		printf("%s\n", text);
 	}
-	callraft__reply__free_unpacked(reply, NULL);
 	return CLI_EXIT_OK;
 }
 
@@ -70,47 +69,30 @@ static int cli_parse_skills(struct cli *cli, char *list, char **skills, size_t *
 	return CLI_EXIT_OK;
 }
 
-int cli_agent_login(struct cli *cli, int argc, char **argv)
+int cli_agent_login_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	enum { OPT_SITE = CLI_OPT_FIRST_FREE, OPT_SKILLS, OPT_NAME };
-	static const struct option options[] = {{"site", required_argument, NULL, OPT_SITE},
-						{"skills", required_argument, NULL, OPT_SKILLS},
-						{"name", required_argument, NULL, OPT_NAME},
-						CLI_COMMON_OPTIONS};
-	Callraft__AgentLogin login = CALLRAFT__AGENT_LOGIN__INIT;
-	char *skills_arg = NULL;
-	int opt, rv;
-	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
-		if (opt == OPT_SITE)
-			login.site = optarg;
-		else if (opt == OPT_SKILLS)
-			skills_arg = optarg;
-		else if (opt == OPT_NAME)
-			login.name = optarg;
-		else if ((rv = cli_common_option(cli, opt, argv)) >= 0)
-			return rv;
-	}
-	if ((rv = cli_positionals(cli, argc, argv, 1, 1)) != CLI_EXIT_OK)
-		return rv;
-	login.agent_id = argv[optind];
-	if (login.site[0] == '\0' || skills_arg == NULL)
+	const char *agent = a->pos[0], *site = cli_opt(a, "site"), *name = cli_opt(a, "name");
+	char *skills_arg = (char *)cli_opt(a, "skills"); /* split in place: argv is writable */
+	size_t n_skills = 0;
+	int rv;
+
+	if (site == NULL || site[0] == '\0' || skills_arg == NULL)
 		return cli_usage_error(cli, "--site and --skills are required");
-	char *skills[CALLRAFT_AGENT_SKILLS_MAX];
-	if ((rv = cli_check_id(cli, "agent", login.agent_id)) ||
-	    (rv = cli_check_name(cli, "--site", login.site, CALLRAFT_SITE_BYTES_MAX)) ||
-	    (rv = cli_check_text(cli, "--name", login.name, CALLRAFT_ID_BYTES_MAX)) ||
-	    (rv = cli_parse_skills(cli, skills_arg, skills, &login.n_skills)))
+	if ((rv = cli_check_id(cli, "agent", agent)) ||
+	    (rv = cli_check_name(cli, "--site", site, CALLRAFT_SITE_BYTES_MAX)) ||
+	    (name != NULL && (rv = cli_check_text(cli, "--name", name, CALLRAFT_ID_BYTES_MAX))) ||
+	    (rv = cli_parse_skills(cli, skills_arg, a->scratch.list, &n_skills)))
 		return rv;
-	login.skills = skills;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_AGENT_LOGIN;
-	req.agent_login = &login;
-	Callraft__Reply *reply;
-	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
-		return rv;
-	char text[256];
-	snprintf(text, sizeof text, "agent '%s' logged in at %s%s%s", login.agent_id, login.site,
-		 reply->agent != NULL ? ", now " : "",
+	callraft_request_agent_login(r, agent, name, site, a->scratch.list, n_skills);
+	return CLI_EXIT_OK;
+}
+
+int cli_agent_login_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
+			   const Callraft__Reply *reply)
+{
+	char text[CALLRAFT_ID_BYTES_MAX + CALLRAFT_SITE_BYTES_MAX + 64];
+	snprintf(text, sizeof text, "agent '%s' logged in at %s%s%s", req->agent_login->agent_id,
+		 req->agent_login->site, reply->agent != NULL ? ", now " : "",
 		 reply->agent != NULL ? cli_agent_state_name(reply->agent->state) : "");
 	return cli_agent_done(cli, reply, text);
 }
@@ -128,74 +110,54 @@ static int cli_parse_agent_state(struct cli *cli, const char *s, Callraft__Agent
 	return CLI_EXIT_OK;
 }
 
-int cli_agent_state(struct cli *cli, int argc, char **argv)
+int cli_agent_state_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	enum { OPT_REASON = CLI_OPT_FIRST_FREE };
-	static const struct option options[] = {{"reason", required_argument, NULL, OPT_REASON},
-						CLI_COMMON_OPTIONS};
-	Callraft__AgentSetState set = CALLRAFT__AGENT_SET_STATE__INIT;
-	int opt, rv;
-	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
-		if (opt == OPT_REASON)
-			set.reason = optarg;
-		else if ((rv = cli_common_option(cli, opt, argv)) >= 0)
-			return rv;
-	}
-	if ((rv = cli_positionals(cli, argc, argv, 2, 2)) != CLI_EXIT_OK)
+	const char *reason = cli_opt(a, "reason");
+	Callraft__AgentState state = CALLRAFT__AGENT_STATE__AGENT_STATE_NONE;
+	int rv;
+
+	if ((rv = cli_check_id(cli, "agent", a->pos[0])) ||
+	    (rv = cli_parse_agent_state(cli, a->pos[1], &state)) ||
+	    (reason != NULL && (rv = cli_check_text(cli, "--reason", reason,
+						    CALLRAFT_REASON_BYTES_MAX))))
 		return rv;
-	set.agent_id = argv[optind];
-	if ((rv = cli_check_id(cli, "agent", set.agent_id)) ||
-	    (rv = cli_parse_agent_state(cli, argv[optind + 1], &set.state)) ||
-	    (rv = cli_check_text(cli, "--reason", set.reason, CALLRAFT_REASON_BYTES_MAX)))
-		return rv;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_AGENT_SET_STATE;
-	req.agent_set_state = &set;
-	Callraft__Reply *reply;
-	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
-		return rv;
-	char text[256];
-	const char *phrase = set.state == CALLRAFT__AGENT_STATE__BREAK     ? "on break"
-			     : set.state == CALLRAFT__AGENT_STATE__WRAP_UP ? "in wrap-up"
-									   : "available";
-	snprintf(text, sizeof text, "agent '%s' is now %s%s%s%s", set.agent_id, phrase,
-		 set.reason[0] ? " (" : "", set.reason,
-		 set.reason[0] ? ")" : "");
+	callraft_request_agent_set_state(r, a->pos[0], state, reason);
+	return CLI_EXIT_OK;
+}
+
+int cli_agent_state_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
+			   const Callraft__Reply *reply)
+{
+	const Callraft__AgentSetState *set = req->agent_set_state;
+	char text[CALLRAFT_ID_BYTES_MAX + CALLRAFT_REASON_BYTES_MAX + 64];
+	const char *phrase = set->state == CALLRAFT__AGENT_STATE__BREAK     ? "on break"
+			     : set->state == CALLRAFT__AGENT_STATE__WRAP_UP ? "in wrap-up"
+									    : "available";
+	snprintf(text, sizeof text, "agent '%s' is now %s%s%s%s", set->agent_id, phrase,
+		 set->reason[0] ? " (" : "", set->reason, set->reason[0] ? ")" : "");
 	return cli_agent_done(cli, reply, text);
 }
 
-/* Parses `AGENT` alone (logout, show). */
-static int cli_agent_id_arg(struct cli *cli, int argc, char **argv)
+int cli_agent_logout_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	int rv = cli_options_none(cli, argc, argv);
-	if (rv >= 0)
-		return rv;
-	if ((rv = cli_positionals(cli, argc, argv, 1, 1)) != CLI_EXIT_OK)
-		return rv;
-	return cli_check_id(cli, "agent", argv[optind]);
+	int rv = cli_check_id(cli, "agent", a->pos[0]);
+	if (rv == CLI_EXIT_OK)
+		callraft_request_agent_logout(r, a->pos[0]);
+	return rv;
 }
 
-int cli_agent_logout(struct cli *cli, int argc, char **argv)
+int cli_agent_logout_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
+			    const Callraft__Reply *reply)
 {
-	int rv = cli_agent_id_arg(cli, argc, argv);
-	if (rv != CLI_EXIT_OK)
-		return rv;
-	Callraft__AgentLogout logout = CALLRAFT__AGENT_LOGOUT__INIT;
-	logout.agent_id = argv[optind];
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_AGENT_LOGOUT;
-	req.agent_logout = &logout;
-	Callraft__Reply *reply;
-	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
-		return rv;
-	char text[128];
-	snprintf(text, sizeof text, "agent '%s' logged out", logout.agent_id);
+	char text[CALLRAFT_ID_BYTES_MAX + 32];
+	snprintf(text, sizeof text, "agent '%s' logged out", a->pos[0]);
 	return cli_agent_done(cli, reply, text);
 }
 
 static void cli_print_agent_text(const Callraft__Agent *a)
 {
-	char skills[1024], since[32], in_state[32];
+	char skills[CALLRAFT_AGENT_SKILLS_MAX * (CALLRAFT_QUEUE_BYTES_MAX + 1) + 1];
+	char since[32], in_state[32];
 	cli_format_skills(a, skills, sizeof skills);
 	cli_format_time(a->since_ms, since, sizeof since);
 	cli_format_duration(cli_now_ms() - a->since_ms, in_state, sizeof in_state);
@@ -206,19 +168,17 @@ static void cli_print_agent_text(const Callraft__Agent *a)
 	       a->reason[0] ? ")" : "", since, in_state, a->call_id[0] ? a->call_id : "-");
 }
 
-int cli_agent_show(struct cli *cli, int argc, char **argv)
+int cli_agent_show_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	int rv = cli_agent_id_arg(cli, argc, argv);
-	if (rv != CLI_EXIT_OK)
-		return rv;
-	Callraft__AgentShow show = CALLRAFT__AGENT_SHOW__INIT;
-	show.agent_id = argv[optind];
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_AGENT_SHOW;
-	req.agent_show = &show;
-	Callraft__Reply *reply;
-	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
-		return rv;
+	int rv = cli_check_id(cli, "agent", a->pos[0]);
+	if (rv == CLI_EXIT_OK)
+		callraft_request_agent_show(r, a->pos[0]);
+	return rv;
+}
+
+int cli_agent_show_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
+			  const Callraft__Reply *reply)
+{
 	if (!cli->json && reply->agent != NULL)
 		cli_print_agent_text(reply->agent);
 	return cli_agent_done(cli, reply, NULL);
@@ -233,7 +193,8 @@ static void cli_agent_list_text(const Callraft__Reply *reply)
 	int64_t now = cli_now_ms();
 	for (size_t i = 0; i < reply->n_agents; i++) {
 		const Callraft__Agent *a = reply->agents[i];
-		char skills[1024], in_state[32];
+		char skills[CALLRAFT_AGENT_SKILLS_MAX * (CALLRAFT_QUEUE_BYTES_MAX + 1) + 1];
+		char in_state[32];
 		cli_format_skills(a, skills, sizeof skills);
 		cli_format_duration(now - a->since_ms, in_state, sizeof in_state);
 		const char *row[] = {a->agent_id, a->name, a->site, cli_agent_state_name(a->state),
@@ -245,28 +206,22 @@ static void cli_agent_list_text(const Callraft__Reply *reply)
 	printf("\n%zu agent%s\n", reply->n_agents, reply->n_agents == 1 ? "" : "s");
 }
 
-int cli_agent_list(struct cli *cli, int argc, char **argv)
+int cli_agent_list_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	enum { OPT_SITE = CLI_OPT_FIRST_FREE };
-	static const struct option options[] = {{"site", required_argument, NULL, OPT_SITE},
-						CLI_COMMON_OPTIONS};
-	Callraft__AgentList list = CALLRAFT__AGENT_LIST__INIT;
-	int opt, rv;
-	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
-		if (opt == OPT_SITE)
-			list.site = optarg;
-		else if ((rv = cli_common_option(cli, opt, argv)) >= 0)
-			return rv;
-	}
-	if ((rv = cli_positionals(cli, argc, argv, 0, 0)) != CLI_EXIT_OK ||
-	    (list.site[0] && (rv = cli_check_name(cli, "--site", list.site, CALLRAFT_SITE_BYTES_MAX))))
+	const char *site = cli_opt(a, "site");
+	int rv;
+
+	if (site != NULL && site[0] &&
+	    (rv = cli_check_name(cli, "--site", site, CALLRAFT_SITE_BYTES_MAX)))
 		return rv;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_AGENT_LIST;
-	req.agent_list = &list;
-	Callraft__Reply *reply;
-	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
-		return rv;
+	Callraft__AgentList *list = callraft_request_init(r, CALLRAFT__REQUEST__OP_AGENT_LIST);
+	list->site = (char *)(site != NULL ? site : "");
+	return CLI_EXIT_OK;
+}
+
+int cli_agent_list_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
+			  const Callraft__Reply *reply)
+{
 	if (cli->json) {
 		json_object *arr = json_object_new_array();
 		for (size_t i = 0; i < reply->n_agents; i++)
@@ -278,6 +233,5 @@ int cli_agent_list(struct cli *cli, int argc, char **argv)
 	} else {
 		cli_agent_list_text(reply);
 	}
-	callraft__reply__free_unpacked(reply, NULL);
 	return CLI_EXIT_OK;
 }

@@ -83,49 +83,27 @@ static bool push_call(struct callraft_client *c, Callraft__Request *req, Callraf
 
 static bool agent_setup(struct push_agent *a)
 {
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	Callraft__AgentLogin login = CALLRAFT__AGENT_LOGIN__INIT;
-	Callraft__AgentSetState ready = CALLRAFT__AGENT_SET_STATE__INIT;
+	struct callraft_request req;
 	char *skills[1] = {a->queue};
 
-	login.agent_id = a->agent;
-	login.site = "bench";
-	login.skills = skills;
-	login.n_skills = 1;
-	req.op_case = CALLRAFT__REQUEST__OP_AGENT_LOGIN;
-	req.agent_login = &login;
-	if (!push_call(a->writer, &req, NULL, a->err, sizeof a->err))
-		return false;
-	req = (Callraft__Request)CALLRAFT__REQUEST__INIT;
-	ready.agent_id = a->agent;
-	ready.state = CALLRAFT__AGENT_STATE__AVAILABLE;
-	ready.push = true;
-	req.op_case = CALLRAFT__REQUEST__OP_AGENT_SET_STATE;
-	req.agent_set_state = &ready;
-	return push_call(a->writer, &req, NULL, a->err, sizeof a->err);
+	return push_call(a->writer,
+			 callraft_request_agent_login(&req, a->agent, NULL, "bench", skills, 1), NULL,
+			 a->err, sizeof a->err) &&
+	       push_call(a->writer, callraft_request_agent_ready(&req, a->agent), NULL, a->err,
+			 sizeof a->err);
 }
 
 /* Answers and ends the offered call with the pushed token. */
 static bool agent_take(struct push_agent *a, const Callraft__Event *e)
 {
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	Callraft__CallAnswer ans = CALLRAFT__CALL_ANSWER__INIT;
-	Callraft__CallEnd end = CALLRAFT__CALL_END__INIT;
+	struct callraft_request req;
 
-	ans.call_id = e->call_id;
-	ans.agent_id = a->agent;
-	ans.offer_term = e->offer_term;
-	ans.offer_index = e->offer_index;
-	req.op_case = CALLRAFT__REQUEST__OP_CALL_ANSWER;
-	req.call_answer = &ans;
-	if (!push_call(a->writer, &req, NULL, a->err, sizeof a->err))
-		return false;
-	req = (Callraft__Request)CALLRAFT__REQUEST__INIT;
-	end.call_id = e->call_id;
-	end.agent_id = a->agent;
-	req.op_case = CALLRAFT__REQUEST__OP_CALL_END;
-	req.call_end = &end;
-	return push_call(a->writer, &req, NULL, a->err, sizeof a->err);
+	return push_call(a->writer,
+			 callraft_request_call_answer(&req, e->call_id, a->agent, e->offer_term,
+						      e->offer_index),
+			 NULL, a->err, sizeof a->err) &&
+	       push_call(a->writer, callraft_request_call_end(&req, e->call_id, a->agent), NULL,
+			 a->err, sizeof a->err);
 }
 
 static void *agent_main(void *arg)
@@ -133,22 +111,20 @@ static void *agent_main(void *arg)
 	struct push_agent *a = arg;
 	struct push_run *run = a->run;
 	Callraft__EventKind kind = CALLRAFT__EVENT_KIND__CALL_OFFERED;
-	Callraft__EventsRead q = CALLRAFT__EVENTS_READ__INIT;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	struct callraft_request req;
+	Callraft__EventsRead *q = callraft_request_init(&req, CALLRAFT__REQUEST__OP_EVENTS_READ);
 
-	q.agent_id = a->agent;
-	q.kinds = &kind;
-	q.n_kinds = 1;
-	q.wait_ms = 1000;
-	req.op_case = CALLRAFT__REQUEST__OP_EVENTS_READ;
-	req.events_read = &q;
+	q->agent_id = a->agent;
+	q->kinds = &kind;
+	q->n_kinds = 1;
+	q->wait_ms = 1000;
 	while (!atomic_load(&run->stop) && a->err[0] == '\0') {
 		Callraft__Reply *r;
-		if (!push_call(a->channel, &req, &r, a->err, sizeof a->err))
+		if (!push_call(a->channel, &req.req, &r, a->err, sizeof a->err))
 			break;
 		int64_t t = now_us();
-		q.from_index = r->next_index;
-		q.from_position = r->next_position;
+		q->from_index = r->next_index;
+		q->from_position = r->next_position;
 		for (size_t i = 0; i < r->n_events && a->err[0] == '\0'; i++) {
 			const char *dash = strrchr(r->events[i]->call_id, '-');
 			long j = dash != NULL ? strtol(dash + 1, NULL, 10) : -1;
@@ -191,8 +167,7 @@ static void report(struct cli *cli, const char *what, int64_t *d, unsigned n, js
 
 static int push_measure(struct cli *cli, struct push_run *run, struct callraft_client *pbx)
 {
-	Callraft__CallEnqueue enq = CALLRAFT__CALL_ENQUEUE__INIT;
-	char call_id[64], err[256] = "";
+	char call_id[CALLRAFT_ID_BYTES_MAX + 1], err[CALLRAFT_ERRMSG_BYTES] = "";
 
 	for (unsigned j = 0; j < run->n_calls && err[0] == '\0'; j++) {
 		struct push_agent *a = &run->agents[j % run->n_agents];
@@ -206,16 +181,11 @@ static int push_measure(struct cli *cli, struct push_run *run, struct callraft_c
 		}
 		atomic_store(&a->idle, false);
 		atomic_store(&a->pending, (long)j);
-		Callraft__Request req = CALLRAFT__REQUEST__INIT;
+		struct callraft_request req;
 		snprintf(call_id, sizeof call_id, "bp.%s-%u", run->tag, j);
-		enq.call_id = call_id;
-		enq.queue = a->queue;
-		enq.caller_number = "+100";
-		enq.arrival_site = "bench";
-		req.op_case = CALLRAFT__REQUEST__OP_CALL_ENQUEUE;
-		req.call_enqueue = &enq;
+		callraft_request_call_enqueue(&req, call_id, a->queue, "+100", NULL, 0, "bench");
 		run->sent_us[j] = now_us();
-		if (!push_call(pbx, &req, NULL, err, sizeof err))
+		if (!push_call(pbx, &req.req, NULL, err, sizeof err))
 			break;
 		run->acked_us[j] = now_us();
 	}
@@ -258,39 +228,30 @@ static int push_measure(struct cli *cli, struct push_run *run, struct callraft_c
 	return CLI_EXIT_OK;
 }
 
-int cli_bench_push(struct cli *cli, int argc, char **argv)
+int cli_bench_push(struct cli *cli, struct cli_args *args)
 {
-	enum { OPT_AGENTS = CLI_OPT_FIRST_FREE, OPT_CALLS, OPT_CHANNEL };
-	static const struct option options[] = {{"agents", required_argument, NULL, OPT_AGENTS},
-						{"calls", required_argument, NULL, OPT_CALLS},
-						{"channel", required_argument, NULL, OPT_CHANNEL},
-						CLI_COMMON_OPTIONS};
+	static const char *const counts[] = {"agents", "calls"};
 	static struct push_run run; /* large (agents): not on the stack */
 	struct callraft_client_options co = {0};
 	struct callraft_client *pbx = NULL;
 	char errmsg[256], first[CALLRAFT_ADDRESS_BYTES_MAX + 1];
 	uint64_t v;
-	int opt, rv = CLI_EXIT_OK;
+	int rv = CLI_EXIT_OK;
 	unsigned started = 0;
 
 	run.n_agents = 16;
 	run.n_calls = 1000;
-	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
-		if (opt == OPT_AGENTS || opt == OPT_CALLS) {
-			uint64_t max = opt == OPT_AGENTS ? BENCH_PUSH_AGENTS_MAX : BENCH_PUSH_CALLS_MAX;
-			if (cli_parse_u64(optarg, &v) != 0 || v == 0 || v > max)
-				return cli_usage_error(cli, "--%s: '%s': expected 1..%llu",
-						       opt == OPT_AGENTS ? "agents" : "calls", optarg,
-						       (unsigned long long)max);
-			*(opt == OPT_AGENTS ? &run.n_agents : &run.n_calls) = (unsigned)v;
-		} else if (opt == OPT_CHANNEL) {
-			run.channel = optarg;
-		} else if ((rv = cli_common_option(cli, opt, argv)) >= 0) {
-			return rv;
-		}
+	for (int i = 0; i < 2; i++) {
+		const char *s = cli_opt(args, counts[i]);
+		uint64_t max = i == 0 ? BENCH_PUSH_AGENTS_MAX : BENCH_PUSH_CALLS_MAX;
+		if (s == NULL)
+			continue;
+		if (cli_parse_u64(s, &v) != 0 || v == 0 || v > max)
+			return cli_usage_error(cli, "--%s: '%s': expected 1..%llu", counts[i], s,
+					       (unsigned long long)max);
+		*(i == 0 ? &run.n_agents : &run.n_calls) = (unsigned)v;
 	}
-	if ((rv = cli_positionals(cli, argc, argv, 0, 0)) != CLI_EXIT_OK)
-		return rv;
+	run.channel = cli_opt(args, "channel");
 	run.cluster = cli->cluster != NULL ? cli->cluster : getenv("CALLRAFT_CLUSTER");
 	if (run.cluster == NULL)
 		return cli_usage_error(cli, "--cluster (or CALLRAFT_CLUSTER) is required");

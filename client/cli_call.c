@@ -104,128 +104,86 @@ bad:
 			       s);
 }
 
-/* Sends a call write and prints `verb` ("answered") on success. */
-static int cli_call_write(struct cli *cli, Callraft__Request *req, const char *call_id,
-			  const char *verb)
+/* Prints a call write's outcome: "call 'ID' <verb>", or the call as JSON. */
+static int cli_call_written(struct cli *cli, const Callraft__Reply *reply, const char *call_id,
+			    const char *verb)
 {
-	Callraft__Reply *reply;
-	int rv = cli_send(cli, req, &reply);
-	if (rv != CLI_EXIT_OK)
-		return rv;
 	if (cli->json)
 		cli_print_call_json(reply);
 	else
 		printf("call '%s' %s\n", call_id, verb);
-	callraft__reply__free_unpacked(reply, NULL);
 	return CLI_EXIT_OK;
 }
 
-int cli_call_enqueue(struct cli *cli, int argc, char **argv)
+int cli_call_enqueue_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	enum { OPT_CALL_ID = CLI_OPT_FIRST_FREE, OPT_QUEUE, OPT_CALLER, OPT_CUSTOMER, OPT_TIER,
-	       OPT_SITE };
-	static const struct option options[] = {
-	    {"call-id", required_argument, NULL, OPT_CALL_ID},
-	    {"queue", required_argument, NULL, OPT_QUEUE},
-	    {"caller", required_argument, NULL, OPT_CALLER},
-	    {"customer", required_argument, NULL, OPT_CUSTOMER},
-	    {"tier", required_argument, NULL, OPT_TIER},
-	    {"site", required_argument, NULL, OPT_SITE},
-	    CLI_COMMON_OPTIONS};
-	Callraft__CallEnqueue enq = CALLRAFT__CALL_ENQUEUE__INIT;
-	const char *tier = NULL;
-	int opt, rv;
-	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
-		switch (opt) {
-		case OPT_CALL_ID: enq.call_id = optarg; break;
-		case OPT_QUEUE: enq.queue = optarg; break;
-		case OPT_CALLER: enq.caller_number = optarg; break;
-		case OPT_CUSTOMER: enq.customer_id = optarg; break;
-		case OPT_TIER: tier = optarg; break;
-		case OPT_SITE: enq.arrival_site = optarg; break;
-		default:
-			if ((rv = cli_common_option(cli, opt, argv)) >= 0)
-				return rv;
-		}
-	}
-	if ((rv = cli_positionals(cli, argc, argv, 0, 0)) != CLI_EXIT_OK)
-		return rv;
-	if (enq.call_id[0] == '\0' || enq.queue[0] == '\0' || enq.caller_number[0] == '\0')
+	const char *call_id = cli_opt(a, "call-id"), *queue = cli_opt(a, "queue");
+	const char *caller = cli_opt(a, "caller"), *customer = cli_opt(a, "customer");
+	const char *tier = cli_opt(a, "tier"), *site = cli_opt(a, "site");
+	uint32_t tier_value = 0;
+	int rv;
+
+	if (call_id == NULL || queue == NULL || caller == NULL || !call_id[0] || !queue[0] ||
+	    !caller[0])
 		return cli_usage_error(cli, "--call-id, --queue and --caller are required");
-	if ((rv = cli_check_id(cli, "--call-id", enq.call_id)) ||
-	    (rv = cli_check_name(cli, "--queue", enq.queue, CALLRAFT_QUEUE_BYTES_MAX)) ||
-	    (rv = cli_check_phone(cli, "--caller", enq.caller_number)) ||
-	    (enq.customer_id[0] && (rv = cli_check_id(cli, "--customer", enq.customer_id))) ||
-	    (enq.arrival_site[0] &&
-	     (rv = cli_check_name(cli, "--site", enq.arrival_site, CALLRAFT_SITE_BYTES_MAX))) ||
-	    (tier != NULL && (rv = cli_parse_tier(cli, tier, &enq.tier))))
+	if ((rv = cli_check_id(cli, "--call-id", call_id)) ||
+	    (rv = cli_check_name(cli, "--queue", queue, CALLRAFT_QUEUE_BYTES_MAX)) ||
+	    (rv = cli_check_phone(cli, "--caller", caller)) ||
+	    (customer && customer[0] && (rv = cli_check_id(cli, "--customer", customer))) ||
+	    (site && site[0] && (rv = cli_check_name(cli, "--site", site, CALLRAFT_SITE_BYTES_MAX))) ||
+	    (tier != NULL && (rv = cli_parse_tier(cli, tier, &tier_value))))
 		return rv;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_CALL_ENQUEUE;
-	req.call_enqueue = &enq;
-	Callraft__Reply *reply;
-	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
-		return rv;
+	callraft_request_call_enqueue(r, call_id, queue, caller, customer, tier_value, site);
+	return CLI_EXIT_OK;
+}
+
+int cli_call_enqueue_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
+			    const Callraft__Reply *reply)
+{
+	const Callraft__CallEnqueue *enq = req->call_enqueue;
 	if (cli->json) {
 		cli_print_call_json(reply);
 	} else {
 		char tier_text[32];
-		cli_format_tier(enq.tier, tier_text, sizeof tier_text);
-		printf("call '%s' enqueued in '%s', tier %s\n", enq.call_id, enq.queue, tier_text);
+		cli_format_tier(enq->tier, tier_text, sizeof tier_text);
+		printf("call '%s' enqueued in '%s', tier %s\n", enq->call_id, enq->queue, tier_text);
 	}
-	callraft__reply__free_unpacked(reply, NULL);
 	return CLI_EXIT_OK;
 }
 
-/* Parses `--agent A` and the positionals of call next/answer/end/abandon/show.
- * token: NULL if the command takes no --token. */
-static int cli_call_args(struct cli *cli, int argc, char **argv, int positionals, const char **agent,
-			 const char **token)
+/* Checks --agent (required) and, with `token`, --token (required, parsed) and the call id. */
+static int cli_call_agent_args(struct cli *cli, const struct cli_args *a, bool token,
+			       uint64_t *term, uint64_t *index)
 {
-	enum { OPT_AGENT = CLI_OPT_FIRST_FREE, OPT_TOKEN };
-	static const struct option with_agent[] = {{"agent", required_argument, NULL, OPT_AGENT},
-						   {"token", required_argument, NULL, OPT_TOKEN},
-						   CLI_COMMON_OPTIONS};
-	const struct option *options = agent != NULL ? with_agent : with_agent + 2;
-	int opt, rv;
-	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
-		if (opt == OPT_AGENT)
-			*agent = optarg;
-		else if (opt == OPT_TOKEN && token != NULL)
-			*token = optarg;
-		else if (opt == OPT_TOKEN)
-			return cli_usage_error(cli, "unknown option '--token'");
-		else if ((rv = cli_common_option(cli, opt, argv)) >= 0)
-			return rv;
-	}
-	if ((rv = cli_positionals(cli, argc, argv, positionals, positionals)) != CLI_EXIT_OK)
+	const char *agent = cli_opt(a, "agent");
+	int rv;
+
+	if (a->n_pos == 1 && (rv = cli_check_id(cli, "call id", a->pos[0])) != CLI_EXIT_OK)
 		return rv;
-	if (positionals == 1 && (rv = cli_check_id(cli, "call id", argv[optind])) != CLI_EXIT_OK)
-		return rv;
-	if (agent != NULL && *agent == NULL)
+	if (agent == NULL)
 		return cli_usage_error(cli, "--agent is required");
-	if (agent != NULL && (rv = cli_check_id(cli, "--agent", *agent)) != CLI_EXIT_OK)
+	if ((rv = cli_check_id(cli, "--agent", agent)) != CLI_EXIT_OK)
 		return rv;
-	if (token != NULL && *token == NULL)
+	if (!token)
+		return CLI_EXIT_OK;
+	if (cli_opt(a, "token") == NULL)
 		return cli_usage_error(cli, "--token is required (as printed by 'call next')");
-	return CLI_EXIT_OK;
+	return cli_parse_token(cli, cli_opt(a, "token"), term, index);
 }
 
-int cli_call_next(struct cli *cli, int argc, char **argv)
+int cli_call_next_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	const char *agent = NULL;
-	int rv = cli_call_args(cli, argc, argv, 0, &agent, NULL);
-	if (rv != CLI_EXIT_OK)
-		return rv;
-	Callraft__CallNext next = CALLRAFT__CALL_NEXT__INIT;
-	next.agent_id = (char *)agent;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_CALL_NEXT;
-	req.call_next = &next;
-	Callraft__Reply *reply;
-	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
-		return rv;
+	int rv = cli_call_agent_args(cli, a, false, NULL, NULL);
+	if (rv == CLI_EXIT_OK)
+		callraft_request_call_next(r, cli_opt(a, "agent"));
+	return rv;
+}
+
+int cli_call_next_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
+			 const Callraft__Reply *reply)
+{
 	const Callraft__Call *call = reply->call;
+	const char *agent = cli_opt(a, "agent");
 	/* The wait ends at the offer; both times come from the cluster's clock. */
 	int64_t waited_ms = call == NULL ? 0
 			    : (call->offered_ms > 0 ? call->offered_ms : cli_now_ms()) - call->enqueued_ms;
@@ -254,55 +212,52 @@ int cli_call_next(struct cli *cli, int argc, char **argv)
 			       "  callraft call dial %s --agent %s\n",
 			       call->callback_number, call->call_id, agent);
 	}
-	callraft__reply__free_unpacked(reply, NULL);
 	return CLI_EXIT_OK;
 }
 
-int cli_call_answer(struct cli *cli, int argc, char **argv)
+int cli_call_answer_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	const char *agent = NULL, *token = NULL;
-	int rv = cli_call_args(cli, argc, argv, 1, &agent, &token);
-	if (rv != CLI_EXIT_OK)
-		return rv;
-	Callraft__CallAnswer answer = CALLRAFT__CALL_ANSWER__INIT;
-	if ((rv = cli_parse_token(cli, token, &answer.offer_term, &answer.offer_index)) != 0)
-		return rv;
-	answer.call_id = argv[optind];
-	answer.agent_id = (char *)agent;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_CALL_ANSWER;
-	req.call_answer = &answer;
-	char verb[128];
-	snprintf(verb, sizeof verb, "answered by agent '%s'", agent);
-	return cli_call_write(cli, &req, answer.call_id, verb);
+	uint64_t term = 0, index = 0;
+	int rv = cli_call_agent_args(cli, a, true, &term, &index);
+	if (rv == CLI_EXIT_OK)
+		callraft_request_call_answer(r, a->pos[0], cli_opt(a, "agent"), term, index);
+	return rv;
 }
 
-int cli_call_end(struct cli *cli, int argc, char **argv)
+int cli_call_answer_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
+			   const Callraft__Reply *reply)
 {
-	const char *agent = NULL;
-	int rv = cli_call_args(cli, argc, argv, 1, &agent, NULL);
-	if (rv != CLI_EXIT_OK)
-		return rv;
-	Callraft__CallEnd end = CALLRAFT__CALL_END__INIT;
-	end.call_id = argv[optind];
-	end.agent_id = (char *)agent;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_CALL_END;
-	req.call_end = &end;
-	return cli_call_write(cli, &req, end.call_id, "ended");
+	char verb[CALLRAFT_ID_BYTES_MAX + 32];
+	snprintf(verb, sizeof verb, "answered by agent '%s'", req->call_answer->agent_id);
+	return cli_call_written(cli, reply, a->pos[0], verb);
 }
 
-int cli_call_abandon(struct cli *cli, int argc, char **argv)
+int cli_call_end_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	int rv = cli_call_args(cli, argc, argv, 1, NULL, NULL);
-	if (rv != CLI_EXIT_OK)
-		return rv;
-	Callraft__CallAbandon abandon = CALLRAFT__CALL_ABANDON__INIT;
-	abandon.call_id = argv[optind];
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_CALL_ABANDON;
-	req.call_abandon = &abandon;
-	return cli_call_write(cli, &req, abandon.call_id, "abandoned");
+	int rv = cli_call_agent_args(cli, a, false, NULL, NULL);
+	if (rv == CLI_EXIT_OK)
+		callraft_request_call_end(r, a->pos[0], cli_opt(a, "agent"));
+	return rv;
+}
+
+int cli_call_end_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
+			const Callraft__Reply *reply)
+{
+	return cli_call_written(cli, reply, a->pos[0], "ended");
+}
+
+int cli_call_abandon_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
+{
+	int rv = cli_check_id(cli, "call id", a->pos[0]);
+	if (rv == CLI_EXIT_OK)
+		callraft_request_call_abandon(r, a->pos[0]);
+	return rv;
+}
+
+int cli_call_abandon_output(struct cli *cli, const struct cli_args *a,
+			    const Callraft__Request *req, const Callraft__Reply *reply)
+{
+	return cli_call_written(cli, reply, a->pos[0], "abandoned");
 }
 
 static void cli_print_call_text(const Callraft__Call *call)
@@ -326,24 +281,21 @@ static void cli_print_call_text(const Callraft__Call *call)
 #undef OR_DASH
 }
 
-int cli_call_show(struct cli *cli, int argc, char **argv)
+int cli_call_show_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	int rv = cli_call_args(cli, argc, argv, 1, NULL, NULL);
-	if (rv != CLI_EXIT_OK)
-		return rv;
-	Callraft__CallShow show = CALLRAFT__CALL_SHOW__INIT;
-	show.call_id = argv[optind];
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_CALL_SHOW;
-	req.call_show = &show;
-	Callraft__Reply *reply;
-	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
-		return rv;
+	int rv = cli_check_id(cli, "call id", a->pos[0]);
+	if (rv == CLI_EXIT_OK)
+		callraft_request_call_show(r, a->pos[0]);
+	return rv;
+}
+
+int cli_call_show_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
+			 const Callraft__Reply *reply)
+{
 	if (cli->json)
 		cli_print_call_json(reply);
 	else if (reply->call != NULL)
 		cli_print_call_text(reply->call);
-	callraft__reply__free_unpacked(reply, NULL);
 	return CLI_EXIT_OK;
 }
 
@@ -403,33 +355,22 @@ static void cli_queue_print(const char *queue, const Callraft__Reply *reply, boo
 	cli_table_release(&t);
 }
 
-int cli_queue_show(struct cli *cli, int argc, char **argv)
+int cli_queue_show_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	enum { OPT_LIMIT = CLI_OPT_FIRST_FREE };
-	static const struct option options[] = {{"limit", required_argument, NULL, OPT_LIMIT},
-						CLI_COMMON_OPTIONS};
-	Callraft__QueueShow show = CALLRAFT__QUEUE_SHOW__INIT;
-	show.limit = CALLRAFT_LIST_LIMIT_DEFAULT;
-	int opt, rv;
-	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
-		if (opt == OPT_LIMIT) {
-			if ((rv = cli_parse_limit(cli, optarg, &show.limit)) != CLI_EXIT_OK)
-				return rv;
-		} else if ((rv = cli_common_option(cli, opt, argv)) >= 0) {
-			return rv;
-		}
-	}
-	if ((rv = cli_positionals(cli, argc, argv, 1, 1)) != CLI_EXIT_OK ||
-	    (rv = cli_check_name(cli, "queue", argv[optind], CALLRAFT_QUEUE_BYTES_MAX)))
+	uint32_t limit = CALLRAFT_LIST_LIMIT_DEFAULT;
+	const char *limit_arg = cli_opt(a, "limit");
+	int rv;
+
+	if ((limit_arg != NULL && (rv = cli_parse_limit(cli, limit_arg, &limit)) != CLI_EXIT_OK) ||
+	    (rv = cli_check_name(cli, "queue", a->pos[0], CALLRAFT_QUEUE_BYTES_MAX)))
 		return rv;
-	show.queue = argv[optind];
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_QUEUE_SHOW;
-	req.queue_show = &show;
-	Callraft__Reply *reply;
-	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
-		return rv;
-	cli_queue_print(show.queue, reply, cli->json);
-	callraft__reply__free_unpacked(reply, NULL);
+	callraft_request_queue_show(r, a->pos[0], limit);
+	return CLI_EXIT_OK;
+}
+
+int cli_queue_show_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
+			  const Callraft__Reply *reply)
+{
+	cli_queue_print(req->queue_show->queue, reply, cli->json);
 	return CLI_EXIT_OK;
 }

@@ -36,11 +36,8 @@ struct cli_probe {
  * table does not know it yet. */
 static void cli_probe_member(struct cli_probe *p, const char *fallback)
 {
-	Callraft__StatusGet get = CALLRAFT__STATUS_GET__INIT;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_STATUS;
-	req.status = &get;
-	req.stale = true; /* the member's own view, not the leader's */
+	struct callraft_request req;
+	callraft_request_status(&req)->stale = true; /* the member's own view, not the leader's */
 	p->reply = NULL;
 	p->error[0] = '\0';
 	const char *address = p->member->client_address[0] ? p->member->client_address : fallback;
@@ -48,7 +45,7 @@ static void cli_probe_member(struct cli_probe *p, const char *fallback)
 		snprintf(p->error, sizeof p->error, "no client address known");
 		return;
 	}
-	p->reply = callraft_client_call_node(address, &req, CLI_PROBE_TIMEOUT_MS, p->error,
+	p->reply = callraft_client_call_node(address, &req.req, CLI_PROBE_TIMEOUT_MS, p->error,
 					     sizeof p->error);
 	if (p->reply != NULL && (p->reply->code != CALLRAFT__CODE__OK || p->reply->status == NULL)) {
 		snprintf(p->error, sizeof p->error, "%s: %s", callraft_code_name(p->reply->code),
@@ -166,11 +163,8 @@ static void cli_status_text(const Callraft__NodeStatus *st, const Callraft__Node
 /* The status of the node `cli` talks to (cli->stale: it answers itself). */
 static int cli_node_status(struct cli *cli, Callraft__Reply **reply)
 {
-	Callraft__StatusGet get = CALLRAFT__STATUS_GET__INIT;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_STATUS;
-	req.status = &get;
-	int rv = cli_send(cli, &req, reply);
+	struct callraft_request req;
+	int rv = cli_send(cli, callraft_request_status(&req), reply);
 	if (rv == CLI_EXIT_OK && (*reply)->status == NULL) {
 		callraft__reply__free_unpacked(*reply, NULL);
 		return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "INTERNAL", "the node sent no status");
@@ -178,13 +172,9 @@ static int cli_node_status(struct cli *cli, Callraft__Reply **reply)
 	return rv;
 }
 
-int cli_status(struct cli *cli, int argc, char **argv)
+int cli_status(struct cli *cli, struct cli_args *a)
 {
-	int rv = cli_options_none(cli, argc, argv);
-	if (rv >= 0)
-		return rv;
-	if ((rv = cli_positionals(cli, argc, argv, 0, 0)) != CLI_EXIT_OK)
-		return rv;
+	int rv;
 	cli->stale = true; /* any node may answer: status describes the cluster as that node sees it */
 	Callraft__Reply *reply;
 	if ((rv = cli_node_status(cli, &reply)) != CLI_EXIT_OK)
@@ -213,20 +203,15 @@ int cli_status(struct cli *cli, int argc, char **argv)
 /* ------------------------------------------------------------------------------------------------
  * members */
 
-int cli_members_list(struct cli *cli, int argc, char **argv)
+int cli_members_list_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	int rv = cli_options_none(cli, argc, argv);
-	if (rv >= 0)
-		return rv;
-	if ((rv = cli_positionals(cli, argc, argv, 0, 0)) != CLI_EXIT_OK)
-		return rv;
-	Callraft__MembersList list = CALLRAFT__MEMBERS_LIST__INIT;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_MEMBERS_LIST;
-	req.members_list = &list;
-	Callraft__Reply *reply;
-	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
-		return rv;
+	callraft_request_init(r, CALLRAFT__REQUEST__OP_MEMBERS_LIST);
+	return CLI_EXIT_OK;
+}
+
+int cli_members_list_output(struct cli *cli, const struct cli_args *a,
+			    const Callraft__Request *req, const Callraft__Reply *reply)
+{
 	if (cli->json) {
 		json_object *arr = json_object_new_array();
 		for (size_t i = 0; i < reply->n_members; i++)
@@ -250,12 +235,13 @@ int cli_members_list(struct cli *cli, int argc, char **argv)
 		cli_table_print(&t, stdout);
 		cli_table_release(&t);
 	}
-	callraft__reply__free_unpacked(reply, NULL);
 	return CLI_EXIT_OK;
 }
 
-/* Prints the outcome of an admin command: `text` for humans, {"ok":true,...} for machines. */
-static int cli_admin_done(struct cli *cli, Callraft__Reply *reply, uint64_t id, const char *text)
+/* Prints the outcome of an admin command on member `id`: `text` for humans, {"ok":true,...} for
+ * machines. */
+static int cli_admin_done(struct cli *cli, const Callraft__Reply *reply, uint64_t id,
+			  const char *text)
 {
 	if (cli->json) {
 		json_object *top = json_object_new_object();
@@ -266,70 +252,59 @@ static int cli_admin_done(struct cli *cli, Callraft__Reply *reply, uint64_t id, 
 	} else {
 		printf("%s\n", text);
 	}
-	callraft__reply__free_unpacked(reply, NULL);
 	return CLI_EXIT_OK;
 }
 
-int cli_members_add(struct cli *cli, int argc, char **argv)
+int cli_members_add_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	enum { OPT_SITE = CLI_OPT_FIRST_FREE, OPT_RAFT, OPT_CLIENT };
-	static const struct option options[] = {
-	    {"site", required_argument, NULL, OPT_SITE},
-	    {"raft-address", required_argument, NULL, OPT_RAFT},
-	    {"client-address", required_argument, NULL, OPT_CLIENT},
-	    CLI_COMMON_OPTIONS};
-	Callraft__MemberAdd add = CALLRAFT__MEMBER_ADD__INIT;
-	int opt, rv;
-	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
-		if (opt == OPT_SITE)
-			add.site = optarg;
-		else if (opt == OPT_RAFT)
-			add.raft_address = optarg;
-		else if (opt == OPT_CLIENT)
-			add.client_address = optarg;
-		else if ((rv = cli_common_option(cli, opt, argv)) >= 0)
-			return rv;
-	}
-	if ((rv = cli_positionals(cli, argc, argv, 1, 1)) != CLI_EXIT_OK ||
-	    (rv = cli_parse_member_id(cli, argv[optind], &add.id)) != CLI_EXIT_OK)
+	const char *site = cli_opt(a, "site"), *raft = cli_opt(a, "raft-address");
+	const char *client = cli_opt(a, "client-address");
+	uint64_t id;
+	int rv;
+
+	if ((rv = cli_parse_member_id(cli, a->pos[0], &id)) != CLI_EXIT_OK)
 		return rv;
-	if (add.site[0] == '\0' || add.raft_address[0] == '\0' || add.client_address[0] == '\0')
+	if (site == NULL || raft == NULL || client == NULL || !site[0] || !raft[0] || !client[0])
 		return cli_usage_error(cli, "--site, --raft-address and --client-address are "
 					    "required");
-	if ((rv = cli_check_name(cli, "--site", add.site, CALLRAFT_SITE_BYTES_MAX)) ||
-	    (rv = cli_check_address(cli, "--raft-address", add.raft_address)) ||
-	    (rv = cli_check_address(cli, "--client-address", add.client_address)))
+	if ((rv = cli_check_name(cli, "--site", site, CALLRAFT_SITE_BYTES_MAX)) ||
+	    (rv = cli_check_address(cli, "--raft-address", raft)) ||
+	    (rv = cli_check_address(cli, "--client-address", client)))
 		return rv;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_MEMBER_ADD;
-	req.member_add = &add;
-	Callraft__Reply *reply;
-	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
-		return rv;
-	char text[512];
-	snprintf(text, sizeof text, "member %llu added (site %s, raft %s, client %s)",
-		 (unsigned long long)add.id, add.site, add.raft_address, add.client_address);
-	return cli_admin_done(cli, reply, add.id, text);
+	Callraft__MemberAdd *add = callraft_request_init(r, CALLRAFT__REQUEST__OP_MEMBER_ADD);
+	add->id = id;
+	add->site = (char *)site;
+	add->raft_address = (char *)raft;
+	add->client_address = (char *)client;
+	return CLI_EXIT_OK;
 }
 
-int cli_members_remove(struct cli *cli, int argc, char **argv)
+int cli_members_add_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
+			   const Callraft__Reply *reply)
 {
-	int rv = cli_options_none(cli, argc, argv);
-	if (rv >= 0)
-		return rv;
-	Callraft__MemberRemove rm = CALLRAFT__MEMBER_REMOVE__INIT;
-	if ((rv = cli_positionals(cli, argc, argv, 1, 1)) != CLI_EXIT_OK ||
-	    (rv = cli_parse_member_id(cli, argv[optind], &rm.id)) != CLI_EXIT_OK)
-		return rv;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_MEMBER_REMOVE;
-	req.member_remove = &rm;
-	Callraft__Reply *reply;
-	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
-		return rv;
+	const Callraft__MemberAdd *add = req->member_add;
+	char text[CALLRAFT_SITE_BYTES_MAX + 2 * CALLRAFT_ADDRESS_BYTES_MAX + 64];
+	snprintf(text, sizeof text, "member %llu added (site %s, raft %s, client %s)",
+		 (unsigned long long)add->id, add->site, add->raft_address, add->client_address);
+	return cli_admin_done(cli, reply, add->id, text);
+}
+
+int cli_members_remove_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
+{
+	uint64_t id;
+	int rv = cli_parse_member_id(cli, a->pos[0], &id);
+	if (rv == CLI_EXIT_OK)
+		((Callraft__MemberRemove *)callraft_request_init(r, CALLRAFT__REQUEST__OP_MEMBER_REMOVE))
+		    ->id = id;
+	return rv;
+}
+
+int cli_members_remove_output(struct cli *cli, const struct cli_args *a,
+			      const Callraft__Request *req, const Callraft__Reply *reply)
+{
 	char text[64];
-	snprintf(text, sizeof text, "member %llu removed", (unsigned long long)rm.id);
-	return cli_admin_done(cli, reply, rm.id, text);
+	snprintf(text, sizeof text, "member %llu removed", (unsigned long long)req->member_remove->id);
+	return cli_admin_done(cli, reply, req->member_remove->id, text);
 }
 
 static int cli_parse_role(struct cli *cli, const char *s, Callraft__MemberRole *out)
@@ -345,51 +320,51 @@ static int cli_parse_role(struct cli *cli, const char *s, Callraft__MemberRole *
 	return CLI_EXIT_OK;
 }
 
-int cli_members_assign(struct cli *cli, int argc, char **argv)
+int cli_members_assign_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	int rv = cli_options_none(cli, argc, argv);
-	if (rv >= 0)
+	uint64_t id;
+	Callraft__MemberRole role = CALLRAFT__MEMBER_ROLE__ROLE_NONE;
+	int rv;
+	if ((rv = cli_parse_member_id(cli, a->pos[0], &id)) != CLI_EXIT_OK ||
+	    (rv = cli_parse_role(cli, a->pos[1], &role)) != CLI_EXIT_OK)
 		return rv;
-	Callraft__MemberAssign assign = CALLRAFT__MEMBER_ASSIGN__INIT;
-	if ((rv = cli_positionals(cli, argc, argv, 2, 2)) != CLI_EXIT_OK ||
-	    (rv = cli_parse_member_id(cli, argv[optind], &assign.id)) != CLI_EXIT_OK ||
-	    (rv = cli_parse_role(cli, argv[optind + 1], &assign.role)) != CLI_EXIT_OK)
-		return rv;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_MEMBER_ASSIGN;
-	req.member_assign = &assign;
-	Callraft__Reply *reply;
-	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
-		return rv;
-	char text[64];
-	snprintf(text, sizeof text, "member %llu is now a %s", (unsigned long long)assign.id,
-		 cli_role_name(assign.role));
-	return cli_admin_done(cli, reply, assign.id, text);
+	Callraft__MemberAssign *assign = callraft_request_init(r, CALLRAFT__REQUEST__OP_MEMBER_ASSIGN);
+	assign->id = id;
+	assign->role = role;
+	return CLI_EXIT_OK;
 }
 
-int cli_members_transfer(struct cli *cli, int argc, char **argv)
+int cli_members_assign_output(struct cli *cli, const struct cli_args *a,
+			      const Callraft__Request *req, const Callraft__Reply *reply)
 {
-	int rv = cli_options_none(cli, argc, argv);
-	if (rv >= 0)
+	char text[64];
+	snprintf(text, sizeof text, "member %llu is now a %s",
+		 (unsigned long long)req->member_assign->id, cli_role_name(req->member_assign->role));
+	return cli_admin_done(cli, reply, req->member_assign->id, text);
+}
+
+int cli_members_transfer_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
+{
+	uint64_t id = 0;
+	int rv;
+	if (a->n_pos == 1 && (rv = cli_parse_member_id(cli, a->pos[0], &id)) != CLI_EXIT_OK)
 		return rv;
-	Callraft__LeaderTransfer transfer = CALLRAFT__LEADER_TRANSFER__INIT;
-	if ((rv = cli_positionals(cli, argc, argv, 0, 1)) != CLI_EXIT_OK)
-		return rv;
-	if (optind < argc && (rv = cli_parse_member_id(cli, argv[optind], &transfer.id)) != 0)
-		return rv;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_LEADER_TRANSFER;
-	req.leader_transfer = &transfer;
-	Callraft__Reply *reply;
-	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
-		return rv;
+	((Callraft__LeaderTransfer *)callraft_request_init(r, CALLRAFT__REQUEST__OP_LEADER_TRANSFER))
+	    ->id = id;
+	return CLI_EXIT_OK;
+}
+
+int cli_members_transfer_output(struct cli *cli, const struct cli_args *a,
+				const Callraft__Request *req, const Callraft__Reply *reply)
+{
+	uint64_t id = req->leader_transfer->id;
 	char text[96];
-	if (transfer.id != 0)
+	if (id != 0)
 		snprintf(text, sizeof text, "leadership transferred to member %llu",
-			 (unsigned long long)transfer.id);
+			 (unsigned long long)id);
 	else
 		snprintf(text, sizeof text, "leadership transferred to the most up-to-date voter");
-	return cli_admin_done(cli, reply, transfer.id, text);
+	return cli_admin_done(cli, reply, id, text);
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -399,24 +374,10 @@ int cli_members_transfer(struct cli *cli, int argc, char **argv)
 #define CLI_SNAPSHOT_WAIT_MS_MAX (30 * 60 * 1000)
 #define CLI_SNAPSHOT_POLL_MS	 200
 
-enum { SNAPSHOT_OPT_NO_WAIT = CLI_OPT_FIRST_FREE };
-
-int cli_snapshot(struct cli *cli, int argc, char **argv)
+int cli_snapshot(struct cli *cli, struct cli_args *a)
 {
-	static const struct option options[] = {
-	    {"no-wait", no_argument, NULL, SNAPSHOT_OPT_NO_WAIT}, CLI_COMMON_OPTIONS};
-	bool wait = true;
-	int opt, rv;
-	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
-		if (opt == SNAPSHOT_OPT_NO_WAIT) {
-			wait = false;
-			continue;
-		}
-		if ((rv = cli_common_option(cli, opt, argv)) >= 0)
-			return rv;
-	}
-	if ((rv = cli_positionals(cli, argc, argv, 0, 0)) != CLI_EXIT_OK)
-		return rv;
+	bool wait = cli_opt(a, "no-wait") == NULL;
+	int rv;
 	cli->stale = true; /* node-local: the node that answers takes the snapshot */
 	Callraft__Reply *before, *reply;
 	if ((rv = cli_node_status(cli, &before)) != CLI_EXIT_OK)
@@ -424,11 +385,9 @@ int cli_snapshot(struct cli *cli, int argc, char **argv)
 	uint64_t id = before->status->id, count = before->status->snapshots;
 	callraft__reply__free_unpacked(before, NULL);
 
-	Callraft__SnapshotTake take = CALLRAFT__SNAPSHOT_TAKE__INIT;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_SNAPSHOT_TAKE;
-	req.snapshot_take = &take;
-	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
+	struct callraft_request req;
+	callraft_request_init(&req, CALLRAFT__REQUEST__OP_SNAPSHOT_TAKE);
+	if ((rv = cli_send(cli, &req.req, &reply)) != CLI_EXIT_OK)
 		return rv;
 	callraft__reply__free_unpacked(reply, NULL);
 	if (!wait) {

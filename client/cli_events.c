@@ -132,19 +132,19 @@ static void on_signal(int sig)
 /* Reads (and with follow, keeps reading) from q's cursor, printing every event. */
 static int events_loop(struct cli *cli, Callraft__EventsRead *q, bool follow)
 {
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	struct callraft_request req;
 	Callraft__Reply *reply;
 	int rv;
 
-	req.op_case = CALLRAFT__REQUEST__OP_EVENTS_READ;
-	req.events_read = q;
+	callraft_request_init(&req, CALLRAFT__REQUEST__OP_EVENTS_READ);
+	req.req.events_read = q; /* the caller's query, updated with each reply's cursor */
 	if (follow) {
 		signal(SIGINT, on_signal);
 		signal(SIGTERM, on_signal);
 		q->wait_ms = CLI_EVENTS_WAIT_MS;
 	}
 	do {
-		if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
+		if ((rv = cli_send(cli, &req.req, &reply)) != CLI_EXIT_OK)
 			return rv;
 		for (size_t i = 0; i < reply->n_events; i++)
 			event_print(cli, reply->events[i]);
@@ -168,92 +168,57 @@ static int events_loop(struct cli *cli, Callraft__EventsRead *q, bool follow)
 	return CLI_EXIT_OK;
 }
 
-int cli_events(struct cli *cli, int argc, char **argv)
+int cli_events(struct cli *cli, struct cli_args *a)
 {
-	enum {
-		OPT_FROM = CLI_OPT_FIRST_FREE,
-		OPT_QUEUE,
-		OPT_SITE,
-		OPT_AGENT,
-		OPT_KIND,
-		OPT_LIMIT,
-		OPT_FOLLOW,
-	};
-	static const struct option options[] = {
-	    {"from", required_argument, NULL, OPT_FROM},   {"queue", required_argument, NULL, OPT_QUEUE},
-	    {"site", required_argument, NULL, OPT_SITE},   {"agent", required_argument, NULL, OPT_AGENT},
-	    {"kind", required_argument, NULL, OPT_KIND},   {"limit", required_argument, NULL, OPT_LIMIT},
-	    {"follow", no_argument, NULL, OPT_FOLLOW},     CLI_COMMON_OPTIONS};
+	static Callraft__EventKind kinds[32];
 	Callraft__EventsRead q = CALLRAFT__EVENTS_READ__INIT;
-	Callraft__EventKind kinds[32];
-	bool follow = false;
-	int opt, rv;
+	const char *from = cli_opt(a, "from"), *limit = cli_opt(a, "limit");
+	char *kind = (char *)cli_opt(a, "kind"); /* split in place: argv is writable */
+	int rv;
 
 	q.kinds = kinds;
-	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
-		switch (opt) {
-		case OPT_FROM:
-			if ((rv = parse_cursor(cli, optarg, &q.from_index, &q.from_position)) != 0)
-				return rv;
-			break;
-		case OPT_QUEUE: q.queue = optarg; break;
-		case OPT_SITE: q.site = optarg; break;
-		case OPT_AGENT: q.agent_id = optarg; break;
-		case OPT_KIND:
-			for (char *save = NULL, *s = strtok_r(optarg, ",", &save); s != NULL;
-			     s = strtok_r(NULL, ",", &save)) {
-				Callraft__EventKind k = kind_parse(s);
-				if (k == 0)
-					return cli_usage_error(cli, "--kind: '%s' is not an event kind "
-								    "(e.g. call_offered, agent_state)",
-							       s);
-				if (q.n_kinds == sizeof kinds / sizeof kinds[0])
-					return cli_usage_error(cli, "--kind: too many kinds");
-				kinds[q.n_kinds++] = k;
-			}
-			break;
-		case OPT_LIMIT: {
-			uint64_t n;
-			if (cli_parse_u64(optarg, &n) != 0 || n == 0 || n > CALLRAFT_EVENTS_READ_MAX)
-				return cli_usage_error(cli, "--limit: '%s': expected 1..%d", optarg,
-						       CALLRAFT_EVENTS_READ_MAX);
-			q.limit = (uint32_t)n;
-			break;
-		}
-		case OPT_FOLLOW: follow = true; break;
-		default:
-			if ((rv = cli_common_option(cli, opt, argv)) >= 0)
-				return rv;
-		}
+	if (from != NULL && (rv = parse_cursor(cli, from, &q.from_index, &q.from_position)) != 0)
+		return rv;
+	q.queue = (char *)(cli_opt(a, "queue") ? cli_opt(a, "queue") : "");
+	q.site = (char *)(cli_opt(a, "site") ? cli_opt(a, "site") : "");
+	q.agent_id = (char *)(cli_opt(a, "agent") ? cli_opt(a, "agent") : "");
+	for (char *save = NULL, *s = kind ? strtok_r(kind, ",", &save) : NULL; s != NULL;
+	     s = strtok_r(NULL, ",", &save)) {
+		Callraft__EventKind k = kind_parse(s);
+		if (k == 0)
+			return cli_usage_error(cli, "--kind: '%s' is not an event kind "
+						    "(e.g. call_offered, agent_state)",
+					       s);
+		if (q.n_kinds == sizeof kinds / sizeof kinds[0])
+			return cli_usage_error(cli, "--kind: too many kinds");
+		kinds[q.n_kinds++] = k;
 	}
-	if ((rv = cli_positionals(cli, argc, argv, 0, 0)) != CLI_EXIT_OK ||
-	    (q.queue[0] && (rv = cli_check_name(cli, "--queue", q.queue, CALLRAFT_QUEUE_BYTES_MAX))) ||
+	if (limit != NULL) {
+		uint64_t n;
+		if (cli_parse_u64(limit, &n) != 0 || n == 0 || n > CALLRAFT_EVENTS_READ_MAX)
+			return cli_usage_error(cli, "--limit: '%s': expected 1..%d", limit,
+					       CALLRAFT_EVENTS_READ_MAX);
+		q.limit = (uint32_t)n;
+	}
+	if ((q.queue[0] && (rv = cli_check_name(cli, "--queue", q.queue, CALLRAFT_QUEUE_BYTES_MAX))) ||
 	    (q.site[0] && (rv = cli_check_name(cli, "--site", q.site, CALLRAFT_SITE_BYTES_MAX))) ||
 	    (q.agent_id[0] && (rv = cli_check_id(cli, "--agent", q.agent_id))))
 		return rv;
-	return events_loop(cli, &q, follow);
+	return events_loop(cli, &q, cli_opt(a, "follow") != NULL);
 }
 
 /* agent ready AGENT: AVAILABLE, and offers are pushed to it (the FSM assigns calls). */
-int cli_agent_ready(struct cli *cli, int argc, char **argv)
+int cli_agent_ready_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	Callraft__AgentSetState set = CALLRAFT__AGENT_SET_STATE__INIT;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	Callraft__Reply *reply;
-	int rv = cli_options_none(cli, argc, argv);
+	int rv = cli_check_id(cli, "agent", a->pos[0]);
+	if (rv == CLI_EXIT_OK)
+		callraft_request_agent_ready(r, a->pos[0]);
+	return rv;
+}
 
-	if (rv >= 0)
-		return rv;
-	if ((rv = cli_positionals(cli, argc, argv, 1, 1)) != CLI_EXIT_OK ||
-	    (rv = cli_check_id(cli, "agent", argv[optind])) != CLI_EXIT_OK)
-		return rv;
-	set.agent_id = argv[optind];
-	set.state = CALLRAFT__AGENT_STATE__AVAILABLE;
-	set.push = true;
-	req.op_case = CALLRAFT__REQUEST__OP_AGENT_SET_STATE;
-	req.agent_set_state = &set;
-	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
-		return rv;
+int cli_agent_ready_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
+			   const Callraft__Reply *reply)
+{
 	if (cli->json) {
 		json_object *top = json_object_new_object();
 		if (reply->agent != NULL)
@@ -261,35 +226,26 @@ int cli_agent_ready(struct cli *cli, int argc, char **argv)
 		cli_json_u64(top, "applied_index", reply->applied_index);
 		cli_print_json(top);
 	} else {
-		printf("agent '%s' is ready: calls are offered to it as they come\n", set.agent_id);
+		printf("agent '%s' is ready: calls are offered to it as they come\n",
+		       req->agent_set_state->agent_id);
 	}
-	callraft__reply__free_unpacked(reply, NULL);
 	return CLI_EXIT_OK;
 }
 
 /* agent offers AGENT [--from I.P]: follows the offers made to the agent (CALL_OFFERED events with
  * their tokens), from now on unless --from says where to resume. */
-int cli_agent_offers(struct cli *cli, int argc, char **argv)
+int cli_agent_offers(struct cli *cli, struct cli_args *a)
 {
-	enum { OPT_FROM = CLI_OPT_FIRST_FREE };
-	static const struct option options[] = {{"from", required_argument, NULL, OPT_FROM},
-						CLI_COMMON_OPTIONS};
 	Callraft__EventsRead q = CALLRAFT__EVENTS_READ__INIT;
 	Callraft__EventKind kind = CALLRAFT__EVENT_KIND__CALL_OFFERED;
-	int opt, rv;
+	const char *from = cli_opt(a, "from");
+	int rv;
 
-	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
-		if (opt == OPT_FROM) {
-			if ((rv = parse_cursor(cli, optarg, &q.from_index, &q.from_position)) != 0)
-				return rv;
-		} else if ((rv = cli_common_option(cli, opt, argv)) >= 0) {
-			return rv;
-		}
-	}
-	if ((rv = cli_positionals(cli, argc, argv, 1, 1)) != CLI_EXIT_OK ||
-	    (rv = cli_check_id(cli, "agent", argv[optind])) != CLI_EXIT_OK)
+	if (from != NULL && (rv = parse_cursor(cli, from, &q.from_index, &q.from_position)) != 0)
 		return rv;
-	q.agent_id = argv[optind];
+	if ((rv = cli_check_id(cli, "agent", a->pos[0])) != CLI_EXIT_OK)
+		return rv;
+	q.agent_id = a->pos[0];
 	q.kinds = &kind;
 	q.n_kinds = 1;
 	return events_loop(cli, &q, true);

@@ -69,14 +69,8 @@ static Callraft__Int32Value *i32_of(Callraft__Int32Value *slot, int32_t v)
 	return slot;
 }
 
-/* Sends a write and prints `done` (text) or {"message":..,"applied_index":..} (JSON). */
-static int cli_write(struct cli *cli, Callraft__Request *req, const char *done)
+int cli_print_write(struct cli *cli, const Callraft__Reply *reply, const char *done)
 {
-	Callraft__Reply *reply;
-	int rv = cli_send(cli, req, &reply);
-
-	if (rv != CLI_EXIT_OK)
-		return rv;
 	if (cli->json) {
 		json_object *top = json_object_new_object();
 		if (reply->call != NULL)
@@ -89,129 +83,95 @@ static int cli_write(struct cli *cli, Callraft__Request *req, const char *done)
 	} else {
 		printf("%s%s%s\n", done, reply->message[0] ? ": " : "", reply->message);
 	}
-	callraft__reply__free_unpacked(reply, NULL);
 	return CLI_EXIT_OK;
 }
 
-/* Options of a command that takes only common options and `n` positionals (ids). */
-static int cli_args(struct cli *cli, int argc, char **argv, int n)
-{
-	int rv = cli_options_none(cli, argc, argv);
-
-	if (rv >= 0)
-		return rv;
-	if ((rv = cli_positionals(cli, argc, argv, n, n)) != CLI_EXIT_OK)
-		return rv;
-	return CLI_EXIT_OK;
-}
+/* The output of a write answered with a message: cli_print_write with `done`. */
+#define CLI_WRITE_OUTPUT(name, done)                                                               \
+	int cli_##name##_output(struct cli *cli, const struct cli_args *a,                          \
+				const Callraft__Request *req, const Callraft__Reply *reply)        \
+	{                                                                                          \
+		return cli_print_write(cli, reply, done);                                          \
+	}
 
 /* ---- calls and agents ------------------------------------------------------------------- */
 
-int cli_call_reject(struct cli *cli, int argc, char **argv)
+/* CALL_ID, --agent (required) and, with `token`, --token TERM.INDEX (required). */
+static int cli_offer_args(struct cli *cli, const struct cli_args *a, bool token, uint64_t *term,
+			  uint64_t *index)
 {
-	enum { OPT_AGENT = CLI_OPT_FIRST_FREE, OPT_TOKEN };
-	static const struct option options[] = {{"agent", required_argument, NULL, OPT_AGENT},
-						{"token", required_argument, NULL, OPT_TOKEN},
-						CLI_COMMON_OPTIONS};
-	Callraft__CallReject op = CALLRAFT__CALL_REJECT__INIT;
-	const char *token = NULL;
-	int opt, rv;
-
-	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
-		if (opt == OPT_AGENT)
-			op.agent_id = optarg;
-		else if (opt == OPT_TOKEN)
-			token = optarg;
-		else if ((rv = cli_common_option(cli, opt, argv)) >= 0)
-			return rv;
-	}
-	if ((rv = cli_positionals(cli, argc, argv, 1, 1)) != CLI_EXIT_OK)
-		return rv;
-	op.call_id = argv[optind];
-	if (op.agent_id[0] == '\0' || token == NULL)
-		return cli_usage_error(cli, "--agent and --token are required");
-	unsigned long long term, index;
+	const char *agent = cli_opt(a, "agent"), *tok = token ? cli_opt(a, "token") : NULL;
+	unsigned long long t, i;
 	char extra;
-	if (sscanf(token, "%llu.%llu%c", &term, &index, &extra) != 2 || term == 0)
-		return cli_usage_error(
-		    cli, "--token: '%s': expected TERM.INDEX as printed by 'call next'", token);
-	op.offer_term = term;
-	op.offer_index = index;
-	if ((rv = cli_check_id(cli, "call id", op.call_id)) ||
-	    (rv = cli_check_id(cli, "--agent", op.agent_id)))
-		return rv;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_CALL_REJECT;
-	req.call_reject = &op;
-	return cli_write(cli, &req, "call returned to the queue (place kept)");
-}
+	int rv;
 
-int cli_call_callback(struct cli *cli, int argc, char **argv)
-{
-	enum { OPT_NUMBER = CLI_OPT_FIRST_FREE };
-	static const struct option options[] = {{"number", required_argument, NULL, OPT_NUMBER},
-						CLI_COMMON_OPTIONS};
-	Callraft__CallbackRequest op = CALLRAFT__CALLBACK_REQUEST__INIT;
-	int opt, rv;
-
-	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
-		if (opt == OPT_NUMBER)
-			op.number = optarg;
-		else if ((rv = cli_common_option(cli, opt, argv)) >= 0)
-			return rv;
+	if (agent == NULL || agent[0] == '\0' || (token && tok == NULL))
+		return cli_usage_error(cli, token ? "--agent and --token are required"
+						  : "--agent is required");
+	if (token) {
+		if (sscanf(tok, "%llu.%llu%c", &t, &i, &extra) != 2 || t == 0)
+			return cli_usage_error(
+			    cli, "--token: '%s': expected TERM.INDEX as printed by 'call next'", tok);
+		*term = t;
+		*index = i;
 	}
-	if ((rv = cli_positionals(cli, argc, argv, 1, 1)) != CLI_EXIT_OK ||
-	    (rv = cli_check_id(cli, "call id", argv[optind])) ||
-	    (op.number[0] && (rv = cli_check_phone(cli, "--number", op.number))))
+	if ((rv = cli_check_id(cli, "call id", a->pos[0])) ||
+	    (rv = cli_check_id(cli, "--agent", agent)))
 		return rv;
-	op.call_id = argv[optind];
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_CALLBACK_REQUEST;
-	req.callback_request = &op;
-	return cli_write(cli, &req, "callback requested (place kept)");
+	return CLI_EXIT_OK;
 }
 
-int cli_call_dial(struct cli *cli, int argc, char **argv)
+int cli_call_reject_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	enum { OPT_AGENT = CLI_OPT_FIRST_FREE };
-	static const struct option options[] = {{"agent", required_argument, NULL, OPT_AGENT},
-						CLI_COMMON_OPTIONS};
-	Callraft__CallDialAttempt op = CALLRAFT__CALL_DIAL_ATTEMPT__INIT;
-	int opt, rv;
-
-	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
-		if (opt == OPT_AGENT)
-			op.agent_id = optarg;
-		else if ((rv = cli_common_option(cli, opt, argv)) >= 0)
-			return rv;
-	}
-	if ((rv = cli_positionals(cli, argc, argv, 1, 1)) != CLI_EXIT_OK)
+	uint64_t term = 0, index = 0;
+	int rv = cli_offer_args(cli, a, true, &term, &index);
+	if (rv != CLI_EXIT_OK)
 		return rv;
-	op.call_id = argv[optind];
-	if (op.agent_id[0] == '\0')
-		return cli_usage_error(cli, "--agent is required");
-	if ((rv = cli_check_id(cli, "call id", op.call_id)) ||
-	    (rv = cli_check_id(cli, "--agent", op.agent_id)))
-		return rv;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_CALL_DIAL_ATTEMPT;
-	req.call_dial_attempt = &op;
-	return cli_write(cli, &req, "dial attempt recorded: dial now");
+	Callraft__CallReject *op = callraft_request_init(r, CALLRAFT__REQUEST__OP_CALL_REJECT);
+	op->call_id = a->pos[0];
+	op->agent_id = (char *)cli_opt(a, "agent");
+	op->offer_term = term;
+	op->offer_index = index;
+	return CLI_EXIT_OK;
 }
+CLI_WRITE_OUTPUT(call_reject, "call returned to the queue (place kept)")
 
-int cli_agent_heartbeat(struct cli *cli, int argc, char **argv)
+int cli_call_callback_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	Callraft__AgentHeartbeat op = CALLRAFT__AGENT_HEARTBEAT__INIT;
-	int rv = cli_args(cli, argc, argv, 1);
-
-	if (rv != CLI_EXIT_OK || (rv = cli_check_id(cli, "agent", argv[optind])))
+	const char *number = cli_opt(a, "number");
+	int rv;
+	if ((rv = cli_check_id(cli, "call id", a->pos[0])) ||
+	    (number && number[0] && (rv = cli_check_phone(cli, "--number", number))))
 		return rv;
-	op.agent_id = argv[optind];
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_AGENT_HEARTBEAT;
-	req.agent_heartbeat = &op;
-	return cli_write(cli, &req, "heartbeat recorded");
+	Callraft__CallbackRequest *op = callraft_request_init(r, CALLRAFT__REQUEST__OP_CALLBACK_REQUEST);
+	op->call_id = a->pos[0];
+	op->number = (char *)(number != NULL ? number : "");
+	return CLI_EXIT_OK;
 }
+CLI_WRITE_OUTPUT(call_callback, "callback requested (place kept)")
+
+int cli_call_dial_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
+{
+	int rv = cli_offer_args(cli, a, false, NULL, NULL);
+	if (rv != CLI_EXIT_OK)
+		return rv;
+	Callraft__CallDialAttempt *op = callraft_request_init(r, CALLRAFT__REQUEST__OP_CALL_DIAL_ATTEMPT);
+	op->call_id = a->pos[0];
+	op->agent_id = (char *)cli_opt(a, "agent");
+	return CLI_EXIT_OK;
+}
+CLI_WRITE_OUTPUT(call_dial, "dial attempt recorded: dial now")
+
+int cli_agent_heartbeat_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
+{
+	int rv = cli_check_id(cli, "agent", a->pos[0]);
+	if (rv == CLI_EXIT_OK)
+		((Callraft__AgentHeartbeat *)callraft_request_init(
+		     r, CALLRAFT__REQUEST__OP_AGENT_HEARTBEAT))
+		    ->agent_id = a->pos[0];
+	return rv;
+}
+CLI_WRITE_OUTPUT(agent_heartbeat, "heartbeat recorded")
 
 /* ---- queue configuration ---------------------------------------------------------------- */
 
@@ -245,115 +205,70 @@ void cli_print_queue_config(const Callraft__QueueConfig *q)
 	    a, b, c, d, e, f, q->top_tier, g);
 }
 
-int cli_queue_configure(struct cli *cli, int argc, char **argv)
+int cli_queue_configure_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	enum {
-		OPT_OVERFLOW = CLI_OPT_FIRST_FREE,
-		OPT_OFFER,
-		OPT_KNOWN,
-		OPT_AGING,
-		OPT_SL,
-		OPT_WRAP,
-		OPT_TOP,
-		OPT_REDIAL
-	};
-	static const struct option options[] = {
-	    {"overflow-after", required_argument, NULL, OPT_OVERFLOW},
-	    {"offer-timeout", required_argument, NULL, OPT_OFFER},
-	    {"known-agent-timeout", required_argument, NULL, OPT_KNOWN},
-	    {"aging", required_argument, NULL, OPT_AGING},
-	    {"service-level", required_argument, NULL, OPT_SL},
-	    {"wrap-up", required_argument, NULL, OPT_WRAP},
-	    {"top-tier", required_argument, NULL, OPT_TOP},
-	    {"redial-window", required_argument, NULL, OPT_REDIAL},
-	    CLI_COMMON_OPTIONS};
-	Callraft__QueueConfigure op = CALLRAFT__QUEUE_CONFIGURE__INIT;
-	Callraft__Int64Value v[7];
-	Callraft__UInt32Value top = CALLRAFT__UINT32_VALUE__INIT;
-	Callraft__Int64Value **slot[] = {&op.overflow_after_ms,
-					 &op.offer_timeout_ms,
-					 &op.known_agent_timeout_ms,
-					 &op.aging_ms_per_tier,
-					 &op.service_level_ms,
-					 &op.wrap_up_ms,
-					 NULL,
-					 &op.redial_window_ms};
-	int opt, rv;
+	/* The durations, in the order of the command's options (top-tier aside). */
+	static const char *const durations[] = {"overflow-after", "offer-timeout",
+						"known-agent-timeout", "aging", "service-level",
+						"wrap-up", "redial-window"};
+	const char *top = cli_opt(a, "top-tier");
+	uint64_t n;
+	int rv;
 
-	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
-		int i = opt - OPT_OVERFLOW;
-		int64_t ms;
-		uint64_t n;
-		if (opt == OPT_TOP) {
-			if (cli_parse_u64(optarg, &n) != 0 || n > CALLRAFT_TIER_MAX + 1)
-				return cli_usage_error(cli, "--top-tier: '%s': expected 0..%d",
-						       optarg, CALLRAFT_TIER_MAX + 1);
-			top.value = (uint32_t)n;
-			op.top_tier = &top;
-		} else if (opt >= OPT_OVERFLOW && opt <= OPT_REDIAL) {
-			if ((rv = cli_parse_duration(cli, options[i].name, optarg,
-						     CALLRAFT_CONFIG_MS_MAX, &ms)) != CLI_EXIT_OK)
-				return rv;
-			*slot[i] = i64_of(&v[i < 6 ? i : 6], ms);
-		} else if ((rv = cli_common_option(cli, opt, argv)) >= 0) {
-			return rv;
-		}
-	}
-	if ((rv = cli_positionals(cli, argc, argv, 1, 1)) != CLI_EXIT_OK ||
-	    (rv = cli_check_name(cli, "queue", argv[optind], CALLRAFT_QUEUE_BYTES_MAX)))
+	if ((rv = cli_check_name(cli, "queue", a->pos[0], CALLRAFT_QUEUE_BYTES_MAX)))
 		return rv;
-	op.queue = argv[optind];
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_QUEUE_CONFIGURE;
-	req.queue_configure = &op;
-	return cli_write(cli, &req, "ok");
+	Callraft__QueueConfigure *op = callraft_request_init(r, CALLRAFT__REQUEST__OP_QUEUE_CONFIGURE);
+	Callraft__Int64Value **slot[] = {&op->overflow_after_ms, &op->offer_timeout_ms,
+					 &op->known_agent_timeout_ms, &op->aging_ms_per_tier,
+					 &op->service_level_ms, &op->wrap_up_ms,
+					 &op->redial_window_ms};
+	_Static_assert(sizeof slot / sizeof slot[0] == sizeof durations / sizeof durations[0],
+		       "one slot per duration");
+	op->queue = a->pos[0];
+	for (size_t i = 0; i < sizeof durations / sizeof durations[0]; i++) {
+		const char *v = cli_opt(a, durations[i]);
+		int64_t ms;
+		if (v == NULL)
+			continue;
+		if ((rv = cli_parse_duration(cli, durations[i], v, CALLRAFT_CONFIG_MS_MAX, &ms)))
+			return rv;
+		*slot[i] = i64_of(&a->scratch.i64[i], ms);
+	}
+	if (top != NULL) {
+		if (cli_parse_u64(top, &n) != 0 || n > CALLRAFT_TIER_MAX + 1)
+			return cli_usage_error(cli, "--top-tier: '%s': expected 0..%d", top,
+					       CALLRAFT_TIER_MAX + 1);
+		a->scratch.u32 = (Callraft__UInt32Value)CALLRAFT__UINT32_VALUE__INIT;
+		a->scratch.u32.value = (uint32_t)n;
+		op->top_tier = &a->scratch.u32;
+	}
+	return CLI_EXIT_OK;
 }
+CLI_WRITE_OUTPUT(queue_configure, "ok")
 
 /* ---- callbacks -------------------------------------------------------------------------- */
 
-/* Common options of `callback schedule` and `callback voicemail`. */
+/* The options `callback schedule` and `callback voicemail` share. */
 struct cb_args {
 	const char *id, *number, *queue, *customer, *site, *at;
 	uint32_t tier;
 };
 
-static int cli_callback_args(struct cli *cli, int argc, char **argv, struct cb_args *a)
+static int cli_callback_args(struct cli *cli, const struct cli_args *args, struct cb_args *a)
 {
-	enum {
-		OPT_ID = CLI_OPT_FIRST_FREE,
-		OPT_NUMBER,
-		OPT_QUEUE,
-		OPT_CUSTOMER,
-		OPT_SITE,
-		OPT_AT,
-		OPT_TIER
-	};
-	static const struct option options[] = {{"id", required_argument, NULL, OPT_ID},
-						{"number", required_argument, NULL, OPT_NUMBER},
-						{"queue", required_argument, NULL, OPT_QUEUE},
-						{"customer", required_argument, NULL, OPT_CUSTOMER},
-						{"site", required_argument, NULL, OPT_SITE},
-						{"at", required_argument, NULL, OPT_AT},
-						{"tier", required_argument, NULL, OPT_TIER},
-						CLI_COMMON_OPTIONS};
-	const char **field[] = {&a->id, &a->number, &a->queue, &a->customer, &a->site, &a->at};
-	int opt, rv;
+	const char *tier = cli_opt(args, "tier");
 	uint64_t n;
+	int rv;
 
-	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
-		if (opt == OPT_TIER) {
-			if (cli_parse_u64(optarg, &n) != 0 || n > CALLRAFT_TIER_MAX)
-				return cli_usage_error(cli, "--tier: '%s': expected 0..%d", optarg,
-						       CALLRAFT_TIER_MAX);
-			a->tier = (uint32_t)n;
-		} else if (opt >= OPT_ID && opt < OPT_TIER) {
-			*field[opt - OPT_ID] = optarg;
-		} else if ((rv = cli_common_option(cli, opt, argv)) >= 0) {
-			return rv;
-		}
+	*a = (struct cb_args){cli_opt(args, "id"),   cli_opt(args, "number"),
+			      cli_opt(args, "queue"), cli_opt(args, "customer"),
+			      cli_opt(args, "site"), cli_opt(args, "at"), 0};
+	if (tier != NULL) {
+		if (cli_parse_u64(tier, &n) != 0 || n > CALLRAFT_TIER_MAX)
+			return cli_usage_error(cli, "--tier: '%s': expected 0..%d", tier,
+					       CALLRAFT_TIER_MAX);
+		a->tier = (uint32_t)n;
 	}
-	if ((rv = cli_positionals(cli, argc, argv, 0, 0)) != CLI_EXIT_OK)
-		return rv;
 	if (a->id == NULL || a->number == NULL || a->queue == NULL)
 		return cli_usage_error(cli, "--id, --number and --queue are required");
 	if ((rv = cli_check_id(cli, "--id", a->id)) ||
@@ -364,12 +279,12 @@ static int cli_callback_args(struct cli *cli, int argc, char **argv, struct cb_a
 	return CLI_EXIT_OK;
 }
 
-int cli_callback_schedule(struct cli *cli, int argc, char **argv)
+int cli_callback_schedule_request(struct cli *cli, struct cli_args *args,
+				  struct callraft_request *r)
 {
-	struct cb_args a = {0};
-	Callraft__CallbackSchedule op = CALLRAFT__CALLBACK_SCHEDULE__INIT;
-	int64_t ms;
-	int rv = cli_callback_args(cli, argc, argv, &a);
+	struct cb_args a;
+	int64_t ms, at_ms = 0;
+	int rv = cli_callback_args(cli, args, &a);
 
 	if (rv != CLI_EXIT_OK)
 		return rv;
@@ -380,27 +295,27 @@ int cli_callback_schedule(struct cli *cli, int argc, char **argv)
 		if ((rv = cli_parse_duration(cli, "--at", a.at + 1, CALLRAFT_CALLBACK_AHEAD_MS_MAX,
 					     &ms)))
 			return rv;
-		op.at_ms = cli_now_ms() + ms;
-	} else if (cli_parse_u64(a.at, (uint64_t *)&op.at_ms) != 0 || op.at_ms <= 0) {
+		at_ms = cli_now_ms() + ms;
+	} else if (cli_parse_u64(a.at, (uint64_t *)&at_ms) != 0 || at_ms <= 0) {
 		return cli_usage_error(cli, "--at: '%s': expected +DURATION or ms since the epoch",
 				       a.at);
 	}
-	op.callback_id = (char *)a.id;
-	op.number = (char *)a.number;
-	op.queue = (char *)a.queue;
-	op.customer_id = (char *)(a.customer ? a.customer : "");
-	op.tier = a.tier;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_CALLBACK_SCHEDULE;
-	req.callback_schedule = &op;
-	return cli_write(cli, &req, "callback scheduled");
+	Callraft__CallbackSchedule *op = callraft_request_init(r, CALLRAFT__REQUEST__OP_CALLBACK_SCHEDULE);
+	op->at_ms = at_ms;
+	op->callback_id = (char *)a.id;
+	op->number = (char *)a.number;
+	op->queue = (char *)a.queue;
+	op->customer_id = (char *)(a.customer ? a.customer : "");
+	op->tier = a.tier;
+	return CLI_EXIT_OK;
 }
+CLI_WRITE_OUTPUT(callback_schedule, "callback scheduled")
 
-int cli_callback_voicemail(struct cli *cli, int argc, char **argv)
+int cli_callback_voicemail_request(struct cli *cli, struct cli_args *args,
+				   struct callraft_request *r)
 {
-	struct cb_args a = {0};
-	Callraft__CallbackVoicemail op = CALLRAFT__CALLBACK_VOICEMAIL__INIT;
-	int rv = cli_callback_args(cli, argc, argv, &a);
+	struct cb_args a;
+	int rv = cli_callback_args(cli, args, &a);
 
 	if (rv != CLI_EXIT_OK)
 		return rv;
@@ -408,128 +323,93 @@ int cli_callback_voicemail(struct cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "--site is required");
 	if ((rv = cli_check_name(cli, "--site", a.site, CALLRAFT_SITE_BYTES_MAX)))
 		return rv;
-	op.callback_id = (char *)a.id;
-	op.number = (char *)a.number;
-	op.queue = (char *)a.queue;
-	op.site = (char *)a.site;
-	op.customer_id = (char *)(a.customer ? a.customer : "");
-	op.tier = a.tier;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_CALLBACK_VOICEMAIL;
-	req.callback_voicemail = &op;
-	return cli_write(cli, &req, "voicemail callback held until the site opens");
+	Callraft__CallbackVoicemail *op = callraft_request_init(r, CALLRAFT__REQUEST__OP_CALLBACK_VOICEMAIL);
+	op->callback_id = (char *)a.id;
+	op->number = (char *)a.number;
+	op->queue = (char *)a.queue;
+	op->site = (char *)a.site;
+	op->customer_id = (char *)(a.customer ? a.customer : "");
+	op->tier = a.tier;
+	return CLI_EXIT_OK;
 }
+CLI_WRITE_OUTPUT(callback_voicemail, "voicemail callback held until the site opens")
 
 /* ---- sites ------------------------------------------------------------------------------ */
 
-int cli_site_configure(struct cli *cli, int argc, char **argv)
+int cli_site_configure_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	enum { OPT_OPENS = CLI_OPT_FIRST_FREE, OPT_CLOSES, OPT_OFFSET, OPT_PRESENCE, OPT_LOSS };
-	static const struct option options[] = {
-	    {"opens", required_argument, NULL, OPT_OPENS},
-	    {"closes", required_argument, NULL, OPT_CLOSES},
-	    {"utc-offset", required_argument, NULL, OPT_OFFSET},
-	    {"presence-timeout", required_argument, NULL, OPT_PRESENCE},
-	    {"loss-after", required_argument, NULL, OPT_LOSS},
-	    CLI_COMMON_OPTIONS};
-	Callraft__SiteConfigure op = CALLRAFT__SITE_CONFIGURE__INIT;
-	Callraft__Int32Value i32[3];
-	Callraft__Int64Value i64[2];
-	int opt, rv, minutes = 0;
-	int64_t ms;
+	static const char *const clocks[] = {"opens", "closes", "utc-offset"};
+	static const char *const durations[] = {"presence-timeout", "loss-after"};
+	int rv;
 
-	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
-		if (opt == OPT_OPENS || opt == OPT_CLOSES || opt == OPT_OFFSET) {
-			if ((rv = cli_parse_clock(cli, options[opt - OPT_OPENS].name, optarg,
-						  opt == OPT_OFFSET, &minutes)))
-				return rv;
-			Callraft__Int32Value *v = i32_of(&i32[opt - OPT_OPENS], minutes);
-			if (opt == OPT_OPENS)
-				op.opens_at_minute = v;
-			else if (opt == OPT_CLOSES)
-				op.closes_at_minute = v;
-			else
-				op.utc_offset_minutes = v;
-		} else if (opt == OPT_PRESENCE || opt == OPT_LOSS) {
-			if ((rv = cli_parse_duration(cli, options[opt - OPT_OPENS].name, optarg,
-						     CALLRAFT_CONFIG_MS_MAX, &ms)))
-				return rv;
-			if (opt == OPT_PRESENCE)
-				op.presence_timeout_ms = i64_of(&i64[0], ms);
-			else
-				op.site_loss_after_ms = i64_of(&i64[1], ms);
-		} else if ((rv = cli_common_option(cli, opt, argv)) >= 0) {
+	if ((rv = cli_check_name(cli, "site", a->pos[0], CALLRAFT_SITE_BYTES_MAX)))
+		return rv;
+	Callraft__SiteConfigure *op = callraft_request_init(r, CALLRAFT__REQUEST__OP_SITE_CONFIGURE);
+	Callraft__Int32Value **clock_slot[] = {&op->opens_at_minute, &op->closes_at_minute,
+					       &op->utc_offset_minutes};
+	Callraft__Int64Value **duration_slot[] = {&op->presence_timeout_ms,
+						  &op->site_loss_after_ms};
+	op->site = a->pos[0];
+	for (size_t i = 0; i < 3; i++) {
+		const char *v = cli_opt(a, clocks[i]);
+		int minutes = 0;
+		if (v == NULL)
+			continue;
+		if ((rv = cli_parse_clock(cli, clocks[i], v, i == 2, &minutes)))
 			return rv;
-		}
+		*clock_slot[i] = i32_of(&a->scratch.i32[i], minutes);
 	}
-	if ((rv = cli_positionals(cli, argc, argv, 1, 1)) != CLI_EXIT_OK ||
-	    (rv = cli_check_name(cli, "site", argv[optind], CALLRAFT_SITE_BYTES_MAX)))
-		return rv;
-	op.site = argv[optind];
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_SITE_CONFIGURE;
-	req.site_configure = &op;
-	return cli_write(cli, &req, "ok");
-}
-
-int cli_site_down(struct cli *cli, int argc, char **argv)
-{
-	enum { OPT_REASON = CLI_OPT_FIRST_FREE };
-	static const struct option options[] = {{"reason", required_argument, NULL, OPT_REASON},
-						CLI_COMMON_OPTIONS};
-	Callraft__SiteDown op = CALLRAFT__SITE_DOWN__INIT;
-	int opt, rv;
-
-	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
-		if (opt == OPT_REASON)
-			op.reason = optarg;
-		else if ((rv = cli_common_option(cli, opt, argv)) >= 0)
+	for (size_t i = 0; i < 2; i++) {
+		const char *v = cli_opt(a, durations[i]);
+		int64_t ms;
+		if (v == NULL)
+			continue;
+		if ((rv = cli_parse_duration(cli, durations[i], v, CALLRAFT_CONFIG_MS_MAX, &ms)))
 			return rv;
+		*duration_slot[i] = i64_of(&a->scratch.i64[i], ms);
 	}
-	if ((rv = cli_positionals(cli, argc, argv, 1, 1)) != CLI_EXIT_OK ||
-	    (rv = cli_check_name(cli, "site", argv[optind], CALLRAFT_SITE_BYTES_MAX)) ||
-	    (rv = cli_check_text(cli, "--reason", op.reason, CALLRAFT_REASON_BYTES_MAX)))
-		return rv;
-	op.site = argv[optind];
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_SITE_DOWN;
-	req.site_down = &op;
-	return cli_write(cli, &req, "ok");
+	return CLI_EXIT_OK;
 }
+CLI_WRITE_OUTPUT(site_configure, "ok")
 
-int cli_site_up(struct cli *cli, int argc, char **argv)
+int cli_site_down_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	Callraft__SiteUp op = CALLRAFT__SITE_UP__INIT;
-	int rv = cli_args(cli, argc, argv, 1);
-
-	if (rv != CLI_EXIT_OK ||
-	    (rv = cli_check_name(cli, "site", argv[optind], CALLRAFT_SITE_BYTES_MAX)))
+	const char *reason = cli_opt(a, "reason");
+	int rv;
+	if ((rv = cli_check_name(cli, "site", a->pos[0], CALLRAFT_SITE_BYTES_MAX)) ||
+	    (reason && (rv = cli_check_text(cli, "--reason", reason, CALLRAFT_REASON_BYTES_MAX))))
 		return rv;
-	op.site = argv[optind];
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_SITE_UP;
-	req.site_up = &op;
-	return cli_write(cli, &req, "ok");
+	Callraft__SiteDown *op = callraft_request_init(r, CALLRAFT__REQUEST__OP_SITE_DOWN);
+	op->site = a->pos[0];
+	op->reason = (char *)(reason != NULL ? reason : "");
+	return CLI_EXIT_OK;
 }
+CLI_WRITE_OUTPUT(site_down, "ok")
+
+int cli_site_up_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
+{
+	int rv = cli_check_name(cli, "site", a->pos[0], CALLRAFT_SITE_BYTES_MAX);
+	if (rv == CLI_EXIT_OK)
+		((Callraft__SiteUp *)callraft_request_init(r, CALLRAFT__REQUEST__OP_SITE_UP))->site =
+		    a->pos[0];
+	return rv;
+}
+CLI_WRITE_OUTPUT(site_up, "ok")
 
 static void cli_format_minute(int m, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s%02d:%02d", m < 0 ? "-" : "", abs(m) / 60, abs(m) % 60);
 }
 
-int cli_site_list(struct cli *cli, int argc, char **argv)
+int cli_site_list_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	Callraft__SiteList op = CALLRAFT__SITE_LIST__INIT;
-	Callraft__Reply *reply;
-	int rv = cli_args(cli, argc, argv, 0);
+	callraft_request_init(r, CALLRAFT__REQUEST__OP_SITE_LIST);
+	return CLI_EXIT_OK;
+}
 
-	if (rv != CLI_EXIT_OK)
-		return rv;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_SITE_LIST;
-	req.site_list = &op;
-	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
-		return rv;
+int cli_site_list_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
+			 const Callraft__Reply *reply)
+{
 	static const char *const headers[] = {"SITE", "STATUS",	  "OPENS",     "CLOSES",
 					      "UTC",  "PRESENCE", "LOSS-AFTER"};
 	struct cli_table t;
@@ -566,7 +446,6 @@ int cli_site_list(struct cli *cli, int argc, char **argv)
 		cli_table_print(&t, stdout);
 	}
 	cli_table_release(&t);
-	callraft__reply__free_unpacked(reply, NULL);
 	return CLI_EXIT_OK;
 }
 
@@ -613,34 +492,23 @@ static void cli_stats_row(struct cli_table *t, const Callraft__Stats *s)
 	cli_table_add(t, row);
 }
 
-int cli_stats(struct cli *cli, int argc, char **argv)
+int cli_stats_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	enum { OPT_QUEUE = CLI_OPT_FIRST_FREE, OPT_SITE };
-	static const struct option options[] = {{"queue", required_argument, NULL, OPT_QUEUE},
-						{"site", required_argument, NULL, OPT_SITE},
-						CLI_COMMON_OPTIONS};
-	Callraft__StatsGet op = CALLRAFT__STATS_GET__INIT;
-	Callraft__Reply *reply;
-	int opt, rv;
+	const char *queue = cli_opt(a, "queue"), *site = cli_opt(a, "site");
+	int rv;
+	if ((queue && queue[0] &&
+	     (rv = cli_check_name(cli, "--queue", queue, CALLRAFT_QUEUE_BYTES_MAX))) ||
+	    (site && site[0] && (rv = cli_check_name(cli, "--site", site, CALLRAFT_SITE_BYTES_MAX))))
+		return rv;
+	Callraft__StatsGet *op = callraft_request_init(r, CALLRAFT__REQUEST__OP_STATS_GET);
+	op->queue = (char *)(queue != NULL ? queue : "");
+	op->site = (char *)(site != NULL ? site : "");
+	return CLI_EXIT_OK;
+}
 
-	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
-		if (opt == OPT_QUEUE)
-			op.queue = optarg;
-		else if (opt == OPT_SITE)
-			op.site = optarg;
-		else if ((rv = cli_common_option(cli, opt, argv)) >= 0)
-			return rv;
-	}
-	if ((rv = cli_positionals(cli, argc, argv, 0, 0)) != CLI_EXIT_OK ||
-	    (op.queue[0] &&
-	     (rv = cli_check_name(cli, "--queue", op.queue, CALLRAFT_QUEUE_BYTES_MAX))) ||
-	    (op.site[0] && (rv = cli_check_name(cli, "--site", op.site, CALLRAFT_SITE_BYTES_MAX))))
-		return rv;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_STATS_GET;
-	req.stats_get = &op;
-	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
-		return rv;
+int cli_stats_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
+		     const Callraft__Reply *reply)
+{
 	if (cli->json) {
 		json_object *arr = json_object_new_array(), *top = json_object_new_object();
 		for (size_t i = 0; i < reply->n_stats; i++)
@@ -661,36 +529,28 @@ int cli_stats(struct cli *cli, int argc, char **argv)
 		    "\nSL: answered within T (20s unless configured) / (answered + abandons after "
 		    "5s);\nabandons within 5s are left out.\n");
 	}
-	callraft__reply__free_unpacked(reply, NULL);
 	return CLI_EXIT_OK;
 }
 
-int cli_customer_history(struct cli *cli, int argc, char **argv)
+int cli_customer_history_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	enum { OPT_LIMIT = CLI_OPT_FIRST_FREE };
-	static const struct option options[] = {{"limit", required_argument, NULL, OPT_LIMIT},
-						CLI_COMMON_OPTIONS};
-	Callraft__CustomerHistory op = CALLRAFT__CUSTOMER_HISTORY__INIT;
-	Callraft__Reply *reply;
-	int opt, rv;
+	const char *limit_arg = cli_opt(a, "limit");
+	uint32_t limit = 0;
+	int rv;
+	if ((limit_arg != NULL && (rv = cli_parse_limit(cli, limit_arg, &limit)) != CLI_EXIT_OK) ||
+	    (rv = cli_check_id(cli, "customer", a->pos[0])))
+		return rv;
+	Callraft__CustomerHistory *op =
+	    callraft_request_init(r, CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY);
+	op->customer_id = a->pos[0];
+	op->limit = limit;
+	return CLI_EXIT_OK;
+}
 
-	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
-		if (opt == OPT_LIMIT) {
-			if ((rv = cli_parse_limit(cli, optarg, &op.limit)) != CLI_EXIT_OK)
-				return rv;
-		} else if ((rv = cli_common_option(cli, opt, argv)) >= 0) {
-			return rv;
-		}
-	}
-	if ((rv = cli_positionals(cli, argc, argv, 1, 1)) != CLI_EXIT_OK ||
-	    (rv = cli_check_id(cli, "customer", argv[optind])))
-		return rv;
-	op.customer_id = argv[optind];
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY;
-	req.customer_history = &op;
-	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
-		return rv;
+int cli_customer_history_output(struct cli *cli, const struct cli_args *a,
+				const Callraft__Request *req, const Callraft__Reply *reply)
+{
+	const Callraft__CustomerHistory *op = req->customer_history;
 	json_object *arr = json_object_new_array();
 	static const char *const headers[] = {"TIME", "KIND", "ID"};
 	struct cli_table t;
@@ -709,7 +569,7 @@ int cli_customer_history(struct cli *cli, int argc, char **argv)
 	}
 	if (cli->json) {
 		json_object *top = json_object_new_object();
-		cli_json_str(top, "customer_id", op.customer_id);
+		cli_json_str(top, "customer_id", op->customer_id);
 		cli_json_str(top, "last_agent_id",
 			     reply->customer ? reply->customer->last_agent_id : "");
 		json_object_object_add(top, "history", arr);
@@ -718,13 +578,12 @@ int cli_customer_history(struct cli *cli, int argc, char **argv)
 	} else {
 		json_object_put(arr);
 		if (reply->n_history == 0)
-			printf("no contact history for '%s'\n", op.customer_id);
+			printf("no contact history for '%s'\n", op->customer_id);
 		else
 			cli_table_print(&t, stdout);
 		if (reply->customer != NULL && reply->customer->last_agent_id[0])
 			printf("last agent: %s\n", reply->customer->last_agent_id);
 	}
 	cli_table_release(&t);
-	callraft__reply__free_unpacked(reply, NULL);
 	return CLI_EXIT_OK;
 }

@@ -44,63 +44,41 @@ static void cli_print_ticket_json(const Callraft__Reply *reply)
 	cli_print_json(top);
 }
 
-int cli_ticket_open(struct cli *cli, int argc, char **argv)
+int cli_ticket_open_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	enum { OPT_CUSTOMER = CLI_OPT_FIRST_FREE, OPT_CATEGORY, OPT_CALL, OPT_SUBJECT, OPT_NOTE,
-	       OPT_AUTHOR, OPT_CLASS };
-	static const struct option options[] = {
-	    {"class", required_argument, NULL, OPT_CLASS},
-	    {"customer", required_argument, NULL, OPT_CUSTOMER},
-	    {"category", required_argument, NULL, OPT_CATEGORY},
-	    {"call", required_argument, NULL, OPT_CALL},
-	    {"subject", required_argument, NULL, OPT_SUBJECT},
-	    {"note", required_argument, NULL, OPT_NOTE},
-	    {"author", required_argument, NULL, OPT_AUTHOR},
-	    CLI_COMMON_OPTIONS};
-	Callraft__TicketOpen open = CALLRAFT__TICKET_OPEN__INIT;
-	int opt, rv;
-	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
-		switch (opt) {
-		case OPT_CUSTOMER: open.customer_id = optarg; break;
-		case OPT_CATEGORY: open.category = optarg; break;
-		case OPT_CALL: open.call_id = optarg; break;
-		case OPT_SUBJECT: open.subject = optarg; break;
-		case OPT_NOTE: open.note = optarg; break;
-		case OPT_AUTHOR: open.author = optarg; break;
-		case OPT_CLASS:
-			if (strcmp(optarg, "urgent") != 0 && strcmp(optarg, "follow-up") != 0)
-				return cli_usage_error(cli, "--class: '%s': expected urgent or follow-up",
-						       optarg);
-			open.ticket_class = optarg;
-			break;
-		default:
-			if ((rv = cli_common_option(cli, opt, argv)) >= 0)
-				return rv;
-		}
-	}
-	if ((rv = cli_positionals(cli, argc, argv, 0, 0)) != CLI_EXIT_OK)
-		return rv;
-	if (open.customer_id[0] == '\0' || open.category[0] == '\0')
+	const char *customer = cli_opt(a, "customer"), *category = cli_opt(a, "category");
+	const char *call = cli_opt(a, "call"), *subject = cli_opt(a, "subject");
+	const char *note = cli_opt(a, "note"), *author = cli_opt(a, "author");
+	const char *ticket_class = cli_opt(a, "class");
+	int rv;
+
+	if (ticket_class != NULL && strcmp(ticket_class, "urgent") != 0 &&
+	    strcmp(ticket_class, "follow-up") != 0)
+		return cli_usage_error(cli, "--class: '%s': expected urgent or follow-up",
+				       ticket_class);
+	if (customer == NULL || category == NULL || !customer[0] || !category[0])
 		return cli_usage_error(cli, "--customer and --category are required");
-	if ((rv = cli_check_id(cli, "--customer", open.customer_id)) ||
-	    (rv = cli_check_name(cli, "--category", open.category, CALLRAFT_CATEGORY_BYTES_MAX)) ||
-	    (open.call_id[0] && (rv = cli_check_id(cli, "--call", open.call_id))) ||
-	    (rv = cli_check_text(cli, "--subject", open.subject, CALLRAFT_SUBJECT_BYTES_MAX)) ||
-	    (rv = cli_check_text(cli, "--note", open.note, CALLRAFT_NOTE_BYTES_MAX)) ||
-	    (open.author[0] && (rv = cli_check_id(cli, "--author", open.author))))
+	if ((rv = cli_check_id(cli, "--customer", customer)) ||
+	    (rv = cli_check_name(cli, "--category", category, CALLRAFT_CATEGORY_BYTES_MAX)) ||
+	    (call && call[0] && (rv = cli_check_id(cli, "--call", call))) ||
+	    (subject && (rv = cli_check_text(cli, "--subject", subject, CALLRAFT_SUBJECT_BYTES_MAX))) ||
+	    (note && (rv = cli_check_text(cli, "--note", note, CALLRAFT_NOTE_BYTES_MAX))) ||
+	    (author && author[0] && (rv = cli_check_id(cli, "--author", author))))
 		return rv;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_TICKET_OPEN;
-	req.ticket_open = &open;
-	Callraft__Reply *reply;
-	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
-		return rv;
+	callraft_request_ticket_open(r, customer, category, call, subject, note, author,
+				     ticket_class);
+	return CLI_EXIT_OK;
+}
+
+int cli_ticket_open_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
+			   const Callraft__Reply *reply)
+{
 	if (cli->json)
 		cli_print_ticket_json(reply);
 	else
-		printf("ticket opened for customer '%s'\n\n    tracking code:  %s\n\n", open.customer_id,
+		printf("ticket opened for customer '%s'\n\n    tracking code:  %s\n\n",
+		       req->ticket_open->customer_id,
 		       reply->ticket != NULL ? reply->ticket->code : "(not returned)");
-	callraft__reply__free_unpacked(reply, NULL);
 	return CLI_EXIT_OK;
 }
 
@@ -116,49 +94,39 @@ static int cli_parse_ticket_status(struct cli *cli, const char *s, Callraft__Tic
 			       s);
 }
 
-int cli_ticket_update(struct cli *cli, int argc, char **argv)
+int cli_ticket_update_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	enum { OPT_STATUS = CLI_OPT_FIRST_FREE, OPT_NOTE, OPT_AUTHOR };
-	static const struct option options[] = {{"status", required_argument, NULL, OPT_STATUS},
-						{"note", required_argument, NULL, OPT_NOTE},
-						{"author", required_argument, NULL, OPT_AUTHOR},
-						CLI_COMMON_OPTIONS};
-	Callraft__TicketUpdate update = CALLRAFT__TICKET_UPDATE__INIT;
-	int opt, rv;
-	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
-		if (opt == OPT_STATUS) {
-			if ((rv = cli_parse_ticket_status(cli, optarg, &update.status)) != 0)
-				return rv;
-		} else if (opt == OPT_NOTE) {
-			update.note = optarg;
-		} else if (opt == OPT_AUTHOR) {
-			update.author = optarg;
-		} else if ((rv = cli_common_option(cli, opt, argv)) >= 0) {
-			return rv;
-		}
-	}
-	if ((rv = cli_positionals(cli, argc, argv, 1, 1)) != CLI_EXIT_OK)
+	const char *status = cli_opt(a, "status"), *note = cli_opt(a, "note");
+	const char *author = cli_opt(a, "author");
+	Callraft__TicketStatus st = CALLRAFT__TICKET_STATUS__TICKET_STATUS_NONE;
+	int rv;
+
+	if (status != NULL && (rv = cli_parse_ticket_status(cli, status, &st)) != CLI_EXIT_OK)
 		return rv;
-	update.code = argv[optind];
-	if (update.status == CALLRAFT__TICKET_STATUS__TICKET_STATUS_NONE && update.note[0] == '\0')
+	if (st == CALLRAFT__TICKET_STATUS__TICKET_STATUS_NONE && (note == NULL || note[0] == '\0'))
 		return cli_usage_error(cli, "nothing to update: pass --status or --note");
-	if ((rv = cli_check_id(cli, "ticket code", update.code)) ||
-	    (rv = cli_check_text(cli, "--note", update.note, CALLRAFT_NOTE_BYTES_MAX)) ||
-	    (update.author[0] && (rv = cli_check_id(cli, "--author", update.author))))
+	if ((rv = cli_check_id(cli, "ticket code", a->pos[0])) ||
+	    (note && (rv = cli_check_text(cli, "--note", note, CALLRAFT_NOTE_BYTES_MAX))) ||
+	    (author && author[0] && (rv = cli_check_id(cli, "--author", author))))
 		return rv;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_TICKET_UPDATE;
-	req.ticket_update = &update;
-	Callraft__Reply *reply;
-	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
-		return rv;
+	Callraft__TicketUpdate *update = callraft_request_init(r, CALLRAFT__REQUEST__OP_TICKET_UPDATE);
+	update->code = a->pos[0];
+	update->status = st;
+	update->note = (char *)(note != NULL ? note : "");
+	update->author = (char *)(author != NULL ? author : "");
+	return CLI_EXIT_OK;
+}
+
+int cli_ticket_update_output(struct cli *cli, const struct cli_args *a,
+			     const Callraft__Request *req, const Callraft__Reply *reply)
+{
+	const Callraft__TicketUpdate *update = req->ticket_update;
 	if (cli->json)
 		cli_print_ticket_json(reply);
 	else
-		printf("ticket '%s' updated: status %s\n", update.code,
+		printf("ticket '%s' updated: status %s\n", update->code,
 		       reply->ticket != NULL ? cli_ticket_status_name(reply->ticket->status)
-					     : cli_ticket_status_name(update.status));
-	callraft__reply__free_unpacked(reply, NULL);
+					     : cli_ticket_status_name(update->status));
 	return CLI_EXIT_OK;
 }
 
@@ -189,27 +157,22 @@ static void cli_print_ticket_text(const Callraft__Ticket *t)
 	cli_table_release(&table);
 }
 
-int cli_ticket_show(struct cli *cli, int argc, char **argv)
+int cli_ticket_show_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	int rv = cli_options_none(cli, argc, argv);
-	if (rv >= 0)
-		return rv;
-	if ((rv = cli_positionals(cli, argc, argv, 1, 1)) != CLI_EXIT_OK ||
-	    (rv = cli_check_id(cli, "ticket code", argv[optind])) != CLI_EXIT_OK)
-		return rv;
-	Callraft__TicketShow show = CALLRAFT__TICKET_SHOW__INIT;
-	show.code = argv[optind];
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_TICKET_SHOW;
-	req.ticket_show = &show;
-	Callraft__Reply *reply;
-	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
-		return rv;
+	int rv = cli_check_id(cli, "ticket code", a->pos[0]);
+	if (rv == CLI_EXIT_OK)
+		((Callraft__TicketShow *)callraft_request_init(r, CALLRAFT__REQUEST__OP_TICKET_SHOW))
+		    ->code = a->pos[0];
+	return rv;
+}
+
+int cli_ticket_show_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
+			   const Callraft__Reply *reply)
+{
 	if (cli->json)
 		cli_print_ticket_json(reply);
 	else if (reply->ticket != NULL)
 		cli_print_ticket_text(reply->ticket);
-	callraft__reply__free_unpacked(reply, NULL);
 	return CLI_EXIT_OK;
 }
 
@@ -239,49 +202,37 @@ static void cli_ticket_list_text(const char *customer, const Callraft__Reply *re
 	printf("\n");
 }
 
-int cli_ticket_list(struct cli *cli, int argc, char **argv)
+int cli_ticket_list_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	enum { OPT_CUSTOMER = CLI_OPT_FIRST_FREE, OPT_LIMIT };
-	static const struct option options[] = {{"customer", required_argument, NULL, OPT_CUSTOMER},
-						{"limit", required_argument, NULL, OPT_LIMIT},
-						CLI_COMMON_OPTIONS};
-	Callraft__TicketList list = CALLRAFT__TICKET_LIST__INIT;
-	list.limit = CALLRAFT_LIST_LIMIT_DEFAULT;
-	int opt, rv;
-	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
-		if (opt == OPT_CUSTOMER) {
-			list.customer_id = optarg;
-		} else if (opt == OPT_LIMIT) {
-			if ((rv = cli_parse_limit(cli, optarg, &list.limit)) != CLI_EXIT_OK)
-				return rv;
-		} else if ((rv = cli_common_option(cli, opt, argv)) >= 0) {
-			return rv;
-		}
-	}
-	if ((rv = cli_positionals(cli, argc, argv, 0, 0)) != CLI_EXIT_OK)
+	const char *customer = cli_opt(a, "customer"), *limit_arg = cli_opt(a, "limit");
+	uint32_t limit = CALLRAFT_LIST_LIMIT_DEFAULT;
+	int rv;
+
+	if (limit_arg != NULL && (rv = cli_parse_limit(cli, limit_arg, &limit)) != CLI_EXIT_OK)
 		return rv;
-	if (list.customer_id[0] == '\0')
+	if (customer == NULL || customer[0] == '\0')
 		return cli_usage_error(cli, "--customer is required");
-	if ((rv = cli_check_id(cli, "--customer", list.customer_id)) != CLI_EXIT_OK)
+	if ((rv = cli_check_id(cli, "--customer", customer)) != CLI_EXIT_OK)
 		return rv;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_TICKET_LIST;
-	req.ticket_list = &list;
-	Callraft__Reply *reply;
-	if ((rv = cli_send(cli, &req, &reply)) != CLI_EXIT_OK)
-		return rv;
+	callraft_request_ticket_list(r, customer, limit);
+	return CLI_EXIT_OK;
+}
+
+int cli_ticket_list_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
+			   const Callraft__Reply *reply)
+{
+	const char *customer = req->ticket_list->customer_id;
 	if (cli->json) {
 		json_object *arr = json_object_new_array();
 		for (size_t i = 0; i < reply->n_tickets; i++)
 			json_object_array_add(arr, cli_json_ticket(reply->tickets[i]));
 		json_object *top = json_object_new_object();
-		cli_json_str(top, "customer_id", list.customer_id);
+		cli_json_str(top, "customer_id", customer);
 		cli_json_u64(top, "total", reply->total);
 		json_object_object_add(top, "tickets", arr);
 		cli_print_json(top);
 	} else {
-		cli_ticket_list_text(list.customer_id, reply);
+		cli_ticket_list_text(customer, reply);
 	}
-	callraft__reply__free_unpacked(reply, NULL);
 	return CLI_EXIT_OK;
 }

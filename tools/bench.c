@@ -1,4 +1,12 @@
-/* cli_bench.c: `callraft bench`, a closed-loop load generator that measures acknowledged writes.
+/* bench.c: callraft-bench, the program behind `callraft bench` (the CLI runs it with the same
+ * arguments, see client/cli_bench.c): a closed-loop load generator that measures acknowledged
+ * writes. A program of its own, built like any user's program on libcallraft's public API (the
+ * request builder and callraft_client_call of callraft_client.h), JSON with json-c.
+ *
+ *   callraft-bench [--cluster A,B,..] [--json] [--timeout MS] [--workload enqueue|cycle|ticket|mix]
+ *                  [--clients 1,16,64] [--duration S] [--ops N] [--pids P1,P2] [--any-node]
+ *                  [--queue Q]
+ * Exit codes as the CLI's: 0 ok, 2 usage, 3 no client could start.
  *
  * Model. For each level of --clients (run one after the other), K threads each open their own
  * callraft_client (its own session and TCP connection) and keep exactly one request outstanding:
@@ -30,9 +38,12 @@
  *
  * Every loop is bounded: BENCH_CLIENTS_MAX threads, BENCH_DURATION_S_MAX seconds, at most
  * BENCH_SAMPLES_MAX latency samples per thread (later ones are counted, not sampled). */
-#include "cli.h"
-
 #include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -42,6 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "callraft_client.h"
 #include "callraft_limits.h"
 
 /* Limits of the command line: a typo must not start 100k threads or a day-long run. */
@@ -184,13 +196,13 @@ static void bench_proc_read(int pid, struct bench_proc *p)
 /* Sends `req`, records its latency, and returns the reply if it is OK (caller frees), else NULL. */
 static Callraft__Reply *bench_send(struct bench_worker *w, Callraft__Request *req, bool timed)
 {
-	char errmsg[512];
+	char errmsg[CALLRAFT_ERRMSG_BYTES];
 	int64_t t0 = bench_now_us();
 	Callraft__Reply *r = callraft_client_call(w->client, req, errmsg, sizeof errmsg);
 	int64_t t1 = bench_now_us();
 	timed = timed && !w->draining;
 	if (!timed && w->draining) {
-		callraft__reply__free_unpacked(r, NULL);
+		callraft_reply_free(r);
 		return NULL;
 	}
 	if (r == NULL) {
@@ -204,7 +216,7 @@ static Callraft__Reply *bench_send(struct bench_worker *w, Callraft__Request *re
 		if (w->err[0] == '\0')
 			snprintf(w->err, sizeof w->err, "%s: %s", callraft_code_name(r->code),
 				 r->message);
-		callraft__reply__free_unpacked(r, NULL);
+		callraft_reply_free(r);
 		return NULL;
 	}
 	if (!timed)
@@ -231,8 +243,7 @@ static Callraft__Reply *bench_send(struct bench_worker *w, Callraft__Request *re
 static bool bench_enqueue(struct bench_worker *w, const char *queue, bool timed)
 {
 	const struct bench_opts *o = w->lv->o;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	Callraft__CallEnqueue op = CALLRAFT__CALL_ENQUEUE__INIT;
+	struct callraft_request req;
 	char customer[CALLRAFT_ID_BYTES_MAX + 1], caller[CALLRAFT_PHONE_BYTES_MAX + 1];
 	uint64_t n = ++w->n;
 
@@ -245,79 +256,59 @@ static bool bench_enqueue(struct bench_worker *w, const char *queue, bool timed)
 		 (uint64_t)(bench_rand(w) % 10000000000ull), o->tag);
 	snprintf(caller, sizeof caller, "+98912%07" PRIu64 "#%010" PRIu64, bench_rand(w) % 10000000,
 		 (uint64_t)(bench_rand(w) % 10000000000ull));
-	op.call_id = w->call_id;
-	op.queue = (char *)queue;
-	op.caller_number = caller;
-	op.customer_id = customer;
-	op.tier = (uint32_t)(bench_rand(w) % 4);
-	op.arrival_site = BENCH_SITE;
-	req.op_case = CALLRAFT__REQUEST__OP_CALL_ENQUEUE;
-	req.call_enqueue = &op;
-	Callraft__Reply *r = bench_send(w, &req, timed);
+	uint32_t tier = (uint32_t)(bench_rand(w) % 4);
+	Callraft__Reply *r = bench_send(w,
+					callraft_request_call_enqueue(&req, w->call_id, queue, caller,
+								      customer, tier, BENCH_SITE),
+					timed);
 	bool ok = r != NULL;
-	callraft__reply__free_unpacked(r, NULL);
+	callraft_reply_free(r);
 	return ok;
 }
 
 static bool bench_ticket(struct bench_worker *w, bool timed)
 {
 	const struct bench_opts *o = w->lv->o;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	Callraft__TicketOpen op = CALLRAFT__TICKET_OPEN__INIT;
+	struct callraft_request req;
 	char customer[CALLRAFT_ID_BYTES_MAX + 1];
 	uint64_t n = ++w->n;
 
 	snprintf(customer, sizeof customer, "CUST-IR-THR-%s-L%u-k%04u-%012" PRIu64, o->tag,
 		 w->lv->index, w->k, n);
-	op.customer_id = customer;
-	op.category = "billing.dispute";
-	op.subject = "Customer reports a double charge on the last invoice after the plan "
-		     "change; asks for a refund to the original card";
-	op.note = "Verified identity, invoice 2026-01 shows two charges; escalated to billing";
-	op.author = "agent.tehran.0042";
-	req.op_case = CALLRAFT__REQUEST__OP_TICKET_OPEN;
-	req.ticket_open = &op;
-	Callraft__Reply *r = bench_send(w, &req, timed);
+	callraft_request_ticket_open(&req, customer, "billing.dispute", NULL,
+				     "Customer reports a double charge on the last invoice after the "
+				     "plan change; asks for a refund to the original card",
+				     "Verified identity, invoice 2026-01 shows two charges; escalated "
+				     "to billing",
+				     "agent.tehran.0042", NULL);
+	Callraft__Reply *r = bench_send(w, &req.req, timed);
 	bool ok = r != NULL;
-	callraft__reply__free_unpacked(r, NULL);
+	callraft_reply_free(r);
 	return ok;
 }
 
 static bool bench_agent_login(struct bench_worker *w)
 {
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	Callraft__AgentLogin op = CALLRAFT__AGENT_LOGIN__INIT;
+	struct callraft_request req;
 	char *skills[1] = {w->queue};
-	op.agent_id = w->agent;
-	op.name = "bench agent";
-	op.site = BENCH_SITE;
-	op.skills = skills;
-	op.n_skills = 1;
-	req.op_case = CALLRAFT__REQUEST__OP_AGENT_LOGIN;
-	req.agent_login = &op;
-	Callraft__Reply *r = bench_send(w, &req, false);
+	Callraft__Reply *r = bench_send(
+	    w, callraft_request_agent_login(&req, w->agent, "bench agent", BENCH_SITE, skills, 1),
+	    false);
 	bool ok = r != NULL;
-	callraft__reply__free_unpacked(r, NULL);
+	callraft_reply_free(r);
 	return ok;
 }
 
 static void bench_agent_logout(struct bench_worker *w)
 {
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	Callraft__AgentLogout op = CALLRAFT__AGENT_LOGOUT__INIT;
-	op.agent_id = w->agent;
-	req.op_case = CALLRAFT__REQUEST__OP_AGENT_LOGOUT;
-	req.agent_logout = &op;
-	callraft__reply__free_unpacked(bench_send(w, &req, false), NULL);
+	struct callraft_request req;
+	callraft_reply_free(bench_send(w, callraft_request_agent_logout(&req, w->agent), false));
 }
 
 /* One step of the agent's cycle. A refused step starts the cycle over with a new call. */
 static void bench_cycle_step(struct bench_worker *w)
 {
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	Callraft__CallNext next = CALLRAFT__CALL_NEXT__INIT;
-	Callraft__CallAnswer answer = CALLRAFT__CALL_ANSWER__INIT;
-	Callraft__CallEnd end = CALLRAFT__CALL_END__INIT;
+	struct callraft_request req;
 	Callraft__Reply *r;
 
 	w->kind = (enum bench_kind)(K_ENQUEUE + w->step);
@@ -326,26 +317,17 @@ static void bench_cycle_step(struct bench_worker *w)
 		w->step = bench_enqueue(w, w->queue, true) ? 1 : 0;
 		return;
 	case 1:
-		next.agent_id = w->agent;
-		req.op_case = CALLRAFT__REQUEST__OP_CALL_NEXT;
-		req.call_next = &next;
+		callraft_request_call_next(&req, w->agent);
 		break;
 	case 2:
-		answer.call_id = w->call_id;
-		answer.agent_id = w->agent;
-		answer.offer_term = w->offer_term;
-		answer.offer_index = w->offer_index;
-		req.op_case = CALLRAFT__REQUEST__OP_CALL_ANSWER;
-		req.call_answer = &answer;
+		callraft_request_call_answer(&req, w->call_id, w->agent, w->offer_term,
+					     w->offer_index);
 		break;
 	default:
-		end.call_id = w->call_id;
-		end.agent_id = w->agent;
-		req.op_case = CALLRAFT__REQUEST__OP_CALL_END;
-		req.call_end = &end;
+		callraft_request_call_end(&req, w->call_id, w->agent);
 		break;
 	}
-	r = bench_send(w, &req, true);
+	r = bench_send(w, &req.req, true);
 	if (r != NULL && w->step == 1 && r->call != NULL) {
 		snprintf(w->call_id, sizeof w->call_id, "%s", r->call->call_id);
 		w->offer_term = r->call->offer_term;
@@ -353,26 +335,18 @@ static void bench_cycle_step(struct bench_worker *w)
 	}
 	/* After a refused answer the agent may still hold the call: end it before going on. */
 	w->step = r != NULL ? (w->step + 1) % 4 : (w->step == 2 ? 3 : 0);
-	callraft__reply__free_unpacked(r, NULL);
+	callraft_reply_free(r);
 }
 
 static void bench_read(struct bench_worker *w, bool queue_show)
 {
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	Callraft__CallShow cs = CALLRAFT__CALL_SHOW__INIT;
-	Callraft__QueueShow qs = CALLRAFT__QUEUE_SHOW__INIT;
+	struct callraft_request req;
 	w->kind = K_READ;
-	if (queue_show || w->call_id[0] == '\0') {
-		qs.queue = w->queue;
-		qs.limit = 10;
-		req.op_case = CALLRAFT__REQUEST__OP_QUEUE_SHOW;
-		req.queue_show = &qs;
-	} else {
-		cs.call_id = w->call_id;
-		req.op_case = CALLRAFT__REQUEST__OP_CALL_SHOW;
-		req.call_show = &cs;
-	}
-	callraft__reply__free_unpacked(bench_send(w, &req, true), NULL);
+	if (queue_show || w->call_id[0] == '\0')
+		callraft_request_queue_show(&req, w->queue, 10);
+	else
+		callraft_request_call_show(&req, w->call_id);
+	callraft_reply_free(bench_send(w, &req.req, true));
 }
 
 static void bench_op(struct bench_worker *w)
@@ -413,7 +387,7 @@ static bool bench_setup(struct bench_worker *w)
 	const struct bench_opts *o = w->lv->o;
 	struct callraft_client_options co = {
 	    .cluster = o->cluster, .name = "callraft-bench", .request_timeout_ms = o->timeout_ms};
-	char errmsg[256];
+	char errmsg[CALLRAFT_ERRMSG_BYTES];
 	snprintf(w->agent, sizeof w->agent, "bench-%s-L%u-a%04u", o->tag, w->lv->index, w->k);
 	if (o->queue[0] != '\0')
 		snprintf(w->queue, sizeof w->queue, "%s", o->queue);
@@ -644,12 +618,35 @@ static void bench_print_text(const struct bench_opts *o, const struct bench_resu
 		printf("        first error: %s\n", r->err);
 }
 
+/* json-c shortcuts. */
+static void json_u64(json_object *o, const char *key, uint64_t value)
+{
+	json_object_object_add(o, key, json_object_new_uint64(value));
+}
+
+static void json_i64(json_object *o, const char *key, int64_t value)
+{
+	json_object_object_add(o, key, json_object_new_int64(value));
+}
+
+static void json_str(json_object *o, const char *key, const char *value)
+{
+	json_object_object_add(o, key, json_object_new_string(value != NULL ? value : ""));
+}
+
+static void json_print(json_object *o)
+{
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						   JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
 static json_object *bench_json_level(const struct bench_opts *o, const struct bench_result *r)
 {
 	long hz = sysconf(_SC_CLK_TCK);
 	json_object *l = json_object_new_object();
-	cli_json_u64(l, "clients", r->clients);
-	cli_json_u64(l, "ops", r->ok);
+	json_u64(l, "clients", r->clients);
+	json_u64(l, "ops", r->ok);
 	json_object_object_add(l, "elapsed_s", json_object_new_double(r->elapsed_s));
 	json_object_object_add(l, "ops_per_s", json_object_new_double(bench_ops_s(r)));
 	json_object *lat = json_object_new_object();
@@ -665,7 +662,7 @@ static json_object *bench_json_level(const struct bench_opts *o, const struct be
 		if (kr->n == 0)
 			continue;
 		json_object *k = json_object_new_object();
-		cli_json_u64(k, "samples", kr->n);
+		json_u64(k, "samples", kr->n);
 		json_object_object_add(k, "p50", json_object_new_double(kr->p50_ms));
 		json_object_object_add(k, "p99", json_object_new_double(kr->p99_ms));
 		json_object_object_add(k, "p999", json_object_new_double(kr->p999_ms));
@@ -673,22 +670,22 @@ static json_object *bench_json_level(const struct bench_opts *o, const struct be
 		json_object_object_add(by_op, bench_kind_names[kd], k);
 	}
 	json_object_object_add(l, "latency_ms_by_op", by_op);
-	cli_json_u64(l, "refused", r->refused);
-	cli_json_u64(l, "failed", r->failed);
-	cli_json_u64(l, "unsampled", r->unsampled);
-	cli_json_str(l, "first_error", r->err);
+	json_u64(l, "refused", r->refused);
+	json_u64(l, "failed", r->failed);
+	json_u64(l, "unsampled", r->unsampled);
+	json_str(l, "first_error", r->err);
 	json_object_object_add(l, "client_cpu_s", json_object_new_double(r->client_cpu_s));
 	json_object *nodes = json_object_new_array();
 	for (unsigned p = 0; p < o->n_pids; p++) {
 		json_object *nd = json_object_new_object();
 		double cpu_s = (double)r->cpu_ticks[p] / (double)hz;
-		cli_json_i64(nd, "pid", o->pids[p]);
+		json_i64(nd, "pid", o->pids[p]);
 		json_object_object_add(nd, "ok", json_object_new_boolean(r->proc_ok[p]));
 		json_object_object_add(nd, "cpu_s", json_object_new_double(cpu_s));
 		json_object_object_add(
 		    nd, "cpu_ms_per_op",
 		    json_object_new_double(r->ok ? 1000.0 * cpu_s / (double)r->ok : 0));
-		cli_json_u64(nd, "rss_peak_kb", r->hwm_kb[p]);
+		json_u64(nd, "rss_peak_kb", r->hwm_kb[p]);
 		json_object_array_add(nodes, nd);
 	}
 	json_object_object_add(l, "nodes", nodes);
@@ -696,7 +693,50 @@ static json_object *bench_json_level(const struct bench_opts *o, const struct be
 }
 
 /* ------------------------------------------------------------------------------------------------
- * Options and the command. */
+ * Options and the command. Errors are reported as the CLI reports them (docs/cli.md): one line
+ * "callraft: bench: ..." on stderr and, with --json, {"error":{"code":..,"message":..}} on stdout. */
+
+enum { BENCH_EXIT_OK = 0, BENCH_EXIT_USAGE = 2, BENCH_EXIT_UNAVAILABLE = 3 };
+
+/* Longest --timeout accepted (as the CLI's): a day. */
+#define BENCH_TIMEOUT_MS_MAX (24 * 3600 * 1000)
+
+static bool bench_json; /* --json: set once while parsing, read when reporting */
+
+static int bench_fail(int exit_code, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int bench_fail(int exit_code, const char *code, const char *fmt, ...)
+{
+	char msg[CALLRAFT_ERRMSG_BYTES + 128];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "callraft: bench: %s\n", msg);
+	if (bench_json) {
+		json_object *err = json_object_new_object(), *top = json_object_new_object();
+		json_str(err, "code", code);
+		json_str(err, "message", msg);
+		json_object_object_add(top, "error", err);
+		json_print(top);
+	}
+	return exit_code;
+}
+#define bench_usage_error(...) bench_fail(BENCH_EXIT_USAGE, "INVALID_ARGUMENT", __VA_ARGS__)
+
+/* Strict decimal. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	if (s == NULL || s[0] < '0' || s[0] > '9')
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}
 
 /* Parses "1,16,64" into out (each 1..max). Returns the count, or -1. */
 static int bench_parse_list(const char *s, unsigned *out, unsigned n_max, uint64_t max)
@@ -709,7 +749,7 @@ static int bench_parse_list(const char *s, unsigned *out, unsigned n_max, uint64
 	for (char *tok = strtok_r(copy, ",", &save); tok != NULL;
 	     tok = strtok_r(NULL, ",", &save)) {
 		uint64_t v;
-		if ((unsigned)n == n_max || cli_parse_u64(tok, &v) != 0 || v < 1 || v > max)
+		if ((unsigned)n == n_max || parse_u64(tok, &v) != 0 || v < 1 || v > max)
 			return -1;
 		out[n++] = (unsigned)v;
 	}
@@ -717,7 +757,11 @@ static int bench_parse_list(const char *s, unsigned *out, unsigned n_max, uint64
 }
 
 enum {
-	BENCH_OPT_WORKLOAD = CLI_OPT_FIRST_FREE,
+	BENCH_OPT_CLUSTER = 256,
+	BENCH_OPT_JSON,
+	BENCH_OPT_STALE,
+	BENCH_OPT_TIMEOUT,
+	BENCH_OPT_WORKLOAD,
 	BENCH_OPT_CLIENTS,
 	BENCH_OPT_DURATION,
 	BENCH_OPT_OPS,
@@ -726,45 +770,69 @@ enum {
 	BENCH_OPT_QUEUE,
 };
 
-static int bench_option(struct cli *cli, struct bench_opts *o, int opt, char **argv)
+static void bench_usage(FILE *f)
+{
+	fprintf(f, "usage: callraft bench [--workload enqueue|cycle|ticket|mix] [--clients 1,16,64]\n"
+		   "                      [--duration S] [--ops N] [--pids P1,P2,..] [--any-node]\n"
+		   "                      [--queue Q] [--cluster ADDR[,ADDR...]] [--json] [--timeout MS]\n");
+}
+
+/* The cluster given by --cluster, else $CALLRAFT_CLUSTER. */
+static const char *bench_cluster_arg;
+
+/* -1 to go on parsing, else the exit code. */
+static int bench_option(struct bench_opts *o, int opt, char **argv)
 {
 	uint64_t v;
 	unsigned pids[BENCH_PIDS_MAX];
 	int n;
 	switch (opt) {
+	case BENCH_OPT_CLUSTER:
+		bench_cluster_arg = optarg;
+		return -1;
+	case BENCH_OPT_JSON:
+		bench_json = true;
+		return -1;
+	case BENCH_OPT_STALE: /* accepted like every CLI command's; the bench's reads are linearizable */
+		return -1;
+	case BENCH_OPT_TIMEOUT:
+		if (parse_u64(optarg, &v) != 0 || v == 0 || v > BENCH_TIMEOUT_MS_MAX)
+			return bench_usage_error("--timeout: '%s': expected milliseconds, 1..%d",
+						 optarg, BENCH_TIMEOUT_MS_MAX);
+		o->timeout_ms = (int)v;
+		return -1;
 	case BENCH_OPT_WORKLOAD:
 		for (unsigned i = 0; i < 4; i++)
 			if (strcmp(optarg, bench_workload_names[i]) == 0) {
 				o->workload = (enum bench_workload)i;
 				return -1;
 			}
-		return cli_usage_error(
-		    cli, "--workload: '%s': expected enqueue, cycle, ticket or mix", optarg);
+		return bench_usage_error("--workload: '%s': expected enqueue, cycle, ticket or mix",
+					 optarg);
 	case BENCH_OPT_CLIENTS:
 		n = bench_parse_list(optarg, o->levels, BENCH_LEVELS_MAX, BENCH_CLIENTS_MAX);
 		if (n < 0)
-			return cli_usage_error(cli,
-					       "--clients: '%s': expected a list like 1,16,64 "
-					       "(each 1..%d, at most %d)",
-					       optarg, BENCH_CLIENTS_MAX, BENCH_LEVELS_MAX);
+			return bench_usage_error("--clients: '%s': expected a list like 1,16,64 "
+						 "(each 1..%d, at most %d)",
+						 optarg, BENCH_CLIENTS_MAX, BENCH_LEVELS_MAX);
 		o->n_levels = (unsigned)n;
 		return -1;
 	case BENCH_OPT_DURATION:
-		if (cli_parse_u64(optarg, &v) != 0 || v < 1 || v > BENCH_DURATION_S_MAX)
-			return cli_usage_error(cli, "--duration: '%s': expected seconds, 1..%d",
-					       optarg, BENCH_DURATION_S_MAX);
+		if (parse_u64(optarg, &v) != 0 || v < 1 || v > BENCH_DURATION_S_MAX)
+			return bench_usage_error("--duration: '%s': expected seconds, 1..%d", optarg,
+						 BENCH_DURATION_S_MAX);
 		o->duration_s = (unsigned)v;
 		return -1;
 	case BENCH_OPT_OPS:
-		if (cli_parse_u64(optarg, &v) != 0 || v < 1)
-			return cli_usage_error(cli, "--ops: '%s': expected a count >= 1", optarg);
+		if (parse_u64(optarg, &v) != 0 || v < 1)
+			return bench_usage_error("--ops: '%s': expected a count >= 1", optarg);
 		o->ops = v;
 		return -1;
 	case BENCH_OPT_PIDS:
 		n = bench_parse_list(optarg, pids, BENCH_PIDS_MAX, INT32_MAX);
 		if (n < 0)
-			return cli_usage_error(cli, "--pids: '%s': expected P1,P2,... (at most %d)",
-					       optarg, BENCH_PIDS_MAX);
+			return bench_usage_error("--pids: '%s': expected P1,P2,... (at most %d)", optarg,
+						 BENCH_PIDS_MAX);
 		for (int i = 0; i < n; i++)
 			o->pids[i] = (int)pids[i];
 		o->n_pids = (unsigned)n;
@@ -774,12 +842,19 @@ static int bench_option(struct cli *cli, struct bench_opts *o, int opt, char **a
 		return -1;
 	case BENCH_OPT_QUEUE:
 		if (optarg[0] == '\0' || strlen(optarg) > CALLRAFT_QUEUE_BYTES_MAX)
-			return cli_usage_error(cli, "--queue: expected a queue name of 1..%d bytes",
-					       CALLRAFT_QUEUE_BYTES_MAX);
+			return bench_usage_error("--queue: expected a queue name of 1..%d bytes",
+						 CALLRAFT_QUEUE_BYTES_MAX);
 		snprintf(o->queue, sizeof o->queue, "%s", optarg);
 		return -1;
+	case 'h':
+		bench_usage(stdout);
+		return BENCH_EXIT_OK;
+	case ':':
+		return bench_usage_error("option '%s' needs a value", argv[optind - 1]);
 	default:
-		return cli_common_option(cli, opt, argv);
+		if (optopt != 0)
+			return bench_usage_error("unknown option '-%c'", optopt);
+		return bench_usage_error("unknown option '%s'", argv[optind - 1]);
 	}
 }
 
@@ -788,21 +863,32 @@ static int bench_option(struct cli *cli, struct bench_opts *o, int opt, char **a
  * BENCH_LEADER_WAIT_MS apart, then goes on with the given order. */
 #define BENCH_LEADER_TRIES   25
 #define BENCH_LEADER_WAIT_MS 200
-static void bench_leader_first(struct cli *cli, struct bench_opts *o, const char *cluster)
+static void bench_leader_first(struct bench_opts *o, const char *cluster)
 {
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	Callraft__StatusGet st = CALLRAFT__STATUS_GET__INIT;
-	Callraft__Reply *r;
+	struct callraft_client_options co = {
+	    .cluster = cluster, .name = "callraft-bench", .request_timeout_ms = o->timeout_ms};
+	struct callraft_client *c;
+	char errmsg[CALLRAFT_ERRMSG_BYTES];
 	snprintf(o->cluster, sizeof o->cluster, "%s", cluster);
 	if (o->any_node)
 		return;
-	req.op_case = CALLRAFT__REQUEST__OP_STATUS;
-	req.status = &st;
+	if (callraft_client_open(&co, &c, errmsg, sizeof errmsg) != 0) {
+		fprintf(stderr, "callraft: bench: %s\n", errmsg); /* the run reports it again */
+		return;
+	}
 	for (int t = 0; t < BENCH_LEADER_TRIES; t++) {
+		struct callraft_request req;
 		if (t > 0)
 			usleep(BENCH_LEADER_WAIT_MS * 1000);
-		if (cli_send(cli, &req, &r) != CLI_EXIT_OK)
-			return; /* reported; the run goes on and will report its own failures */
+		Callraft__Reply *r =
+		    callraft_client_call(c, callraft_request_status(&req), errmsg, sizeof errmsg);
+		if (r == NULL || r->code != CALLRAFT__CODE__OK) {
+			/* The run goes on and will report its own failures. */
+			fprintf(stderr, "callraft: bench: status: %s\n",
+				r != NULL ? callraft_code_name(r->code) : errmsg);
+			callraft_reply_free(r);
+			break;
+		}
 		bool found = false;
 		for (size_t i = 0; r->status != NULL && i < r->status->n_members && !found; i++) {
 			const Callraft__Member *m = r->status->members[i];
@@ -812,39 +898,39 @@ static void bench_leader_first(struct cli *cli, struct bench_opts *o, const char
 				found = true;
 			}
 		}
-		callraft__reply__free_unpacked(r, NULL);
+		callraft_reply_free(r);
 		if (found)
-			return;
+			break;
 	}
+	callraft_client_close(c);
 }
 
 /* Encoded size of a typical request of the workload (reported so value sizes can be compared). */
 static size_t bench_request_bytes(const struct bench_opts *o)
 {
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	Callraft__CallEnqueue ce = CALLRAFT__CALL_ENQUEUE__INIT;
+	struct callraft_request req;
 	char customer[CALLRAFT_ID_BYTES_MAX + 1];
 	/* Mirrors bench_enqueue's shapes; tickets are of the same order. */
 	snprintf(customer, sizeof customer, "CUST-IR-THR-%010d-%s-segment.b2c.loyalty-gold-vip", 0,
 		 o->tag);
-	ce.call_id = "0123456789012345678901234567890123456789012345678901234567890123";
-	ce.queue = "q.00000000.L0.k0000.sales-fa";
-	ce.caller_number = "+989120000000#0000000000";
-	ce.customer_id = customer;
-	ce.tier = 3;
-	ce.arrival_site = BENCH_SITE;
-	req.version = CALLRAFT_PROTOCOL_VERSION;
-	req.request_id = 1000000;
-	req.client_id = 1000000;
-	req.seq = 1000000;
-	req.op_case = CALLRAFT__REQUEST__OP_CALL_ENQUEUE;
-	req.call_enqueue = &ce;
-	return callraft__request__get_packed_size(&req);
+	callraft_request_call_enqueue(&req,
+				      "0123456789012345678901234567890123456789012345678901234567890123",
+				      "q.00000000.L0.k0000.sales-fa", "+989120000000#0000000000",
+				      customer, 3, BENCH_SITE);
+	req.req.version = CALLRAFT_PROTOCOL_VERSION;
+	req.req.request_id = 1000000;
+	req.req.client_id = 1000000;
+	req.req.seq = 1000000;
+	return callraft__request__get_packed_size(&req.req);
 }
 
-static int bench_parse(struct cli *cli, struct bench_opts *o, int argc, char **argv)
+static int bench_parse(struct bench_opts *o, int argc, char **argv)
 {
 	static const struct option options[] = {
+	    {"cluster", required_argument, NULL, BENCH_OPT_CLUSTER},
+	    {"json", no_argument, NULL, BENCH_OPT_JSON},
+	    {"stale", no_argument, NULL, BENCH_OPT_STALE},
+	    {"timeout", required_argument, NULL, BENCH_OPT_TIMEOUT},
 	    {"workload", required_argument, NULL, BENCH_OPT_WORKLOAD},
 	    {"clients", required_argument, NULL, BENCH_OPT_CLIENTS},
 	    {"duration", required_argument, NULL, BENCH_OPT_DURATION},
@@ -852,35 +938,38 @@ static int bench_parse(struct cli *cli, struct bench_opts *o, int argc, char **a
 	    {"pids", required_argument, NULL, BENCH_OPT_PIDS},
 	    {"any-node", no_argument, NULL, BENCH_OPT_ANY_NODE},
 	    {"queue", required_argument, NULL, BENCH_OPT_QUEUE},
-	    CLI_COMMON_OPTIONS};
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
 	int opt;
 	o->workload = BENCH_ENQUEUE;
 	o->levels[0] = 1;
 	o->n_levels = 1;
 	o->duration_s = 10;
-	while ((opt = getopt_long(argc, argv, CLI_SHORT_OPTIONS, options, NULL)) != -1) {
-		int rv = bench_option(cli, o, opt, argv);
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		int rv = bench_option(o, opt, argv);
 		if (rv >= 0)
 			return rv;
 	}
-	return cli_positionals(cli, argc, argv, 0, 0);
+	if (optind < argc)
+		return bench_usage_error("unexpected argument '%s'", argv[optind]);
+	return -1;
 }
 
-int cli_bench(struct cli *cli, int argc, char **argv)
+int main(int argc, char **argv)
 {
 	static struct bench_opts o; /* the cluster string is large; one bench per process */
-	struct bench_result results[BENCH_LEVELS_MAX];
-	int rv = bench_parse(cli, &o, argc, argv);
-	if (rv != CLI_EXIT_OK)
+	static struct bench_result results[BENCH_LEVELS_MAX];
+	int rv = bench_parse(&o, argc, argv);
+	if (rv >= 0)
 		return rv;
-	const char *cluster = cli->cluster != NULL ? cli->cluster : getenv("CALLRAFT_CLUSTER");
+	const char *cluster = bench_cluster_arg != NULL ? bench_cluster_arg : getenv("CALLRAFT_CLUSTER");
 	if (cluster == NULL || cluster[0] == '\0')
-		return cli_usage_error(cli, "no cluster: pass --cluster or set CALLRAFT_CLUSTER");
+		return bench_usage_error("no cluster: pass --cluster or set CALLRAFT_CLUSTER");
 	snprintf(o.tag, sizeof o.tag, "%08x",
 		 (unsigned)((uint64_t)bench_now_us() ^ ((uint64_t)getpid() << 20)));
-	o.timeout_ms = cli->timeout_ms;
-	bench_leader_first(cli, &o, cluster);
-	if (!cli->json)
+	bench_leader_first(&o, cluster);
+	if (!bench_json)
 		printf("callraft bench: workload %s, %u s or %" PRIu64
 		       " ops per level, request ~%zu "
 		       "bytes, run tag %s, first node %.*s\n"
@@ -891,30 +980,30 @@ int cli_bench(struct cli *cli, int argc, char **argv)
 	unsigned done = 0;
 	for (; done < o.n_levels; done++) {
 		if (bench_level_run(&o, done, &results[done]) != 0) {
-			if (!cli->json)
+			if (!bench_json)
 				bench_print_text(&o, &results[done]);
-			return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "UNAVAILABLE",
-					"%u clients: no client could start: %s", o.levels[done],
-					results[done].err);
+			return bench_fail(BENCH_EXIT_UNAVAILABLE, "UNAVAILABLE",
+					  "%u clients: no client could start: %s", o.levels[done],
+					  results[done].err);
 		}
-		if (!cli->json) {
+		if (!bench_json) {
 			bench_print_text(&o, &results[done]);
 			fflush(stdout);
 		}
 	}
-	if (cli->json) {
+	if (bench_json) {
 		json_object *top = json_object_new_object();
-		cli_json_str(top, "workload", bench_workload_names[o.workload]);
-		cli_json_u64(top, "duration_s", o.duration_s);
-		cli_json_u64(top, "ops_max", o.ops);
-		cli_json_u64(top, "request_bytes", bench_request_bytes(&o));
-		cli_json_str(top, "run_tag", o.tag);
-		cli_json_str(top, "cluster", o.cluster);
+		json_str(top, "workload", bench_workload_names[o.workload]);
+		json_u64(top, "duration_s", o.duration_s);
+		json_u64(top, "ops_max", o.ops);
+		json_u64(top, "request_bytes", bench_request_bytes(&o));
+		json_str(top, "run_tag", o.tag);
+		json_str(top, "cluster", o.cluster);
 		json_object *levels = json_object_new_array();
 		for (unsigned i = 0; i < done; i++)
 			json_object_array_add(levels, bench_json_level(&o, &results[i]));
 		json_object_object_add(top, "levels", levels);
-		cli_print_json(top);
+		json_print(top);
 	}
-	return CLI_EXIT_OK;
+	return BENCH_EXIT_OK;
 }

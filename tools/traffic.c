@@ -1,4 +1,6 @@
 /* traffic.c: callraft-traffic, demo traffic and the write/verify pair behind the failover tests.
+ * A program of its own, built like any user's program on libcallraft's public API: the typed
+ * calls and the request builder of callraft_client.h, JSON with json-c.
  *
  *   callraft-traffic demo   --cluster A,B,.. [--sites tehran,shiraz] [--rate 20] [--duration 30]
  *       Plays the PBXs and agent desktops of every site: callers arrive at each site, agents log in
@@ -35,7 +37,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "callraft_client.h"
+#include "callraft_limits.h"
+
+/* scanf width of an id: CALLRAFT_ID_BYTES_MAX as a string literal. */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define ID_SCAN STR(CALLRAFT_ID_BYTES_MAX)
 
 static int64_t now_ms(void)
 {
@@ -90,7 +100,7 @@ static void *writer_main(void *arg)
 	struct callraft_client_options co = {.cluster = w->o->cluster, .name = "traffic-write",
 					     .request_timeout_ms = 30000};
 	struct callraft_client *c;
-	char err[512];
+	char err[CALLRAFT_ERRMSG_BYTES];
 
 	if (callraft_client_open(&co, &c, err, sizeof err) != 0) {
 		fprintf(stderr, "callraft-traffic: %s\n", err);
@@ -99,24 +109,17 @@ static void *writer_main(void *arg)
 	for (long i = 0;; i++) {
 		if (now_ms() >= w->deadline_ms || atomic_fetch_add(w->ops_started, 1) >= w->o->ops)
 			break;
-		char customer[64];
+		char customer[CALLRAFT_ID_BYTES_MAX + 1];
 		snprintf(customer, sizeof customer, "w%d-%ld", w->k, i);
-		Callraft__Request req = CALLRAFT__REQUEST__INIT;
-		Callraft__TicketOpen to = CALLRAFT__TICKET_OPEN__INIT;
-		to.customer_id = customer;
-		to.category = "request";
-		to.subject = "failover test";
-		req.op_case = CALLRAFT__REQUEST__OP_TICKET_OPEN;
-		req.ticket_open = &to;
 		int64_t t0 = now_ms();
-		Callraft__Reply *r = callraft_client_call(c, &req, err, sizeof err);
+		Callraft__Reply *r = callraft_ticket_open(c, customer, "request", NULL, "failover test",
+							  NULL, NULL, err, sizeof err);
 		int64_t t1 = now_ms();
 		if (r == NULL || r->code != CALLRAFT__CODE__OK || r->ticket == NULL) {
 			/* Not acknowledged: it may or may not have been applied; the verifier only checks
 			 * acknowledged writes for loss, and every write for duplicates. */
 			w->failed++;
-			if (r)
-				callraft__reply__free_unpacked(r, NULL);
+			callraft_reply_free(r);
 			continue;
 		}
 		pthread_mutex_lock(w->ack_lock);
@@ -128,7 +131,7 @@ static void *writer_main(void *arg)
 			w->max_gap_ms = t1 - w->last_ack_ms;
 		w->last_ack_ms = t1;
 		w->acked++;
-		callraft__reply__free_unpacked(r, NULL);
+		callraft_reply_free(r);
 	}
 	w->retries = callraft_client_retries(c);
 	callraft_client_close(c);
@@ -196,24 +199,19 @@ static int split(const char *list, char ***out)
 
 static int verify_node(const char *node, FILE *ack, long *checked)
 {
-	char line[512], customer[128], code[64];
+	char line[512], customer[CALLRAFT_ID_BYTES_MAX + 1], code[CALLRAFT_ID_BYTES_MAX + 1];
 	long long at, lat;
 	int bad = 0;
-	char err[512];
+	char err[CALLRAFT_ERRMSG_BYTES];
 
 	rewind(ack);
 	*checked = 0;
 	while (fgets(line, sizeof line, ack)) {
-		if (sscanf(line, "%lld %127s %63s %lld", &at, customer, code, &lat) != 4)
+		if (sscanf(line, "%lld %" ID_SCAN "s %" ID_SCAN "s %lld", &at, customer, code, &lat) != 4)
 			continue;
-		Callraft__Request req = CALLRAFT__REQUEST__INIT;
-		Callraft__TicketList tl = CALLRAFT__TICKET_LIST__INIT;
-		tl.customer_id = customer;
-		tl.limit = 10;
-		req.op_case = CALLRAFT__REQUEST__OP_TICKET_LIST;
-		req.ticket_list = &tl;
-		req.stale = true;
-		Callraft__Reply *r = callraft_client_call_node(node, &req, 5000, err, sizeof err);
+		struct callraft_request req;
+		callraft_request_ticket_list(&req, customer, 10)->stale = true;
+		Callraft__Reply *r = callraft_client_call_node(node, &req.req, 5000, err, sizeof err);
 		if (r == NULL) {
 			fprintf(stderr, "verify: node %s: %s\n", node, err);
 			return -1;
@@ -225,7 +223,7 @@ static int verify_node(const char *node, FILE *ack, long *checked)
 				r->n_tickets ? r->tickets[0]->code : "");
 			bad++;
 		}
-		callraft__reply__free_unpacked(r, NULL);
+		callraft_reply_free(r);
 		(*checked)++;
 	}
 	return bad;
@@ -280,16 +278,39 @@ struct demo_actor {
 };
 
 static const char *demo_queues[] = {"sales", "after-sales", "roadside"};
+#define DEMO_QUEUES_COUNT (sizeof demo_queues / sizeof demo_queues[0])
 
-static Callraft__Reply *demo_call(struct callraft_client *c, Callraft__Request *req, struct demo_stats *st)
+/* One caller as a PBX of `site` sees them arrive (demo and center share it): a queue, a number, a
+ * customer, and a tier: 1 in 10 is diamond (3), the rest regular, silver or gold. */
+struct caller {
+	char call_id[CALLRAFT_ID_BYTES_MAX + 1];
+	char number[CALLRAFT_PHONE_BYTES_MAX + 1];
+	char customer[CALLRAFT_ID_BYTES_MAX + 1];
+	const char *queue;
+	uint32_t tier;
+};
+
+static void caller_make(struct caller *cl, unsigned *seed, const char *site, int64_t start_ms,
+			long n)
 {
-	char err[512];
-	Callraft__Reply *r = callraft_client_call(c, req, err, sizeof err);
+	snprintf(cl->call_id, sizeof cl->call_id, "%s-%lld-%ld", site, (long long)start_ms, n);
+	snprintf(cl->number, sizeof cl->number, "+98%09u", rand_r(seed) % 1000000000u);
+	snprintf(cl->customer, sizeof cl->customer, "cust-%u", rand_r(seed) % 5000);
+	cl->queue = demo_queues[rand_r(seed) % DEMO_QUEUES_COUNT];
+	cl->tier = rand_r(seed) % 10 == 0 ? 3 : rand_r(seed) % 3;
+}
+
+/* Counts a reply into `counter` if OK, an error if none came; frees it. */
+static void demo_done(Callraft__Reply *r, const char *err, struct demo_stats *st,
+		      atomic_long *counter)
+{
 	if (r == NULL) {
 		atomic_fetch_add(&st->errors, 1);
 		fprintf(stderr, "demo: %s\n", err);
+	} else if (r->code == CALLRAFT__CODE__OK && counter != NULL) {
+		atomic_fetch_add(counter, 1);
 	}
-	return r;
+	callraft_reply_free(r);
 }
 
 static void demo_pbx(struct demo_actor *a, struct callraft_client *c)
@@ -298,123 +319,55 @@ static void demo_pbx(struct demo_actor *a, struct callraft_client *c)
 	double per_site = a->o->rate;
 	long n = 0;
 	int64_t start = now_ms();
+	char err[CALLRAFT_ERRMSG_BYTES];
 	while (now_ms() < a->deadline_ms) {
 		int64_t due = start + (int64_t)(1000.0 * (double)n / per_site);
 		if (due > now_ms())
 			sleep_ms((int)(due - now_ms()));
-		char call_id[64], caller[32], customer[32];
-		snprintf(call_id, sizeof call_id, "%s-%lld-%ld", a->site, (long long)start, n);
-		snprintf(caller, sizeof caller, "+98%09u", rand_r(&seed) % 1000000000u);
-		snprintf(customer, sizeof customer, "cust-%u", rand_r(&seed) % 5000);
-		Callraft__Request req = CALLRAFT__REQUEST__INIT;
-		Callraft__CallEnqueue ce = CALLRAFT__CALL_ENQUEUE__INIT;
-		ce.call_id = call_id;
-		ce.queue = (char *)demo_queues[rand_r(&seed) % 3];
-		ce.caller_number = caller;
-		ce.customer_id = customer;
-		ce.tier = rand_r(&seed) % 10 == 0 ? 3 : rand_r(&seed) % 4;
-		ce.arrival_site = (char *)a->site;
-		req.op_case = CALLRAFT__REQUEST__OP_CALL_ENQUEUE;
-		req.call_enqueue = &ce;
-		Callraft__Reply *r = demo_call(c, &req, a->st);
-		if (r && r->code == CALLRAFT__CODE__OK)
-			atomic_fetch_add(&a->st->enqueued, 1);
-		if (r)
-			callraft__reply__free_unpacked(r, NULL);
-		if (rand_r(&seed) % 100 < 4) { /* a caller hangs up while waiting */
-			Callraft__Request ab = CALLRAFT__REQUEST__INIT;
-			Callraft__CallAbandon ca = CALLRAFT__CALL_ABANDON__INIT;
-			ca.call_id = call_id;
-			ab.op_case = CALLRAFT__REQUEST__OP_CALL_ABANDON;
-			ab.call_abandon = &ca;
-			r = demo_call(c, &ab, a->st);
-			if (r && r->code == CALLRAFT__CODE__OK)
-				atomic_fetch_add(&a->st->abandoned, 1);
-			if (r)
-				callraft__reply__free_unpacked(r, NULL);
-		}
+		struct caller cl;
+		caller_make(&cl, &seed, a->site, start, n);
+		demo_done(callraft_call_enqueue(c, cl.call_id, cl.queue, cl.number, cl.customer, cl.tier,
+						a->site, err, sizeof err),
+			  err, a->st, &a->st->enqueued);
+		if (rand_r(&seed) % 100 < 4) /* a caller hangs up while waiting */
+			demo_done(callraft_call_abandon(c, cl.call_id, err, sizeof err), err, a->st,
+				  &a->st->abandoned);
 		n++;
 	}
 }
 
 static void demo_agent(struct demo_actor *a, struct callraft_client *c)
 {
-	char agent_id[64];
+	char agent_id[CALLRAFT_ID_BYTES_MAX + 1], err[CALLRAFT_ERRMSG_BYTES];
 	unsigned seed = (unsigned)(a->k * 104729 + 3);
-	char *skills[3] = {(char *)demo_queues[0], (char *)demo_queues[1], (char *)demo_queues[2]};
 	snprintf(agent_id, sizeof agent_id, "%s-agent-%d", a->site, a->k);
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	Callraft__AgentLogin al = CALLRAFT__AGENT_LOGIN__INIT;
-	al.agent_id = agent_id;
-	al.name = agent_id;
-	al.site = (char *)a->site;
-	al.skills = skills;
-	al.n_skills = 3;
-	req.op_case = CALLRAFT__REQUEST__OP_AGENT_LOGIN;
-	req.agent_login = &al;
-	Callraft__Reply *r = demo_call(c, &req, a->st);
-	if (r)
-		callraft__reply__free_unpacked(r, NULL);
+	demo_done(callraft_agent_login(c, agent_id, agent_id, a->site, (char *const *)demo_queues,
+				       DEMO_QUEUES_COUNT, err, sizeof err),
+		  err, a->st, NULL);
 	while (now_ms() < a->deadline_ms) {
-		Callraft__Request nx = CALLRAFT__REQUEST__INIT;
-		Callraft__CallNext cn = CALLRAFT__CALL_NEXT__INIT;
-		cn.agent_id = agent_id;
-		nx.op_case = CALLRAFT__REQUEST__OP_CALL_NEXT;
-		nx.call_next = &cn;
-		r = demo_call(c, &nx, a->st);
+		Callraft__Reply *r = callraft_call_next(c, agent_id, err, sizeof err);
 		if (r == NULL || r->code != CALLRAFT__CODE__OK || r->call == NULL) {
 			if (r && r->code == CALLRAFT__CODE__QUEUE_EMPTY)
 				atomic_fetch_add(&a->st->empty, 1);
-			if (r)
-				callraft__reply__free_unpacked(r, NULL);
+			demo_done(r, err, a->st, NULL);
 			sleep_ms(200);
 			continue;
 		}
-		char call_id[128], customer[64];
+		char call_id[CALLRAFT_ID_BYTES_MAX + 1], customer[CALLRAFT_ID_BYTES_MAX + 1];
+		uint64_t term = r->call->offer_term, index = r->call->offer_index;
 		snprintf(call_id, sizeof call_id, "%s", r->call->call_id);
 		snprintf(customer, sizeof customer, "%s", r->call->customer_id ? r->call->customer_id : "");
-		Callraft__Request an = CALLRAFT__REQUEST__INIT;
-		Callraft__CallAnswer ca = CALLRAFT__CALL_ANSWER__INIT;
-		ca.call_id = call_id;
-		ca.agent_id = agent_id;
-		ca.offer_term = r->call->offer_term;
-		ca.offer_index = r->call->offer_index;
-		an.op_case = CALLRAFT__REQUEST__OP_CALL_ANSWER;
-		an.call_answer = &ca;
-		callraft__reply__free_unpacked(r, NULL);
-		r = demo_call(c, &an, a->st);
-		if (r && r->code == CALLRAFT__CODE__OK)
-			atomic_fetch_add(&a->st->answered, 1);
-		if (r)
-			callraft__reply__free_unpacked(r, NULL);
+		callraft_reply_free(r);
+		demo_done(callraft_call_answer(c, call_id, agent_id, term, index, err, sizeof err), err,
+			  a->st, &a->st->answered);
 		sleep_ms(50 + (int)(rand_r(&seed) % 150)); /* talk time, compressed */
-		if (rand_r(&seed) % 100 < 3 && customer[0]) {
-			Callraft__Request tq = CALLRAFT__REQUEST__INIT;
-			Callraft__TicketOpen to = CALLRAFT__TICKET_OPEN__INIT;
-			to.customer_id = customer;
-			to.call_id = call_id;
-			to.category = "complaint-passenger";
-			to.subject = "opened during a demo call";
-			to.author = agent_id;
-			tq.op_case = CALLRAFT__REQUEST__OP_TICKET_OPEN;
-			tq.ticket_open = &to;
-			r = demo_call(c, &tq, a->st);
-			if (r && r->code == CALLRAFT__CODE__OK)
-				atomic_fetch_add(&a->st->tickets, 1);
-			if (r)
-				callraft__reply__free_unpacked(r, NULL);
-		}
-		Callraft__Request en = CALLRAFT__REQUEST__INIT;
-		Callraft__CallEnd ce = CALLRAFT__CALL_END__INIT;
-		ce.call_id = call_id;
-		ce.agent_id = agent_id;
-		en.op_case = CALLRAFT__REQUEST__OP_CALL_END;
-		en.call_end = &ce;
-		r = demo_call(c, &en, a->st);
-		if (r && r->code == CALLRAFT__CODE__OK)
-			atomic_fetch_add(&a->st->ended, 1);
-		if (r)
-			callraft__reply__free_unpacked(r, NULL);
+		if (rand_r(&seed) % 100 < 3 && customer[0])
+			demo_done(callraft_ticket_open(c, customer, "complaint-passenger", call_id,
+						       "opened during a demo call", NULL, agent_id, err,
+						       sizeof err),
+				  err, a->st, &a->st->tickets);
+		demo_done(callraft_call_end(c, call_id, agent_id, err, sizeof err), err, a->st,
+			  &a->st->ended);
 	}
 }
 
@@ -424,7 +377,7 @@ static void *demo_main(void *arg)
 	struct callraft_client_options co = {.cluster = a->o->cluster, .name = a->pbx ? "pbx" : "desktop",
 					     .request_timeout_ms = 20000};
 	struct callraft_client *c;
-	char err[512];
+	char err[CALLRAFT_ERRMSG_BYTES];
 	if (callraft_client_open(&co, &c, err, sizeof err) != 0) {
 		fprintf(stderr, "demo: %s\n", err);
 		return NULL;
@@ -498,7 +451,6 @@ static int cmd_demo(const struct opts *o)
 
 #define CENTER_ABANDONS_MAX 256   /* pending caller hang-ups held by one PBX */
 #define CENTER_AGENTS_MAX 64      /* desktops of one site */
-#define CENTER_LINE_BYTES_MAX 1024
 
 /* SIGTERM/SIGINT: every actor finishes (and records) the request in flight, then stops. Without
  * this, a write applied by the cluster but cut off before its record would look like a phantom. */
@@ -527,7 +479,7 @@ struct center_actor {
 	pthread_t thread;
 	struct center *ctr;
 	int k; /* 0: PBX, 1..: agents */
-	char name[64];
+	char name[CALLRAFT_ID_BYTES_MAX + 1];
 	struct callraft_client *c;
 };
 
@@ -540,67 +492,66 @@ static unsigned site_hash(const char *site)
 	return h;
 }
 
-static const char *call_state_name(Callraft__CallState st)
+/* The protocol's name of an enum value ("WAITING"), from the descriptors protoc-c generated. */
+static const char *enum_name(const ProtobufCEnumDescriptor *d, int value)
 {
-	const ProtobufCEnumValue *v =
-		protobuf_c_enum_descriptor_get_value(&callraft__call_state__descriptor, (int)st);
+	const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(d, value);
 	return v ? v->name : "?";
 }
 
-/* Appends `s` to `out` as a JSON string (the ids we write are plain, but never trust that). */
-static void json_str(char *out, size_t len, const char *key, const char *s)
+/* JSON members. Strings go through json-c, which escapes whatever they hold; a NULL string adds
+ * nothing. */
+static void json_str(json_object *o, const char *key, const char *s)
 {
-	size_t n = strlen(out);
-	if (s == NULL || n + 8 >= len)
-		return;
-	n += (size_t)snprintf(out + n, len - n, ",\"%s\":\"", key);
-	for (; *s && n + 8 < len; s++) {
-		if (*s == '"' || *s == '\\')
-			out[n++] = '\\';
-		if ((unsigned char)*s < 0x20)
-			continue;
-		out[n++] = *s;
-	}
-	snprintf(out + n, len - n, "\"");
+	if (s != NULL)
+		json_object_object_add(o, key, json_object_new_string(s));
 }
 
-static void json_num(char *out, size_t len, const char *key, long long v)
+static void json_num(json_object *o, const char *key, long long v)
 {
-	size_t n = strlen(out);
-	if (n + 8 < len)
-		snprintf(out + n, len - n, ",\"%s\":%lld", key, v);
+	json_object_object_add(o, key, json_object_new_int64(v));
 }
 
-/* The fields every record carries; the caller adds the rest, then center_record writes. */
+/* Writes `o` as one line of `f` and drops it. Whole lines, however long: the checker reads them. */
+static void json_line(FILE *f, json_object *o)
+{
+	fprintf(f, "%s\n",
+		json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+/* A history record: the fields every record carries (center_call); the caller adds the rest, then
+ * center_record writes it. */
 struct center_rec {
-	char line[CENTER_LINE_BYTES_MAX];
+	json_object *o;
 };
 
 static Callraft__Reply *center_call(struct center_actor *a, Callraft__Request *req, const char *op,
 				    struct center_rec *rec)
 {
-	char err[512];
+	char err[CALLRAFT_ERRMSG_BYTES];
 	int64_t t0 = now_ms();
 	Callraft__Reply *r = callraft_client_call(a->c, req, err, sizeof err);
 	int64_t t1 = now_ms();
 	const char *outcome = r ? callraft_code_name(r->code) : "unknown";
 
-	snprintf(rec->line, sizeof rec->line, "{\"op\":\"%s\"", op);
-	json_str(rec->line, sizeof rec->line, "site", a->ctr->o->site);
-	json_str(rec->line, sizeof rec->line, "actor", a->name);
-	json_num(rec->line, sizeof rec->line, "client_id", (long long)callraft_client_id(a->c));
-	json_num(rec->line, sizeof rec->line, "seq", (long long)callraft_client_seq(a->c));
-	json_num(rec->line, sizeof rec->line, "start_ms", t0);
-	json_num(rec->line, sizeof rec->line, "end_ms", t1);
-	json_str(rec->line, sizeof rec->line, "outcome", outcome);
-	json_num(rec->line, sizeof rec->line, "index", r ? (long long)r->applied_index : 0);
+	rec->o = json_object_new_object();
+	json_str(rec->o, "op", op);
+	json_str(rec->o, "site", a->ctr->o->site);
+	json_str(rec->o, "actor", a->name);
+	json_num(rec->o, "client_id", (long long)callraft_client_id(a->c));
+	json_num(rec->o, "seq", (long long)callraft_client_seq(a->c));
+	json_num(rec->o, "start_ms", t0);
+	json_num(rec->o, "end_ms", t1);
+	json_str(rec->o, "outcome", outcome);
+	json_num(rec->o, "index", r ? (long long)r->applied_index : 0);
 	if (r && r->call) {
-		json_str(rec->line, sizeof rec->line, "state", call_state_name(r->call->state));
-		json_str(rec->line, sizeof rec->line, "holder", r->call->agent_id);
+		json_str(rec->o, "state", enum_name(&callraft__call_state__descriptor, r->call->state));
+		json_str(rec->o, "holder", r->call->agent_id);
 	}
 	if (r == NULL) {
 		atomic_fetch_add(&a->ctr->unknown, 1);
-		json_str(rec->line, sizeof rec->line, "error", err);
+		json_str(rec->o, "error", err);
 	} else if (r->code != CALLRAFT__CODE__OK && r->code != CALLRAFT__CODE__QUEUE_EMPTY) {
 		atomic_fetch_add(&a->ctr->refused, 1);
 	}
@@ -609,12 +560,11 @@ static Callraft__Reply *center_call(struct center_actor *a, Callraft__Request *r
 
 static void center_record(struct center_actor *a, struct center_rec *rec)
 {
-	size_t n = strlen(rec->line);
-	snprintf(rec->line + n, sizeof rec->line - n, "}\n");
 	pthread_mutex_lock(&a->ctr->hist_lock);
-	fputs(rec->line, a->ctr->hist);
+	json_line(a->ctr->hist, rec->o);
 	fflush(a->ctr->hist);
 	pthread_mutex_unlock(&a->ctr->hist_lock);
+	rec->o = NULL;
 }
 
 static bool center_ok(const Callraft__Reply *r)
@@ -625,18 +575,13 @@ static bool center_ok(const Callraft__Reply *r)
 static void center_abandon(struct center_actor *a, const char *call_id)
 {
 	struct center_rec rec;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	Callraft__CallAbandon ca = CALLRAFT__CALL_ABANDON__INIT;
-	ca.call_id = (char *)call_id;
-	req.op_case = CALLRAFT__REQUEST__OP_CALL_ABANDON;
-	req.call_abandon = &ca;
-	Callraft__Reply *r = center_call(a, &req, "abandon", &rec);
-	json_str(rec.line, sizeof rec.line, "call", call_id);
+	struct callraft_request req;
+	Callraft__Reply *r = center_call(a, callraft_request_call_abandon(&req, call_id), "abandon", &rec);
+	json_str(rec.o, "call", call_id);
 	center_record(a, &rec);
 	if (center_ok(r))
 		atomic_fetch_add(&a->ctr->abandoned, 1);
-	if (r)
-		callraft__reply__free_unpacked(r, NULL);
+	callraft_reply_free(r);
 }
 
 static void center_pbx(struct center_actor *a)
@@ -644,7 +589,7 @@ static void center_pbx(struct center_actor *a)
 	const struct opts *o = a->ctr->o;
 	unsigned seed = (unsigned)o->seed * 7919u + site_hash(o->site);
 	struct {
-		char call_id[64];
+		char call_id[CALLRAFT_ID_BYTES_MAX + 1];
 		int64_t due_ms;
 	} pending[CENTER_ABANDONS_MAX];
 	int n_pending = 0;
@@ -662,67 +607,51 @@ static void center_pbx(struct center_actor *a)
 			center_abandon(a, pending[i].call_id);
 			pending[i--] = pending[--n_pending];
 		}
-		char call_id[64], caller[32], customer[32];
-		snprintf(call_id, sizeof call_id, "%s-%lld-%ld", o->site, (long long)start, n);
-		snprintf(caller, sizeof caller, "+98%09u", rand_r(&seed) % 1000000000u);
-		snprintf(customer, sizeof customer, "cust-%u", rand_r(&seed) % 5000);
+		struct caller cl;
 		struct center_rec rec;
-		Callraft__Request req = CALLRAFT__REQUEST__INIT;
-		Callraft__CallEnqueue ce = CALLRAFT__CALL_ENQUEUE__INIT;
-		ce.call_id = call_id;
-		ce.queue = (char *)demo_queues[rand_r(&seed) % 3];
-		ce.caller_number = caller;
-		ce.customer_id = customer;
-		ce.tier = rand_r(&seed) % 10 == 0 ? 3 : rand_r(&seed) % 3;
-		ce.arrival_site = (char *)o->site;
-		req.op_case = CALLRAFT__REQUEST__OP_CALL_ENQUEUE;
-		req.call_enqueue = &ce;
-		Callraft__Reply *r = center_call(a, &req, "enqueue", &rec);
-		json_str(rec.line, sizeof rec.line, "call", call_id);
-		json_str(rec.line, sizeof rec.line, "queue", ce.queue);
-		json_str(rec.line, sizeof rec.line, "customer", customer);
+		struct callraft_request req;
+		caller_make(&cl, &seed, o->site, start, n);
+		Callraft__Reply *r = center_call(a,
+						 callraft_request_call_enqueue(&req, cl.call_id, cl.queue,
+									       cl.number, cl.customer,
+									       cl.tier, o->site),
+						 "enqueue", &rec);
+		json_str(rec.o, "call", cl.call_id);
+		json_str(rec.o, "queue", cl.queue);
+		json_str(rec.o, "customer", cl.customer);
 		if (r && r->call)
-			json_num(rec.line, sizeof rec.line, "enqueue_seq", (long long)r->call->enqueue_seq);
+			json_num(rec.o, "enqueue_seq", (long long)r->call->enqueue_seq);
 		center_record(a, &rec);
 		if (center_ok(r)) {
 			atomic_fetch_add(&a->ctr->enqueued, 1);
 			if (rand_r(&seed) % 100 < 5 && n_pending < CENTER_ABANDONS_MAX) {
-				snprintf(pending[n_pending].call_id, sizeof pending[0].call_id, "%s", call_id);
+				snprintf(pending[n_pending].call_id, sizeof pending[0].call_id, "%s",
+					 cl.call_id);
 				pending[n_pending++].due_ms = now_ms() + 200 + rand_r(&seed) % 2000;
 			}
 		}
-		if (r)
-			callraft__reply__free_unpacked(r, NULL);
+		callraft_reply_free(r);
 	}
 }
 
-/* Writes one agent operation on `call_id` and records it; returns the reply (caller frees). */
+/* Writes one agent operation on `call_id` ("answer" with the offer token, or "end") and records
+ * it; returns the reply (caller frees). */
 static Callraft__Reply *center_agent_op(struct center_actor *a, const char *op, const char *call_id,
 					uint64_t term, uint64_t index)
 {
 	struct center_rec rec;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	Callraft__CallAnswer an = CALLRAFT__CALL_ANSWER__INIT;
-	Callraft__CallEnd en = CALLRAFT__CALL_END__INIT;
-	if (!strcmp(op, "answer")) {
-		an.call_id = (char *)call_id;
-		an.agent_id = a->name;
-		an.offer_term = term;
-		an.offer_index = index;
-		req.op_case = CALLRAFT__REQUEST__OP_CALL_ANSWER;
-		req.call_answer = &an;
-	} else {
-		en.call_id = (char *)call_id;
-		en.agent_id = a->name;
-		req.op_case = CALLRAFT__REQUEST__OP_CALL_END;
-		req.call_end = &en;
-	}
-	Callraft__Reply *r = center_call(a, &req, op, &rec);
-	json_str(rec.line, sizeof rec.line, "call", call_id);
-	json_str(rec.line, sizeof rec.line, "agent", a->name);
-	if (!strcmp(op, "answer")) {
-		json_num(rec.line, sizeof rec.line, "offer_term", (long long)term);
-		json_num(rec.line, sizeof rec.line, "offer_index", (long long)index);
+	struct callraft_request req;
+	bool answer = !strcmp(op, "answer");
+	Callraft__Reply *r =
+	    center_call(a,
+			answer ? callraft_request_call_answer(&req, call_id, a->name, term, index)
+			       : callraft_request_call_end(&req, call_id, a->name),
+			op, &rec);
+	json_str(rec.o, "call", call_id);
+	json_str(rec.o, "agent", a->name);
+	if (answer) {
+		json_num(rec.o, "offer_term", (long long)term);
+		json_num(rec.o, "offer_index", (long long)index);
 	}
 	center_record(a, &rec);
 	return r;
@@ -733,58 +662,40 @@ static Callraft__Reply *center_agent_op(struct center_actor *a, const char *op, 
 static bool center_recover(struct center_actor *a, char *call_id, size_t len, uint64_t *term,
 			   uint64_t *index, bool *answered)
 {
-	char err[256];
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	Callraft__AgentShow as = CALLRAFT__AGENT_SHOW__INIT;
-	as.agent_id = a->name;
-	req.op_case = CALLRAFT__REQUEST__OP_AGENT_SHOW;
-	req.agent_show = &as;
-	Callraft__Reply *r = callraft_client_call(a->c, &req, err, sizeof err);
+	char err[CALLRAFT_ERRMSG_BYTES];
+	Callraft__Reply *r = callraft_agent_show(a->c, a->name, err, sizeof err);
 	bool held = r && r->code == CALLRAFT__CODE__OK && r->agent && r->agent->call_id &&
 		    r->agent->call_id[0];
 	if (held)
 		snprintf(call_id, len, "%s", r->agent->call_id);
-	if (r)
-		callraft__reply__free_unpacked(r, NULL);
+	callraft_reply_free(r);
 	if (!held)
 		return false;
-	Callraft__Request cr = CALLRAFT__REQUEST__INIT;
-	Callraft__CallShow cs = CALLRAFT__CALL_SHOW__INIT;
-	cs.call_id = call_id;
-	cr.op_case = CALLRAFT__REQUEST__OP_CALL_SHOW;
-	cr.call_show = &cs;
-	r = callraft_client_call(a->c, &cr, err, sizeof err);
+	r = callraft_call_show(a->c, call_id, err, sizeof err);
 	held = r && r->code == CALLRAFT__CODE__OK && r->call;
 	if (held) {
 		*term = r->call->offer_term;
 		*index = r->call->offer_index;
 		*answered = r->call->state == CALLRAFT__CALL_STATE__ANSWERED;
 	}
-	if (r)
-		callraft__reply__free_unpacked(r, NULL);
+	callraft_reply_free(r);
 	return held;
 }
 
 static bool center_login(struct center_actor *a)
 {
 	const struct opts *o = a->ctr->o;
-	char *skills[3] = {(char *)demo_queues[0], (char *)demo_queues[1], (char *)demo_queues[2]};
 	struct center_rec rec;
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	Callraft__AgentLogin al = CALLRAFT__AGENT_LOGIN__INIT;
-	al.agent_id = a->name;
-	al.name = a->name;
-	al.site = (char *)o->site;
-	al.skills = skills;
-	al.n_skills = 3;
-	req.op_case = CALLRAFT__REQUEST__OP_AGENT_LOGIN;
-	req.agent_login = &al;
-	Callraft__Reply *r = center_call(a, &req, "login", &rec);
-	json_str(rec.line, sizeof rec.line, "agent", a->name);
+	struct callraft_request req;
+	Callraft__Reply *r = center_call(a,
+					 callraft_request_agent_login(&req, a->name, a->name, o->site,
+								      (char *const *)demo_queues,
+								      DEMO_QUEUES_COUNT),
+					 "login", &rec);
+	json_str(rec.o, "agent", a->name);
 	center_record(a, &rec);
 	bool ok = r && (r->code == CALLRAFT__CODE__OK || r->code == CALLRAFT__CODE__BAD_STATE);
-	if (r)
-		callraft__reply__free_unpacked(r, NULL);
+	callraft_reply_free(r);
 	return ok;
 }
 
@@ -795,32 +706,27 @@ static void center_finish(struct center_actor *a, unsigned *seed, const char *ca
 	sleep_ms(100 + (int)(rand_r(seed) % 500));
 	if (customer[0] && rand_r(seed) % 100 < 3) {
 		struct center_rec rec;
-		Callraft__Request tq = CALLRAFT__REQUEST__INIT;
-		Callraft__TicketOpen to = CALLRAFT__TICKET_OPEN__INIT;
-		to.customer_id = (char *)customer;
-		to.call_id = (char *)call_id;
-		to.category = "complaint-passenger";
-		to.subject = "opened during a call";
-		to.author = a->name;
-		tq.op_case = CALLRAFT__REQUEST__OP_TICKET_OPEN;
-		tq.ticket_open = &to;
-		Callraft__Reply *r = center_call(a, &tq, "ticket", &rec);
-		json_str(rec.line, sizeof rec.line, "call", call_id);
-		json_str(rec.line, sizeof rec.line, "agent", a->name);
-		json_str(rec.line, sizeof rec.line, "customer", customer);
+		struct callraft_request req;
+		Callraft__Reply *r =
+		    center_call(a,
+				callraft_request_ticket_open(&req, customer, "complaint-passenger",
+							     call_id, "opened during a call", NULL,
+							     a->name, NULL),
+				"ticket", &rec);
+		json_str(rec.o, "call", call_id);
+		json_str(rec.o, "agent", a->name);
+		json_str(rec.o, "customer", customer);
 		if (r && r->ticket)
-			json_str(rec.line, sizeof rec.line, "ticket", r->ticket->code);
+			json_str(rec.o, "ticket", r->ticket->code);
 		center_record(a, &rec);
 		if (center_ok(r))
 			atomic_fetch_add(&a->ctr->tickets, 1);
-		if (r)
-			callraft__reply__free_unpacked(r, NULL);
+		callraft_reply_free(r);
 	}
 	Callraft__Reply *r = center_agent_op(a, "end", call_id, 0, 0);
 	if (center_ok(r))
 		atomic_fetch_add(&a->ctr->ended, 1);
-	if (r)
-		callraft__reply__free_unpacked(r, NULL);
+	callraft_reply_free(r);
 }
 
 static void center_agent(struct center_actor *a)
@@ -835,20 +741,16 @@ static void center_agent(struct center_actor *a)
 	}
 	for (long round = 0; round < a->ctr->o->ops && center_running(a->ctr->deadline_ms); round++) {
 		struct center_rec rec;
-		char call_id[128] = "", customer[64] = "";
+		struct callraft_request req;
+		char call_id[CALLRAFT_ID_BYTES_MAX + 1] = "", customer[CALLRAFT_ID_BYTES_MAX + 1] = "";
 		uint64_t term = 0, index = 0;
 		bool answered = false, have = false;
-		Callraft__Request nx = CALLRAFT__REQUEST__INIT;
-		Callraft__CallNext cn = CALLRAFT__CALL_NEXT__INIT;
-		cn.agent_id = a->name;
-		nx.op_case = CALLRAFT__REQUEST__OP_CALL_NEXT;
-		nx.call_next = &cn;
-		Callraft__Reply *r = center_call(a, &nx, "next", &rec);
-		json_str(rec.line, sizeof rec.line, "agent", a->name);
+		Callraft__Reply *r = center_call(a, callraft_request_call_next(&req, a->name), "next", &rec);
+		json_str(rec.o, "agent", a->name);
 		if (center_ok(r) && r->call) {
-			json_str(rec.line, sizeof rec.line, "call", r->call->call_id);
-			json_num(rec.line, sizeof rec.line, "offer_term", (long long)r->call->offer_term);
-			json_num(rec.line, sizeof rec.line, "offer_index", (long long)r->call->offer_index);
+			json_str(rec.o, "call", r->call->call_id);
+			json_num(rec.o, "offer_term", (long long)r->call->offer_term);
+			json_num(rec.o, "offer_index", (long long)r->call->offer_index);
 			snprintf(call_id, sizeof call_id, "%s", r->call->call_id);
 			snprintf(customer, sizeof customer, "%s",
 				 r->call->customer_id ? r->call->customer_id : "");
@@ -858,8 +760,7 @@ static void center_agent(struct center_actor *a)
 		}
 		center_record(a, &rec);
 		bool lost = r == NULL || (r->code != CALLRAFT__CODE__OK && r->code != CALLRAFT__CODE__QUEUE_EMPTY);
-		if (r)
-			callraft__reply__free_unpacked(r, NULL);
+		callraft_reply_free(r);
 		if (!have && lost)
 			have = center_recover(a, call_id, sizeof call_id, &term, &index, &answered);
 		if (!have) {
@@ -871,8 +772,7 @@ static void center_agent(struct center_actor *a)
 			if (center_ok(r))
 				atomic_fetch_add(&a->ctr->answered, 1);
 			bool settled = r != NULL;
-			if (r)
-				callraft__reply__free_unpacked(r, NULL);
+			callraft_reply_free(r);
 			if (!settled && !center_recover(a, call_id, sizeof call_id, &term, &index, &answered))
 				continue;
 		}
@@ -886,7 +786,7 @@ static void *center_main(void *arg)
 	struct callraft_client_options co = {.cluster = a->ctr->o->cluster,
 					     .name = a->k == 0 ? "pbx" : "desktop",
 					     .request_timeout_ms = a->ctr->o->request_timeout_ms};
-	char err[512];
+	char err[CALLRAFT_ERRMSG_BYTES];
 	if (callraft_client_open(&co, &a->c, err, sizeof err) != 0) {
 		fprintf(stderr, "center: %s\n", err);
 		return NULL;
@@ -952,124 +852,112 @@ static int cmd_center(const struct opts *o)
  * at, then {"kind":"status",...} of the node before and after, so the checker knows whether the
  * whole dump is one consistent state (applied index unchanged throughout). */
 
-static void dump_call_json(char *line, size_t len, const Callraft__Call *c)
+static void dump_call_json(json_object *o, const Callraft__Call *c)
 {
-	json_str(line, len, "id", c->call_id);
-	json_str(line, len, "state", call_state_name(c->state));
-	json_str(line, len, "agent", c->agent_id);
-	json_str(line, len, "queue", c->queue);
-	json_str(line, len, "ticket", c->ticket_code);
-	json_num(line, len, "enqueue_seq", (long long)c->enqueue_seq);
-	json_num(line, len, "offer_term", (long long)c->offer_term);
-	json_num(line, len, "offer_index", (long long)c->offer_index);
-	json_num(line, len, "enqueued_ms", c->enqueued_ms);
-	json_num(line, len, "answered_ms", c->answered_ms);
-	json_num(line, len, "ended_ms", c->ended_ms);
+	json_str(o, "id", c->call_id);
+	json_str(o, "state", enum_name(&callraft__call_state__descriptor, c->state));
+	json_str(o, "agent", c->agent_id);
+	json_str(o, "queue", c->queue);
+	json_str(o, "ticket", c->ticket_code);
+	json_num(o, "enqueue_seq", (long long)c->enqueue_seq);
+	json_num(o, "offer_term", (long long)c->offer_term);
+	json_num(o, "offer_index", (long long)c->offer_index);
+	json_num(o, "enqueued_ms", c->enqueued_ms);
+	json_num(o, "answered_ms", c->answered_ms);
+	json_num(o, "ended_ms", c->ended_ms);
 }
 
 static int dump_status(FILE *out, const char *node, const char *when)
 {
-	char err[256], line[CENTER_LINE_BYTES_MAX];
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	Callraft__StatusGet sg = CALLRAFT__STATUS_GET__INIT;
-	req.op_case = CALLRAFT__REQUEST__OP_STATUS;
-	req.status = &sg;
-	req.stale = true;
-	Callraft__Reply *r = callraft_client_call_node(node, &req, 5000, err, sizeof err);
+	char err[CALLRAFT_ERRMSG_BYTES];
+	struct callraft_request req;
+	callraft_request_status(&req)->stale = true;
+	Callraft__Reply *r = callraft_client_call_node(node, &req.req, 5000, err, sizeof err);
 	if (r == NULL || r->status == NULL) {
 		fprintf(stderr, "dump: node %s: status: %s\n", node, r ? r->message : err);
-		if (r)
-			callraft__reply__free_unpacked(r, NULL);
+		callraft_reply_free(r);
 		return -1;
 	}
-	snprintf(line, sizeof line, "{\"kind\":\"status\"");
-	json_str(line, sizeof line, "when", when);
-	json_num(line, sizeof line, "node", (long long)r->status->id);
-	json_str(line, sizeof line, "state", r->status->state);
-	json_num(line, sizeof line, "term", (long long)r->status->term);
-	json_num(line, sizeof line, "commit_index", (long long)r->status->commit_index);
-	json_num(line, sizeof line, "applied_index", (long long)r->status->applied_index);
-	json_num(line, sizeof line, "state_applied_index", (long long)r->status->state_applied_index);
-	fprintf(out, "%s}\n", line);
-	callraft__reply__free_unpacked(r, NULL);
+	json_object *o = json_object_new_object();
+	json_str(o, "kind", "status");
+	json_str(o, "when", when);
+	json_num(o, "node", (long long)r->status->id);
+	json_str(o, "state", r->status->state);
+	json_num(o, "term", (long long)r->status->term);
+	json_num(o, "commit_index", (long long)r->status->commit_index);
+	json_num(o, "applied_index", (long long)r->status->applied_index);
+	json_num(o, "state_applied_index", (long long)r->status->state_applied_index);
+	json_line(out, o);
+	callraft_reply_free(r);
 	return 0;
+}
+
+/* Builds the stale read of one object of the key file; NULL for a kind it does not know. */
+static Callraft__Request *dump_request(struct callraft_request *req, const char *kind,
+				       const char *id)
+{
+	Callraft__Request *q = NULL;
+	if (!strcmp(kind, "call"))
+		q = callraft_request_call_show(req, id);
+	else if (!strcmp(kind, "agent"))
+		q = callraft_request_agent_show(req, id);
+	else if (!strcmp(kind, "customer"))
+		q = callraft_request_ticket_list(req, id, 100);
+	else if (!strcmp(kind, "queue"))
+		q = callraft_request_queue_show(req, id, 1000);
+	if (q != NULL)
+		q->stale = true;
+	return q;
 }
 
 static int dump_one(FILE *out, const char *node, const char *kind, const char *id)
 {
-	char err[256], line[8 * CENTER_LINE_BYTES_MAX];
-	Callraft__Request req = CALLRAFT__REQUEST__INIT;
-	Callraft__CallShow cs = CALLRAFT__CALL_SHOW__INIT;
-	Callraft__AgentShow as = CALLRAFT__AGENT_SHOW__INIT;
-	Callraft__TicketList tl = CALLRAFT__TICKET_LIST__INIT;
-	Callraft__QueueShow qs = CALLRAFT__QUEUE_SHOW__INIT;
-	req.stale = true;
-	if (!strcmp(kind, "call")) {
-		cs.call_id = (char *)id;
-		req.op_case = CALLRAFT__REQUEST__OP_CALL_SHOW;
-		req.call_show = &cs;
-	} else if (!strcmp(kind, "agent")) {
-		as.agent_id = (char *)id;
-		req.op_case = CALLRAFT__REQUEST__OP_AGENT_SHOW;
-		req.agent_show = &as;
-	} else if (!strcmp(kind, "customer")) {
-		tl.customer_id = (char *)id;
-		tl.limit = 100;
-		req.op_case = CALLRAFT__REQUEST__OP_TICKET_LIST;
-		req.ticket_list = &tl;
-	} else if (!strcmp(kind, "queue")) {
-		qs.queue = (char *)id;
-		qs.limit = 1000;
-		req.op_case = CALLRAFT__REQUEST__OP_QUEUE_SHOW;
-		req.queue_show = &qs;
-	} else {
+	char err[CALLRAFT_ERRMSG_BYTES];
+	struct callraft_request req;
+	Callraft__Request *q = dump_request(&req, kind, id);
+	if (q == NULL)
 		return 0;
-	}
-	Callraft__Reply *r = callraft_client_call_node(node, &req, 5000, err, sizeof err);
+	Callraft__Reply *r = callraft_client_call_node(node, q, 5000, err, sizeof err);
 	if (r == NULL) {
 		fprintf(stderr, "dump: node %s: %s '%s': %s\n", node, kind, id, err);
 		return -1;
 	}
-	snprintf(line, sizeof line, "{\"kind\":\"%s\"", kind);
-	json_str(line, sizeof line, "key", id);
-	json_str(line, sizeof line, "code", callraft_code_name(r->code));
-	json_num(line, sizeof line, "index", (long long)r->applied_index);
+	json_object *o = json_object_new_object();
+	json_str(o, "kind", kind);
+	json_str(o, "key", id);
+	json_str(o, "code", callraft_code_name(r->code));
+	json_num(o, "index", (long long)r->applied_index);
 	if (r->call)
-		dump_call_json(line, sizeof line, r->call);
+		dump_call_json(o, r->call);
 	if (r->agent) {
-		json_str(line, sizeof line, "agent_state",
-			 protobuf_c_enum_descriptor_get_value(&callraft__agent_state__descriptor,
-							      (int)r->agent->state)
-				 ? protobuf_c_enum_descriptor_get_value(&callraft__agent_state__descriptor,
-									(int)r->agent->state)->name
-				 : "?");
-		json_str(line, sizeof line, "holds", r->agent->call_id);
+		json_str(o, "agent_state", enum_name(&callraft__agent_state__descriptor, r->agent->state));
+		json_str(o, "holds", r->agent->call_id);
 	}
-	size_t n = strlen(line);
 	if (r->n_tickets) {
-		n += (size_t)snprintf(line + n, sizeof line - n, ",\"tickets\":[");
-		for (size_t i = 0; i < r->n_tickets && n + 200 < sizeof line; i++)
-			n += (size_t)snprintf(line + n, sizeof line - n, "%s[\"%s\",\"%s\"]", i ? "," : "",
-					      r->tickets[i]->code, r->tickets[i]->call_id);
-		n += (size_t)snprintf(line + n, sizeof line - n, "]");
+		json_object *tickets = json_object_new_array();
+		for (size_t i = 0; i < r->n_tickets; i++) {
+			json_object *t = json_object_new_array();
+			json_object_array_add(t, json_object_new_string(r->tickets[i]->code));
+			json_object_array_add(t, json_object_new_string(r->tickets[i]->call_id));
+			json_object_array_add(tickets, t);
+		}
+		json_object_object_add(o, "tickets", tickets);
 	}
 	if (!strcmp(kind, "queue")) {
-		json_num(line, sizeof line, "total", (long long)r->total);
-		n = strlen(line);
-		n += (size_t)snprintf(line + n, sizeof line - n, ",\"calls\":[");
-		for (size_t i = 0; i < r->n_calls && n + 100 < sizeof line; i++)
-			n += (size_t)snprintf(line + n, sizeof line - n, "%s\"%s\"", i ? "," : "",
-					      r->calls[i]->call_id);
-		snprintf(line + n, sizeof line - n, "]");
+		json_object *calls = json_object_new_array();
+		json_num(o, "total", (long long)r->total);
+		for (size_t i = 0; i < r->n_calls; i++)
+			json_object_array_add(calls, json_object_new_string(r->calls[i]->call_id));
+		json_object_object_add(o, "calls", calls);
 	}
-	fprintf(out, "%s}\n", line);
-	callraft__reply__free_unpacked(r, NULL);
+	json_line(out, o);
+	callraft_reply_free(r);
 	return 0;
 }
 
 static int cmd_dump(const struct opts *o)
 {
-	char line[512], kind[16], id[256];
+	char line[512], kind[16], id[CALLRAFT_ID_BYTES_MAX + 1];
 	int failures = 0;
 	if (o->nodes == NULL || o->keys == NULL || o->out == NULL) {
 		fprintf(stderr, "callraft-traffic dump: --nodes ADDR, --keys F and --out F are required\n");
@@ -1087,7 +975,7 @@ static int cmd_dump(const struct opts *o)
 	if (dump_status(out, o->nodes, "before") != 0)
 		failures++;
 	while (failures == 0 && fgets(line, sizeof line, keys))
-		if (sscanf(line, "%15s %255s", kind, id) == 2 && dump_one(out, o->nodes, kind, id) != 0)
+		if (sscanf(line, "%15s %" ID_SCAN "s", kind, id) == 2 && dump_one(out, o->nodes, kind, id) != 0)
 			failures++;
 	if (failures == 0 && dump_status(out, o->nodes, "after") != 0)
 		failures++;

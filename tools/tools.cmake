@@ -1,0 +1,10 @@
+# tools/: programs built on libcallraft's public API, like any user's program: they link the
+# shared library and include only its public headers. They land beside `callraft` in the build
+# directory (deploy/ and tests/ run them from there) and install beside it (`callraft bench` runs
+# callraft-bench from its own directory).
+foreach(tool traffic bench)
+  add_executable(callraft-${tool} ${CMAKE_SOURCE_DIR}/tools/${tool}.c)
+  target_link_libraries(callraft-${tool} PRIVATE callraft_shared PkgConfig::JSONC Threads::Threads)
+  set_target_properties(callraft-${tool} PROPERTIES INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
+  install(TARGETS callraft-${tool} DESTINATION bin)
+endforeach()
