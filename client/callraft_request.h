@@ -48,6 +48,12 @@ const ProtobufCMessageDescriptor *callraft_request_op_descriptor(Callraft__Reque
 /* The name of operation `op` as the protocol spells it ("call_enqueue"), or NULL. */
 const char *callraft_request_op_name(Callraft__Request__OpCase op);
 
+/* Initialises r as a request of operation `op` whose message's field 1 is its key, a string
+ * (call_show, agent_logout, site_up, ticket_show, ...), and sets it to `key`. NULL (and r empty)
+ * if op is unknown or its field 1 is not a string. */
+Callraft__Request *callraft_request_with_key(struct callraft_request *r,
+					     Callraft__Request__OpCase op, const char *key);
+
 /* Typed builders of the common operations. Each initialises r and returns &r->req. */
 Callraft__Request *callraft_request_call_enqueue(struct callraft_request *r, const char *call_id,
 						 const char *queue, const char *caller_number,

@@ -214,6 +214,16 @@ static int cli_positionals(struct cli *cli, int argc, char **argv, int want_min,
 	return CLI_EXIT_OK;
 }
 
+int cli_request_key(struct cli *cli, const struct cli_args *a, const char *what, size_t name_max,
+		    Callraft__Request__OpCase op, struct callraft_request *r)
+{
+	int rv = name_max > 0 ? cli_check_name(cli, what, a->pos[0], name_max)
+			      : cli_check_id(cli, what, a->pos[0]);
+	if (rv == CLI_EXIT_OK && callraft_request_with_key(r, op, a->pos[0]) == NULL)
+		return cli_fail(cli, CLI_EXIT_USAGE, "INTERNAL", "operation %d has no key", (int)op);
+	return rv;
+}
+
 const char *cli_opt(const struct cli_args *a, const char *name)
 {
 	for (int i = 0; i < CLI_OPTIONS_MAX && a->cmd->options[i].name != NULL; i++)
@@ -430,7 +440,7 @@ const char *cli_tier_name(uint32_t tier)
  * this build does not know. Names are made once and kept (at most CLI_ENUM_NAMES_MAX). */
 #define CLI_ENUM_NAMES_MAX 64
 #define CLI_ENUM_NAME_BYTES_MAX 32
-static const char *cli_enum_name(const ProtobufCEnumDescriptor *d, int value, const char *none)
+static const char *cli_enum_name(const ProtobufCEnumDescriptor *d, int value)
 {
 	static struct {
 		const ProtobufCEnumDescriptor *d;
@@ -439,6 +449,11 @@ static const char *cli_enum_name(const ProtobufCEnumDescriptor *d, int value, co
 	} made[CLI_ENUM_NAMES_MAX];
 	static size_t n_made;
 	const ProtobufCEnumValue *v = value != 0 ? protobuf_c_enum_descriptor_get_value(d, value) : NULL;
+	/* What the CLI has always shown for "none": "-" in ticket and member columns. */
+	const char *none = d == &callraft__ticket_status__descriptor ||
+				   d == &callraft__member_role__descriptor
+			       ? "-"
+			       : "unknown";
 
 	if (v == NULL)
 		return none;
@@ -457,22 +472,22 @@ static const char *cli_enum_name(const ProtobufCEnumDescriptor *d, int value, co
 
 const char *cli_call_state_name(Callraft__CallState s)
 {
-	return cli_enum_name(&callraft__call_state__descriptor, (int)s, "unknown");
+	return cli_enum_name(&callraft__call_state__descriptor, (int)s);
 }
 
 const char *cli_agent_state_name(Callraft__AgentState s)
 {
-	return cli_enum_name(&callraft__agent_state__descriptor, (int)s, "unknown");
+	return cli_enum_name(&callraft__agent_state__descriptor, (int)s);
 }
 
 const char *cli_ticket_status_name(Callraft__TicketStatus s)
 {
-	return cli_enum_name(&callraft__ticket_status__descriptor, (int)s, "-");
+	return cli_enum_name(&callraft__ticket_status__descriptor, (int)s);
 }
 
 const char *cli_role_name(Callraft__MemberRole r)
 {
-	return cli_enum_name(&callraft__member_role__descriptor, (int)r, "-");
+	return cli_enum_name(&callraft__member_role__descriptor, (int)r);
 }
 
 int cli_print_json(json_object *obj)
@@ -496,6 +511,47 @@ void cli_json_u64(json_object *o, const char *key, uint64_t value)
 void cli_json_i64(json_object *o, const char *key, int64_t value)
 {
 	json_object_object_add(o, key, json_object_new_int64(value));
+}
+
+/* One field of a message as JSON, by its descriptor. */
+static json_object *cli_json_field(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+	const void *p = (const char *)m + f->offset;
+
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING:
+		return json_object_new_string(*(const char *const *)p ? *(const char *const *)p : "");
+	case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32: case PROTOBUF_C_TYPE_SFIXED32:
+		return json_object_new_int64(*(const int32_t *)p);
+	case PROTOBUF_C_TYPE_UINT32: case PROTOBUF_C_TYPE_FIXED32:
+		return json_object_new_uint64(*(const uint32_t *)p);
+	case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
+		return json_object_new_int64(*(const int64_t *)p);
+	case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64:
+		return json_object_new_uint64(*(const uint64_t *)p);
+	case PROTOBUF_C_TYPE_BOOL: return json_object_new_boolean(*(const protobuf_c_boolean *)p);
+	case PROTOBUF_C_TYPE_DOUBLE: return json_object_new_double(*(const double *)p);
+	case PROTOBUF_C_TYPE_FLOAT: return json_object_new_double(*(const float *)p);
+	case PROTOBUF_C_TYPE_ENUM:
+		return json_object_new_string(cli_enum_name(f->descriptor, *(const int *)p));
+	default:
+		assert(!"cli_json_fields: a field that is not a scalar");
+		return NULL;
+	}
+}
+
+void cli_json_fields(json_object *o, const ProtobufCMessage *m, ...)
+{
+	va_list ap;
+	va_start(ap, m);
+	for (const char *name = va_arg(ap, const char *); name != NULL;
+	     name = va_arg(ap, const char *)) {
+		const ProtobufCFieldDescriptor *f =
+		    protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+		assert(f != NULL && f->label != PROTOBUF_C_LABEL_REPEATED);
+		json_object_object_add(o, name, cli_json_field(m, f));
+	}
+	va_end(ap);
 }
 
 /* ------------------------------------------------------------------------------------------------

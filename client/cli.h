@@ -106,6 +106,10 @@ int cli_print_json(json_object *obj);
 void cli_json_str(json_object *o, const char *key, const char *value);
 void cli_json_u64(json_object *o, const char *key, uint64_t value);
 void cli_json_i64(json_object *o, const char *key, int64_t value);
+/* Adds the named scalar fields of `m` (a NULL-terminated list, in output order) under their
+ * protocol names, typed from the descriptor: strings, numbers, booleans, and enums by their CLI
+ * names (cli_call_state_name, ...). */
+void cli_json_fields(json_object *o, const ProtobufCMessage *m, ...) __attribute__((sentinel));
 
 /* A text table: columns padded to their widest cell. Rows are bounded by the reply they show. */
 struct cli_table {
@@ -169,6 +173,12 @@ struct cli_command {
 /* The value of option `name` (declared by the command) or NULL if it was not given. */
 const char *cli_opt(const struct cli_args *a, const char *name);
 
+/* The request of a command whose one positional is the key (field 1) of operation `op`: checks
+ * it as an id, or as a name of at most name_max bytes when name_max > 0, naming it `what` in
+ * errors, and builds the request (callraft_request_with_key). */
+int cli_request_key(struct cli *cli, const struct cli_args *a, const char *what, size_t name_max,
+		    Callraft__Request__OpCase op, struct callraft_request *r);
+
 /* Declares the request and output functions of command `name` (cli_<name>_request, ...). */
 #define CLI_DECLARE(name)                                                                          \
 	int cli_##name##_request(struct cli *cli, struct cli_args *a, struct callraft_request *r);  \
@@ -225,6 +235,9 @@ int cli_events(struct cli *cli, struct cli_args *a);
 int cli_agent_offers(struct cli *cli, struct cli_args *a);
 int cli_bench_push(struct cli *cli, struct cli_args *a); /* cli_bench_push.c */
 
+/* Prints an agent command's outcome: {"agent":{...},"applied_index":N}, or `text` (none if
+ * NULL). */
+int cli_agent_done(struct cli *cli, const Callraft__Reply *reply, const char *text);
 json_object *cli_json_queue_config(const Callraft__QueueConfig *q);
 void cli_print_queue_config(const Callraft__QueueConfig *q);
 /* Writes that answer with a message: `done` for humans ("ok"), or {"message":..,

@@ -10,17 +10,12 @@
 json_object *cli_json_agent(const Callraft__Agent *agent)
 {
 	json_object *o = json_object_new_object();
-	cli_json_str(o, "agent_id", agent->agent_id);
-	cli_json_str(o, "name", agent->name);
-	cli_json_str(o, "site", agent->site);
+	cli_json_fields(o, &agent->base, "agent_id", "name", "site", NULL);
 	json_object *skills = json_object_new_array();
 	for (size_t i = 0; i < agent->n_skills; i++)
 		json_object_array_add(skills, json_object_new_string(agent->skills[i]));
 	json_object_object_add(o, "skills", skills);
-	cli_json_str(o, "state", cli_agent_state_name(agent->state));
-	cli_json_str(o, "reason", agent->reason);
-	cli_json_str(o, "call_id", agent->call_id);
-	cli_json_i64(o, "since_ms", agent->since_ms);
+	cli_json_fields(o, &agent->base, "state", "reason", "call_id", "since_ms", NULL);
 	json_object_object_add(o, "ready", json_object_new_boolean(agent->push)); /* offers pushed */
 	return o;
 }
@@ -35,8 +30,7 @@ static void cli_format_skills(const Callraft__Agent *agent, char *buf, size_t le
 					 agent->skills[i]);
 }
 
-/* {"agent":{...},"applied_index":N}, or a one-line summary (none if NULL). */
-static int cli_agent_done(struct cli *cli, const Callraft__Reply *reply, const char *text)
+int cli_agent_done(struct cli *cli, const Callraft__Reply *reply, const char *text)
 {
 	if (cli->json) {
 		json_object *top = json_object_new_object();
@@ -140,10 +134,7 @@ int cli_agent_state_output(struct cli *cli, const struct cli_args *a, const Call
 
 int cli_agent_logout_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	int rv = cli_check_id(cli, "agent", a->pos[0]);
-	if (rv == CLI_EXIT_OK)
-		callraft_request_agent_logout(r, a->pos[0]);
-	return rv;
+	return cli_request_key(cli, a, "agent", 0, CALLRAFT__REQUEST__OP_AGENT_LOGOUT, r);
 }
 
 int cli_agent_logout_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
@@ -170,10 +161,7 @@ static void cli_print_agent_text(const Callraft__Agent *a)
 
 int cli_agent_show_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	int rv = cli_check_id(cli, "agent", a->pos[0]);
-	if (rv == CLI_EXIT_OK)
-		callraft_request_agent_show(r, a->pos[0]);
-	return rv;
+	return cli_request_key(cli, a, "agent", 0, CALLRAFT__REQUEST__OP_AGENT_SHOW, r);
 }
 
 int cli_agent_show_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,

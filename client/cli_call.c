@@ -28,34 +28,20 @@ static void cli_format_tier(uint32_t tier, char *buf, size_t len)
 json_object *cli_json_call(const Callraft__Call *call)
 {
 	json_object *o = json_object_new_object();
-	cli_json_str(o, "call_id", call->call_id);
-	cli_json_str(o, "state", cli_call_state_name(call->state));
-	cli_json_str(o, "queue", call->queue);
-	cli_json_str(o, "caller_number", call->caller_number);
-	cli_json_str(o, "customer_id", call->customer_id);
-	cli_json_u64(o, "tier", call->tier);
-	cli_json_str(o, "arrival_site", call->arrival_site);
-	cli_json_i64(o, "enqueued_ms", call->enqueued_ms);
-	cli_json_str(o, "agent_id", call->agent_id);
+	cli_json_fields(o, &call->base, "call_id", "state", "queue", "caller_number", "customer_id",
+			"tier", "arrival_site", "enqueued_ms", "agent_id", NULL);
 	if (call->offer_term != 0) {
 		char token[48];
 		cli_format_token(call, token, sizeof token);
 		cli_json_str(o, "offer_token", token);
-		cli_json_u64(o, "offer_term", call->offer_term);
-		cli_json_u64(o, "offer_index", call->offer_index);
+		cli_json_fields(o, &call->base, "offer_term", "offer_index", NULL);
 	}
-	cli_json_i64(o, "offered_ms", call->offered_ms);
-	cli_json_i64(o, "answered_ms", call->answered_ms);
-	cli_json_i64(o, "ended_ms", call->ended_ms);
-	cli_json_str(o, "ticket_code", call->ticket_code);
-	if (call->callback) {
-		json_object_object_add(o, "callback", json_object_new_boolean(true));
-		cli_json_str(o, "callback_number", call->callback_number);
-		cli_json_u64(o, "dial_attempts", call->dial_attempts);
-	}
+	cli_json_fields(o, &call->base, "offered_ms", "answered_ms", "ended_ms", "ticket_code", NULL);
+	if (call->callback)
+		cli_json_fields(o, &call->base, "callback", "callback_number", "dial_attempts", NULL);
 	if (call->preferred_agent[0] != '\0')
-		cli_json_str(o, "preferred_agent", call->preferred_agent);
-	cli_json_i64(o, "offer_expires_ms", call->offer_expires_ms);
+		cli_json_fields(o, &call->base, "preferred_agent", NULL);
+	cli_json_fields(o, &call->base, "offer_expires_ms", NULL);
 	return o;
 }
 
@@ -248,10 +234,7 @@ int cli_call_end_output(struct cli *cli, const struct cli_args *a, const Callraf
 
 int cli_call_abandon_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	int rv = cli_check_id(cli, "call id", a->pos[0]);
-	if (rv == CLI_EXIT_OK)
-		callraft_request_call_abandon(r, a->pos[0]);
-	return rv;
+	return cli_request_key(cli, a, "call id", 0, CALLRAFT__REQUEST__OP_CALL_ABANDON, r);
 }
 
 int cli_call_abandon_output(struct cli *cli, const struct cli_args *a,
@@ -283,10 +266,7 @@ static void cli_print_call_text(const Callraft__Call *call)
 
 int cli_call_show_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	int rv = cli_check_id(cli, "call id", a->pos[0]);
-	if (rv == CLI_EXIT_OK)
-		callraft_request_call_show(r, a->pos[0]);
-	return rv;
+	return cli_request_key(cli, a, "call id", 0, CALLRAFT__REQUEST__OP_CALL_SHOW, r);
 }
 
 int cli_call_show_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,

@@ -14,12 +14,8 @@
 json_object *cli_json_member(const Callraft__Member *m)
 {
 	json_object *o = json_object_new_object();
-	cli_json_u64(o, "id", m->id);
-	cli_json_str(o, "site", m->site);
-	cli_json_str(o, "role", cli_role_name(m->role));
-	cli_json_str(o, "raft_address", m->raft_address);
-	cli_json_str(o, "client_address", m->client_address);
-	json_object_object_add(o, "in_configuration", json_object_new_boolean(m->in_configuration));
+	cli_json_fields(o, &m->base, "id", "site", "role", "raft_address", "client_address",
+			"in_configuration", NULL);
 	return o;
 }
 
@@ -81,24 +77,12 @@ static int cli_status_json(const Callraft__NodeStatus *st, const Callraft__NodeS
 		const Callraft__Reply *r = probes[i].reply;
 		json_object_object_add(m, "reachable", json_object_new_boolean(r != NULL));
 		if (r != NULL) {
-			cli_json_str(m, "state", r->status->state);
-			cli_json_u64(m, "leader_id", r->status->leader_id);
-			cli_json_u64(m, "term", r->status->term);
-			cli_json_u64(m, "commit_index", r->status->commit_index);
-			cli_json_u64(m, "applied_index", r->status->applied_index);
-			cli_json_str(m, "version", r->status->version);
-			cli_json_u64(m, "state_bytes", r->status->state_bytes);
-			cli_json_u64(m, "snapshots", r->status->snapshots);
-			cli_json_u64(m, "snapshot_index", r->status->snapshot_index);
-			cli_json_u64(m, "snapshot_bytes", r->status->snapshot_bytes);
-			cli_json_u64(m, "snapshot_copy_ms", r->status->snapshot_copy_ms);
-			cli_json_u64(m, "snapshot_write_ms", r->status->snapshot_write_ms);
-			cli_json_u64(m, "snapshot_threshold", r->status->snapshot_threshold);
-			cli_json_u64(m, "quota_used_bytes", r->status->quota_used_bytes);
-			cli_json_u64(m, "quota_bytes", r->status->quota_bytes);
-			cli_json_u64(m, "map_bytes", r->status->map_bytes);
-			cli_json_u64(m, "map_used_bytes", r->status->map_used_bytes);
-			cli_json_str(m, "alarm", r->status->alarm);
+			cli_json_fields(m, &r->status->base, "state", "leader_id", "term",
+					"commit_index", "applied_index", "version", "state_bytes",
+					"snapshots", "snapshot_index", "snapshot_bytes",
+					"snapshot_copy_ms", "snapshot_write_ms", "snapshot_threshold",
+					"quota_used_bytes", "quota_bytes", "map_bytes",
+					"map_used_bytes", "alarm", NULL);
 		} else {
 			cli_json_str(m, "error", probes[i].error);
 		}

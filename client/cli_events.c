@@ -219,17 +219,10 @@ int cli_agent_ready_request(struct cli *cli, struct cli_args *a, struct callraft
 int cli_agent_ready_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
 			   const Callraft__Reply *reply)
 {
-	if (cli->json) {
-		json_object *top = json_object_new_object();
-		if (reply->agent != NULL)
-			json_object_object_add(top, "agent", cli_json_agent(reply->agent));
-		cli_json_u64(top, "applied_index", reply->applied_index);
-		cli_print_json(top);
-	} else {
-		printf("agent '%s' is ready: calls are offered to it as they come\n",
-		       req->agent_set_state->agent_id);
-	}
-	return CLI_EXIT_OK;
+	char text[CALLRAFT_ID_BYTES_MAX + 64];
+	snprintf(text, sizeof text, "agent '%s' is ready: calls are offered to it as they come",
+		 req->agent_set_state->agent_id);
+	return cli_agent_done(cli, reply, text);
 }
 
 /* agent offers AGENT [--from I.P]: follows the offers made to the agent (CALL_OFFERED events with

@@ -164,12 +164,7 @@ CLI_WRITE_OUTPUT(call_dial, "dial attempt recorded: dial now")
 
 int cli_agent_heartbeat_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	int rv = cli_check_id(cli, "agent", a->pos[0]);
-	if (rv == CLI_EXIT_OK)
-		((Callraft__AgentHeartbeat *)callraft_request_init(
-		     r, CALLRAFT__REQUEST__OP_AGENT_HEARTBEAT))
-		    ->agent_id = a->pos[0];
-	return rv;
+	return cli_request_key(cli, a, "agent", 0, CALLRAFT__REQUEST__OP_AGENT_HEARTBEAT, r);
 }
 CLI_WRITE_OUTPUT(agent_heartbeat, "heartbeat recorded")
 
@@ -178,14 +173,9 @@ CLI_WRITE_OUTPUT(agent_heartbeat, "heartbeat recorded")
 json_object *cli_json_queue_config(const Callraft__QueueConfig *q)
 {
 	json_object *o = json_object_new_object();
-	cli_json_i64(o, "overflow_after_ms", q->overflow_after_ms);
-	cli_json_i64(o, "offer_timeout_ms", q->offer_timeout_ms);
-	cli_json_i64(o, "known_agent_timeout_ms", q->known_agent_timeout_ms);
-	cli_json_i64(o, "aging_ms_per_tier", q->aging_ms_per_tier);
-	cli_json_i64(o, "service_level_ms", q->service_level_ms);
-	cli_json_i64(o, "wrap_up_ms", q->wrap_up_ms);
-	cli_json_u64(o, "top_tier", q->top_tier);
-	cli_json_i64(o, "redial_window_ms", q->redial_window_ms);
+	cli_json_fields(o, &q->base, "overflow_after_ms", "offer_timeout_ms", "known_agent_timeout_ms",
+			"aging_ms_per_tier", "service_level_ms", "wrap_up_ms", "top_tier",
+			"redial_window_ms", NULL);
 	return o;
 }
 
@@ -388,11 +378,8 @@ CLI_WRITE_OUTPUT(site_down, "ok")
 
 int cli_site_up_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	int rv = cli_check_name(cli, "site", a->pos[0], CALLRAFT_SITE_BYTES_MAX);
-	if (rv == CLI_EXIT_OK)
-		((Callraft__SiteUp *)callraft_request_init(r, CALLRAFT__REQUEST__OP_SITE_UP))->site =
-		    a->pos[0];
-	return rv;
+	return cli_request_key(cli, a, "site", CALLRAFT_SITE_BYTES_MAX, CALLRAFT__REQUEST__OP_SITE_UP,
+			       r);
 }
 CLI_WRITE_OUTPUT(site_up, "ok")
 
@@ -426,15 +413,9 @@ int cli_site_list_output(struct cli *cli, const struct cli_args *a, const Callra
 		const char *row[] = {s->site, s->down ? "DOWN" : "up", o, c, u, p, l};
 		cli_table_add(&t, row);
 		json_object *js = json_object_new_object();
-		cli_json_str(js, "site", s->site);
-		json_object_object_add(js, "down", json_object_new_boolean(s->down));
-		cli_json_str(js, "down_reason", s->down_reason);
-		cli_json_i64(js, "down_since_ms", s->down_since_ms);
-		cli_json_i64(js, "opens_at_minute", s->opens_at_minute);
-		cli_json_i64(js, "closes_at_minute", s->closes_at_minute);
-		cli_json_i64(js, "utc_offset_minutes", s->utc_offset_minutes);
-		cli_json_i64(js, "presence_timeout_ms", s->presence_timeout_ms);
-		cli_json_i64(js, "site_loss_after_ms", s->site_loss_after_ms);
+		cli_json_fields(js, &s->base, "site", "down", "down_reason", "down_since_ms",
+				"opens_at_minute", "closes_at_minute", "utc_offset_minutes",
+				"presence_timeout_ms", "site_loss_after_ms", NULL);
 		json_object_array_add(arr, js);
 	}
 	if (cli->json) {
@@ -454,20 +435,9 @@ int cli_site_list_output(struct cli *cli, const struct cli_args *a, const Callra
 static json_object *cli_json_stats(const Callraft__Stats *s)
 {
 	json_object *o = json_object_new_object(), *agents = json_object_new_object();
-	cli_json_str(o, "scope", s->scope);
-	cli_json_str(o, "name", s->name);
-	cli_json_u64(o, "waiting", s->waiting);
-	cli_json_i64(o, "longest_wait_ms", s->longest_wait_ms);
-	cli_json_u64(o, "entered", s->entered);
-	cli_json_u64(o, "answered", s->answered);
-	cli_json_u64(o, "answered_in_sl", s->answered_in_sl);
-	cli_json_u64(o, "abandoned", s->abandoned);
-	cli_json_u64(o, "abandoned_short", s->abandoned_short);
-	cli_json_u64(o, "callbacks", s->callbacks);
-	json_object_object_add(o, "service_level", json_object_new_double(s->service_level));
-	cli_json_i64(o, "service_level_ms", s->service_level_ms);
-	cli_json_i64(o, "asa_ms", s->asa_ms);
-	json_object_object_add(o, "abandon_rate", json_object_new_double(s->abandon_rate));
+	cli_json_fields(o, &s->base, "scope", "name", "waiting", "longest_wait_ms", "entered",
+			"answered", "answered_in_sl", "abandoned", "abandoned_short", "callbacks",
+			"service_level", "service_level_ms", "asa_ms", "abandon_rate", NULL);
 	for (size_t i = 0; i < s->n_agents; i++)
 		cli_json_u64(agents, s->agents[i]->key, s->agents[i]->value);
 	json_object_object_add(o, "agents", agents);
@@ -562,9 +532,7 @@ int cli_customer_history_output(struct cli *cli, const struct cli_args *a,
 		const char *row[] = {when, h->kind, h->id};
 		cli_table_add(&t, row);
 		json_object *o = json_object_new_object();
-		cli_json_i64(o, "at_ms", h->at_ms);
-		cli_json_str(o, "kind", h->kind);
-		cli_json_str(o, "id", h->id);
+		cli_json_fields(o, &h->base, "at_ms", "kind", "id", NULL);
 		json_object_array_add(arr, o);
 	}
 	if (cli->json) {

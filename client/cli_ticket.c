@@ -11,24 +11,15 @@
 json_object *cli_json_ticket(const Callraft__Ticket *ticket)
 {
 	json_object *o = json_object_new_object();
-	cli_json_str(o, "code", ticket->code);
-	cli_json_str(o, "customer_id", ticket->customer_id);
-	cli_json_str(o, "call_id", ticket->call_id);
-	cli_json_str(o, "category", ticket->category);
-	cli_json_str(o, "subject", ticket->subject);
-	cli_json_str(o, "status", cli_ticket_status_name(ticket->status));
-	cli_json_i64(o, "created_ms", ticket->created_ms);
-	cli_json_i64(o, "updated_ms", ticket->updated_ms);
+	cli_json_fields(o, &ticket->base, "code", "customer_id", "call_id", "category", "subject",
+			"status", "created_ms", "updated_ms", NULL);
 	cli_json_str(o, "class", ticket->ticket_class);
-	cli_json_i64(o, "target_ms", ticket->target_ms);
+	cli_json_fields(o, &ticket->base, "target_ms", NULL);
 	json_object *notes = json_object_new_array();
 	for (size_t i = 0; i < ticket->n_notes; i++) {
 		const Callraft__TicketNote *n = ticket->notes[i];
 		json_object *note = json_object_new_object();
-		cli_json_i64(note, "at_ms", n->at_ms);
-		cli_json_str(note, "status", cli_ticket_status_name(n->status));
-		cli_json_str(note, "text", n->text);
-		cli_json_str(note, "author", n->author);
+		cli_json_fields(note, &n->base, "at_ms", "status", "text", "author", NULL);
 		json_object_array_add(notes, note);
 	}
 	json_object_object_add(o, "notes", notes);
@@ -159,11 +150,7 @@ static void cli_print_ticket_text(const Callraft__Ticket *t)
 
 int cli_ticket_show_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
-	int rv = cli_check_id(cli, "ticket code", a->pos[0]);
-	if (rv == CLI_EXIT_OK)
-		((Callraft__TicketShow *)callraft_request_init(r, CALLRAFT__REQUEST__OP_TICKET_SHOW))
-		    ->code = a->pos[0];
-	return rv;
+	return cli_request_key(cli, a, "ticket code", 0, CALLRAFT__REQUEST__OP_TICKET_SHOW, r);
 }
 
 int cli_ticket_show_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,

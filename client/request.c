@@ -8,6 +8,7 @@
 #include "callraft_request.h"
 
 #include <assert.h>
+#include <stdbool.h>
 #include <string.h>
 
 /* The Request field of operation `op`, or NULL if op is not a member of the `op` oneof. */
@@ -61,6 +62,23 @@ static char *str(const char *s)
 	return (char *)(s != NULL ? s : "");
 }
 
+Callraft__Request *callraft_request_with_key(struct callraft_request *r,
+					     Callraft__Request__OpCase op, const char *key)
+{
+	ProtobufCMessage *m = callraft_request_init(r, op);
+	const ProtobufCFieldDescriptor *f;
+
+	if (m == NULL)
+		return NULL;
+	f = protobuf_c_message_descriptor_get_field(m->descriptor, 1);
+	if (f == NULL || f->type != PROTOBUF_C_TYPE_STRING || f->label == PROTOBUF_C_LABEL_REPEATED) {
+		callraft__request__init(&r->req);
+		return NULL;
+	}
+	*(char **)((char *)m + f->offset) = str(key);
+	return &r->req;
+}
+
 Callraft__Request *callraft_request_call_enqueue(struct callraft_request *r, const char *call_id,
 						 const char *queue, const char *caller_number,
 						 const char *customer_id, uint32_t tier,
@@ -78,9 +96,7 @@ Callraft__Request *callraft_request_call_enqueue(struct callraft_request *r, con
 
 Callraft__Request *callraft_request_call_next(struct callraft_request *r, const char *agent_id)
 {
-	Callraft__CallNext *m = callraft_request_init(r, CALLRAFT__REQUEST__OP_CALL_NEXT);
-	m->agent_id = str(agent_id);
-	return &r->req;
+	return callraft_request_with_key(r, CALLRAFT__REQUEST__OP_CALL_NEXT, agent_id);
 }
 
 Callraft__Request *callraft_request_call_answer(struct callraft_request *r, const char *call_id,
@@ -106,16 +122,12 @@ Callraft__Request *callraft_request_call_end(struct callraft_request *r, const c
 
 Callraft__Request *callraft_request_call_abandon(struct callraft_request *r, const char *call_id)
 {
-	Callraft__CallAbandon *m = callraft_request_init(r, CALLRAFT__REQUEST__OP_CALL_ABANDON);
-	m->call_id = str(call_id);
-	return &r->req;
+	return callraft_request_with_key(r, CALLRAFT__REQUEST__OP_CALL_ABANDON, call_id);
 }
 
 Callraft__Request *callraft_request_call_show(struct callraft_request *r, const char *call_id)
 {
-	Callraft__CallShow *m = callraft_request_init(r, CALLRAFT__REQUEST__OP_CALL_SHOW);
-	m->call_id = str(call_id);
-	return &r->req;
+	return callraft_request_with_key(r, CALLRAFT__REQUEST__OP_CALL_SHOW, call_id);
 }
 
 Callraft__Request *callraft_request_queue_show(struct callraft_request *r, const char *queue,
@@ -159,16 +171,12 @@ Callraft__Request *callraft_request_agent_ready(struct callraft_request *r, cons
 
 Callraft__Request *callraft_request_agent_logout(struct callraft_request *r, const char *agent_id)
 {
-	Callraft__AgentLogout *m = callraft_request_init(r, CALLRAFT__REQUEST__OP_AGENT_LOGOUT);
-	m->agent_id = str(agent_id);
-	return &r->req;
+	return callraft_request_with_key(r, CALLRAFT__REQUEST__OP_AGENT_LOGOUT, agent_id);
 }
 
 Callraft__Request *callraft_request_agent_show(struct callraft_request *r, const char *agent_id)
 {
-	Callraft__AgentShow *m = callraft_request_init(r, CALLRAFT__REQUEST__OP_AGENT_SHOW);
-	m->agent_id = str(agent_id);
-	return &r->req;
+	return callraft_request_with_key(r, CALLRAFT__REQUEST__OP_AGENT_SHOW, agent_id);
 }
 
 Callraft__Request *callraft_request_ticket_open(struct callraft_request *r, const char *customer_id,

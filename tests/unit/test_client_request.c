@@ -107,6 +107,24 @@ static void null_strings_become_empty(void **state)
 	assert_string_equal(q->agent_login->name, "");
 }
 
+/* An operation keyed by its field 1 string builds from the key alone; others are refused. */
+static void key_builder(void **state)
+{
+	struct callraft_request r;
+	(void)state;
+	Callraft__Request *q = callraft_request_with_key(&r, CALLRAFT__REQUEST__OP_SITE_UP, "shiraz");
+	assert_non_null(q);
+	assert_int_equal(q->op_case, CALLRAFT__REQUEST__OP_SITE_UP);
+	assert_string_equal(q->site_up->site, "shiraz");
+	q = callraft_request_with_key(&r, CALLRAFT__REQUEST__OP_TICKET_SHOW, NULL);
+	assert_string_equal(q->ticket_show->code, "");
+	/* MemberRemove's field 1 is a number, StatusGet has none. */
+	assert_null(callraft_request_with_key(&r, CALLRAFT__REQUEST__OP_MEMBER_REMOVE, "2"));
+	assert_int_equal(r.req.op_case, CALLRAFT__REQUEST__OP__NOT_SET);
+	assert_null(callraft_request_with_key(&r, CALLRAFT__REQUEST__OP_STATUS, "x"));
+	assert_null(callraft_request_with_key(&r, (Callraft__Request__OpCase)9999, "x"));
+}
+
 static void agent_and_answer_builders(void **state)
 {
 	struct callraft_request r;
@@ -142,6 +160,7 @@ int main(void)
 	    cmocka_unit_test(unknown_op_is_refused),
 	    cmocka_unit_test(enqueue_builder_sets_every_field),
 	    cmocka_unit_test(null_strings_become_empty),
+	    cmocka_unit_test(key_builder),
 	    cmocka_unit_test(agent_and_answer_builders),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
