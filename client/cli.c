@@ -160,7 +160,7 @@ static int cli_report(struct cli *cli, int exit_code, const char *code, const ch
 
 int cli_fail(struct cli *cli, int exit_code, const char *code, const char *fmt, ...)
 {
-	char msg[1024];
+	char msg[CLI_MESSAGE_BYTES_MAX];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
@@ -273,7 +273,7 @@ static int cli_client_open(struct cli *cli)
 	    .name = "callraft-cli",
 	    .request_timeout_ms = cli->timeout_ms,
 	};
-	char errmsg[256];
+	char errmsg[CALLRAFT_ERRMSG_BYTES];
 	if (callraft_client_open(&opts, &cli->client, errmsg, sizeof errmsg) != 0)
 		return cli_usage_error(cli, "%s", errmsg);
 	return CLI_EXIT_OK;
@@ -288,7 +288,7 @@ int cli_send(struct cli *cli, Callraft__Request *req, Callraft__Reply **out)
 			return rv;
 	}
 	req->stale = !callraft_request_is_write(req) && cli->stale;
-	char errmsg[1024];
+	char errmsg[CALLRAFT_ERRMSG_BYTES];
 	Callraft__Reply *reply = callraft_client_call(cli->client, req, errmsg, sizeof errmsg);
 	if (reply == NULL) {
 		if (callraft_client_last_error(cli->client) == CALLRAFT_CLIENT_INVALID)
@@ -435,12 +435,10 @@ const char *cli_tier_name(uint32_t tier)
 	return tier < 4 ? names[tier] : NULL;
 }
 
-/* The CLI's name of an enum value: the protocol's name from the descriptor protoc-c generated, in
- * lower case with '-' for '_' ("ON_CALL" -> "on-call"); `none` for the zero value and for a value
- * this build does not know. Names are made once and kept (at most CLI_ENUM_NAMES_MAX). */
+/* Names are made once and kept: the protocol's enums have a few dozen values in all. */
 #define CLI_ENUM_NAMES_MAX 64
 #define CLI_ENUM_NAME_BYTES_MAX 32
-static const char *cli_enum_name(const ProtobufCEnumDescriptor *d, int value)
+const char *cli_enum_name(const ProtobufCEnumDescriptor *d, int value)
 {
 	static struct {
 		const ProtobufCEnumDescriptor *d;
@@ -468,26 +466,6 @@ static const char *cli_enum_name(const ProtobufCEnumDescriptor *d, int value)
 		made[n_made].name[i] = ch == '_' ? '-' : (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
 	}
 	return made[n_made++].name;
-}
-
-const char *cli_call_state_name(Callraft__CallState s)
-{
-	return cli_enum_name(&callraft__call_state__descriptor, (int)s);
-}
-
-const char *cli_agent_state_name(Callraft__AgentState s)
-{
-	return cli_enum_name(&callraft__agent_state__descriptor, (int)s);
-}
-
-const char *cli_ticket_status_name(Callraft__TicketStatus s)
-{
-	return cli_enum_name(&callraft__ticket_status__descriptor, (int)s);
-}
-
-const char *cli_role_name(Callraft__MemberRole r)
-{
-	return cli_enum_name(&callraft__member_role__descriptor, (int)r);
 }
 
 int cli_print_json(json_object *obj)

@@ -32,6 +32,10 @@ enum cli_exit {
 
 /* Time budget of one `status` probe of one member. */
 #define CLI_PROBE_TIMEOUT_MS 1000
+/* One error line: a reason that quotes a few ids, addresses or a node's message. */
+#define CLI_MESSAGE_BYTES_MAX 1024
+_Static_assert(CLI_MESSAGE_BYTES_MAX > CALLRAFT_ERRMSG_BYTES + CALLRAFT_ADDRESS_BYTES_MAX,
+	       "an error line holds the library's message and an address");
 /* Longest --timeout accepted: a day; anything longer is a typo. */
 #define CLI_TIMEOUT_MS_MAX (24 * 3600 * 1000)
 
@@ -95,10 +99,15 @@ int64_t cli_now_ms(void); /* wall clock, ms since the epoch */
 void cli_format_time(int64_t ms, char *buf, size_t len);     /* "2026-01-31T12:00:00Z" or "-" */
 void cli_format_duration(int64_t ms, char *buf, size_t len); /* "42s", "3m05s", "2h03m" */
 const char *cli_tier_name(uint32_t tier);                    /* "gold", or NULL above 3 */
-const char *cli_call_state_name(Callraft__CallState s);
-const char *cli_agent_state_name(Callraft__AgentState s);
-const char *cli_ticket_status_name(Callraft__TicketStatus s);
-const char *cli_role_name(Callraft__MemberRole r);
+/* The CLI's name of an enum value: the protocol's name from the descriptor protoc-c generated, in
+ * lower case with '-' for '_' ("ON_CALL" -> "on-call"); for the zero value and a value this build
+ * does not know, "unknown" ("-" for ticket statuses and member roles). The string is kept for the
+ * life of the process (at most CLI_ENUM_NAMES_MAX names are made). */
+const char *cli_enum_name(const ProtobufCEnumDescriptor *d, int value);
+#define cli_call_state_name(s) cli_enum_name(&callraft__call_state__descriptor, (int)(s))
+#define cli_agent_state_name(s) cli_enum_name(&callraft__agent_state__descriptor, (int)(s))
+#define cli_ticket_status_name(s) cli_enum_name(&callraft__ticket_status__descriptor, (int)(s))
+#define cli_role_name(r) cli_enum_name(&callraft__member_role__descriptor, (int)(r))
 
 /* Prints `obj` as one line of JSON on stdout and drops the reference. Returns CLI_EXIT_OK. */
 int cli_print_json(json_object *obj);

@@ -36,10 +36,10 @@ struct push_agent {
 	unsigned k;
 	pthread_t thread;
 	struct callraft_client *channel, *writer;
-	char agent[40], queue[40];
+	char agent[CALLRAFT_ID_BYTES_MAX + 1], queue[CALLRAFT_QUEUE_BYTES_MAX + 1];
 	atomic_bool idle;
 	atomic_long pending; /* call number whose offer is awaited, -1 none */
-	char err[256];
+	char err[CALLRAFT_ERRMSG_BYTES];
 };
 
 struct push_run {
@@ -62,7 +62,7 @@ static int64_t now_us(void)
 static bool push_call(struct callraft_client *c, Callraft__Request *req, Callraft__Reply **out,
 		      char *err, size_t len)
 {
-	char msg[512];
+	char msg[CALLRAFT_ERRMSG_BYTES];
 	Callraft__Reply *r = callraft_client_call(c, req, msg, sizeof msg);
 
 	if (r == NULL) {
@@ -234,7 +234,7 @@ int cli_bench_push(struct cli *cli, struct cli_args *args)
 	static struct push_run run; /* large (agents): not on the stack */
 	struct callraft_client_options co = {0};
 	struct callraft_client *pbx = NULL;
-	char errmsg[256], first[CALLRAFT_ADDRESS_BYTES_MAX + 1];
+	char errmsg[CALLRAFT_ERRMSG_BYTES], first[CALLRAFT_ADDRESS_BYTES_MAX + 1];
 	uint64_t v;
 	int rv = CLI_EXIT_OK;
 	unsigned started = 0;

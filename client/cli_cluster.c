@@ -25,7 +25,7 @@ json_object *cli_json_member(const Callraft__Member *m)
 struct cli_probe {
 	const Callraft__Member *member;
 	Callraft__Reply *reply; /* NULL: unreachable */
-	char error[256];
+	char error[CALLRAFT_ERRMSG_BYTES];
 };
 
 /* `fallback`: the client address of the node that answered, for its own entry when the members
