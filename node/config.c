@@ -201,22 +201,15 @@ static int config_ini_cb(void *user, const char *section, const char *name, cons
 	if (rv == 0)
 		return 1;
 	ctx->failed = 1;
-	switch (rv) {
-	case -2:
+	if (rv == -2)
 		snprintf(ctx->errmsg, ctx->errmsg_len, "[%s] %s: unknown key", section, name);
-		break;
-	case -3:
-		snprintf(ctx->errmsg, ctx->errmsg_len, "[%s]: member id must be a positive integer", section);
-		break;
-	case -4:
+	else if (rv == -3 || rv == -5)
+		snprintf(ctx->errmsg, ctx->errmsg_len, "[%s]: %s", section,
+			 rv == -3 ? "member id must be a positive integer" : "unknown section");
+	else if (rv == -4)
 		snprintf(ctx->errmsg, ctx->errmsg_len, "[%s]: more than %d members", section, CALLRAFT_MEMBERS_MAX);
-		break;
-	case -5:
-		snprintf(ctx->errmsg, ctx->errmsg_len, "[%s]: unknown section", section);
-		break;
-	default:
+	else
 		snprintf(ctx->errmsg, ctx->errmsg_len, "[%s] %s: invalid value '%s'", section, name, value);
-	}
 	return 0;
 }
 
