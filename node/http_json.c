@@ -339,9 +339,10 @@ static int value_from_json(struct in_ctx *c, const ProtobufCFieldDescriptor *f, 
 			if (sub == NULL)
 				return fail(c, where, f->name, "out of memory");
 			sd->message_init(sub);
-			if (value_from_json(c, &sd->fields[0], member_at(sub, sd->fields[0].offset), v,
-					    where, depth) != 0) {
-				/* Name the field itself, not "value". */
+			/* Errors name the field itself, not the wrapper's "value". */
+			ProtobufCFieldDescriptor vf = sd->fields[0];
+			vf.name = f->name;
+			if (value_from_json(c, &vf, member_at(sub, vf.offset), v, where, depth) != 0) {
 				protobuf_c_message_free_unpacked(sub, NULL);
 				return -1;
 			}
