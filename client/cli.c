@@ -72,9 +72,11 @@ static const struct cli_command cli_commands[] = {
     {"queue", "configure",
      "queue configure QUEUE [--overflow-after 30s] [--offer-timeout 15s]\n"
      "                 [--known-agent-timeout 20s] [--aging 60s] [--service-level 20s]\n"
-     "                 [--wrap-up 0s] [--top-tier 3] [--redial-window 10m]",
+     "                 [--wrap-up 0s] [--top-tier 3] [--redial-window 10m]\n"
+     "                 [--site-lost-callback yes|no]",
      {OPT("overflow-after"), OPT("offer-timeout"), OPT("known-agent-timeout"), OPT("aging"),
-      OPT("service-level"), OPT("wrap-up"), OPT("top-tier"), OPT("redial-window")},
+      OPT("service-level"), OPT("wrap-up"), OPT("top-tier"), OPT("redial-window"),
+      OPT("site-lost-callback")},
      1, 1, CLI_REQUEST(queue_configure)},
     {"callback", "schedule",
      "callback schedule --id ID --number NUM --queue Q --at +DURATION|EPOCH_MS\n"
@@ -89,11 +91,14 @@ static const struct cli_command cli_commands[] = {
      CLI_REQUEST(callback_voicemail)},
     {"site", "configure",
      "site configure SITE [--opens HH:MM] [--closes HH:MM] [--utc-offset +HH:MM]\n"
-     "                 [--presence-timeout 30s] [--loss-after 60s]",
-     {OPT("opens"), OPT("closes"), OPT("utc-offset"), OPT("presence-timeout"), OPT("loss-after")},
+     "                 [--presence-timeout 30s] [--loss-after 8s] [--contact-timeout 3s]",
+     {OPT("opens"), OPT("closes"), OPT("utc-offset"), OPT("presence-timeout"), OPT("loss-after"),
+      OPT("contact-timeout")},
      1, 1, CLI_REQUEST(site_configure)},
     {"site", "down", "site down SITE [--reason R]", {OPT("reason")}, 1, 1, CLI_REQUEST(site_down)},
     {"site", "up", "site up SITE", .pos_min = 1, .pos_max = 1, CLI_REQUEST(site_up)},
+    {"site", "heartbeat", "site heartbeat SITE (sent by the site's PBX every second)",
+     .pos_min = 1, .pos_max = 1, CLI_REQUEST(site_heartbeat)},
     {"site", "list", "site list", CLI_REQUEST(site_list)},
     {"stats", NULL, "stats [--queue Q] [--site S]", {OPT("queue"), OPT("site")}, CLI_REQUEST(stats)},
     {"customer", "history", "customer history CUSTOMER [--limit N]", {OPT("limit")}, 1, 1,

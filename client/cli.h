@@ -147,6 +147,7 @@ struct cli_scratch {
 	Callraft__Int64Value i64[8];
 	Callraft__Int32Value i32[3];
 	Callraft__UInt32Value u32;
+	Callraft__BoolValue b;
 	char *list[CALLRAFT_AGENT_SKILLS_MAX];
 };
 
@@ -225,6 +226,7 @@ CLI_DECLARE(callback_voicemail);
 CLI_DECLARE(site_configure);
 CLI_DECLARE(site_down);
 CLI_DECLARE(site_up);
+CLI_DECLARE(site_heartbeat);
 CLI_DECLARE(site_list);
 CLI_DECLARE(stats);
 CLI_DECLARE(customer_history);

@@ -175,7 +175,7 @@ json_object *cli_json_queue_config(const Callraft__QueueConfig *q)
 	json_object *o = json_object_new_object();
 	cli_json_fields(o, &q->base, "overflow_after_ms", "offer_timeout_ms", "known_agent_timeout_ms",
 			"aging_ms_per_tier", "service_level_ms", "wrap_up_ms", "top_tier",
-			"redial_window_ms", NULL);
+			"redial_window_ms", "site_lost_no_callback", NULL);
 	return o;
 }
 
@@ -191,8 +191,9 @@ void cli_print_queue_config(const Callraft__QueueConfig *q)
 	cli_format_duration(q->redial_window_ms, g, sizeof g);
 	printf(
 	    "config: overflow-after %s, offer-timeout %s, known-agent-timeout %s, aging %s/tier,\n"
-	    "        service-level %s, wrap-up %s, top-tier %u, redial-window %s\n",
-	    a, b, c, d, e, f, q->top_tier, g);
+	    "        service-level %s, wrap-up %s, top-tier %u, redial-window %s,\n"
+	    "        site-lost-callback %s\n",
+	    a, b, c, d, e, f, q->top_tier, g, q->site_lost_no_callback ? "no" : "yes");
 }
 
 int cli_queue_configure_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
@@ -231,6 +232,15 @@ int cli_queue_configure_request(struct cli *cli, struct cli_args *a, struct call
 		a->scratch.u32 = (Callraft__UInt32Value)CALLRAFT__UINT32_VALUE__INIT;
 		a->scratch.u32.value = (uint32_t)n;
 		op->top_tier = &a->scratch.u32;
+	}
+	const char *slc = cli_opt(a, "site-lost-callback");
+	if (slc != NULL) {
+		if (strcmp(slc, "yes") != 0 && strcmp(slc, "no") != 0)
+			return cli_usage_error(cli, "--site-lost-callback: '%s': expected yes or no",
+					       slc);
+		a->scratch.b = (Callraft__BoolValue)CALLRAFT__BOOL_VALUE__INIT;
+		a->scratch.b.value = strcmp(slc, "yes") == 0;
+		op->site_lost_callback = &a->scratch.b;
 	}
 	return CLI_EXIT_OK;
 }
@@ -329,7 +339,7 @@ CLI_WRITE_OUTPUT(callback_voicemail, "voicemail callback held until the site ope
 int cli_site_configure_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
 	static const char *const clocks[] = {"opens", "closes", "utc-offset"};
-	static const char *const durations[] = {"presence-timeout", "loss-after"};
+	static const char *const durations[] = {"presence-timeout", "loss-after", "contact-timeout"};
 	int rv;
 
 	if ((rv = cli_check_name(cli, "site", a->pos[0], CALLRAFT_SITE_BYTES_MAX)))
@@ -338,7 +348,7 @@ int cli_site_configure_request(struct cli *cli, struct cli_args *a, struct callr
 	Callraft__Int32Value **clock_slot[] = {&op->opens_at_minute, &op->closes_at_minute,
 					       &op->utc_offset_minutes};
 	Callraft__Int64Value **duration_slot[] = {&op->presence_timeout_ms,
-						  &op->site_loss_after_ms};
+						  &op->site_loss_after_ms, &op->contact_timeout_ms};
 	op->site = a->pos[0];
 	for (size_t i = 0; i < 3; i++) {
 		const char *v = cli_opt(a, clocks[i]);
@@ -349,7 +359,7 @@ int cli_site_configure_request(struct cli *cli, struct cli_args *a, struct callr
 			return rv;
 		*clock_slot[i] = i32_of(&a->scratch.i32[i], minutes);
 	}
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < 3; i++) {
 		const char *v = cli_opt(a, durations[i]);
 		int64_t ms;
 		if (v == NULL)
@@ -383,6 +393,14 @@ int cli_site_up_request(struct cli *cli, struct cli_args *a, struct callraft_req
 }
 CLI_WRITE_OUTPUT(site_up, "ok")
 
+/* The PBX of a site says it is alive (state/sitewatch.c): sent every second or so. */
+int cli_site_heartbeat_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
+{
+	return cli_request_key(cli, a, "site", CALLRAFT_SITE_BYTES_MAX,
+			       CALLRAFT__REQUEST__OP_SITE_HEARTBEAT, r);
+}
+CLI_WRITE_OUTPUT(site_heartbeat, "ok")
+
 static void cli_format_minute(int m, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s%02d:%02d", m < 0 ? "-" : "", abs(m) / 60, abs(m) % 60);
@@ -410,12 +428,15 @@ int cli_site_list_output(struct cli *cli, const struct cli_args *a, const Callra
 		cli_format_minute(s->utc_offset_minutes, u, sizeof u);
 		cli_format_duration(s->presence_timeout_ms, p, sizeof p);
 		cli_format_duration(s->site_loss_after_ms, l, sizeof l);
-		const char *row[] = {s->site, s->down ? "DOWN" : "up", o, c, u, p, l};
+		const char *row[] = {s->site, s->down ? "DOWN" : s->out_of_contact ? "held" : "up",
+				     o, c, u, p, l};
 		cli_table_add(&t, row);
 		json_object *js = json_object_new_object();
 		cli_json_fields(js, &s->base, "site", "down", "down_reason", "down_since_ms",
 				"opens_at_minute", "closes_at_minute", "utc_offset_minutes",
-				"presence_timeout_ms", "site_loss_after_ms", NULL);
+				"presence_timeout_ms", "site_loss_after_ms", "contact_timeout_ms",
+				"out_of_contact", "lost_auto", "nodes_seen_ms", "pbx_seen_ms",
+				"agents_seen_ms", NULL);
 		json_object_array_add(arr, js);
 	}
 	if (cli->json) {

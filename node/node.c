@@ -257,6 +257,7 @@ static int node_open(struct node *n, char *err, size_t len)
 		return -1;
 	if (state_open(state_dir, &so, &n->state, err, len) != 0)
 		return -1;
+	state_set_site_event(n->state, node_site_event_log, n);
 	for (unsigned i = 0; i < n->cfg.n_members; i++) {
 		const struct config_member *cm = &n->cfg.members[i];
 		initial[i] = (struct repl_member){.id = cm->id, .raft_address = cm->raft_address};

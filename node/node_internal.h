@@ -133,6 +133,10 @@ struct fwd_link {
 	size_t n_queued, cap_queued;
 };
 
+/* sitelog.c: the state's site event hook (state_set_site_event): logs the decision. */
+void node_site_event_log(void *data, uint64_t index, const char *site, const char *what,
+			 const char *evidence);
+
 struct node {
 	uv_loop_t loop;
 	struct config cfg;

@@ -16,16 +16,19 @@ void site_contacts_term(struct site_contacts *t, uint64_t term)
 }
 
 bool site_contacts_check(struct site_contacts *t, uint64_t id, uint64_t match, uint64_t last_index,
-			 uint64_t now_ms, uint64_t timeout_ms)
+			 uint64_t now_ms, uint64_t timeout_ms, int64_t *silent_ms)
 {
 	struct site_contact *mc = NULL;
 
+	*silent_ms = -1;
 	for (unsigned i = 0; i < t->n; i++)
 		if (t->c[i].id == id)
 			mc = &t->c[i];
 	if (mc == NULL) {
-		if (t->n == CALLRAFT_MEMBERS_MAX)
-			return true; /* C1: cannot track it; no site is lost on a full table */
+		if (t->n == CALLRAFT_MEMBERS_MAX) {
+			*silent_ms = 0; /* C1: cannot track it; no site is lost on a full table */
+			return true;
+		}
 		mc = &t->c[t->n++];
 		*mc = (struct site_contact){.id = id, .match = match, .last_ms = now_ms};
 	}
@@ -33,7 +36,11 @@ bool site_contacts_check(struct site_contacts *t, uint64_t id, uint64_t match, u
 	if (match != mc->match || match >= last_index) {
 		mc->match = match;
 		mc->last_ms = now_ms;
+		mc->seen = true;
 	}
+	if (!mc->seen)
+		return false;
+	*silent_ms = (int64_t)(now_ms - mc->last_ms);
 	return now_ms - mc->last_ms < timeout_ms;
 }
 
@@ -57,6 +64,7 @@ static Callraft__SiteNodes *site_of(Callraft__Tick *tick, const char *site)
 	if ((s = calloc(1, sizeof *s)) == NULL)
 		return NULL;
 	callraft__site_nodes__init(s);
+	s->silent_ms = -1; /* nothing known yet */
 	if ((s->site = strdup(site)) == NULL) {
 		free(s);
 		return NULL;
@@ -85,13 +93,19 @@ Callraft__Command *tick_command_new(struct site_contacts *t, const struct tick_m
 		Callraft__SiteNodes *s;
 		if (!m->replicating || m->site == NULL)
 			continue;
+		int64_t silent = m->self ? 0 : -1;
 		bool reachable = m->self || (m->match_known && site_contacts_check(t, m->id, m->match,
 										   last_index, now_ms,
-										   timeout_ms));
+										   timeout_ms, &silent));
 		if ((s = site_of(tick, m->site)) == NULL)
 			goto err_cmd;
+		if (silent >= 0 && (s->silent_ms < 0 || silent < s->silent_ms))
+			s->silent_ms = silent;
 		s->reachable = s->reachable || reachable;
 	}
+	for (size_t j = 0; j < tick->n_sites; j++)
+		if (tick->sites[j]->silent_ms < 0)
+			tick->sites[j]->silent_ms = 0; /* unknown, as the FSM reads it */
 	return cmd;
 err_cmd:
 	callraft__command__free_unpacked(cmd, NULL);

@@ -8,8 +8,11 @@
  *
  * Contact: a member is in contact while its match index moved within the last
  * CALLRAFT_CONTACT_TIMEOUT_FACTOR election timeouts, or has reached the leader's last index (the
- * leader appends a Tick every interval, so a live follower's match index keeps moving). A member
- * first seen in a term gets the benefit of the doubt.
+ * leader appends a Tick every interval, so a live follower's match index keeps moving). Each site
+ * also carries silent_ms, how long ago one of its members last made progress, the evidence the
+ * FSM decides site liveness from (state/sitewatch.c). A member not yet seen to make progress in
+ * this term is not in contact and its silence is unknown: a new leader knows nothing of the time
+ * before its election, so it never vouches for it (the FSM keeps the evidence it has).
  *
  * Invariants of struct site_contacts:
  *   C1. n <= CALLRAFT_MEMBERS_MAX and each id appears at most once.
@@ -29,6 +32,7 @@ struct site_contact {
 	uint64_t id;
 	uint64_t match;   /* match index at the last movement */
 	uint64_t last_ms; /* when it last moved (loop time) */
+	bool seen;        /* it moved or was caught up in this term: last_ms is evidence */
 };
 
 struct site_contacts {
@@ -50,9 +54,10 @@ struct tick_member {
 /* Forgets every contact if `term` is not the table's. */
 void site_contacts_term(struct site_contacts *t, uint64_t term);
 /* Whether member `id`, with match index `match` (the leader's last index `last_index`), is in
- * contact at `now_ms`; records its movement. */
+ * contact at `now_ms`; records its movement. *silent_ms: how long ago it last made progress, or
+ * -1 if it has not been seen to in this term. */
 bool site_contacts_check(struct site_contacts *t, uint64_t id, uint64_t match, uint64_t last_index,
-			 uint64_t now_ms, uint64_t timeout_ms);
+			 uint64_t now_ms, uint64_t timeout_ms, int64_t *silent_ms);
 /* Aborts if an invariant C1-C3 is broken (now_ms: the time of the last check). */
 void site_contacts_verify(const struct site_contacts *t, uint64_t now_ms);
 

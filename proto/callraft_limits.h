@@ -161,7 +161,16 @@ _Static_assert(CALLRAFT_QUOTA_SESSIONS_PERCENT <= CALLRAFT_QUOTA_TABLE_PERCENT &
 #define CALLRAFT_TOP_TIER_DEFAULT 3
 #define CALLRAFT_REDIAL_WINDOW_MS_DEFAULT (10ll * 60 * 1000)
 #define CALLRAFT_PRESENCE_TIMEOUT_MS_DEFAULT 30000ll
-#define CALLRAFT_SITE_LOSS_AFTER_MS_DEFAULT 60000ll
+/* Site liveness (state/sitewatch.c), tuned for call-center cities 10-30 ms apart whose PBX sends a
+ * SiteHeartbeat every second and whose nodes the leader hears from every Tick: no evidence for
+ * contact_timeout (3 s: six Ticks, three PBX heartbeats) and the site's callers are held; none for
+ * site_loss_after (8 s) and the site is lost. The leader's Ticks run every 500 ms and a new
+ * leader takes about a second to be elected, so a dead site is declared lost within 10 s. */
+#define CALLRAFT_SITE_LOSS_AFTER_MS_DEFAULT 8000ll
+#define CALLRAFT_CONTACT_TIMEOUT_MS_DEFAULT 3000ll
+#define CALLRAFT_CONTACT_TIMEOUT_MS_MIN 1000ll
+/* Sites whose liveness one Tick evaluates (a contact center has a handful). */
+#define CALLRAFT_SITES_WATCHED_MAX 64
 /* Upper bound of every configurable duration: a day. Longer is a typo (and keeps sums of times far
  * from overflowing int64). */
 #define CALLRAFT_CONFIG_MS_MAX (24ll * 3600 * 1000)
@@ -172,6 +181,10 @@ _Static_assert(CALLRAFT_OFFER_TIMEOUT_MS_MIN >= 2 * CALLRAFT_TICK_INTERVAL_MS,
 	       "an offer must outlive a tick");
 _Static_assert(CALLRAFT_PRESENCE_TIMEOUT_MS_MIN >= 2 * CALLRAFT_TICK_INTERVAL_MS,
 	       "presence must outlive a tick");
+_Static_assert(CALLRAFT_CONTACT_TIMEOUT_MS_MIN >= 2 * CALLRAFT_TICK_INTERVAL_MS,
+	       "contact must outlive a tick");
+_Static_assert(CALLRAFT_SITE_LOSS_AFTER_MS_DEFAULT > CALLRAFT_CONTACT_TIMEOUT_MS_DEFAULT,
+	       "a site is held before it is lost");
 
 /* `call next` looks at most this many waiting calls per (queue, tier) before giving up on that
  * tier: calls skipped are those reserved for a known agent or not yet overflowed to this site. */

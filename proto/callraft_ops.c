@@ -27,6 +27,7 @@ bool callraft_op_is_write(Callraft__Request__OpCase op)
 	case CALLRAFT__REQUEST__OP_SITE_CONFIGURE:
 	case CALLRAFT__REQUEST__OP_SITE_DOWN:
 	case CALLRAFT__REQUEST__OP_SITE_UP:
+	case CALLRAFT__REQUEST__OP_SITE_HEARTBEAT:
 		return true;
 	default:
 		return false;
@@ -104,6 +105,7 @@ void callraft_command_from_request(Callraft__Command *cmd, const Callraft__Reque
 		OP(SITE_CONFIGURE, site_configure)
 		OP(SITE_DOWN, site_down)
 		OP(SITE_UP, site_up)
+		OP(SITE_HEARTBEAT, site_heartbeat)
 #undef OP
 	default:
 		cmd->op_case = CALLRAFT__COMMAND__OP__NOT_SET; /* not a write: state_validate refuses it */

@@ -23,20 +23,21 @@
  * not take the call away; so no failover or retry makes a customer be called twice. At most
  * CALLRAFT_CALLBACK_ATTEMPTS_MAX attempts per callback.
  *
- * Site loss (callbacks_site_lost), by SiteDown or when the site's nodes and its agents have all been
- * unreachable for the site's site_loss_after_ms (TIMER_SITE). The leader's Ticks report, per site
- * with member nodes, whether any is in contact (replicating); agents' presence comes from their
- * heartbeats. A site whose nodes are not reported is judged by its agents alone:
+ * Site loss (callbacks_site_lost), by SiteDown or by the liveness rule (sitewatch.c: no evidence
+ * of life from a watched site for site_loss_after_ms; for a site with agents only, every agent's
+ * presence lease lapsed that long, callbacks_site_check):
  *   1. the site is marked down (routing.c then lets every site's agents take its callers at once);
  *   2. every caller WAITING who arrived there becomes a callback, keeping their queue key, so the
  *      surviving sites call them back in their original order; their number goes into by_number;
- *   3. every call its agents held (OFFERED or ANSWERED) goes back to the queue under its original
- *      key as a callback; the agents become UNREACHABLE.
+ *   3. its agents' open offers go back to the queue as callbacks under their original keys; their
+ *      calls in progress are ENDED "site-lost" with a callback in their place
+ *      (callbacks_end_site_lost); the agents become UNREACHABLE.
  * Nothing is deleted: every promise stays a record in `calls`.
- * Redial (callbacks_redial): a CallEnqueue whose caller number is in by_number, of a callback still
- * WAITING and converted no longer than the queue's redial_window_ms ago, takes that callback's
- * place (queue, tier, enqueued_ms, enqueue_seq); the callback is ENDED with merged_into set, so the
- * customer is neither called back nor queued twice.
+ * Redial (callbacks_redial): a CallEnqueue whose (caller number, queue) is in by_number, of a call
+ * still WAITING (held or not) or OFFERED (not being dialled back), or a site-loss callback
+ * converted no longer than the queue's redial_window_ms ago, takes that call's place (queue, tier,
+ * enqueued_ms, enqueue_seq); the earlier call is ENDED with merged_into set (its offer withdrawn),
+ * so the customer is neither called back nor queued twice. docs/routing.md states every rule.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -224,19 +225,38 @@ int op_call_dial_attempt(struct apply_ctx *c, const Callraft__CallDialAttempt *o
 
 /* ---- site loss -------------------------------------------------------------------------- */
 
-/* Makes a call a callback because its site was lost, and remembers its number for a redial. */
-static int convert(struct apply_ctx *c, Callraft__Call *call)
+/* The by_number key of a caller in a queue: number '\0' queue. */
+#define BYN_KEY_BYTES_MAX (CALLRAFT_PHONE_BYTES_MAX + 1 + CALLRAFT_QUEUE_BYTES_MAX)
+static size_t byn_key(uint8_t out[BYN_KEY_BYTES_MAX], const char *number, const char *queue)
+{
+	size_t n = strlen(number), q = strlen(queue);
+
+	assert(n >= 1 && n <= CALLRAFT_PHONE_BYTES_MAX && q <= CALLRAFT_QUEUE_BYTES_MAX);
+	memcpy(out, number, n);
+	out[n] = '\0';
+	memcpy(out + n + 1, queue, q);
+	return n + 1 + q;
+}
+
+int callbacks_number_put(struct apply_ctx *c, const Callraft__Call *call)
+{
+	uint8_t key[BYN_KEY_BYTES_MAX];
+
+	if (call->caller_number[0] == '\0')
+		return 0;
+	return store_put_raw(c->s, c->txn, DB_BY_NUMBER, key,
+			     byn_key(key, call->caller_number, call->queue), call->call_id,
+			     strlen(call->call_id), "by number", call->caller_number, c->errmsg,
+			     c->errmsg_len);
+}
+
+int callbacks_convert(struct apply_ctx *c, Callraft__Call *call)
 {
 	call->callback = true;
 	if (call->callback_number[0] == '\0')
 		call->callback_number = call->caller_number;
 	call->converted_ms = c->now_ms;
-	if (call->caller_number[0] != '\0' &&
-	    store_put_raw(c->s, c->txn, DB_BY_NUMBER, call->caller_number,
-			  strlen(call->caller_number), call->call_id, strlen(call->call_id),
-			  "by number", call->caller_number, c->errmsg, c->errmsg_len) != 0)
-		return -1;
-	return 0;
+	return callbacks_number_put(c, call);
 }
 
 /* Step 2: every caller waiting who arrived at `site` becomes a callback, place intact. */
@@ -261,7 +281,7 @@ static int convert_waiting(struct apply_ctx *c, const char *site, unsigned *n)
 		}
 		if (strcmp(call->arrival_site, site) == 0 && !call->callback) {
 			Callraft__Call copy = *call;
-			rc = (convert(c, &copy) != 0 || ctx_put_call(c, &copy) != 0) ? -1 : 0;
+			rc = (callbacks_convert(c, &copy) != 0 || ctx_put_call(c, &copy) != 0) ? -1 : 0;
 			(*n)++;
 		}
 		protobuf_c_message_free_unpacked(&call->base, NULL);
@@ -324,7 +344,67 @@ static void free_ids(char **ids, size_t n)
 	free(ids);
 }
 
-/* Step 3 for one agent: the call it held goes back as a callback; it becomes UNREACHABLE. */
+/* A deterministic id for the callback of a call ended by a site loss, not used by any call. */
+static int callback_id(struct apply_ctx *c, char out[CALLRAFT_ID_BYTES_MAX + 1])
+{
+	for (unsigned i = 0; i < 1000; i++) {
+		Callraft__Call *old;
+		snprintf(out, CALLRAFT_ID_BYTES_MAX + 1, "site-lost:%llu.%u.%u",
+			 (unsigned long long)c->index, c->position, i);
+		int rc = ctx_get_call(c, out, &old);
+		if (rc != 0)
+			return rc < 0 ? -1 : 0;
+		protobuf_c_message_free_unpacked(&old->base, NULL);
+	}
+	return store_err(c->errmsg, c->errmsg_len, MDB_KEYEXIST, "site-lost callback id");
+}
+
+int callbacks_end_site_lost(struct apply_ctx *c, Callraft__Call *call)
+{
+	Callraft__QueueConfig cfg;
+	char id[CALLRAFT_ID_BYTES_MAX + 1];
+	const char *number = call->callback_number[0] != '\0' ? call->callback_number
+							      : call->caller_number;
+
+	assert(call->state == CALLRAFT__CALL_STATE__ANSWERED ||
+	       call->state == CALLRAFT__CALL_STATE__OFFERED);
+	if (route_queue_config(c, call->queue, &cfg) != 0 ||
+	    timer_del(c, TIMER_OFFER, call->offer_expires_ms, call->call_id) != 0)
+		return -1;
+	call->state = CALLRAFT__CALL_STATE__ENDED;
+	call->ended_ms = c->now_ms;
+	call->offer_expires_ms = 0;
+	call->dialing = false;
+	call->outcome = "site-lost";
+	if (!cfg.site_lost_no_callback && number[0] != '\0') {
+		Callraft__Call cb = CALLRAFT__CALL__INIT;
+		if (callback_id(c, id) != 0)
+			return -1;
+		cb.call_id = id;
+		cb.queue = call->queue;
+		cb.caller_number = (char *)number;
+		cb.callback_number = (char *)number;
+		cb.customer_id = call->customer_id;
+		cb.tier = call->tier;
+		cb.arrival_site = call->arrival_site;
+		cb.state = CALLRAFT__CALL_STATE__WAITING;
+		cb.enqueued_ms = call->enqueued_ms; /* the original place */
+		cb.enqueue_seq = call->enqueue_seq;
+		cb.callback = true;
+		cb.converted_ms = c->now_ms;
+		cb.origin_call_id = call->call_id;
+		call->callback_id = id;
+		if (ctx_put_call(c, &cb) != 0 || route_queue_put(c, &cb) != 0 ||
+		    callbacks_number_put(c, &cb) != 0 || stats_count(c, &cb, STATS_CALLBACK) != 0 ||
+		    history_add(c, cb.customer_id, "callback", cb.call_id) != 0)
+			return -1;
+	}
+	return ctx_put_call(c, call);
+}
+
+/* Step 3 for one agent: an open offer goes back as a callback (place intact); a call in progress
+ * (answered, or a callback being dialled) is ended "site-lost" with a callback in its place
+ * (callbacks_end_site_lost); the agent becomes UNREACHABLE. */
 static int agent_lost(struct apply_ctx *c, const char *agent_id)
 {
 	Callraft__Agent *a, upd;
@@ -337,7 +417,13 @@ static int agent_lost(struct apply_ctx *c, const char *agent_id)
 		rc = ctx_get_call(c, a->call_id, &call);
 		if (rc == 0) {
 			copy = *call;
-			rc = (convert(c, &copy) != 0 || route_requeue(c, &copy) != 0) ? -1 : 0;
+			if (call->state == CALLRAFT__CALL_STATE__ANSWERED || call->dialing)
+				rc = callbacks_end_site_lost(c, &copy);
+			else
+				rc = ((!copy.callback && callbacks_convert(c, &copy) != 0) ||
+				      route_requeue(c, &copy) != 0)
+					 ? -1
+					 : 0;
 		} else {
 			rc = -1;
 		}
@@ -356,7 +442,7 @@ static int agent_lost(struct apply_ctx *c, const char *agent_id)
 	return rc;
 }
 
-int callbacks_site_lost(struct apply_ctx *c, const char *site, const char *reason)
+int callbacks_site_lost(struct apply_ctx *c, const char *site, const char *reason, bool automatic)
 {
 	Callraft__Site s;
 	char **ids;
@@ -373,6 +459,7 @@ int callbacks_site_lost(struct apply_ctx *c, const char *site, const char *reaso
 	s.down = true;
 	s.down_since_ms = c->now_ms;
 	s.down_reason = (char *)reason;
+	s.lost_auto = automatic;
 	if (route_site_put(c, &s) != 0 || convert_waiting(c, site, &n_calls) != 0 ||
 	    site_agents(c, site, &ids, &n_agents) != 0)
 		return -1;
@@ -388,7 +475,8 @@ int callbacks_site_lost(struct apply_ctx *c, const char *site, const char *reaso
 
 int op_site_down(struct apply_ctx *c, const Callraft__SiteDown *op)
 {
-	return callbacks_site_lost(c, op->site, op->reason[0] != '\0' ? op->reason : "operator");
+	return callbacks_site_lost(c, op->site, op->reason[0] != '\0' ? op->reason : "operator",
+				   false);
 }
 
 int op_site_up(struct apply_ctx *c, const Callraft__SiteUp *op)
@@ -398,14 +486,16 @@ int op_site_up(struct apply_ctx *c, const Callraft__SiteUp *op)
 	if (route_site(c, op->site, &s) != 0)
 		return -1;
 	s.down = false;
+	s.lost_auto = false;
 	s.down_since_ms = 0;
 	s.down_reason = "";
 	snprintf(c->msg, sizeof c->msg, "site '%s' up", op->site);
 	return route_site_put(c, &s);
 }
 
-/* TIMER_SITE: the site is lost when its nodes (as the leader's Ticks report them) and its agents
- * have all been unreachable for site_loss_after_ms. */
+/* TIMER_SITE, for a site that is not watched (no nodes reported, no PBX heartbeat: sitewatch.c
+ * decides the others): the site is lost when every logged-in agent's presence lease has lapsed
+ * (whatever its state, on a call too) for site_loss_after_ms. */
 int callbacks_site_check(struct apply_ctx *c, const char *site)
 {
 	Callraft__Site s;
@@ -413,82 +503,124 @@ int callbacks_site_check(struct apply_ctx *c, const char *site)
 	size_t n;
 	int64_t last = 0;
 	int rc = 0;
-	bool reachable = false;
+	bool live = false;
 
 	if (route_site(c, site, &s) != 0)
 		return -1;
-	if (s.down)
+	if (s.down || sitelive_watched(&s))
 		return 0;
 	if (site_agents(c, site, &ids, &n) != 0)
 		return -1;
-	for (size_t i = 0; i < n && rc == 0 && !reachable; i++) {
+	for (size_t i = 0; i < n && rc == 0 && !live; i++) {
 		Callraft__Agent *a;
 		rc = ctx_get_agent(c, ids[i], &a);
 		if (rc != 0)
 			break;
-		reachable = a->state != CALLRAFT__AGENT_STATE__UNREACHABLE;
-		if (a->since_ms > last)
-			last = a->since_ms;
+		live = a->presence_due_ms > c->now_ms;
+		if (a->presence_due_ms > last)
+			last = a->presence_due_ms;
 		protobuf_c_message_free_unpacked(&a->base, NULL);
 	}
 	free_ids(ids, n);
 	if (rc != 0)
 		return -1;
-	/* Nodes: a site whose nodes the leader reports must have had none in contact for
-	 * site_loss_after_ms; a site without reported nodes is judged by its agents alone. */
-	bool nodes_down = !s.nodes_reported ||
-			  (!s.nodes_reachable &&
-			   c->now_ms - s.nodes_unreachable_since_ms >= s.site_loss_after_ms);
-	if (!nodes_down)
+	if (n == 0 || live || c->now_ms - last < s.site_loss_after_ms)
 		return 0;
-	if (n > 0 && (reachable || c->now_ms - last < s.site_loss_after_ms))
-		return 0;
-	if (n == 0 && !s.nodes_reported)
-		return 0; /* nothing known to be at this site */
-	return callbacks_site_lost(c, site,
-				   n == 0 ? "every node unreachable"
-				   : s.nodes_reported ? "every node and agent unreachable"
-						      : "every agent unreachable");
+	return callbacks_site_lost(c, site, "every agent's presence lease lapsed", true);
+}
+
+/* The earlier call of a redialling caller: by (number, queue), or by number alone (the key of
+ * states written before issue 12). 0 with *old, 1 if none. */
+static int redial_find(struct apply_ctx *c, const Callraft__Call *call, Callraft__Call **old)
+{
+	uint8_t key[BYN_KEY_BYTES_MAX];
+	char id[CALLRAFT_ID_BYTES_MAX + 1];
+	MDB_val k = {byn_key(key, call->caller_number, call->queue), key}, v;
+	int rc = mdb_get(c->txn, c->s->dbi[DB_BY_NUMBER], &k, &v);
+
+	if (rc == MDB_NOTFOUND) {
+		k = (MDB_val){strlen(call->caller_number), call->caller_number};
+		rc = mdb_get(c->txn, c->s->dbi[DB_BY_NUMBER], &k, &v);
+	}
+	if (rc == MDB_NOTFOUND)
+		return 1;
+	if (rc != 0 || v.mv_size == 0 || v.mv_size > CALLRAFT_ID_BYTES_MAX)
+		return store_err(c->errmsg, c->errmsg_len, rc ? rc : MDB_CORRUPTED,
+				 "by number '%s'", call->caller_number);
+	memcpy(id, v.mv_data, v.mv_size);
+	id[v.mv_size] = '\0';
+	rc = ctx_get_call(c, id, old);
+	if (rc == 0 && strcmp((*old)->queue, call->queue) != 0) {
+		protobuf_c_message_free_unpacked(&(*old)->base, NULL);
+		return 1;
+	}
+	return rc;
+}
+
+/* Whether the earlier call still holds a place the redial takes (see the header). */
+static bool redial_keeps_place(struct apply_ctx *c, const Callraft__Call *old,
+			       const Callraft__QueueConfig *cfg)
+{
+	if (old->state != CALLRAFT__CALL_STATE__WAITING && old->state != CALLRAFT__CALL_STATE__OFFERED)
+		return false;
+	if (old->state == CALLRAFT__CALL_STATE__OFFERED && old->callback && old->dialing)
+		return false; /* the agent is dialling them right now: that call goes on */
+	return old->converted_ms == 0 || c->now_ms - old->converted_ms <= cfg->redial_window_ms;
+}
+
+/* Takes the earlier call out of its place: out of the queue, or its offer withdrawn. */
+static int redial_vacate(struct apply_ctx *c, Callraft__Call *old)
+{
+	if (old->state == CALLRAFT__CALL_STATE__WAITING)
+		return route_queue_del(c, old) < 0 ? -1 : 0;
+	Callraft__Agent *a;
+	int rc = ctx_get_agent(c, old->agent_id, &a);
+	if (rc != 0)
+		return store_err(c->errmsg, c->errmsg_len, rc < 0 ? MDB_CORRUPTED : MDB_NOTFOUND,
+				 "agent '%s' of call '%s'", old->agent_id, old->call_id);
+	Callraft__Agent copy = *a;
+	rc = (timer_del(c, TIMER_OFFER, old->offer_expires_ms, old->call_id) != 0 ||
+	      route_release_agent(c, &copy) != 0)
+		     ? -1
+		     : 0;
+	protobuf_c_message_free_unpacked(&a->base, NULL);
+	return rc;
 }
 
 int callbacks_redial(struct apply_ctx *c, Callraft__Call *call)
 {
 	Callraft__QueueConfig cfg;
 	Callraft__Call *old;
-	char id[CALLRAFT_ID_BYTES_MAX + 1];
-	MDB_val k = {strlen(call->caller_number), call->caller_number}, v;
 	int rc;
 
-	if (k.mv_size == 0)
+	if (call->caller_number[0] == '\0')
 		return 0;
-	rc = mdb_get(c->txn, c->s->dbi[DB_BY_NUMBER], &k, &v);
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc != 0)
-		return store_err(c->errmsg, c->errmsg_len, rc, "by number '%s'",
-				 call->caller_number);
-	memcpy(id, v.mv_data, v.mv_size);
-	id[v.mv_size] = '\0';
-	if ((rc = ctx_get_call(c, id, &old)) != 0)
+	if ((rc = redial_find(c, call, &old)) != 0)
 		return rc < 0 ? -1 : 0;
 	ctx_own(c, &old->base);
 	if (route_queue_config(c, old->queue, &cfg) != 0)
 		return -1;
-	if (old->state != CALLRAFT__CALL_STATE__WAITING || !old->callback ||
-	    old->converted_ms == 0 || c->now_ms - old->converted_ms > cfg.redial_window_ms)
+	if (!redial_keeps_place(c, old, &cfg))
 		return 0;
-	if (route_queue_del(c, old) != 0 ||
-	    store_del(c->s, c->txn, DB_BY_NUMBER, k.mv_data, k.mv_size, "by number", id, c->errmsg,
-		      c->errmsg_len) < 0)
+	if (redial_vacate(c, old) != 0)
 		return -1;
 	Callraft__Call upd = *old;
 	upd.state = CALLRAFT__CALL_STATE__ENDED;
 	upd.ended_ms = c->now_ms;
 	upd.merged_into = call->call_id;
+	upd.agent_id = "";
+	upd.offer_expires_ms = 0;
+	upd.dialing = false;
 	call->queue = old->queue;
 	call->tier = old->tier;
 	call->enqueued_ms = old->enqueued_ms;
 	call->enqueue_seq = old->enqueue_seq;
-	snprintf(c->msg, sizeof c->msg, "redial: took the place of callback '%s'", id);
-	return ctx_put_call(c, &upd) != 0 ? -1 : 1;
+	call->preferred_agent = old->preferred_agent;
+	call->preferred_until_ms = old->preferred_until_ms;
+	call->merged_from = old->call_id;
+	snprintf(c->msg, sizeof c->msg, "redial: took the place of call '%s'", old->call_id);
+	return (ctx_put_call(c, &upd) != 0 ||
+		history_add(c, call->customer_id, "redial", call->call_id) != 0)
+		       ? -1
+		       : 1;
 }

@@ -89,6 +89,8 @@ int op_call_enqueue(struct apply_ctx *c, const Callraft__CallEnqueue *op)
 	rc = callbacks_redial(c, call);
 	if (rc < 0 || (rc == 0 && prefer_known_agent(c, call) != 0))
 		return -1;
+	if (callbacks_number_put(c, call) != 0)
+		return -1;
 	if (rc == 1) /* the redialling caller took their old place: the same contact */
 		return (ctx_put_call(c, call) != 0 || route_queue_put(c, call) != 0) ? -1 : 0;
 	if (ctx_put_call(c, call) != 0 || route_enter_queue(c, call) != 0)

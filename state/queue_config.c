@@ -47,6 +47,7 @@ static void site_defaults(Callraft__Site *s, const char *site)
 	s->site = (char *)site;
 	s->presence_timeout_ms = CALLRAFT_PRESENCE_TIMEOUT_MS_DEFAULT;
 	s->site_loss_after_ms = CALLRAFT_SITE_LOSS_AFTER_MS_DEFAULT;
+	s->contact_timeout_ms = CALLRAFT_CONTACT_TIMEOUT_MS_DEFAULT;
 }
 
 int route_site(struct apply_ctx *c, const char *site, Callraft__Site *out)
@@ -65,6 +66,8 @@ int route_site(struct apply_ctx *c, const char *site, Callraft__Site *out)
 	copy.base = out->base;
 	copy.site = (char *)site;
 	copy.down_reason = "";
+	if (copy.contact_timeout_ms == 0) /* a record written before issue 12 */
+		copy.contact_timeout_ms = CALLRAFT_CONTACT_TIMEOUT_MS_DEFAULT;
 	*out = copy;
 	protobuf_c_message_free_unpacked(&rec->base, NULL);
 	return 0;
@@ -100,11 +103,19 @@ int op_queue_configure(struct apply_ctx *c, const Callraft__QueueConfigure *op)
 	if (op->f != NULL)                                                                         \
 		q.f = op->f->value;
 	SET(overflow_after_ms)
-	SET(offer_timeout_ms) SET(known_agent_timeout_ms) SET(aging_ms_per_tier)
-	    SET(service_level_ms) SET(wrap_up_ms) SET(top_tier) SET(redial_window_ms)
+	SET(offer_timeout_ms)
+	SET(known_agent_timeout_ms)
+	SET(aging_ms_per_tier)
+	SET(service_level_ms)
+	SET(wrap_up_ms)
+	SET(top_tier)
+	SET(redial_window_ms)
 #undef SET
-		if (store_put(c->s, c->txn, DB_QUEUES, q.queue, strlen(q.queue), &q.base,
-			      "queue config", q.queue, c->errmsg, c->errmsg_len) != 0) return -1;
+	if (op->site_lost_callback != NULL)
+		q.site_lost_no_callback = !op->site_lost_callback->value;
+	if (store_put(c->s, c->txn, DB_QUEUES, q.queue, strlen(q.queue), &q.base, "queue config",
+		      q.queue, c->errmsg, c->errmsg_len) != 0)
+		return -1;
 	snprintf(c->msg, sizeof c->msg, "queue '%s' configured", q.queue);
 	return 0;
 }
@@ -128,6 +139,8 @@ int op_site_configure(struct apply_ctx *c, const Callraft__SiteConfigure *op)
 		s.presence_timeout_ms = op->presence_timeout_ms->value;
 	if (op->site_loss_after_ms != NULL)
 		s.site_loss_after_ms = op->site_loss_after_ms->value;
+	if (op->contact_timeout_ms != NULL)
+		s.contact_timeout_ms = op->contact_timeout_ms->value;
 	snprintf(c->msg, sizeof c->msg, "site '%s' configured", s.site);
 	return route_site_put(c, &s);
 }

@@ -28,11 +28,14 @@
  *   arriving after offer_expires_ms, is STALE_TOKEN.
  *
  * Agent presence: every login, heartbeat, state change and `call next` renews a lease of the
- * site's presence_timeout_ms (TIMER_PRESENCE). When it lapses the agent becomes UNREACHABLE and an
- * offered call goes back to the queue; an agent talking on an ANSWERED call keeps it (the phone
- * call lives in the PBX) and the lease is renewed. A heartbeat brings an UNREACHABLE agent back
- * to AVAILABLE. When an agent becomes UNREACHABLE, TIMER_SITE checks site_loss_after_ms later
- * whether the whole site is gone (callbacks.c).
+ * site's presence_timeout_ms (TIMER_PRESENCE). The lease lapses in every state: an offered call
+ * goes back to the queue and the agent becomes UNREACHABLE; an agent on a call in progress keeps
+ * it (the phone call lives in the PBX) while its site's PBX heartbeats renew the lease, else the
+ * lease stays lapsed and counts as gone; at a lost site the call is ended "site-lost" with a
+ * callback (sitewatch.c). A heartbeat brings an UNREACHABLE agent back to AVAILABLE.
+ *
+ * Held callers: a caller whose arrival site is out of contact (sitewatch.c) is eligible for no
+ * agent until the site is back or lost.
  *
  * Wrap-up: after CallEnd of an answered call the agent is WRAP_UP for the queue's wrap_up_ms
  * (TIMER_WRAP), then AVAILABLE; wrap_up_ms 0 means straight to AVAILABLE.
@@ -138,6 +141,8 @@ int route_touch_agent(struct apply_ctx *c, Callraft__Agent *agent)
 		agent->state = CALLRAFT__AGENT_STATE__AVAILABLE;
 		agent->since_ms = c->now_ms;
 	}
+	if (sitelive_agent_seen(c, agent->site) != 0)
+		return -1;
 	return timer_set(c, TIMER_PRESENCE, agent->presence_due_ms, agent->agent_id);
 }
 
@@ -206,8 +211,10 @@ static int eligible(struct apply_ctx *c, const Callraft__Agent *agent, const Cal
 		    const Callraft__QueueConfig *cfg)
 {
 	Callraft__Site site;
-	int rc;
+	int rc = sitelive_held(c, call);
 
+	if (rc != 0) /* its site is out of contact: the caller may be gone, offer nobody */
+		return rc < 0 ? -1 : 0;
 	if (call->preferred_agent[0] != '\0') {
 		if (strcmp(call->preferred_agent, agent->agent_id) == 0)
 			return 1;

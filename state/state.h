@@ -57,6 +57,14 @@ struct state_options {
 int state_open(const char *dir, const struct state_options *opts, struct state **out, char *errmsg,
 	       size_t errmsg_len);
 
+/* Called by apply when the FSM decides a site's liveness (state/sitewatch.c): `what` is "out of
+ * contact: its callers are held", "back in contact", "lost" or "restored"; `evidence` says how long
+ * ago each kind of evidence was last seen. Every replica calls it at the same log index; strings
+ * are valid during the call only. Runs inside apply: it must not call back into the state. */
+typedef void state_site_event_fn(void *data, uint64_t index, const char *site, const char *what,
+				 const char *evidence);
+void state_set_site_event(struct state *s, state_site_event_fn *fn, void *data);
+
 /* Syncs and closes. NULL is allowed. */
 void state_close(struct state *s);
 

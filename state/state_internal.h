@@ -7,6 +7,7 @@
  *   read.c         state_read.
  *   assign.c       issue #14: pushed offers, the FSM giving waiting calls to ready agents.
  *   tick.c         Tick: fires the due timers, records the leader's report of sites' nodes.
+ *   sitewatch.c    issue 12: site liveness decided by every Tick (held callers, loss, restore).
  *   calls.c        a call's life (enqueue, next, answer, end, abandon).
  *   agents.c       an agent's presence (login, set state, logout).
  *   tickets.c      tickets and their notes.
@@ -21,6 +22,7 @@
  *   state.c        open, close, the applied index, the digest.
  *   quota.c        the quotas over the logical bytes per table (RESOURCE_EXHAUSTED, issue 13).
  *   queue_index.c  the queue index, the site index and the waiting counts kept with it.
+ *   sitelive.c     issue 12: whether a site is watched, a caller held; evidence from agents.
  *   queue_config.c queue and site configuration, and the defaults of unconfigured ones.
  *   history.c      a customer's contact history.
  *   ctx.c          the apply context: business outcome, borrowed records, typed call/agent I/O.
@@ -116,6 +118,9 @@ struct state {
 	/* Reply buffers of the last applied entry, reused between calls (see state_replies). */
 	uint8_t *reply_buf[CALLRAFT_BATCH_COMMANDS_MAX];
 	size_t reply_cap[CALLRAFT_BATCH_COMMANDS_MAX];
+	/* Site liveness decisions (sitewatch.c), see state_set_site_event. */
+	state_site_event_fn *site_event_fn;
+	void *site_event_data;
 };
 
 /* One command being applied. The objects a reply carries are copies (call, agent, ticket) whose
@@ -366,19 +371,45 @@ int op_site_down(struct apply_ctx *c, const Callraft__SiteDown *op);
 int op_site_up(struct apply_ctx *c, const Callraft__SiteUp *op);
 /* Site loss: marks the site down, makes its waiting callers callbacks (place intact) and returns
  * the calls its agents held to the queue as callbacks; its agents become UNREACHABLE. */
-int callbacks_site_lost(struct apply_ctx *c, const char *site, const char *reason);
+int callbacks_site_lost(struct apply_ctx *c, const char *site, const char *reason, bool automatic);
 /* Called by Tick for TIMER_RELEASE: a SCHEDULED callback enters the queue. */
 int callbacks_release(struct apply_ctx *c, const char *call_id, int64_t due_ms);
-/* CallEnqueue of a caller who redialled after a site loss: 1 if `call` took the old call's place
- * (call filled with the old key), 0 if not, -1 on failure. */
+/* CallEnqueue of a caller who redialled while an earlier call of theirs holds a place (see
+ * callbacks.c): 1 if `call` took the old call's place (call filled with the old key), 0 if not,
+ * -1 on failure. */
 int callbacks_redial(struct apply_ctx *c, Callraft__Call *call);
-/* TIMER_SITE (fired by tick.c): the site is lost when its nodes and its agents have all been
- * unreachable for site_loss_after_ms. */
+/* TIMER_SITE (fired by tick.c), for a site sitewatch.c does not watch: the site is lost when every
+ * agent's presence lease has lapsed for site_loss_after_ms. */
 int callbacks_site_check(struct apply_ctx *c, const char *site);
+/* Makes `call` (a copy, written back by the caller) a callback because its site was lost, and
+ * indexes its number for a redial. */
+int callbacks_convert(struct apply_ctx *c, Callraft__Call *call);
+/* Indexes a call with a caller number under (number, queue) for a redial (callbacks_redial). */
+int callbacks_number_put(struct apply_ctx *c, const Callraft__Call *call);
+/* Ends a call in progress (ANSWERED, or OFFERED while dialled) with outcome "site-lost" and, per
+ * its queue, puts a callback in its original place. `call` is a copy; the agent is not touched. */
+int callbacks_end_site_lost(struct apply_ctx *c, Callraft__Call *call);
 
 /* ---- history.c -------------------------------------------------------------------------- */
 /* Appends a line to the customer's contact history (nothing if customer_id is empty). */
 int history_add(struct apply_ctx *c, const char *customer_id, const char *kind, const char *id);
+
+/* ---- sitewatch.c (issue 12): the Tick's liveness decisions ------------------------------ */
+int op_site_heartbeat(struct apply_ctx *c, const Callraft__SiteHeartbeat *op);
+/* Records a Tick's report of one site's nodes. */
+int sitewatch_nodes(struct apply_ctx *c, const Callraft__SiteNodes *sn);
+/* Every Tick: decides contact, loss and restoration of every watched site. */
+int sitewatch_tick(struct apply_ctx *c);
+
+/* ---- sitelive.c (issue 12): what others ask about a site's liveness ---------------------- */
+/* Watched: its nodes are reported by the leader's Ticks or its PBX sends heartbeats. */
+bool sitelive_watched(const Callraft__Site *s);
+/* "last evidence: nodes N ms ago, pbx ..., agents ..." for logs and the loss reason. */
+void sitelive_evidence(const struct apply_ctx *c, const Callraft__Site *s, char *out, size_t len);
+/* An agent of `site` was heard from (its own command): evidence that the site is alive. */
+int sitelive_agent_seen(struct apply_ctx *c, const char *site);
+/* 1 if `call` is held (its arrival site is out of contact, not lost; not a callback), 0 if not. */
+int sitelive_held(struct apply_ctx *c, const Callraft__Call *call);
 
 /* ---- stats.c ---------------------------------------------------------------------------- */
 enum stats_event { STATS_ENTER, STATS_ANSWER, STATS_ABANDON, STATS_CALLBACK };

@@ -70,30 +70,49 @@ static int fire_offer(struct apply_ctx *c, const char *call_id, int64_t due_ms)
 	return rc;
 }
 
-/* The agent's presence lapsed while it held a call. */
-static int presence_lapsed_on_call(struct apply_ctx *c, Callraft__Agent *a, bool *keep)
+/* Schedules the legacy site check (callbacks_site_check) site_loss_after_ms from now. */
+static int site_check_later(struct apply_ctx *c, const char *site)
 {
-	Callraft__Call *call;
-	int rc = ctx_get_call(c, a->call_id, &call);
+	Callraft__Site s;
 
-	if (rc != 0)
-		return rc < 0 ? -1
-			      : store_err(c->errmsg, c->errmsg_len, MDB_NOTFOUND,
-					  "call '%s' of agent '%s'", a->call_id, a->agent_id);
-	Callraft__Call copy = *call;
-	*keep = call->state == CALLRAFT__CALL_STATE__ANSWERED || call->dialing;
-	if (!*keep)
-		rc = route_requeue(c, &copy);
-	protobuf_c_message_free_unpacked(&call->base, NULL);
-	return rc;
+	if (route_site(c, site, &s) != 0)
+		return -1;
+	return timer_set(c, TIMER_SITE, c->now_ms + s.site_loss_after_ms, site);
 }
 
-/* TIMER_PRESENCE: a silent agent becomes UNREACHABLE; what was offered to it goes back. */
+/* The lease of an agent holding a call in progress (answered, or a callback being dialled)
+ * lapsed. The site's PBX holds the phone call: if the PBX sent a heartbeat within the presence
+ * timeout, it renews the lease. If the site is lost, the call is ended "site-lost" (with a
+ * callback). Otherwise the lease stays lapsed (presence_due_ms in the past): the agent keeps the
+ * call until it ends or the site is lost, and counts as gone for the site check. *ended says
+ * whether the call was ended. */
+static int lapsed_in_progress(struct apply_ctx *c, Callraft__Agent *a, Callraft__Call *call,
+			      bool *ended)
+{
+	Callraft__Site site;
+
+	if (route_site(c, a->site, &site) != 0)
+		return -1;
+	if (site.down) {
+		Callraft__Call copy = *call;
+		*ended = true;
+		return callbacks_end_site_lost(c, &copy);
+	}
+	if (site.pbx_seen_ms != 0 && c->now_ms - site.pbx_seen_ms < site.presence_timeout_ms) {
+		a->presence_due_ms = c->now_ms + site.presence_timeout_ms;
+		return timer_set(c, TIMER_PRESENCE, a->presence_due_ms, a->agent_id);
+	}
+	return site_check_later(c, a->site);
+}
+
+/* TIMER_PRESENCE: a silent agent's lease lapsed (whatever its state). An open offer is withdrawn
+ * (the call goes back in its place) and the agent becomes UNREACHABLE; a call in progress is
+ * handled by lapsed_in_progress. */
 static int fire_presence(struct apply_ctx *c, const char *agent_id, int64_t due_ms)
 {
 	Callraft__Agent *src, copy, *a = &copy;
-	Callraft__Site site;
-	bool keep = false;
+	Callraft__Call *call = NULL;
+	bool ended = false;
 	int rc = ctx_get_agent(c, agent_id, &src);
 
 	if (rc != 0)
@@ -102,25 +121,36 @@ static int fire_presence(struct apply_ctx *c, const char *agent_id, int64_t due_
 	if (a->presence_due_ms != due_ms || a->state == CALLRAFT__AGENT_STATE__OFFLINE ||
 	    a->state == CALLRAFT__AGENT_STATE__UNREACHABLE)
 		goto out; /* renewed or gone meanwhile */
-	if (a->state == CALLRAFT__AGENT_STATE__ON_CALL &&
-	    (rc = presence_lapsed_on_call(c, a, &keep)) != 0)
-		goto out;
-	if (keep) { /* talking: the lease runs on */
-		a->presence_due_ms = 0;
-		rc = route_touch_agent(c, a);
-		a->last_seen_ms = due_ms;
-	} else {
-		a->state = CALLRAFT__AGENT_STATE__UNREACHABLE;
-		a->call_id = "";
-		a->reason = "";
-		a->since_ms = c->now_ms;
-		rc = route_site(c, a->site, &site);
-		if (rc == 0)
-			rc = timer_set(c, TIMER_SITE, c->now_ms + site.site_loss_after_ms, a->site);
+	if (a->state == CALLRAFT__AGENT_STATE__ON_CALL) {
+		rc = ctx_get_call(c, a->call_id, &call);
+		if (rc != 0) {
+			rc = store_err(c->errmsg, c->errmsg_len, MDB_NOTFOUND,
+				       "call '%s' of agent '%s'", a->call_id, a->agent_id);
+			goto out;
+		}
+		if (call->state == CALLRAFT__CALL_STATE__ANSWERED || call->dialing) {
+			rc = lapsed_in_progress(c, a, call, &ended);
+			if (rc != 0 || !ended) {
+				if (rc == 0)
+					rc = ctx_put_agent(c, a);
+				goto out;
+			}
+		} else {
+			Callraft__Call cc = *call;
+			if ((rc = route_requeue(c, &cc)) != 0)
+				goto out;
+		}
 	}
+	a->state = CALLRAFT__AGENT_STATE__UNREACHABLE;
+	a->call_id = "";
+	a->reason = "";
+	a->since_ms = c->now_ms;
+	rc = site_check_later(c, a->site);
 	if (rc == 0)
 		rc = ctx_put_agent(c, a);
 out:
+	if (call != NULL)
+		protobuf_c_message_free_unpacked(&call->base, NULL);
 	protobuf_c_message_free_unpacked(&src->base, NULL);
 	return rc;
 }
@@ -194,31 +224,6 @@ static int timer_pop(struct apply_ctx *c, enum timer_kind *kind, int64_t *due_ms
 		   : 1;
 }
 
-/* Records the leader's report of a site's nodes. When the last of them drops out of contact, a
- * TIMER_SITE re-checks the site after site_loss_after_ms (the agents may have gone first). The
- * Site record is written only on a change, not on every tick. */
-static int tick_site_nodes(struct apply_ctx *c, const Callraft__SiteNodes *sn)
-{
-	Callraft__Site s;
-	bool was_reachable;
-
-	if (route_site(c, sn->site, &s) != 0)
-		return -1;
-	was_reachable = !s.nodes_reported || s.nodes_reachable;
-	if (s.nodes_reported && s.nodes_reachable == sn->reachable)
-		return 0;
-	s.nodes_reported = true;
-	s.nodes_reachable = sn->reachable;
-	if (sn->reachable) {
-		s.nodes_unreachable_since_ms = 0;
-	} else if (was_reachable) {
-		s.nodes_unreachable_since_ms = c->now_ms;
-		if (timer_set(c, TIMER_SITE, c->now_ms + s.site_loss_after_ms, sn->site) != 0)
-			return -1;
-	}
-	return route_site_put(c, &s);
-}
-
 int op_tick(struct apply_ctx *c, const Callraft__Tick *op)
 {
 	unsigned fired = 0;
@@ -226,8 +231,10 @@ int op_tick(struct apply_ctx *c, const Callraft__Tick *op)
 	c->assign_sweep = true; /* time changes who may take a call (assign.c) */
 
 	for (size_t i = 0; i < op->n_sites; i++)
-		if (tick_site_nodes(c, op->sites[i]) != 0)
+		if (sitewatch_nodes(c, op->sites[i]) != 0)
 			return -1;
+	if (sitewatch_tick(c) != 0)
+		return -1;
 	while (fired < CALLRAFT_TICK_TIMERS_MAX) {
 		enum timer_kind kind = TIMER_OFFER;
 		int64_t due_ms = 0;

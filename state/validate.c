@@ -45,6 +45,7 @@ const char *validate_op_name(const Callraft__Command *cmd)
 	case CALLRAFT__COMMAND__OP_SITE_CONFIGURE: return "site_configure";
 	case CALLRAFT__COMMAND__OP_SITE_DOWN: return "site_down";
 	case CALLRAFT__COMMAND__OP_SITE_UP: return "site_up";
+	case CALLRAFT__COMMAND__OP_SITE_HEARTBEAT: return "site_heartbeat";
 	case CALLRAFT__COMMAND__OP_TICK: return "tick";
 	default: return "command";
 	}
@@ -340,7 +341,10 @@ static bool v_site_configure(const char *ctx, const Callraft__SiteConfigure *op,
 		       op->presence_timeout_ms ? op->presence_timeout_ms->value : 0, CALLRAFT_PRESENCE_TIMEOUT_MS_MIN, CALLRAFT_CONFIG_MS_MAX,
 		       m, n) &&
 	       v_range(ctx, "site_loss_after_ms", op->site_loss_after_ms != NULL, op->site_loss_after_ms ? op->site_loss_after_ms->value : 0,
-		       0, CALLRAFT_CONFIG_MS_MAX, m, n);
+		       0, CALLRAFT_CONFIG_MS_MAX, m, n) &&
+	       v_range(ctx, "contact_timeout_ms", op->contact_timeout_ms != NULL,
+		       op->contact_timeout_ms ? op->contact_timeout_ms->value : 0,
+		       CALLRAFT_CONTACT_TIMEOUT_MS_MIN, CALLRAFT_CONFIG_MS_MAX, m, n);
 }
 
 /* The fields shared by scheduled and voicemail callbacks. */
@@ -389,6 +393,9 @@ static bool v_routing(const char *ctx, const Callraft__Command *c, char *m, size
 				  n);
 	case CALLRAFT__COMMAND__OP_SITE_UP:
 		return validate_name(ctx, "site", c->site_up->site, CALLRAFT_SITE_BYTES_MAX, true, m, n);
+	case CALLRAFT__COMMAND__OP_SITE_HEARTBEAT:
+		return validate_name(ctx, "site", c->site_heartbeat->site, CALLRAFT_SITE_BYTES_MAX, true,
+				     m, n);
 	case CALLRAFT__COMMAND__OP_TICK:
 		if (c->client_id != 0) {
 			snprintf(m, n, "%s: only the leader writes ticks", ctx);
@@ -402,6 +409,10 @@ static bool v_routing(const char *ctx, const Callraft__Command *c, char *m, size
 		for (size_t i = 0; i < c->tick->n_sites; i++)
 			if (!validate_name(ctx, "site", c->tick->sites[i]->site, CALLRAFT_SITE_BYTES_MAX,
 					   true, m, n))
+				return false;
+		for (size_t i = 0; i < c->tick->n_sites; i++)
+			if (!v_range(ctx, "silent_ms", true, c->tick->sites[i]->silent_ms, 0,
+				     CALLRAFT_CONFIG_MS_MAX, m, n))
 				return false;
 		return true;
 	default: return false;

@@ -865,6 +865,13 @@ static void dump_call_json(json_object *o, const Callraft__Call *c)
 	json_num(o, "enqueued_ms", c->enqueued_ms);
 	json_num(o, "answered_ms", c->answered_ms);
 	json_num(o, "ended_ms", c->ended_ms);
+	/* What the FSM did by itself (issue 12): the checker allows for it. */
+	json_str(o, "outcome", c->outcome);
+	json_str(o, "origin_call_id", c->origin_call_id);
+	json_str(o, "merged_into", c->merged_into);
+	json_str(o, "arrival_site", c->arrival_site);
+	json_num(o, "callback", c->callback ? 1 : 0);
+	json_num(o, "converted_ms", c->converted_ms);
 }
 
 static int dump_status(FILE *out, const char *node, const char *when)

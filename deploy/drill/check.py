@@ -28,6 +28,11 @@ or may not have been applied, at most once):
   6. replicas equal: nodes whose dumps were taken at one unchanged applied index and whose indexes
      are equal hold identical data; otherwise only final objects (ENDED/ABANDONED calls, tickets)
      are compared, and the report says so.
+What the FSM does by itself (issue 12, docs/routing.md) is part of a legal life only where the
+final state says it happened: a call whose final outcome is "site-lost" may be ENDED from
+OFFERED/ANSWERED without an agent's end; a call ENDED with merged_into (a redial) may end from
+WAITING/OFFERED; a callback the FSM made for a call ended by a site loss (origin_call_id) starts
+WAITING without an enqueue.
 """
 import argparse
 import json
@@ -118,9 +123,14 @@ def step(state, op):
     return None
 
 
-def call_life_ok(acked, unknown, final, budget=20000):
+def call_life_ok(acked, unknown, final, budget=20000, fsm=None):
     """DFS over orders of acked ops (index order, ties any order), optional unknown ops and
-    offer requeues; True if some order ends in `final` (STATE, agent)."""
+    offer requeues; True if some order ends in `final` (STATE, agent). `fsm` is the final call
+    record: its outcome, merged_into and origin_call_id allow the FSM's own transitions."""
+    fsm = fsm or {}
+    site_lost = fsm.get("outcome") == "site-lost"
+    merged = bool(fsm.get("merged_into"))
+    start = ("WAITING", "", None) if fsm.get("origin_call_id") else None
     acked = sorted(acked, key=lambda o: o["index"])
     groups = []
     for o in acked:
@@ -168,9 +178,15 @@ def call_life_ok(acked, unknown, final, budget=20000):
         if state is not None and state[0] == "OFFERED":  # reject / offer expiry / presence lapse
             if dfs(g, used, unk_used, ("WAITING", "", None)):
                 return True
+        if site_lost and state is not None and state[0] in ("OFFERED", "ANSWERED"):
+            if dfs(g, used, unk_used, ("ENDED", state[1], state[2])):
+                return True
+        if merged and state is not None and state[0] in ("WAITING", "OFFERED"):
+            if dfs(g, used, unk_used, ("ENDED", "", None)):
+                return True
         return False
 
-    return dfs(0, 0, 0, None)
+    return dfs(0, 0, 0, start)
 
 
 def check(a):
@@ -277,7 +293,7 @@ def check(a):
         if c is not None and c["code"] == "OK":
             final = (c["state"], c.get("agent", "") if c["state"] != "WAITING" else "")
         try:
-            ok = call_life_ok(ack, unk, final)
+            ok = call_life_ok(ack, unk, final, fsm=c)
         except TimeoutError:
             undecided += 1
             continue

@@ -13,6 +13,7 @@ CLUSTER_SH=$ROOT/deploy/cluster.sh
 
 cleanup() {
   local rc=$?
+  [ -z "${PBX_PID:-}" ] || kill "$PBX_PID" 2>/dev/null || true
   "$CLUSTER_SH" down >/dev/null 2>&1 || true
   if [ $rc -ne 0 ]; then
     echo "--- test failed (rc=$rc); node logs:" >&2
@@ -24,6 +25,16 @@ cleanup() {
 trap cleanup EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# pbx_heartbeats SITE...: the sites' PBXs say they are alive every second, in the background, as
+# deployed PBXs do (docs/routing.md): a site whose only node is killed is then not a dead site.
+pbx_heartbeats() {
+  ( while true; do
+      for s in "$@"; do "$CLI" --cluster "$(cluster)" --timeout 2000 site heartbeat "$s" >/dev/null 2>&1 || true; done
+      sleep 1
+    done ) &
+  PBX_PID=$!
+}
 step() { echo "--- $*"; }
 
 cluster() { "$CLUSTER_SH" addresses; }

@@ -21,6 +21,7 @@ kill_leader() {
 step "start a 1+1+1 cluster; agents at tehran and shiraz; queue sales"
 "$CLUSTER_SH" up 1+1+1 >/dev/null
 wait_leader >/dev/null
+pbx_heartbeats tehran shiraz
 q queue configure sales --overflow-after 6s --offer-timeout 4s >/dev/null
 q agent login t1 --site tehran --skills sales >/dev/null
 q agent login s1 --site shiraz --skills sales >/dev/null

@@ -193,6 +193,7 @@ struct cb {
 	} op;
 	Callraft__Member member;
 	char *skills[CALLRAFT_AGENT_SKILLS_MAX + 1];
+	char number[24];
 };
 
 static Callraft__Command *c_register(struct cb *b, const char *name)
@@ -213,7 +214,12 @@ static Callraft__Command *c_enqueue(struct cb *b, const char *call_id, const cha
 	b->op.enq.call_id = (char *)call_id;
 	b->op.enq.queue = (char *)queue;
 	b->op.enq.tier = tier;
-	b->op.enq.caller_number = "+982112345678";
+	/* One caller per call id: the same number in the same queue would be a redial (merged). */
+	unsigned h = 5381;
+	for (const char *p = call_id; *p != '\0'; p++)
+		h = h * 33 + (unsigned char)*p;
+	snprintf(b->number, sizeof b->number, "+98%010u", h);
+	b->op.enq.caller_number = b->number;
 	b->op.enq.arrival_site = "tehran";
 	b->cmd.op_case = CALLRAFT__COMMAND__OP_CALL_ENQUEUE;
 	b->cmd.call_enqueue = &b->op.enq;

@@ -774,12 +774,13 @@ static void test_events_beyond_the_count_bound_are_trimmed_oldest_first(void **s
 {
 	struct fx *f = *state;
 	struct cb b;
-	char id[16];
+	char id[16], number[16];
 
 	register_client(f);
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < 6; i++) { /* six callers: one number would be one caller redialling */
 		snprintf(id, sizeof id, "c%d", i);
-		OK(f, c_enqueue(&b, id, "", 0, "+331", ""));
+		snprintf(number, sizeof number, "+33100%d", i);
+		OK(f, c_enqueue(&b, id, "", 0, number, ""));
 	}
 	ASSERT_EVENTS(f, f->index - 2, NULL, "CALL_QUEUED:c3 CALL_QUEUED:c4 CALL_QUEUED:c5");
 	Callraft__Reply *r = events(f, f->index - 3, 0, NULL);

@@ -687,7 +687,7 @@ static void test_known_agent_offline_does_not_hold_the_call(void **state)
 	OK(f, c_enqueue(&b, "c3", "tehran", 0, "+9821000002", "cust-8"));
 	assert_string_equal(next(f, "a2", NULL, NULL, NULL), "c3"); /* skips c2 */
 	OK(f, c_logout(&b, "a1"));
-	OK(f, c_enqueue(&b, "c4", "tehran", 0, "+9821000001", "cust-7"));
+	OK(f, c_enqueue(&b, "c4", "tehran", 0, "+9821000002", "cust-7"));
 	OK(f, c_login(&b, "a3", "tehran"));
 	assert_string_equal(next(f, "a3", NULL, NULL, NULL), "c2"); /* a1 offline: anyone */
 }
@@ -829,14 +829,24 @@ static void test_site_down_converts_callers_in_original_order_and_redial_keeps_p
 	b.op.down.site = "tehran";
 	OK(f, &b.cmd);
 	assert_int_equal(agent_state(f, "t-agent"), CALLRAFT__AGENT_STATE__UNREACHABLE);
-	ASSERT_QUEUE(f, "t0 t1 s1 t2");
-	assert_true(call_is_callback(f, "t0") && call_is_callback(f, "t1") &&
+	/* t0 was in progress: ended "site-lost", and a callback took its place */
+	char cb0[CALLRAFT_ID_BYTES_MAX + 1], want[256];
+	Callraft__Reply *r0;
+	Callraft__Call *t0 = call_get(f, "t0", &r0);
+	assert_int_equal(t0->state, CALLRAFT__CALL_STATE__ENDED);
+	assert_string_equal(t0->outcome, "site-lost");
+	snprintf(cb0, sizeof cb0, "%s", t0->callback_id);
+	callraft__reply__free_unpacked(r0, NULL);
+	snprintf(want, sizeof want, "%s t1 s1 t2", cb0);
+	ASSERT_QUEUE(f, want);
+	assert_true(call_is_callback(f, cb0) && call_is_callback(f, "t1") &&
 		    call_is_callback(f, "t2"));
 	assert_false(call_is_callback(f, "s1"));
 	/* t2's caller dials again (a new call id at shiraz): they keep t2's place */
 	f->time_ms += 60000;
 	OK(f, c_enqueue(&b, "t2-again", "shiraz", 0, "+9821000002", ""));
-	ASSERT_QUEUE(f, "t0 t1 s1 t2-again");
+	snprintf(want, sizeof want, "%s t1 s1 t2-again", cb0);
+	ASSERT_QUEUE(f, want);
 	Callraft__Reply *r;
 	Callraft__Call *old = call_get(f, "t2", &r);
 	assert_int_equal(old->state, CALLRAFT__CALL_STATE__ENDED);
@@ -844,10 +854,10 @@ static void test_site_down_converts_callers_in_original_order_and_redial_keeps_p
 	callraft__reply__free_unpacked(r, NULL);
 	/* shiraz serves tehran's callers at once (no overflow wait), in the original order */
 	bool callback;
-	assert_string_equal(next(f, "s-agent", &term, &index, &callback), "t0");
+	assert_string_equal(next(f, "s-agent", &term, &index, &callback), cb0);
 	assert_true(callback);
-	OK(f, c_reject(&b, "t0", "s-agent", term, index));
-	ASSERT_QUEUE(f, "t0 t1 s1 t2-again");
+	OK(f, c_reject(&b, cb0, "s-agent", term, index));
+	ASSERT_QUEUE(f, want);
 }
 
 static void test_redial_after_window_queues_anew(void **state)
@@ -1113,6 +1123,507 @@ static void test_tick_from_a_client_is_refused(void **state)
 	EXPECT(f, &b.cmd, CALLRAFT__CODE__INVALID_ARGUMENT);
 }
 
+/* ==== 12. site liveness, held callers, presence that cannot stick, redial (issue 12) ======== */
+
+/* A Tick reporting one site's nodes, with how long ago the leader last saw one in contact. */
+static void tick_silent(struct fx *f, const char *site, bool reachable, int64_t silent_ms)
+{
+	struct cb b;
+	Callraft__SiteNodes sn = CALLRAFT__SITE_NODES__INIT;
+	Callraft__SiteNodes *ptr = &sn;
+	sn.site = (char *)site;
+	sn.reachable = reachable;
+	sn.silent_ms = silent_ms;
+	c_tick(&b);
+	b.op.tick.sites = &ptr;
+	b.op.tick.n_sites = 1;
+	OK(f, &b.cmd);
+}
+
+static void pbx_heartbeat(struct fx *f, const char *site)
+{
+	struct cb b;
+	Callraft__SiteHeartbeat hb = CALLRAFT__SITE_HEARTBEAT__INIT;
+	b.cmd = (Callraft__Command)CALLRAFT__COMMAND__INIT;
+	b.cmd.op_case = CALLRAFT__COMMAND__OP_SITE_HEARTBEAT;
+	hb.site = (char *)site;
+	b.cmd.site_heartbeat = &hb;
+	OK(f, &b.cmd);
+}
+
+/* The site's record: down and out_of_contact. */
+static void site_flags(struct fx *f, const char *site, bool *down, bool *out)
+{
+	Callraft__Request q = CALLRAFT__REQUEST__INIT;
+	Callraft__SiteList op = CALLRAFT__SITE_LIST__INIT;
+	q.op_case = CALLRAFT__REQUEST__OP_SITE_LIST;
+	q.site_list = &op;
+	Callraft__Reply *r = read_req(f, &q);
+	*down = *out = false;
+	for (size_t i = 0; i < r->n_sites; i++)
+		if (strcmp(r->sites[i]->site, site) == 0)
+			*down = r->sites[i]->down, *out = r->sites[i]->out_of_contact;
+	callraft__reply__free_unpacked(r, NULL);
+}
+
+static bool site_down(struct fx *f, const char *site)
+{
+	bool down, out;
+	site_flags(f, site, &down, &out);
+	return down;
+}
+
+static bool site_out(struct fx *f, const char *site)
+{
+	bool down, out;
+	site_flags(f, site, &down, &out);
+	return out;
+}
+
+/* Both sites healthy: ticks report both in contact, the PBXs beat. */
+static void healthy(struct fx *f)
+{
+	tick_silent(f, "tehran", true, 0);
+	tick_silent(f, "shiraz", true, 0);
+	pbx_heartbeat(f, "tehran");
+	pbx_heartbeat(f, "shiraz");
+}
+
+/* Tehran dies at the current time: from now on only shiraz shows life, every 500 ms. Returns
+ * how long after the death the site was declared lost (or -1 after `limit_ms`), and in *held_ms
+ * when it went out of contact. */
+static int64_t tehran_dies(struct fx *f, int64_t limit_ms, int64_t *held_ms)
+{
+	int64_t death = f->time_ms;
+	*held_ms = -1;
+	while (f->time_ms - death <= limit_ms) {
+		f->time_ms += CALLRAFT_TICK_INTERVAL_MS;
+		pbx_heartbeat(f, "shiraz");
+		tick_silent(f, "shiraz", true, 0);
+		/* the leader (at shiraz) reports how long it has not heard from tehran's nodes */
+		tick_silent(f, "tehran", false, f->time_ms - death);
+		if (*held_ms < 0 && site_out(f, "tehran"))
+			*held_ms = f->time_ms - death;
+		if (site_down(f, "tehran"))
+			return f->time_ms - death;
+	}
+	return -1;
+}
+
+static void test_dead_site_is_held_then_declared_lost_within_10s_by_default(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	int64_t held;
+
+	register_client(f);
+	healthy(f);
+	OK(f, c_enqueue(&b, "t1", "tehran", 0, "+9821000001", ""));
+	int64_t lost = tehran_dies(f, 20000, &held);
+	assert_true(held >= CALLRAFT_CONTACT_TIMEOUT_MS_DEFAULT &&
+		    held <= CALLRAFT_CONTACT_TIMEOUT_MS_DEFAULT + CALLRAFT_TICK_INTERVAL_MS);
+	assert_true(lost >= CALLRAFT_SITE_LOSS_AFTER_MS_DEFAULT && lost <= 10000);
+	assert_true(call_is_callback(f, "t1"));
+}
+
+static void test_site_is_never_lost_while_its_pbx_beats_though_its_nodes_are_cut(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	register_client(f);
+	healthy(f);
+	OK(f, c_enqueue(&b, "t1", "tehran", 0, "+9821000001", ""));
+	int64_t cut = f->time_ms;
+	for (int i = 0; i < 120; i++) { /* a minute of cut between the cities */
+		f->time_ms += CALLRAFT_TICK_INTERVAL_MS;
+		tick_silent(f, "tehran", false, f->time_ms - cut);
+		if (i % 2 == 0)
+			pbx_heartbeat(f, "tehran"); /* relayed through the witness */
+		assert_false(site_out(f, "tehran"));
+	}
+	assert_false(site_down(f, "tehran"));
+	assert_false(call_is_callback(f, "t1"));
+	/* and so the caller is offered (overflow passed) like any live caller */
+	OK(f, c_login(&b, "s-agent", "shiraz"));
+	assert_string_equal(next(f, "s-agent", NULL, NULL, NULL), "t1");
+}
+
+static void test_site_is_not_lost_while_its_nodes_are_in_contact(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	register_client(f);
+	healthy(f); /* its PBX beat once, then fell silent; its nodes stay in contact */
+	OK(f, c_enqueue(&b, "t1", "tehran", 0, "+9821000001", ""));
+	for (int i = 0; i < 120; i++) {
+		f->time_ms += CALLRAFT_TICK_INTERVAL_MS;
+		tick_silent(f, "tehran", true, 200);
+	}
+	assert_false(site_out(f, "tehran") || site_down(f, "tehran"));
+}
+
+static void test_held_caller_is_offered_to_nobody_and_keeps_place_until_back(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	int64_t held;
+
+	register_client(f);
+	OK(f, c_qconf(&b, 0, -1, -1, -1, -1)); /* overflow at once: only the hold rule applies */
+	healthy(f);
+	OK(f, c_login(&b, "s-agent", "shiraz"));
+	OK(f, c_enqueue(&b, "t1", "tehran", 0, "+9821000001", ""));
+	f->time_ms += 10;
+	OK(f, c_enqueue(&b, "s1", "shiraz", 0, "+9871000001", ""));
+	assert_int_equal(tehran_dies(f, CALLRAFT_CONTACT_TIMEOUT_MS_DEFAULT, &held), -1);
+	assert_true(held > 0 && site_out(f, "tehran"));
+	/* t1 is ahead in line, but it is held: s-agent gets s1, and then nothing */
+	assert_string_equal(next(f, "s-agent", NULL, NULL, NULL), "s1");
+	struct cb e;
+	OK(f, c_end(&e, "s1", "s-agent"));
+	assert_null(next(f, "s-agent", NULL, NULL, NULL));
+	ASSERT_QUEUE(f, "t1");
+	/* tehran's PBX is heard again: t1 is a live caller again, in place */
+	pbx_heartbeat(f, "tehran");
+	tick(f);
+	assert_false(site_out(f, "tehran"));
+	assert_false(call_is_callback(f, "t1"));
+	assert_string_equal(next(f, "s-agent", NULL, NULL, NULL), "t1");
+}
+
+static void test_held_callers_become_callbacks_in_original_order_when_lost(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	int64_t held;
+
+	register_client(f);
+	healthy(f);
+	OK(f, c_login(&b, "s-agent", "shiraz"));
+	OK(f, c_enqueue(&b, "t1", "tehran", 0, "+9821000001", ""));
+	f->time_ms += 10;
+	OK(f, c_enqueue(&b, "s1", "shiraz", 0, "+9871000001", ""));
+	f->time_ms += 10;
+	OK(f, c_enqueue(&b, "t2", "tehran", 0, "+9821000002", ""));
+	assert_true(tehran_dies(f, 20000, &held) > 0);
+	ASSERT_QUEUE(f, "t1 s1 t2");
+	assert_true(call_is_callback(f, "t1") && call_is_callback(f, "t2"));
+	bool callback;
+	assert_string_equal(next(f, "s-agent", NULL, NULL, &callback), "t1");
+	assert_true(callback);
+}
+
+static void test_open_offer_of_a_caller_is_withdrawn_when_the_site_goes_out_of_contact(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	uint64_t term, index;
+	int64_t held;
+
+	register_client(f);
+	OK(f, c_qconf(&b, 0, -1, -1, -1, -1));
+	healthy(f);
+	OK(f, c_login(&b, "s-agent", "shiraz"));
+	OK(f, c_enqueue(&b, "t1", "tehran", 0, "+9821000001", ""));
+	assert_string_equal(next(f, "s-agent", &term, &index, NULL), "t1");
+	assert_int_equal(tehran_dies(f, CALLRAFT_CONTACT_TIMEOUT_MS_DEFAULT, &held), -1);
+	assert_true(held > 0);
+	assert_int_equal(call_state(f, "t1"), CALLRAFT__CALL_STATE__WAITING);
+	assert_int_equal(agent_state(f, "s-agent"), CALLRAFT__AGENT_STATE__AVAILABLE);
+	EXPECT(f, c_answer(&b, "t1", "s-agent", term, index), CALLRAFT__CODE__STALE_TOKEN);
+}
+
+static void test_call_in_progress_at_a_lost_site_ends_site_lost_with_callback_in_place(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	uint64_t term, index;
+	int64_t held;
+
+	register_client(f);
+	healthy(f);
+	OK(f, c_login(&b, "t-agent", "tehran"));
+	OK(f, c_login(&b, "t-offered", "tehran"));
+	OK(f, c_enqueue(&b, "t0", "tehran", 0, "+9821000000", "cust-0"));
+	assert_string_equal(next(f, "t-agent", &term, &index, NULL), "t0");
+	OK(f, c_answer(&b, "t0", "t-agent", term, index));
+	f->time_ms += 10;
+	OK(f, c_enqueue(&b, "t1", "tehran", 0, "+9821000001", ""));
+	assert_string_equal(next(f, "t-offered", NULL, NULL, NULL), "t1");
+	f->time_ms += 10;
+	OK(f, c_enqueue(&b, "t2", "tehran", 0, "+9821000002", ""));
+	assert_true(tehran_dies(f, 20000, &held) > 0);
+	Callraft__Reply *r;
+	Callraft__Call *t0 = call_get(f, "t0", &r);
+	assert_int_equal(t0->state, CALLRAFT__CALL_STATE__ENDED);
+	assert_string_equal(t0->outcome, "site-lost");
+	char cb0[CALLRAFT_ID_BYTES_MAX + 1], want[256];
+	snprintf(cb0, sizeof cb0, "%s", t0->callback_id);
+	callraft__reply__free_unpacked(r, NULL);
+	Callraft__Call *cb = call_get(f, cb0, &r);
+	assert_true(cb->callback);
+	assert_string_equal(cb->origin_call_id, "t0");
+	assert_string_equal(cb->callback_number, "+9821000000");
+	callraft__reply__free_unpacked(r, NULL);
+	/* the offer of t1 was withdrawn: a callback, in its place; both agents are gone */
+	snprintf(want, sizeof want, "%s t1 t2", cb0);
+	ASSERT_QUEUE(f, want);
+	assert_int_equal(agent_state(f, "t-agent"), CALLRAFT__AGENT_STATE__UNREACHABLE);
+	assert_int_equal(agent_state(f, "t-offered"), CALLRAFT__AGENT_STATE__UNREACHABLE);
+}
+
+static void test_queue_without_site_lost_callback_ends_the_call_without_one(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	uint64_t term, index;
+	Callraft__BoolValue no = CALLRAFT__BOOL_VALUE__INIT;
+
+	register_client(f);
+	c_qconf(&b, -1, -1, -1, -1, -1);
+	no.value = false;
+	b.op.qc.site_lost_callback = &no;
+	OK(f, &b.cmd);
+	OK(f, c_login(&b, "t-agent", "tehran"));
+	OK(f, c_enqueue(&b, "t0", "tehran", 0, "+9821000000", ""));
+	assert_string_equal(next(f, "t-agent", &term, &index, NULL), "t0");
+	OK(f, c_answer(&b, "t0", "t-agent", term, index));
+	SET_OP(&b, SITE_DOWN, site_down, down, CALLRAFT__SITE_DOWN__INIT);
+	b.op.down.site = "tehran";
+	OK(f, &b.cmd);
+	Callraft__Reply *r;
+	Callraft__Call *t0 = call_get(f, "t0", &r);
+	assert_string_equal(t0->outcome, "site-lost");
+	assert_string_equal(t0->callback_id, "");
+	callraft__reply__free_unpacked(r, NULL);
+	ASSERT_QUEUE(f, "");
+}
+
+static void test_presence_of_an_agent_on_a_call_lapses_unless_renewed(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	uint64_t term, index;
+
+	register_client(f);
+	OK(f, c_site_conf(&b, "tehran", 0, 0, 5000, 60000));
+	OK(f, c_site_conf(&b, "shiraz", 0, 0, 5000, 60000));
+	OK(f, c_login(&b, "t-agent", "tehran"));
+	OK(f, c_login(&b, "s-agent", "shiraz"));
+	OK(f, c_enqueue(&b, "t0", "tehran", 0, "+9821000000", ""));
+	OK(f, c_enqueue(&b, "s0", "shiraz", 0, "+9871000000", ""));
+	assert_string_equal(next(f, "t-agent", &term, &index, NULL), "t0");
+	OK(f, c_answer(&b, "t0", "t-agent", term, index));
+	assert_string_equal(next(f, "s-agent", &term, &index, NULL), "s0");
+	OK(f, c_answer(&b, "s0", "s-agent", term, index));
+	/* both desktops fall silent; only tehran's PBX goes on beating */
+	for (int i = 0; i < 12; i++) {
+		f->time_ms += 1000;
+		pbx_heartbeat(f, "tehran");
+		tick(f);
+	}
+	Callraft__Reply *r;
+	Callraft__Request q = CALLRAFT__REQUEST__INIT;
+	Callraft__AgentShow op = CALLRAFT__AGENT_SHOW__INIT;
+	q.op_case = CALLRAFT__REQUEST__OP_AGENT_SHOW;
+	q.agent_show = &op;
+	op.agent_id = "t-agent";
+	r = read_req(f, &q);
+	assert_true(r->agent->presence_due_ms > f->time_ms); /* renewed by its PBX */
+	callraft__reply__free_unpacked(r, NULL);
+	op.agent_id = "s-agent";
+	r = read_req(f, &q);
+	assert_int_equal(r->agent->state, CALLRAFT__AGENT_STATE__ON_CALL);
+	assert_true(r->agent->presence_due_ms <= f->time_ms); /* lapsed: counts as gone */
+	callraft__reply__free_unpacked(r, NULL);
+	/* a heartbeat from the desktop renews it */
+	OK(f, c_heartbeat(&b, "s-agent"));
+	r = read_req(f, &q);
+	assert_true(r->agent->presence_due_ms > f->time_ms);
+	callraft__reply__free_unpacked(r, NULL);
+}
+
+static void test_agents_only_site_whose_agent_on_a_call_lapses_is_lost_and_call_ended(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	uint64_t term, index;
+
+	register_client(f);
+	OK(f, c_site_conf(&b, "tehran", 0, 0, 5000, 8000));
+	OK(f, c_login(&b, "t-agent", "tehran"));
+	OK(f, c_enqueue(&b, "t0", "tehran", 0, "+9821000000", ""));
+	assert_string_equal(next(f, "t-agent", &term, &index, NULL), "t0");
+	OK(f, c_answer(&b, "t0", "t-agent", term, index));
+	int64_t silent_from = f->time_ms;
+	while (call_state(f, "t0") == CALLRAFT__CALL_STATE__ANSWERED &&
+	       f->time_ms - silent_from < 60000) {
+		f->time_ms += CALLRAFT_TICK_INTERVAL_MS;
+		tick(f);
+	}
+	/* lease 5 s + loss after 8 s, to the tick */
+	assert_true(f->time_ms - silent_from >= 13000 && f->time_ms - silent_from <= 13500);
+	assert_true(site_down(f, "tehran"));
+	Callraft__Reply *r;
+	assert_string_equal(call_get(f, "t0", &r)->outcome, "site-lost");
+	callraft__reply__free_unpacked(r, NULL);
+}
+
+static void test_lost_site_is_restored_when_evidence_returns_but_not_an_operator_down(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	int64_t held;
+
+	register_client(f);
+	healthy(f);
+	assert_true(tehran_dies(f, 20000, &held) > 0);
+	pbx_heartbeat(f, "tehran");
+	tick(f);
+	assert_false(site_down(f, "tehran"));
+	SET_OP(&b, SITE_DOWN, site_down, down, CALLRAFT__SITE_DOWN__INIT);
+	b.op.down.site = "tehran";
+	OK(f, &b.cmd);
+	pbx_heartbeat(f, "tehran");
+	tick(f);
+	assert_true(site_down(f, "tehran"));
+}
+
+struct events {
+	int n;
+	char what[8][64];
+	char evidence[8][256];
+};
+
+static void on_site_event(void *data, uint64_t index, const char *site, const char *what,
+			  const char *evidence)
+{
+	struct events *e = data;
+	(void)index;
+	if (e->n < 8 && strcmp(site, "tehran") == 0) {
+		snprintf(e->what[e->n], sizeof e->what[0], "%s", what);
+		snprintf(e->evidence[e->n], sizeof e->evidence[0], "%s", evidence);
+		e->n++;
+	}
+}
+
+static void test_site_lost_and_restored_are_reported_with_the_evidence(void **state)
+{
+	struct fx *f = *state;
+	struct events e = {0};
+	int64_t held;
+
+	state_set_site_event(f->s, on_site_event, &e);
+	register_client(f);
+	healthy(f);
+	assert_true(tehran_dies(f, 20000, &held) > 0);
+	pbx_heartbeat(f, "tehran");
+	tick(f);
+	state_set_site_event(f->s, NULL, NULL);
+	assert_int_equal(e.n, 3);
+	assert_string_equal(e.what[0], "out of contact: its callers are held");
+	assert_string_equal(e.what[1], "lost");
+	assert_string_equal(e.what[2], "restored");
+	assert_non_null(strstr(e.evidence[1], "nodes 8000 ms ago, pbx 8000 ms ago"));
+}
+
+static void test_redial_while_waiting_or_held_takes_the_place_at_any_site(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	int64_t held;
+
+	register_client(f);
+	healthy(f);
+	OK(f, c_enqueue(&b, "t1", "tehran", 0, "+9821000001", "cust-1"));
+	f->time_ms += 10;
+	OK(f, c_enqueue(&b, "s1", "shiraz", 0, "+9871000001", ""));
+	f->time_ms += 10;
+	/* same caller, same queue, other site, while t1 waits: one call */
+	OK(f, c_enqueue(&b, "t1-again", "shiraz", 0, "+9821000001", "cust-1"));
+	ASSERT_QUEUE(f, "t1-again s1");
+	Callraft__Reply *r;
+	Callraft__Call *c1 = call_get(f, "t1", &r);
+	assert_int_equal(c1->state, CALLRAFT__CALL_STATE__ENDED);
+	assert_string_equal(c1->merged_into, "t1-again");
+	callraft__reply__free_unpacked(r, NULL);
+	assert_string_equal(call_get(f, "t1-again", &r)->merged_from, "t1");
+	callraft__reply__free_unpacked(r, NULL);
+	/* held: a caller of a site out of contact redials at shiraz */
+	OK(f, c_enqueue(&b, "t2", "tehran", 0, "+9821000002", ""));
+	assert_int_equal(tehran_dies(f, CALLRAFT_CONTACT_TIMEOUT_MS_DEFAULT, &held), -1);
+	OK(f, c_enqueue(&b, "t2-again", "shiraz", 0, "+9821000002", ""));
+	ASSERT_QUEUE(f, "t1-again s1 t2-again");
+	/* a different queue is a different contact */
+	c_enqueue(&b, "t2-support", "shiraz", 0, "+9821000002", "");
+	b.op.enq.queue = "support";
+	OK(f, &b.cmd);
+	ASSERT_QUEUE(f, "t1-again s1 t2-again");
+	/* the history says so */
+	Callraft__Request q = CALLRAFT__REQUEST__INIT;
+	Callraft__CustomerHistory h = CALLRAFT__CUSTOMER_HISTORY__INIT;
+	h.customer_id = "cust-1";
+	q.op_case = CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY;
+	q.customer_history = &h;
+	r = read_req(f, &q);
+	bool redial = false;
+	for (size_t i = 0; i < r->n_history; i++)
+		redial = redial || (strcmp(r->history[i]->kind, "redial") == 0 &&
+				    strcmp(r->history[i]->id, "t1-again") == 0);
+	assert_true(redial);
+	callraft__reply__free_unpacked(r, NULL);
+}
+
+static void test_redial_while_offered_withdraws_the_offer_and_takes_the_place(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	uint64_t term, index;
+
+	register_client(f);
+	OK(f, c_login(&b, "t-agent", "tehran"));
+	OK(f, c_enqueue(&b, "t1", "tehran", 0, "+9821000001", ""));
+	f->time_ms += 10;
+	OK(f, c_enqueue(&b, "t2", "tehran", 0, "+9821000002", ""));
+	assert_string_equal(next(f, "t-agent", &term, &index, NULL), "t1");
+	OK(f, c_enqueue(&b, "t1-again", "tehran", 0, "+9821000001", ""));
+	ASSERT_QUEUE(f, "t1-again t2");
+	assert_int_equal(agent_state(f, "t-agent"), CALLRAFT__AGENT_STATE__AVAILABLE);
+	EXPECT(f, c_answer(&b, "t1", "t-agent", term, index), CALLRAFT__CODE__STALE_TOKEN);
+	assert_string_equal(next(f, "t-agent", NULL, NULL, NULL), "t1-again");
+}
+
+static void test_site_heartbeat_and_contact_timeout_are_validated(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	Callraft__SiteHeartbeat hb = CALLRAFT__SITE_HEARTBEAT__INIT;
+	char msg[256];
+
+	(void)f;
+	b.cmd = (Callraft__Command)CALLRAFT__COMMAND__INIT;
+	b.cmd.op_case = CALLRAFT__COMMAND__OP_SITE_HEARTBEAT;
+	b.cmd.site_heartbeat = &hb;
+	b.cmd.client_id = 1;
+	b.cmd.seq = 1;
+	hb.site = "teh ran";
+	assert_int_equal(state_validate(&b.cmd, msg, sizeof msg), CALLRAFT__CODE__INVALID_ARGUMENT);
+	hb.site = "";
+	assert_int_equal(state_validate(&b.cmd, msg, sizeof msg), CALLRAFT__CODE__INVALID_ARGUMENT);
+	hb.site = "tehran";
+	assert_int_equal(state_validate(&b.cmd, msg, sizeof msg), CALLRAFT__CODE__OK);
+	c_site_conf(&b, "tehran", 0, 0, 5000, 8000);
+	Callraft__Int64Value ct = CALLRAFT__INT64_VALUE__INIT;
+	ct.value = CALLRAFT_CONTACT_TIMEOUT_MS_MIN - 1;
+	b.op.sc.contact_timeout_ms = &ct;
+	b.cmd.client_id = 1;
+	b.cmd.seq = 1;
+	assert_int_equal(state_validate(&b.cmd, msg, sizeof msg), CALLRAFT__CODE__INVALID_ARGUMENT);
+	assert_non_null(strstr(msg, "contact_timeout_ms"));
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1143,6 +1654,21 @@ int main(void)
 	    T(test_stats_service_level_asa_and_abandons),
 	    T(test_stats_waiting_across_tiers_and_sites),
 	    T(test_tick_from_a_client_is_refused),
+	    T(test_dead_site_is_held_then_declared_lost_within_10s_by_default),
+	    T(test_site_is_never_lost_while_its_pbx_beats_though_its_nodes_are_cut),
+	    T(test_site_is_not_lost_while_its_nodes_are_in_contact),
+	    T(test_held_caller_is_offered_to_nobody_and_keeps_place_until_back),
+	    T(test_held_callers_become_callbacks_in_original_order_when_lost),
+	    T(test_open_offer_of_a_caller_is_withdrawn_when_the_site_goes_out_of_contact),
+	    T(test_call_in_progress_at_a_lost_site_ends_site_lost_with_callback_in_place),
+	    T(test_queue_without_site_lost_callback_ends_the_call_without_one),
+	    T(test_presence_of_an_agent_on_a_call_lapses_unless_renewed),
+	    T(test_agents_only_site_whose_agent_on_a_call_lapses_is_lost_and_call_ended),
+	    T(test_lost_site_is_restored_when_evidence_returns_but_not_an_operator_down),
+	    T(test_site_lost_and_restored_are_reported_with_the_evidence),
+	    T(test_redial_while_waiting_or_held_takes_the_place_at_any_site),
+	    T(test_redial_while_offered_withdraws_the_offer_and_takes_the_place),
+	    T(test_site_heartbeat_and_contact_timeout_are_validated),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
