@@ -84,6 +84,7 @@ static const struct api_route api_routes[] = {
 	{HTTP_POST, "/v1/sites/{site}/configure", "site_configure", NULL},
 	{HTTP_POST, "/v1/sites/{site}/down", "site_down", NULL},
 	{HTTP_POST, "/v1/sites/{site}/up", "site_up", NULL},
+	{HTTP_POST, "/v1/sites/{site}/heartbeat", "site_heartbeat", NULL},
 
 	{HTTP_GET, "/v1/stats", "stats_get", "stats"},
 };
