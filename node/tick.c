@@ -38,9 +38,8 @@ bool site_contacts_check(struct site_contacts *t, uint64_t id, uint64_t match, u
 		mc->last_ms = now_ms;
 		mc->seen = true;
 	}
-	if (!mc->seen)
-		return false;
-	*silent_ms = (int64_t)(now_ms - mc->last_ms);
+	if (mc->seen)
+		*silent_ms = (int64_t)(now_ms - mc->last_ms);
 	return now_ms - mc->last_ms < timeout_ms;
 }
 
@@ -103,9 +102,6 @@ Callraft__Command *tick_command_new(struct site_contacts *t, const struct tick_m
 			s->silent_ms = silent;
 		s->reachable = s->reachable || reachable;
 	}
-	for (size_t j = 0; j < tick->n_sites; j++)
-		if (tick->sites[j]->silent_ms < 0)
-			tick->sites[j]->silent_ms = 0; /* unknown, as the FSM reads it */
 	return cmd;
 err_cmd:
 	callraft__command__free_unpacked(cmd, NULL);

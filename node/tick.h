@@ -10,9 +10,10 @@
  * CALLRAFT_CONTACT_TIMEOUT_FACTOR election timeouts, or has reached the leader's last index (the
  * leader appends a Tick every interval, so a live follower's match index keeps moving). Each site
  * also carries silent_ms, how long ago one of its members last made progress, the evidence the
- * FSM decides site liveness from (state/sitewatch.c). A member not yet seen to make progress in
- * this term is not in contact and its silence is unknown: a new leader knows nothing of the time
- * before its election, so it never vouches for it (the FSM keeps the evidence it has).
+ * FSM decides site liveness from (state/sitewatch.c). A member first seen in a term gets the
+ * benefit of the doubt for `reachable`, but its silence is unknown (-1) until it is seen to make
+ * progress: a new leader knows nothing of the time before its election, so it never vouches for
+ * it (the FSM keeps the evidence it has).
  *
  * Invariants of struct site_contacts:
  *   C1. n <= CALLRAFT_MEMBERS_MAX and each id appears at most once.

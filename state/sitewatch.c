@@ -97,10 +97,8 @@ int sitewatch_nodes(struct apply_ctx *c, const Callraft__SiteNodes *sn)
 		s.nodes_seen_ms = c->now_ms;
 		s.nodes_reachable = true;
 	}
-	if (sn->reachable)
-		seen = c->now_ms - (sn->silent_ms > 0 ? sn->silent_ms : 0);
-	else if (sn->silent_ms > 0)
-		seen = c->now_ms - sn->silent_ms;
+	if (sn->silent_ms > 0 || (sn->silent_ms == 0 && sn->reachable))
+		seen = c->now_ms - sn->silent_ms; /* else unknown: no new evidence */
 	if (seen > s.nodes_seen_ms)
 		s.nodes_seen_ms = seen;
 	if (s.nodes_reachable && !sn->reachable)

@@ -411,7 +411,7 @@ static bool v_routing(const char *ctx, const Callraft__Command *c, char *m, size
 					   true, m, n))
 				return false;
 		for (size_t i = 0; i < c->tick->n_sites; i++)
-			if (!v_range(ctx, "silent_ms", true, c->tick->sites[i]->silent_ms, 0,
+			if (!v_range(ctx, "silent_ms", true, c->tick->sites[i]->silent_ms, -1,
 				     CALLRAFT_CONFIG_MS_MAX, m, n))
 				return false;
 		return true;

@@ -172,10 +172,16 @@ static Callraft__Code enqueue(struct fx *f, const char *call_id)
 {
 	Callraft__CallEnqueue op = CALLRAFT__CALL_ENQUEUE__INIT;
 	Callraft__Command cmd = CALLRAFT__COMMAND__INIT;
+	char number[24];
+	unsigned h = 5381;
 
+	/* One caller per call id: one number in one queue would be a redial (merged). */
+	for (const char *p = call_id; *p != '\0'; p++)
+		h = h * 33 + (unsigned char)*p;
+	snprintf(number, sizeof number, "+98%010u", h);
 	op.call_id = (char *)call_id;
 	op.queue = "sales";
-	op.caller_number = "+982112345678";
+	op.caller_number = number;
 	op.arrival_site = "tehran";
 	cmd.op_case = CALLRAFT__COMMAND__OP_CALL_ENQUEUE;
 	cmd.call_enqueue = &op;

@@ -151,16 +151,55 @@ static void new_term_gives_the_benefit_of_the_doubt_again(void **state)
 	assert_int_equal(site_state(&t, m, 2, 100, TIMEOUT_MS + 2, "shiraz"), 1);
 }
 
+/* The silence a Tick reports for `site` (-2 if absent). */
+static int64_t site_silent(struct site_contacts *t, const struct tick_member *m, unsigned n,
+			   uint64_t last_index, uint64_t now_ms, const char *site)
+{
+	Callraft__Command *cmd = tick_command_new(t, m, n, last_index, now_ms, TIMEOUT_MS);
+	int64_t silent = -2;
+
+	assert_non_null(cmd);
+	for (size_t i = 0; i < cmd->tick->n_sites; i++)
+		if (strcmp(cmd->tick->sites[i]->site, site) == 0)
+			silent = cmd->tick->sites[i]->silent_ms;
+	callraft__command__free_unpacked(cmd, NULL);
+	return silent;
+}
+
+static void silence_is_reported_only_for_members_seen_in_this_term(void **state)
+{
+	(void)state;
+	struct site_contacts t = {0};
+	struct tick_member m[3] = {member(1, "tehran", 0), member(2, "shiraz", 7),
+				   member(3, "shiraz", 7)};
+	m[0].self = true;
+	site_contacts_term(&t, 5);
+	/* A new leader: shiraz's members are behind and have not moved yet. Reachable by the
+	 * benefit of the doubt, but their silence is unknown: the leader does not vouch for the
+	 * time before it. */
+	assert_int_equal(site_state(&t, m, 3, 9, 0, "shiraz"), 1);
+	assert_int_equal(site_silent(&t, m, 3, 9, 0, "shiraz"), -1);
+	assert_int_equal(site_silent(&t, m, 3, 9, 0, "tehran"), 0); /* the leader itself */
+	/* Node 3 moves at 500 ms, then stalls: the site's silence grows from there. */
+	m[2].match = 8;
+	assert_int_equal(site_silent(&t, m, 3, 9, 500, "shiraz"), 0);
+	assert_int_equal(site_silent(&t, m, 3, 9, 2500, "shiraz"), 2000);
+	/* Node 2 catches up at 3000 ms: the least silence of the site's members counts. */
+	m[1].match = 9;
+	assert_int_equal(site_silent(&t, m, 3, 9, 3000, "shiraz"), 0);
+}
+
 static void full_contact_table_loses_no_site(void **state)
 {
 	(void)state;
 	struct site_contacts t = {0};
+	int64_t silent;
 	for (uint64_t id = 1; id <= CALLRAFT_MEMBERS_MAX; id++)
-		assert_true(site_contacts_check(&t, id, 1, 100, 0, TIMEOUT_MS));
+		assert_true(site_contacts_check(&t, id, 1, 100, 0, TIMEOUT_MS, &silent));
 	assert_int_equal(t.n, CALLRAFT_MEMBERS_MAX);
 	/* One more member than the table holds: reported in contact rather than tracked. */
-	assert_true(site_contacts_check(&t, 999, 1, 100, 10 * TIMEOUT_MS, TIMEOUT_MS));
-	assert_false(site_contacts_check(&t, 1, 1, 100, 10 * TIMEOUT_MS, TIMEOUT_MS));
+	assert_true(site_contacts_check(&t, 999, 1, 100, 10 * TIMEOUT_MS, TIMEOUT_MS, &silent));
+	assert_false(site_contacts_check(&t, 1, 1, 100, 10 * TIMEOUT_MS, TIMEOUT_MS, &silent));
 }
 
 int main(void)
@@ -174,6 +213,7 @@ int main(void)
 		cmocka_unit_test(spares_unrecorded_and_unknown_members),
 		cmocka_unit_test(new_term_gives_the_benefit_of_the_doubt_again),
 		cmocka_unit_test(full_contact_table_loses_no_site),
+		cmocka_unit_test(silence_is_reported_only_for_members_seen_in_this_term),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
