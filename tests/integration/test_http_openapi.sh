@@ -139,6 +139,7 @@ assert any(s["scope"] == "queue" and s["name"] == "sales" for s in d["stats"]), 
 req("GET", "/v1/stats", query="?queue=sales&site=tehran")
 req("POST", "/v1/sites/{site}/down", {"site": "shiraz"}, {"reason": "drill"})
 req("POST", "/v1/sites/{site}/up", {"site": "shiraz"})
+req("POST", "/v1/sites/{site}/heartbeat", {"site": "shiraz"})
 req("POST", "/v1/agents/{agent_id}/logout", {"agent_id": "ag-1"})
 req("POST", "/v1/snapshot")
 
