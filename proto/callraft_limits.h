@@ -54,6 +54,9 @@ _Static_assert(CALLRAFT_REQUEST_BYTES_MAX <= CALLRAFT_BATCH_BYTES_MAX, "one requ
 /* Client sessions idle longer than this are expired (FSM time, deterministic). A retry after that
  * gets SESSION_UNKNOWN. A day is far beyond any retry loop. */
 #define CALLRAFT_SESSION_TTL_MS (24ll * 3600 * 1000)
+/* A session's secret (RegisterClient.secret, drawn by the leader from getrandom): 128 bits cannot be
+ * guessed, so another client's session id is useless without it. */
+#define CALLRAFT_SESSION_SECRET_BYTES 16
 /* Sessions expired per applied entry: bounds the work of one apply. */
 #define CALLRAFT_SESSION_EXPIRE_PER_ENTRY 16
 

@@ -28,9 +28,11 @@ enum callraft_frame callraft_frame_next(const uint8_t *buf, size_t len, uint32_t
 
 /* True if `m` packs into bytes that unpack again. protobuf-c 1.4.1 accepts a field numbered 0 when
  * its tag is an overlong varint, keeps it as an unknown field and re-encodes it canonically, which
- * it then refuses: a command carrying one would make the leader's whole entry undecodable, every
- * replica would apply it as a no-op, and the other clients' writes batched with it would be lost
- * (found by tests/fuzz/fuzz_frame). The node refuses such a request at the door (conn.c). */
+ * it then refuses. A command carrying one nested in its op (state_validate refuses unknown fields
+ * of the op itself, not of the messages inside it) made the leader's whole entry undecodable:
+ * every replica applied it as a no-op, and the other clients' writes batched with it were not
+ * applied (found by tests/fuzz/fuzz_frame). The node refuses such a request at the door
+ * (conn.c). */
 bool callraft_message_reencodes(const ProtobufCMessage *m);
 
 /* Copies the op of a write request into a command: client_id, seq and the op pointer, which borrows

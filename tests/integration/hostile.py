@@ -48,7 +48,7 @@ def frame(msg):
     return struct.pack(">I", len(msg)) + msg
 
 
-OP_REGISTER, OP_CALL_ENQUEUE, OP_TICKET_OPEN, OP_TICKET_SHOW, OP_TICKET_LIST, OP_STATUS = 10, 11, 19, 44, 45, 46
+OP_REGISTER, OP_CALL_ENQUEUE, OP_TICKET_OPEN, OP_QUEUE_CONFIGURE, OP_TICKET_SHOW, OP_TICKET_LIST, OP_STATUS = 10, 11, 19, 23, 44, 45, 46
 CODES = {0: "OK", 1: "NOT_FOUND", 10: "INVALID_ARGUMENT", 11: "BAD_FRAME", 14: "SESSION_UNKNOWN",
          15: "SEQ_TOO_OLD", 16: "COMPACTED", 18: "RESOURCE_EXHAUSTED", 20: "NOT_LEADER", 21: "NO_LEADER",
          22: "UNAVAILABLE"}
@@ -207,12 +207,13 @@ def case_frames(leader, _follower, _pid):
     expect(r4.code == 0 and r5.code == 11, "valid then oversized garbage: %r / %r" % (r4, r5))
     expect(closed_by_peer(s, 5), "oversized garbage: connection closed")
     s.close()
-    # A field numbered 0 with an overlong tag inside a write: protobuf-c decodes it but cannot
-    # re-encode it, so batched into an entry it would make every replica drop the whole entry
-    # (the other clients' writes with it). Refused at the door; the connection keeps serving.
+    # A field numbered 0 with an overlong tag nested in a write (queue configure's Int64Value):
+    # protobuf-c decodes it but cannot re-encode it, and validation only looks at the op's own
+    # fields, so batched into an entry it made every replica drop the whole entry (the other
+    # clients' writes with it). Refused at the door; the connection keeps serving.
     s = connect(leader)
-    poison = field_bytes(1, "c-poison") + field_bytes(3, "x") + field_bytes(4, "s") + b"\x82\x00\x00"
-    s.sendall(frame(request(11, OP_TICKET_OPEN, poison, 1, 1)))
+    poison = field_bytes(1, "sales") + field_bytes(2, b"\x08\x01\x82\x00\x00")
+    s.sendall(frame(request(11, OP_QUEUE_CONFIGURE, poison, 1, 1)))
     r = recv_reply(s)
     expect(r.code == 11 and "malformed field" in r.message, "field number 0 refused: %r" % r)
     s.sendall(frame(request(12, OP_STATUS)))
