@@ -78,6 +78,9 @@ struct callraft_client {
 	uint64_t request_id; /* last request id used on this client's connections */
 	uint64_t client_id;
 	uint64_t last_seq;
+	/* The session's secret (Reply.session_secret of RegisterClient), sent with every write. */
+	uint8_t secret[CALLRAFT_SESSION_SECRET_BYTES];
+	size_t secret_len;
 	uint64_t retries;
 	uint64_t rand_state; /* xorshift64 state for backoff jitter; never 0 */
 	enum callraft_client_error last_error;
@@ -662,6 +665,16 @@ static Callraft__Reply *call_retrying(struct callraft_client *c, Callraft__Reque
 	return NULL;
 }
 
+/* Makes the session of a RegisterClient reply this client's: its id and its secret. */
+static void session_adopt(struct callraft_client *c, const Callraft__Reply *reply)
+{
+	c->client_id = reply->client_id;
+	c->last_seq = 0;
+	c->secret_len = reply->session_secret.len <= sizeof c->secret ? reply->session_secret.len : 0;
+	if (c->secret_len > 0)
+		memcpy(c->secret, reply->session_secret.data, c->secret_len);
+}
+
 /* Registers a session. Returns 0 with c->client_id set; -1 with *refused set to the node's
  * non-OK reply (the caller returns it), or with *refused NULL and errmsg.
  * A registration whose reply was lost is retried as a new registration: the first session is
@@ -684,14 +697,14 @@ static int session_register(struct callraft_client *c, int64_t deadline, Callraf
 		return -1;
 	}
 	uint64_t id = reply->client_id;
+	if (id != 0)
+		session_adopt(c, reply);
 	callraft__reply__free_unpacked(reply, NULL);
 	if (id == 0) {
 		snprintf(errmsg, errmsg_len, "register: the node returned client id 0");
 		c->last_error = CALLRAFT_CLIENT_UNAVAILABLE;
 		return -1;
 	}
-	c->client_id = id;
-	c->last_seq = 0;
 	return 0;
 }
 
@@ -702,9 +715,13 @@ static void stamp(struct callraft_client *c, Callraft__Request *req, bool write)
 	if (write) {
 		req->client_id = c->client_id;
 		req->seq = ++c->last_seq;
+		req->session_secret.data = c->secret_len > 0 ? c->secret : NULL;
+		req->session_secret.len = c->secret_len;
 	} else {
 		req->client_id = 0;
 		req->seq = 0;
+		req->session_secret.data = NULL;
+		req->session_secret.len = 0;
 	}
 }
 
@@ -724,10 +741,8 @@ Callraft__Reply *callraft_client_call(struct callraft_client *c, Callraft__Reque
 		/* An explicit registration: needs no session, and becomes this client's session. */
 		stamp(c, req, false);
 		reply = call_retrying(c, req, deadline, errmsg, errmsg_len);
-		if (reply != NULL && reply->code == CALLRAFT__CODE__OK && reply->client_id != 0) {
-			c->client_id = reply->client_id;
-			c->last_seq = 0;
-		}
+		if (reply != NULL && reply->code == CALLRAFT__CODE__OK && reply->client_id != 0)
+			session_adopt(c, reply);
 		return reply;
 	}
 	bool write = callraft_request_is_write(req);
@@ -776,6 +791,8 @@ Callraft__Reply *callraft_client_call_node(const char *address, Callraft__Reques
 	req->request_id = 1;
 	req->client_id = 0;
 	req->seq = 0;
+	req->session_secret.data = NULL;
+	req->session_secret.len = 0;
 	struct callraft_client *probe = calloc(1, sizeof *probe); /* only its connection is used */
 	if (probe == NULL) {
 		close(fd);

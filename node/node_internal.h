@@ -266,6 +266,10 @@ void fwd_expire(struct node *n, uint64_t leader_id, uint64_t now_ms);
 /* Checks F1-F2 of forward.c; aborts on a violation. */
 void fwd_check(const struct node *n);
 
+/* session_secret.c: replaces rc->secret with CALLRAFT_SESSION_SECRET_BYTES random bytes (the
+ * leader, before proposing a RegisterClient). 0, or -1 (no memory, no randomness). */
+int session_secret_draw(Callraft__RegisterClient *rc);
+
 /* alarm.c: the space alarm ("" when all is well) and its rate-limited log line. */
 void node_alarm(struct node *n, char *buf, size_t len);
 void node_alarm_check(struct node *n);

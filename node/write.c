@@ -197,6 +197,12 @@ void write_request(struct node *n, struct conn *c, Callraft__Request *req)
 	Callraft__Code code;
 	int pos;
 
+	if (req->op_case == CALLRAFT__REQUEST__OP_REGISTER_CLIENT &&
+	    session_secret_draw(req->register_client) != 0) {
+		conn_refuse(c, req, CALLRAFT__CODE__UNAVAILABLE,
+			    "register: no random bytes for the session secret: retry");
+		return;
+	}
 	callraft_command_from_request(&probe, req);
 	code = state_validate(&probe, msg, sizeof msg);
 	if (code != CALLRAFT__CODE__OK) {

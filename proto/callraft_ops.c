@@ -78,6 +78,7 @@ void callraft_command_from_request(Callraft__Command *cmd, const Callraft__Reque
 	cmd->client_id = req->client_id;
 	cmd->seq = req->seq;
 	cmd->idempotency_key = req->idempotency_key;
+	cmd->session_secret = req->session_secret;
 	switch (req->op_case) {
 #define OP(UP, low)                                                                                \
 	case CALLRAFT__REQUEST__OP_##UP:                                                           \

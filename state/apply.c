@@ -14,7 +14,8 @@
  *
  * run_command, for a command of a client session:
  *
- *   session absent or idle beyond the TTL ..... SESSION_UNKNOWN   (nothing stored)
+ *   session absent or idle beyond the TTL, or
+ *   its secret not the command's ............... SESSION_UNKNOWN   (nothing stored)
  *   seq == 0 ................................... INVALID_ARGUMENT  (nothing stored)
  *   seq == session.last_seq .................... the stored reply, byte for byte (nothing stored)
  *   seq <  session.last_seq .................... SEQ_TOO_OLD       (nothing stored)
@@ -343,10 +344,12 @@ static int run_register(struct entry_run *r, unsigned i, const Callraft__Command
 		return -1;
 	reply.applied_index = r->index;
 	reply.client_id = id;
+	reply.session_secret = cmd->register_client->secret;
 	if (reply_pack(r, i, &reply) != 0)
 		return -1;
 	sess.client_id = id;
 	sess.name = cmd->register_client->name;
+	sess.secret = cmd->register_client->secret;
 	sess.last_used_ms = r->now_ms;
 	sess.last_reply.data = (uint8_t *)r->out->bytes[i];
 	sess.last_reply.len = r->out->len[i];
@@ -360,6 +363,22 @@ static bool is_internal(const Callraft__Command *cmd)
 				       cmd->op_case == CALLRAFT__COMMAND__OP_TICK);
 }
 
+/* A session made with a secret (RegisterClient.secret, drawn by the leader) accepts only commands
+ * that carry it; sessions made before secrets have none and accept any. The comparison takes the
+ * same time whatever the bytes. */
+static bool secret_matches(const Callraft__Session *sess, const Callraft__Command *cmd)
+{
+	uint8_t diff = 0;
+
+	if (sess->secret.len == 0)
+		return true;
+	if (cmd->session_secret.len != sess->secret.len)
+		return false;
+	for (size_t k = 0; k < sess->secret.len; k++)
+		diff |= sess->secret.data[k] ^ cmd->session_secret.data[k];
+	return diff == 0;
+}
+
 /* The exactly-once gate of a session command; see the table at the top. */
 static int run_session_command(struct entry_run *r, unsigned i, const Callraft__Command *cmd)
 {
@@ -369,6 +388,11 @@ static int run_session_command(struct entry_run *r, unsigned i, const Callraft__
 
 	if (rc < 0)
 		return -1;
+	if (rc == 0 && !secret_matches(sess, cmd)) {
+		/* The same answer as for an unknown session: a guessed id learns nothing. */
+		protobuf_c_message_free_unpacked(&sess->base, NULL);
+		rc = 1;
+	}
 	if (rc == 1) {
 		snprintf(msg, sizeof msg, "session %llu: unknown or expired: register again",
 			 (unsigned long long)cmd->client_id);

@@ -443,6 +443,12 @@ static bool v_op(const char *ctx, const Callraft__Command *c, char *m, size_t n)
 {
 	switch (c->op_case) {
 	case CALLRAFT__COMMAND__OP_REGISTER_CLIENT:
+		if (c->register_client->secret.len != 0 &&
+		    c->register_client->secret.len != CALLRAFT_SESSION_SECRET_BYTES) {
+			snprintf(m, n, "%s: secret: %zu bytes, not %d (the leader draws it)", ctx,
+				 c->register_client->secret.len, CALLRAFT_SESSION_SECRET_BYTES);
+			return false;
+		}
 		return validate_id(ctx, "name", c->register_client->name, false, m, n);
 	case CALLRAFT__COMMAND__OP_CALL_ENQUEUE: return v_call_enqueue(ctx, c->call_enqueue, m, n);
 	case CALLRAFT__COMMAND__OP_CALL_NEXT:
@@ -490,6 +496,11 @@ Callraft__Code state_validate(const Callraft__Command *cmd, char *msg, size_t ms
 	if (!check_unknown("command", &cmd->base, msg, msg_len) ||
 	    !check_unknown(ctx, op, msg, msg_len) || !v_op(ctx, cmd, msg, msg_len))
 		return CALLRAFT__CODE__INVALID_ARGUMENT;
+	if (cmd->session_secret.len > CALLRAFT_SESSION_SECRET_BYTES) {
+		snprintf(msg, msg_len, "%s: session_secret: %zu bytes, above %d", ctx,
+			 cmd->session_secret.len, CALLRAFT_SESSION_SECRET_BYTES);
+		return CALLRAFT__CODE__INVALID_ARGUMENT;
+	}
 	if (cmd->idempotency_key != NULL && cmd->idempotency_key[0] != '\0') {
 		if (!check_printable(ctx, "idempotency_key", cmd->idempotency_key,
 				     CALLRAFT_IDEMPOTENCY_KEY_BYTES_MAX, true, msg, msg_len))

@@ -35,10 +35,12 @@ def field_bytes(num, b):
     return varint((num << 3) | 2) + varint(len(b)) + b
 
 
-def request(request_id, op_field, op_body=b"", client_id=0, seq=0, forwarded=False):
+def request(request_id, op_field, op_body=b"", client_id=0, seq=0, forwarded=False, secret=b""):
     msg = field_varint(1, 1) + field_varint(2, request_id)
     if client_id:
         msg += field_varint(3, client_id) + field_varint(4, seq)
+    if secret:
+        msg += field_bytes(8, secret)
     if forwarded:
         msg += field_varint(6, 1)
     return msg + field_bytes(op_field, op_body)
@@ -93,6 +95,7 @@ class Reply:
         self.code = f.get(2, [0])[-1]
         self.message = f.get(3, [b""])[-1].decode(errors="replace")
         self.client_id = f.get(6, [0])[-1]
+        self.secret = f.get(40, [b""])[-1]
         self.fields = f
 
     def __repr__(self):
@@ -157,10 +160,11 @@ def status_ok(a):
 
 
 def register(a, name="hostile"):
+    """A new session: (client_id, secret)."""
     for _ in range(50):
         r = call(a, request(1, OP_REGISTER, field_bytes(1, name)))
         if r.code == 0:
-            return r.client_id
+            return r.client_id, r.secret
         time.sleep(0.2)
     raise SystemExit("register: %r" % r)
 
@@ -277,9 +281,9 @@ def case_flood(leader, follower, pid, limit=None):
     expect(served <= limit and served >= limit - 4, "flood: the per-source limit holds")
     expect(refused + dropped == len(socks) - served, "flood: every other connection refused")
     # A write through the follower is forwarded to the leader while the flood holds its slots.
-    cid = register(follower, "flooded")
+    cid, secret = register(follower, "flooded")
     r = call(follower, request(2, OP_TICKET_OPEN, field_bytes(1, "c-flood") + field_bytes(3, "x") +
-                               field_bytes(4, "during the flood"), cid, 1))
+                               field_bytes(4, "during the flood"), cid, 1, secret=secret))
     expect(r.code == 0, "forwarded write during the flood: %r" % r)
     direct = connect(leader)
     direct.sendall(frame(request(5, OP_STATUS)))
@@ -343,11 +347,12 @@ def case_quota(leader, follower, pid):
     start = time.time()
     while refused < 20 and time.time() - start < 120:
         if cid == 0 or seq >= 40:
-            cid, seq = register(leader, "quota"), 0
+            (cid, secret), seq = register(leader, "quota"), 0
             sessions += 1
         seq += 1
         s.sendall(frame(request(seq, OP_TICKET_OPEN, field_bytes(1, "c-%d-%d" % (cid, seq)) +
-                                field_bytes(3, "flood") + field_bytes(4, payload), cid, seq)))
+                                field_bytes(3, "flood") + field_bytes(4, payload), cid, seq,
+                                secret=secret)))
         r = recv_reply(s)
         if r.code == 0:
             ok += 1
@@ -372,11 +377,11 @@ def case_quota(leader, follower, pid):
     s = connect(leader)
     while refused < 5 and time.time() - start < 240:
         if cid == 0 or seq >= 40:
-            cid, seq = register(leader, "quota-calls"), 0
+            (cid, secret), seq = register(leader, "quota-calls"), 0
         seq += 1
         s.sendall(frame(request(seq, OP_CALL_ENQUEUE, field_bytes(1, "q-%d-%d" % (cid, seq)) +
                                 field_bytes(2, "flood") + field_bytes(3, "+98215550%04d" % seq) +
-                                field_bytes(6, "tehran"), cid, seq)))
+                                field_bytes(6, "tehran"), cid, seq, secret=secret)))
         r = recv_reply(s)
         if r.code == 0:
             ok += 1
@@ -391,8 +396,28 @@ def case_quota(leader, follower, pid):
            "quota: the whole state reached its quota")
 
 
+def case_session(leader, follower, _pid):
+    # A client that knows (or guesses: ids are 1, 2, 3, ...) another's session id can neither read
+    # its stored reply nor move its seq: without the session's secret it is an unknown session.
+    cid, secret = register(follower, "victim")
+    expect(len(secret) == 16, "register returns a 16-byte session secret")
+    body = field_bytes(1, "c-victim") + field_bytes(3, "complaint") + field_bytes(4, "private")
+    r = call(follower, request(1, OP_TICKET_OPEN, body, cid, 1, secret=secret))
+    expect(r.code == 0 and 12 in r.fields, "the victim's write: %r" % r)
+    stolen = call(leader, request(2, OP_TICKET_OPEN, body, cid, 1))
+    expect(stolen.code == 14 and 12 not in stolen.fields,
+           "replaying the victim's seq without the secret: %r" % stolen)
+    forged = call(leader, request(3, OP_TICKET_OPEN, body, cid, 50, secret=b"x" * 16))
+    expect(forged.code == 14, "a forged seq with a wrong secret: %r" % forged)
+    again = call(follower, request(4, OP_TICKET_OPEN, body, cid, 1, secret=secret))
+    expect(again.code == 0 and again.fields.get(12) == r.fields.get(12),
+           "the victim's retry still gets its own reply")
+    nxt = call(follower, request(5, OP_TICKET_OPEN, body, cid, 2, secret=secret))
+    expect(nxt.code == 0, "the victim's next seq still works: %r" % nxt)
+
+
 CASES = {"frames": case_frames, "slowloris": case_slowloris, "flood": case_flood,
-         "pipeline": case_pipeline, "quota": case_quota}
+         "pipeline": case_pipeline, "quota": case_quota, "session": case_session}
 
 if __name__ == "__main__":
     case, leader = sys.argv[1], sys.argv[2]

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Hostile clients against a running 1+1+1 cluster (issue 13): oversized, truncated and garbage
 # frames, a slowloris and an idle connection, pipelined requests whose replies are never read, a
-# connection flood beyond the per-source limit (with a forwarded write through it), and a flood of
-# valid writes up to the state quota. Each gets a clear refusal; the nodes keep serving; memory
+# connection flood beyond the per-source limit (with a forwarded write through it), another
+# session's id reused, and a flood of valid writes up to the state quota. Each gets a clear refusal; the nodes keep serving; memory
 # stays bounded (the leader's RSS is printed); nothing refused is stored; after the quota flood
 # every node restarts and replays (no poison pill), and the documented rolling restart with a
 # bigger map and quota makes room again.
@@ -22,7 +22,7 @@ $C call enqueue --call-id pbx-before --queue sales --caller +982155501001 --site
 $C ticket open --customer c-witness --category complaint --subject "stored before" >/dev/null
 before=$($C --json ticket list --customer c-witness)
 
-for c in frames slowloris pipeline flood; do
+for c in frames slowloris pipeline flood session; do
   step "hostile: $c"
   $HOSTILE "$c" "$(client_addr "$leader")" "$(client_addr "$follower")" "$pid"
 done
