@@ -298,7 +298,13 @@ int http_respond_error(struct http_req *r, int status, const char *code, const c
 
 int http_stream_start(struct http_req *r, int status, const char *content_type, const char *headers)
 {
-	return answer_begin(r, status, content_type, headers, REQ_STREAMING);
+	if (answer_begin(r, status, content_type, headers, REQ_STREAMING) != 0)
+		return -1;
+	/* A stream lives as long as its client reads: no libwebsockets timeout may end it (one left
+	 * pending from the request's reception dropped busy event streams after a few seconds). */
+	if (r->wsi != NULL)
+		lws_set_timeout(r->wsi, NO_PENDING_TIMEOUT, 0);
+	return 0;
 }
 
 int http_stream_write(struct http_req *r, const void *data, size_t len)
@@ -455,12 +461,30 @@ static enum http_method method_of(struct lws *wsi)
 	return 0;
 }
 
+/* True if `path` starts with `prefix`, where a '*' in the prefix stands for one non-empty path
+ * segment (the offers route is "/v1/agents/", a star, then "/offers"). */
+static bool prefix_match(const char *path, const char *prefix)
+{
+	while (*prefix != '\0') {
+		if (*prefix == '*') {
+			if (*path == '\0' || *path == '/')
+				return false;
+			while (*path != '\0' && *path != '/')
+				path++;
+			prefix++;
+		} else if (*path++ != *prefix++) {
+			return false;
+		}
+	}
+	return true;
+}
+
 static const struct http_route *route_find(const struct http *h, const char *path)
 {
 	const struct http_route *best = NULL;
 	for (unsigned i = 0; i < h->n_routes; i++) {
 		const struct http_route *rt = &h->routes[i];
-		if (strncmp(path, rt->prefix, rt->prefix_len) == 0 &&
+		if (prefix_match(path, rt->prefix) &&
 		    (best == NULL || rt->prefix_len > best->prefix_len))
 			best = rt;
 	}

@@ -11,7 +11,8 @@
  *
  *   - http_route_add(h, HTTP_GET | HTTP_POST, "/v1/", handler, data): a request whose path starts
  *     with the prefix goes to the handler of the longest matching prefix, once its whole body has
- *     arrived. The handler answers exactly once, now or later from the loop: http_respond (or
+ *     arrived. A star in a prefix stands for one path segment (the offers route: "/v1/agents/", a
+ *     star, "/offers"). The handler answers exactly once, now or later from the loop: http_respond (or
  *     http_respond_json), or http_stream_start ... http_stream_end for a long-lived response (SSE).
  *     A request not answered by its deadline gets 504 {"code":"TIMEOUT"} from the core.
  *   - http_ws_add(h, "/v1/ws", &protocol): WebSocket upgrades on that path go to a libwebsockets

@@ -17,4 +17,8 @@ int http_routes_register(struct http *h, struct node *n);
 /* /v1/...: every operation of the CLI as JSON requests and replies (http_api.c). */
 int http_api_register(struct http *h, struct node *n);
 
+/* GET /v1/events and /v1/agents/{id}/offers: the event stream and the offer push channel as
+ * Server-Sent Events (http_events.c, issue #14). */
+int http_events_register(struct http *h, struct node *n);
+
 #endif

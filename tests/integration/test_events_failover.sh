@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The event stream through a failover (issue #14 item 3), on a 1+1+1 cluster of real processes.
-# A subscriber follows the stream from index 1 on the leader (`callraft events --follow`, long
-# polls from its cursor) while four sessions write tickets; the leader is SIGKILLed mid-stream. The
-# client moves to another node and resumes from its cursor there. Afterwards the subscriber has
-# seen every event exactly once, in log order, with no gap: its stream equals a full read from a
-# surviving node, and every acknowledged ticket is in it as TICKET_OPENED once.
+# Two subscribers follow the stream from index 1 on the leader while four sessions write tickets:
+# `callraft events --follow` (binary protocol, long polls from its cursor) and an EventSource-like
+# Server-Sent Events client (GET /v1/events, tests/integration/sse_follow.py). The leader is
+# SIGKILLed mid-stream; each subscriber moves to another node and resumes there (the CLI from its
+# cursor, the SSE client with Last-Event-ID). Afterwards each has seen every event exactly once, in
+# log order, with no gap: its stream equals a full read from a surviving node, and every
+# acknowledged ticket is in it as TICKET_OPENED once.
 source "$(dirname "$0")/lib.sh"
 
 step "start a 1+1+1 cluster"
@@ -12,22 +14,27 @@ step "start a 1+1+1 cluster"
 leader=$(wait_leader)
 others=$(for i in 1 2 3; do [ "$i" = "$leader" ] || printf '%s,' "$(client_addr "$i")"; done)
 sub_cluster="$(client_addr "$leader"),${others%,}" # the leader first: the subscriber starts there
-echo "leader: $leader; subscriber's cluster list: $sub_cluster"
+http_addr() { echo "127.0.0.1:$((CALLRAFT_PORT_BASE + 200 + $1))"; }
+sse_nodes=$(http_addr "$leader"); for i in 1 2 3; do [ "$i" = "$leader" ] || sse_nodes="$sse_nodes,$(http_addr "$i")"; done
+echo "leader: $leader; subscriber's cluster list: $sub_cluster; SSE: $sse_nodes"
 
 step "subscribe from index 1 on the leader; write for 10 s; SIGKILL the leader after 3 s"
 sub=$CALLRAFT_LAB/sub.jsonl
 "$CLI" --cluster "$sub_cluster" --timeout 20000 --json events --from 1 --follow > "$sub" \
   2> "$CALLRAFT_LAB/sub.err" &
 subscriber=$!
+sse=$CALLRAFT_LAB/sse.jsonl
+python3 "$(dirname "$0")/sse_follow.py" "$sse_nodes" "/v1/events?from=1" "$sse" 2> "$CALLRAFT_LAB/sse.err" &
+sse_pid=$!
 ack=$CALLRAFT_LAB/acks
 "$TRAFFIC" write --cluster "$(cluster)" --ack-file "$ack" --clients 4 --duration 10 \
   > "$CALLRAFT_LAB/write.out" &
 writer=$!
 sleep 3
-before_kill=$(wc -l < "$sub")
+before_kill=$(wc -l < "$sub"); sse_before_kill=$(wc -l < "$sse")
 "$CLUSTER_SH" kill "$leader" KILL
 new_leader=$(wait_leader "$leader")
-echo "new leader: $new_leader; the subscriber had $before_kill events at the kill"
+echo "new leader: $new_leader; at the kill the subscribers had $before_kill (binary) and $sse_before_kill (SSE) events"
 wait $writer
 cat "$CALLRAFT_LAB/write.out"
 [ "$(wc -l < "$ack")" -gt 0 ] || fail "no write was acknowledged"
@@ -49,16 +56,22 @@ read_all() { # the whole stream from one node, page by page
 deadline=$((SECONDS + 60))
 while :; do
   read_all
-  [ "$(wc -l < "$sub")" -ge "$(wc -l < "$ref")" ] && break
-  [ $SECONDS -lt $deadline ] || fail "subscriber stuck at $(wc -l < "$sub") of $(wc -l < "$ref") events"
+  [ "$(wc -l < "$sub")" -ge "$(wc -l < "$ref")" ] && [ "$(wc -l < "$sse")" -ge "$(wc -l < "$ref")" ] && break
+  [ $SECONDS -lt $deadline ] ||
+    fail "subscribers stuck at $(wc -l < "$sub") (binary), $(wc -l < "$sse") (SSE) of $(wc -l < "$ref") events"
   sleep 0.5
 done
 kill -TERM "$subscriber" 2>/dev/null || true
 wait "$subscriber" 2>/dev/null || true
-[ "$before_kill" -gt 0 ] || fail "the subscriber saw nothing before the kill"
+kill "$sse_pid" 2>/dev/null || true
+wait "$sse_pid" 2>/dev/null || true
+cat "$CALLRAFT_LAB/sse.err"
+[ "$before_kill" -gt 0 ] && [ "$sse_before_kill" -gt 0 ] || fail "a subscriber saw nothing before the kill"
+grep -q "Last-Event-ID" "$CALLRAFT_LAB/sse.err" || fail "the SSE subscriber never had to reconnect"
 
 step "verify: every event once, in log order, no gap; every acknowledged ticket opened once"
-python3 - "$sub" "$ref" "$ack" <<'PY'
+for stream in "$sub" "$sse"; do
+python3 - "$stream" "$ref" "$ack" <<'PY'
 import json, sys
 sub = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 ref = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
@@ -78,7 +91,8 @@ acked = [l.split()[2] for l in open(sys.argv[3]) if l.strip()]
 missing = set(acked) - set(opened)
 if missing:
     sys.exit("FAIL: %d acknowledged tickets missing from the stream, e.g. %s" % (len(missing), sorted(missing)[:3]))
-print("subscriber: %d events (%d tickets), identical to the survivor's stream; %d acknowledged tickets all present once"
-      % (len(sub), len(opened), len(acked)))
+print("%s: %d events (%d tickets), identical to the survivor's stream; %d acknowledged tickets all present once"
+      % (sys.argv[1].rsplit("/", 1)[-1], len(sub), len(opened), len(acked)))
 PY
+done
 echo "PASS"

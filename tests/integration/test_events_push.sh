@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Pushed offers (issue #14 item 2) with real processes: an agent goes ready once; a call that
-# arrives is offered by the replicated state machine in the very entry that queued it, and the
-# agent's push channel (`callraft agent offers`, held on a follower) receives the offer with its
-# fencing token, which answers the call. A declined offer makes the agent not ready and the call
+# arrives is offered by the replicated state machine in the very entry that queued it (within one
+# commit), and the agent's push channels on a follower receive the offer with its fencing token,
+# which answers the call: the binary one (`callraft agent offers`, a long poll) and the browser's
+# (Server-Sent Events, GET /v1/agents/a1/offers, read by curl). A declined offer makes the agent not ready and the call
 # goes to the next ready agent, again with no poll.
 source "$(dirname "$0")/lib.sh"
 
@@ -32,6 +33,9 @@ step "a1's desktop holds its push channel on follower $follower"
 offers=$CALLRAFT_LAB/a1.jsonl
 "$CLI" --cluster "$(client_addr "$follower")" --json agent offers a1 > "$offers" 2>&1 &
 channel=$!
+sse=$CALLRAFT_LAB/a1.sse
+curl -sN "http://127.0.0.1:$((CALLRAFT_PORT_BASE + 200 + follower))/v1/agents/a1/offers" > "$sse" &
+sse_channel=$!
 sleep 0.5
 
 step "a call arrives: offered in the entry that queued it, pushed with its token"
@@ -42,6 +46,17 @@ echo "enqueue applied at $at; pushed: $offer"
 [ "$(echo "$offer" | jq_py "d['index']")" = "$at" ] || fail "the offer is not in the enqueue's entry"
 [ "$(echo "$offer" | jq_py "d['agent_id']")" = a1 ] || fail "offer not to a1"
 token=$(echo "$offer" | jq_py "d['offer_token']")
+deadline=$((SECONDS + 10))
+until grep -q '"call_id":"c1"' "$sse"; do
+  [ $SECONDS -lt $deadline ] || fail "no offer of c1 on the SSE channel within 10 s: $(cat "$sse")"
+  sleep 0.05
+done
+grep -B2 '"call_id":"c1"' "$sse"
+sse_id=$(grep -B2 '"call_id":"c1"' "$sse" | sed -n 's/^id: //p')
+[ "${sse_id%%.*}" = "$at" ] || fail "SSE id $sse_id is not of the enqueue's entry $at"
+grep '"call_id":"c1"' "$sse" | sed 's/^data: //' |
+  python3 -c "import json,sys; d=json.load(sys.stdin); assert '%d.%d' % (d['offer_term'], d['offer_index']) == '$token', d" ||
+  fail "the SSE offer's token differs from the binary channel's ($token)"
 q call answer c1 --agent a1 --token "$token" >/dev/null || fail "the pushed token does not answer"
 q call end c1 --agent a1 >/dev/null
 
@@ -52,6 +67,6 @@ q agent ready a2 >/dev/null
 q call reject c2 --agent a1 --token "$token" >/dev/null
 [ "$(q --json call show c2 | jq_py "d['call']['agent_id']")" = a2 ] || fail "c2 did not go to a2"
 [ "$(q --json agent show a1 | jq_py "d['agent']['ready']")" = False ] || fail "a1 still ready after declining"
-kill "$channel" 2>/dev/null || true
+kill "$channel" "$sse_channel" 2>/dev/null || true
 wait "$channel" 2>/dev/null || true
 echo "PASS"
