@@ -28,6 +28,10 @@ build_rev() { # rev -> prints the source directory (built)
     cmake -S "$src" -B "$src/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
     nice -n 10 cmake --build "$src/build" -j2 --target callraftd callraft >/dev/null
   fi
+  # Since the bench moved to tools/, `callraft bench` runs callraft-bench from beside the CLI.
+  if [ -d "$src/tools" ] && [ ! -x "$src/build/callraft-bench" ]; then
+    nice -n 10 cmake --build "$src/build" -j2 --target callraft-bench >/dev/null
+  fi
   echo "$src"
 }
 
