@@ -42,6 +42,17 @@ json_object *cli_json_call(const Callraft__Call *call)
 	if (call->preferred_agent[0] != '\0')
 		cli_json_fields(o, &call->base, "preferred_agent", NULL);
 	cli_json_fields(o, &call->base, "offer_expires_ms", NULL);
+	/* What a site loss or a redial did to it (docs/routing.md). */
+	if (call->converted_ms != 0)
+		cli_json_fields(o, &call->base, "converted_ms", NULL);
+	if (call->outcome[0] != '\0')
+		cli_json_fields(o, &call->base, "outcome", "callback_id", NULL);
+	if (call->origin_call_id[0] != '\0')
+		cli_json_fields(o, &call->base, "origin_call_id", NULL);
+	if (call->merged_into[0] != '\0')
+		cli_json_fields(o, &call->base, "merged_into", NULL);
+	if (call->merged_from[0] != '\0')
+		cli_json_fields(o, &call->base, "merged_from", NULL);
 	return o;
 }
 

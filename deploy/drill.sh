@@ -5,7 +5,8 @@
 #   deploy/drill.sh [--fault F] [--site S] [--warmup S] [--hold S] [--settle S] [--rate R]
 #                   [--cycles N] [--seed N] [--layout 2+2+1|1+1+1] [--loopback] [--out DIR]
 #
-# Faults F: kill-site (default), cut-site, restart-site, kill-leader, pause-leader, cut-link
+# Faults F: kill-site (default), cut-site, restart-site, kill-leader, pause-leader, cut-link,
+# site-loss (deploy/drill/siteloss.sh: the scripted site-loss scenario of issue 12, with checks),
 # (between --site and the other call-center city), random (N cycles of any of them, chosen and
 # timed from --seed). --site defaults to shiraz; `--site leader` picks the leader's site at the
 # moment of the fault. Traffic: `callraft-traffic center` in tehran and
@@ -36,6 +37,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ "$cycles" -ge 1 ] && [ "$cycles" -le 1000 ] || { echo "drill: --cycles 1..1000" >&2; exit 2; }
+# The site-loss scenario (issue 12) is its own script: a scripted center, not random traffic.
+[ "$fault" = site-loss ] && exec "$here/deploy/drill/siteloss.sh" --hold "$hold" --out "$out" "${loop[@]}"
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 export CALLRAFT_BUILD=$build CALLRAFT_LAB=$out/lab CALLRAFT_LAB_NS=${CALLRAFT_LAB_NS:-crd}

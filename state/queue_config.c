@@ -84,13 +84,18 @@ int route_site_put(struct apply_ctx *c, const Callraft__Site *site)
 
 	if (rc < 0)
 		return -1;
-	rc = event_site_changed(c, old != NULL && old->down, site);
+	/* route_site hands out no strings but the name: a site still down keeps its reason. */
+	Callraft__Site put = *site;
+	if (old != NULL && old->down && put.down && (put.down_reason == NULL ||
+						     put.down_reason[0] == '\0'))
+		put.down_reason = old->down_reason;
+	rc = event_site_changed(c, old != NULL && old->down, &put);
+	if (rc == 0)
+		rc = store_put(c->s, c->txn, DB_SITES, put.site, strlen(put.site), &put.base, "site",
+			       put.site, c->errmsg, c->errmsg_len);
 	if (old != NULL)
 		protobuf_c_message_free_unpacked(&old->base, NULL);
-	if (rc != 0)
-		return -1;
-	return store_put(c->s, c->txn, DB_SITES, site->site, strlen(site->site), &site->base,
-			 "site", site->site, c->errmsg, c->errmsg_len);
+	return rc;
 }
 
 int op_queue_configure(struct apply_ctx *c, const Callraft__QueueConfigure *op)

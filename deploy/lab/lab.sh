@@ -124,7 +124,7 @@ write_config() { # NODE: the example config with this lab's data_dir (and loopba
     for j in $(seq 1 9); do
       a=$(sed -n "/^\[member $j\]/,/^\[/s/^raft_address = \([0-9.]*\):.*/\1/p" "$src")
       [ -n "$a" ] || continue
-      sed -i "s|$a:7001|127.0.0.1:$((base + j))|; s|$a:8001|127.0.0.1:$((base + 100 + j))|; s|$a:8080|127.0.0.1:$((base + 200 + j))|" "$dst"
+      sed -i "s|$a:7001|127.0.0.1:$((base + j))|; s|$a:8001|127.0.0.1:$((base + 100 + j))|; s|$a:808[01]|127.0.0.1:$((base + 200 + j))|" "$dst"
     done
   fi
   sed -n 's/^site = //p' "$src" | head -1 > "$lab/node$i/site"

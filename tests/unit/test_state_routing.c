@@ -1224,6 +1224,19 @@ static void test_dead_site_is_held_then_declared_lost_within_10s_by_default(void
 		    held <= CALLRAFT_CONTACT_TIMEOUT_MS_DEFAULT + CALLRAFT_TICK_INTERVAL_MS);
 	assert_true(lost >= CALLRAFT_SITE_LOSS_AFTER_MS_DEFAULT && lost <= 10000);
 	assert_true(call_is_callback(f, "t1"));
+	/* the reason says what was (not) seen, and later Ticks keep it */
+	tick(f);
+	Callraft__Request q = CALLRAFT__REQUEST__INIT;
+	Callraft__SiteList op = CALLRAFT__SITE_LIST__INIT;
+	q.op_case = CALLRAFT__REQUEST__OP_SITE_LIST;
+	q.site_list = &op;
+	Callraft__Reply *r = read_req(f, &q);
+	bool found = false;
+	for (size_t i = 0; i < r->n_sites; i++)
+		if (strcmp(r->sites[i]->site, "tehran") == 0)
+			found = strstr(r->sites[i]->down_reason, "last evidence: nodes") != NULL;
+	assert_true(found);
+	callraft__reply__free_unpacked(r, NULL);
 }
 
 static void test_site_is_never_lost_while_its_pbx_beats_though_its_nodes_are_cut(void **state)
