@@ -13,6 +13,7 @@
  * with OpenSSL, which the push channel and the TLS listener need; and it is packaged by Debian. */
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <ctype.h>
 #include <libwebsockets.h>
@@ -717,6 +718,7 @@ static struct lws_vhost *vhost_create(struct http *h, const struct config *cfg, 
 	char host[CALLRAFT_ADDRESS_BYTES_MAX + 1];
 	const char *colon = strrchr(cfg->http_address, ':');
 	struct lws_vhost *vh;
+	struct in_addr v4;
 	size_t hl;
 
 	if (colon == NULL || (hl = (size_t)(colon - cfg->http_address)) >= sizeof host) {
@@ -736,6 +738,12 @@ static struct lws_vhost *vhost_create(struct http *h, const struct config *cfg, 
 	info.timeout_secs = CALLRAFT_HTTP_RECEIVE_TIMEOUT_S;
 	info.timeout_secs_ah_idle = CALLRAFT_HTTP_RECEIVE_TIMEOUT_S;
 	info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND | LWS_SERVER_OPTION_VALIDATE_UTF8;
+	/* With IPv6 on, lws 4.1.6 binds an IPv6 socket to every address whatever iface says ("*:port"
+	 * for "10.1.0.12"): an IPv4 literal must turn IPv6 off for this vhost, or the listener is
+	 * open on every interface and two nodes of one machine (a site of the lab) collide on the
+	 * port. */
+	if (info.iface != NULL && inet_pton(AF_INET, info.iface, &v4) == 1)
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	/* NEEDSWORK: TLS (issue of the TLS engineer): certificates from cfg go here, with
 	 * LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT on the context. */
 	vh = lws_create_vhost(h->ctx, &info);

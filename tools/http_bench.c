@@ -1,5 +1,5 @@
 /* http_bench.c: `callraft-http-bench`, a closed-loop load generator for the HTTP/JSON API, built to
- * stand next to `callraft bench --workload enqueue` (client/cli_bench.c) with the same model:
+ * stand next to `callraft bench --workload enqueue` (tools/bench.c) with the same model:
  *
  *   for each --clients level, K threads each open one TCP connection (HTTP/1.1 keep-alive, one
  *   request outstanding: send, wait for the whole answer, send the next) and enqueue new calls
@@ -152,7 +152,7 @@ static int enqueue(struct hb_worker *w, char *req, size_t cap, char *ans, size_t
 	char body[512], call_id[80];
 	int blen, rlen;
 
-	/* The binary benchmark's shapes (client/cli_bench.c bench_enqueue). */
+	/* The binary benchmark's shapes (tools/bench.c bench_enqueue). */
 	snprintf(call_id, sizeof call_id, "%s-L%u-k%04u-%012" PRIu64 "-pbx.thr.trunk07.leg-a.sip",
 		 w->o->tag, w->level, w->k, ++w->n);
 	blen = snprintf(body, sizeof body,
