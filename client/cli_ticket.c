@@ -3,6 +3,8 @@
  * `ticket open` prints it on a line of its own. */
 #include "cli.h"
 
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,6 +165,33 @@ int cli_ticket_show_output(struct cli *cli, const struct cli_args *a, const Call
 	return CLI_EXIT_OK;
 }
 
+/* A list cursor (Reply.next_cursor, TicketList.cursor) is an opaque key of the list, shown and
+ * typed as hex. */
+#define CLI_CURSOR_BYTES_MAX (CALLRAFT_ID_BYTES_MAX + 16)
+
+static void cursor_hex(const ProtobufCBinaryData *c, char *out, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < c->len && 2 * i + 2 < len; i++)
+		snprintf(out + 2 * i, 3, "%02x", c->data[i]);
+	out[2 * i] = '\0';
+}
+
+/* Parses HEX into buf; returns the length, or -1. */
+static int cursor_parse(const char *hex, uint8_t *buf, size_t cap)
+{
+	size_t n = strlen(hex);
+
+	if (n == 0 || n % 2 != 0 || n / 2 > cap)
+		return -1;
+	for (size_t i = 0; i < n / 2; i++)
+		if (sscanf(hex + 2 * i, "%2hhx", &buf[i]) != 1 || !isxdigit((unsigned char)hex[2 * i]) ||
+		    !isxdigit((unsigned char)hex[2 * i + 1]))
+			return -1;
+	return (int)(n / 2);
+}
+
 static void cli_ticket_list_text(const char *customer, const Callraft__Reply *reply)
 {
 	if (reply->n_tickets == 0) {
@@ -187,6 +216,11 @@ static void cli_ticket_list_text(const char *customer, const Callraft__Reply *re
 	if (reply->total > reply->n_tickets)
 		printf(" (%zu shown)", reply->n_tickets);
 	printf("\n");
+	if (reply->next_cursor.len > 0) {
+		char hex[2 * CLI_CURSOR_BYTES_MAX + 1];
+		cursor_hex(&reply->next_cursor, hex, sizeof hex);
+		printf("next page: callraft ticket list --customer %s --cursor %s\n", customer, hex);
+	}
 }
 
 int cli_ticket_list_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
@@ -201,7 +235,15 @@ int cli_ticket_list_request(struct cli *cli, struct cli_args *a, struct callraft
 		return cli_usage_error(cli, "--customer is required");
 	if ((rv = cli_check_id(cli, "--customer", customer)) != CLI_EXIT_OK)
 		return rv;
-	callraft_request_ticket_list(r, customer, limit);
+	Callraft__Request *req = callraft_request_ticket_list(r, customer, limit);
+	const char *cursor = cli_opt(a, "cursor");
+	if (cursor != NULL) {
+		static uint8_t buf[CLI_CURSOR_BYTES_MAX]; /* lives until the request is sent */
+		int len = cursor_parse(cursor, buf, sizeof buf);
+		if (len < 0)
+			return cli_usage_error(cli, "--cursor: not a cursor (hex, as 'next page' shows)");
+		req->ticket_list->cursor = (ProtobufCBinaryData){(size_t)len, buf};
+	}
 	return CLI_EXIT_OK;
 }
 
@@ -217,6 +259,11 @@ int cli_ticket_list_output(struct cli *cli, const struct cli_args *a, const Call
 		cli_json_str(top, "customer_id", customer);
 		cli_json_u64(top, "total", reply->total);
 		json_object_object_add(top, "tickets", arr);
+		if (reply->next_cursor.len > 0) {
+			char hex[2 * CLI_CURSOR_BYTES_MAX + 1];
+			cursor_hex(&reply->next_cursor, hex, sizeof hex);
+			cli_json_str(top, "next_cursor", hex);
+		}
 		cli_print_json(top);
 	} else {
 		cli_ticket_list_text(customer, reply);

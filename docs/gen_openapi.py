@@ -150,7 +150,7 @@ def operation(method, path, op):
                      ["    " + x for x in type_lines(t)])
     if method == "HTTP_GET":
         for rep, t, mapv, name in fields(msg):
-            if name in params or rep or mapv:
+            if name in params or rep or mapv or t == "bytes":  # JSON takes no bytes (http_json.c)
                 continue
             plist.append(["- name: %s" % name, "  in: query", "  required: false", "  schema:"] +
                          ["    " + x for x in type_lines(t)])

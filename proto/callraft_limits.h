@@ -50,6 +50,14 @@ _Static_assert(CALLRAFT_REQUEST_BYTES_MAX <= CALLRAFT_BATCH_BYTES_MAX, "one requ
 /* Rows in one list reply (queue show, ticket list, agent list). */
 #define CALLRAFT_LIST_LIMIT_DEFAULT 100
 #define CALLRAFT_LIST_LIMIT_MAX 1000
+/* The rows of one list reply stop once their encoded size would pass this (the rest comes with the
+ * reply's next_cursor): a list reply never exceeds the frame limit, whatever the rows hold (a
+ * ticket with CALLRAFT_TICKET_NOTES_MAX notes is about 0.6 MB). The margin covers the reply's
+ * other fields. */
+#define CALLRAFT_REPLY_LIST_BYTES_MAX (CALLRAFT_FRAME_BYTES_MAX - 256u * 1024)
+_Static_assert(CALLRAFT_TICKET_NOTES_MAX * (CALLRAFT_NOTE_BYTES_MAX + 64) + 64 * 1024 <
+		       CALLRAFT_REPLY_LIST_BYTES_MAX,
+	       "one ticket with every note fits a list reply");
 
 /* Client sessions idle longer than this are expired (FSM time, deterministic). A retry after that
  * gets SESSION_UNKNOWN. A day is far beyond any retry loop. */

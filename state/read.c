@@ -3,7 +3,11 @@
  *
  * Lists are bounded: `limit` 0 means CALLRAFT_LIST_LIMIT_DEFAULT and anything above
  * CALLRAFT_LIST_LIMIT_MAX is lowered to it (a wallboard asking for "everything" gets the most a
- * frame may carry, not an error); `total` always says how many matched. Orders:
+ * frame may carry, not an error); `total` always says how many matched. A page also ends before
+ * its rows would pass CALLRAFT_REPLY_LIST_BYTES_MAX encoded (tickets with many notes), so a list
+ * reply never exceeds the frame limit. ticket_list and customer_history then return next_cursor
+ * (the key of the first row left out), which a request passes back as `cursor` for the next page;
+ * total then counts from the cursor on. Orders:
  *   queue_show   service order (the order `call next` takes them), total = calls waiting
  *   ticket_list  a customer's tickets, oldest first
  *   agent_list   by agent id (optionally only one site's agents)
@@ -38,6 +42,8 @@ struct list_spec {
 	const void *keep_arg;
 	uint32_t limit;
 	bool stop_at_limit; /* stop walking at `limit` (the caller sets total some other way) */
+	const ProtobufCBinaryData *cursor; /* start here (a key under prefix), or NULL / empty */
+	ProtobufCBinaryData *next_cursor;  /* set to the first key left out, or NULL: no paging */
 };
 
 static void read_fail(struct read *r, Callraft__Code code, const char *fmt, ...)
@@ -78,12 +84,29 @@ static ProtobufCMessage *list_record(struct read *r, const struct list_spec *ls,
 	return m;
 }
 
-/* Walks the list; fills items (malloc'd array of unpacked records, at most limit) and total. */
+/* Notes the first key a page leaves out (once), for the reply's next_cursor. */
+static void list_note_next(struct read *r, const struct list_spec *ls, const MDB_val *k)
+{
+	if (ls->next_cursor == NULL || ls->next_cursor->len != 0)
+		return;
+	ls->next_cursor->data = malloc(k->mv_size);
+	if (ls->next_cursor->data == NULL) {
+		r->failed_alloc = true;
+		return;
+	}
+	memcpy(ls->next_cursor->data, k->mv_data, k->mv_size);
+	ls->next_cursor->len = k->mv_size;
+}
+
+/* Walks the list from its cursor (or its start); fills items (malloc'd array of unpacked records,
+ * at most limit, at most CALLRAFT_REPLY_LIST_BYTES_MAX encoded) and total. */
 static int list_walk(struct read *r, const struct list_spec *ls, ProtobufCMessage ***items,
 		     size_t *n, uint64_t *total)
 {
 	MDB_cursor *cur;
 	MDB_val k = {ls->prefix_len, (void *)ls->prefix}, v;
+	size_t bytes = 0;
+	bool full = false; /* the page is complete (limit or byte budget): count only */
 	int rc = mdb_cursor_open(r->txn, r->s->dbi[ls->db], &cur);
 
 	*items = NULL;
@@ -100,14 +123,17 @@ static int list_walk(struct read *r, const struct list_spec *ls, ProtobufCMessag
 		mdb_cursor_close(cur);
 		return -1;
 	}
-	for (rc = mdb_cursor_get(cur, &k, &v, ls->prefix_len > 0 ? MDB_SET_RANGE : MDB_FIRST);
+	if (ls->cursor != NULL && ls->cursor->len > 0)
+		k = (MDB_val){ls->cursor->len, ls->cursor->data};
+	for (rc = mdb_cursor_get(cur, &k, &v, k.mv_size > 0 ? MDB_SET_RANGE : MDB_FIRST);
 	     rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size < ls->prefix_len || memcmp(k.mv_data, ls->prefix, ls->prefix_len) != 0)
 			break;
-		if (ls->keep == NULL && *n >= ls->limit && ls->stop_at_limit)
-			break;
-		if (ls->keep == NULL && *n >= ls->limit) { /* counting only */
-			(*total)++;
+		if (ls->keep == NULL && (*n >= ls->limit || full)) {
+			list_note_next(r, ls, &k);
+			if (ls->stop_at_limit)
+				break;
+			(*total)++; /* counting only */
 			continue;
 		}
 		ProtobufCMessage *m = list_record(r, ls, &v);
@@ -118,10 +144,16 @@ static int list_walk(struct read *r, const struct list_spec *ls, ProtobufCMessag
 			continue;
 		}
 		(*total)++;
-		if (*n < ls->limit)
+		/* A row's share of the reply: its encoding and its tag and length (<= 10 bytes). */
+		size_t row = protobuf_c_message_get_packed_size(m) + 10;
+		if (*n < ls->limit && !full && (*n == 0 || bytes + row <= CALLRAFT_REPLY_LIST_BYTES_MAX)) {
 			(*items)[(*n)++] = m;
-		else
-			protobuf_c_message_free_unpacked(m, NULL);
+			bytes += row;
+			continue;
+		}
+		full = true;
+		list_note_next(r, ls, &k);
+		protobuf_c_message_free_unpacked(m, NULL);
 	}
 	mdb_cursor_close(cur);
 	return r->reply->code == CALLRAFT__CODE__OK ? 0 : -1;
@@ -190,7 +222,8 @@ static void r_customer_history(struct read *r, const Callraft__CustomerHistory *
 	char key[CALLRAFT_ID_BYTES_MAX + 1];
 	size_t len = strlen(h->customer_id);
 	struct list_spec ls = {DB_CUST_HIST, key, len + 1, DB_CUST_HIST,
-			       &callraft__history_item__descriptor, NULL, NULL, list_limit(h->limit), false};
+			       &callraft__history_item__descriptor, NULL, NULL, list_limit(h->limit), false,
+			       &h->cursor, &r->reply->next_cursor};
 
 	memcpy(key, h->customer_id, len + 1);
 	list_walk(r, &ls, (ProtobufCMessage ***)&r->reply->history, &r->reply->n_history,
@@ -207,7 +240,7 @@ static void r_customer_history(struct read *r, const Callraft__CustomerHistory *
 static void r_site_list(struct read *r)
 {
 	struct list_spec ls = {DB_SITES, "", 0, DB_SITES, &callraft__site__descriptor, NULL, NULL,
-			       CALLRAFT_LIST_LIMIT_MAX, false};
+			       CALLRAFT_LIST_LIMIT_MAX, false, NULL, NULL};
 
 	list_walk(r, &ls, (ProtobufCMessage ***)&r->reply->sites, &r->reply->n_sites,
 		  &r->reply->total);
@@ -218,7 +251,7 @@ static void r_queue_show(struct read *r, const Callraft__QueueShow *q)
 	char key[CALLRAFT_QUEUE_BYTES_MAX + 1];
 	size_t len = strlen(q->queue);
 	struct list_spec ls = {DB_QUEUE, key, len + 1, DB_CALLS, &callraft__call__descriptor, NULL,
-			       NULL, list_limit(q->limit), false};
+			       NULL, list_limit(q->limit), false, NULL, NULL};
 
 	/* The total is the queue's waiting count (kept with the queue index, routing.c): the walk
 	 * stops at the page asked for, however deep the queue. */
@@ -240,7 +273,8 @@ static void r_ticket_list(struct read *r, const Callraft__TicketList *t)
 	char key[CALLRAFT_ID_BYTES_MAX + 1];
 	size_t len = strlen(t->customer_id);
 	struct list_spec ls = {DB_CUST_TIX, key, len + 1, DB_TICKETS, &callraft__ticket__descriptor,
-			       NULL, NULL, list_limit(t->limit), false};
+			       NULL, NULL, list_limit(t->limit), false, &t->cursor,
+			       &r->reply->next_cursor};
 
 	memcpy(key, t->customer_id, len + 1);
 	list_walk(r, &ls, (ProtobufCMessage ***)&r->reply->tickets, &r->reply->n_tickets,
@@ -251,7 +285,7 @@ static void r_agent_list(struct read *r, const Callraft__AgentList *a)
 {
 	struct list_spec ls = {DB_AGENTS, "", 0, DB_AGENTS, &callraft__agent__descriptor,
 			       a->site[0] != '\0' ? agent_at_site : NULL, a->site,
-			       CALLRAFT_LIST_LIMIT_MAX, false};
+			       CALLRAFT_LIST_LIMIT_MAX, false, NULL, NULL};
 
 	list_walk(r, &ls, (ProtobufCMessage ***)&r->reply->agents, &r->reply->n_agents,
 		  &r->reply->total);
@@ -260,10 +294,23 @@ static void r_agent_list(struct read *r, const Callraft__AgentList *a)
 static void r_members_list(struct read *r)
 {
 	struct list_spec ls = {DB_MEMBERS, "", 0, DB_MEMBERS, &callraft__member__descriptor, NULL,
-			       NULL, CALLRAFT_LIST_LIMIT_MAX, false};
+			       NULL, CALLRAFT_LIST_LIMIT_MAX, false, NULL, NULL};
 
 	list_walk(r, &ls, (ProtobufCMessage ***)&r->reply->members, &r->reply->n_members,
 		  &r->reply->total);
+}
+
+/* A cursor is empty or a key of the customer's list (customer_id '\0' ...), as next_cursor gave. */
+static bool cursor_valid(const char *ctx, const char *customer_id, const ProtobufCBinaryData *c,
+			 size_t max, char *m, size_t n)
+{
+	size_t len = strlen(customer_id);
+
+	if (c->len == 0 || (c->len > len + 1 && c->len <= max &&
+			    memcmp(c->data, customer_id, len + 1) == 0))
+		return true;
+	snprintf(m, n, "%s: cursor: not a cursor of this customer's list", ctx);
+	return false;
 }
 
 /* Field checks of reads; false (with the reply filled) if a field is bad. */
@@ -292,7 +339,9 @@ static bool read_valid(struct read *r, const Callraft__Request *q)
 		ok = validate_id("ticket_show", "code", q->ticket_show->code, true, m, n);
 		break;
 	case CALLRAFT__REQUEST__OP_TICKET_LIST:
-		ok = validate_id("ticket_list", "customer_id", q->ticket_list->customer_id, true, m, n);
+		ok = validate_id("ticket_list", "customer_id", q->ticket_list->customer_id, true, m, n) &&
+		     cursor_valid("ticket_list", q->ticket_list->customer_id, &q->ticket_list->cursor,
+				  CUST_KEY_BYTES_MAX, m, n);
 		break;
 	case CALLRAFT__REQUEST__OP_STATS_GET:
 		ok = validate_name("stats", "queue", q->stats_get->queue, CALLRAFT_QUEUE_BYTES_MAX,
@@ -302,7 +351,9 @@ static bool read_valid(struct read *r, const Callraft__Request *q)
 		break;
 	case CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY:
 		ok = validate_id("customer_history", "customer_id", q->customer_history->customer_id,
-				 true, m, n);
+				 true, m, n) &&
+		     cursor_valid("customer_history", q->customer_history->customer_id,
+				  &q->customer_history->cursor, HIST_KEY_BYTES_MAX, m, n);
 		break;
 	default:
 		break;
@@ -406,6 +457,7 @@ static void reply_release(Callraft__Reply *p)
 		callraft__queue_config__free_unpacked(p->queue_config, NULL);
 	if (p->customer != NULL)
 		callraft__customer__free_unpacked(p->customer, NULL);
+	free(p->next_cursor.data);
 }
 
 uint8_t *state_read(struct state *s, const Callraft__Request *req, size_t *len_out)
