@@ -5,8 +5,9 @@
 # each concurrency level the binary protocol (`callraft bench --workload enqueue`) and the HTTP API
 # (`callraft-http-bench`, tools/http_bench.c: the same closed-loop model, shapes and leader-first
 # addressing) one after the other, so both see the same machine load as nearly as a shared machine
-# allows. Prints a table (ops/s, p50, p99 and the HTTP/binary throughput ratio) and writes the raw
-# JSON of every level to $BENCH_OUT.
+# allows. Prints a table (ops/s, p50, p99, the CPU time the three nodes spent per acknowledged op,
+# and the HTTP/binary throughput ratio) and writes the raw JSON of every level to $BENCH_OUT. CPU
+# per op is the figure least moved by other load on a shared machine.
 #
 #   deploy/bench/http_vs_binary.sh            # DUR=10 CONC="1 16 64"
 #   DUR=5 CONC="1 16" deploy/bench/http_vs_binary.sh
@@ -43,22 +44,33 @@ echo "cluster up, leader $leader; ${DUR}s per level, clients: $CONC; rounds: $RO
 "$build/callraft" --cluster "$bin_addr" bench --workload enqueue --clients 4 --duration 2 >/dev/null
 "$build/callraft-http-bench" --address "$http_addr" --clients 4 --duration 2 >/dev/null
 
-printf '%-8s %-6s %10s %9s %9s %10s\n' clients proto ops/s p50_ms p99_ms http/bin
+node_cpu_ticks() { # utime + stime of every node, in clock ticks
+  local t=0 p
+  for p in ${pids//,/ }; do t=$((t + $(awk '{print $14 + $15}' /proc/$p/stat))); done
+  echo $t
+}
+hz=$(getconf CLK_TCK)
+printf '%-8s %-6s %10s %9s %9s %12s %10s\n' clients proto ops/s p50_ms p99_ms node_cpu_us/op http/bin
 for r in $(seq 1 "$ROUNDS"); do
   for k in $CONC; do
+    c0=$(node_cpu_ticks)
     "$build/callraft" --cluster "$bin_addr" --json bench --workload enqueue --clients "$k" \
-      --duration "$DUR" --pids "$pids" > "$out/binary-$k-$r.json"
+      --duration "$DUR" > "$out/binary-$k-$r.json"
+    c1=$(node_cpu_ticks)
     "$build/callraft-http-bench" --address "$http_addr" --clients "$k" --duration "$DUR" --json \
       > "$out/http-$k-$r.json"
-    python3 - "$out/binary-$k-$r.json" "$out/http-$k-$r.json" "$k" <<'PY'
+    c2=$(node_cpu_ticks)
+    python3 - "$out/binary-$k-$r.json" "$out/http-$k-$r.json" "$k" $((c1 - c0)) $((c2 - c1)) "$hz" <<'PY'
 import json, sys
 b = json.load(open(sys.argv[1]))["levels"][0]
 h = json.load(open(sys.argv[2]))["levels"][0]
-k = sys.argv[3]
+k, hz = sys.argv[3], int(sys.argv[6])
+cpu = {"binary": int(sys.argv[4]), "http": int(sys.argv[5])}
 for name, l in (("binary", b), ("http", h)):
     ratio = "%.2f" % (h["ops_per_s"] / b["ops_per_s"]) if name == "http" and b["ops_per_s"] else ""
-    print("%-8s %-6s %10.0f %9.2f %9.2f %10s" % (k, name, l["ops_per_s"], l["latency_ms"]["p50"],
-                                                  l["latency_ms"]["p99"], ratio))
+    us = cpu[name] * 1e6 / hz / l["ops"] if l["ops"] else 0
+    print("%-8s %-6s %10.0f %9.2f %9.2f %12.0f %10s" % (k, name, l["ops_per_s"], l["latency_ms"]["p50"],
+                                                         l["latency_ms"]["p99"], us, ratio))
     if l.get("failed") or l.get("refused"):
         print("         (%s: refused %s, failed %s)" % (name, l.get("refused"), l.get("failed")))
 PY
