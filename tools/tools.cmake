@@ -8,3 +8,7 @@ foreach(tool traffic bench)
   set_target_properties(callraft-${tool} PROPERTIES INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
   install(TARGETS callraft-${tool} DESTINATION bin)
 endforeach()
+# The HTTP/JSON API's load generator (docs/bench.md, "HTTP/JSON against the binary protocol"): raw
+# sockets only, so it needs no client library at all.
+add_executable(callraft-http-bench ${CMAKE_SOURCE_DIR}/tools/http_bench.c)
+target_link_libraries(callraft-http-bench PRIVATE Threads::Threads)
