@@ -34,8 +34,8 @@
  *   names.c        names of states.
  *   store.c        LMDB access: big-endian keys, meta counters, protobuf records, LMDB errors,
  *                  and the count of logical bytes per table that every write keeps (quota.c).
- * To check: list, for each file, the non-static functions of the others it calls (e.g. grep
- * each file for the names defined elsewhere); no file may call one listed above it.
+ * No file may call a function of one listed above it: tests/lint/state_layers.py (the unit test
+ * unit/state_layers) checks every call between the files against this order.
  *
  * Error handling, everywhere in state/: functions that touch LMDB return 0 on success and -1 on an
  * LMDB failure, with "state: <what> '<subject>': <MDB error>" in errmsg. Such a failure is
