@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "callraft_ops.h"
+#include "dlist.h"
 #include "log.h"
 #include "node_internal.h"
 
@@ -125,12 +126,7 @@ void conn_close(struct conn *c)
 		return;
 	}
 	uv_read_stop((uv_stream_t *)&c->tcp);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		n->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	DLIST_UNLINK(n->conns, c);
 	n->n_conns--;
 	if (c->reserved)
 		n->n_reserved--;
@@ -470,10 +466,7 @@ static void connection_cb(uv_stream_t *server, int status)
 	c->accepted_ms = c->last_rx_ms = uv_now(&n->loop);
 	uv_tcp_nodelay(&c->tcp, 1);
 	uv_tcp_keepalive(&c->tcp, 1, CALLRAFT_TCP_KEEPALIVE_S);
-	c->next = n->conns;
-	if (n->conns)
-		n->conns->prev = c;
-	n->conns = c;
+	DLIST_PUSH(n->conns, c);
 	n->n_conns++;
 	uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
 }

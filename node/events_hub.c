@@ -15,6 +15,7 @@
 #include <assert.h>
 #include <stdlib.h>
 
+#include "dlist.h"
 #include "log.h"
 #include "node_internal.h"
 
@@ -61,12 +62,7 @@ static uint8_t *read_once(struct events_hub *h, Callraft__Request *req, size_t *
 
 static void waiter_unlink(struct events_hub *h, struct events_waiter *w)
 {
-	if (w->prev != NULL)
-		w->prev->next = w->next;
-	else
-		h->head = w->next;
-	if (w->next != NULL)
-		w->next->prev = w->prev;
+	DLIST_UNLINK(h->head, w);
 	assert(h->n_waiters > 0);
 	h->n_waiters--;
 	if (h->n_waiters == 0 && h->timer_on) {
@@ -188,21 +184,14 @@ static void timer_cb(uv_timer_t *t)
 
 void events_hub_subscribe(struct events_hub *h, struct events_sub *sub)
 {
-	sub->prev = NULL;
-	sub->next = h->subs;
-	if (h->subs != NULL)
-		h->subs->prev = sub;
-	h->subs = sub;
+	DLIST_PUSH(h->subs, sub);
 }
 
 void events_hub_unsubscribe(struct events_hub *h, struct events_sub *sub)
 {
-	if (sub->prev != NULL)
-		sub->prev->next = sub->next;
-	else if (h->subs == sub)
-		h->subs = sub->next;
-	if (sub->next != NULL)
-		sub->next->prev = sub->prev;
+	if (sub->prev == NULL && h->subs != sub)
+		return; /* not subscribed (or already left) */
+	DLIST_UNLINK(h->subs, sub);
 	sub->prev = sub->next = NULL;
 }
 

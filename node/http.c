@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "callraft_limits.h"
+#include "dlist.h"
 #include "log.h"
 
 /* How often deadlines are checked: a request is answered at most this late. */
@@ -102,10 +103,7 @@ static struct http_req *req_new(struct http *h, struct lws *wsi, struct pss *pss
 	r->wsi = wsi;
 	r->pss = pss;
 	r->deadline_ms = uv_now(h->loop) + CALLRAFT_HTTP_DEADLINE_MS_DEFAULT;
-	r->next = h->reqs;
-	if (h->reqs != NULL)
-		h->reqs->prev = r;
-	h->reqs = r;
+	DLIST_PUSH(h->reqs, r);
 	h->counters.open_reqs++;
 	h->counters.requests++;
 	return r;
@@ -122,12 +120,7 @@ static void req_done(struct http_req *r)
 		r->pss->req = NULL;
 	r->pss = NULL;
 	r->wsi = NULL;
-	if (r->prev != NULL)
-		r->prev->next = r->next;
-	else
-		h->reqs = r->next;
-	if (r->next != NULL)
-		r->next->prev = r->prev;
+	DLIST_UNLINK(h->reqs, r);
 	h->counters.open_reqs--;
 	if (r->done_fn != NULL)
 		r->done_fn(r, r->done_data);

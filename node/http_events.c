@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dlist.h"
 #include "http_json.h"
 #include "http_routes.h"
 #include "log.h"
@@ -177,12 +178,7 @@ static void sse_done(struct http_req *req, void *data)
 
 	(void)req;
 	events_hub_unsubscribe(&m->node->events, &s->sub);
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		m->streams = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
+	DLIST_UNLINK(m->streams, s);
 	free(s);
 }
 
@@ -311,10 +307,7 @@ static void sse_open(struct http_req *r, struct http_events *m, const char *agen
 	s->sub.wake = sse_wake;
 	s->sub.data = s;
 	s->pinged_ms = uv_now(&m->node->loop);
-	s->next = m->streams;
-	if (m->streams != NULL)
-		m->streams->prev = s;
-	m->streams = s;
+	DLIST_PUSH(m->streams, s);
 	http_req_on_done(r, sse_done, s);
 	events_hub_subscribe(&m->node->events, &s->sub);
 	if (!m->timer_on) {
