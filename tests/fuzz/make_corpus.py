@@ -117,6 +117,37 @@ def write(target, data):
         f.write(data)
 
 
+def request_ops():
+    """Request's oneof fields, ordered by number (the order of protobuf-c's descriptor)."""
+    import re
+    text = open(os.path.join(HERE, "..", "..", "proto", "callraft.proto")).read()
+    body = text[text.index("message Request {"):]
+    body = body[body.index("oneof op {"):]
+    body = body[:body.index("}")]
+    ops = [(int(n), name) for _, name, n in re.findall(r"(\w+) (\w+) = (\d+);", body)]
+    return [name for _, name in sorted(ops)]
+
+
+HTTP_BODIES = {
+    "call_enqueue": '{"call_id":"pbx-1001","queue":"sales","caller_number":"+982155501001",'
+                    '"customer_id":"c-42","tier":2,"arrival_site":"tehran"}',
+    "ticket_open": '{"customer_id":"c-42","category":"complaint","subject":"late delivery",'
+                   '"note":"called the dealer","ticket_class":"urgent"}',
+    "ticket_update": '{"code":"T00001C","status":"in-progress","note":"refund"}',
+    "agent_login": '{"agent_id":"ag-7","name":"Sara","site":"tehran","skills":["sales","support"]}',
+    "agent_set_state": '{"agent_id":"ag-1","state":"AVAILABLE","push":true}',
+    "queue_configure": '{"queue":"sales","overflow_after_ms":30000,"offer_timeout_ms":15000}',
+    "site_configure": '{"site":"tehran"}',
+    "call_answer": '{"call_id":"pbx-0","agent_id":"ag-1","offer_term":1,"offer_index":12}',
+    "ticket_list": '{"customer_id":"c-0","limit":5}',
+    "queue_show": '{"queue":"sales","limit":10}',
+    "customer_history": '{"customer_id":"c-1"}',
+    "stats_get": '{}',
+    "agent_list": '{"site":"tehran"}',
+    "call_show": '{"call_id":"pbx-0"}',
+}
+
+
 def main():
     # Requests: every operation, with and without a session.
     for i, (name, op) in enumerate(sorted({**WRITES, **READS}.items())):
@@ -142,6 +173,10 @@ def main():
     write("fuzz_entry", entry([command(WRITES["enqueue"], 1, 900)], quota=4096))
     write("fuzz_entry", entry([command(WRITES["site_down"], 1, 901)], time_ms=1700000900000))
     write("fuzz_entry", entry([command(INTERNAL["tick"], 0, 0)], time_ms=1800000000000))
+    # HTTP: the operation's index among Request's oneof fields, then a JSON body.
+    ops = request_ops()
+    for name, body in HTTP_BODIES.items():
+        write("fuzz_http", bytes([ops.index(name)]) + body.encode())
 
 
 if __name__ == "__main__":

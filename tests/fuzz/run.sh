@@ -11,9 +11,11 @@
 set -euo pipefail
 mode=${1:?usage: run.sh smoke|long BUILD_DIR [TARGET RUNS]}
 build=${2:?usage: run.sh smoke|long BUILD_DIR [TARGET RUNS]}
+mkdir -p "$build"
+build=$(cd "$build" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-targets=(fuzz_frame fuzz_request fuzz_entry)
+targets=(fuzz_frame fuzz_request fuzz_entry fuzz_http)
 
 cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCALLRAFT_FUZZ=ON >/dev/null
