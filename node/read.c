@@ -7,8 +7,8 @@
  * the local state.
  *
  * Invariants: N4 of node_internal.h, and
- *   R1. At most one read barrier is in flight (read_barrier_inflight).
- *   R2. A waiting read holds a reference on its connection until it is answered. */
+ *   RD1. At most one read barrier is in flight (read_barrier_inflight).
+ *   RD2. A waiting read holds a reference on its connection until it is answered. */
 #include <stdlib.h>
 
 #include "node_internal.h"
@@ -40,7 +40,7 @@ static void reads_answer(struct node *n, struct read_wait *head, bool ok)
 		else
 			conn_send_error(w->conn, w->req->request_id, CALLRAFT__CODE__NOT_LEADER,
 					"leadership lost before the read could be served: retry");
-		conn_unref(w->conn); /* R2 */
+		conn_unref(w->conn); /* RD2 */
 		callraft__request__free_unpacked(w->req, NULL);
 		free(w);
 	}
@@ -77,7 +77,7 @@ void read_flush(struct node *n)
 			reads_answer(n, reads_take(n), false);
 		return;
 	}
-	if (n->read_barrier_inflight) /* R1: the group waits for the next turn */
+	if (n->read_barrier_inflight) /* RD1: the group waits for the next turn */
 		return;
 	g = calloc(1, sizeof *g);
 	if (g == NULL)
