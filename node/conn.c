@@ -15,7 +15,8 @@
  *     connection (TCP backpressure) until they drain below the low mark; above
  *     CALLRAFT_CONN_TX_BYTES_MAX, or stalled for CALLRAFT_CONN_STALL_MS, the connection is closed.
  *   - time: a frame must arrive whole within [client] frame_timeout_ms (slowloris); a connection
- *     with nothing in flight and nothing received for [client] idle_timeout_ms is closed.
+ *     with nothing in flight and nothing received for [client] idle_timeout_ms is closed, unless
+ *     it has sent forwarded requests (a member's forward link stays up between bursts).
  * Refusals are logged at most once a second per kind. */
 #include <assert.h>
 #include <netdb.h>
@@ -320,8 +321,8 @@ static int conn_process(struct conn *c)
 				callraft__request__free_unpacked(req, NULL);
 				return -1;
 			}
-			c->peer = true;
 		}
+		c->peer = c->peer || req->forwarded;
 		c->node->requests_total++;
 		node_handle_request(c->node, c, req); /* takes ownership of req */
 		if (c->closing)
@@ -432,7 +433,7 @@ void conn_sweep(struct node *n)
 			conn_expire(c, "frame not complete in time (frame_timeout_ms)");
 		else if (c->paused && now - c->paused_ms >= CALLRAFT_CONN_STALL_MS)
 			conn_expire(c, "replies not read (stalled)");
-		else if (c->refs == 0 && c->rx_len == 0 &&
+		else if (c->refs == 0 && c->rx_len == 0 && !c->peer &&
 			 now - c->last_rx_ms >= idle_ms)
 			conn_expire(c, "idle (idle_timeout_ms)");
 	}

@@ -62,7 +62,8 @@ struct conn {
 	/* Limits against hostile clients (conn.c, issue 13). Times are uv_now() milliseconds. */
 	char source[48];          /* the peer's address, for the per-source limit */
 	bool reserved;            /* in a slot kept for forward links (until it proves to be one) */
-	bool peer;                /* sent a forwarded request: another member's forward link */
+	bool peer;                /* sent a forwarded request: another member's forward link (no
+				   * idle timeout) */
 	bool paused;              /* reading stopped: too many reply bytes queued or in flight */
 	uint64_t accepted_ms, last_rx_ms, frame_start_ms, paused_ms;
 };
