@@ -22,9 +22,12 @@ $C call enqueue --call-id pbx-before --queue sales --caller +982155501001 --site
 $C ticket open --customer c-witness --category complaint --subject "stored before" >/dev/null
 before=$($C --json ticket list --customer c-witness)
 
+rss() { awk '/^VmRSS/ {print $2 " kB"}' "/proc/$pid/status"; }
+echo "leader RSS before: $(rss)"
 for c in frames slowloris pipeline flood session; do
   step "hostile: $c"
   $HOSTILE "$c" "$(client_addr "$leader")" "$(client_addr "$follower")" "$pid"
+  echo "leader RSS after $c: $(rss)"
 done
 after=$($C --json ticket list --customer c-witness)
 [ "$before" = "$after" ] || fail "stored tickets changed under hostile input: $before / $after"
@@ -32,6 +35,7 @@ echo "ok: what was stored before is unchanged"
 
 step "hostile: quota (a flood of valid writes)"
 $HOSTILE quota "$(client_addr "$leader")" "$(client_addr "$follower")" "$pid"
+echo "leader RSS after the quota flood: $(rss)"
 rc=0; out=$($C call enqueue --call-id pbx-after --queue sales --caller +982155501002 --site tehran 2>&1) || rc=$?
 [ $rc = 1 ] && grep -q RESOURCE_EXHAUSTED <<<"$out" || fail "enqueue at quota: rc $rc: $out"
 echo "ok: a new call is refused at the quota: $out"
