@@ -339,6 +339,10 @@ int node_run(const struct config *cfg)
 		fprintf(stderr, "callraftd: %s\n", err);
 		rc = 1;
 		http_stop(n->http);
+		/* lws closes its handles in a chain of close callbacks: let it finish before the
+		 * walk below closes what is left, or lws closes a handle twice. */
+		for (int i = 0; n->http != NULL && i < CALLRAFT_FAILED_START_LOOP_TURNS; i++)
+			uv_run(&n->loop, UV_RUN_NOWAIT);
 		if (n->repl != NULL && !n->stopping) {
 			n->stopping = true;
 			repl_close(n->repl, repl_closed, n);

@@ -114,4 +114,11 @@ _Static_assert(CALLRAFT_PENDING_REQUESTS_MAX / CALLRAFT_FORWARD_BUCKETS <= 16,
  * about a minute and its connection freed. */
 #define CALLRAFT_TCP_KEEPALIVE_S 30
 
+/* ---- Start-up ---------------------------------------------------------------------------------- */
+
+/* A node that fails to start lets the HTTP library close its handles before closing the rest:
+ * libwebsockets closes them in a short chain of close callbacks (a handle per listener, its timer
+ * and idle handles), each taking one loop turn. Turns with nothing to do return at once. */
+#define CALLRAFT_FAILED_START_LOOP_TURNS 16
+
 #endif
