@@ -11,7 +11,14 @@
  * log's, so a reader that moves from node to node with its cursor sees every event once.
  *
  * Loop thread only. Bounded: at most CALLRAFT_EVENTS_WAITERS_MAX long polls; one more gets
- * UNAVAILABLE ("too many"). */
+ * UNAVAILABLE ("too many").
+ *
+ * Cost: every entry that adds events costs one read from its cursor per held reader, whether or
+ * not the entry's events match the reader's filter (a read is one LMDB read transaction and one
+ * seek). NEEDSWORK: with hundreds of agent channels under a heavy write load, read the entry's
+ * events once and wake only the readers they match; that needs the hub to know it saw every entry
+ * since a reader's cursor (a snapshot install applies none), so it was left out of the first
+ * version for the sake of exactly-once delivery. */
 #ifndef CALLRAFT_EVENTS_HUB_H
 #define CALLRAFT_EVENTS_HUB_H
 

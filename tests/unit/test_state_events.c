@@ -1025,6 +1025,38 @@ static void test_two_replicas_make_the_same_offers_and_events(void **state)
 	state_close(g.s);
 }
 
+
+/* A site loss (issue 12's rules) emits through the central hooks: SITE_LOST, its waiting callers
+ * made callbacks, its call in progress ended with a callback in its place, its agent unreachable. */
+static void test_a_site_loss_is_in_the_stream(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	uint64_t term, index;
+	char got[2048];
+
+	register_client(f);
+	OK(f, c_login(&b, "t-agent", "tehran"));
+	OK(f, c_enqueue(&b, "t0", "tehran", 0, "+9821000000", ""));
+	assert_string_equal(next(f, "t-agent", &term, &index, NULL), "t0");
+	OK(f, c_answer(&b, "t0", "t-agent", term, index));
+	OK(f, c_enqueue(&b, "t1", "tehran", 0, "+9821000001", ""));
+	uint64_t from = f->index + 1;
+	SET_OP(&b, SITE_DOWN, site_down, down, CALLRAFT__SITE_DOWN__INIT);
+	b.op.down.site = "tehran";
+	OK(f, &b.cmd);
+	kinds(f, from, NULL, got, sizeof got);
+	assert_non_null(strstr(got, "SITE_LOST:"));
+	assert_non_null(strstr(got, "CALL_CALLBACK:t1"));
+	assert_non_null(strstr(got, "CALL_ENDED:t0"));
+	assert_non_null(strstr(got, "AGENT_STATE:t-agent"));
+	/* Every event of the loss is of its entry. */
+	Callraft__Reply *r = events(f, from, 0, NULL);
+	for (size_t i = 0; i < r->n_events; i++)
+		assert_int_equal(r->events[i]->index, from);
+	callraft__reply__free_unpacked(r, NULL);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1048,6 +1080,7 @@ int main(void)
 	    T(test_not_ready_agents_are_never_pushed_to),
 	    T(test_idle_ready_agents_cost_a_tick_nothing),
 	    T(test_two_replicas_make_the_same_offers_and_events),
+	    T(test_a_site_loss_is_in_the_stream),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
