@@ -112,8 +112,8 @@ static const struct cli_command cli_commands[] = {
     {"agent", "ready", "agent ready AGENT       (offers are pushed to it)", .pos_min = 1,
      .pos_max = 1, CLI_REQUEST(agent_ready)},
     {"bench-push", NULL,
-     "bench-push [--agents N] [--calls M] [--channel HOST:PORT]   (pushed offer latency)",
-     {OPT("agents"), OPT("calls"), OPT("channel")}, .run = cli_bench_push},
+     "bench-push [--agents N] [--calls M] [--channel HOST:PORT] [--sse HTTP_HOST:PORT]   (pushed offer latency)",
+     {OPT("agents"), OPT("calls"), OPT("channel"), OPT("sse")}, .run = cli_bench_push},
     {"agent", "offers", "agent offers AGENT [--from INDEX[.POS]]   (follows)", {OPT("from")}, 1, 1,
      .run = cli_agent_offers},
     /* Runs callraft-bench (tools/bench.c), which parses its own options. */

@@ -9,6 +9,10 @@
  * arrives on its channel, then answers it with the pushed token and ends it (wrap-up 0: the agent
  * is ready again at once), and marks itself idle.
  *
+ * With --sse HOST:PORT (a node's HTTP address) each agent's channel is the browser's instead: a
+ * Server-Sent Events stream GET /v1/agents/{id}/offers read from a plain socket, the offer's token
+ * parsed from its data line (json-c).
+ *
  * Reported: the time from the enqueue's acknowledgement to the offer's arrival (p50, p99, max),
  * and from the enqueue's send. Negative values are possible and kept: a channel on a follower
  * can see the committed offer before the leader's reply reaches the PBX.
@@ -16,7 +20,10 @@
  * arrive within BENCH_PUSH_WAIT_MS fails the run. */
 #include "cli.h"
 
+#include <errno.h>
+#include <netdb.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +50,7 @@ struct push_agent {
 };
 
 struct push_run {
-	const char *cluster, *channel;
+	const char *cluster, *channel, *sse;
 	unsigned n_agents, n_calls;
 	char tag[16];
 	int64_t *sent_us, *acked_us, *recv_us;
@@ -106,6 +113,8 @@ static bool agent_take(struct push_agent *a, const Callraft__Event *e)
 			 a->err, sizeof a->err);
 }
 
+static void agent_offered(struct push_agent *a, const Callraft__Event *e, int64_t t);
+
 static void *agent_main(void *arg)
 {
 	struct push_agent *a = arg;
@@ -125,21 +134,101 @@ static void *agent_main(void *arg)
 		int64_t t = now_us();
 		q->from_index = r->next_index;
 		q->from_position = r->next_position;
-		for (size_t i = 0; i < r->n_events && a->err[0] == '\0'; i++) {
-			const char *dash = strrchr(r->events[i]->call_id, '-');
-			long j = dash != NULL ? strtol(dash + 1, NULL, 10) : -1;
-			if (j < 0 || j >= (long)run->n_calls || j != atomic_load(&a->pending)) {
-				snprintf(a->err, sizeof a->err, "unexpected offer of '%s'",
-					 r->events[i]->call_id);
-				break;
-			}
-			run->recv_us[j] = t;
-			atomic_store(&a->pending, -1);
-			if (agent_take(a, r->events[i]))
-				atomic_store(&a->idle, true);
-		}
+		for (size_t i = 0; i < r->n_events && a->err[0] == '\0'; i++)
+			agent_offered(a, r->events[i], t);
 		callraft__reply__free_unpacked(r, NULL);
 	}
+	return NULL;
+}
+
+/* Handles the offer of `call_id` received at `t`: records it, answers and ends the call. */
+static void agent_offered(struct push_agent *a, const Callraft__Event *e, int64_t t)
+{
+	struct push_run *run = a->run;
+	const char *dash = strrchr(e->call_id, '-');
+	long j = dash != NULL ? strtol(dash + 1, NULL, 10) : -1;
+
+	if (j < 0 || j >= (long)run->n_calls || j != atomic_load(&a->pending)) {
+		snprintf(a->err, sizeof a->err, "unexpected offer of '%s'", e->call_id);
+		return;
+	}
+	run->recv_us[j] = t;
+	atomic_store(&a->pending, -1);
+	if (agent_take(a, e))
+		atomic_store(&a->idle, true);
+}
+
+/* The SSE channel: GET /v1/agents/{id}/offers on run->sse, one "data: {json}" line per offer. */
+static void *agent_sse_main(void *arg)
+{
+	struct push_agent *a = arg;
+	struct push_run *run = a->run;
+	char host[CALLRAFT_ADDRESS_BYTES_MAX + 1], buf[16384], req[256];
+	const char *colon = strrchr(run->sse, ':');
+	struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+	struct timeval tv = {.tv_sec = 0, .tv_usec = 200 * 1000};
+	size_t have = 0;
+	int fd = -1;
+
+	snprintf(host, sizeof host, "%.*s", (int)(colon - run->sse), run->sse);
+	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0 ||
+	    (fd = socket(ai->ai_family, SOCK_STREAM, 0)) < 0 ||
+	    connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+		snprintf(a->err, sizeof a->err, "sse: connect to %s failed", run->sse);
+		goto out;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	int n = snprintf(req, sizeof req,
+			 "GET /v1/agents/%s/offers HTTP/1.1\r\nHost: %s\r\nAccept: "
+			 "text/event-stream\r\n\r\n",
+			 a->agent, run->sse);
+	if (send(fd, req, (size_t)n, 0) != n) {
+		snprintf(a->err, sizeof a->err, "sse: send failed");
+		goto out;
+	}
+	while (!atomic_load(&run->stop) && a->err[0] == '\0') {
+		ssize_t got = recv(fd, buf + have, sizeof buf - 1 - have, 0);
+		if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			continue;
+		if (got <= 0) {
+			snprintf(a->err, sizeof a->err, "sse: the stream closed");
+			break;
+		}
+		int64_t t = now_us();
+		have += (size_t)got;
+		buf[have] = '\0';
+		char *line = buf, *nl;
+		while ((nl = strchr(line, '\n')) != NULL && a->err[0] == '\0') {
+			*nl = '\0';
+			if (strncmp(line, "data: ", 6) == 0) {
+				json_object *o = json_tokener_parse(line + 6), *v;
+				Callraft__Event e = CALLRAFT__EVENT__INIT;
+				if (o != NULL && json_object_object_get_ex(o, "call_id", &v))
+					e.call_id = (char *)json_object_get_string(v);
+				if (o != NULL && json_object_object_get_ex(o, "offer_term", &v))
+					e.offer_term = (uint64_t)json_object_get_int64(v);
+				if (o != NULL && json_object_object_get_ex(o, "offer_index", &v))
+					e.offer_index = (uint64_t)json_object_get_int64(v);
+				if (e.offer_term == 0)
+					snprintf(a->err, sizeof a->err, "sse: bad data line '%.60s'", line);
+				else
+					agent_offered(a, &e, t);
+				json_object_put(o);
+			}
+			line = nl + 1;
+		}
+		have = strlen(line);
+		memmove(buf, line, have);
+		if (have == sizeof buf - 1) {
+			snprintf(a->err, sizeof a->err, "sse: a line longer than %zu bytes", sizeof buf);
+			break;
+		}
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	if (ai != NULL)
+		freeaddrinfo(ai);
 	return NULL;
 }
 
@@ -207,10 +296,12 @@ static int push_measure(struct cli *cli, struct push_run *run, struct callraft_c
 	json_object *top = json_object_new_object();
 	cli_json_u64(top, "agents", run->n_agents);
 	cli_json_u64(top, "calls", run->n_calls);
-	cli_json_str(top, "channel", run->channel);
+	cli_json_str(top, "channel", run->sse != NULL ? run->sse : run->channel);
+	cli_json_str(top, "channel_kind", run->sse != NULL ? "sse" : "binary");
 	if (!cli->json)
-		printf("%u calls, %u ready agents, push channels on %s\n", run->n_calls,
-		       run->n_agents, run->channel);
+		printf("%u calls, %u ready agents, push channels (%s) on %s\n", run->n_calls,
+		       run->n_agents, run->sse != NULL ? "SSE" : "binary long poll",
+		       run->sse != NULL ? run->sse : run->channel);
 	for (unsigned j = 0; j < run->n_calls; j++)
 		d[j] = run->recv_us[j] - run->acked_us[j];
 	report(cli, "enqueue acknowledged -> offer", d, run->n_calls, top);
@@ -252,6 +343,9 @@ int cli_bench_push(struct cli *cli, struct cli_args *args)
 		*(i == 0 ? &run.n_agents : &run.n_calls) = (unsigned)v;
 	}
 	run.channel = cli_opt(args, "channel");
+	run.sse = cli_opt(args, "sse");
+	if (run.sse != NULL && (rv = cli_check_address(cli, "--sse", run.sse)) != CLI_EXIT_OK)
+		return rv;
 	run.cluster = cli->cluster != NULL ? cli->cluster : getenv("CALLRAFT_CLUSTER");
 	if (run.cluster == NULL)
 		return cli_usage_error(cli, "--cluster (or CALLRAFT_CLUSTER) is required");
@@ -283,7 +377,9 @@ int cli_bench_push(struct cli *cli, struct cli_args *args)
 		snprintf(a->queue, sizeof a->queue, "bp.%s.q%u", run.tag, started);
 		if (callraft_client_open(&co, &a->writer, errmsg, sizeof errmsg) != 0 ||
 		    callraft_client_open(&cc, &a->channel, errmsg, sizeof errmsg) != 0 ||
-		    !agent_setup(a) || pthread_create(&a->thread, NULL, agent_main, a) != 0) {
+		    !agent_setup(a) ||
+		    pthread_create(&a->thread, NULL, run.sse != NULL ? agent_sse_main : agent_main,
+				   a) != 0) {
 			rv = cli_fail(cli, CLI_EXIT_UNAVAILABLE, "UNAVAILABLE", "agent %s: %s",
 				      a->agent, a->err[0] ? a->err : errmsg);
 			callraft_client_close(a->writer);
