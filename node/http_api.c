@@ -169,6 +169,16 @@ static void api_reply(struct conn *c, const uint8_t *bytes, size_t len, uint64_t
 	}
 	json_object_object_del(o, "request_id");
 	json_object_object_del(o, "code");
+	/* The shared path speaks of sessions; over HTTP the retry token is the key. */
+	if (reply->message != NULL) {
+		const char *seq = strstr(reply->message, "the same seq");
+		if (seq != NULL && seq[strlen("the same seq")] == '\0') {
+			char msg[600];
+			snprintf(msg, sizeof msg, "%.*sthe same Idempotency-Key",
+				 (int)(seq - reply->message), reply->message);
+			json_object_object_add(o, "message", json_object_new_string(msg));
+		}
+	}
 	if (reply->code == CALLRAFT__CODE__OK && ac->route->list != NULL &&
 	    !json_object_object_get_ex(o, ac->route->list, NULL))
 		json_object_object_add(o, ac->route->list, json_object_new_array());

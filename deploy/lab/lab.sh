@@ -185,7 +185,7 @@ cut_site() {
     ip netns exec "$ns-$s" iptables -w -I OUTPUT ! -o lo -j DROP
   else
     for i in $(nodes_of "$s"); do
-      for p in $((base + i)) $((base + 100 + i)); do
+      for p in $((base + i)) $((base + 100 + i)) $((base + 200 + i)); do
         ipt_lo -A "$lo_chain" -p tcp --dport "$p" -j DROP
         ipt_lo -A "$lo_chain" -p tcp --sport "$p" -j DROP
       done
