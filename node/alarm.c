@@ -4,7 +4,8 @@
  * Two sizes are watched: the logical bytes the FSM counts against the replicated quota (the same on
  * every replica; reaching the quota refuses writes with RESOURCE_EXHAUSTED, see state/quota.c) and
  * the pages LMDB has in use against this node's map (local; reaching the map would stop the node,
- * which the quota's margin is there to prevent). */
+ * which the quota's margin is there to prevent). A quota (the leader's) above this node's map / 4
+ * is an alarm too: a rolling change raised the quota before this node's map. */
 #include <stdio.h>
 
 #include "log.h"
@@ -26,6 +27,12 @@ void node_alarm(struct node *n, char *buf, size_t len)
 			 "(docs/security.md)",
 			 (double)u.bytes / MIB, 100.0 * (double)u.bytes / (double)u.quota_bytes,
 			 (double)u.quota_bytes / MIB);
+	else if (u.map_bytes != 0 && u.quota_bytes > u.map_bytes / CALLRAFT_QUOTA_MAP_FACTOR)
+		snprintf(buf, len, "the leader's quota of %.1f MiB is above this node's map of %.1f MiB "
+			 "/ %d: raise [state] map_size_mb here (maps first, then quotas: "
+			 "docs/security.md)",
+			 (double)u.quota_bytes / MIB, (double)u.map_bytes / MIB,
+			 CALLRAFT_QUOTA_MAP_FACTOR);
 	else if (u.map_bytes != 0 &&
 		 u.map_used_bytes * 100 >= u.map_bytes * CALLRAFT_MAP_ALARM_PERCENT)
 		snprintf(buf, len, "LMDB uses %.1f MiB, %.0f%% of its map of %.1f MiB: grow "
