@@ -21,7 +21,7 @@ echo "leader: $leader"
 export HTTP_ADDRS=$("$CLUSTER_SH" http-addresses) CLUSTER_SH LEADER=$leader
 
 PYTHONPATH="$(dirname "$0")" python3 - <<'PY'
-import os, subprocess, threading, time
+import http.client, os, subprocess, threading, time, traceback
 from http_lib import call, retry, wait_http
 
 addrs = os.environ["HTTP_ADDRS"].split(",")
@@ -49,7 +49,7 @@ def writer():
         key = "%s-k%d" % (cust, i)
         try:
             st, _, d = call(lead_addr, "POST", "/v1/tickets", ticket(i), key=key, timeout=5)
-        except OSError:
+        except (OSError, http.client.HTTPException):  # reset, or killed mid-answer
             st, d = None, None
         if st == 200:
             answered[key] = d["ticket"]["code"]
@@ -61,7 +61,14 @@ def writer():
         assert st == 200, (key, st, d)
         answered[key] = d["ticket"]["code"]
 
-t = threading.Thread(target=writer)
+errors = []
+def writer_checked():
+    try:
+        writer()
+    except BaseException as e:  # reported by the main thread
+        errors.append(traceback.format_exc())
+
+t = threading.Thread(target=writer_checked)
 t.start()
 while len(answered) < 20:
     time.sleep(0.01)
@@ -69,6 +76,7 @@ subprocess.run([os.environ["CLUSTER_SH"], "kill", str(leader)], check=True, stdo
 killed.set()
 t.join(90)
 assert not t.is_alive(), "writer stuck"
+assert not errors, errors[0]
 assert len(answered) == N, len(answered)
 print("answered by the old leader before its SIGKILL: %d of %d" % (len(before_kill), N))
 assert 0 < len(before_kill) < N, "the kill did not fall among the writes"
@@ -99,6 +107,14 @@ assert st == 200, first
 
 # ---- 4. an unknown outcome: forwarded to a paused leader ---------------------------------------
 follower = [a for i, a in enumerate(addrs, 1) if i != new_leader][0]
+# The follower must know the leader (and its address), so the write is really forwarded to it.
+deadline = time.time() + 20
+while True:
+    st, _, d = call(follower, "GET", "/v1/status")
+    if st == 200 and d["status"]["leader_id"] == new_leader and call(follower, "GET", "/v1/members")[0] == 200:
+        break
+    assert time.time() < deadline, d
+    time.sleep(0.2)
 subprocess.run([os.environ["CLUSTER_SH"], "kill", str(new_leader), "STOP"], check=True, stdout=subprocess.DEVNULL)
 t0 = time.time()
 st0, _, d = call(follower, "POST", "/v1/tickets?timeout_ms=1500", ticket(N), key=cust + "-unknown", timeout=10)
