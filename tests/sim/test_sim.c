@@ -674,6 +674,9 @@ static void sim_random_command(struct sim *s, unsigned k, struct sim_cmd *c)
 		c->op.set_state.agent_id = c->s1;
 		if (rng_below(&s->rng, 2) == 0) {
 			c->op.set_state.state = CALLRAFT__AGENT_STATE__AVAILABLE;
+			/* Even agents go ready (issue #14): the FSM then offers them calls by itself,
+			 * which the replicas must decide alike under every fault too. */
+			c->op.set_state.push = agent % 2 == 0;
 		} else {
 			c->op.set_state.state = CALLRAFT__AGENT_STATE__BREAK;
 			c->op.set_state.reason = "lunch";
