@@ -227,6 +227,41 @@ int cli_agent_ready_output(struct cli *cli, const struct cli_args *a, const Call
 
 /* agent offers AGENT [--from I.P]: follows the offers made to the agent (CALL_OFFERED events with
  * their tokens), from now on unless --from says where to resume. */
+/* Sets *index to the log index of the offer `agent` holds unanswered, or 0 (agent show, then call
+ * show). Returns CLI_EXIT_OK, or the exit code of a failed read (an unknown agent: NOT_FOUND). */
+static int pending_offer_index(struct cli *cli, const char *agent, uint64_t *index)
+{
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	Callraft__AgentShow as = CALLRAFT__AGENT_SHOW__INIT;
+	Callraft__CallShow cs = CALLRAFT__CALL_SHOW__INIT;
+	char call_id[CALLRAFT_ID_BYTES_MAX + 1] = "";
+	Callraft__Reply *r;
+	int rv;
+
+	*index = 0;
+	as.agent_id = (char *)agent;
+	req.op_case = CALLRAFT__REQUEST__OP_AGENT_SHOW;
+	req.agent_show = &as;
+	if ((rv = cli_send(cli, &req, &r)) != CLI_EXIT_OK)
+		return rv;
+	if (r->agent != NULL)
+		snprintf(call_id, sizeof call_id, "%s", r->agent->call_id);
+	callraft__reply__free_unpacked(r, NULL);
+	if (call_id[0] == '\0')
+		return CLI_EXIT_OK;
+	req = (Callraft__Request)CALLRAFT__REQUEST__INIT;
+	cs.call_id = call_id;
+	req.op_case = CALLRAFT__REQUEST__OP_CALL_SHOW;
+	req.call_show = &cs;
+	if ((rv = cli_send(cli, &req, &r)) != CLI_EXIT_OK)
+		return rv;
+	if (r->call != NULL && r->call->state == CALLRAFT__CALL_STATE__OFFERED &&
+	    strcmp(r->call->agent_id, agent) == 0)
+		*index = r->call->offer_index >> CALLRAFT_BATCH_POSITION_BITS;
+	callraft__reply__free_unpacked(r, NULL);
+	return CLI_EXIT_OK;
+}
+
 int cli_agent_offers(struct cli *cli, struct cli_args *a)
 {
 	Callraft__EventsRead q = CALLRAFT__EVENTS_READ__INIT;
@@ -241,5 +276,9 @@ int cli_agent_offers(struct cli *cli, struct cli_args *a)
 	q.agent_id = a->pos[0];
 	q.kinds = &kind;
 	q.n_kinds = 1;
+	/* Without --from: from the offer the agent holds unanswered, if any (a desktop started after
+	 * its offer was made still gets it), else new ones only. */
+	if (from == NULL && (rv = pending_offer_index(cli, a->pos[0], &q.from_index)) != CLI_EXIT_OK)
+		return rv;
 	return events_loop(cli, &q, true);
 }

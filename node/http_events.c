@@ -2,7 +2,8 @@
  * Server-Sent Events:
  *
  *   GET /v1/events?from=INDEX[.POS]&queue=Q&site=S&agent=A&kind=K[,K...]
- *   GET /v1/agents/{agent_id}/offers[?from=INDEX[.POS]]     (CALL_OFFERED events of one agent)
+ *   GET /v1/agents/{agent_id}/offers[?from=INDEX[.POS]]     (CALL_OFFERED events of one agent;
+ *       without a cursor, from the offer the agent holds unanswered, if any, else new ones)
  *
  * Each event is one SSE message:
  *
@@ -259,6 +260,51 @@ static int sse_parse(struct sse *s, struct http_req *r, const char *agent_from_p
 	return 0;
 }
 
+/* One local read (this node's state); the caller frees the reply. */
+static Callraft__Reply *local_read(struct node *n, Callraft__Request *req)
+{
+	size_t len = 0;
+	uint8_t *bytes = state_read(n->state, req, &len);
+	Callraft__Reply *r = bytes != NULL ? callraft__reply__unpack(NULL, len, bytes) : NULL;
+
+	free(bytes);
+	return r;
+}
+
+/* The log index of the offer the agent holds unanswered, or 0: an offers channel opened without
+ * a cursor starts there, so a desktop that connects after its offer was made still gets it. */
+static uint64_t pending_offer_index(struct node *n, const char *agent_id)
+{
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	Callraft__AgentShow as = CALLRAFT__AGENT_SHOW__INIT;
+	Callraft__CallShow cs = CALLRAFT__CALL_SHOW__INIT;
+	char call_id[CALLRAFT_ID_BYTES_MAX + 1] = "";
+	uint64_t index = 0;
+	Callraft__Reply *r;
+
+	as.agent_id = (char *)agent_id;
+	req.op_case = CALLRAFT__REQUEST__OP_AGENT_SHOW;
+	req.agent_show = &as;
+	r = local_read(n, &req);
+	if (r != NULL && r->code == CALLRAFT__CODE__OK && r->agent != NULL)
+		snprintf(call_id, sizeof call_id, "%s", r->agent->call_id);
+	if (r != NULL)
+		callraft__reply__free_unpacked(r, NULL);
+	if (call_id[0] == '\0')
+		return 0;
+	cs.call_id = call_id;
+	req.op_case = CALLRAFT__REQUEST__OP_CALL_SHOW;
+	req.call_show = &cs;
+	r = local_read(n, &req);
+	if (r != NULL && r->code == CALLRAFT__CODE__OK && r->call != NULL &&
+	    r->call->state == CALLRAFT__CALL_STATE__OFFERED &&
+	    strcmp(r->call->agent_id, agent_id) == 0)
+		index = r->call->offer_index >> CALLRAFT_BATCH_POSITION_BITS;
+	if (r != NULL)
+		callraft__reply__free_unpacked(r, NULL);
+	return index;
+}
+
 static void sse_open(struct http_req *r, struct http_events *m, const char *agent_from_path)
 {
 	struct sse *s = calloc(1, sizeof *s);
@@ -277,6 +323,8 @@ static void sse_open(struct http_req *r, struct http_events *m, const char *agen
 		free(s);
 		return;
 	}
+	if (agent_from_path != NULL && s->q.from_index == 0)
+		s->q.from_index = pending_offer_index(m->node, agent_from_path);
 	/* The first read checks the filters and the cursor before the stream starts. */
 	first = sse_read(s);
 	if (first == NULL || first->code != CALLRAFT__CODE__OK) {
