@@ -63,6 +63,9 @@ q call end c1 --agent a1 >/dev/null
 step "a1 declines the next offer: a1 is no longer ready, a2 (ready) gets the call"
 q call enqueue --call-id c2 --queue sales --caller +3312 --site paris >/dev/null
 token=$(wait_offer "$offers" c2 | jq_py "d['offer_token']")
+# A desktop that connects only now (no cursor) still gets the offer it holds.
+late=$(curl -sN --max-time 1 "http://127.0.0.1:$((CALLRAFT_PORT_BASE + 200 + leader))/v1/agents/a1/offers" || true)
+echo "$late" | grep -q '"call_id":"c2"' || fail "a late SSE channel did not get the pending offer: $late"
 q agent ready a2 >/dev/null
 q call reject c2 --agent a1 --token "$token" >/dev/null
 [ "$(q --json call show c2 | jq_py "d['call']['agent_id']")" = a2 ] || fail "c2 did not go to a2"
