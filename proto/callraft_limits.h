@@ -5,6 +5,8 @@
 #ifndef CALLRAFT_LIMITS_H
 #define CALLRAFT_LIMITS_H
 
+#include <stdint.h>
+
 /* Wire protocol version carried in Request.version; Entry.format of the log. */
 #define CALLRAFT_PROTOCOL_VERSION 1
 #define CALLRAFT_ENTRY_FORMAT 1
@@ -185,6 +187,10 @@ _Static_assert(CALLRAFT_QUOTA_SESSIONS_PERCENT <= CALLRAFT_QUOTA_TABLE_PERCENT &
 /* Upper bound of every configurable duration: a day. Longer is a typo (and keeps sums of times far
  * from overflowing int64). */
 #define CALLRAFT_CONFIG_MS_MAX (24ll * 3600 * 1000)
+/* FSM time (milliseconds since the epoch) is clamped to this, whatever an entry says: 2^53, the
+ * largest integer a JSON client holds exactly, about the year 287,000. Far from overflow: now plus
+ * any duration below (a day of config, 31 days of callback lead) fits an int64. */
+#define CALLRAFT_FSM_TIME_MS_MAX (1ll << 53)
 /* An offer must last long enough for a desktop to answer across a failover. */
 #define CALLRAFT_OFFER_TIMEOUT_MS_MIN 1000ll
 #define CALLRAFT_PRESENCE_TIMEOUT_MS_MIN 2000ll
@@ -203,6 +209,8 @@ _Static_assert(CALLRAFT_SITE_LOSS_AFTER_MS_DEFAULT > CALLRAFT_CONTACT_TIMEOUT_MS
 
 /* Scheduled callbacks: up to 31 days ahead (Genesys allows 30). */
 #define CALLRAFT_CALLBACK_AHEAD_MS_MAX (31ll * 24 * 3600 * 1000)
+_Static_assert(CALLRAFT_FSM_TIME_MS_MAX < INT64_MAX - 4 * CALLRAFT_CALLBACK_AHEAD_MS_MAX,
+	       "FSM time plus any duration fits an int64");
 /* Dial attempts of one callback: after this many, the agent must end it. */
 #define CALLRAFT_CALLBACK_ATTEMPTS_MAX 5
 

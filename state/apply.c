@@ -480,9 +480,13 @@ static int run_entry(struct entry_run *r, const Callraft__Entry *e)
 
 	if (store_meta_get(r->s, r->txn, META_TIME, &stored, r->errmsg, r->errmsg_len) != 0)
 		return -1;
-	/* FSM time never goes backwards: a new leader with a slower clock cannot reorder queues. */
-	r->now_ms = e->time_ms > (int64_t)stored ? e->time_ms : (int64_t)stored;
-	assert(r->now_ms >= 0);
+	/* FSM time never goes backwards: a new leader with a slower clock cannot reorder queues. It
+	 * never passes CALLRAFT_FSM_TIME_MS_MAX either, whatever an entry says (a wild clock, a
+	 * forged entry), so that now + any duration fits an int64 (found by tests/fuzz/fuzz_entry:
+	 * Tick's now + site_loss_after_ms overflowed). */
+	int64_t stamped = e->time_ms < CALLRAFT_FSM_TIME_MS_MAX ? e->time_ms : CALLRAFT_FSM_TIME_MS_MAX;
+	r->now_ms = stamped > (int64_t)stored ? stamped : (int64_t)stored;
+	assert(r->now_ms >= 0 && r->now_ms <= CALLRAFT_FSM_TIME_MS_MAX);
 	r->term = e->term;
 	r->quota_bytes = e->quota_bytes;
 	r->s->quota_bytes_seen = e->quota_bytes;
