@@ -165,6 +165,29 @@ static size_t put_varint(uint8_t *p, uint64_t v)
 }
 
 
+/* The code of an encoded Reply without decoding it: protobuf-c writes fields in number order, so
+ * the code (field 2, varint) follows the request id (field 1, varint) or is absent (OK). */
+static Callraft__Code reply_code_peek(const uint8_t *p, size_t len)
+{
+	size_t i = 0;
+	uint64_t v;
+
+	while (i < len) {
+		uint8_t tag = p[i++];
+		if (tag != 0x08 && tag != 0x10)
+			return CALLRAFT__CODE__OK;
+		v = 0;
+		for (unsigned shift = 0; i < len && shift < 64; shift += 7) {
+			v |= (uint64_t)(p[i] & 0x7f) << shift;
+			if ((p[i++] & 0x80) == 0)
+				break;
+		}
+		if (tag == 0x10)
+			return (Callraft__Code)v;
+	}
+	return CALLRAFT__CODE__OK;
+}
+
 void conn_send_reply_bytes(struct conn *c, const uint8_t *bytes, size_t len, uint64_t request_id)
 {
 	struct write_req *w;
@@ -173,6 +196,9 @@ void conn_send_reply_bytes(struct conn *c, const uint8_t *bytes, size_t len, uin
 
 	if (c == NULL || c->closing)
 		return;
+	Callraft__Code code = reply_code_peek(bytes, len);
+	if ((unsigned)code <= CALLRAFT__CODE__INTERNAL)
+		c->node->metrics.replies_by_code[code]++;
 	if (c->sink != NULL) {
 		c->sink->reply(c, bytes, len, request_id);
 		return;

@@ -294,6 +294,7 @@ void fwd_send(struct node *n, struct conn *c, Callraft__Request *req, uint64_t l
 				(unsigned long long)leader_id, addr);
 		return;
 	}
+	n->metrics.forwarded_total++;
 	p = calloc(1, sizeof *p);
 	if (p == NULL) {
 		conn_send_error(c, orig_id, CALLRAFT__CODE__UNAVAILABLE, "out of memory: retry");

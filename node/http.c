@@ -616,6 +616,9 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		if (pss != NULL && pss->req != NULL)
 			req_done(pss->req);
 		return 0;
+	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+		h->counters.connections_accepted++;
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	default:
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	}

@@ -144,7 +144,8 @@ struct http_counters {
 	uint64_t responses_2xx, responses_4xx, responses_5xx;
 	uint64_t deadlines;      /* answered 504 by the core */
 	uint64_t rejected;       /* refused by the core before any handler (size, method, path) */
-	unsigned open_reqs;
+	unsigned open_reqs;       /* requests in flight, event streams included */
+	uint64_t connections_accepted;
 };
 const struct http_counters *http_counters(const struct http *h);
 

@@ -21,4 +21,7 @@ int http_api_register(struct http *h, struct node *n);
  * Server-Sent Events (http_events.c, issue #14). */
 int http_events_register(struct http *h, struct node *n);
 
+/* GET /metrics: the node's Prometheus metrics (http_metrics.c, issue #15). */
+int http_metrics_register(struct http *h, struct node *n);
+
 #endif

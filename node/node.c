@@ -334,6 +334,7 @@ int node_run(const struct config *cfg)
 	signal(SIGPIPE, SIG_IGN);
 	uv_loop_init(&n->loop);
 	fwd_init(n);
+	histogram_init(&n->metrics.commit_seconds, histogram_seconds_bounds, histogram_seconds_n);
 	if (node_open(n, err, sizeof err) != 0 || node_start(n, err, sizeof err) != 0) {
 		LOG(LOG_FATAL, "%s", err);
 		fprintf(stderr, "callraftd: %s\n", err);

@@ -86,6 +86,7 @@ struct batch {
 	bool replied;
 	size_t n;
 	size_t bytes;
+	uint64_t proposed_ns;      /* uv_hrtime at repl_propose (commit latency metric) */
 	Callraft__Command cmds[CALLRAFT_BATCH_COMMANDS_MAX];
 	Callraft__Command *cmd_ptrs[CALLRAFT_BATCH_COMMANDS_MAX];
 	Callraft__Request *reqs[CALLRAFT_BATCH_COMMANDS_MAX]; /* owners of the commands' fields */
@@ -138,6 +139,13 @@ struct fwd_link {
 void node_site_event_log(void *data, uint64_t index, const char *site, const char *what,
 			 const char *evidence);
 
+/* What the node counts for /metrics (node/http_metrics.c) besides raft's and the state's own. */
+struct node_metrics {
+	struct histogram commit_seconds; /* a batch this node proposed: propose -> applied here */
+	uint64_t forwarded_total;        /* requests forwarded to the leader (forward.c) */
+	uint64_t replies_by_code[CALLRAFT__CODE__INTERNAL + 1]; /* replies sent, by code (conn.c) */
+};
+
 struct node {
 	uv_loop_t loop;
 	struct config cfg;
@@ -173,6 +181,7 @@ struct node {
 	uint64_t requests_total;
 	uint64_t batches_total;
 	uint64_t commands_total;
+	struct node_metrics metrics;
 };
 
 /* conn.c */

@@ -111,6 +111,8 @@ void write_applied(struct node *n, uint64_t index, const struct state_replies *r
 		/* Index and term identify the entry: an entry of another leader at an index where
 		 * ours was truncated must never answer our clients. */
 		if (b->index == index && b->term == replies->term) {
+			histogram_observe(&n->metrics.commit_seconds,
+					  (double)(uv_hrtime() - b->proposed_ns) / 1e9);
 			batch_reply(b, replies);
 			return;
 		}
@@ -133,6 +135,7 @@ void write_flush(struct node *n)
 	b->term = entry.term;
 	entry.n_commands = b->n;
 	entry.commands = b->cmd_ptrs;
+	b->proposed_ns = uv_hrtime();
 	code = repl_propose(n->repl, &entry, batch_done_cb, b, &b->index);
 	if (code != CALLRAFT__CODE__OK) {
 		LOG_RATELIMITED(LOG_WARN, "propose %zu commands: %s", b->n, repl_errmsg(n->repl));

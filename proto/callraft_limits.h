@@ -318,4 +318,10 @@ _Static_assert(CALLRAFT_HTTP_DEADLINE_MS_DEFAULT >= CALLRAFT_HTTP_DEADLINE_MS_MI
 _Static_assert(CALLRAFT_HTTP_BODY_BYTES_MAX <= CALLRAFT_REQUEST_BYTES_MAX,
 	       "a body must fit one request frame once translated");
 
+/* /metrics (node/http_metrics.c): a scrape is rendered at most once per this many ms and served
+ * from the copy meanwhile, so a burst of scrapers costs one pass over the agents table; the body is
+ * bounded (per-queue families grow with queues): beyond the bound the scrape answers 500. */
+#define CALLRAFT_METRICS_CACHE_MS 1000
+#define CALLRAFT_METRICS_BODY_BYTES_MAX (4u << 20)
+
 #endif

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 void *fsm_entry_encode(const Callraft__Entry *entry, size_t *len_out)
 {
@@ -57,6 +58,7 @@ static int fsm_apply(struct raft_fsm *base, const struct raft_buffer *buf, void 
 		payload = buf->base;
 		payload_len = 0;
 	}
+	uint64_t started_ns = uv_hrtime();
 	rv = state_apply(f->state, index, payload, payload_len, &replies, f->errmsg,
 			 sizeof f->errmsg);
 	if (rv < 0) {
@@ -72,6 +74,8 @@ static int fsm_apply(struct raft_fsm *base, const struct raft_buffer *buf, void 
 	}
 	f->entries_applied++;
 	f->bytes_applied += buf->len;
+	histogram_observe(&f->apply_seconds, (double)(uv_hrtime() - started_ns) / 1e9);
+	histogram_observe(&f->entry_bytes, (double)buf->len);
 	if (f->on_applied != NULL)
 		f->on_applied(f->cb_data, index, &replies);
 	return 0;
@@ -172,6 +176,8 @@ void fsm_init(struct fsm *f, struct state *state)
 	f->base.restore = fsm_restore;
 	f->base.snapshot_finalize = fsm_snapshot_finalize;
 	f->base.snapshot_async = NULL;
+	histogram_init(&f->apply_seconds, histogram_seconds_bounds, histogram_seconds_n);
+	histogram_init(&f->entry_bytes, histogram_entry_bytes_bounds, histogram_entry_bytes_n);
 }
 
 void fsm_set_raft(struct fsm *f, struct raft *raft)

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "histogram.h"
 #include "state.h"
 
 /* Called after each applied entry with its replies (owned by the state, valid during the call). */
@@ -44,6 +45,8 @@ struct fsm {
 	uint64_t snapshots_restored; /* restores that replaced the local state */
 	uint64_t bytes_applied;      /* payload bytes of the entries applied by this process */
 	uint64_t last_index;         /* the last index handed to apply (applied or skipped) */
+	struct histogram apply_seconds; /* state_apply's time per applied entry (metrics) */
+	struct histogram entry_bytes;   /* payload bytes per applied entry (metrics) */
 	bool deferred_snapshots;
 	char errmsg[256];
 };

@@ -185,6 +185,9 @@ int repl_open(struct repl **out, uv_loop_t *loop, struct state *state, const str
 	r->cb = *cb;
 	fsm_init(&r->fsm, state);
 	fsm_set_callbacks(&r->fsm, cb->on_applied, cb->on_fatal, cb->data);
+	histogram_init(&r->snapshot_stats.seconds, histogram_seconds_bounds, histogram_seconds_n);
+	histogram_init(&r->snapshot_stats.image_bytes, histogram_snapshot_bytes_bounds,
+		       histogram_snapshot_bytes_n);
 	if (repl_init(r, loop, cfg) != 0) {
 		snprintf(err, len, "%s", r->errmsg);
 		free(r);
@@ -257,6 +260,16 @@ void repl_stats(const struct repl *r, struct repl_stats *out)
 	out->snapshot_threshold = r->snapshot_threshold;
 	out->installs_dropped = r->installs_dropped;
 	out->snapshots_restored = r->fsm.snapshots_restored;
+}
+
+void repl_metrics(const struct repl *r, struct repl_metrics *out)
+{
+	out->apply_seconds = &r->fsm.apply_seconds;
+	out->entry_bytes = &r->fsm.entry_bytes;
+	out->snapshot_seconds = &r->snapshot_stats.seconds;
+	out->snapshot_bytes = &r->snapshot_stats.image_bytes;
+	out->entries_applied = r->fsm.entries_applied;
+	out->bytes_applied = r->fsm.bytes_applied;
 }
 
 bool repl_is_leader(struct repl *r)

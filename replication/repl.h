@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include "callraft.pb-c.h"
+#include "histogram.h"
 #include "state.h"
 
 struct repl;
@@ -98,6 +99,17 @@ struct repl_stats {
 	uint64_t snapshots_restored; /* restores that replaced the local state */
 };
 void repl_stats(const struct repl *r, struct repl_stats *out);
+
+/* The histograms and counters behind the node's /metrics (node/http_metrics.c); borrowed, valid
+ * while r is open. */
+struct repl_metrics {
+	const struct histogram *apply_seconds;     /* state_apply per entry */
+	const struct histogram *entry_bytes;       /* payload bytes per applied entry */
+	const struct histogram *snapshot_seconds;  /* copy + write per snapshot taken */
+	const struct histogram *snapshot_bytes;    /* image bytes per snapshot taken */
+	uint64_t entries_applied, bytes_applied;
+};
+void repl_metrics(const struct repl *r, struct repl_metrics *out);
 
 bool repl_is_leader(struct repl *r);
 bool repl_is_ready(struct repl *r);

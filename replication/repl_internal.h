@@ -68,6 +68,8 @@ struct repl {
 	bool snapshot_requested;         /* repl_snapshot_soon: threshold 1 until a take starts */
 	struct {
 		uint64_t count, index, bytes, copy_ms, write_ms;
+		struct histogram seconds;    /* copy + write of each snapshot (metrics) */
+		struct histogram image_bytes; /* each snapshot's image (metrics) */
 	} snapshot_stats;
 	char errmsg[256];
 };

@@ -88,6 +88,9 @@ static void snapshot_written_cb(struct raft_io_snapshot_put *inner, int status)
 		r->snapshot_stats.bytes = STATE_IMAGE_HEADER_BYTES + job->image.data_len;
 		r->snapshot_stats.copy_ms = job->copied_ms - job->started_ms;
 		r->snapshot_stats.write_ms = mono_ms() - job->copied_ms;
+		histogram_observe(&r->snapshot_stats.seconds,
+				  (double)(r->snapshot_stats.copy_ms + r->snapshot_stats.write_ms) / 1e3);
+		histogram_observe(&r->snapshot_stats.image_bytes, (double)r->snapshot_stats.bytes);
 	}
 	state_image_release(&job->image);
 	free(job);

@@ -188,6 +188,21 @@ int state_check(struct state *s, char *msg, size_t msg_len);
  * any replica's events are a prefix of the committed log's). */
 const char *state_event_kind_name(Callraft__EventKind kind);
 
+/* What a node's /metrics reads (metrics.c), in one read transaction; each hook's arguments are
+ * valid during the call only:
+ *   scope   each queue and site with counters (a Stats record: scope "queue" or "site", counters,
+ *           waiting, longest_wait_ms, service_level; agents left empty);
+ *   site    each row of the sites table (down, nodes_reported, nodes_reachable);
+ *   agents  agents of each site by state: by_state[Callraft__AgentState], n_states entries.
+ * Returns 0, or -1 (LMDB failure or no memory; hooks may have been called). Loop thread. */
+struct state_metrics_hooks {
+	void (*scope)(void *data, const Callraft__Stats *st);
+	void (*site)(void *data, const Callraft__Site *site);
+	void (*agents)(void *data, const char *site, const uint32_t *by_state, unsigned n_states);
+	void *data;
+};
+int state_metrics(struct state *s, const struct state_metrics_hooks *h);
+
 /* Names for CLI and logs. */
 const char *state_call_state_name(Callraft__CallState st);
 const char *state_agent_state_name(Callraft__AgentState st);

@@ -5,6 +5,7 @@
  * calls back up), so there is no call circle among them:
  *   apply.c        state_apply: decoding, sessions (exactly once), nested transactions, replies.
  *   read.c         state_read.
+ *   metrics.c      state_metrics: what a node's /metrics reads (issue 15).
  *   assign.c       issue #14: pushed offers, the FSM giving waiting calls to ready agents.
  *   tick.c         Tick: fires the due timers, records the leader's report of sites' nodes.
  *   sitewatch.c    issue 12: site liveness decided by every Tick (held callers, loss, restore).
@@ -418,6 +419,9 @@ int stats_count(struct apply_ctx *c, const Callraft__Call *call, enum stats_even
  * free(). One per asked scope, or every scope with counters when both are empty. 0, or -1. */
 int stats_read(struct state *s, MDB_txn *txn, int64_t now_ms, const Callraft__StatsGet *q,
 	       Callraft__Stats ***items, size_t *n);
+/* Fills the computed figures of one unpacked Stats record (service level, ASA, abandon rate,
+ * waiting, longest wait) but not its agents: no walk of any table (state/metrics.c). 0, or -1. */
+int stats_figures(struct state *s, MDB_txn *txn, int64_t now_ms, Callraft__Stats *st);
 
 /* ---- state.c / snapshot.c ---------------------------------------------------------------- */
 /* Opens s->env on s->dir and its databases; on failure s->env is NULL. */

@@ -208,8 +208,8 @@ static void derive(Callraft__Stats *st, int64_t sl_ms)
 	st->abandon_rate = offered > 0 ? (double)missed / (double)offered : 0;
 }
 
-/* Completes one unpacked Stats record with the computed figures. */
-static int stats_complete(struct stats_scan *sc, Callraft__Stats *st)
+/* The computed figures of one record but its agents: service level, ASA, waiting, longest wait. */
+static int stats_figures_scan(struct stats_scan *sc, Callraft__Stats *st)
 {
 	bool site = strcmp(st->scope, "site") == 0;
 	int64_t sl_ms = CALLRAFT_SERVICE_LEVEL_MS_DEFAULT;
@@ -225,7 +225,22 @@ static int stats_complete(struct stats_scan *sc, Callraft__Stats *st)
 		}
 	}
 	derive(st, sl_ms);
-	return (scan_waiting(sc, st, site) != 0 || scan_agents(sc, st, site) != 0) ? -1 : 0;
+	return scan_waiting(sc, st, site);
+}
+
+int stats_figures(struct state *s, MDB_txn *txn, int64_t now_ms, Callraft__Stats *st)
+{
+	struct stats_scan sc = {txn, s, now_ms};
+
+	return stats_figures_scan(&sc, st);
+}
+
+/* Completes one unpacked Stats record with the computed figures. */
+static int stats_complete(struct stats_scan *sc, Callraft__Stats *st)
+{
+	bool site = strcmp(st->scope, "site") == 0;
+
+	return (stats_figures_scan(sc, st) != 0 || scan_agents(sc, st, site) != 0) ? -1 : 0;
 }
 
 /* A Stats message as if unpacked (so free_unpacked releases it), for a scope with no counters. */
