@@ -72,6 +72,8 @@ struct http_req {
 
 struct pss {
 	struct http_req *req;
+	const struct lws_protocols *ws; /* a WebSocket on a registered path: its protocol */
+	void *ws_user;                  /* and that protocol's per-session area */
 };
 
 struct http {
@@ -590,12 +592,57 @@ static int on_body(struct http_req *r, const void *in, size_t len)
 	return 0;
 }
 
+/* A WebSocket upgrade without a Sec-WebSocket-Protocol header is bound by libwebsockets to the
+ * vhost's first protocol, ours (4.1 has no public call to rebind it): the connection stays ours and
+ * every later callback is passed on to the protocol registered for its path, with a per-session
+ * area of that protocol's size. An upgrade on any other path is refused. Returns 0 to go on, 1 to
+ * refuse. */
+static int ws_bind_by_path(struct http *h, struct lws *wsi, struct pss *pss)
+{
+	char uri[HTTP_WS_PATH_BYTES_MAX + 1];
+
+	if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0)
+		return 1;
+	for (unsigned i = 0; i < h->n_ws; i++) {
+		const struct lws_protocols *p = &h->protocols[1 + i];
+		if (strcmp(uri, h->ws_paths[i]) != 0)
+			continue;
+		pss->ws_user = calloc(1, p->per_session_data_size ? p->per_session_data_size : 1);
+		if (pss->ws_user == NULL)
+			return 1;
+		pss->ws = p;
+		return p->callback(wsi, LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION, pss->ws_user, NULL, 0);
+	}
+	LOG_RATELIMITED(LOG_WARN, "http: WebSocket upgrade on '%s' refused: no protocol there", uri);
+	return 1;
+}
+
+/* Passes a callback of a WebSocket connection on to its path's protocol. */
+static int ws_pass(struct pss *pss, struct lws *wsi, enum lws_callback_reasons reason, void *in,
+		   size_t len)
+{
+	const struct lws_protocols *p = pss->ws;
+	void *user = pss->ws_user;
+	int rc;
+
+	if (reason == LWS_CALLBACK_CLOSED || reason == LWS_CALLBACK_WSI_DESTROY) {
+		pss->ws = NULL;
+		pss->ws_user = NULL;
+		rc = reason == LWS_CALLBACK_CLOSED ? p->callback(wsi, reason, user, in, len) : 0;
+		free(user);
+		return rc;
+	}
+	return p->callback(wsi, reason, user, in, len);
+}
+
 static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		   size_t len)
 {
 	struct http *h = lws_context_user(lws_get_context(wsi));
 	struct pss *pss = user;
 
+	if (pss != NULL && pss->ws != NULL)
+		return ws_pass(pss, wsi, reason, in, len);
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
 		return on_request(h, wsi, pss, in != NULL ? (const char *)in : "/");
@@ -611,6 +658,8 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		if (pss == NULL || pss->req == NULL)
 			return 0;
 		return req_writable(pss->req);
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return ws_bind_by_path(h, wsi, pss);
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		if (pss != NULL && pss->req != NULL)
@@ -758,6 +807,7 @@ int http_start(struct http *h, const struct config *cfg, char *errmsg, size_t er
 	memset(&info, 0, sizeof info);
 	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
 	info.foreign_loops = loops;
+	info.pcontext = &h->ctx; /* lws sets it to NULL once the context is gone */
 	info.user = h;
 	info.max_http_header_data = CALLRAFT_HTTP_HEADER_BYTES_MAX;
 	info.max_http_header_pool = CALLRAFT_HTTP_HEADER_POOL_MAX;
@@ -798,5 +848,12 @@ void http_stop(struct http *h)
 
 void http_free(struct http *h)
 {
+	if (h == NULL)
+		return;
+	/* With a foreign loop, libwebsockets 4.1 closes its handles through the loop after the first
+	 * lws_context_destroy, and frees the context itself only when called again once they are
+	 * closed (h->ctx is still set until then: info.pcontext). */
+	if (h->ctx != NULL)
+		lws_context_destroy(h->ctx);
 	free(h);
 }

@@ -74,8 +74,11 @@ struct http *http_new(uv_loop_t *loop);
 int http_route_add(struct http *h, unsigned methods, const char *path_prefix, http_handler_fn fn,
 		   void *data);
 
-/* Registers a WebSocket protocol served on `path` (an upgrade request to that path, with or without
- * a Sec-WebSocket-Protocol header, binds to `proto`; lws calls proto->callback with its LWS_CALLBACK_*
+/* Registers a WebSocket protocol served on `path` (an upgrade request to exactly that path binds to
+ * `proto`, as does one naming proto->name in Sec-WebSocket-Protocol; an upgrade to any other path
+ * is refused; a connection bound by its path stays on the core's protocol, which passes every
+ * callback on with `proto`'s per-session area, so wake it with lws_callback_on_writable(wsi), not
+ * lws_callback_on_writable_all_protocol); lws calls proto->callback with its LWS_CALLBACK_*
  * reasons: ESTABLISHED, RECEIVE, SERVER_WRITEABLE, CLOSED, ...). `proto` (and its name) must
  * outlive the server; proto->user is left to the caller. Only before http_start. Returns 0 or -1
  * (table full: CALLRAFT_HTTP_WS_PROTOCOLS_MAX). A plain HTTP request on `path` also goes to
