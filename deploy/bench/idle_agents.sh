@@ -8,7 +8,8 @@
 # site "idle" (presence timeout 10 minutes, so no heartbeat is due during the window) and makes
 # each ready (`callraft agent ready`), holds one push channel (`callraft agent offers`) per 10
 # agents on the followers, then samples the leader's commit index over SECONDS and prints entries
-# per second next to the Tick rate (1000 / CALLRAFT_TICK_INTERVAL_MS). Stops what it started.
+# per second next to the Tick rate (1000 / CALLRAFT_TICK_INTERVAL_MS), and checks the agents are
+# still ready at the end (the window measured idle ready agents). Stops what it started.
 set -euo pipefail
 agents=${1:-300}
 secs=${2:-20}
@@ -48,6 +49,10 @@ sleep 2
 c0=$(commit); t0=$(date +%s%3N)
 sleep "$secs"
 c1=$(commit); t1=$(date +%s%3N)
+ready=$("$cli" --cluster "$cluster" --json agent list --site idle | python3 -c '
+import json,sys
+print(sum(1 for a in json.load(sys.stdin)["agents"] if a["state"].upper() == "AVAILABLE" and a.get("ready")))')
+echo "agents still ready (AVAILABLE) at the end: $ready of $agents"
 python3 - "$agents" "$c0" "$c1" "$t0" "$t1" <<'PY'
 import sys
 n, c0, c1, t0, t1 = map(int, sys.argv[1:])
