@@ -210,6 +210,11 @@ static void render_node(struct node *n, struct mbuf *b)
 	gauge(b, "callraft_lmdb_map_bytes", "LMDB's map size.", (double)u.map_bytes);
 	gauge(b, "callraft_lmdb_map_used_bytes", "LMDB pages in use up to the high mark.",
 	      (double)u.map_used_bytes);
+	char alarm[320];
+	node_alarm(n, alarm, sizeof alarm);
+	gauge(b, "callraft_space_alarm",
+	      "1 while the space alarm is on (80% of the quota, 50% of the map; status says which).",
+	      alarm[0] != '\0' ? 1 : 0);
 }
 
 /* Leader only: each member's replication lag and its last progress (tick.c's site contacts). */
