@@ -51,6 +51,6 @@ void node_alarm_check(struct node *n)
 	node_alarm(n, alarm, sizeof alarm);
 	if (alarm[0] != '\0' && now_s - last_s >= ALARM_LOG_INTERVAL_S) {
 		last_s = now_s;
-		LOG_WARN_("alarm: %s", alarm);
+		LOG_EVENT(LOG_WARN, "space_alarm", LOG_NO_FIELDS, "alarm: %s", alarm);
 	}
 }

@@ -178,6 +178,11 @@ static int set_key(struct parse_ctx *ctx, const char *section, const char *name,
 	if (!strcmp(section, "log")) {
 		if (!strcmp(name, "level"))
 			return copy_str(cfg->log_level, sizeof cfg->log_level, value);
+		if (!strcmp(name, "format")) {
+			if (strcmp(value, "text") && strcmp(value, "json"))
+				return -1;
+			return copy_str(cfg->log_format, sizeof cfg->log_format, value);
+		}
 		return -2;
 	}
 	if (!strncmp(section, "member ", 7)) {
@@ -227,6 +232,7 @@ static void config_defaults(struct config *cfg)
 	cfg->client_frame_timeout_ms = CALLRAFT_CONN_FRAME_MS_DEFAULT;
 	cfg->client_connections_per_source = CALLRAFT_CONNECTIONS_PER_SOURCE_DEFAULT;
 	strcpy(cfg->log_level, "info");
+	strcpy(cfg->log_format, "text");
 }
 
 /* Checks relations between keys once the whole file is read. */

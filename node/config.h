@@ -30,6 +30,7 @@
  *
  *   [log]
  *   level = info
+ *   format = text                     ; text (key=value lines) or json (node/log.h)
  *
  *   [member 1]                        ; the initial members, one section each (ids > 0)
  *   site = tehran
@@ -76,6 +77,7 @@ struct config {
 	unsigned client_frame_timeout_ms;
 	unsigned client_connections_per_source;
 	char log_level[16];
+	char log_format[8];      /* [log] format: "text" (key=value) or "json" (node/log.h) */
 	struct config_member members[CALLRAFT_MEMBERS_MAX];
 	unsigned n_members;
 };

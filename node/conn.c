@@ -205,16 +205,22 @@ void conn_send_reply_bytes(struct conn *c, const uint8_t *bytes, size_t len, uin
 	}
 	if (len + 4 + 11 > CALLRAFT_FRAME_BYTES_MAX) {
 		/* Never a frame the client must refuse: say what happened instead. */
-		LOG_RATELIMITED(LOG_WARN, "client %s: reply of %zu bytes exceeds the frame limit",
-				c->source, len);
+		LOG_EVENT_RATELIMITED(LOG_WARN, "refusal",
+				      LOG_FIELDS(LOG_S("reason", "reply_too_large"),
+						 LOG_S("client", c->source), LOG_U("bytes", len)),
+				      "client %s: reply of %zu bytes exceeds the frame limit",
+				      c->source, len);
 		conn_send_error(c, request_id, CALLRAFT__CODE__RESOURCE_EXHAUSTED,
 				"reply of %zu bytes exceeds the frame limit of %u bytes: ask for fewer "
 				"rows (limit)", len, CALLRAFT_FRAME_BYTES_MAX);
 		return;
 	}
 	if (c->tcp.write_queue_size + len > CALLRAFT_CONN_TX_BYTES_MAX) {
-		LOG_RATELIMITED(LOG_WARN, "client %s: %zu reply bytes queued, not read: closing",
-				c->source, c->tcp.write_queue_size);
+		LOG_EVENT_RATELIMITED(LOG_WARN, "client_closed",
+				      LOG_FIELDS(LOG_S("reason", "replies_not_read"),
+						 LOG_S("client", c->source)),
+				      "client %s: %zu reply bytes queued, not read: closing", c->source,
+				      c->tcp.write_queue_size);
 		conn_close(c);
 		return;
 	}
@@ -429,16 +435,19 @@ static int conn_slot(struct node *n, const char *source)
 		return 0;
 	if (n->n_reserved < CALLRAFT_CONNECTIONS_RESERVED)
 		return 1;
-	LOG_RATELIMITED(LOG_WARN,
-			"client: refusing a connection from %s: %u open, %u from it, reserved "
-			"slots full (limits)",
-			source, ordinary, source_count(n, source));
+	LOG_EVENT_RATELIMITED(LOG_WARN, "refusal",
+			      LOG_FIELDS(LOG_S("reason", "connection_limit"), LOG_S("client", source)),
+			      "client: refusing a connection from %s: %u open, %u from it, reserved "
+			      "slots full (limits)",
+			      source, ordinary, source_count(n, source));
 	return -1;
 }
 
 static void conn_expire(struct conn *c, const char *why)
 {
-	LOG_RATELIMITED(LOG_INFO, "client %s: closing: %s", c->source, why);
+	LOG_EVENT_RATELIMITED(LOG_INFO, "client_closed",
+			      LOG_FIELDS(LOG_S("reason", why), LOG_S("client", c->source)),
+			      "client %s: closing: %s", c->source, why);
 	conn_close(c);
 }
 

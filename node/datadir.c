@@ -50,7 +50,7 @@ static int check_unclean_boot(struct node *n, const char *state_dir)
 	boot_id_read(boot, sizeof boot);
 	rc = boot_check(n->cfg.data_dir, state_dir, boot, n->cfg.state_sync, &discarded);
 	if (discarded)
-		LOG_WARN_("machine restarted since the last unclean stop: discarded '%s' to rebuild it from the raft log",
+		LOG_EVENT(LOG_WARN, "state_discarded", LOG_NO_FIELDS, "machine restarted since the last unclean stop: discarded '%s' to rebuild it from the raft log",
 			  state_dir);
 	return rc;
 }

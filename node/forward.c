@@ -88,7 +88,7 @@ static void link_fail(struct fwd_link *l, const char *what, int status)
 	char why[256];
 	snprintf(why, sizeof why, "forward to leader %llu at '%s': %s: %s: retry",
 		 (unsigned long long)l->leader_id, l->address, what, uv_strerror(status));
-	LOG_RATELIMITED(LOG_WARN, "%s", why);
+	LOG_EVENT_RATELIMITED(LOG_WARN, "forward_reset", LOG_NO_FIELDS, "%s", why);
 	fwd_reset(l->node, CALLRAFT__CODE__UNAVAILABLE, why);
 }
 

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -127,7 +128,8 @@ static void on_role(void *data, bool leader, const char *state_name, uint64_t te
 {
 	struct node *n = data;
 	(void)term;
-	LOG_INFO_("raft: %s", state_name);
+	LOG_EVENT(LOG_INFO, "role_change", LOG_FIELDS(LOG_S("role", state_name)), "raft: %s",
+		  state_name);
 	if (leader)
 		fwd_reset(n, CALLRAFT__CODE__OUTCOME_UNKNOWN, "this node became leader: retry with the same seq");
 }
@@ -135,21 +137,24 @@ static void on_role(void *data, bool leader, const char *state_name, uint64_t te
 static void on_ready(void *data, uint64_t term)
 {
 	struct node *n = data;
-	LOG_INFO_("raft: leader ready (a barrier of term %llu committed)", (unsigned long long)term);
+	LOG_EVENT(LOG_INFO, "leader_ready", LOG_NO_FIELDS,
+		  "raft: leader ready (a barrier of term %llu committed)", (unsigned long long)term);
 	membership_leader_ready(n->members, term);
 	if (n->cfg.witness) {
 		/* The witness city holds a full replica but should not lead: its links to both
 		 * call-center cities are the longest. Hand leadership to the most up-to-date voter. */
 		const char *why;
 		membership_transfer_away(n->members, &why);
-		LOG_INFO_("witness: handing leadership away: %s", why);
+		LOG_EVENT(LOG_INFO, "leader_transfer", LOG_FIELDS(LOG_S("reason", "witness")),
+			  "witness: handing leadership away: %s", why);
 	}
 }
 
 static void on_fatal(void *data, const char *message)
 {
 	(void)data;
-	LOG(LOG_FATAL, "%s: stopping (the supervisor restarts the node)", message);
+	LOG_EVENT(LOG_FATAL, "fatal", LOG_NO_FIELDS,
+		  "%s: stopping (the supervisor restarts the node)", message);
 	/* An I/O failure must not leave a node half-working: exit now, without a clean-shutdown
 	 * marker, so that the restart rebuilds what it must from the Raft log. */
 	_exit(CALLRAFT_EXIT_FATAL);
@@ -207,7 +212,7 @@ static void node_stop(struct node *n)
 	if (n->stopping)
 		return;
 	n->stopping = true;
-	LOG_INFO_("shutting down");
+	LOG_EVENT(LOG_INFO, "stopping", LOG_NO_FIELDS, "shutting down");
 	uv_close((uv_handle_t *)&n->listener, NULL);
 	uv_check_stop(&n->flush);
 	uv_close((uv_handle_t *)&n->flush, NULL);
@@ -331,12 +336,13 @@ int node_run(const struct config *cfg)
 	log_level_parse(cfg->log_level, &level);
 	log_level_enabled = level;
 	log_init(cfg->site, cfg->id, term_of, n);
+	log_set_format(strcmp(cfg->log_format, "json") == 0 ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT);
 	signal(SIGPIPE, SIG_IGN);
 	uv_loop_init(&n->loop);
 	fwd_init(n);
 	histogram_init(&n->metrics.commit_seconds, histogram_seconds_bounds, histogram_seconds_n);
 	if (node_open(n, err, sizeof err) != 0 || node_start(n, err, sizeof err) != 0) {
-		LOG(LOG_FATAL, "%s", err);
+		LOG_EVENT(LOG_FATAL, "start_failed", LOG_NO_FIELDS, "%s", err);
 		fprintf(stderr, "callraftd: %s\n", err);
 		rc = 1;
 		http_stop(n->http);
@@ -352,7 +358,12 @@ int node_run(const struct config *cfg)
 		uv_run(&n->loop, UV_RUN_DEFAULT);
 		goto out;
 	}
-	LOG_INFO_("serving clients on %s, raft on %s, data in %s", cfg->client_address,
+	LOG_EVENT(LOG_INFO, "started",
+		  LOG_FIELDS(LOG_S("client_address", cfg->client_address),
+			     LOG_S("raft_address", cfg->raft_address),
+			     LOG_S("http_address", cfg->http_address), LOG_S("data_dir", cfg->data_dir),
+			     LOG_S("version", CALLRAFT_VERSION_STRING)),
+		  "serving clients on %s, raft on %s, data in %s", cfg->client_address,
 		  cfg->raft_address, cfg->data_dir);
 	uv_run(&n->loop, UV_RUN_DEFAULT);
 	uv_walk(&n->loop, close_walk_cb, NULL);
@@ -367,7 +378,7 @@ out:
 	if (rc == 0)
 		datadir_mark_clean_shutdown(n);
 	datadir_close(n);
-	LOG_INFO_("stopped");
+	LOG_EVENT(LOG_INFO, "stopped", LOG_NO_FIELDS, "stopped");
 	http_free(n->http);
 	free(n);
 	return rc;

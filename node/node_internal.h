@@ -176,6 +176,8 @@ struct node {
 	uint64_t snapshots_logged; /* repl_stats snapshots when last logged */
 	uint64_t restores_logged;  /* repl_stats snapshots_restored when last logged */
 	uint64_t dropped_logged;   /* repl_stats installs_dropped when last logged */
+	uint64_t leader_logged;    /* the leader id when last logged (leader_change) */
+	uint64_t members_logged;   /* a digest of the configuration when last logged (member_change) */
 	uint64_t applied_seen;     /* the last index on_applied reported (N5) */
 	int exit_code;
 	uint64_t requests_total;
@@ -248,7 +250,8 @@ int tick_append(struct node *n);
 void status_reply(struct node *n, struct conn *c, uint64_t request_id, bool members_only);
 /* Node-local, like status: a snapshot at the next entry on this node. Borrows req. */
 void status_snapshot_request(struct node *n, struct conn *c, const Callraft__Request *req);
-/* Logs what replication did since the last call (the node's tick). */
+/* Logs what replication did since the last call (the node's tick): snapshots, restores, a new
+ * leader (leader_change), a new configuration (member_change). */
 void status_log_replication(struct node *n);
 void node_leader_hint(struct node *n, Callraft__Reply *reply, char *addr_buf, size_t addr_len);
 

@@ -134,7 +134,47 @@ void status_snapshot_request(struct node *n, struct conn *c, const Callraft__Req
 	reply.code = CALLRAFT__CODE__OK;
 	reply.applied_index = state_applied_index(n->state);
 	conn_send_reply(c, &reply);
-	LOG_INFO_("snapshot requested by a client: taken at the next entry");
+	LOG_EVENT(LOG_INFO, "snapshot_requested", LOG_NO_FIELDS,
+		  "snapshot requested by a client: taken at the next entry");
+}
+
+/* leader_change: the leader this node knows changed (0: none known). */
+static void log_leader(struct node *n)
+{
+	uint64_t leader = repl_leader(n->repl, NULL);
+
+	if (leader == n->leader_logged)
+		return;
+	LOG_EVENT(leader == 0 ? LOG_WARN : LOG_INFO, "leader_change",
+		  LOG_FIELDS(LOG_U("leader", leader), LOG_U("previous", n->leader_logged)),
+		  leader == 0 ? "no leader known (was %llu)" : "leader is now %llu",
+		  (unsigned long long)(leader == 0 ? n->leader_logged : leader));
+	n->leader_logged = leader;
+}
+
+/* member_change: the Raft configuration (ids and roles) changed; the line lists it. */
+static void log_members(struct node *n)
+{
+	static const char *role_names[] = {"none", "voter", "standby", "spare"};
+	uint64_t ids[CALLRAFT_MEMBERS_MAX], digest = 14695981039346656037ull;
+	Callraft__MemberRole roles[CALLRAFT_MEMBERS_MAX];
+	const char *addrs[CALLRAFT_MEMBERS_MAX];
+	unsigned nc = repl_configuration(n->repl, ids, roles, addrs, CALLRAFT_MEMBERS_MAX);
+	char list[CALLRAFT_MEMBERS_MAX * 32];
+	size_t len = 0;
+
+	for (unsigned i = 0; i < nc; i++)
+		digest = (digest ^ (ids[i] * 4 + (uint64_t)roles[i])) * 1099511628211ull;
+	if (nc == 0 || digest == n->members_logged)
+		return;
+	n->members_logged = digest;
+	list[0] = '\0';
+	for (unsigned i = 0; i < nc && len < sizeof list; i++)
+		len += (size_t)snprintf(list + len, sizeof list - len, "%s%llu:%s", i ? "," : "",
+					(unsigned long long)ids[i],
+					(unsigned)roles[i] < 4 ? role_names[roles[i]] : "?");
+	LOG_EVENT(LOG_INFO, "member_change", LOG_FIELDS(LOG_U("count", nc), LOG_S("members", list)),
+		  "configuration: %s", list);
 }
 
 /* Logs what replication did since the last tick (snapshots, dropped installs, restores). */
@@ -142,10 +182,18 @@ void status_log_replication(struct node *n)
 {
 	struct repl_stats rs;
 
+	log_leader(n);
+	log_members(n);
+
 	repl_stats(n->repl, &rs);
 	if (rs.snapshots != n->snapshots_logged) {
 		n->snapshots_logged = rs.snapshots;
-		LOG_INFO_("snapshot at index %llu: %.1f MB, copied in %llu ms off the loop, written in "
+		LOG_EVENT(LOG_INFO, "snapshot",
+			  LOG_FIELDS(LOG_U("index", rs.snapshot_index), LOG_U("bytes", rs.snapshot_bytes),
+				     LOG_U("copy_ms", rs.snapshot_copy_ms),
+				     LOG_U("write_ms", rs.snapshot_write_ms),
+				     LOG_U("next_after_entries", rs.snapshot_threshold)),
+			  "snapshot at index %llu: %.1f MB, copied in %llu ms off the loop, written in "
 			  "%llu ms; next after %u entries",
 			  (unsigned long long)rs.snapshot_index, (double)rs.snapshot_bytes / 1e6,
 			  (unsigned long long)rs.snapshot_copy_ms, (unsigned long long)rs.snapshot_write_ms,
@@ -153,13 +201,17 @@ void status_log_replication(struct node *n)
 	}
 	if (rs.installs_dropped != n->dropped_logged) {
 		n->dropped_logged = rs.installs_dropped;
-		LOG_INFO_("raft asked to send a snapshot to a member that one is still going to: not "
+		LOG_EVENT(LOG_INFO, "snapshot_install_dropped",
+			  LOG_FIELDS(LOG_U("dropped_total", rs.installs_dropped)),
+			  "raft asked to send a snapshot to a member that one is still going to: not "
 			  "sent again (%llu so far)",
 			  (unsigned long long)rs.installs_dropped);
 	}
 	if (rs.snapshots_restored != n->restores_logged) {
 		n->restores_logged = rs.snapshots_restored;
-		LOG_INFO_("snapshot restored: the state is now at applied index %llu",
+		LOG_EVENT(LOG_INFO, "snapshot_restored",
+			  LOG_FIELDS(LOG_U("applied_index", state_applied_index(n->state))),
+			  "snapshot restored: the state is now at applied index %llu",
 			  (unsigned long long)state_applied_index(n->state));
 	}
 }

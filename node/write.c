@@ -138,7 +138,9 @@ void write_flush(struct node *n)
 	b->proposed_ns = uv_hrtime();
 	code = repl_propose(n->repl, &entry, batch_done_cb, b, &b->index);
 	if (code != CALLRAFT__CODE__OK) {
-		LOG_RATELIMITED(LOG_WARN, "propose %zu commands: %s", b->n, repl_errmsg(n->repl));
+		LOG_EVENT_RATELIMITED(LOG_WARN, "refusal",
+				      LOG_FIELDS(LOG_S("reason", "propose_failed"), LOG_U("commands", b->n)),
+				      "propose %zu commands: %s", b->n, repl_errmsg(n->repl));
 		batch_fail(b, code == CALLRAFT__CODE__NOT_LEADER ? code : CALLRAFT__CODE__UNAVAILABLE,
 			   "propose: %s: retry", repl_errmsg(n->repl));
 		batch_free(b);

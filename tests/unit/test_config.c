@@ -133,6 +133,24 @@ static void bad_log_level_is_refused(void **s)
 	expect_error(text, "[log] level: 'loud'");
 }
 
+static void log_format_is_text_or_json(void **s)
+{
+	struct config cfg;
+	char text[2048], err[512] = "";
+	(void)s;
+	write_file(GOOD);
+	assert_int_equal(config_load(path, &cfg, err, sizeof err), 0);
+	unlink(path);
+	assert_string_equal(cfg.log_format, "text");
+	snprintf(text, sizeof text, "%s[log]\nformat = json\n", GOOD);
+	write_file(text);
+	assert_int_equal(config_load(path, &cfg, err, sizeof err), 0);
+	unlink(path);
+	assert_string_equal(cfg.log_format, "json");
+	snprintf(text, sizeof text, "%s[log]\nformat = xml\n", GOOD);
+	expect_error(text, "[log] format: invalid value 'xml'");
+}
+
 /* Quotas and client limits (issue 13): defaults, the map margin, bounds. */
 static void quota_and_client_limits(void **s)
 {
@@ -174,6 +192,7 @@ int main(void)
 		cmocka_unit_test(inconsistent_timeouts_are_refused),
 		cmocka_unit_test(member_disagreeing_with_node_is_refused),
 		cmocka_unit_test(bad_log_level_is_refused),
+		cmocka_unit_test(log_format_is_text_or_json),
 		cmocka_unit_test(quota_and_client_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
