@@ -134,12 +134,15 @@ done
 # The FSM's own decision times, from the nodes' logs (every node logs it at the same index).
 log_ms() { # PATTERN -> the earliest wall-clock ms of a log line matching it, or -1
   python3 - "$1" "$out"/lab/node*/log <<'PY'
-import sys, datetime
+import sys, datetime, json
 pat, best = sys.argv[1], None
 for p in sys.argv[2:]:
     for line in open(p, errors="replace"):
         if pat in line:
-            t = datetime.datetime.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%S.%fZ")
+            # node/log.h: "time=... " (key=value) or {"time":"...",...} ([log] format = json)
+            stamp = json.loads(line)["time"] if line.startswith("{") else line.split()[0]
+            stamp = stamp[5:] if stamp.startswith("time=") else stamp
+            t = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ")
             ms = int(t.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000)
             best = ms if best is None or ms < best else best
 print(best if best is not None else -1)
