@@ -142,9 +142,11 @@ static int set_key(struct parse_ctx *ctx, const char *section, const char *name,
 		return set_node_key(cfg, name, value);
 	if (!strcmp(section, "raft")) {
 		if (!strcmp(name, "heartbeat_timeout_ms"))
-			return parse_uint(value, &cfg->heartbeat_timeout_ms);
+			return cfg->heartbeat_set = true, parse_uint(value, &cfg->heartbeat_timeout_ms);
 		if (!strcmp(name, "election_timeout_ms"))
-			return parse_uint(value, &cfg->election_timeout_ms);
+			return cfg->election_set = true, parse_uint(value, &cfg->election_timeout_ms);
+		if (!strcmp(name, "site_rtt_ms"))
+			return parse_uint(value, &cfg->site_rtt_ms);
 		if (!strcmp(name, "snapshot_threshold"))
 			return parse_uint(value, &cfg->snapshot_threshold);
 		if (!strcmp(name, "snapshot_trailing"))
@@ -235,6 +237,24 @@ static void config_defaults(struct config *cfg)
 	strcpy(cfg->log_format, "text");
 }
 
+/* The Raft timeouts a node did not set, from the round trip between its sites (the rule of
+ * callraft_timing.h). */
+static void config_derive_timeouts(struct config *cfg)
+{
+	if (cfg->site_rtt_ms == 0 || cfg->site_rtt_ms > CALLRAFT_SITE_RTT_MS_MAX)
+		return; /* config_check refuses the latter */
+	if (cfg->site_rtt_ms > 0 && !cfg->heartbeat_set) {
+		unsigned hb = CALLRAFT_RTT_HEARTBEATS_X2 * cfg->site_rtt_ms / 2;
+		cfg->heartbeat_timeout_ms = hb > CALLRAFT_HEARTBEAT_TIMEOUT_MS_MIN
+						? hb : CALLRAFT_HEARTBEAT_TIMEOUT_MS_MIN;
+	}
+	if (cfg->site_rtt_ms > 0 && !cfg->election_set) {
+		unsigned et = CALLRAFT_ELECTION_HEARTBEATS * cfg->heartbeat_timeout_ms;
+		cfg->election_timeout_ms = et > CALLRAFT_ELECTION_FROM_RTT_MS_MIN
+					       ? et : CALLRAFT_ELECTION_FROM_RTT_MS_MIN;
+	}
+}
+
 /* Checks relations between keys once the whole file is read. */
 static int config_check(const struct config *cfg, char *err, size_t len)
 {
@@ -248,6 +268,9 @@ static int config_check(const struct config *cfg, char *err, size_t len)
 		return snprintf(err, len, "[node] client_address: missing"), -1;
 	if (!cfg->data_dir[0])
 		return snprintf(err, len, "[node] data_dir: missing"), -1;
+	if (cfg->site_rtt_ms > CALLRAFT_SITE_RTT_MS_MAX)
+		return snprintf(err, len, "[raft] site_rtt_ms (%u) must be at most %d",
+				cfg->site_rtt_ms, CALLRAFT_SITE_RTT_MS_MAX), -1;
 	if (cfg->heartbeat_timeout_ms < CALLRAFT_HEARTBEAT_TIMEOUT_MS_MIN ||
 	    cfg->heartbeat_timeout_ms >= cfg->election_timeout_ms)
 		return snprintf(err, len, "[raft] heartbeat_timeout_ms (%u) must be >= %d and below election_timeout_ms (%u)",
@@ -306,6 +329,7 @@ int config_load(const char *path, struct config *cfg, char *errmsg, size_t errms
 	}
 	if (cfg->quota_mb == 0)
 		cfg->quota_mb = cfg->map_size_mb / CALLRAFT_QUOTA_MAP_DIVISOR_DEFAULT;
+	config_derive_timeouts(cfg);
 	if (config_check(cfg, detail, sizeof detail) != 0) {
 		snprintf(errmsg, errmsg_len, "config '%s': %s", path, detail);
 		return -1;

@@ -12,6 +12,8 @@
  *   [raft]                            ; all optional
  *   heartbeat_timeout_ms = 100
  *   election_timeout_ms = 1000
+ *   site_rtt_ms = 20                  ; longest round trip between voters' sites: the two timeouts
+ *                                     ; above, unless given, derive from it (callraft_timing.h)
  *   snapshot_threshold = 4096         ; entries between snapshots
  *   snapshot_trailing = 8192          ; entries kept after a snapshot (>= threshold)
  *   install_snapshot_timeout_ms = 60000
@@ -67,6 +69,8 @@ struct config {
 	bool witness;
 	unsigned heartbeat_timeout_ms;
 	unsigned election_timeout_ms;
+	unsigned site_rtt_ms;            /* 0: not given; else the timeouts derive from it */
+	bool heartbeat_set, election_set; /* given in the file: site_rtt_ms does not override them */
 	unsigned snapshot_threshold;
 	unsigned snapshot_trailing;
 	unsigned install_snapshot_timeout_ms;

@@ -21,6 +21,21 @@
  * heartbeats per election timeout ride out a lost packet or two without an election. */
 #define CALLRAFT_HEARTBEAT_TIMEOUT_MS_DEFAULT 100
 #define CALLRAFT_ELECTION_TIMEOUT_MS_DEFAULT 1000
+/* Timeouts from the round trip (issue 12): with `[raft] site_rtt_ms` = the longest round trip
+ * between two voters' sites (measured: ping, or deploy/bench/floor_rtt), a node that does not set
+ * the timeouts itself uses
+ *   heartbeat_timeout_ms = max(CALLRAFT_HEARTBEAT_TIMEOUT_MS_MIN, RTT_HEARTBEATS_X2 x site_rtt_ms / 2)
+ *   election_timeout_ms  = max(CALLRAFT_ELECTION_FROM_RTT_MS_MIN,
+ *                              CALLRAFT_ELECTION_HEARTBEATS x heartbeat_timeout_ms)
+ * 20 ms gives 50 / 300 ms: a heartbeat is 2.5 round trips apart, an election waits for six missed
+ * heartbeats (a pre-vote and a vote then take two round trips), so a dead leader is replaced in
+ * 0.3-0.6 s plus about 0.1 s, where the 1000 ms default takes 1-2 s. The floor keeps a loaded
+ * machine's scheduling hiccups (tens of ms) from looking like a dead leader. */
+#define CALLRAFT_RTT_HEARTBEATS_X2 5 /* 2.5 round trips, in halves */
+#define CALLRAFT_ELECTION_HEARTBEATS 6
+#define CALLRAFT_ELECTION_FROM_RTT_MS_MIN 300
+/* A round trip above this between cities is a typo or a satellite: refuse it. */
+#define CALLRAFT_SITE_RTT_MS_MAX 1000
 /* Below 10 ms a heartbeat costs more than the work it guards (and libuv timers are ms-grained). */
 #define CALLRAFT_HEARTBEAT_TIMEOUT_MS_MIN 10
 _Static_assert(CALLRAFT_HEARTBEAT_TIMEOUT_MS_MIN <= CALLRAFT_HEARTBEAT_TIMEOUT_MS_DEFAULT &&

@@ -113,6 +113,44 @@ static void inconsistent_timeouts_are_refused(void **s)
 	expect_error(text, "snapshot_trailing (10) must be >= snapshot_threshold (100)");
 }
 
+/* Loads GOOD with `raft` as its [raft] section; returns the timeouts. */
+static void load_raft(const char *raft, unsigned *hb, unsigned *et)
+{
+	struct config cfg;
+	char text[2048], err[512] = "";
+	snprintf(text, sizeof text, "%s[raft]\n%s", GOOD, raft);
+	write_file(text);
+	if (config_load(path, &cfg, err, sizeof err) != 0)
+		fail_msg("%s", err);
+	unlink(path);
+	*hb = cfg.heartbeat_timeout_ms;
+	*et = cfg.election_timeout_ms;
+}
+
+static void timeouts_derive_from_the_site_round_trip_unless_given(void **s)
+{
+	unsigned hb, et;
+	(void)s;
+	load_raft("site_rtt_ms = 20\n", &hb, &et);
+	assert_int_equal(hb, 50); /* 2.5 round trips */
+	assert_int_equal(et, 300); /* six heartbeats */
+	load_raft("site_rtt_ms = 80\n", &hb, &et);
+	assert_int_equal(hb, 200);
+	assert_int_equal(et, 1200);
+	load_raft("site_rtt_ms = 2\n", &hb, &et); /* the floors */
+	assert_int_equal(hb, 10);
+	assert_int_equal(et, 300);
+	load_raft("site_rtt_ms = 20\nelection_timeout_ms = 700\n", &hb, &et); /* given: kept */
+	assert_int_equal(hb, 50);
+	assert_int_equal(et, 700);
+	load_raft("", &hb, &et); /* no round trip: the defaults */
+	assert_int_equal(hb, 100);
+	assert_int_equal(et, 1000);
+	char text[2048];
+	snprintf(text, sizeof text, "%s[raft]\nsite_rtt_ms = 5000\n", GOOD);
+	expect_error(text, "site_rtt_ms");
+}
+
 static void member_disagreeing_with_node_is_refused(void **s)
 {
 	(void)s;
@@ -190,6 +228,7 @@ int main(void)
 		cmocka_unit_test(bad_values_are_refused),
 		cmocka_unit_test(missing_required_keys_are_named),
 		cmocka_unit_test(inconsistent_timeouts_are_refused),
+		cmocka_unit_test(timeouts_derive_from_the_site_round_trip_unless_given),
 		cmocka_unit_test(member_disagreeing_with_node_is_refused),
 		cmocka_unit_test(bad_log_level_is_refused),
 		cmocka_unit_test(log_format_is_text_or_json),
