@@ -31,7 +31,9 @@ struct callraft_client_options {
 	const char *cluster;      /* "host:port[,host:port...]"; required */
 	const char *name;         /* session name shown by the node; may be NULL */
 	int request_timeout_ms;   /* deadline for one request including retries; 0: 15000 */
-	int attempt_timeout_ms;   /* deadline of one attempt on one node; 0: 5000 */
+	int attempt_timeout_ms;   /* deadline of one attempt on one node; 0: adaptive (srtt + 4 rttvar
+				   * of the answers seen, 300..5000 ms, 500 before any): a hung
+				   * node is left for the next within a few hundred ms */
 };
 
 /* Parses the options and returns a client (no connection yet). -1 with errmsg on bad options

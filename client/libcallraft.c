@@ -42,8 +42,16 @@
 /* Client tunables (not cluster limits, so they live here rather than in limits.h). */
 /* A request's deadline including retries: longer than an election (a few seconds) plus a forward. */
 #define CLIENT_REQUEST_TIMEOUT_MS_DEFAULT 15000
-/* One attempt on one node: a slow node must not eat the whole request deadline. */
+/* One attempt on one node: a slow node must not eat the whole request deadline. Unless the
+ * options fix it, the deadline of an attempt follows the answers seen, as TCP's retransmission
+ * timeout does: srtt + 4 x rttvar of the times the nodes took to answer (writes: to commit),
+ * within [MIN, MAX], and FIRST before any answer. A hung node (SIGSTOP, a dead machine behind a
+ * live TCP connection) is then left after a few hundred ms for the next node, with the same
+ * (client_id, seq): the session table applies the write once whichever copy commits first
+ * (state/apply.c), so this deadline-split retry is still exactly once (issue 12). */
 #define CLIENT_ATTEMPT_TIMEOUT_MS_DEFAULT 5000
+#define CLIENT_ATTEMPT_TIMEOUT_MS_MIN 300
+#define CLIENT_ATTEMPT_TIMEOUT_MS_FIRST 500
 /* Backoff between attempts: short at first (a follower redirect is cheap), capped so that a new
  * leader is found soon after an election. */
 #define CLIENT_BACKOFF_MS_MIN 20
@@ -74,7 +82,9 @@ struct callraft_client {
 	int fd;
 	char name[CALLRAFT_ID_BYTES_MAX + 1];
 	int request_timeout_ms;
-	int attempt_timeout_ms;
+	int attempt_timeout_ms; /* fixed by the options, or the adaptive bound's ceiling */
+	bool attempt_fixed;
+	int64_t srtt_ms, rttvar_ms; /* smoothed answer time and its variation (0: none yet) */
 	uint64_t request_id; /* last request id used on this client's connections */
 	uint64_t client_id;
 	uint64_t last_seq;
@@ -481,6 +491,7 @@ int callraft_client_open(const struct callraft_client_options *opts, struct call
 		snprintf(c->name, sizeof c->name, "%s", opts->name);
 	c->request_timeout_ms = opts->request_timeout_ms > 0 ? opts->request_timeout_ms
 							     : CLIENT_REQUEST_TIMEOUT_MS_DEFAULT;
+	c->attempt_fixed = opts->attempt_timeout_ms > 0;
 	c->attempt_timeout_ms = opts->attempt_timeout_ms > 0 ? opts->attempt_timeout_ms
 							     : CLIENT_ATTEMPT_TIMEOUT_MS_DEFAULT;
 	struct timespec ts;
@@ -628,6 +639,39 @@ static void attempt_failed(struct callraft_client *c, const Callraft__Reply *rep
 		c->node = (c->node + 1) % c->n_nodes;
 }
 
+/* The deadline of one attempt (see CLIENT_ATTEMPT_TIMEOUT_MS_DEFAULT); a long poll's wait comes on
+ * top. */
+static int64_t attempt_timeout(const struct callraft_client *c, const Callraft__Request *req)
+{
+	int64_t t = c->attempt_timeout_ms;
+
+	if (!c->attempt_fixed) {
+		t = c->srtt_ms == 0 ? CLIENT_ATTEMPT_TIMEOUT_MS_FIRST : c->srtt_ms + 4 * c->rttvar_ms;
+		if (t < CLIENT_ATTEMPT_TIMEOUT_MS_MIN)
+			t = CLIENT_ATTEMPT_TIMEOUT_MS_MIN;
+		if (t > c->attempt_timeout_ms)
+			t = c->attempt_timeout_ms;
+	}
+	if (req->op_case == CALLRAFT__REQUEST__OP_EVENTS_READ && req->events_read != NULL)
+		t += req->events_read->wait_ms;
+	return t;
+}
+
+/* Folds the time one answer took into srtt and rttvar (RFC 6298's gains, 1/8 and 1/4). */
+static void answer_time(struct callraft_client *c, int64_t ms)
+{
+	if (ms < 1)
+		ms = 1;
+	if (c->srtt_ms == 0) {
+		c->srtt_ms = ms;
+		c->rttvar_ms = ms / 2;
+		return;
+	}
+	int64_t d = c->srtt_ms > ms ? c->srtt_ms - ms : ms - c->srtt_ms;
+	c->rttvar_ms = (3 * c->rttvar_ms + d) / 4;
+	c->srtt_ms = (7 * c->srtt_ms + ms) / 8;
+}
+
 /* Sends `req` (op, ids and seq set) until a node gives a final reply or `deadline` passes. */
 static Callraft__Reply *call_retrying(struct callraft_client *c, Callraft__Request *req,
 				      int64_t deadline, char *errmsg, size_t errmsg_len)
@@ -640,12 +684,15 @@ static Callraft__Reply *call_retrying(struct callraft_client *c, Callraft__Reque
 			break;
 		if (attempts > 0)
 			c->retries++;
-		int64_t attempt_deadline = start + c->attempt_timeout_ms;
+		int64_t attempt_deadline = start + attempt_timeout(c, req);
 		if (attempt_deadline > deadline)
 			attempt_deadline = deadline;
 		bool from_hint;
 		const struct client_address *a = attempt_target(c, &from_hint);
 		Callraft__Reply *reply = attempt(c, a, req, attempt_deadline, last, sizeof last);
+		if (reply != NULL && req->op_case != CALLRAFT__REQUEST__OP_EVENTS_READ &&
+		    !callraft_code_is_retryable(reply->code))
+			answer_time(c, now_ms() - start);
 		if (reply != NULL && !callraft_code_is_retryable(reply->code))
 			return reply;
 		if (reply != NULL)

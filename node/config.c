@@ -147,6 +147,8 @@ static int set_key(struct parse_ctx *ctx, const char *section, const char *name,
 			return cfg->election_set = true, parse_uint(value, &cfg->election_timeout_ms);
 		if (!strcmp(name, "site_rtt_ms"))
 			return parse_uint(value, &cfg->site_rtt_ms);
+		if (!strcmp(name, "home_site"))
+			return value[0] ? copy_str(cfg->home_site, sizeof cfg->home_site, value) : -1;
 		if (!strcmp(name, "snapshot_threshold"))
 			return parse_uint(value, &cfg->snapshot_threshold);
 		if (!strcmp(name, "snapshot_trailing"))

@@ -14,6 +14,7 @@
  *   election_timeout_ms = 1000
  *   site_rtt_ms = 20                  ; longest round trip between voters' sites: the two timeouts
  *                                     ; above, unless given, derive from it (callraft_timing.h)
+ *   home_site = tehran                ; leadership returns to this site when it is healthy (home.c)
  *   snapshot_threshold = 4096         ; entries between snapshots
  *   snapshot_trailing = 8192          ; entries kept after a snapshot (>= threshold)
  *   install_snapshot_timeout_ms = 60000
@@ -70,6 +71,7 @@ struct config {
 	unsigned heartbeat_timeout_ms;
 	unsigned election_timeout_ms;
 	unsigned site_rtt_ms;            /* 0: not given; else the timeouts derive from it */
+	char home_site[CALLRAFT_SITE_BYTES_MAX + 1]; /* "": leadership stays where it is (home.c) */
 	bool heartbeat_set, election_set; /* given in the file: site_rtt_ms does not override them */
 	unsigned snapshot_threshold;
 	unsigned snapshot_trailing;

@@ -189,6 +189,7 @@ static void tick_cb(uv_timer_t *t)
 
 	if (repl_is_ready(n->repl) && tick_append(n) != 0)
 		LOG_RATELIMITED(LOG_WARN, "tick: out of memory");
+	home_check(n);
 	repl_size_snapshot_threshold(n->repl, state_size_bytes(n->state));
 	status_log_replication(n);
 }

@@ -135,6 +135,10 @@ struct fwd_link {
 	size_t n_queued, cap_queued;
 };
 
+/* home.c: every Tick, a leader outside [raft] home_site hands leadership back to a healthy voter
+ * of the home site. */
+void home_check(struct node *n);
+
 /* sitelog.c: the state's site event hook (state_set_site_event): logs the decision. */
 void node_site_event_log(void *data, uint64_t index, const char *site, const char *what,
 			 const char *evidence);
@@ -157,6 +161,8 @@ struct node {
 	uv_timer_t housekeeping;
 	uv_timer_t tick;
 	struct site_contacts contacts;     /* tick.c: members' last contact with this leader */
+	uint64_t home_ok_since_ms;         /* home.c: a home voter keeps up since (0: none does) */
+	uint64_t home_transfer_ms;         /* home.c: the last hand-over started (loop time) */
 	struct membership_initial initial[CALLRAFT_MEMBERS_MAX]; /* from cfg, for membership */
 	uv_signal_t sigterm, sigint;
 	int lock_fd;

@@ -34,6 +34,10 @@
 #define CALLRAFT_RTT_HEARTBEATS_X2 5 /* 2.5 round trips, in halves */
 #define CALLRAFT_ELECTION_HEARTBEATS 6
 #define CALLRAFT_ELECTION_FROM_RTT_MS_MIN 300
+/* Leadership returns to [raft] home_site (node/home.c) once a home voter has kept within this many
+ * entries of the leader's log for this long: healthy, not merely restarted. */
+#define CALLRAFT_HOME_LAG_MAX 64
+#define CALLRAFT_HOME_SETTLE_MS 10000
 /* A round trip above this between cities is a typo or a satellite: refuse it. */
 #define CALLRAFT_SITE_RTT_MS_MAX 1000
 /* Below 10 ms a heartbeat costs more than the work it guards (and libuv timers are ms-grained). */

@@ -304,6 +304,11 @@ static void transfer_away_cb(struct raft_transfer *req)
 
 int membership_transfer_away(struct membership *m, const char **why)
 {
+	return membership_transfer_to(m, 0, why);
+}
+
+int membership_transfer_to(struct membership *m, uint64_t id, const char **why)
+{
 	struct raft_transfer *req = calloc(1, sizeof *req);
 	int rv;
 
@@ -312,7 +317,7 @@ int membership_transfer_away(struct membership *m, const char **why)
 		*why = raft_strerror(RAFT_NOMEM);
 		return -1;
 	}
-	rv = raft_transfer(&m->r->raft, req, 0, transfer_away_cb);
+	rv = raft_transfer(&m->r->raft, req, id, transfer_away_cb);
 	if (rv != 0) {
 		free(req);
 		*why = raft_strerror(rv);

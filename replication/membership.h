@@ -61,5 +61,7 @@ void membership_leader_ready(struct membership *m, uint64_t term);
 /* Hands leadership to the most up-to-date voter (a witness, which should not lead). Returns 0 or
  * -1 with the reason in `why` (static). */
 int membership_transfer_away(struct membership *m, const char **why);
+/* Hands leadership to voter `id` (node/home.c: back to the home site). Same returns. */
+int membership_transfer_to(struct membership *m, uint64_t id, const char **why);
 
 #endif

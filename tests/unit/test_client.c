@@ -36,6 +36,7 @@ enum scenario {
 	SCENARIO_OVERSIZE,     /* write 1: a frame header above the limit; then OK */
 	SCENARIO_STALE_REPLY,  /* every reply is preceded by one with another request_id */
 	SCENARIO_BLACKHOLE,    /* reads requests, never answers */
+	SCENARIO_OK,           /* answers every request OK */
 };
 
 #define SERVER_RECORDS_MAX 64
@@ -651,6 +652,34 @@ static void silent_node_fails_within_deadline(void **state)
 	server_stop(s);
 }
 
+/* A hung node (it accepts and reads, never answers: SIGSTOP) is left for the next node after the
+ * adaptive attempt deadline, not after a fixed 5 s; the write then goes through. */
+static void hung_node_is_left_for_the_next_quickly(void **state)
+{
+	(void)state;
+	struct server *hung = server_start(SCENARIO_BLACKHOLE), *good = server_start(SCENARIO_OK);
+	char cluster[80], errmsg[512] = "";
+	snprintf(cluster, sizeof cluster, "%s,%s", hung->address, good->address);
+	struct callraft_client *c = client_open(cluster, 20000, 0);
+	int64_t start = mono_ms();
+	Callraft__Reply *reply = enqueue(c, errmsg, sizeof errmsg);
+	int64_t elapsed = mono_ms() - start;
+	if (reply == NULL)
+		fail_msg("enqueue: %s", errmsg);
+	assert_int_equal(reply->code, CALLRAFT__CODE__OK);
+	callraft__reply__free_unpacked(reply, NULL);
+	assert_true(elapsed < 3000); /* one first-attempt deadline (500 ms) and a backoff */
+	pthread_mutex_lock(&hung->lock);
+	assert_true(hung->n_records >= 1); /* it was asked first */
+	pthread_mutex_unlock(&hung->lock);
+	pthread_mutex_lock(&good->lock);
+	assert_int_equal(good->n_writes, 1);
+	pthread_mutex_unlock(&good->lock);
+	callraft_client_close(c);
+	server_stop(hung);
+	server_stop(good);
+}
+
 static void call_without_op_is_invalid(void **state)
 {
 	(void)state;
@@ -716,6 +745,7 @@ int main(void)
 	    cmocka_unit_test(stale_replies_are_skipped),
 	    cmocka_unit_test(unreachable_cluster_fails_within_deadline),
 	    cmocka_unit_test(silent_node_fails_within_deadline),
+	    cmocka_unit_test(hung_node_is_left_for_the_next_quickly),
 	    cmocka_unit_test(call_without_op_is_invalid),
 	    cmocka_unit_test(call_node_probes_one_node),
 	};

@@ -151,6 +151,22 @@ static void timeouts_derive_from_the_site_round_trip_unless_given(void **s)
 	expect_error(text, "site_rtt_ms");
 }
 
+static void home_site_is_read(void **s)
+{
+	struct config cfg;
+	char text[2048], err[512] = "";
+	(void)s;
+	snprintf(text, sizeof text, "%s[raft]\nhome_site = tehran\n", GOOD);
+	write_file(text);
+	assert_int_equal(config_load(path, &cfg, err, sizeof err), 0);
+	unlink(path);
+	assert_string_equal(cfg.home_site, "tehran");
+	write_file(GOOD);
+	assert_int_equal(config_load(path, &cfg, err, sizeof err), 0);
+	unlink(path);
+	assert_string_equal(cfg.home_site, "");
+}
+
 static void member_disagreeing_with_node_is_refused(void **s)
 {
 	(void)s;
@@ -229,6 +245,7 @@ int main(void)
 		cmocka_unit_test(missing_required_keys_are_named),
 		cmocka_unit_test(inconsistent_timeouts_are_refused),
 		cmocka_unit_test(timeouts_derive_from_the_site_round_trip_unless_given),
+		cmocka_unit_test(home_site_is_read),
 		cmocka_unit_test(member_disagreeing_with_node_is_refused),
 		cmocka_unit_test(bad_log_level_is_refused),
 		cmocka_unit_test(log_format_is_text_or_json),
