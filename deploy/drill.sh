@@ -155,7 +155,13 @@ rm -f "$out"/history-*.jsonl "$out/events.jsonl"
 for s in tehran shiraz; do
   # exec all the way down, so $! is the traffic process itself (stopped by pid below).
   pre=(); [ "$("$LAB" mode)" = ns ] && pre=(ip netns exec "$CALLRAFT_LAB_NS-$s")
-  (exec "${pre[@]}" "$TRAFFIC" center --cluster "$("$LAB" cluster "$s")" --site "$s" \
+  # A PBX knows every member, its own site's first, then the witness, then the other city: when
+  # its own nodes cannot reach the leader it writes through whichever member can (issue 12).
+  nodes=$("$LAB" cluster "$s")
+  for o in witness tehran shiraz; do
+    [ "$o" = "$s" ] || { more=$("$LAB" cluster "$o"); [ -z "$more" ] || nodes="$nodes,$more"; }
+  done
+  (exec "${pre[@]}" "$TRAFFIC" center --cluster "$nodes" --site "$s" \
     --history "$out/history-$s.jsonl" --rate "$(python3 -c "print($rate/2)")" --duration "$total" \
     --seed "$seed" --request-timeout-ms 15000 > "$out/traffic-$s.out" 2>&1) &
   traffic_pids+=($!)

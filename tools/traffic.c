@@ -799,8 +799,38 @@ static void *center_main(void *arg)
 	return NULL;
 }
 
+/* The site's PBX says it is alive every second (issue 12, docs/routing.md): a site whose nodes are
+ * killed or cut while its PBX still reaches the cluster is not lost. Its own session, not in the
+ * history (the checker has nothing to verify of it). */
+static void *center_heartbeat(void *arg)
+{
+	struct center *ctr = arg;
+	struct callraft_client_options co = {.cluster = ctr->o->cluster, .name = "pbx-heartbeat",
+					     .request_timeout_ms = 2000};
+	struct callraft_client *c;
+	struct callraft_request req;
+	char err[CALLRAFT_ERRMSG_BYTES];
+
+	if (callraft_client_open(&co, &c, err, sizeof err) != 0) {
+		fprintf(stderr, "center: heartbeat: %s\n", err);
+		return NULL;
+	}
+	while (center_running(ctr->deadline_ms)) {
+		int64_t next = now_ms() + 1000;
+		Callraft__Reply *r = callraft_client_call(
+		    c, callraft_request_with_key(&req, CALLRAFT__REQUEST__OP_SITE_HEARTBEAT, ctr->o->site),
+		    err, sizeof err);
+		callraft_reply_free(r);
+		while (now_ms() < next && center_running(ctr->deadline_ms))
+			sleep_ms(20);
+	}
+	callraft_client_close(c);
+	return NULL;
+}
+
 static int cmd_center(const struct opts *o)
 {
+	pthread_t heartbeat;
 	struct center ctr = {.o = o, .hist_lock = PTHREAD_MUTEX_INITIALIZER};
 	struct center_actor *actors;
 	int n = o->agents + 1;
@@ -832,8 +862,10 @@ static int cmd_center(const struct opts *o)
 			snprintf(actors[k].name, sizeof actors[k].name, "%s-agent-%d", o->site, k);
 		pthread_create(&actors[k].thread, NULL, center_main, &actors[k]);
 	}
+	pthread_create(&heartbeat, NULL, center_heartbeat, &ctr);
 	for (int k = 0; k < n; k++)
 		pthread_join(actors[k].thread, NULL);
+	pthread_join(heartbeat, NULL);
 	fclose(ctr.hist);
 	printf("center %s: enqueued=%ld answered=%ld ended=%ld abandoned=%ld tickets=%ld refused=%ld "
 	       "unknown=%ld in %.1fs\n",

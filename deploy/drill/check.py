@@ -128,6 +128,7 @@ def call_life_ok(acked, unknown, final, budget=20000, fsm=None):
     offer requeues; True if some order ends in `final` (STATE, agent). `fsm` is the final call
     record: its outcome, merged_into and origin_call_id allow the FSM's own transitions."""
     fsm = fsm or {}
+    callback = bool(fsm.get("callback"))
     site_lost = fsm.get("outcome") == "site-lost"
     merged = bool(fsm.get("merged_into"))
     start = ("WAITING", "", None) if fsm.get("origin_call_id") else None
@@ -161,6 +162,8 @@ def call_life_ok(acked, unknown, final, budget=20000, fsm=None):
                 if used & (1 << i):
                     continue
                 ns = step(state, o)
+                if callback and o["op"] == "abandon" and state is not None and state[0] == "WAITING":
+                    ns = state  # a callback's caller hung up: the place is kept (OK, no change)
                 if ns is None:
                     continue
                 nu = used | (1 << i)
@@ -231,7 +234,8 @@ def check(a):
             elif o["op"] == "end" and (c is None or c.get("state") != "ENDED"):
                 bad("lost", "node %s: acknowledged end of %s (index %d): call is %s" %
                     (node, o["call"], o["index"], c and c.get("state")))
-            elif o["op"] == "abandon" and (c is None or c.get("state") != "ABANDONED"):
+            elif o["op"] == "abandon" and (c is None or c.get("state") != "ABANDONED") and \
+                    not (c and c.get("callback")):  # a callback's caller hanging up keeps the place
                 bad("lost", "node %s: acknowledged abandon of %s (index %d): call is %s" %
                     (node, o["call"], o["index"], c and c.get("state")))
             elif o["op"] == "answer" and (c is None or c.get("state") not in ("ANSWERED", "ENDED")
@@ -262,7 +266,7 @@ def check(a):
         for cid, n in in_queue.items():
             if n > 1:
                 bad("duplicated", "node %s: call %s listed %d times in the queues" % (node, cid, n))
-            if d["frozen"] and d["call"].get(cid, {}).get("state") != "WAITING":
+            if d["frozen"] and cid in d["call"] and d["call"][cid].get("state") != "WAITING":
                 bad("invariant", "node %s: call %s in a queue but %s" % (node, cid, d["call"].get(cid, {}).get("state")))
         # 5: one holder in the final state.
         holders = defaultdict(list)
