@@ -11,8 +11,6 @@
 #include "log.h"
 #include "node_internal.h"
 
-/* Seconds between two log lines of a lasting alarm. */
-#define ALARM_LOG_INTERVAL_S 60
 #define MIB (1024.0 * 1024.0)
 
 void node_alarm(struct node *n, char *buf, size_t len)
@@ -49,7 +47,7 @@ void node_alarm_check(struct node *n)
 	int64_t now_s = node_now_ms() / 1000;
 
 	node_alarm(n, alarm, sizeof alarm);
-	if (alarm[0] != '\0' && now_s - last_s >= ALARM_LOG_INTERVAL_S) {
+	if (alarm[0] != '\0' && now_s - last_s >= CALLRAFT_ALARM_LOG_INTERVAL_S) {
 		last_s = now_s;
 		LOG_EVENT(LOG_WARN, "space_alarm", LOG_NO_FIELDS, "alarm: %s", alarm);
 	}

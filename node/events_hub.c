@@ -19,9 +19,6 @@
 #include "log.h"
 #include "node_internal.h"
 
-/* How often held polls are checked for their deadline: a poll ends at most this late. */
-#define EVENTS_HUB_TIMER_MS 100
-
 struct events_waiter {
 	struct events_waiter *prev, *next;
 	struct conn *conn;
@@ -126,7 +123,7 @@ void events_hub_read(struct events_hub *h, struct conn *c, Callraft__Request *re
 	*pp = w;
 	h->n_waiters++;
 	if (!h->timer_on) {
-		uv_timer_start(&h->timer, timer_cb, EVENTS_HUB_TIMER_MS, EVENTS_HUB_TIMER_MS);
+		uv_timer_start(&h->timer, timer_cb, CALLRAFT_EVENTS_HUB_TIMER_MS, CALLRAFT_EVENTS_HUB_TIMER_MS);
 		h->timer_on = true;
 	}
 	return;

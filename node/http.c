@@ -4,7 +4,7 @@
  * HTTP request: it reads the request (method, path, body within its limit), finds the route, calls
  * the handler, and writes the answer when lws says the socket is writable. WebSocket protocols
  * registered with http_ws_add follow it in the vhost's protocol list, each bound to its path by a
- * callback mount. A uv timer sweeps the requests every HTTP_SWEEP_MS and answers 504 to those past
+ * callback mount. A uv timer sweeps the requests every CALLRAFT_HTTP_SWEEP_MS and answers 504 to those past
  * their deadline.
  *
  * Why libwebsockets (Debian 12's 4.1.6): it joins an existing libuv loop (LWS_SERVER_OPTION_LIBUV
@@ -23,13 +23,10 @@
 #include <string.h>
 
 #include "callraft_limits.h"
+#include "callraft_timing.h"
 #include "dlist.h"
 #include "log.h"
 
-/* How often deadlines are checked: a request is answered at most this late. */
-#define HTTP_SWEEP_MS 100
-/* Bytes written per writable callback (the rest waits for the next one). */
-#define HTTP_WRITE_CHUNK_BYTES (16u * 1024)
 #define HTTP_WS_PATH_BYTES_MAX 64
 #define HTTP_HEADERS_BYTES_MAX 1024
 
@@ -388,7 +385,7 @@ static int write_headers(struct http_req *r)
 /* Writes what it can of the answer. Returns -1 to close the connection. */
 static int req_writable(struct http_req *r)
 {
-	uint8_t buf[LWS_PRE + HTTP_WRITE_CHUNK_BYTES];
+	uint8_t buf[LWS_PRE + CALLRAFT_HTTP_WRITE_CHUNK_BYTES];
 	struct lws *wsi = r->wsi;
 	size_t n;
 	bool last;
@@ -406,8 +403,8 @@ static int req_writable(struct http_req *r)
 		}
 	}
 	n = r->out_len - r->out_off;
-	if (n > HTTP_WRITE_CHUNK_BYTES)
-		n = HTTP_WRITE_CHUNK_BYTES;
+	if (n > CALLRAFT_HTTP_WRITE_CHUNK_BYTES)
+		n = CALLRAFT_HTTP_WRITE_CHUNK_BYTES;
 	last = r->state == REQ_RESPONDING && r->out_off + n == r->out_len;
 	if (n > 0 || last) {
 		memcpy(buf + LWS_PRE, r->out + r->out_off, n);
@@ -826,7 +823,7 @@ int http_start(struct http *h, const struct config *cfg, char *errmsg, size_t er
 		return -1;
 	uv_timer_init(h->loop, &h->sweep);
 	h->sweep.data = h;
-	uv_timer_start(&h->sweep, sweep_cb, HTTP_SWEEP_MS, HTTP_SWEEP_MS);
+	uv_timer_start(&h->sweep, sweep_cb, CALLRAFT_HTTP_SWEEP_MS, CALLRAFT_HTTP_SWEEP_MS);
 	h->sweep_open = true;
 	return 0;
 }

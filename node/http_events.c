@@ -21,8 +21,8 @@
  *   handler: read from the cursor; an error -> an HTTP error, done; else http_stream_start and
  *            subscribe to the node's event hub (node/events_hub.h)
  *   wake (an applied entry added events) or the module's timer (stream behind) -> pump: read pages
- *            from the cursor and write them until caught up or SSE_PENDING_BYTES_MAX is queued
- *   the timer, every SSE_PING_MS: a comment line, so proxies and the idle timeout keep the stream
+ *            from the cursor and write them until caught up or CALLRAFT_SSE_PENDING_BYTES_MAX is queued
+ *   the timer, every CALLRAFT_SSE_PING_MS: a comment line, so proxies and the idle timeout keep the stream
  *   done (client gone, node stopping) -> unsubscribe, free
  * A client that reads too slowly to keep its queue under the core's stream bound is ended; it
  * resumes with Last-Event-ID. Events come from this node's own state: a replica's events are a
@@ -37,12 +37,6 @@
 #include "log.h"
 #include "node_internal.h"
 
-/* Queued bytes above which a stream waits for the client (the core refuses beyond
- * CALLRAFT_HTTP_STREAM_BUFFER_BYTES_MAX). */
-#define SSE_PENDING_BYTES_MAX (256u * 1024)
-/* The module's timer: catch-up of streams left behind, and the keep-alive comment. */
-#define SSE_TIMER_MS 1000
-#define SSE_PING_MS 15000
 #define SSE_KINDS_MAX 16
 
 struct sse {
@@ -132,7 +126,7 @@ static int sse_write_event(struct sse *s, const Callraft__Event *e)
 static void sse_pump(struct sse *s)
 {
 	s->behind = false;
-	while (http_stream_pending(s->req) < SSE_PENDING_BYTES_MAX) {
+	while (http_stream_pending(s->req) < CALLRAFT_SSE_PENDING_BYTES_MAX) {
 		Callraft__Reply *r = sse_read(s);
 
 		if (r == NULL || r->code != CALLRAFT__CODE__OK) {
@@ -190,9 +184,9 @@ static void timer_cb(uv_timer_t *t)
 
 	for (struct sse *s = m->streams, *next; s != NULL; s = next) {
 		next = s->next;
-		if (s->behind && http_stream_pending(s->req) < SSE_PENDING_BYTES_MAX / 2)
+		if (s->behind && http_stream_pending(s->req) < CALLRAFT_SSE_PENDING_BYTES_MAX / 2)
 			sse_pump(s);
-		else if (now - s->pinged_ms >= SSE_PING_MS) {
+		else if (now - s->pinged_ms >= CALLRAFT_SSE_PING_MS) {
 			s->pinged_ms = now;
 			if (http_stream_write(s->req, ": ping\n\n", 8) != 0) {
 				LOG_RATELIMITED(LOG_WARN, "http events: stream ended: ping refused");
@@ -359,7 +353,7 @@ static void sse_open(struct http_req *r, struct http_events *m, const char *agen
 	http_req_on_done(r, sse_done, s);
 	events_hub_subscribe(&m->node->events, &s->sub);
 	if (!m->timer_on) {
-		uv_timer_start(&m->timer, timer_cb, SSE_TIMER_MS, SSE_TIMER_MS);
+		uv_timer_start(&m->timer, timer_cb, CALLRAFT_SSE_TIMER_MS, CALLRAFT_SSE_TIMER_MS);
 		uv_unref((uv_handle_t *)&m->timer); /* never keeps a stopping node's loop alive */
 		m->timer_on = true;
 	}

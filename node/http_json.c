@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Nesting of messages in callraft.proto is shallow (Reply > NodeStatus > Member); bound it. */
-#define HTTP_JSON_DEPTH_MAX 8
+#include "callraft_timing.h"
+
 
 static void *member_at(const void *m, unsigned offset)
 {
@@ -158,7 +158,7 @@ static json_object *message_to_json(const ProtobufCMessage *m, bool omit_empty, 
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	json_object *o = json_object_new_object();
 
-	if (o == NULL || depth > HTTP_JSON_DEPTH_MAX)
+	if (o == NULL || depth > CALLRAFT_HTTP_JSON_DEPTH_MAX)
 		return o;
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
@@ -385,7 +385,7 @@ static ProtobufCMessage *to_message(struct in_ctx *c, json_object *obj,
 {
 	ProtobufCMessage *m;
 
-	if (depth > HTTP_JSON_DEPTH_MAX || !json_object_is_type(obj, json_type_object)) {
+	if (depth > CALLRAFT_HTTP_JSON_DEPTH_MAX || !json_object_is_type(obj, json_type_object)) {
 		if (where[0])
 			snprintf(c->err, c->err_len, "field '%s': expected an object", where);
 		else

@@ -121,6 +121,31 @@ _Static_assert((CALLRAFT_FORWARD_BUCKETS & (CALLRAFT_FORWARD_BUCKETS - 1)) == 0,
 _Static_assert(CALLRAFT_PENDING_REQUESTS_MAX / CALLRAFT_FORWARD_BUCKETS <= 16,
 	       "forward chains stay short at the pending-request limit");
 
+/* ---- HTTP, the event stream, alarms (node/http*.c, events_hub.c, alarm.c) --------------------- */
+
+/* How often held long polls are checked for their deadline: a poll ends at most this late. */
+#define CALLRAFT_EVENTS_HUB_TIMER_MS 100
+/* How often HTTP request deadlines are checked: a request is answered at most this late. */
+#define CALLRAFT_HTTP_SWEEP_MS 100
+/* Bytes written per writable callback (the rest waits for the next one): one slow client cannot
+ * hold the loop for a large answer. */
+#define CALLRAFT_HTTP_WRITE_CHUNK_BYTES (16u * 1024)
+/* Queued bytes above which an SSE stream waits for the client (the core refuses beyond
+ * CALLRAFT_HTTP_STREAM_BUFFER_BYTES_MAX). */
+#define CALLRAFT_SSE_PENDING_BYTES_MAX (256u * 1024)
+_Static_assert(CALLRAFT_SSE_PENDING_BYTES_MAX <= CALLRAFT_HTTP_STREAM_BUFFER_BYTES_MAX / 2,
+	       "a stream pauses well before the core cuts it off");
+/* The SSE module's timer (catch-up of streams left behind), and the keep-alive comment it writes:
+ * proxies and idle timeouts see traffic on a quiet stream. */
+#define CALLRAFT_SSE_TIMER_MS 1000
+#define CALLRAFT_SSE_PING_MS 15000
+_Static_assert(CALLRAFT_SSE_PING_MS >= CALLRAFT_SSE_TIMER_MS, "pings ride the module's timer");
+/* Nesting of JSON objects mapped to messages: callraft.proto is shallow (Reply > NodeStatus >
+ * Member); deeper input is refused rather than recursed into. */
+#define CALLRAFT_HTTP_JSON_DEPTH_MAX 8
+/* Seconds between two log lines of a lasting space alarm. */
+#define CALLRAFT_ALARM_LOG_INTERVAL_S 60
+
 /* ---- Sockets ---------------------------------------------------------------------------------- */
 
 /* Receive buffers grow by this much at a time (client connections and the forward link): a read
