@@ -1540,6 +1540,25 @@ static void test_site_lost_and_restored_are_reported_with_the_evidence(void **st
 	assert_string_equal(e.what[1], "lost");
 	assert_string_equal(e.what[2], "restored");
 	assert_non_null(strstr(e.evidence[1], "nodes 8000 ms ago, pbx 8000 ms ago"));
+	/* and they are events of the stream, SITE_LOST then SITE_RESTORED, with the evidence */
+	Callraft__Request q = CALLRAFT__REQUEST__INIT;
+	Callraft__EventsRead er = CALLRAFT__EVENTS_READ__INIT;
+	Callraft__EventKind kinds[2] = {CALLRAFT__EVENT_KIND__SITE_LOST,
+					CALLRAFT__EVENT_KIND__SITE_RESTORED};
+	er.from_index = 1;
+	er.site = "tehran";
+	er.kinds = kinds;
+	er.n_kinds = 2;
+	q.op_case = CALLRAFT__REQUEST__OP_EVENTS_READ;
+	q.events_read = &er;
+	Callraft__Reply *r = read_req(f, &q);
+	assert_int_equal(r->code, CALLRAFT__CODE__OK);
+	assert_int_equal(r->n_events, 2);
+	assert_int_equal(r->events[0]->kind, CALLRAFT__EVENT_KIND__SITE_LOST);
+	assert_non_null(strstr(r->events[0]->reason, "last evidence: nodes 8000 ms ago"));
+	assert_int_equal(r->events[1]->kind, CALLRAFT__EVENT_KIND__SITE_RESTORED);
+	assert_non_null(strstr(r->events[1]->reason, "pbx 0 ms ago"));
+	callraft__reply__free_unpacked(r, NULL);
 }
 
 static void test_redial_while_waiting_or_held_takes_the_place_at_any_site(void **state)
