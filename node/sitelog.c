@@ -3,7 +3,8 @@
  * Every replica applies the same Tick and so logs the same decision at the same log index; an
  * operator reading any node's log sees "site 'tehran' lost at index 8812 (last evidence: nodes
  * 8000 ms ago, pbx 8000 ms ago, agents 9500 ms ago)". Entries replayed after a restart log again.
- * NEEDSWORK: push these through the FSM event stream once it is on main. */
+ * A loss and a restoration are also SITE_LOST / SITE_RESTORED events of the FSM's event stream
+ * (state/queue_config.c, route_site_put), their reason the same evidence. */
 #include <string.h>
 
 #include "log.h"
