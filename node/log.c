@@ -134,19 +134,20 @@ static void quoted(struct line *l, const char *s)
 	put(l, "\"", 1);
 }
 
+/* The separator and key of a field: `,"key":` in JSON, ` key=` in key=value. */
+static void field_key(struct line *l, const char *key)
+{
+	bool json = log_format == LOG_FORMAT_JSON;
+
+	puts_(l, json ? ",\"" : " ");
+	puts_(l, key);
+	puts_(l, json ? "\":" : "=");
+}
+
 static void field_s(struct line *l, const char *key, const char *v)
 {
-	if (log_format == LOG_FORMAT_JSON) {
-		puts_(l, ",\"");
-		puts_(l, key);
-		puts_(l, "\":");
-		quoted(l, v);
-		return;
-	}
-	put(l, " ", 1);
-	puts_(l, key);
-	put(l, "=", 1);
-	if (bare(v))
+	field_key(l, key);
+	if (log_format != LOG_FORMAT_JSON && bare(v))
 		puts_(l, v);
 	else
 		quoted(l, v);
@@ -157,16 +158,7 @@ static void field_u(struct line *l, const char *key, uint64_t v)
 	char num[24];
 
 	snprintf(num, sizeof num, "%llu", (unsigned long long)v);
-	if (log_format == LOG_FORMAT_JSON) {
-		puts_(l, ",\"");
-		puts_(l, key);
-		puts_(l, "\":");
-		puts_(l, num);
-		return;
-	}
-	put(l, " ", 1);
-	puts_(l, key);
-	put(l, "=", 1);
+	field_key(l, key);
 	puts_(l, num);
 }
 

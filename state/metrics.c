@@ -23,92 +23,107 @@ struct site_agents {
 	uint32_t by_state[CALLRAFT__AGENT_STATE__UNREACHABLE + 1];
 };
 
+/* Calls `each` with every record of table `db`, decoded as `desc`; the record is freed after the
+ * call. Returns 0 after the last record, -1 when a record does not decode, `each` fails or LMDB
+ * does. */
+static int metrics_walk(struct state *s, MDB_txn *txn, enum state_db db,
+			const ProtobufCMessageDescriptor *desc,
+			int (*each)(void *arg, ProtobufCMessage *m), void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if (mdb_cursor_open(txn, s->dbi[db], &cur) != 0)
+		return -1;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, v.mv_size, v.mv_data);
+		int failed = m == NULL || each(arg, m) != 0;
+		if (m != NULL)
+			protobuf_c_message_free_unpacked(m, NULL);
+		if (failed) {
+			rc = -1;
+			break;
+		}
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : -1;
+}
+
+struct scope_walk {
+	struct state *s;
+	MDB_txn *txn;
+	int64_t now;
+	const struct state_metrics_hooks *h;
+};
+
+static int scope_each(void *arg, ProtobufCMessage *m)
+{
+	struct scope_walk *w = arg;
+	Callraft__Stats *st = (Callraft__Stats *)m;
+
+	if (stats_figures(w->s, w->txn, w->now, st) != 0)
+		return -1;
+	w->h->scope(w->h->data, st);
+	return 0;
+}
+
+static int site_each(void *arg, ProtobufCMessage *m)
+{
+	const struct state_metrics_hooks *h = ((struct scope_walk *)arg)->h;
+
+	h->site(h->data, (Callraft__Site *)m);
+	return 0;
+}
+
+/* Per queue and per site: the stats records, then the sites table. */
 static int metrics_scopes(struct state *s, MDB_txn *txn, const struct state_metrics_hooks *h)
 {
 	uint64_t now = 0;
 	char err[128];
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
 
 	if (store_meta_get(s, txn, META_TIME, &now, err, sizeof err) != 0)
 		return -1;
-	if (mdb_cursor_open(txn, s->dbi[DB_STATS], &cur) != 0)
+	struct scope_walk w = {s, txn, (int64_t)now, h};
+	if (metrics_walk(s, txn, DB_STATS, &callraft__stats__descriptor, scope_each, &w) != 0)
 		return -1;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		Callraft__Stats *st = callraft__stats__unpack(NULL, v.mv_size, v.mv_data);
-		if (st == NULL || stats_figures(s, txn, (int64_t)now, st) != 0) {
-			if (st != NULL)
-				callraft__stats__free_unpacked(st, NULL);
-			rc = -1;
-			break;
-		}
-		h->scope(h->data, st);
-		callraft__stats__free_unpacked(st, NULL);
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : -1;
+	return metrics_walk(s, txn, DB_SITES, &callraft__site__descriptor, site_each, &w);
 }
 
-static int metrics_sites(struct state *s, MDB_txn *txn, const struct state_metrics_hooks *h)
-{
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
+struct agents_walk {
+	struct site_agents *sites;
+	unsigned n;
+};
 
-	if (mdb_cursor_open(txn, s->dbi[DB_SITES], &cur) != 0)
-		return -1;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		Callraft__Site *site = callraft__site__unpack(NULL, v.mv_size, v.mv_data);
-		if (site == NULL) {
-			rc = -1;
-			break;
-		}
-		h->site(h->data, site);
-		callraft__site__free_unpacked(site, NULL);
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : -1;
+static int agent_each(void *arg, ProtobufCMessage *m)
+{
+	struct agents_walk *w = arg;
+	const Callraft__Agent *a = (const Callraft__Agent *)m;
+	unsigned i;
+
+	for (i = 0; i < w->n && strcmp(w->sites[i].site, a->site) != 0; i++)
+		;
+	if (i == w->n && w->n < METRICS_SITES_MAX)
+		snprintf(w->sites[w->n++].site, sizeof w->sites[0].site, "%s", a->site);
+	if (i < w->n && (unsigned)a->state <= CALLRAFT__AGENT_STATE__UNREACHABLE)
+		w->sites[i].by_state[a->state]++;
+	return 0;
 }
 
 static int metrics_agents(struct state *s, MDB_txn *txn, const struct state_metrics_hooks *h)
 {
-	struct site_agents *sites = calloc(METRICS_SITES_MAX, sizeof *sites);
-	unsigned n = 0;
-	MDB_cursor *cur;
-	MDB_val k, v;
+	struct agents_walk w = {calloc(METRICS_SITES_MAX, sizeof *w.sites), 0};
 	int rc;
 
-	if (sites == NULL)
+	if (w.sites == NULL)
 		return -1;
-	if (mdb_cursor_open(txn, s->dbi[DB_AGENTS], &cur) != 0) {
-		free(sites);
-		return -1;
-	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		Callraft__Agent *a = callraft__agent__unpack(NULL, v.mv_size, v.mv_data);
-		unsigned i;
-		if (a == NULL) {
-			rc = -1;
-			break;
-		}
-		for (i = 0; i < n && strcmp(sites[i].site, a->site) != 0; i++)
-			;
-		if (i == n && n < METRICS_SITES_MAX)
-			snprintf(sites[n++].site, sizeof sites[0].site, "%s", a->site);
-		if (i < n && (unsigned)a->state <= CALLRAFT__AGENT_STATE__UNREACHABLE)
-			sites[i].by_state[a->state]++;
-		callraft__agent__free_unpacked(a, NULL);
-	}
-	mdb_cursor_close(cur);
-	for (unsigned i = 0; rc == MDB_NOTFOUND && i < n; i++)
-		h->agents(h->data, sites[i].site, sites[i].by_state,
+	rc = metrics_walk(s, txn, DB_AGENTS, &callraft__agent__descriptor, agent_each, &w);
+	for (unsigned i = 0; rc == 0 && i < w.n; i++)
+		h->agents(h->data, w.sites[i].site, w.sites[i].by_state,
 			  CALLRAFT__AGENT_STATE__UNREACHABLE + 1);
-	free(sites);
-	return rc == MDB_NOTFOUND ? 0 : -1;
+	free(w.sites);
+	return rc;
 }
 
 int state_metrics(struct state *s, const struct state_metrics_hooks *h)
@@ -119,8 +134,6 @@ int state_metrics(struct state *s, const struct state_metrics_hooks *h)
 	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
 		return -1;
 	rc = metrics_scopes(s, txn, h);
-	if (rc == 0)
-		rc = metrics_sites(s, txn, h);
 	if (rc == 0)
 		rc = metrics_agents(s, txn, h);
 	mdb_txn_abort(txn);
