@@ -402,6 +402,28 @@ int cli_parse_member_id(struct cli *cli, const char *s, uint64_t *out)
 	return CLI_EXIT_OK;
 }
 
+int cli_parse_word(struct cli *cli, const char *what, const char *s, const struct cli_word *words,
+		   int *out)
+{
+	char expected[256] = "";
+	size_t n = 0, len = 0;
+
+	for (n = 0; words[n].word != NULL; n++) {
+		if (strcmp(s, words[n].word) == 0) {
+			*out = words[n].value;
+			return CLI_EXIT_OK;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *sep = i == 0 ? "" : i + 1 == n ? " or " : ", ";
+		int w = snprintf(expected + len, sizeof expected - len, "%s%s", sep, words[i].word);
+		if (w < 0 || (size_t)w >= sizeof expected - len)
+			break;
+		len += (size_t)w;
+	}
+	return cli_usage_error(cli, "%s: '%s': expected %s", what, s, expected);
+}
+
 /* ------------------------------------------------------------------------------------------------
  * Formatting. */
 

@@ -91,31 +91,25 @@ int cli_agent_login_output(struct cli *cli, const struct cli_args *a, const Call
 	return cli_agent_done(cli, reply, text);
 }
 
-static int cli_parse_agent_state(struct cli *cli, const char *s, Callraft__AgentState *out)
-{
-	if (strcmp(s, "available") == 0)
-		*out = CALLRAFT__AGENT_STATE__AVAILABLE;
-	else if (strcmp(s, "break") == 0)
-		*out = CALLRAFT__AGENT_STATE__BREAK;
-	else if (strcmp(s, "wrap-up") == 0)
-		*out = CALLRAFT__AGENT_STATE__WRAP_UP;
-	else
-		return cli_usage_error(cli, "state: '%s': expected available, break or wrap-up", s);
-	return CLI_EXIT_OK;
-}
+static const struct cli_word agent_states[] = {
+    {"available", CALLRAFT__AGENT_STATE__AVAILABLE},
+    {"break", CALLRAFT__AGENT_STATE__BREAK},
+    {"wrap-up", CALLRAFT__AGENT_STATE__WRAP_UP},
+    {NULL, 0},
+};
 
 int cli_agent_state_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
 	const char *reason = cli_opt(a, "reason");
-	Callraft__AgentState state = CALLRAFT__AGENT_STATE__AGENT_STATE_NONE;
+	int state = CALLRAFT__AGENT_STATE__AGENT_STATE_NONE;
 	int rv;
 
 	if ((rv = cli_check_id(cli, "agent", a->pos[0])) ||
-	    (rv = cli_parse_agent_state(cli, a->pos[1], &state)) ||
+	    (rv = cli_parse_word(cli, "state", a->pos[1], agent_states, &state)) ||
 	    (reason != NULL && (rv = cli_check_text(cli, "--reason", reason,
 						    CALLRAFT_REASON_BYTES_MAX))))
 		return rv;
-	callraft_request_agent_set_state(r, a->pos[0], state, reason);
+	callraft_request_agent_set_state(r, a->pos[0], (Callraft__AgentState)state, reason);
 	return CLI_EXIT_OK;
 }
 

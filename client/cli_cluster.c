@@ -291,30 +291,24 @@ int cli_members_remove_output(struct cli *cli, const struct cli_args *a,
 	return cli_admin_done(cli, reply, req->member_remove->id, text);
 }
 
-static int cli_parse_role(struct cli *cli, const char *s, Callraft__MemberRole *out)
-{
-	if (strcmp(s, "voter") == 0)
-		*out = CALLRAFT__MEMBER_ROLE__VOTER;
-	else if (strcmp(s, "standby") == 0)
-		*out = CALLRAFT__MEMBER_ROLE__STANDBY;
-	else if (strcmp(s, "spare") == 0)
-		*out = CALLRAFT__MEMBER_ROLE__SPARE;
-	else
-		return cli_usage_error(cli, "role: '%s': expected voter, standby or spare", s);
-	return CLI_EXIT_OK;
-}
+static const struct cli_word member_roles[] = {
+    {"voter", CALLRAFT__MEMBER_ROLE__VOTER},
+    {"standby", CALLRAFT__MEMBER_ROLE__STANDBY},
+    {"spare", CALLRAFT__MEMBER_ROLE__SPARE},
+    {NULL, 0},
+};
 
 int cli_members_assign_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
 	uint64_t id;
-	Callraft__MemberRole role = CALLRAFT__MEMBER_ROLE__ROLE_NONE;
+	int role = CALLRAFT__MEMBER_ROLE__ROLE_NONE;
 	int rv;
 	if ((rv = cli_parse_member_id(cli, a->pos[0], &id)) != CLI_EXIT_OK ||
-	    (rv = cli_parse_role(cli, a->pos[1], &role)) != CLI_EXIT_OK)
+	    (rv = cli_parse_word(cli, "role", a->pos[1], member_roles, &role)) != CLI_EXIT_OK)
 		return rv;
 	Callraft__MemberAssign *assign = callraft_request_init(r, CALLRAFT__REQUEST__OP_MEMBER_ASSIGN);
 	assign->id = id;
-	assign->role = role;
+	assign->role = (Callraft__MemberRole)role;
 	return CLI_EXIT_OK;
 }
 
