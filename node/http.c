@@ -368,6 +368,18 @@ static int add_extra_headers(struct lws *wsi, const char *lines, unsigned char *
 	return 0;
 }
 
+/* CORS: any origin may read the API (GET and HEAD under /v1/, no credentials), so that a
+ * wallboard served by one member keeps reading from another when its own node dies. Writes get no
+ * CORS header and no preflight answer: a page of another origin cannot read their answers. */
+static int cors_headers(const struct http_req *r, unsigned char **p, unsigned char *end)
+{
+	static const unsigned char name[] = "access-control-allow-origin:";
+
+	if ((r->method & (HTTP_GET | HTTP_HEAD)) == 0 || strncmp(r->path, "/v1/", 4) != 0)
+		return 0;
+	return lws_add_http_header_by_name(r->wsi, name, (const unsigned char *)"*", 1, p, end) ? -1 : 0;
+}
+
 static int write_headers(struct http_req *r)
 {
 	uint8_t buf[LWS_PRE + 2048];
@@ -375,7 +387,7 @@ static int write_headers(struct http_req *r)
 	lws_filepos_t len = r->state == REQ_STREAMING ? LWS_ILLEGAL_HTTP_CONTENT_LEN : r->out_len;
 
 	if (lws_add_http_common_headers(r->wsi, (unsigned)r->status, r->content_type, len, &p, end) ||
-	    add_extra_headers(r->wsi, r->headers, &p, end) ||
+	    add_extra_headers(r->wsi, r->headers, &p, end) || cors_headers(r, &p, end) ||
 	    lws_finalize_write_http_header(r->wsi, start, &p, end))
 		return -1;
 	r->headers_sent = true;

@@ -24,4 +24,7 @@ int http_events_register(struct http *h, struct node *n);
 /* GET /metrics: the node's Prometheus metrics (http_metrics.c, issue #15). */
 int http_metrics_register(struct http *h, struct node *n);
 
+/* GET / and /wallboard: the live wallboard page (http_static.c, issue #15). */
+int http_static_register(struct http *h, struct node *n);
+
 #endif
