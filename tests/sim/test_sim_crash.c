@@ -203,6 +203,8 @@ enum sim_count {
 	C_ACKED,
 	C_DUPLICATED_MSGS,
 	C_DROPPED_MSGS,
+	C_IO_ERRORS,
+	C_FAIL_STOPS,
 	C_COUNTS
 };
 
@@ -211,12 +213,14 @@ static const char *const count_names[C_COUNTS] = {
 	"crashes during snapshot", "crashes during apply", "torn log writes", "torn pages",
 	"crashes", "power losses", "whole-cluster power losses", "state rebuilds (boot rule)",
 	"restarts", "acknowledged writes", "duplicated messages", "dropped messages",
+	"log write errors", "fail-stops",
 };
 
 /* The counters that must be non-zero over the CI seeds. */
 static const enum sim_count required_counts[] = {
 	C_ELECTIONS,      C_INSTALLS,    C_TRUNCATIONS, C_MEMBERSHIP,
 	C_CRASH_SNAPSHOT, C_CRASH_APPLY, C_TORN_LOG,    C_TORN_PAGES,
+	C_IO_ERRORS,      C_FAIL_STOPS,
 };
 
 enum sim_failure {
@@ -292,6 +296,7 @@ struct sio {
 	char address[16];
 	bool up;   /* a raft instance runs on it */
 	bool dead; /* the process died (frozen): nothing it does persists or leaves the node */
+	bool log_failed; /* a log write failed: nothing queued after it reaches the disk */
 	/* Durable. */
 	raft_term term;
 	raft_id vote;
@@ -346,8 +351,11 @@ struct sim_node {
 	bool crash_power;
 	bool arm_apply_crash; /* the next apply dies at a random write */
 	bool crash_on_snapshot; /* dies when it next queues a snapshot write */
+	bool io_error_next;     /* its next log write fails (EIO) */
+	bool io_error_injected; /* it failed one: raft must stop (fail-stop), the supervisor restarts it */
 	struct sim_record *rec;
 	size_t rec_cap;
+	struct raft_tracer tracer; /* CALLRAFT_SIM_TRACE=1: raft's diagnostics with time and node */
 };
 
 struct session {
@@ -392,6 +400,7 @@ struct sim {
 	char failmsg[512];
 	bool chaos;
 	bool break_early_ack, break_boot_rule;
+	bool allow_unavailable; /* the forged-message case stops a node on purpose */
 	bool verbose;
 	uint64_t incarnations;
 };
@@ -1065,6 +1074,17 @@ static void on_fatal(void *data, const char *message)
 /* ------------------------------------------------------------------------------------------------
  * Node life: start (the daemon's start-up path), crash, clean stop. */
 
+static void sim_trace_emit(struct raft_tracer *t, int type, const void *data)
+{
+	const struct sim_node *nd = t->impl;
+	const struct raft_tracer_info *info = data;
+
+	if (type != RAFT_TRACER_DIAGNOSTIC || info->diagnostic.level > 3)
+		return;
+	fprintf(stderr, "[%7llu] n%u: %s\n", (unsigned long long)nd->sim->now, nd->i,
+		info->diagnostic.message);
+}
+
 static void node_close_cb(struct raft *r)
 {
 	(void)r;
@@ -1108,9 +1128,15 @@ static bool node_start(struct sim *s, unsigned i, bool bootstrap)
 	SIM_REQUIRE(r != NULL);
 	nd->sio.up = true;
 	nd->sio.dead = false;
+	nd->sio.log_failed = false;
 	SIM_REQUIRE(raft_init(r, &nd->sio.io, &nd->wrap, nd->sio.id, nd->sio.address) == 0);
-	if (getenv("CALLRAFT_SIM_TRACE") == NULL)
-		r->tracer = NULL;
+	r->tracer = NULL;
+	if (getenv("CALLRAFT_SIM_TRACE") != NULL) {
+		nd->tracer.impl = nd;
+		nd->tracer.version = 2;
+		nd->tracer.emit = sim_trace_emit;
+		r->tracer = &nd->tracer;
+	}
 	fsm_set_raft(&nd->fsm, r);
 	nd->raft = r;
 	raft_set_heartbeat_timeout(r, SIM_HEARTBEAT_MS);
@@ -1155,6 +1181,8 @@ static void node_stop(struct sim *s, unsigned i, bool crash)
 	nd->state = NULL;
 	nd->sio.up = false;
 	nd->crash_now = false;
+	nd->io_error_next = false;
+	nd->io_error_injected = false;
 	(void)s;
 }
 
@@ -1178,6 +1206,8 @@ static void node_crash(struct sim *s, unsigned i, bool power)
 			s->counts[C_CRASH_SNAPSHOT]++;
 	}
 	keep = rng_below(&s->rng, n_ops + 1);
+	if (io->log_failed)
+		keep = 0;
 	if (io->lazy != NULL) {
 		/* The broken disk loses what it acknowledged but had not written. */
 		while (io->lazy != NULL) {
@@ -1343,6 +1373,19 @@ static void sim_run_events(struct sim *s, raft_time t)
 			io->ops = op->next;
 			if (io->ops == NULL)
 				io->ops_tail = NULL;
+			if (nd->io_error_next && op->kind == OP_APPEND && !io->dead) {
+				/* The disk fails this write: nothing of it, nor anything the node
+				 * writes after it, reaches the disk; raft must stop. */
+				nd->io_error_next = false;
+				nd->io_error_injected = true;
+				io->dead = true;
+				io->log_failed = true;
+				s->counts[C_IO_ERRORS]++;
+				if (op->append_req->cb != NULL)
+					op->append_req->cb(op->append_req, RAFT_IOERR);
+				op_free(op);
+				continue;
+			}
 			if (s->break_early_ack) {
 				/* The broken disk: acknowledged now, durable only later. */
 				op->done_at = t + 300;
@@ -1401,6 +1444,21 @@ static void sim_run_events(struct sim *s, raft_time t)
 		for (unsigned i = 0; i < s->n; i++)
 			if (s->nodes[i].crash_now)
 				node_crash_later(s, i);
+	}
+	/* Fail-stop: a node whose raft stopped is restarted by its supervisor if a disk error
+	 * stopped it; any other stop is a failure (raft found a conflicting committed entry). */
+	for (unsigned i = 0; i < s->n; i++) {
+		struct sim_node *nd = &s->nodes[i];
+		if (nd->raft == NULL || raft_state(nd->raft) != RAFT_UNAVAILABLE)
+			continue;
+		if (nd->io_error_injected) {
+			nd->io_error_injected = false;
+			s->counts[C_FAIL_STOPS]++;
+			node_crash(s, i, false);
+			nd->restart_at = s->now + 1 + rng_below(&s->rng, 3000);
+		} else if (!s->allow_unavailable) {
+			sim_fail(s, SIM_FATAL, "node %u stopped: %s", i, raft_errmsg(nd->raft));
+		}
 	}
 	sim_check_leaders(s);
 }
@@ -1792,8 +1850,11 @@ static void sim_fault(struct sim *s)
 			node_clean_stop(s, i);
 			node_down_for(s, i, rng_below(&s->rng, 2000));
 		}
-	} else if (what < 96) {
+	} else if (what < 94) {
 		sim_membership_change(s);
+	} else if (what < 96) {
+		if (nd->raft != NULL)
+			nd->io_error_next = true; /* its next log write fails */
 	} else if (nd->raft != NULL && sim_up_count(s) == s->n) {
 		/* A crash the moment the next snapshot write is queued (see sio_snapshot_put). */
 		nd->crash_on_snapshot = true;
@@ -1812,6 +1873,7 @@ static void sim_heal(struct sim *s)
 	for (unsigned i = 0; i < s->n; i++) {
 		s->nodes[i].arm_apply_crash = false;
 		s->nodes[i].crash_on_snapshot = false;
+		s->nodes[i].io_error_next = false;
 		s->nodes[i].sio.disk_latency = 5;
 		if (s->nodes[i].raft == NULL && s->failure == SIM_OK)
 			node_restart(s, i);
@@ -2133,6 +2195,107 @@ static void crash_restart_many_seeds(void **state)
 		}
 }
 
+/* Steps the cluster for `ms` of simulated time with the clients writing (no faults). */
+static void sim_run_for(struct sim *s, raft_time ms)
+{
+	raft_time end = s->now + ms;
+	while (s->now < end && s->failure == SIM_OK) {
+		sim_step(s);
+		sim_clients(s);
+	}
+}
+
+/* A forged AppendEntries of the current term, from the leader's id, holding one entry of the given
+ * term at prev + 1. */
+static void sim_forge_append(struct sim *s, unsigned from, unsigned to, raft_index prev,
+			     raft_term prev_term, raft_term entry_term)
+{
+	struct raft *r = s->nodes[to].raft;
+	struct raft_message m;
+	struct raft_entry e;
+	uint8_t payload[8] = {0};
+
+	memset(&m, 0, sizeof m);
+	m.type = RAFT_APPEND_ENTRIES;
+	m.server_id = s->nodes[from].sio.id;
+	m.server_address = s->nodes[from].sio.address;
+	m.append_entries.term = raft_current_term(r);
+	m.append_entries.prev_log_index = prev;
+	m.append_entries.prev_log_term = prev_term;
+	m.append_entries.leader_commit = raft_commit_index(r);
+	e.term = entry_term;
+	e.type = RAFT_COMMAND;
+	e.buf.base = payload;
+	e.buf.len = sizeof payload;
+	e.batch = NULL;
+	m.append_entries.entries = entries_batch(&e, NULL, 1);
+	m.append_entries.n_entries = 1;
+	s->nodes[to].sio.recv_cb(&s->nodes[to].sio.io, &m);
+}
+
+/* What a faulty or forged peer can send a follower (deploy/raft-patches/
+ * raft-0.22.1-fail-stop.patch; both crashed raft 0.22.1):
+ *   1. an AppendEntries with prev_log_index 0 after the follower compacted its log: the entry is
+ *      below its snapshot, so committed and already held: ignored (0.22.1 appended it after the end
+ *      of its trail and corrupted the heap);
+ *   2. an entry that conflicts with a committed one (index commit - 1, another term): the follower
+ *      stops cleanly, RAFT_UNAVAILABLE with the reason in raft_errmsg (0.22.1 freed the entries
+ *      twice, "free(): double free detected", then asserted).
+ * The other nodes keep committing. */
+static void forged_conflicting_entry_below_commit_fails_stop(void **state)
+{
+	char root[64];
+	struct sim *s;
+	unsigned l, f, g;
+	struct raft *rf, *rg;
+	struct sio *io;
+	raft_index idx;
+	raft_term local, forged;
+	uint64_t acked;
+
+	(void)state;
+	snprintf(root, sizeof root, "/tmp/callraft-simc-XXXXXX");
+	assert_non_null(mkdtemp(root));
+	s = sim_create(3, 7, root);
+	s->allow_unavailable = true;
+	assert_true(sim_register(s));
+	sim_run_for(s, 3000);
+	assert_int_equal(s->failure, SIM_OK);
+	l = sim_any_leader(s);
+	assert_true(l < s->n);
+	f = (l + 1) % s->n;
+	g = (l + 2) % s->n;
+	rf = s->nodes[f].raft;
+	rg = s->nodes[g].raft;
+
+	/* 1. */
+	assert_true(s->nodes[g].fsm.snapshots_taken > 0 || s->nodes[g].sio.snapshot != NULL);
+	sim_forge_append(s, l, g, 0, 0, raft_current_term(rg));
+	assert_int_equal(raft_state(rg), RAFT_FOLLOWER);
+
+	/* 2. The entry before the commit index, from the follower's durable log. */
+	io = &s->nodes[f].sio;
+	idx = raft_commit_index(rf) - 1;
+	assert_true(idx > io->start && idx < io->start + io->n_log);
+	local = io->log[idx - io->start].term;
+	forged = local < raft_current_term(rf) ? raft_current_term(rf) : local - 1;
+	assert_true(forged >= 1 && forged != local);
+	sim_forge_append(s, l, f, idx - 1, io->log[idx - 1 - io->start].term, forged);
+	assert_int_equal(raft_state(rf), RAFT_UNAVAILABLE);
+	printf("forged entry at %llu: node %u is %s: %s\n", (unsigned long long)idx, f,
+	       raft_state(rf) == RAFT_UNAVAILABLE ? "unavailable" : "running", raft_errmsg(rf));
+	assert_non_null(strstr(raft_errmsg(rf), "conflicts with a committed one"));
+
+	acked = s->counts[C_ACKED];
+	sim_run_for(s, 5000); /* the stopped node gets ticks and messages: it ignores them */
+	assert_int_equal(raft_state(rf), RAFT_UNAVAILABLE);
+	assert_true(s->counts[C_ACKED] > acked);
+	sim_check_records(s);
+	assert_int_equal(s->failure, SIM_OK);
+	sim_destroy(s);
+	rm_tree(root);
+}
+
 /* Negative controls: the same run with a broken disk (appends acknowledged before they are
  * durable, as with eatmydata) and with the unclean-reboot rule skipped must fail seeds, or the
  * checks above could not see what they look for. */
@@ -2160,6 +2323,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(crash_restart_many_seeds),
 		cmocka_unit_test(crash_negative_controls_fail),
+		cmocka_unit_test(forged_conflicting_entry_below_commit_fails_stop),
 	};
 	const char *filter = getenv("CALLRAFT_SIM_FILTER");
 

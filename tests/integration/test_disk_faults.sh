@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Disk faults on real processes (issue 18, item 2), injected with strace into one follower of a
+# 3-node cluster (1+1+1) while four client sessions write:
+#   A. disk full: ENOSPC on the state's writes (LMDB's pwrite64). The node must stop (fail-stop,
+#      exit code 70) with a clear log line.
+#   B. EIO on raft's log writes (raft_uv's io_submit). raft_uv retries a failed write every
+#      disk_retry (its documented behaviour, meant for a disk that fills and empties) and logs
+#      nothing: the node must stop applying and stay behind (it cannot acknowledge), and catch up
+#      once restarted on a healthy disk.
+#   C. EIO on fsync/fdatasync from the start: the node must refuse to start with a clear error
+#      (the unclean-reboot rule cannot record the boot id).
+# Meanwhile the other two must keep acknowledging writes; after each fault the node comes back on a
+# healthy disk and catches up; at the end every acknowledged write is present exactly once on
+# every node. CALLRAFT_DISK_FAULTS_LIB (optional): a directory with another libraft for callraftd
+# (the negative control in tests/sim/README.md, "Disk faults on real processes").
+source "$(dirname "$0")/lib.sh"
+command -v strace >/dev/null || fail "strace not installed (deploy/install-deps.sh installs it)"
+lab=$CALLRAFT_LAB
+
+# start_faulty ID OUT INJECT...: node ID under strace with the given -e inject options.
+start_faulty() {
+  local id=$1 out=$2; shift 2
+  ( if [ -n "${CALLRAFT_DISK_FAULTS_LIB:-}" ]; then export LD_LIBRARY_PATH=$CALLRAFT_DISK_FAULTS_LIB; fi
+    rc=0
+    strace -f -qq -o /dev/null "$@" "$BUILD/callraftd" --config "$lab/node$id/node.ini" \
+      >>"$lab/node$id/log" 2>&1 || rc=$?
+    echo "$rc" > "$out" ) &
+  echo $! > "$lab/node$id/pid"
+  disown $!
+}
+
+# expect_fail_stop ID OUT WHAT: the node exits with 70 within 60 s, saying why.
+expect_fail_stop() {
+  local id=$1 out=$2 what=$3 deadline=$((SECONDS + 60))
+  while [ ! -s "$out" ] && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+  [ -s "$out" ] || fail "$what: node $id did not stop within 60 s"
+  [ "$(cat "$out")" = 70 ] || fail "$what: node $id exited with $(cat "$out"), expected 70 (fail-stop)"
+  local line
+  line=$(grep "FATAL" "$lab/node$id/log" | tail -n 1)
+  [ -n "$line" ] || fail "$what: no FATAL line in node $id's log"
+  echo "$what: node $id stopped (exit 70): ${line#*FATAL}"
+}
+
+# acks_since MS: acknowledged writes after MS.
+acks_since() { awk -v t="$1" '$1 > t' "$lab/acks" | wc -l; }
+
+step "start a 1+1+1 cluster and write for 60 s"
+"$CLUSTER_SH" up 1+1+1 >/dev/null
+leader=$(wait_leader)
+f=$(( leader % 3 + 1 ))
+echo "leader $leader; faults go to follower $f"
+"$TRAFFIC" write --cluster "$(cluster)" --ack-file "$lab/acks" --clients 4 --duration 60 > "$lab/write.out" &
+writer=$!
+
+restart_healthy() { # NAME
+  "$CLUSTER_SH" start "$f" >/dev/null
+  wait_caught_up 1 2 3
+  echo "$1: node $f back on a healthy disk and caught up"
+}
+
+check_others_serve() { # NAME T0
+  local n
+  n=$(acks_since "$2")
+  [ "$n" -gt 0 ] || fail "$1: no write acknowledged while node $f was failing"
+  echo "$1: $n writes acknowledged by the other two meanwhile"
+}
+
+sleep 3
+step "A. disk full: ENOSPC on the state's writes"
+name="ENOSPC on pwrite64"
+"$CLUSTER_SH" kill "$f" TERM >/dev/null
+t0=$(date +%s%3N); out=$lab/exit.A
+start_faulty "$f" "$out" -e trace=pwrite64 -e inject=pwrite64:error=ENOSPC:when=100+
+expect_fail_stop "$f" "$out" "$name"
+sleep 2
+check_others_serve "$name" "$t0"
+restart_healthy "$name"
+
+step "B. EIO on raft's log writes (io_submit)"
+name="EIO on io_submit"
+"$CLUSTER_SH" kill "$f" TERM >/dev/null
+t0=$(date +%s%3N); out=$lab/exit.B
+start_faulty "$f" "$out" -e trace=io_submit -e inject=io_submit:error=EIO:when=20+
+sleep 4
+a1=$(node_applied "$f"); sleep 4; a2=$(node_applied "$f")
+lead=$(status_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["commit_index"])')
+[ -n "$a2" ] && [ "$a2" -gt 0 ] || fail "$name: node $f does not answer status"
+[ "$a2" = "$a1" ] && [ "$a2" -lt "$lead" ] ||
+  fail "$name: node $f kept applying ($a1 -> $a2, commit $lead) with its log writes failing"
+[ ! -s "$out" ] || fail "$name: node $f exited ($(cat "$out")): expected it to wait for its disk"
+echo "$name: node $f stalled at applied index $a2 (cluster commit index $lead), still running"
+check_others_serve "$name" "$t0"
+# The disk heals. The node does not recover in place (raft_uv's retry did not resume the log in
+# our runs, with strace detached): stop it and restart it on the healthy disk.
+sub=$(cat "$lab/node$f/pid")
+tracer=$(ps -o pid= --ppid "$sub" | tr -d ' ' | head -n 1)
+daemon=$(ps -o pid= --ppid "$tracer" | tr -d ' ' | head -n 1)
+[ -n "$tracer" ] && [ -n "$daemon" ] || fail "$name: cannot find strace and callraftd under $sub"
+kill -KILL "$daemon"
+while [ ! -s "$out" ]; do sleep 0.1; done
+restart_healthy "$name"
+
+step "C. EIO on fsync and fdatasync from the start"
+name="EIO on fsync/fdatasync"
+"$CLUSTER_SH" kill "$f" TERM >/dev/null
+t0=$(date +%s%3N); out=$lab/exit.C
+start_faulty "$f" "$out" -e trace=fsync,fdatasync -e inject=fsync,fdatasync:error=EIO:when=1+
+deadline=$((SECONDS + 30))
+while [ ! -s "$out" ] && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+[ "$(cat "$out" 2>/dev/null)" = 1 ] || fail "$name: expected node $f to refuse to start (exit 1)"
+line=$(grep "FATAL" "$lab/node$f/log" | tail -n 1)
+echo "$line" | grep -q "Input/output error" || fail "$name: no clear error in the log: $line"
+echo "$name: node $f refused to start:${line#*FATAL}"
+check_others_serve "$name" "$t0"
+restart_healthy "$name"
+
+wait $writer
+cat "$lab/write.out"
+acked=$(wc -l < "$lab/acks")
+step "verify: every acknowledged write exactly once on every node"
+wait_caught_up 1 2 3
+"$TRAFFIC" verify --nodes "$(cluster)" --ack-file "$lab/acks" --expect-total "$acked"
+echo "PASS"
