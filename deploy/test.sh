@@ -14,10 +14,8 @@ cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure --timeout 900 -j1)
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCALLRAFT_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
-# test_sim_crash is left out here: under this build (and only here) some seeds end with one node
-# stuck at an older term (3 of the first 8; tests/sim/README.md, "Open"), not yet explained.
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 CALLRAFT_SIM_SEEDS=${CALLRAFT_SIM_SEEDS_ASAN:-20} \
-  ctest --output-on-failure --timeout 900 -L 'unit|sim' -E 'sim/test_sim_crash' -j1)
+  ctest --output-on-failure --timeout 900 -L 'unit|sim' -j1)
 # The daemons under the sanitizers: integration tests against build-asan's callraftd, callraft and
 # callraft-traffic (a sanitizer report aborts the process and fails the test; leaks are checked by
 # the unit and sim runs above, not at every daemon's exit). The ones that passed under the
