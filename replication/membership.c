@@ -196,6 +196,16 @@ static int change_start(struct change *ch, bool *done_now)
 
 	*done_now = false;
 	ch->raft.change.data = ch;
+	/* raft 0.22.1's legacy layer encodes the new configuration before its core refuses a second
+	 * change in flight (RAFT_CANTCHANGE), and never frees that buffer: refuse here first, as
+	 * the core would (a configuration entry not yet committed, or a promotion catching up). */
+	if (req->op_case != CALLRAFT__REQUEST__OP_LEADER_TRANSFER && raft->state == RAFT_LEADER &&
+	    (raft->configuration_uncommitted_index != 0 || raft->leader_state.promotee_id != 0)) {
+		snprintf(m->r->errmsg, sizeof m->r->errmsg,
+			 "raft: membership change: another change is in progress: retry once it "
+			 "commits");
+		return RAFT_CANTCHANGE;
+	}
 	switch (req->op_case) {
 	case CALLRAFT__REQUEST__OP_MEMBER_ADD:
 		id = req->member_add->id;
