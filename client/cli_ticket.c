@@ -117,7 +117,8 @@ int cli_ticket_update_output(struct cli *cli, const struct cli_args *a,
 	if (cli->json)
 		cli_print_ticket_json(reply);
 	else
-		printf("ticket '%s' updated: status %s\n", update->code,
+		printf("ticket '%s' updated: status %s\n",
+		       reply->ticket != NULL ? reply->ticket->code : update->code,
 		       reply->ticket != NULL ? cli_ticket_status_name(reply->ticket->status)
 					     : cli_ticket_status_name(update->status));
 	return CLI_EXIT_OK;
@@ -125,14 +126,17 @@ int cli_ticket_update_output(struct cli *cli, const struct cli_args *a,
 
 static void cli_print_ticket_text(const Callraft__Ticket *t)
 {
-	char created[32], updated[32];
+	char created[32], updated[32], target[32], within[32];
 	cli_format_time(t->created_ms, created, sizeof created);
 	cli_format_time(t->updated_ms, updated, sizeof updated);
+	cli_format_time(t->target_ms, target, sizeof target);
+	cli_format_duration(t->target_ms - t->created_ms, within, sizeof within);
 	printf("ticket:    %s\nstatus:    %s\ncustomer:  %s\ncategory:  %s\nsubject:   %s\n"
-	       "call:      %s\ncreated:   %s\nupdated:   %s\n",
+	       "call:      %s\nclass:     %s\ncreated:   %s\ntarget:    %s (%s after opening)\n"
+	       "updated:   %s\n",
 	       t->code, cli_ticket_status_name(t->status), t->customer_id, t->category,
-	       t->subject[0] ? t->subject : "-", t->call_id[0] ? t->call_id : "-", created,
-	       updated);
+	       t->subject[0] ? t->subject : "-", t->call_id[0] ? t->call_id : "-",
+	       t->ticket_class[0] ? t->ticket_class : "-", created, target, within, updated);
 	if (t->n_notes == 0)
 		return;
 	printf("\nhistory:\n");

@@ -28,6 +28,7 @@ struct read {
 	Callraft__Reply *reply;
 	char msg[STATE_MSG_BYTES_MAX];
 	bool failed_alloc;
+	char code[24]; /* ticket_show: the code in canonical form (ticket_code.c) */
 };
 
 /* A list: a walk over `db` from `prefix`, optionally through an index (values are keys of
@@ -337,6 +338,11 @@ static bool read_valid(struct read *r, const Callraft__Request *q)
 		break;
 	case CALLRAFT__REQUEST__OP_TICKET_SHOW:
 		ok = validate_id("ticket_show", "code", q->ticket_show->code, true, m, n);
+		if (ok && !state_ticket_code_normalize(q->ticket_show->code, r->code)) {
+			snprintf(m, n, "ticket_show: code: '%s' is not a ticket code (wrong check symbol?)",
+				 q->ticket_show->code);
+			ok = false;
+		}
 		break;
 	case CALLRAFT__REQUEST__OP_TICKET_LIST:
 		ok = validate_id("ticket_list", "customer_id", q->ticket_list->customer_id, true, m, n) &&
@@ -416,7 +422,7 @@ static void read_dispatch(struct read *r, const Callraft__Request *q)
 		       (ProtobufCMessage **)&p->agent);
 		break;
 	case CALLRAFT__REQUEST__OP_TICKET_SHOW:
-		r_show(r, DB_TICKETS, "ticket", q->ticket_show->code, &callraft__ticket__descriptor,
+		r_show(r, DB_TICKETS, "ticket", r->code, &callraft__ticket__descriptor,
 		       (ProtobufCMessage **)&p->ticket);
 		break;
 	case CALLRAFT__REQUEST__OP_QUEUE_SHOW: r_queue_show(r, q->queue_show); break;

@@ -173,9 +173,12 @@ int state_restore(struct state *s, const void *buf, size_t len, bool *replaced, 
  * (Crockford's mod-37 symbol set). Short enough to read out over the phone or send by SMS. */
 void state_ticket_code(uint64_t n, char out[24]);
 /* True if `code` is well formed and its check symbol matches. Strict: only the canonical form
- * state_ticket_code writes (upper case, no O/I/L aliases); normalising typed input is the
- * client's job. */
+ * state_ticket_code writes (upper case, no O/I/L aliases). */
 bool state_ticket_code_valid(const char *code);
+/* Writes the canonical form of a code as typed or read back (any case, O for 0, I or L for 1,
+ * '-' and ' ' ignored) to `out`; true if that form is a valid code (check symbol included).
+ * Every lookup by code (ticket_show, ticket_update) goes through it. */
+bool state_ticket_code_normalize(const char *in, char out[24]);
 
 /* Debug check of the cross-table invariants (calls.c, routing.c): every WAITING call is in the
  * queue index under its key and nothing else is; every OFFERED/ANSWERED call is held by exactly one

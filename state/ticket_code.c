@@ -11,8 +11,11 @@
  *
  * state_ticket_code_valid is strict: it accepts exactly the canonical form state_ticket_code
  * writes (upper case, no Crockford aliases O/I/L, no padding beyond 5 digits). Codes are keys of
- * the tickets table, so a lenient check here would let "t000011" pass validation and then miss
- * the ticket; normalising what a person typed (case, O->0, I/L->1, dashes) is the client's job. */
+ * the tickets table, so every lookup first turns what a person typed or read back over the phone
+ * into that form with state_ticket_code_normalize: upper case, and Crockford's aliases O->0,
+ * I->1, L->1 (the code alphabet has no O, I or L, so the mapping never changes a real digit), with
+ * '-' and ' ' dropped. The check symbol is verified after the mapping, so a misread digit is still
+ * refused: "t0000ll" is T000011, "t000021" is refused. */
 #include <string.h>
 
 #include "state_internal.h"
@@ -58,4 +61,30 @@ bool state_ticket_code_valid(const char *code)
 	}
 	state_ticket_code(n, canonical);
 	return strcmp(canonical, code) == 0;
+}
+
+bool state_ticket_code_normalize(const char *in, char out[24])
+{
+	size_t o = 0;
+
+	if (in == NULL)
+		return false;
+	for (const char *p = in; *p != '\0'; p++) {
+		char ch = *p;
+		if (ch == '-' || ch == ' ')
+			continue;
+		if (ch >= 'a' && ch <= 'z')
+			ch = (char)(ch - 'a' + 'A');
+		if (o > 0) { /* the leading 'T' is a letter, not a digit */
+			if (ch == 'O')
+				ch = '0';
+			else if (ch == 'I' || ch == 'L')
+				ch = '1';
+		}
+		if (o + 1 >= 24)
+			return false;
+		out[o++] = ch;
+	}
+	out[o] = '\0';
+	return state_ticket_code_valid(out);
 }

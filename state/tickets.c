@@ -120,24 +120,30 @@ int op_ticket_open(struct apply_ctx *c, const Callraft__TicketOpen *op)
 int op_ticket_update(struct apply_ctx *c, const Callraft__TicketUpdate *op)
 {
 	Callraft__Ticket *old, *t = &c->ticket;
-	int rc = store_get(c->s, c->txn, DB_TICKETS, op->code, strlen(op->code),
-			   &callraft__ticket__descriptor, (ProtobufCMessage **)&old, "ticket", op->code,
+	char code[24];
+	int rc;
+
+	/* validate accepted op->code because it normalises to a valid code (ticket_code.c) */
+	if (!state_ticket_code_normalize(op->code, code))
+		snprintf(code, sizeof code, "%s", op->code);
+	rc = store_get(c->s, c->txn, DB_TICKETS, code, strlen(code),
+			   &callraft__ticket__descriptor, (ProtobufCMessage **)&old, "ticket", code,
 			   c->errmsg, c->errmsg_len);
 
 	if (rc == 1)
-		ctx_fail(c, CALLRAFT__CODE__NOT_FOUND, "ticket '%s': not found", op->code);
+		ctx_fail(c, CALLRAFT__CODE__NOT_FOUND, "ticket '%s': not found", code);
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
 	c->ticket_src = old;
 	*t = *old;
 	c->has_ticket = true;
 	if (old->status == CALLRAFT__TICKET_STATUS__CLOSED) {
-		ctx_fail(c, CALLRAFT__CODE__BAD_STATE, "ticket '%s' is CLOSED", op->code);
+		ctx_fail(c, CALLRAFT__CODE__BAD_STATE, "ticket '%s' is CLOSED", code);
 		return 0;
 	}
 	if (old->n_notes >= CALLRAFT_TICKET_NOTES_MAX) {
 		ctx_fail(c, CALLRAFT__CODE__INVALID_ARGUMENT, "ticket '%s': notes: too many (%d max)",
-			 op->code, CALLRAFT_TICKET_NOTES_MAX);
+			 code, CALLRAFT_TICKET_NOTES_MAX);
 		return 0;
 	}
 	c->note = (Callraft__TicketNote)CALLRAFT__TICKET_NOTE__INIT;

@@ -275,7 +275,8 @@ static bool v_ticket_update(const char *ctx, const Callraft__TicketUpdate *op, c
 {
 	if (!validate_id(ctx, "code", op->code, true, m, n))
 		return false;
-	if (!state_ticket_code_valid(op->code)) {
+	char code[24];
+	if (!state_ticket_code_normalize(op->code, code)) {
 		snprintf(m, n, "%s: code: '%s' is not a ticket code (wrong check symbol?)", ctx, op->code);
 		return false;
 	}

@@ -52,7 +52,7 @@ WRITES = {
     "ticket_open": (19, fb(1, "c-42") + fb(2, "pbx-1001") + fb(3, "complaint") +
                     fb(4, "late delivery") + fb(5, "called the dealer") + fb(6, "ag-1") +
                     fb(7, "urgent")),
-    "ticket_update": (20, fb(1, "T00001C") + fv(2, 2) + fb(3, "in progress") + fb(4, "ag-1")),
+    "ticket_update": (20, fb(1, "T000011") + fv(2, 2) + fb(3, "in progress") + fb(4, "ag-1")),
     "reject": (21, fb(1, "pbx-0") + fb(2, "ag-1") + fv(3, 1) + fv(4, 12)),
     "heartbeat": (22, fb(1, "ag-1")),
     "queue_configure": (23, fb(1, "sales") + fb(2, fv(1, 30000))),
@@ -69,7 +69,7 @@ READS = {
     "queue_show": (41, fb(1, "sales") + fv(2, 10)),
     "agent_show": (42, fb(1, "ag-1")),
     "agent_list": (43, b""),
-    "ticket_show": (44, fb(1, "T00001C")),
+    "ticket_show": (44, fb(1, "T000011")),
     "ticket_list": (45, fb(1, "c-0") + fv(2, 5)),
     "status": (46, b""),
     "members_list": (47, b""),
@@ -133,7 +133,7 @@ HTTP_BODIES = {
                     '"customer_id":"c-42","tier":2,"arrival_site":"tehran"}',
     "ticket_open": '{"customer_id":"c-42","category":"complaint","subject":"late delivery",'
                    '"note":"called the dealer","ticket_class":"urgent"}',
-    "ticket_update": '{"code":"T00001C","status":"in-progress","note":"refund"}',
+    "ticket_update": '{"code":"T000011","status":"in-progress","note":"refund"}',
     "agent_login": '{"agent_id":"ag-7","name":"Sara","site":"tehran","skills":["sales","support"]}',
     "agent_set_state": '{"agent_id":"ag-1","state":"AVAILABLE","push":true}',
     "queue_configure": '{"queue":"sales","overflow_after_ms":30000,"offer_timeout_ms":15000}',

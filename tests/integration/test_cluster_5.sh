@@ -29,7 +29,12 @@ token=$(python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["call"]; pri
 "$CLI" --cluster "$F" call end pbx-1 --agent ag-1
 code=$("$CLI" --cluster "$F" --json ticket open --customer cu-1 --category complaint-passenger --call pbx-1 --subject "late delivery" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ticket"]["code"])')
 "$CLI" --cluster "$F" ticket update "$code" --status in-progress --note "called the dealer"
-"$CLI" --cluster "$F" ticket show "$code"
+"$CLI" --cluster "$F" ticket show "$code" | tee "$CALLRAFT_LAB/show.txt"
+grep -q '^class: *follow-up$' "$CALLRAFT_LAB/show.txt" || fail "ticket show does not show the class"
+grep -q '^target: .*(72h00m after opening)$' "$CALLRAFT_LAB/show.txt" || fail "ticket show does not show the target"
+# read back over the phone: lower case, O for 0, I/L for 1
+typed=$(printf '%s' "$code" | tr 'A-Z01' 'a-zol')
+"$CLI" --cluster "$F" ticket show "$typed" | grep -q "^ticket: *$code\$" || fail "ticket show $typed did not find $code"
 
 step "bad input: clear errors, exit codes, nothing stored changes"
 before=$("$CLI" --cluster "$(cluster)" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["commit_index"])')

@@ -108,6 +108,12 @@ req("POST", "/v1/tickets/{code}/update", {"code": code},
     {"status": "IN_PROGRESS", "note": "called the dealer", "author": "ag-1"})
 d = req("GET", "/v1/tickets/{code}", {"code": code})
 assert d["ticket"]["status"] == "IN_PROGRESS" and len(d["ticket"]["notes"]) >= 1, d
+assert d["ticket"]["ticket_class"] == "urgent", d
+assert int(d["ticket"]["target_ms"]) == int(d["ticket"]["created_ms"]) + 30 * 60 * 1000, d
+# read back over the phone: lower case, O for 0, I/L for 1
+typed = code.lower().replace("0", "o").replace("1", "l")
+d2 = req("GET", "/v1/tickets/{code}", {"code": typed})
+assert d2["ticket"]["code"] == code, (typed, d2)
 d = req("GET", "/v1/tickets", query="?customer_id=cust-1&limit=5")
 assert [t["code"] for t in d["tickets"]] == [code], d
 req("POST", "/v1/calls/{call_id}/end", {"call_id": "it-1"}, {"agent_id": "ag-1"})
@@ -145,7 +151,8 @@ req("POST", "/v1/snapshot")
 
 # errors keep their documented shape
 req("GET", "/v1/calls/{call_id}", {"call_id": "no-such-call"}, want=404)
-req("GET", "/v1/tickets/{code}", {"code": "T00000X"}, want=404)
+req("GET", "/v1/tickets/{code}", {"code": "T031MZS"}, want=404)  # well formed, no such ticket
+req("GET", "/v1/tickets/{code}", {"code": "T00000X"}, want=400)  # wrong check symbol
 req("POST", "/v1/calls/next", body={"agent_id": "nobody"}, want=404)
 req("POST", "/v1/calls", body=dict(enq, call_id="it-4", tier=99), want=400)
 

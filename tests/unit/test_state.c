@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <ctype.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -1045,6 +1046,88 @@ static void test_ticket_open_update_show_and_list_by_customer(void **state)
 	free(t1), free(t2), free(t3);
 }
 
+/* Codes read back over the phone: any case, O for 0, I/L for 1, dashes; the check symbol is
+ * checked after the mapping, so a misread digit is still refused. */
+static void test_ticket_code_normalize_maps_case_and_confusables(void **state)
+{
+	static const uint64_t sample[] = {0, 1, 12, 31, 32, 36, 1000, 123456789012ull, UINT64_MAX};
+	char code[24], out[24], typed[24];
+	(void)state;
+
+	assert_true(state_ticket_code_normalize("t000011", out));
+	assert_string_equal(out, "T000011");
+	assert_true(state_ticket_code_normalize("TOOOOll", out)); /* O->0, l->1 */
+	assert_string_equal(out, "T000011");
+	assert_true(state_ticket_code_normalize("t-oooo-I1", out)); /* dashes dropped, I->1 */
+	assert_string_equal(out, "T000011");
+	assert_true(state_ticket_code_normalize("t00014u", out)); /* 36 mod 37: check symbol U */
+	assert_string_equal(out, "T00014U");
+	assert_true(state_ticket_code_normalize("t0000cc", out));
+	assert_string_equal(out, "T0000CC");
+	/* still refused after normalisation: wrong check, wrong prefix, too short/long, junk */
+	assert_false(state_ticket_code_normalize("t000012", out));
+	assert_false(state_ticket_code_normalize("t000021", out));
+	assert_false(state_ticket_code_normalize("O000011", out)); /* the prefix is not a digit */
+	assert_false(state_ticket_code_normalize("t00011", out));
+	assert_false(state_ticket_code_normalize("t0000u11", out)); /* U is only a check symbol */
+	assert_false(state_ticket_code_normalize("t00001!", out));
+	assert_false(state_ticket_code_normalize("T0000000000000000000000000011", out));
+	assert_false(state_ticket_code_normalize("", out));
+	assert_false(state_ticket_code_normalize(NULL, out));
+	/* every code, lower-cased, normalises to itself */
+	for (size_t i = 0; i < sizeof sample / sizeof sample[0]; i++) {
+		state_ticket_code(sample[i], code);
+		for (size_t k = 0; k <= strlen(code); k++)
+			typed[k] = (char)tolower((unsigned char)code[k]);
+		assert_true(state_ticket_code_normalize(typed, out));
+		assert_string_equal(out, code);
+	}
+}
+
+/* ticket_show and ticket_update find a ticket from its code as typed; a code whose check symbol
+ * is wrong after normalisation is INVALID_ARGUMENT and changes nothing; show carries the class
+ * and the target time. */
+static void test_ticket_read_back_case_insensitively(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	Callraft__Reply *r;
+
+	register_client(f);
+	char *t = open_ticket(f, "cust-1", "");
+	assert_string_equal(t, "T000011");
+
+	r = ticket_show(f->s, "t0000ll");
+	assert_int_equal(r->code, CALLRAFT__CODE__OK);
+	assert_string_equal(r->ticket->code, "T000011");
+	assert_string_equal(r->ticket->ticket_class, "follow-up");
+	assert_int_equal(r->ticket->target_ms,
+			 r->ticket->created_ms + CALLRAFT_TICKET_FOLLOW_UP_TARGET_MS);
+	callraft__reply__free_unpacked(r, NULL);
+
+	r = ticket_show(f->s, "t000012");
+	assert_int_equal(r->code, CALLRAFT__CODE__INVALID_ARGUMENT);
+	assert_non_null(strstr(r->message, "check symbol"));
+	callraft__reply__free_unpacked(r, NULL);
+	r = ticket_show(f->s, "t000022"); /* valid code, no such ticket */
+	assert_int_equal(r->code, CALLRAFT__CODE__NOT_FOUND);
+	callraft__reply__free_unpacked(r, NULL);
+
+	RUN_CODE(f, c_tupdate(&b, "tOOOO-11", CALLRAFT__TICKET_STATUS__IN_PROGRESS, "called back"),
+		 CALLRAFT__CODE__OK);
+	uint64_t before = business_digest(f->s);
+	RUN_CODE(f, c_tupdate(&b, "t000012", 0, "misread"), CALLRAFT__CODE__INVALID_ARGUMENT);
+	assert_int_equal(business_digest(f->s), before);
+	assert_int_equal(db_count(f->s, DB_TICKETS), 1);
+
+	r = ticket_show(f->s, t);
+	assert_int_equal(r->ticket->status, CALLRAFT__TICKET_STATUS__IN_PROGRESS);
+	assert_int_equal(r->ticket->n_notes, 2);
+	assert_string_equal(r->ticket->notes[1]->text, "called back");
+	callraft__reply__free_unpacked(r, NULL);
+	free(t);
+}
+
 static void test_closed_ticket_refuses_update(void **state)
 {
 	struct fx *f = *state;
@@ -1711,6 +1794,8 @@ int main(void)
 		T(test_agent_login_same_site_updates_other_site_refused),
 		T(test_agent_set_state_rules),
 		T(test_ticket_open_update_show_and_list_by_customer),
+		T(test_ticket_code_normalize_maps_case_and_confusables),
+		T(test_ticket_read_back_case_insensitively),
 		T(test_closed_ticket_refuses_update),
 		T(test_unknown_ticket_and_unknown_call_are_not_found),
 		T(test_ticket_notes_are_bounded),
