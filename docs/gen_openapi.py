@@ -17,6 +17,11 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROTO = open(os.path.join(ROOT, "proto", "callraft.proto")).read()
 API_C = open(os.path.join(ROOT, "node", "http_api.c")).read()
+# Every route any HTTP module registers (http_route_add in node/http_*.c): each must be documented,
+# the API table's through ROUTES, the others through OTHER_ROUTES below.
+NODE = os.path.join(ROOT, "node")
+REGISTERED = sorted(set(p for f in os.listdir(NODE) if f.startswith("http") and f.endswith(".c")
+                        for p in re.findall(r'http_route_add\([^";{]*"([^"]*)"', open(os.path.join(NODE, f)).read())))
 
 ENUMS = {m.group(1): re.findall(r"^\s*(\w+) = \d+;", m.group(2), re.M)
          for m in re.finditer(r"enum (\w+) \{(.*?)\n\}", PROTO, re.S)}
@@ -187,6 +192,92 @@ def operation(method, path, op):
     return out
 
 
+# The routes outside the API table: module path prefix -> document paths ("*" is a path segment).
+SSE_ERRORS = {"400": "bad arguments (a cursor, a kind, an agent id) - nothing is streamed",
+              "410": "the cursor is older than the retained events (code COMPACTED) - start again"
+                     " from a newer one, or without a cursor",
+              "503": "the node is out of memory or stopping - retry (Retry-After)"}
+SSE_DESC = ("Server-Sent Events (text/event-stream), served by any node from its own applied state"
+            " (never forwarded). The stream opens with `retry: 1000` and sends a comment line"
+            " (`: ping`) while idle. Each event is `id: INDEX.POS` (the cursor - log index of the"
+            " entry, position of the event in it), `event: KIND` (an EventKind) and one `data:` line"
+            " - an Event as JSON (the SseEvent schema - index, position, at_ms and kind always, the other fields when not empty). A reconnecting"
+            " EventSource sends the last id as Last-Event-ID, to any node - the stream resumes right"
+            " after that event, with no gap and no repeat. Last-Event-ID wins over ?from=.")
+
+
+def sse_operation(op, summary, params):
+    out = ["    get:", "      operationId: %s" % op, "      summary: %s" % summary,
+           "      description: '%s'" % SSE_DESC.replace("'", "''"), "      parameters:"]
+    for p in params:
+        out += ["        " + x for x in p]
+    out += ["      responses:", "        '200':",
+            "          description: the stream - one event per message, id INDEX.POS, event KIND,"
+            " data the Event's JSON (schema SseEvent)",
+            "          content:", "            text/event-stream:", "              schema:",
+            "                $ref: '#/components/schemas/SseEvent'"]
+    for code, desc in sorted(SSE_ERRORS.items()):
+        out += ["        '%s':" % code, "          description: %s" % desc, "          content:",
+                "            application/json:", "              schema:",
+                "                $ref: '#/components/schemas/Error'"]
+    return out
+
+
+def query(name, desc, lines):
+    return ["- name: %s" % name, "  in: query", "  required: false", "  description: %s" % desc,
+            "  schema:"] + ["    " + x for x in lines]
+
+
+def header(name, desc):
+    return ["- name: %s" % name, "  in: header", "  required: false", "  description: %s" % desc,
+            "  schema:", "    type: string", "    pattern: '^[0-9]+[.][0-9]+$'"]
+
+
+CURSOR = ["type: string", "pattern: '^[0-9]+([.][0-9]+)?$'"]
+LAST_ID = header("Last-Event-ID", "the id of the last event received (EventSource sends it when it"
+                 " reconnects) - the stream resumes right after it")
+
+
+def plain_operation(op, summary, ctype, head):
+    out = []
+    for m in (["get", "head"] if head else ["get"]):
+        out += ["    %s:" % m, "      operationId: %s%s" % (op, "_head" if m == "head" else ""),
+                "      summary: %s" % summary, "      responses:", "        '200':",
+                "          description: %s" % ("the headers of GET only" if m == "head" else ctype),
+                "          content:", "            %s:" % ctype, "              schema:",
+                "                type: string"]
+    return out
+
+
+OTHER_ROUTES = {
+    "/v1/events": ("/v1/events", sse_operation(
+        "events", "The event stream - every change, in log order, optionally filtered (SSE)",
+        [query("from", "the cursor to start at - INDEX or INDEX.POS (default - only new events)", CURSOR),
+         query("queue", "only events of this queue", ["type: string"]),
+         query("site", "only events of this site", ["type: string"]),
+         query("agent", "only events of this agent", ["type: string"]),
+         query("kind", "only these kinds - a comma-separated list of EventKind names", ["type: string"]),
+         LAST_ID])),
+    "/v1/agents/*/offers": ("/v1/agents/{agent_id}/offers", sse_operation(
+        "agent_offers", "The agent's offers pushed as they are made - CALL_OFFERED events with the"
+        " token (offer_term, offer_index) to answer with (SSE)",
+        [["- name: agent_id", "  in: path", "  required: true", "  schema:", "    type: string"],
+         query("from", "the cursor to start at (default - the offer the agent holds unanswered, if"
+               " any, else only new offers)", CURSOR),
+         LAST_ID])),
+    "/metrics": ("/metrics", plain_operation(
+        "metrics", "This node's metrics in the Prometheus text format (node-local)",
+        "text/plain", True)),
+    "/": ("/", plain_operation("wallboard_root", "The live wallboard page (also at /wallboard)",
+                               "text/html", False)),
+}
+OTHER_ROUTES_EXTRA = [("/wallboard", plain_operation("wallboard", "The live wallboard page",
+                                                      "text/html", False))]
+for _p in REGISTERED:
+    if _p != "/v1/" and _p not in OTHER_ROUTES:
+        sys.exit("gen_openapi: route %s (http_route_add in node/http_*.c) is not documented" % _p)
+
+
 def reply_schema(name, required, props):
     out = ["    %s:" % name, "      type: object", "      required: [%s]" % ", ".join(["code"] + required),
            "      properties:", "        code:", "          type: string", "          enum: [OK]",
@@ -235,6 +326,13 @@ paths:
         out.append("  %s:" % oapath)
         for method, op in by_path[path]:
             out += operation(method, path, op)
+    for prefix in REGISTERED:
+        if prefix in OTHER_ROUTES:
+            path, lines = OTHER_ROUTES[prefix]
+            out += ["  %s:" % path] + lines
+            if prefix == "/":
+                for p, l in OTHER_ROUTES_EXTRA:
+                    out += ["  %s:" % p] + l
     out += """components:
   parameters:
     stale:
@@ -308,6 +406,11 @@ paths:
     for name in OBJECTS:
         out.append("    %s:" % name)
         out += object_schema(name, 6, True)
+    # An SSE message's data: the Event with its empty fields omitted (http_events.c), but always
+    # its cursor's halves, time and kind; nothing undocumented.
+    out.append("    SseEvent:")
+    ev = object_schema("Event", 6, False)
+    out += ev[:1] + ["      required: [index, position, at_ms, kind]"] + ev[1:]
     for name in sorted(BODIES):
         out.append("    %s:" % name)
         out += object_schema(name, 6, False)

@@ -157,6 +157,38 @@ class Checker:
         self.validate(schema, body, "%s %s %d" % (method, template, status))
         self.seen.add((method.upper(), template, status))
 
+    def check_plain(self, method, template, status, content_type):
+        """A non-JSON answer (text/plain, text/html): its status and content type are documented."""
+        op = self.operation(method, template)
+        r = self.resolve(op["responses"].get(str(status)) or {})
+        types = list((r.get("content") or {}).keys())
+        if content_type.split(";")[0].strip() not in types:
+            raise AssertionError("%s %s answered %d %s, documented: %s" %
+                                 (method, template, status, content_type, types))
+        self.seen.add((method.upper(), template, status))
+
+    def check_stream(self, template, status, content_type, events):
+        """A Server-Sent Events answer: `events` is a list of (id, event, data) as read. Each id
+        must be INDEX.POS, increasing; each data the documented schema, its index/position the
+        id's halves and its kind the event name."""
+        op = self.operation("GET", template)
+        r = self.resolve(op["responses"][str(status)])
+        assert content_type.split(";")[0].strip() == "text/event-stream", content_type
+        schema = r["content"]["text/event-stream"]["schema"]
+        last = None
+        for ev_id, kind, data in events:
+            m = re.fullmatch(r"(\d+)\.(\d+)", ev_id or "")
+            if m is None:
+                raise AssertionError("GET %s: event id %r is not INDEX.POS" % (template, ev_id))
+            cur = (int(m.group(1)), int(m.group(2)))
+            if last is not None and cur <= last:
+                raise AssertionError("GET %s: id %s after %s" % (template, ev_id, last))
+            last = cur
+            self.validate(schema, data, "GET %s event %s" % (template, ev_id))
+            if (data["index"], data["position"]) != cur or data["kind"] != kind:
+                raise AssertionError("GET %s: id %s event %s but data %r" % (template, ev_id, kind, data))
+        self.seen.add(("GET", template, status))
+
     def check_request(self, method, template, body):
         """A request body we send must match the documented request schema too."""
         op = self.operation(method, template)

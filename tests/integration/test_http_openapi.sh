@@ -3,16 +3,18 @@
 # membership operations), with Python's http.client, each answer validated against
 # docs/openapi.yaml: its status must be documented for the operation and its body match the
 # documented schema; every documented operation must have answered 200 at least once. Also checks
-# that docs/openapi.yaml documents exactly the routes of node/http_api.c.
+# that docs/openapi.yaml documents exactly the routes of node/http_*.c (gen_openapi.py fails on a
+# registered route it does not document). The SSE routes are opened, their first events read within
+# a bound and checked (status, content type, id INDEX.POS, data against the schema), then closed.
 source "$(dirname "$0")/lib.sh"
 
 step "docs/openapi.yaml documents exactly the server's routes"
 # The operations must match the route table (a route without its document fails); other drift
 # (a field added to the proto) is reported: regenerate with python3 docs/gen_openapi.py.
 python3 "$ROOT/docs/gen_openapi.py" > "$CALLRAFT_LAB/openapi.yaml"
-ops() { grep -E '^  /v1/|^    (get|post|put|delete|patch):' "$1"; }
+ops() { grep -E '^  /|^    (get|head|post|put|delete|patch):' "$1"; }
 diff <(ops "$ROOT/docs/openapi.yaml") <(ops "$CALLRAFT_LAB/openapi.yaml") ||
-  fail "docs/openapi.yaml does not list the routes of node/http_api.c: regenerate it"
+  fail "docs/openapi.yaml does not list the routes of node/http_*.c: regenerate it"
 diff -q "$ROOT/docs/openapi.yaml" "$CALLRAFT_LAB/openapi.yaml" >/dev/null ||
   echo "NOTE: docs/openapi.yaml differs from docs/gen_openapi.py's output (proto changed?): regenerate it"
 
@@ -23,7 +25,7 @@ export HTTP_ADDRS=$("$CLUSTER_SH" http-addresses) OPENAPI=$ROOT/docs/openapi.yam
 
 step "every operation, validated against docs/openapi.yaml"
 PYTHONPATH="$(dirname "$0")" python3 - <<'PY'
-import itertools, os, subprocess, time
+import http.client, itertools, json, os, subprocess, time
 from http_lib import call, wait_http
 from openapi_check import Checker, load
 
@@ -168,6 +170,67 @@ req("POST", "/v1/members/{id}/assign", {"id": 4}, {"role": "STANDBY"})
 req("DELETE", "/v1/members/{id}", {"id": 4})
 req("POST", "/v1/members/transfer", body={})
 subprocess.run([os.environ["CLUSTER_SH"], "kill", "4"], check=True, stdout=subprocess.DEVNULL)
+
+# the Server-Sent Events routes: open, read the first events within a bound, check, close
+def stream(template, params, query, want_events, kinds=None, headers=None):
+    path = template
+    for k, v in params.items():
+        path = path.replace("{%s}" % k, str(v))
+    host, port = next(rr).rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("GET", path + query, headers=dict({"Accept": "text/event-stream"}, **(headers or {})))
+        resp = conn.getresponse()
+        ctype = resp.getheader("Content-Type", "")
+        if resp.status != 200:
+            chk.check("GET", template, resp.status, json.loads(resp.read()))
+            return resp.status, []
+        events, ev, deadline = [], {}, time.time() + 10
+        while len(events) < want_events:
+            assert time.time() < deadline, "GET %s%s: %d events in 10 s" % (path, query, len(events))
+            line = resp.fp.readline()   # the socket timeout bounds each read
+            assert line, "GET %s%s: stream closed after %d events" % (path, query, len(events))
+            line = line.decode().rstrip("\n")
+            if line == "":
+                if "data" in ev:
+                    events.append((ev.get("id"), ev.get("event"), json.loads(ev["data"])))
+                ev = {}
+            elif not line.startswith(":"):
+                k, _, v = line.partition(":")
+                ev[k] = v[1:] if v.startswith(" ") else v
+        chk.check_stream(template, resp.status, ctype, events)
+        return resp.status, events
+    finally:
+        conn.close()
+
+st, evs = stream("/v1/events", {}, "?from=1", 8)
+assert st == 200 and len(evs) == 8, evs
+st, evs = stream("/v1/events", {}, "?from=1&queue=sales&kind=CALL_ANSWERED,CALL_ENDED", 3)
+assert [(e[1], e[2]["call_id"]) for e in evs] == [("CALL_ANSWERED", "it-1"), ("CALL_ENDED", "it-1"),
+                                                  ("CALL_ANSWERED", "it-2")], evs
+st, evs = stream("/v1/agents/{agent_id}/offers", {"agent_id": "ag-1"}, "?from=1", 3)
+assert [e[2]["call_id"] for e in evs] == ["it-1", "it-1", "it-2"], evs
+assert all(e[1] == "CALL_OFFERED" and e[2]["agent_id"] == "ag-1" and e[2]["offer_index"] > 0
+           for e in evs), evs
+# Last-Event-ID resumes right after the event it names
+st, again = stream("/v1/agents/{agent_id}/offers", {"agent_id": "ag-1"}, "?from=1", 2,
+                   headers={"Last-Event-ID": evs[0][0]})
+assert [e[0] for e in again] == [e[0] for e in evs[1:]], (again, evs)
+st, _ = stream("/v1/events", {}, "?from=bogus", 0)
+assert st == 400, st
+st, _ = stream("/v1/events", {}, "?kind=NO_SUCH_KIND", 0)
+assert st == 400, st
+
+# the routes that answer text: metrics and the wallboard page
+for method, template in (("GET", "/metrics"), ("HEAD", "/metrics"), ("GET", "/"), ("GET", "/wallboard")):
+    host, port = next(rr).rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request(method, template)
+    resp = conn.getresponse()
+    body = resp.read()
+    assert resp.status == 200 and (method == "HEAD" or body), (method, template, resp.status)
+    chk.check_plain(method, template, resp.status, resp.getheader("Content-Type", ""))
+    conn.close()
 
 missing = [op for op in chk.operations() if (op[0], op[1], 200) not in chk.seen]
 assert not missing, "operations never answered 200: %s" % missing
