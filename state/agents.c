@@ -76,14 +76,10 @@ int op_agent_login(struct apply_ctx *c, const Callraft__AgentLogin *op)
 int op_agent_set_state(struct apply_ctx *c, const Callraft__AgentSetState *op)
 {
 	Callraft__Agent *a = &c->agent;
-	int rc = ctx_load_agent(c, op->agent_id);
+	int rc = ctx_load_agent_in(c, op->agent_id);
 
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
-	if (a->state == CALLRAFT__AGENT_STATE__OFFLINE) {
-		ctx_fail(c, CALLRAFT__CODE__BAD_STATE, "agent '%s': not logged in", op->agent_id);
-		return 0;
-	}
 	if (refuse_on_call(c, "change state"))
 		return 0;
 	if (route_touch_agent(c, a) != 0)

@@ -89,6 +89,17 @@ int ctx_load_agent(struct apply_ctx *c, const char *agent_id)
 	return rc;
 }
 
+int ctx_load_agent_in(struct apply_ctx *c, const char *agent_id)
+{
+	int rc = ctx_load_agent(c, agent_id);
+
+	if (rc == 0 && c->agent.state == CALLRAFT__AGENT_STATE__OFFLINE) {
+		ctx_fail(c, CALLRAFT__CODE__BAD_STATE, "agent '%s': not logged in", agent_id);
+		return 1;
+	}
+	return rc;
+}
+
 int ctx_get_call(struct apply_ctx *c, const char *call_id, Callraft__Call **out)
 {
 	return store_get(c->s, c->txn, DB_CALLS, call_id, strlen(call_id),

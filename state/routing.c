@@ -148,14 +148,10 @@ int route_touch_agent(struct apply_ctx *c, Callraft__Agent *agent)
 
 int op_agent_heartbeat(struct apply_ctx *c, const Callraft__AgentHeartbeat *op)
 {
-	int rc = ctx_load_agent(c, op->agent_id);
+	int rc = ctx_load_agent_in(c, op->agent_id);
 
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
-	if (c->agent.state == CALLRAFT__AGENT_STATE__OFFLINE) {
-		ctx_fail(c, CALLRAFT__CODE__BAD_STATE, "agent '%s': not logged in", op->agent_id);
-		return 0;
-	}
 	return (route_touch_agent(c, &c->agent) != 0 || ctx_put_agent(c, &c->agent) != 0) ? -1 : 0;
 }
 

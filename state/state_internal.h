@@ -306,6 +306,9 @@ void ctx_attach_agent(struct apply_ctx *c, Callraft__Agent *src);
  * -1 on a store error. */
 int ctx_load_call(struct apply_ctx *c, const char *call_id);
 int ctx_load_agent(struct apply_ctx *c, const char *agent_id);
+/* ctx_load_agent for a command only a logged-in agent may send: also 1, with BAD_STATE "not
+ * logged in", when the agent is OFFLINE (the agent stays attached). */
+int ctx_load_agent_in(struct apply_ctx *c, const char *agent_id);
 
 /* ---- routing.c, queue_config.c, queue_index.c, tick.c -------------------------------------- */
 enum timer_kind {
