@@ -2,7 +2,10 @@
 # docs/integrate.md works as written: every ```sh block of it, in order, run with bash -e against a
 # real 1+1+1 cluster (CALLRAFT_HTTP = node 1's HTTP address, a follower or the leader), every curl
 # with --fail: an answer other than 2xx fails the test. A fourth node is started first for the
-# membership examples.
+# membership examples. The last block is the walk-through of issue #14: a whole call by curl (the
+# PBX) and curl -N (the agent's push channel) through a SIGKILL of the leader, retried with the same
+# keys on other nodes, checked exactly-once by the block itself (run from the repository root, for
+# its ./deploy/cluster.sh).
 source "$(dirname "$0")/lib.sh"
 
 step "start a 1+1+1 cluster and a fourth, empty node"
@@ -26,11 +29,13 @@ for _ in $(seq 1 50); do
   curl -fsS "$CALLRAFT_HTTP/v1/members" >/dev/null 2>&1 && break
   sleep 0.2
 done
-bash "$script" > "$CALLRAFT_LAB/integrate.out" 2>&1 || {
+(cd "$ROOT" && timeout 300 bash "$script") > "$CALLRAFT_LAB/integrate.out" 2>&1 || {
   tail -n 20 "$CALLRAFT_LAB/integrate.out" >&2
   fail "a command of docs/integrate.md failed"
 }
+tail -n 16 "$CALLRAFT_LAB/integrate.out"
 echo "$blocks blocks, $(grep -c '^{"code":"OK"' "$CALLRAFT_LAB/integrate.out") answers OK"
 grep -q '"code":"OK"' "$CALLRAFT_LAB/integrate.out" || fail "no answer seen"
-"$CLUSTER_SH" kill 4 >/dev/null
+grep -q '^pushed: {' "$CALLRAFT_LAB/integrate.out" || fail "the walk-through saw no pushed offer"
+"$CLUSTER_SH" kill 4 >/dev/null 2>&1 || true
 echo "PASS"
