@@ -31,7 +31,7 @@ run() { # target extra-args...
   local log=$build/$t.log rc=0
   echo "--- $t $*"
   (cd "$build/artifacts" && "$build/tests/fuzz/$t" -artifact_prefix="$build/artifacts/$t-" \
-     -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$@" "$work") >"$log" 2>&1 || rc=$?
+     -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -print_funcs=0 "$@" "$work") >"$log" 2>&1 || rc=$?
   grep -E "^(stat::|==[0-9]+==ERROR|SUMMARY|INFO: Seed|Done)" "$log" || true
   if [ $rc != 0 ]; then
     echo "run.sh: $t failed (exit $rc); its log: $log; the input: $build/artifacts/$t-*" >&2
