@@ -402,21 +402,22 @@ int cli_parse_member_id(struct cli *cli, const char *s, uint64_t *out)
 	return CLI_EXIT_OK;
 }
 
-int cli_parse_word(struct cli *cli, const char *what, const char *s, const struct cli_word *words,
-		   int *out)
+int cli_parse_enum(struct cli *cli, const char *what, const char *s,
+		   const ProtobufCEnumDescriptor *d, const int *values, size_t n, int *out)
 {
 	char expected[256] = "";
-	size_t n = 0, len = 0;
+	size_t len = 0;
 
-	for (n = 0; words[n].word != NULL; n++) {
-		if (strcmp(s, words[n].word) == 0) {
-			*out = words[n].value;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(s, cli_enum_name(d, values[i])) == 0) {
+			*out = values[i];
 			return CLI_EXIT_OK;
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
 		const char *sep = i == 0 ? "" : i + 1 == n ? " or " : ", ";
-		int w = snprintf(expected + len, sizeof expected - len, "%s%s", sep, words[i].word);
+		int w = snprintf(expected + len, sizeof expected - len, "%s%s", sep,
+				 cli_enum_name(d, values[i]));
 		if (w < 0 || (size_t)w >= sizeof expected - len)
 			break;
 		len += (size_t)w;

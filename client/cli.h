@@ -94,15 +94,10 @@ int cli_parse_u64(const char *s, uint64_t *out);                              /*
 int cli_parse_limit(struct cli *cli, const char *s, uint32_t *out);          /* 1..LIST_LIMIT_MAX */
 int cli_parse_member_id(struct cli *cli, const char *s, uint64_t *out);       /* >= 1 */
 
-/* One word of a closed set and the value it stands for; a table ends with a NULL word. */
-struct cli_word {
-	const char *word;
-	int value;
-};
-/* Sets *out to the value of the word `s` names; otherwise a usage error listing the words
- * ("what: 's': expected a, b or c"). */
-int cli_parse_word(struct cli *cli, const char *what, const char *s, const struct cli_word *words,
-		   int *out);
+/* Sets *out to the one of `values` (n of enum `d`) whose CLI name (cli_enum_name) is `s`;
+ * otherwise a usage error listing those names ("what: 's': expected a, b or c"). */
+int cli_parse_enum(struct cli *cli, const char *what, const char *s,
+		   const ProtobufCEnumDescriptor *d, const int *values, size_t n, int *out);
 
 /* Display helpers. Buffers: at least 32 bytes. */
 int64_t cli_now_ms(void); /* wall clock, ms since the epoch */

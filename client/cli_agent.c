@@ -91,12 +91,10 @@ int cli_agent_login_output(struct cli *cli, const struct cli_args *a, const Call
 	return cli_agent_done(cli, reply, text);
 }
 
-static const struct cli_word agent_states[] = {
-    {"available", CALLRAFT__AGENT_STATE__AVAILABLE},
-    {"break", CALLRAFT__AGENT_STATE__BREAK},
-    {"wrap-up", CALLRAFT__AGENT_STATE__WRAP_UP},
-    {NULL, 0},
-};
+/* The states an agent may set by hand. */
+static const int agent_states_settable[] = {CALLRAFT__AGENT_STATE__AVAILABLE,
+					    CALLRAFT__AGENT_STATE__BREAK,
+					    CALLRAFT__AGENT_STATE__WRAP_UP};
 
 int cli_agent_state_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
@@ -105,7 +103,9 @@ int cli_agent_state_request(struct cli *cli, struct cli_args *a, struct callraft
 	int rv;
 
 	if ((rv = cli_check_id(cli, "agent", a->pos[0])) ||
-	    (rv = cli_parse_word(cli, "state", a->pos[1], agent_states, &state)) ||
+	    (rv = cli_parse_enum(cli, "state", a->pos[1], &callraft__agent_state__descriptor,
+				 agent_states_settable,
+				 sizeof agent_states_settable / sizeof agent_states_settable[0], &state)) ||
 	    (reason != NULL && (rv = cli_check_text(cli, "--reason", reason,
 						    CALLRAFT_REASON_BYTES_MAX))))
 		return rv;

@@ -291,12 +291,8 @@ int cli_members_remove_output(struct cli *cli, const struct cli_args *a,
 	return cli_admin_done(cli, reply, req->member_remove->id, text);
 }
 
-static const struct cli_word member_roles[] = {
-    {"voter", CALLRAFT__MEMBER_ROLE__VOTER},
-    {"standby", CALLRAFT__MEMBER_ROLE__STANDBY},
-    {"spare", CALLRAFT__MEMBER_ROLE__SPARE},
-    {NULL, 0},
-};
+static const int member_roles[] = {CALLRAFT__MEMBER_ROLE__VOTER, CALLRAFT__MEMBER_ROLE__STANDBY,
+				   CALLRAFT__MEMBER_ROLE__SPARE};
 
 int cli_members_assign_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
@@ -304,7 +300,9 @@ int cli_members_assign_request(struct cli *cli, struct cli_args *a, struct callr
 	int role = CALLRAFT__MEMBER_ROLE__ROLE_NONE;
 	int rv;
 	if ((rv = cli_parse_member_id(cli, a->pos[0], &id)) != CLI_EXIT_OK ||
-	    (rv = cli_parse_word(cli, "role", a->pos[1], member_roles, &role)) != CLI_EXIT_OK)
+	    (rv = cli_parse_enum(cli, "role", a->pos[1], &callraft__member_role__descriptor,
+				 member_roles, sizeof member_roles / sizeof member_roles[0],
+				 &role)) != CLI_EXIT_OK)
 		return rv;
 	Callraft__MemberAssign *assign = callraft_request_init(r, CALLRAFT__REQUEST__OP_MEMBER_ASSIGN);
 	assign->id = id;

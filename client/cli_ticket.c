@@ -75,26 +75,21 @@ int cli_ticket_open_output(struct cli *cli, const struct cli_args *a, const Call
 	return CLI_EXIT_OK;
 }
 
-static int cli_parse_ticket_status(struct cli *cli, const char *s, Callraft__TicketStatus *out)
-{
-	for (int st = CALLRAFT__TICKET_STATUS__OPEN; st <= CALLRAFT__TICKET_STATUS__CLOSED; st++) {
-		if (strcmp(s, cli_ticket_status_name((Callraft__TicketStatus)st)) == 0) {
-			*out = (Callraft__TicketStatus)st;
-			return CLI_EXIT_OK;
-		}
-	}
-	return cli_usage_error(cli, "--status: '%s': expected open, in-progress, resolved or closed",
-			       s);
-}
+static const int ticket_statuses[] = {CALLRAFT__TICKET_STATUS__OPEN,
+				      CALLRAFT__TICKET_STATUS__IN_PROGRESS,
+				      CALLRAFT__TICKET_STATUS__RESOLVED, CALLRAFT__TICKET_STATUS__CLOSED};
 
 int cli_ticket_update_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
 	const char *status = cli_opt(a, "status"), *note = cli_opt(a, "note");
 	const char *author = cli_opt(a, "author");
-	Callraft__TicketStatus st = CALLRAFT__TICKET_STATUS__TICKET_STATUS_NONE;
+	int st = CALLRAFT__TICKET_STATUS__TICKET_STATUS_NONE;
 	int rv;
 
-	if (status != NULL && (rv = cli_parse_ticket_status(cli, status, &st)) != CLI_EXIT_OK)
+	if (status != NULL &&
+	    (rv = cli_parse_enum(cli, "--status", status, &callraft__ticket_status__descriptor,
+				 ticket_statuses,
+				 sizeof ticket_statuses / sizeof ticket_statuses[0], &st)) != CLI_EXIT_OK)
 		return rv;
 	if (st == CALLRAFT__TICKET_STATUS__TICKET_STATUS_NONE && (note == NULL || note[0] == '\0'))
 		return cli_usage_error(cli, "nothing to update: pass --status or --note");
@@ -104,7 +99,7 @@ int cli_ticket_update_request(struct cli *cli, struct cli_args *a, struct callra
 		return rv;
 	Callraft__TicketUpdate *update = callraft_request_init(r, CALLRAFT__REQUEST__OP_TICKET_UPDATE);
 	update->code = a->pos[0];
-	update->status = st;
+	update->status = (Callraft__TicketStatus)st;
 	update->note = (char *)(note != NULL ? note : "");
 	update->author = (char *)(author != NULL ? author : "");
 	return CLI_EXIT_OK;
