@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # demo.sh: the main job. Installs what is needed, builds, starts a local 2+2+1 cluster (Tehran,
 # Shiraz, witness) of real callraftd processes on loopback, and drives contact-center traffic
-# through it from both call-center sites. The cluster keeps running afterwards (deploy/cluster.sh
+# through it from both call-center sites; prints the wallboard's URL. The cluster keeps running afterwards (deploy/cluster.sh
 # status / down).
 #   DEMO_DURATION (default 30 s), DEMO_RATE (calls/s per site, default 10), DEMO_LAYOUT (2+2+1).
 set -euo pipefail
@@ -11,6 +11,9 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
 ./deploy/cluster.sh up "${DEMO_LAYOUT:-2+2+1}"
 cluster=$(./deploy/cluster.sh addresses)
+# The wallboard: every node serves it; it moves to another node by itself when this one dies.
+wallboard="http://$(./deploy/cluster.sh http-addresses | cut -d, -f1)/"
+echo "demo.sh: the live wallboard: $wallboard (?lang=fa: in Persian, right to left)"
 ./build/callraft --cluster "$cluster" status
 ./build/callraft-traffic demo --cluster "$cluster" --sites tehran,shiraz \
   --rate "${DEMO_RATE:-10}" --duration "${DEMO_DURATION:-30}"
@@ -18,4 +21,5 @@ cluster=$(./deploy/cluster.sh addresses)
 for q in sales after-sales roadside; do ./build/callraft --cluster "$cluster" queue show "$q" --limit 5; done
 echo
 echo "demo.sh: the cluster is still running: export CALLRAFT_CLUSTER=$cluster"
+echo "demo.sh: the live wallboard: $wallboard"
 echo "demo.sh: try ./build/callraft status, ./deploy/cluster.sh kill 1, ./deploy/cluster.sh down"
