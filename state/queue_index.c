@@ -79,7 +79,8 @@ static int waiting_add(struct apply_ctx *c, char scope, const char *name, int de
 			     c->errmsg, c->errmsg_len);
 }
 
-static int waiting_index_add(struct apply_ctx *c, const Callraft__Call *call);
+static int waiting_index_add(struct apply_ctx *c, const Callraft__Call *call, bool counts,
+			     bool rank);
 
 int route_queue_put(struct apply_ctx *c, const Callraft__Call *call)
 {
@@ -100,11 +101,16 @@ int route_queue_put(struct apply_ctx *c, const Callraft__Call *call)
 		return -1;
 	if (present) /* the same place again: already indexed and counted */
 		return 0;
-	return waiting_index_add(c, call);
+	return waiting_index_add(c, call, true, true);
 }
 
-static int waiting_index_add(struct apply_ctx *c, const Callraft__Call *call)
+static int waiting_index_add(struct apply_ctx *c, const Callraft__Call *call, bool counts,
+			     bool rank)
 {
+	if (rank && rank_add(c, call, +1) != 0) /* queue_rank.c */
+		return -1;
+	if (!counts)
+		return 0;
 	if (waiting_add(c, 'q', call->queue, +1) != 0)
 		return -1;
 	if (call->arrival_site[0] == '\0')
@@ -134,7 +140,13 @@ int route_waiting_rebuild(struct state *s, char *errmsg, size_t errmsg_len)
 	c.errmsg_len = errmsg_len;
 	if ((rc = mdb_txn_begin(s->env, NULL, 0, &c.txn)) != 0)
 		return store_err(errmsg, errmsg_len, rc, "open '%s': waiting counts", s->dir);
-	if ((rc = mdb_stat(c.txn, s->dbi[DB_WAITING], &st)) != 0 || st.ms_entries > 0)
+	bool counts, rank;
+	if ((rc = mdb_stat(c.txn, s->dbi[DB_WAITING], &st)) != 0 ||
+	    (rc = rank_present(s, c.txn, &rank)) != 0)
+		goto done;
+	counts = st.ms_entries == 0;
+	rank = !rank; /* a store written before the rank counters (queue_rank.c): add them */
+	if (!counts && !rank)
 		goto done; /* kept since the state was made: nothing to rebuild */
 	if ((rc = mdb_cursor_open(c.txn, s->dbi[DB_QUEUE], &cur)) != 0)
 		goto done;
@@ -153,7 +165,7 @@ int route_waiting_rebuild(struct state *s, char *errmsg, size_t errmsg_len)
 			rc = MDB_CORRUPTED;
 			break;
 		}
-		int r = waiting_index_add(&c, call);
+		int r = waiting_index_add(&c, call, counts, rank);
 		callraft__call__free_unpacked(call, NULL);
 		if (r != 0) {
 			mdb_cursor_close(cur);
@@ -181,7 +193,7 @@ int route_queue_del(struct apply_ctx *c, const Callraft__Call *call)
 
 	if (rc != 0)
 		return rc;
-	if (waiting_add(c, 'q', call->queue, -1) != 0)
+	if (rank_add(c, call, -1) != 0 || waiting_add(c, 'q', call->queue, -1) != 0)
 		return -1;
 	if (call->arrival_site[0] == '\0')
 		return 0;

@@ -180,6 +180,31 @@ static void r_show(struct read *r, enum state_db db, const char *what, const cha
 		read_fail(r, CALLRAFT__CODE__INTERNAL, "%s", errmsg);
 }
 
+/* A waiting call's place in its queue's routing order, at FSM time (queue_rank.c). */
+static void r_call_position(struct read *r, const Callraft__Call *call)
+{
+	struct apply_ctx c;
+	Callraft__QueueConfig cfg;
+	uint64_t now = 0;
+	char errmsg[256];
+	int rc;
+
+	memset(&c, 0, sizeof c);
+	c.s = r->s;
+	c.txn = r->txn;
+	c.errmsg = errmsg;
+	c.errmsg_len = sizeof errmsg;
+	if (store_meta_get(r->s, r->txn, META_TIME, &now, errmsg, sizeof errmsg) != 0 ||
+	    route_queue_config(&c, call->queue, &cfg) != 0) {
+		read_fail(r, CALLRAFT__CODE__INTERNAL, "%s", errmsg);
+		return;
+	}
+	rc = queue_position(r->s, r->txn, (int64_t)now, call, &cfg, &r->reply->queue_position);
+	if (rc != 0)
+		read_fail(r, CALLRAFT__CODE__INTERNAL, "call '%s': position: %s", call->call_id,
+			  mdb_strerror(rc));
+}
+
 /* The queue's effective routing config (defaults where never configured). */
 static void r_queue_config(struct read *r, const char *queue)
 {
@@ -416,6 +441,8 @@ static void read_dispatch(struct read *r, const Callraft__Request *q)
 	case CALLRAFT__REQUEST__OP_CALL_SHOW:
 		r_show(r, DB_CALLS, "call", q->call_show->call_id, &callraft__call__descriptor,
 		       (ProtobufCMessage **)&p->call);
+		if (p->call != NULL && p->call->state == CALLRAFT__CALL_STATE__WAITING)
+			r_call_position(r, p->call);
 		break;
 	case CALLRAFT__REQUEST__OP_AGENT_SHOW:
 		r_show(r, DB_AGENTS, "agent", q->agent_show->agent_id, &callraft__agent__descriptor,

@@ -355,6 +355,13 @@ int route_queue_put(struct apply_ctx *c, const Callraft__Call *call);
 /* At open: builds the site index and waiting counts from the queue index if the state has none
  * (a state made before they were kept). Deterministic: replicas build the same. */
 int route_waiting_rebuild(struct state *s, char *errmsg, size_t errmsg_len);
+/* queue_rank.c: rank counters kept with the queue index (+1 when a call enters it, -1 when it
+ * leaves), whether any exist, and a waiting call's 1-based position in its queue's routing order
+ * at now_ms (O(log n)). */
+int rank_add(struct apply_ctx *c, const Callraft__Call *call, int delta);
+int rank_present(struct state *s, MDB_txn *txn, bool *out);
+int queue_position(struct state *s, MDB_txn *txn, int64_t now_ms, const Callraft__Call *call,
+		   const Callraft__QueueConfig *cfg, uint64_t *position);
 /* Takes a call out of the queue index (queue_key(call)), its site index entry and waiting counts:
  * 0, 1 if it was not in the index (nothing changes), -1 on a store error. */
 int route_queue_del(struct apply_ctx *c, const Callraft__Call *call);

@@ -89,6 +89,8 @@ d = req("POST", "/v1/calls", body=enq)
 assert d["call"]["state"] == "WAITING", d
 d = req("GET", "/v1/queues/{queue}", {"queue": "sales"}, query="?limit=10")
 assert [c["call_id"] for c in d["calls"]] == ["it-1"], d
+d = req("GET", "/v1/calls/{call_id}", {"call_id": "it-1"})
+assert int(d["queue_position"]) == 1, d  # its place in the routing order (docs/routing.md)
 d = req("POST", "/v1/calls/next", body={"agent_id": "ag-1"})
 tok = {"agent_id": "ag-1", "offer_term": d["call"]["offer_term"], "offer_index": d["call"]["offer_index"]}
 assert d["call"]["state"] == "OFFERED", d
@@ -100,6 +102,7 @@ tok = {"agent_id": "ag-1", "offer_term": d["call"]["offer_term"], "offer_index":
 req("POST", "/v1/calls/{call_id}/answer", {"call_id": "it-1"}, tok)
 d = req("GET", "/v1/calls/{call_id}", {"call_id": "it-1"})
 assert d["call"]["state"] == "ANSWERED" and d["call"]["agent_id"] == "ag-1", d
+assert int(d.get("queue_position", 0)) == 0, d  # not waiting: no place in line
 
 # a ticket from the call
 d = req("POST", "/v1/tickets", body={"customer_id": "cust-1", "call_id": "it-1",

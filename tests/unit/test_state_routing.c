@@ -614,6 +614,132 @@ static void test_aging_is_capped_below_top_tier(void **state)
 	assert_string_equal(serve(f, "a1"), "r2");
 }
 
+/* ==== issue 16 item 7: queue position ====================================================== */
+
+static uint64_t position_of(struct fx *f, const char *id)
+{
+	Callraft__Reply *r;
+	call_get(f, id, &r);
+	uint64_t p = r->queue_position;
+	callraft__reply__free_unpacked(r, NULL);
+	return p;
+}
+
+static void test_queue_position_follows_tiers_and_aging(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	register_client(f);
+	OK(f, c_login(&b, "a1", "tehran"));
+	OK(f, c_enqueue(&b, "regular", "tehran", 0, "+9821000001", ""));
+	assert_int_equal(position_of(f, "regular"), 1);
+	f->time_ms += 60000;
+	OK(f, c_enqueue(&b, "gold", "tehran", 2, "+9821000002", ""));
+	f->time_ms += 1000;
+	OK(f, c_enqueue(&b, "silver", "tehran", 1, "+9821000003", ""));
+	f->time_ms += 1000;
+	OK(f, c_enqueue(&b, "diamond", "tehran", 3, "+9821000004", ""));
+	/* the order `call next` serves them in (test_top_tier_goes_first_and_aging_prevents_...) */
+	assert_int_equal(position_of(f, "diamond"), 1);
+	assert_int_equal(position_of(f, "gold"), 2);
+	assert_int_equal(position_of(f, "regular"), 3); /* aged to 1, ties silver: earlier first */
+	assert_int_equal(position_of(f, "silver"), 4);
+	assert_string_equal(serve(f, "a1"), "diamond");
+	assert_int_equal(position_of(f, "diamond"), 0); /* not waiting */
+	assert_int_equal(position_of(f, "gold"), 1);
+	assert_int_equal(position_of(f, "regular"), 2);
+	assert_int_equal(position_of(f, "silver"), 3);
+	OK(f, c_abandon(&b, "gold"));
+	assert_int_equal(position_of(f, "regular"), 1);
+	assert_int_equal(position_of(f, "silver"), 2);
+}
+
+struct waiter {
+	char id[16];
+	bool waiting;
+	uint32_t tier;
+	int64_t enqueued_ms;
+	uint64_t seq;
+};
+
+/* Random arrivals (several in the same millisecond), abandons, answers and time steps across
+ * every tier: every waiting caller's position equals its rank in a full sort by the routing order
+ * (route_effective_priority, then enqueued_ms, then enqueue_seq), with and without aging. */
+static void test_queue_position_matches_a_full_sort(void **state)
+{
+	enum { N = 160 };
+	struct fx *f = *state;
+	static struct waiter w[N];
+	struct cb b;
+	unsigned rng = 12345;
+	size_t n = 0;
+
+	register_client(f);
+	for (int round = 0; round < 2; round++) {
+		OK(f, c_qconf(&b, -1, -1, -1, round == 0 ? 20000 : 0, 0));
+		Callraft__Reply *qr = queue_show(f);
+		Callraft__QueueConfig cfg = *qr->queue_config;
+		for (int step = 0; step < N / 2; step++) {
+			rng = rng * 1103515245u + 12345u;
+			unsigned r = (rng >> 8) % 100;
+			if (r < 60 && n < N) { /* arrive */
+				snprintf(w[n].id, sizeof w[n].id, "w%zu", n);
+				uint32_t tier = (rng >> 16) % (CALLRAFT_TIER_MAX + 1);
+				char number[24];
+				snprintf(number, sizeof number, "+98210%05zu", n); /* no redial */
+				OK(f, c_enqueue(&b, w[n].id, "", tier, number, ""));
+				Callraft__Reply *cr;
+				Callraft__Call *c = call_get(f, w[n].id, &cr);
+				w[n].waiting = true;
+				w[n].tier = c->tier;
+				w[n].enqueued_ms = c->enqueued_ms;
+				w[n].seq = c->enqueue_seq;
+				callraft__reply__free_unpacked(cr, NULL);
+				n++;
+			} else if (r < 75 && n > 0) { /* leave */
+				size_t i = (rng >> 12) % n;
+				if (w[i].waiting) {
+					OK(f, c_abandon(&b, w[i].id));
+					w[i].waiting = false;
+				}
+			}
+			if ((rng >> 20) % 3 != 0) /* else: the next arrival in the same millisecond */
+				f->time_ms += (int64_t)((rng >> 4) % 30000);
+			if (step % 8 != 7)
+				continue;
+			tick(f); /* FSM time = f->time_ms */
+			for (size_t i = 0; i < n; i++) {
+				if (!w[i].waiting)
+					continue;
+				Callraft__Call me = CALLRAFT__CALL__INIT, x = CALLRAFT__CALL__INIT;
+				me.tier = w[i].tier;
+				me.enqueued_ms = w[i].enqueued_ms;
+				int pm = route_effective_priority(&me, &cfg, f->time_ms);
+				uint64_t want = 1;
+				for (size_t j = 0; j < n; j++) {
+					if (j == i || !w[j].waiting)
+						continue;
+					x.tier = w[j].tier;
+					x.enqueued_ms = w[j].enqueued_ms;
+					int px = route_effective_priority(&x, &cfg, f->time_ms);
+					if (px > pm ||
+					    (px == pm && (w[j].enqueued_ms < w[i].enqueued_ms ||
+							  (w[j].enqueued_ms == w[i].enqueued_ms &&
+							   w[j].seq < w[i].seq))))
+						want++;
+				}
+				uint64_t got = position_of(f, w[i].id);
+				if (got != want)
+					fail_msg("round %d step %d: %s (tier %u, state %d): position %llu, want %llu",
+						 round, step, w[i].id, w[i].tier, (int)call_state(f, w[i].id),
+						 (unsigned long long)got, (unsigned long long)want);
+			}
+		}
+		callraft__reply__free_unpacked(qr, NULL);
+	}
+}
+
 /* ==== 6. overflow between sites =========================================================== */
 
 static void test_overflow_to_other_site_at_exact_boundary(void **state)
@@ -1668,6 +1794,7 @@ int main(void)
 	    T(test_wrap_up_after_a_call_then_tick_makes_available),
 	    T(test_queue_configure_is_stored_and_shown_with_defaults),
 	    T(test_top_tier_goes_first_and_aging_prevents_starvation),
+	    T(test_queue_position_follows_tiers_and_aging), T(test_queue_position_matches_a_full_sort),
 	    T(test_aging_is_capped_below_top_tier),
 	    T(test_overflow_to_other_site_at_exact_boundary),
 	    T(test_overflow_keeps_place_and_own_site_is_never_held_back),
