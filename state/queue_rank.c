@@ -198,11 +198,11 @@ static bool bound_less(struct bound a, struct bound b)
 }
 
 int queue_position(struct state *s, MDB_txn *txn, int64_t now_ms, const Callraft__Call *call,
-		   const Callraft__QueueConfig *cfg, uint64_t *position)
+		   const Callraft__QueueConfig *cfg, int priority, uint64_t *position)
 {
 	MDB_cursor *rcur = NULL, *qcur = NULL;
 	const struct bound me = {call->enqueued_ms, call->enqueue_seq};
-	int p = route_effective_priority(call, cfg, now_ms);
+	int p = priority; /* route_effective_priority(call, cfg, now_ms), by the caller */
 	int64_t aging = cfg->aging_ms_per_tier;
 	bool top = call->tier >= cfg->top_tier;
 	uint64_t ahead = 0;

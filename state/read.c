@@ -199,7 +199,9 @@ static void r_call_position(struct read *r, const Callraft__Call *call)
 		read_fail(r, CALLRAFT__CODE__INTERNAL, "%s", errmsg);
 		return;
 	}
-	rc = queue_position(r->s, r->txn, (int64_t)now, call, &cfg, &r->reply->queue_position);
+	rc = queue_position(r->s, r->txn, (int64_t)now, call, &cfg,
+			    route_effective_priority(call, &cfg, (int64_t)now),
+			    &r->reply->queue_position);
 	if (rc != 0)
 		read_fail(r, CALLRAFT__CODE__INTERNAL, "call '%s': position: %s", call->call_id,
 			  mdb_strerror(rc));

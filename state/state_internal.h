@@ -23,6 +23,7 @@
  *   state.c        open, close, the applied index, the digest.
  *   quota.c        the quotas over the logical bytes per table (RESOURCE_EXHAUSTED, issue 13).
  *   queue_index.c  the queue index, the site index and the waiting counts kept with it.
+ *   queue_rank.c   issue 16: rank counters kept with the queue index; a waiting call's position.
  *   sitelive.c     issue 12: whether a site is watched, a caller held; evidence from agents.
  *   queue_config.c queue and site configuration, and the defaults of unconfigured ones.
  *   history.c      a customer's contact history.
@@ -357,11 +358,11 @@ int route_queue_put(struct apply_ctx *c, const Callraft__Call *call);
 int route_waiting_rebuild(struct state *s, char *errmsg, size_t errmsg_len);
 /* queue_rank.c: rank counters kept with the queue index (+1 when a call enters it, -1 when it
  * leaves), whether any exist, and a waiting call's 1-based position in its queue's routing order
- * at now_ms (O(log n)). */
+ * at now_ms (O(log n)); priority: route_effective_priority(call, cfg, now_ms). */
 int rank_add(struct apply_ctx *c, const Callraft__Call *call, int delta);
 int rank_present(struct state *s, MDB_txn *txn, bool *out);
 int queue_position(struct state *s, MDB_txn *txn, int64_t now_ms, const Callraft__Call *call,
-		   const Callraft__QueueConfig *cfg, uint64_t *position);
+		   const Callraft__QueueConfig *cfg, int priority, uint64_t *position);
 /* Takes a call out of the queue index (queue_key(call)), its site index entry and waiting counts:
  * 0, 1 if it was not in the index (nothing changes), -1 on a store error. */
 int route_queue_del(struct apply_ctx *c, const Callraft__Call *call);
