@@ -507,7 +507,8 @@ static void refuse(struct http_req *r, int status, const char *code, const char 
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	r->h->counters.rejected++;
-	r->close_after = r->state == REQ_READING && r->body_expected > r->body_len;
+	/* A caller that set close_after (bad framing: what follows is not a request) keeps it. */
+	r->close_after |= r->state == REQ_READING && r->body_expected > r->body_len;
 	http_respond_error(r, status, code, msg, NULL);
 }
 

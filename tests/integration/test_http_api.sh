@@ -104,12 +104,25 @@ def raw_exchange(data, wait_s=15):
         s.close()
     return out
 
-r = raw_exchange(b"POST /v1/calls HTTP/1.1\r\nHost: x\r\nIdempotency-Key: k\r\n"
-                 b"Transfer-Encoding: chunked\r\n\r\n5\r\n{}{}{\r\n0\r\n\r\n")
-assert r.startswith(b"HTTP/1.1 411"), r[:100]
-# Framing libwebsockets itself refuses (a negative length, a bad request line): a 4xx or a close.
-r = raw_exchange(b"POST /v1/calls HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n")
-assert re.match(rb"HTTP/1.[01] 4", r), r[:100]
+# Bad framing (a chunked body, a negative or malformed Content-Length): a JSON error, then the
+# connection is closed at once (what follows is not a request), well before any idle timeout.
+def framing(data, status):
+    t0 = time.time()
+    r = raw_exchange(data, wait_s=5)
+    assert r.startswith(b"HTTP/1.1 %d" % status), r[:100]
+    assert b"content-type: application/json" in r.lower(), r[:200]
+    d = json.loads(r.split(b"\r\n\r\n", 1)[1])
+    assert d["code"] == "INVALID_ARGUMENT" and d["message"], d
+    assert time.time() - t0 < 4, "closed after %.1f s" % (time.time() - t0)
+    return d
+import json
+framing(b"POST /v1/calls HTTP/1.1\r\nHost: x\r\nIdempotency-Key: k\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n5\r\n{}{}{\r\n0\r\n\r\n", 411)
+for cl in (b"-5", b"-1", b"-0", b"-99999999999999999999", b"12abc"):
+    d = framing(b"POST /v1/calls HTTP/1.1\r\nHost: x\r\nIdempotency-Key: k\r\nContent-Length: " + cl +
+                b"\r\n\r\n", 400)
+    assert "Content-Length" in d["message"], d
+framing(b"GET /v1/status HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", 400)
 r = raw_exchange(b"GARBAGE\r\n\r\n")
 assert r == b"" or re.match(rb"HTTP/1.[01] 4", r), r[:100]
 # Headers beyond CALLRAFT_HTTP_HEADER_BYTES_MAX: libwebsockets closes the connection.
