@@ -35,9 +35,4 @@ install(TARGETS callraft_shared
 install(FILES ${CALLRAFT_PUBLIC_HEADERS} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/callraft)
 install(FILES ${CMAKE_BINARY_DIR}/callraft.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
-# `make package` (CPack): a tarball of everything the install rules put in place.
-set(CPACK_PACKAGE_NAME callraft)
-set(CPACK_PACKAGE_VENDOR callraft)
-set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "Raft-replicated contact-center state store: node, CLI, C client library")
-set(CPACK_GENERATOR TGZ)
-include(CPack)
+# `make package` (CPack): deploy/package/package.cmake (a tarball; the Debian package).

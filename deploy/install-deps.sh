@@ -43,7 +43,7 @@ patch_id=$(cat "${patches[@]}" | sha256sum | cut -c1-16)
 marker=$PREFIX/share/callraft/raft-$RAFT_VERSION-patches
 have_raft() {
   PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig pkg-config --exact-version="$RAFT_VERSION" raft 2>/dev/null &&
-    [ "$(cat "$marker" 2>/dev/null)" = "$patch_id" ]
+    [ "$(cat "$marker" 2>/dev/null)" = "$patch_id" ] && [ -f "$PREFIX/lib/libraft.a" ]
 }
 if have_raft; then
   exit 0
@@ -72,8 +72,9 @@ for p in "${patches[@]}"; do
 done
 autoreconf -i >/dev/null 2>&1
 # The fixture (raft_fixture) is part of the library build; the tests use it for deterministic simulations.
+# The static library is what the Debian package links (CALLRAFT_RAFT_STATIC, deploy/package/).
 ./configure --prefix="$PREFIX" --enable-uv --enable-fixture --disable-example --disable-benchmark \
-  --disable-static >/dev/null
+  --enable-static >/dev/null
 make -j"$(nproc)" >/dev/null
 make install >/dev/null
 ldconfig
