@@ -10,7 +10,8 @@ step "build the package"
 deb=$(CALLRAFT_JOBS=$(nproc) "$ROOT/deploy/package/build-deb.sh" "$BUILD/deb")
 [ -f "$deb" ] || fail "no package built"
 info=$(dpkg-deb --info "$deb")
-contents=$(dpkg-deb --contents "$deb" | awk '{print $1, $NF}')
+raw=$(dpkg-deb --contents "$deb")
+contents=$(echo "$raw" | awk '{print $1, $NF}')
 
 step "control: package, dependencies, maintainer scripts, conffile"
 echo "$info" | grep -q '^ Package: callraft$' || fail "package name"
@@ -29,7 +30,8 @@ for f in ./usr/bin/callraftd ./usr/bin/callraft ./usr/include/callraft/callraft_
          ./usr/share/doc/callraft/operations.md; do
   echo "$contents" | grep -q " $f$" || fail "missing $f"
 done
-echo "$contents" | grep -qE ' \./usr/lib/[a-z0-9_-]+/libcallraft\.so\.0$' || fail "missing libcallraft.so.0"
+echo "$raw" | grep -qE ' \./usr/lib/[a-z0-9_-]+/libcallraft\.so\.0 -> libcallraft\.so\.0\.' ||
+  fail "missing libcallraft.so.0"
 echo "$contents" | grep -qE '^-rwxr-xr-x \./usr/bin/callraftd$' || fail "callraftd not 0755"
 unit=$(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/lib/systemd/system/callraftd.service)
 echo "$unit" | grep -qx 'ExecStart=/usr/bin/callraftd --config /etc/callraft/node.ini' || fail "unit ExecStart"

@@ -5,7 +5,7 @@
 # version, another build) with dpkg and checks the binary was replaced while the data and a local
 # change to the conffile were kept; purges and checks the user, data and configuration are gone.
 set -euo pipefail
-a=$1 b=$2
+a=$1 b=$2 base=${3:-11000}
 say() { echo "deb: $*"; }
 fail() { echo "deb: FAIL: $*" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
@@ -29,22 +29,27 @@ apt-get install -y -q --no-install-recommends systemd >/tmp/apt2.log 2>&1 || { t
 systemd-analyze verify "$unit" || fail "systemd-analyze verify"
 [ -L /etc/systemd/system/multi-user.target.wants/callraftd.service ] || say "(unit not enabled: systemctl was absent at install)"
 
+# The root shares the host's network: the node takes ports of the tester's CALLRAFT_PORT_BASE (a
+# local change to the conffile, which the upgrade must keep).
+sed -i "s/127.0.0.1:7001/127.0.0.1:$((base + 1))/; s/127.0.0.1:8001/127.0.0.1:$((base + 101))/; s/127.0.0.1:8080/127.0.0.1:$((base + 201))/" /etc/callraft/node.ini
+client=127.0.0.1:$((base + 101))
+
 # ExecStart, as the unit's User= would run it (no systemd runs in this root).
 exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
 user=$(sed -n 's/^User=//p' "$unit")
 start_node() {
   setpriv --reuid "$user" --regid "$user" --init-groups -- $exec_start >>/tmp/callraftd.log 2>&1 &
   pid=$!
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; callraft --cluster 127.0.0.1:8001 --timeout 1000 status >/dev/null 2>&1 && return 0; sleep 0.2; done
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; callraft --cluster "$client" --timeout 1000 status >/dev/null 2>&1 && return 0; sleep 0.2; done
   cat /tmp/callraftd.log; fail "callraftd did not serve"
 }
 stop_node() { kill -TERM "$pid"; wait "$pid" || true; }
 
 say "start callraftd as $user: $exec_start"
 start_node
-[ "$(ps -o user= -p "$pid")" = "$user" ] || fail "callraftd does not run as $user"
-callraft --cluster 127.0.0.1:8001 call enqueue --call-id deb-1 --queue sales --caller +982100000001 >/dev/null
-grep -q 'event=started' /tmp/callraftd.log || fail "no started event in the log"
+[ "$(awk '/^Uid:/ {print $3}' "/proc/$pid/status")" = "$(id -u "$user")" ] || fail "callraftd does not run as $user"
+callraft --cluster "$client" call enqueue --call-id deb-1 --queue sales --caller +982100000001 >/dev/null
+grep -q 'event=started' /tmp/callraftd.log || { cat /tmp/callraftd.log; fail "no started event in the log"; }
 stop_node
 
 say "upgrade: dpkg -i $b (same version, another build); node.ini changed locally"
@@ -55,7 +60,7 @@ dpkg -i "$b" >/tmp/dpkg.log 2>&1 || { cat /tmp/dpkg.log; fail "dpkg -i B"; }
 [ "$(sha256sum /usr/bin/callraftd | cut -d' ' -f1)" = "$sum_b" ] || fail "callraftd not replaced by B's"
 grep -q '^; changed by the operator' /etc/callraft/node.ini || fail "the local change to node.ini was lost"
 start_node
-callraft --cluster 127.0.0.1:8001 call show deb-1 | grep -q WAITING || fail "call deb-1 lost in the upgrade"
+callraft --cluster "$client" call show deb-1 | grep -q WAITING || fail "call deb-1 lost in the upgrade"
 stop_node
 
 say "purge"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_deb_fresh.sh: the Debian package in a pristine Debian 12 root (opt-in: a few minutes; not in
 # CI; run as root on a machine with ../shared/tools/fresh-debian or FRESH_DEBIAN set):
-#   tests/package/test_deb_fresh.sh
+#   CALLRAFT_PORT_BASE=11000 tests/package/test_deb_fresh.sh   (the root shares the host's network)
 # Builds the package twice (A, then B: the same version with a changed build: B's callraftd carries
 # an extra note section), then in a fresh root: apt install A, checks, start as the unit would,
 # upgrade to B, purge (tests/package/deb_in_root.sh).
@@ -25,4 +25,4 @@ git clone -q "$root" "$work/repo"
 mkdir -p "$work/repo/pkg" && cp "$a" "$work/repo/pkg/a.deb" && cp "$work/b.deb" "$work/repo/pkg/b.deb"
 cp "$root/tests/package/deb_in_root.sh" "$work/repo/pkg/"
 git -C "$work/repo" add -f pkg && git -C "$work/repo" -c user.name=t -c user.email=t@t commit -qm "packages under test"
-"$fresh" --repo "$work/repo" -- bash pkg/deb_in_root.sh ./pkg/a.deb ./pkg/b.deb
+"$fresh" --repo "$work/repo" -- bash pkg/deb_in_root.sh ./pkg/a.deb ./pkg/b.deb "${CALLRAFT_PORT_BASE:-11000}"
