@@ -60,7 +60,13 @@ dpkg -i "$b" >/tmp/dpkg.log 2>&1 || { cat /tmp/dpkg.log; fail "dpkg -i B"; }
 [ "$(sha256sum /usr/bin/callraftd | cut -d' ' -f1)" = "$sum_b" ] || fail "callraftd not replaced by B's"
 grep -q '^; changed by the operator' /etc/callraft/node.ini || fail "the local change to node.ini was lost"
 start_node
-callraft --cluster "$client" call show deb-1 | grep -q WAITING || fail "call deb-1 lost in the upgrade"
+# The restarted node elects itself first: retry the read until it leads.
+for _ in $(seq 50); do
+  shown=$(callraft --cluster "$client" --timeout 2000 call show deb-1 2>&1 || true)
+  echo "$shown" | grep -qi waiting && break
+  sleep 0.2
+done
+echo "$shown" | grep -qi waiting || fail "call deb-1 lost in the upgrade: $shown"
 stop_node
 
 say "purge"
