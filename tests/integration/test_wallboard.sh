@@ -11,13 +11,13 @@
 # Exit 77 (ctest: skipped) with the reason when Chromium, Node.js or playwright-core cannot be had.
 source "$(dirname "$0")/lib.sh"
 
-skip() { echo "SKIP: $*"; exit 77; }
+skip() { echo "SKIP: $*"; trap - EXIT; rm -rf "$CALLRAFT_LAB"; exit 77; }  # nothing started yet
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 [ -x "$CHROMIUM" ] || skip "no $CHROMIUM (deploy/install-deps.sh installs Debian's chromium)"
 command -v node >/dev/null && command -v npm >/dev/null || skip "no Node.js/npm to run the browser driver"
 "$CHROMIUM" --headless --no-sandbox --disable-gpu --version >/dev/null 2>&1 || skip "$CHROMIUM does not start here"
 PW_VERSION=1.64.1
-NPM_DIR=${CALLRAFT_NPM_DIR:-$HOME/.cache/callraft-wallboard}
+NPM_DIR=${CALLRAFT_NPM_DIR:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/callraft-wallboard}
 if [ ! -f "$NPM_DIR/node_modules/playwright-core/package.json" ] ||
    ! grep -q "\"version\": \"$PW_VERSION\"" "$NPM_DIR/node_modules/playwright-core/package.json"; then
   mkdir -p "$NPM_DIR"
