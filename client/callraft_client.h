@@ -34,6 +34,12 @@ struct callraft_client_options {
 	int attempt_timeout_ms;   /* deadline of one attempt on one node; 0: adaptive (srtt + 4 rttvar
 				   * of the answers seen, 300..5000 ms, 500 before any): a hung
 				   * node is left for the next within a few hundred ms */
+	/* TLS (docs/security.md): the cluster CA, this client's certificate and key (PEM files). When
+	 * all three are NULL the environment's CALLRAFT_TLS_CA, CALLRAFT_TLS_CERT and CALLRAFT_TLS_KEY
+	 * are used; when those are unset too, connections are plain TCP (nodes with insecure = true). */
+	const char *tls_ca;
+	const char *tls_cert;
+	const char *tls_key;
 };
 
 /* Parses the options and returns a client (no connection yet). -1 with errmsg on bad options
@@ -58,7 +64,8 @@ Callraft__Reply *callraft_client_call(struct callraft_client *c, Callraft__Reque
 				      size_t errmsg_len);
 
 /* Sends a read-only request to one node at `address` only (no retry, no forwarding assumptions):
- * used by `callraft status` to probe each member. NULL with errmsg if it is unreachable. */
+ * used by `callraft status` to probe each member. NULL with errmsg if it is unreachable. TLS as
+ * configured by CALLRAFT_TLS_CA/CERT/KEY. */
 Callraft__Reply *callraft_client_call_node(const char *address, Callraft__Request *req, int timeout_ms,
 					   char *errmsg, size_t errmsg_len);
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
 
 #include "callraft_limits.h"
 
@@ -82,7 +83,8 @@ static int cli_status_json(const Callraft__NodeStatus *st, const Callraft__NodeS
 					"snapshots", "snapshot_index", "snapshot_bytes",
 					"snapshot_copy_ms", "snapshot_write_ms", "snapshot_threshold",
 					"quota_used_bytes", "quota_bytes", "map_bytes",
-					"map_used_bytes", "alarm", NULL);
+					"map_used_bytes", "alarm", "tls", "tls_cert_expires_s",
+					"tls_cert_name", NULL);
 		} else {
 			cli_json_str(m, "error", probes[i].error);
 		}
@@ -92,24 +94,47 @@ static int cli_status_json(const Callraft__NodeStatus *st, const Callraft__NodeS
 	return cli_print_json(top);
 }
 
+/* A certificate this close to expiry is called out under the table. */
+#define CLI_CERT_WARN_DAYS 30
+
+/* "2029-03-11 (824d)", "EXPIRED", or "off" for a node without TLS. */
+static void cli_cert_expiry(const Callraft__NodeStatus *own, char *buf, size_t len)
+{
+	time_t t = (time_t)own->tls_cert_expires_s;
+	struct tm tm;
+	int64_t left_s;
+	if (!own->tls) {
+		snprintf(buf, len, "off");
+		return;
+	}
+	left_s = own->tls_cert_expires_s - (int64_t)time(NULL);
+	if (left_s <= 0 || gmtime_r(&t, &tm) == NULL) {
+		snprintf(buf, len, "EXPIRED");
+		return;
+	}
+	snprintf(buf, len, "%04d-%02d-%02d (%lldd)", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		 (long long)(left_s / 86400));
+}
+
 static void cli_status_text(const Callraft__NodeStatus *st, const Callraft__NodeStatus *sum,
 			    const struct cli_probe *probes, size_t n)
 {
 	static const char *const headers[] = {"ID",	   "SITE", "ROLE",  "CLIENT-ADDRESS",
 					      "RAFT-ADDRESS", "REACHABLE", "STATE", "TERM",
-					      "APPLIED",      "STATE-MB"};
+					      "APPLIED",      "STATE-MB", "CERT-EXPIRES"};
 	struct cli_table t;
-	cli_table_init(&t, 10, headers);
+	cli_table_init(&t, 11, headers);
 	for (size_t i = 0; i < n; i++) {
 		const Callraft__Member *m = probes[i].member;
 		const Callraft__NodeStatus *own = probes[i].reply ? probes[i].reply->status : NULL;
-		char id[24], term[24] = "-", applied[24] = "-", mb[24] = "-";
+		char id[24], term[24] = "-", applied[24] = "-", mb[24] = "-", cert[48] = "-";
 		snprintf(id, sizeof id, "%llu", (unsigned long long)m->id);
 		if (own != NULL) {
 			snprintf(term, sizeof term, "%llu", (unsigned long long)own->term);
 			snprintf(applied, sizeof applied, "%llu",
 				 (unsigned long long)own->applied_index);
 			snprintf(mb, sizeof mb, "%.1f", (double)own->state_bytes / 1e6);
+			cli_cert_expiry(own, cert, sizeof cert);
 		}
 		const char *row[] = {id,
 				     m->site,
@@ -120,7 +145,8 @@ static void cli_status_text(const Callraft__NodeStatus *st, const Callraft__Node
 				     own != NULL ? own->state : "-",
 				     term,
 				     applied,
-				     mb};
+				     mb,
+				     cert};
 		cli_table_add(&t, row);
 	}
 	cli_table_print(&t, stdout);
@@ -133,6 +159,18 @@ static void cli_status_text(const Callraft__NodeStatus *st, const Callraft__Node
 		else if (probes[i].reply->status->alarm[0] != '\0')
 			printf("member %llu alarm: %s\n", (unsigned long long)probes[i].member->id,
 			       probes[i].reply->status->alarm);
+	for (size_t i = 0; i < n; i++) {
+		const Callraft__NodeStatus *own = probes[i].reply ? probes[i].reply->status : NULL;
+		int64_t left_s = own != NULL && own->tls ? own->tls_cert_expires_s - (int64_t)time(NULL) : 0;
+		if (own != NULL && own->tls && left_s < CLI_CERT_WARN_DAYS * 86400)
+			printf("member %llu: certificate '%s' %s: reissue it (deploy/certs.sh) and send "
+			       "the node SIGHUP\n",
+			       (unsigned long long)probes[i].member->id, own->tls_cert_name,
+			       left_s <= 0 ? "HAS EXPIRED" : "expires within 30 days");
+		else if (own != NULL && !own->tls)
+			printf("member %llu: insecure = true: no TLS, anyone who reaches it can change "
+			       "the state\n", (unsigned long long)probes[i].member->id);
+	}
 	if (sum->leader_id == 0)
 		printf("leader: none known (answered by node %llu)\n", (unsigned long long)st->id);
 	else

@@ -20,6 +20,10 @@
  *
  * Retries of one write all carry the same (client_id, seq), so the cluster applies it at most once
  * and answers a retry of an applied write with the stored reply.
+ *
+ * TLS: with a CA, certificate and key (options or CALLRAFT_TLS_CA/CERT/KEY) every connection is
+ * TLS 1.3 on the non-blocking socket, driven with the same poll() deadlines; the node must show a
+ * member certificate (callraft:node URI) signed by the CA and naming the host dialled.
  */
 #include "callraft_client.h"
 #include "callraft_ops.h"
@@ -38,6 +42,10 @@
 #include <unistd.h>
 
 #include "callraft_limits.h"
+#include "tls.h"
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
 
 /* Client tunables (not cluster limits, so they live here rather than in limits.h). */
 /* A request's deadline including retries: longer than an election (a few seconds) plus a forward. */
@@ -82,6 +90,8 @@ struct callraft_client {
 	bool has_hint;
 	struct client_address conn; /* address of fd, when fd >= 0 */
 	int fd;
+	SSL_CTX *tls_ctx; /* NULL: plain TCP */
+	SSL *ssl;         /* the connection's, when tls_ctx and fd >= 0 */
 	char name[CALLRAFT_ID_BYTES_MAX + 1];
 	int request_timeout_ms;
 	int attempt_timeout_ms; /* fixed by the options, or the adaptive bound's ceiling */
@@ -337,6 +347,83 @@ static int connect_address(const struct client_address *a, int64_t deadline, cha
 	return fd;
 }
 
+/* TLS: one non-blocking SSL call repeated until done, waiting with poll() for what it wants. */
+static int tls_wait(SSL *ssl, int fd, int rv, int64_t deadline, const char *what, char *errmsg,
+		    size_t errmsg_len)
+{
+	char why[400];
+	int err = SSL_get_error(ssl, rv);
+	if (err == SSL_ERROR_WANT_READ)
+		return wait_fd(fd, POLLIN, deadline, what, errmsg, errmsg_len);
+	if (err == SSL_ERROR_WANT_WRITE)
+		return wait_fd(fd, POLLOUT, deadline, what, errmsg, errmsg_len);
+	if (err == SSL_ERROR_ZERO_RETURN) {
+		snprintf(errmsg, errmsg_len, "%s: connection closed by the node", what);
+		return -1;
+	}
+	long verify = SSL_get_verify_result(ssl);
+	if (verify != X509_V_OK)
+		snprintf(errmsg, errmsg_len, "%s: TLS: node certificate: %s", what,
+			 X509_verify_cert_error_string(verify));
+	else if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
+		snprintf(errmsg, errmsg_len, "%s: TLS: connection closed by the node (is this a callraft "
+			 "node with TLS, and does it accept our certificate? see its log)", what);
+	else
+		snprintf(errmsg, errmsg_len, "%s: TLS: %s", what, tls_error_string(why, sizeof why));
+	ERR_clear_error();
+	return -1;
+}
+
+/* Runs the TLS handshake on connected `fd` to `host`. Returns the SSL, or NULL with errmsg. */
+static SSL *tls_connect(SSL_CTX *ctx, int fd, const char *host, int64_t deadline, char *errmsg,
+			size_t errmsg_len)
+{
+	SSL *ssl = SSL_new(ctx);
+	struct tls_identity id;
+	char why[300];
+	int rv;
+	if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
+		snprintf(errmsg, errmsg_len, "TLS: %s", tls_error_string(why, sizeof why));
+		goto err;
+	}
+	/* The node's certificate must name the host we dialled (IP literal or DNS name). */
+	if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) != 1) {
+		ERR_clear_error();
+		if (SSL_set1_host(ssl, host) != 1 || SSL_set_tlsext_host_name(ssl, host) != 1) {
+			snprintf(errmsg, errmsg_len, "TLS: host '%s': %s", host,
+				 tls_error_string(why, sizeof why));
+			goto err;
+		}
+	}
+	while ((rv = SSL_connect(ssl)) != 1)
+		if (tls_wait(ssl, fd, rv, deadline, "TLS handshake", errmsg, errmsg_len) != 0)
+			goto err;
+	if (tls_identity_from_ssl(ssl, &id) != 0 || id.node_id == 0) {
+		snprintf(errmsg, errmsg_len, "TLS: the node's certificate '%s' is not a member's "
+			 "(no callraft:node URI)", id.name);
+		goto err;
+	}
+	return ssl;
+err:
+	SSL_free(ssl);
+	return NULL;
+}
+
+static int send_all_tls(SSL *ssl, int fd, const uint8_t *buf, size_t len, int64_t deadline,
+			char *errmsg, size_t errmsg_len)
+{
+	while (len > 0) {
+		int n = SSL_write(ssl, buf, (int)len);
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+		} else if (tls_wait(ssl, fd, n, deadline, "send", errmsg, errmsg_len) != 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline, char *errmsg,
 		    size_t errmsg_len)
 {
@@ -391,7 +478,8 @@ static Callraft__Reply *exchange(struct callraft_client *c, const Callraft__Requ
 	callraft_frame_put_len(c->out, (uint32_t)len);
 	size_t packed = callraft__request__pack(req, c->out + 4);
 	assert(packed == len);
-	if (send_all(c->fd, c->out, 4 + len, deadline, errmsg, errmsg_len) != 0)
+	if (c->ssl != NULL ? send_all_tls(c->ssl, c->fd, c->out, 4 + len, deadline, errmsg, errmsg_len)
+			   : send_all(c->fd, c->out, 4 + len, deadline, errmsg, errmsg_len))
 		return NULL;
 
 	for (;;) {
@@ -414,7 +502,10 @@ static Callraft__Reply *exchange(struct callraft_client *c, const Callraft__Requ
 						 reply_len);
 					return NULL;
 				}
-				if (reply->request_id == req->request_id)
+				/* A frame the node could not read is answered with request_id 0
+				 * (it never learnt ours), then the connection closes. */
+				if (reply->request_id == req->request_id ||
+				    (reply->request_id == 0 && reply->code == CALLRAFT__CODE__BAD_FRAME))
 					return reply;
 				callraft__reply__free_unpacked(reply, NULL); /* a stale reply */
 				continue;
@@ -426,6 +517,14 @@ static Callraft__Reply *exchange(struct callraft_client *c, const Callraft__Requ
 		} else if (buf_reserve(&c->in, &c->in_cap, 4) != 0) {
 			snprintf(errmsg, errmsg_len, "out of memory");
 			return NULL;
+		}
+		if (c->ssl != NULL) {
+			int n = SSL_read(c->ssl, c->in + c->in_len, (int)(c->in_cap - c->in_len));
+			if (n > 0)
+				c->in_len += (size_t)n;
+			else if (tls_wait(c->ssl, c->fd, n, deadline, "recv", errmsg, errmsg_len) != 0)
+				return NULL;
+			continue;
 		}
 		/* The reply cannot be there right after the send: wait first, then read. */
 		if (wait_fd(c->fd, POLLIN, deadline, "recv", errmsg, errmsg_len) != 0)
@@ -461,6 +560,39 @@ static int request_check_size(const Callraft__Request *req, char *errmsg, size_t
 /* ------------------------------------------------------------------------------------------------
  * Open, close, accessors. */
 
+/* The TLS context from the options, else the environment; *out = NULL when neither names files. */
+static int client_tls_ctx(const struct callraft_client_options *opts, SSL_CTX **out, char *errmsg,
+			  size_t errmsg_len)
+{
+	const char *ca = opts != NULL ? opts->tls_ca : NULL;
+	const char *cert = opts != NULL ? opts->tls_cert : NULL;
+	const char *key = opts != NULL ? opts->tls_key : NULL;
+	struct tls_files f;
+	*out = NULL;
+	if (ca == NULL && cert == NULL && key == NULL) {
+		ca = getenv("CALLRAFT_TLS_CA");
+		cert = getenv("CALLRAFT_TLS_CERT");
+		key = getenv("CALLRAFT_TLS_KEY");
+	}
+	if ((ca == NULL || !*ca) && (cert == NULL || !*cert) && (key == NULL || !*key))
+		return 0;
+	if (ca == NULL || !*ca || cert == NULL || !*cert || key == NULL || !*key) {
+		snprintf(errmsg, errmsg_len, "tls: CA, certificate and key are all needed "
+			 "(CALLRAFT_TLS_CA, CALLRAFT_TLS_CERT, CALLRAFT_TLS_KEY)");
+		return -1;
+	}
+	if (strlen(ca) >= sizeof f.ca || strlen(cert) >= sizeof f.cert || strlen(key) >= sizeof f.key) {
+		snprintf(errmsg, errmsg_len, "tls: a file name is longer than %d bytes",
+			 TLS_PATH_BYTES_MAX - 1);
+		return -1;
+	}
+	snprintf(f.ca, sizeof f.ca, "%s", ca);
+	snprintf(f.cert, sizeof f.cert, "%s", cert);
+	snprintf(f.key, sizeof f.key, "%s", key);
+	*out = tls_ctx_new(&f, errmsg, errmsg_len);
+	return *out != NULL ? 0 : -1;
+}
+
 int callraft_client_open(const struct callraft_client_options *opts, struct callraft_client **out,
 			 char *errmsg, size_t errmsg_len)
 {
@@ -485,7 +617,8 @@ int callraft_client_open(const struct callraft_client_options *opts, struct call
 		return -1;
 	}
 	c->fd = -1;
-	if (cluster_parse(c, opts->cluster, errmsg, errmsg_len) != 0) {
+	if (cluster_parse(c, opts->cluster, errmsg, errmsg_len) != 0 ||
+	    client_tls_ctx(opts, &c->tls_ctx, errmsg, errmsg_len) != 0) {
 		free(c);
 		return -1;
 	}
@@ -509,6 +642,10 @@ int callraft_client_open(const struct callraft_client_options *opts, struct call
 
 static void conn_close(struct callraft_client *c)
 {
+	if (c->ssl != NULL) {
+		SSL_free(c->ssl); /* no close_notify: the node treats EOF the same */
+		c->ssl = NULL;
+	}
 	if (c->fd >= 0) {
 		close(c->fd);
 		c->fd = -1;
@@ -521,6 +658,7 @@ void callraft_client_close(struct callraft_client *c)
 	if (c == NULL)
 		return;
 	conn_close(c);
+	SSL_CTX_free(c->tls_ctx);
 	free(c->out);
 	free(c->in);
 	free(c);
@@ -612,6 +750,15 @@ static Callraft__Reply *attempt(struct callraft_client *c, const struct client_a
 		int fd = connect_address(a, deadline, errmsg, errmsg_len);
 		if (fd < 0)
 			return NULL;
+		if (c->tls_ctx != NULL) {
+			char why[400];
+			c->ssl = tls_connect(c->tls_ctx, fd, a->host, deadline, why, sizeof why);
+			if (c->ssl == NULL) {
+				snprintf(errmsg, errmsg_len, "%s: %s", a->text, why);
+				close(fd);
+				return NULL;
+			}
+		}
 		c->conn = *a;
 		c->fd = fd;
 	}
@@ -833,9 +980,24 @@ Callraft__Reply *callraft_client_call_node(const char *address, Callraft__Reques
 	if (request_check_size(req, errmsg, errmsg_len) != 0)
 		return NULL;
 	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : CLIENT_ATTEMPT_TIMEOUT_MS_DEFAULT);
-	int fd = connect_address(&a, deadline, errmsg, errmsg_len);
-	if (fd < 0)
+	SSL_CTX *ctx;
+	if (client_tls_ctx(NULL, &ctx, errmsg, errmsg_len) != 0)
 		return NULL;
+	int fd = connect_address(&a, deadline, errmsg, errmsg_len);
+	if (fd < 0) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL *ssl = NULL;
+	if (ctx != NULL) {
+		ssl = tls_connect(ctx, fd, a.host, deadline, why, sizeof why);
+		SSL_CTX_free(ctx); /* the SSL keeps its own reference */
+		if (ssl == NULL) {
+			snprintf(errmsg, errmsg_len, "%s: %s", a.text, why);
+			close(fd);
+			return NULL;
+		}
+	}
 	req->version = CALLRAFT_PROTOCOL_VERSION;
 	req->request_id = 1;
 	req->client_id = 0;
@@ -844,14 +1006,17 @@ Callraft__Reply *callraft_client_call_node(const char *address, Callraft__Reques
 	req->session_secret.len = 0;
 	struct callraft_client *probe = calloc(1, sizeof *probe); /* only its connection is used */
 	if (probe == NULL) {
+		SSL_free(ssl);
 		close(fd);
 		snprintf(errmsg, errmsg_len, "out of memory");
 		return NULL;
 	}
 	probe->fd = fd;
+	probe->ssl = ssl;
 	Callraft__Reply *reply = exchange(probe, req, deadline, why, sizeof why);
 	if (reply == NULL)
 		snprintf(errmsg, errmsg_len, "%s: %s", a.text, why);
+	SSL_free(ssl);
 	close(fd);
 	free(probe->out);
 	free(probe->in);

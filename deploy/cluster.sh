@@ -5,6 +5,9 @@
 #   deploy/cluster.sh status             `callraft status` against the cluster
 #   deploy/cluster.sh addresses          the client addresses, comma-separated (for --cluster)
 #   deploy/cluster.sh http-addresses     the HTTP/JSON addresses, comma-separated
+#   deploy/cluster.sh env [CLIENT]       export lines for a shell: CALLRAFT_CLUSTER and the TLS files
+#                                        of client certificate CLIENT (default admin; also supervisor,
+#                                        agent, pbx, traffic): eval "$(deploy/cluster.sh env)"
 #   deploy/cluster.sh kill ID [SIGNAL]   signal one node (default KILL), by the PID we started
 #   deploy/cluster.sh start ID           start one node again from its data dir
 #   deploy/cluster.sh new ID SITE        write a config for a new (empty) node and start it;
@@ -18,6 +21,9 @@
 # BASE+200+i (HTTP/JSON);
 # CALLRAFT_BUILD (default ./build): where callraftd and callraft are;
 # CALLRAFT_NODE_INI_EXTRA: sections added to every node's config (e.g. "[state]\nquota_mb = 2").
+# TLS is on: `up` makes a CA and certificates in $CALLRAFT_LAB/certs (deploy/certs.sh) and every node
+# runs mutual TLS; this script's own CLI calls use the admin certificate unless CALLRAFT_TLS_CERT
+# is set. CALLRAFT_INSECURE=1 writes `insecure = true` configs instead (plain TCP, no roles).
 set -euo pipefail
 shopt -s nullglob
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,6 +32,24 @@ base=${CALLRAFT_PORT_BASE:-17000}
 build=${CALLRAFT_BUILD:-$here/build}
 daemon=$build/callraftd
 cli=$build/callraft
+certs=$lab/certs
+tls_on() { [ "${CALLRAFT_INSECURE:-0}" != 1 ]; }
+
+# The CA, one certificate per node (loopback by IPv4, IPv6 and name) and the demo's clients.
+ensure_certs() { # node ids...
+  tls_on || return 0
+  local id c
+  [ -f "$certs/ca.crt" ] || "$here/deploy/certs.sh" init "$certs" >/dev/null
+  for id in "$@"; do
+    [ -f "$certs/node$id.crt" ] || "$here/deploy/certs.sh" issue "$certs" node "$id" 127.0.0.1,::1,localhost >/dev/null
+  done
+  for c in admin:admin supervisor:supervisor agent:agent pbx:pbx traffic:pbx,agent,supervisor; do
+    [ -f "$certs/${c%%:*}.crt" ] || "$here/deploy/certs.sh" issue "$certs" client "${c%%:*}" "${c#*:}" >/dev/null
+  done
+}
+if tls_on && [ -z "${CALLRAFT_TLS_CERT:-}" ]; then
+  export CALLRAFT_TLS_CA=$certs/ca.crt CALLRAFT_TLS_CERT=$certs/admin.crt CALLRAFT_TLS_KEY=$certs/admin.key
+fi
 
 site_of() { # layout id -> site
   case "$1:$2" in
@@ -60,6 +84,15 @@ write_config() { # id site members-file
     echo
     # Extra sections for every node (tests: small maps and quotas, short client timeouts).
     [ -z "${CALLRAFT_NODE_INI_EXTRA:-}" ] || printf '%b\n\n' "$CALLRAFT_NODE_INI_EXTRA"
+    echo "[tls]"
+    if tls_on; then
+      echo "ca = $certs/ca.crt"
+      echo "cert = $certs/node$id.crt"
+      echo "key = $certs/node$id.key"
+    else
+      echo "insecure = true"
+    fi
+    echo
     cat "$lab/members.ini"
   } > "$lab/node$id/node.ini"
 }
@@ -105,17 +138,26 @@ case "$cmd" in
         printf '[member %d]\nsite = %s\nraft_address = 127.0.0.1:%d\nclient_address = 127.0.0.1:%d\nhttp_address = 127.0.0.1:%d\n\n' \
           "$i" "$(site_of "$layout" "$i")" $((base + i)) $((base + 100 + i)) $((base + 200 + i)) >> "$lab/members.ini"
       done
+      ensure_certs $(seq 1 "$n")
       for i in $(seq 1 "$n"); do write_config "$i" "$(site_of "$layout" "$i")"; done
     fi
     for d in "$lab"/node*/; do id=${d%/}; start_node "${id##*node}"; done
     wait_leader 20
-    echo "cluster.sh: cluster up; export CALLRAFT_CLUSTER=$(addresses)"
+    echo "cluster.sh: cluster up; for the CLI: eval \"\$($0 env)\""
+    ;;
+  env)
+    echo "export CALLRAFT_CLUSTER=$(addresses)"
+    if tls_on; then
+      c=${1:-admin}
+      [ -f "$certs/$c.crt" ] || { echo "cluster.sh: no client certificate '$c' in $certs" >&2; exit 2; }
+      echo "export CALLRAFT_TLS_CA=$certs/ca.crt CALLRAFT_TLS_CERT=$certs/$c.crt CALLRAFT_TLS_KEY=$certs/$c.key"
+    fi
     ;;
   start) start_node "$1" ;;
   new)
     id=$1 site=$2
     [ -f "$lab/members.ini" ] || { echo "cluster.sh: no cluster in $lab" >&2; exit 2; }
-    write_config "$id" "$site"; start_node "$id"
+    ensure_certs "$id"; write_config "$id" "$site"; start_node "$id"
     echo "cluster.sh: now run: $cli --cluster $(addresses) members add $id --site $site --raft-address 127.0.0.1:$((base + id)) --client-address 127.0.0.1:$((base + 100 + id))"
     ;;
   kill)

@@ -44,6 +44,9 @@ out=$(cd "$out" && pwd)
 export CALLRAFT_BUILD=$build CALLRAFT_LAB=$out/lab CALLRAFT_LAB_NS=${CALLRAFT_LAB_NS:-crd}
 export CALLRAFT_PORT_BASE=${CALLRAFT_PORT_BASE:-$((20000 + (RANDOM % 50) * 200))}
 LAB=$here/deploy/lab/lab.sh
+# The traffic presents the lab's client certificate (lab.sh makes it; TLS is on in the lab).
+export CALLRAFT_TLS_CA=$CALLRAFT_LAB/certs/ca.crt CALLRAFT_TLS_CERT=$CALLRAFT_LAB/certs/traffic.crt \
+  CALLRAFT_TLS_KEY=$CALLRAFT_LAB/certs/traffic.key
 TRAFFIC=$build/callraft-traffic
 traffic_pids=()
 

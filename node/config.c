@@ -189,6 +189,17 @@ static int set_key(struct parse_ctx *ctx, const char *section, const char *name,
 		}
 		return -2;
 	}
+	if (!strcmp(section, "tls")) {
+		if (!strcmp(name, "ca"))
+			return value[0] ? copy_str(cfg->tls_ca, sizeof cfg->tls_ca, value) : -1;
+		if (!strcmp(name, "cert"))
+			return value[0] ? copy_str(cfg->tls_cert, sizeof cfg->tls_cert, value) : -1;
+		if (!strcmp(name, "key"))
+			return value[0] ? copy_str(cfg->tls_key, sizeof cfg->tls_key, value) : -1;
+		if (!strcmp(name, "insecure"))
+			return parse_bool(value, &cfg->insecure);
+		return -2;
+	}
 	if (!strncmp(section, "member ", 7)) {
 		int bad;
 		struct config_member *m = member_for(ctx, section, &bad);
@@ -305,6 +316,28 @@ static int config_check(const struct config *cfg, char *err, size_t len)
 				return snprintf(err, len, "[member %llu]: raft_address '%s' used twice",
 						(unsigned long long)m->id, m->raft_address), -1;
 	}
+	if (cfg->insecure && (cfg->tls_ca[0] || cfg->tls_cert[0] || cfg->tls_key[0]))
+		return snprintf(err, len, "[tls]: insecure = true and ca/cert/key both given: choose one"), -1;
+	if (!cfg->insecure && !(cfg->tls_ca[0] && cfg->tls_cert[0] && cfg->tls_key[0]))
+		return snprintf(err, len, "[tls]: ca, cert and key are required (TLS is on by default: "
+				"deploy/certs.sh makes them, docs/security.md); to run without TLS say "
+				"insecure = true"), -1;
+	return 0;
+}
+
+/* Makes a relative [tls] path relative to the config file's directory (so a config and its certs/
+ * move together). -1 if the result does not fit. */
+static int tls_path_resolve(const char *config_path, char *p, size_t cap)
+{
+	char out[sizeof ((struct config *)0)->tls_ca];
+	const char *slash = strrchr(config_path, '/');
+	int n;
+	if (p[0] == '\0' || p[0] == '/' || slash == NULL)
+		return 0;
+	n = snprintf(out, sizeof out, "%.*s/%s", (int)(slash - config_path), config_path, p);
+	if (n < 0 || (size_t)n >= cap || (size_t)n >= sizeof out)
+		return -1;
+	memcpy(p, out, (size_t)n + 1);
 	return 0;
 }
 
@@ -334,6 +367,12 @@ int config_load(const char *path, struct config *cfg, char *errmsg, size_t errms
 	config_derive_timeouts(cfg);
 	if (config_check(cfg, detail, sizeof detail) != 0) {
 		snprintf(errmsg, errmsg_len, "config '%s': %s", path, detail);
+		return -1;
+	}
+	if (tls_path_resolve(path, cfg->tls_ca, sizeof cfg->tls_ca) != 0 ||
+	    tls_path_resolve(path, cfg->tls_cert, sizeof cfg->tls_cert) != 0 ||
+	    tls_path_resolve(path, cfg->tls_key, sizeof cfg->tls_key) != 0) {
+		snprintf(errmsg, errmsg_len, "config '%s': [tls]: a path is too long once made absolute", path);
 		return -1;
 	}
 	if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&

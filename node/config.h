@@ -35,6 +35,12 @@
  *   level = info
  *   format = text                     ; text (key=value lines) or json (node/log.h)
  *
+ *   [tls]                             ; required unless insecure = true (docs/security.md)
+ *   ca = certs/ca.crt                 ; the cluster CA; relative paths are from the config's directory
+ *   cert = certs/node1.crt            ; this node's certificate (callraft:node:<id>, its hosts' SANs)
+ *   key = certs/node1.key
+ *   insecure = false                  ; true: plain TCP for peers and clients, no identities or roles
+ *
  *   [member 1]                        ; the initial members, one section each (ids > 0)
  *   site = tehran
  *   raft_address = 10.0.1.11:7001
@@ -84,6 +90,10 @@ struct config {
 	unsigned client_connections_per_source;
 	char log_level[16];
 	char log_format[8];      /* [log] format: "text" (key=value) or "json" (node/log.h) */
+	char tls_ca[512];   /* absolute paths once loaded */
+	char tls_cert[512];
+	char tls_key[512];
+	bool insecure;      /* [tls] insecure = true: no TLS at all (tests, labs that say so) */
 	struct config_member members[CALLRAFT_MEMBERS_MAX];
 	unsigned n_members;
 };

@@ -1,5 +1,10 @@
 /* conn.c: the client listener, framing and replies.
  *
+ * With TLS (the default) each connection runs a server-side tls_stream: nothing is read as a
+ * request until the client's certificate was verified against the cluster CA; its identity (roles,
+ * site, or member id for a forwarding node) is kept in c->id for authz. A client that speaks plain
+ * TCP to a TLS port gets one plain BAD_FRAME reply saying so, then the connection closes.
+ *
  * Frames are a 4-byte big-endian length and a protobuf message. A request frame longer than
  * CALLRAFT_REQUEST_BYTES_MAX gets a BAD_FRAME reply and the connection is closed (the stream cannot
  * be resynchronised); a frame that does not decode gets BAD_FRAME and the connection stays open.
@@ -25,10 +30,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authz.h"
 #include "callraft_ops.h"
 #include "dlist.h"
 #include "log.h"
 #include "node_internal.h"
+
+static int conn_process(struct conn *c);
 
 struct write_req {
 	uv_write_t req;
@@ -80,6 +88,10 @@ static void conn_maybe_resume(struct conn *c)
 static void conn_free_cb(uv_handle_t *h)
 {
 	struct conn *c = h->data;
+	if (c->tls != NULL) {
+		tls_stream_release(c->tls);
+		free(c->tls);
+	}
 	free(c->rx);
 	free(c);
 }
@@ -126,6 +138,8 @@ void conn_close(struct conn *c)
 		conn_maybe_free(c);
 		return;
 	}
+	if (c->tls != NULL)
+		tls_stream_stop(c->tls);
 	uv_read_stop((uv_stream_t *)&c->tcp);
 	DLIST_UNLINK(n->conns, c);
 	n->n_conns--;
@@ -238,6 +252,15 @@ void conn_send_reply_bytes(struct conn *c, const uint8_t *bytes, size_t len, uin
 	w->buf[4 + len] = 0x08;
 	patch = 1 + put_varint(w->buf + 4 + len + 1, request_id);
 	callraft_frame_put_len(w->buf, (uint32_t)(len + patch));
+	if (c->tls != NULL) {
+		/* OpenSSL copies the plaintext into its own records. */
+		int rv = tls_stream_write(c->tls, w->buf, 4 + len + patch);
+		free(w->buf);
+		free(w);
+		if (rv != 0)
+			conn_close(c);
+		return;
+	}
 	b = uv_buf_init((char *)w->buf, (unsigned)(4 + len + patch));
 	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb) != 0) {
 		free(w->buf);
@@ -474,6 +497,153 @@ void conn_sweep(struct node *n)
 	}
 }
 
+/* ------------------------------------------------------------------------------------------------
+ * TLS: the stream's callbacks. */
+
+static void tls_handshake_cb(struct tls_stream *ts)
+{
+	struct conn *c = ts->data;
+	char roles[64];
+	if (tls_identity_from_ssl(ts->ssl, &c->id) != 0) {
+		LOG_RATELIMITED(LOG_WARN, "client %s: refused: certificate carries a malformed callraft: URI",
+				c->peer);
+		conn_close(c);
+		return;
+	}
+	tls_roles_format(c->id.roles, roles, sizeof roles);
+	if (c->id.node_id != 0)
+		LOG_DEBUG_("client %s: TLS: member %llu ('%s')", c->peer,
+			   (unsigned long long)c->id.node_id, c->id.name);
+	else
+		LOG_DEBUG_("client %s: TLS: '%s' roles %s%s%s", c->peer, c->id.name, roles,
+			   c->id.site[0] ? " site " : "", c->id.site);
+}
+
+static void tls_data_cb(struct tls_stream *ts, const uint8_t *data, size_t len)
+{
+	struct conn *c = ts->data;
+	if (c->rx_cap - c->rx_len < len) {
+		size_t cap = c->rx_len + len + CALLRAFT_RX_CHUNK_BYTES;
+		uint8_t *p = realloc(c->rx, cap);
+		if (p == NULL) {
+			conn_close(c);
+			return;
+		}
+		c->rx = p;
+		c->rx_cap = cap;
+	}
+	memcpy(c->rx + c->rx_len, data, len);
+	c->rx_len += len;
+	if (conn_process(c) != 0)
+		conn_close(c);
+}
+
+/* A plain-TCP client on a TLS port: one plain reply it can decode, so its user learns why. */
+static void send_plain_refusal(struct conn *c)
+{
+	static const char msg[] = "this node requires TLS with a client certificate signed by the "
+				  "cluster CA (set CALLRAFT_TLS_CA, CALLRAFT_TLS_CERT, CALLRAFT_TLS_KEY; "
+				  "docs/security.md)";
+	Callraft__Reply reply = CALLRAFT__REPLY__INIT;
+	struct write_req *w = malloc(sizeof *w);
+	size_t len;
+	uv_buf_t b;
+	if (w == NULL)
+		return;
+	reply.code = CALLRAFT__CODE__BAD_FRAME;
+	reply.message = (char *)msg;
+	len = callraft__reply__get_packed_size(&reply);
+	w->buf = malloc(4 + len);
+	if (w->buf == NULL) {
+		free(w);
+		return;
+	}
+	callraft_frame_put_len(w->buf, (uint32_t)len);
+	callraft__reply__pack(&reply, w->buf + 4);
+	b = uv_buf_init((char *)w->buf, (unsigned)(4 + len));
+	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb) != 0) {
+		free(w->buf);
+		free(w);
+	}
+}
+
+static void tls_error_cb(struct tls_stream *ts, const char *reason)
+{
+	struct conn *c = ts->data;
+	if (!ts->open) {
+		LOG_RATELIMITED(LOG_WARN, "client %s: TLS handshake refused: %s", c->peer, reason);
+		if (strstr(reason, "http request") != NULL || strstr(reason, "wrong version number") != NULL ||
+		    strstr(reason, "packet length too long") != NULL)
+			send_plain_refusal(c);
+	} else {
+		LOG_DEBUG_("client %s: TLS: %s", c->peer, reason);
+	}
+	conn_close(c);
+}
+
+static int conn_tls_start(struct conn *c)
+{
+	struct node *n = c->node;
+	char err[256];
+	c->tls = calloc(1, sizeof *c->tls);
+	if (c->tls == NULL)
+		return -1;
+	c->tls->data = c;
+	if (tls_stream_init(c->tls, n->tls_ctx, (uv_stream_t *)&c->tcp, true, NULL, err, sizeof err) != 0) {
+		LOG_RATELIMITED(LOG_WARN, "client %s: %s", c->peer, err);
+		free(c->tls);
+		c->tls = NULL;
+		return -1;
+	}
+	c->tls->on_handshake = tls_handshake_cb;
+	c->tls->on_data = tls_data_cb;
+	c->tls->on_error = tls_error_cb;
+	return tls_stream_start(c->tls) == 0 ? 0 : -1;
+}
+
+bool conn_refuses(struct conn *c, const Callraft__Request *req)
+{
+	char why[300];
+	if (c->tls == NULL || authz_check(&c->id, req, why, sizeof why) == 0)
+		return false;
+	LOG_RATELIMITED(LOG_WARN, "client %s: PERMISSION_DENIED: %s", c->peer, why);
+	conn_send_error(c, req->request_id, CALLRAFT__CODE__PERMISSION_DENIED, "%s", why);
+	return true;
+}
+
+void conn_housekeeping(struct node *n)
+{
+	uint64_t now = uv_now(&n->loop);
+	struct conn *c = n->conns, *next;
+	for (; c != NULL; c = next) {
+		next = c->next;
+		if (c->tls != NULL && !c->tls->open &&
+		    now - c->accepted_ms > CALLRAFT_TLS_HANDSHAKE_TIMEOUT_MS) {
+			LOG_RATELIMITED(LOG_WARN, "client %s: no TLS handshake within %d ms: closing",
+					c->peer, CALLRAFT_TLS_HANDSHAKE_TIMEOUT_MS);
+			conn_close(c);
+		}
+	}
+}
+
+static void peer_name(uv_tcp_t *tcp, char *buf, size_t len)
+{
+	struct sockaddr_storage sa;
+	int sa_len = sizeof sa;
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (uv_tcp_getpeername(tcp, (struct sockaddr *)&sa, &sa_len) == 0) {
+		if (sa.ss_family == AF_INET6) {
+			uv_ip6_name((struct sockaddr_in6 *)&sa, host, sizeof host);
+			port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+		} else {
+			uv_ip4_name((struct sockaddr_in *)&sa, host, sizeof host);
+			port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+		}
+	}
+	snprintf(buf, len, "%s:%d", host, port);
+}
+
 static void connection_cb(uv_stream_t *server, int status)
 {
 	struct node *n = server->data;
@@ -504,6 +674,11 @@ static void connection_cb(uv_stream_t *server, int status)
 	uv_tcp_keepalive(&c->tcp, 1, CALLRAFT_TCP_KEEPALIVE_S);
 	DLIST_PUSH(n->conns, c);
 	n->n_conns++;
+	if (n->tls_ctx != NULL) {
+		if (conn_tls_start(c) != 0)
+			conn_close(c);
+		return;
+	}
 	uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
 }
 

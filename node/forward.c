@@ -10,10 +10,14 @@
  * table makes the retry harmless. Requests older than CALLRAFT_FORWARD_TIMEOUT_MS (a paused leader)
  * get TIMEOUT.
  *
+ * With TLS the link is a client-side tls_stream: CONNECTING lasts until the handshake is done and
+ * the leader's certificate names member leader_id (callraft:node URI) and the host we dialled; the
+ * leader, seeing a member's certificate, accepts the `forwarded` requests (authz.h).
+ *
  * Invariants (fwd_check verifies them; tests/unit/test_forward.c exercises the paths):
  *   F1. n_pending is the number of requests in the buckets, at most CALLRAFT_PENDING_REQUESTS_MAX,
  *       each in the bucket of its fwd_id and holding a reference on its client connection.
- *   F2. Frames are queued only while the link is not CONNECTED (connect_cb sends them all).
+ *   F2. Frames are queued only while the link is not CONNECTED (link_up sends them all).
  *   F3. A pending request ends exactly once: relayed, failed (reset, timeout) or never sent. */
 #include <assert.h>
 #include <netdb.h>
@@ -63,6 +67,11 @@ static void link_closed_cb(uv_handle_t *h)
 	struct fwd_link *l = h->data;
 	l->state = FWD_IDLE;
 	l->rx_len = 0;
+	if (l->tls != NULL) {
+		tls_stream_release(l->tls);
+		free(l->tls);
+		l->tls = NULL;
+	}
 }
 
 void fwd_reset(struct node *n, Callraft__Code code, const char *why)
@@ -79,6 +88,9 @@ void fwd_reset(struct node *n, Callraft__Code code, const char *why)
 	queued_free(l);
 	if (l->state == FWD_CONNECTING || l->state == FWD_CONNECTED) {
 		l->state = FWD_CLOSING;
+		if (l->tls != NULL)
+			tls_stream_stop(l->tls);
+		l->tcp.data = l; /* the tls_stream had it */
 		uv_close((uv_handle_t *)&l->tcp, link_closed_cb);
 	}
 }
@@ -107,6 +119,14 @@ static void link_write(struct fwd_link *l, uv_buf_t b)
 		return;
 	}
 	w->data = b.base;
+	if (l->tls != NULL) {
+		if (tls_stream_write(l->tls, (const uint8_t *)b.base, b.len) != 0)
+			LOG_RATELIMITED(LOG_WARN, "forward: TLS write to leader %llu failed",
+					(unsigned long long)l->leader_id);
+		free(b.base);
+		free(w);
+		return;
+	}
 	if (uv_write(w, (uv_stream_t *)&l->tcp, &b, 1, write_cb) != 0) {
 		free(b.base);
 		free(w);
@@ -138,16 +158,10 @@ static void link_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	conn_rx_reserve(&l->rx, &l->rx_cap, l->rx_len, buf);
 }
 
-static void link_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+/* Relays every whole reply frame in rx. */
+static void link_process(struct fwd_link *l)
 {
-	struct fwd_link *l = s->data;
 	size_t off = 0;
-	(void)buf;
-	if (nread < 0) {
-		link_fail(l, "read", (int)nread);
-		return;
-	}
-	l->rx_len += (size_t)nread;
 	while (l->rx_len - off >= 4) {
 		uint32_t len = callraft_frame_get_len(l->rx + off);
 		if (len > CALLRAFT_FRAME_BYTES_MAX) {
@@ -165,6 +179,91 @@ static void link_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	l->rx_len -= off;
 }
 
+static void link_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct fwd_link *l = s->data;
+	(void)buf;
+	if (nread < 0) {
+		link_fail(l, "read", (int)nread);
+		return;
+	}
+	l->rx_len += (size_t)nread;
+	link_process(l);
+}
+
+static void link_up(struct fwd_link *l)
+{
+	l->state = FWD_CONNECTED;
+	for (size_t i = 0; i < l->n_queued; i++)
+		link_write(l, l->queued[i]);
+	l->n_queued = 0;
+}
+
+static void tls_handshake_cb(struct tls_stream *ts)
+{
+	struct fwd_link *l = ts->data;
+	struct tls_identity id;
+	char why[200];
+	if (tls_identity_from_ssl(ts->ssl, &id) != 0 || id.node_id != l->leader_id) {
+		snprintf(why, sizeof why, "forward to leader %llu at '%s': certificate '%s' is not that "
+			 "member's (callraft:node:%llu): retry", (unsigned long long)l->leader_id,
+			 l->address, id.name, (unsigned long long)id.node_id);
+		LOG_RATELIMITED(LOG_WARN, "%s", why);
+		fwd_reset(l->node, CALLRAFT__CODE__UNAVAILABLE, why);
+		return;
+	}
+	link_up(l);
+}
+
+static void tls_data_cb(struct tls_stream *ts, const uint8_t *data, size_t len)
+{
+	struct fwd_link *l = ts->data;
+	if (l->rx_cap - l->rx_len < len) {
+		size_t cap = l->rx_len + len + 64 * 1024;
+		uint8_t *p = realloc(l->rx, cap);
+		if (p == NULL) {
+			link_fail(l, "read", UV_ENOMEM);
+			return;
+		}
+		l->rx = p;
+		l->rx_cap = cap;
+	}
+	memcpy(l->rx + l->rx_len, data, len);
+	l->rx_len += len;
+	link_process(l);
+}
+
+static void tls_error_cb(struct tls_stream *ts, const char *reason)
+{
+	struct fwd_link *l = ts->data;
+	char why[400];
+	snprintf(why, sizeof why, "forward to leader %llu at '%s': TLS: %s: retry",
+		 (unsigned long long)l->leader_id, l->address, reason);
+	LOG_RATELIMITED(LOG_WARN, "%s", why);
+	fwd_reset(l->node, CALLRAFT__CODE__UNAVAILABLE, why);
+}
+
+/* Starts the TLS client on the connected TCP stream; 0 or -1. */
+static int link_tls_start(struct fwd_link *l)
+{
+	char host[CALLRAFT_ADDRESS_BYTES_MAX + 1], err[256];
+	l->tls = calloc(1, sizeof *l->tls);
+	if (l->tls == NULL || tls_address_host(l->address, host, sizeof host) != 0)
+		return -1;
+	l->tls->data = l;
+	if (tls_stream_init(l->tls, l->node->tls_ctx, (uv_stream_t *)&l->tcp, false, host, err,
+			    sizeof err) != 0) {
+		LOG_RATELIMITED(LOG_WARN, "forward: %s", err);
+		free(l->tls);
+		l->tls = NULL;
+		return -1;
+	}
+	l->tls->on_handshake = tls_handshake_cb;
+	l->tls->on_data = tls_data_cb;
+	l->tls->on_error = tls_error_cb;
+	return tls_stream_start(l->tls) == 0 ? 0 : -1;
+}
+
 static void connect_cb(uv_connect_t *req, int status)
 {
 	struct fwd_link *l = req->data;
@@ -174,12 +273,15 @@ static void connect_cb(uv_connect_t *req, int status)
 		link_fail(l, "connect", status);
 		return;
 	}
-	l->state = FWD_CONNECTED;
 	uv_tcp_nodelay(&l->tcp, 1);
+	uv_tcp_keepalive(&l->tcp, 1, CALLRAFT_TCP_KEEPALIVE_S);
+	if (l->node->tls_ctx != NULL) {
+		if (link_tls_start(l) != 0)
+			link_fail(l, "TLS", UV_EPROTO);
+		return; /* CONNECTING until the leader's certificate is proven */
+	}
 	uv_read_start((uv_stream_t *)&l->tcp, link_alloc_cb, link_read_cb);
-	for (size_t i = 0; i < l->n_queued; i++)
-		link_write(l, l->queued[i]);
-	l->n_queued = 0;
+	link_up(l);
 }
 
 static int link_connect(struct fwd_link *l, uint64_t leader_id, const char *address)
@@ -204,6 +306,7 @@ static int link_connect(struct fwd_link *l, uint64_t leader_id, const char *addr
 	l->leader_id = leader_id;
 	snprintf(l->address, sizeof l->address, "%s", address);
 	l->state = FWD_CONNECTING;
+	l->connect_started_ms = uv_now(&n->loop);
 	if (uv_tcp_connect(&l->connect_req, &l->tcp, res->ai_addr, connect_cb) != 0) {
 		freeaddrinfo(res);
 		l->state = FWD_CLOSING;
@@ -339,6 +442,10 @@ void fwd_expire(struct node *n, uint64_t leader, uint64_t now)
 
 	if (l->state != FWD_IDLE && l->state != FWD_CLOSING && l->leader_id != leader) {
 		fwd_reset(n, CALLRAFT__CODE__OUTCOME_UNKNOWN, "leader changed: retry with the same seq");
+		return;
+	}
+	if (l->state == FWD_CONNECTING && now - l->connect_started_ms > CALLRAFT_TLS_HANDSHAKE_TIMEOUT_MS) {
+		link_fail(l, "connect or TLS handshake", UV_ETIMEDOUT);
 		return;
 	}
 	for (size_t b = 0; b < CALLRAFT_FORWARD_BUCKETS; b++) {

@@ -71,6 +71,8 @@ void node_handle_request(struct node *n, struct conn *c, Callraft__Request *req)
 				"request carries no operation");
 		goto done;
 	}
+	if (conn_refuses(c, req))
+		goto done;
 	if (n->stopping) {
 		conn_send_error(c, req->request_id, CALLRAFT__CODE__UNAVAILABLE, "node is shutting down: retry");
 		goto done;
@@ -179,6 +181,7 @@ static void housekeeping_cb(uv_timer_t *t)
 	node_alarm_check(n);
 	node_check(n);
 	repl_check(n->repl);
+	conn_housekeeping(n);
 }
 
 /* Every CALLRAFT_TICK_INTERVAL_MS: a ready leader appends a Tick; the snapshot threshold follows
@@ -223,6 +226,7 @@ static void node_stop(struct node *n)
 	uv_close((uv_handle_t *)&n->tick, NULL);
 	uv_close((uv_handle_t *)&n->sigterm, NULL);
 	uv_close((uv_handle_t *)&n->sigint, NULL);
+	node_tls_close(n);
 	fwd_reset(n, CALLRAFT__CODE__UNAVAILABLE, "node is shutting down: retry");
 	http_stop(n->http);
 	events_hub_close(&n->events);
@@ -282,6 +286,9 @@ static int node_open(struct node *n, char *err, size_t len)
 	rc.install_snapshot_timeout_ms = n->cfg.install_snapshot_timeout_ms;
 	rc.initial = initial;
 	rc.n_initial = n->cfg.n_members;
+	if (node_tls_init(n, err, len) != 0)
+		return -1;
+	rc.tls_ctx = n->tls_ctx;
 	if (repl_open(&n->repl, &n->loop, n->state, &rc, &cb, err, len) != 0)
 		return -1;
 	admin_hooks(n, &hooks);
@@ -319,6 +326,7 @@ static int node_start(struct node *n, char *err, size_t len)
 	n->sigterm.data = n->sigint.data = n;
 	uv_signal_start(&n->sigterm, signal_cb, SIGTERM);
 	uv_signal_start(&n->sigint, signal_cb, SIGINT);
+	node_tls_start(n);
 	return 0;
 }
 
@@ -379,6 +387,7 @@ out:
 	if (rc == 0)
 		datadir_mark_clean_shutdown(n);
 	datadir_close(n);
+	SSL_CTX_free(n->tls_ctx);
 	LOG_EVENT(LOG_INFO, "stopped", LOG_NO_FIELDS, "stopped");
 	http_free(n->http);
 	free(n);

@@ -34,6 +34,8 @@
 #include "repl.h"
 #include "state.h"
 #include "tick.h"
+#include "tls.h"
+#include "tls_stream.h"
 
 struct node;
 struct conn;
@@ -66,6 +68,8 @@ struct conn {
 				   * idle timeout) */
 	bool paused;              /* reading stopped: too many reply bytes queued or in flight */
 	uint64_t accepted_ms, last_rx_ms, frame_start_ms, paused_ms;
+	struct tls_stream *tls;   /* NULL without TLS (insecure = true) */
+	struct tls_identity id;   /* the client certificate's, once the handshake is done */
 };
 
 struct admin_op;
@@ -133,6 +137,8 @@ struct fwd_link {
 	/* Frames queued while connecting. */
 	uv_buf_t *queued;
 	size_t n_queued, cap_queued;
+	struct tls_stream *tls;   /* with TLS: CONNECTING lasts until the leader's certificate is proven */
+	uint64_t connect_started_ms;
 };
 
 /* home.c: every Tick, a leader outside [raft] home_site hands leadership back to a healthy voter
@@ -153,6 +159,9 @@ struct node_metrics {
 struct node {
 	uv_loop_t loop;
 	struct config cfg;
+	SSL_CTX *tls_ctx;                   /* NULL when insecure; replaced on SIGHUP (node_tls.c) */
+	struct tls_identity tls_self;       /* our own certificate's identity (status: expiry) */
+	uv_signal_t sighup;
 	struct state *state;
 	struct repl *repl;           /* NULL until opened */
 	struct membership *members;
@@ -216,6 +225,20 @@ void conn_refuse(struct conn *c, Callraft__Request *req, Callraft__Code code, co
 /* Makes room for CALLRAFT_RX_CHUNK_BYTES more in a receive buffer (`*rx`, `*cap`, `len` used) and
  * points `buf` at the free part; an empty `buf` if out of memory (libuv then reports ENOBUFS). */
 void conn_rx_reserve(uint8_t **rx, size_t *cap, size_t len, uv_buf_t *buf);
+
+/* True if the connection's certificate may not run `req` (authz.h): the client got a
+ * PERMISSION_DENIED reply naming the missing role and the refusal was logged. Always false
+ * without TLS. */
+bool conn_refuses(struct conn *c, const Callraft__Request *req);
+/* Closes client connections whose TLS handshake has not completed in time. */
+void conn_housekeeping(struct node *n);
+
+/* node_tls.c */
+/* Loads [tls] into n->tls_ctx (no-op when insecure). -1 with errmsg. */
+int node_tls_init(struct node *n, char *errmsg, size_t len);
+/* Starts the SIGHUP handler that reloads the certificates and key. */
+void node_tls_start(struct node *n);
+void node_tls_close(struct node *n);
 
 /* node.c */
 void node_handle_request(struct node *n, struct conn *c, Callraft__Request *req);

@@ -115,6 +115,9 @@ void status_reply(struct node *n, struct conn *c, uint64_t request_id, bool memb
 		st.map_used_bytes = usage.map_used_bytes;
 		node_alarm(n, alarm, sizeof alarm);
 		st.alarm = alarm;
+		st.tls = n->tls_ctx != NULL;
+		st.tls_cert_expires_s = n->tls_self.not_after_s;
+		st.tls_cert_name = n->tls_self.name;
 		reply.status = &st;
 	}
 	conn_send_reply(c, &reply);

@@ -76,6 +76,13 @@ _Static_assert(CALLRAFT_TICKET_NOTES_MAX * (CALLRAFT_NOTE_BYTES_MAX + 64) + 64 *
 /* Node: connections and requests in flight. */
 #define CALLRAFT_CONNECTIONS_MAX 4096
 #define CALLRAFT_PENDING_REQUESTS_MAX 65536
+/* TLS (docs/security.md): a connection (client, forward link or peer) whose handshake has not
+ * completed this long after the TCP accept or connect is closed, so silent sockets cannot pin
+ * connection slots. A TLS 1.3 handshake is one round trip: 10 s covers any link we run on. */
+#define CALLRAFT_TLS_HANDSHAKE_TIMEOUT_MS 10000
+/* A peer link stops reading raft's side while this many encrypted bytes wait for the network
+ * (backpressure on snapshot installs instead of a second copy in memory). */
+#define CALLRAFT_TLS_PEER_QUEUE_BYTES_MAX (4u << 20)
 
 /* ---- Hostile clients (issue 13; node/conn.c). ------------------------------------------------ */
 /* Client connections from one source address ([client] connections_per_source): one host cannot

@@ -123,6 +123,8 @@ static int repl_init(struct repl *r, uv_loop_t *loop, const struct repl_config *
 	r->last_state = -1;
 	if (make_dir(cfg->dir, r->errmsg, sizeof r->errmsg) != 0)
 		return -1;
+	tls_peers_init(&r->peers, loop);
+	tls_peers_set_ctx(&r->peers, cfg->tls_ctx);
 	if (repl_transport_init(r, loop, cfg->raft_address) != 0)
 		return -1;
 	rv = raft_uv_init(&r->io, loop, cfg->dir, &r->transport);

@@ -25,6 +25,8 @@
 #include "histogram.h"
 #include "state.h"
 
+#include <openssl/ssl.h>
+
 struct repl;
 
 struct repl_member {
@@ -45,6 +47,8 @@ struct repl_config {
 	 * any other pristine node starts empty and waits to be added. */
 	const struct repl_member *initial;
 	unsigned n_initial;
+	/* Peers over mutual TLS with this context (borrowed, see repl_set_tls); NULL: plain TCP. */
+	SSL_CTX *tls_ctx;
 };
 
 struct repl_callbacks {
@@ -99,6 +103,9 @@ struct repl_stats {
 	uint64_t snapshots_restored; /* restores that replaced the local state */
 };
 void repl_stats(const struct repl *r, struct repl_stats *out);
+/* Replaces the TLS context new peer links use (certificates reloaded); `ctx` is borrowed and must
+ * stay valid until replaced again or the repl is closed. */
+void repl_set_tls(struct repl *r, SSL_CTX *ctx);
 
 /* The histograms and counters behind the node's /metrics (node/http_metrics.c); borrowed, valid
  * while r is open. */

@@ -30,6 +30,7 @@
 #include "callraft_timing.h"
 #include "fsm.h"
 #include "repl.h"
+#include "tls_transport.h"
 
 struct repl_snapshot_job;
 
@@ -41,6 +42,7 @@ struct repl {
 	struct raft_uv_transport tcp;       /* the stock TCP transport it delegates to */
 	raft_uv_accept_cb accept_cb;        /* raft_uv's, called through the wrapper */
 	raft_uv_transport_close_cb transport_close_cb;
+	struct tls_peers peers;             /* TLS on every stream the stock transport returns */
 	struct fsm fsm;
 	uv_prepare_t monitor;
 	bool monitor_started;

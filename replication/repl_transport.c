@@ -1,4 +1,5 @@
-/* repl_transport.c: the stock TCP transport with TCP_NODELAY on every Raft connection.
+/* repl_transport.c: the stock TCP transport with TCP_NODELAY on every Raft connection, and TLS on
+ * every stream it returns (tls_transport.h) unless the node runs with insecure = true.
  *
  * raft_uv_tcp leaves Nagle's algorithm on. Leader and follower exchange small messages back to
  * back (AppendEntries, its result, the next AppendEntries before the last one was acknowledged),
@@ -9,12 +10,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "callraft_limits.h"
 #include "repl_internal.h"
 
 struct nodelay_connect {
 	struct raft_uv_connect inner;  /* the stock transport's request */
 	struct raft_uv_connect *outer; /* raft_uv's request */
 	raft_uv_connect_cb cb;
+	struct repl *r;
+	raft_id id;
+	char address[CALLRAFT_ADDRESS_BYTES_MAX + 1];
 };
 
 /* raft_uv keeps its own pointer in transport->data: find the repl from the embedded structs. */
@@ -49,7 +54,10 @@ static void nodelay_accept_cb(struct raft_uv_transport *tcp, raft_id id, const c
 {
 	struct repl *r = repl_of_tcp(tcp);
 	nodelay_set(stream);
-	r->accept_cb(&r->transport, id, address, stream);
+	if (r->peers.ctx != NULL) /* raft gets the stream once the peer's certificate proves `id` */
+		tls_peers_accept(&r->peers, id, address, stream, &r->transport, r->accept_cb);
+	else
+		r->accept_cb(&r->transport, id, address, stream);
 }
 
 static int nodelay_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
@@ -68,10 +76,14 @@ static void nodelay_connect_cb(struct raft_uv_connect *inner, struct uv_stream_s
 	struct nodelay_connect *c = inner->data;
 	struct raft_uv_connect *outer = c->outer;
 	raft_uv_connect_cb cb = c->cb;
-	free(c);
+	struct repl *r = c->r;
 	if (status == 0)
 		nodelay_set(stream);
-	cb(outer, stream, status);
+	if (status == 0 && r->peers.ctx != NULL)
+		tls_peers_connect(&r->peers, c->id, c->address, stream, outer, cb);
+	else
+		cb(outer, stream, status);
+	free(c);
 }
 
 static int nodelay_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id,
@@ -86,6 +98,9 @@ static int nodelay_connect(struct raft_uv_transport *t, struct raft_uv_connect *
 	c->inner.data = c;
 	c->outer = req;
 	c->cb = cb;
+	c->r = r;
+	c->id = id;
+	snprintf(c->address, sizeof c->address, "%s", address);
 	req->cb = cb; /* as the stock transport does for its caller's request */
 	int rv = r->tcp.connect(&r->tcp, &c->inner, id, address, nodelay_connect_cb);
 	if (rv != 0) {
@@ -102,11 +117,22 @@ static void nodelay_close_cb(struct raft_uv_transport *tcp)
 		r->transport_close_cb(&r->transport);
 }
 
+static void peers_closed_cb(struct tls_peers *p)
+{
+	struct repl *r = (struct repl *)((char *)p - offsetof(struct repl, peers));
+	r->tcp.close(&r->tcp, nodelay_close_cb);
+}
+
 static void nodelay_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb)
 {
 	struct repl *r = repl_of_transport(t);
 	r->transport_close_cb = cb;
-	r->tcp.close(&r->tcp, nodelay_close_cb);
+	tls_peers_close(&r->peers, peers_closed_cb); /* handshakes in progress first */
+}
+
+void repl_set_tls(struct repl *r, SSL_CTX *ctx)
+{
+	tls_peers_set_ctx(&r->peers, ctx);
 }
 
 

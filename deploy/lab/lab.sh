@@ -11,6 +11,7 @@
 #   lab.sh cluster [SITE]            client addresses (of one site), comma-separated
 #   lab.sh exec SITE CMD...          run a command inside a site (its namespace)
 #   lab.sh cli NODE ARGS...          `callraft ARGS` against NODE, from NODE's site
+#   lab.sh env [CLIENT]              export lines for the TLS files of CLIENT (admin, traffic)
 #   lab.sh kill NODE [SIGNAL]        default KILL
 #   lab.sh restart NODE              start NODE again from its data dir
 #   lab.sh kill-site SITE | restart-site SITE
@@ -44,6 +45,13 @@ daemon=$build/callraftd
 cli_bin=$build/callraft
 proxy_bin=$build/callraft-delayproxy
 proxy_port=9000
+
+# TLS (docs/security.md): `up` makes a CA and certificates in $lab/certs; every node runs mutual
+# TLS with the example configs' [tls] section; this script's CLI calls use the admin certificate.
+certs=$lab/certs
+if [ -z "${CALLRAFT_TLS_CERT:-}" ]; then
+  export CALLRAFT_TLS_CA=$certs/ca.crt CALLRAFT_TLS_CERT=$certs/admin.crt CALLRAFT_TLS_KEY=$certs/admin.key
+fi
 
 die() { echo "lab.sh: $*" >&2; exit 2; }
 say() { echo "lab.sh: $*"; }
@@ -128,6 +136,12 @@ write_config() { # NODE: the example config with this lab's data_dir (and loopba
     done
   fi
   sed -n 's/^site = //p' "$src" | head -1 > "$lab/node$i/site"
+  # The config names certs/ relative to itself: the lab's one set of certificates.
+  ln -sfn "$certs" "$lab/node$i/certs"
+  local host
+  host=$(sed -n 's/^raft_address = \([0-9.]*\):.*/\1/p' "$src" | head -1)
+  [ -f "$certs/node$i.crt" ] ||
+    "$here/deploy/certs.sh" issue "$certs" node "$i" "$host,127.0.0.1,::1,localhost" >/dev/null
 }
 
 start_node() {
@@ -293,7 +307,11 @@ up() {
     [ $loop = 1 ] || say "network namespaces unavailable: falling back to --loopback"
     echo loopback > "$lab/mode"
   fi
-  local f i
+  local f i c
+  [ -f "$certs/ca.crt" ] || "$here/deploy/certs.sh" init "$certs" >/dev/null
+  for c in admin:admin traffic:pbx,agent,supervisor; do
+    [ -f "$certs/${c%%:*}.crt" ] || "$here/deploy/certs.sh" issue "$certs" client "${c%%:*}" "${c#*:}" >/dev/null
+  done
   for f in "$here/deploy/configs/$lay"/node*.ini; do
     i=$(basename "$f" .ini); i=${i#node}
     write_config "$i"
@@ -323,6 +341,7 @@ case "$cmd" in
   cluster) cluster_of "${1:-}" ;;
   addr) client_addr "$1" ;;
   exec) s=$1; shift; in_site "$s" "$@" ;;
+  env) echo "export CALLRAFT_TLS_CA=$certs/ca.crt CALLRAFT_TLS_CERT=$certs/${1:-admin}.crt CALLRAFT_TLS_KEY=$certs/${1:-admin}.key" ;;
   cli) i=$1; shift; in_site "$(site_of "$i")" "$cli_bin" --cluster "$(client_addr "$i")" "$@" ;;
   kill) stop_node "$1" "${2:-KILL}" ;;
   restart) start_node "$1" ;;

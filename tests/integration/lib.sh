@@ -7,6 +7,12 @@ export CALLRAFT_BUILD=$BUILD
 export CALLRAFT_LAB=$(mktemp -d /tmp/callraft-it.XXXXXX)
 # Below the kernel's ephemeral range (32768+), so outgoing connections never hold our ports.
 export CALLRAFT_PORT_BASE=${CALLRAFT_PORT_BASE:-$((10000 + (RANDOM % 100) * 200))}
+# TLS is on (cluster.sh makes the certificates in $CALLRAFT_LAB/certs at `up`): the tests' CLI and
+# traffic present the admin certificate. CALLRAFT_INSECURE=1 runs them on plain TCP instead.
+if [ "${CALLRAFT_INSECURE:-0}" != 1 ]; then
+  export CALLRAFT_TLS_CA=$CALLRAFT_LAB/certs/ca.crt CALLRAFT_TLS_CERT=$CALLRAFT_LAB/certs/admin.crt \
+    CALLRAFT_TLS_KEY=$CALLRAFT_LAB/certs/admin.key
+fi
 CLI=$BUILD/callraft
 TRAFFIC=$BUILD/callraft-traffic
 CLUSTER_SH=$ROOT/deploy/cluster.sh

@@ -49,9 +49,14 @@ cat "$CALLRAFT_LAB"/err1 "$CALLRAFT_LAB"/err2 "$CALLRAFT_LAB"/err3
 [ $rc3 != 0 ] || fail "an unknown ticket should fail"
 # Raw garbage on the client port: a clear BAD_FRAME and the node keeps serving.
 python3 - "$F" <<'PY'
-import socket, struct, sys
+import os, socket, ssl, struct, sys
 host, port = sys.argv[1].rsplit(":", 1)
 s = socket.create_connection((host, int(port)), timeout=5)
+if os.environ.get("CALLRAFT_TLS_CA"):  # the garbage goes inside an authenticated TLS session
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(os.environ["CALLRAFT_TLS_CA"])
+    ctx.load_cert_chain(os.environ["CALLRAFT_TLS_CERT"], os.environ["CALLRAFT_TLS_KEY"])
+    s = ctx.wrap_socket(s, server_hostname=host)
 s.sendall(struct.pack(">I", 5) + b"\xff\xff\xff\xff\xff")
 hdr = s.recv(4); n = struct.unpack(">I", hdr)[0]; body = b""
 while len(body) < n: body += s.recv(n - len(body))

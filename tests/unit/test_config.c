@@ -13,14 +13,18 @@
 
 #include "config.h"
 
-static const char *GOOD = "[node]\n"
-			  "id = 2\n"
-			  "site = shiraz\n"
-			  "raft_address = 127.0.0.1:7002\n"
-			  "client_address = 127.0.0.1:8002\n"
-			  "data_dir = /tmp/x\n"
-			  "[member 1]\nsite = tehran\nraft_address = 127.0.0.1:7001\nclient_address = 127.0.0.1:8001\n"
-			  "[member 2]\nsite = shiraz\nraft_address = 127.0.0.1:7002\nclient_address = 127.0.0.1:8002\n";
+#define GOOD_NO_TLS                                                                                \
+	"[node]\n"                                                                                  \
+	"id = 2\n"                                                                                  \
+	"site = shiraz\n"                                                                           \
+	"raft_address = 127.0.0.1:7002\n"                                                           \
+	"client_address = 127.0.0.1:8002\n"                                                         \
+	"data_dir = /tmp/x\n"                                                                       \
+	"[member 1]\nsite = tehran\nraft_address = 127.0.0.1:7001\nclient_address = 127.0.0.1:8001\n" \
+	"[member 2]\nsite = shiraz\nraft_address = 127.0.0.1:7002\nclient_address = 127.0.0.1:8002\n"
+
+
+static const char *GOOD = GOOD_NO_TLS "[tls]\nca = certs/ca.crt\ncert = /etc/callraft/node2.crt\nkey = node2.key\n";
 
 static char path[64];
 
@@ -63,6 +67,28 @@ static void good_config_loads_with_defaults(void **s)
 	assert_int_equal(cfg.election_timeout_ms, 1000);
 	assert_false(cfg.state_sync);
 	assert_false(cfg.witness);
+	/* Relative [tls] paths are taken from the config file's directory (mkstemp put it in /tmp). */
+	assert_string_equal(cfg.tls_ca, "/tmp/certs/ca.crt");
+	assert_string_equal(cfg.tls_cert, "/etc/callraft/node2.crt");
+	assert_string_equal(cfg.tls_key, "/tmp/node2.key");
+	assert_false(cfg.insecure);
+}
+
+static void tls_is_required_unless_insecure_is_said(void **s)
+{
+	struct config cfg;
+	char err[512] = "";
+	(void)s;
+	expect_error(GOOD_NO_TLS, "[tls]: ca, cert and key are required");
+	expect_error(GOOD_NO_TLS "[tls]\nca = a\ncert = b\n", "[tls]: ca, cert and key are required");
+	expect_error(GOOD_NO_TLS "[tls]\ninsecure = false\n", "insecure = true");
+	expect_error(GOOD_NO_TLS "[tls]\ninsecure = maybe\n", "[tls] insecure: invalid value");
+	expect_error(GOOD_NO_TLS "[tls]\ninsecure = true\nca = a\n", "choose one");
+	write_file(GOOD_NO_TLS "[tls]\ninsecure = true\n");
+	assert_int_equal(config_load(path, &cfg, err, sizeof err), 0);
+	unlink(path);
+	assert_true(cfg.insecure);
+	assert_string_equal(cfg.tls_ca, "");
 }
 
 static void missing_file_is_refused(void **s)
@@ -239,6 +265,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(good_config_loads_with_defaults),
+		cmocka_unit_test(tls_is_required_unless_insecure_is_said),
 		cmocka_unit_test(missing_file_is_refused),
 		cmocka_unit_test(unknown_key_names_section_and_key),
 		cmocka_unit_test(bad_values_are_refused),
