@@ -34,6 +34,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -967,6 +968,26 @@ Callraft__Reply *callraft_client_call(struct callraft_client *c, Callraft__Reque
 	return reply;
 }
 
+/* The environment's TLS context for probes, loaded once per process (probes come one after the
+ * other: `status` asks every member, the tests' verifiers ask thousands of times). NULL and an
+ * empty errmsg when TLS is not configured; NULL and errmsg when it is and fails to load. */
+static SSL_CTX *probe_ctx;
+static char probe_ctx_err[300];
+static pthread_once_t probe_ctx_once = PTHREAD_ONCE_INIT;
+
+static void probe_ctx_load(void)
+{
+	if (client_tls_ctx(NULL, &probe_ctx, probe_ctx_err, sizeof probe_ctx_err) != 0)
+		probe_ctx = NULL;
+}
+
+static SSL_CTX *probe_tls_ctx(char *errmsg, size_t errmsg_len)
+{
+	pthread_once(&probe_ctx_once, probe_ctx_load);
+	snprintf(errmsg, errmsg_len, "%s", probe_ctx == NULL ? probe_ctx_err : "");
+	return probe_ctx;
+}
+
 Callraft__Reply *callraft_client_call_node(const char *address, Callraft__Request *req, int timeout_ms,
 					   char *errmsg, size_t errmsg_len)
 {
@@ -980,18 +1001,15 @@ Callraft__Reply *callraft_client_call_node(const char *address, Callraft__Reques
 	if (request_check_size(req, errmsg, errmsg_len) != 0)
 		return NULL;
 	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : CLIENT_ATTEMPT_TIMEOUT_MS_DEFAULT);
-	SSL_CTX *ctx;
-	if (client_tls_ctx(NULL, &ctx, errmsg, errmsg_len) != 0)
+	SSL_CTX *ctx = probe_tls_ctx(errmsg, errmsg_len);
+	if (ctx == NULL && errmsg[0] != '\0')
 		return NULL;
 	int fd = connect_address(&a, deadline, errmsg, errmsg_len);
-	if (fd < 0) {
-		SSL_CTX_free(ctx);
+	if (fd < 0)
 		return NULL;
-	}
 	SSL *ssl = NULL;
 	if (ctx != NULL) {
 		ssl = tls_connect(ctx, fd, a.host, deadline, why, sizeof why);
-		SSL_CTX_free(ctx); /* the SSL keeps its own reference */
 		if (ssl == NULL) {
 			snprintf(errmsg, errmsg_len, "%s: %s", a.text, why);
 			close(fd);

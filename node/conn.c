@@ -510,6 +510,7 @@ static void tls_handshake_cb(struct tls_stream *ts)
 		conn_close(c);
 		return;
 	}
+	c->authn = true;
 	tls_roles_format(c->id.roles, roles, sizeof roles);
 	if (c->id.node_id != 0)
 		LOG_DEBUG_("client %s: TLS: member %llu ('%s')", c->peer,
@@ -604,9 +605,14 @@ static int conn_tls_start(struct conn *c)
 bool conn_refuses(struct conn *c, const Callraft__Request *req)
 {
 	char why[300];
-	if (c->tls == NULL || authz_check(&c->id, req, why, sizeof why) == 0)
+	if (!c->authn && c->node->tls_ctx == NULL)
+		return false; /* insecure = true: no identities */
+	if (!c->authn) /* cannot happen: requests are read only after a verified handshake */
+		snprintf(why, sizeof why, "no verified client certificate on this connection");
+	else if (authz_check(&c->id, req, why, sizeof why) == 0)
 		return false;
-	LOG_RATELIMITED(LOG_WARN, "client %s: PERMISSION_DENIED: %s", c->peer, why);
+	LOG_RATELIMITED(LOG_WARN, "client %s: PERMISSION_DENIED: %s", c->peer[0] ? c->peer : "http",
+			why);
 	conn_send_error(c, req->request_id, CALLRAFT__CODE__PERMISSION_DENIED, "%s", why);
 	return true;
 }

@@ -26,6 +26,7 @@
 #include "callraft_timing.h"
 #include "dlist.h"
 #include "log.h"
+#include "tls.h"
 
 #define HTTP_WS_PATH_BYTES_MAX 64
 #define HTTP_HEADERS_BYTES_MAX 1024
@@ -648,9 +649,21 @@ static int ws_pass(struct pss *pss, struct lws *wsi, enum lws_callback_reasons r
 static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		   size_t len)
 {
-	struct http *h = lws_context_user(lws_get_context(wsi));
-	struct pss *pss = user;
+	struct http *h;
+	struct pss *pss;
 
+	if (reason == LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION) {
+		/* First: `user` is OpenSSL's X509_STORE_CTX here, not a session area. lws turns our 0
+		 * into "certificate OK" whatever OpenSSL found: pass OpenSSL's verdict on (len is
+		 * preverify_ok), so a certificate of another CA, or expired, is refused. */
+		if (len == 0)
+			LOG_RATELIMITED(LOG_WARN, "http: TLS client certificate refused: %s",
+					X509_verify_cert_error_string(
+					    X509_STORE_CTX_get_error((X509_STORE_CTX *)user)));
+		return len != 0 ? 0 : 1;
+	}
+	h = lws_context_user(lws_get_context(wsi));
+	pss = user;
 	if (pss != NULL && pss->ws != NULL)
 		return ws_pass(pss, wsi, reason, in, len);
 	switch (reason) {
@@ -681,6 +694,27 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	default:
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	}
+}
+
+/* Reads a small file (a PEM) into a NUL-terminated heap buffer. */
+static int read_file(const char *path, char **out, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	size_t n;
+	if (f == NULL)
+		return -1;
+	buf = malloc(64 * 1024);
+	n = buf != NULL ? fread(buf, 1, 64 * 1024 - 1, f) : 0;
+	fclose(f);
+	if (buf == NULL || n == 0) {
+		free(buf);
+		return -1;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
 }
 
 /* ---- deadlines --------------------------------------------------------------------------- */
@@ -799,8 +833,15 @@ static struct lws_vhost *vhost_create(struct http *h, const struct config *cfg, 
 	 * port. */
 	if (info.iface != NULL && inet_pton(AF_INET, info.iface, &v4) == 1)
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-	/* NEEDSWORK: TLS (issue of the TLS engineer): certificates from cfg go here, with
-	 * LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT on the context. */
+	if (!cfg->insecure) {
+		/* The node's own certificate and the cluster CA, as on the binary port: a client must
+		 * present a certificate the CA signed (docs/security.md); its roles come from it. */
+		info.ssl_cert_filepath = cfg->tls_cert;
+		info.ssl_private_key_filepath = cfg->tls_key;
+		info.ssl_ca_filepath = cfg->tls_ca;
+		info.ssl_options_set = SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 | SSL_OP_NO_TLSv1_2;
+		info.options |= LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT;
+	}
 	vh = lws_create_vhost(h->ctx, &info);
 	if (vh == NULL)
 		snprintf(errmsg, errmsg_len, "http: listen on '%s': cannot bind (in use, or not an "
@@ -816,6 +857,8 @@ int http_start(struct http *h, const struct config *cfg, char *errmsg, size_t er
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_cb);
 	memset(&info, 0, sizeof info);
 	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	if (!cfg->insecure)
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.foreign_loops = loops;
 	info.pcontext = &h->ctx; /* lws sets it to NULL once the context is gone */
 	info.user = h;
@@ -854,6 +897,36 @@ void http_stop(struct http *h)
 		req_done(h->reqs);
 	if (h->ctx != NULL)
 		lws_context_destroy(h->ctx); /* closes its handles through the loop */
+}
+
+int http_req_identity(const struct http_req *r, struct tls_identity *id)
+{
+	SSL *ssl = r->wsi != NULL ? lws_get_ssl(r->wsi) : NULL;
+	if (ssl == NULL)
+		return -1;
+	return tls_identity_from_ssl(ssl, id);
+}
+
+int http_tls_reload(struct http *h, const struct config *cfg, char *errmsg, size_t errmsg_len)
+{
+	char *cert = NULL, *key = NULL;
+	size_t cert_len = 0, key_len = 0;
+	int rv = -1;
+	if (h == NULL || h->ctx == NULL || cfg->insecure)
+		return 0;
+	if (read_file(cfg->tls_cert, &cert, &cert_len) != 0 || read_file(cfg->tls_key, &key, &key_len) != 0) {
+		snprintf(errmsg, errmsg_len, "http: cannot read '%s' or '%s'", cfg->tls_cert, cfg->tls_key);
+		goto out;
+	}
+	if (lws_tls_cert_updated(h->ctx, cfg->tls_cert, cfg->tls_key, cert, cert_len, key, key_len) != 0) {
+		snprintf(errmsg, errmsg_len, "http: libwebsockets refused the new certificate");
+		goto out;
+	}
+	rv = 0;
+out:
+	free(cert);
+	free(key);
+	return rv;
 }
 
 void http_free(struct http *h)

@@ -96,6 +96,14 @@ void http_stop(struct http *h);
 /* Frees the server, after http_stop and after the loop has run to completion. NULL is allowed. */
 void http_free(struct http *h);
 
+struct tls_identity;
+/* With TLS (the default), the verified client certificate's identity of the request's connection.
+ * 0, or -1 when the listener runs without TLS (insecure = true) or the certificate is malformed. */
+int http_req_identity(const struct http_req *r, struct tls_identity *id);
+/* SIGHUP: hands the reloaded certificate and key to the listener (new connections use them).
+ * 0, or -1 with errmsg (the old ones stay). */
+int http_tls_reload(struct http *h, const struct config *cfg, char *errmsg, size_t errmsg_len);
+
 /* ---- the request (valid from the handler call until its done callback) -------------------- */
 
 enum http_method http_req_method(const struct http_req *r);

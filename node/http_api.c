@@ -120,6 +120,8 @@ static int status_of(Callraft__Code code)
 		return 422;
 	case CALLRAFT__CODE__COMPACTED:
 		return 410;
+	case CALLRAFT__CODE__PERMISSION_DENIED:
+		return 403;
 	case CALLRAFT__CODE__INVALID_ARGUMENT:
 	case CALLRAFT__CODE__BAD_FRAME:
 	case CALLRAFT__CODE__BAD_VERSION:
@@ -575,6 +577,17 @@ static void api_handle(struct http_req *r, void *data)
 		return;
 	}
 	conn_virtual_init(&ac->conn, n, &api_sink);
+	/* With TLS, the request runs with the roles of the client's certificate (authz.h). */
+	if (n->tls_ctx != NULL) {
+		if (http_req_identity(r, &ac->conn.id) != 0) {
+			free(ac);
+			callraft__request__free_unpacked(req, NULL);
+			http_respond_error(r, 403, "PERMISSION_DENIED",
+					   "client certificate missing or malformed (callraft: URIs)", NULL);
+			return;
+		}
+		ac->conn.authn = true;
+	}
 	conn_ref(&ac->conn); /* the HTTP side's; dropped in api_done */
 	ac->req = r;
 	ac->route = rt;

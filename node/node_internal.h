@@ -69,6 +69,7 @@ struct conn {
 	bool paused;              /* reading stopped: too many reply bytes queued or in flight */
 	uint64_t accepted_ms, last_rx_ms, frame_start_ms, paused_ms;
 	struct tls_stream *tls;   /* NULL without TLS (insecure = true) */
+	bool authn;               /* id holds a verified certificate's identity: authz applies */
 	struct tls_identity id;   /* the client certificate's, once the handshake is done */
 };
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "http.h"
 #include "log.h"
 #include "node_internal.h"
 
@@ -79,6 +80,8 @@ static void sighup_cb(uv_signal_t *s, int signum)
 		LOG_ERROR_("SIGHUP: certificates not reloaded, keeping the current ones: %s", err);
 		return;
 	}
+	if (http_tls_reload(n->http, &n->cfg, err, sizeof err) != 0)
+		LOG_WARN_("SIGHUP: %s (the HTTP listener keeps its certificate)", err);
 	repl_set_tls(n->repl, ctx);
 	SSL_CTX_free(n->tls_ctx); /* live connections hold their own reference */
 	n->tls_ctx = ctx;

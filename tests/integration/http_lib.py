@@ -5,12 +5,25 @@ wait_http(addrs): every address answers GET /v1/status.
 """
 import http.client
 import json
+import os
+import ssl
 import time
+
+# With TLS (the cluster's default) requests go over HTTPS with the client certificate of
+# CALLRAFT_TLS_CERT/KEY, verified against CALLRAFT_TLS_CA.
+_TLS = None
+if os.environ.get("CALLRAFT_TLS_CA"):
+    _TLS = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    _TLS.load_verify_locations(os.environ["CALLRAFT_TLS_CA"])
+    _TLS.load_cert_chain(os.environ["CALLRAFT_TLS_CERT"], os.environ["CALLRAFT_TLS_KEY"])
 
 
 def call(addr, method, path, body=None, key=None, headers=None, timeout=15, raw=None):
     host, port = addr.rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    if _TLS is not None:
+        conn = http.client.HTTPSConnection(host, int(port), timeout=timeout, context=_TLS)
+    else:
+        conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
     h = dict(headers or {})
     data = raw
     if body is not None:
