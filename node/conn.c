@@ -36,8 +36,6 @@
 #include "log.h"
 #include "node_internal.h"
 
-static int conn_process(struct conn *c);
-
 struct write_req {
 	uv_write_t req;
 	struct conn *conn;
@@ -60,7 +58,10 @@ static void conn_pause(struct conn *c)
 		return;
 	c->paused = true;
 	c->paused_ms = conn_now_ms(c);
-	uv_read_stop((uv_stream_t *)&c->tcp);
+	if (c->tls != NULL)
+		tls_stream_read_stop(c->tls);
+	else
+		uv_read_stop((uv_stream_t *)&c->tcp);
 }
 
 static bool conn_overloaded(const struct conn *c)
@@ -81,7 +82,11 @@ static void conn_maybe_resume(struct conn *c)
 		conn_close(c);
 		return;
 	}
-	if (!c->paused)
+	if (c->paused)
+		return;
+	if (c->tls != NULL)
+		(void)tls_stream_read_start(c->tls);
+	else
 		uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
 }
 
@@ -259,6 +264,8 @@ void conn_send_reply_bytes(struct conn *c, const uint8_t *bytes, size_t len, uin
 		free(w);
 		if (rv != 0)
 			conn_close(c);
+		else if (conn_overloaded(c))
+			conn_pause(c);
 		return;
 	}
 	b = uv_buf_init((char *)w->buf, (unsigned)(4 + len + patch));
@@ -392,17 +399,12 @@ static int conn_process(struct conn *c)
 	return 0;
 }
 
-static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+/* `n` more bytes are in rx (read from the socket, or decrypted): handles the whole frames. */
+static void conn_received(struct conn *c, size_t n)
 {
-	struct conn *c = s->data;
-	(void)buf;
-	if (nread < 0) {
-		conn_close(c);
-		return;
-	}
 	bool fresh = c->rx_len == 0;
 	uint64_t now = conn_now_ms(c);
-	size_t before = c->rx_len + (size_t)nread;
+	size_t before = c->rx_len + n;
 
 	c->rx_len = before;
 	c->last_rx_ms = now;
@@ -413,6 +415,17 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	/* The frame clock starts with the first byte of a frame. */
 	if (c->rx_len > 0 && (fresh || c->rx_len < before))
 		c->frame_start_ms = now;
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = s->data;
+	(void)buf;
+	if (nread < 0) {
+		conn_close(c);
+		return;
+	}
+	conn_received(c, (size_t)nread);
 }
 
 /* Number of open ordinary (not reserved) connections from `source`. */
@@ -483,7 +496,10 @@ void conn_sweep(struct node *n)
 
 	for (struct conn *c = n->conns; c != NULL; c = next) {
 		next = c->next; /* conn_close unlinks c */
-		if (c->reserved && !c->peer &&
+		if (c->tls != NULL && !c->tls->open &&
+		    now - c->accepted_ms >= CALLRAFT_TLS_HANDSHAKE_TIMEOUT_MS)
+			conn_expire(c, "no TLS handshake in time");
+		else if (c->reserved && !c->peer &&
 		    now - c->accepted_ms >= CALLRAFT_CONN_RESERVED_PROBATION_MS)
 			conn_expire(c, "reserved slot without a forwarded request");
 		else if (c->rx_len > 0 && !c->paused &&
@@ -506,17 +522,25 @@ static void tls_handshake_cb(struct tls_stream *ts)
 	char roles[64];
 	if (tls_identity_from_ssl(ts->ssl, &c->id) != 0) {
 		LOG_RATELIMITED(LOG_WARN, "client %s: refused: certificate carries a malformed callraft: URI",
-				c->peer);
+				c->source);
 		conn_close(c);
 		return;
 	}
+	if (c->reserved && c->id.node_id == 0) {
+		/* The reserved slots are for other members' forward links (see above). */
+		LOG_RATELIMITED(LOG_WARN, "client %s: refused: too many connections, and certificate "
+				"'%s' is not a member's", c->source, c->id.name);
+		conn_close(c);
+		return;
+	}
+	c->peer = c->id.node_id != 0;
 	c->authn = true;
 	tls_roles_format(c->id.roles, roles, sizeof roles);
 	if (c->id.node_id != 0)
-		LOG_DEBUG_("client %s: TLS: member %llu ('%s')", c->peer,
+		LOG_DEBUG_("client %s: TLS: member %llu ('%s')", c->source,
 			   (unsigned long long)c->id.node_id, c->id.name);
 	else
-		LOG_DEBUG_("client %s: TLS: '%s' roles %s%s%s", c->peer, c->id.name, roles,
+		LOG_DEBUG_("client %s: TLS: '%s' roles %s%s%s", c->source, c->id.name, roles,
 			   c->id.site[0] ? " site " : "", c->id.site);
 }
 
@@ -534,9 +558,13 @@ static void tls_data_cb(struct tls_stream *ts, const uint8_t *data, size_t len)
 		c->rx_cap = cap;
 	}
 	memcpy(c->rx + c->rx_len, data, len);
-	c->rx_len += len;
-	if (conn_process(c) != 0)
-		conn_close(c);
+	conn_received(c, len);
+}
+
+/* A TLS write completed: a paused connection may read again. */
+static void tls_written_cb(struct tls_stream *ts)
+{
+	conn_maybe_resume(ts->data);
 }
 
 /* A plain-TCP client on a TLS port: one plain reply it can decode, so its user learns why. */
@@ -572,12 +600,12 @@ static void tls_error_cb(struct tls_stream *ts, const char *reason)
 {
 	struct conn *c = ts->data;
 	if (!ts->open) {
-		LOG_RATELIMITED(LOG_WARN, "client %s: TLS handshake refused: %s", c->peer, reason);
+		LOG_RATELIMITED(LOG_WARN, "client %s: TLS handshake refused: %s", c->source, reason);
 		if (strstr(reason, "http request") != NULL || strstr(reason, "wrong version number") != NULL ||
 		    strstr(reason, "packet length too long") != NULL)
 			send_plain_refusal(c);
 	} else {
-		LOG_DEBUG_("client %s: TLS: %s", c->peer, reason);
+		LOG_DEBUG_("client %s: TLS: %s", c->source, reason);
 	}
 	conn_close(c);
 }
@@ -591,7 +619,7 @@ static int conn_tls_start(struct conn *c)
 		return -1;
 	c->tls->data = c;
 	if (tls_stream_init(c->tls, n->tls_ctx, (uv_stream_t *)&c->tcp, true, NULL, err, sizeof err) != 0) {
-		LOG_RATELIMITED(LOG_WARN, "client %s: %s", c->peer, err);
+		LOG_RATELIMITED(LOG_WARN, "client %s: %s", c->source, err);
 		free(c->tls);
 		c->tls = NULL;
 		return -1;
@@ -599,6 +627,7 @@ static int conn_tls_start(struct conn *c)
 	c->tls->on_handshake = tls_handshake_cb;
 	c->tls->on_data = tls_data_cb;
 	c->tls->on_error = tls_error_cb;
+	c->tls->on_drained = tls_written_cb;
 	return tls_stream_start(c->tls) == 0 ? 0 : -1;
 }
 
@@ -611,43 +640,10 @@ bool conn_refuses(struct conn *c, const Callraft__Request *req)
 		snprintf(why, sizeof why, "no verified client certificate on this connection");
 	else if (authz_check(&c->id, req, why, sizeof why) == 0)
 		return false;
-	LOG_RATELIMITED(LOG_WARN, "client %s: PERMISSION_DENIED: %s", c->peer[0] ? c->peer : "http",
+	LOG_RATELIMITED(LOG_WARN, "client %s: PERMISSION_DENIED: %s", c->source[0] ? c->source : "http",
 			why);
 	conn_send_error(c, req->request_id, CALLRAFT__CODE__PERMISSION_DENIED, "%s", why);
 	return true;
-}
-
-void conn_housekeeping(struct node *n)
-{
-	uint64_t now = uv_now(&n->loop);
-	struct conn *c = n->conns, *next;
-	for (; c != NULL; c = next) {
-		next = c->next;
-		if (c->tls != NULL && !c->tls->open &&
-		    now - c->accepted_ms > CALLRAFT_TLS_HANDSHAKE_TIMEOUT_MS) {
-			LOG_RATELIMITED(LOG_WARN, "client %s: no TLS handshake within %d ms: closing",
-					c->peer, CALLRAFT_TLS_HANDSHAKE_TIMEOUT_MS);
-			conn_close(c);
-		}
-	}
-}
-
-static void peer_name(uv_tcp_t *tcp, char *buf, size_t len)
-{
-	struct sockaddr_storage sa;
-	int sa_len = sizeof sa;
-	char host[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
-	if (uv_tcp_getpeername(tcp, (struct sockaddr *)&sa, &sa_len) == 0) {
-		if (sa.ss_family == AF_INET6) {
-			uv_ip6_name((struct sockaddr_in6 *)&sa, host, sizeof host);
-			port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
-		} else {
-			uv_ip4_name((struct sockaddr_in *)&sa, host, sizeof host);
-			port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
-		}
-	}
-	snprintf(buf, len, "%s:%d", host, port);
 }
 
 static void connection_cb(uv_stream_t *server, int status)

@@ -181,7 +181,6 @@ static void housekeeping_cb(uv_timer_t *t)
 	node_alarm_check(n);
 	node_check(n);
 	repl_check(n->repl);
-	conn_housekeeping(n);
 }
 
 /* Every CALLRAFT_TICK_INTERVAL_MS: a ready leader appends a Tick; the snapshot threshold follows

@@ -231,8 +231,6 @@ void conn_rx_reserve(uint8_t **rx, size_t *cap, size_t len, uv_buf_t *buf);
  * PERMISSION_DENIED reply naming the missing role and the refusal was logged. Always false
  * without TLS. */
 bool conn_refuses(struct conn *c, const Callraft__Request *req);
-/* Closes client connections whose TLS handshake has not completed in time. */
-void conn_housekeeping(struct node *n);
 
 /* node_tls.c */
 /* Loads [tls] into n->tls_ctx (no-op when insecure). -1 with errmsg. */

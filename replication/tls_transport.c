@@ -189,6 +189,7 @@ static void ts_drained_cb(struct tls_stream *ts)
 {
 	struct tls_peer *l = ts->data;
 	if (l->state == PEER_PUMPING && !l->pipe_reading &&
+	    l->ts.queued_bytes <= CALLRAFT_TLS_PEER_QUEUE_BYTES_MAX / 2 &&
 	    uv_read_start((uv_stream_t *)&l->pipe, pipe_alloc_cb, pipe_read_cb) == 0)
 		l->pipe_reading = true;
 }

@@ -47,7 +47,7 @@ static void write_cb(uv_write_t *req, int status)
 			fail(ts, uv_strerror(status));
 		return;
 	}
-	if (ts->writes_inflight == 0 && !ts->stopped && ts->on_drained != NULL)
+	if (!ts->stopped && ts->on_drained != NULL)
 		ts->on_drained(ts);
 }
 
@@ -241,6 +241,19 @@ int tls_stream_write(struct tls_stream *ts, const uint8_t *data, size_t len)
 			return -1;
 	}
 	return 0;
+}
+
+void tls_stream_read_stop(struct tls_stream *ts)
+{
+	if (!ts->stopped)
+		uv_read_stop(ts->tcp);
+}
+
+int tls_stream_read_start(struct tls_stream *ts)
+{
+	if (ts->stopped)
+		return 0;
+	return uv_read_start(ts->tcp, alloc_cb, read_cb);
 }
 
 void tls_stream_stop(struct tls_stream *ts)

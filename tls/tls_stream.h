@@ -15,7 +15,9 @@
  *
  * A callback may call tls_stream_stop (the owner closes the connection): nothing is delivered
  * after it. Writes are queued by libuv; tls_stream_queued_bytes tells the owner how much so it can
- * stop producing (backpressure), and on_drained (optional) fires when the queue empties. */
+ * stop producing (backpressure), and on_drained (optional) fires after each write completes (the
+ * owner compares queued_bytes with its own marks). tls_stream_read_stop / _read_start pause and
+ * resume reading the TCP handle (the owner's backpressure the other way). */
 #ifndef CALLRAFT_TLS_STREAM_H
 #define CALLRAFT_TLS_STREAM_H
 
@@ -62,6 +64,10 @@ int tls_stream_start(struct tls_stream *ts);
 /* Encrypts and queues `len` bytes (OPEN only). 0, or -1 (the stream failed: on_error follows or
  * already fired). */
 int tls_stream_write(struct tls_stream *ts, const uint8_t *data, size_t len);
+
+/* Pauses and resumes reading the TCP handle (OPEN or HANDSHAKING; no-op once stopped). */
+void tls_stream_read_stop(struct tls_stream *ts);
+int tls_stream_read_start(struct tls_stream *ts);
 
 /* Stops reading and delivering; the owner closes the TCP handle next. Idempotent. */
 void tls_stream_stop(struct tls_stream *ts);

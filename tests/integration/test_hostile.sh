@@ -6,6 +6,8 @@
 # stays bounded (the leader's RSS is printed); nothing refused is stored; after the quota flood
 # every node restarts and replays (no poison pill), and the documented rolling restart with a
 # bigger map and quota makes room again.
+# Plain TCP: these are framing and resource limits; TLS refusals are test_tls_hostile.sh's.
+export CALLRAFT_INSECURE=1
 source "$(dirname "$0")/lib.sh"
 HOSTILE="python3 $(dirname "$0")/hostile.py"
 export HOSTILE_PER_SOURCE=64

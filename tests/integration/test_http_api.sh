@@ -86,10 +86,13 @@ d = bad("POST", "/v1/calls", 413, "INVALID_ARGUMENT", raw=b"{" + b" " * 70000 + 
 assert "limit" in d["message"], d
 
 import re, socket
+import http_lib
 def raw_exchange(data, wait_s=15):
     """Sends raw bytes; returns what comes back until the node closes the connection."""
     host, port = a.rsplit(":", 1)
     s = socket.create_connection((host, int(port)), timeout=wait_s)
+    if http_lib._TLS is not None:  # mutual TLS (the default): the raw bytes go inside it
+        s = http_lib._TLS.wrap_socket(s, server_hostname=host)
     s.sendall(data)
     out = b""
     try:

@@ -22,6 +22,13 @@ script=$CALLRAFT_LAB/integrate.sh
 blocks=$(grep -c '^```sh$' "$ROOT/docs/integrate.md")
 [ "$blocks" -ge 10 ] || fail "only $blocks sh blocks in docs/integrate.md"
 export CALLRAFT_HTTP=http://127.0.0.1:$((CALLRAFT_PORT_BASE + 201))
+if [ -n "${CALLRAFT_TLS_CERT:-}" ]; then
+  # Mutual TLS (the default): curl reads the CA and the client certificate from a .curlrc, as
+  # docs/integrate.md says an integration should set it up.
+  export CALLRAFT_HTTP=https://127.0.0.1:$((CALLRAFT_PORT_BASE + 201)) CURL_HOME=$CALLRAFT_LAB
+  printf 'cacert = "%s"\ncert = "%s"\nkey = "%s"\n' "$CALLRAFT_TLS_CA" "$CALLRAFT_TLS_CERT" \
+    "$CALLRAFT_TLS_KEY" > "$CALLRAFT_LAB/.curlrc"
+fi
 export PORT4_RAFT=$((CALLRAFT_PORT_BASE + 4)) PORT4_CLIENT=$((CALLRAFT_PORT_BASE + 104))
 export PORT4_HTTP=$((CALLRAFT_PORT_BASE + 204))
 # The cluster has just elected its leader: wait until node 1 knows the leader's address.
