@@ -579,6 +579,7 @@ static void send_plain_refusal(struct conn *c)
 	uv_buf_t b;
 	if (w == NULL)
 		return;
+	w->conn = c; /* write_cb resumes it (a no-op: it is closing) */
 	reply.code = CALLRAFT__CODE__BAD_FRAME;
 	reply.message = (char *)msg;
 	len = callraft__reply__get_packed_size(&reply);
