@@ -35,6 +35,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,6 +349,67 @@ static int connect_address(const struct client_address *a, int64_t deadline, cha
 	return fd;
 }
 
+/* SIGPIPE. OpenSSL writes to the socket with write(2), not send(MSG_NOSIGNAL): a node that went
+ * away would kill the process (found by the chaos drill: the PBX traffic of a site whose nodes
+ * were killed died). A library must not change the process's signal handling, so each SSL call is
+ * made with SIGPIPE blocked in this thread, and a SIGPIPE it raised is consumed before unblocking
+ * (unless one was already pending: that one belongs to someone else). The error itself comes back
+ * as EPIPE. */
+struct sigpipe_guard {
+	sigset_t old;
+	bool was_pending;
+};
+
+static void sigpipe_block(struct sigpipe_guard *g)
+{
+	sigset_t pipe_set, pending;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	sigemptyset(&pending);
+	sigpending(&pending);
+	g->was_pending = sigismember(&pending, SIGPIPE) == 1;
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &g->old);
+}
+
+static void sigpipe_restore(struct sigpipe_guard *g)
+{
+	sigset_t pipe_set;
+	const struct timespec zero = {0, 0};
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	if (!g->was_pending)
+		while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
+			;
+	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
+static int ssl_connect_nosig(SSL *ssl)
+{
+	struct sigpipe_guard g;
+	sigpipe_block(&g);
+	int rv = SSL_connect(ssl);
+	sigpipe_restore(&g);
+	return rv;
+}
+
+static int ssl_write_nosig(SSL *ssl, const void *buf, int len)
+{
+	struct sigpipe_guard g;
+	sigpipe_block(&g);
+	int rv = SSL_write(ssl, buf, len);
+	sigpipe_restore(&g);
+	return rv;
+}
+
+static int ssl_read_nosig(SSL *ssl, void *buf, int len)
+{
+	struct sigpipe_guard g;
+	sigpipe_block(&g);
+	int rv = SSL_read(ssl, buf, len); /* may write: alerts, key updates */
+	sigpipe_restore(&g);
+	return rv;
+}
+
 /* TLS: one non-blocking SSL call repeated until done, waiting with poll() for what it wants. */
 static int tls_wait(SSL *ssl, int fd, int rv, int64_t deadline, const char *what, char *errmsg,
 		    size_t errmsg_len)
@@ -396,7 +458,7 @@ static SSL *tls_connect(SSL_CTX *ctx, int fd, const char *host, int64_t deadline
 			goto err;
 		}
 	}
-	while ((rv = SSL_connect(ssl)) != 1)
+	while ((rv = ssl_connect_nosig(ssl)) != 1)
 		if (tls_wait(ssl, fd, rv, deadline, "TLS handshake", errmsg, errmsg_len) != 0)
 			goto err;
 	if (tls_identity_from_ssl(ssl, &id) != 0 || id.node_id == 0) {
@@ -414,7 +476,7 @@ static int send_all_tls(SSL *ssl, int fd, const uint8_t *buf, size_t len, int64_
 			char *errmsg, size_t errmsg_len)
 {
 	while (len > 0) {
-		int n = SSL_write(ssl, buf, (int)len);
+		int n = ssl_write_nosig(ssl, buf, (int)len);
 		if (n > 0) {
 			buf += n;
 			len -= (size_t)n;
@@ -520,7 +582,7 @@ static Callraft__Reply *exchange(struct callraft_client *c, const Callraft__Requ
 			return NULL;
 		}
 		if (c->ssl != NULL) {
-			int n = SSL_read(c->ssl, c->in + c->in_len, (int)(c->in_cap - c->in_len));
+			int n = ssl_read_nosig(c->ssl, c->in + c->in_len, (int)(c->in_cap - c->in_len));
 			if (n > 0)
 				c->in_len += (size_t)n;
 			else if (tls_wait(c->ssl, c->fd, n, deadline, "recv", errmsg, errmsg_len) != 0)

@@ -901,7 +901,8 @@ void http_stop(struct http *h)
 
 int http_req_identity(const struct http_req *r, struct tls_identity *id)
 {
-	SSL *ssl = r->wsi != NULL ? lws_get_ssl(r->wsi) : NULL;
+	/* An HTTP/2 stream's SSL is its network connection's (curl negotiates h2 over TLS). */
+	SSL *ssl = r->wsi != NULL ? lws_get_ssl(lws_get_network_wsi(r->wsi)) : NULL;
 	if (ssl == NULL)
 		return -1;
 	return tls_identity_from_ssl(ssl, id);
