@@ -3,7 +3,9 @@
 # then builds with `cc app.c $(pkg-config --cflags --libs callraft)` (docs/client.md).
 include(GNUInstallDirs)
 
-add_library(callraft_shared SHARED ${CLIENT_LIB_SRC})
+# TLS (tls/tls.c: contexts and certificate identities) is part of the client; OpenSSL stays a shared
+# dependency.
+add_library(callraft_shared SHARED ${CLIENT_LIB_SRC} ${CMAKE_SOURCE_DIR}/tls/tls.c)
 set_target_properties(callraft_shared PROPERTIES
   OUTPUT_NAME callraft
   VERSION ${PROJECT_VERSION}
@@ -11,10 +13,12 @@ set_target_properties(callraft_shared PROPERTIES
 target_include_directories(callraft_shared PUBLIC
   $<BUILD_INTERFACE:${CMAKE_SOURCE_DIR}/client>
   $<BUILD_INTERFACE:${PROTO_OUT}>
-  $<BUILD_INTERFACE:${CMAKE_SOURCE_DIR}/proto>)
+  $<BUILD_INTERFACE:${CMAKE_SOURCE_DIR}/proto>
+  $<BUILD_INTERFACE:${CMAKE_SOURCE_DIR}/tls>)
 # The generated protobuf code (callraft.pb-c.c, position-independent) goes into the .so: a user
 # needs its unpack/free functions and enum descriptors; protobuf-c itself stays a shared dependency.
-target_link_libraries(callraft_shared PRIVATE callraft_proto PUBLIC PkgConfig::PROTOBUFC)
+target_link_libraries(callraft_shared PRIVATE callraft_proto PUBLIC PkgConfig::PROTOBUFC
+                      OpenSSL::SSL OpenSSL::Crypto)
 
 set(CALLRAFT_PUBLIC_HEADERS
   ${CMAKE_SOURCE_DIR}/client/callraft_client.h
