@@ -182,7 +182,7 @@ def operation(method, path, op):
     out += ["        '200':", "          description: %s" % (desc or "done"), "          content:",
             "            application/json:", "              schema:",
             "                $ref: '#/components/schemas/%s'" % schema]
-    errors = ["400", "503", "504"]
+    errors = ["400", "403", "503", "504"]  # 403: the client certificate lacks the role
     if op not in ("status", "members_list", "site_list", "snapshot_take"):
         errors.append("404")
     if is_write or op in ("member_add", "member_remove", "member_assign", "leader_transfer"):

@@ -33,6 +33,7 @@ static enum op_class op_class(Callraft__Request__OpCase op)
 	case CALLRAFT__REQUEST__OP_AGENT_HEARTBEAT:
 	case CALLRAFT__REQUEST__OP_AGENT_SHOW:
 	case CALLRAFT__REQUEST__OP_EVENTS_READ:
+	case CALLRAFT__REQUEST__OP_SITE_HEARTBEAT:
 		return CLASS_CALLS;
 	case CALLRAFT__REQUEST__OP_QUEUE_CONFIGURE:
 	case CALLRAFT__REQUEST__OP_QUEUE_SHOW:
@@ -80,6 +81,8 @@ static const char *op_site(const Callraft__Request *req)
 		return req->callback_voicemail != NULL ? req->callback_voicemail->site : NULL;
 	case CALLRAFT__REQUEST__OP_EVENTS_READ:
 		return req->events_read != NULL ? req->events_read->site : NULL;
+	case CALLRAFT__REQUEST__OP_SITE_HEARTBEAT:
+		return req->site_heartbeat != NULL ? req->site_heartbeat->site : NULL;
 	default:
 		return NULL;
 	}

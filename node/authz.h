@@ -4,7 +4,8 @@
  *   any verified certificate     status, register_client (a session)
  *   CALLS     agent, pbx, supervisor, admin
  *             calls (enqueue, next, answer, end, abandon, reject, dial attempt, callbacks, show),
- *             agents (login, state, logout, heartbeat, show), events (offers pushed to agents)
+ *             agents (login, state, logout, heartbeat, show), events (offers pushed to agents),
+ *             the PBX's site heartbeat
  *   SUPERVISE supervisor, admin
  *             queues (configure, show), tickets (open, update, show, list), stats, agent list,
  *             customer history, members list, site list
@@ -14,7 +15,7 @@
  *   marked `forwarded` (the forwarding node checked the client's role before forwarding).
  *
  * An agent or pbx certificate that names a site (callraft:site:<site>) may only enqueue calls
- * arriving at that site, log agents into it, leave voicemail callbacks for it and read its events. Operations that
+ * arriving at that site, log agents into it, leave voicemail callbacks for it, read its events and send its site heartbeat. Operations that
  * name a call or agent by id are not limited by site (NEEDSWORK: needs the object's site, a state
  * read before the check).
  *

@@ -693,12 +693,11 @@ static int resolve(const char *address, struct sockaddr_storage *out, char *errm
 	struct addrinfo hints = {0}, *res = NULL;
 	int rv;
 
-	if (colon == NULL || (size_t)(colon - address) >= sizeof host) {
+	/* "[v6]:port" as well as "v4:port" and "name:port". */
+	if (colon == NULL || tls_address_host(address, host, sizeof host) != 0) {
 		snprintf(errmsg, len, "address '%s': expected host:port", address);
 		return -1;
 	}
-	memcpy(host, address, (size_t)(colon - address));
-	host[colon - address] = '\0';
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	rv = getaddrinfo(host, colon + 1, &hints, &res);

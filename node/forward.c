@@ -291,10 +291,8 @@ static int link_connect(struct fwd_link *l, uint64_t leader_id, const char *addr
 	const char *colon = strrchr(address, ':');
 	struct addrinfo hints = {0}, *res = NULL;
 
-	if (colon == NULL || (size_t)(colon - address) >= sizeof host)
-		return -1;
-	memcpy(host, address, (size_t)(colon - address));
-	host[colon - address] = '\0';
+	if (colon == NULL || tls_address_host(address, host, sizeof host) != 0)
+		return -1; /* "[v6]:port" as well as "v4:port" and "name:port" */
 	hints.ai_socktype = SOCK_STREAM;
 	/* Member addresses are IP literals in practice: this does not block on DNS. */
 	hints.ai_flags = AI_NUMERICSERV;

@@ -841,6 +841,9 @@ static struct lws_vhost *vhost_create(struct http *h, const struct config *cfg, 
 		info.ssl_ca_filepath = cfg->tls_ca;
 		info.ssl_options_set = SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 | SSL_OP_NO_TLSv1_2;
 		info.options |= LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT;
+		/* HTTP/1.1 only: over TLS curl and browsers would pick h2, where custom headers
+		 * (Idempotency-Key) are not read yet (NEEDSWORK: h2 header access, then "h2,http/1.1"). */
+		info.alpn = "http/1.1";
 	}
 	vh = lws_create_vhost(h->ctx, &info);
 	if (vh == NULL)

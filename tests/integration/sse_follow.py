@@ -4,7 +4,14 @@ EventSource, for the event-stream tests (issue #14). Follows PATH (e.g. /v1/even
 first of NODES (host:port,...); when the connection fails or closes it moves to the next node and
 sends the id of the last event it received as Last-Event-ID. Writes each event's data (one JSON
 object) as a line to OUT, flushed. Runs until killed. Only the standard library."""
-import http.client, sys, time
+import http.client, os, ssl, sys, time
+
+# Mutual TLS (the cluster's default): the client certificate of CALLRAFT_TLS_CERT/KEY.
+tls = None
+if os.environ.get("CALLRAFT_TLS_CA"):
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    tls.load_verify_locations(os.environ["CALLRAFT_TLS_CA"])
+    tls.load_cert_chain(os.environ["CALLRAFT_TLS_CERT"], os.environ["CALLRAFT_TLS_KEY"])
 
 nodes, path, out_path = sys.argv[1].split(","), sys.argv[2], sys.argv[3]
 last_id, k = None, 0
@@ -13,7 +20,9 @@ while True:
     node = nodes[k % len(nodes)]
     host, port = node.rsplit(":", 1)
     try:
-        conn = http.client.HTTPConnection(host, int(port))  # loopback: a dead node refuses at once
+        # loopback: a dead node refuses at once
+        conn = (http.client.HTTPSConnection(host, int(port), context=tls) if tls is not None
+                else http.client.HTTPConnection(host, int(port)))
         headers = {"Accept": "text/event-stream"}
         if last_id is not None:
             headers["Last-Event-ID"] = last_id

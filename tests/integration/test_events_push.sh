@@ -34,7 +34,11 @@ offers=$CALLRAFT_LAB/a1.jsonl
 "$CLI" --cluster "$(client_addr "$follower")" --json agent offers a1 > "$offers" 2>&1 &
 channel=$!
 sse=$CALLRAFT_LAB/a1.sse
-curl -sN "http://127.0.0.1:$((CALLRAFT_PORT_BASE + 200 + follower))/v1/agents/a1/offers" > "$sse" &
+tls=(); scheme=http
+if [ -n "${CALLRAFT_TLS_CERT:-}" ]; then # mutual TLS (the default)
+  tls=(--cacert "$CALLRAFT_TLS_CA" --cert "$CALLRAFT_TLS_CERT" --key "$CALLRAFT_TLS_KEY"); scheme=https
+fi
+curl -sN "${tls[@]}" "$scheme://127.0.0.1:$((CALLRAFT_PORT_BASE + 200 + follower))/v1/agents/a1/offers" > "$sse" &
 sse_channel=$!
 sleep 0.5
 
