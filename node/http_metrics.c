@@ -215,6 +215,13 @@ static void render_node(struct node *n, struct mbuf *b)
 	gauge(b, "callraft_space_alarm",
 	      "1 while the space alarm is on (80% of the quota, 50% of the map; status says which).",
 	      alarm[0] != '\0' ? 1 : 0);
+	if (n->tls_ctx != NULL) {
+		/* The name and label deploy/prometheus/alerts.yml's expiry alert expects. */
+		family(b, "callraft_tls_certificate_expiry_timestamp_seconds", "gauge",
+		       "When this node's certificate expires (seconds since the epoch; SIGHUP reloads it).");
+		mb_printf(b, "callraft_tls_certificate_expiry_timestamp_seconds{path=\"%s\"} %lld\n",
+			  n->cfg.tls_cert, (long long)n->tls_self.not_after_s);
+	}
 }
 
 /* Leader only: each member's replication lag and its last progress (tick.c's site contacts). */

@@ -15,7 +15,12 @@ step "start a 1+1+1 cluster"
 "$CLUSTER_SH" up 1+1+1 >/dev/null
 leader=$(wait_leader)
 http_addr() { echo "127.0.0.1:$((CALLRAFT_PORT_BASE + 200 + $1))"; }
-scrape() { curl -sf --max-time 5 "http://$(http_addr "$1")/metrics"; }
+# Mutual TLS (the default): the scraper presents a client certificate of the cluster CA.
+tls=(); scheme=http
+if [ -n "${CALLRAFT_TLS_CERT:-}" ]; then
+  tls=(--cacert "$CALLRAFT_TLS_CA" --cert "$CALLRAFT_TLS_CERT" --key "$CALLRAFT_TLS_KEY"); scheme=https
+fi
+scrape() { curl -sf "${tls[@]}" --max-time 5 "$scheme://$(http_addr "$1")/metrics"; }
 # value ID NAME{LABELS}: the sample's value on node ID ("" if absent).
 value() { scrape "$1" | awk -v k="$2" '$1 == k { print $2 }'; }
 # wait_value ID SAMPLE OP EXPECTED: polls (the body is cached up to 1 s) until `value OP expected`.
@@ -43,7 +48,7 @@ for id in 1 2 3; do
 done
 [ "$(value "$leader" 'callraft_raft_role{role="leader"}')" = 1 ] || fail "leader $leader does not say leader"
 for id in 1 2 3; do wait_value "$id" callraft_raft_leader_id == "$leader"; done
-curl -s -o /dev/null -w '%{http_code}' -X POST "http://$(http_addr 1)/metrics" | grep -q 405 ||
+curl -s "${tls[@]}" -o /dev/null -w '%{http_code}' -X POST "$scheme://$(http_addr 1)/metrics" | grep -q 405 ||
   fail "POST /metrics is not 405"
 
 step "an enqueue raises the queue's waiting calls on every node"

@@ -217,6 +217,7 @@ static void test_core_routes_deadline_stream_and_websocket(void **state)
 	assert_int_equal(http_route_add(f->h, HTTP_GET, "no-slash", h_short, f), -1);
 	assert_int_equal(http_ws_add(f->h, "/ws", &ws_echo), 0);
 	memset(&cfg, 0, sizeof cfg);
+	cfg.insecure = true; /* the core on plain HTTP; TLS is test_tls_hostile.sh's */
 	/* Below the ephemeral range; CALLRAFT_PORT_BASE + 250 is free in every layout (nodes use
 	 * BASE + i, + 100 + i and + 200 + i). A port in use is skipped. */
 	const char *base = getenv("CALLRAFT_PORT_BASE");
