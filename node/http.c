@@ -652,6 +652,18 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	struct http *h;
 	struct pss *pss;
 
+	switch (reason) {
+	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS:
+	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+	case LWS_CALLBACK_OPENSSL_CONTEXT_REQUIRES_PRIVATE_KEY:
+	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
+	case LWS_CALLBACK_SSL_INFO:
+		/* TLS set-up: `user` is an SSL_CTX, an X509_STORE_CTX or an info struct, never a
+		 * session area (the checks below would read it as one). */
+		return 0;
+	default:
+		break;
+	}
 	if (reason == LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION) {
 		/* First: `user` is OpenSSL's X509_STORE_CTX here, not a session area. lws turns our 0
 		 * into "certificate OK" whatever OpenSSL found: pass OpenSSL's verdict on (len is
