@@ -68,7 +68,7 @@ step "a1 declines the next offer: a1 is no longer ready, a2 (ready) gets the cal
 q call enqueue --call-id c2 --queue sales --caller +3312 --site paris >/dev/null
 token=$(wait_offer "$offers" c2 | jq_py "d['offer_token']")
 # A desktop that connects only now (no cursor) still gets the offer it holds.
-late=$(curl -sN --max-time 1 "http://127.0.0.1:$((CALLRAFT_PORT_BASE + 200 + leader))/v1/agents/a1/offers" || true)
+late=$(curl -sN "${tls[@]}" --max-time 1 "$scheme://127.0.0.1:$((CALLRAFT_PORT_BASE + 200 + leader))/v1/agents/a1/offers" || true)
 echo "$late" | grep -q '"call_id":"c2"' || fail "a late SSE channel did not get the pending offer: $late"
 q agent ready a2 >/dev/null
 q call reject c2 --agent a1 --token "$token" >/dev/null
