@@ -6,6 +6,9 @@
 # PBX) and curl -N (the agent's push channel) through a SIGKILL of the leader, retried with the same
 # keys on other nodes, checked exactly-once by the block itself (run from the repository root, for
 # its ./deploy/cluster.sh).
+# Plain HTTP: this checks the API and its documentation, not TLS (test_http_api and
+# test_tls_hostile run HTTP over mutual TLS).
+export CALLRAFT_INSECURE=1
 source "$(dirname "$0")/lib.sh"
 
 step "start a 1+1+1 cluster and a fourth, empty node"

@@ -6,6 +6,9 @@
 # that docs/openapi.yaml documents exactly the routes of node/http_*.c (gen_openapi.py fails on a
 # registered route it does not document). The SSE routes are opened, their first events read within
 # a bound and checked (status, content type, id INDEX.POS, data against the schema), then closed.
+# Plain HTTP: this checks the API and its documentation, not TLS (test_http_api and
+# test_tls_hostile run HTTP over mutual TLS).
+export CALLRAFT_INSECURE=1
 source "$(dirname "$0")/lib.sh"
 
 step "docs/openapi.yaml documents exactly the server's routes"
