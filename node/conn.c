@@ -108,8 +108,10 @@ static void conn_maybe_free(struct conn *c)
 			c->sink->release(c); /* frees c */
 		return;
 	}
-	if (c->closing && c->refs == 0 && !uv_is_closing((uv_handle_t *)&c->tcp))
+	if (c->closing && c->refs == 0 && !uv_is_closing((uv_handle_t *)&c->tcp)) {
+		c->tcp.data = c; /* a tls_stream had it: conn_free_cb needs the conn */
 		uv_close((uv_handle_t *)&c->tcp, conn_free_cb);
+	}
 }
 
 void conn_virtual_init(struct conn *c, struct node *n, const struct conn_sink *sink)
