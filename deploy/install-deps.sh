@@ -20,7 +20,7 @@ pkgs=(build-essential cmake pkg-config git dpkg-dev autoconf automake libtool pa
       libcmocka-dev libinih-dev libjson-c-dev iproute2 iptables procps psmisc python3
       strace # fault injection: tests/integration/test_disk_faults.sh
       libwebsockets-dev libwebsockets-evlib-uv libssl-dev openssl curl
-      chromium fonts-dejavu-core fonts-noto-core # tests/integration/test_wallboard.sh: the page in headless Chromium (Noto: Persian glyphs)
+      chromium fonts-dejavu-core fonts-noto-core python3-websocket # tests/integration/test_wallboard.sh: the page in headless Chromium (Noto: Persian glyphs), driven over DevTools
       prometheus # promtool: tests/integration/test_metrics.sh checks /metrics and deploy/prometheus/
       clang libclang-rt-14-dev) # clang + libFuzzer: tests/fuzz (the fuzz smoke runs where clang is)
 

@@ -1,31 +1,23 @@
 #!/usr/bin/env bash
 # The wallboard (web/wallboard.html, served by every node at /) in a real browser: Debian's headless
-# Chromium, driven by tests/integration/wallboard_driver.js through playwright-core (installed here
-# from the npm registry, pinned; it downloads no browser). A 2+2+1 cluster; the page is opened on a
+# Chromium, driven by tests/integration/wallboard_driver.py over the DevTools protocol with Debian's
+# python3-websocket (both from deploy/install-deps.sh: no npm, no downloaded browser). A 2+2+1
+# cluster; the page is opened on a
 # Tehran node; calls are driven with the CLI and the page's DOM must show the numbers they make, per
 # city and per queue, the leader and every member healthy. Then Tehran is SIGKILLed whole (both
 # nodes, its PBX's and agent's heartbeats): the page must move to a surviving member by itself, show
 # both Tehran members unreachable, the site-lost banner once the FSM declares the loss (docs/routing.md),
 # and the same queue figures as a survivor's /v1/stats. Screenshots before and after the kill are
 # kept in the directory printed at the end (WALLBOARD_SHOTS to choose it).
-# Exit 77 (ctest: skipped) with the reason when Chromium, Node.js or playwright-core cannot be had.
+# A missing Chromium or python3-websocket fails the test (deploy/install-deps.sh installs both).
 # Plain HTTP: the page is what is tested; a browser with a client certificate is docs/security.md's.
 export CALLRAFT_INSECURE=1
 source "$(dirname "$0")/lib.sh"
 
-skip() { echo "SKIP: $*"; trap - EXIT; rm -rf "$CALLRAFT_LAB"; exit 77; }  # nothing started yet
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
-[ -x "$CHROMIUM" ] || skip "no $CHROMIUM (deploy/install-deps.sh installs Debian's chromium)"
-command -v node >/dev/null && command -v npm >/dev/null || skip "no Node.js/npm to run the browser driver"
-"$CHROMIUM" --headless --no-sandbox --disable-gpu --version >/dev/null 2>&1 || skip "$CHROMIUM does not start here"
-PW_VERSION=1.64.1
-NPM_DIR=${CALLRAFT_NPM_DIR:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/callraft-wallboard}
-if [ ! -f "$NPM_DIR/node_modules/playwright-core/package.json" ] ||
-   ! grep -q "\"version\": \"$PW_VERSION\"" "$NPM_DIR/node_modules/playwright-core/package.json"; then
-  mkdir -p "$NPM_DIR"
-  (cd "$NPM_DIR" && timeout 120 npm install --no-audit --no-fund --loglevel=error "playwright-core@$PW_VERSION") >&2 ||
-    skip "npm could not install playwright-core@$PW_VERSION"
-fi
+PY=/usr/bin/python3  # Debian's, where python3-websocket is installed
+[ -x "$CHROMIUM" ] || fail "no $CHROMIUM: run deploy/install-deps.sh (Debian's chromium)"
+"$PY" -c 'import websocket' 2>/dev/null || fail "no python3-websocket: run deploy/install-deps.sh"
 SHOTS=${WALLBOARD_SHOTS:-$(mktemp -d /tmp/callraft-wallboard-shots.XXXXXX)}
 mkdir -p "$SHOTS"
 
@@ -65,7 +57,7 @@ C call abandon t3 >/dev/null
 
 step "open the page on node 1 (Tehran) in headless Chromium"
 HTTP1="127.0.0.1:$((CALLRAFT_PORT_BASE + 201))"
-coproc DRV { NODE_PATH="$NPM_DIR/node_modules" CHROMIUM="$CHROMIUM" exec node "$ROOT/tests/integration/wallboard_driver.js" "http://$HTTP1/"; }
+coproc DRV { CHROMIUM="$CHROMIUM" exec "$PY" "$ROOT/tests/integration/wallboard_driver.py" "http://$HTTP1/"; }
 DRIVER=$DRV_PID  # bash unsets DRV_PID when the coprocess ends
 page() { # page CMD...: one driver command; prints its answer; fails the test on "fail"
   local line
