@@ -22,7 +22,8 @@ pkgs=(build-essential cmake pkg-config git dpkg-dev autoconf automake libtool pa
       libwebsockets-dev libwebsockets-evlib-uv libssl-dev openssl curl
       chromium fonts-dejavu-core fonts-noto-core python3-websocket # tests/integration/test_wallboard.sh: the page in headless Chromium (Noto: Persian glyphs), driven over DevTools
       prometheus # promtool: tests/integration/test_metrics.sh checks /metrics and deploy/prometheus/
-      clang libclang-rt-14-dev) # clang + libFuzzer: tests/fuzz (the fuzz smoke runs where clang is)
+      clang libclang-rt-14-dev # clang + libFuzzer: tests/fuzz (the fuzz smoke runs where clang is)
+      kamailio kamailio-extra-modules kamailio-utils-modules kamailio-json-modules sip-tester) # the SIP lab (deploy/lab/sip, docs/telephony.md): Kamailio + http_async_client/jansson, SIPp
 
 missing=()
 for p in "${pkgs[@]}"; do

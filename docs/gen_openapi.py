@@ -238,6 +238,30 @@ LAST_ID = header("Last-Event-ID", "the id of the last event received (EventSourc
                  " reconnects) - the stream resumes right after it")
 
 
+def wait_operation():
+    out = ["    get:", "      operationId: call_wait",
+           "      summary: Wait until a call is no longer WAITING (a bounded long poll, for SIP servers"
+           " holding a caller - docs/telephony.md)",
+           "      description: 'Answered from this node''s own applied state (never forwarded), as GET"
+           " /v1/calls/{call_id} would, as soon as the node has applied min_index and the call is not"
+           " WAITING (offered - with its token -, abandoned, a callback...), or after wait_ms with the"
+           " call as it is (still WAITING - ask again).'",
+           "      parameters:",
+           "        - name: call_id", "          in: path", "          required: true",
+           "          schema:", "            type: string"]
+    out += ["        " + x for x in query("wait_ms", "how long to hold the request (default 10000)",
+                                         ["type: integer", "minimum: 0", "maximum: 30000"])]
+    out += ["        " + x for x in query("min_index", "answer only once this node applied this log index"
+                                         " (the applied_index of the caller's own last write)",
+                                         ["type: integer", "minimum: 0"])]
+    out += ["      responses:", "        '200':", "          description: the call", "          content:",
+            "            application/json:", "              schema:",
+            "                $ref: '#/components/schemas/CallReply'"]
+    for e in ("400", "403", "404", "503", "504"):
+        out += ["        '%s':" % e, "          $ref: '#/components/responses/Error'"]
+    return out
+
+
 def plain_operation(op, summary, ctype, head):
     out = []
     for m in (["get", "head"] if head else ["get"]):
@@ -265,6 +289,7 @@ OTHER_ROUTES = {
          query("from", "the cursor to start at (default - the offer the agent holds unanswered, if"
                " any, else only new offers)", CURSOR),
          LAST_ID])),
+    "/v1/calls/*/wait": ("/v1/calls/{call_id}/wait", wait_operation()),
     "/metrics": ("/metrics", plain_operation(
         "metrics", "This node's metrics in the Prometheus text format (node-local)",
         "text/plain", True)),

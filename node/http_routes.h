@@ -21,6 +21,10 @@ int http_api_register(struct http *h, struct node *n);
  * Server-Sent Events (http_events.c, issue #14). */
 int http_events_register(struct http *h, struct node *n);
 
+/* GET /v1/calls/{id}/wait: a bounded long poll until a call leaves WAITING (http_callwait.c,
+ * issue 17: SIP servers that hold a caller until an agent is offered the call). */
+int http_callwait_register(struct http *h, struct node *n);
+
 /* GET /metrics: the node's Prometheus metrics (http_metrics.c, issue #15). */
 int http_metrics_register(struct http *h, struct node *n);
 

@@ -258,6 +258,18 @@ _Static_assert(CALLRAFT_FSM_TIME_MS_MAX < INT64_MAX - 4 * CALLRAFT_CALLBACK_AHEA
 #define CALLRAFT_EVENTS_WAIT_MS_MAX 30000
 /* Requests held by one node's event hub (long polls and streams together). */
 #define CALLRAFT_EVENTS_WAITERS_MAX 4096
+/* GET /v1/calls/{id}/wait (node/http_callwait.c): a SIP server holding a caller asks again after
+ * wait_ms; one held wait per caller in a site's queue, so the bound is a site's queue at its peak. */
+#define CALLRAFT_CALL_WAIT_MS_DEFAULT 10000
+#define CALLRAFT_CALL_WAIT_MS_MAX 30000
+#define CALLRAFT_CALL_WAITERS_MAX 4096
+/* Re-check of held waits (a min_index reached by an entry that added no event) and expiry. */
+#define CALLRAFT_CALL_WAIT_TICK_MS 100
+/* The request's deadline is wait_ms plus this, so the wait's own answer comes first. */
+#define CALLRAFT_CALL_WAIT_DEADLINE_SLACK_MS 2000
+_Static_assert(CALLRAFT_CALL_WAIT_MS_MAX + CALLRAFT_CALL_WAIT_DEADLINE_SLACK_MS <= 60000,
+	       "a wait's deadline stays within the HTTP deadline's maximum");
+_Static_assert(CALLRAFT_CALL_WAIT_MS_DEFAULT <= CALLRAFT_CALL_WAIT_MS_MAX, "default within max");
 _Static_assert(CALLRAFT_EVENTS_READ_MAX * 1024 <= CALLRAFT_FRAME_BYTES_MAX,
 	       "an events_read reply must fit a frame");
 

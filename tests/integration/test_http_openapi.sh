@@ -102,9 +102,16 @@ d = req("POST", "/v1/calls/{call_id}/answer", {"call_id": "it-1"}, tok, want=409
 assert d["code"] == "STALE_TOKEN", d
 d = req("POST", "/v1/calls/next", body={"agent_id": "ag-1"})
 tok = {"agent_id": "ag-1", "offer_term": d["call"]["offer_term"], "offer_index": d["call"]["offer_index"]}
-req("POST", "/v1/calls/{call_id}/answer", {"call_id": "it-1"}, tok)
+a = req("POST", "/v1/calls/{call_id}/answer", {"call_id": "it-1"}, tok)
 d = req("GET", "/v1/calls/{call_id}", {"call_id": "it-1"})
 assert d["call"]["state"] == "ANSWERED" and d["call"]["agent_id"] == "ag-1", d
+# the long poll of SIP servers: on any node, once it applied the answer, at once (not WAITING)
+for n in addrs:
+    d = req("GET", "/v1/calls/{call_id}/wait", {"call_id": "it-1"}, node=n,
+            query="?wait_ms=5000&min_index=%d" % a["applied_index"])
+    assert d["call"]["state"] == "ANSWERED" and d["applied_index"] >= a["applied_index"], d
+req("GET", "/v1/calls/{call_id}/wait", {"call_id": "no-such-call"}, query="?wait_ms=100", want=404)
+req("GET", "/v1/calls/{call_id}/wait", {"call_id": "it-1"}, query="?wait_ms=-1", want=400)
 assert int(d.get("queue_position", 0)) == 0, d  # not waiting: no place in line
 
 # a ticket from the call
