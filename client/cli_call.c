@@ -62,8 +62,11 @@ static void cli_print_call_json(const Callraft__Reply *reply)
 	json_object *top = json_object_new_object();
 	if (reply->call != NULL)
 		json_object_object_add(top, "call", cli_json_call(reply->call));
-	if (reply->queue_position != 0) /* call show of a waiting call */
+	if (reply->queue_position != 0) { /* call show of a waiting call */
 		cli_json_u64(top, "queue_position", reply->queue_position);
+		json_object_object_add(top, "expected_wait_ms",
+				       json_object_new_int64(reply->expected_wait_ms));
+	}
 	cli_json_u64(top, "applied_index", reply->applied_index);
 	cli_print_json(top);
 }
@@ -256,7 +259,8 @@ int cli_call_abandon_output(struct cli *cli, const struct cli_args *a,
 	return cli_call_written(cli, reply, a->pos[0], "abandoned");
 }
 
-static void cli_print_call_text(const Callraft__Call *call, uint64_t position)
+static void cli_print_call_text(const Callraft__Call *call, uint64_t position,
+				int64_t expected_wait_ms)
 {
 	char tier[32], enqueued[32], offered[32], answered[32], ended[32], token[48] = "-";
 	cli_format_tier(call->tier, tier, sizeof tier);
@@ -274,8 +278,12 @@ static void cli_print_call_text(const Callraft__Call *call, uint64_t position)
 	       OR_DASH(call->customer_id), tier, OR_DASH(call->arrival_site),
 	       OR_DASH(call->agent_id), enqueued, offered, answered, ended, token,
 	       OR_DASH(call->ticket_code));
-	if (position != 0) /* a waiting call: its place in the queue's routing order */
-		printf("position:  %llu\n", (unsigned long long)position);
+	if (position != 0) { /* a waiting call: its place in the queue's routing order */
+		char wait[64] = "unknown (the queue has answered nobody yet)";
+		if (expected_wait_ms >= 0)
+			cli_format_duration(expected_wait_ms, wait, sizeof wait);
+		printf("position:  %llu\nexpected:  %s\n", (unsigned long long)position, wait);
+	}
 #undef OR_DASH
 }
 
@@ -290,7 +298,7 @@ int cli_call_show_output(struct cli *cli, const struct cli_args *a, const Callra
 	if (cli->json)
 		cli_print_call_json(reply);
 	else if (reply->call != NULL)
-		cli_print_call_text(reply->call, reply->queue_position);
+		cli_print_call_text(reply->call, reply->queue_position, reply->expected_wait_ms);
 	return CLI_EXIT_OK;
 }
 

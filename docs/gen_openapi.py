@@ -413,7 +413,8 @@ paths:
                ("leader_hint", ["type: integer", "minimum: 0"]), ("leader_address", ["type: string"])]
     out += reply_schema("Reply", [], generic)
     out += reply_schema("CallReply", ["call"], [("call", ref("Call")), ("agent", ref("Agent")),
-                                                ("queue_position", ["type: integer", "minimum: 0"])])
+                                                ("queue_position", ["type: integer", "minimum: 0"]),
+                                                ("expected_wait_ms", ["type: integer", "minimum: -1"])])
     out += reply_schema("AgentReply", ["agent"], [("agent", ref("Agent"))])
     out += reply_schema("TicketReply", ["ticket"], [("ticket", ref("Ticket"))])
     out += reply_schema("AgentsReply", ["agents"], [("agents", arr("Agent"))])

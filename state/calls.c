@@ -222,7 +222,10 @@ int op_call_answer(struct apply_ctx *c, const Callraft__CallAnswer *op)
 	call->answered_ms = c->now_ms;
 	call->offer_expires_ms = 0;
 	call->dialing = false;
-	return (stats_count(c, call, STATS_ANSWER) != 0 || ctx_put_call(c, call) != 0) ? -1 : 0;
+	return (stats_count(c, call, STATS_ANSWER) != 0 || queue_wait_answered(c, call) != 0 ||
+		ctx_put_call(c, call) != 0)
+		   ? -1
+		   : 0;
 }
 
 /* An agent declines an offer: the call goes back to the queue with its place intact. */

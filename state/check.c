@@ -151,6 +151,8 @@ static int check_waiting(struct check *k)
 		bool site = kb[0] == 's';
 		if (kb[0] == 'r') /* rank counters (queue_rank.c): tests compare positions with a walk */
 			continue;
+		if (kb[0] == 'a') /* answer rates (queue_wait.c): not counts */
+			continue;
 		char prefix[CALLRAFT_QUEUE_BYTES_MAX + CALLRAFT_SITE_BYTES_MAX + 2];
 		size_t plen = key.mv_size - 1;
 		uint64_t n = 0;

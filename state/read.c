@@ -202,6 +202,9 @@ static void r_call_position(struct read *r, const Callraft__Call *call)
 	rc = queue_position(r->s, r->txn, (int64_t)now, call, &cfg,
 			    route_effective_priority(call, &cfg, (int64_t)now),
 			    &r->reply->queue_position);
+	if (rc == 0)
+		rc = queue_wait_expected(r->s, r->txn, call->queue, r->reply->queue_position,
+					 &r->reply->expected_wait_ms);
 	if (rc != 0)
 		read_fail(r, CALLRAFT__CODE__INTERNAL, "call '%s': position: %s", call->call_id,
 			  mdb_strerror(rc));

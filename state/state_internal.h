@@ -74,7 +74,8 @@ enum state_db {
 	DB_CUST_HIST,  /* customer_id '\0' be64(at_ms) be64(seq) -> HistoryItem */
 	/* Kept with the queue index (routing.c) so that stats never walk the queues: */
 	DB_SITE_WAIT,  /* arrival site '\0' be64(enqueued_ms) be64(seq) -> call id, WAITING calls */
-	DB_WAITING,    /* 'q' queue | 's' arrival site -> be64 count of WAITING calls */
+	DB_WAITING,    /* 'q' queue | 's' arrival site -> be64 count of WAITING calls; 'r' rank counters
+			* (queue_rank.c); 'a' queue -> its answer rate (queue_wait.c) */
 	DB_EVENTS,     /* be64(index) be32(position) -> Event (events.c) */
 	DB_READY,      /* skill '\0' be64(since_ms) agent_id -> "": ready agents (ready.c) */
 	DB_IDEM,       /* idempotency key -> IdempotencyRecord (idem.c) */
@@ -363,6 +364,13 @@ int rank_add(struct apply_ctx *c, const Callraft__Call *call, int delta);
 int rank_present(struct state *s, MDB_txn *txn, bool *out);
 int queue_position(struct state *s, MDB_txn *txn, int64_t now_ms, const Callraft__Call *call,
 		   const Callraft__QueueConfig *cfg, int priority, uint64_t *position);
+/* queue_wait.c: the answer rate kept per queue (DB_WAITING scope 'a') and a waiting caller's
+ * expected wait from it. queue_wait_answered: at every answer of a call of the queue.
+ * queue_wait_expected: position x the queue's average answer interval in *wait_ms, -1 when the
+ * queue has answered nobody yet; 0 or an LMDB error code. */
+int queue_wait_answered(struct apply_ctx *c, const Callraft__Call *call);
+int queue_wait_expected(struct state *s, MDB_txn *txn, const char *queue, uint64_t position,
+			int64_t *wait_ms);
 /* Takes a call out of the queue index (queue_key(call)), its site index entry and waiting counts:
  * 0, 1 if it was not in the index (nothing changes), -1 on a store error. */
 int route_queue_del(struct apply_ctx *c, const Callraft__Call *call);

@@ -94,6 +94,7 @@ d = req("GET", "/v1/queues/{queue}", {"queue": "sales"}, query="?limit=10")
 assert [c["call_id"] for c in d["calls"]] == ["it-1"], d
 d = req("GET", "/v1/calls/{call_id}", {"call_id": "it-1"})
 assert int(d["queue_position"]) == 1, d  # its place in the routing order (docs/routing.md)
+assert int(d["expected_wait_ms"]) == -1, d  # the queue has answered nobody yet: no rate to go by
 d = req("POST", "/v1/calls/next", body={"agent_id": "ag-1"})
 tok = {"agent_id": "ag-1", "offer_term": d["call"]["offer_term"], "offer_index": d["call"]["offer_index"]}
 assert d["call"]["state"] == "OFFERED", d
@@ -113,6 +114,10 @@ for n in addrs:
 req("GET", "/v1/calls/{call_id}/wait", {"call_id": "no-such-call"}, query="?wait_ms=100", want=404)
 req("GET", "/v1/calls/{call_id}/wait", {"call_id": "it-1"}, query="?wait_ms=-1", want=400)
 assert int(d.get("queue_position", 0)) == 0, d  # not waiting: no place in line
+req("POST", "/v1/calls", body=dict(enq, call_id="it-w", caller_number="+982155501099"))
+d = req("GET", "/v1/calls/{call_id}", {"call_id": "it-w"})
+assert int(d["queue_position"]) == 1 and int(d.get("expected_wait_ms", 0)) >= 0, d  # one answer: a rate
+req("POST", "/v1/calls/{call_id}/abandon", {"call_id": "it-w"})
 
 # a ticket from the call
 d = req("POST", "/v1/tickets", body={"customer_id": "cust-1", "call_id": "it-1",

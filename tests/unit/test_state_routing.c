@@ -254,6 +254,61 @@ static void test_queue_position_follows_tiers_and_aging(void **state)
 	assert_int_equal(position_of(f, "silver"), 2);
 }
 
+static int64_t expected_wait_of(struct fx *f, const char *id)
+{
+	Callraft__Reply *r;
+	call_get(f, id, &r);
+	int64_t w = r->expected_wait_ms;
+	callraft__reply__free_unpacked(r, NULL);
+	return w;
+}
+
+/* The expected wait is position x the queue's average interval between answers (queue_wait.c):
+ * unknown before the first answer; each sample is the time since the previous answer, or the
+ * answered caller's own wait when the queue had run dry meanwhile; average weight 1/4. */
+static void test_expected_wait_follows_the_answer_rate(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	register_client(f);
+	OK(f, c_login(&b, "a1", "tehran"));
+	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", ""));
+	OK(f, c_enqueue(&b, "c2", "tehran", 0, "+9821000002", ""));
+	OK(f, c_enqueue(&b, "c3", "tehran", 0, "+9821000003", ""));
+	assert_int_equal(expected_wait_of(f, "c1"), -1); /* nobody answered yet */
+	assert_int_equal(expected_wait_of(f, "c3"), -1);
+	f->time_ms += 10000;
+	assert_string_equal(serve(f, "a1"), "c1"); /* sample 10 s: c1's own wait */
+	assert_int_equal(position_of(f, "c2"), 1);
+	assert_int_equal(expected_wait_of(f, "c2"), 10000);
+	assert_int_equal(expected_wait_of(f, "c3"), 20000);
+	assert_int_equal(expected_wait_of(f, "c1"), 0); /* not waiting */
+	f->time_ms += 20000;
+	assert_string_equal(serve(f, "a1"), "c2"); /* 20 s after c1: (3 x 10000 + 20000) / 4 */
+	assert_int_equal(expected_wait_of(f, "c3"), 12500);
+	f->time_ms += 10000;
+	assert_string_equal(serve(f, "a1"), "c3"); /* (3 x 12500 + 10000) / 4 = 11875 */
+	/* the queue runs dry for 160 s: the next sample is the next caller's own wait (5 s), not 165 s */
+	f->time_ms += 160000;
+	OK(f, c_enqueue(&b, "c4", "tehran", 0, "+9821000004", ""));
+	assert_int_equal(expected_wait_of(f, "c4"), 11875);
+	f->time_ms += 5000;
+	OK(f, c_enqueue(&b, "c5", "tehran", 0, "+9821000005", ""));
+	OK(f, c_enqueue(&b, "c6", "tehran", 3, "+9821000006", "")); /* diamond: ahead of c5 */
+	assert_string_equal(serve(f, "a1"), "c6"); /* its own wait 0: (3 x 11875 + 0) / 4 */
+	assert_string_equal(serve(f, "a1"), "c4"); /* c4 waited 5 s, the last answer was 0 s ago */
+	/* (3 x 8906 + 0 + 2) / 4 = 6680 (rounded), and c5 is first in line */
+	assert_int_equal(position_of(f, "c5"), 1);
+	assert_int_equal(expected_wait_of(f, "c5"), 6680);
+	/* another queue has its own rate: none yet */
+	struct cb b2;
+	c_enqueue(&b2, "o1", "tehran", 0, "+9821000007", "");
+	b2.op.enq.queue = "support";
+	OK(f, &b2.cmd);
+	assert_int_equal(expected_wait_of(f, "o1"), -1);
+}
+
 struct waiter {
 	char id[16];
 	bool waiting;
@@ -1394,6 +1449,7 @@ int main(void)
 	    T(test_queue_configure_is_stored_and_shown_with_defaults),
 	    T(test_top_tier_goes_first_and_aging_prevents_starvation),
 	    T(test_queue_position_follows_tiers_and_aging), T(test_queue_position_matches_a_full_sort),
+	    T(test_expected_wait_follows_the_answer_rate),
 	    T(test_aging_is_capped_below_top_tier),
 	    T(test_overflow_to_other_site_at_exact_boundary),
 	    T(test_overflow_keeps_place_and_own_site_is_never_held_back),
