@@ -225,6 +225,15 @@ _Static_assert(CALLRAFT_FSM_TIME_MS_MAX < INT64_MAX - 4 * CALLRAFT_CALLBACK_AHEA
  * rate (caller misdial, hang-up during the greeting). */
 #define CALLRAFT_SHORT_ABANDON_MS 5000ll
 
+/* Stats over intervals (state/stats_interval.c): per (queue, arrival site) and per (ticket class,
+ * site), one bucket per minute for the last hour and one per site-local day for 90 days, so a
+ * record is at most (60 + 90) buckets (about 4 KB) and a stats read is O(scopes x buckets). */
+#define CALLRAFT_STATS_MINUTES 60
+#define CALLRAFT_STATS_DAYS 90
+#define CALLRAFT_STATS_RECENT_SHORT_MINUTES 15
+_Static_assert(CALLRAFT_STATS_RECENT_SHORT_MINUTES <= CALLRAFT_STATS_MINUTES,
+	       "the 15-minute window is inside the kept hour");
+
 /* Ticket classes and their target times. */
 #define CALLRAFT_TICKET_URGENT_TARGET_MS (30ll * 60 * 1000)
 #define CALLRAFT_TICKET_FOLLOW_UP_TARGET_MS (72ll * 3600 * 1000)

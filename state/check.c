@@ -10,6 +10,7 @@
  *   6. The ready index (ready.c) holds one row per skill of each ready agent (AVAILABLE, push)
  *      under ready_key, and nothing else.
  *   7. The logical bytes of every table equal the sum over its records (quota.c).
+ *   8. Stats interval records hold bounded, ordered buckets (stats_interval.c).
  * O(calls + agents); for tests and simulations. */
 #include <stdio.h>
 #include <string.h>
@@ -200,6 +201,8 @@ int state_check(struct state *s, char *msg, size_t msg_len)
 		rc = check_waiting(&k);
 	if (rc == 0)
 		rc = idem_check(s, k.txn, msg, msg_len);
+	if (rc == 0)
+		rc = stats_iv_check(s, k.txn, msg, msg_len);
 	if (rc == 0) {
 		MDB_stat st;
 		if (mdb_stat(k.txn, s->dbi[DB_READY], &st) != 0 || st.ms_entries != k.ready_rows)

@@ -383,7 +383,8 @@ static bool read_valid(struct read *r, const Callraft__Request *q)
 		ok = validate_name("stats", "queue", q->stats_get->queue, CALLRAFT_QUEUE_BYTES_MAX,
 				   false, m, n) &&
 		     validate_name("stats", "site", q->stats_get->site, CALLRAFT_SITE_BYTES_MAX, false,
-				   m, n);
+				   m, n) &&
+		     stats_get_valid(q->stats_get, m, n);
 		break;
 	case CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY:
 		ok = validate_id("customer_history", "customer_id", q->customer_history->customer_id,

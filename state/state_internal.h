@@ -18,6 +18,7 @@
  *                  agent), offers returning to the queue, presence.
  *   stats.c        live counters per queue and site (kept by apply) and the stats read.
  *   check.c        state_check: the debug check of every cross-table invariant.
+ *   stats_interval.c  stats over intervals: minute and site-local day buckets, their read.
  *   idem.c         idempotency keys of sessionless writes (HTTP's Idempotency-Key).
  *   snapshot.c     state_snapshot, state_restore.
  *   state.c        open, close, the applied index, the digest.
@@ -80,6 +81,7 @@ enum state_db {
 	DB_READY,      /* skill '\0' be64(since_ms) agent_id -> "": ready agents (ready.c) */
 	DB_IDEM,       /* idempotency key -> IdempotencyRecord (idem.c) */
 	DB_IDEM_TIME,  /* be64(at_ms) key -> "" (expiry order of idempotency keys) */
+	DB_STATS_IV,   /* 'p' queue '\0' site | 't' ticket class '\0' site -> StatsSeries */
 	DB_COUNT
 };
 
@@ -441,6 +443,30 @@ int stats_read(struct state *s, MDB_txn *txn, int64_t now_ms, const Callraft__St
 /* Fills the computed figures of one unpacked Stats record (service level, ASA, abandon rate,
  * waiting, longest wait) but not its agents: no walk of any table (state/metrics.c). 0, or -1. */
 int stats_figures(struct state *s, MDB_txn *txn, int64_t now_ms, Callraft__Stats *st);
+/* The interval and ticket class of a stats read: false (with msg) for an unknown interval or
+ * class, a class without an interval, or "days" without one queue, site or class. */
+bool stats_get_valid(const Callraft__StatsGet *q, char *msg, size_t msg_len);
+
+/* ---- stats_interval.c ------------------------------------------------------------------- */
+/* Counts one call event in the minute and site-local day buckets of (call->queue,
+ * call->arrival_site); wait_ms is the call's wait, sl_ms its queue's service level threshold. */
+int stats_iv_call(struct apply_ctx *c, const Callraft__Call *call, enum stats_event ev,
+		  int64_t wait_ms, int64_t sl_ms);
+enum stats_ticket_event { STATS_TICKET_OPENED, STATS_TICKET_CLOSED };
+/* Counts a ticket opened or closed (closed in target when now <= target_ms). */
+int stats_iv_ticket(struct apply_ctx *c, const Callraft__Ticket *t, enum stats_ticket_event ev);
+/* Fills st's counters (and st->days for "days") for st->interval over the records of scope
+ * (st->scope "queue", "site" or "ticket_class", st->name); 0, or -1 when LMDB or a record fails. */
+int stats_iv_fill(struct state *s, MDB_txn *txn, int64_t now_ms, Callraft__Stats *st);
+/* The ticket classes with interval records, each once, in key order; calls `each` per class. */
+int stats_iv_classes(struct state *s, MDB_txn *txn, int (*each)(void *arg, const char *cls),
+		     void *arg);
+/* Invariant check of the table: every record decodes, its buckets are in strictly increasing
+ * order and at most CALLRAFT_STATS_MINUTES / CALLRAFT_STATS_DAYS. */
+int stats_iv_check(struct state *s, MDB_txn *txn, char *msg, size_t msg_len);
+/* Service level, ASA, abandon rate and offered from st's counters (tickets: a ticket class, whose
+ * service level is tickets closed by their target over tickets closed). */
+void stats_derive(Callraft__Stats *st, int64_t sl_ms, bool tickets);
 
 /* ---- state.c / snapshot.c ---------------------------------------------------------------- */
 /* Opens s->env on s->dir and its databases; on failure s->env is NULL. */

@@ -86,9 +86,11 @@ static int count_one(struct apply_ctx *c, char scope, const char *name, const Ca
 int stats_count(struct apply_ctx *c, const Callraft__Call *call, enum stats_event ev)
 {
 	Callraft__QueueConfig cfg;
+	int64_t wait = c->now_ms - call->enqueued_ms;
 
 	if (route_queue_config(c, call->queue, &cfg) != 0 ||
-	    count_one(c, 'q', call->queue, call, ev, cfg.service_level_ms) != 0)
+	    count_one(c, 'q', call->queue, call, ev, cfg.service_level_ms) != 0 ||
+	    stats_iv_call(c, call, ev, wait < 0 ? 0 : wait, cfg.service_level_ms) != 0)
 		return -1;
 	if (call->arrival_site[0] == '\0')
 		return 0;
@@ -97,10 +99,41 @@ int stats_count(struct apply_ctx *c, const Callraft__Call *call, enum stats_even
 
 /* ---- the read --------------------------------------------------------------------------- */
 
+bool stats_get_valid(const Callraft__StatsGet *q, char *msg, size_t msg_len)
+{
+	static const char *const intervals[] = {"", "today", "15m", "60m", "days"};
+	bool known = false;
+
+	for (size_t i = 0; i < sizeof intervals / sizeof intervals[0]; i++)
+		known |= strcmp(q->interval, intervals[i]) == 0;
+	if (!known) {
+		snprintf(msg, msg_len, "stats: interval: '%.32s' is not one of today, 15m, 60m, days",
+			 q->interval);
+		return false;
+	}
+	if (q->ticket_class[0] != '\0' && strcmp(q->ticket_class, "urgent") != 0 &&
+	    strcmp(q->ticket_class, "follow-up") != 0) {
+		snprintf(msg, msg_len, "stats: ticket_class: '%.32s' is not urgent or follow-up",
+			 q->ticket_class);
+		return false;
+	}
+	if (q->ticket_class[0] != '\0' && q->interval[0] == '\0') {
+		snprintf(msg, msg_len, "stats: ticket_class: needs an interval (today, 15m, 60m, days)");
+		return false;
+	}
+	if (strcmp(q->interval, "days") == 0 &&
+	    (q->queue[0] != '\0') + (q->site[0] != '\0') + (q->ticket_class[0] != '\0') != 1) {
+		snprintf(msg, msg_len, "stats: interval days: name one queue, site or ticket_class");
+		return false;
+	}
+	return true;
+}
+
 struct stats_scan {
 	MDB_txn *txn;
 	struct state *s;
 	int64_t now_ms;
+	const char *interval; /* "" (lifetime counters) or a StatsGet interval */
 };
 
 /* waiting and longest wait of one scope, from the counts and indexes kept with the queue index
@@ -197,16 +230,6 @@ static int scan_agents(struct stats_scan *sc, Callraft__Stats *st, bool site)
 	return 0;
 }
 
-static void derive(Callraft__Stats *st, int64_t sl_ms)
-{
-	uint64_t missed = st->abandoned - st->abandoned_short;
-	uint64_t offered = st->answered + missed;
-
-	st->service_level_ms = sl_ms;
-	st->service_level = offered > 0 ? (double)st->answered_in_sl / (double)offered : 0;
-	st->asa_ms = st->answered > 0 ? (int64_t)(st->wait_answered_ms / st->answered) : 0;
-	st->abandon_rate = offered > 0 ? (double)missed / (double)offered : 0;
-}
 
 /* The computed figures of one record but its agents: service level, ASA, waiting, longest wait. */
 static int stats_figures_scan(struct stats_scan *sc, Callraft__Stats *st)
@@ -224,23 +247,32 @@ static int stats_figures_scan(struct stats_scan *sc, Callraft__Stats *st)
 			callraft__queue_config__free_unpacked(q, NULL);
 		}
 	}
-	derive(st, sl_ms);
+	stats_derive(st, sl_ms, false);
 	return scan_waiting(sc, st, site);
 }
 
 int stats_figures(struct state *s, MDB_txn *txn, int64_t now_ms, Callraft__Stats *st)
 {
-	struct stats_scan sc = {txn, s, now_ms};
+	struct stats_scan sc = {txn, s, now_ms, ""};
 
 	return stats_figures_scan(&sc, st);
 }
 
-/* Completes one unpacked Stats record with the computed figures. */
+/* Completes one unpacked Stats record with the computed figures and, for an interval read, the
+ * interval's counters (state/stats_interval.c) in place of the lifetime ones. */
 static int stats_complete(struct stats_scan *sc, Callraft__Stats *st)
 {
 	bool site = strcmp(st->scope, "site") == 0;
 
-	return (stats_figures_scan(sc, st) != 0 || scan_agents(sc, st, site) != 0) ? -1 : 0;
+	if (stats_figures_scan(sc, st) != 0 || scan_agents(sc, st, site) != 0)
+		return -1;
+	if (sc->interval[0] == '\0')
+		return 0;
+	if ((st->interval = strdup(sc->interval)) == NULL ||
+	    stats_iv_fill(sc->s, sc->txn, sc->now_ms, st) != 0)
+		return -1;
+	stats_derive(st, st->service_level_ms, false);
+	return 0;
 }
 
 /* A Stats message as if unpacked (so free_unpacked releases it), for a scope with no counters. */
@@ -274,10 +306,40 @@ static int stats_one(struct stats_scan *sc, char scope, const char *name, Callra
 	return stats_complete(sc, *out);
 }
 
+/* A ticket class's stats over the read's interval (no lifetime counters are kept for tickets). */
+static int stats_class(struct stats_scan *sc, const char *cls, Callraft__Stats **out)
+{
+	Callraft__Stats *st = stats_new("ticket_class", cls);
+
+	*out = st;
+	if (st == NULL || (st->interval = strdup(sc->interval)) == NULL ||
+	    stats_iv_fill(sc->s, sc->txn, sc->now_ms, st) != 0)
+		return -1;
+	stats_derive(st, 0, true);
+	for (size_t i = 0; i < st->n_days; i++)
+		stats_derive(st->days[i], 0, true);
+	return 0;
+}
+
+struct class_walk {
+	struct stats_scan *sc;
+	Callraft__Stats **items;
+	size_t *n;
+};
+
+static int class_each(void *arg, const char *cls)
+{
+	struct class_walk *w = arg;
+
+	if (*w->n >= CALLRAFT_LIST_LIMIT_MAX)
+		return 0;
+	return stats_class(w->sc, cls, &w->items[(*w->n)++]);
+}
+
 int stats_read(struct state *s, MDB_txn *txn, int64_t now_ms, const Callraft__StatsGet *q,
 	       Callraft__Stats ***items, size_t *n)
 {
-	struct stats_scan sc = {txn, s, now_ms};
+	struct stats_scan sc = {txn, s, now_ms, q->interval};
 	MDB_cursor *cur;
 	MDB_val k, v;
 	int rc;
@@ -286,10 +348,13 @@ int stats_read(struct state *s, MDB_txn *txn, int64_t now_ms, const Callraft__St
 	*items = calloc(CALLRAFT_LIST_LIMIT_MAX, sizeof **items);
 	if (*items == NULL)
 		return -1;
-	if (q->queue[0] != '\0' || q->site[0] != '\0') {
+	if (q->queue[0] != '\0' || q->site[0] != '\0' || q->ticket_class[0] != '\0') {
 		if (q->queue[0] != '\0' && stats_one(&sc, 'q', q->queue, &(*items)[(*n)++]) != 0)
 			return -1;
 		if (q->site[0] != '\0' && stats_one(&sc, 's', q->site, &(*items)[(*n)++]) != 0)
+			return -1;
+		if (q->ticket_class[0] != '\0' &&
+		    stats_class(&sc, q->ticket_class, &(*items)[(*n)++]) != 0)
 			return -1;
 		return 0;
 	}
@@ -307,5 +372,10 @@ int stats_read(struct state *s, MDB_txn *txn, int64_t now_ms, const Callraft__St
 		}
 	}
 	mdb_cursor_close(cur);
-	return rc == 0 || rc == MDB_NOTFOUND ? 0 : -1;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return -1;
+	if (q->interval[0] == '\0')
+		return 0;
+	struct class_walk w = {&sc, *items, n};
+	return stats_iv_classes(s, txn, class_each, &w);
 }

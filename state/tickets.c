@@ -18,6 +18,9 @@
  *     target_ms = created_ms + the class's target time (CALLRAFT_TICKET_*_TARGET_MS). Categories
  *     (complaint-passenger, complaint-commercial, request, ...) are free names.
  *   - Every ticket is a line of its customer's contact history (cust_history).
+ *   - Stats (stats_interval.c): opening counts one ticket opened for its class, reaching CLOSED
+ *     one closed, "in target" when closed at or before target_ms; the day is the local day of the
+ *     site of the call it was opened from (site, "" for UTC).
  *
  * Invariants:
  *   1. tickets[code].notes is never empty, and its last note's status is the ticket's status.
@@ -100,6 +103,7 @@ int op_ticket_open(struct apply_ctx *c, const Callraft__TicketOpen *op)
 	t->created_ms = c->now_ms;
 	t->updated_ms = c->now_ms;
 	t->ticket_class = strcmp(op->ticket_class, "urgent") == 0 ? "urgent" : "follow-up";
+	t->site = c->has_call ? c->call.arrival_site : "";
 	t->target_ms = c->now_ms + (strcmp(t->ticket_class, "urgent") == 0
 					    ? CALLRAFT_TICKET_URGENT_TARGET_MS
 					    : CALLRAFT_TICKET_FOLLOW_UP_TARGET_MS);
@@ -110,6 +114,7 @@ int op_ticket_open(struct apply_ctx *c, const Callraft__TicketOpen *op)
 	c->note.text = op->note[0] != '\0' ? op->note : "opened";
 	c->note.author = op->author;
 	if (append_note(c, NULL) != 0 || put_ticket(c, t) != 0 ||
+	    stats_iv_ticket(c, t, STATS_TICKET_OPENED) != 0 ||
 	    history_add(c, op->customer_id, "ticket", t->code) != 0)
 		return -1;
 	return store_put_raw(c->s, c->txn, DB_CUST_TIX, key, cust_key(key, op->customer_id, n),
@@ -155,6 +160,9 @@ int op_ticket_update(struct apply_ctx *c, const Callraft__TicketUpdate *op)
 	t->status = c->note.status;
 	t->updated_ms = c->now_ms;
 	if (append_note(c, old) != 0)
+		return -1;
+	if (t->status == CALLRAFT__TICKET_STATUS__CLOSED &&
+	    stats_iv_ticket(c, t, STATS_TICKET_CLOSED) != 0)
 		return -1;
 	return put_ticket(c, t);
 }
