@@ -25,6 +25,7 @@
  *   quota.c        the quotas over the logical bytes per table (RESOURCE_EXHAUSTED, issue 13).
  *   queue_index.c  the queue index, the site index and the waiting counts kept with it.
  *   queue_rank.c   issue 16: rank counters kept with the queue index; a waiting call's position.
+ *   queue_wait.c   issue 16: the answer rate per queue and a waiting caller's expected wait.
  *   sitelive.c     issue 12: whether a site is watched, a caller held; evidence from agents.
  *   queue_config.c queue and site configuration, and the defaults of unconfigured ones.
  *   history.c      a customer's contact history.
