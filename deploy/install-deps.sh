@@ -19,6 +19,7 @@ pkgs=(build-essential cmake pkg-config git dpkg-dev autoconf automake libtool pa
       libuv1-dev liblz4-dev liblmdb-dev lmdb-utils libprotobuf-c-dev protobuf-c-compiler
       libcmocka-dev libinih-dev libjson-c-dev iproute2 iptables procps psmisc python3
       strace # fault injection: tests/integration/test_disk_faults.sh
+      faketime libfaketime # clock steps on a running leader: tests/integration/clock_jump.sh
       libwebsockets-dev libwebsockets-evlib-uv libssl-dev openssl curl
       chromium fonts-dejavu-core fonts-noto-core python3-websocket # tests/integration/test_wallboard.sh: the page in headless Chromium (Noto: Persian glyphs), driven over DevTools
       prometheus # promtool: tests/integration/test_metrics.sh checks /metrics and deploy/prometheus/

@@ -44,7 +44,7 @@ void node_alarm_check(struct node *n)
 {
 	static int64_t last_s;
 	char alarm[320];
-	int64_t now_s = node_now_ms() / 1000;
+	int64_t now_s = (int64_t)(uv_now(&n->loop) / 1000); /* monotonic: a clock step neither floods nor mutes it */
 
 	node_alarm(n, alarm, sizeof alarm);
 	if (alarm[0] != '\0' && now_s - last_s >= CALLRAFT_ALARM_LOG_INTERVAL_S) {

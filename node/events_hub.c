@@ -113,7 +113,7 @@ void events_hub_read(struct events_hub *h, struct conn *c, Callraft__Request *re
 	}
 	w->conn = c;
 	w->req = req;
-	w->deadline_ms = node_now_ms() + req->events_read->wait_ms;
+	w->deadline_ms = (int64_t)uv_now(h->timer.loop) + req->events_read->wait_ms; /* monotonic */
 	conn_ref(c);
 	/* Oldest first: appended at the tail (the list is short; walk to it). */
 	struct events_waiter **pp = &h->head, *prev = NULL;
@@ -162,7 +162,7 @@ void events_hub_applied(struct events_hub *h, uint64_t index, uint32_t events)
 static void timer_cb(uv_timer_t *t)
 {
 	struct events_hub *h = t->data;
-	int64_t now = node_now_ms();
+	int64_t now = (int64_t)uv_now(t->loop);
 
 	for (struct events_waiter *w = h->head, *next; w != NULL; w = next) {
 		size_t len = 0;

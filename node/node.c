@@ -310,6 +310,7 @@ static int node_start(struct node *n, char *err, size_t len)
 	if (repl_start(n->repl) != 0)
 		return snprintf(err, len, "%s", repl_errmsg(n->repl)), -1;
 	events_hub_init(&n->events, n, &n->loop);
+	stamp_clock_init(&n->stamp_clock, node_now_ms(), uv_hrtime() / 1000000);
 	uv_check_init(&n->loop, &n->flush);
 	n->flush.data = n;
 	uv_check_start(&n->flush, flush_cb);

@@ -32,6 +32,7 @@
 #include "callraft_timing.h"
 #include "membership.h"
 #include "repl.h"
+#include "stamp_clock.h"
 #include "state.h"
 #include "tick.h"
 #include "tls.h"
@@ -171,6 +172,7 @@ struct node {
 	uv_timer_t housekeeping;
 	uv_timer_t tick;
 	struct site_contacts contacts;     /* tick.c: members' last contact with this leader */
+	struct stamp_clock stamp_clock;    /* write.c: the time stamped on entries (stamp_clock.h) */
 	uint64_t home_ok_since_ms;         /* home.c: a home voter keeps up since (0: none does) */
 	uint64_t home_transfer_ms;         /* home.c: the last hand-over started (loop time) */
 	struct membership_initial initial[CALLRAFT_MEMBERS_MAX]; /* from cfg, for membership */

@@ -129,7 +129,9 @@ void write_flush(struct node *n)
 		return;
 	n->open = NULL;
 	entry.format = CALLRAFT_ENTRY_FORMAT;
-	entry.time_ms = node_now_ms();
+	/* Steady across wall-clock steps, never behind the FSM's time (stamp_clock.h). */
+	entry.time_ms = stamp_clock_now(&n->stamp_clock, node_now_ms(), uv_hrtime() / 1000000,
+					(int64_t)state_time_ms(n->state));
 	entry.term = repl_term(n->repl);
 	entry.quota_bytes = n->cfg.quota_mb << 20; /* state/quota.c: every replica refuses alike */
 	b->term = entry.term;

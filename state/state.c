@@ -142,6 +142,20 @@ uint64_t state_applied_index(struct state *s)
 	return applied;
 }
 
+uint64_t state_time_ms(struct state *s)
+{
+	MDB_txn *txn;
+	uint64_t now = 0;
+	char errmsg[256];
+	int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+
+	assert(rc == 0); /* as state_applied_index */
+	rc = store_meta_get(s, txn, META_TIME, &now, errmsg, sizeof errmsg);
+	assert(rc == 0);
+	mdb_txn_abort(txn);
+	return now;
+}
+
 #define FNV_OFFSET 14695981039346656037ull
 #define FNV_PRIME 1099511628211ull
 

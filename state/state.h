@@ -71,6 +71,10 @@ void state_close(struct state *s);
 /* The applied index stored in `meta` (0 for a new environment). */
 uint64_t state_applied_index(struct state *s);
 
+/* The FSM's time stored in `meta`: max of the times stamped on the entries applied (0 for a new
+ * environment). Never decreases. */
+uint64_t state_time_ms(struct state *s);
+
 /* Replies of one applied entry. Each reply is an encoded Callraft__Reply (request_id 0).
  * Owned by the state; valid until the next state_apply or state_close. */
 struct state_replies {
