@@ -2,15 +2,21 @@
 # drill.sh: a chaos drill on the lab: traffic like a real center, one fault (or a seeded random
 # sequence of faults), heal, settle, then an independent check of what every node holds.
 #
-#   deploy/drill.sh [--fault F] [--site S] [--warmup S] [--hold S] [--settle S] [--rate R]
-#                   [--cycles N] [--seed N] [--layout 2+2+1|1+1+1] [--loopback] [--out DIR]
+#   deploy/drill.sh [--fault F] [--site S] [--node N] [--warmup S] [--hold S] [--settle S]
+#                   [--rate R] [--cycles N] [--seed N] [--layout 2+2+1|1+1+1] [--loopback]
+#                   [--clients all|site] [--out DIR]
 #
-# Faults F: kill-site (default), cut-site, restart-site, kill-leader, pause-leader, cut-link,
-# site-loss (deploy/drill/siteloss.sh: the scripted site-loss scenario of issue 12, with checks),
-# (between --site and the other call-center city), random (N cycles of any of them, chosen and
-# timed from --seed). --site defaults to shiraz; `--site leader` picks the leader's site at the
-# moment of the fault. Traffic: `callraft-traffic center` in tehran and
-# shiraz (each through its own site's nodes), --rate calls/s in total (default 20).
+# Faults F: kill-site (default), cut-site, restart-site, kill-leader, pause-leader, cut-link (the
+# link between --site and the other call-center city only; the witness still reaches both;
+# `link-cut` is the same), pause (SIGSTOP node --node: `leader` (default), `follower` (the first
+# node of --site that is not the leader: the one that site's clients use first) or an id; SIGCONT
+# at the heal), site-loss (deploy/drill/siteloss.sh: the scripted site-loss scenario of issue 12,
+# with checks), random (N cycles of any of them, chosen and timed from --seed). --site defaults to
+# shiraz; `--site leader` picks the leader's site at the moment of the fault. Traffic:
+# `callraft-traffic center` in tehran and shiraz, --rate calls/s in total (default 20); with
+# `--clients all` (default) each site's PBX and desktops know every member (their own site's
+# first, then the witness, then the other city), with `--clients site` only their own site's nodes,
+# so that only the nodes' relaying (docs/design.md, "Relaying") can route around a cut.
 # Output in --out (default /tmp/callraft-drill-<time>): history-SITE.jsonl, events.jsonl,
 # dump-nodeN.jsonl, check.json, report.txt, report.json, timeline.svg, lab/ (configs and logs).
 # Exit 0 only if the checker finds nothing lost, nothing applied twice and no violation.
@@ -18,12 +24,14 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${CALLRAFT_BUILD:-$here/build}
-fault=kill-site site=shiraz warmup=10 hold=15 settle=10 rate=20 cycles=1 seed=1 layout=2+2+1 loop=()
+fault=kill-site site=shiraz node=leader clients=all warmup=10 hold=15 settle=10 rate=20 cycles=1 seed=1 layout=2+2+1 loop=()
 out=/tmp/callraft-drill-$(date +%Y%m%d-%H%M%S)
 while [ $# -gt 0 ]; do
   case "$1" in
     --fault) fault=$2; shift 2;;
     --site) site=$2; shift 2;;
+    --node) node=$2; shift 2;;
+    --clients) clients=$2; shift 2;;
     --warmup) warmup=$2; shift 2;;
     --hold) hold=$2; shift 2;;
     --settle) settle=$2; shift 2;;
@@ -33,9 +41,12 @@ while [ $# -gt 0 ]; do
     --layout) layout=$2; shift 2;;
     --loopback) loop=(--loopback); shift;;
     --out) out=$2; shift 2;;
-    *) sed -n '2,16p' "$0"; exit 2;;
+    *) sed -n '2,24p' "$0"; exit 2;;
   esac
 done
+[ "$fault" = link-cut ] && fault=cut-link
+case "$clients" in all|site) ;; *) echo "drill: --clients all or site, not '$clients'" >&2; exit 2;; esac
+case "$node" in leader|follower|[0-9]*) ;; *) echo "drill: --node leader, follower or an id, not '$node'" >&2; exit 2;; esac
 [ "$cycles" -ge 1 ] && [ "$cycles" -le 1000 ] || { echo "drill: --cycles 1..1000" >&2; exit 2; }
 # The site-loss scenario (issue 12) is its own script: a scripted center, not random traffic.
 [ "$fault" = site-loss ] && exec "$here/deploy/drill/siteloss.sh" --hold "$hold" --out "$out" "${loop[@]}"
@@ -97,6 +108,20 @@ leader_now() { # the leader's id, waiting up to 10 s for an election to end
 
 other_site() { [ "$1" = tehran ] && echo shiraz || echo tehran; }
 
+# pause_target SITE: the node --node names (leader, follower: SITE's first non-leader node, or an id).
+pause_target() {
+  local l i
+  case "$node" in
+    leader) leader_now ;;
+    follower)
+      l=$(leader_now)
+      [ "$1" = leader ] && { echo "drill: --fault pause --node follower needs a --site" >&2; exit 2; }
+      for i in $("$LAB" nodes "$1"); do [ "$i" != "$l" ] && { echo "$i"; return; }; done
+      echo "drill: site $1 has no follower to pause" >&2; exit 2 ;;
+    *) echo "$node" ;;
+  esac
+}
+
 # inject FAULT SITE: sets hit_site (the site whose clients lose service, if any) and heal_cmd.
 inject() {
   local f=$1 s=$2 l
@@ -110,6 +135,7 @@ inject() {
     cut-link) "$LAB" cut-link "$s" "$(other_site "$s")" >/dev/null; heal_cmd="heal"; s="$s-$(other_site "$s")" ;;
     kill-leader) l=$(leader_now); "$LAB" kill "$l" >/dev/null; heal_cmd="restart $l"; s="node$l" ;;
     pause-leader) l=$(leader_now); "$LAB" pause "$l" >/dev/null; heal_cmd="resume $l"; s="node$l" ;;
+    pause) l=$(pause_target "$s"); "$LAB" pause "$l" >/dev/null; heal_cmd="resume $l"; s="node$l" ;;
     *) echo "drill: unknown fault '$f'" >&2; exit 2 ;;
   esac
   event fault "$f $s" "$hit_site" "$t"
@@ -150,7 +176,7 @@ fi
 total=$warmup
 for i in "${!faults[@]}"; do total=$((total + holds[i] + settles[i] + 8)); done
 total=$((total + 5))
-echo "drill: $cycles cycle(s) [${faults[*]}] seed $seed; traffic ${rate}/s for at most ${total}s; out $out"
+echo "drill: $cycles cycle(s) [${faults[*]}] seed $seed; traffic ${rate}/s for at most ${total}s (clients know: $clients); out $out"
 
 # ---- run -----------------------------------------------------------------------------------
 "$LAB" up --layout "$layout" "${loop[@]}" | sed 's/^/  /'
@@ -161,7 +187,7 @@ for s in tehran shiraz; do
   # A PBX knows every member, its own site's first, then the witness, then the other city: when
   # its own nodes cannot reach the leader it writes through whichever member can (issue 12).
   nodes=$("$LAB" cluster "$s")
-  for o in witness tehran shiraz; do
+  [ "$clients" = site ] || for o in witness tehran shiraz; do
     [ "$o" = "$s" ] || { more=$("$LAB" cluster "$o"); [ -z "$more" ] || nodes="$nodes,$more"; }
   done
   (exec "${pre[@]}" "$TRAFFIC" center --cluster "$nodes" --site "$s" \

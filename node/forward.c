@@ -1,24 +1,37 @@
-/* forward.c: a follower's link to the leader.
+/* forward.c: a follower's links to the leader and to a relay.
  *
- * States: IDLE -> CONNECTING (uv_tcp_connect to the leader's client address) -> CONNECTED ->
+ * A follower forwards a request it cannot serve to the leader over node->fwd. When the leader is
+ * not reachable from here (none known, its link failed, or it has answered nothing for
+ * CALLRAFT_FORWARD_SILENT_MS: a cut between cities leaves the connection open and silent) the
+ * request goes over node->fwd_relay to another member chosen by relay.h's rule, with relay_ttl 1;
+ * that member forwards it to its leader with relay_ttl 0, never further (node.h invariant 3). The
+ * request keeps its session (client_id, seq, secret) or Idempotency-Key on every hop, so however
+ * many copies reach the leader (a retry through another node, a relayed copy after a direct one
+ * that was only slow) the FSM applies it once and answers the others with the stored reply or
+ * SEQ_TOO_OLD (state/apply.c, state/idem.c).
+ *
+ * Link states: IDLE -> CONNECTING (uv_tcp_connect to the target's client address) -> CONNECTED ->
  * CLOSING -> IDLE. Requests that arrive while CONNECTING are queued. Each forwarded request gets a
- * link-local fwd_id (the request_id on the link); the leader's reply is relayed to the client with
+ * link-local fwd_id (the request_id on the link); the target's reply goes back to the client with
  * the client's own request_id.
  *
- * Whatever breaks the link (leader change, connection error, shutdown) fails every pending request
+ * Whatever breaks a link (leader change, connection error, shutdown) fails every pending request
  * with a retryable code: the client retries with the same (client_id, seq) and the FSM's session
  * table makes the retry harmless. Requests older than CALLRAFT_FORWARD_TIMEOUT_MS (a paused leader)
- * get TIMEOUT.
+ * get TIMEOUT. A link that failed, or went silent, has its target avoided for
+ * CALLRAFT_RELAY_AVOID_MS (relay.h); a relay that answers "no leader here" likewise.
  *
- * With TLS the link is a client-side tls_stream: CONNECTING lasts until the handshake is done and
- * the leader's certificate names member leader_id (callraft:node URI) and the host we dialled; the
- * leader, seeing a member's certificate, accepts the `forwarded` requests (authz.h).
+ * With TLS a link is a client-side tls_stream: CONNECTING lasts until the handshake is done and
+ * the target's certificate names member target_id (callraft:node URI) and the host we dialled;
+ * the target, seeing a member's certificate, accepts the `forwarded` requests (authz.h).
  *
  * Invariants (fwd_check verifies them; tests/unit/test_forward.c exercises the paths):
- *   F1. n_pending is the number of requests in the buckets, at most CALLRAFT_PENDING_REQUESTS_MAX,
- *       each in the bucket of its fwd_id and holding a reference on its client connection.
+ *   F1. n_pending is the number of requests in a link's buckets, at most
+ *       CALLRAFT_PENDING_REQUESTS_MAX, each in the bucket of its fwd_id and holding a reference on
+ *       its client connection.
  *   F2. Frames are queued only while the link is not CONNECTED (link_up sends them all).
- *   F3. A pending request ends exactly once: relayed, failed (reset, timeout) or never sent. */
+ *   F3. A pending request ends exactly once: relayed, failed (reset, timeout) or never sent.
+ *   F4. waiting_since_ms is 0 when nothing is pending; fwd is never the relay link, fwd_relay is. */
 #include <assert.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -28,6 +41,11 @@
 #include "callraft_ops.h"
 #include "log.h"
 #include "node_internal.h"
+
+static const char *link_name(const struct fwd_link *l)
+{
+	return l->relay ? "relay" : "leader";
+}
 
 static struct fwd_pending **bucket_of(struct fwd_link *l, uint64_t id)
 {
@@ -42,6 +60,8 @@ static struct fwd_pending *pending_take(struct fwd_link *l, uint64_t id)
 			struct fwd_pending *p = *pp;
 			*pp = p->next;
 			l->n_pending--;
+			if (l->n_pending == 0)
+				l->waiting_since_ms = 0;
 			return p;
 		}
 	}
@@ -74,9 +94,8 @@ static void link_closed_cb(uv_handle_t *h)
 	}
 }
 
-void fwd_reset(struct node *n, Callraft__Code code, const char *why)
+static void link_reset(struct fwd_link *l, Callraft__Code code, const char *why)
 {
-	struct fwd_link *l = &n->fwd;
 	for (size_t b = 0; b < CALLRAFT_FORWARD_BUCKETS; b++) {
 		while (l->buckets[b] != NULL) {
 			struct fwd_pending *p = l->buckets[b];
@@ -85,6 +104,7 @@ void fwd_reset(struct node *n, Callraft__Code code, const char *why)
 			pending_fail(p, code, why);
 		}
 	}
+	l->waiting_since_ms = 0;
 	queued_free(l);
 	if (l->state == FWD_CONNECTING || l->state == FWD_CONNECTED) {
 		l->state = FWD_CLOSING;
@@ -95,13 +115,46 @@ void fwd_reset(struct node *n, Callraft__Code code, const char *why)
 	}
 }
 
+void fwd_reset(struct node *n, Callraft__Code code, const char *why)
+{
+	link_reset(&n->fwd, code, why);
+	link_reset(&n->fwd_relay, code, why);
+}
+
+/* The link's target could not be reached: avoid it for a while (relay.h), then reset the link. */
+static void link_fail_why(struct fwd_link *l, const char *why)
+{
+	struct node *n = l->node;
+	relay_avoid_add(&n->relay_avoid, l->target_id, uv_now(&n->loop) + CALLRAFT_RELAY_AVOID_MS);
+	LOG_EVENT_RATELIMITED(LOG_WARN, "forward_reset",
+			      LOG_FIELDS(LOG_S("link", link_name(l)), LOG_U("member", l->target_id)),
+			      "%s", why);
+	link_reset(l, CALLRAFT__CODE__UNAVAILABLE, why);
+}
+
 static void link_fail(struct fwd_link *l, const char *what, int status)
 {
 	char why[256];
-	snprintf(why, sizeof why, "forward to leader %llu at '%s': %s: %s: retry",
-		 (unsigned long long)l->leader_id, l->address, what, uv_strerror(status));
-	LOG_EVENT_RATELIMITED(LOG_WARN, "forward_reset", LOG_NO_FIELDS, "%s", why);
-	fwd_reset(l->node, CALLRAFT__CODE__UNAVAILABLE, why);
+	snprintf(why, sizeof why, "forward to %s %llu at '%s': %s: %s: retry", link_name(l),
+		 (unsigned long long)l->target_id, l->address, what, uv_strerror(status));
+	link_fail_why(l, why);
+}
+
+/* A link whose requests have had no answer for CALLRAFT_FORWARD_SILENT_MS does not reach its
+ * target (a cut link, a paused host): avoid the target; the pending requests keep waiting. */
+static void link_note_silence(struct fwd_link *l, uint64_t now)
+{
+	struct node *n = l->node;
+	if (l->waiting_since_ms == 0 || now < l->waiting_since_ms ||
+	    now - l->waiting_since_ms < CALLRAFT_FORWARD_SILENT_MS)
+		return;
+	if (!relay_avoided(&n->relay_avoid, l->target_id, now))
+		LOG_EVENT_RATELIMITED(LOG_WARN, "forward_silent",
+				      LOG_FIELDS(LOG_S("link", link_name(l)), LOG_U("member", l->target_id)),
+				      "forward to %s %llu at '%s': no answer for %llu ms: avoiding it",
+				      link_name(l), (unsigned long long)l->target_id, l->address,
+				      (unsigned long long)(now - l->waiting_since_ms));
+	relay_avoid_add(&n->relay_avoid, l->target_id, now + CALLRAFT_RELAY_AVOID_MS);
 }
 
 static void write_cb(uv_write_t *req, int status)
@@ -121,8 +174,8 @@ static void link_write(struct fwd_link *l, uv_buf_t b)
 	w->data = b.base;
 	if (l->tls != NULL) {
 		if (tls_stream_write(l->tls, (const uint8_t *)b.base, b.len) != 0)
-			LOG_RATELIMITED(LOG_WARN, "forward: TLS write to leader %llu failed",
-					(unsigned long long)l->leader_id);
+			LOG_RATELIMITED(LOG_WARN, "forward: TLS write to %s %llu failed", link_name(l),
+					(unsigned long long)l->target_id);
 		free(b.base);
 		free(w);
 		return;
@@ -133,17 +186,34 @@ static void link_write(struct fwd_link *l, uv_buf_t b)
 	}
 }
 
-/* Relays one reply frame from the leader. */
+/* Whether a relay's answer says it could not help (it knows no leader, or cannot reach it). */
+static bool relay_could_not_help(Callraft__Code code)
+{
+	return code == CALLRAFT__CODE__NO_LEADER || code == CALLRAFT__CODE__NOT_LEADER ||
+	       code == CALLRAFT__CODE__UNAVAILABLE;
+}
+
+/* Passes one reply frame from the target back to the client. */
 static void relay(struct fwd_link *l, const uint8_t *frame, uint32_t len)
 {
+	struct node *n = l->node;
 	Callraft__Reply *reply = callraft__reply__unpack(NULL, len, frame);
 	struct fwd_pending *p;
 	if (reply == NULL) {
-		LOG_RATELIMITED(LOG_WARN, "forward: undecodable reply of %u bytes from leader", len);
+		LOG_RATELIMITED(LOG_WARN, "forward: undecodable reply of %u bytes from %s %llu", len,
+				link_name(l), (unsigned long long)l->target_id);
 		return;
 	}
+	/* The target answered: it is reachable, unless it is a relay saying it cannot help. */
+	if (l->relay && relay_could_not_help(reply->code))
+		relay_avoid_add(&n->relay_avoid, l->target_id,
+				uv_now(&n->loop) + CALLRAFT_RELAY_AVOID_MS);
+	else
+		relay_avoid_clear(&n->relay_avoid, l->target_id);
 	p = pending_take(l, reply->request_id);
 	callraft__reply__free_unpacked(reply, NULL);
+	if (l->n_pending > 0)
+		l->waiting_since_ms = uv_now(&n->loop); /* the others wait from this answer on */
 	if (p == NULL)
 		return; /* expired meanwhile */
 	conn_send_reply_bytes(p->conn, frame, len, p->request_id);
@@ -158,7 +228,7 @@ static void link_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	conn_rx_reserve(&l->rx, &l->rx_cap, l->rx_len, buf);
 }
 
-/* Relays every whole reply frame in rx. */
+/* Passes back every whole reply frame in rx. */
 static void link_process(struct fwd_link *l)
 {
 	size_t off = 0;
@@ -204,12 +274,12 @@ static void tls_handshake_cb(struct tls_stream *ts)
 	struct fwd_link *l = ts->data;
 	struct tls_identity id;
 	char why[200];
-	if (tls_identity_from_ssl(ts->ssl, &id) != 0 || id.node_id != l->leader_id) {
-		snprintf(why, sizeof why, "forward to leader %llu at '%s': certificate '%s' is not that "
-			 "member's (callraft:node:%llu): retry", (unsigned long long)l->leader_id,
-			 l->address, id.name, (unsigned long long)id.node_id);
-		LOG_RATELIMITED(LOG_WARN, "%s", why);
-		fwd_reset(l->node, CALLRAFT__CODE__UNAVAILABLE, why);
+	if (tls_identity_from_ssl(ts->ssl, &id) != 0 || id.node_id != l->target_id) {
+		snprintf(why, sizeof why, "forward to %s %llu at '%s': certificate '%s' is not that "
+			 "member's (callraft:node:%llu): retry", link_name(l),
+			 (unsigned long long)l->target_id, l->address, id.name,
+			 (unsigned long long)id.node_id);
+		link_fail_why(l, why);
 		return;
 	}
 	link_up(l);
@@ -237,10 +307,9 @@ static void tls_error_cb(struct tls_stream *ts, const char *reason)
 {
 	struct fwd_link *l = ts->data;
 	char why[400];
-	snprintf(why, sizeof why, "forward to leader %llu at '%s': TLS: %s: retry",
-		 (unsigned long long)l->leader_id, l->address, reason);
-	LOG_RATELIMITED(LOG_WARN, "%s", why);
-	fwd_reset(l->node, CALLRAFT__CODE__UNAVAILABLE, why);
+	snprintf(why, sizeof why, "forward to %s %llu at '%s': TLS: %s: retry", link_name(l),
+		 (unsigned long long)l->target_id, l->address, reason);
+	link_fail_why(l, why);
 }
 
 /* Starts the TLS client on the connected TCP stream; 0 or -1. */
@@ -278,13 +347,13 @@ static void connect_cb(uv_connect_t *req, int status)
 	if (l->node->tls_ctx != NULL) {
 		if (link_tls_start(l) != 0)
 			link_fail(l, "TLS", UV_EPROTO);
-		return; /* CONNECTING until the leader's certificate is proven */
+		return; /* CONNECTING until the target's certificate is proven */
 	}
 	uv_read_start((uv_stream_t *)&l->tcp, link_alloc_cb, link_read_cb);
 	link_up(l);
 }
 
-static int link_connect(struct fwd_link *l, uint64_t leader_id, const char *address)
+static int link_connect(struct fwd_link *l, uint64_t target_id, const char *address)
 {
 	struct node *n = l->node;
 	char host[CALLRAFT_ADDRESS_BYTES_MAX + 1];
@@ -301,7 +370,7 @@ static int link_connect(struct fwd_link *l, uint64_t leader_id, const char *addr
 	uv_tcp_init(&n->loop, &l->tcp);
 	l->tcp.data = l;
 	l->connect_req.data = l;
-	l->leader_id = leader_id;
+	l->target_id = target_id;
 	snprintf(l->address, sizeof l->address, "%s", address);
 	l->state = FWD_CONNECTING;
 	l->connect_started_ms = uv_now(&n->loop);
@@ -329,59 +398,130 @@ static int queue_frame(struct fwd_link *l, uv_buf_t b)
 	return 0;
 }
 
-/* Finds the leader's client address; replies and returns -1 if it cannot be forwarded. */
-static int leader_address(struct node *n, struct conn *c, uint64_t request_id, uint64_t *id,
-			  char *addr, size_t len)
+/* Member `id`'s client address into addr; 0, or -1 if it has none recorded. */
+static int member_address(struct node *n, uint64_t id, char *addr, size_t len)
 {
 	Callraft__Member *m = NULL;
-	*id = repl_leader(n->repl, NULL);
-	if (*id == 0 || *id == n->cfg.id) {
-		conn_send_error(c, request_id, CALLRAFT__CODE__NO_LEADER,
-				"no leader known at node %llu (election in progress, or site '%s' is cut off): retry",
-				(unsigned long long)n->cfg.id, n->cfg.site);
+	int rv = -1;
+	if (state_member_get(n->state, id, &m) != 0)
 		return -1;
+	if (m->client_address != NULL && m->client_address[0] != '\0') {
+		snprintf(addr, len, "%s", m->client_address);
+		rv = 0;
 	}
-	if (state_member_get(n->state, *id, &m) != 0 || m->client_address == NULL ||
-	    m->client_address[0] == '\0') {
-		if (m)
-			callraft__member__free_unpacked(m, NULL);
-		conn_send_error(c, request_id, CALLRAFT__CODE__NO_LEADER,
-				"leader %llu's client address is not known here yet: retry",
-				(unsigned long long)*id);
-		return -1;
-	}
-	snprintf(addr, len, "%s", m->client_address);
 	callraft__member__free_unpacked(m, NULL);
-	return 0;
+	return rv;
+}
+
+/* The relay for a request whose leader (`leader_id`, 0 if none) is not reachable (relay.h). */
+static uint64_t relay_pick(struct node *n, uint64_t leader_id, uint64_t now)
+{
+	Callraft__Member *ms[CALLRAFT_MEMBERS_MAX];
+	struct relay_member rm[CALLRAFT_MEMBERS_MAX];
+	uint64_t known = leader_id != 0 ? leader_id : n->leader_last_id;
+	const char *leader_site = NULL;
+	size_t count = state_members(n->state, ms, CALLRAFT_MEMBERS_MAX);
+	uint64_t id;
+
+	for (size_t i = 0; i < count; i++) {
+		rm[i].id = ms[i]->id;
+		rm[i].site = ms[i]->site != NULL ? ms[i]->site : "";
+		rm[i].has_address = ms[i]->client_address != NULL && ms[i]->client_address[0] != '\0';
+		if (ms[i]->id == known)
+			leader_site = rm[i].site;
+	}
+	id = relay_choose(rm, count, n->cfg.id, n->cfg.site, known, leader_site, &n->relay_avoid, now);
+	for (size_t i = 0; i < count; i++)
+		callraft__member__free_unpacked(ms[i], NULL);
+	return id;
+}
+
+bool fwd_leader_reachable(struct node *n, uint64_t leader_id, uint64_t now_ms)
+{
+	if (n->fwd.target_id == leader_id)
+		link_note_silence(&n->fwd, now_ms);
+	return !relay_avoided(&n->relay_avoid, leader_id, now_ms);
 }
 
 void fwd_request(struct node *n, struct conn *c, Callraft__Request *req)
 {
 	char addr[CALLRAFT_ADDRESS_BYTES_MAX + 1];
-	uint64_t leader_id;
+	uint64_t now = uv_now(&n->loop), leader = repl_leader(n->repl, NULL), relay_id;
+	bool relayed_here = req->forwarded; /* node.c lets only relay_ttl 1 through */
 
-	if (leader_address(n, c, req->request_id, &leader_id, addr, sizeof addr) == 0)
-		fwd_send(n, c, req, leader_id, addr);
+	if (leader == n->cfg.id)
+		leader = 0; /* leader, not yet ready: as good as none for a forward */
+	if (leader != 0 && leader != n->leader_last_id) {
+		/* Raft just heard from a new leader: whatever made us avoid that member as a relay
+		 * (it knew no leader during the election) no longer holds. */
+		relay_avoid_clear(&n->relay_avoid, leader);
+		n->leader_last_id = leader;
+	}
+	if (leader != 0 && fwd_leader_reachable(n, leader, now) &&
+	    member_address(n, leader, addr, sizeof addr) == 0) {
+		req->relay_ttl = 0;
+		fwd_send(n, c, req, leader, addr);
+		return;
+	}
+	if (relayed_here) { /* one relay, no more (node.h invariant 3) */
+		if (leader == 0)
+			conn_send_error(c, req->request_id, CALLRAFT__CODE__NO_LEADER,
+					"relay %llu knows no leader either: retry",
+					(unsigned long long)n->cfg.id);
+		else
+			conn_send_error(c, req->request_id, CALLRAFT__CODE__UNAVAILABLE,
+					"relay %llu cannot reach leader %llu either: retry",
+					(unsigned long long)n->cfg.id, (unsigned long long)leader);
+		return;
+	}
+	link_note_silence(&n->fwd_relay, now);
+	relay_id = relay_pick(n, leader, now);
+	if (relay_id == 0 || member_address(n, relay_id, addr, sizeof addr) != 0) {
+		if (leader == 0)
+			conn_send_error(c, req->request_id, CALLRAFT__CODE__NO_LEADER,
+					"no leader known at node %llu (election in progress, or site '%s' is cut off) and no member to relay through: retry",
+					(unsigned long long)n->cfg.id, n->cfg.site);
+		else
+			conn_send_error(c, req->request_id, CALLRAFT__CODE__UNAVAILABLE,
+					"leader %llu is not reachable from node %llu and no member to relay through: retry",
+					(unsigned long long)leader, (unsigned long long)n->cfg.id);
+		return;
+	}
+	if (leader == 0)
+		LOG_EVENT_RATELIMITED(LOG_INFO, "forward_relay",
+				      LOG_FIELDS(LOG_U("leader", leader), LOG_U("relay", relay_id)),
+				      "forward: no leader known here (last: %llu): relaying through member %llu",
+				      (unsigned long long)n->leader_last_id, (unsigned long long)relay_id);
+	else
+		LOG_EVENT_RATELIMITED(LOG_INFO, "forward_relay",
+				      LOG_FIELDS(LOG_U("leader", leader), LOG_U("relay", relay_id)),
+				      "forward: leader %llu not reachable from here: relaying through member %llu",
+				      (unsigned long long)leader, (unsigned long long)relay_id);
+	fwd_relay_send(n, c, req, relay_id, addr);
 }
 
-void fwd_send(struct node *n, struct conn *c, Callraft__Request *req, uint64_t leader_id,
-	      const char *addr)
+/* Sends `req` over link `l` to member `target_id` at `addr` with relay_ttl `ttl`. */
+static void link_send(struct fwd_link *l, struct conn *c, Callraft__Request *req,
+		      uint64_t target_id, const char *addr, uint32_t ttl)
 {
-	struct fwd_link *l = &n->fwd;
+	struct node *n = l->node;
 	struct fwd_pending *p;
 	uint64_t orig_id = req->request_id;
+	uint32_t orig_ttl = req->relay_ttl;
 	size_t len;
 	uv_buf_t b;
 
 	if (l->state == FWD_CLOSING) {
 		conn_send_error(c, orig_id, CALLRAFT__CODE__UNAVAILABLE,
-				"forward link to the leader is being reset: retry");
+				"forward link to the %s is being reset: retry", link_name(l));
 		return;
 	}
-	if (l->state != FWD_IDLE && (l->leader_id != leader_id || strcmp(l->address, addr) != 0)) {
-		fwd_reset(n, CALLRAFT__CODE__OUTCOME_UNKNOWN, "leader changed: retry with the same seq");
-		conn_send_error(c, orig_id, CALLRAFT__CODE__UNAVAILABLE,
-				"leader changed to %llu: retry", (unsigned long long)leader_id);
+	if (l->state != FWD_IDLE && (l->target_id != target_id || strcmp(l->address, addr) != 0)) {
+		link_reset(l, CALLRAFT__CODE__OUTCOME_UNKNOWN,
+			   l->relay ? "relay changed: retry with the same seq"
+				    : "leader changed: retry with the same seq");
+		conn_send_error(c, orig_id, CALLRAFT__CODE__UNAVAILABLE, "%s changed to %llu: retry",
+				link_name(l), (unsigned long long)target_id);
 		return;
 	}
 	if (l->n_pending >= CALLRAFT_PENDING_REQUESTS_MAX) {
@@ -389,21 +529,27 @@ void fwd_send(struct node *n, struct conn *c, Callraft__Request *req, uint64_t l
 				"too many requests forwarded (%zu): retry later", l->n_pending);
 		return;
 	}
-	if (l->state == FWD_IDLE && link_connect(l, leader_id, addr) != 0) {
+	if (l->state == FWD_IDLE && link_connect(l, target_id, addr) != 0) {
+		relay_avoid_add(&n->relay_avoid, target_id, uv_now(&n->loop) + CALLRAFT_RELAY_AVOID_MS);
 		conn_send_error(c, orig_id, CALLRAFT__CODE__UNAVAILABLE,
-				"cannot connect to leader %llu at '%s': retry",
-				(unsigned long long)leader_id, addr);
+				"cannot connect to %s %llu at '%s': retry", link_name(l),
+				(unsigned long long)target_id, addr);
 		return;
 	}
-	n->metrics.forwarded_total++;
+	if (l->relay)
+		n->metrics.relayed_total++;
+	else
+		n->metrics.forwarded_total++;
 	p = calloc(1, sizeof *p);
 	if (p == NULL) {
 		conn_send_error(c, orig_id, CALLRAFT__CODE__UNAVAILABLE, "out of memory: retry");
 		return;
 	}
-	/* On the link the request travels under its link-local id; the caller keeps its own. */
+	/* On the link the request travels under its link-local id; the caller keeps its own. The
+	 * session, seq, secret and idempotency key travel unchanged: they make copies harmless. */
 	req->request_id = p->fwd_id = ++l->next_fwd_id;
 	req->forwarded = true;
+	req->relay_ttl = ttl;
 	len = callraft__request__get_packed_size(req);
 	b = uv_buf_init(malloc(4 + len), (unsigned)(4 + len));
 	if (b.base != NULL) {
@@ -411,6 +557,7 @@ void fwd_send(struct node *n, struct conn *c, Callraft__Request *req, uint64_t l
 		callraft__request__pack(req, (uint8_t *)b.base + 4);
 	}
 	req->request_id = orig_id;
+	req->relay_ttl = orig_ttl;
 	if (b.base == NULL) {
 		free(p);
 		conn_send_error(c, orig_id, CALLRAFT__CODE__UNAVAILABLE, "out of memory: retry");
@@ -423,10 +570,24 @@ void fwd_send(struct node *n, struct conn *c, Callraft__Request *req, uint64_t l
 	p->next = *bucket_of(l, p->fwd_id);
 	*bucket_of(l, p->fwd_id) = p;
 	l->n_pending++;
+	if (l->waiting_since_ms == 0)
+		l->waiting_since_ms = p->started_ms;
 	if (l->state == FWD_CONNECTED)
 		link_write(l, b);
 	else if (queue_frame(l, b) != 0)
 		free(b.base); /* the pending entry expires with TIMEOUT */
+}
+
+void fwd_send(struct node *n, struct conn *c, Callraft__Request *req, uint64_t leader_id,
+	      const char *addr)
+{
+	link_send(&n->fwd, c, req, leader_id, addr, 0);
+}
+
+void fwd_relay_send(struct node *n, struct conn *c, Callraft__Request *req, uint64_t relay_id,
+		    const char *addr)
+{
+	link_send(&n->fwd_relay, c, req, relay_id, addr, CALLRAFT_RELAY_TTL_MAX);
 }
 
 void fwd_housekeeping(struct node *n)
@@ -434,18 +595,15 @@ void fwd_housekeeping(struct node *n)
 	fwd_expire(n, repl_leader(n->repl, NULL), uv_now(&n->loop));
 }
 
-void fwd_expire(struct node *n, uint64_t leader, uint64_t now)
+/* Expires the link's requests older than CALLRAFT_FORWARD_TIMEOUT_MS and a connect that takes too
+ * long. */
+static void link_expire(struct fwd_link *l, uint64_t now)
 {
-	struct fwd_link *l = &n->fwd;
-
-	if (l->state != FWD_IDLE && l->state != FWD_CLOSING && l->leader_id != leader) {
-		fwd_reset(n, CALLRAFT__CODE__OUTCOME_UNKNOWN, "leader changed: retry with the same seq");
-		return;
-	}
 	if (l->state == FWD_CONNECTING && now - l->connect_started_ms > CALLRAFT_TLS_HANDSHAKE_TIMEOUT_MS) {
 		link_fail(l, "connect or TLS handshake", UV_ETIMEDOUT);
 		return;
 	}
+	link_note_silence(l, now);
 	for (size_t b = 0; b < CALLRAFT_FORWARD_BUCKETS; b++) {
 		struct fwd_pending **pp = &l->buckets[b];
 		while (*pp != NULL) {
@@ -457,20 +615,38 @@ void fwd_expire(struct node *n, uint64_t leader, uint64_t now)
 			*pp = p->next;
 			l->n_pending--;
 			pending_fail(p, CALLRAFT__CODE__TIMEOUT,
-				     "the leader did not answer in time: retry with the same seq");
+				     l->relay ? "the relay did not answer in time: retry with the same seq"
+					      : "the leader did not answer in time: retry with the same seq");
 		}
 	}
+	if (l->n_pending == 0)
+		l->waiting_since_ms = 0;
+}
+
+void fwd_expire(struct node *n, uint64_t leader, uint64_t now)
+{
+	struct fwd_link *l = &n->fwd;
+
+	if (l->state != FWD_IDLE && l->state != FWD_CLOSING && l->target_id != leader)
+		link_reset(l, CALLRAFT__CODE__OUTCOME_UNKNOWN, "leader changed: retry with the same seq");
+	else
+		link_expire(l, now);
+	link_expire(&n->fwd_relay, now);
 }
 
 void fwd_init(struct node *n)
 {
 	memset(&n->fwd, 0, sizeof n->fwd);
+	memset(&n->fwd_relay, 0, sizeof n->fwd_relay);
+	memset(&n->relay_avoid, 0, sizeof n->relay_avoid);
 	n->fwd.node = n;
+	n->fwd_relay.node = n;
+	n->fwd_relay.relay = true;
+	n->leader_last_id = 0;
 }
 
-void fwd_check(const struct node *n)
+static void link_check(const struct fwd_link *l)
 {
-	const struct fwd_link *l = &n->fwd;
 	size_t pending = 0;
 
 	for (size_t b = 0; b < CALLRAFT_FORWARD_BUCKETS; b++)
@@ -480,4 +656,14 @@ void fwd_check(const struct node *n)
 		}
 	assert(pending == l->n_pending && pending <= CALLRAFT_PENDING_REQUESTS_MAX);
 	assert(l->state != FWD_CONNECTED || l->n_queued == 0); /* F2 */
+	assert(l->n_pending > 0 || l->waiting_since_ms == 0);  /* F4 */
+	(void)pending;
+}
+
+void fwd_check(const struct node *n)
+{
+	assert(!n->fwd.relay && n->fwd_relay.relay); /* F4 */
+	link_check(&n->fwd);
+	link_check(&n->fwd_relay);
+	relay_avoid_check(&n->relay_avoid);
 }

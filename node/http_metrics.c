@@ -176,6 +176,9 @@ static void render_node(struct node *n, struct mbuf *b)
 		n->requests_total);
 	counter(b, "callraft_forwarded_requests_total", "Requests this node forwarded to the leader.",
 		n->metrics.forwarded_total);
+	counter(b, "callraft_relayed_requests_total",
+		"Requests this node sent through another member because the leader was not reachable.",
+		n->metrics.relayed_total);
 	family(b, "callraft_replies_total", "counter", "Replies this node sent to clients, by code.");
 	for (unsigned c = 0; c <= CALLRAFT__CODE__INTERNAL; c++) {
 		const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(

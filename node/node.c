@@ -66,6 +66,12 @@ void node_handle_request(struct node *n, struct conn *c, Callraft__Request *req)
 				req->base.n_unknown_fields, req->base.unknown_fields[0].tag);
 		goto done;
 	}
+	if (req->relay_ttl > CALLRAFT_RELAY_TTL_MAX || (req->relay_ttl > 0 && !req->forwarded)) {
+		conn_send_error(c, req->request_id, CALLRAFT__CODE__INVALID_ARGUMENT,
+				"relay_ttl %u: only a member's forwarded request may carry one, at most %u",
+				req->relay_ttl, CALLRAFT_RELAY_TTL_MAX);
+		goto done;
+	}
 	if (op == CALLRAFT__REQUEST__OP__NOT_SET) {
 		conn_send_error(c, req->request_id, CALLRAFT__CODE__UNKNOWN_OPERATION,
 				"request carries no operation");
@@ -99,7 +105,7 @@ void node_handle_request(struct node *n, struct conn *c, Callraft__Request *req)
 		goto done;
 	}
 	if (!repl_is_leader(n->repl)) {
-		if (req->forwarded) /* node.h invariant 3: never forwarded twice */
+		if (req->forwarded && req->relay_ttl == 0) /* node.h invariant 3: one relay at most */
 			conn_send_error(c, req->request_id, CALLRAFT__CODE__NOT_LEADER,
 					"node %llu is not the leader: retry", (unsigned long long)n->cfg.id);
 		else

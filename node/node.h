@@ -11,7 +11,8 @@
  *     write, leader                   -> validated, packed into the open batch; the batch becomes
  *                                        one Raft entry at the end of the loop turn (uv_check)
  *     admin, leader                   -> raft membership call, then a MemberUpsert/Delete entry
- *     anything else on a follower     -> forwarded to the leader's client address, reply relayed
+ *     anything else on a follower     -> forwarded to the leader's client address (or through a
+ *                                        relay member when the leader is unreachable), reply relayed
  *   A write is acknowledged only when its entry is applied on the leader: the reply is the one the
  *   FSM stored with the client session, so a retry gets the same bytes.
  *
@@ -20,7 +21,10 @@
  *      known (leadership lost, forward link lost) gets OUTCOME_UNKNOWN/UNAVAILABLE: retryable.
  *   2. A connection's memory is released only when it is closed and no batch, read or forward
  *      references it (conn->refs == 0).
- *   3. Forwarded requests are never forwarded again (Request.forwarded). */
+ *   3. A request crosses at most two links: a follower forwards it to the leader, or, when it
+ *      cannot reach the leader, to a relay member with relay_ttl 1, which forwards it to the leader
+ *      with relay_ttl 0 (forward.c, relay.h). A forwarded request with relay_ttl 0 is never
+ *      forwarded again; relay_ttl is at most CALLRAFT_RELAY_TTL_MAX and only on forwarded ones. */
 #ifndef CALLRAFT_NODE_H
 #define CALLRAFT_NODE_H
 

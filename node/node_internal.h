@@ -31,6 +31,7 @@
 #include "callraft_limits.h"
 #include "callraft_timing.h"
 #include "membership.h"
+#include "relay.h"
 #include "repl.h"
 #include "stamp_clock.h"
 #include "state.h"
@@ -124,12 +125,14 @@ struct fwd_pending {
 
 enum fwd_state { FWD_IDLE = 0, FWD_CONNECTING, FWD_CONNECTED, FWD_CLOSING };
 
+/* A link to one member: the leader (node->fwd) or a relay (node->fwd_relay, relay.h). */
 struct fwd_link {
 	struct node *node;
+	bool relay;               /* the relay link: its requests travel with relay_ttl 1 */
 	uv_tcp_t tcp;
 	uv_connect_t connect_req;
 	enum fwd_state state;
-	uint64_t leader_id;
+	uint64_t target_id;       /* the member at the other end */
 	char address[CALLRAFT_ADDRESS_BYTES_MAX + 1];
 	uint8_t *rx;
 	size_t rx_len, rx_cap;
@@ -139,8 +142,11 @@ struct fwd_link {
 	/* Frames queued while connecting. */
 	uv_buf_t *queued;
 	size_t n_queued, cap_queued;
-	struct tls_stream *tls;   /* with TLS: CONNECTING lasts until the leader's certificate is proven */
+	struct tls_stream *tls;   /* with TLS: CONNECTING lasts until the target's certificate is proven */
 	uint64_t connect_started_ms;
+	/* 0 when no request waits; else the loop time since which requests have waited with nothing
+	 * received (the first send after the last reply): silence (CALLRAFT_FORWARD_SILENT_MS). */
+	uint64_t waiting_since_ms;
 };
 
 /* home.c: every Tick, a leader outside [raft] home_site hands leadership back to a healthy voter
@@ -155,6 +161,7 @@ void node_site_event_log(void *data, uint64_t index, const char *site, const cha
 struct node_metrics {
 	struct histogram commit_seconds; /* a batch this node proposed: propose -> applied here */
 	uint64_t forwarded_total;        /* requests forwarded to the leader (forward.c) */
+	uint64_t relayed_total;          /* requests sent through a relay member (forward.c) */
 	uint64_t replies_by_code[CALLRAFT__CODE__INTERNAL + 1]; /* replies sent, by code (conn.c) */
 };
 
@@ -187,7 +194,10 @@ struct node {
 	struct read_wait *reads;     /* waiting for the next barrier */
 	struct read_wait **reads_tail;
 	bool read_barrier_inflight;
-	struct fwd_link fwd;
+	struct fwd_link fwd;         /* to the leader */
+	struct fwd_link fwd_relay;   /* to a member relaying for us (relay.h) */
+	struct relay_avoid relay_avoid; /* members (the leader too) this node could not reach lately */
+	uint64_t leader_last_id;     /* the last leader raft named (relay.h: its site ranks relays) */
 	struct events_hub events;    /* event stream readers (issue #14) */
 	struct http *http;           /* NULL without [node] http_address */
 	bool stopping;
@@ -293,20 +303,28 @@ void datadir_close(struct node *n);
 
 /* forward.c */
 void fwd_init(struct node *n);
-/* Forwards `req` (ownership stays with the caller) from connection `c` to the leader. */
+/* Forwards `req` (ownership stays with the caller) from connection `c` to the leader, or through
+ * a relay member when the leader is not reachable from here (relay.h). A request that is itself
+ * relayed to this node (forwarded, relay_ttl 1) goes to the leader directly or is refused. */
 void fwd_request(struct node *n, struct conn *c, Callraft__Request *req);
 /* The same, to leader `leader_id` at client address `address` (fwd_request looks them up in raft
  * and the members table). */
 void fwd_send(struct node *n, struct conn *c, Callraft__Request *req, uint64_t leader_id,
 	      const char *address);
-/* Fails every forwarded request (leader change, shutdown) and drops the connection. */
+/* Sends `req` through relay member `relay_id` at client address `address` (relay_ttl 1). */
+void fwd_relay_send(struct node *n, struct conn *c, Callraft__Request *req, uint64_t relay_id,
+		    const char *address);
+/* Whether requests for leader `leader_id` go straight to it at loop time `now_ms`: false while it
+ * is avoided (its link failed, or went silent: relay.h). */
+bool fwd_leader_reachable(struct node *n, uint64_t leader_id, uint64_t now_ms);
+/* Fails every forwarded request (leader change, shutdown) and drops both links. */
 void fwd_reset(struct node *n, Callraft__Code code, const char *why);
-/* Expires forwarded requests older than CALLRAFT_FORWARD_TIMEOUT_MS (TIMEOUT); resets the link
- * if the leader changed (OUTCOME_UNKNOWN). fwd_expire does it for leader `leader_id` at loop time
- * `now_ms`; fwd_housekeeping for the current leader, now. */
+/* Expires forwarded requests older than CALLRAFT_FORWARD_TIMEOUT_MS (TIMEOUT); resets the leader
+ * link if the leader changed (OUTCOME_UNKNOWN); notes silent links. fwd_expire does it for leader
+ * `leader_id` at loop time `now_ms`; fwd_housekeeping for the current leader, now. */
 void fwd_housekeeping(struct node *n);
 void fwd_expire(struct node *n, uint64_t leader_id, uint64_t now_ms);
-/* Checks F1-F2 of forward.c; aborts on a violation. */
+/* Checks F1-F4 of forward.c; aborts on a violation. */
 void fwd_check(const struct node *n);
 
 /* session_secret.c: replaces rc->secret with CALLRAFT_SESSION_SECRET_BYTES random bytes (the

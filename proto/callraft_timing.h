@@ -113,6 +113,21 @@ _Static_assert(CALLRAFT_FORWARD_TIMEOUT_MS >= 4 * CALLRAFT_HOUSEKEEPING_INTERVAL
 	       "expiry runs on housekeeping: its lateness must be small against the timeout");
 _Static_assert(CALLRAFT_FORWARD_TIMEOUT_MS >= 2 * CALLRAFT_ELECTION_TIMEOUT_MS_DEFAULT,
 	       "a forwarded write must be able to outlast an election");
+/* Relaying (node/forward.c, issue 12). A forward link whose requests have had no answer at all
+ * for CALLRAFT_FORWARD_SILENT_MS (a link cut between cities leaves the TCP connection open and
+ * silent; a dead host leaves a connect pending) counts as not reaching its target: new requests go
+ * through another member (leader link) or another relay (relay link) at once, and the pending ones
+ * keep waiting for their own answer or timeout. About one election timeout of cities 20 ms apart:
+ * a leader merely slow under load costs one extra hop when taken for unreachable, a cut leader
+ * costs its clients this long. A link that failed outright (refused, reset, TLS) is avoided for
+ * CALLRAFT_RELAY_AVOID_MS before it is tried again. A relayed request is forwarded once more at
+ * most (Request.relay_ttl <= CALLRAFT_RELAY_TTL_MAX): one relay, no loops. */
+#define CALLRAFT_FORWARD_SILENT_MS 300
+#define CALLRAFT_RELAY_AVOID_MS 2000
+#define CALLRAFT_RELAY_TTL_MAX 1
+_Static_assert(CALLRAFT_FORWARD_SILENT_MS >= CALLRAFT_ELECTION_FROM_RTT_MS_MIN &&
+		       CALLRAFT_FORWARD_SILENT_MS * 4 <= CALLRAFT_FORWARD_TIMEOUT_MS,
+	       "silence is noticed within an election, long before a forwarded request times out");
 /* Hash buckets of the forwarded requests: a power of two, and CALLRAFT_PENDING_REQUESTS_MAX
  * requests spread 16 to a bucket at most. */
 #define CALLRAFT_FORWARD_BUCKETS 4096

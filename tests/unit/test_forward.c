@@ -96,6 +96,8 @@ static int teardown(void **state)
 	assert_int_equal(uv_loop_close(&f->n->loop), 0);
 	assert_int_equal(f->client.conn.refs, 0); /* every pending request let go of its client */
 	free(f->n->fwd.rx);
+	free(f->n->fwd_relay.rx);
+	free(f->n->fwd_relay.queued);
 	free(f->n->fwd.queued);
 	if (f->leader_fd >= 0)
 		close(f->leader_fd);
@@ -293,7 +295,7 @@ static void leader_change_fails_pending_requests_as_outcome_unknown(void **state
 	assert_int_equal(f->client.n, 2);
 	assert_int_equal(f->client.request_id[1], 802);
 	assert_int_equal(f->client.code[1], CALLRAFT__CODE__OK);
-	assert_int_equal(f->n->fwd.leader_id, 5);
+	assert_int_equal(f->n->fwd.target_id, 5);
 }
 
 static void request_for_another_leader_resets_the_link(void **state)
@@ -312,6 +314,102 @@ static void request_for_another_leader_resets_the_link(void **state)
 	assert_int_equal(f->client.conn.refs, 0);
 }
 
+/* A write of session (77, 9) with an idempotency key, as a client sent it. */
+static void session_write(Callraft__Request *req, Callraft__CallEnd *end, uint64_t request_id)
+{
+	*req = (Callraft__Request)CALLRAFT__REQUEST__INIT;
+	*end = (Callraft__CallEnd)CALLRAFT__CALL_END__INIT;
+	end->call_id = (char *)"c-9";
+	end->agent_id = (char *)"a-1";
+	req->version = CALLRAFT_PROTOCOL_VERSION;
+	req->request_id = request_id;
+	req->client_id = 77;
+	req->seq = 9;
+	req->idempotency_key = (char *)"k-9";
+	req->op_case = CALLRAFT__REQUEST__OP_CALL_END;
+	req->call_end = end;
+}
+
+static void relayed_request_keeps_its_session_and_carries_one_hop(void **state)
+{
+	struct fixture *f = *state;
+	Callraft__Request req;
+	Callraft__CallEnd end;
+
+	session_write(&req, &end, 1001);
+	fwd_relay_send(f->n, &f->client.conn, &req, 5, f->address);
+	assert_int_equal(req.request_id, 1001);
+	assert_int_equal(req.relay_ttl, 0); /* the caller's request is left as it was */
+	leader_accept(f);                   /* the test plays relay member 5 */
+	Callraft__Request *got = leader_recv(f);
+	assert_true(got->forwarded);
+	assert_int_equal(got->relay_ttl, 1); /* the relay may forward it once, to its leader */
+	assert_int_equal(got->client_id, 77); /* what makes a second copy harmless */
+	assert_int_equal(got->seq, 9);
+	assert_string_equal(got->idempotency_key, "k-9");
+	assert_int_equal(f->n->metrics.relayed_total, 1);
+	assert_int_equal(f->n->metrics.forwarded_total, 0);
+	leader_reply(f, got->request_id, CALLRAFT__CODE__OK, "relayed");
+	callraft__request__free_unpacked(got, NULL);
+	for (int i = 0; i < 5000 && f->client.n < 1; i++)
+		pump(f, 1);
+	assert_int_equal(f->client.n, 1);
+	assert_int_equal(f->client.request_id[0], 1001);
+	assert_string_equal(f->client.message[0], "relayed");
+	assert_false(relay_avoided(&f->n->relay_avoid, 5, uv_now(&f->n->loop)));
+	assert_int_equal(f->n->fwd_relay.waiting_since_ms, 0);
+
+	/* A relay that knows no leader is avoided: the next request picks another. */
+	session_write(&req, &end, 1002);
+	fwd_relay_send(f->n, &f->client.conn, &req, 5, f->address);
+	got = leader_recv(f);
+	leader_reply(f, got->request_id, CALLRAFT__CODE__NO_LEADER, "no leader here");
+	callraft__request__free_unpacked(got, NULL);
+	for (int i = 0; i < 5000 && f->client.n < 2; i++)
+		pump(f, 1);
+	assert_int_equal(f->client.code[1], CALLRAFT__CODE__NO_LEADER);
+	assert_true(relay_avoided(&f->n->relay_avoid, 5, uv_now(&f->n->loop)));
+}
+
+static void silent_leader_is_avoided_until_it_answers(void **state)
+{
+	struct fixture *f = *state;
+
+	uint64_t sent = uv_now(&f->n->loop);
+	forward(f, 1101, 3);
+	leader_accept(f);
+	Callraft__Request *req = leader_recv(f);
+	/* A cut link: the connection stays open, nothing comes back. */
+	assert_true(fwd_leader_reachable(f->n, 3, sent + CALLRAFT_FORWARD_SILENT_MS - 1));
+	assert_false(fwd_leader_reachable(f->n, 3, sent + CALLRAFT_FORWARD_SILENT_MS));
+	assert_int_equal(f->n->fwd.n_pending, 1); /* it still waits for its own answer */
+	assert_int_equal(f->client.n, 0);
+	/* The link heals: the late answer reaches the client and the leader is used again. */
+	leader_reply(f, req->request_id, CALLRAFT__CODE__OK, "late");
+	callraft__request__free_unpacked(req, NULL);
+	for (int i = 0; i < 5000 && f->client.n < 1; i++)
+		pump(f, 1);
+	assert_int_equal(f->client.n, 1);
+	assert_int_equal(f->client.code[0], CALLRAFT__CODE__OK);
+	assert_true(fwd_leader_reachable(f->n, 3, sent + CALLRAFT_FORWARD_SILENT_MS));
+}
+
+static void refused_connection_avoids_the_leader(void **state)
+{
+	struct fixture *f = *state;
+
+	close(f->listen_fd); /* nobody listens there any more */
+	f->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+	forward(f, 1201, 3);
+	for (int i = 0; i < 5000 && f->client.n < 1; i++)
+		pump(f, 1);
+	assert_int_equal(f->client.n, 1);
+	assert_int_equal(f->client.code[0], CALLRAFT__CODE__UNAVAILABLE);
+	assert_false(fwd_leader_reachable(f->n, 3, uv_now(&f->n->loop)));
+	assert_true(fwd_leader_reachable(f->n, 3, uv_now(&f->n->loop) + CALLRAFT_RELAY_AVOID_MS));
+	assert_true(fwd_leader_reachable(f->n, 4, uv_now(&f->n->loop))); /* another leader: direct */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -321,6 +419,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(leader_change_fails_pending_requests_as_outcome_unknown, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(request_for_another_leader_resets_the_link, setup, teardown),
+		cmocka_unit_test_setup_teardown(relayed_request_keeps_its_session_and_carries_one_hop, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(silent_leader_is_avoided_until_it_answers, setup, teardown),
+		cmocka_unit_test_setup_teardown(refused_connection_avoids_the_leader, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
