@@ -41,7 +41,10 @@
  * (TIMER_WRAP), then AVAILABLE; wrap_up_ms 0 means straight to AVAILABLE.
  *
  * The choice of `call next` (route_pick), for an agent with skills Q1..Qn:
- *   eligible(call)  the agent is the call's known agent; or, if the call has a known agent who is
+ *   eligible(call)  a caller whose site is out of contact: nobody (sitewatch.c). A top-tier caller
+ *                   (tier >= top_tier): every agent with the skill, at once ("diamond never
+ *                   waits", issue 16 item 1): no known-agent hold, no overflow delay. Else:
+ *                   the agent is the call's known agent; or, if the call has a known agent who is
  *                   reachable (not OFFLINE or UNREACHABLE) and now < preferred_until_ms, no;
  *                   else the call arrived at the agent's site (or has no site), or has waited
  *                   >= overflow_after_ms (the pool widens; the caller never moves), or its
@@ -211,6 +214,10 @@ static int eligible(struct apply_ctx *c, const Callraft__Agent *agent, const Cal
 
 	if (rc != 0) /* its site is out of contact: the caller may be gone, offer nobody */
 		return rc < 0 ? -1 : 0;
+	/* The top tier's promise is that it never waits while an agent who could answer is free:
+	 * neither a busy known agent nor the caller's own site's agents being busy may hold it. */
+	if (call->tier >= cfg->top_tier)
+		return 1;
 	if (call->preferred_agent[0] != '\0') {
 		if (strcmp(call->preferred_agent, agent->agent_id) == 0)
 			return 1;

@@ -394,6 +394,368 @@ static void test_queue_position_matches_a_full_sort(void **state)
 	}
 }
 
+/* ==== issue 16 item 1: tiers that keep the promise ========================================= */
+
+/* `agent ready` (push on): the FSM offers it calls itself (assign.c). */
+static Callraft__Command *c_push_ready(struct cb *b, const char *agent)
+{
+	SET_OP(b, AGENT_SET_STATE, agent_set_state, ss, CALLRAFT__AGENT_SET_STATE__INIT);
+	b->op.ss.agent_id = (char *)agent;
+	b->op.ss.state = CALLRAFT__AGENT_STATE__AVAILABLE;
+	b->op.ss.push = true;
+	return &b->cmd;
+}
+
+/* The issue's report: a diamond caller whose known agent is busy waited while an idle agent was
+ * given a regular caller. Now the idle agent takes the diamond caller, ahead of the regular one. */
+static void test_top_tier_is_not_held_for_a_busy_known_agent(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	uint64_t term, index;
+
+	register_client(f);
+	OK(f, c_login(&b, "a1", "tehran"));
+	OK(f, c_login(&b, "a2", "tehran"));
+	OK(f, c_enqueue(&b, "d1", "tehran", 3, "+9821000001", "cust-d"));
+	assert_string_equal(serve(f, "a1"), "d1"); /* a1 is cust-d's known agent */
+	OK(f, c_enqueue(&b, "busy", "tehran", 0, "+9821000002", ""));
+	assert_string_equal(next(f, "a1", &term, &index, NULL), "busy");
+	OK(f, c_answer(&b, "busy", "a1", term, index)); /* a1 on a call */
+	OK(f, c_enqueue(&b, "r1", "tehran", 0, "+9821000003", ""));
+	f->time_ms += 1000;
+	OK(f, c_enqueue(&b, "d2", "tehran", 3, "+9821000001", "cust-d"));
+	Callraft__Reply *keep;
+	Callraft__Call *d2 = call_get(f, "d2", &keep);
+	assert_string_equal(d2->preferred_agent, "a1"); /* the hold a lower tier would get */
+	assert_true(d2->preferred_until_ms > f->time_ms);
+	callraft__reply__free_unpacked(keep, NULL);
+	assert_string_equal(next(f, "a2", NULL, NULL, NULL), "d2");
+	/* a regular caller of cust-d's is still held for a1 as before */
+	OK(f, c_enqueue(&b, "r2", "tehran", 0, "+9821000004", "cust-d"));
+	OK(f, c_login(&b, "a3", "tehran"));
+	assert_string_equal(next(f, "a3", NULL, NULL, NULL), "r1");
+	OK(f, c_login(&b, "a4", "tehran"));
+	assert_null(next(f, "a4", NULL, NULL, NULL));
+}
+
+/* A top-tier caller of Tehran is taken by a free Shiraz agent at once, not after the queue's
+ * overflow delay; a regular caller still waits overflow_after_ms for the other city. */
+static void test_top_tier_skips_the_overflow_delay(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	register_client(f);
+	OK(f, c_login(&b, "shiraz1", "shiraz"));
+	OK(f, c_enqueue(&b, "r1", "tehran", 0, "+9821000001", ""));
+	OK(f, c_enqueue(&b, "d1", "tehran", 3, "+9821000002", ""));
+	assert_string_equal(next(f, "shiraz1", NULL, NULL, NULL), "d1");
+	OK(f, c_login(&b, "shiraz2", "shiraz"));
+	assert_null(next(f, "shiraz2", NULL, NULL, NULL)); /* r1: its 30 s are not up */
+	/* below the top tier (top_tier 3 by default) gold still overflows after the delay */
+	OK(f, c_enqueue(&b, "g1", "tehran", 2, "+9821000003", ""));
+	assert_null(next(f, "shiraz2", NULL, NULL, NULL));
+}
+
+/* Pushed offers: a top-tier caller is offered in the very command that queued it to the first
+ * ready agent, whichever site, known agent or not. */
+static void test_top_tier_is_offered_at_once_to_a_ready_agent(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	uint64_t term, index;
+
+	register_client(f);
+	OK(f, c_login(&b, "t1", "tehran"));
+	OK(f, c_enqueue(&b, "d0", "tehran", 3, "+9821000001", "cust-d"));
+	assert_string_equal(next(f, "t1", &term, &index, NULL), "d0");
+	OK(f, c_answer(&b, "d0", "t1", term, index));
+	OK(f, c_end(&b, "d0", "t1")); /* t1: cust-d's known agent */
+	OK(f, c_enqueue(&b, "x", "tehran", 0, "+9821000009", ""));
+	assert_string_equal(next(f, "t1", &term, &index, NULL), "x");
+	OK(f, c_answer(&b, "x", "t1", term, index)); /* t1 busy */
+	OK(f, c_login(&b, "s1", "shiraz"));
+	OK(f, c_push_ready(&b, "s1"));
+	OK(f, c_enqueue(&b, "d1", "tehran", 3, "+9821000001", "cust-d"));
+	Callraft__Reply *keep;
+	Callraft__Call *d1 = call_get(f, "d1", &keep);
+	assert_int_equal(d1->state, CALLRAFT__CALL_STATE__OFFERED);
+	assert_string_equal(d1->agent_id, "s1");
+	callraft__reply__free_unpacked(keep, NULL);
+	/* the same for a regular caller: held (known agent, and 30 s before overflow) */
+	OK(f, c_enqueue(&b, "r1", "tehran", 0, "+9821000002", ""));
+	assert_int_equal(call_state(f, "r1"), CALLRAFT__CALL_STATE__WAITING);
+}
+
+/* When no agent is free, the next agent to become free takes the top-tier caller before anyone
+ * else, even callers who waited far longer, and even at another site. */
+static void test_next_free_agent_takes_the_top_tier_first(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	uint64_t term, index;
+
+	register_client(f);
+	OK(f, c_qconf(&b, -1, -1, -1, -1, 0)); /* no wrap-up: free at CallEnd */
+	OK(f, c_login(&b, "s1", "shiraz"));
+	OK(f, c_push_ready(&b, "s1"));
+	OK(f, c_enqueue(&b, "busy", "shiraz", 0, "+9871000001", ""));
+	Callraft__Reply *keep;
+	Callraft__Call *c = call_get(f, "busy", &keep);
+	assert_string_equal(c->agent_id, "s1");
+	term = c->offer_term, index = c->offer_index;
+	callraft__reply__free_unpacked(keep, NULL);
+	OK(f, c_answer(&b, "busy", "s1", term, index));
+	OK(f, c_enqueue(&b, "old-shiraz", "shiraz", 2, "+9871000002", ""));
+	f->time_ms += 3600 * 1000; /* an hour: aged to the cap */
+	OK(f, c_enqueue(&b, "d-tehran", "tehran", 3, "+9821000003", ""));
+	assert_int_equal(call_state(f, "d-tehran"), CALLRAFT__CALL_STATE__WAITING); /* none free */
+	OK(f, c_heartbeat(&b, "s1")); /* its desktop is still there after the hour */
+	OK(f, c_end(&b, "busy", "s1"));
+	c = call_get(f, "d-tehran", &keep);
+	assert_int_equal(c->state, CALLRAFT__CALL_STATE__OFFERED);
+	assert_string_equal(c->agent_id, "s1");
+	callraft__reply__free_unpacked(keep, NULL);
+	assert_int_equal(call_state(f, "old-shiraz"), CALLRAFT__CALL_STATE__WAITING);
+}
+
+/* ---- the property: random arrivals through pushed offers ---------------------------------- */
+
+enum { SIM_CALLS = 90, SIM_AGENTS = 4, SIM_CUSTOMERS = 6 };
+
+struct sim_call {
+	char id[16];
+	Callraft__CallState state;
+	uint32_t tier;
+	int64_t enqueued_ms, free_for_all_ms, offered_ms;
+	uint64_t seq;
+};
+
+struct sim {
+	struct fx *f;
+	Callraft__QueueConfig cfg;
+	struct sim_call calls[SIM_CALLS];
+	size_t n;
+	unsigned rng;
+	unsigned top_waits, aged_checks, overrides; /* the checks were not vacuous */
+	int64_t wait_max_ms[CALLRAFT_TIER_MAX + 1];
+};
+
+static const char *const sim_agents[SIM_AGENTS] = {"t1", "t2", "s1", "s2"};
+
+static unsigned sim_rand(struct sim *s, unsigned n)
+{
+	s->rng = s->rng * 1103515245u + 12345u;
+	return (s->rng >> 8) % n;
+}
+
+/* The time after which a waiting lower-tier caller outranks every later lower-tier caller and may
+ * be taken by any agent: aged to the cap ((top_tier - 1 - tier) x aging_ms_per_tier), past the
+ * overflow delay and past its known agent's hold. From then on only top-tier callers and capped
+ * callers who arrived earlier may be served before it: the aging bound this test checks. */
+static int64_t sim_free_for_all(const struct sim *s, const Callraft__Call *c)
+{
+	int64_t t = ((int64_t)s->cfg.top_tier - 1 - c->tier) * s->cfg.aging_ms_per_tier;
+	if (s->cfg.overflow_after_ms > t)
+		t = s->cfg.overflow_after_ms;
+	if (c->preferred_agent[0] != '\0' && c->preferred_until_ms - c->enqueued_ms > t)
+		t = c->preferred_until_ms - c->enqueued_ms;
+	return c->enqueued_ms + t;
+}
+
+static bool sim_agent_ready(struct fx *f, const char *id)
+{
+	Callraft__Request q = CALLRAFT__REQUEST__INIT;
+	Callraft__AgentShow op = CALLRAFT__AGENT_SHOW__INIT;
+	op.agent_id = (char *)id;
+	q.op_case = CALLRAFT__REQUEST__OP_AGENT_SHOW;
+	q.agent_show = &op;
+	Callraft__Reply *r = read_req(f, &q);
+	assert_int_equal(r->code, CALLRAFT__CODE__OK);
+	bool ready = r->agent->push && r->agent->state == CALLRAFT__AGENT_STATE__AVAILABLE;
+	callraft__reply__free_unpacked(r, NULL);
+	return ready;
+}
+
+/* After every command: (A) no top-tier caller waits while an agent is ready (every agent has the
+ * skill; no site is out of contact in this run); (B) every offer made by the command went to a
+ * top-tier caller, or to a capped caller who arrived before every free-for-all caller still
+ * waiting. */
+static void sim_check(struct sim *s, int step)
+{
+	struct fx *f = s->f;
+	bool top_waiting = false;
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct sim_call *x = &s->calls[i];
+		if (x->state == CALLRAFT__CALL_STATE__ENDED)
+			continue;
+		Callraft__CallState now = call_state(f, x->id);
+		if (x->state == CALLRAFT__CALL_STATE__WAITING && now != x->state) {
+			x->offered_ms = f->time_ms;
+			int64_t wait = f->time_ms - x->enqueued_ms;
+			if (wait > s->wait_max_ms[x->tier])
+				s->wait_max_ms[x->tier] = wait;
+		}
+		x->state = now;
+		top_waiting |= now == CALLRAFT__CALL_STATE__WAITING && x->tier >= s->cfg.top_tier;
+	}
+	if (top_waiting) {
+		s->top_waits++;
+		for (int a = 0; a < SIM_AGENTS; a++)
+			if (sim_agent_ready(f, sim_agents[a]))
+				fail_msg("step %d: a top-tier caller waits while %s is ready", step,
+					 sim_agents[a]);
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		struct sim_call *y = &s->calls[i];
+		if (y->offered_ms != f->time_ms || y->state == CALLRAFT__CALL_STATE__WAITING ||
+		    y->tier >= s->cfg.top_tier)
+			continue;
+		Callraft__Call yc = CALLRAFT__CALL__INIT;
+		yc.tier = y->tier, yc.enqueued_ms = y->enqueued_ms;
+		bool capped = route_effective_priority(&yc, &s->cfg, f->time_ms) ==
+			      (int)s->cfg.top_tier - 1;
+		for (size_t j = 0; j < s->n; j++) {
+			struct sim_call *x = &s->calls[j];
+			if (x->state != CALLRAFT__CALL_STATE__WAITING || x->tier >= s->cfg.top_tier ||
+			    f->time_ms < x->free_for_all_ms)
+				continue;
+			s->aged_checks++;
+			if (!capped || y->enqueued_ms > x->enqueued_ms ||
+			    (y->enqueued_ms == x->enqueued_ms && y->seq > x->seq))
+				fail_msg("step %d: %s (tier %u, waited %lld ms) was served before %s "
+					 "(tier %u, free for all since %lld ms)",
+					 step, y->id, y->tier, (long long)(f->time_ms - y->enqueued_ms),
+					 x->id, x->tier, (long long)(f->time_ms - x->free_for_all_ms));
+		}
+	}
+}
+
+static void sim_cmd(struct sim *s, Callraft__Command *cmd, int step)
+{
+	OK(s->f, cmd);
+	sim_check(s, step);
+}
+
+static void sim_arrive(struct sim *s, int step)
+{
+	struct sim_call *x = &s->calls[s->n];
+	unsigned r = sim_rand(s, 100);
+	uint32_t tier = r < 15 ? 3 : r < 35 ? 2 : r < 60 ? 1 : 0;
+	char number[24], customer[16] = "";
+	struct cb b;
+
+	snprintf(x->id, sizeof x->id, "p%zu", s->n);
+	snprintf(number, sizeof number, "+98210%05zu", s->n); /* no redial merge */
+	if (sim_rand(s, 2) == 0) /* half of them club customers: known agents hold their calls */
+		snprintf(customer, sizeof customer, "cust-%u", sim_rand(s, SIM_CUSTOMERS));
+	OK(s->f, c_enqueue(&b, x->id, sim_rand(s, 2) ? "tehran" : "shiraz", tier, number, customer));
+	Callraft__Reply *keep;
+	Callraft__Call *c = call_get(s->f, x->id, &keep);
+	x->state = CALLRAFT__CALL_STATE__WAITING;
+	x->tier = c->tier;
+	x->enqueued_ms = c->enqueued_ms;
+	x->seq = c->enqueue_seq;
+	x->free_for_all_ms = sim_free_for_all(s, c);
+	x->offered_ms = -1;
+	if (c->tier >= s->cfg.top_tier && c->state != CALLRAFT__CALL_STATE__WAITING &&
+	    ((c->preferred_agent[0] != '\0' && strcmp(c->preferred_agent, c->agent_id) != 0) ||
+	     strncmp(c->agent_id, c->arrival_site, 1) != 0))
+		s->overrides++; /* offered past a known agent or to the other city */
+	callraft__reply__free_unpacked(keep, NULL);
+	s->n++;
+	sim_check(s, step);
+}
+
+/* Answers every open offer; ends an answered call with probability 1/end_in. */
+static void sim_work(struct sim *s, int step, unsigned end_in)
+{
+	struct cb b;
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct sim_call *x = &s->calls[i];
+		if (x->state != CALLRAFT__CALL_STATE__OFFERED &&
+		    x->state != CALLRAFT__CALL_STATE__ANSWERED)
+			continue;
+		Callraft__Reply *keep;
+		Callraft__Call *c = call_get(s->f, x->id, &keep);
+		char agent[CALLRAFT_ID_BYTES_MAX + 1];
+		uint64_t term = c->offer_term, index = c->offer_index;
+		snprintf(agent, sizeof agent, "%s", c->agent_id);
+		callraft__reply__free_unpacked(keep, NULL);
+		if (x->state == CALLRAFT__CALL_STATE__OFFERED)
+			sim_cmd(s, c_answer(&b, x->id, agent, term, index), step);
+		else if (sim_rand(s, end_in) == 0)
+			sim_cmd(s, c_end(&b, x->id, agent), step);
+	}
+}
+
+/* Seeded random arrivals of every tier at both cities, half of them customers with known agents,
+ * four pushed agents (two per city), in bursts the agents cannot keep up with (queues build and
+ * aging matters) and lulls (agents free while others are busy), then a drain: checks (A) and (B) of sim_check after every
+ * command, and that every caller is answered in the end (no tier starves). Bounded: 90 calls. */
+static void test_property_top_tier_never_waits_and_no_tier_starves(void **state)
+{
+	struct fx *f = *state;
+	static struct sim s;
+	struct cb b;
+
+	for (unsigned seed = 1; seed <= 3; seed++) {
+		if (seed > 1) { /* a fresh state per seed */
+			teardown(state);
+			setup(state);
+			f = *state;
+		}
+		memset(&s, 0, sizeof s);
+		s.f = f;
+		s.rng = seed * 7919u;
+		register_client(f);
+		OK(f, c_qconf(&b, 30000, 60000, 60000, 20000, 0));
+		Callraft__Reply *qr = queue_show(f);
+		s.cfg = *qr->queue_config;
+		callraft__reply__free_unpacked(qr, NULL);
+		for (int a = 0; a < SIM_AGENTS; a++) {
+			OK(f, c_login(&b, sim_agents[a], sim_agents[a][0] == 't' ? "tehran" : "shiraz"));
+			OK(f, c_push_ready(&b, sim_agents[a]));
+		}
+		int step;
+		for (step = 0; step < 4000; step++) {
+			bool arriving = s.n < SIM_CALLS;
+			/* bursts (60 %) that outrun the agents, then lulls (10 %) with agents free */
+			if (arriving && sim_rand(&s, 100) < ((step / 40) % 2 == 0 ? 60u : 10u))
+				sim_arrive(&s, step);
+			sim_work(&s, step, 12);
+			f->time_ms += 200 + sim_rand(&s, 2800);
+			sim_cmd(&s, c_tick(&b), step);
+			if (step % 4 == 0)
+				for (int a = 0; a < SIM_AGENTS; a++)
+					sim_cmd(&s, c_heartbeat(&b, sim_agents[a]), step);
+			if (!arriving) {
+				size_t open = 0;
+				for (size_t i = 0; i < s.n; i++)
+					open += s.calls[i].state != CALLRAFT__CALL_STATE__ENDED;
+				if (open == 0)
+					break;
+			}
+		}
+		if (step == 4000)
+			fail_msg("seed %u: callers still waiting after 4000 steps", seed);
+		for (size_t i = 0; i < s.n; i++)
+			if (s.calls[i].offered_ms < 0)
+				fail_msg("seed %u: %s (tier %u) was never offered", seed, s.calls[i].id,
+					 s.calls[i].tier);
+		print_message("seed %u: %zu calls, %d steps; top tier waiting (all busy) at %u checks, "
+			      "%u aged-caller checks, %u holds overridden; longest wait by tier "
+			      "0..3: %lld %lld %lld %lld ms\n",
+			      seed, s.n, step, s.top_waits, s.aged_checks, s.overrides,
+			      (long long)s.wait_max_ms[0], (long long)s.wait_max_ms[1],
+			      (long long)s.wait_max_ms[2], (long long)s.wait_max_ms[3]);
+		assert_true(s.top_waits > 0 && s.aged_checks > 0 && s.overrides > 0);
+	}
+}
+
 /* ==== 6. overflow between sites =========================================================== */
 
 static void test_overflow_to_other_site_at_exact_boundary(void **state)
@@ -1450,6 +1812,11 @@ int main(void)
 	    T(test_top_tier_goes_first_and_aging_prevents_starvation),
 	    T(test_queue_position_follows_tiers_and_aging), T(test_queue_position_matches_a_full_sort),
 	    T(test_expected_wait_follows_the_answer_rate),
+	    T(test_top_tier_is_not_held_for_a_busy_known_agent),
+	    T(test_top_tier_skips_the_overflow_delay),
+	    T(test_top_tier_is_offered_at_once_to_a_ready_agent),
+	    T(test_next_free_agent_takes_the_top_tier_first),
+	    T(test_property_top_tier_never_waits_and_no_tier_starves),
 	    T(test_aging_is_capped_below_top_tier),
 	    T(test_overflow_to_other_site_at_exact_boundary),
 	    T(test_overflow_keeps_place_and_own_site_is_never_held_back),
