@@ -527,6 +527,11 @@ static void dispatch(struct http_req *r)
 		refuse(r, 405, "UNKNOWN_OPERATION", "method not allowed on '%s'", r->path);
 		return;
 	}
+	/* From here the request's own deadline (504, http_req_set_deadline_in) bounds it: a
+	 * libwebsockets timeout left pending from its reception would cut a request held longer
+	 * (a long poll, a write waiting for an election) after a few seconds with no answer. */
+	if (r->wsi != NULL)
+		lws_set_timeout(r->wsi, NO_PENDING_TIMEOUT, 0);
 	r->in_handler = true;
 	rt->fn(r, rt->data);
 	/* The handler may have answered (and the req be waiting to be written) or kept it. */

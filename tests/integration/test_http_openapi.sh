@@ -108,11 +108,19 @@ d = req("GET", "/v1/calls/{call_id}", {"call_id": "it-1"})
 assert d["call"]["state"] == "ANSWERED" and d["call"]["agent_id"] == "ag-1", d
 # the long poll of SIP servers: on any node, once it applied the answer, at once (not WAITING)
 for n in addrs:
-    d = req("GET", "/v1/calls/{call_id}/wait", {"call_id": "it-1"}, node=n,
+    w = req("GET", "/v1/calls/{call_id}/wait", {"call_id": "it-1"}, node=n,
             query="?wait_ms=5000&min_index=%d" % a["applied_index"])
-    assert d["call"]["state"] == "ANSWERED" and d["applied_index"] >= a["applied_index"], d
+    assert w["call"]["state"] == "ANSWERED" and w["applied_index"] >= a["applied_index"], w
 req("GET", "/v1/calls/{call_id}/wait", {"call_id": "no-such-call"}, query="?wait_ms=100", want=404)
 req("GET", "/v1/calls/{call_id}/wait", {"call_id": "it-1"}, query="?wait_ms=-1", want=400)
+# a call nobody can take: held the whole wait_ms (longer than any libwebsockets timeout), then WAITING
+e = req("POST", "/v1/calls", body={"call_id": "it-wait", "queue": "nobody-here", "caller_number": "+98",
+                                   "arrival_site": "tehran"})
+t0 = time.time()
+w = req("GET", "/v1/calls/{call_id}/wait", {"call_id": "it-wait"},
+        query="?wait_ms=6500&min_index=%d" % e["applied_index"])
+assert w["call"]["state"] == "WAITING" and time.time() - t0 >= 6.4, ("held %.2f s" % (time.time() - t0), w)
+req("POST", "/v1/calls/{call_id}/abandon", {"call_id": "it-wait"}, {})
 assert int(d.get("queue_position", 0)) == 0, d  # not waiting: no place in line
 req("POST", "/v1/calls", body=dict(enq, call_id="it-w", caller_number="+982155501099"))
 d = req("GET", "/v1/calls/{call_id}", {"call_id": "it-w"})
