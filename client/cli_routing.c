@@ -455,21 +455,41 @@ int cli_site_list_output(struct cli *cli, const struct cli_args *a, const Callra
 
 static json_object *cli_json_stats(const Callraft__Stats *s)
 {
-	json_object *o = json_object_new_object(), *agents = json_object_new_object();
-	cli_json_fields(o, &s->base, "scope", "name", "waiting", "longest_wait_ms", "entered",
-			"answered", "answered_in_sl", "abandoned", "abandoned_short", "callbacks",
-			"service_level", "service_level_ms", "asa_ms", "abandon_rate", NULL);
-	for (size_t i = 0; i < s->n_agents; i++)
-		cli_json_u64(agents, s->agents[i]->key, s->agents[i]->value);
-	json_object_object_add(o, "agents", agents);
+	json_object *o = json_object_new_object();
+	cli_json_fields(o, &s->base, "scope", "name", "interval", "offered", "entered", "answered",
+			"answered_in_sl", "abandoned", "abandoned_short", "callbacks", "service_level",
+			"asa_ms", "abandon_rate", NULL);
+	bool day = strcmp(s->scope, "day") == 0;
+	if (day || strcmp(s->scope, "ticket_class") == 0)
+		cli_json_fields(o, &s->base, "tickets_opened", "tickets_closed",
+				"tickets_closed_in_target", NULL);
+	if (!day && strcmp(s->scope, "ticket_class") != 0) {
+		json_object *agents = json_object_new_object();
+		cli_json_fields(o, &s->base, "waiting", "longest_wait_ms", "service_level_ms", NULL);
+		for (size_t i = 0; i < s->n_agents; i++)
+			cli_json_u64(agents, s->agents[i]->key, s->agents[i]->value);
+		json_object_object_add(o, "agents", agents);
+	}
+	if (s->interval[0] != '\0' && !day)
+		cli_json_fields(o, &s->base, "from_ms", NULL);
+	if (s->n_days > 0) {
+		json_object *days = json_object_new_array();
+		for (size_t i = 0; i < s->n_days; i++)
+			json_object_array_add(days, cli_json_stats(s->days[i]));
+		json_object_object_add(o, "days", days);
+	}
 	return o;
 }
 
 static void cli_stats_row(struct cli_table *t, const Callraft__Stats *s)
 {
-	char waiting[24], longest[32], sl[24], asa[32], ab[24], agents[128] = "";
+	char waiting[24], longest[32], offered[24], answered[24], abandoned[24], sl[24], asa[32],
+	    ab[24], agents[128] = "";
 	snprintf(waiting, sizeof waiting, "%llu", (unsigned long long)s->waiting);
 	cli_format_duration(s->longest_wait_ms, longest, sizeof longest);
+	snprintf(offered, sizeof offered, "%llu", (unsigned long long)s->offered);
+	snprintf(answered, sizeof answered, "%llu", (unsigned long long)s->answered);
+	snprintf(abandoned, sizeof abandoned, "%llu", (unsigned long long)s->abandoned);
 	snprintf(sl, sizeof sl, "%.1f%%", 100 * s->service_level);
 	cli_format_duration(s->asa_ms, asa, sizeof asa);
 	snprintf(ab, sizeof ab, "%.1f%%", 100 * s->abandon_rate);
@@ -478,28 +498,93 @@ static void cli_stats_row(struct cli_table *t, const Callraft__Stats *s)
 			snprintf(agents + strlen(agents), sizeof agents - strlen(agents), "%s%s %u",
 				 agents[0] ? ", " : "", s->agents[i]->key, s->agents[i]->value);
 	}
-	const char *row[] = {s->scope, s->name, waiting, longest,
-			     sl,       asa,	ab,	 agents[0] ? agents : "-"};
+	bool day = strcmp(s->scope, "day") == 0;
+	const char *row[] = {s->scope,	    s->name,  day ? "-" : waiting, day ? "-" : longest,
+			     offered,	    answered, abandoned,	   sl,
+			     asa,	    ab,	      agents[0] ? agents : "-"};
+	cli_table_add(t, row);
+}
+
+static void cli_ticket_row(struct cli_table *t, const Callraft__Stats *s)
+{
+	char opened[24], closed[24], in_target[24], sl[24];
+	snprintf(opened, sizeof opened, "%llu", (unsigned long long)s->tickets_opened);
+	snprintf(closed, sizeof closed, "%llu", (unsigned long long)s->tickets_closed);
+	snprintf(in_target, sizeof in_target, "%llu", (unsigned long long)s->tickets_closed_in_target);
+	snprintf(sl, sizeof sl, "%.1f%%", 100 * s->service_level);
+	const char *row[] = {s->scope, s->name, opened, closed, in_target, sl};
 	cli_table_add(t, row);
 }
 
 int cli_stats_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
 	const char *queue = cli_opt(a, "queue"), *site = cli_opt(a, "site");
+	const char *cls = cli_opt(a, "ticket-class"), *interval = cli_opt(a, "interval");
 	int rv;
 	if ((queue && queue[0] &&
 	     (rv = cli_check_name(cli, "--queue", queue, CALLRAFT_QUEUE_BYTES_MAX))) ||
 	    (site && site[0] && (rv = cli_check_name(cli, "--site", site, CALLRAFT_SITE_BYTES_MAX))))
 		return rv;
+	if (interval != NULL && strcmp(interval, "today") != 0 && strcmp(interval, "15m") != 0 &&
+	    strcmp(interval, "60m") != 0 && strcmp(interval, "days") != 0)
+		return cli_usage_error(cli, "--interval: '%.32s': use today, 15m, 60m or days",
+				       interval);
+	if (cls != NULL && strcmp(cls, "urgent") != 0 && strcmp(cls, "follow-up") != 0)
+		return cli_usage_error(cli, "--ticket-class: '%.32s': use urgent or follow-up", cls);
+	if (cls != NULL && interval == NULL)
+		return cli_usage_error(cli, "--ticket-class needs --interval (today, 15m, 60m, days)");
+	if (interval != NULL && strcmp(interval, "days") == 0 &&
+	    (queue != NULL) + (site != NULL) + (cls != NULL) != 1)
+		return cli_usage_error(cli, "--interval days: give one --queue, --site or --ticket-class");
 	Callraft__StatsGet *op = callraft_request_init(r, CALLRAFT__REQUEST__OP_STATS_GET);
 	op->queue = (char *)(queue != NULL ? queue : "");
 	op->site = (char *)(site != NULL ? site : "");
+	op->ticket_class = (char *)(cls != NULL ? cls : "");
+	op->interval = (char *)(interval != NULL ? interval : "");
 	return CLI_EXIT_OK;
+}
+
+static void cli_stats_tables(const Callraft__Reply *reply)
+{
+	static const char *const headers[] = {"SCOPE", "NAME",	"WAITING", "LONGEST",
+					      "OFFERED", "ANSWERED", "ABANDONED", "SL",
+					      "ASA",   "ABANDON", "AGENTS"};
+	static const char *const theaders[] = {"SCOPE", "NAME", "OPENED", "CLOSED", "IN-TARGET", "SL"};
+	struct cli_table t, tt;
+	size_t tickets = 0;
+
+	cli_table_init(&t, 11, headers);
+	cli_table_init(&tt, 6, theaders);
+	for (size_t i = 0; i < reply->n_stats; i++) {
+		const Callraft__Stats *s = reply->stats[i];
+		bool cls = strcmp(s->scope, "ticket_class") == 0;
+		for (size_t d = 0; d < s->n_days; d++) {
+			if (cls)
+				cli_ticket_row(&tt, s->days[d]);
+			else
+				cli_stats_row(&t, s->days[d]);
+		}
+		if (cls)
+			cli_ticket_row(&tt, s), tickets++;
+		else
+			cli_stats_row(&t, s);
+	}
+	if (tickets < reply->n_stats)
+		cli_table_print(&t, stdout);
+	if (tickets > 0) {
+		if (tickets < reply->n_stats)
+			printf("\n");
+		cli_table_print(&tt, stdout);
+	}
+	cli_table_release(&t);
+	cli_table_release(&tt);
 }
 
 int cli_stats_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
 		     const Callraft__Reply *reply)
 {
+	const char *interval = req->stats_get->interval;
+
 	if (cli->json) {
 		json_object *arr = json_object_new_array(), *top = json_object_new_object();
 		for (size_t i = 0; i < reply->n_stats; i++)
@@ -508,17 +593,16 @@ int cli_stats_output(struct cli *cli, const struct cli_args *a, const Callraft__
 		cli_json_u64(top, "applied_index", reply->applied_index);
 		cli_print_json(top);
 	} else {
-		static const char *const headers[] = {"SCOPE", "NAME", "WAITING", "LONGEST",
-						      "SL",    "ASA",  "ABANDON", "AGENTS"};
-		struct cli_table t;
-		cli_table_init(&t, 8, headers);
-		for (size_t i = 0; i < reply->n_stats; i++)
-			cli_stats_row(&t, reply->stats[i]);
-		cli_table_print(&t, stdout);
-		cli_table_release(&t);
+		if (interval[0] != '\0')
+			printf("interval: %s%s\n", interval,
+			       strcmp(interval, "today") == 0 ? " (each site's local day)"
+			       : strcmp(interval, "days") == 0 ? " (90 local days and their total)"
+							       : " (minutes, the current one included)");
+		cli_stats_tables(reply);
 		printf(
 		    "\nSL: answered within T (20s unless configured) / (answered + abandons after "
-		    "5s);\nabandons within 5s are left out.\n");
+		    "5s);\nabandons within 5s are left out. Tickets: closed by the class's target / "
+		    "closed.\n");
 	}
 	return CLI_EXIT_OK;
 }
