@@ -28,9 +28,16 @@
 #ifndef CALLRAFT_NODE_H
 #define CALLRAFT_NODE_H
 
+#include <stdbool.h>
+
 #include "config.h"
 
 /* Runs a node until SIGTERM/SIGINT. Returns the process exit code (0 on clean shutdown). */
 int node_run(const struct config *cfg);
+
+/* `callraftd --recover` (node/recover.c): forces `spec` ("ID=HOST:PORT[,...]", this node among
+ * them) as the raft configuration of this stopped node, after a loud data-loss warning; refused
+ * unless `accept_data_loss`. Returns the process exit code (0 recovered, 1 refused or failed). */
+int node_recover(const struct config *cfg, const char *spec, bool accept_data_loss);
 
 #endif

@@ -68,6 +68,13 @@ struct repl_callbacks {
  * raft's text for the status (static), and the entry's index (proposals). */
 typedef void (*repl_done_cb)(void *data, Callraft__Code code, const char *why, uint64_t index);
 
+/* Forces the configuration `members` (voters) into the raft log in `dir` (raft_recover), for when
+ * a majority is lost for good. The node must not be running (the caller holds the data dir's lock).
+ * Entries that only the lost members had are lost. `id`/`raft_address`: this node's. Returns 0, or
+ * -1 with the reason in err (nothing changed unless raft failed writing the segment). */
+int repl_recover(const char *dir, uint64_t id, const char *raft_address,
+		 const struct repl_member *members, unsigned n, char *err, size_t len);
+
 /* Opens raft over `loop` with an FSM over `state` (open). Bootstraps a pristine node that is an
  * initial member. Returns 0 with *out set, or -1 with the reason in err. */
 int repl_open(struct repl **out, uv_loop_t *loop, struct state *state, const struct repl_config *cfg,
