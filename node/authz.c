@@ -2,6 +2,7 @@
 #include "authz.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum op_class { CLASS_ANY = 0, CLASS_CALLS, CLASS_SUPERVISE, CLASS_ADMIN, CLASS_UNKNOWN };
@@ -137,4 +138,28 @@ int authz_check(const struct tls_identity *id, const Callraft__Request *req, cha
 		}
 	}
 	return 0;
+}
+
+/* Replaces an unpacked string field (freed by free_unpacked unless it is the empty default). */
+static int set_field(char **field, const char *v)
+{
+	char *copy = (char *)protobuf_c_empty_string;
+
+	if (v[0] != '\0' && (copy = strdup(v)) == NULL)
+		return -1;
+	if (*field != NULL && *field != protobuf_c_empty_string)
+		free(*field);
+	*field = copy;
+	return 0;
+}
+
+int authz_stamp(const struct tls_identity *id, Callraft__Request *req)
+{
+	const char *site = "";
+
+	if (id != NULL && (id->roles & ROLES_SUPERVISE) == 0)
+		site = id->site;
+	if (set_field(&req->actor, id != NULL ? id->principal : "") != 0)
+		return -1;
+	return set_field(&req->actor_site, site);
 }

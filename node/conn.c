@@ -649,6 +649,27 @@ bool conn_refuses(struct conn *c, const Callraft__Request *req)
 	return true;
 }
 
+void conn_log_denied(struct conn *c, const Callraft__Request *req, const uint8_t *reply, size_t len)
+{
+	Callraft__Reply *r;
+
+	if (req == NULL || req->actor_site == NULL || req->actor_site[0] == '\0')
+		return; /* only a site-limited actor's commands are refused by the state */
+	r = callraft__reply__unpack(NULL, len, reply);
+	if (r != NULL && r->code == CALLRAFT__CODE__PERMISSION_DENIED)
+		LOG_RATELIMITED(LOG_WARN, "client %s: PERMISSION_DENIED: %s",
+				c != NULL && c->source[0] ? c->source : "http", r->message);
+	if (r != NULL)
+		callraft__reply__free_unpacked(r, NULL);
+}
+
+int conn_stamp_actor(struct conn *c, Callraft__Request *req)
+{
+	if (c->authn && c->id.node_id != 0)
+		return 0; /* a member forwarding: the stamp of the node that received it stands */
+	return authz_stamp(c->authn ? &c->id : NULL, req);
+}
+
 static void connection_cb(uv_stream_t *server, int status)
 {
 	struct node *n = server->data;

@@ -79,6 +79,10 @@ void node_handle_request(struct node *n, struct conn *c, Callraft__Request *req)
 	}
 	if (conn_refuses(c, req))
 		goto done;
+	if (conn_stamp_actor(c, req) != 0) {
+		conn_send_error(c, req->request_id, CALLRAFT__CODE__UNAVAILABLE, "out of memory: retry");
+		goto done;
+	}
 	if (n->stopping) {
 		conn_send_error(c, req->request_id, CALLRAFT__CODE__UNAVAILABLE, "node is shutting down: retry");
 		goto done;

@@ -243,6 +243,12 @@ void conn_rx_reserve(uint8_t **rx, size_t *cap, size_t len, uv_buf_t *buf);
  * PERMISSION_DENIED reply naming the missing role and the refusal was logged. Always false
  * without TLS. */
 bool conn_refuses(struct conn *c, const Callraft__Request *req);
+/* Stamps `req` with the connection's identity (authz_stamp; a member's requests keep theirs).
+ * 0, or -1 out of memory. */
+int conn_stamp_actor(struct conn *c, Callraft__Request *req);
+/* Logs a PERMISSION_DENIED the state gave a site-limited actor's request (site_scope.c); `reply`
+ * is the encoded Reply. Nothing for other requests or replies. */
+void conn_log_denied(struct conn *c, const Callraft__Request *req, const uint8_t *reply, size_t len);
 
 /* node_tls.c */
 /* Loads [tls] into n->tls_ctx (no-op when insecure). -1 with errmsg. */

@@ -25,6 +25,7 @@ void read_serve(struct node *n, struct conn *c, const Callraft__Request *req)
 		conn_send_error(c, req->request_id, CALLRAFT__CODE__INTERNAL, "read: out of memory");
 		return;
 	}
+	conn_log_denied(c, req, bytes, len);
 	conn_send_reply_bytes(c, bytes, len, req->request_id);
 	free(bytes);
 }

@@ -65,6 +65,7 @@ static void batch_reply(struct batch *b, const struct state_replies *replies)
 					"entry %llu applied without a reply", (unsigned long long)b->index);
 			continue;
 		}
+		conn_log_denied(it->conn, b->reqs[i], replies->bytes[i], replies->len[i]);
 		if (it->conn != NULL)
 			conn_send_reply_bytes(it->conn, replies->bytes[i], replies->len[i], it->request_id);
 		if (it->admin != NULL) {

@@ -67,6 +67,9 @@ _Static_assert(CALLRAFT_TICKET_NOTES_MAX * (CALLRAFT_NOTE_BYTES_MAX + 64) + 64 *
 /* A session's secret (RegisterClient.secret, drawn by the leader from getrandom): 128 bits cannot be
  * guessed, so another client's session id is useless without it. */
 #define CALLRAFT_SESSION_SECRET_BYTES 16
+/* A request's actor (Request.actor: "cert:<CN>", "cert-sha256:<hex>", "token:<id>"): the CN's 64
+ * bytes (TLS_NAME_BYTES_MAX) plus the prefix, with room to spare. */
+#define CALLRAFT_ACTOR_BYTES_MAX 80
 /* Sessions expired per applied entry: bounds the work of one apply. */
 #define CALLRAFT_SESSION_EXPIRE_PER_ENTRY 16
 

@@ -79,6 +79,8 @@ void callraft_command_from_request(Callraft__Command *cmd, const Callraft__Reque
 	cmd->seq = req->seq;
 	cmd->idempotency_key = req->idempotency_key;
 	cmd->session_secret = req->session_secret;
+	cmd->actor = req->actor;
+	cmd->actor_site = req->actor_site;
 	switch (req->op_case) {
 #define OP(UP, low)                                                                                \
 	case CALLRAFT__REQUEST__OP_##UP:                                                           \

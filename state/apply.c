@@ -15,11 +15,13 @@
  * run_command, for a command of a client session:
  *
  *   session absent or idle beyond the TTL, or
- *   its secret not the command's ............... SESSION_UNKNOWN   (nothing stored)
+ *   its secret not the command's, or
+ *   its owner (an actor) not the command's ..... SESSION_UNKNOWN   (nothing stored)
  *   seq == 0 ................................... INVALID_ARGUMENT  (nothing stored)
  *   seq == session.last_seq .................... the stored reply, byte for byte (nothing stored)
  *   seq <  session.last_seq .................... SEQ_TOO_OLD       (nothing stored)
- *   seq >  session.last_seq .................... validate; run the operation in a nested
+ *   seq >  session.last_seq .................... validate; refuse a site-limited actor's command
+ *        on another site's call or agent (site_scope.c, PERMISSION_DENIED); run the operation in a nested
  *        transaction (committed on OK, aborted on a business error or when it would exceed a
  *        quota: RESOURCE_EXHAUSTED, see quota.c); then, in the entry's transaction,
  *        session = {last_seq: seq, last_reply: reply, last_used_ms: now, growth window}.
@@ -268,6 +270,12 @@ static int run_op(struct apply_ctx *c, MDB_txn *parent, const Callraft__Command 
 	uint64_t before[DB_COUNT];
 	int64_t growth = 0;
 
+	rc = site_scope_check(c->s, parent, cmd, c->msg, sizeof c->msg, c->errmsg, c->errmsg_len);
+	if (rc != 0) {
+		if (rc > 0)
+			c->code = CALLRAFT__CODE__PERMISSION_DENIED;
+		return rc < 0 ? -1 : 0;
+	}
 	rc = mdb_txn_begin(c->s->env, parent, 0, &c->txn);
 	if (rc != 0)
 		return store_err(c->errmsg, c->errmsg_len, rc, "%s: begin", validate_op_name(cmd));
@@ -350,6 +358,7 @@ static int run_register(struct entry_run *r, unsigned i, const Callraft__Command
 	sess.client_id = id;
 	sess.name = cmd->register_client->name;
 	sess.secret = cmd->register_client->secret;
+	sess.owner = cmd->actor;
 	sess.last_used_ms = r->now_ms;
 	sess.last_reply.data = (uint8_t *)r->out->bytes[i];
 	sess.last_reply.len = r->out->len[i];
@@ -379,6 +388,15 @@ static bool secret_matches(const Callraft__Session *sess, const Callraft__Comman
 	return diff == 0;
 }
 
+/* A session registered by an actor (a certificate, a token; Command.actor) is that actor's only:
+ * another actor holding its id and secret is told it does not exist. Sessions registered without
+ * an actor (no TLS, or before actors) accept any. */
+static bool owner_matches(const Callraft__Session *sess, const Callraft__Command *cmd)
+{
+	return sess->owner == NULL || sess->owner[0] == '\0' ||
+	       (cmd->actor != NULL && strcmp(sess->owner, cmd->actor) == 0);
+}
+
 /* The exactly-once gate of a session command; see the table at the top. */
 static int run_session_command(struct entry_run *r, unsigned i, const Callraft__Command *cmd)
 {
@@ -388,7 +406,7 @@ static int run_session_command(struct entry_run *r, unsigned i, const Callraft__
 
 	if (rc < 0)
 		return -1;
-	if (rc == 0 && !secret_matches(sess, cmd)) {
+	if (rc == 0 && (!secret_matches(sess, cmd) || !owner_matches(sess, cmd))) {
 		/* The same answer as for an unknown session: a guessed id learns nothing. */
 		protobuf_c_message_free_unpacked(&sess->base, NULL);
 		rc = 1;

@@ -428,6 +428,28 @@ static void r_events(struct read *r, const Callraft__EventsRead *q)
 	}
 }
 
+/* A site-limited actor (Request.actor_site, stamped by the node) reads its own site's calls and
+ * agents only (site_scope.c); false with the reply filled if not. */
+static bool read_in_scope(struct read *r, const Callraft__Request *q)
+{
+	char errmsg[256], why[STATE_MSG_BYTES_MAX];
+	int rc = 0;
+
+	if (q->actor_site == NULL || q->actor_site[0] == '\0')
+		return true;
+	if (q->op_case == CALLRAFT__REQUEST__OP_CALL_SHOW)
+		rc = site_scope_call(r->s, r->txn, "call_show", q->call_show->call_id, q->actor,
+				     q->actor_site, why, sizeof why, errmsg, sizeof errmsg);
+	else if (q->op_case == CALLRAFT__REQUEST__OP_AGENT_SHOW)
+		rc = site_scope_agent(r->s, r->txn, "agent_show", q->agent_show->agent_id, q->actor,
+				      q->actor_site, why, sizeof why, errmsg, sizeof errmsg);
+	if (rc < 0)
+		read_fail(r, CALLRAFT__CODE__INTERNAL, "%s", errmsg);
+	else if (rc > 0)
+		read_fail(r, CALLRAFT__CODE__PERMISSION_DENIED, "%s", why);
+	return rc == 0;
+}
+
 static void read_dispatch(struct read *r, const Callraft__Request *q)
 {
 	Callraft__Reply *p = r->reply;
@@ -441,7 +463,7 @@ static void read_dispatch(struct read *r, const Callraft__Request *q)
 			  (int)q->op_case);
 		return;
 	}
-	if (!read_valid(r, q))
+	if (!read_valid(r, q) || !read_in_scope(r, q))
 		return;
 	switch (q->op_case) {
 	case CALLRAFT__REQUEST__OP_CALL_SHOW:

@@ -380,6 +380,19 @@ int route_queue_del(struct apply_ctx *c, const Callraft__Call *call);
 /* Puts a call into the queue index and counts it as entered (stats). */
 int route_enter_queue(struct apply_ctx *c, const Callraft__Call *call);
 int op_tick(struct apply_ctx *c, const Callraft__Tick *op);
+
+/* site_scope.c: may a site-limited actor (Command.actor_site) run `cmd`? 0 yes (also when it has
+ * no limit, or the call or agent does not exist), 1 no (msg names the object, its site and the
+ * limit), -1 on an LMDB failure (errmsg). Reads through `txn`, writes nothing. */
+int site_scope_check(struct state *s, MDB_txn *txn, const Callraft__Command *cmd, char *msg,
+		     size_t msg_len, char *errmsg, size_t errmsg_len);
+/* The same checks for one agent or one call, for reads (read.c); `op` prefixes the message. */
+int site_scope_agent(struct state *s, MDB_txn *txn, const char *op, const char *agent_id,
+		     const char *actor, const char *actor_site, char *msg, size_t msg_len,
+		     char *errmsg, size_t errmsg_len);
+int site_scope_call(struct state *s, MDB_txn *txn, const char *op, const char *call_id,
+		    const char *actor, const char *actor_site, char *msg, size_t msg_len,
+		    char *errmsg, size_t errmsg_len);
 int op_call_reject(struct apply_ctx *c, const Callraft__CallReject *op);
 int op_agent_heartbeat(struct apply_ctx *c, const Callraft__AgentHeartbeat *op);
 int op_queue_configure(struct apply_ctx *c, const Callraft__QueueConfigure *op);

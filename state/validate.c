@@ -166,6 +166,18 @@ static bool check_text(const char *ctx, const char *field, const char *v, size_t
 	return true;
 }
 
+/* Command.actor: stamped by a node from a certificate CN, so printable ASCII with spaces. */
+static bool check_actor(const char *ctx, const char *v, char *msg, size_t msg_len)
+{
+	if (!check_len(ctx, "actor", v, CALLRAFT_ACTOR_BYTES_MAX, false, msg, msg_len))
+		return false;
+	for (size_t i = 0; v != NULL && v[i] != '\0'; i++) {
+		if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e)
+			return bad_char(ctx, "actor", v, i, "printable ASCII", msg, msg_len);
+	}
+	return true;
+}
+
 static bool check_unknown(const char *ctx, const ProtobufCMessage *m, char *msg, size_t msg_len)
 {
 	if (m->n_unknown_fields == 0)
@@ -502,6 +514,10 @@ Callraft__Code state_validate(const Callraft__Command *cmd, char *msg, size_t ms
 			 cmd->session_secret.len, CALLRAFT_SESSION_SECRET_BYTES);
 		return CALLRAFT__CODE__INVALID_ARGUMENT;
 	}
+	if (!check_actor(ctx, cmd->actor, msg, msg_len) ||
+	    !validate_name(ctx, "actor_site", cmd->actor_site, CALLRAFT_SITE_BYTES_MAX, false, msg,
+			   msg_len))
+		return CALLRAFT__CODE__INVALID_ARGUMENT;
 	if (cmd->idempotency_key != NULL && cmd->idempotency_key[0] != '\0') {
 		if (!check_printable(ctx, "idempotency_key", cmd->idempotency_key,
 				     CALLRAFT_IDEMPOTENCY_KEY_BYTES_MAX, true, msg, msg_len))

@@ -147,6 +147,26 @@ static int64_t asn1_time_to_unix(const ASN1_TIME *t)
 	return (int64_t)timegm(&tm);
 }
 
+static int identity_principal(X509 *cert, struct tls_identity *id)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int md_len = 0;
+	bool printable = id->name[0] != '\0';
+
+	for (const char *p = id->name; *p != '\0'; p++)
+		printable = printable && (unsigned char)*p >= 0x20 && (unsigned char)*p <= 0x7e;
+	if (printable) {
+		snprintf(id->principal, sizeof id->principal, "cert:%s", id->name);
+		return 0;
+	}
+	if (X509_digest(cert, EVP_sha256(), md, &md_len) != 1 || md_len < 16)
+		return -1;
+	strcpy(id->principal, "cert-sha256:");
+	for (unsigned i = 0; i < 16; i++)
+		snprintf(id->principal + 12 + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
+
 int tls_identity_from_cert(X509 *cert, struct tls_identity *id)
 {
 	GENERAL_NAMES *sans;
@@ -159,6 +179,7 @@ int tls_identity_from_cert(X509 *cert, struct tls_identity *id)
 	    X509_NAME_get_text_by_NID(subject, NID_commonName, id->name, sizeof id->name) < 0)
 		id->name[0] = '\0';
 	id->not_after_s = asn1_time_to_unix(X509_get0_notAfter(cert));
+	rv = identity_principal(cert, id);
 	sans = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
 	for (int i = 0; sans != NULL && i < sk_GENERAL_NAME_num(sans) && rv == 0; i++) {
 		const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);

@@ -26,6 +26,7 @@
 #define TLS_PATH_BYTES_MAX 512
 #define TLS_NAME_BYTES_MAX 64
 #define TLS_SITE_BYTES_MAX 32
+#define TLS_PRINCIPAL_BYTES_MAX 80 /* CALLRAFT_ACTOR_BYTES_MAX */
 
 enum tls_role {
 	TLS_ROLE_AGENT = 1u << 0,
@@ -37,6 +38,10 @@ enum tls_role {
 /* What a verified certificate says about its holder. */
 struct tls_identity {
 	char name[TLS_NAME_BYTES_MAX + 1]; /* subject CN ("" if none) */
+	/* Who the holder is, for binding sessions (Request.actor): "cert:<CN>" when the CN is
+	 * printable ASCII, else "cert-sha256:<first 16 bytes of the certificate's SHA-256, hex>". A
+	 * renewed certificate with the same CN is the same holder. */
+	char principal[TLS_PRINCIPAL_BYTES_MAX + 1];
 	uint64_t node_id;                  /* > 0: a node certificate (callraft:node:<id>) */
 	unsigned roles;                    /* enum tls_role bits */
 	char site[TLS_SITE_BYTES_MAX + 1]; /* callraft:site:<site>, "" if unrestricted */

@@ -9,6 +9,7 @@ fields used here are encoded), so that it can also send what no honest client wo
 Each case prints what it did and measured, and exits non-zero on a failed expectation."""
 import os
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -52,7 +53,7 @@ def frame(msg):
 
 OP_REGISTER, OP_CALL_ENQUEUE, OP_TICKET_OPEN, OP_QUEUE_CONFIGURE, OP_TICKET_SHOW, OP_TICKET_LIST, OP_STATUS = 10, 11, 19, 23, 44, 45, 46
 CODES = {0: "OK", 1: "NOT_FOUND", 10: "INVALID_ARGUMENT", 11: "BAD_FRAME", 14: "SESSION_UNKNOWN",
-         15: "SEQ_TOO_OLD", 16: "COMPACTED", 18: "RESOURCE_EXHAUSTED", 20: "NOT_LEADER", 21: "NO_LEADER",
+         15: "SEQ_TOO_OLD", 16: "COMPACTED", 18: "RESOURCE_EXHAUSTED", 19: "PERMISSION_DENIED", 20: "NOT_LEADER", 21: "NO_LEADER",
          22: "UNAVAILABLE"}
 
 
@@ -110,10 +111,18 @@ def addr(a):
     return host, int(port)
 
 
-def connect(a, timeout=5.0):
+def connect(a, timeout=5.0, cert=None):
+    """A connection to a; over TLS with the client certificate cert = (crt, key) if given (the
+    node's certificate is checked against $CALLRAFT_TLS_CA)."""
     s = socket.create_connection(addr(a), timeout=timeout)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
+    if cert is None:
+        return s
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.load_verify_locations(os.environ["CALLRAFT_TLS_CA"])
+    ctx.load_cert_chain(cert[0], cert[1])
+    return ctx.wrap_socket(s, server_hostname=addr(a)[0])
 
 
 def recv_exact(s, n):
@@ -148,8 +157,8 @@ def closed_by_peer(s, within):
     return False
 
 
-def call(a, msg, timeout=10.0):
-    with connect(a, timeout) as s:
+def call(a, msg, timeout=10.0, cert=None):
+    with connect(a, timeout, cert) as s:
         s.sendall(frame(msg))
         return recv_reply(s)
 
@@ -159,10 +168,10 @@ def status_ok(a):
     return r.code == 0
 
 
-def register(a, name="hostile"):
+def register(a, name="hostile", cert=None):
     """A new session: (client_id, secret)."""
     for _ in range(50):
-        r = call(a, request(1, OP_REGISTER, field_bytes(1, name)))
+        r = call(a, request(1, OP_REGISTER, field_bytes(1, name)), cert=cert)
         if r.code == 0:
             return r.client_id, r.secret
         time.sleep(0.2)
@@ -416,7 +425,36 @@ def case_session(leader, follower, _pid):
     expect(nxt.code == 0, "the victim's next seq still works: %r" % nxt)
 
 
-CASES = {"frames": case_frames, "slowloris": case_slowloris, "flood": case_flood,
+def case_identity(leader, follower, _pid):
+    # With mutual TLS a session is its certificate's: another certificate holding the session's
+    # id *and* its secret (stolen, say, from a desk's memory) gets the answer an unknown session
+    # gets, reads no stored reply and moves no seq. $HOSTILE_CERT_OWNER and $HOSTILE_CERT_THIEF are
+    # "crt:key" of two valid certificates (both may enqueue at site tehran).
+    owner = tuple(os.environ["HOSTILE_CERT_OWNER"].split(":"))
+    thief = tuple(os.environ["HOSTILE_CERT_THIEF"].split(":"))
+    cid, secret = register(follower, "pbx", cert=owner)
+    body = field_bytes(1, "c-owned") + field_bytes(2, "identity") + field_bytes(3, "+982100000042") + \
+        field_bytes(6, "tehran")
+    r = call(follower, request(1, OP_CALL_ENQUEUE, body, cid, 1, secret=secret), cert=owner)
+    expect(r.code == 0 and 10 in r.fields, "the owner's write: %r" % r)
+    for where in (leader, follower):
+        stolen = call(where, request(2, OP_CALL_ENQUEUE, body, cid, 1, secret=secret), cert=thief)
+        expect(stolen.code == 14 and 10 not in stolen.fields,
+               "another certificate replaying the owner's seq with its secret: %r" % stolen)
+        body2 = field_bytes(1, "c-thief") + field_bytes(2, "identity") + field_bytes(6, "tehran")
+        forged = call(where, request(3, OP_CALL_ENQUEUE, body2, cid, 2, secret=secret), cert=thief)
+        expect(forged.code == 14, "another certificate writing the owner's next seq: %r" % forged)
+    shown = call(leader, request(4, 40, field_bytes(1, "c-thief")), cert=owner)
+    expect(shown.code == 1, "the thief's call was not stored: %r" % shown)
+    again = call(follower, request(5, OP_CALL_ENQUEUE, body, cid, 1, secret=secret), cert=owner)
+    expect(again.code == 0 and again.fields.get(10) == r.fields.get(10),
+           "the owner's retry still gets its own reply")
+    body3 = field_bytes(1, "c-owned-2") + field_bytes(2, "identity") + field_bytes(6, "tehran")
+    nxt = call(follower, request(6, OP_CALL_ENQUEUE, body3, cid, 2, secret=secret), cert=owner)
+    expect(nxt.code == 0, "the owner's next seq still works: %r" % nxt)
+
+
+CASES = {"identity": case_identity, "frames": case_frames, "slowloris": case_slowloris, "flood": case_flood,
          "pipeline": case_pipeline, "quota": case_quota, "session": case_session}
 
 if __name__ == "__main__":

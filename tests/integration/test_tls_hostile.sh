@@ -7,6 +7,9 @@
 #      certificate claiming a member id: each refused and logged, the leader and term unchanged;
 #   2. clients: another CA, an expired certificate, plain TCP, a valid certificate without the
 #      role (binary and HTTP), a forged `forwarded` request: each gets a clear refusal;
+#   2b. a session registered under one certificate is refused to another holding its id and
+#      secret; a tehran-limited agent certificate cannot log out shiraz's agent, abandon or show a
+#      call that arrived at shiraz (PERMISSION_DENIED naming the site, logged, nothing changes);
 #   3. nothing stored changed, the cluster keeps serving;
 #   4. certificates reload on SIGHUP without dropping the cluster; a broken reload keeps the old
 #      ones; status shows the new expiry;
@@ -138,6 +141,40 @@ except (OSError, ssl.SSLError) as e:
 PY
 grep -q "PERMISSION_DENIED: member_remove needs role admin" "$CALLRAFT_LAB/node$victim/log" ||
   fail "the refused request is not in the node's log"
+
+step "2b. a session is its certificate's; a site-limited certificate stays on its site"
+"$ROOT/deploy/certs.sh" issue "$C" client pbx-tehran pbx --site tehran >/dev/null
+HOSTILE_CERT_OWNER=$C/pbx-tehran.crt:$C/pbx-tehran.key HOSTILE_CERT_THIEF=$C/desk-7.crt:$C/desk-7.key \
+  python3 "$(dirname "$0")/hostile.py" identity "$(client_addr "$leader")" "$F" | sed 's/^/  /'
+# Another site's agent and call, set up by the admin; desk-7 (agent, tehran) may not touch them.
+"$CLI" --cluster "$(cluster)" agent login a-shz --site shiraz --skills sales >/dev/null
+"$CLI" --cluster "$(cluster)" call enqueue --call-id c-shz --queue support --caller 200 --site shiraz >/dev/null
+agent_shz=$("$CLI" --cluster "$(cluster)" --json agent show a-shz | python3 -c 'import json,sys; print(json.load(sys.stdin)["agent"]["state"])')
+set +e
+CALLRAFT_TLS_CERT=$C/desk-7.crt CALLRAFT_TLS_KEY=$C/desk-7.key \
+  "$CLI" --cluster "$F" agent logout a-shz 2>"$CALLRAFT_LAB/e6"; rc6=$?
+CALLRAFT_TLS_CERT=$C/desk-7.crt CALLRAFT_TLS_KEY=$C/desk-7.key \
+  "$CLI" --cluster "$F" call abandon c-shz 2>"$CALLRAFT_LAB/e7"; rc7=$?
+CALLRAFT_TLS_CERT=$C/desk-7.crt CALLRAFT_TLS_KEY=$C/desk-7.key \
+  "$CLI" --cluster "$F" call show c-shz 2>"$CALLRAFT_LAB/e8" >/dev/null; rc8=$?
+set -e
+for i in 6 7 8; do echo "  client $i: $(cat "$CALLRAFT_LAB/e$i")"; done
+[ $rc6 != 0 ] && [ $rc7 != 0 ] && [ $rc8 != 0 ] || fail "a tehran certificate acted on shiraz's agent or call"
+grep -q "PERMISSION_DENIED: agent_logout: agent 'a-shz' is of site 'shiraz'; 'cert:desk-7' is limited to site 'tehran'" "$CALLRAFT_LAB/e6" ||
+  fail "agent logout of another site: no PERMISSION_DENIED naming the agent's site"
+grep -q "PERMISSION_DENIED: call_abandon: call 'c-shz' arrived at site 'shiraz'; 'cert:desk-7' is limited to site 'tehran'" "$CALLRAFT_LAB/e7" ||
+  fail "call abandon of another site: no PERMISSION_DENIED naming the call's site"
+grep -q "PERMISSION_DENIED: call_show: call 'c-shz' arrived at site 'shiraz'" "$CALLRAFT_LAB/e8" ||
+  fail "call show of another site: no PERMISSION_DENIED"
+[ "$("$CLI" --cluster "$(cluster)" --json agent show a-shz | python3 -c 'import json,sys; print(json.load(sys.stdin)["agent"]["state"])')" = "$agent_shz" ] ||
+  fail "the refused logout changed the agent"
+[ "$("$CLI" --cluster "$(cluster)" --json call show c-shz | python3 -c 'import json,sys; print(json.load(sys.stdin)["call"]["state"])')" = "waiting" ] ||
+  fail "the refused abandon changed the call"
+# Logged by the leader that applied it (rate-limited: the first of the burst is there).
+grep -q "PERMISSION_DENIED: agent_logout: agent 'a-shz' is of site 'shiraz'" "$CALLRAFT_LAB/node$leader/log" ||
+  fail "the state's refusal is not in the leader's log"
+out=$(CALLRAFT_TLS_CERT=$C/desk-7.crt CALLRAFT_TLS_KEY=$C/desk-7.key "$CLI" --cluster "$F" call abandon c-nobody 2>&1 || true)
+echo "$out" | grep -q "NOT_FOUND" || fail "an unknown call: not NOT_FOUND: $out"
 
 step "3. nothing stored changed, the cluster keeps serving"
 [ "$(members_of)" = "$members" ] || fail "members changed: $members -> $(members_of)"

@@ -1,4 +1,4 @@
-/* test_state_sessions.c: session secrets in the FSM (state/apply.c, issue 13).
+/* test_state_sessions.c: session secrets and owners in the FSM (state/apply.c, issue 13).
  *
  * A session registered with a secret (drawn by the leader, carried by the entry) accepts only the
  * commands that carry it: another client that knows or guesses the session id can neither read the
@@ -22,6 +22,7 @@ struct fx {
 	char dir[64];
 	struct state *s;
 	uint64_t index;
+	const char *actor; /* Command.actor of the commands run (stamped by a node from TLS) */
 };
 
 static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -68,6 +69,7 @@ static Callraft__Reply *run(struct fx *f, Callraft__Command *cmd)
 	e.term = 1;
 	e.n_commands = 1;
 	e.commands = &cmd;
+	cmd->actor = (char *)(f->actor != NULL ? f->actor : "");
 	len = callraft__entry__get_packed_size(&e);
 	b = malloc(len);
 	callraft__entry__pack(&e, b);
@@ -179,6 +181,105 @@ static void session_id_alone_is_worth_nothing(void **state)
 	free(b);
 }
 
+static Callraft__Code show_code(struct fx *f, const char *call_id)
+{
+	Callraft__Request show = CALLRAFT__REQUEST__INIT;
+	Callraft__CallShow cs = CALLRAFT__CALL_SHOW__INIT;
+	size_t len;
+
+	cs.call_id = (char *)call_id;
+	show.op_case = CALLRAFT__REQUEST__OP_CALL_SHOW;
+	show.call_show = &cs;
+	uint8_t *b = state_read(f->s, &show, &len);
+	Callraft__Reply *r = callraft__reply__unpack(NULL, len, b);
+	Callraft__Code code = r->code;
+	callraft__reply__free_unpacked(r, NULL);
+	free(b);
+	return code;
+}
+
+/* A session registered under one identity (a certificate's, stamped as Command.actor) is useless
+ * to another, even with its id and its secret: no stored reply, no seq moved, nothing stored. */
+static void session_is_bound_to_its_owner(void **state)
+{
+	struct fx *f = *state;
+
+	f->actor = "cert:pbx-tehran";
+	uint64_t id = reg(f, SECRET, sizeof SECRET);
+	Callraft__Reply *first = enqueue(f, id, 1, SECRET, sizeof SECRET, "pbx-1");
+	assert_int_equal(first->code, CALLRAFT__CODE__OK);
+
+	const char *others[] = {"cert:intruder", "", "cert:pbx-tehran ", "token:7"};
+	for (size_t k = 0; k < sizeof others / sizeof others[0]; k++) {
+		f->actor = others[k];
+		Callraft__Reply *r = enqueue(f, id, 1, SECRET, sizeof SECRET, "pbx-1");
+		assert_int_equal(r->code, CALLRAFT__CODE__SESSION_UNKNOWN);
+		assert_null(r->call); /* the owner's stored reply is not handed out */
+		assert_non_null(strstr(r->message, "unknown or expired"));
+		callraft__reply__free_unpacked(r, NULL);
+		assert_int_equal(enqueue_code(f, id, 2, SECRET, sizeof SECRET, "intruder-2"),
+				 CALLRAFT__CODE__SESSION_UNKNOWN);
+		assert_int_equal(enqueue_code(f, id, 1000, SECRET, sizeof SECRET, "intruder-3"),
+				 CALLRAFT__CODE__SESSION_UNKNOWN);
+	}
+	assert_int_equal(show_code(f, "intruder-2"), CALLRAFT__CODE__NOT_FOUND);
+	assert_int_equal(show_code(f, "intruder-3"), CALLRAFT__CODE__NOT_FOUND);
+
+	/* The owner: its retry gets its first reply, seq 2 is still next. */
+	f->actor = "cert:pbx-tehran";
+	Callraft__Reply *r = enqueue(f, id, 1, SECRET, sizeof SECRET, "pbx-1");
+	assert_int_equal(r->code, CALLRAFT__CODE__OK);
+	assert_int_equal(r->applied_index, first->applied_index);
+	callraft__reply__free_unpacked(r, NULL);
+	callraft__reply__free_unpacked(first, NULL);
+	assert_int_equal(enqueue_code(f, id, 2, SECRET, sizeof SECRET, "pbx-2"), CALLRAFT__CODE__OK);
+}
+
+/* Without TLS (no actor) sessions have no owner and accept any sender, as before. */
+static void sessions_without_an_owner_accept_any_actor(void **state)
+{
+	struct fx *f = *state;
+	uint64_t id = reg(f, SECRET, sizeof SECRET);
+
+	f->actor = "cert:someone";
+	assert_int_equal(enqueue_code(f, id, 1, SECRET, sizeof SECRET, "pbx-1"), CALLRAFT__CODE__OK);
+}
+
+/* A sessionless write's idempotency key is its sender's: another identity sending the same key
+ * and the same operation does not get the first reply (the call, its caller) and changes
+ * nothing; the owner's retry still gets it. */
+static void idempotency_key_is_bound_to_its_sender(void **state)
+{
+	struct fx *f = *state;
+	Callraft__CallEnqueue op = CALLRAFT__CALL_ENQUEUE__INIT;
+	Callraft__Command cmd = CALLRAFT__COMMAND__INIT;
+
+	op.call_id = "web-1";
+	op.queue = "sales";
+	op.caller_number = "+982155501001";
+	op.customer_id = "c-42";
+	cmd.idempotency_key = "key-0001";
+	cmd.op_case = CALLRAFT__COMMAND__OP_CALL_ENQUEUE;
+	cmd.call_enqueue = &op;
+	f->actor = "token:1";
+	Callraft__Reply *first = run(f, &cmd);
+	assert_int_equal(first->code, CALLRAFT__CODE__OK);
+	assert_non_null(first->call);
+
+	f->actor = "token:2";
+	Callraft__Reply *r = run(f, &cmd);
+	assert_int_equal(r->code, CALLRAFT__CODE__IDEMPOTENCY_KEY_REUSED);
+	assert_null(r->call);
+	callraft__reply__free_unpacked(r, NULL);
+
+	f->actor = "token:1";
+	r = run(f, &cmd);
+	assert_int_equal(r->code, CALLRAFT__CODE__OK);
+	assert_int_equal(r->applied_index, first->applied_index);
+	callraft__reply__free_unpacked(r, NULL);
+	callraft__reply__free_unpacked(first, NULL);
+}
+
 /* Sessions registered before secrets (no secret in their entry) keep working without one. */
 static void sessions_without_a_secret_accept_any(void **state)
 {
@@ -220,6 +321,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(sessions_without_a_secret_accept_any, setup,
 						teardown),
 		cmocka_unit_test(secret_lengths_are_validated),
+		cmocka_unit_test_setup_teardown(session_is_bound_to_its_owner, setup, teardown),
+		cmocka_unit_test_setup_teardown(sessions_without_an_owner_accept_any_actor, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(idempotency_key_is_bound_to_its_sender, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
