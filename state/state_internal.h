@@ -5,6 +5,7 @@
  * calls back up), so there is no call circle among them:
  *   apply.c        state_apply: decoding, sessions (exactly once), nested transactions, replies.
  *   read.c         state_read.
+ *   site_scope.c   issue 13: a site-limited actor acts on its own site's calls and agents only.
  *   metrics.c      state_metrics: what a node's /metrics reads (issue 15).
  *   assign.c       issue #14: pushed offers, the FSM giving waiting calls to ready agents.
  *   tick.c         Tick: fires the due timers, records the leader's report of sites' nodes.
