@@ -1,0 +1,288 @@
+#!/usr/bin/env bash
+# sip.sh: real telephony in the namespace lab (issue 17, docs/telephony.md): a carrier, a SIP
+# server (Kamailio) per call-center site in front of its callraft nodes, agents' phones and callers
+# (SIPp), on top of deploy/lab/lab.sh.
+#
+#   sip.sh up [--agents N]            the lab (lab.sh up, if none is up), then the SIP layer: N agents
+#                                     per site (default 6: odd ones sales, even ones support)
+#   sip.sh calls --rate R --count N [--out DIR] [--run TAG]
+#                                     N callers at R calls/s from the carrier's side, bounded in time
+#                                     (waits for them; SIPp statistics and logs in DIR)
+#   sip.sh calls-bg ...               the same in the background (pid in DIR/caller.pid)
+#   sip.sh kill-site SITE             SIGKILL of a whole site: its nodes, its SIP server, its phones
+#   sip.sh show                       what runs
+#   sip.sh down                       stop everything of the SIP layer, then lab.sh down
+#
+# Addresses: carrier namespace <prefix>-carrier (10.4.0.0/24 behind the lab's router): callers
+# 10.4.0.10, carrier Kamailio 10.4.0.20:5060. In each call-center site S (10.S.0.0/24): the site's
+# Kamailio on 10.S.0.20:5060, its agents' phones (one SIPp UAS) on 10.S.0.30:5080. The center's
+# numbers: 1000 (queue sales), 2000 (queue support). Agents: <site>-ag<i>.
+#
+# Environment: as lab.sh (CALLRAFT_LAB, CALLRAFT_LAB_NS, CALLRAFT_BUILD); SIP state in $CALLRAFT_LAB/sip.
+# Tunables (environment): SIP_RING_MS (8000), SIP_WAIT_MS (5000), SIP_HOLD_ROUNDS (12),
+# SIP_ASYNC_WORKERS (48), SIP_PROBE_S (1), SIP_PROBE_FAILS (2), SIP_NO_REPLY_MS (1500).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../../.." && pwd)
+lab=${CALLRAFT_LAB:-/tmp/callraft-lab}
+ns=${CALLRAFT_LAB_NS:-cr}
+labsh=$root/deploy/lab/lab.sh
+sip=$lab/sip
+certs=$lab/certs
+call_sites="tehran shiraz"
+
+die() { echo "sip.sh: $*" >&2; exit 2; }
+say() { echo "sip.sh: $*"; }
+
+site_num() { case "$1" in tehran) echo 1;; shiraz) echo 2;; *) die "unknown site '$1'";; esac; }
+in_ns() { local n=$1; shift; ip netns exec "$ns-$n" "$@"; }
+admin_curl() { # SITE ARGS...: curl from inside SITE with the lab's admin certificate
+  local s=$1; shift
+  in_ns "$s" curl -sS --max-time 15 --retry 5 --retry-delay 1 --cacert "$certs/ca.crt" \
+    --cert "$certs/admin.crt" --key "$certs/admin.key" "$@"
+}
+node_url() { echo "https://$(sed -n 's/^http_address = //p' "$lab/node$1/node.ini" | head -1)"; }
+
+# Starts CMD in its own session (so a site kill takes every process of it: kill -- -PGID) and
+# records the pid (= the process group) in FILE.
+start_group() { # PIDFILE LOG CMD...
+  local pidfile=$1 log=$2; shift 2
+  setsid "$@" >>"$log" 2>&1 < /dev/null &
+  echo $! > "$pidfile"
+}
+stop_group() { # PIDFILE [SIGNAL]
+  local p
+  p=$(cat "$1" 2>/dev/null) || return 0
+  kill -"${2:-TERM}" -- "-$p" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL -- "-$p" 2>/dev/null || true
+  rm -f "$1"
+}
+
+ns_carrier_create() {
+  ip netns add "$ns-carrier"
+  ip -n "$ns-carrier" link set lo up
+  ip -n "$ns-router" link add r-carrier type veth peer name eth0 netns "$ns-carrier"
+  ip -n "$ns-router" addr add 10.4.0.1/24 dev r-carrier
+  ip -n "$ns-router" link set r-carrier up
+  ip -n "$ns-carrier" addr add 10.4.0.10/24 dev eth0
+  ip -n "$ns-carrier" addr add 10.4.0.20/24 dev eth0
+  ip -n "$ns-carrier" link set eth0 up
+  ip -n "$ns-carrier" route add default via 10.4.0.1
+}
+
+write_site_local() { # SITE
+  local s=$1 n d nodes a b
+  n=$(site_num "$s"); d=$sip/$s
+  nodes=$("$labsh" nodes "$s")
+  a=$(echo "$nodes" | sed -n 1p); b=$(echo "$nodes" | sed -n 2p); b=${b:-$a}
+  cp "$here/site.cfg" "$d/kamailio.cfg"
+  cat > "$d/site-local.cfg" <<EOF
+# site-local.cfg: the settings of site $s's SIP server (written by deploy/lab/sip/sip.sh).
+#!substdef "!SITE!$s!"
+#!substdef "!SIP_ADDR!10.$n.0.20!"
+#!substdef "!NODE_A!$(node_url "$a")!"
+#!substdef "!NODE_B!$(node_url "$b")!"
+#!substdef "!TLS_CA!$certs/ca.crt!"
+#!substdef "!TLS_CERT!$certs/pbx-$s.crt!"
+#!substdef "!TLS_KEY!$certs/pbx-$s.key!"
+#!substdef "!ASYNC_WORKERS!${SIP_ASYNC_WORKERS:-48}!"
+#!substdef "!WAIT_MS!${SIP_WAIT_MS:-5000}!"
+#!substdef "!HOLD_ROUNDS!${SIP_HOLD_ROUNDS:-12}!"
+#!substdef "!RING_MS!${SIP_RING_MS:-8000}!"
+#!substdef "!HOLD_TIMER_MS!$(( (${SIP_HOLD_ROUNDS:-12} + 2) * ${SIP_WAIT_MS:-5000} + 10000 ))!"
+#!substdef "!HTTP_TIMEOUT_S!$(( ${SIP_WAIT_MS:-5000} / 1000 + 4 ))!"
+EOF
+}
+
+write_carrier_local() {
+  local d=$sip/carrier s
+  cp "$here/carrier.cfg" "$d/kamailio.cfg"
+  : > "$d/dispatcher.list"
+  for s in $call_sites; do echo "1 sip:10.$(site_num "$s").0.20:5060 0 0 site=$s" >> "$d/dispatcher.list"; done
+  cat > "$d/carrier-local.cfg" <<EOF
+# carrier-local.cfg: the carrier's settings (written by deploy/lab/sip/sip.sh).
+#!substdef "!CARRIER_ADDR!10.4.0.20!"
+#!substdef "!DS_LIST!$d/dispatcher.list!"
+#!substdef "!PROBE_S!${SIP_PROBE_S:-1}!"
+#!substdef "!PROBE_FAILS!${SIP_PROBE_FAILS:-2}!"
+#!substdef "!NO_REPLY_MS!${SIP_NO_REPLY_MS:-1500}!"
+EOF
+}
+
+kamailio_start() { # NAMESPACE DIR
+  local n=$1 d=$2
+  mkdir -p "$d/run"
+  kamailio -c -f "$d/kamailio.cfg" >"$d/check.log" 2>&1 || { cat "$d/check.log" >&2; die "kamailio config check failed ($d)"; }
+  start_group "$d/kamailio.pid" "$d/kamailio.log" ip netns exec "$ns-$n" \
+    kamailio -f "$d/kamailio.cfg" -DD -E -Y "$d/run" -m 96 -M 8
+}
+
+agents_of() { # SITE COUNT: one agent id a line
+  local i; for i in $(seq 1 "$2"); do echo "$1-ag$i"; done
+}
+
+up() {
+  local agents=6
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --agents) agents=$2; shift 2;;
+      *) die "up: unknown option '$1'";;
+    esac
+  done
+  command -v kamailio >/dev/null && command -v sipp >/dev/null ||
+    die "kamailio and sipp are needed (deploy/install-deps.sh installs them)"
+  local running=0 f
+  for f in "$lab"/node*/pid; do [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && running=1; done
+  [ $running = 1 ] || "$labsh" up
+  [ "$("$labsh" mode)" = ns ] || die "the SIP lab needs network namespaces (lab.sh mode is $("$labsh" mode))"
+  [ -e "$sip/up" ] && die "a SIP lab is already up in $sip (sip.sh down first)"
+  rm -rf "$sip"; mkdir -p "$sip/carrier"
+  ip netns list | grep -q "^$ns-carrier\b" && ip netns delete "$ns-carrier"
+  ns_carrier_create
+  touch "$sip/up"
+  echo "$agents" > "$sip/agents"
+  local s n i
+  for s in $call_sites; do
+    n=$(site_num "$s"); mkdir -p "$sip/$s"
+    ip -n "$ns-$s" addr add "10.$n.0.20/24" dev eth0
+    ip -n "$ns-$s" addr add "10.$n.0.30/24" dev eth0
+    [ -f "$certs/pbx-$s.crt" ] || "$root/deploy/certs.sh" issue "$certs" client "pbx-$s" pbx --site "$s" >/dev/null
+    write_site_local "$s"
+  done
+  # The queues: offers outlive the ring timeout (site.cfg), so callraft never re-offers a call
+  # whose phone still rings.
+  local offer_ms=$(( ${SIP_RING_MS:-8000} + 7000 ))
+  for q in sales support; do
+    admin_curl tehran -f -o /dev/null -X POST "$(node_url 1)/v1/queues/$q/configure" \
+      -H "Idempotency-Key: sip-lab-$q-$(date +%s%N)" -d "{\"offer_timeout_ms\": $offer_ms}"
+  done
+  # The agents log in (their desktops: site and skills); their phones' registrations make them ready.
+  for s in $call_sites; do
+    local a=$(( $(site_num "$s") * 2 - 1 ))
+    i=0
+    for ag in $(agents_of "$s" "$agents"); do
+      i=$((i + 1))
+      local skill=sales; [ $((i % 2)) = 0 ] && skill=support
+      admin_curl "$s" -f -o /dev/null -X POST "$(node_url $a)/v1/agents/$ag/login" \
+        -H "Idempotency-Key: sip-lab-$ag-login-$(date +%s%N)" \
+        -d "{\"name\": \"$ag\", \"site\": \"$s\", \"skills\": [\"$skill\"]}"
+      echo "$ag;10.$(site_num "$s").0.30:5080" >> "$sip/$s/agents.csv.body"
+    done
+    { echo SEQUENTIAL; cat "$sip/$s/agents.csv.body"; } > "$sip/$s/agents.csv"; rm -f "$sip/$s/agents.csv.body"
+    kamailio_start "$s" "$sip/$s"
+  done
+  write_carrier_local
+  kamailio_start carrier "$sip/carrier"
+  sleep 2
+  for s in $call_sites; do
+    n=$(site_num "$s")
+    # In the foreground of its own session (its screen to /dev/null): the pid is the process group.
+    start_group "$sip/$s/phones.pid" /dev/null ip netns exec "$ns-$s" \
+      sipp -sf "$here/phone.xml" -i "10.$n.0.30" -p 5080 -nostdin -trace_logs \
+      -log_file "$sip/$s/phones.log" -trace_err -error_file "$sip/$s/phones.err" -timeout 7200s
+    sleep 0.5
+    kill -0 "$(cat "$sip/$s/phones.pid")" 2>/dev/null ||
+      { cat "$sip/$s/phones.err" >&2; die "the phones of $s did not start (sipp)"; }
+    in_ns "$s" sipp -sf "$here/register.xml" "10.$n.0.20:5060" -i "10.$n.0.30" -p 5081 \
+      -inf "$sip/$s/agents.csv" -m "$agents" -r 20 -nostdin -trace_logs \
+      -log_file "$sip/$s/register.log" -timeout 20s >"$sip/$s/register.out" 2>&1 ||
+      { cat "$sip/$s/register.out" >&2; die "registration of $s's phones failed"; }
+  done
+  # Until the carrier's probes find both sites alive and every agent is ready.
+  local deadline=$((SECONDS + 30))
+  while [ $SECONDS -lt $deadline ]; do
+    local ready
+    ready=$(admin_curl tehran "$(node_url 1)/v1/agents?stale=true" | python3 -c '
+import json,sys; print(sum(1 for a in json.load(sys.stdin)["agents"] if a.get("push")))')
+    [ "$ready" -ge $((agents * 2)) ] && break
+    sleep 0.5
+  done
+  [ "${ready:-0}" -ge $((agents * 2)) ] || die "only ${ready:-0} of $((agents * 2)) agents ready after 30 s"
+  say "SIP lab up: carrier 10.4.0.20 (dial 1000 sales, 2000 support), sites $(echo $call_sites), $agents agents each, all ready"
+}
+
+calls() { # --rate R --count N [--out DIR] [--run TAG] [--bg]
+  local rate=2 count=10 out=$sip/calls run bg=0
+  run=r$(date +%s)
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --rate) rate=$2; shift 2;;
+      --count) count=$2; shift 2;;
+      --out) out=$2; shift 2;;
+      --run) run=$2; shift 2;;
+      --bg) bg=1; shift;;
+      *) die "calls: unknown option '$1'";;
+    esac
+  done
+  [ -e "$sip/up" ] || die "no SIP lab up (sip.sh up)"
+  mkdir -p "$out"
+  # Callers: 60 % dial sales, 40 % support; numbers +98917<7 digits>.
+  python3 - "$count" "$run" > "$out/callers.csv" <<'PY'
+import random, sys
+n, run = int(sys.argv[1]), sys.argv[2]
+rnd = random.Random(run)
+print("SEQUENTIAL")
+for i in range(n):
+    print("%s;+98917%07d" % ("1000" if rnd.random() < 0.6 else "2000", rnd.randrange(10**7)))
+PY
+  # Bounded: N calls, and the whole run within N/R + 120 s.
+  local limit=$(( count / (rate > 0 ? rate : 1) + 120 ))
+  local cmd=(ip netns exec "$ns-carrier" sipp -sf "$here/caller.xml" 10.4.0.20:5060 -i 10.4.0.10 -p 5070
+             -inf "$out/callers.csv" -r "$rate" -m "$count" -l 2000 -key run "$run" -cid_str "$run-%u@%s"
+             -nostdin -trace_logs -log_file "$out/callers.log" -trace_stat -stf "$out/callers-stat.csv" -fd 1
+             -trace_err -error_file "$out/callers.err" -timeout "${limit}s")
+  echo "$run" > "$out/run"
+  if [ $bg = 1 ]; then
+    ( "${cmd[@]}" > "$out/caller.out" 2>&1; echo $? > "$out/caller.rc" ) &
+    echo $! > "$out/caller.pid"
+    say "callers started: $count at $rate/s, run $run, output in $out"
+  else
+    local rc=0
+    "${cmd[@]}" > "$out/caller.out" 2>&1 || rc=$?
+    echo $rc > "$out/caller.rc"
+    say "callers done (sipp exit $rc): $(grep -c ' ANSWERED ' "$out/callers.log" || true) answered of $count; logs in $out"
+  fi
+}
+
+kill_site() {
+  local s=$1 p
+  # As a site losing power: every process of it, at once.
+  for f in "$sip/$s/kamailio.pid" "$sip/$s/phones.pid"; do
+    p=$(cat "$f" 2>/dev/null) && kill -KILL -- "-$p" 2>/dev/null || true
+  done
+  "$labsh" kill-site "$s"
+  rm -f "$sip/$s/kamailio.pid" "$sip/$s/phones.pid"
+  say "site $s killed (nodes, SIP server, phones)"
+}
+
+show() {
+  local f p
+  for f in "$sip"/*/kamailio.pid "$sip"/*/phones.pid; do
+    p=$(cat "$f" 2>/dev/null) || continue
+    if kill -0 "$p" 2>/dev/null; then echo "$f: up (pid $p)"; else echo "$f: gone (pid $p)"; fi
+  done
+  "$labsh" show
+}
+
+down() {
+  local s f
+  for f in "$sip"/*/caller.pid "$sip"/calls*/caller.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+  for s in $call_sites; do stop_group "$sip/$s/phones.pid"; stop_group "$sip/$s/kamailio.pid"; done
+  stop_group "$sip/carrier/kamailio.pid"
+  ip netns list 2>/dev/null | grep -q "^$ns-carrier\b" && ip netns delete "$ns-carrier"
+  rm -f "$sip/up"
+  "$labsh" down
+  say "down: no SIP process, no lab"
+}
+
+cmd=${1:-}; shift || true
+case "$cmd" in
+  up) up "$@" ;;
+  calls) calls "$@" ;;
+  calls-bg) calls --bg "$@" ;;
+  kill-site) kill_site "$1" ;;
+  show) show ;;
+  down) down ;;
+  *) sed -n '2,26p' "$0"; exit 2 ;;
+esac
