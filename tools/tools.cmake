@@ -12,3 +12,7 @@ endforeach()
 # sockets only, so it needs no client library at all.
 add_executable(callraft-http-bench ${CMAKE_SOURCE_DIR}/tools/http_bench.c)
 target_link_libraries(callraft-http-bench PRIVATE Threads::Threads)
+# The stats read at a million waiting callers (docs/bench.md, "Stats over intervals"): drives the
+# state machine directly (a scratch LMDB state), so it links the state library, not the client.
+add_executable(callraft-stats-bench ${CMAKE_SOURCE_DIR}/tools/stats_bench.c)
+target_link_libraries(callraft-stats-bench PRIVATE callraft_state)
