@@ -101,6 +101,8 @@ print("  bad intervals refused by both")
 PY
 
 step "the table output names the interval"
-cli stats --interval today | grep -q "^interval: today" || fail "stats --interval today: no interval line"
-cli stats --interval days --site tehran | grep -qE "^day +[0-9]{4}-[0-9]{2}-[0-9]{2}" || fail "stats --interval days: no day rows"
+cli stats --interval today | tee "$CALLRAFT_LAB/today.txt"
+grep -q "^interval: today" "$CALLRAFT_LAB/today.txt" || fail "stats --interval today: no interval line"
+cli stats --interval days --site tehran | tee "$CALLRAFT_LAB/days.txt"
+grep -qE "^day +[0-9]{4}-[0-9]{2}-[0-9]{2}" "$CALLRAFT_LAB/days.txt" || fail "stats --interval days: no day rows"
 echo PASS
