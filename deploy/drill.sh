@@ -127,6 +127,7 @@ inject() {
   local f=$1 s=$2 l
   hit_site="" heal_cmd=""
   [ "$s" = leader ] && s=$("$LAB" site-of "$(leader_now)")
+  [ "$f" = pause ] && l=$(pause_target "$s") # found before the clock starts, like the site
   local t; t=$(now_ms) # the fault starts now, not when the commands below return
   case "$f" in
     kill-site) "$LAB" kill-site "$s" >/dev/null; hit_site=$s; heal_cmd="restart-site $s" ;;
@@ -135,7 +136,7 @@ inject() {
     cut-link) "$LAB" cut-link "$s" "$(other_site "$s")" >/dev/null; heal_cmd="heal"; s="$s-$(other_site "$s")" ;;
     kill-leader) l=$(leader_now); "$LAB" kill "$l" >/dev/null; heal_cmd="restart $l"; s="node$l" ;;
     pause-leader) l=$(leader_now); "$LAB" pause "$l" >/dev/null; heal_cmd="resume $l"; s="node$l" ;;
-    pause) l=$(pause_target "$s"); "$LAB" pause "$l" >/dev/null; heal_cmd="resume $l"; s="node$l" ;;
+    pause) "$LAB" pause "$l" >/dev/null; heal_cmd="resume $l"; s="node$l" ;;
     *) echo "drill: unknown fault '$f'" >&2; exit 2 ;;
   esac
   event fault "$f $s" "$hit_site" "$t"

@@ -11,7 +11,9 @@
  * SEQ_TOO_OLD (state/apply.c, state/idem.c).
  *
  * Link states: IDLE -> CONNECTING (uv_tcp_connect to the target's client address) -> CONNECTED ->
- * CLOSING -> IDLE. Requests that arrive while CONNECTING are queued. Each forwarded request gets a
+ * IDLE (reset). A reset detaches the link's connection (struct fwd_conn), which closes and frees
+ * itself, so the link can connect again at once: a request for a new leader opens the new link
+ * instead of failing. Requests that arrive while CONNECTING are queued. Each forwarded request gets a
  * link-local fwd_id (the request_id on the link); the target's reply goes back to the client with
  * the client's own request_id.
  *
@@ -31,7 +33,8 @@
  *       its client connection.
  *   F2. Frames are queued only while the link is not CONNECTED (link_up sends them all).
  *   F3. A pending request ends exactly once: relayed, failed (reset, timeout) or never sent.
- *   F4. waiting_since_ms is 0 when nothing is pending; fwd is never the relay link, fwd_relay is. */
+ *   F4. waiting_since_ms is 0 when nothing is pending; fwd is never the relay link, fwd_relay is.
+ *   F5. conn is NULL exactly when the link is IDLE, and an attached conn points back at its link. */
 #include <assert.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -82,16 +85,30 @@ static void queued_free(struct fwd_link *l)
 	l->n_queued = 0;
 }
 
-static void link_closed_cb(uv_handle_t *h)
+static void conn_closed_cb(uv_handle_t *h)
 {
-	struct fwd_link *l = h->data;
+	struct fwd_conn *fc = h->data;
+	if (fc->tls != NULL) {
+		tls_stream_release(fc->tls);
+		free(fc->tls);
+	}
+	free(fc);
+}
+
+/* Detaches the link's connection (it closes and frees itself): the link is IDLE at once. */
+static void link_detach(struct fwd_link *l)
+{
+	struct fwd_conn *fc = l->conn;
+	l->conn = NULL;
 	l->state = FWD_IDLE;
 	l->rx_len = 0;
-	if (l->tls != NULL) {
-		tls_stream_release(l->tls);
-		free(l->tls);
-		l->tls = NULL;
-	}
+	if (fc == NULL)
+		return;
+	fc->link = NULL;
+	if (fc->tls != NULL)
+		tls_stream_stop(fc->tls);
+	fc->tcp.data = fc; /* the tls_stream had it */
+	uv_close((uv_handle_t *)&fc->tcp, conn_closed_cb);
 }
 
 static void link_reset(struct fwd_link *l, Callraft__Code code, const char *why)
@@ -106,13 +123,7 @@ static void link_reset(struct fwd_link *l, Callraft__Code code, const char *why)
 	}
 	l->waiting_since_ms = 0;
 	queued_free(l);
-	if (l->state == FWD_CONNECTING || l->state == FWD_CONNECTED) {
-		l->state = FWD_CLOSING;
-		if (l->tls != NULL)
-			tls_stream_stop(l->tls);
-		l->tcp.data = l; /* the tls_stream had it */
-		uv_close((uv_handle_t *)&l->tcp, link_closed_cb);
-	}
+	link_detach(l);
 }
 
 void fwd_reset(struct node *n, Callraft__Code code, const char *why)
@@ -172,15 +183,15 @@ static void link_write(struct fwd_link *l, uv_buf_t b)
 		return;
 	}
 	w->data = b.base;
-	if (l->tls != NULL) {
-		if (tls_stream_write(l->tls, (const uint8_t *)b.base, b.len) != 0)
+	if (l->conn->tls != NULL) {
+		if (tls_stream_write(l->conn->tls, (const uint8_t *)b.base, b.len) != 0)
 			LOG_RATELIMITED(LOG_WARN, "forward: TLS write to %s %llu failed", link_name(l),
 					(unsigned long long)l->target_id);
 		free(b.base);
 		free(w);
 		return;
 	}
-	if (uv_write(w, (uv_stream_t *)&l->tcp, &b, 1, write_cb) != 0) {
+	if (uv_write(w, (uv_stream_t *)&l->conn->tcp, &b, 1, write_cb) != 0) {
 		free(b.base);
 		free(w);
 	}
@@ -223,9 +234,13 @@ static void relay(struct fwd_link *l, const uint8_t *frame, uint32_t len)
 
 static void link_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	struct fwd_link *l = h->data;
+	struct fwd_conn *fc = h->data;
 	(void)suggested;
-	conn_rx_reserve(&l->rx, &l->rx_cap, l->rx_len, buf);
+	if (fc->link == NULL) {
+		*buf = uv_buf_init(NULL, 0); /* detached: libuv reports ENOBUFS, ignored below */
+		return;
+	}
+	conn_rx_reserve(&fc->link->rx, &fc->link->rx_cap, fc->link->rx_len, buf);
 }
 
 /* Passes back every whole reply frame in rx. */
@@ -251,8 +266,11 @@ static void link_process(struct fwd_link *l)
 
 static void link_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
-	struct fwd_link *l = s->data;
+	struct fwd_conn *fc = s->data;
+	struct fwd_link *l = fc->link;
 	(void)buf;
+	if (l == NULL)
+		return;
 	if (nread < 0) {
 		link_fail(l, "read", (int)nread);
 		return;
@@ -271,9 +289,12 @@ static void link_up(struct fwd_link *l)
 
 static void tls_handshake_cb(struct tls_stream *ts)
 {
-	struct fwd_link *l = ts->data;
+	struct fwd_conn *fc = ts->data;
+	struct fwd_link *l = fc->link;
 	struct tls_identity id;
 	char why[200];
+	if (l == NULL)
+		return;
 	if (tls_identity_from_ssl(ts->ssl, &id) != 0 || id.node_id != l->target_id) {
 		snprintf(why, sizeof why, "forward to %s %llu at '%s': certificate '%s' is not that "
 			 "member's (callraft:node:%llu): retry", link_name(l),
@@ -287,7 +308,10 @@ static void tls_handshake_cb(struct tls_stream *ts)
 
 static void tls_data_cb(struct tls_stream *ts, const uint8_t *data, size_t len)
 {
-	struct fwd_link *l = ts->data;
+	struct fwd_conn *fc = ts->data;
+	struct fwd_link *l = fc->link;
+	if (l == NULL)
+		return;
 	if (l->rx_cap - l->rx_len < len) {
 		size_t cap = l->rx_len + len + 64 * 1024;
 		uint8_t *p = realloc(l->rx, cap);
@@ -305,8 +329,11 @@ static void tls_data_cb(struct tls_stream *ts, const uint8_t *data, size_t len)
 
 static void tls_error_cb(struct tls_stream *ts, const char *reason)
 {
-	struct fwd_link *l = ts->data;
+	struct fwd_conn *fc = ts->data;
+	struct fwd_link *l = fc->link;
 	char why[400];
+	if (l == NULL)
+		return;
 	snprintf(why, sizeof why, "forward to %s %llu at '%s': TLS: %s: retry", link_name(l),
 		 (unsigned long long)l->target_id, l->address, reason);
 	link_fail_why(l, why);
@@ -315,41 +342,43 @@ static void tls_error_cb(struct tls_stream *ts, const char *reason)
 /* Starts the TLS client on the connected TCP stream; 0 or -1. */
 static int link_tls_start(struct fwd_link *l)
 {
+	struct fwd_conn *fc = l->conn;
 	char host[CALLRAFT_ADDRESS_BYTES_MAX + 1], err[256];
-	l->tls = calloc(1, sizeof *l->tls);
-	if (l->tls == NULL || tls_address_host(l->address, host, sizeof host) != 0)
+	fc->tls = calloc(1, sizeof *fc->tls);
+	if (fc->tls == NULL || tls_address_host(l->address, host, sizeof host) != 0)
 		return -1;
-	l->tls->data = l;
-	if (tls_stream_init(l->tls, l->node->tls_ctx, (uv_stream_t *)&l->tcp, false, host, err,
+	fc->tls->data = fc;
+	if (tls_stream_init(fc->tls, l->node->tls_ctx, (uv_stream_t *)&fc->tcp, false, host, err,
 			    sizeof err) != 0) {
 		LOG_RATELIMITED(LOG_WARN, "forward: %s", err);
-		free(l->tls);
-		l->tls = NULL;
+		free(fc->tls);
+		fc->tls = NULL;
 		return -1;
 	}
-	l->tls->on_handshake = tls_handshake_cb;
-	l->tls->on_data = tls_data_cb;
-	l->tls->on_error = tls_error_cb;
-	return tls_stream_start(l->tls) == 0 ? 0 : -1;
+	fc->tls->on_handshake = tls_handshake_cb;
+	fc->tls->on_data = tls_data_cb;
+	fc->tls->on_error = tls_error_cb;
+	return tls_stream_start(fc->tls) == 0 ? 0 : -1;
 }
 
 static void connect_cb(uv_connect_t *req, int status)
 {
-	struct fwd_link *l = req->data;
-	if (l->state != FWD_CONNECTING)
-		return;
+	struct fwd_conn *fc = req->data;
+	struct fwd_link *l = fc->link;
+	if (l == NULL || l->state != FWD_CONNECTING)
+		return; /* detached (reset) meanwhile */
 	if (status != 0) {
 		link_fail(l, "connect", status);
 		return;
 	}
-	uv_tcp_nodelay(&l->tcp, 1);
-	uv_tcp_keepalive(&l->tcp, 1, CALLRAFT_TCP_KEEPALIVE_S);
+	uv_tcp_nodelay(&fc->tcp, 1);
+	uv_tcp_keepalive(&fc->tcp, 1, CALLRAFT_TCP_KEEPALIVE_S);
 	if (l->node->tls_ctx != NULL) {
 		if (link_tls_start(l) != 0)
 			link_fail(l, "TLS", UV_EPROTO);
 		return; /* CONNECTING until the target's certificate is proven */
 	}
-	uv_read_start((uv_stream_t *)&l->tcp, link_alloc_cb, link_read_cb);
+	uv_read_start((uv_stream_t *)&fc->tcp, link_alloc_cb, link_read_cb);
 	link_up(l);
 }
 
@@ -367,17 +396,23 @@ static int link_connect(struct fwd_link *l, uint64_t target_id, const char *addr
 	hints.ai_flags = AI_NUMERICSERV;
 	if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
 		return -1;
-	uv_tcp_init(&n->loop, &l->tcp);
-	l->tcp.data = l;
-	l->connect_req.data = l;
+	struct fwd_conn *fc = calloc(1, sizeof *fc);
+	if (fc == NULL) {
+		freeaddrinfo(res);
+		return -1;
+	}
+	uv_tcp_init(&n->loop, &fc->tcp);
+	fc->tcp.data = fc;
+	fc->connect_req.data = fc;
+	fc->link = l;
+	l->conn = fc;
 	l->target_id = target_id;
 	snprintf(l->address, sizeof l->address, "%s", address);
 	l->state = FWD_CONNECTING;
 	l->connect_started_ms = uv_now(&n->loop);
-	if (uv_tcp_connect(&l->connect_req, &l->tcp, res->ai_addr, connect_cb) != 0) {
+	if (uv_tcp_connect(&fc->connect_req, &fc->tcp, res->ai_addr, connect_cb) != 0) {
 		freeaddrinfo(res);
-		l->state = FWD_CLOSING;
-		uv_close((uv_handle_t *)&l->tcp, link_closed_cb);
+		link_detach(l);
 		return -1;
 	}
 	freeaddrinfo(res);
@@ -511,19 +546,12 @@ static void link_send(struct fwd_link *l, struct conn *c, Callraft__Request *req
 	size_t len;
 	uv_buf_t b;
 
-	if (l->state == FWD_CLOSING) {
-		conn_send_error(c, orig_id, CALLRAFT__CODE__UNAVAILABLE,
-				"forward link to the %s is being reset: retry", link_name(l));
-		return;
-	}
-	if (l->state != FWD_IDLE && (l->target_id != target_id || strcmp(l->address, addr) != 0)) {
+	if (l->state != FWD_IDLE && (l->target_id != target_id || strcmp(l->address, addr) != 0))
+		/* A new leader (or relay): the requests on the old link may or may not have been
+		 * applied; this one goes over a new link at once. */
 		link_reset(l, CALLRAFT__CODE__OUTCOME_UNKNOWN,
 			   l->relay ? "relay changed: retry with the same seq"
 				    : "leader changed: retry with the same seq");
-		conn_send_error(c, orig_id, CALLRAFT__CODE__UNAVAILABLE, "%s changed to %llu: retry",
-				link_name(l), (unsigned long long)target_id);
-		return;
-	}
 	if (l->n_pending >= CALLRAFT_PENDING_REQUESTS_MAX) {
 		conn_send_error(c, orig_id, CALLRAFT__CODE__UNAVAILABLE,
 				"too many requests forwarded (%zu): retry later", l->n_pending);
@@ -627,7 +655,7 @@ void fwd_expire(struct node *n, uint64_t leader, uint64_t now)
 {
 	struct fwd_link *l = &n->fwd;
 
-	if (l->state != FWD_IDLE && l->state != FWD_CLOSING && l->target_id != leader)
+	if (l->state != FWD_IDLE && l->target_id != leader)
 		link_reset(l, CALLRAFT__CODE__OUTCOME_UNKNOWN, "leader changed: retry with the same seq");
 	else
 		link_expire(l, now);
@@ -657,6 +685,8 @@ static void link_check(const struct fwd_link *l)
 	assert(pending == l->n_pending && pending <= CALLRAFT_PENDING_REQUESTS_MAX);
 	assert(l->state != FWD_CONNECTED || l->n_queued == 0); /* F2 */
 	assert(l->n_pending > 0 || l->waiting_since_ms == 0);  /* F4 */
+	assert((l->conn == NULL) == (l->state == FWD_IDLE));    /* F5 */
+	assert(l->conn == NULL || l->conn->link == l);
 	(void)pending;
 }
 

@@ -123,14 +123,24 @@ struct fwd_pending {
 };
 
 
-enum fwd_state { FWD_IDLE = 0, FWD_CONNECTING, FWD_CONNECTED, FWD_CLOSING };
+enum fwd_state { FWD_IDLE = 0, FWD_CONNECTING, FWD_CONNECTED };
+
+struct fwd_link;
+
+/* One connection of a link, allocated per connect: a link that is reset (a new leader) detaches
+ * its connection, which closes and frees itself, and opens the next one at once. */
+struct fwd_conn {
+	uv_tcp_t tcp;
+	uv_connect_t connect_req;
+	struct tls_stream *tls;   /* with TLS: CONNECTING lasts until the target's certificate is proven */
+	struct fwd_link *link;    /* NULL once detached: its callbacks do nothing */
+};
 
 /* A link to one member: the leader (node->fwd) or a relay (node->fwd_relay, relay.h). */
 struct fwd_link {
 	struct node *node;
 	bool relay;               /* the relay link: its requests travel with relay_ttl 1 */
-	uv_tcp_t tcp;
-	uv_connect_t connect_req;
+	struct fwd_conn *conn;    /* NULL exactly when IDLE */
 	enum fwd_state state;
 	uint64_t target_id;       /* the member at the other end */
 	char address[CALLRAFT_ADDRESS_BYTES_MAX + 1];
@@ -142,7 +152,6 @@ struct fwd_link {
 	/* Frames queued while connecting. */
 	uv_buf_t *queued;
 	size_t n_queued, cap_queued;
-	struct tls_stream *tls;   /* with TLS: CONNECTING lasts until the target's certificate is proven */
 	uint64_t connect_started_ms;
 	/* 0 when no request waits; else the loop time since which requests have waited with nothing
 	 * received (the first send after the last reply): silence (CALLRAFT_FORWARD_SILENT_MS). */
