@@ -37,6 +37,7 @@ enum scenario {
 	SCENARIO_STALE_REPLY,  /* every reply is preceded by one with another request_id */
 	SCENARIO_BLACKHOLE,    /* reads requests, never answers */
 	SCENARIO_OK,           /* answers every request OK */
+	SCENARIO_HANGS_LATER,  /* answers the registration and the first write, then never again */
 };
 
 #define SERVER_RECORDS_MAX 64
@@ -117,6 +118,9 @@ static int server_decide(struct server *s, const Callraft__Request *req, Callraf
 {
 	reply->request_id = req->request_id;
 	if (s->scenario == SCENARIO_BLACKHOLE)
+		return 2;
+	if (s->scenario == SCENARIO_HANGS_LATER && callraft_request_is_write(req) &&
+	    req->op_case != CALLRAFT__REQUEST__OP_REGISTER_CLIENT && s->n_writes >= 1)
 		return 2;
 	if (req->op_case == CALLRAFT__REQUEST__OP_REGISTER_CLIENT) {
 		s->n_registers++;
@@ -680,6 +684,49 @@ static void hung_node_is_left_for_the_next_quickly(void **state)
 	server_stop(good);
 }
 
+/* The node a client has been using hangs mid-session (SIGSTOP): the client leaves it after an
+ * attempt deadline derived from the answers it saw (a few hundred ms here: srtt of about 1 ms is
+ * below the 300 ms floor), and sends the *same* write, same session and seq, to the next node, so
+ * the cluster can apply it once whichever copy arrives first; no second session is registered. */
+static void hung_node_mid_session_costs_one_short_deadline_same_seq(void **state)
+{
+	(void)state;
+	struct server *a = server_start(SCENARIO_HANGS_LATER), *b = server_start(SCENARIO_OK);
+	char cluster[80], errmsg[512] = "";
+	snprintf(cluster, sizeof cluster, "%s,%s", a->address, b->address);
+	struct callraft_client *c = client_open(cluster, 20000, 0);
+	Callraft__Reply *reply = enqueue(c, errmsg, sizeof errmsg); /* answered by a */
+	if (reply == NULL)
+		fail_msg("enqueue 1: %s", errmsg);
+	callraft__reply__free_unpacked(reply, NULL);
+	uint64_t id = callraft_client_id(c);
+	int64_t start = mono_ms();
+	reply = enqueue(c, errmsg, sizeof errmsg); /* a hangs now */
+	int64_t elapsed = mono_ms() - start;
+	if (reply == NULL)
+		fail_msg("enqueue 2: %s", errmsg);
+	assert_int_equal(reply->code, CALLRAFT__CODE__OK);
+	callraft__reply__free_unpacked(reply, NULL);
+	print_message("hung node left after %lld ms\n", (long long)elapsed);
+	/* The adaptive deadline is 300 ms here; 5 s was the fixed one. Generous for a loaded host. */
+	assert_true(elapsed < 2500);
+	assert_int_equal(callraft_client_seq(c), 2);
+	pthread_mutex_lock(&a->lock);
+	assert_int_equal(a->n_registers, 1);
+	assert_int_equal(a->records[a->n_records - 1].client_id, id); /* the copy a holds ... */
+	assert_int_equal(a->records[a->n_records - 1].seq, 2);
+	pthread_mutex_unlock(&a->lock);
+	pthread_mutex_lock(&b->lock);
+	assert_int_equal(b->n_registers, 0);
+	assert_int_equal(b->n_writes, 1);
+	assert_int_equal(b->records[0].client_id, id); /* ... and the one b applied are one write */
+	assert_int_equal(b->records[0].seq, 2);
+	pthread_mutex_unlock(&b->lock);
+	callraft_client_close(c);
+	server_stop(a);
+	server_stop(b);
+}
+
 static void call_without_op_is_invalid(void **state)
 {
 	(void)state;
@@ -746,6 +793,7 @@ int main(void)
 	    cmocka_unit_test(unreachable_cluster_fails_within_deadline),
 	    cmocka_unit_test(silent_node_fails_within_deadline),
 	    cmocka_unit_test(hung_node_is_left_for_the_next_quickly),
+	    cmocka_unit_test(hung_node_mid_session_costs_one_short_deadline_same_seq),
 	    cmocka_unit_test(call_without_op_is_invalid),
 	    cmocka_unit_test(call_node_probes_one_node),
 	};
