@@ -128,12 +128,14 @@ inject() {
   hit_site="" heal_cmd=""
   [ "$s" = leader ] && s=$("$LAB" site-of "$(leader_now)")
   [ "$f" = pause ] && l=$(pause_target "$s") # found before the clock starts, like the site
+  [ "$f" = cut-link ] && l=$(leader_now) # the report names the city that keeps the leader
   local t; t=$(now_ms) # the fault starts now, not when the commands below return
   case "$f" in
     kill-site) "$LAB" kill-site "$s" >/dev/null; hit_site=$s; heal_cmd="restart-site $s" ;;
     restart-site) "$LAB" kill-site "$s" >/dev/null; "$LAB" restart-site "$s" >/dev/null; hit_site=$s; heal_cmd="none" ;;
     cut-site) "$LAB" cut "$s" >/dev/null; hit_site=$s; heal_cmd="heal" ;;
-    cut-link) "$LAB" cut-link "$s" "$(other_site "$s")" >/dev/null; heal_cmd="heal"; s="$s-$(other_site "$s")" ;;
+    cut-link) "$LAB" cut-link "$s" "$(other_site "$s")" >/dev/null; heal_cmd="heal"
+      s="$s-$(other_site "$s") (leader $l in $("$LAB" site-of "$l"))" ;;
     kill-leader) l=$(leader_now); "$LAB" kill "$l" >/dev/null; heal_cmd="restart $l"; s="node$l" ;;
     pause-leader) l=$(leader_now); "$LAB" pause "$l" >/dev/null; heal_cmd="resume $l"; s="node$l" ;;
     pause) "$LAB" pause "$l" >/dev/null; heal_cmd="resume $l"; s="node$l" ;;
