@@ -16,6 +16,9 @@
  *                    count as missed, short abandons are left out of numerator and denominator.
  *   ASA              wait_answered_ms / answered
  *   abandon rate     (abandoned - abandoned_short) / (answered + abandoned - abandoned_short)
+ * Intervals (StatsGet.interval: today by the site's local day, 15m, 60m, 90 days) and ticket
+ * classes: the same events are also counted in minute and day buckets by stats_interval.c; an
+ * interval read replaces the counters above with the interval's before deriving the figures.
  * Computed by the read (stats_read) from the current tables, at FSM time (meta.time):
  *   waiting, longest_wait_ms (queue index), agents by state (agents table; for a queue, the agents
  *   who have it as a skill). */

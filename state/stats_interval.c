@@ -366,11 +366,13 @@ static int iv_scan(struct iv_read *r, char kind, const char *name, const char *s
 		Callraft__StatsSeries *rec =
 		    callraft__stats_series__unpack(NULL, v.mv_size, v.mv_data);
 		int32_t offset;
-		if (rec == NULL ||
-		    site_offset_minutes(r->s, r->txn, rec_site, &offset, err, sizeof err) != 0) {
-			if (rec != NULL)
-				callraft__stats_series__free_unpacked(rec, NULL);
+		if (rec == NULL) {
 			rc = MDB_CORRUPTED;
+			break;
+		}
+		if (site_offset_minutes(r->s, r->txn, rec_site, &offset, err, sizeof err) != 0) {
+			callraft__stats_series__free_unpacked(rec, NULL);
+			rc = -1;
 			break;
 		}
 		iv_add_record(r, rec, offset);
