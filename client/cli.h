@@ -104,6 +104,14 @@ int64_t cli_now_ms(void); /* wall clock, ms since the epoch */
 void cli_format_time(int64_t ms, char *buf, size_t len);     /* "2026-01-31T12:00:00Z" or "-" */
 void cli_format_duration(int64_t ms, char *buf, size_t len); /* "42s", "3m05s", "2h03m" */
 const char *cli_tier_name(uint32_t tier);                    /* "gold", or NULL above 3 */
+void cli_format_tier(uint32_t tier, char *buf, size_t len);  /* "2 (gold)" */
+/* A list cursor (Reply.next_cursor) as hex, and back (the length, or -1): a key of the list, at
+ * most CLI_CURSOR_BYTES_MAX bytes (a customer id and two 8-byte numbers, with room). */
+#define CLI_CURSOR_BYTES_MAX (CALLRAFT_ID_BYTES_MAX + 24)
+void cli_cursor_hex(const ProtobufCBinaryData *c, char *out, size_t len);
+int cli_cursor_parse(const char *hex, uint8_t *buf, size_t cap);
+/* --tier: a name (regular, silver, gold, diamond) or 0..CALLRAFT_TIER_MAX; else a usage error. */
+int cli_parse_tier(struct cli *cli, const char *s, uint32_t *out);
 /* The CLI's name of an enum value: the protocol's name from the descriptor protoc-c generated, in
  * lower case with '-' for '_' ("ON_CALL" -> "on-call"); for the zero value and a value this build
  * does not know, "unknown" ("-" for ticket statuses and member roles). The string is kept for the
@@ -235,6 +243,9 @@ CLI_DECLARE(site_heartbeat);
 CLI_DECLARE(site_list);
 CLI_DECLARE(stats);
 CLI_DECLARE(customer_history);
+/* cli_customer.c */
+CLI_DECLARE(customer_set);
+CLI_DECLARE(customer_show);
 /* cli_cluster.c */
 CLI_DECLARE(members_list);
 CLI_DECLARE(members_add);

@@ -16,7 +16,7 @@ static void cli_format_token(const Callraft__Call *call, char *buf, size_t len)
 		 (unsigned long long)call->offer_index);
 }
 
-static void cli_format_tier(uint32_t tier, char *buf, size_t len)
+void cli_format_tier(uint32_t tier, char *buf, size_t len)
 {
 	const char *name = cli_tier_name(tier);
 	if (name != NULL)
@@ -71,7 +71,7 @@ static void cli_print_call_json(const Callraft__Reply *reply)
 	cli_print_json(top);
 }
 
-static int cli_parse_tier(struct cli *cli, const char *s, uint32_t *out)
+int cli_parse_tier(struct cli *cli, const char *s, uint32_t *out)
 {
 	for (uint32_t t = 0; cli_tier_name(t) != NULL; t++) {
 		if (strcmp(s, cli_tier_name(t)) == 0) {
@@ -136,6 +136,8 @@ int cli_call_enqueue_request(struct cli *cli, struct cli_args *a, struct callraf
 	    (tier != NULL && (rv = cli_parse_tier(cli, tier, &tier_value))))
 		return rv;
 	callraft_request_call_enqueue(r, call_id, queue, caller, customer, tier_value, site);
+	/* With a customer record the record's tier counts unless the PBX overrides it. */
+	r->req.call_enqueue->tier_override = cli_opt(a, "tier-override") != NULL;
 	return CLI_EXIT_OK;
 }
 
@@ -147,7 +149,9 @@ int cli_call_enqueue_output(struct cli *cli, const struct cli_args *a, const Cal
 		cli_print_call_json(reply);
 	} else {
 		char tier_text[32];
-		cli_format_tier(enq->tier, tier_text, sizeof tier_text);
+		/* the call's tier as stored: the customer's record may have set it */
+		cli_format_tier(reply->call != NULL ? reply->call->tier : enq->tier, tier_text,
+				sizeof tier_text);
 		printf("call '%s' enqueued in '%s', tier %s\n", enq->call_id, enq->queue, tier_text);
 	}
 	return CLI_EXIT_OK;

@@ -619,6 +619,14 @@ int cli_customer_history_request(struct cli *cli, struct cli_args *a, struct cal
 	    callraft_request_init(r, CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY);
 	op->customer_id = a->pos[0];
 	op->limit = limit;
+	const char *cursor = cli_opt(a, "cursor");
+	if (cursor != NULL) {
+		static uint8_t buf[CLI_CURSOR_BYTES_MAX]; /* lives until the request is sent */
+		int len = cli_cursor_parse(cursor, buf, sizeof buf);
+		if (len < 0)
+			return cli_usage_error(cli, "--cursor: not a cursor (hex, as 'next page' shows)");
+		op->cursor = (ProtobufCBinaryData){(size_t)len, buf};
+	}
 	return CLI_EXIT_OK;
 }
 
@@ -627,17 +635,19 @@ int cli_customer_history_output(struct cli *cli, const struct cli_args *a,
 {
 	const Callraft__CustomerHistory *op = req->customer_history;
 	json_object *arr = json_object_new_array();
-	static const char *const headers[] = {"TIME", "KIND", "ID"};
+	static const char *const headers[] = {"TIME", "KIND", "ID", "DETAIL"};
 	struct cli_table t;
-	cli_table_init(&t, 3, headers);
+	char hex[2 * CLI_CURSOR_BYTES_MAX + 1] = "";
+	cli_cursor_hex(&reply->next_cursor, hex, sizeof hex);
+	cli_table_init(&t, 4, headers);
 	for (size_t i = 0; i < reply->n_history; i++) {
 		const Callraft__HistoryItem *h = reply->history[i];
 		char when[40];
 		cli_format_time(h->at_ms, when, sizeof when);
-		const char *row[] = {when, h->kind, h->id};
+		const char *row[] = {when, h->kind, h->id, h->detail[0] ? h->detail : "-"};
 		cli_table_add(&t, row);
 		json_object *o = json_object_new_object();
-		cli_json_fields(o, &h->base, "at_ms", "kind", "id", NULL);
+		cli_json_fields(o, &h->base, "at_ms", "kind", "id", "detail", NULL);
 		json_object_array_add(arr, o);
 	}
 	if (cli->json) {
@@ -647,6 +657,8 @@ int cli_customer_history_output(struct cli *cli, const struct cli_args *a,
 			     reply->customer ? reply->customer->last_agent_id : "");
 		json_object_object_add(top, "history", arr);
 		cli_json_u64(top, "total", reply->total);
+		if (hex[0] != '\0')
+			cli_json_str(top, "next_cursor", hex);
 		cli_print_json(top);
 	} else {
 		json_object_put(arr);
@@ -656,6 +668,9 @@ int cli_customer_history_output(struct cli *cli, const struct cli_args *a,
 			cli_table_print(&t, stdout);
 		if (reply->customer != NULL && reply->customer->last_agent_id[0])
 			printf("last agent: %s\n", reply->customer->last_agent_id);
+		if (hex[0] != '\0')
+			printf("next page: callraft customer history %s --cursor %s\n", op->customer_id,
+			       hex);
 	}
 	cli_table_release(&t);
 	return CLI_EXIT_OK;

@@ -166,9 +166,9 @@ int cli_ticket_show_output(struct cli *cli, const struct cli_args *a, const Call
 
 /* A list cursor (Reply.next_cursor, TicketList.cursor) is an opaque key of the list, shown and
  * typed as hex. */
-#define CLI_CURSOR_BYTES_MAX (CALLRAFT_ID_BYTES_MAX + 16)
 
-static void cursor_hex(const ProtobufCBinaryData *c, char *out, size_t len)
+
+void cli_cursor_hex(const ProtobufCBinaryData *c, char *out, size_t len)
 {
 	size_t i;
 
@@ -178,7 +178,7 @@ static void cursor_hex(const ProtobufCBinaryData *c, char *out, size_t len)
 }
 
 /* Parses HEX into buf; returns the length, or -1. */
-static int cursor_parse(const char *hex, uint8_t *buf, size_t cap)
+int cli_cursor_parse(const char *hex, uint8_t *buf, size_t cap)
 {
 	size_t n = strlen(hex);
 
@@ -217,7 +217,7 @@ static void cli_ticket_list_text(const char *customer, const Callraft__Reply *re
 	printf("\n");
 	if (reply->next_cursor.len > 0) {
 		char hex[2 * CLI_CURSOR_BYTES_MAX + 1];
-		cursor_hex(&reply->next_cursor, hex, sizeof hex);
+		cli_cursor_hex(&reply->next_cursor, hex, sizeof hex);
 		printf("next page: callraft ticket list --customer %s --cursor %s\n", customer, hex);
 	}
 }
@@ -238,7 +238,7 @@ int cli_ticket_list_request(struct cli *cli, struct cli_args *a, struct callraft
 	const char *cursor = cli_opt(a, "cursor");
 	if (cursor != NULL) {
 		static uint8_t buf[CLI_CURSOR_BYTES_MAX]; /* lives until the request is sent */
-		int len = cursor_parse(cursor, buf, sizeof buf);
+		int len = cli_cursor_parse(cursor, buf, sizeof buf);
 		if (len < 0)
 			return cli_usage_error(cli, "--cursor: not a cursor (hex, as 'next page' shows)");
 		req->ticket_list->cursor = (ProtobufCBinaryData){(size_t)len, buf};
@@ -260,7 +260,7 @@ int cli_ticket_list_output(struct cli *cli, const struct cli_args *a, const Call
 		json_object_object_add(top, "tickets", arr);
 		if (reply->next_cursor.len > 0) {
 			char hex[2 * CLI_CURSOR_BYTES_MAX + 1];
-			cursor_hex(&reply->next_cursor, hex, sizeof hex);
+			cli_cursor_hex(&reply->next_cursor, hex, sizeof hex);
 			cli_json_str(top, "next_cursor", hex);
 		}
 		cli_print_json(top);

@@ -110,6 +110,7 @@ SUCCESS = {
     "agent_list": ("AgentsReply", None), "ticket_list": ("TicketsReply", None),
     "queue_show": ("QueueReply", None), "stats_get": ("StatsReply", None),
     "customer_history": ("HistoryReply", None),
+    "customer_show": ("CustomerReply", None),
 }
 SUMMARY = {
     "status": "This node's status: role, leader, term, indexes, members (node-local)",
@@ -132,7 +133,10 @@ SUMMARY = {
     "callback_schedule": "Schedule a callback at a time", "callback_voicemail": "A voicemail callback, released when the site opens",
     "ticket_list": "A customer's tickets (?customer_id=, ?limit=)", "ticket_open": "Open a ticket (its tracking code comes back)",
     "ticket_show": "A ticket with its notes", "ticket_update": "Change a ticket's status and/or add a note",
-    "customer_history": "A customer's contact history", "queue_show": "A queue: waiting calls and its routing config",
+    "customer_history": "A customer's contact history",
+    "customer_show": "A customer's record (CRM fields, last agent)",
+    "customer_set": "Set a customer's whole record (tier, preferred agent, numbers, national id or CRM id, SMS consent)",
+    "queue_show": "A queue: waiting calls and its routing config",
     "queue_configure": "Configure a queue's routing (absent fields keep their value)",
     "site_list": "Sites and their status", "site_configure": "Configure a site (opening hours, presence and loss timeouts)",
     "site_down": "Declare a site lost (its waiting callers are handed over)", "site_up": "Declare a site restored",
@@ -416,6 +420,7 @@ paths:
                                                 ("queue_position", ["type: integer", "minimum: 0"]),
                                                 ("expected_wait_ms", ["type: integer", "minimum: -1"])])
     out += reply_schema("AgentReply", ["agent"], [("agent", ref("Agent"))])
+    out += reply_schema("CustomerReply", ["customer"], [("customer", ref("Customer"))])
     out += reply_schema("TicketReply", ["ticket"], [("ticket", ref("Ticket"))])
     out += reply_schema("AgentsReply", ["agents"], [("agents", arr("Agent"))])
     out += reply_schema("TicketsReply", ["tickets"], [("tickets", arr("Ticket")),

@@ -45,6 +45,8 @@ static enum op_class op_class(Callraft__Request__OpCase op)
 	case CALLRAFT__REQUEST__OP_STATS_GET:
 	case CALLRAFT__REQUEST__OP_AGENT_LIST:
 	case CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY:
+	case CALLRAFT__REQUEST__OP_CUSTOMER_SET: /* the CRM's integration: a supervisor certificate */
+	case CALLRAFT__REQUEST__OP_CUSTOMER_SHOW: /* personal data (national id, numbers) */
 	case CALLRAFT__REQUEST__OP_MEMBERS_LIST:
 	case CALLRAFT__REQUEST__OP_SITE_LIST:
 		return CLASS_SUPERVISE;

@@ -75,6 +75,8 @@ static const struct api_route api_routes[] = {
 	{HTTP_GET, "/v1/tickets/{code}", "ticket_show", NULL},
 	{HTTP_POST, "/v1/tickets/{code}/update", "ticket_update", NULL},
 
+	{HTTP_GET, "/v1/customers/{customer_id}", "customer_show", NULL},
+	{HTTP_POST, "/v1/customers/{customer_id}", "customer_set", NULL},
 	{HTTP_GET, "/v1/customers/{customer_id}/history", "customer_history", "history"},
 
 	{HTTP_GET, "/v1/queues/{queue}", "queue_show", "calls"},

@@ -43,6 +43,9 @@ _Static_assert(CALLRAFT_REQUEST_BYTES_MAX <= CALLRAFT_BATCH_BYTES_MAX, "one requ
 /* Network addresses "host:port". */
 #define CALLRAFT_ADDRESS_BYTES_MAX 128
 
+/* Phone numbers in one customer record (CustomerSet): a person's mobile, home and work lines with
+ * room to spare; the record stays small. */
+#define CALLRAFT_CUSTOMER_NUMBERS_MAX 8
 /* Customer tiers: 0 (regular) to 9; higher tiers are served first. */
 #define CALLRAFT_TIER_MAX 9
 /* Skills per agent: each is a queue the agent serves; `call next` seeks each queue's head. */

@@ -28,6 +28,7 @@ bool callraft_op_is_write(Callraft__Request__OpCase op)
 	case CALLRAFT__REQUEST__OP_SITE_DOWN:
 	case CALLRAFT__REQUEST__OP_SITE_UP:
 	case CALLRAFT__REQUEST__OP_SITE_HEARTBEAT:
+	case CALLRAFT__REQUEST__OP_CUSTOMER_SET:
 		return true;
 	default:
 		return false;
@@ -47,6 +48,7 @@ bool callraft_op_is_read(Callraft__Request__OpCase op)
 	case CALLRAFT__REQUEST__OP_STATS_GET:
 	case CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY:
 	case CALLRAFT__REQUEST__OP_SITE_LIST:
+	case CALLRAFT__REQUEST__OP_CUSTOMER_SHOW:
 		return true;
 	default:
 		return false;
@@ -109,6 +111,7 @@ void callraft_command_from_request(Callraft__Command *cmd, const Callraft__Reque
 		OP(SITE_DOWN, site_down)
 		OP(SITE_UP, site_up)
 		OP(SITE_HEARTBEAT, site_heartbeat)
+		OP(CUSTOMER_SET, customer_set)
 #undef OP
 	default:
 		cmd->op_case = CALLRAFT__COMMAND__OP__NOT_SET; /* not a write: state_validate refuses it */

@@ -248,6 +248,7 @@ static int dispatch(struct apply_ctx *c, const Callraft__Command *cmd)
 	case CALLRAFT__COMMAND__OP_SITE_DOWN: return op_site_down(c, cmd->site_down);
 	case CALLRAFT__COMMAND__OP_SITE_UP: return op_site_up(c, cmd->site_up);
 	case CALLRAFT__COMMAND__OP_SITE_HEARTBEAT: return op_site_heartbeat(c, cmd->site_heartbeat);
+	case CALLRAFT__COMMAND__OP_CUSTOMER_SET: return op_customer_set(c, cmd->customer_set);
 	case CALLRAFT__COMMAND__OP_TICK: return op_tick(c, cmd->tick);
 	default:
 		/* state_validate refuses every other case before we get here. */

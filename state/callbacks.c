@@ -376,6 +376,8 @@ int callbacks_end_site_lost(struct apply_ctx *c, Callraft__Call *call)
 	call->offer_expires_ms = 0;
 	call->dialing = false;
 	call->outcome = "site-lost";
+	if (history_add_detail(c, call->customer_id, "ended", call->call_id, "site-lost") != 0)
+		return -1;
 	if (!cfg.site_lost_no_callback && number[0] != '\0') {
 		Callraft__Call cb = CALLRAFT__CALL__INIT;
 		if (callback_id(c, id) != 0)

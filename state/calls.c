@@ -38,31 +38,6 @@
 
 #include "state_internal.h"
 
-/* Known agent: the customer's last agent has the call to themselves for known_agent_timeout_ms. */
-static int prefer_known_agent(struct apply_ctx *c, Callraft__Call *call)
-{
-	Callraft__QueueConfig cfg;
-	Callraft__Customer *cu;
-	int rc;
-
-	if (call->customer_id[0] == '\0')
-		return 0;
-	rc = store_get(c->s, c->txn, DB_CUSTOMERS, call->customer_id, strlen(call->customer_id),
-		       &callraft__customer__descriptor, (ProtobufCMessage **)&cu, "customer",
-		       call->customer_id, c->errmsg, c->errmsg_len);
-	if (rc != 0)
-		return rc < 0 ? -1 : 0;
-	rc = route_queue_config(c, call->queue, &cfg);
-	if (rc == 0 && cu->last_agent_id[0] != '\0' && cfg.known_agent_timeout_ms > 0) {
-		call->preferred_agent = cu->last_agent_id;
-		call->preferred_until_ms = c->now_ms + cfg.known_agent_timeout_ms;
-		ctx_own(c, &cu->base); /* the call borrows the agent id until the reply is packed */
-		return 0;
-	}
-	protobuf_c_message_free_unpacked(&cu->base, NULL);
-	return rc;
-}
-
 int op_call_enqueue(struct apply_ctx *c, const Callraft__CallEnqueue *op)
 {
 	Callraft__Call *call = &c->call, *old;
@@ -86,8 +61,10 @@ int op_call_enqueue(struct apply_ctx *c, const Callraft__CallEnqueue *op)
 	call->state = CALLRAFT__CALL_STATE__WAITING;
 	call->enqueued_ms = c->now_ms;
 	call->enqueue_seq = (c->index << CALLRAFT_BATCH_POSITION_BITS) | c->position;
+	if (customer_apply_tier(c, call, op->tier_override) != 0)
+		return -1;
 	rc = callbacks_redial(c, call);
-	if (rc < 0 || (rc == 0 && prefer_known_agent(c, call) != 0))
+	if (rc < 0 || (rc == 0 && customer_prefer(c, call) != 0))
 		return -1;
 	if (callbacks_number_put(c, call) != 0)
 		return -1;
@@ -223,6 +200,8 @@ int op_call_answer(struct apply_ctx *c, const Callraft__CallAnswer *op)
 	call->offer_expires_ms = 0;
 	call->dialing = false;
 	return (stats_count(c, call, STATS_ANSWER) != 0 || queue_wait_answered(c, call) != 0 ||
+		history_add_detail(c, call->customer_id, "answered", call->call_id,
+				   call->agent_id) != 0 ||
 		ctx_put_call(c, call) != 0)
 		   ? -1
 		   : 0;
@@ -282,19 +261,13 @@ static int free_agent(struct apply_ctx *c)
 static int after_talk(struct apply_ctx *c)
 {
 	Callraft__QueueConfig cfg;
-	Callraft__Customer cu = CALLRAFT__CUSTOMER__INIT;
 	Callraft__Agent *a = &c->agent;
 
 	if (load_holder(c) != 0 || route_queue_config(c, c->call.queue, &cfg) != 0)
 		return -1;
-	if (c->call.customer_id[0] != '\0') {
-		cu.customer_id = c->call.customer_id;
-		cu.last_agent_id = a->agent_id;
-		cu.last_call_ms = c->now_ms;
-		if (store_put(c->s, c->txn, DB_CUSTOMERS, cu.customer_id, strlen(cu.customer_id),
-			      &cu.base, "customer", cu.customer_id, c->errmsg, c->errmsg_len) != 0)
-			return -1;
-	}
+	if (c->call.customer_id[0] != '\0' &&
+	    customer_talked(c, c->call.customer_id, a->agent_id) != 0)
+		return -1;
 	if (cfg.wrap_up_ms <= 0)
 		return route_release_agent(c, a);
 	a->state = CALLRAFT__AGENT_STATE__WRAP_UP;
@@ -331,6 +304,9 @@ int op_call_end(struct apply_ctx *c, const Callraft__CallEnd *op)
 	c->call.state = CALLRAFT__CALL_STATE__ENDED;
 	c->call.ended_ms = c->now_ms;
 	c->call.dialing = false;
+	if (history_add_detail(c, c->call.customer_id, "ended", c->call.call_id,
+			       op->agent_id) != 0)
+		return -1;
 	return ctx_put_call(c, &c->call);
 }
 
@@ -363,5 +339,7 @@ int op_call_abandon(struct apply_ctx *c, const Callraft__CallAbandon *op)
 		return -1;
 	c->call.state = CALLRAFT__CALL_STATE__ABANDONED;
 	c->call.ended_ms = c->now_ms;
+	if (history_add(c, c->call.customer_id, "abandoned", c->call.call_id) != 0)
+		return -1;
 	return ctx_put_call(c, &c->call);
 }

@@ -10,6 +10,12 @@
 
 int history_add(struct apply_ctx *c, const char *customer_id, const char *kind, const char *id)
 {
+	return history_add_detail(c, customer_id, kind, id, "");
+}
+
+int history_add_detail(struct apply_ctx *c, const char *customer_id, const char *kind,
+		       const char *id, const char *detail)
+{
 	Callraft__HistoryItem h = CALLRAFT__HISTORY_ITEM__INIT;
 	uint8_t key[HIST_KEY_BYTES_MAX];
 	size_t n = customer_id != NULL ? strlen(customer_id) : 0;
@@ -24,6 +30,7 @@ int history_add(struct apply_ctx *c, const char *customer_id, const char *kind, 
 	h.at_ms = c->now_ms;
 	h.kind = (char *)kind;
 	h.id = (char *)id;
+	h.detail = (char *)detail;
 	return store_put(c->s, c->txn, DB_CUST_HIST, key, n + 17, &h.base, "history", customer_id,
 			 c->errmsg, c->errmsg_len);
 }

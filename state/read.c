@@ -386,6 +386,10 @@ static bool read_valid(struct read *r, const Callraft__Request *q)
 				   m, n) &&
 		     stats_get_valid(q->stats_get, m, n);
 		break;
+	case CALLRAFT__REQUEST__OP_CUSTOMER_SHOW:
+		ok = validate_id("customer_show", "customer_id", q->customer_show->customer_id, true, m,
+				 n);
+		break;
 	case CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY:
 		ok = validate_id("customer_history", "customer_id", q->customer_history->customer_id,
 				 true, m, n) &&
@@ -408,7 +412,8 @@ static bool is_read(Callraft__Request__OpCase op)
 	       op == CALLRAFT__REQUEST__OP_AGENT_SHOW || op == CALLRAFT__REQUEST__OP_AGENT_LIST ||
 	       op == CALLRAFT__REQUEST__OP_TICKET_SHOW || op == CALLRAFT__REQUEST__OP_TICKET_LIST ||
 	       op == CALLRAFT__REQUEST__OP_MEMBERS_LIST || op == CALLRAFT__REQUEST__OP_STATS_GET ||
-	       op == CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY || op == CALLRAFT__REQUEST__OP_SITE_LIST;
+	       op == CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY || op == CALLRAFT__REQUEST__OP_SITE_LIST ||
+	       op == CALLRAFT__REQUEST__OP_CUSTOMER_SHOW;
 }
 
 static void r_events(struct read *r, const Callraft__EventsRead *q)
@@ -487,6 +492,10 @@ static void read_dispatch(struct read *r, const Callraft__Request *q)
 	case CALLRAFT__REQUEST__OP_STATS_GET: r_stats(r, q->stats_get); break;
 	case CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY: r_customer_history(r, q->customer_history); break;
 	case CALLRAFT__REQUEST__OP_SITE_LIST: r_site_list(r); break;
+	case CALLRAFT__REQUEST__OP_CUSTOMER_SHOW:
+		r_show(r, DB_CUSTOMERS, "customer", q->customer_show->customer_id,
+		       &callraft__customer__descriptor, (ProtobufCMessage **)&p->customer);
+		break;
 	default: break;
 	}
 }

@@ -13,6 +13,7 @@
  *   calls.c        a call's life (enqueue, next, answer, end, abandon).
  *   agents.c       an agent's presence (login, set state, logout).
  *   tickets.c      tickets and their notes.
+ *   customers.c    issue 16: the CRM's customer record; a call's tier and preferred agent.
  *   members.c      the member table (log-only upsert/delete, lookups).
  *   callbacks.c    callbacks (in-queue, scheduled, voicemail), dial attempts, site loss, redial.
  *   routing.c      issue #3: timers, the choice of `call next` (tiers, aging, overflow, known
@@ -430,6 +431,21 @@ int callbacks_end_site_lost(struct apply_ctx *c, Callraft__Call *call);
 /* ---- history.c -------------------------------------------------------------------------- */
 /* Appends a line to the customer's contact history (nothing if customer_id is empty). */
 int history_add(struct apply_ctx *c, const char *customer_id, const char *kind, const char *id);
+/* The same with a detail (the outcome lines of a call: answered, ended, abandoned). */
+int history_add_detail(struct apply_ctx *c, const char *customer_id, const char *kind,
+		       const char *id, const char *detail);
+
+/* ---- customers.c ------------------------------------------------------------------------ */
+/* The customer's row: 0 with *out (free it, or ctx_own it), 1 when there is none (or no id),
+ * -1 on a store error. */
+int customer_get(struct apply_ctx *c, const char *customer_id, Callraft__Customer **out);
+int op_customer_set(struct apply_ctx *c, const Callraft__CustomerSet *op);
+/* After a talk: agent_id is the customer's last agent (the CRM's fields are kept). */
+int customer_talked(struct apply_ctx *c, const char *customer_id, const char *agent_id);
+/* An enqueued call's tier from the customer's record unless tier_override; its preferred agent
+ * (the record's, else the last agent) for the queue's known_agent_timeout_ms. */
+int customer_apply_tier(struct apply_ctx *c, Callraft__Call *call, bool tier_override);
+int customer_prefer(struct apply_ctx *c, Callraft__Call *call);
 
 /* ---- sitewatch.c (issue 12): the Tick's liveness decisions ------------------------------ */
 int op_site_heartbeat(struct apply_ctx *c, const Callraft__SiteHeartbeat *op);

@@ -46,6 +46,7 @@ const char *validate_op_name(const Callraft__Command *cmd)
 	case CALLRAFT__COMMAND__OP_SITE_DOWN: return "site_down";
 	case CALLRAFT__COMMAND__OP_SITE_UP: return "site_up";
 	case CALLRAFT__COMMAND__OP_SITE_HEARTBEAT: return "site_heartbeat";
+	case CALLRAFT__COMMAND__OP_CUSTOMER_SET: return "customer_set";
 	case CALLRAFT__COMMAND__OP_TICK: return "tick";
 	default: return "command";
 	}
@@ -360,6 +361,58 @@ static bool v_site_configure(const char *ctx, const Callraft__SiteConfigure *op,
 		       CALLRAFT_CONTACT_TIMEOUT_MS_MIN, CALLRAFT_CONFIG_MS_MAX, m, n);
 }
 
+/* A national id (kodemelli): 10 digits, the last a check digit: r = sum(d[i] x (10 - i), i < 9)
+ * mod 11; the check digit is r when r < 2, else 11 - r. */
+static bool v_national_id(const char *ctx, const char *v, char *m, size_t n)
+{
+	unsigned sum = 0;
+	size_t len = v != NULL ? strlen(v) : 0;
+
+	if (len == 0)
+		return true;
+	if (len != 10) {
+		snprintf(m, n, "%s: national_id: %zu characters, not 10 digits", ctx, len);
+		return false;
+	}
+	for (size_t i = 0; i < 10; i++)
+		if (v[i] < '0' || v[i] > '9')
+			return bad_char(ctx, "national_id", v, i, "0-9", m, n);
+	for (size_t i = 0; i < 9; i++)
+		sum += (unsigned)(v[i] - '0') * (unsigned)(10 - i);
+	unsigned r = sum % 11, check = r < 2 ? r : 11 - r;
+	if ((unsigned)(v[9] - '0') != check) {
+		snprintf(m, n, "%s: national_id: '%s' fails its check digit", ctx, v);
+		return false;
+	}
+	return true;
+}
+
+static bool v_customer_set(const char *ctx, const Callraft__CustomerSet *op, char *m, size_t n)
+{
+	if (!validate_id(ctx, "customer_id", op->customer_id, true, m, n) ||
+	    !v_range(ctx, "tier", true, op->tier, 0, CALLRAFT_TIER_MAX, m, n) ||
+	    !validate_id(ctx, "preferred_agent", op->preferred_agent, false, m, n) ||
+	    !v_national_id(ctx, op->national_id, m, n) ||
+	    !validate_id(ctx, "crm_id", op->crm_id, false, m, n))
+		return false;
+	if (op->n_phone_numbers > CALLRAFT_CUSTOMER_NUMBERS_MAX) {
+		snprintf(m, n, "%s: phone_numbers: %zu given (at most %d)", ctx, op->n_phone_numbers,
+			 CALLRAFT_CUSTOMER_NUMBERS_MAX);
+		return false;
+	}
+	for (size_t i = 0; i < op->n_phone_numbers; i++) {
+		if (!check_phone(ctx, "phone_numbers", op->phone_numbers[i], true, m, n))
+			return false;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(op->phone_numbers[i], op->phone_numbers[j]) == 0) {
+				snprintf(m, n, "%s: phone_numbers: duplicate '%s'", ctx,
+					 op->phone_numbers[i]);
+				return false;
+			}
+	}
+	return true;
+}
+
 /* The fields shared by scheduled and voicemail callbacks. */
 static bool v_callback(const char *ctx, const char *id, const char *customer, const char *number,
 		       const char *queue, uint32_t tier, char *m, size_t n)
@@ -409,6 +462,7 @@ static bool v_routing(const char *ctx, const Callraft__Command *c, char *m, size
 	case CALLRAFT__COMMAND__OP_SITE_HEARTBEAT:
 		return validate_name(ctx, "site", c->site_heartbeat->site, CALLRAFT_SITE_BYTES_MAX, true,
 				     m, n);
+	case CALLRAFT__COMMAND__OP_CUSTOMER_SET: return v_customer_set(ctx, c->customer_set, m, n);
 	case CALLRAFT__COMMAND__OP_TICK:
 		if (c->client_id != 0) {
 			snprintf(m, n, "%s: only the leader writes ticks", ctx);

@@ -168,6 +168,21 @@ req("POST", "/v1/callbacks/voicemail", body={"callback_id": "vm-1", "number": "+
                                               "queue": "sales", "site": "tehran"})
 d = req("GET", "/v1/customers/{customer_id}/history", {"customer_id": "cust-1"}, query="?limit=20")
 assert len(d["history"]) >= 2, d
+# the CRM's customer record (issue 16 item 5): set, shown, refused when bad, the tier of a call
+req("POST", "/v1/customers/{customer_id}", {"customer_id": "cust-9"},
+    {"tier": 3, "phone_numbers": ["+989121234567"], "national_id": "0499370899", "sms_consent": True})
+d = req("GET", "/v1/customers/{customer_id}", {"customer_id": "cust-9"})
+assert d["customer"]["record"] and d["customer"]["tier"] == 3, d
+assert d["customer"]["phone_numbers"] == ["+989121234567"] and d["customer"]["sms_consent"], d
+d = req("POST", "/v1/customers/{customer_id}", {"customer_id": "cust-9"},
+        {"tier": 0, "national_id": "0499370898"}, want=400)
+assert d["code"] == "INVALID_ARGUMENT" and "check digit" in d["message"], d
+assert req("GET", "/v1/customers/{customer_id}", {"customer_id": "cust-9"})["customer"]["tier"] == 3
+d = req("POST", "/v1/calls", body=dict(enq, call_id="it-c9", customer_id="cust-9", tier=0,
+                                       caller_number="+989121234567"))
+assert d["call"]["tier"] == 3, d  # the record's tier, not the PBX's
+req("POST", "/v1/calls/{call_id}/abandon", {"call_id": "it-c9"})
+req("GET", "/v1/customers/{customer_id}", {"customer_id": "nobody"}, want=404)
 d = req("GET", "/v1/stats")
 assert any(s["scope"] == "queue" and s["name"] == "sales" for s in d["stats"]), d
 req("GET", "/v1/stats", query="?queue=sales&site=tehran")

@@ -416,6 +416,8 @@ static void request_is_write_for_every_op(void **state)
 	    {CALLRAFT__REQUEST__OP_SITE_DOWN, true},
 	    {CALLRAFT__REQUEST__OP_SITE_UP, true},
 	    {CALLRAFT__REQUEST__OP_SITE_HEARTBEAT, true},
+	    {CALLRAFT__REQUEST__OP_CUSTOMER_SET, true},
+	    {CALLRAFT__REQUEST__OP_CUSTOMER_SHOW, false},
 	    {CALLRAFT__REQUEST__OP_STATS_GET, false},
 	    {CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY, false},
 	    {CALLRAFT__REQUEST__OP_SITE_LIST, false},

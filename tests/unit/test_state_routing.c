@@ -756,6 +756,231 @@ static void test_property_top_tier_never_waits_and_no_tier_starves(void **state)
 	}
 }
 
+/* ==== issue 16 item 5: customers ============================================================ */
+
+struct cust_cmd {
+	Callraft__Command cmd;
+	Callraft__CustomerSet op;
+	char *numbers[CALLRAFT_CUSTOMER_NUMBERS_MAX + 1];
+};
+
+/* CustomerSet of `id`: tier, preferred agent, numbers (comma-separated in `numbers`, "" none),
+ * national id, CRM id, SMS consent. */
+static Callraft__Command *c_customer(struct cust_cmd *b, const char *id, uint32_t tier,
+				     const char *preferred, const char *numbers, const char *nid,
+				     const char *crm, bool sms)
+{
+	static char copy[512];
+	b->cmd = (Callraft__Command)CALLRAFT__COMMAND__INIT;
+	b->op = (Callraft__CustomerSet)CALLRAFT__CUSTOMER_SET__INIT;
+	b->cmd.op_case = CALLRAFT__COMMAND__OP_CUSTOMER_SET;
+	b->cmd.customer_set = &b->op;
+	b->op.customer_id = (char *)id;
+	b->op.tier = tier;
+	b->op.preferred_agent = (char *)preferred;
+	b->op.national_id = (char *)nid;
+	b->op.crm_id = (char *)crm;
+	b->op.sms_consent = sms;
+	snprintf(copy, sizeof copy, "%s", numbers);
+	for (char *p = copy[0] ? copy : NULL, *next; p != NULL; p = next) {
+		next = strchr(p, ',');
+		if (next != NULL)
+			*next++ = '\0';
+		b->numbers[b->op.n_phone_numbers++] = p;
+	}
+	b->op.phone_numbers = b->numbers;
+	return &b->cmd;
+}
+
+/* customer_show: the reply (free it) with code and customer. */
+static Callraft__Reply *customer_show(struct fx *f, const char *id)
+{
+	Callraft__Request q = CALLRAFT__REQUEST__INIT;
+	Callraft__CustomerShow op = CALLRAFT__CUSTOMER_SHOW__INIT;
+	op.customer_id = (char *)id;
+	q.op_case = CALLRAFT__REQUEST__OP_CUSTOMER_SHOW;
+	q.customer_show = &op;
+	return read_req(f, &q);
+}
+
+static uint32_t tier_of(struct fx *f, const char *call_id)
+{
+	Callraft__Reply *keep;
+	uint32_t t = call_get(f, call_id, &keep)->tier;
+	callraft__reply__free_unpacked(keep, NULL);
+	return t;
+}
+
+/* The CRM's record gives a call its tier unless the PBX overrides it; a customer without a record
+ * keeps the PBX's tier; talking to an agent keeps the record, and setting the record keeps the
+ * last agent. */
+static void test_customer_record_gives_the_tier_unless_the_pbx_overrides(void **state)
+{
+	struct fx *f = *state;
+	struct cust_cmd cc;
+	struct cb b;
+
+	register_client(f);
+	OK(f, c_login(&b, "a1", "tehran"));
+	OK(f, c_customer(&cc, "cust-1", 3, "", "+989121234567,+982155501001", "0499370899",
+			 "crm-88", true));
+	Callraft__Reply *r = customer_show(f, "cust-1");
+	assert_int_equal(r->code, CALLRAFT__CODE__OK);
+	assert_true(r->customer->record && r->customer->tier == 3 && r->customer->sms_consent);
+	assert_int_equal(r->customer->n_phone_numbers, 2);
+	assert_string_equal(r->customer->phone_numbers[1], "+982155501001");
+	assert_string_equal(r->customer->national_id, "0499370899");
+	assert_string_equal(r->customer->crm_id, "crm-88");
+	assert_int_equal(r->customer->updated_ms, f->time_ms);
+	callraft__reply__free_unpacked(r, NULL);
+
+	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+989121234567", "cust-1")); /* PBX says regular */
+	assert_int_equal(tier_of(f, "c1"), 3);				   /* the club says diamond */
+	c_enqueue(&b, "c2", "tehran", 1, "+989121234568", "cust-1");
+	b.op.enq.tier_override = true;
+	OK(f, &b.cmd);
+	assert_int_equal(tier_of(f, "c2"), 1); /* the PBX overrides */
+	OK(f, c_enqueue(&b, "c3", "tehran", 2, "+989121234569", "cust-none"));
+	assert_int_equal(tier_of(f, "c3"), 2); /* no record: the PBX's tier */
+
+	assert_string_equal(serve(f, "a1"), "c1");
+	r = customer_show(f, "cust-1");
+	assert_string_equal(r->customer->last_agent_id, "a1");
+	assert_true(r->customer->record && r->customer->tier == 3); /* kept by the talk */
+	assert_string_equal(r->customer->crm_id, "crm-88");
+	callraft__reply__free_unpacked(r, NULL);
+	f->time_ms += 1000;
+	OK(f, c_customer(&cc, "cust-1", 2, "", "", "", "", false)); /* the whole record again */
+	r = customer_show(f, "cust-1");
+	assert_string_equal(r->customer->last_agent_id, "a1"); /* kept by the set */
+	assert_int_equal(r->customer->tier, 2);
+	assert_int_equal(r->customer->n_phone_numbers, 0);
+	assert_string_equal(r->customer->national_id, "");
+	assert_false(r->customer->sms_consent);
+	callraft__reply__free_unpacked(r, NULL);
+	r = customer_show(f, "cust-none");
+	assert_int_equal(r->code, CALLRAFT__CODE__NOT_FOUND);
+	callraft__reply__free_unpacked(r, NULL);
+}
+
+/* Bad records are refused with a clear message and change nothing. */
+static void test_customer_set_is_validated_and_changes_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct cust_cmd cc;
+	static const struct {
+		uint32_t tier;
+		const char *numbers, *nid, *agent, *want;
+	} bad[] = {
+	    {10, "", "", "", "tier: out of range"},
+	    {0, "", "0499370898", "", "fails its check digit"},
+	    {0, "", "049937089", "", "not 10 digits"},
+	    {0, "", "04993708x9", "", "bad character"},
+	    {0, "+98912,+98912", "", "", "duplicate '+98912'"},
+	    {0, "+98-912", "", "", "phone_numbers: bad character"},
+	    {0, "1,2,3,4,5,6,7,8,9", "", "", "9 given (at most 8)"},
+	    {0, "", "", "a b", "preferred_agent: bad character"},
+	};
+
+	register_client(f);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		Callraft__Reply *r = run(f, c_customer(&cc, "cust-x", bad[i].tier, bad[i].agent,
+						       bad[i].numbers, bad[i].nid, "", false));
+		assert_int_equal(r->code, CALLRAFT__CODE__INVALID_ARGUMENT);
+		if (strstr(r->message, bad[i].want) == NULL)
+			fail_msg("case %zu: '%s' does not say '%s'", i, r->message, bad[i].want);
+		callraft__reply__free_unpacked(r, NULL);
+	}
+	Callraft__Reply *r = customer_show(f, "cust-x");
+	assert_int_equal(r->code, CALLRAFT__CODE__NOT_FOUND);
+	callraft__reply__free_unpacked(r, NULL);
+	OK(f, c_customer(&cc, "cust-x", 9, "", "1,2,3,4,5,6,7,8", "0000000000", "", false));
+}
+
+/* A preferred agent in the record holds the customer's calls like a known agent (for the queue's
+ * known_agent_timeout_ms while reachable), ahead of the last agent; never a top-tier caller. */
+static void test_customer_preferred_agent_holds_their_calls(void **state)
+{
+	struct fx *f = *state;
+	struct cust_cmd cc;
+	struct cb b;
+
+	register_client(f);
+	OK(f, c_login(&b, "a1", "tehran"));
+	OK(f, c_login(&b, "a2", "tehran"));
+	OK(f, c_enqueue(&b, "c0", "tehran", 0, "+989120000000", "cust-p"));
+	assert_string_equal(serve(f, "a1"), "c0"); /* a1: the last agent */
+	OK(f, c_customer(&cc, "cust-p", 0, "a2", "", "", "", false));
+	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+989120000001", "cust-p"));
+	int64_t enq = f->time_ms;
+	Callraft__Reply *keep;
+	assert_string_equal(call_get(f, "c1", &keep)->preferred_agent, "a2");
+	callraft__reply__free_unpacked(keep, NULL);
+	assert_null(next(f, "a1", NULL, NULL, NULL)); /* held for a2 */
+	f->time_ms = enq + CALLRAFT_KNOWN_AGENT_TIMEOUT_MS_DEFAULT;
+	OK(f, c_heartbeat(&b, "a2"));
+	assert_string_equal(next(f, "a1", NULL, NULL, NULL), "c1"); /* then anyone */
+	OK(f, c_customer(&cc, "cust-p", 3, "a2", "", "", "", false));
+	OK(f, c_login(&b, "a3", "tehran"));
+	OK(f, c_enqueue(&b, "c2", "tehran", 0, "+989120000002", "cust-p"));
+	assert_string_equal(next(f, "a3", NULL, NULL, NULL), "c2"); /* diamond: nobody holds it */
+}
+
+/* `customer history` lists every call, callback, ticket and outcome in order, page by page. */
+static void test_customer_history_has_every_contact_and_outcome_in_order(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	uint64_t term, index;
+
+	register_client(f);
+	OK(f, c_login(&b, "a1", "tehran"));
+	OK(f, c_enqueue(&b, "h1", "tehran", 0, "+989120000001", "cust-h"));
+	f->time_ms += 1000;
+	assert_string_equal(next(f, "a1", &term, &index, NULL), "h1");
+	OK(f, c_answer(&b, "h1", "a1", term, index));
+	f->time_ms += 1000;
+	OK(f, c_end(&b, "h1", "a1"));
+	f->time_ms += 1000;
+	OK(f, c_enqueue(&b, "h2", "tehran", 0, "+989120000002", "cust-h"));
+	OK(f, c_abandon(&b, "h2"));
+	SET_OP(&b, TICKET_OPEN, ticket_open, topen, CALLRAFT__TICKET_OPEN__INIT);
+	b.op.topen.customer_id = "cust-h";
+	b.op.topen.category = "complaint";
+	b.op.topen.call_id = "h1";
+	OK(f, &b.cmd);
+	static const char *const want[][3] = {{"call", "h1", ""},	 {"answered", "h1", "a1"},
+					      {"ended", "h1", "a1"},	 {"call", "h2", ""},
+					      {"abandoned", "h2", ""}, {"ticket", "", ""}};
+	size_t seen = 0;
+	ProtobufCBinaryData cursor = {0, NULL};
+	uint8_t cursor_buf[128];
+	do { /* pages of 2 */
+		Callraft__Request q = CALLRAFT__REQUEST__INIT;
+		Callraft__CustomerHistory op = CALLRAFT__CUSTOMER_HISTORY__INIT;
+		op.customer_id = "cust-h";
+		op.limit = 2;
+		op.cursor = cursor;
+		q.op_case = CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY;
+		q.customer_history = &op;
+		Callraft__Reply *r = read_req(f, &q);
+		assert_int_equal(r->code, CALLRAFT__CODE__OK);
+		assert_true(r->n_history <= 2);
+		for (size_t i = 0; i < r->n_history; i++, seen++) {
+			assert_true(seen < 6);
+			assert_string_equal(r->history[i]->kind, want[seen][0]);
+			if (want[seen][1][0] != '\0')
+				assert_string_equal(r->history[i]->id, want[seen][1]);
+			assert_string_equal(r->history[i]->detail, want[seen][2]);
+		}
+		assert_true(r->next_cursor.len <= sizeof cursor_buf);
+		memcpy(cursor_buf, r->next_cursor.data, r->next_cursor.len);
+		cursor = (ProtobufCBinaryData){r->next_cursor.len, cursor_buf};
+		callraft__reply__free_unpacked(r, NULL);
+	} while (cursor.len > 0);
+	assert_int_equal(seen, 6);
+}
+
 /* ==== 6. overflow between sites =========================================================== */
 
 static void test_overflow_to_other_site_at_exact_boundary(void **state)
@@ -1817,6 +2042,10 @@ int main(void)
 	    T(test_top_tier_is_offered_at_once_to_a_ready_agent),
 	    T(test_next_free_agent_takes_the_top_tier_first),
 	    T(test_property_top_tier_never_waits_and_no_tier_starves),
+	    T(test_customer_record_gives_the_tier_unless_the_pbx_overrides),
+	    T(test_customer_set_is_validated_and_changes_nothing),
+	    T(test_customer_preferred_agent_holds_their_calls),
+	    T(test_customer_history_has_every_contact_and_outcome_in_order),
 	    T(test_aging_is_capped_below_top_tier),
 	    T(test_overflow_to_other_site_at_exact_boundary),
 	    T(test_overflow_keeps_place_and_own_site_is_never_held_back),
