@@ -40,7 +40,9 @@ json_object *cli_json_call(const Callraft__Call *call)
 	if (call->callback)
 		cli_json_fields(o, &call->base, "callback", "callback_number", "dial_attempts", NULL);
 	if (call->preferred_agent[0] != '\0')
-		cli_json_fields(o, &call->base, "preferred_agent", NULL);
+		cli_json_fields(o, &call->base, "preferred_agent", "preferred_until_ms", NULL);
+	if (call->release_ms != 0) /* a scheduled or voicemail callback: when it enters the queue */
+		cli_json_fields(o, &call->base, "release_ms", NULL);
 	cli_json_fields(o, &call->base, "offer_expires_ms", NULL);
 	/* What a site loss or a redial did to it (docs/routing.md). */
 	if (call->converted_ms != 0)
@@ -282,6 +284,16 @@ static void cli_print_call_text(const Callraft__Call *call, uint64_t position,
 	       OR_DASH(call->customer_id), tier, OR_DASH(call->arrival_site),
 	       OR_DASH(call->agent_id), enqueued, offered, answered, ended, token,
 	       OR_DASH(call->ticket_code));
+	if (call->state == CALLRAFT__CALL_STATE__SCHEDULED) {
+		char release[32];
+		cli_format_time(call->release_ms, release, sizeof release);
+		printf("release:   %s\n", release);
+	}
+	if (call->preferred_agent[0] != '\0') {
+		char until[32];
+		cli_format_time(call->preferred_until_ms, until, sizeof until);
+		printf("held for:  %s until %s\n", call->preferred_agent, until);
+	}
 	if (position != 0) { /* a waiting call: its place in the queue's routing order */
 		char wait[64] = "unknown (the queue has answered nobody yet)";
 		if (expected_wait_ms >= 0)
