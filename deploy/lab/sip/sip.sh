@@ -5,11 +5,13 @@
 #
 #   sip.sh up [--agents N]            the lab (lab.sh up, if none is up), then the SIP layer: N agents
 #                                     per site (default 6: odd ones sales, even ones support)
-#   sip.sh calls --rate R --count N [--out DIR] [--run TAG]
+#   sip.sh calls --rate R --count N [--out DIR] [--run TAG] [--impatient PCT]
 #                                     N callers at R calls/s from the carrier's side, bounded in time
 #                                     (waits for them; SIPp statistics and logs in DIR)
 #   sip.sh calls-bg ...               the same in the background (pid in DIR/caller.pid)
 #   sip.sh kill-site SITE             SIGKILL of a whole site: its nodes, its SIP server, its phones
+#   sip.sh collect DIR [SITE]         callraft's events, agents, phones' and carrier's logs into DIR
+#                                     (for check_sip.py)
 #   sip.sh show                       what runs
 #   sip.sh down                       stop everything of the SIP layer, then lab.sh down
 #
@@ -72,8 +74,9 @@ ns_carrier_create() {
 }
 
 write_site_local() { # SITE
-  local s=$1 n d nodes a b
+  local s=$1 n d nodes a b peers="" p
   n=$(site_num "$s"); d=$sip/$s
+  for p in $call_sites; do [ "$p" = "$s" ] || peers="$peers${peers:+;}$p=10.$(site_num "$p").0.20:5060"; done
   nodes=$("$labsh" nodes "$s")
   a=$(echo "$nodes" | sed -n 1p); b=$(echo "$nodes" | sed -n 2p); b=${b:-$a}
   cp "$here/site.cfg" "$d/kamailio.cfg"
@@ -84,13 +87,15 @@ write_site_local() { # SITE
 #!substdef "!NODE_A!$(node_url "$a")!"
 #!substdef "!NODE_B!$(node_url "$b")!"
 #!substdef "!TLS_CA!$certs/ca.crt!"
-#!substdef "!TLS_CERT!$certs/pbx-$s.crt!"
-#!substdef "!TLS_KEY!$certs/pbx-$s.key!"
+#!substdef "!TLS_CERT!$certs/sip-$s.crt!"
+#!substdef "!TLS_KEY!$certs/sip-$s.key!"
 #!substdef "!ASYNC_WORKERS!${SIP_ASYNC_WORKERS:-48}!"
 #!substdef "!WAIT_MS!${SIP_WAIT_MS:-5000}!"
 #!substdef "!HOLD_ROUNDS!${SIP_HOLD_ROUNDS:-12}!"
 #!substdef "!RING_MS!${SIP_RING_MS:-8000}!"
 #!substdef "!HOLD_TIMER_MS!$(( (${SIP_HOLD_ROUNDS:-12} + 2) * ${SIP_WAIT_MS:-5000} + 10000 ))!"
+#!substdef "!MAX_RINGS!${SIP_MAX_RINGS:-6}!"
+#!substdef "!PEER_SITES!$peers!"
 #!substdef "!HTTP_TIMEOUT_S!$(( ${SIP_WAIT_MS:-5000} / 1000 + 4 ))!"
 EOF
 }
@@ -147,7 +152,9 @@ up() {
     n=$(site_num "$s"); mkdir -p "$sip/$s"
     ip -n "$ns-$s" addr add "10.$n.0.20/24" dev eth0
     ip -n "$ns-$s" addr add "10.$n.0.30/24" dev eth0
-    [ -f "$certs/pbx-$s.crt" ] || "$root/deploy/certs.sh" issue "$certs" client "pbx-$s" pbx --site "$s" >/dev/null
+    # Role pbx for the whole center, not --site: a site's SIP server answers and rejects offers
+    # made to agents of the other site too (the calls it queued and rang there).
+    [ -f "$certs/sip-$s.crt" ] || "$root/deploy/certs.sh" issue "$certs" client "sip-$s" pbx >/dev/null
     write_site_local "$s"
   done
   # The queues: offers outlive the ring timeout (site.cfg), so callraft never re-offers a call
@@ -203,7 +210,7 @@ import json,sys; print(sum(1 for a in json.load(sys.stdin)["agents"] if a.get("p
 }
 
 calls() { # --rate R --count N [--out DIR] [--run TAG] [--bg]
-  local rate=2 count=10 out=$sip/calls run bg=0
+  local rate=2 count=10 out=$sip/calls run bg=0 impatient=10
   run=r$(date +%s)
   while [ $# -gt 0 ]; do
     case "$1" in
@@ -211,20 +218,27 @@ calls() { # --rate R --count N [--out DIR] [--run TAG] [--bg]
       --count) count=$2; shift 2;;
       --out) out=$2; shift 2;;
       --run) run=$2; shift 2;;
+      --impatient) impatient=$2; shift 2;;
       --bg) bg=1; shift;;
       *) die "calls: unknown option '$1'";;
     esac
   done
   [ -e "$sip/up" ] || die "no SIP lab up (sip.sh up)"
   mkdir -p "$out"
-  # Callers: 60 % dial sales, 40 % support; numbers +98917<7 digits>.
-  python3 - "$count" "$run" > "$out/callers.csv" <<'PY'
+  # Callers: 60 % dial sales, 40 % support; numbers +98917<7 digits>; --impatient PCT of them
+  # hang up while waiting (half after 1.5 s, half after 4 s), taken from the later two thirds of
+  # the run (when a queue has built up); the choices are seeded by the run tag.
+  python3 - "$count" "$run" "$impatient" > "$out/callers.csv" <<'PY'
 import random, sys
-n, run = int(sys.argv[1]), sys.argv[2]
+n, run, imp = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
 rnd = random.Random(run)
+late = list(range(n // 3, n))
+k = min(len(late), round(n * imp / 100))
+impatient = rnd.sample(late, k)
 print("SEQUENTIAL")
 for i in range(n):
-    print("%s;+98917%07d" % ("1000" if rnd.random() < 0.6 else "2000", rnd.randrange(10**7)))
+    cls = "patient" if i not in impatient else "short" if impatient.index(i) % 2 == 0 else "long"
+    print("%s;+98917%07d;%s" % ("1000" if rnd.random() < 0.6 else "2000", rnd.randrange(10**7), cls))
 PY
   # Bounded: N calls, and the whole run within N/R + 120 s.
   local limit=$(( count / (rate > 0 ? rate : 1) + 120 ))
@@ -256,6 +270,25 @@ kill_site() {
   say "site $s killed (nodes, SIP server, phones)"
 }
 
+# Saves what check_sip.py reads into DIR: callraft's event stream from the start (from a node of
+# SITE, or of the first site with a running node), every agent, the phones' and carrier's logs.
+collect() { # DIR [SITE]
+  local out=$1 s=${2:-} i node=""
+  mkdir -p "$out"
+  for i in $("$labsh" nodes ${s:+"$s"}); do
+    if [ -f "$lab/node$i/pid" ] && kill -0 "$(cat "$lab/node$i/pid")" 2>/dev/null; then node=$i; break; fi
+  done
+  [ -n "$node" ] || die "collect: no running node${s:+ in $s}"
+  s=$("$labsh" site-of "$node")
+  in_ns "$s" curl -sN --max-time 6 --cacert "$certs/ca.crt" --cert "$certs/admin.crt" --key "$certs/admin.key" \
+    "$(node_url "$node")/v1/events?from=1" > "$out/events.sse" || true
+  admin_curl "$s" -f "$(node_url "$node")/v1/agents?stale=true" > "$out/agents.json"
+  for s in $call_sites; do cp "$sip/$s/phones.log" "$out/phones-$s.log" 2>/dev/null || : > "$out/phones-$s.log"
+    cp "$sip/$s/kamailio.log" "$out/kamailio-$s.log" 2>/dev/null || true; done
+  cp "$sip/carrier/kamailio.log" "$out/kamailio-carrier.log"
+  say "collected into $out (events from node $node)"
+}
+
 show() {
   local f p
   for f in "$sip"/*/kamailio.pid "$sip"/*/phones.pid; do
@@ -282,6 +315,7 @@ case "$cmd" in
   calls) calls "$@" ;;
   calls-bg) calls --bg "$@" ;;
   kill-site) kill_site "$1" ;;
+  collect) collect "$@" ;;
   show) show ;;
   down) down ;;
   *) sed -n '2,26p' "$0"; exit 2 ;;

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Real telephony through the cluster (issue 17): the SIP lab (deploy/lab/sip/sip.sh) on the
+# namespace lab: a carrier Kamailio, a Kamailio per call-center site, SIPp callers and agents'
+# phones. 30 callers at 3 calls/s to 4 agents (2 per site: one sales, one support), 30 % of them
+# hanging up after 1.5 or 4 s of waiting. deploy/lab/sip/check_sip.py then checks, from the callers'
+# and phones' own SIPp logs and callraft's event stream:
+#   - every caller who did not hang up was answered, by an agent with the skill of the number
+#     dialed, whose phone answered it, exactly once (one 200 OK, one CALL_ANSWERED);
+#   - a caller who hung up while waiting was abandoned and never offered or rung after that;
+#   - no phone rang for a call another agent's phone had already answered;
+#   - every phone ring was an offer callraft made to that agent.
+# It also proves the checker can fail (forged logs: a second answer, a ring after an abandon, a
+# ring after another agent answered). About 1-2 minutes. Needs root (network namespaces), kamailio
+# and sipp (deploy/install-deps.sh); exits 77 (skipped, reported by ctest) without namespaces.
+set -euo pipefail
+BUILD=$(cd "${1:?usage: test_sip.sh BUILD_DIR}" && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+SIP=$ROOT/deploy/lab/sip
+export CALLRAFT_BUILD=$BUILD CALLRAFT_LAB=$(mktemp -d /tmp/callraft-sip-test.XXXXXX) CALLRAFT_LAB_NS=cst$$
+fail() { echo "FAIL: $*" >&2; exit 1; }
+for t in kamailio sipp; do command -v $t >/dev/null || fail "$t is not installed (deploy/install-deps.sh)"; done
+netns_mounted=0
+mountpoint -q /run/netns 2>/dev/null && netns_mounted=1
+if ip netns add "cst$$-probe" 2>/dev/null && ip netns exec "cst$$-probe" true 2>/dev/null; then
+  ip netns delete "cst$$-probe"
+else
+  ip netns delete "cst$$-probe" 2>/dev/null || true
+  [ $netns_mounted = 1 ] || umount /run/netns 2>/dev/null || true
+  echo "SKIP: network namespaces are not available here (the SIP lab needs them: root, ip netns)"
+  exit 77
+fi
+cleanup() {
+  local rc=$?
+  "$SIP/sip.sh" down >/dev/null 2>&1 || true
+  if [ $rc -ne 0 ]; then
+    echo "--- test failed (rc=$rc); SIP logs:" >&2
+    for f in "$CALLRAFT_LAB"/sip/*/kamailio.log; do echo "=== $f" >&2; grep -E "ERROR|callraft-sip|carrier:" "$f" | tail -n 15 >&2 || true; done
+    tail -n 20 "$CALLRAFT_LAB"/calls/callers.log >&2 || true
+  fi
+  rm -rf "$CALLRAFT_LAB"
+  exit $rc
+}
+trap cleanup EXIT
+
+echo "--- the SIP lab: carrier, two sites' Kamailio, 2 agents' phones per site"
+"$SIP/sip.sh" up --agents 2
+echo "--- 30 callers at 3/s, 30 % impatient"
+"$SIP/sip.sh" calls --rate 3 --count 30 --impatient 30 --run "t$$" --out "$CALLRAFT_LAB/calls"
+"$SIP/sip.sh" collect "$CALLRAFT_LAB/calls"
+C=$CALLRAFT_LAB/calls
+check() { python3 "$SIP/check_sip.py" --callers "$1" --phones "$2" --phones "$C/phones-shiraz.log" \
+            --events "$C/events.sse" --agents "$C/agents.json" --expect-all --json "$3"; }
+echo "--- every rule holds"
+check "$C/callers.log" "$C/phones-tehran.log" "$C/check.json" || fail "check_sip.py found violations"
+python3 - "$C/check.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+print("callers %(callers)d answered %(answered)d abandoned %(abandoned)d refused %(refused)d rings %(phone_rings)d" % s)
+assert s["callers"] == 30, s
+assert s["refused"] == 0, "callers refused: %s" % s["outcomes"]
+assert s["abandoned"] >= 1, "no caller hung up while waiting: the abandon rule was not exercised"
+assert s["answered"] + s["abandoned"] == 30, s["outcomes"]
+assert s["callraft_answered"] == s["answered"], s
+PY
+
+echo "--- the checker fails on forged logs"
+ans=$(awk '$2 == "ANSWER" {print; exit}' "$C/phones-tehran.log" "$C/phones-shiraz.log")
+[ -n "$ans" ] || fail "no phone answered at all"
+read -r t _ cid agent <<< "$ans"
+{ cat "$C/phones-tehran.log"; echo "$t ANSWER $cid $agent"; } > "$C/forged1.log"
+! check "$C/callers.log" "$C/forged1.log" "$C/f1.json" >/dev/null || fail "a second answer was not caught"
+grep -q '"one-answer"' "$C/f1.json" || fail "a second answer was not reported as one-answer"
+{ cat "$C/phones-tehran.log"; echo "9999999999.000000.000000.000000 RING $cid someone-else"; } > "$C/forged2.log"
+! check "$C/callers.log" "$C/forged2.log" "$C/f2.json" >/dev/null || fail "a ring after the answer was not caught"
+grep -q '"no-ring-taken"' "$C/f2.json" || fail "a ring after another agent answered was not reported"
+ab=$(awk '$2 == "CANCELLED" {print $3; exit}' "$C/callers.log")
+if [ -n "$ab" ]; then
+  { cat "$C/phones-tehran.log"; echo "9999999999.000000.000000.000000 RING $ab tehran-ag1"; } > "$C/forged3.log"
+  ! check "$C/callers.log" "$C/forged3.log" "$C/f3.json" >/dev/null || fail "a ring after an abandon was not caught"
+  grep -q '"abandon"' "$C/f3.json" || fail "a ring after an abandon was not reported"
+fi
+echo "PASS"
