@@ -93,6 +93,8 @@ int cli_check_address(struct cli *cli, const char *what, const char *s);      /*
 int cli_parse_u64(const char *s, uint64_t *out);                              /* strict decimal */
 int cli_parse_limit(struct cli *cli, const char *s, uint32_t *out);          /* 1..LIST_LIMIT_MAX */
 int cli_parse_member_id(struct cli *cli, const char *s, uint64_t *out);       /* >= 1 */
+/* "30s", "1500ms", "10m", "2h", "1d" or milliseconds, 0..max (option `opt` in errors). */
+int cli_parse_duration(struct cli *cli, const char *opt, const char *s, int64_t max, int64_t *out);
 
 /* Sets *out to the one of `values` (n of enum `d`) whose CLI name (cli_enum_name) is `s`;
  * otherwise a usage error listing those names ("what: 's': expected a, b or c"). */
@@ -246,6 +248,10 @@ CLI_DECLARE(customer_history);
 /* cli_customer.c */
 CLI_DECLARE(customer_set);
 CLI_DECLARE(customer_show);
+/* cli_token.c */
+CLI_DECLARE(token_issue);
+CLI_DECLARE(token_revoke);
+CLI_DECLARE(token_list);
 /* cli_cluster.c */
 CLI_DECLARE(members_list);
 CLI_DECLARE(members_add);

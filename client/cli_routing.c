@@ -12,9 +12,7 @@
 
 /* ---- parsing ---------------------------------------------------------------------------- */
 
-/* "30s", "1500ms", "10m", "2h", "1d" or milliseconds, 0..max. */
-static int cli_parse_duration(struct cli *cli, const char *opt, const char *s, int64_t max,
-			      int64_t *out)
+int cli_parse_duration(struct cli *cli, const char *opt, const char *s, int64_t max, int64_t *out)
 {
 	static const struct {
 		const char *unit;

@@ -58,6 +58,9 @@ static enum op_class op_class(Callraft__Request__OpCase op)
 	case CALLRAFT__REQUEST__OP_SITE_CONFIGURE:
 	case CALLRAFT__REQUEST__OP_SITE_DOWN:
 	case CALLRAFT__REQUEST__OP_SITE_UP:
+	case CALLRAFT__REQUEST__OP_TOKEN_ISSUE:
+	case CALLRAFT__REQUEST__OP_TOKEN_REVOKE:
+	case CALLRAFT__REQUEST__OP_TOKEN_LIST:
 		return CLASS_ADMIN;
 	default:
 		/* An operation added to the protocol but not here is refused until it is classed. */

@@ -21,12 +21,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "callraft_limits.h"
 #include "callraft_timing.h"
 #include "dlist.h"
 #include "log.h"
 #include "tls.h"
+#include "token.h"
 
 #define HTTP_WS_PATH_BYTES_MAX 64
 #define HTTP_HEADERS_BYTES_MAX 1024
@@ -39,6 +41,7 @@ struct http_route {
 	size_t prefix_len;
 	http_handler_fn fn;
 	void *data;
+	bool public; /* served without authentication (http_route_set_public) */
 };
 
 struct pss;
@@ -90,6 +93,9 @@ struct http {
 	bool stopping;
 	struct http_req *reqs;
 	struct http_counters counters;
+	bool tls;          /* requests must be authenticated (certificate or bearer token) */
+	http_auth_fn auth; /* bearer tokens' check, NULL: none accepted */
+	void *auth_data;
 };
 
 /* ---- requests ---------------------------------------------------------------------------- */
@@ -533,6 +539,18 @@ static void dispatch(struct http_req *r)
 	if (r->wsi != NULL)
 		lws_set_timeout(r->wsi, NO_PENDING_TIMEOUT, 0);
 	r->in_handler = true;
+	if (h->tls && !rt->public) {
+		struct tls_identity id;
+		char why[200];
+		if (http_req_authenticate(r, &id, why, sizeof why) != 0) {
+			LOG_RATELIMITED(LOG_WARN, "http: %s refused: %s", r->path, why);
+			h->counters.rejected++;
+			http_respond_error(r, 401, "PERMISSION_DENIED", why,
+					   "WWW-Authenticate: Bearer realm=\"callraft\"\r\n");
+			r->in_handler = false;
+			return;
+		}
+	}
 	rt->fn(r, rt->data);
 	/* The handler may have answered (and the req be waiting to be written) or kept it. */
 	r->in_handler = false;
@@ -658,8 +676,16 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	struct pss *pss;
 
 	switch (reason) {
-	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS:
 	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+		/* A client certificate is asked for and verified, but no longer required by the
+		 * handshake: a browser with a bearer token has none. Every route but the public page
+		 * then needs a certificate or a token (dispatch, http_req_authenticate). lws set
+		 * VERIFY_PEER | FAIL_IF_NO_PEER_CERT with its own callback just before. */
+		if (user != NULL)
+			SSL_CTX_set_verify((SSL_CTX *)user, SSL_VERIFY_PEER,
+					   SSL_CTX_get_verify_callback((SSL_CTX *)user));
+		return 0;
+	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS:
 	case LWS_CALLBACK_OPENSSL_CONTEXT_REQUIRES_PRIVATE_KEY:
 	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
 	case LWS_CALLBACK_SSL_INFO:
@@ -879,6 +905,7 @@ int http_start(struct http *h, const struct config *cfg, char *errmsg, size_t er
 	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
 	if (!cfg->insecure)
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	h->tls = !cfg->insecure;
 	info.foreign_loops = loops;
 	info.pcontext = &h->ctx; /* lws sets it to NULL once the context is gone */
 	info.user = h;
@@ -919,13 +946,81 @@ void http_stop(struct http *h)
 		lws_context_destroy(h->ctx); /* closes its handles through the loop */
 }
 
-int http_req_identity(const struct http_req *r, struct tls_identity *id)
+/* The bearer token of a request: the Authorization header's, or a GET's access_token argument. */
+static int bearer_of(struct http_req *r, char *buf, size_t len)
+{
+	char hdr[16 + TOKEN_STRING_BYTES + 2];
+	int n = r->wsi != NULL ? lws_hdr_copy(r->wsi, hdr, sizeof hdr, WSI_TOKEN_HTTP_AUTHORIZATION)
+			       : -1;
+
+	if (n > 0) {
+		if (strncasecmp(hdr, "Bearer ", 7) != 0 || (size_t)n - 7 >= len)
+			return -1;
+		memcpy(buf, hdr + 7, (size_t)n - 7 + 1);
+		return 0;
+	}
+	/* lws copies "name=value" into the buffer before it strips the name: room for both. */
+	char q[32 + TOKEN_STRING_BYTES + 2];
+	n = r->method == HTTP_GET ? http_req_query(r, "access_token", q, sizeof q) : -1;
+	if (n <= 0 || (size_t)n >= len)
+		return -1;
+	memcpy(buf, q, (size_t)n + 1);
+	return 0;
+}
+
+int http_req_authenticate(struct http_req *r, struct tls_identity *id, char *why, size_t why_len)
 {
 	/* An HTTP/2 stream's SSL is its network connection's (curl negotiates h2 over TLS). */
 	SSL *ssl = r->wsi != NULL ? lws_get_ssl(lws_get_network_wsi(r->wsi)) : NULL;
-	if (ssl == NULL)
+	char token[TOKEN_STRING_BYTES + 2];
+	X509 *cert;
+
+	memset(id, 0, sizeof *id);
+	if (ssl == NULL) {
+		snprintf(why, why_len, "no TLS on this listener");
 		return -1;
-	return tls_identity_from_ssl(ssl, id);
+	}
+	cert = SSL_get0_peer_certificate(ssl);
+	if (cert != NULL) {
+		/* A certificate was verified in the handshake (others are refused there). */
+		if (tls_identity_from_ssl(ssl, id) == 0)
+			return 0;
+		snprintf(why, why_len, "client certificate malformed (callraft: URIs)");
+		return -1;
+	}
+	if (bearer_of(r, token, sizeof token) != 0) {
+		snprintf(why, why_len, "a client certificate or a bearer token is required "
+				       "(Authorization: Bearer crt_...)");
+		return -1;
+	}
+	if (r->h->auth == NULL) {
+		snprintf(why, why_len, "bearer tokens are not accepted here");
+		return -1;
+	}
+	return r->h->auth(r->h->auth_data, token, id, why, why_len);
+}
+
+int http_req_identity(struct http_req *r, struct tls_identity *id)
+{
+	char why[200];
+	return http_req_authenticate(r, id, why, sizeof why);
+}
+
+void http_set_authenticator(struct http *h, http_auth_fn fn, void *data)
+{
+	h->auth = fn;
+	h->auth_data = data;
+}
+
+int http_route_set_public(struct http *h, const char *path_prefix)
+{
+	for (unsigned i = 0; i < h->n_routes; i++) {
+		if (strcmp(h->routes[i].prefix, path_prefix) == 0) {
+			h->routes[i].public = true;
+			return 0;
+		}
+	}
+	return -1;
 }
 
 int http_tls_reload(struct http *h, const struct config *cfg, char *errmsg, size_t errmsg_len)

@@ -97,9 +97,23 @@ void http_stop(struct http *h);
 void http_free(struct http *h);
 
 struct tls_identity;
-/* With TLS (the default), the verified client certificate's identity of the request's connection.
- * 0, or -1 when the listener runs without TLS (insecure = true) or the certificate is malformed. */
-int http_req_identity(const struct http_req *r, struct tls_identity *id);
+/* With TLS (the default), who sent the request: the verified client certificate's identity of its
+ * connection or, without a certificate, the bearer token it presents (`Authorization: Bearer`, or
+ * `?access_token=` on a GET for EventSource, which cannot set headers), as the authenticator says.
+ * 0, or -1 (why says why) when the listener runs without TLS (insecure = true), the certificate is
+ * malformed, or there is no valid token. Only during the handler call. */
+int http_req_authenticate(struct http_req *r, struct tls_identity *id, char *why, size_t why_len);
+/* http_req_authenticate without the reason. */
+int http_req_identity(struct http_req *r, struct tls_identity *id);
+
+/* Checks a bearer token: 0 and the identity it grants, or -1 with why ("unknown or revoked token",
+ * "expired"). Set by the node (node/http_auth.c) before http_start. */
+typedef int (*http_auth_fn)(void *data, const char *token, struct tls_identity *id, char *why,
+			    size_t why_len);
+void http_set_authenticator(struct http *h, http_auth_fn fn, void *data);
+/* With TLS every route needs an authenticated request (401 otherwise) except the ones marked public
+ * here (the wallboard page: code, no data). -1 if no route has that exact prefix. */
+int http_route_set_public(struct http *h, const char *path_prefix);
 /* SIGHUP: hands the reloaded certificate and key to the listener (new connections use them).
  * 0, or -1 with errmsg (the old ones stay). */
 int http_tls_reload(struct http *h, const struct config *cfg, char *errmsg, size_t errmsg_len);

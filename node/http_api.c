@@ -27,6 +27,7 @@
 #include "http_routes.h"
 #include "log.h"
 #include "node_internal.h"
+#include "token.h"
 
 /* Path parameters per route ("/v1/calls/{call_id}/answer" has one). */
 #define API_PARAMS_MAX 2
@@ -83,6 +84,9 @@ static const struct api_route api_routes[] = {
 	{HTTP_POST, "/v1/queues/{queue}/configure", "queue_configure", NULL},
 
 	{HTTP_GET, "/v1/sites", "site_list", "sites"},
+	{HTTP_GET, "/v1/tokens", "token_list", "tokens"},
+	{HTTP_POST, "/v1/tokens", "token_issue", NULL},
+	{HTTP_DELETE, "/v1/tokens/{id}", "token_revoke", NULL},
 	{HTTP_POST, "/v1/sites/{site}/configure", "site_configure", NULL},
 	{HTTP_POST, "/v1/sites/{site}/down", "site_down", NULL},
 	{HTTP_POST, "/v1/sites/{site}/up", "site_up", NULL},
@@ -99,6 +103,7 @@ struct api_call {
 	struct http_req *req;    /* NULL once the HTTP side is done */
 	const struct api_route *route;
 	bool replied;
+	char bearer[TOKEN_STRING_BYTES + 1]; /* POST /v1/tokens: the token drawn here, shown once */
 };
 
 /* ---- replies ----------------------------------------------------------------------------- */
@@ -191,6 +196,8 @@ static void api_reply(struct conn *c, const uint8_t *bytes, size_t len, uint64_t
 	json_object_object_add(out, "code", json_object_new_string(code_name(reply->code)));
 	json_object_object_foreach(o, key, val)
 		json_object_object_add(out, key, json_object_get(val));
+	if (reply->code == CALLRAFT__CODE__OK && ac->bearer[0] != '\0')
+		json_object_object_add(out, "bearer", json_object_new_string(ac->bearer));
 	json_object_put(o);
 	http_respond_json(ac->req, status, out, status == 503 ? "Retry-After: 1\r\n" : NULL);
 	callraft__reply__free_unpacked(reply, NULL);
@@ -211,6 +218,23 @@ static void api_done(struct http_req *r, void *data)
 	ac->req = NULL;
 	conn_close(&ac->conn); /* later replies are dropped; freed once the node lets go */
 	conn_unref(&ac->conn);
+}
+
+/* POST /v1/tokens: this node draws the token and sends only its hash on (tls/token.h); the token
+ * itself goes back in the answer ("bearer") and nowhere else. A retry gets a new token, so the
+ * same Idempotency-Key is refused (IDEMPOTENCY_KEY_REUSED): issue again with a new key. */
+static int token_draw(struct api_call *ac, Callraft__Request *req)
+{
+	uint8_t *hash = malloc(TOKEN_HASH_BYTES);
+
+	if (hash == NULL || token_new(ac->bearer, hash) != 0) {
+		free(hash);
+		return -1;
+	}
+	free(req->token_issue->hash.data);
+	req->token_issue->hash.data = hash;
+	req->token_issue->hash.len = TOKEN_HASH_BYTES;
+	return 0;
 }
 
 /* ---- requests ---------------------------------------------------------------------------- */
@@ -589,6 +613,13 @@ static void api_handle(struct http_req *r, void *data)
 			return;
 		}
 		ac->conn.authn = true;
+	}
+	if (req->op_case == CALLRAFT__REQUEST__OP_TOKEN_ISSUE && token_draw(ac, req) != 0) {
+		free(ac);
+		callraft__request__free_unpacked(req, NULL);
+		http_respond_error(r, 503, "UNAVAILABLE", "no random bytes for a token: retry",
+				   "Retry-After: 1\r\n");
+		return;
 	}
 	conn_ref(&ac->conn); /* the HTTP side's; dropped in api_done */
 	ac->req = r;

@@ -5,7 +5,8 @@ int http_routes_register(struct http *h, struct node *n)
 {
 	if (http_api_register(h, n) != 0 || http_events_register(h, n) != 0 ||
 	    http_callwait_register(h, n) != 0 ||
-	    http_metrics_register(h, n) != 0 || http_static_register(h, n) != 0)
+	    http_metrics_register(h, n) != 0 || http_static_register(h, n) != 0 ||
+	    http_auth_register(h, n) != 0)
 		return -1;
 	return 0;
 }

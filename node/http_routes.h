@@ -31,4 +31,8 @@ int http_metrics_register(struct http *h, struct node *n);
 /* GET / and /wallboard: the live wallboard page (http_static.c, issue #15). */
 int http_static_register(struct http *h, struct node *n);
 
+/* Bearer tokens for requests without a client certificate; the wallboard page public
+ * (http_auth.c, issue 13). After the others: it marks their routes. */
+int http_auth_register(struct http *h, struct node *n);
+
 #endif

@@ -73,6 +73,17 @@ _Static_assert(CALLRAFT_TICKET_NOTES_MAX * (CALLRAFT_NOTE_BYTES_MAX + 64) + 64 *
 /* A request's actor (Request.actor: "cert:<CN>", "cert-sha256:<hex>", "token:<id>"): the CN's 64
  * bytes (TLS_NAME_BYTES_MAX) plus the prefix, with room to spare. */
 #define CALLRAFT_ACTOR_BYTES_MAX 80
+/* Bearer tokens (state/tokens.c): at most this many live at once (each issue walks them all, so
+ * the bound is also the work of one issue); a token is "crt_" + 64 hex digits (256 random bits),
+ * stored as its SHA-256. */
+#define CALLRAFT_TOKENS_MAX 256
+#define CALLRAFT_TOKEN_HASH_BYTES 32
+#define CALLRAFT_TOKEN_STRING_BYTES 68
+#define CALLRAFT_TOKEN_NAME_BYTES_MAX 64
+/* `callraft token issue --ttl`: default and most (a lost token is good until revoked or expired:
+ * keep them short, like client certificates). */
+#define CALLRAFT_TOKEN_TTL_MS_DEFAULT (12ll * 3600 * 1000)
+#define CALLRAFT_TOKEN_TTL_MS_MAX (90ll * 24 * 3600 * 1000)
 /* Sessions expired per applied entry: bounds the work of one apply. */
 #define CALLRAFT_SESSION_EXPIRE_PER_ENTRY 16
 

@@ -29,6 +29,8 @@ bool callraft_op_is_write(Callraft__Request__OpCase op)
 	case CALLRAFT__REQUEST__OP_SITE_UP:
 	case CALLRAFT__REQUEST__OP_SITE_HEARTBEAT:
 	case CALLRAFT__REQUEST__OP_CUSTOMER_SET:
+	case CALLRAFT__REQUEST__OP_TOKEN_ISSUE:
+	case CALLRAFT__REQUEST__OP_TOKEN_REVOKE:
 		return true;
 	default:
 		return false;
@@ -49,6 +51,7 @@ bool callraft_op_is_read(Callraft__Request__OpCase op)
 	case CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY:
 	case CALLRAFT__REQUEST__OP_SITE_LIST:
 	case CALLRAFT__REQUEST__OP_CUSTOMER_SHOW:
+	case CALLRAFT__REQUEST__OP_TOKEN_LIST:
 		return true;
 	default:
 		return false;
@@ -112,6 +115,8 @@ void callraft_command_from_request(Callraft__Command *cmd, const Callraft__Reque
 		OP(SITE_UP, site_up)
 		OP(SITE_HEARTBEAT, site_heartbeat)
 		OP(CUSTOMER_SET, customer_set)
+		OP(TOKEN_ISSUE, token_issue)
+		OP(TOKEN_REVOKE, token_revoke)
 #undef OP
 	default:
 		cmd->op_case = CALLRAFT__COMMAND__OP__NOT_SET; /* not a write: state_validate refuses it */

@@ -249,6 +249,9 @@ static int dispatch(struct apply_ctx *c, const Callraft__Command *cmd)
 	case CALLRAFT__COMMAND__OP_SITE_UP: return op_site_up(c, cmd->site_up);
 	case CALLRAFT__COMMAND__OP_SITE_HEARTBEAT: return op_site_heartbeat(c, cmd->site_heartbeat);
 	case CALLRAFT__COMMAND__OP_CUSTOMER_SET: return op_customer_set(c, cmd->customer_set);
+	case CALLRAFT__COMMAND__OP_TOKEN_ISSUE:
+		return op_token_issue(c, cmd->token_issue, cmd->actor != NULL ? cmd->actor : "");
+	case CALLRAFT__COMMAND__OP_TOKEN_REVOKE: return op_token_revoke(c, cmd->token_revoke);
 	case CALLRAFT__COMMAND__OP_TICK: return op_tick(c, cmd->tick);
 	default:
 		/* state_validate refuses every other case before we get here. */
@@ -324,6 +327,7 @@ static int run_and_reply(struct entry_run *r, unsigned i, const Callraft__Comman
 		reply.call = c.has_call ? &c.call : NULL;
 		reply.agent = c.has_agent ? &c.agent : NULL;
 		reply.ticket = c.has_ticket ? &c.ticket : NULL;
+		reply.token = c.has_token ? &c.token : NULL;
 		rc = reply_pack(r, i, &reply);
 	}
 	apply_ctx_release(&c);

@@ -203,6 +203,8 @@ int state_check(struct state *s, char *msg, size_t msg_len)
 		rc = idem_check(s, k.txn, msg, msg_len);
 	if (rc == 0)
 		rc = stats_iv_check(s, k.txn, msg, msg_len);
+	if (rc == 0)
+		rc = tokens_check(s, k.txn, msg, msg_len);
 	if (rc == 0) {
 		MDB_stat st;
 		if (mdb_stat(k.txn, s->dbi[DB_READY], &st) != 0 || st.ms_entries != k.ready_rows)

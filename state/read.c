@@ -277,6 +277,18 @@ static void r_site_list(struct read *r)
 		  &r->reply->total);
 }
 
+/* Every stored token, without its hash (tokens.c). */
+static void r_token_list(struct read *r)
+{
+	struct list_spec ls = {DB_TOKENS, "", 0, DB_TOKENS, &callraft__token__descriptor, NULL, NULL,
+			       CALLRAFT_LIST_LIMIT_MAX, false, NULL, NULL};
+
+	list_walk(r, &ls, (ProtobufCMessage ***)&r->reply->tokens, &r->reply->n_tokens,
+		  &r->reply->total);
+	for (size_t i = 0; i < r->reply->n_tokens; i++)
+		r->reply->tokens[i]->hash.len = 0; /* still freed with the record */
+}
+
 static void r_queue_show(struct read *r, const Callraft__QueueShow *q)
 {
 	char key[CALLRAFT_QUEUE_BYTES_MAX + 1];
@@ -413,7 +425,7 @@ static bool is_read(Callraft__Request__OpCase op)
 	       op == CALLRAFT__REQUEST__OP_TICKET_SHOW || op == CALLRAFT__REQUEST__OP_TICKET_LIST ||
 	       op == CALLRAFT__REQUEST__OP_MEMBERS_LIST || op == CALLRAFT__REQUEST__OP_STATS_GET ||
 	       op == CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY || op == CALLRAFT__REQUEST__OP_SITE_LIST ||
-	       op == CALLRAFT__REQUEST__OP_CUSTOMER_SHOW;
+	       op == CALLRAFT__REQUEST__OP_CUSTOMER_SHOW || op == CALLRAFT__REQUEST__OP_TOKEN_LIST;
 }
 
 static void r_events(struct read *r, const Callraft__EventsRead *q)
@@ -496,6 +508,7 @@ static void read_dispatch(struct read *r, const Callraft__Request *q)
 		r_show(r, DB_CUSTOMERS, "customer", q->customer_show->customer_id,
 		       &callraft__customer__descriptor, (ProtobufCMessage **)&p->customer);
 		break;
+	case CALLRAFT__REQUEST__OP_TOKEN_LIST: r_token_list(r); break;
 	default: break;
 	}
 }
@@ -522,6 +535,7 @@ static void reply_release(Callraft__Reply *p)
 	free_items((ProtobufCMessage **)p->stats, p->n_stats);
 	free_items((ProtobufCMessage **)p->history, p->n_history);
 	free_items((ProtobufCMessage **)p->sites, p->n_sites);
+	free_items((ProtobufCMessage **)p->tokens, p->n_tokens);
 	free_items((ProtobufCMessage **)p->events, p->n_events);
 	if (p->queue_config != NULL)
 		callraft__queue_config__free_unpacked(p->queue_config, NULL);

@@ -117,6 +117,12 @@ Callraft__Code state_validate(const Callraft__Command *cmd, char *msg, size_t ms
  * is not a read gets UNKNOWN_OPERATION. */
 uint8_t *state_read(struct state *s, const Callraft__Request *req, size_t *len_out);
 
+/* The bearer token whose SHA-256 is `hash` (state/tokens.c), from a read transaction of its own:
+ * 0 and *out (the caller frees it with callraft__token__free_unpacked), 1 if there is none, -1 on
+ * an LMDB failure (errmsg). Expiry is the caller's to check (its clock). */
+int state_token_find(struct state *s, const uint8_t hash[CALLRAFT_TOKEN_HASH_BYTES],
+		     Callraft__Token **out, char *errmsg, size_t errmsg_len);
+
 /* Looks up a member. Returns 0 and fills *out (caller frees with callraft__member__free_unpacked),
  * or -1 if absent. */
 int state_member_get(struct state *s, uint64_t id, Callraft__Member **out);

@@ -22,6 +22,7 @@
  *   check.c        state_check: the debug check of every cross-table invariant.
  *   stats_interval.c  stats over intervals: minute and site-local day buckets, their read.
  *   idem.c         idempotency keys of sessionless writes (HTTP's Idempotency-Key).
+ *   tokens.c       issue 13: bearer tokens (issue, revoke, the node's lookup, their check).
  *   snapshot.c     state_snapshot, state_restore.
  *   state.c        open, close, the applied index, the digest.
  *   quota.c        the quotas over the logical bytes per table (RESOURCE_EXHAUSTED, issue 13).
@@ -85,6 +86,7 @@ enum state_db {
 	DB_IDEM,       /* idempotency key -> IdempotencyRecord (idem.c) */
 	DB_IDEM_TIME,  /* be64(at_ms) key -> "" (expiry order of idempotency keys) */
 	DB_STATS_IV,   /* 'p' queue '\0' site | 't' ticket class '\0' site -> StatsSeries */
+	DB_TOKENS,     /* SHA-256 of a bearer token -> Token (tokens.c) */
 	DB_COUNT
 };
 
@@ -153,7 +155,8 @@ struct apply_ctx {
 	const Callraft__Session *session; /* the command's session (its growth window), or NULL */
 	int64_t growth_bytes;        /* logical bytes the committed command added (< 0: freed) */
 
-	bool has_call, has_agent, has_ticket;
+	bool has_call, has_agent, has_ticket, has_token;
+	Callraft__Token token;        /* token issue/revoke's reply (without its hash) */
 	Callraft__Call call;
 	Callraft__Agent agent;
 	Callraft__Ticket ticket;
@@ -382,6 +385,12 @@ int route_queue_del(struct apply_ctx *c, const Callraft__Call *call);
 /* Puts a call into the queue index and counts it as entered (stats). */
 int route_enter_queue(struct apply_ctx *c, const Callraft__Call *call);
 int op_tick(struct apply_ctx *c, const Callraft__Tick *op);
+
+/* tokens.c: token issue (`actor`: the issuing request's, kept as issued_by) and revoke; their
+ * reply is c->token. tokens_check: the invariants of the table (0, or -1 with msg). */
+int op_token_issue(struct apply_ctx *c, const Callraft__TokenIssue *op, const char *actor);
+int op_token_revoke(struct apply_ctx *c, const Callraft__TokenRevoke *op);
+int tokens_check(struct state *s, MDB_txn *txn, char *msg, size_t msg_len);
 
 /* site_scope.c: may a site-limited actor (Command.actor_site) run `cmd`? 0 yes (also when it has
  * no limit, or the call or agent does not exist), 1 no (msg names the object, its site and the

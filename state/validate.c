@@ -48,6 +48,8 @@ const char *validate_op_name(const Callraft__Command *cmd)
 	case CALLRAFT__COMMAND__OP_SITE_HEARTBEAT: return "site_heartbeat";
 	case CALLRAFT__COMMAND__OP_CUSTOMER_SET: return "customer_set";
 	case CALLRAFT__COMMAND__OP_TICK: return "tick";
+	case CALLRAFT__COMMAND__OP_TOKEN_ISSUE: return "token_issue";
+	case CALLRAFT__COMMAND__OP_TOKEN_REVOKE: return "token_revoke";
 	default: return "command";
 	}
 }
@@ -189,6 +191,47 @@ static bool check_unknown(const char *ctx, const ProtobufCMessage *m, char *msg,
 }
 
 /* ---- per operation ---------------------------------------------------------------------- */
+
+/* A token's roles are the certificate roles (tls.h); a site limits only agent and pbx tokens. */
+static bool v_token_issue(const char *ctx, const Callraft__TokenIssue *op, char *m, size_t n)
+{
+	static const char *const roles[] = {"agent", "pbx", "supervisor", "admin"};
+
+	if (!check_actor(ctx, op->name, m, n) || op->name == NULL || op->name[0] == '\0' ||
+	    strlen(op->name) > CALLRAFT_TOKEN_NAME_BYTES_MAX) {
+		if (m[0] == '\0')
+			snprintf(m, n, "%s: name: missing or longer than %d bytes", ctx,
+				 CALLRAFT_TOKEN_NAME_BYTES_MAX);
+		return false;
+	}
+	if (op->n_roles == 0 || op->n_roles > 4) {
+		snprintf(m, n, "%s: roles: %zu given (1 to 4 of agent, pbx, supervisor, admin)", ctx,
+			 op->n_roles);
+		return false;
+	}
+	for (size_t i = 0; i < op->n_roles; i++) {
+		bool known = false;
+		for (size_t r = 0; r < sizeof roles / sizeof roles[0]; r++)
+			known = known || strcmp(op->roles[i], roles[r]) == 0;
+		if (!known) {
+			snprintf(m, n, "%s: roles: '%.32s' is not agent, pbx, supervisor or admin", ctx,
+				 op->roles[i]);
+			return false;
+		}
+	}
+	if (!validate_name(ctx, "site", op->site, CALLRAFT_SITE_BYTES_MAX, false, m, n))
+		return false;
+	if (op->expires_ms <= 0) {
+		snprintf(m, n, "%s: expires_ms: missing", ctx);
+		return false;
+	}
+	if (op->hash.len != CALLRAFT_TOKEN_HASH_BYTES) {
+		snprintf(m, n, "%s: hash: %zu bytes, not the %d of a SHA-256", ctx, op->hash.len,
+			 CALLRAFT_TOKEN_HASH_BYTES);
+		return false;
+	}
+	return true;
+}
 
 static bool v_call_enqueue(const char *ctx, const Callraft__CallEnqueue *op, char *m, size_t n)
 {
@@ -463,6 +506,13 @@ static bool v_routing(const char *ctx, const Callraft__Command *c, char *m, size
 		return validate_name(ctx, "site", c->site_heartbeat->site, CALLRAFT_SITE_BYTES_MAX, true,
 				     m, n);
 	case CALLRAFT__COMMAND__OP_CUSTOMER_SET: return v_customer_set(ctx, c->customer_set, m, n);
+	case CALLRAFT__COMMAND__OP_TOKEN_ISSUE: return v_token_issue(ctx, c->token_issue, m, n);
+	case CALLRAFT__COMMAND__OP_TOKEN_REVOKE:
+		if (c->token_revoke->id == 0) {
+			snprintf(m, n, "%s: id: missing", ctx);
+			return false;
+		}
+		return true;
 	case CALLRAFT__COMMAND__OP_TICK:
 		if (c->client_id != 0) {
 			snprintf(m, n, "%s: only the leader writes ticks", ctx);
