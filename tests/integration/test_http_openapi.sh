@@ -191,6 +191,13 @@ req("POST", "/v1/sites/{site}/up", {"site": "shiraz"})
 req("POST", "/v1/sites/{site}/heartbeat", {"site": "shiraz"})
 req("POST", "/v1/agents/{agent_id}/logout", {"agent_id": "ag-1"})
 req("POST", "/v1/snapshot")
+# bearer tokens (docs/security.md): the answer carries the token once, never its hash
+d = req("POST", "/v1/tokens", body={"name": "wall", "roles": ["supervisor"], "expires_ms": 4102444800000})
+assert d["bearer"].startswith("crt_") and "hash" not in d["token"], d
+d2 = req("GET", "/v1/tokens")
+assert [t["id"] for t in d2["tokens"]] == [d["token"]["id"]], d2
+req("DELETE", "/v1/tokens/{id}", {"id": str(d["token"]["id"])})
+req("DELETE", "/v1/tokens/{id}", {"id": str(d["token"]["id"])}, want=404)
 
 # errors keep their documented shape
 req("GET", "/v1/calls/{call_id}", {"call_id": "no-such-call"}, want=404)
