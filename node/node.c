@@ -274,7 +274,7 @@ static int node_open(struct node *n, char *err, size_t len)
 	snprintf(raft_dir, sizeof raft_dir, "%s/raft", n->cfg.data_dir);
 	if (datadir_open(n, state_dir, err, len) != 0)
 		return -1;
-	if (state_open(state_dir, &so, &n->state, err, len) != 0)
+	if (state_seal_open(n, state_dir, &so, err, len) != 0)
 		return -1;
 	state_set_site_event(n->state, node_site_event_log, n);
 	for (unsigned i = 0; i < n->cfg.n_members; i++) {
@@ -393,6 +393,8 @@ out:
 	if (uv_loop_close(&n->loop) != 0)
 		LOG_WARN_("loop closed with handles still open");
 	membership_free(n->members);
+	if (rc == 0 && n->state != NULL)
+		state_seal_write(n);
 	state_close(n->state);
 	if (rc == 0)
 		datadir_mark_clean_shutdown(n);

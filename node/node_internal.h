@@ -353,4 +353,11 @@ void node_alarm_check(struct node *n);
 /* Milliseconds since the epoch (the leader stamps entries with it). */
 int64_t node_now_ms(void);
 
+/* state_seal.c: the state's checksum across a clean stop. state_seal_open opens the state (as
+ * state_open), discarding it for a rebuild from the raft log if it is damaged; state_seal_write
+ * seals it at a clean stop (the state still open). */
+int state_seal_open(struct node *n, const char *state_dir, const struct state_options *so,
+		    char *err, size_t len);
+void state_seal_write(struct node *n);
+
 #endif

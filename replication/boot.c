@@ -56,6 +56,11 @@ static int rm_entry(const char *path, const struct stat *st, int type, struct FT
 	return (type == FTW_DP ? rmdir(path) : unlink(path)) != 0 && errno != ENOENT ? -1 : 0;
 }
 
+int boot_discard_state(const char *state_dir)
+{
+	return nftw(state_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT ? -1 : 0;
+}
+
 void boot_id_read(char *buf, size_t len)
 {
 	if (read_small("/proc/sys/kernel/random/boot_id", buf, len) != 0)
@@ -79,7 +84,7 @@ int boot_check(const char *data_dir, const char *state_dir, const char *boot_id,
 	if (!state_sync && !clean && was_running && strcmp(running, boot_id) != 0) {
 		/* Without following symbolic links out of it (FTW_PHYS). A state that cannot be
 		 * removed must not be used: fail, and keep the markers as they are. */
-		if (nftw(state_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+		if (boot_discard_state(state_dir) != 0)
 			return -1;
 		if (discarded != NULL)
 			*discarded = true;

@@ -26,6 +26,10 @@ void boot_id_read(char *buf, size_t len);
 int boot_check(const char *data_dir, const char *state_dir, const char *boot_id, bool state_sync,
 	       bool *discarded);
 
+/* Removes `state_dir` and everything in it, following no symbolic link out of it (raft then
+ * rebuilds the state). Returns 0 (also if it did not exist), or -1 with errno. */
+int boot_discard_state(const char *state_dir);
+
 /* Writes the clean-shutdown marker (after the state was closed and synced). */
 void boot_mark_clean(const char *data_dir, const char *boot_id);
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "state_internal.h"
 
@@ -45,6 +46,25 @@ static int open_dbs(struct state *s, char *errmsg, size_t errmsg_len)
 	return 0;
 }
 
+/* LMDB trusts its file to hold every page its meta page counts: a shorter data.mdb (a truncation)
+ * would end the process with SIGBUS at the first read past its end. Refused as corrupt instead. */
+static int check_not_truncated(struct state *s, char *errmsg, size_t errmsg_len)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	struct stat fst;
+	char path[600];
+
+	snprintf(path, sizeof path, "%s/data.mdb", s->dir);
+	if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0 || stat(path, &fst) != 0)
+		return snprintf(errmsg, errmsg_len, "state: corrupt: cannot read '%s'", path), -1;
+	if ((uint64_t)fst.st_size < ((uint64_t)info.me_last_pgno + 1) * st.ms_psize)
+		return snprintf(errmsg, errmsg_len, "state: corrupt: '%s' is truncated: %lld bytes, "
+			"its last page %zu ends at %llu", path, (long long)fst.st_size,
+			info.me_last_pgno, ((unsigned long long)info.me_last_pgno + 1) * st.ms_psize), -1;
+	return 0;
+}
+
 int state_env_open(struct state *s, char *errmsg, size_t errmsg_len)
 {
 	unsigned flags = MDB_NOTLS | (s->no_sync ? MDB_NOSYNC : 0);
@@ -63,6 +83,8 @@ int state_env_open(struct state *s, char *errmsg, size_t errmsg_len)
 		store_err(errmsg, errmsg_len, rc, "open '%s'", s->dir);
 		goto err_env;
 	}
+	if (check_not_truncated(s, errmsg, errmsg_len) != 0)
+		goto err_env;
 	s->bytes_ready = false;
 	if (open_dbs(s, errmsg, errmsg_len) != 0 || route_waiting_rebuild(s, errmsg, errmsg_len) != 0 ||
 	    quota_load(s, errmsg, errmsg_len) != 0)
@@ -179,20 +201,21 @@ static uint64_t fnv_len(uint64_t h, size_t n)
 
 /* FNV-1a over each database's name, then every (key length, key, value length, value) in key
  * order. Lengths are hashed so that moving a byte from a key to its value changes the digest. */
-uint64_t state_digest(struct state *s)
+int state_digest_checked(struct state *s, uint64_t *out)
 {
 	uint64_t h = FNV_OFFSET;
 	MDB_txn *txn;
 	int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
 
-	assert(rc == 0);
-	for (int i = 0; i < DB_COUNT; i++) {
+	if (rc != 0)
+		return rc;
+	for (int i = 0; i < DB_COUNT && rc == 0; i++) {
 		MDB_cursor *cur;
 		MDB_val k, v;
 
 		h = fnv(h, state_db_names[i], strlen(state_db_names[i]) + 1);
-		rc = mdb_cursor_open(txn, s->dbi[i], &cur);
-		assert(rc == 0);
+		if ((rc = mdb_cursor_open(txn, s->dbi[i], &cur)) != 0)
+			break;
 		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 			h = fnv_len(h, k.mv_size);
@@ -200,10 +223,21 @@ uint64_t state_digest(struct state *s)
 			h = fnv_len(h, v.mv_size);
 			h = fnv(h, v.mv_data, v.mv_size);
 		}
-		assert(rc == MDB_NOTFOUND);
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
 		mdb_cursor_close(cur);
 	}
 	mdb_txn_abort(txn);
+	*out = h;
+	return rc;
+}
+
+uint64_t state_digest(struct state *s)
+{
+	uint64_t h;
+	int rc = state_digest_checked(s, &h);
+
+	assert(rc == 0);
 	return h;
 }
 

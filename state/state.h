@@ -134,6 +134,9 @@ size_t state_members(struct state *s, Callraft__Member **out, size_t max);
 /* A 64-bit digest of every table's keys and values (FNV-1a over the sorted contents). Two replicas
  * at the same applied index must have the same digest. */
 uint64_t state_digest(struct state *s);
+/* The same digest without asserting: 0, or the LMDB error met on the way (MDB_CORRUPTED,
+ * MDB_PAGE_NOTFOUND...: a damaged data.mdb). */
+int state_digest_checked(struct state *s, uint64_t *out);
 
 /* Snapshot image: a header {magic "CRSNAP01", be64 applied index, be64 payload length} followed by a
  * compacted copy of the LMDB environment. Safe to call from a worker thread while the loop thread
