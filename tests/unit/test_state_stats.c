@@ -202,6 +202,53 @@ static void test_today_ends_at_the_sites_local_midnight(void **state)
 	assert_int_equal(count_of(f, "paris", "today", "abandoned"), 0);
 }
 
+/* West of UTC the local day starts after UTC midnight; and a site whose offset changes (daylight
+ * saving) may write a day older than its newest bucket: it goes in order (state_check checks), and
+ * a bucket of a day that is now in the future counts when that day comes. */
+static void test_negative_offsets_and_an_offset_change(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	register_client(f);
+	OK(f, c_site_conf(&b, "nyc", 8 * 60, -300, 30000, 60000)); /* UTC-05:00 */
+	f->time_ms = T0 + 4 * HOUR_MS + 59 * MIN_MS;                /* 23:59 the day before */
+	abandoned_call(f, "n1", "nyc", 0);
+	f->time_ms = T0 + 5 * HOUR_MS; /* 00:00 local */
+	abandoned_call(f, "n2", "nyc", 0);
+	assert_int_equal(count_of(f, "nyc", "today", "abandoned"), 1);
+	Callraft__Reply *r = stats(f, "", "nyc", "", "days");
+	assert_int_equal(r->stats[0]->n_days, 2);
+	assert_string_equal(r->stats[0]->days[0]->name, "2024-10-03");
+	assert_string_equal(r->stats[0]->days[1]->name, "2024-10-04");
+	callraft__reply__free_unpacked(r, NULL);
+
+	/* Tehran at +03:30 writes its local 2024-10-05 at 21:00 UTC; moved to +00:00, its next event
+	 * is on 2024-10-04 again: an older day, inserted before the newest, both kept. */
+	OK(f, c_site_conf(&b, "tehran", 8 * 60, 210, 30000, 60000));
+	f->time_ms = T0 + 21 * HOUR_MS;
+	abandoned_call(f, "t1", "tehran", 0);
+	OK(f, c_site_conf(&b, "tehran", 8 * 60, 0, 30000, 60000));
+	abandoned_call(f, "t2", "tehran", 0);
+	size_t mins, days;
+	series_sizes(f, "tehran", &mins, &days);
+	assert_int_equal(days, 2);
+	assert_int_equal(count_of(f, "tehran", "today", "abandoned"), 1); /* today is 2024-10-04 */
+	/* The 2024-10-05 bucket is tomorrow now: not shown until that day comes, then counted with
+	 * it. */
+	r = stats(f, "", "tehran", "", "days");
+	assert_int_equal(r->stats[0]->n_days, 1);
+	assert_string_equal(r->stats[0]->days[0]->name, "2024-10-04");
+	assert_int_equal(r->stats[0]->days[0]->abandoned, 1);
+	callraft__reply__free_unpacked(r, NULL);
+	f->time_ms = T0 + DAY_MS + HOUR_MS;
+	register_client(f);
+	abandoned_call(f, "t3", "tehran", 0);
+	assert_int_equal(count_of(f, "tehran", "today", "abandoned"), 2);
+	series_sizes(f, "tehran", &mins, &days);
+	assert_int_equal(days, 2);
+}
+
 static void test_the_day_history_keeps_90_days(void **state)
 {
 	struct fx *f = *state;
@@ -556,6 +603,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_minute_buckets_roll_out_of_the_15_and_60_minute_windows),
 	    T(test_today_ends_at_the_sites_local_midnight),
+	    T(test_negative_offsets_and_an_offset_change),
 	    T(test_the_day_history_keeps_90_days),
 	    T(test_service_level_and_asa_over_an_interval),
 	    T(test_ticket_classes_service_level_is_closed_within_target),
