@@ -596,6 +596,35 @@ static void test_two_replicas_fill_the_same_buckets(void **state)
 	state_close(g.s);
 }
 
+/* A state (or snapshot image) written before the table existed: no stats_interval table and the
+ * quota's byte counts of the old set of tables. It opens, the table is created empty, the
+ * lifetime counters are intact, and interval counting starts from there. */
+static void test_a_state_from_before_the_table_opens_and_counts(void **state)
+{
+	struct fx *f = *state;
+	struct state_options o = {.map_bytes = 64u << 20, .no_sync = true};
+	char err[256], dir[96];
+	MDB_txn *txn;
+
+	register_client(f);
+	f->time_ms = T0 + 10 * HOUR_MS;
+	abandoned_call(f, "old", "paris", 6000);
+	assert_int_equal(mdb_txn_begin(f->s->env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_drop(txn, f->s->dbi[DB_STATS_IV], 1), 0);
+	MDB_val k = {5, "bytes"};
+	assert_int_equal(mdb_del(txn, f->s->dbi[DB_META], &k, NULL), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	state_close(f->s);
+	snprintf(dir, sizeof dir, "%s/a", f->base);
+	if (state_open(dir, &o, &f->s, err, sizeof err) != 0)
+		fail_msg("state_open: %s", err);
+	assert_int_equal(count_of(f, NULL, "today", "abandoned"), 0);
+	assert_int_equal(count_of(f, NULL, "", "abandoned"), 1);
+	abandoned_call(f, "new", "paris", 6000);
+	assert_int_equal(count_of(f, NULL, "today", "abandoned"), 1);
+	assert_int_equal(count_of(f, NULL, "", "abandoned"), 2);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -610,6 +639,7 @@ int main(void)
 	    T(test_bad_stats_reads_are_refused),
 	    T(test_snapshot_round_trip_keeps_the_buckets),
 	    T(test_two_replicas_fill_the_same_buckets),
+	    T(test_a_state_from_before_the_table_opens_and_counts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
