@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authz.h"
 #include "dlist.h"
 #include "http_json.h"
 #include "http_routes.h"
@@ -299,6 +300,35 @@ static uint64_t pending_offer_index(struct node *n, const char *agent_id)
 	return index;
 }
 
+/* The stream's reader must hold a role that reads events (authz.h: agent, pbx, supervisor,
+ * admin). A site-limited one (agent or pbx certificate or token) reads its own site only: with no
+ * site asked for, the stream is narrowed to it; another site is refused (403), as EventsRead is on
+ * the binary protocol. 0, or -1 after answering. */
+static int sse_authorized(struct http_req *r, struct sse *s)
+{
+	struct tls_identity id;
+	Callraft__Request req = CALLRAFT__REQUEST__INIT;
+	char why[300];
+
+	if (s->mod->node->tls_ctx == NULL)
+		return 0; /* insecure = true: no identities */
+	if (http_req_authenticate(r, &id, why, sizeof why) != 0) {
+		http_respond_error(r, 401, "PERMISSION_DENIED", why, NULL);
+		return -1;
+	}
+	if (id.node_id == 0 && id.site[0] != '\0' &&
+	    (id.roles & (TLS_ROLE_SUPERVISOR | TLS_ROLE_ADMIN)) == 0 && s->site[0] == '\0')
+		snprintf(s->site, sizeof s->site, "%s", id.site);
+	req.op_case = CALLRAFT__REQUEST__OP_EVENTS_READ;
+	req.events_read = &s->q;
+	if (authz_check(&id, &req, why, sizeof why) != 0) {
+		LOG_RATELIMITED(LOG_WARN, "http: events: PERMISSION_DENIED: %s", why);
+		http_respond_error(r, 403, "PERMISSION_DENIED", why, NULL);
+		return -1;
+	}
+	return 0;
+}
+
 static void sse_open(struct http_req *r, struct http_events *m, const char *agent_from_path)
 {
 	struct sse *s = calloc(1, sizeof *s);
@@ -314,6 +344,10 @@ static void sse_open(struct http_req *r, struct http_events *m, const char *agen
 	if (sse_parse(s, r, agent_from_path, err, sizeof err) != 0) {
 		http_respond_error(r, 400, "INVALID_ARGUMENT",
 				   err[0] ? err : "a query argument is too long", NULL);
+		free(s);
+		return;
+	}
+	if (sse_authorized(r, s) != 0) {
 		free(s);
 		return;
 	}

@@ -51,6 +51,17 @@ t1, t2, addrs = sys.argv[1], sys.argv[2], sys.argv[3:]
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 ctx.load_verify_locations(os.environ["CALLRAFT_TLS_CA"])  # the node is checked, we show no certificate
 
+def stream_status(addr, path, token):
+    # The status of an event stream (SSE): headers only, then hang up.
+    host, port = addr.rsplit(":", 1)
+    c = http.client.HTTPSConnection(host, int(port), timeout=10, context=ctx)
+    c.request("GET", path, headers={"Authorization": "Bearer " + token})
+    r = c.getresponse()
+    st = r.status
+    doc = json.loads(r.read()) if st != 200 else None
+    c.close()
+    return st, doc
+
 def call(addr, method, path, token=None, body=None, key=None, query_token=False):
     host, port = addr.rsplit(":", 1)
     c = http.client.HTTPSConnection(host, int(port), timeout=10, context=ctx)
@@ -105,6 +116,10 @@ expect(st == 403 and "limited to site 'tehran'" in doc["message"], "tehran agent
 st, doc = call(a, "POST", "/v1/calls", token=t2, key="k-teh",
                body={"call_id": "web-teh", "queue": "sales", "caller_number": "+982100000001", "arrival_site": "tehran"})
 expect(st == 200 and doc["call"]["call_id"] == "web-teh", "tehran agent token, call at tehran: 200")
+st, doc = stream_status(a, "/v1/events?site=shiraz", t2)
+expect(st == 403 and "limited to site 'tehran'" in doc["message"], "tehran agent token, shiraz's event stream: 403 %s" % doc["message"])
+st, doc = stream_status(a, "/v1/events", t2)
+expect(st == 200, "tehran agent token, the event stream (narrowed to tehran): 200")
 # The idempotency key is the token's: the supervisor token reusing it gets no reply of it.
 st, doc = call(a, "POST", "/v1/calls", token=t1, key="k-teh",
                body={"call_id": "web-teh", "queue": "sales", "caller_number": "+982100000001", "arrival_site": "tehran"})
