@@ -186,6 +186,13 @@ req("GET", "/v1/customers/{customer_id}", {"customer_id": "nobody"}, want=404)
 d = req("GET", "/v1/stats")
 assert any(s["scope"] == "queue" and s["name"] == "sales" for s in d["stats"]), d
 req("GET", "/v1/stats", query="?queue=sales&site=tehran")
+# Stats over intervals: the nested day lines and the ticket class scope against the schema too.
+d = req("GET", "/v1/stats", query="?interval=days&queue=sales")
+assert d["stats"][0]["interval"] == "days" and d["stats"][0]["days"], d
+assert all(x["scope"] == "day" for x in d["stats"][0]["days"]), d
+req("GET", "/v1/stats", query="?interval=today&ticket_class=urgent")
+req("GET", "/v1/stats", query="?interval=15m")
+req("GET", "/v1/stats", query="?interval=week", want=400)
 req("POST", "/v1/sites/{site}/down", {"site": "shiraz"}, {"reason": "drill"})
 req("POST", "/v1/sites/{site}/up", {"site": "shiraz"})
 req("POST", "/v1/sites/{site}/heartbeat", {"site": "shiraz"})
