@@ -140,7 +140,7 @@ SUMMARY = {
     "queue_configure": "Configure a queue's routing (absent fields keep their value)",
     "site_list": "Sites and their status", "site_configure": "Configure a site (opening hours, presence and loss timeouts)",
     "site_down": "Declare a site lost (its waiting callers are handed over)", "site_up": "Declare a site restored",
-    "stats_get": "Live statistics per queue and site (?queue=, ?site=)",
+    "stats_get": "Statistics per queue, site and ticket class (?queue=, ?site=, ?ticket_class=); ?interval=today (each site's local day), 15m, 60m or days (90 days); none: since counting began",
 }
 BODIES = set()  # request messages referenced by the paths
 METHOD = {"HTTP_GET": "get", "HTTP_POST": "post", "HTTP_DELETE": "delete", "HTTP_PUT": "put", "HTTP_PATCH": "patch"}
