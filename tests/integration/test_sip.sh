@@ -37,7 +37,7 @@ cleanup() {
     for f in "$CALLRAFT_LAB"/sip/*/kamailio.log; do echo "=== $f" >&2; grep -E "ERROR|callraft-sip|carrier:" "$f" | tail -n 15 >&2 || true; done
     tail -n 20 "$CALLRAFT_LAB"/calls/callers.log >&2 || true
   fi
-  rm -rf "$CALLRAFT_LAB"
+  if [ $rc -eq 0 ]; then rm -rf "$CALLRAFT_LAB"; else echo "--- SIP lab output kept in $CALLRAFT_LAB" >&2; fi
   exit $rc
 }
 trap cleanup EXIT

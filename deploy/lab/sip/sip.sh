@@ -94,6 +94,7 @@ write_site_local() { # SITE
 #!substdef "!HOLD_ROUNDS!${SIP_HOLD_ROUNDS:-12}!"
 #!substdef "!RING_MS!${SIP_RING_MS:-8000}!"
 #!substdef "!HOLD_TIMER_MS!$(( (${SIP_HOLD_ROUNDS:-12} + 2) * ${SIP_WAIT_MS:-5000} + 10000 ))!"
+#!substdef "!API_TRIES!${SIP_API_TRIES:-10}!"
 #!substdef "!MAX_RINGS!${SIP_MAX_RINGS:-6}!"
 #!substdef "!PEER_SITES!$peers!"
 #!substdef "!HTTP_TIMEOUT_S!$(( ${SIP_WAIT_MS:-5000} / 1000 + 4 ))!"
