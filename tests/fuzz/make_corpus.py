@@ -63,6 +63,9 @@ WRITES = {
     "site_configure": (28, fb(1, "tehran")),
     "site_down": (29, fb(1, "shiraz") + fb(2, "drill")),
     "site_up": (33, fb(1, "shiraz")),
+    "token_issue": (90, fb(1, "wallboard") + fb(2, "supervisor") + fb(3, "tehran") +
+                    fv(4, 1700003600000) + fb(5, bytes(range(32)))),
+    "token_revoke": (91, fv(1, 1)),
 }
 READS = {
     "call_show": (40, fb(1, "pbx-0")),
@@ -76,6 +79,7 @@ READS = {
     "stats": (48, b""),
     "history": (49, fb(1, "c-1")),
     "site_list": (50, b""),
+    "token_list": (92, b""),
 }
 INTERNAL = {
     "member_upsert": (30, fb(1, fv(1, 4) + fb(2, "shiraz") + fb(3, "10.2.0.13:7001") +
@@ -93,12 +97,17 @@ def request(rid, op, client_id=0, seq=0):
     return msg + fb(num, body)
 
 
-def command(op, client_id=1, seq=1):
+def command(op, client_id=1, seq=1, actor=None, actor_site=None):
     num, body = op
     msg = b""
     if client_id:
         msg += fv(1, client_id) + fv(2, seq)
-    return msg + fb(num, body)
+    msg += fb(num, body)
+    if actor:
+        msg += fb(80, actor)  # Command.actor (issue 13: sessions bound to it)
+    if actor_site:
+        msg += fb(81, actor_site)  # Command.actor_site (state/site_scope.c)
+    return msg
 
 
 def entry(cmds, time_ms=1700000100000, term=1, quota=0):
@@ -145,6 +154,8 @@ HTTP_BODIES = {
     "stats_get": '{}',
     "agent_list": '{"site":"tehran"}',
     "call_show": '{"call_id":"pbx-0"}',
+    "token_issue": '{"name":"wallboard","roles":["supervisor"],"site":"tehran",'
+                   '"expires_ms":1700003600000}',
 }
 
 
@@ -173,6 +184,18 @@ def main():
     write("fuzz_entry", entry([command(WRITES["enqueue"], 1, 900)], quota=4096))
     write("fuzz_entry", entry([command(WRITES["site_down"], 1, 901)], time_ms=1700000900000))
     write("fuzz_entry", entry([command(INTERNAL["tick"], 0, 0)], time_ms=1800000000000))
+    # Actors: a session registered by one certificate used by another; a site-limited agent acting
+    # on agents and calls of both sites; a token issued, then revoked.
+    write("fuzz_entry", entry([command(WRITES["register"], 0, 0, "cert:pbx-tehran"),
+                               command(WRITES["enqueue"], 1, 1, "cert:pbx-tehran"),
+                               command(WRITES["enqueue"], 1, 2, "cert:desk-7", "tehran")]))
+    write("fuzz_entry", entry([reg, command(WRITES["login"], 1, 1),
+                               command(WRITES["enqueue"], 1, 2),
+                               command(WRITES["heartbeat"], 1, 3, "cert:desk-9", "shiraz"),
+                               command(WRITES["abandon"], 1, 4, "cert:desk-9", "shiraz"),
+                               command(WRITES["next"], 1, 5, "cert:desk-7", "tehran")]))
+    write("fuzz_entry", entry([reg, command(WRITES["token_issue"], 1, 1, "cert:admin"),
+                               command(WRITES["token_revoke"], 1, 2, "cert:admin")]))
     # HTTP: the operation's index among Request's oneof fields, then a JSON body.
     ops = request_ops()
     for name, body in HTTP_BODIES.items():
