@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -164,9 +165,19 @@ static void on_ready(void *data, uint64_t term)
 
 static void on_fatal(void *data, const char *message)
 {
-	(void)data;
+	struct node *n = data;
+	struct statvfs fs;
+	char space[700] = "";
+
+	/* A full disk often surfaces as EIO (LMDB's write of a page to a full tmpfs, raft's retries):
+	 * say how much room the data dir has, so the line tells a full disk from a failing one. */
+	if (statvfs(n->cfg.data_dir, &fs) == 0)
+		snprintf(space, sizeof space, " (data dir '%s': %llu of %llu MiB free%s)",
+			 n->cfg.data_dir, (unsigned long long)fs.f_bavail * fs.f_frsize >> 20,
+			 (unsigned long long)fs.f_blocks * fs.f_frsize >> 20,
+			 (uint64_t)fs.f_bavail * fs.f_frsize < CALLRAFT_DISK_FULL_BYTES ? ": the disk is full" : "");
 	LOG_EVENT(LOG_FATAL, "fatal", LOG_NO_FIELDS,
-		  "%s: stopping (the supervisor restarts the node)", message);
+		  "%s%s: stopping (the supervisor restarts the node)", message, space);
 	/* An I/O failure must not leave a node half-working: exit now, without a clean-shutdown
 	 * marker, so that the restart rebuilds what it must from the Raft log. */
 	_exit(CALLRAFT_EXIT_FATAL);

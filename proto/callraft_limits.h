@@ -172,6 +172,9 @@ _Static_assert((100 + CALLRAFT_QUOTA_HEADROOM_PERCENT) * 2 <= 100 * CALLRAFT_QUO
  * share of its size. */
 #define CALLRAFT_QUOTA_ALARM_PERCENT 80
 #define CALLRAFT_MAP_ALARM_PERCENT 50
+/* Below this much free space in the data dir a fatal I/O error is reported as a full disk (node.c's
+ * on_fatal): raft_uv preallocates 8 MiB segments, so less cannot take the next one. */
+#define CALLRAFT_DISK_FULL_BYTES (8ull << 20)
 _Static_assert(CALLRAFT_QUOTA_ALARM_PERCENT < 100 && CALLRAFT_MAP_ALARM_PERCENT < 100,
 	       "alarms come before the limit");
 _Static_assert(CALLRAFT_QUOTA_SESSIONS_PERCENT <= CALLRAFT_QUOTA_TABLE_PERCENT &&
