@@ -29,9 +29,10 @@ static const struct cli_command cli_commands[] = {
      {FLAG("no-wait")}, .run = cli_snapshot},
     {"call", "enqueue",
      "call enqueue --call-id ID --queue Q --caller NUM [--customer C]\n"
-     "                 [--tier regular|silver|gold|diamond|0-9 [--tier-override]] [--site S]",
+     "                 [--tier regular|silver|gold|diamond|0-9 [--tier-override]] [--site S]\n"
+     "                 [--agent A | --same-agent] [--agent-timeout D]",
      {OPT("call-id"), OPT("queue"), OPT("caller"), OPT("customer"), OPT("tier"), OPT("site"),
-      FLAG("tier-override")},
+      FLAG("tier-override"), OPT("agent"), FLAG("same-agent"), OPT("agent-timeout")},
      CLI_REQUEST(call_enqueue)},
     {"call", "next", "call next --agent A", {OPT("agent")}, CLI_REQUEST(call_next)},
     {"call", "answer", "call answer CALL_ID --agent A --token TERM.INDEX",
@@ -74,10 +75,10 @@ static const struct cli_command cli_commands[] = {
      "queue configure QUEUE [--overflow-after 30s] [--offer-timeout 15s]\n"
      "                 [--known-agent-timeout 20s] [--aging 60s] [--service-level 20s]\n"
      "                 [--wrap-up 0s] [--top-tier 3] [--redial-window 10m]\n"
-     "                 [--site-lost-callback yes|no]",
+     "                 [--site-lost-callback yes|no] [--known-agent-link 30d (0: never expires)]",
      {OPT("overflow-after"), OPT("offer-timeout"), OPT("known-agent-timeout"), OPT("aging"),
       OPT("service-level"), OPT("wrap-up"), OPT("top-tier"), OPT("redial-window"),
-      OPT("site-lost-callback")},
+      OPT("site-lost-callback"), OPT("known-agent-link")},
      1, 1, CLI_REQUEST(queue_configure)},
     {"callback", "schedule",
      "callback schedule --id ID --number NUM --queue Q --at +DURATION|EPOCH_MS\n"

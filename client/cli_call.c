@@ -139,7 +139,18 @@ int cli_call_enqueue_request(struct cli *cli, struct cli_args *a, struct callraf
 		return rv;
 	callraft_request_call_enqueue(r, call_id, queue, caller, customer, tier_value, site);
 	/* With a customer record the record's tier counts unless the PBX overrides it. */
-	r->req.call_enqueue->tier_override = cli_opt(a, "tier-override") != NULL;
+	Callraft__CallEnqueue *op = r->req.call_enqueue;
+	op->tier_override = cli_opt(a, "tier-override") != NULL;
+	/* A known agent only on request (docs/routing.md, section 9); the cluster checks the rest. */
+	const char *agent = cli_opt(a, "agent"), *agent_timeout = cli_opt(a, "agent-timeout");
+	if (agent != NULL && (rv = cli_check_id(cli, "--agent", agent)))
+		return rv;
+	op->requested_agent = agent != NULL ? (char *)agent : "";
+	op->same_agent = cli_opt(a, "same-agent") != NULL;
+	if (agent_timeout != NULL &&
+	    (rv = cli_parse_duration(cli, "--agent-timeout", agent_timeout, CALLRAFT_CONFIG_MS_MAX,
+				     &op->agent_timeout_ms)))
+		return rv;
 	return CLI_EXIT_OK;
 }
 

@@ -179,7 +179,7 @@ json_object *cli_json_queue_config(const Callraft__QueueConfig *q)
 
 void cli_print_queue_config(const Callraft__QueueConfig *q)
 {
-	char a[32], b[32], c[32], d[32], e[32], f[32], g[32];
+	char a[32], b[32], c[32], d[32], e[32], f[32], g[32], h[32] = "never";
 	cli_format_duration(q->overflow_after_ms, a, sizeof a);
 	cli_format_duration(q->offer_timeout_ms, b, sizeof b);
 	cli_format_duration(q->known_agent_timeout_ms, c, sizeof c);
@@ -187,11 +187,13 @@ void cli_print_queue_config(const Callraft__QueueConfig *q)
 	cli_format_duration(q->service_level_ms, e, sizeof e);
 	cli_format_duration(q->wrap_up_ms, f, sizeof f);
 	cli_format_duration(q->redial_window_ms, g, sizeof g);
+	if (q->known_agent_link_ttl_ms > 0)
+		cli_format_duration(q->known_agent_link_ttl_ms, h, sizeof h);
 	printf(
 	    "config: overflow-after %s, offer-timeout %s, known-agent-timeout %s, aging %s/tier,\n"
 	    "        service-level %s, wrap-up %s, top-tier %u, redial-window %s,\n"
-	    "        site-lost-callback %s\n",
-	    a, b, c, d, e, f, q->top_tier, g, q->site_lost_no_callback ? "no" : "yes");
+	    "        site-lost-callback %s, known-agent-link %s\n",
+	    a, b, c, d, e, f, q->top_tier, g, q->site_lost_no_callback ? "no" : "yes", h);
 }
 
 int cli_queue_configure_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
@@ -230,6 +232,14 @@ int cli_queue_configure_request(struct cli *cli, struct cli_args *a, struct call
 		a->scratch.u32 = (Callraft__UInt32Value)CALLRAFT__UINT32_VALUE__INIT;
 		a->scratch.u32.value = (uint32_t)n;
 		op->top_tier = &a->scratch.u32;
+	}
+	const char *link = cli_opt(a, "known-agent-link");
+	if (link != NULL) {
+		int64_t ms;
+		if ((rv = cli_parse_duration(cli, "--known-agent-link", link,
+					     CALLRAFT_KNOWN_AGENT_LINK_TTL_MS_MAX, &ms)))
+			return rv;
+		op->known_agent_link_ttl_ms = i64_of(&a->scratch.i64[7], ms);
 	}
 	const char *slc = cli_opt(a, "site-lost-callback");
 	if (slc != NULL) {

@@ -193,6 +193,11 @@ _Static_assert(CALLRAFT_QUOTA_SESSIONS_PERCENT <= CALLRAFT_QUOTA_TABLE_PERCENT &
 #define CALLRAFT_OVERFLOW_AFTER_MS_DEFAULT 30000ll
 #define CALLRAFT_OFFER_TIMEOUT_MS_DEFAULT 15000ll
 #define CALLRAFT_KNOWN_AGENT_TIMEOUT_MS_DEFAULT 20000ll
+/* The customer-agent link (a caller asking for the same agent as last time) expires after 30 days
+ * without a talk: by then the agent no longer knows the case. */
+#define CALLRAFT_KNOWN_AGENT_LINK_TTL_MS_DEFAULT (30ll * 24 * 3600 * 1000)
+/* At most ten years: long enough for any club, short enough to stay far from int64 overflow. */
+#define CALLRAFT_KNOWN_AGENT_LINK_TTL_MS_MAX (3650ll * 24 * 3600 * 1000)
 /* One tier of effective priority per minute waited (Genesys: 1 point ~ 1 minute). */
 #define CALLRAFT_AGING_MS_PER_TIER_DEFAULT 60000ll
 #define CALLRAFT_SERVICE_LEVEL_MS_DEFAULT 20000ll

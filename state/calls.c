@@ -64,7 +64,7 @@ int op_call_enqueue(struct apply_ctx *c, const Callraft__CallEnqueue *op)
 	if (customer_apply_tier(c, call, op->tier_override) != 0)
 		return -1;
 	rc = callbacks_redial(c, call);
-	if (rc < 0 || (rc == 0 && customer_prefer(c, call) != 0))
+	if (rc < 0 || (rc == 0 && customer_prefer(c, call, op) != 0))
 		return -1;
 	if (callbacks_number_put(c, call) != 0)
 		return -1;

@@ -12,10 +12,14 @@
  * What an enqueued call takes from the record (customer_apply_tier, customer_prefer):
  *   tier       the record's tier, unless the PBX sets tier_override (or there is no record): the
  *              centers keep tier by purchase volume in the club, and the PBX need not know it;
- *   preferred  the record's preferred agent (asked for through the CRM) if set, else the customer's
- *              last agent: that agent has the call to themselves for the queue's
- *              known_agent_timeout_ms while reachable (routing.c, eligible); top-tier callers are
- *              never held for anyone.
+ *   preferred  a known agent only on request (issue 16 item 2), the first of: the agent the caller
+ *              asked for (CallEnqueue.requested_agent, an IVR option); the record's preferred
+ *              agent (asked for through the CRM); with CallEnqueue.same_agent, the customer's last
+ *              agent, unless their last talk is older than the queue's known_agent_link_ttl_ms
+ *              (the link expired). That agent has the call to themselves for agent_timeout_ms
+ *              (per request) or the queue's known_agent_timeout_ms, while reachable (routing.c,
+ *              eligible); top-tier callers are never held for anyone. A caller who asks for
+ *              nothing is held for nobody.
  * Every input is the command and committed state: replicas decide alike. */
 #include <stdio.h>
 #include <string.h>
@@ -96,22 +100,42 @@ int customer_apply_tier(struct apply_ctx *c, Callraft__Call *call, bool tier_ove
 	return 0;
 }
 
-int customer_prefer(struct apply_ctx *c, Callraft__Call *call)
+/* The agent the call asks for, or NULL: see the header comment. */
+static const char *asked_agent(const struct apply_ctx *c, const Callraft__CallEnqueue *op,
+			       const Callraft__Customer *cu, const Callraft__QueueConfig *cfg)
+{
+	if (op->requested_agent[0] != '\0')
+		return op->requested_agent;
+	if (cu != NULL && cu->preferred_agent[0] != '\0')
+		return cu->preferred_agent;
+	if (!op->same_agent || cu == NULL || cu->last_agent_id[0] == '\0')
+		return NULL;
+	if (cfg->known_agent_link_ttl_ms > 0 &&
+	    c->now_ms - cu->last_call_ms >= cfg->known_agent_link_ttl_ms)
+		return NULL; /* the link expired: the agent no longer knows the case */
+	return cu->last_agent_id;
+}
+
+int customer_prefer(struct apply_ctx *c, Callraft__Call *call, const Callraft__CallEnqueue *op)
 {
 	Callraft__QueueConfig cfg;
-	Callraft__Customer *cu;
+	Callraft__Customer *cu = NULL;
 	int rc = customer_get(c, call->customer_id, &cu);
 
-	if (rc != 0)
-		return rc < 0 ? -1 : 0;
-	const char *agent = cu->preferred_agent[0] != '\0' ? cu->preferred_agent : cu->last_agent_id;
-	rc = route_queue_config(c, call->queue, &cfg);
-	if (rc == 0 && agent[0] != '\0' && cfg.known_agent_timeout_ms > 0) {
-		call->preferred_agent = (char *)agent;
-		call->preferred_until_ms = c->now_ms + cfg.known_agent_timeout_ms;
-		ctx_own(c, &cu->base); /* the call borrows the agent id until the reply is packed */
-		return 0;
+	if (rc < 0 || route_queue_config(c, call->queue, &cfg) != 0) {
+		if (cu != NULL)
+			protobuf_c_message_free_unpacked(&cu->base, NULL);
+		return -1;
 	}
-	protobuf_c_message_free_unpacked(&cu->base, NULL);
-	return rc;
+	const char *agent = asked_agent(c, op, cu, &cfg);
+	int64_t timeout_ms = op->agent_timeout_ms > 0 ? op->agent_timeout_ms : cfg.known_agent_timeout_ms;
+	if (agent != NULL && timeout_ms > 0) {
+		call->preferred_agent = (char *)agent;
+		call->preferred_until_ms = c->now_ms + timeout_ms;
+	}
+	if (cu != NULL && agent != NULL && agent != op->requested_agent)
+		ctx_own(c, &cu->base); /* the call borrows the agent id until the reply is packed */
+	else if (cu != NULL)
+		protobuf_c_message_free_unpacked(&cu->base, NULL);
+	return 0;
 }

@@ -21,6 +21,7 @@ void route_queue_defaults(Callraft__QueueConfig *q, const char *queue)
 	q->wrap_up_ms = CALLRAFT_WRAP_UP_MS_DEFAULT;
 	q->top_tier = CALLRAFT_TOP_TIER_DEFAULT;
 	q->redial_window_ms = CALLRAFT_REDIAL_WINDOW_MS_DEFAULT;
+	q->known_agent_link_ttl_ms = CALLRAFT_KNOWN_AGENT_LINK_TTL_MS_DEFAULT;
 }
 
 int route_queue_config(struct apply_ctx *c, const char *queue, Callraft__QueueConfig *out)
@@ -115,6 +116,7 @@ int op_queue_configure(struct apply_ctx *c, const Callraft__QueueConfigure *op)
 	SET(wrap_up_ms)
 	SET(top_tier)
 	SET(redial_window_ms)
+	SET(known_agent_link_ttl_ms)
 #undef SET
 	if (op->site_lost_callback != NULL)
 		q.site_lost_no_callback = !op->site_lost_callback->value;

@@ -452,9 +452,10 @@ int op_customer_set(struct apply_ctx *c, const Callraft__CustomerSet *op);
 /* After a talk: agent_id is the customer's last agent (the CRM's fields are kept). */
 int customer_talked(struct apply_ctx *c, const char *customer_id, const char *agent_id);
 /* An enqueued call's tier from the customer's record unless tier_override; its preferred agent
- * (the record's, else the last agent) for the queue's known_agent_timeout_ms. */
+ * on request (op's requested_agent, the record's, or with same_agent the unexpired last agent) for
+ * op's agent_timeout_ms or the queue's known_agent_timeout_ms. */
 int customer_apply_tier(struct apply_ctx *c, Callraft__Call *call, bool tier_override);
-int customer_prefer(struct apply_ctx *c, Callraft__Call *call);
+int customer_prefer(struct apply_ctx *c, Callraft__Call *call, const Callraft__CallEnqueue *op);
 
 /* ---- sitewatch.c (issue 12): the Tick's liveness decisions ------------------------------ */
 int op_site_heartbeat(struct apply_ctx *c, const Callraft__SiteHeartbeat *op);

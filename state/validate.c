@@ -233,6 +233,9 @@ static bool v_token_issue(const char *ctx, const Callraft__TokenIssue *op, char 
 	return true;
 }
 
+static bool v_range(const char *ctx, const char *field, bool has, int64_t v, int64_t lo, int64_t hi,
+		    char *m, size_t n);
+
 static bool v_call_enqueue(const char *ctx, const Callraft__CallEnqueue *op, char *m, size_t n)
 {
 	if (!validate_id(ctx, "call_id", op->call_id, true, m, n) ||
@@ -243,6 +246,23 @@ static bool v_call_enqueue(const char *ctx, const Callraft__CallEnqueue *op, cha
 		return false;
 	if (op->tier > CALLRAFT_TIER_MAX) {
 		snprintf(m, n, "%s: tier: out of range (%u > %d)", ctx, op->tier, CALLRAFT_TIER_MAX);
+		return false;
+	}
+	if (!validate_id(ctx, "requested_agent", op->requested_agent, false, m, n) ||
+	    !v_range(ctx, "agent_timeout_ms", true, op->agent_timeout_ms, 0, CALLRAFT_CONFIG_MS_MAX,
+		     m, n))
+		return false;
+	if (op->same_agent && op->requested_agent != NULL && op->requested_agent[0] != '\0') {
+		snprintf(m, n, "%s: same_agent: not with requested_agent (ask for one agent)", ctx);
+		return false;
+	}
+	if (op->agent_timeout_ms != 0 && !op->same_agent &&
+	    (op->requested_agent == NULL || op->requested_agent[0] == '\0')) {
+		snprintf(m, n, "%s: agent_timeout_ms: only with requested_agent or same_agent", ctx);
+		return false;
+	}
+	if ((op->customer_id == NULL || op->customer_id[0] == '\0') && op->same_agent) {
+		snprintf(m, n, "%s: same_agent: needs customer_id (whose last agent?)", ctx);
 		return false;
 	}
 	return true;
@@ -380,7 +400,10 @@ static bool v_queue_configure(const char *ctx, const Callraft__QueueConfigure *o
 	       v_range(ctx, "top_tier", op->top_tier != NULL, op->top_tier ? op->top_tier->value : 0, 0, CALLRAFT_TIER_MAX + 1, m,
 		       n) &&
 	       v_range(ctx, "redial_window_ms", op->redial_window_ms != NULL, op->redial_window_ms ? op->redial_window_ms->value : 0, 0, max,
-		       m, n);
+		       m, n) &&
+	       v_range(ctx, "known_agent_link_ttl_ms", op->known_agent_link_ttl_ms != NULL,
+		       op->known_agent_link_ttl_ms ? op->known_agent_link_ttl_ms->value : 0, 0,
+		       CALLRAFT_KNOWN_AGENT_LINK_TTL_MS_MAX, m, n);
 }
 
 static bool v_site_configure(const char *ctx, const Callraft__SiteConfigure *op, char *m, size_t n)

@@ -396,6 +396,15 @@ static void test_queue_position_matches_a_full_sort(void **state)
 
 /* ==== issue 16 item 1: tiers that keep the promise ========================================= */
 
+/* call enqueue asking for the same agent as last time (an IVR option; issue 16 item 2). */
+static Callraft__Command *c_enqueue_same(struct cb *b, const char *id, const char *site,
+					 unsigned tier, const char *number, const char *customer)
+{
+	c_enqueue(b, id, site, tier, number, customer);
+	b->op.enq.same_agent = customer[0] != '\0';
+	return &b->cmd;
+}
+
 /* `agent ready` (push on): the FSM offers it calls itself (assign.c). */
 static Callraft__Command *c_push_ready(struct cb *b, const char *agent)
 {
@@ -417,14 +426,14 @@ static void test_top_tier_is_not_held_for_a_busy_known_agent(void **state)
 	register_client(f);
 	OK(f, c_login(&b, "a1", "tehran"));
 	OK(f, c_login(&b, "a2", "tehran"));
-	OK(f, c_enqueue(&b, "d1", "tehran", 3, "+9821000001", "cust-d"));
+	OK(f, c_enqueue_same(&b, "d1", "tehran", 3, "+9821000001", "cust-d"));
 	assert_string_equal(serve(f, "a1"), "d1"); /* a1 is cust-d's known agent */
-	OK(f, c_enqueue(&b, "busy", "tehran", 0, "+9821000002", ""));
+	OK(f, c_enqueue_same(&b, "busy", "tehran", 0, "+9821000002", ""));
 	assert_string_equal(next(f, "a1", &term, &index, NULL), "busy");
 	OK(f, c_answer(&b, "busy", "a1", term, index)); /* a1 on a call */
-	OK(f, c_enqueue(&b, "r1", "tehran", 0, "+9821000003", ""));
+	OK(f, c_enqueue_same(&b, "r1", "tehran", 0, "+9821000003", ""));
 	f->time_ms += 1000;
-	OK(f, c_enqueue(&b, "d2", "tehran", 3, "+9821000001", "cust-d"));
+	OK(f, c_enqueue_same(&b, "d2", "tehran", 3, "+9821000001", "cust-d"));
 	Callraft__Reply *keep;
 	Callraft__Call *d2 = call_get(f, "d2", &keep);
 	assert_string_equal(d2->preferred_agent, "a1"); /* the hold a lower tier would get */
@@ -432,7 +441,7 @@ static void test_top_tier_is_not_held_for_a_busy_known_agent(void **state)
 	callraft__reply__free_unpacked(keep, NULL);
 	assert_string_equal(next(f, "a2", NULL, NULL, NULL), "d2");
 	/* a regular caller of cust-d's is still held for a1 as before */
-	OK(f, c_enqueue(&b, "r2", "tehran", 0, "+9821000004", "cust-d"));
+	OK(f, c_enqueue_same(&b, "r2", "tehran", 0, "+9821000004", "cust-d"));
 	OK(f, c_login(&b, "a3", "tehran"));
 	assert_string_equal(next(f, "a3", NULL, NULL, NULL), "r1");
 	OK(f, c_login(&b, "a4", "tehran"));
@@ -468,23 +477,23 @@ static void test_top_tier_is_offered_at_once_to_a_ready_agent(void **state)
 
 	register_client(f);
 	OK(f, c_login(&b, "t1", "tehran"));
-	OK(f, c_enqueue(&b, "d0", "tehran", 3, "+9821000001", "cust-d"));
+	OK(f, c_enqueue_same(&b, "d0", "tehran", 3, "+9821000001", "cust-d"));
 	assert_string_equal(next(f, "t1", &term, &index, NULL), "d0");
 	OK(f, c_answer(&b, "d0", "t1", term, index));
 	OK(f, c_end(&b, "d0", "t1")); /* t1: cust-d's known agent */
-	OK(f, c_enqueue(&b, "x", "tehran", 0, "+9821000009", ""));
+	OK(f, c_enqueue_same(&b, "x", "tehran", 0, "+9821000009", ""));
 	assert_string_equal(next(f, "t1", &term, &index, NULL), "x");
 	OK(f, c_answer(&b, "x", "t1", term, index)); /* t1 busy */
 	OK(f, c_login(&b, "s1", "shiraz"));
 	OK(f, c_push_ready(&b, "s1"));
-	OK(f, c_enqueue(&b, "d1", "tehran", 3, "+9821000001", "cust-d"));
+	OK(f, c_enqueue_same(&b, "d1", "tehran", 3, "+9821000001", "cust-d"));
 	Callraft__Reply *keep;
 	Callraft__Call *d1 = call_get(f, "d1", &keep);
 	assert_int_equal(d1->state, CALLRAFT__CALL_STATE__OFFERED);
 	assert_string_equal(d1->agent_id, "s1");
 	callraft__reply__free_unpacked(keep, NULL);
 	/* the same for a regular caller: held (known agent, and 30 s before overflow) */
-	OK(f, c_enqueue(&b, "r1", "tehran", 0, "+9821000002", ""));
+	OK(f, c_enqueue_same(&b, "r1", "tehran", 0, "+9821000002", ""));
 	assert_int_equal(call_state(f, "r1"), CALLRAFT__CALL_STATE__WAITING);
 }
 
@@ -651,7 +660,8 @@ static void sim_arrive(struct sim *s, int step)
 	snprintf(number, sizeof number, "+98210%05zu", s->n); /* no redial merge */
 	if (sim_rand(s, 2) == 0) /* half of them club customers: known agents hold their calls */
 		snprintf(customer, sizeof customer, "cust-%u", sim_rand(s, SIM_CUSTOMERS));
-	OK(s->f, c_enqueue(&b, x->id, sim_rand(s, 2) ? "tehran" : "shiraz", tier, number, customer));
+	OK(s->f, c_enqueue_same(&b, x->id, sim_rand(s, 2) ? "tehran" : "shiraz", tier, number,
+				customer)); /* they ask for their last agent */
 	Callraft__Reply *keep;
 	Callraft__Call *c = call_get(s->f, x->id, &keep);
 	x->state = CALLRAFT__CALL_STATE__WAITING;
@@ -981,6 +991,108 @@ static void test_customer_history_has_every_contact_and_outcome_in_order(void **
 	assert_int_equal(seen, 6);
 }
 
+/* ==== issue 16 item 2: a known agent only on request, and the link expires ================== */
+
+static const char *preferred_of(struct fx *f, const char *id)
+{
+	static char agent[CALLRAFT_ID_BYTES_MAX + 1];
+	Callraft__Reply *keep;
+	snprintf(agent, sizeof agent, "%s", call_get(f, id, &keep)->preferred_agent);
+	callraft__reply__free_unpacked(keep, NULL);
+	return agent;
+}
+
+/* A caller who asks for nothing is held for nobody (the issue: the last agent was forced on
+ * everyone); same_agent asks for the last agent, requested_agent for a named one with its own
+ * timeout; the link to the last agent expires after the queue's known_agent_link_ttl_ms. */
+static void test_known_agent_only_on_request_with_timeouts_and_link_expiry(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	register_client(f);
+	OK(f, c_login(&b, "a1", "tehran"));
+	OK(f, c_login(&b, "a2", "tehran"));
+	OK(f, c_login(&b, "a3", "tehran"));
+	OK(f, c_enqueue(&b, "c0", "tehran", 0, "+9821000000", "cust-7"));
+	assert_string_equal(serve(f, "a1"), "c0"); /* a1: cust-7's last agent */
+
+	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", "cust-7"));
+	assert_string_equal(preferred_of(f, "c1"), ""); /* asked for nothing: nobody holds it */
+	assert_string_equal(serve(f, "a2"), "c1");	 /* a2: now cust-7's last agent */
+
+	OK(f, c_enqueue_same(&b, "c2", "tehran", 0, "+9821000002", "cust-7"));
+	assert_string_equal(preferred_of(f, "c2"), "a2");
+	assert_null(next(f, "a1", NULL, NULL, NULL)); /* held for a2 */
+	assert_string_equal(serve(f, "a2"), "c2");
+	int64_t talk = f->time_ms; /* a2's last talk with cust-7 */
+
+	c_enqueue(&b, "c3", "tehran", 0, "+9821000003", "");
+	b.op.enq.requested_agent = "a3"; /* the IVR: "press 1 for agent a3" */
+	b.op.enq.agent_timeout_ms = 5000;
+	OK(f, &b.cmd);
+	int64_t enq = f->time_ms;
+	assert_string_equal(preferred_of(f, "c3"), "a3");
+	assert_null(next(f, "a1", NULL, NULL, NULL));
+	f->time_ms = enq + 4999;
+	assert_null(next(f, "a1", NULL, NULL, NULL));
+	f->time_ms = enq + 5000; /* the request's own timeout, not the queue's 20 s */
+	assert_string_equal(next(f, "a1", NULL, NULL, NULL), "c3");
+
+	/* the link expires: one minute after the last talk, same_agent asks for nobody */
+	c_qconf(&b, -1, -1, -1, -1, -1);
+	b.i64[5] = (Callraft__Int64Value)CALLRAFT__INT64_VALUE__INIT;
+	b.i64[5].value = 60000;
+	b.op.qc.known_agent_link_ttl_ms = &b.i64[5];
+	OK(f, &b.cmd);
+	f->time_ms = talk + 59999;
+	OK(f, c_heartbeat(&b, "a2"));
+	OK(f, c_enqueue_same(&b, "c4", "tehran", 0, "+9821000004", "cust-7"));
+	assert_string_equal(preferred_of(f, "c4"), "a2");
+	OK(f, c_abandon(&b, "c4"));
+	f->time_ms = talk + 60000;
+	OK(f, c_heartbeat(&b, "a2"));
+	OK(f, c_enqueue_same(&b, "c5", "tehran", 0, "+9821000005", "cust-7"));
+	assert_string_equal(preferred_of(f, "c5"), ""); /* expired */
+}
+
+static void test_known_agent_requests_are_validated(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	static const char *const want[] = {"needs customer_id", "not with requested_agent",
+					   "only with requested_agent or same_agent",
+					   "agent_timeout_ms: out of range"};
+
+	register_client(f);
+	for (int i = 0; i < 4; i++) {
+		c_enqueue(&b, "v1", "tehran", 0, "+9821000001", i == 0 ? "" : "cust-1");
+		b.op.enq.same_agent = i == 0 || i == 1;
+		b.op.enq.requested_agent = i == 1 ? "a1" : "";
+		b.op.enq.agent_timeout_ms = i == 2 ? 1000 : i == 3 ? -1 : 0;
+		if (i == 3)
+			b.op.enq.requested_agent = "a1";
+		Callraft__Reply *r = run(f, &b.cmd);
+		assert_int_equal(r->code, CALLRAFT__CODE__INVALID_ARGUMENT);
+		if (strstr(r->message, want[i]) == NULL)
+			fail_msg("case %d: '%s' does not say '%s'", i, r->message, want[i]);
+		callraft__reply__free_unpacked(r, NULL);
+	}
+	Callraft__Request q = CALLRAFT__REQUEST__INIT;
+	Callraft__CallShow show = CALLRAFT__CALL_SHOW__INIT;
+	show.call_id = "v1";
+	q.op_case = CALLRAFT__REQUEST__OP_CALL_SHOW;
+	q.call_show = &show;
+	Callraft__Reply *r = read_req(f, &q);
+	assert_int_equal(r->code, CALLRAFT__CODE__NOT_FOUND); /* nothing was enqueued */
+	callraft__reply__free_unpacked(r, NULL);
+	c_qconf(&b, -1, -1, -1, -1, -1);
+	b.i64[5] = (Callraft__Int64Value)CALLRAFT__INT64_VALUE__INIT;
+	b.i64[5].value = -1;
+	b.op.qc.known_agent_link_ttl_ms = &b.i64[5];
+	EXPECT(f, &b.cmd, CALLRAFT__CODE__INVALID_ARGUMENT);
+}
+
 /* ==== 6. overflow between sites =========================================================== */
 
 static void test_overflow_to_other_site_at_exact_boundary(void **state)
@@ -1028,10 +1140,10 @@ static void test_known_agent_first_then_anyone_after_timeout(void **state)
 	register_client(f);
 	OK(f, c_login(&b, "a1", "tehran"));
 	OK(f, c_login(&b, "a2", "tehran"));
-	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", "cust-7"));
+	OK(f, c_enqueue_same(&b, "c1", "tehran", 0, "+9821000001", "cust-7"));
 	assert_string_equal(serve(f, "a1"), "c1"); /* a1 is now cust-7's last agent */
 	f->time_ms += 1000;
-	OK(f, c_enqueue(&b, "c2", "tehran", 0, "+9821000001", "cust-7"));
+	OK(f, c_enqueue_same(&b, "c2", "tehran", 0, "+9821000001", "cust-7"));
 	int64_t enq = f->time_ms;
 	assert_null(next(f, "a2", NULL, NULL, NULL));
 	f->time_ms = enq + CALLRAFT_KNOWN_AGENT_TIMEOUT_MS_DEFAULT - 1;
@@ -1048,13 +1160,13 @@ static void test_known_agent_offline_does_not_hold_the_call(void **state)
 	register_client(f);
 	OK(f, c_login(&b, "a1", "tehran"));
 	OK(f, c_login(&b, "a2", "tehran"));
-	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", "cust-7"));
+	OK(f, c_enqueue_same(&b, "c1", "tehran", 0, "+9821000001", "cust-7"));
 	assert_string_equal(serve(f, "a1"), "c1");
-	OK(f, c_enqueue(&b, "c2", "tehran", 0, "+9821000001", "cust-7"));
-	OK(f, c_enqueue(&b, "c3", "tehran", 0, "+9821000002", "cust-8"));
+	OK(f, c_enqueue_same(&b, "c2", "tehran", 0, "+9821000001", "cust-7"));
+	OK(f, c_enqueue_same(&b, "c3", "tehran", 0, "+9821000002", "cust-8"));
 	assert_string_equal(next(f, "a2", NULL, NULL, NULL), "c3"); /* skips c2 */
 	OK(f, c_logout(&b, "a1"));
-	OK(f, c_enqueue(&b, "c4", "tehran", 0, "+9821000002", "cust-7"));
+	OK(f, c_enqueue_same(&b, "c4", "tehran", 0, "+9821000002", "cust-7"));
 	OK(f, c_login(&b, "a3", "tehran"));
 	assert_string_equal(next(f, "a3", NULL, NULL, NULL), "c2"); /* a1 offline: anyone */
 }
@@ -1066,9 +1178,9 @@ static void test_known_agent_takes_the_call_ahead_of_the_site_rule(void **state)
 
 	register_client(f);
 	OK(f, c_login(&b, "s1", "shiraz"));
-	OK(f, c_enqueue(&b, "c1", "shiraz", 0, "+9871000001", "cust-9"));
+	OK(f, c_enqueue_same(&b, "c1", "shiraz", 0, "+9871000001", "cust-9"));
 	assert_string_equal(serve(f, "s1"), "c1");
-	OK(f, c_enqueue(&b, "c2", "tehran", 0, "+9871000001", "cust-9"));
+	OK(f, c_enqueue_same(&b, "c2", "tehran", 0, "+9871000001", "cust-9"));
 	assert_string_equal(next(f, "s1", NULL, NULL, NULL), "c2");
 }
 
@@ -2046,6 +2158,8 @@ int main(void)
 	    T(test_customer_set_is_validated_and_changes_nothing),
 	    T(test_customer_preferred_agent_holds_their_calls),
 	    T(test_customer_history_has_every_contact_and_outcome_in_order),
+	    T(test_known_agent_only_on_request_with_timeouts_and_link_expiry),
+	    T(test_known_agent_requests_are_validated),
 	    T(test_aging_is_capped_below_top_tier),
 	    T(test_overflow_to_other_site_at_exact_boundary),
 	    T(test_overflow_keeps_place_and_own_site_is_never_held_back),
