@@ -8,9 +8,10 @@
 #
 # Faults F: kill-site (default), cut-site, restart-site, kill-leader, pause-leader, cut-link (the
 # link between --site and the other call-center city only; the witness still reaches both;
-# `link-cut` is the same), pause (SIGSTOP node --node: `leader` (default), `follower` (the first
-# node of --site that is not the leader: the one that site's clients use first) or an id; SIGCONT
-# at the heal), site-loss (deploy/drill/siteloss.sh: the scripted site-loss scenario of issue 12,
+# `link-cut` is the same), pause (SIGSTOP node --node: `leader` (default), `follower` (a node of
+# --site, or of the other city if --site holds the leader: the first at the first pause, the next
+# at the next, i.e. the one that site's clients use with --clients site) or an id; SIGCONT at the
+# heal), site-loss (deploy/drill/siteloss.sh: the scripted site-loss scenario of issue 12,
 # with checks), random (N cycles of any of them, chosen and timed from --seed). --site defaults to
 # shiraz; `--site leader` picks the leader's site at the moment of the fault. Traffic:
 # `callraft-traffic center` in tehran and shiraz, --rate calls/s in total (default 20); with
@@ -108,16 +109,22 @@ leader_now() { # the leader's id, waiting up to 10 s for an election to end
 
 other_site() { [ "$1" = tehran ] && echo shiraz || echo tehran; }
 
-# pause_target SITE: the node --node names (leader, follower: SITE's first non-leader node, or an id).
+# pause_target SITE: the node --node names (leader; follower: SITE's nodes in turn, the first at the
+# first pause, the next at the next one, so that with --clients site every pause hits the node the
+# site's clients moved to at the previous one (the other city's if SITE holds the leader); or an id).
+pauses=0
 pause_target() {
-  local l i
+  local l i f=()
   case "$node" in
     leader) leader_now ;;
     follower)
       l=$(leader_now)
-      [ "$1" = leader ] && { echo "drill: --fault pause --node follower needs a --site" >&2; exit 2; }
-      for i in $("$LAB" nodes "$1"); do [ "$i" != "$l" ] && { echo "$i"; return; }; done
-      echo "drill: site $1 has no follower to pause" >&2; exit 2 ;;
+      local site=$1
+      # The leader's own city: its clients may be on the leader; take the other city's followers.
+      [ "$("$LAB" site-of "$l")" = "$site" ] && [ "$site" != witness ] && site=$(other_site "$site")
+      for i in $("$LAB" nodes "$site"); do [ "$i" != "$l" ] && f+=("$i"); done
+      [ ${#f[@]} -gt 0 ] || { echo "drill: site $1 has no follower to pause" >&2; return 1; }
+      echo "${f[$((pauses % ${#f[@]}))]}" ;;
     *) echo "$node" ;;
   esac
 }
@@ -127,7 +134,10 @@ inject() {
   local f=$1 s=$2 l
   hit_site="" heal_cmd=""
   [ "$s" = leader ] && s=$("$LAB" site-of "$(leader_now)")
-  [ "$f" = pause ] && l=$(pause_target "$s") # found before the clock starts, like the site
+  if [ "$f" = pause ]; then # found before the clock starts, like the site
+    l=$(pause_target "$s") || exit 2
+    pauses=$((pauses + 1))
+  fi
   [ "$f" = cut-link ] && l=$(leader_now) # the report names the city that keeps the leader
   local t; t=$(now_ms) # the fault starts now, not when the commands below return
   case "$f" in
@@ -138,7 +148,7 @@ inject() {
       s="$s-$(other_site "$s") (leader $l in $("$LAB" site-of "$l"))" ;;
     kill-leader) l=$(leader_now); "$LAB" kill "$l" >/dev/null; heal_cmd="restart $l"; s="node$l" ;;
     pause-leader) l=$(leader_now); "$LAB" pause "$l" >/dev/null; heal_cmd="resume $l"; s="node$l" ;;
-    pause) "$LAB" pause "$l" >/dev/null; heal_cmd="resume $l"; s="node$l" ;;
+    pause) "$LAB" pause "$l" >/dev/null; heal_cmd="resume $l"; s="node$l ($node)" ;;
     *) echo "drill: unknown fault '$f'" >&2; exit 2 ;;
   esac
   event fault "$f $s" "$hit_site" "$t"
