@@ -6,7 +6,8 @@ timeline.svg into --dir and prints the text report.
 Figures (docs/telephony.md, "The SIP drill"):
   offered          INVITEs the callers sent to the carrier
   answered         callers who got a 200 OK (and talked)
-  abandoned        callers who hung up while waiting (CANCEL, 487)
+  abandoned        callers who hung up while waiting (CANCEL; those whose 487 never came are
+                   counted apart)
   failed           callers who got an error (4xx/5xx/408 other than their own 487), or no outcome
   errors after probe  failed callers whose INVITE came after the carrier marked the killed site
                    down (target 0)
@@ -102,7 +103,8 @@ def main():
         kinds = [w for _, w in c["events"]]
         if "ANSWERED" in kinds:
             return "answered"
-        if "CANCELLED" in kinds:
+        if "CANCELLED" in kinds or "CANCEL-FAILED" in kinds:
+            # The caller hung up while waiting (a CANCEL-FAILED one got no 487 within 10 s).
             return "abandoned"
         fin = [w for w in kinds if w not in ("INVITE", "GAVE-UP")]
         return "failed:" + (fin[-1] if fin else "no-outcome")
@@ -173,6 +175,7 @@ def main():
         "killed_site": dead, "surviving_site": alive,
         "offered": len(callers), "answered": out["answered"], "abandoned": out["abandoned"],
         "failed": out["failed"],
+        "abandoned_without_487": sum(1 for c in callers.values() if c["events"][-1][1] == "CANCEL-FAILED"),
         "failed_by_kind": dict(collections.Counter(outcome(c) for c in callers.values()
                                                    if outcome(c).startswith("failed"))),
         "carrier_failovers": failovers,
@@ -197,7 +200,8 @@ def main():
         "SIP drill: site %s killed at +%.1f s (callers started at +0)" % (dead, t_kill - t0),
         "offered by the carrier   %d" % rep["offered"],
         "answered by an agent     %d" % rep["answered"],
-        "abandoned by the caller  %d" % rep["abandoned"],
+        "abandoned by the caller  %d (%d of them got no 487 within 10 s)" % (rep["abandoned"],
+                                                                          rep["abandoned_without_487"]),
         "failed (SIP errors, timeouts) %d  %s" % (rep["failed"], rep["failed_by_kind"]),
         "carrier: site marked dead %s s after the kill; %d INVITEs failed over to the other site" %
         (rep["carrier_marked_dead_after_s"], failovers),
