@@ -147,6 +147,14 @@ static unsigned env_unsigned(const char *name, unsigned dflt)
 	return v != NULL && *v != '\0' ? (unsigned)strtoul(v, NULL, 10) : dflt;
 }
 
+/* Where the nodes' directories go: $CALLRAFT_SIM_TMPDIR (a tmpfs such as /dev/shm spares the
+ * real disk the states' syncs at every crash and restart), /tmp by default. */
+static const char *sim_tmpdir(void)
+{
+	const char *d = getenv("CALLRAFT_SIM_TMPDIR");
+	return d != NULL && *d != '\0' ? d : "/tmp";
+}
+
 static bool sim_in_child;
 static int sim_verdict_fd = -1;
 #define SIM_EXIT_HARNESS 100
@@ -2111,7 +2119,7 @@ static struct sim_verdict sim_run_seed_isolated(uint64_t seed, bool verbose)
 	pid_t pid;
 	int status;
 
-	snprintf(root, sizeof root, "/tmp/callraft-simc-XXXXXX");
+	snprintf(root, sizeof root, "%s/callraft-simc-XXXXXX", sim_tmpdir());
 	SIM_REQUIRE(mkdtemp(root) != NULL);
 	SIM_REQUIRE(pipe(fds) == 0);
 	fflush(NULL);
@@ -2254,7 +2262,7 @@ static void forged_conflicting_entry_below_commit_fails_stop(void **state)
 	uint64_t acked;
 
 	(void)state;
-	snprintf(root, sizeof root, "/tmp/callraft-simc-XXXXXX");
+	snprintf(root, sizeof root, "%s/callraft-simc-XXXXXX", sim_tmpdir());
 	assert_non_null(mkdtemp(root));
 	s = sim_create(3, 7, root);
 	s->allow_unavailable = true;
