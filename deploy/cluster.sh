@@ -20,7 +20,9 @@
 # CALLRAFT_PORT_BASE (default 17000): node i listens on BASE+i (raft), BASE+100+i (clients) and
 # BASE+200+i (HTTP/JSON);
 # CALLRAFT_BUILD (default ./build): where callraftd and callraft are;
-# CALLRAFT_NODE_INI_EXTRA: sections added to every node's config (e.g. "[state]\nquota_mb = 2").
+# CALLRAFT_NODE_INI_EXTRA: sections added to every node's config (e.g. "[state]\nquota_mb = 2");
+# CALLRAFT_HOST (default 127.0.0.1): the loopback host every address uses: ::1 (written [::1]:port)
+# or localhost work too (the node certificates name all three).
 # TLS is on: `up` makes a CA and certificates in $CALLRAFT_LAB/certs (deploy/certs.sh) and every node
 # runs mutual TLS; this script's own CLI calls use the admin certificate unless CALLRAFT_TLS_CERT
 # is set. CALLRAFT_INSECURE=1 writes `insecure = true` configs instead (plain TCP, no roles).
@@ -34,6 +36,8 @@ daemon=$build/callraftd
 cli=$build/callraft
 certs=$lab/certs
 tls_on() { [ "${CALLRAFT_INSECURE:-0}" != 1 ]; }
+host=${CALLRAFT_HOST:-127.0.0.1}
+case $host in *:*) H="[$host]";; *) H=$host;; esac # an IPv6 literal is bracketed before :port
 
 # The CA, one certificate per node (loopback by IPv4, IPv6 and name) and the demo's clients.
 ensure_certs() { # node ids...
@@ -67,9 +71,9 @@ write_config() { # id site members-file
     echo "[node]"
     echo "id = $id"
     echo "site = $site"
-    echo "raft_address = 127.0.0.1:$((base + id))"
-    echo "client_address = 127.0.0.1:$((base + 100 + id))"
-    echo "http_address = 127.0.0.1:$((base + 200 + id))"
+    echo "raft_address = $H:$((base + id))"
+    echo "client_address = $H:$((base + 100 + id))"
+    echo "http_address = $H:$((base + 200 + id))"
     echo "data_dir = $lab/node$id/data"
     [ "$site" = witness ] && echo "witness = true"
     echo
@@ -105,14 +109,14 @@ start_node() {
   fi
   "$daemon" --config "$lab/node$id/node.ini" >>"$lab/node$id/log" 2>&1 &
   echo $! > "$lab/node$id/pid"
-  echo "cluster.sh: node $id started (pid $!), clients on 127.0.0.1:$((base + 100 + id))"
+  echo "cluster.sh: node $id started (pid $!), clients on $H:$((base + 100 + id))"
 }
 
 addresses() {
   local out=""
   for d in "$lab"/node*/; do
     local id=${d%/}; id=${id##*node}
-    out="$out${out:+,}127.0.0.1:$((base + 100 + id))"
+    out="$out${out:+,}$H:$((base + 100 + id))"
   done
   echo "$out"
 }
@@ -135,8 +139,8 @@ case "$cmd" in
     if [ ! -f "$lab/members.ini" ]; then
       : > "$lab/members.ini"
       for i in $(seq 1 "$n"); do
-        printf '[member %d]\nsite = %s\nraft_address = 127.0.0.1:%d\nclient_address = 127.0.0.1:%d\nhttp_address = 127.0.0.1:%d\n\n' \
-          "$i" "$(site_of "$layout" "$i")" $((base + i)) $((base + 100 + i)) $((base + 200 + i)) >> "$lab/members.ini"
+        printf '[member %d]\nsite = %s\nraft_address = %s:%d\nclient_address = %s:%d\nhttp_address = %s:%d\n\n' \
+          "$i" "$(site_of "$layout" "$i")" "$H" $((base + i)) "$H" $((base + 100 + i)) "$H" $((base + 200 + i)) >> "$lab/members.ini"
       done
       ensure_certs $(seq 1 "$n")
       for i in $(seq 1 "$n"); do write_config "$i" "$(site_of "$layout" "$i")"; done
@@ -158,7 +162,7 @@ case "$cmd" in
     id=$1 site=$2
     [ -f "$lab/members.ini" ] || { echo "cluster.sh: no cluster in $lab" >&2; exit 2; }
     ensure_certs "$id"; write_config "$id" "$site"; start_node "$id"
-    echo "cluster.sh: now run: $cli --cluster $(addresses) members add $id --site $site --raft-address 127.0.0.1:$((base + id)) --client-address 127.0.0.1:$((base + 100 + id))"
+    echo "cluster.sh: now run: $cli --cluster $(addresses) members add $id --site $site --raft-address $H:$((base + id)) --client-address $H:$((base + 100 + id))"
     ;;
   kill)
     id=$1 sig=${2:-KILL}
@@ -174,7 +178,7 @@ case "$cmd" in
   addresses) addresses ;;
   http-addresses)
     out=""
-    for d in "$lab"/node*/; do id=${d%/}; id=${id##*node}; out="$out${out:+,}127.0.0.1:$((base + 200 + id))"; done
+    for d in "$lab"/node*/; do id=${d%/}; id=${id##*node}; out="$out${out:+,}$H:$((base + 200 + id))"; done
     echo "$out" ;;
   status) "$cli" --cluster "$(addresses)" status "$@" ;;
   leader) "$cli" --cluster "$(addresses)" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader_id"])' ;;

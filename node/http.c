@@ -853,12 +853,13 @@ static struct lws_vhost *vhost_create(struct http *h, const struct config *cfg, 
 	struct in_addr v4;
 	size_t hl;
 
+	/* "[v6]:port" as well as "v4:port", "name:port" and ":port" (every interface). */
 	if (colon == NULL || (hl = (size_t)(colon - cfg->http_address)) >= sizeof host) {
 		snprintf(errmsg, errmsg_len, "http: address '%s': expected host:port", cfg->http_address);
 		return NULL;
 	}
-	memcpy(host, cfg->http_address, hl);
-	host[hl] = '\0';
+	if (hl == 0 || tls_address_host(cfg->http_address, host, sizeof host) != 0)
+		host[0] = '\0';
 	memset(&info, 0, sizeof info);
 	info.vhost_name = "callraft";
 	info.port = atoi(colon + 1);

@@ -20,6 +20,7 @@ if os.environ.get("CALLRAFT_TLS_CA"):
 
 def call(addr, method, path, body=None, key=None, headers=None, timeout=15, raw=None):
     host, port = addr.rsplit(":", 1)
+    host = host.strip("[]")  # "[::1]:port"
     if _TLS is not None:
         conn = http.client.HTTPSConnection(host, int(port), timeout=timeout, context=_TLS)
     else:

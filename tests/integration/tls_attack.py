@@ -39,6 +39,7 @@ def request_vote(term, candidate):
 
 def attack_raft(argv):
     host, port = argv[0].rsplit(":", 1)
+    host = host.strip("[]")  # "[::1]:port"
     claim_id, claim_addr, term = int(argv[1]), argv[2], int(argv[3])
     s = socket.create_connection((host, int(port)), timeout=5)
     s.sendall(raft_handshake(claim_id, claim_addr))
@@ -56,6 +57,7 @@ def attack_raft(argv):
 
 def attack_client(argv):
     host, port = argv[0].rsplit(":", 1)
+    host = host.strip("[]")  # "[::1]:port"
     frame = bytes.fromhex(argv[1])
     s = socket.create_connection((host, int(port)), timeout=5)
     try:

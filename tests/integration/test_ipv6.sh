@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# IPv6 for every address (issue 13): a 1+1+1 cluster whose raft, client and HTTP addresses are all
+# [::1]:port, with mutual TLS (the node certificates name ::1 in an IP SAN):
+#   1. every listener is on ::1; the members elect a leader over IPv6 and TLS;
+#   2. a write through a follower (the forward link over IPv6), a read over HTTPS on [::1];
+#   3. the leader killed: a new one is elected over IPv6 and serves;
+#   4. a member certificate whose SANs do not name ::1 claiming a member's [::1] address is refused
+#      (the SAN check for IPv6 literals), the term unchanged.
+source "$(dirname "$0")/lib.sh"
+export CALLRAFT_HOST=::1
+ATTACK="python3 $(dirname "$0")/tls_attack.py"
+raft6() { echo "[::1]:$((CALLRAFT_PORT_BASE + $1))"; }
+client6() { echo "[::1]:$((CALLRAFT_PORT_BASE + 100 + $1))"; }
+http6() { echo "[::1]:$((CALLRAFT_PORT_BASE + 200 + $1))"; }
+python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0))' ||
+  fail "this machine has no IPv6 loopback (::1): the test needs it"
+
+step "1. a 1+1+1 cluster on [::1]"
+"$CLUSTER_SH" up 1+1+1 >/dev/null
+leader=$(wait_leader)
+"$CLUSTER_SH" status | head -5
+for i in 1 2 3; do
+  for p in $((CALLRAFT_PORT_BASE + i)) $((CALLRAFT_PORT_BASE + 100 + i)) $((CALLRAFT_PORT_BASE + 200 + i)); do
+    ss -ltnH "sport = :$p" | grep -q "\[::1\]:$p" || fail "port $p is not listening on [::1]: $(ss -ltnH "sport = :$p")"
+  done
+done
+echo "  raft, client and HTTP listeners of all three nodes are on [::1]"
+grep -q "peer to member .* at '\[::1\]:[0-9]*': TLS up" "$CALLRAFT_LAB/node$leader/log" || fail "no TLS peer link over IPv6 in the leader's log"
+
+step "2. a write through a follower, a read over HTTPS"
+follower=1; [ "$follower" = "$leader" ] && follower=2
+"$CLI" --cluster "$(client6 "$follower")" call enqueue --call-id v6-1 --queue sales --caller 100 --site tehran
+state=$("$CLI" --cluster "$(client6 "$leader")" --json call show v6-1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["call"]["state"])')
+[ "$state" = waiting ] || fail "the call written through a follower is '$state'"
+PYTHONPATH="$(dirname "$0")" python3 - "$(http6 "$follower")" <<'PY'
+import sys
+from http_lib import call
+st, _, doc = call(sys.argv[1], "GET", "/v1/calls/v6-1")
+assert st == 200 and doc["call"]["call_id"] == "v6-1", (st, doc)
+print("  GET https://%s/v1/calls/v6-1: 200" % sys.argv[1])
+PY
+
+step "3. the leader killed: a new one over IPv6"
+"$CLUSTER_SH" kill "$leader" >/dev/null
+new=$(wait_leader "$leader")
+echo "  leader $leader -> $new"
+"$CLI" --cluster "$(cluster)" call enqueue --call-id v6-2 --queue sales --caller 101 --site tehran >/dev/null ||
+  fail "the new leader does not serve"
+"$CLUSTER_SH" start "$leader" >/dev/null
+
+step "4. a certificate without ::1 claiming a member's [::1] address"
+victim=1; [ "$victim" = "$new" ] && victim=2
+mkdir -p "$CALLRAFT_LAB/v4only" && cp "$CALLRAFT_LAB/certs/ca.crt" "$CALLRAFT_LAB/certs/ca.key" "$CALLRAFT_LAB/v4only/"
+"$ROOT/deploy/certs.sh" issue "$CALLRAFT_LAB/v4only" node "$victim" 127.0.0.1 >/dev/null
+term=$(status_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["term"])')
+out=$($ATTACK raft "$(raft6 "$new")" "$victim" "$(raft6 "$victim")" $((term + 100)) \
+  --cert "$CALLRAFT_LAB/v4only/node$victim.crt" --key "$CALLRAFT_LAB/v4only/node$victim.key")
+echo "  node: $out"
+sleep 1
+grep -q "certificate 'node-$victim' does not name host '::1'" "$CALLRAFT_LAB/node$new/log" ||
+  fail "a certificate without ::1 was not refused for the [::1] address"
+grep "does not name host '::1'" "$CALLRAFT_LAB/node$new/log" | head -1 | sed 's/^/  log: /'
+t2=$(status_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["term"])')
+[ "$t2" -lt $((term + 100)) ] || fail "the forged RequestVote reached raft (term $term -> $t2)"
+echo "PASS"
