@@ -4,7 +4,7 @@
 #   A. disk full: ENOSPC on the state's writes (LMDB's pwrite64). The node must stop (fail-stop,
 #      exit code 70) with a clear log line.
 #   B. EIO on raft's log writes (raft_uv's io_submit). With our raft fail-stop patch
-#      (deploy/raft-patches/raft-0.22.1-fail-stop.patch) a failed log write stops the node (exit
+#      (deploy/raft-patches/raft-0.22.1-fail-stop.patch and -log-write-fail-stop.patch) a failed log write stops the node (exit
 #      70) with a fatal line naming the I/O failure, instead of leaving it running as a zombie that
 #      can no longer persist; it catches up once restarted on a healthy disk.
 #   C. EIO on fsync/fdatasync from the start: the node must refuse to start with a clear error
@@ -16,6 +16,17 @@
 source "$(dirname "$0")/lib.sh"
 command -v strace >/dev/null || fail "strace not installed (deploy/install-deps.sh installs it)"
 lab=$CALLRAFT_LAB
+
+# The node started under strace is not the PID in its pid file (that is the subshell waiting for
+# strace), so cluster.sh down misses it: on exit, also stop every process running on this test's
+# node configs (strace and the node under it), whatever the outcome.
+df_cleanup() {
+  local rc=$?
+  pkill -KILL -f -- "--config $lab/node" 2>/dev/null || true
+  (exit $rc)
+  cleanup
+}
+trap df_cleanup EXIT
 
 # start_faulty ID OUT INJECT...: node ID under strace with the given -e inject options.
 start_faulty() {

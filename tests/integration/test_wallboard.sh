@@ -7,7 +7,7 @@
 # city and per queue, the leader and every member healthy. Then Tehran is SIGKILLed whole (both
 # nodes, its PBX's and agent's heartbeats): the page must move to a surviving member by itself, show
 # both Tehran members unreachable, the site-lost banner once the FSM declares the loss (docs/routing.md),
-# and the same queue figures as a survivor's /v1/stats. Screenshots before and after the kill are
+# and the same queue figures as a survivor's /v1/stats (today's, as the page shows). Screenshots before and after the kill are
 # kept in the directory printed at the end (WALLBOARD_SHOTS to choose it).
 # A missing Chromium or python3-websocket fails the test (deploy/install-deps.sh installs both).
 # Plain HTTP: the page is what is tested; a browser with a client certificate is docs/security.md's.
@@ -99,7 +99,7 @@ page wait 10000 "document.getElementById('leader').dataset.v === '$leader'" >/de
 survivor="127.0.0.1:$((CALLRAFT_PORT_BASE + 203))"
 for q in sales roadside; do
   for k in waiting answered abandoned; do
-    want=$(curl -sf --max-time 5 "http://$survivor/v1/stats?stale=true&queue=$q" |
+    want=$(curl -sf --max-time 5 "http://$survivor/v1/stats?stale=true&interval=today&queue=$q" |
       python3 -c "import json,sys; s=json.load(sys.stdin)['stats']; print(next((x.get('$k',0) for x in s if x['scope']=='queue'), 0))")
     page wait 10000 "$(cell queue $q $k) === '$want'" >/dev/null
   done
