@@ -105,19 +105,7 @@ int op_queue_configure(struct apply_ctx *c, const Callraft__QueueConfigure *op)
 
 	if (route_queue_config(c, op->queue, &q) != 0)
 		return -1;
-#define SET(f)                                                                                     \
-	if (op->f != NULL)                                                                         \
-		q.f = op->f->value;
-	SET(overflow_after_ms)
-	SET(offer_timeout_ms)
-	SET(known_agent_timeout_ms)
-	SET(aging_ms_per_tier)
-	SET(service_level_ms)
-	SET(wrap_up_ms)
-	SET(top_tier)
-	SET(redial_window_ms)
-	SET(known_agent_link_ttl_ms)
-#undef SET
+	config_fields_apply(&op->base, config_queue_fields, &q.base);
 	if (op->site_lost_callback != NULL)
 		q.site_lost_no_callback = !op->site_lost_callback->value;
 	if (store_put(c->s, c->txn, DB_QUEUES, q.queue, strlen(q.queue), &q.base, "queue config",
@@ -133,21 +121,11 @@ int op_site_configure(struct apply_ctx *c, const Callraft__SiteConfigure *op)
 
 	if (route_site(c, op->site, &s) != 0)
 		return -1;
-	if (op->opens_at_minute != NULL)
-		s.opens_at_minute = op->opens_at_minute->value;
-	if (op->utc_offset_minutes != NULL)
-		s.utc_offset_minutes = op->utc_offset_minutes->value;
-	if (op->closes_at_minute != NULL)
-		s.closes_at_minute = op->closes_at_minute->value;
+	config_fields_apply(&op->base, config_site_fields, &s.base);
+	/* The opening hours are known once any of them is set. */
 	if (op->opens_at_minute != NULL || op->utc_offset_minutes != NULL ||
 	    op->closes_at_minute != NULL)
 		s.configured = true;
-	if (op->presence_timeout_ms != NULL)
-		s.presence_timeout_ms = op->presence_timeout_ms->value;
-	if (op->site_loss_after_ms != NULL)
-		s.site_loss_after_ms = op->site_loss_after_ms->value;
-	if (op->contact_timeout_ms != NULL)
-		s.contact_timeout_ms = op->contact_timeout_ms->value;
 	snprintf(c->msg, sizeof c->msg, "site '%s' configured", s.site);
 	return route_site_put(c, &s);
 }

@@ -37,6 +37,7 @@
  *   ready.c        issue #14: the ready index of agents offers are pushed to, and what a command
  *                  noted for assign.c.
  *   validate.c     state_validate.
+ *   config_fields.c the tunable fields of QueueConfigure and SiteConfigure, with their bounds.
  *   ticket_code.c  tracking codes.
  *   names.c        names of states.
  *   store.c        LMDB access: big-endian keys, meta counters, protobuf records, LMDB errors,
@@ -546,5 +547,21 @@ bool validate_id(const char *ctx, const char *field, const char *v, bool require
 		 size_t msg_len);
 bool validate_name(const char *ctx, const char *field, const char *v, size_t max, bool required,
 		   char *msg, size_t msg_len);
+
+/* ---- config_fields.c -------------------------------------------------------------------- */
+/* One tunable of a configure command: the optional wrapper field of the command and the field
+ * of the stored record share `name`; a present value must lie in min..max. Tables end with a
+ * NULL name. */
+struct config_field {
+	const char *name;
+	int64_t min, max;
+};
+extern const struct config_field config_queue_fields[]; /* QueueConfigure -> QueueConfig */
+extern const struct config_field config_site_fields[];  /* SiteConfigure -> Site */
+/* True with *value set if the command `op` carries field `cf`; false if it is absent. */
+bool config_field_get(const ProtobufCMessage *op, const struct config_field *cf, int64_t *value);
+/* Copies every field of `table` that `op` carries into the record `to`; returns how many. */
+int config_fields_apply(const ProtobufCMessage *op, const struct config_field *table,
+			ProtobufCMessage *to);
 
 #endif

@@ -381,50 +381,16 @@ static bool v_range(const char *ctx, const char *field, bool has, int64_t v, int
 	return false;
 }
 
-static bool v_queue_configure(const char *ctx, const Callraft__QueueConfigure *op, char *m, size_t n)
+/* Every tunable the configure command `op` carries lies within its bounds (config_fields.c). */
+static bool v_config_fields(const char *ctx, const ProtobufCMessage *op,
+			    const struct config_field *table, char *m, size_t n)
 {
-	const int64_t max = CALLRAFT_CONFIG_MS_MAX;
+	int64_t v;
 
-	return validate_name(ctx, "queue", op->queue, CALLRAFT_QUEUE_BYTES_MAX, true, m, n) &&
-	       v_range(ctx, "overflow_after_ms", op->overflow_after_ms != NULL, op->overflow_after_ms ? op->overflow_after_ms->value : 0, 0,
-		       max, m, n) &&
-	       v_range(ctx, "offer_timeout_ms", op->offer_timeout_ms != NULL, op->offer_timeout_ms ? op->offer_timeout_ms->value : 0,
-		       CALLRAFT_OFFER_TIMEOUT_MS_MIN, max, m, n) &&
-	       v_range(ctx, "known_agent_timeout_ms", op->known_agent_timeout_ms != NULL,
-		       op->known_agent_timeout_ms ? op->known_agent_timeout_ms->value : 0, 0, max, m, n) &&
-	       v_range(ctx, "aging_ms_per_tier", op->aging_ms_per_tier != NULL, op->aging_ms_per_tier ? op->aging_ms_per_tier->value : 0, 0,
-		       max, m, n) &&
-	       v_range(ctx, "service_level_ms", op->service_level_ms != NULL, op->service_level_ms ? op->service_level_ms->value : 0, 0, max,
-		       m, n) &&
-	       v_range(ctx, "wrap_up_ms", op->wrap_up_ms != NULL, op->wrap_up_ms ? op->wrap_up_ms->value : 0, 0, max, m, n) &&
-	       v_range(ctx, "top_tier", op->top_tier != NULL, op->top_tier ? op->top_tier->value : 0, 0, CALLRAFT_TIER_MAX + 1, m,
-		       n) &&
-	       v_range(ctx, "redial_window_ms", op->redial_window_ms != NULL, op->redial_window_ms ? op->redial_window_ms->value : 0, 0, max,
-		       m, n) &&
-	       v_range(ctx, "known_agent_link_ttl_ms", op->known_agent_link_ttl_ms != NULL,
-		       op->known_agent_link_ttl_ms ? op->known_agent_link_ttl_ms->value : 0, 0,
-		       CALLRAFT_KNOWN_AGENT_LINK_TTL_MS_MAX, m, n);
-}
-
-static bool v_site_configure(const char *ctx, const Callraft__SiteConfigure *op, char *m, size_t n)
-{
-	const int64_t day = CALLRAFT_MINUTES_PER_DAY - 1, off = CALLRAFT_UTC_OFFSET_MINUTES_MAX;
-
-	return validate_name(ctx, "site", op->site, CALLRAFT_SITE_BYTES_MAX, true, m, n) &&
-	       v_range(ctx, "opens_at_minute", op->opens_at_minute != NULL, op->opens_at_minute ? op->opens_at_minute->value : 0, 0, day, m,
-		       n) &&
-	       v_range(ctx, "closes_at_minute", op->closes_at_minute != NULL, op->closes_at_minute ? op->closes_at_minute->value : 0, 0, day,
-		       m, n) &&
-	       v_range(ctx, "utc_offset_minutes", op->utc_offset_minutes != NULL, op->utc_offset_minutes ? op->utc_offset_minutes->value : 0,
-		       -off, off, m, n) &&
-	       v_range(ctx, "presence_timeout_ms", op->presence_timeout_ms != NULL,
-		       op->presence_timeout_ms ? op->presence_timeout_ms->value : 0, CALLRAFT_PRESENCE_TIMEOUT_MS_MIN, CALLRAFT_CONFIG_MS_MAX,
-		       m, n) &&
-	       v_range(ctx, "site_loss_after_ms", op->site_loss_after_ms != NULL, op->site_loss_after_ms ? op->site_loss_after_ms->value : 0,
-		       0, CALLRAFT_CONFIG_MS_MAX, m, n) &&
-	       v_range(ctx, "contact_timeout_ms", op->contact_timeout_ms != NULL,
-		       op->contact_timeout_ms ? op->contact_timeout_ms->value : 0,
-		       CALLRAFT_CONTACT_TIMEOUT_MS_MIN, CALLRAFT_CONFIG_MS_MAX, m, n);
+	for (const struct config_field *cf = table; cf->name != NULL; cf++)
+		if (config_field_get(op, cf, &v) && !v_range(ctx, cf->name, true, v, cf->min, cf->max, m, n))
+			return false;
+	return true;
 }
 
 /* A national id (kodemelli): 10 digits, the last a check digit: r = sum(d[i] x (10 - i), i < 9)
@@ -498,7 +464,10 @@ static bool v_routing(const char *ctx, const Callraft__Command *c, char *m, size
 			       c->call_reject->offer_index, m, n);
 	case CALLRAFT__COMMAND__OP_AGENT_HEARTBEAT:
 		return validate_id(ctx, "agent_id", c->agent_heartbeat->agent_id, true, m, n);
-	case CALLRAFT__COMMAND__OP_QUEUE_CONFIGURE: return v_queue_configure(ctx, c->queue_configure, m, n);
+	case CALLRAFT__COMMAND__OP_QUEUE_CONFIGURE:
+		return validate_name(ctx, "queue", c->queue_configure->queue, CALLRAFT_QUEUE_BYTES_MAX,
+				     true, m, n) &&
+		       v_config_fields(ctx, &c->queue_configure->base, config_queue_fields, m, n);
 	case CALLRAFT__COMMAND__OP_CALLBACK_REQUEST:
 		return validate_id(ctx, "call_id", c->callback_request->call_id, true, m, n) &&
 		       check_phone(ctx, "number", c->callback_request->number, false, m, n);
@@ -517,7 +486,10 @@ static bool v_routing(const char *ctx, const Callraft__Command *c, char *m, size
 	case CALLRAFT__COMMAND__OP_CALL_DIAL_ATTEMPT:
 		return validate_id(ctx, "call_id", c->call_dial_attempt->call_id, true, m, n) &&
 		       validate_id(ctx, "agent_id", c->call_dial_attempt->agent_id, true, m, n);
-	case CALLRAFT__COMMAND__OP_SITE_CONFIGURE: return v_site_configure(ctx, c->site_configure, m, n);
+	case CALLRAFT__COMMAND__OP_SITE_CONFIGURE:
+		return validate_name(ctx, "site", c->site_configure->site, CALLRAFT_SITE_BYTES_MAX, true,
+				     m, n) &&
+		       v_config_fields(ctx, &c->site_configure->base, config_site_fields, m, n);
 	case CALLRAFT__COMMAND__OP_SITE_DOWN:
 		return validate_name(ctx, "site", c->site_down->site, CALLRAFT_SITE_BYTES_MAX, true, m,
 				     n) &&

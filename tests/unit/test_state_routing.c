@@ -166,6 +166,96 @@ static void test_queue_configure_is_stored_and_shown_with_defaults(void **state)
 	       CALLRAFT__CODE__INVALID_ARGUMENT);
 }
 
+/* Every tunable of QueueConfigure and SiteConfigure is checked against its own bounds, named in
+ * the message, and a value at a bound is stored (state/config_fields.c holds the one table both
+ * validate.c and queue_config.c read; the bounds here are written out again on purpose). */
+static void test_configure_fields_are_bounded_named_and_stored(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		bool site;
+		const char *name;
+		int64_t lo, hi;
+	} fields[] = {
+	    {false, "overflow_after_ms", 0, CALLRAFT_CONFIG_MS_MAX},
+	    {false, "offer_timeout_ms", CALLRAFT_OFFER_TIMEOUT_MS_MIN, CALLRAFT_CONFIG_MS_MAX},
+	    {false, "known_agent_timeout_ms", 0, CALLRAFT_CONFIG_MS_MAX},
+	    {false, "aging_ms_per_tier", 0, CALLRAFT_CONFIG_MS_MAX},
+	    {false, "service_level_ms", 0, CALLRAFT_CONFIG_MS_MAX},
+	    {false, "wrap_up_ms", 0, CALLRAFT_CONFIG_MS_MAX},
+	    {false, "top_tier", 0, CALLRAFT_TIER_MAX + 1},
+	    {false, "redial_window_ms", 0, CALLRAFT_CONFIG_MS_MAX},
+	    {false, "known_agent_link_ttl_ms", 0, CALLRAFT_KNOWN_AGENT_LINK_TTL_MS_MAX},
+	    {true, "opens_at_minute", 0, 1439},
+	    {true, "closes_at_minute", 0, 1439},
+	    {true, "utc_offset_minutes", -CALLRAFT_UTC_OFFSET_MINUTES_MAX,
+	     CALLRAFT_UTC_OFFSET_MINUTES_MAX},
+	    {true, "presence_timeout_ms", CALLRAFT_PRESENCE_TIMEOUT_MS_MIN, CALLRAFT_CONFIG_MS_MAX},
+	    {true, "site_loss_after_ms", 0, CALLRAFT_CONFIG_MS_MAX},
+	    {true, "contact_timeout_ms", CALLRAFT_CONTACT_TIMEOUT_MS_MIN, CALLRAFT_CONFIG_MS_MAX},
+	};
+	char msg[256], want[200];
+
+	register_client(f);
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		Callraft__QueueConfigure qc = CALLRAFT__QUEUE_CONFIGURE__INIT;
+		Callraft__SiteConfigure sc = CALLRAFT__SITE_CONFIGURE__INIT;
+		Callraft__Command cmd = CALLRAFT__COMMAND__INIT;
+		Callraft__Int64Value i64 = CALLRAFT__INT64_VALUE__INIT;
+		Callraft__Int32Value i32 = CALLRAFT__INT32_VALUE__INIT;
+		Callraft__UInt32Value u32 = CALLRAFT__UINT32_VALUE__INIT;
+		ProtobufCMessage *op = fields[i].site ? &sc.base : &qc.base;
+		const ProtobufCFieldDescriptor *fd =
+		    protobuf_c_message_descriptor_get_field_by_name(op->descriptor, fields[i].name);
+		ProtobufCMessage *wrapper;
+
+		assert_non_null(fd);
+		wrapper = fd->descriptor == &callraft__int64_value__descriptor   ? &i64.base
+			  : fd->descriptor == &callraft__int32_value__descriptor ? &i32.base
+									       : &u32.base;
+		*(ProtobufCMessage **)((char *)op + fd->offset) = wrapper;
+		qc.queue = "sales";
+		sc.site = "tehran";
+		cmd.client_id = 1;
+		cmd.seq = 1;
+		cmd.op_case = fields[i].site ? CALLRAFT__COMMAND__OP_SITE_CONFIGURE
+					     : CALLRAFT__COMMAND__OP_QUEUE_CONFIGURE;
+		cmd.queue_configure = &qc; /* the oneof: one pointer for either */
+		if (fields[i].site)
+			cmd.site_configure = &sc;
+		for (int side = 0; side < 2; side++) {
+			int64_t bad = side == 0 ? fields[i].lo - 1 : fields[i].hi + 1;
+			if (wrapper == &u32.base && bad < 0)
+				continue; /* a uint32 cannot be below 0 */
+			i64.value = bad;
+			i32.value = (int32_t)bad;
+			u32.value = (uint32_t)bad;
+			assert_int_equal(state_validate(&cmd, msg, sizeof msg),
+					 CALLRAFT__CODE__INVALID_ARGUMENT);
+			snprintf(want, sizeof want, ": %s: out of range (%lld not in %lld..%lld)",
+				 fields[i].name, (long long)bad, (long long)fields[i].lo,
+				 (long long)fields[i].hi);
+			assert_non_null(strstr(msg, want));
+		}
+		i64.value = fields[i].hi;
+		i32.value = (int32_t)fields[i].hi;
+		u32.value = (uint32_t)fields[i].hi;
+		assert_int_equal(state_validate(&cmd, msg, sizeof msg), CALLRAFT__CODE__OK);
+		if (fields[i].site)
+			continue; /* sites' stored values: the opening-hours and site-loss tests */
+		cmd.client_id = 0; /* run() stamps the fixture's session */
+		OK(f, &cmd);
+		Callraft__Reply *r = queue_show(f);
+		const ProtobufCFieldDescriptor *stored = protobuf_c_message_descriptor_get_field_by_name(
+		    r->queue_config->base.descriptor, fields[i].name);
+		const char *at = (const char *)r->queue_config + stored->offset;
+		assert_int_equal(stored->type == PROTOBUF_C_TYPE_UINT32 ? *(const uint32_t *)at
+									: *(const int64_t *)at,
+				 fields[i].hi);
+		callraft__reply__free_unpacked(r, NULL);
+	}
+}
+
 /* ==== 5. tiers and aging ================================================================== */
 
 static void test_top_tier_goes_first_and_aging_prevents_starvation(void **state)
@@ -2146,6 +2236,7 @@ int main(void)
 	    T(test_agent_talking_keeps_the_call_when_presence_lapses),
 	    T(test_wrap_up_after_a_call_then_tick_makes_available),
 	    T(test_queue_configure_is_stored_and_shown_with_defaults),
+	    T(test_configure_fields_are_bounded_named_and_stored),
 	    T(test_top_tier_goes_first_and_aging_prevents_starvation),
 	    T(test_queue_position_follows_tiers_and_aging), T(test_queue_position_matches_a_full_sort),
 	    T(test_expected_wait_follows_the_answer_rate),
