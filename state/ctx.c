@@ -65,28 +65,75 @@ void ctx_attach_agent(struct apply_ctx *c, Callraft__Agent *src)
 	c->has_agent = true;
 }
 
-int ctx_load_call(struct apply_ctx *c, const char *call_id)
+/* The records a command loads and writes by id: where each kind lives, its name in messages, how
+ * the context attaches it, and what follows a change of one (`old` is NULL for a new record). */
+struct ctx_kind {
+	enum state_db db;
+	const ProtobufCMessageDescriptor *descriptor;
+	const char *name;
+	void (*attach)(struct apply_ctx *c, ProtobufCMessage *m);
+	int (*changed)(struct apply_ctx *c, const ProtobufCMessage *old, const ProtobufCMessage *now);
+};
+
+static void attach_call(struct apply_ctx *c, ProtobufCMessage *m)
 {
-	Callraft__Call *call;
-	int rc = ctx_get_call(c, call_id, &call);
+	ctx_attach_call(c, (Callraft__Call *)m);
+}
+
+static void attach_agent(struct apply_ctx *c, ProtobufCMessage *m)
+{
+	ctx_attach_agent(c, (Callraft__Agent *)m);
+}
+
+/* Every write of a call or an agent goes through ctx_put: it compares the record being written
+ * with the stored one, so the event stream (events.c) and the ready index (ready.c) follow every
+ * change, whichever code path made it. */
+static int call_changed(struct apply_ctx *c, const ProtobufCMessage *old,
+			const ProtobufCMessage *now)
+{
+	return event_call_changed(c, (const Callraft__Call *)old, (const Callraft__Call *)now);
+}
+
+static int agent_changed(struct apply_ctx *c, const ProtobufCMessage *old,
+			 const ProtobufCMessage *now)
+{
+	const Callraft__Agent *was = (const Callraft__Agent *)old, *is = (const Callraft__Agent *)now;
+
+	return event_agent_changed(c, was, is) != 0 ? -1 : ready_update(c, was, is);
+}
+
+static const struct ctx_kind kind_call = {DB_CALLS, &callraft__call__descriptor, "call",
+					  attach_call, call_changed};
+static const struct ctx_kind kind_agent = {DB_AGENTS, &callraft__agent__descriptor, "agent",
+					   attach_agent, agent_changed};
+
+static int ctx_get(struct apply_ctx *c, const struct ctx_kind *k, const char *id,
+		   ProtobufCMessage **out)
+{
+	return store_get(c->s, c->txn, k->db, id, strlen(id), k->descriptor, out, k->name, id,
+			 c->errmsg, c->errmsg_len);
+}
+
+static int ctx_load(struct apply_ctx *c, const struct ctx_kind *k, const char *id)
+{
+	ProtobufCMessage *m;
+	int rc = ctx_get(c, k, id, &m);
 
 	if (rc == 1)
-		ctx_fail(c, CALLRAFT__CODE__NOT_FOUND, "call '%s': not found", call_id);
+		ctx_fail(c, CALLRAFT__CODE__NOT_FOUND, "%s '%s': not found", k->name, id);
 	else if (rc == 0)
-		ctx_attach_call(c, call);
+		k->attach(c, m);
 	return rc;
+}
+
+int ctx_load_call(struct apply_ctx *c, const char *call_id)
+{
+	return ctx_load(c, &kind_call, call_id);
 }
 
 int ctx_load_agent(struct apply_ctx *c, const char *agent_id)
 {
-	Callraft__Agent *a;
-	int rc = ctx_get_agent(c, agent_id, &a);
-
-	if (rc == 1)
-		ctx_fail(c, CALLRAFT__CODE__NOT_FOUND, "agent '%s': not found", agent_id);
-	else if (rc == 0)
-		ctx_attach_agent(c, a);
-	return rc;
+	return ctx_load(c, &kind_agent, agent_id);
 }
 
 int ctx_load_agent_in(struct apply_ctx *c, const char *agent_id)
@@ -102,51 +149,37 @@ int ctx_load_agent_in(struct apply_ctx *c, const char *agent_id)
 
 int ctx_get_call(struct apply_ctx *c, const char *call_id, Callraft__Call **out)
 {
-	return store_get(c->s, c->txn, DB_CALLS, call_id, strlen(call_id),
-			 &callraft__call__descriptor, (ProtobufCMessage **)out, "call", call_id,
-			 c->errmsg, c->errmsg_len);
+	return ctx_get(c, &kind_call, call_id, (ProtobufCMessage **)out);
 }
 
 int ctx_get_agent(struct apply_ctx *c, const char *agent_id, Callraft__Agent **out)
 {
-	return store_get(c->s, c->txn, DB_AGENTS, agent_id, strlen(agent_id),
-			 &callraft__agent__descriptor, (ProtobufCMessage **)out, "agent", agent_id,
-			 c->errmsg, c->errmsg_len);
+	return ctx_get(c, &kind_agent, agent_id, (ProtobufCMessage **)out);
 }
 
-/* Every write of a call or an agent goes through these two: they compare the record being written
- * with the stored one, so the event stream (events.c) and the ready index (ready.c) follow every
- * change, whichever code path made it. */
-int ctx_put_call(struct apply_ctx *c, const Callraft__Call *call)
+static int ctx_put(struct apply_ctx *c, const struct ctx_kind *k, const char *id,
+		   const ProtobufCMessage *m)
 {
-	Callraft__Call *old;
-	int rc = ctx_get_call(c, call->call_id, &old);
+	ProtobufCMessage *old;
+	int rc = ctx_get(c, k, id, &old);
 
 	if (rc < 0)
 		return -1;
-	rc = event_call_changed(c, old, call); /* old is NULL when absent */
+	rc = k->changed(c, old, m); /* old is NULL when absent */
 	if (old != NULL)
-		protobuf_c_message_free_unpacked(&old->base, NULL);
+		protobuf_c_message_free_unpacked(old, NULL);
 	if (rc != 0)
 		return -1;
-	return store_put(c->s, c->txn, DB_CALLS, call->call_id, strlen(call->call_id), &call->base,
-			 "call", call->call_id, c->errmsg, c->errmsg_len);
+	return store_put(c->s, c->txn, k->db, id, strlen(id), m, k->name, id, c->errmsg,
+			 c->errmsg_len);
+}
+
+int ctx_put_call(struct apply_ctx *c, const Callraft__Call *call)
+{
+	return ctx_put(c, &kind_call, call->call_id, &call->base);
 }
 
 int ctx_put_agent(struct apply_ctx *c, const Callraft__Agent *agent)
 {
-	Callraft__Agent *old;
-	int rc = ctx_get_agent(c, agent->agent_id, &old);
-
-	if (rc < 0)
-		return -1;
-	rc = event_agent_changed(c, old, agent); /* old is NULL when absent */
-	if (rc == 0)
-		rc = ready_update(c, old, agent);
-	if (old != NULL)
-		protobuf_c_message_free_unpacked(&old->base, NULL);
-	if (rc != 0)
-		return -1;
-	return store_put(c->s, c->txn, DB_AGENTS, agent->agent_id, strlen(agent->agent_id),
-			 &agent->base, "agent", agent->agent_id, c->errmsg, c->errmsg_len);
+	return ctx_put(c, &kind_agent, agent->agent_id, &agent->base);
 }
