@@ -13,6 +13,7 @@
  *                              (the leader's view of each member; other nodes omit them)
  * A scrape costs no walk of the calls or the queue index (state/metrics.c says what it reads); the
  * body is kept CALLRAFT_METRICS_CACHE_MS and served again within that time. */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -267,9 +268,7 @@ static void render_members(struct node *n, struct mbuf *b)
 struct scope_row {
 	bool site;
 	char name[CALLRAFT_QUEUE_BYTES_MAX + 1];
-	uint64_t entered, answered, answered_in_sl, abandoned, abandoned_short, waiting;
-	int64_t longest_wait_ms;
-	double service_level;
+	Callraft__Stats st; /* the counters; its strings point at name (scope: "") */
 };
 
 struct site_row {
@@ -294,38 +293,40 @@ struct collect {
 	bool truncated;
 };
 
+/* The next free row of a table of `n` rows of `row_bytes`, or NULL (and the render marked
+ * truncated) when the table is full. */
+static void *row_take(struct collect *c, void *rows, size_t *n, size_t row_bytes)
+{
+	if (*n == METRICS_ROWS_MAX) {
+		c->truncated = true;
+		return NULL;
+	}
+	return (char *)rows + row_bytes * (*n)++;
+}
+
 static void on_scope(void *data, const Callraft__Stats *st)
 {
 	struct collect *c = data;
-	struct scope_row *r;
+	struct scope_row *r = row_take(c, c->scopes, &c->n_scopes, sizeof *r);
 
-	if (c->n_scopes == METRICS_ROWS_MAX) {
-		c->truncated = true;
+	if (r == NULL)
 		return;
-	}
-	r = &c->scopes[c->n_scopes++];
 	r->site = strcmp(st->scope, "site") == 0;
 	snprintf(r->name, sizeof r->name, "%s", st->name);
-	r->entered = st->entered;
-	r->answered = st->answered;
-	r->answered_in_sl = st->answered_in_sl;
-	r->abandoned = st->abandoned;
-	r->abandoned_short = st->abandoned_short;
-	r->waiting = st->waiting;
-	r->longest_wait_ms = st->longest_wait_ms;
-	r->service_level = st->service_level;
+	r->st = *st;
+	r->st.base.n_unknown_fields = 0;
+	r->st.base.unknown_fields = NULL;
+	r->st.scope = "";
+	r->st.name = r->name;
 }
 
 static void on_site(void *data, const Callraft__Site *s)
 {
 	struct collect *c = data;
-	struct site_row *r;
+	struct site_row *r = row_take(c, c->sites, &c->n_sites, sizeof *r);
 
-	if (c->n_sites == METRICS_ROWS_MAX) {
-		c->truncated = true;
+	if (r == NULL)
 		return;
-	}
-	r = &c->sites[c->n_sites++];
 	snprintf(r->name, sizeof r->name, "%s", s->site);
 	r->down = s->down;
 	r->nodes_reported = s->nodes_reported;
@@ -335,59 +336,68 @@ static void on_site(void *data, const Callraft__Site *s)
 static void on_agents(void *data, const char *site, const uint32_t *by_state, unsigned n_states)
 {
 	struct collect *c = data;
-	struct agents_row *r;
+	struct agents_row *r = row_take(c, c->agents, &c->n_agents, sizeof *r);
 
-	if (c->n_agents == METRICS_ROWS_MAX) {
-		c->truncated = true;
+	if (r == NULL)
 		return;
-	}
-	r = &c->agents[c->n_agents++];
 	snprintf(r->site, sizeof r->site, "%s", site);
 	for (unsigned i = 0; i < n_states && i <= CALLRAFT__AGENT_STATE__UNREACHABLE; i++)
 		r->by_state[i] = by_state[i];
 }
 
-enum scope_field { F_WAITING, F_LONGEST, F_OFFERED, F_ANSWERED, F_ANSWERED_SL, F_ABANDONED,
-		   F_ABANDONED_SHORT, F_SL, F_COUNT };
+/* The queue and site families: one row each, the Stats field it shows (by its protocol name) and
+ * the divisor to its unit (ms to seconds). */
+static const struct scope_family {
+	const char *suffix, *type, *help, *field;
+	double per;
+} scope_families[] = {
+    {"waiting_calls", "gauge", "Calls waiting now.", "waiting", 1},
+    {"longest_wait_seconds", "gauge", "Wait of the oldest waiting call, at FSM time.",
+     "longest_wait_ms", 1e3},
+    {"offered_calls_total", "counter", "Calls that entered the queue (offered).", "entered", 1},
+    {"answered_calls_total", "counter", "Calls answered.", "answered", 1},
+    {"answered_in_service_level_calls_total", "counter",
+     "Calls answered within the queue's service level time.", "answered_in_sl", 1},
+    {"abandoned_calls_total", "counter", "Calls abandoned by the caller.", "abandoned", 1},
+    {"abandoned_short_calls_total", "counter",
+     "Calls abandoned within 5 s (left out of the service level).", "abandoned_short", 1},
+    {"service_level_ratio", "gauge",
+     "answered in SL / (answered + abandoned - short abandons), since the counters began.",
+     "service_level", 1},
+};
+
+#define SCOPE_FAMILIES_COUNT (sizeof scope_families / sizeof scope_families[0])
+
+/* The number in field `name` of `st` (uint64, int64 or double, as the table's fields are). */
+static double stats_field(const Callraft__Stats *st, const char *name)
+{
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field_by_name(&callraft__stats__descriptor, name);
+	const char *at;
+
+	assert(f != NULL);
+	at = (const char *)st + f->offset;
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_UINT64: return (double)*(const uint64_t *)at;
+	case PROTOBUF_C_TYPE_INT64: return (double)*(const int64_t *)at;
+	case PROTOBUF_C_TYPE_DOUBLE: return *(const double *)at;
+	default: assert(!"metrics: a scope family's field is not a number"); return 0;
+	}
+}
 
 static void render_scope_family(struct mbuf *b, const struct collect *c, bool site,
-				enum scope_field f)
+				const struct scope_family *fam)
 {
-	static const struct { const char *suffix, *type, *help; } fam[F_COUNT] = {
-		{"waiting_calls", "gauge", "Calls waiting now."},
-		{"longest_wait_seconds", "gauge", "Wait of the oldest waiting call, at FSM time."},
-		{"offered_calls_total", "counter", "Calls that entered the queue (offered)."},
-		{"answered_calls_total", "counter", "Calls answered."},
-		{"answered_in_service_level_calls_total", "counter",
-		 "Calls answered within the queue's service level time."},
-		{"abandoned_calls_total", "counter", "Calls abandoned by the caller."},
-		{"abandoned_short_calls_total", "counter",
-		 "Calls abandoned within 5 s (left out of the service level)."},
-		{"service_level_ratio", "gauge",
-		 "answered in SL / (answered + abandoned - short abandons), since the counters began."},
-	};
 	const char *scope = site ? "site" : "queue";
 	char name[96], e[2 * CALLRAFT_QUEUE_BYTES_MAX + 2];
 
-	snprintf(name, sizeof name, "callraft_%s_%s", scope, fam[f].suffix);
-	family(b, name, fam[f].type, fam[f].help);
+	snprintf(name, sizeof name, "callraft_%s_%s", scope, fam->suffix);
+	family(b, name, fam->type, fam->help);
 	for (size_t i = 0; i < c->n_scopes; i++) {
 		const struct scope_row *r = &c->scopes[i];
-		double v = 0;
-		if (r->site != site)
-			continue;
-		switch (f) {
-		case F_WAITING: v = (double)r->waiting; break;
-		case F_LONGEST: v = (double)r->longest_wait_ms / 1e3; break;
-		case F_OFFERED: v = (double)r->entered; break;
-		case F_ANSWERED: v = (double)r->answered; break;
-		case F_ANSWERED_SL: v = (double)r->answered_in_sl; break;
-		case F_ABANDONED: v = (double)r->abandoned; break;
-		case F_ABANDONED_SHORT: v = (double)r->abandoned_short; break;
-		case F_SL: v = r->service_level; break;
-		case F_COUNT: break;
-		}
-		mb_printf(b, "%s{%s=\"%s\"} %.15g\n", name, scope, esc(r->name, e, sizeof e), v);
+		if (r->site == site)
+			mb_printf(b, "%s{%s=\"%s\"} %.15g\n", name, scope, esc(r->name, e, sizeof e),
+				  stats_field(&r->st, fam->field) / fam->per);
 	}
 }
 
@@ -430,8 +440,8 @@ static int render_state(struct node *n, struct mbuf *b)
 	    state_metrics(n->state, &hooks) != 0)
 		goto out;
 	for (int site = 0; site <= 1; site++)
-		for (enum scope_field f = F_WAITING; f < F_COUNT; f++)
-			render_scope_family(b, &c, site, f);
+		for (size_t f = 0; f < SCOPE_FAMILIES_COUNT; f++)
+			render_scope_family(b, &c, site, &scope_families[f]);
 	render_sites(b, &c);
 	gauge(b, "callraft_metrics_truncated",
 	      "1 if a family was cut at the row bound (more queues or sites than listed).",
