@@ -32,28 +32,56 @@ static bool is_map_entry(const ProtobufCMessageDescriptor *d)
 	       strcmp(d->fields[1].name, "value") == 0;
 }
 
+/* The integer field types: signed ones take [min, max], unsigned ones [0, umax]; `bytes` wide. */
+struct int_kind {
+	bool is_signed;
+	int64_t min, max;
+	uint64_t umax;
+	size_t bytes;
+};
+
+static bool int_kind_of(ProtobufCType t, struct int_kind *k)
+{
+	switch (t) {
+	case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32: case PROTOBUF_C_TYPE_SFIXED32:
+		*k = (struct int_kind){true, INT32_MIN, INT32_MAX, 0, 4};
+		return true;
+	case PROTOBUF_C_TYPE_UINT32: case PROTOBUF_C_TYPE_FIXED32:
+		*k = (struct int_kind){false, 0, 0, UINT32_MAX, 4};
+		return true;
+	case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
+		*k = (struct int_kind){true, INT64_MIN, INT64_MAX, 0, 8};
+		return true;
+	case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64:
+		*k = (struct int_kind){false, 0, 0, UINT64_MAX, 8};
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* ---- to JSON ----------------------------------------------------------------------------- */
+
+/* The integer of kind k at p. */
+static json_object *int_to_json(const struct int_kind *k, const void *p)
+{
+	if (k->bytes == 8)
+		return k->is_signed ? json_object_new_int64(*(const int64_t *)p)
+				    : json_object_new_uint64(*(const uint64_t *)p);
+	return json_object_new_int64(k->is_signed ? (int64_t) * (const int32_t *)p
+						  : (int64_t) * (const uint32_t *)p);
+}
 
 static json_object *message_to_json(const ProtobufCMessage *m, bool omit_empty, int depth);
 
 /* One value of field f at p (an element of a repeated field, or the member itself). */
 static json_object *value_to_json(const ProtobufCFieldDescriptor *f, const void *p, int depth)
 {
+	struct int_kind k;
+
+	if (int_kind_of(f->type, &k))
+		return int_to_json(&k, p);
 	switch (f->type) {
-	case PROTOBUF_C_TYPE_INT32:
-	case PROTOBUF_C_TYPE_SINT32:
-	case PROTOBUF_C_TYPE_SFIXED32:
-		return json_object_new_int64(*(const int32_t *)p);
-	case PROTOBUF_C_TYPE_UINT32:
-	case PROTOBUF_C_TYPE_FIXED32:
-		return json_object_new_int64(*(const uint32_t *)p);
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-		return json_object_new_int64(*(const int64_t *)p);
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-		return json_object_new_uint64(*(const uint64_t *)p);
 	case PROTOBUF_C_TYPE_FLOAT:
 		return json_object_new_double(*(const float *)p);
 	case PROTOBUF_C_TYPE_DOUBLE:
@@ -80,6 +108,8 @@ static json_object *value_to_json(const ProtobufCFieldDescriptor *f, const void 
 					     member_at(sub, sub->descriptor->fields[0].offset), depth);
 		return message_to_json(sub, false, depth + 1);
 	}
+	default: /* the integers: int_to_json above */
+		break;
 	}
 	return NULL;
 }
@@ -204,39 +234,30 @@ static int fail(struct in_ctx *c, const char *where, const char *name, const cha
 	return -1;
 }
 
-/* Reads an integer of JSON value v into [min, max] (signed) or [0, umax] (unsigned). */
-static int get_int(struct in_ctx *c, const char *where, const char *name, json_object *v,
-		   bool is_signed, int64_t min, int64_t max, uint64_t umax, int64_t *s_out,
-		   uint64_t *u_out)
+/* Reads the integer JSON value v into the field of kind k at p, or fails naming its range. */
+static int int_from_json(struct in_ctx *c, const char *where, const char *name, json_object *v,
+			 const struct int_kind *k, void *p)
 {
-	char what[96];
-	if (!json_object_is_type(v, json_type_int)) {
-		if (is_signed)
-			snprintf(what, sizeof what, "expected an integer from %" PRId64 " to %" PRId64, min, max);
-		else
-			snprintf(what, sizeof what, "expected an integer from 0 to %" PRIu64, umax);
-		return fail(c, where, name, what);
-	}
 	int64_t i = json_object_get_int64(v);
-	if (is_signed) {
-		bool over = i == INT64_MAX && json_object_get_uint64(v) > (uint64_t)INT64_MAX;
-		if (over || i < min || i > max) {
-			snprintf(what, sizeof what, "expected an integer from %" PRId64 " to %" PRId64, min, max);
-			return fail(c, where, name, what);
-		}
-		*s_out = i;
-		return 0;
-	}
-	if (i < 0) {
-		snprintf(what, sizeof what, "expected an integer from 0 to %" PRIu64, umax);
-		return fail(c, where, name, what);
-	}
 	uint64_t u = i == INT64_MAX ? json_object_get_uint64(v) : (uint64_t)i;
-	if (u > umax) {
-		snprintf(what, sizeof what, "expected an integer from 0 to %" PRIu64, umax);
+	bool ok = json_object_is_type(v, json_type_int) &&
+		  (k->is_signed ? (i != INT64_MAX || u <= (uint64_t)INT64_MAX) && i >= k->min &&
+				      i <= k->max
+				: i >= 0 && u <= k->umax);
+	char what[96];
+
+	if (!ok) {
+		if (k->is_signed)
+			snprintf(what, sizeof what, "expected an integer from %" PRId64 " to %" PRId64,
+				 k->min, k->max);
+		else
+			snprintf(what, sizeof what, "expected an integer from 0 to %" PRIu64, k->umax);
 		return fail(c, where, name, what);
 	}
-	*u_out = u;
+	if (k->bytes == 8)
+		*(uint64_t *)p = k->is_signed ? (uint64_t)i : u;
+	else
+		*(uint32_t *)p = k->is_signed ? (uint32_t)(int32_t)i : (uint32_t)u;
 	return 0;
 }
 
@@ -260,30 +281,11 @@ static ProtobufCMessage *to_message(struct in_ctx *c, json_object *obj,
 static int value_from_json(struct in_ctx *c, const ProtobufCFieldDescriptor *f, void *p,
 			   json_object *v, const char *where, int depth)
 {
-	int64_t s = 0;
-	uint64_t u = 0;
+	struct int_kind k;
 
+	if (int_kind_of(f->type, &k))
+		return int_from_json(c, where, f->name, v, &k, p);
 	switch (f->type) {
-	case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32: case PROTOBUF_C_TYPE_SFIXED32:
-		if (get_int(c, where, f->name, v, true, INT32_MIN, INT32_MAX, 0, &s, &u) != 0)
-			return -1;
-		*(int32_t *)p = (int32_t)s;
-		return 0;
-	case PROTOBUF_C_TYPE_UINT32: case PROTOBUF_C_TYPE_FIXED32:
-		if (get_int(c, where, f->name, v, false, 0, 0, UINT32_MAX, &s, &u) != 0)
-			return -1;
-		*(uint32_t *)p = (uint32_t)u;
-		return 0;
-	case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
-		if (get_int(c, where, f->name, v, true, INT64_MIN, INT64_MAX, 0, &s, &u) != 0)
-			return -1;
-		*(int64_t *)p = s;
-		return 0;
-	case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64:
-		if (get_int(c, where, f->name, v, false, 0, 0, UINT64_MAX, &s, &u) != 0)
-			return -1;
-		*(uint64_t *)p = u;
-		return 0;
 	case PROTOBUF_C_TYPE_FLOAT: case PROTOBUF_C_TYPE_DOUBLE:
 		if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
 			return fail(c, where, f->name, "expected a number");
@@ -354,6 +356,8 @@ static int value_from_json(struct in_ctx *c, const ProtobufCFieldDescriptor *f, 
 		*(ProtobufCMessage **)p = sub;
 		return 0;
 	}
+	default: /* the integers: int_from_json above */
+		break;
 	}
 	return fail(c, where, f->name, "unsupported type");
 }
