@@ -164,7 +164,9 @@ _Static_assert(CALLRAFT_SSE_PING_MS >= CALLRAFT_SSE_TIMER_MS, "pings ride the mo
 /* ---- Sockets ---------------------------------------------------------------------------------- */
 
 /* Receive buffers grow by this much at a time (client connections and the forward link): a read
- * takes many small frames at once; a larger frame takes a few growths, up to the frame limits. */
+ * takes many small frames at once; a larger frame takes a few growths, up to the frame limits.
+ * Also the size of each read of a TLS stream's ciphertext and of raft's side of the TLS transport
+ * (tls_stream_alloc_cb): several 16 KiB TLS records a read. */
 #define CALLRAFT_RX_CHUNK_BYTES (64u * 1024)
 /* Pending connections the kernel queues for the client listener: a burst of reconnecting clients
  * after a failover. */

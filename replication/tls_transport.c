@@ -159,14 +159,6 @@ static void ts_error_cb(struct tls_stream *ts, const char *reason)
 	peer_fail(l, RAFT_NOCONNECTION, reason);
 }
 
-static void pipe_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	(void)h;
-	(void)suggested;
-	buf->base = malloc(64 * 1024);
-	buf->len = buf->base != NULL ? 64 * 1024 : 0;
-}
-
 static void pipe_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct tls_peer *l = s->data;
@@ -190,7 +182,7 @@ static void ts_drained_cb(struct tls_stream *ts)
 	struct tls_peer *l = ts->data;
 	if (l->state == PEER_PUMPING && !l->pipe_reading &&
 	    l->ts.queued_bytes <= CALLRAFT_TLS_PEER_QUEUE_BYTES_MAX / 2 &&
-	    uv_read_start((uv_stream_t *)&l->pipe, pipe_alloc_cb, pipe_read_cb) == 0)
+	    uv_read_start((uv_stream_t *)&l->pipe, tls_stream_alloc_cb, pipe_read_cb) == 0)
 		l->pipe_reading = true;
 }
 
@@ -247,7 +239,7 @@ static void ts_handshake_cb(struct tls_stream *ts)
 	l->handles_open++;
 	uv_pipe_init(p->loop, raft_end, 0);
 	if (uv_pipe_open(&l->pipe, fds[0]) != 0 || uv_pipe_open(raft_end, fds[1]) != 0 ||
-	    uv_read_start((uv_stream_t *)&l->pipe, pipe_alloc_cb, pipe_read_cb) != 0) {
+	    uv_read_start((uv_stream_t *)&l->pipe, tls_stream_alloc_cb, pipe_read_cb) != 0) {
 		/* uv_close closes an fd the pipe holds; one it does not hold is closed here. */
 		if (uv_fileno((uv_handle_t *)&l->pipe, &(uv_os_fd_t){0}) != 0)
 			close(fds[0]);

@@ -15,6 +15,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "callraft_timing.h"
 #include "tls.h"
 
 struct tls_write {
@@ -133,12 +134,12 @@ static void read_plain(struct tls_stream *ts)
 	}
 }
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+void tls_stream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	(void)h;
 	(void)suggested;
-	buf->base = malloc(16 * 1024);
-	buf->len = buf->base != NULL ? 16 * 1024 : 0;
+	buf->base = malloc(CALLRAFT_RX_CHUNK_BYTES);
+	buf->len = buf->base != NULL ? CALLRAFT_RX_CHUNK_BYTES : 0;
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -216,7 +217,7 @@ err:
 
 int tls_stream_start(struct tls_stream *ts)
 {
-	int rv = uv_read_start(ts->tcp, alloc_cb, read_cb);
+	int rv = uv_read_start(ts->tcp, tls_stream_alloc_cb, read_cb);
 	if (rv != 0)
 		return rv;
 	if (!ts->server)
@@ -253,7 +254,7 @@ int tls_stream_read_start(struct tls_stream *ts)
 {
 	if (ts->stopped)
 		return 0;
-	return uv_read_start(ts->tcp, alloc_cb, read_cb);
+	return uv_read_start(ts->tcp, tls_stream_alloc_cb, read_cb);
 }
 
 void tls_stream_stop(struct tls_stream *ts)

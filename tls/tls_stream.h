@@ -65,6 +65,12 @@ int tls_stream_start(struct tls_stream *ts);
  * already fired). */
 int tls_stream_write(struct tls_stream *ts, const uint8_t *data, size_t len);
 
+/* A libuv alloc callback for a stream whose read callback frees every buffer it is given: a fresh
+ * buffer of CALLRAFT_RX_CHUNK_BYTES, or none (len 0: libuv then reports UV_ENOBUFS) when memory is
+ * short. The stream reads ciphertext with it; the raft TLS transport (replication/tls_transport.c)
+ * reads raft's plaintext from its pipe with it. */
+void tls_stream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
 /* Pauses and resumes reading the TCP handle (OPEN or HANDSHAKING; no-op once stopped). */
 void tls_stream_read_stop(struct tls_stream *ts);
 int tls_stream_read_start(struct tls_stream *ts);
