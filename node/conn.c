@@ -97,7 +97,7 @@ static void conn_free_cb(uv_handle_t *h)
 		tls_stream_release(c->tls);
 		free(c->tls);
 	}
-	free(c->rx);
+	rxbuf_release(&c->rx);
 	free(c);
 }
 
@@ -323,26 +323,11 @@ void conn_refuse(struct conn *c, Callraft__Request *req, Callraft__Code code, co
 	callraft__request__free_unpacked(req, NULL);
 }
 
-void conn_rx_reserve(uint8_t **rx, size_t *cap, size_t len, uv_buf_t *buf)
-{
-	if (*cap - len < CALLRAFT_RX_CHUNK_BYTES) {
-		size_t want = len + CALLRAFT_RX_CHUNK_BYTES;
-		uint8_t *p = realloc(*rx, want);
-		if (p == NULL) {
-			*buf = uv_buf_init(NULL, 0);
-			return;
-		}
-		*rx = p;
-		*cap = want;
-	}
-	*buf = uv_buf_init((char *)*rx + len, (unsigned)(*cap - len));
-}
-
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct conn *c = h->data;
 	(void)suggested;
-	conn_rx_reserve(&c->rx, &c->rx_cap, c->rx_len, buf);
+	rxbuf_reserve(&c->rx, buf);
 }
 
 /* Handles every whole frame in rx. Returns -1 if the connection must close. */
@@ -352,7 +337,7 @@ static int conn_process(struct conn *c)
 	for (;;) {
 		const uint8_t *body;
 		uint32_t len;
-		enum callraft_frame f = callraft_frame_next(c->rx + off, c->rx_len - off,
+		enum callraft_frame f = callraft_frame_next(c->rx.data + off, c->rx.len - off,
 							    CALLRAFT_REQUEST_BYTES_MAX, &body, &len);
 		Callraft__Request *req;
 		if (f == CALLRAFT_FRAME_TOO_BIG) {
@@ -396,26 +381,25 @@ static int conn_process(struct conn *c)
 		if (c->paused)
 			break; /* the rest waits for conn_maybe_resume */
 	}
-	memmove(c->rx, c->rx + off, c->rx_len - off);
-	c->rx_len -= off;
+	rxbuf_consume(&c->rx, off);
 	return 0;
 }
 
-/* `n` more bytes are in rx (read from the socket, or decrypted): handles the whole frames. */
+/* The last `n` bytes of rx just arrived (read from the socket, or decrypted): handles the whole
+ * frames. */
 static void conn_received(struct conn *c, size_t n)
 {
-	bool fresh = c->rx_len == 0;
+	bool fresh = c->rx.len == n;
 	uint64_t now = conn_now_ms(c);
-	size_t before = c->rx_len + n;
+	size_t before = c->rx.len;
 
-	c->rx_len = before;
 	c->last_rx_ms = now;
 	if (conn_process(c) != 0) {
 		conn_close(c);
 		return;
 	}
 	/* The frame clock starts with the first byte of a frame. */
-	if (c->rx_len > 0 && (fresh || c->rx_len < before))
+	if (c->rx.len > 0 && (fresh || c->rx.len < before))
 		c->frame_start_ms = now;
 }
 
@@ -427,6 +411,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		conn_close(c);
 		return;
 	}
+	c->rx.len += (size_t)nread;
 	conn_received(c, (size_t)nread);
 }
 
@@ -504,12 +489,12 @@ void conn_sweep(struct node *n)
 		else if (c->reserved && !c->peer &&
 		    now - c->accepted_ms >= CALLRAFT_CONN_RESERVED_PROBATION_MS)
 			conn_expire(c, "reserved slot without a forwarded request");
-		else if (c->rx_len > 0 && !c->paused &&
+		else if (c->rx.len > 0 && !c->paused &&
 			 now - c->frame_start_ms >= frame_ms)
 			conn_expire(c, "frame not complete in time (frame_timeout_ms)");
 		else if (c->paused && now - c->paused_ms >= CALLRAFT_CONN_STALL_MS)
 			conn_expire(c, "replies not read (stalled)");
-		else if (c->refs == 0 && c->rx_len == 0 && !c->peer &&
+		else if (c->refs == 0 && c->rx.len == 0 && !c->peer &&
 			 now - c->last_rx_ms >= idle_ms)
 			conn_expire(c, "idle (idle_timeout_ms)");
 	}
@@ -549,17 +534,10 @@ static void tls_handshake_cb(struct tls_stream *ts)
 static void tls_data_cb(struct tls_stream *ts, const uint8_t *data, size_t len)
 {
 	struct conn *c = ts->data;
-	if (c->rx_cap - c->rx_len < len) {
-		size_t cap = c->rx_len + len + CALLRAFT_RX_CHUNK_BYTES;
-		uint8_t *p = realloc(c->rx, cap);
-		if (p == NULL) {
-			conn_close(c);
-			return;
-		}
-		c->rx = p;
-		c->rx_cap = cap;
+	if (rxbuf_append(&c->rx, data, len) != 0) {
+		conn_close(c);
+		return;
 	}
-	memcpy(c->rx + c->rx_len, data, len);
 	conn_received(c, len);
 }
 

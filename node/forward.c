@@ -101,7 +101,7 @@ static void link_detach(struct fwd_link *l)
 	struct fwd_conn *fc = l->conn;
 	l->conn = NULL;
 	l->state = FWD_IDLE;
-	l->rx_len = 0;
+	l->rx.len = 0;
 	if (fc == NULL)
 		return;
 	fc->link = NULL;
@@ -240,28 +240,29 @@ static void link_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 		*buf = uv_buf_init(NULL, 0); /* detached: libuv reports ENOBUFS, ignored below */
 		return;
 	}
-	conn_rx_reserve(&fc->link->rx, &fc->link->rx_cap, fc->link->rx_len, buf);
+	rxbuf_reserve(&fc->link->rx, buf);
 }
 
 /* Passes back every whole reply frame in rx. */
 static void link_process(struct fwd_link *l)
 {
 	size_t off = 0;
-	while (l->rx_len - off >= 4) {
-		uint32_t len = callraft_frame_get_len(l->rx + off);
-		if (len > CALLRAFT_FRAME_BYTES_MAX) {
-			link_fail(l, "reply frame too large", UV_EPROTO);
-			return;
-		}
-		if (l->rx_len - off - 4 < len)
-			break;
-		relay(l, l->rx + off + 4, len);
+	const uint8_t *body;
+	uint32_t len;
+	enum callraft_frame f;
+
+	while ((f = callraft_frame_next(l->rx.data + off, l->rx.len - off, CALLRAFT_FRAME_BYTES_MAX,
+					&body, &len)) == CALLRAFT_FRAME_WHOLE) {
 		off += 4 + len;
+		relay(l, body, len);
 		if (l->state != FWD_CONNECTED)
 			return;
 	}
-	memmove(l->rx, l->rx + off, l->rx_len - off);
-	l->rx_len -= off;
+	if (f == CALLRAFT_FRAME_TOO_BIG) {
+		link_fail(l, "reply frame too large", UV_EPROTO);
+		return;
+	}
+	rxbuf_consume(&l->rx, off);
 }
 
 static void link_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -275,7 +276,7 @@ static void link_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		link_fail(l, "read", (int)nread);
 		return;
 	}
-	l->rx_len += (size_t)nread;
+	l->rx.len += (size_t)nread;
 	link_process(l);
 }
 
@@ -312,18 +313,10 @@ static void tls_data_cb(struct tls_stream *ts, const uint8_t *data, size_t len)
 	struct fwd_link *l = fc->link;
 	if (l == NULL)
 		return;
-	if (l->rx_cap - l->rx_len < len) {
-		size_t cap = l->rx_len + len + 64 * 1024;
-		uint8_t *p = realloc(l->rx, cap);
-		if (p == NULL) {
-			link_fail(l, "read", UV_ENOMEM);
-			return;
-		}
-		l->rx = p;
-		l->rx_cap = cap;
+	if (rxbuf_append(&l->rx, data, len) != 0) {
+		link_fail(l, "read", UV_ENOMEM);
+		return;
 	}
-	memcpy(l->rx + l->rx_len, data, len);
-	l->rx_len += len;
 	link_process(l);
 }
 

@@ -33,6 +33,7 @@
 #include "membership.h"
 #include "relay.h"
 #include "repl.h"
+#include "rxbuf.h"
 #include "stamp_clock.h"
 #include "state.h"
 #include "tick.h"
@@ -61,8 +62,7 @@ struct conn {
 	struct conn *prev, *next; /* node->conns */
 	int refs;                 /* batches, reads, forwards and admin ops that will reply */
 	bool closing;
-	uint8_t *rx;              /* bytes received, not yet a whole frame */
-	size_t rx_len, rx_cap;
+	struct rxbuf rx;          /* bytes received, not yet a whole frame */
 	/* Limits against hostile clients (conn.c, issue 13). Times are uv_now() milliseconds. */
 	char source[48];          /* the peer's address, for the per-source limit */
 	bool reserved;            /* in a slot kept for forward links (until it proves to be one) */
@@ -144,8 +144,7 @@ struct fwd_link {
 	enum fwd_state state;
 	uint64_t target_id;       /* the member at the other end */
 	char address[CALLRAFT_ADDRESS_BYTES_MAX + 1];
-	uint8_t *rx;
-	size_t rx_len, rx_cap;
+	struct rxbuf rx; /* reply bytes, not yet a whole frame */
 	uint64_t next_fwd_id;
 	size_t n_pending;
 	struct fwd_pending *buckets[CALLRAFT_FORWARD_BUCKETS];
@@ -244,10 +243,6 @@ void conn_send_reply(struct conn *c, Callraft__Reply *reply);
 /* Refuses `req` before it went anywhere: an error reply to its request id, then frees it. */
 void conn_refuse(struct conn *c, Callraft__Request *req, Callraft__Code code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-/* Makes room for CALLRAFT_RX_CHUNK_BYTES more in a receive buffer (`*rx`, `*cap`, `len` used) and
- * points `buf` at the free part; an empty `buf` if out of memory (libuv then reports ENOBUFS). */
-void conn_rx_reserve(uint8_t **rx, size_t *cap, size_t len, uv_buf_t *buf);
-
 /* True if the connection's certificate may not run `req` (authz.h): the client got a
  * PERMISSION_DENIED reply naming the missing role and the refusal was logged. Always false
  * without TLS. */

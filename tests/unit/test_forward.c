@@ -97,8 +97,8 @@ static int teardown(void **state)
 	uv_run(&f->n->loop, UV_RUN_DEFAULT);
 	assert_int_equal(uv_loop_close(&f->n->loop), 0);
 	assert_int_equal(f->client.conn.refs, 0); /* every pending request let go of its client */
-	free(f->n->fwd.rx);
-	free(f->n->fwd_relay.rx);
+	rxbuf_release(&f->n->fwd.rx);
+	rxbuf_release(&f->n->fwd_relay.rx);
 	free(f->n->fwd_relay.queued);
 	free(f->n->fwd.queued);
 	if (f->leader_fd >= 0)
