@@ -608,10 +608,41 @@ void cli_table_add(struct cli_table *t, const char *const *cells)
 	t->n_rows++;
 }
 
+void cli_table_add_fields(struct cli_table *t, const ProtobufCMessage *m, ...)
+{
+	const char *cells[CLI_TABLE_COLS_MAX] = {NULL};
+	char times[CLI_TABLE_COLS_MAX][40];
+	json_object *values[CLI_TABLE_COLS_MAX] = {NULL};
+	unsigned n = 0;
+	va_list ap;
+
+	va_start(ap, m);
+	for (const char *name = va_arg(ap, const char *); name != NULL;
+	     name = va_arg(ap, const char *), n++) {
+		const ProtobufCFieldDescriptor *f =
+		    protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+		size_t len = strlen(name);
+		assert(f != NULL && f->label != PROTOBUF_C_LABEL_REPEATED && n < t->n_cols);
+		if (f->type == PROTOBUF_C_TYPE_INT64 && len > 3 && strcmp(name + len - 3, "_ms") == 0) {
+			cli_format_time(*(const int64_t *)((const char *)m + f->offset), times[n],
+					sizeof times[n]);
+			cells[n] = times[n];
+		} else {
+			values[n] = cli_json_field(m, f);
+			cells[n] = json_object_get_string(values[n]);
+		}
+	}
+	va_end(ap);
+	assert(n == t->n_cols);
+	cli_table_add(t, cells);
+	for (unsigned i = 0; i < n; i++)
+		json_object_put(values[i]);
+}
+
 void cli_table_print(const struct cli_table *t, FILE *f)
 {
-	size_t width[16] = {0};
-	assert(t->n_cols <= 16);
+	size_t width[CLI_TABLE_COLS_MAX] = {0};
+	assert(t->n_cols <= CLI_TABLE_COLS_MAX);
 	for (unsigned r = 0; r < t->n_rows; r++)
 		for (unsigned i = 0; i < t->n_cols; i++) {
 			size_t w = strlen(t->cells[r * t->n_cols + i]);

@@ -136,6 +136,7 @@ void cli_json_i64(json_object *o, const char *key, int64_t value);
 void cli_json_fields(json_object *o, const ProtobufCMessage *m, ...) __attribute__((sentinel));
 
 /* A text table: columns padded to their widest cell. Rows are bounded by the reply they show. */
+#define CLI_TABLE_COLS_MAX 16
 struct cli_table {
 	unsigned n_cols;
 	unsigned n_rows; /* including the header */
@@ -143,6 +144,11 @@ struct cli_table {
 };
 void cli_table_init(struct cli_table *t, unsigned n_cols, const char *const *headers);
 void cli_table_add(struct cli_table *t, const char *const *cells);
+/* Adds a row of the named scalar fields of `m` (a NULL-terminated list, one a column): int64
+ * fields named *_ms as times (cli_format_time), enums by their CLI names, the rest as JSON shows
+ * them. */
+void cli_table_add_fields(struct cli_table *t, const ProtobufCMessage *m, ...)
+	__attribute__((sentinel));
 void cli_table_print(const struct cli_table *t, FILE *f);
 void cli_table_release(struct cli_table *t);
 

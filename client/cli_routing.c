@@ -650,10 +650,7 @@ int cli_customer_history_output(struct cli *cli, const struct cli_args *a,
 	cli_table_init(&t, 4, headers);
 	for (size_t i = 0; i < reply->n_history; i++) {
 		const Callraft__HistoryItem *h = reply->history[i];
-		char when[40];
-		cli_format_time(h->at_ms, when, sizeof when);
-		const char *row[] = {when, h->kind, h->id, h->detail[0] ? h->detail : "-"};
-		cli_table_add(&t, row);
+		cli_table_add_fields(&t, &h->base, "at_ms", "kind", "id", "detail", NULL);
 		json_object *o = json_object_new_object();
 		cli_json_fields(o, &h->base, "at_ms", "kind", "id", "detail", NULL);
 		json_object_array_add(arr, o);

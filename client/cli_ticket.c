@@ -138,13 +138,9 @@ static void cli_print_ticket_text(const Callraft__Ticket *t)
 	static const char *const headers[] = {"AT", "STATUS", "AUTHOR", "NOTE"};
 	struct cli_table table;
 	cli_table_init(&table, 4, headers);
-	for (size_t i = 0; i < t->n_notes; i++) {
-		const Callraft__TicketNote *n = t->notes[i];
-		char at[32];
-		cli_format_time(n->at_ms, at, sizeof at);
-		const char *row[] = {at, cli_ticket_status_name(n->status), n->author, n->text};
-		cli_table_add(&table, row);
-	}
+	for (size_t i = 0; i < t->n_notes; i++)
+		cli_table_add_fields(&table, &t->notes[i]->base, "at_ms", "status", "author", "text",
+				     NULL);
 	cli_table_print(&table, stdout);
 	cli_table_release(&table);
 }
@@ -200,14 +196,9 @@ static void cli_ticket_list_text(const char *customer, const Callraft__Reply *re
 	static const char *const headers[] = {"CODE", "STATUS", "CATEGORY", "CREATED", "SUBJECT"};
 	struct cli_table t;
 	cli_table_init(&t, 5, headers);
-	for (size_t i = 0; i < reply->n_tickets; i++) {
-		const Callraft__Ticket *tk = reply->tickets[i];
-		char created[32];
-		cli_format_time(tk->created_ms, created, sizeof created);
-		const char *row[] = {tk->code, cli_ticket_status_name(tk->status), tk->category,
-				     created, tk->subject};
-		cli_table_add(&t, row);
-	}
+	for (size_t i = 0; i < reply->n_tickets; i++)
+		cli_table_add_fields(&t, &reply->tickets[i]->base, "code", "status", "category",
+				     "created_ms", "subject", NULL);
 	cli_table_print(&t, stdout);
 	cli_table_release(&t);
 	printf("\n%llu ticket%s for customer '%s'", (unsigned long long)reply->total,
