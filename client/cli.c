@@ -11,8 +11,10 @@
 
 #include "callraft_limits.h"
 
-#define OPT(name) {name, false}
-#define FLAG(name) {name, true}
+#define OPT(name) {name, false, CLI_CHECK_NONE, 0}
+#define FLAG(name) {name, true, CLI_CHECK_NONE, 0}
+#define OPT_PHONE(name) {name, false, CLI_CHECK_PHONE, 0}
+#define OPT_TEXT(name, max) {name, false, CLI_CHECK_TEXT, max}
 
 /* Every command, in the order --help lists them. */
 static const struct cli_command cli_commands[] = {
@@ -38,18 +40,18 @@ static const struct cli_command cli_commands[] = {
     {"call", "answer", "call answer CALL_ID --agent A --token TERM.INDEX",
      {OPT("agent"), OPT("token")}, 1, 1, CLI_REQUEST(call_answer)},
     {"call", "end", "call end CALL_ID --agent A", {OPT("agent")}, 1, 1, CLI_REQUEST(call_end)},
-    {"call", "abandon", "call abandon CALL_ID", .pos_min = 1, .pos_max = 1,
-     CLI_REQUEST(call_abandon)},
-    {"call", "show", "call show CALL_ID", .pos_min = 1, .pos_max = 1, CLI_REQUEST(call_show)},
+    {"call", "abandon", "call abandon CALL_ID",
+     CLI_KEY_REQUEST(call_abandon, "call id", 0, CALL_ABANDON)},
+    {"call", "show", "call show CALL_ID", CLI_KEY_REQUEST(call_show, "call id", 0, CALL_SHOW)},
     {"queue", "show", "queue show QUEUE [--limit N]", {OPT("limit")}, 1, 1,
      CLI_REQUEST(queue_show)},
     {"agent", "login", "agent login AGENT --site S --skills Q1,Q2 [--name N]",
      {OPT("site"), OPT("skills"), OPT("name")}, 1, 1, CLI_REQUEST(agent_login)},
     {"agent", "state", "agent state AGENT available|break|wrap-up [--reason R]",
      {OPT("reason")}, 2, 2, CLI_REQUEST(agent_state)},
-    {"agent", "logout", "agent logout AGENT", .pos_min = 1, .pos_max = 1,
-     CLI_REQUEST(agent_logout)},
-    {"agent", "show", "agent show AGENT", .pos_min = 1, .pos_max = 1, CLI_REQUEST(agent_show)},
+    {"agent", "logout", "agent logout AGENT",
+     CLI_KEY_REQUEST(agent_logout, "agent", 0, AGENT_LOGOUT)},
+    {"agent", "show", "agent show AGENT", CLI_KEY_REQUEST(agent_show, "agent", 0, AGENT_SHOW)},
     {"agent", "list", "agent list [--site S]", {OPT("site")}, CLI_REQUEST(agent_list)},
     {"ticket", "open",
      "ticket open --customer C --category CAT [--call CALL_ID] [--subject S]\n"
@@ -61,16 +63,17 @@ static const struct cli_command cli_commands[] = {
      "ticket update CODE [--status open|in-progress|resolved|closed] [--note N]\n"
      "                 [--author A]",
      {OPT("status"), OPT("note"), OPT("author")}, 1, 1, CLI_REQUEST(ticket_update)},
-    {"ticket", "show", "ticket show CODE", .pos_min = 1, .pos_max = 1, CLI_REQUEST(ticket_show)},
+    {"ticket", "show", "ticket show CODE",
+     CLI_KEY_REQUEST(ticket_show, "ticket code", 0, TICKET_SHOW)},
     {"ticket", "list", "ticket list --customer C [--limit N] [--cursor HEX]",
      {OPT("customer"), OPT("limit"), OPT("cursor")}, CLI_REQUEST(ticket_list)},
     {"call", "reject", "call reject CALL_ID --agent A --token TERM.INDEX",
      {OPT("agent"), OPT("token")}, 1, 1, CLI_REQUEST(call_reject)},
-    {"call", "callback", "call callback CALL_ID [--number NUM]", {OPT("number")}, 1, 1,
-     CLI_REQUEST(call_callback)},
+    {"call", "callback", "call callback CALL_ID [--number NUM]", {OPT_PHONE("number")},
+     CLI_KEY_REQUEST(call_callback, "call id", 0, CALLBACK_REQUEST)},
     {"call", "dial", "call dial CALL_ID --agent A", {OPT("agent")}, 1, 1, CLI_REQUEST(call_dial)},
-    {"agent", "heartbeat", "agent heartbeat AGENT", .pos_min = 1, .pos_max = 1,
-     CLI_REQUEST(agent_heartbeat)},
+    {"agent", "heartbeat", "agent heartbeat AGENT",
+     CLI_KEY_REQUEST(agent_heartbeat, "agent", 0, AGENT_HEARTBEAT)},
     {"queue", "configure",
      "queue configure QUEUE [--overflow-after 30s] [--offer-timeout 15s]\n"
      "                 [--known-agent-timeout 20s] [--aging 60s] [--service-level 20s]\n"
@@ -97,10 +100,12 @@ static const struct cli_command cli_commands[] = {
      {OPT("opens"), OPT("closes"), OPT("utc-offset"), OPT("presence-timeout"), OPT("loss-after"),
       OPT("contact-timeout")},
      1, 1, CLI_REQUEST(site_configure)},
-    {"site", "down", "site down SITE [--reason R]", {OPT("reason")}, 1, 1, CLI_REQUEST(site_down)},
-    {"site", "up", "site up SITE", .pos_min = 1, .pos_max = 1, CLI_REQUEST(site_up)},
+    {"site", "down", "site down SITE [--reason R]", {OPT_TEXT("reason", CALLRAFT_REASON_BYTES_MAX)},
+     CLI_KEY_REQUEST(site_down, "site", CALLRAFT_SITE_BYTES_MAX, SITE_DOWN)},
+    {"site", "up", "site up SITE",
+     CLI_KEY_REQUEST(site_up, "site", CALLRAFT_SITE_BYTES_MAX, SITE_UP)},
     {"site", "heartbeat", "site heartbeat SITE (sent by the site's PBX every second)",
-     .pos_min = 1, .pos_max = 1, CLI_REQUEST(site_heartbeat)},
+     CLI_KEY_REQUEST(site_heartbeat, "site", CALLRAFT_SITE_BYTES_MAX, SITE_HEARTBEAT)},
     {"site", "list", "site list", CLI_REQUEST(site_list)},
     {"token", "issue",
      "token issue NAME --roles R[,R..] [--site S] [--ttl 12h]   (a bearer token for a browser)",
@@ -243,6 +248,36 @@ int cli_request_key(struct cli *cli, const struct cli_args *a, const char *what,
 			      : cli_check_id(cli, what, a->pos[0]);
 	if (rv == CLI_EXIT_OK && callraft_request_with_key(r, op, a->pos[0]) == NULL)
 		return cli_fail(cli, CLI_EXIT_USAGE, "INTERNAL", "operation %d has no key", (int)op);
+	return rv;
+}
+
+/* The request of a CLI_KEY_REQUEST command: the key, then each option given, checked as the table
+ * says, into the operation's string field of the same name (the request borrows the value). */
+static int cli_key_request(struct cli *cli, const struct cli_args *a, struct callraft_request *r)
+{
+	const struct cli_command *cmd = a->cmd;
+	ProtobufCMessage *op = (ProtobufCMessage *)r->op;
+	int rv = cli_request_key(cli, a, cmd->key.what, cmd->key.name_max, cmd->key.op, r);
+
+	for (int i = 0; i < CLI_OPTIONS_MAX && cmd->options[i].name != NULL; i++) {
+		const struct cli_option *o = &cmd->options[i];
+		const char *v = a->value[i];
+		const ProtobufCFieldDescriptor *f;
+		char what[48];
+
+		if (rv != CLI_EXIT_OK || v == NULL)
+			continue;
+		snprintf(what, sizeof what, "--%s", o->name);
+		if (o->check == CLI_CHECK_PHONE && v[0] != '\0')
+			rv = cli_check_phone(cli, what, v);
+		else if (o->check == CLI_CHECK_TEXT)
+			rv = cli_check_text(cli, what, v, o->max);
+		f = protobuf_c_message_descriptor_get_field_by_name(op->descriptor, o->name);
+		assert(f != NULL && f->type == PROTOBUF_C_TYPE_STRING &&
+		       f->label != PROTOBUF_C_LABEL_REPEATED);
+		if (rv == CLI_EXIT_OK)
+			*(char **)((char *)op + f->offset) = (char *)v;
+	}
 	return rv;
 }
 
@@ -731,8 +766,8 @@ static int cli_run(struct cli *cli, const struct cli_command *cmd, int argc, cha
 
 	struct callraft_request req;
 	Callraft__Reply *reply;
-	if ((rv = cmd->request(cli, &a, &req)) != CLI_EXIT_OK ||
-	    (rv = cli_send(cli, &req.req, &reply)) != CLI_EXIT_OK)
+	rv = cmd->request != NULL ? cmd->request(cli, &a, &req) : cli_key_request(cli, &a, &req);
+	if (rv != CLI_EXIT_OK || (rv = cli_send(cli, &req.req, &reply)) != CLI_EXIT_OK)
 		return rv;
 	rv = cmd->output(cli, &a, &req.req, reply);
 	callraft__reply__free_unpacked(reply, NULL);

@@ -7,7 +7,9 @@
  * everywhere), checks the count of positionals, calls `request`, sends it through cli_send, and
  * calls `output`, which prints either text (stdout) or exactly one JSON object (--json). A command
  * that is not one request (status probes every member, snapshot waits, bench runs a program) has
- * a `run` function instead. Adding an operation is one entry and its two functions.
+ * a `run` function instead; a command whose one positional is its operation's key (call show,
+ * site up, ...) needs no request function: its entry names the key (CLI_KEY_REQUEST). Adding an
+ * operation is one entry and its two functions (or one).
  * Errors go through cli_fail: one lowercase line on stderr, and with --json also
  * {"error":{"code":..,"message":..}} on stdout.
  */
@@ -157,9 +159,19 @@ void cli_table_release(struct cli_table *t);
 /* Most options one command has (queue configure: 8). */
 #define CLI_OPTIONS_MAX 10
 
+/* How a key command's option is checked before it is copied into the operation's string field of
+ * the same name (CLI_KEY_REQUEST commands; other commands check their options themselves). */
+enum cli_check {
+	CLI_CHECK_NONE = 0,
+	CLI_CHECK_PHONE, /* cli_check_phone, unless empty */
+	CLI_CHECK_TEXT,  /* cli_check_text, at most `max` bytes */
+};
+
 struct cli_option {
 	const char *name; /* long name without "--"; NULL ends the list */
 	bool flag;        /* takes no value */
+	enum cli_check check;
+	size_t max;
 };
 
 /* Room for the sub-messages and lists a request points to while it is sent (the request
@@ -196,6 +208,14 @@ struct cli_command {
 	/* Prints the reply (code OK) as text or JSON; returns the exit code. */
 	int (*output)(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
 		      const Callraft__Reply *reply);
+	/* Instead of `request`, for a command whose one positional is the key (field 1) of
+	 * operation `op`, checked as an id, or as a name of at most name_max bytes when name_max >
+	 * 0, and named `what` in errors (cli_request_key). */
+	struct {
+		const char *what;
+		size_t name_max;
+		Callraft__Request__OpCase op;
+	} key;
 	/* Instead of request and output, for commands that are not one request. */
 	int (*run)(struct cli *cli, struct cli_args *a);
 	bool raw_args; /* run parses a->argc/a->argv itself (bench hands them to a program) */
@@ -216,38 +236,48 @@ int cli_request_key(struct cli *cli, const struct cli_args *a, const char *what,
 	int cli_##name##_output(struct cli *cli, const struct cli_args *a,                          \
 				const Callraft__Request *req, const Callraft__Reply *reply)
 #define CLI_REQUEST(name) .request = cli_##name##_request, .output = cli_##name##_output
+/* Declares the output function of a command whose request is its key (CLI_KEY_REQUEST). */
+#define CLI_DECLARE_OUTPUT(name)                                                                   \
+	int cli_##name##_output(struct cli *cli, const struct cli_args *a,                          \
+				const Callraft__Request *req, const Callraft__Reply *reply)
+/* The table entry's request of such a command: one positional, the key of CALLRAFT__REQUEST__OP_
+ * `op`, checked as `what` (an id, or a name of at most `name_max` bytes); each option given is
+ * checked as it declares and fills the operation's string field of the same name. */
+#define CLI_KEY_REQUEST(name, what_, name_max_, op_)                                               \
+	.pos_min = 1, .pos_max = 1, .key = {(what_), (name_max_), CALLRAFT__REQUEST__OP_##op_},     \
+	.output = cli_##name##_output
 
 /* cli_call.c */
 CLI_DECLARE(call_enqueue);
 CLI_DECLARE(call_next);
 CLI_DECLARE(call_answer);
 CLI_DECLARE(call_end);
-CLI_DECLARE(call_abandon);
-CLI_DECLARE(call_show);
+CLI_DECLARE_OUTPUT(call_abandon);
+CLI_DECLARE_OUTPUT(call_show);
 CLI_DECLARE(queue_show);
 /* cli_agent.c */
 CLI_DECLARE(agent_login);
 CLI_DECLARE(agent_state);
-CLI_DECLARE(agent_logout);
-CLI_DECLARE(agent_show);
+CLI_DECLARE_OUTPUT(agent_logout);
+CLI_DECLARE_OUTPUT(agent_show);
 CLI_DECLARE(agent_list);
 /* cli_ticket.c */
 CLI_DECLARE(ticket_open);
 CLI_DECLARE(ticket_update);
-CLI_DECLARE(ticket_show);
+CLI_DECLARE_OUTPUT(ticket_show);
 CLI_DECLARE(ticket_list);
 /* cli_routing.c */
 CLI_DECLARE(call_reject);
-CLI_DECLARE(call_callback);
+CLI_DECLARE_OUTPUT(call_callback);
 CLI_DECLARE(call_dial);
-CLI_DECLARE(agent_heartbeat);
+CLI_DECLARE_OUTPUT(agent_heartbeat);
 CLI_DECLARE(queue_configure);
 CLI_DECLARE(callback_schedule);
 CLI_DECLARE(callback_voicemail);
 CLI_DECLARE(site_configure);
-CLI_DECLARE(site_down);
-CLI_DECLARE(site_up);
-CLI_DECLARE(site_heartbeat);
+CLI_DECLARE_OUTPUT(site_down);
+CLI_DECLARE_OUTPUT(site_up);
+CLI_DECLARE_OUTPUT(site_heartbeat);
 CLI_DECLARE(site_list);
 CLI_DECLARE(stats);
 CLI_DECLARE(customer_history);

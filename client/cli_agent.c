@@ -126,11 +126,6 @@ int cli_agent_state_output(struct cli *cli, const struct cli_args *a, const Call
 	return cli_agent_done(cli, reply, text);
 }
 
-int cli_agent_logout_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
-{
-	return cli_request_key(cli, a, "agent", 0, CALLRAFT__REQUEST__OP_AGENT_LOGOUT, r);
-}
-
 int cli_agent_logout_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
 			    const Callraft__Reply *reply)
 {
@@ -151,11 +146,6 @@ static void cli_print_agent_text(const Callraft__Agent *a)
 	       a->agent_id, a->name[0] ? a->name : "-", a->site, skills,
 	       cli_agent_state_name(a->state), a->reason[0] ? " (" : "", a->reason,
 	       a->reason[0] ? ")" : "", since, in_state, a->call_id[0] ? a->call_id : "-");
-}
-
-int cli_agent_show_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
-{
-	return cli_request_key(cli, a, "agent", 0, CALLRAFT__REQUEST__OP_AGENT_SHOW, r);
 }
 
 int cli_agent_show_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,

@@ -265,11 +265,6 @@ int cli_call_end_output(struct cli *cli, const struct cli_args *a, const Callraf
 	return cli_call_written(cli, reply, a->pos[0], "ended");
 }
 
-int cli_call_abandon_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
-{
-	return cli_request_key(cli, a, "call id", 0, CALLRAFT__REQUEST__OP_CALL_ABANDON, r);
-}
-
 int cli_call_abandon_output(struct cli *cli, const struct cli_args *a,
 			    const Callraft__Request *req, const Callraft__Reply *reply)
 {
@@ -312,11 +307,6 @@ static void cli_print_call_text(const Callraft__Call *call, uint64_t position,
 		printf("position:  %llu\nexpected:  %s\n", (unsigned long long)position, wait);
 	}
 #undef OR_DASH
-}
-
-int cli_call_show_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
-{
-	return cli_request_key(cli, a, "call id", 0, CALLRAFT__REQUEST__OP_CALL_SHOW, r);
 }
 
 int cli_call_show_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,

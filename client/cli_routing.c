@@ -133,19 +133,6 @@ int cli_call_reject_request(struct cli *cli, struct cli_args *a, struct callraft
 	return CLI_EXIT_OK;
 }
 CLI_WRITE_OUTPUT(call_reject, "call returned to the queue (place kept)")
-
-int cli_call_callback_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
-{
-	const char *number = cli_opt(a, "number");
-	int rv;
-	if ((rv = cli_check_id(cli, "call id", a->pos[0])) ||
-	    (number && number[0] && (rv = cli_check_phone(cli, "--number", number))))
-		return rv;
-	Callraft__CallbackRequest *op = callraft_request_init(r, CALLRAFT__REQUEST__OP_CALLBACK_REQUEST);
-	op->call_id = a->pos[0];
-	op->number = (char *)(number != NULL ? number : "");
-	return CLI_EXIT_OK;
-}
 CLI_WRITE_OUTPUT(call_callback, "callback requested (place kept)")
 
 int cli_call_dial_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
@@ -160,10 +147,6 @@ int cli_call_dial_request(struct cli *cli, struct cli_args *a, struct callraft_r
 }
 CLI_WRITE_OUTPUT(call_dial, "dial attempt recorded: dial now")
 
-int cli_agent_heartbeat_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
-{
-	return cli_request_key(cli, a, "agent", 0, CALLRAFT__REQUEST__OP_AGENT_HEARTBEAT, r);
-}
 CLI_WRITE_OUTPUT(agent_heartbeat, "heartbeat recorded")
 
 /* ---- queue configuration ---------------------------------------------------------------- */
@@ -196,6 +179,24 @@ void cli_print_queue_config(const Callraft__QueueConfig *q)
 	    a, b, c, d, e, f, q->top_tier, g, q->site_lost_no_callback ? "no" : "yes", h);
 }
 
+/* The duration options `names` of a configure command: each one given is parsed (at most
+ * CALLRAFT_CONFIG_MS_MAX) into *slots[i], an Int64Value in the arguments' scratch. */
+static int cli_config_durations(struct cli *cli, struct cli_args *a, const char *const *names,
+				Callraft__Int64Value **const *slots, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *v = cli_opt(a, names[i]);
+		int64_t ms;
+		int rv;
+		if (v == NULL)
+			continue;
+		if ((rv = cli_parse_duration(cli, names[i], v, CALLRAFT_CONFIG_MS_MAX, &ms)))
+			return rv;
+		*slots[i] = i64_of(&a->scratch.i64[i], ms);
+	}
+	return CLI_EXIT_OK;
+}
+
 int cli_queue_configure_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
 	/* The durations, in the order of the command's options (top-tier aside). */
@@ -216,15 +217,9 @@ int cli_queue_configure_request(struct cli *cli, struct cli_args *a, struct call
 	_Static_assert(sizeof slot / sizeof slot[0] == sizeof durations / sizeof durations[0],
 		       "one slot per duration");
 	op->queue = a->pos[0];
-	for (size_t i = 0; i < sizeof durations / sizeof durations[0]; i++) {
-		const char *v = cli_opt(a, durations[i]);
-		int64_t ms;
-		if (v == NULL)
-			continue;
-		if ((rv = cli_parse_duration(cli, durations[i], v, CALLRAFT_CONFIG_MS_MAX, &ms)))
-			return rv;
-		*slot[i] = i64_of(&a->scratch.i64[i], ms);
-	}
+	if ((rv = cli_config_durations(cli, a, durations, slot,
+				       sizeof durations / sizeof durations[0])))
+		return rv;
 	if (top != NULL) {
 		if (cli_parse_u64(top, &n) != 0 || n > CALLRAFT_TIER_MAX + 1)
 			return cli_usage_error(cli, "--top-tier: '%s': expected 0..%d", top,
@@ -287,6 +282,17 @@ static int cli_callback_args(struct cli *cli, const struct cli_args *args, struc
 	return CLI_EXIT_OK;
 }
 
+/* Sets the fields scheduled and voicemail callbacks share (the request borrows the strings). */
+static void cli_callback_fill(const struct cb_args *a, char **id, char **number, char **queue,
+			      char **customer, uint32_t *tier)
+{
+	*id = (char *)a->id;
+	*number = (char *)a->number;
+	*queue = (char *)a->queue;
+	*customer = (char *)(a->customer != NULL ? a->customer : "");
+	*tier = a->tier;
+}
+
 int cli_callback_schedule_request(struct cli *cli, struct cli_args *args,
 				  struct callraft_request *r)
 {
@@ -310,11 +316,7 @@ int cli_callback_schedule_request(struct cli *cli, struct cli_args *args,
 	}
 	Callraft__CallbackSchedule *op = callraft_request_init(r, CALLRAFT__REQUEST__OP_CALLBACK_SCHEDULE);
 	op->at_ms = at_ms;
-	op->callback_id = (char *)a.id;
-	op->number = (char *)a.number;
-	op->queue = (char *)a.queue;
-	op->customer_id = (char *)(a.customer ? a.customer : "");
-	op->tier = a.tier;
+	cli_callback_fill(&a, &op->callback_id, &op->number, &op->queue, &op->customer_id, &op->tier);
 	return CLI_EXIT_OK;
 }
 CLI_WRITE_OUTPUT(callback_schedule, "callback scheduled")
@@ -332,12 +334,8 @@ int cli_callback_voicemail_request(struct cli *cli, struct cli_args *args,
 	if ((rv = cli_check_name(cli, "--site", a.site, CALLRAFT_SITE_BYTES_MAX)))
 		return rv;
 	Callraft__CallbackVoicemail *op = callraft_request_init(r, CALLRAFT__REQUEST__OP_CALLBACK_VOICEMAIL);
-	op->callback_id = (char *)a.id;
-	op->number = (char *)a.number;
-	op->queue = (char *)a.queue;
 	op->site = (char *)a.site;
-	op->customer_id = (char *)(a.customer ? a.customer : "");
-	op->tier = a.tier;
+	cli_callback_fill(&a, &op->callback_id, &op->number, &op->queue, &op->customer_id, &op->tier);
 	return CLI_EXIT_OK;
 }
 CLI_WRITE_OUTPUT(callback_voicemail, "voicemail callback held until the site opens")
@@ -367,46 +365,14 @@ int cli_site_configure_request(struct cli *cli, struct cli_args *a, struct callr
 			return rv;
 		*clock_slot[i] = i32_of(&a->scratch.i32[i], minutes);
 	}
-	for (size_t i = 0; i < 3; i++) {
-		const char *v = cli_opt(a, durations[i]);
-		int64_t ms;
-		if (v == NULL)
-			continue;
-		if ((rv = cli_parse_duration(cli, durations[i], v, CALLRAFT_CONFIG_MS_MAX, &ms)))
-			return rv;
-		*duration_slot[i] = i64_of(&a->scratch.i64[i], ms);
-	}
-	return CLI_EXIT_OK;
+	return cli_config_durations(cli, a, durations, duration_slot, 3);
 }
 CLI_WRITE_OUTPUT(site_configure, "ok")
-
-int cli_site_down_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
-{
-	const char *reason = cli_opt(a, "reason");
-	int rv;
-	if ((rv = cli_check_name(cli, "site", a->pos[0], CALLRAFT_SITE_BYTES_MAX)) ||
-	    (reason && (rv = cli_check_text(cli, "--reason", reason, CALLRAFT_REASON_BYTES_MAX))))
-		return rv;
-	Callraft__SiteDown *op = callraft_request_init(r, CALLRAFT__REQUEST__OP_SITE_DOWN);
-	op->site = a->pos[0];
-	op->reason = (char *)(reason != NULL ? reason : "");
-	return CLI_EXIT_OK;
-}
 CLI_WRITE_OUTPUT(site_down, "ok")
 
-int cli_site_up_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
-{
-	return cli_request_key(cli, a, "site", CALLRAFT_SITE_BYTES_MAX, CALLRAFT__REQUEST__OP_SITE_UP,
-			       r);
-}
 CLI_WRITE_OUTPUT(site_up, "ok")
 
 /* The PBX of a site says it is alive (state/sitewatch.c): sent every second or so. */
-int cli_site_heartbeat_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
-{
-	return cli_request_key(cli, a, "site", CALLRAFT_SITE_BYTES_MAX,
-			       CALLRAFT__REQUEST__OP_SITE_HEARTBEAT, r);
-}
 CLI_WRITE_OUTPUT(site_heartbeat, "ok")
 
 static void cli_format_minute(int m, char *buf, size_t len)

@@ -145,11 +145,6 @@ static void cli_print_ticket_text(const Callraft__Ticket *t)
 	cli_table_release(&table);
 }
 
-int cli_ticket_show_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
-{
-	return cli_request_key(cli, a, "ticket code", 0, CALLRAFT__REQUEST__OP_TICKET_SHOW, r);
-}
-
 int cli_ticket_show_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
 			   const Callraft__Reply *reply)
 {
