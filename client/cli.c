@@ -15,6 +15,7 @@
 #define FLAG(name) {name, true, CLI_CHECK_NONE, 0}
 #define OPT_PHONE(name) {name, false, CLI_CHECK_PHONE, 0}
 #define OPT_TEXT(name, max) {name, false, CLI_CHECK_TEXT, max}
+#define OPT_NAME(name, max) {name, false, CLI_CHECK_NAME, max}
 
 /* Every command, in the order --help lists them. */
 static const struct cli_command cli_commands[] = {
@@ -52,7 +53,8 @@ static const struct cli_command cli_commands[] = {
     {"agent", "logout", "agent logout AGENT",
      CLI_KEY_REQUEST(agent_logout, "agent", 0, AGENT_LOGOUT)},
     {"agent", "show", "agent show AGENT", CLI_KEY_REQUEST(agent_show, "agent", 0, AGENT_SHOW)},
-    {"agent", "list", "agent list [--site S]", {OPT("site")}, CLI_REQUEST(agent_list)},
+    {"agent", "list", "agent list [--site S]", {OPT_NAME("site", CALLRAFT_SITE_BYTES_MAX)},
+     CLI_OPTIONS_REQUEST(agent_list, AGENT_LIST)},
     {"ticket", "open",
      "ticket open --customer C --category CAT [--call CALL_ID] [--subject S]\n"
      "                 [--note N] [--author A] [--class urgent|follow-up]",
@@ -251,13 +253,20 @@ int cli_request_key(struct cli *cli, const struct cli_args *a, const char *what,
 	return rv;
 }
 
-/* The request of a CLI_KEY_REQUEST command: the key, then each option given, checked as the table
- * says, into the operation's string field of the same name (the request borrows the value). */
+/* The request of a CLI_KEY_REQUEST or CLI_OPTIONS_REQUEST command: the key, then each option
+ * given, checked as the table says, into the operation's string field of the same name (the
+ * request borrows the value). */
 static int cli_key_request(struct cli *cli, const struct cli_args *a, struct callraft_request *r)
 {
 	const struct cli_command *cmd = a->cmd;
 	ProtobufCMessage *op = (ProtobufCMessage *)r->op;
-	int rv = cli_request_key(cli, a, cmd->key.what, cmd->key.name_max, cmd->key.op, r);
+	int rv = CLI_EXIT_OK;
+
+	if (cmd->key.what != NULL)
+		rv = cli_request_key(cli, a, cmd->key.what, cmd->key.name_max, cmd->key.op, r);
+	else if (callraft_request_init(r, cmd->key.op) == NULL)
+		return cli_fail(cli, CLI_EXIT_USAGE, "INTERNAL", "operation %d is not known",
+				(int)cmd->key.op);
 
 	for (int i = 0; i < CLI_OPTIONS_MAX && cmd->options[i].name != NULL; i++) {
 		const struct cli_option *o = &cmd->options[i];
@@ -272,6 +281,8 @@ static int cli_key_request(struct cli *cli, const struct cli_args *a, struct cal
 			rv = cli_check_phone(cli, what, v);
 		else if (o->check == CLI_CHECK_TEXT)
 			rv = cli_check_text(cli, what, v, o->max);
+		else if (o->check == CLI_CHECK_NAME && v[0] != '\0')
+			rv = cli_check_name(cli, what, v, o->max);
 		f = protobuf_c_message_descriptor_get_field_by_name(op->descriptor, o->name);
 		assert(f != NULL && f->type == PROTOBUF_C_TYPE_STRING &&
 		       f->label != PROTOBUF_C_LABEL_REPEATED);
@@ -610,6 +621,40 @@ void cli_json_fields(json_object *o, const ProtobufCMessage *m, ...)
 		json_object_object_add(o, name, cli_json_field(m, f));
 	}
 	va_end(ap);
+}
+
+/* The JSON of a model object, by its message type. */
+static json_object *cli_json_model(const ProtobufCMessage *m)
+{
+	if (m->descriptor == &callraft__call__descriptor)
+		return cli_json_call((const Callraft__Call *)m);
+	if (m->descriptor == &callraft__agent__descriptor)
+		return cli_json_agent((const Callraft__Agent *)m);
+	if (m->descriptor == &callraft__ticket__descriptor)
+		return cli_json_ticket((const Callraft__Ticket *)m);
+	if (m->descriptor == &callraft__member__descriptor)
+		return cli_json_member((const Callraft__Member *)m);
+	if (m->descriptor == &callraft__stats__descriptor)
+		return cli_json_stats((const Callraft__Stats *)m);
+	assert(!"cli_json_list: a message without a JSON form");
+	return NULL;
+}
+
+void cli_json_list(json_object *o, const ProtobufCMessage *m, const char *field)
+{
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field_by_name(m->descriptor, field);
+	json_object *arr = json_object_new_array();
+	size_t n;
+	ProtobufCMessage *const *items;
+
+	assert(f != NULL && f->label == PROTOBUF_C_LABEL_REPEATED &&
+	       f->type == PROTOBUF_C_TYPE_MESSAGE);
+	n = *(const size_t *)((const char *)m + f->quantifier_offset);
+	items = *(ProtobufCMessage *const *const *)((const char *)m + f->offset);
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(arr, cli_json_model(items[i]));
+	json_object_object_add(o, field, arr);
 }
 
 /* ------------------------------------------------------------------------------------------------

@@ -165,6 +165,7 @@ enum cli_check {
 	CLI_CHECK_NONE = 0,
 	CLI_CHECK_PHONE, /* cli_check_phone, unless empty */
 	CLI_CHECK_TEXT,  /* cli_check_text, at most `max` bytes */
+	CLI_CHECK_NAME,  /* cli_check_name, at most `max` bytes, unless empty */
 };
 
 struct cli_option {
@@ -210,7 +211,8 @@ struct cli_command {
 		      const Callraft__Reply *reply);
 	/* Instead of `request`, for a command whose one positional is the key (field 1) of
 	 * operation `op`, checked as an id, or as a name of at most name_max bytes when name_max >
-	 * 0, and named `what` in errors (cli_request_key). */
+	 * 0, and named `what` in errors (cli_request_key); what == NULL: no key, the options alone
+	 * fill the operation. */
 	struct {
 		const char *what;
 		size_t name_max;
@@ -236,7 +238,8 @@ int cli_request_key(struct cli *cli, const struct cli_args *a, const char *what,
 	int cli_##name##_output(struct cli *cli, const struct cli_args *a,                          \
 				const Callraft__Request *req, const Callraft__Reply *reply)
 #define CLI_REQUEST(name) .request = cli_##name##_request, .output = cli_##name##_output
-/* Declares the output function of a command whose request is its key (CLI_KEY_REQUEST). */
+/* Declares the output function of a command whose request the table describes (CLI_KEY_REQUEST,
+ * CLI_OPTIONS_REQUEST). */
 #define CLI_DECLARE_OUTPUT(name)                                                                   \
 	int cli_##name##_output(struct cli *cli, const struct cli_args *a,                          \
 				const Callraft__Request *req, const Callraft__Reply *reply)
@@ -246,6 +249,9 @@ int cli_request_key(struct cli *cli, const struct cli_args *a, const char *what,
 #define CLI_KEY_REQUEST(name, what_, name_max_, op_)                                               \
 	.pos_min = 1, .pos_max = 1, .key = {(what_), (name_max_), CALLRAFT__REQUEST__OP_##op_},     \
 	.output = cli_##name##_output
+/* The same for a command without positionals: its options alone fill operation `op`. */
+#define CLI_OPTIONS_REQUEST(name, op_)                                                             \
+	.key = {NULL, 0, CALLRAFT__REQUEST__OP_##op_}, .output = cli_##name##_output
 
 /* cli_call.c */
 CLI_DECLARE(call_enqueue);
@@ -260,7 +266,7 @@ CLI_DECLARE(agent_login);
 CLI_DECLARE(agent_state);
 CLI_DECLARE_OUTPUT(agent_logout);
 CLI_DECLARE_OUTPUT(agent_show);
-CLI_DECLARE(agent_list);
+CLI_DECLARE_OUTPUT(agent_list);
 /* cli_ticket.c */
 CLI_DECLARE(ticket_open);
 CLI_DECLARE(ticket_update);
@@ -318,5 +324,9 @@ json_object *cli_json_call(const Callraft__Call *call);
 json_object *cli_json_agent(const Callraft__Agent *agent);
 json_object *cli_json_ticket(const Callraft__Ticket *ticket);
 json_object *cli_json_member(const Callraft__Member *m);
+json_object *cli_json_stats(const Callraft__Stats *s); /* cli_routing.c */
+/* Adds the repeated message field `field` of `m` (a reply's "agents", "tickets", ...) under its
+ * name: an array of the cli_json_* forms above. */
+void cli_json_list(json_object *o, const ProtobufCMessage *m, const char *field);
 
 #endif

@@ -178,29 +178,13 @@ static void cli_agent_list_text(const Callraft__Reply *reply)
 	printf("\n%zu agent%s\n", reply->n_agents, reply->n_agents == 1 ? "" : "s");
 }
 
-int cli_agent_list_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
-{
-	const char *site = cli_opt(a, "site");
-	int rv;
-
-	if (site != NULL && site[0] &&
-	    (rv = cli_check_name(cli, "--site", site, CALLRAFT_SITE_BYTES_MAX)))
-		return rv;
-	Callraft__AgentList *list = callraft_request_init(r, CALLRAFT__REQUEST__OP_AGENT_LIST);
-	list->site = (char *)(site != NULL ? site : "");
-	return CLI_EXIT_OK;
-}
-
 int cli_agent_list_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
 			  const Callraft__Reply *reply)
 {
 	if (cli->json) {
-		json_object *arr = json_object_new_array();
-		for (size_t i = 0; i < reply->n_agents; i++)
-			json_object_array_add(arr, cli_json_agent(reply->agents[i]));
 		json_object *top = json_object_new_object();
 		cli_json_u64(top, "total", reply->total);
-		json_object_object_add(top, "agents", arr);
+		cli_json_list(top, &reply->base, "agents");
 		cli_print_json(top);
 	} else {
 		cli_agent_list_text(reply);

@@ -235,11 +235,8 @@ int cli_members_list_output(struct cli *cli, const struct cli_args *a,
 			    const Callraft__Request *req, const Callraft__Reply *reply)
 {
 	if (cli->json) {
-		json_object *arr = json_object_new_array();
-		for (size_t i = 0; i < reply->n_members; i++)
-			json_object_array_add(arr, cli_json_member(reply->members[i]));
 		json_object *top = json_object_new_object();
-		json_object_object_add(top, "members", arr);
+		cli_json_list(top, &reply->base, "members");
 		cli_print_json(top);
 	} else {
 		static const char *const headers[] = {"ID", "SITE", "ROLE", "RAFT-ADDRESS",

@@ -427,7 +427,7 @@ int cli_site_list_output(struct cli *cli, const struct cli_args *a, const Callra
 
 /* ---- stats and history ------------------------------------------------------------------ */
 
-static json_object *cli_json_stats(const Callraft__Stats *s)
+json_object *cli_json_stats(const Callraft__Stats *s)
 {
 	json_object *o = json_object_new_object();
 	cli_json_fields(o, &s->base, "scope", "name", "interval", "offered", "entered", "answered",
@@ -560,10 +560,8 @@ int cli_stats_output(struct cli *cli, const struct cli_args *a, const Callraft__
 	const char *interval = req->stats_get->interval;
 
 	if (cli->json) {
-		json_object *arr = json_object_new_array(), *top = json_object_new_object();
-		for (size_t i = 0; i < reply->n_stats; i++)
-			json_object_array_add(arr, cli_json_stats(reply->stats[i]));
-		json_object_object_add(top, "stats", arr);
+		json_object *top = json_object_new_object();
+		cli_json_list(top, &reply->base, "stats");
 		cli_json_u64(top, "applied_index", reply->applied_index);
 		cli_print_json(top);
 	} else {

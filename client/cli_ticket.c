@@ -237,13 +237,10 @@ int cli_ticket_list_output(struct cli *cli, const struct cli_args *a, const Call
 {
 	const char *customer = req->ticket_list->customer_id;
 	if (cli->json) {
-		json_object *arr = json_object_new_array();
-		for (size_t i = 0; i < reply->n_tickets; i++)
-			json_object_array_add(arr, cli_json_ticket(reply->tickets[i]));
 		json_object *top = json_object_new_object();
 		cli_json_str(top, "customer_id", customer);
 		cli_json_u64(top, "total", reply->total);
-		json_object_object_add(top, "tickets", arr);
+		cli_json_list(top, &reply->base, "tickets");
 		if (reply->next_cursor.len > 0) {
 			char hex[2 * CLI_CURSOR_BYTES_MAX + 1];
 			cli_cursor_hex(&reply->next_cursor, hex, sizeof hex);
