@@ -8,34 +8,13 @@
 # enqueue must be refused.
 # Needs root for network namespaces; without them the lab falls back to --loopback (no latency,
 # partitions only where iptables works).
-set -euo pipefail
-BUILD=$(cd "${1:?usage: test_drill_short.sh BUILD_DIR}" && pwd)
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-OUT=$(mktemp -d /tmp/callraft-drill-test.XXXXXX)
-export CALLRAFT_BUILD=$BUILD CALLRAFT_LAB_NS=crt$$
-for b in callraftd callraft callraft-traffic callraft-delayproxy; do
-  [ -x "$BUILD/$b" ] || { echo "SKIP: $BUILD/$b not built"; exit 0; }
-done
+. "$(dirname "$0")/drill_lib.sh" "${1:?usage: test_drill_short.sh BUILD_DIR}" drill-test crt \
+  callraftd callraft callraft-traffic callraft-delayproxy
 loop=()
-# Both creating a namespace and running in it must work: in a chroot `ip netns add` may succeed
-# while `ip netns exec` fails ("mount --make-rslave /" needs / to be a mount point).
-netns_mounted=0
-mountpoint -q /run/netns 2>/dev/null && netns_mounted=1
-if ip netns add "crt$$-probe" 2>/dev/null && ip netns exec "crt$$-probe" true 2>/dev/null; then
-  ip netns delete "crt$$-probe"
-else
-  ip netns delete "crt$$-probe" 2>/dev/null || true
-  # `ip netns add` mounted /run/netns: leave the system as we found it.
-  [ $netns_mounted = 1 ] || umount /run/netns 2>/dev/null || true
+if ! drill_netns; then
   echo "--- network namespaces unavailable here: running the drills in --loopback mode"
   loop=(--loopback)
 fi
-cleanup() {
-  local rc=$?
-  [ $rc -eq 0 ] && rm -rf "$OUT" || echo "--- drill output kept in $OUT" >&2
-  exit $rc
-}
-trap cleanup EXIT
 
 echo "--- drill 1: kill the leader's site under traffic"
 timeout 150 "$ROOT/deploy/drill.sh" --fault kill-site --site leader --warmup 6 --hold 12 --settle 5 \

@@ -9,31 +9,13 @@
 #   - a node of the city without the leader logged that it relayed (the path was exercised).
 # Needs network namespaces (root): where they cannot be created it exits 77 (ctest: skipped) and
 # says so. About 80 s.
-set -euo pipefail
-BUILD=$(cd "${1:?usage: test_link_cut.sh BUILD_DIR}" && pwd)
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-OUT=$(mktemp -d /tmp/callraft-link-cut.XXXXXX)
-export CALLRAFT_BUILD=$BUILD CALLRAFT_LAB_NS=lct$$
-for b in callraftd callraft callraft-traffic callraft-delayproxy; do
-  [ -x "$BUILD/$b" ] || { echo "FAIL: $BUILD/$b not built"; exit 1; }
-done
-netns_mounted=0
-mountpoint -q /run/netns 2>/dev/null && netns_mounted=1
-if ip netns add "lct$$-probe" 2>/dev/null && ip netns exec "lct$$-probe" true 2>/dev/null; then
-  ip netns delete "lct$$-probe"
-else
-  ip netns delete "lct$$-probe" 2>/dev/null || true
-  [ $netns_mounted = 1 ] || umount /run/netns 2>/dev/null || true
+. "$(dirname "$0")/drill_lib.sh" "${1:?usage: test_link_cut.sh BUILD_DIR}" link-cut lct \
+  callraftd callraft callraft-traffic callraft-delayproxy
+if ! drill_netns; then
   echo "SKIP: network namespaces cannot be created here (needs root and 'ip netns'):" \
     "a cut of one inter-city link needs the namespace lab (docs/lab.md)"
   exit 77
 fi
-cleanup() {
-  local rc=$?
-  [ $rc -eq 0 ] && rm -rf "$OUT" || echo "--- drill output kept in $OUT" >&2
-  exit $rc
-}
-trap cleanup EXIT
 
 hold=12
 echo "--- cut tehran <-> shiraz for ${hold} s; clients know only their own site's nodes"
