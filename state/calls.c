@@ -207,6 +207,21 @@ int op_call_answer(struct apply_ctx *c, const Callraft__CallAnswer *op)
 		   : 0;
 }
 
+/* Loads the agent holding the call (invariant 2 says it exists and holds it). */
+static int load_holder(struct apply_ctx *c)
+{
+	Callraft__Agent *a;
+	int rc = ctx_get_agent(c, c->call.agent_id, &a);
+
+	if (rc != 0)
+		return store_err(c->errmsg, c->errmsg_len, rc < 0 ? MDB_CORRUPTED : MDB_NOTFOUND,
+				 "agent '%s' of call '%s'", c->call.agent_id, c->call.call_id);
+	ctx_attach_agent(c, a);
+	assert(c->agent.state == CALLRAFT__AGENT_STATE__ON_CALL);
+	assert(strcmp(c->agent.call_id, c->call.call_id) == 0);
+	return 0;
+}
+
 /* An agent declines an offer: the call goes back to the queue with its place intact. */
 int op_call_reject(struct apply_ctx *c, const Callraft__CallReject *op)
 {
@@ -221,29 +236,10 @@ int op_call_reject(struct apply_ctx *c, const Callraft__CallReject *op)
 			 op->call_id);
 		return 0;
 	}
-	rc = ctx_get_agent(c, c->call.agent_id, &c->agent_src);
-	if (rc != 0)
-		return store_err(c->errmsg, c->errmsg_len, rc < 0 ? MDB_CORRUPTED : MDB_NOTFOUND,
-				 "agent '%s' of call '%s'", c->call.agent_id, op->call_id);
-	c->agent = *c->agent_src;
-	c->has_agent = true;
+	if (load_holder(c) != 0)
+		return -1;
 	c->agent.push = false; /* a declined offer makes the agent not ready (assign.c) */
 	return (route_requeue(c, &c->call) != 0 || route_release_agent(c, &c->agent) != 0) ? -1 : 0;
-}
-
-/* Loads the agent holding the call (invariant 2 says it exists and holds it). */
-static int load_holder(struct apply_ctx *c)
-{
-	Callraft__Agent *a;
-	int rc = ctx_get_agent(c, c->call.agent_id, &a);
-
-	if (rc != 0)
-		return store_err(c->errmsg, c->errmsg_len, rc < 0 ? MDB_CORRUPTED : MDB_NOTFOUND,
-				 "agent '%s' of call '%s'", c->call.agent_id, c->call.call_id);
-	ctx_attach_agent(c, a);
-	assert(c->agent.state == CALLRAFT__AGENT_STATE__ON_CALL);
-	assert(strcmp(c->agent.call_id, c->call.call_id) == 0);
-	return 0;
 }
 
 /* The agent holding the call becomes AVAILABLE again (an offer that ended without a talk). */
