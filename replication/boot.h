@@ -1,11 +1,11 @@
 /* boot.h: the unclean-reboot rule of a node's start-up, shared by callraftd (node/datadir.c) and the
  * crash simulation (tests/sim/test_sim_crash.c), so that the simulation exercises the daemon's rule.
  *
- * With LMDB's own fsync off (MDB_NOSYNC, the default; see DESIGN.md), a machine crash (power loss,
- * kernel panic; not a process crash, whose writes the page cache keeps) can leave the state behind
- * or torn. The rule detects it: the kernel's boot id at start differs from the one recorded while
- * running, and no clean-shutdown marker exists. The state directory is then discarded, and raft
- * rebuilds it from its snapshot and log.
+ * With LMDB's own fsync off (MDB_NOSYNC, the default; see docs/design.md, "MDB_NOSYNC and the
+ * boot-id rebuild"), a machine crash (power loss, kernel panic; not a process crash, whose writes
+ * the page cache keeps) can leave the state behind or torn. The rule detects it: the kernel's boot
+ * id at start differs from the one recorded while running, and no clean-shutdown marker exists.
+ * The state directory is then discarded, and raft rebuilds it from its snapshot and log.
  *
  * Files in the data directory: "running-boot-id" (written, fsynced, at every start),
  * "clean-shutdown" (written at a clean stop, removed at start). */
