@@ -640,6 +640,20 @@ static json_object *cli_json_model(const ProtobufCMessage *m)
 	return NULL;
 }
 
+int cli_print_list(struct cli *cli, const char *key, json_object *arr, struct cli_table *t)
+{
+	if (cli->json) {
+		json_object *top = json_object_new_object();
+		json_object_object_add(top, key, arr);
+		cli_print_json(top);
+	} else {
+		json_object_put(arr);
+		cli_table_print(t, stdout);
+	}
+	cli_table_release(t);
+	return CLI_EXIT_OK;
+}
+
 void cli_json_list(json_object *o, const ProtobufCMessage *m, const char *field)
 {
 	const ProtobufCFieldDescriptor *f =

@@ -25,6 +25,9 @@
 #include "callraft_client.h"
 #include "callraft_limits.h"
 
+struct cli_args;
+struct cli_table;
+
 enum cli_exit {
 	CLI_EXIT_OK = 0,
 	CLI_EXIT_BUSINESS = 1,    /* NOT_FOUND, BAD_STATE, QUEUE_EMPTY, STALE_TOKEN, ALREADY_EXISTS */
@@ -114,6 +117,9 @@ void cli_format_tier(uint32_t tier, char *buf, size_t len);  /* "2 (gold)" */
 #define CLI_CURSOR_BYTES_MAX (CALLRAFT_ID_BYTES_MAX + 24)
 void cli_cursor_hex(const ProtobufCBinaryData *c, char *out, size_t len);
 int cli_cursor_parse(const char *hex, uint8_t *buf, size_t cap);
+/* The command's --cursor option, if given, into *out (a buffer kept until the request is sent):
+ * CLI_EXIT_OK, or a usage error if it is not a cursor. */
+int cli_cursor_option(struct cli *cli, const struct cli_args *a, ProtobufCBinaryData *out);
 /* --tier: a name (regular, silver, gold, diamond) or 0..CALLRAFT_TIER_MAX; else a usage error. */
 int cli_parse_tier(struct cli *cli, const char *s, uint32_t *out);
 /* The CLI's name of an enum value: the protocol's name from the descriptor protoc-c generated, in
@@ -126,6 +132,9 @@ const char *cli_enum_name(const ProtobufCEnumDescriptor *d, int value);
 #define cli_ticket_status_name(s) cli_enum_name(&callraft__ticket_status__descriptor, (int)(s))
 #define cli_role_name(r) cli_enum_name(&callraft__member_role__descriptor, (int)(r))
 
+/* Prints a list either as JSON, {"<key>": arr}, or as the text table `t`; releases both. Returns
+ * CLI_EXIT_OK. */
+int cli_print_list(struct cli *cli, const char *key, json_object *arr, struct cli_table *t);
 /* Prints `obj` as one line of JSON on stdout and drops the reference. Returns CLI_EXIT_OK. */
 int cli_print_json(json_object *obj);
 /* json_object_object_add shortcuts; NULL strings become "". */

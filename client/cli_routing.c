@@ -413,16 +413,7 @@ int cli_site_list_output(struct cli *cli, const struct cli_args *a, const Callra
 				"agents_seen_ms", NULL);
 		json_object_array_add(arr, js);
 	}
-	if (cli->json) {
-		json_object *top = json_object_new_object();
-		json_object_object_add(top, "sites", arr);
-		cli_print_json(top);
-	} else {
-		json_object_put(arr);
-		cli_table_print(&t, stdout);
-	}
-	cli_table_release(&t);
-	return CLI_EXIT_OK;
+	return cli_print_list(cli, "sites", arr, &t);
 }
 
 /* ---- stats and history ------------------------------------------------------------------ */
@@ -591,15 +582,7 @@ int cli_customer_history_request(struct cli *cli, struct cli_args *a, struct cal
 	    callraft_request_init(r, CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY);
 	op->customer_id = a->pos[0];
 	op->limit = limit;
-	const char *cursor = cli_opt(a, "cursor");
-	if (cursor != NULL) {
-		static uint8_t buf[CLI_CURSOR_BYTES_MAX]; /* lives until the request is sent */
-		int len = cli_cursor_parse(cursor, buf, sizeof buf);
-		if (len < 0)
-			return cli_usage_error(cli, "--cursor: not a cursor (hex, as 'next page' shows)");
-		op->cursor = (ProtobufCBinaryData){(size_t)len, buf};
-	}
-	return CLI_EXIT_OK;
+	return cli_cursor_option(cli, a, &op->cursor);
 }
 
 int cli_customer_history_output(struct cli *cli, const struct cli_args *a,

@@ -182,6 +182,21 @@ int cli_cursor_parse(const char *hex, uint8_t *buf, size_t cap)
 	return (int)(n / 2);
 }
 
+int cli_cursor_option(struct cli *cli, const struct cli_args *a, ProtobufCBinaryData *out)
+{
+	static uint8_t buf[CLI_CURSOR_BYTES_MAX]; /* one command per process: lives until it is sent */
+	const char *cursor = cli_opt(a, "cursor");
+	int len;
+
+	if (cursor == NULL)
+		return CLI_EXIT_OK;
+	len = cli_cursor_parse(cursor, buf, sizeof buf);
+	if (len < 0)
+		return cli_usage_error(cli, "--cursor: not a cursor (hex, as 'next page' shows)");
+	*out = (ProtobufCBinaryData){(size_t)len, buf};
+	return CLI_EXIT_OK;
+}
+
 static void cli_ticket_list_text(const char *customer, const Callraft__Reply *reply)
 {
 	if (reply->n_tickets == 0) {
@@ -221,15 +236,7 @@ int cli_ticket_list_request(struct cli *cli, struct cli_args *a, struct callraft
 	if ((rv = cli_check_id(cli, "--customer", customer)) != CLI_EXIT_OK)
 		return rv;
 	Callraft__Request *req = callraft_request_ticket_list(r, customer, limit);
-	const char *cursor = cli_opt(a, "cursor");
-	if (cursor != NULL) {
-		static uint8_t buf[CLI_CURSOR_BYTES_MAX]; /* lives until the request is sent */
-		int len = cli_cursor_parse(cursor, buf, sizeof buf);
-		if (len < 0)
-			return cli_usage_error(cli, "--cursor: not a cursor (hex, as 'next page' shows)");
-		req->ticket_list->cursor = (ProtobufCBinaryData){(size_t)len, buf};
-	}
-	return CLI_EXIT_OK;
+	return cli_cursor_option(cli, a, &req->ticket_list->cursor);
 }
 
 int cli_ticket_list_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,

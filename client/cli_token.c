@@ -132,14 +132,5 @@ int cli_token_list_output(struct cli *cli, const struct cli_args *a, const Callr
 		cli_table_add(&t, row);
 		json_object_array_add(arr, cli_json_token(k));
 	}
-	if (cli->json) {
-		json_object *top = json_object_new_object();
-		json_object_object_add(top, "tokens", arr);
-		cli_print_json(top);
-	} else {
-		json_object_put(arr);
-		cli_table_print(&t, stdout);
-	}
-	cli_table_release(&t);
-	return CLI_EXIT_OK;
+	return cli_print_list(cli, "tokens", arr, &t);
 }
