@@ -593,22 +593,16 @@ static void tls_error_cb(struct tls_stream *ts, const char *reason)
 
 static int conn_tls_start(struct conn *c)
 {
-	struct node *n = c->node;
+	static const struct tls_stream_callbacks cbs = {tls_handshake_cb, tls_data_cb, tls_error_cb,
+							 tls_written_cb};
 	char err[256];
-	c->tls = calloc(1, sizeof *c->tls);
-	if (c->tls == NULL)
-		return -1;
-	c->tls->data = c;
-	if (tls_stream_init(c->tls, n->tls_ctx, (uv_stream_t *)&c->tcp, true, NULL, err, sizeof err) != 0) {
+
+	c->tls = tls_stream_new(c->node->tls_ctx, (uv_stream_t *)&c->tcp, true, NULL, c, &cbs, err,
+				sizeof err);
+	if (c->tls == NULL) {
 		LOG_RATELIMITED(LOG_WARN, "client %s: %s", c->source, err);
-		free(c->tls);
-		c->tls = NULL;
 		return -1;
 	}
-	c->tls->on_handshake = tls_handshake_cb;
-	c->tls->on_data = tls_data_cb;
-	c->tls->on_error = tls_error_cb;
-	c->tls->on_drained = tls_written_cb;
 	return tls_stream_start(c->tls) == 0 ? 0 : -1;
 }
 

@@ -335,22 +335,19 @@ static void tls_error_cb(struct tls_stream *ts, const char *reason)
 /* Starts the TLS client on the connected TCP stream; 0 or -1. */
 static int link_tls_start(struct fwd_link *l)
 {
+	static const struct tls_stream_callbacks cbs = {tls_handshake_cb, tls_data_cb, tls_error_cb,
+							 NULL};
 	struct fwd_conn *fc = l->conn;
 	char host[CALLRAFT_ADDRESS_BYTES_MAX + 1], err[256];
-	fc->tls = calloc(1, sizeof *fc->tls);
-	if (fc->tls == NULL || tls_address_host(l->address, host, sizeof host) != 0)
+
+	if (tls_address_host(l->address, host, sizeof host) != 0)
 		return -1;
-	fc->tls->data = fc;
-	if (tls_stream_init(fc->tls, l->node->tls_ctx, (uv_stream_t *)&fc->tcp, false, host, err,
-			    sizeof err) != 0) {
+	fc->tls = tls_stream_new(l->node->tls_ctx, (uv_stream_t *)&fc->tcp, false, host, fc, &cbs,
+				 err, sizeof err);
+	if (fc->tls == NULL) {
 		LOG_RATELIMITED(LOG_WARN, "forward: %s", err);
-		free(fc->tls);
-		fc->tls = NULL;
 		return -1;
 	}
-	fc->tls->on_handshake = tls_handshake_cb;
-	fc->tls->on_data = tls_data_cb;
-	fc->tls->on_error = tls_error_cb;
 	return tls_stream_start(fc->tls) == 0 ? 0 : -1;
 }
 

@@ -215,6 +215,29 @@ err:
 	return -1;
 }
 
+struct tls_stream *tls_stream_new(SSL_CTX *ctx, uv_stream_t *tcp, bool server,
+				  const char *verify_host, void *data,
+				  const struct tls_stream_callbacks *cbs, char *errmsg,
+				  size_t errmsg_len)
+{
+	struct tls_stream *ts = calloc(1, sizeof *ts);
+
+	if (ts == NULL) {
+		snprintf(errmsg, errmsg_len, "tls: new connection: out of memory");
+		return NULL;
+	}
+	ts->data = data;
+	if (tls_stream_init(ts, ctx, tcp, server, verify_host, errmsg, errmsg_len) != 0) {
+		free(ts);
+		return NULL;
+	}
+	ts->on_handshake = cbs->on_handshake;
+	ts->on_data = cbs->on_data;
+	ts->on_error = cbs->on_error;
+	ts->on_drained = cbs->on_drained;
+	return ts;
+}
+
 int tls_stream_start(struct tls_stream *ts)
 {
 	int rv = uv_read_start(ts->tcp, tls_stream_alloc_cb, read_cb);

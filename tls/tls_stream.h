@@ -58,6 +58,22 @@ struct tls_stream {
 int tls_stream_init(struct tls_stream *ts, SSL_CTX *ctx, uv_stream_t *tcp, bool server,
 		    const char *verify_host, char *errmsg, size_t errmsg_len);
 
+/* A stream's callbacks, set together (on_drained may be NULL). */
+struct tls_stream_callbacks {
+	tls_stream_handshake_cb on_handshake;
+	tls_stream_data_cb on_data;
+	tls_stream_error_cb on_error;
+	tls_stream_drained_cb on_drained;
+};
+
+/* Allocates a stream for the owner `data` (tls_stream_init) with callbacks `cbs`, not started yet:
+ * the stream, which the owner frees (tls_stream_release, then free) once the TCP handle is closed;
+ * or NULL with errmsg, and nothing left allocated. */
+struct tls_stream *tls_stream_new(SSL_CTX *ctx, uv_stream_t *tcp, bool server,
+				  const char *verify_host, void *data,
+				  const struct tls_stream_callbacks *cbs, char *errmsg,
+				  size_t errmsg_len);
+
 /* Starts reading the TCP handle and, client side, sends the ClientHello. 0 or a libuv error. */
 int tls_stream_start(struct tls_stream *ts);
 
