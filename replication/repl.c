@@ -203,7 +203,10 @@ int repl_start(struct repl *r)
 {
 	int rv = raft_start(&r->raft);
 	if (rv != 0) {
-		snprintf(r->errmsg, sizeof r->errmsg, "raft: start: %s", raft_errmsg(&r->raft));
+		/* raft leaves its message empty for some load failures (a truncated snapshot). */
+		const char *why = raft_errmsg(&r->raft);
+		snprintf(r->errmsg, sizeof r->errmsg, "raft: start: %s (%s)",
+			 why[0] != '\0' ? why : "no detail from raft", raft_strerror(rv));
 		return -1;
 	}
 	repl_monitor_start(r);
