@@ -22,7 +22,8 @@
 #
 # Environment: as lab.sh (CALLRAFT_LAB, CALLRAFT_LAB_NS, CALLRAFT_BUILD); SIP state in $CALLRAFT_LAB/sip.
 # Tunables (environment): SIP_RING_MS (8000), SIP_WAIT_MS (5000), SIP_HOLD_ROUNDS (12),
-# SIP_ASYNC_WORKERS (48), SIP_PROBE_S (1), SIP_PROBE_FAILS (2), SIP_NO_REPLY_MS (1500).
+# SIP_ASYNC_WORKERS (48), SIP_PROBE_S (1), SIP_PROBE_FAILS (2), SIP_PROBE_TIMEOUT_MS (3000),
+# SIP_NO_REPLY_MS (1500), SIP_API_TRIES (10), SIP_MAX_RINGS (6).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
@@ -113,6 +114,7 @@ write_carrier_local() {
 #!substdef "!PROBE_S!${SIP_PROBE_S:-1}!"
 #!substdef "!PROBE_FAILS!${SIP_PROBE_FAILS:-2}!"
 #!substdef "!NO_REPLY_MS!${SIP_NO_REPLY_MS:-1500}!"
+#!substdef "!PROBE_TIMEOUT_MS!${SIP_PROBE_TIMEOUT_MS:-3000}!"
 EOF
 }
 
