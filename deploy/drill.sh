@@ -139,6 +139,7 @@ inject() {
     pauses=$((pauses + 1))
   fi
   [ "$f" = cut-link ] && l=$(leader_now) # the report names the city that keeps the leader
+  case "$f" in kill-leader|pause-leader) l=$(leader_now) ;; esac # likewise
   local t; t=$(now_ms) # the fault starts now, not when the commands below return
   case "$f" in
     kill-site) "$LAB" kill-site "$s" >/dev/null; hit_site=$s; heal_cmd="restart-site $s" ;;
@@ -146,8 +147,8 @@ inject() {
     cut-site) "$LAB" cut "$s" >/dev/null; hit_site=$s; heal_cmd="heal" ;;
     cut-link) "$LAB" cut-link "$s" "$(other_site "$s")" >/dev/null; heal_cmd="heal"
       s="$s-$(other_site "$s") (leader $l in $("$LAB" site-of "$l"))" ;;
-    kill-leader) l=$(leader_now); "$LAB" kill "$l" >/dev/null; heal_cmd="restart $l"; s="node$l" ;;
-    pause-leader) l=$(leader_now); "$LAB" pause "$l" >/dev/null; heal_cmd="resume $l"; s="node$l" ;;
+    kill-leader) "$LAB" kill "$l" >/dev/null; heal_cmd="restart $l"; s="node$l" ;;
+    pause-leader) "$LAB" pause "$l" >/dev/null; heal_cmd="resume $l"; s="node$l" ;;
     pause) "$LAB" pause "$l" >/dev/null; heal_cmd="resume $l"; s="node$l ($node)" ;;
     *) echo "drill: unknown fault '$f'" >&2; exit 2 ;;
   esac

@@ -254,6 +254,10 @@ static void config_defaults(struct config *cfg)
  * callraft_timing.h). */
 static void config_derive_timeouts(struct config *cfg)
 {
+	/* The witness waits longer before it campaigns (callraft_timing.h): a call-center voter's
+	 * timer fires first and the witness votes for it. */
+	if (cfg->witness && !cfg->election_set)
+		cfg->election_timeout_ms *= CALLRAFT_WITNESS_ELECTION_FACTOR;
 	if (cfg->site_rtt_ms == 0 || cfg->site_rtt_ms > CALLRAFT_SITE_RTT_MS_MAX)
 		return; /* config_check refuses the latter */
 	if (cfg->site_rtt_ms > 0 && !cfg->heartbeat_set) {
@@ -263,8 +267,9 @@ static void config_derive_timeouts(struct config *cfg)
 	}
 	if (cfg->site_rtt_ms > 0 && !cfg->election_set) {
 		unsigned et = CALLRAFT_ELECTION_HEARTBEATS * cfg->heartbeat_timeout_ms;
-		cfg->election_timeout_ms = et > CALLRAFT_ELECTION_FROM_RTT_MS_MIN
-					       ? et : CALLRAFT_ELECTION_FROM_RTT_MS_MIN;
+		cfg->election_timeout_ms = (et > CALLRAFT_ELECTION_FROM_RTT_MS_MIN
+						? et : CALLRAFT_ELECTION_FROM_RTT_MS_MIN) *
+					   (cfg->witness ? CALLRAFT_WITNESS_ELECTION_FACTOR : 1);
 	}
 }
 

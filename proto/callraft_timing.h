@@ -34,6 +34,14 @@
 #define CALLRAFT_RTT_HEARTBEATS_X2 5 /* 2.5 round trips, in halves */
 #define CALLRAFT_ELECTION_HEARTBEATS 6
 #define CALLRAFT_ELECTION_FROM_RTT_MS_MIN 300
+/* The witness (`[node] witness = true`) uses this many times the election timeout it would
+ * otherwise have (derived or default; one set in its file is kept): its randomized timer fires
+ * after every call-center voter's, so a surviving call-center voter campaigns first and the
+ * witness votes for it (a voter that grants a pre-vote restarts its own timer:
+ * deploy/raft-patches/raft-0.22.1-election-speed.patch). The witness still campaigns when no
+ * call-center voter does (both cities cut off from each other, say), and hands leadership away
+ * as soon as it has it (node.c, on_ready). */
+#define CALLRAFT_WITNESS_ELECTION_FACTOR 2
 /* Leadership returns to [raft] home_site (node/home.c) once a home voter has kept within this many
  * entries of the leader's log for this long: healthy, not merely restarted. */
 #define CALLRAFT_HOME_LAG_MAX 64
