@@ -28,9 +28,12 @@
  *   election_timeout_ms  = max(CALLRAFT_ELECTION_FROM_RTT_MS_MIN,
  *                              CALLRAFT_ELECTION_HEARTBEATS x heartbeat_timeout_ms)
  * 20 ms gives 50 / 300 ms: a heartbeat is 2.5 round trips apart, an election waits for six missed
- * heartbeats (a pre-vote and a vote then take two round trips), so a dead leader is replaced in
- * 0.3-0.6 s plus about 0.1 s, where the 1000 ms default takes 1-2 s. The floor keeps a loaded
- * machine's scheduling hiccups (tens of ms) from looking like a dead leader. */
+ * heartbeats (a pre-vote and a vote then take two round trips), so a dead leader is replaced when
+ * the first surviving voter's randomized timer fires (0.3-0.6 s after the last heartbeat; the
+ * others vote for it once they have missed three heartbeats: raft-0.22.1-election-speed.patch)
+ * plus two round trips, where the 1000 ms default takes 1-2 s. The floor keeps a loaded machine's
+ * scheduling hiccups (tens to a hundred ms at a load average of 15 on 2 cores) from looking like
+ * a dead leader. Figures: docs/bench.md, "Failover across cities". */
 #define CALLRAFT_RTT_HEARTBEATS_X2 5 /* 2.5 round trips, in halves */
 #define CALLRAFT_ELECTION_HEARTBEATS 6
 #define CALLRAFT_ELECTION_FROM_RTT_MS_MIN 300
