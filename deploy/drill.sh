@@ -188,7 +188,9 @@ else
   for _ in $(seq 1 "$cycles"); do faults+=("$fault"); sites_f+=("$site"); holds+=("$hold"); settles+=("$settle"); done
 fi
 total=$warmup
-for i in "${!faults[@]}"; do total=$((total + holds[i] + settles[i] + 8)); done
+# Each heal waits up to 60 s for the healed site to catch up (wait_caught_up): the traffic must
+# outlast the slowest cycles (a loaded machine), and is stopped early once the faults are done.
+for i in "${!faults[@]}"; do total=$((total + holds[i] + settles[i] + 70)); done
 total=$((total + 5))
 echo "drill: $cycles cycle(s) [${faults[*]}] seed $seed; traffic ${rate}/s for at most ${total}s (clients know: $clients); out $out"
 

@@ -126,6 +126,11 @@ def analyse(out):
                 prev = max(prev, t)
             if g > gap:
                 gap, gap_end, idle = g, end_g, idle_s
+        # A fault after the traffic ended (or before it started) says nothing about failover.
+        if not any(t0 <= t <= heal for s, ts in acks.items() if not (hit and s == hit) for t in ts):
+            r["no_traffic"] = True
+            faults.append(r)
+            continue
         r["gap"] = gap
         r["idle"] = idle
         win = [x for x in nev if t0 <= x[0] <= heal and x[1] not in dead and (not hit or x[2] != hit)]
@@ -157,9 +162,17 @@ def main():
     cols = ["idle", "detect", "elect", "barrier", "client", "gap"]
     print("%-26s %6s %6s %6s %7s %6s %6s  rounds  leader" % tuple(["fault"] + cols))
     for f in faults:
+        if f.get("no_traffic"):
+            print("%-26s (no traffic in its window)" % f["fault"])
+            continue
         print("%-26s %s  %6s  %s" % (f["fault"], " ".join("%6s" % f.get(c, "-") for c in cols),
                                      f.get("rounds", "-"), f.get("leader", "-")))
     summary = {}
+    skipped = [f for f in faults if f.get("no_traffic")]
+    if skipped:
+        print("\n%d fault(s) without traffic at the surviving site(s) in their window, left out: %s" %
+              (len(skipped), ", ".join(f["fault"] for f in skipped)))
+    faults = [f for f in faults if not f.get("no_traffic")]
     for kind in sorted({f["kind"] for f in faults}):
         fs = [f for f in faults if f["kind"] == kind]
         summary[kind] = {"n": len(fs)}
