@@ -281,6 +281,9 @@ CLI_DECLARE(ticket_open);
 CLI_DECLARE(ticket_update);
 CLI_DECLARE_OUTPUT(ticket_show);
 CLI_DECLARE(ticket_list);
+/* cli_ticket_class.c */
+CLI_DECLARE(ticket_class_set);
+CLI_DECLARE(ticket_classes);
 /* cli_routing.c */
 CLI_DECLARE(call_reject);
 CLI_DECLARE_OUTPUT(call_callback);

@@ -494,8 +494,9 @@ int cli_stats_request(struct cli *cli, struct cli_args *a, struct callraft_reque
 	    strcmp(interval, "60m") != 0 && strcmp(interval, "days") != 0)
 		return cli_usage_error(cli, "--interval: '%.32s': use today, 15m, 60m or days",
 				       interval);
-	if (cls != NULL && strcmp(cls, "urgent") != 0 && strcmp(cls, "follow-up") != 0)
-		return cli_usage_error(cli, "--ticket-class: '%.32s': use urgent or follow-up", cls);
+	if (cls != NULL && (rv = cli_check_name(cli, "--ticket-class", cls,
+					       CALLRAFT_CATEGORY_BYTES_MAX)))
+		return rv;
 	if (cls != NULL && interval == NULL)
 		return cli_usage_error(cli, "--ticket-class needs --interval (today, 15m, 60m, days)");
 	if (interval != NULL && strcmp(interval, "days") == 0 &&

@@ -45,10 +45,10 @@ int cli_ticket_open_request(struct cli *cli, struct cli_args *a, struct callraft
 	const char *ticket_class = cli_opt(a, "class");
 	int rv;
 
-	if (ticket_class != NULL && strcmp(ticket_class, "urgent") != 0 &&
-	    strcmp(ticket_class, "follow-up") != 0)
-		return cli_usage_error(cli, "--class: '%s': expected urgent or follow-up",
-				       ticket_class);
+	/* urgent, follow-up or a configured class (`ticket classes`): the cluster checks */
+	if (ticket_class != NULL &&
+	    (rv = cli_check_name(cli, "--class", ticket_class, CALLRAFT_CATEGORY_BYTES_MAX)))
+		return rv;
 	if (customer == NULL || category == NULL || !customer[0] || !category[0])
 		return cli_usage_error(cli, "--customer and --category are required");
 	if ((rv = cli_check_id(cli, "--customer", customer)) ||

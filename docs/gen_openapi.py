@@ -30,7 +30,7 @@ WRAPPERS = {"Int64Value": "int64", "Int32Value": "int32", "UInt32Value": "uint32
 SCALARS = ("string", "uint32", "uint64", "int32", "int64", "bool", "double")
 
 # Objects that replies carry (whole: every scalar field present, see http_json.h).
-OBJECTS = ["Call", "Agent", "TicketNote", "Ticket", "QueueConfig", "Site", "Customer",
+OBJECTS = ["Call", "Agent", "TicketNote", "Ticket", "TicketClassConfig", "QueueConfig", "Site", "Customer",
            "HistoryItem", "Stats", "Member", "NodeStatus"]
 
 
@@ -132,6 +132,8 @@ SUMMARY = {
     "agent_logout": "Log an agent out", "agent_heartbeat": "Presence heartbeat of an agent's desktop",
     "callback_schedule": "Schedule a callback at a time", "callback_voicemail": "A voicemail callback, released when the site opens",
     "ticket_list": "A customer's tickets (?customer_id=, ?limit=)", "ticket_open": "Open a ticket (its tracking code comes back)",
+    "ticket_class_show": "Ticket classes and their targets (configured or default): all, or one with ?ticket_class=",
+    "ticket_class_configure": "Set a ticket class's target and due-soon time (a new name adds a class; absent fields keep their value)",
     "ticket_show": "A ticket with its notes", "ticket_update": "Change a ticket's status and/or add a note",
     "customer_history": "A customer's contact history",
     "customer_show": "A customer's record (CRM fields, last agent)",

@@ -49,6 +49,8 @@ static enum op_class op_class(Callraft__Request__OpCase op)
 	case CALLRAFT__REQUEST__OP_CUSTOMER_SHOW: /* personal data (national id, numbers) */
 	case CALLRAFT__REQUEST__OP_MEMBERS_LIST:
 	case CALLRAFT__REQUEST__OP_SITE_LIST:
+	case CALLRAFT__REQUEST__OP_TICKET_CLASS_CONFIGURE:
+	case CALLRAFT__REQUEST__OP_TICKET_CLASS_SHOW:
 		return CLASS_SUPERVISE;
 	case CALLRAFT__REQUEST__OP_MEMBER_ADD:
 	case CALLRAFT__REQUEST__OP_MEMBER_REMOVE:

@@ -262,6 +262,14 @@ _Static_assert(CALLRAFT_STATS_RECENT_SHORT_MINUTES <= CALLRAFT_STATS_MINUTES,
 /* Ticket classes and their target times. */
 #define CALLRAFT_TICKET_URGENT_TARGET_MS (30ll * 60 * 1000)
 #define CALLRAFT_TICKET_FOLLOW_UP_TARGET_MS (72ll * 3600 * 1000)
+/* Due soon: this long before the target, for classes never configured. */
+#define CALLRAFT_TICKET_URGENT_DUE_SOON_MS (10ll * 60 * 1000)
+#define CALLRAFT_TICKET_FOLLOW_UP_DUE_SOON_MS (12ll * 3600 * 1000)
+/* A configured target (TicketClassConfigure) is 1 s .. 90 days; configured classes at most 64. */
+#define CALLRAFT_TICKET_TARGET_MS_MAX (90ll * 24 * 3600 * 1000)
+#define CALLRAFT_TICKET_CLASSES_MAX 64
+/* TICKET_OPENED's summary line (code, class, category, subject), cut to this many bytes. */
+#define CALLRAFT_SUMMARY_BYTES_MAX 160
 
 /* Minutes of a day (site opening time); UTC offsets from -14:00 to +14:00. */
 #define CALLRAFT_MINUTES_PER_DAY 1440

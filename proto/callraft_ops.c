@@ -31,6 +31,7 @@ bool callraft_op_is_write(Callraft__Request__OpCase op)
 	case CALLRAFT__REQUEST__OP_CUSTOMER_SET:
 	case CALLRAFT__REQUEST__OP_TOKEN_ISSUE:
 	case CALLRAFT__REQUEST__OP_TOKEN_REVOKE:
+	case CALLRAFT__REQUEST__OP_TICKET_CLASS_CONFIGURE:
 		return true;
 	default:
 		return false;
@@ -52,6 +53,7 @@ bool callraft_op_is_read(Callraft__Request__OpCase op)
 	case CALLRAFT__REQUEST__OP_SITE_LIST:
 	case CALLRAFT__REQUEST__OP_CUSTOMER_SHOW:
 	case CALLRAFT__REQUEST__OP_TOKEN_LIST:
+	case CALLRAFT__REQUEST__OP_TICKET_CLASS_SHOW:
 		return true;
 	default:
 		return false;
@@ -117,6 +119,7 @@ void callraft_command_from_request(Callraft__Command *cmd, const Callraft__Reque
 		OP(CUSTOMER_SET, customer_set)
 		OP(TOKEN_ISSUE, token_issue)
 		OP(TOKEN_REVOKE, token_revoke)
+		OP(TICKET_CLASS_CONFIGURE, ticket_class_configure)
 #undef OP
 	default:
 		cmd->op_case = CALLRAFT__COMMAND__OP__NOT_SET; /* not a write: state_validate refuses it */

@@ -249,6 +249,8 @@ static int dispatch(struct apply_ctx *c, const Callraft__Command *cmd)
 	case CALLRAFT__COMMAND__OP_SITE_UP: return op_site_up(c, cmd->site_up);
 	case CALLRAFT__COMMAND__OP_SITE_HEARTBEAT: return op_site_heartbeat(c, cmd->site_heartbeat);
 	case CALLRAFT__COMMAND__OP_CUSTOMER_SET: return op_customer_set(c, cmd->customer_set);
+	case CALLRAFT__COMMAND__OP_TICKET_CLASS_CONFIGURE:
+		return op_ticket_class_configure(c, cmd->ticket_class_configure);
 	case CALLRAFT__COMMAND__OP_TOKEN_ISSUE:
 		return op_token_issue(c, cmd->token_issue, cmd->actor != NULL ? cmd->actor : "");
 	case CALLRAFT__COMMAND__OP_TOKEN_REVOKE: return op_token_revoke(c, cmd->token_revoke);

@@ -131,6 +131,7 @@ static bool op_creates(const Callraft__Command *cmd)
 	case CALLRAFT__COMMAND__OP_CALLBACK_VOICEMAIL:
 	case CALLRAFT__COMMAND__OP_SITE_CONFIGURE:
 	case CALLRAFT__COMMAND__OP_CUSTOMER_SET:
+	case CALLRAFT__COMMAND__OP_TICKET_CLASS_CONFIGURE:
 	case CALLRAFT__COMMAND__OP_TOKEN_ISSUE:
 		return true;
 	default:

@@ -49,6 +49,7 @@ struct list_spec {
 
 static void read_fail(struct read *r, Callraft__Code code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+static void free_items(ProtobufCMessage **items, size_t n);
 
 static void read_fail(struct read *r, Callraft__Code code, const char *fmt, ...)
 {
@@ -242,6 +243,17 @@ static void r_stats(struct read *r, const Callraft__StatsGet *q)
 	uint64_t now = 0;
 	char errmsg[256];
 
+	if (q->ticket_class[0] != '\0') {
+		Callraft__TicketClassConfig tc;
+		int rc = ticket_class_get(r->s, r->txn, q->ticket_class, &tc, errmsg, sizeof errmsg);
+
+		if (rc != 0) {
+			read_fail(r, rc < 0 ? CALLRAFT__CODE__INTERNAL : CALLRAFT__CODE__INVALID_ARGUMENT,
+				  "stats: ticket_class: '%s' is not urgent, follow-up or a configured "
+				  "class", q->ticket_class);
+			return;
+		}
+	}
 	if (store_meta_get(r->s, r->txn, META_TIME, &now, errmsg, sizeof errmsg) != 0 ||
 	    stats_read(r->s, r->txn, (int64_t)now, q, &r->reply->stats, &r->reply->n_stats) != 0)
 		read_fail(r, CALLRAFT__CODE__INTERNAL, "state: stats: cannot read");
@@ -287,6 +299,89 @@ static void r_token_list(struct read *r)
 		  &r->reply->total);
 	for (size_t i = 0; i < r->reply->n_tokens; i++)
 		r->reply->tokens[i]->hash.len = 0; /* still freed with the record */
+}
+
+/* Appends a copy of *tc (allocated like an unpacked record) to the reply's ticket_classes. */
+static int add_ticket_class(struct read *r, const Callraft__TicketClassConfig *tc)
+{
+	size_t len = callraft__ticket_class_config__get_packed_size(tc);
+	uint8_t buf[CALLRAFT_CATEGORY_BYTES_MAX + 64];
+	Callraft__TicketClassConfig **grown, *copy;
+
+	if (len > sizeof buf)
+		return -1;
+	callraft__ticket_class_config__pack(tc, buf);
+	copy = callraft__ticket_class_config__unpack(NULL, len, buf);
+	grown = realloc(r->reply->ticket_classes,
+			(r->reply->n_ticket_classes + 1) * sizeof *grown);
+	if (copy == NULL || grown == NULL) {
+		if (copy != NULL)
+			callraft__ticket_class_config__free_unpacked(copy, NULL);
+		if (grown != NULL)
+			r->reply->ticket_classes = grown;
+		r->failed_alloc = true;
+		return -1;
+	}
+	r->reply->ticket_classes = grown;
+	r->reply->ticket_classes[r->reply->n_ticket_classes++] = copy;
+	return 0;
+}
+
+/* One class's effective targets, or urgent and follow-up (defaults unless configured) then every
+ * configured class, in name order (at most CALLRAFT_TICKET_CLASSES_MAX + 2 rows). */
+static void r_ticket_class_show(struct read *r, const Callraft__TicketClassShow *q)
+{
+	static const char *const builtins[] = {"urgent", "follow-up"};
+	Callraft__TicketClassConfig tc;
+	char err[256];
+	int rc;
+
+	if (q->ticket_class[0] != '\0') {
+		rc = ticket_class_get(r->s, r->txn, q->ticket_class, &tc, err, sizeof err);
+		if (rc < 0)
+			read_fail(r, CALLRAFT__CODE__INTERNAL, "%s", err);
+		else if (rc == 1)
+			read_fail(r, CALLRAFT__CODE__NOT_FOUND, "ticket class '%s': not found",
+				  q->ticket_class);
+		else if (add_ticket_class(r, &tc) != 0)
+			read_fail(r, CALLRAFT__CODE__INTERNAL, "ticket class: out of memory");
+		r->reply->total = r->reply->n_ticket_classes;
+		return;
+	}
+	for (size_t i = 0; i < 2; i++) {
+		rc = ticket_class_get(r->s, r->txn, builtins[i], &tc, err, sizeof err);
+		if (rc != 0) {
+			read_fail(r, CALLRAFT__CODE__INTERNAL, "%s", err);
+			return;
+		}
+		if (!tc.configured && add_ticket_class(r, &tc) != 0) {
+			read_fail(r, CALLRAFT__CODE__INTERNAL, "ticket class: out of memory");
+			return;
+		}
+	}
+	size_t n_builtin = r->reply->n_ticket_classes;
+	Callraft__TicketClassConfig **items = NULL;
+	size_t n_items = 0;
+	uint64_t total = 0;
+	struct list_spec ls = {DB_TICKET_CLASSES, "", 0, DB_TICKET_CLASSES,
+			       &callraft__ticket_class_config__descriptor, NULL, NULL,
+			       CALLRAFT_TICKET_CLASSES_MAX, false, NULL, NULL};
+
+	if (list_walk(r, &ls, (ProtobufCMessage ***)&items, &n_items, &total) != 0)
+		return;
+	Callraft__TicketClassConfig **all =
+	    realloc(r->reply->ticket_classes, (n_builtin + n_items) * sizeof *all + 1);
+	if (all == NULL) {
+		free_items((ProtobufCMessage **)items, n_items);
+		r->failed_alloc = true;
+		return;
+	}
+	for (size_t i = 0; i < n_items; i++)
+		all[n_builtin + i] = items[i];
+	free(items);
+	r->reply->ticket_classes = all;
+	r->reply->n_ticket_classes = n_builtin + n_items;
+	r->reply->total = r->reply->n_ticket_classes;
 }
 
 static void r_queue_show(struct read *r, const Callraft__QueueShow *q)
@@ -398,6 +493,10 @@ static bool read_valid(struct read *r, const Callraft__Request *q)
 				   m, n) &&
 		     stats_get_valid(q->stats_get, m, n);
 		break;
+	case CALLRAFT__REQUEST__OP_TICKET_CLASS_SHOW:
+		ok = validate_name("ticket_class_show", "ticket_class", q->ticket_class_show->ticket_class,
+				   CALLRAFT_CATEGORY_BYTES_MAX, false, m, n);
+		break;
 	case CALLRAFT__REQUEST__OP_CUSTOMER_SHOW:
 		ok = validate_id("customer_show", "customer_id", q->customer_show->customer_id, true, m,
 				 n);
@@ -425,7 +524,8 @@ static bool is_read(Callraft__Request__OpCase op)
 	       op == CALLRAFT__REQUEST__OP_TICKET_SHOW || op == CALLRAFT__REQUEST__OP_TICKET_LIST ||
 	       op == CALLRAFT__REQUEST__OP_MEMBERS_LIST || op == CALLRAFT__REQUEST__OP_STATS_GET ||
 	       op == CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY || op == CALLRAFT__REQUEST__OP_SITE_LIST ||
-	       op == CALLRAFT__REQUEST__OP_CUSTOMER_SHOW || op == CALLRAFT__REQUEST__OP_TOKEN_LIST;
+	       op == CALLRAFT__REQUEST__OP_CUSTOMER_SHOW || op == CALLRAFT__REQUEST__OP_TOKEN_LIST ||
+	       op == CALLRAFT__REQUEST__OP_TICKET_CLASS_SHOW;
 }
 
 static void r_events(struct read *r, const Callraft__EventsRead *q)
@@ -509,6 +609,7 @@ static void read_dispatch(struct read *r, const Callraft__Request *q)
 		       &callraft__customer__descriptor, (ProtobufCMessage **)&p->customer);
 		break;
 	case CALLRAFT__REQUEST__OP_TOKEN_LIST: r_token_list(r); break;
+	case CALLRAFT__REQUEST__OP_TICKET_CLASS_SHOW: r_ticket_class_show(r, q->ticket_class_show); break;
 	default: break;
 	}
 }
@@ -537,6 +638,7 @@ static void reply_release(Callraft__Reply *p)
 	free_items((ProtobufCMessage **)p->sites, p->n_sites);
 	free_items((ProtobufCMessage **)p->tokens, p->n_tokens);
 	free_items((ProtobufCMessage **)p->events, p->n_events);
+	free_items((ProtobufCMessage **)p->ticket_classes, p->n_ticket_classes);
 	if (p->queue_config != NULL)
 		callraft__queue_config__free_unpacked(p->queue_config, NULL);
 	if (p->customer != NULL)

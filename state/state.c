@@ -23,6 +23,7 @@ const char *const state_db_names[DB_COUNT] = {
 	[DB_WAITING] = "waiting",   [DB_EVENTS] = "events",     [DB_READY] = "ready",
 	[DB_IDEM] = "idem",         [DB_IDEM_TIME] = "idem_time", [DB_STATS_IV] = "stats_interval",
 	[DB_TOKENS] = "tokens",
+	[DB_TICKET_CLASSES] = "ticket_classes",
 };
 
 static int open_dbs(struct state *s, char *errmsg, size_t errmsg_len)

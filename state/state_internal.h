@@ -31,6 +31,7 @@
  *   queue_wait.c   issue 16: the answer rate per queue and a waiting caller's expected wait.
  *   sitelive.c     issue 12: whether a site is watched, a caller held; evidence from agents.
  *   queue_config.c queue and site configuration, and the defaults of unconfigured ones.
+ *   ticket_classes.c issue 16: ticket classes and their targets (configure, the defaults).
  *   history.c      a customer's contact history.
  *   ctx.c          the apply context: business outcome, borrowed records, typed call/agent I/O.
  *   events.c       issue #14: the event stream (emission, retention, events_read).
@@ -88,6 +89,7 @@ enum state_db {
 	DB_IDEM_TIME,  /* be64(at_ms) key -> "" (expiry order of idempotency keys) */
 	DB_STATS_IV,   /* 'p' queue '\0' site | 't' ticket class '\0' site -> StatsSeries */
 	DB_TOKENS,     /* SHA-256 of a bearer token -> Token (tokens.c) */
+	DB_TICKET_CLASSES, /* ticket class -> TicketClassConfig (ticket_classes.c) */
 	DB_COUNT
 };
 
@@ -444,6 +446,15 @@ int history_add(struct apply_ctx *c, const char *customer_id, const char *kind, 
 /* The same with a detail (the outcome lines of a call: answered, ended, abandoned). */
 int history_add_detail(struct apply_ctx *c, const char *customer_id, const char *kind,
 		       const char *id, const char *detail);
+
+/* ---- ticket_classes.c ------------------------------------------------------------------- */
+void ticket_class_defaults(Callraft__TicketClassConfig *out, const char *cls);
+/* The class's effective targets into *out (its name borrowed from cls): 0, 1 when the class is
+ * neither built in (urgent, follow-up) nor configured (*out then has follow-up's defaults), -1 on
+ * a store error. */
+int ticket_class_get(struct state *s, MDB_txn *txn, const char *cls,
+		     Callraft__TicketClassConfig *out, char *errmsg, size_t errmsg_len);
+int op_ticket_class_configure(struct apply_ctx *c, const Callraft__TicketClassConfigure *op);
 
 /* ---- customers.c ------------------------------------------------------------------------ */
 /* The customer's row: 0 with *out (free it, or ctx_own it), 1 when there is none (or no id),

@@ -114,12 +114,10 @@ bool stats_get_valid(const Callraft__StatsGet *q, char *msg, size_t msg_len)
 			 q->interval);
 		return false;
 	}
-	if (q->ticket_class[0] != '\0' && strcmp(q->ticket_class, "urgent") != 0 &&
-	    strcmp(q->ticket_class, "follow-up") != 0) {
-		snprintf(msg, msg_len, "stats: ticket_class: '%.32s' is not urgent or follow-up",
-			 q->ticket_class);
+	/* Its shape here; whether it is a class (urgent, follow-up or configured): read.c. */
+	if (!validate_name("stats", "ticket_class", q->ticket_class, CALLRAFT_CATEGORY_BYTES_MAX,
+			   false, msg, msg_len))
 		return false;
-	}
 	if (q->ticket_class[0] != '\0' && q->interval[0] == '\0') {
 		snprintf(msg, msg_len, "stats: ticket_class: needs an interval (today, 15m, 60m, days)");
 		return false;

@@ -14,9 +14,12 @@
  *   - Every change appends a TicketNote (time, resulting status, text, author): notes[] is the
  *     ticket's complete history, oldest first, at most CALLRAFT_TICKET_NOTES_MAX entries.
  *   - A ticket opened from a call records the call id, and the call records the ticket's code.
- *   - Classes: "urgent" (answer at once) and "follow-up" (reviewed case by case, the default);
- *     target_ms = created_ms + the class's target time (CALLRAFT_TICKET_*_TARGET_MS). Categories
- *     (complaint-passenger, complaint-commercial, request, ...) are free names.
+ *   - Classes: "urgent" (answer at once), "follow-up" (reviewed case by case, the default) and
+ *     any class a supervisor configured (ticket_classes.c); opening with another name is
+ *     INVALID_ARGUMENT. target_ms = created_ms + the class's target time when it opens.
+ *     Categories (complaint-passenger, complaint-commercial, request, ...) are free names.
+ *   - Opening emits TICKET_OPENED with the code, class, site, target and a summary line (the
+ *     SMS gateway's message); every later change TICKET_UPDATED.
  *   - Every ticket is a line of its customer's contact history (cust_history).
  *   - Stats (stats_interval.c): opening counts one ticket opened for its class, reaching CLOSED
  *     one closed, "in target" when closed at or before target_ms; the day is the local day of the
@@ -36,6 +39,7 @@
 static int put_ticket(struct apply_ctx *c, const Callraft__Ticket *t)
 {
 	Callraft__Event ev = CALLRAFT__EVENT__INIT;
+	char summary[CALLRAFT_SUMMARY_BYTES_MAX + 1];
 
 	assert(t->n_notes >= 1 && t->notes[t->n_notes - 1]->status == t->status);
 	/* Opening writes the first note; every update appends one. */
@@ -45,6 +49,14 @@ static int put_ticket(struct apply_ctx *c, const Callraft__Ticket *t)
 	ev.customer_id = t->customer_id;
 	ev.call_id = t->call_id;
 	ev.ticket_status = t->status;
+	ev.ticket_class = t->ticket_class;
+	ev.site = t->site;
+	ev.target_ms = t->target_ms;
+	if (t->n_notes == 1) { /* TICKET_OPENED: what an SMS gateway sends at once */
+		snprintf(summary, sizeof summary, "%s %s %s: %s", t->code, t->ticket_class,
+			 t->category, t->subject);
+		ev.summary = summary;
+	}
 	if (event_emit(c, &ev) != 0)
 		return -1;
 	return store_put(c->s, c->txn, DB_TICKETS, t->code, strlen(t->code), &t->base, "ticket",
@@ -84,9 +96,20 @@ int op_ticket_open(struct apply_ctx *c, const Callraft__TicketOpen *op)
 {
 	Callraft__Ticket *t = &c->ticket;
 	uint8_t key[CUST_KEY_BYTES_MAX];
+	Callraft__TicketClassConfig tc;
 	uint64_t n;
 	int rc;
 
+	rc = ticket_class_get(c->s, c->txn, op->ticket_class[0] != '\0' ? op->ticket_class : "follow-up",
+			      &tc, c->errmsg, c->errmsg_len);
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		ctx_fail(c, CALLRAFT__CODE__INVALID_ARGUMENT,
+			 "ticket_open: ticket_class: '%s' is not urgent, follow-up or a configured "
+			 "class", op->ticket_class);
+		return 0;
+	}
 	if (store_meta_get(c->s, c->txn, META_TICKET_SEQ, &n, c->errmsg, c->errmsg_len) != 0 ||
 	    store_meta_put(c->s, c->txn, META_TICKET_SEQ, ++n, c->errmsg, c->errmsg_len) != 0)
 		return -1;
@@ -102,11 +125,9 @@ int op_ticket_open(struct apply_ctx *c, const Callraft__TicketOpen *op)
 	t->status = CALLRAFT__TICKET_STATUS__OPEN;
 	t->created_ms = c->now_ms;
 	t->updated_ms = c->now_ms;
-	t->ticket_class = strcmp(op->ticket_class, "urgent") == 0 ? "urgent" : "follow-up";
+	t->ticket_class = tc.ticket_class;
 	t->site = c->has_call ? c->call.arrival_site : "";
-	t->target_ms = c->now_ms + (strcmp(t->ticket_class, "urgent") == 0
-					    ? CALLRAFT_TICKET_URGENT_TARGET_MS
-					    : CALLRAFT_TICKET_FOLLOW_UP_TARGET_MS);
+	t->target_ms = c->now_ms + tc.target_ms;
 	c->has_ticket = true;
 	c->note = (Callraft__TicketNote)CALLRAFT__TICKET_NOTE__INIT;
 	c->note.at_ms = c->now_ms;

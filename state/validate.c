@@ -47,6 +47,7 @@ const char *validate_op_name(const Callraft__Command *cmd)
 	case CALLRAFT__COMMAND__OP_SITE_UP: return "site_up";
 	case CALLRAFT__COMMAND__OP_SITE_HEARTBEAT: return "site_heartbeat";
 	case CALLRAFT__COMMAND__OP_CUSTOMER_SET: return "customer_set";
+	case CALLRAFT__COMMAND__OP_TICKET_CLASS_CONFIGURE: return "ticket_class_configure";
 	case CALLRAFT__COMMAND__OP_TICK: return "tick";
 	case CALLRAFT__COMMAND__OP_TOKEN_ISSUE: return "token_issue";
 	case CALLRAFT__COMMAND__OP_TOKEN_REVOKE: return "token_revoke";
@@ -328,12 +329,10 @@ static bool v_agent_set_state(const char *ctx, const Callraft__AgentSetState *op
 	return true;
 }
 
+/* urgent, follow-up or a configured class (the FSM refuses a name never configured). */
 static bool v_ticket_class(const char *ctx, const char *v, char *m, size_t n)
 {
-	if (v == NULL || v[0] == '\0' || strcmp(v, "urgent") == 0 || strcmp(v, "follow-up") == 0)
-		return true;
-	snprintf(m, n, "%s: ticket_class: '%s' is not urgent or follow-up", ctx, v);
-	return false;
+	return validate_name(ctx, "ticket_class", v, CALLRAFT_CATEGORY_BYTES_MAX, false, m, n);
 }
 
 static bool v_ticket_open(const char *ctx, const Callraft__TicketOpen *op, char *m, size_t n)
@@ -379,6 +378,24 @@ static bool v_range(const char *ctx, const char *field, bool has, int64_t v, int
 	snprintf(m, n, "%s: %s: out of range (%lld not in %lld..%lld)", ctx, field, (long long)v,
 		 (long long)lo, (long long)hi);
 	return false;
+}
+
+static bool v_ticket_class_configure(const char *ctx, const Callraft__TicketClassConfigure *op,
+				     char *m, size_t n)
+{
+	if (!validate_name(ctx, "ticket_class", op->ticket_class, CALLRAFT_CATEGORY_BYTES_MAX, true,
+			   m, n))
+		return false;
+	if (op->target_ms == NULL && op->due_soon_ms == NULL) {
+		snprintf(m, n, "%s: nothing to set (target_ms or due_soon_ms)", ctx);
+		return false;
+	}
+	return v_range(ctx, "target_ms", op->target_ms != NULL,
+		       op->target_ms ? op->target_ms->value : 0, 1000, CALLRAFT_TICKET_TARGET_MS_MAX,
+		       m, n) &&
+	       v_range(ctx, "due_soon_ms", op->due_soon_ms != NULL,
+		       op->due_soon_ms ? op->due_soon_ms->value : 0, 0,
+		       CALLRAFT_TICKET_TARGET_MS_MAX, m, n);
 }
 
 /* Every tunable the configure command `op` carries lies within its bounds (config_fields.c). */
@@ -501,6 +518,8 @@ static bool v_routing(const char *ctx, const Callraft__Command *c, char *m, size
 		return validate_name(ctx, "site", c->site_heartbeat->site, CALLRAFT_SITE_BYTES_MAX, true,
 				     m, n);
 	case CALLRAFT__COMMAND__OP_CUSTOMER_SET: return v_customer_set(ctx, c->customer_set, m, n);
+	case CALLRAFT__COMMAND__OP_TICKET_CLASS_CONFIGURE:
+		return v_ticket_class_configure(ctx, c->ticket_class_configure, m, n);
 	case CALLRAFT__COMMAND__OP_TOKEN_ISSUE: return v_token_issue(ctx, c->token_issue, m, n);
 	case CALLRAFT__COMMAND__OP_TOKEN_REVOKE:
 		if (c->token_revoke->id == 0) {

@@ -144,6 +144,25 @@ d2 = req("GET", "/v1/tickets/{code}", {"code": typed})
 assert d2["ticket"]["code"] == code, (typed, d2)
 d = req("GET", "/v1/tickets", query="?customer_id=cust-1&limit=5")
 assert [t["code"] for t in d["tickets"]] == [code], d
+# ticket classes (issue 16 item 6): a new class with its target, read back, bad input refused
+req("POST", "/v1/ticket-classes/{ticket_class}", {"ticket_class": "vip-complaint"},
+    {"target_ms": 2 * 3600 * 1000, "due_soon_ms": 20 * 60 * 1000})
+d = req("GET", "/v1/ticket-classes", query="?ticket_class=vip-complaint")
+tc = d["ticket_classes"]
+assert len(tc) == 1 and tc[0]["ticket_class"] == "vip-complaint" and tc[0]["configured"], d
+assert int(tc[0]["target_ms"]) == 2 * 3600 * 1000 and int(tc[0]["due_soon_ms"]) == 20 * 60 * 1000, d
+d = req("GET", "/v1/ticket-classes")
+assert [c["ticket_class"] for c in d["ticket_classes"]] == ["urgent", "follow-up", "vip-complaint"], d
+d = req("POST", "/v1/ticket-classes/{ticket_class}", {"ticket_class": "vip-complaint"},
+        {"due_soon_ms": 3 * 3600 * 1000}, want=400)
+assert "due_soon_ms" in d["message"], d
+req("GET", "/v1/ticket-classes", query="?ticket_class=nope", want=404)
+d = req("POST", "/v1/tickets", body={"customer_id": "cust-1", "category": "complaint-commercial",
+                                     "subject": "overcharged", "ticket_class": "vip-complaint"})
+assert int(d["ticket"]["target_ms"]) == int(d["ticket"]["created_ms"]) + 2 * 3600 * 1000, d
+code_vip = d["ticket"]["code"]
+d = req("GET", "/v1/tickets", query="?customer_id=cust-1&limit=5")
+assert [t["code"] for t in d["tickets"]] == [code, code_vip], d
 req("POST", "/v1/calls/{call_id}/end", {"call_id": "it-1"}, {"agent_id": "ag-1"})
 
 # a callback: requested while waiting, dialled by the agent, answered and ended

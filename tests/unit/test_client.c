@@ -421,6 +421,8 @@ static void request_is_write_for_every_op(void **state)
 	    {CALLRAFT__REQUEST__OP_TOKEN_ISSUE, true},
 	    {CALLRAFT__REQUEST__OP_TOKEN_REVOKE, true},
 	    {CALLRAFT__REQUEST__OP_TOKEN_LIST, false},
+	    {CALLRAFT__REQUEST__OP_TICKET_CLASS_CONFIGURE, true},
+	    {CALLRAFT__REQUEST__OP_TICKET_CLASS_SHOW, false},
 	    {CALLRAFT__REQUEST__OP_STATS_GET, false},
 	    {CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY, false},
 	    {CALLRAFT__REQUEST__OP_SITE_LIST, false},

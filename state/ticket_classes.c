@@ -1,0 +1,101 @@
+/* ticket_classes.c: ticket classes and their targets (TicketClassConfigure, table
+ * `ticket_classes`).
+ *
+ * Rules:
+ *   - "urgent" and "follow-up" always exist; until configured they have the defaults of
+ *     callraft_limits.h (targets 30 min and 72 h, due soon 10 min and 12 h before).
+ *   - A supervisor sets a class's target_ms and due_soon_ms (each optional: absent leaves it);
+ *     configuring a new name creates the class (at most CALLRAFT_TICKET_CLASSES_MAX configured).
+ *     Without a due-soon time, a new class (or one whose new target is below its due-soon time)
+ *     is due soon a quarter of its target before it. due_soon_ms > target_ms is refused.
+ *   - A ticket's target is stamped when it opens (tickets.c): a change of a class's target
+ *     applies to the tickets opened after it, never retargets open ones.
+ *
+ * Invariant: every stored record has 0 < target_ms <= CALLRAFT_TICKET_TARGET_MS_MAX and
+ * 0 <= due_soon_ms <= target_ms. */
+#include <stdio.h>
+#include <string.h>
+
+#include "state_internal.h"
+
+static bool builtin(const char *cls)
+{
+	return strcmp(cls, "urgent") == 0 || strcmp(cls, "follow-up") == 0;
+}
+
+void ticket_class_defaults(Callraft__TicketClassConfig *out, const char *cls)
+{
+	bool urgent = strcmp(cls, "urgent") == 0;
+
+	*out = (Callraft__TicketClassConfig)CALLRAFT__TICKET_CLASS_CONFIG__INIT;
+	out->ticket_class = (char *)cls;
+	out->target_ms = urgent ? CALLRAFT_TICKET_URGENT_TARGET_MS
+				: CALLRAFT_TICKET_FOLLOW_UP_TARGET_MS;
+	out->due_soon_ms = urgent ? CALLRAFT_TICKET_URGENT_DUE_SOON_MS
+				  : CALLRAFT_TICKET_FOLLOW_UP_DUE_SOON_MS;
+}
+
+int ticket_class_get(struct state *s, MDB_txn *txn, const char *cls,
+		     Callraft__TicketClassConfig *out, char *errmsg, size_t errmsg_len)
+{
+	Callraft__TicketClassConfig *rec;
+	int rc = store_get(s, txn, DB_TICKET_CLASSES, cls, strlen(cls),
+			   &callraft__ticket_class_config__descriptor, (ProtobufCMessage **)&rec,
+			   "ticket class", cls, errmsg, errmsg_len);
+
+	ticket_class_defaults(out, cls);
+	if (rc < 0)
+		return -1;
+	if (rc == 1)
+		return builtin(cls) ? 0 : 1;
+	out->target_ms = rec->target_ms;
+	out->due_soon_ms = rec->due_soon_ms;
+	out->configured = true;
+	protobuf_c_message_free_unpacked(&rec->base, NULL);
+	return 0;
+}
+
+int op_ticket_class_configure(struct apply_ctx *c, const Callraft__TicketClassConfigure *op)
+{
+	Callraft__TicketClassConfig tc;
+	int rc = ticket_class_get(c->s, c->txn, op->ticket_class, &tc, c->errmsg, c->errmsg_len);
+
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		MDB_stat st;
+		int e = mdb_stat(c->txn, c->s->dbi[DB_TICKET_CLASSES], &st);
+
+		if (e != 0) {
+			snprintf(c->errmsg, c->errmsg_len, "state: ticket classes: %s",
+				 mdb_strerror(e));
+			return -1;
+		}
+		if (st.ms_entries >= CALLRAFT_TICKET_CLASSES_MAX) {
+			ctx_fail(c, CALLRAFT__CODE__RESOURCE_EXHAUSTED,
+				 "ticket class '%s': too many classes (%d max)", op->ticket_class,
+				 CALLRAFT_TICKET_CLASSES_MAX);
+			return 0;
+		}
+	}
+	if (op->target_ms != NULL)
+		tc.target_ms = op->target_ms->value;
+	/* A new class, or a target now below the due-soon time, without a due-soon time given:
+	 * due soon a quarter of the target before it. */
+	if (op->due_soon_ms == NULL && (rc == 1 || tc.due_soon_ms > tc.target_ms))
+		tc.due_soon_ms = tc.target_ms / 4;
+	if (op->due_soon_ms != NULL)
+		tc.due_soon_ms = op->due_soon_ms->value;
+	if (tc.due_soon_ms > tc.target_ms) {
+		ctx_fail(c, CALLRAFT__CODE__INVALID_ARGUMENT,
+			 "ticket class '%s': due_soon_ms %lld is above target_ms %lld",
+			 op->ticket_class, (long long)tc.due_soon_ms, (long long)tc.target_ms);
+		return 0;
+	}
+	tc.configured = true;
+	if (store_put(c->s, c->txn, DB_TICKET_CLASSES, tc.ticket_class, strlen(tc.ticket_class),
+		      &tc.base, "ticket class", tc.ticket_class, c->errmsg, c->errmsg_len) != 0)
+		return -1;
+	snprintf(c->msg, sizeof c->msg, "ticket class '%s' configured", tc.ticket_class);
+	return 0;
+}

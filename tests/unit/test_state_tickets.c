@@ -1,0 +1,293 @@
+/* test_state_tickets.c: unit tests of issue 16 item 6 on the state model: ticket classes with
+ * configurable targets (state/ticket_classes.c: defaults, TicketClassConfigure, new classes,
+ * refusals that change nothing, ticket_class_show) and the TICKET_OPENED event (code, class,
+ * site, target, summary; once per ticket). Entries are built as the leader builds them (the
+ * fixture of state_fixture.h: leader-stamped time, state_check after every command). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "state.h"
+#include "state_internal.h"
+
+#define STATE_FIXTURE_NAME "test_state_tickets"
+#include "state_fixture.h"
+
+#define MIN_MS (60ll * 1000)
+
+/* TicketClassConfigure; a negative value leaves the field absent. */
+static Callraft__Reply *class_configure(struct fx *f, const char *cls, int64_t target,
+					int64_t due_soon)
+{
+	Callraft__Command cmd = CALLRAFT__COMMAND__INIT;
+	Callraft__TicketClassConfigure op = CALLRAFT__TICKET_CLASS_CONFIGURE__INIT;
+	Callraft__Int64Value t = CALLRAFT__INT64_VALUE__INIT, d = CALLRAFT__INT64_VALUE__INIT;
+
+	op.ticket_class = (char *)cls;
+	if (target >= 0) {
+		t.value = target;
+		op.target_ms = &t;
+	}
+	if (due_soon >= 0) {
+		d.value = due_soon;
+		op.due_soon_ms = &d;
+	}
+	cmd.op_case = CALLRAFT__COMMAND__OP_TICKET_CLASS_CONFIGURE;
+	cmd.ticket_class_configure = &op;
+	return run(f, &cmd);
+}
+
+static void class_configure_expect(struct fx *f, const char *cls, int64_t target, int64_t due_soon,
+				   Callraft__Code want, const char *msg_part)
+{
+	Callraft__Reply *r = class_configure(f, cls, target, due_soon);
+
+	if (r->code != want)
+		fail_msg("configure %s: code %d, want %d: %s", cls, r->code, want, r->message);
+	if (msg_part != NULL && strstr(r->message, msg_part) == NULL)
+		fail_msg("configure %s: message '%s' lacks '%s'", cls, r->message, msg_part);
+	callraft__reply__free_unpacked(r, NULL);
+}
+
+static Callraft__Reply *class_show(struct fx *f, const char *cls)
+{
+	Callraft__Request q = CALLRAFT__REQUEST__INIT;
+	Callraft__TicketClassShow op = CALLRAFT__TICKET_CLASS_SHOW__INIT;
+
+	op.ticket_class = (char *)cls;
+	q.op_case = CALLRAFT__REQUEST__OP_TICKET_CLASS_SHOW;
+	q.ticket_class_show = &op;
+	return read_req(f, &q);
+}
+
+/* The effective (target, due soon, configured) of one class. */
+static void expect_class(struct fx *f, const char *cls, int64_t target, int64_t due_soon,
+			 bool configured)
+{
+	Callraft__Reply *r = class_show(f, cls);
+
+	if (r->code != CALLRAFT__CODE__OK)
+		fail_msg("class show %s: %d %s", cls, r->code, r->message);
+	assert_int_equal(r->n_ticket_classes, 1);
+	assert_string_equal(r->ticket_classes[0]->ticket_class, cls);
+	assert_int_equal(r->ticket_classes[0]->target_ms, target);
+	assert_int_equal(r->ticket_classes[0]->due_soon_ms, due_soon);
+	assert_int_equal(r->ticket_classes[0]->configured, configured);
+	callraft__reply__free_unpacked(r, NULL);
+}
+
+/* Opens a ticket; returns the reply (caller frees). */
+static Callraft__Reply *topen(struct fx *f, const char *call, const char *cls, const char *subject)
+{
+	struct cb b;
+
+	SET_OP(&b, TICKET_OPEN, ticket_open, topen, CALLRAFT__TICKET_OPEN__INIT);
+	b.op.topen.customer_id = "cust-1";
+	b.op.topen.call_id = (char *)call;
+	b.op.topen.category = "complaint-passenger";
+	b.op.topen.subject = (char *)subject;
+	b.op.topen.ticket_class = (char *)cls;
+	return run(f, &b.cmd);
+}
+
+static Callraft__Ticket *ticket_get(struct fx *f, const char *code, Callraft__Reply **keep)
+{
+	Callraft__Request q = CALLRAFT__REQUEST__INIT;
+	Callraft__TicketShow op = CALLRAFT__TICKET_SHOW__INIT;
+
+	op.code = (char *)code;
+	q.op_case = CALLRAFT__REQUEST__OP_TICKET_SHOW;
+	q.ticket_show = &op;
+	*keep = read_req(f, &q);
+	assert_int_equal((*keep)->code, CALLRAFT__CODE__OK);
+	return (*keep)->ticket;
+}
+
+static void test_class_defaults_until_configured(void **state)
+{
+	struct fx *f = *state;
+	Callraft__Reply *r, *keep;
+
+	register_client(f);
+	expect_class(f, "urgent", 30 * MIN_MS, 10 * MIN_MS, false);
+	expect_class(f, "follow-up", 72 * 60 * MIN_MS, 12 * 60 * MIN_MS, false);
+	r = topen(f, "", "urgent", "lost bag");
+	assert_int_equal(r->code, CALLRAFT__CODE__OK);
+	assert_int_equal(r->ticket->target_ms, T0 + 30 * MIN_MS);
+	char *first = strdup(r->ticket->code);
+	callraft__reply__free_unpacked(r, NULL);
+
+	f->time_ms += MIN_MS;
+	class_configure_expect(f, "urgent", 15 * MIN_MS, 5 * MIN_MS, CALLRAFT__CODE__OK, NULL);
+	expect_class(f, "urgent", 15 * MIN_MS, 5 * MIN_MS, true);
+	/* due soon alone: the target stays */
+	class_configure_expect(f, "urgent", -1, 3 * MIN_MS, CALLRAFT__CODE__OK, NULL);
+	expect_class(f, "urgent", 15 * MIN_MS, 3 * MIN_MS, true);
+	expect_class(f, "follow-up", 72 * 60 * MIN_MS, 12 * 60 * MIN_MS, false);
+
+	r = topen(f, "", "urgent", "lost bag again");
+	assert_int_equal(r->code, CALLRAFT__CODE__OK);
+	assert_int_equal(r->ticket->target_ms, T0 + MIN_MS + 15 * MIN_MS);
+	callraft__reply__free_unpacked(r, NULL);
+	/* the ticket opened before keeps the target it opened with */
+	assert_int_equal(ticket_get(f, first, &keep)->target_ms, T0 + 30 * MIN_MS);
+	callraft__reply__free_unpacked(keep, NULL);
+	/* no class: follow-up, with its default */
+	r = topen(f, "", "", "question");
+	assert_string_equal(r->ticket->ticket_class, "follow-up");
+	assert_int_equal(r->ticket->target_ms, T0 + MIN_MS + 72 * 60 * MIN_MS);
+	callraft__reply__free_unpacked(r, NULL);
+
+	/* the list: urgent configured (from the table), follow-up's defaults */
+	r = class_show(f, "");
+	assert_int_equal(r->code, CALLRAFT__CODE__OK);
+	assert_int_equal(r->n_ticket_classes, 2);
+	assert_string_equal(r->ticket_classes[0]->ticket_class, "follow-up");
+	assert_false(r->ticket_classes[0]->configured);
+	assert_string_equal(r->ticket_classes[1]->ticket_class, "urgent");
+	assert_int_equal(r->ticket_classes[1]->target_ms, 15 * MIN_MS);
+	callraft__reply__free_unpacked(r, NULL);
+	free(first);
+}
+
+static void test_new_class_and_refusals_change_nothing(void **state)
+{
+	struct fx *f = *state;
+	Callraft__Reply *r;
+
+	register_client(f);
+	/* a class never configured: refused, and no ticket number is spent */
+	r = topen(f, "", "vip-complaint", "x");
+	assert_int_equal(r->code, CALLRAFT__CODE__INVALID_ARGUMENT);
+	assert_non_null(strstr(r->message, "vip-complaint"));
+	callraft__reply__free_unpacked(r, NULL);
+	r = class_show(f, "vip-complaint");
+	assert_int_equal(r->code, CALLRAFT__CODE__NOT_FOUND);
+	callraft__reply__free_unpacked(r, NULL);
+
+	class_configure_expect(f, "vip-complaint", 0, -1, CALLRAFT__CODE__INVALID_ARGUMENT,
+			       "target_ms");
+	class_configure_expect(f, "vip-complaint", 91 * 24 * 60 * MIN_MS, -1,
+			       CALLRAFT__CODE__INVALID_ARGUMENT, "target_ms");
+	class_configure_expect(f, "vip-complaint", -1, -1, CALLRAFT__CODE__INVALID_ARGUMENT,
+			       "nothing to set");
+	class_configure_expect(f, "bad class", 60 * MIN_MS, -1, CALLRAFT__CODE__INVALID_ARGUMENT,
+			       "ticket_class");
+	/* due soon above the target, also when the target is the stored one */
+	class_configure_expect(f, "vip-complaint", 10 * MIN_MS, 20 * MIN_MS,
+			       CALLRAFT__CODE__INVALID_ARGUMENT, "due_soon_ms");
+	class_configure_expect(f, "urgent", -1, 31 * MIN_MS, CALLRAFT__CODE__INVALID_ARGUMENT,
+			       "due_soon_ms");
+	expect_class(f, "urgent", 30 * MIN_MS, 10 * MIN_MS, false);
+	r = class_show(f, "vip-complaint");
+	assert_int_equal(r->code, CALLRAFT__CODE__NOT_FOUND);
+	callraft__reply__free_unpacked(r, NULL);
+
+	/* configured: a class tickets open with, with its own target and stats */
+	class_configure_expect(f, "vip-complaint", 120 * MIN_MS, -1, CALLRAFT__CODE__OK, NULL);
+	expect_class(f, "vip-complaint", 120 * MIN_MS, 30 * MIN_MS, true);
+	class_configure_expect(f, "follow-up", 60 * MIN_MS, -1, CALLRAFT__CODE__OK, NULL);
+	expect_class(f, "follow-up", 60 * MIN_MS, 15 * MIN_MS, true);
+	r = topen(f, "", "vip-complaint", "seat");
+	assert_int_equal(r->code, CALLRAFT__CODE__OK);
+	assert_string_equal(r->ticket->ticket_class, "vip-complaint");
+	assert_int_equal(r->ticket->target_ms, T0 + 120 * MIN_MS);
+	/* the first ticket number: the refused open spent none */
+	char want[24];
+	state_ticket_code(1, want);
+	assert_string_equal(r->ticket->code, want);
+	callraft__reply__free_unpacked(r, NULL);
+
+	/* per-class stats: a configured class reads, an unknown one is refused */
+	Callraft__Request q = CALLRAFT__REQUEST__INIT;
+	Callraft__StatsGet sg = CALLRAFT__STATS_GET__INIT;
+	sg.interval = "today";
+	sg.ticket_class = "vip-complaint";
+	q.op_case = CALLRAFT__REQUEST__OP_STATS_GET;
+	q.stats_get = &sg;
+	r = read_req(f, &q);
+	assert_int_equal(r->code, CALLRAFT__CODE__OK);
+	assert_int_equal(r->n_stats, 1);
+	assert_int_equal(r->stats[0]->tickets_opened, 1);
+	callraft__reply__free_unpacked(r, NULL);
+	sg.ticket_class = "nope";
+	r = read_req(f, &q);
+	assert_int_equal(r->code, CALLRAFT__CODE__INVALID_ARGUMENT);
+	assert_non_null(strstr(r->message, "nope"));
+	callraft__reply__free_unpacked(r, NULL);
+}
+
+/* TICKET_OPENED carries what the SMS gateway sends, once per ticket; updates are TICKET_UPDATED. */
+static void test_ticket_opened_event_once_with_code(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	Callraft__Reply *r;
+
+	register_client(f);
+	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+98211", "cust-1"));
+	uint64_t from = f->index + 1;
+	r = topen(f, "c1", "urgent", "bag lost on IR-452");
+	assert_int_equal(r->code, CALLRAFT__CODE__OK);
+	char *code = strdup(r->ticket->code);
+	callraft__reply__free_unpacked(r, NULL);
+	f->time_ms += MIN_MS;
+	Callraft__Command cmd = CALLRAFT__COMMAND__INIT;
+	Callraft__TicketUpdate u = CALLRAFT__TICKET_UPDATE__INIT;
+	u.code = code;
+	u.status = CALLRAFT__TICKET_STATUS__IN_PROGRESS;
+	u.note = "calling the airport";
+	cmd.op_case = CALLRAFT__COMMAND__OP_TICKET_UPDATE;
+	cmd.ticket_update = &u;
+	OK(f, &cmd);
+
+	Callraft__Request q = CALLRAFT__REQUEST__INIT;
+	Callraft__EventsRead er = CALLRAFT__EVENTS_READ__INIT;
+	er.from_index = from;
+	q.op_case = CALLRAFT__REQUEST__OP_EVENTS_READ;
+	q.events_read = &er;
+	r = read_req(f, &q);
+	assert_int_equal(r->code, CALLRAFT__CODE__OK);
+	int opened = 0, updated = 0;
+	char summary[256];
+	snprintf(summary, sizeof summary, "%s urgent complaint-passenger: bag lost on IR-452", code);
+	for (size_t i = 0; i < r->n_events; i++) {
+		const Callraft__Event *e = r->events[i];
+		if (e->kind == CALLRAFT__EVENT_KIND__TICKET_OPENED) {
+			opened++;
+			assert_string_equal(e->ticket_code, code);
+			assert_string_equal(e->ticket_class, "urgent");
+			assert_string_equal(e->site, "tehran");
+			assert_string_equal(e->customer_id, "cust-1");
+			assert_int_equal(e->target_ms, T0 + 30 * MIN_MS);
+			assert_string_equal(e->summary, summary);
+		} else if (e->kind == CALLRAFT__EVENT_KIND__TICKET_UPDATED) {
+			updated++;
+			assert_string_equal(e->ticket_code, code);
+			assert_string_equal(e->summary, "");
+		}
+	}
+	assert_int_equal(opened, 1);
+	assert_int_equal(updated, 1);
+	callraft__reply__free_unpacked(r, NULL);
+	free(code);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_class_defaults_until_configured, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_new_class_and_refusals_change_nothing, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_ticket_opened_event_once_with_code, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
