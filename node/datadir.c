@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "boot.h"
@@ -79,4 +80,18 @@ void datadir_close(struct node *n)
 	if (n->lock_fd >= 0)
 		close(n->lock_fd);
 	n->lock_fd = -1;
+}
+
+void datadir_space(const struct node *n, char *out, size_t len)
+{
+	struct statvfs fs;
+
+	out[0] = '\0';
+	if (statvfs(n->cfg.data_dir, &fs) == 0)
+		snprintf(out, len, " (data dir '%s': %llu of %llu MiB free%s)", n->cfg.data_dir,
+			 (unsigned long long)fs.f_bavail * fs.f_frsize >> 20,
+			 (unsigned long long)fs.f_blocks * fs.f_frsize >> 20,
+			 (uint64_t)fs.f_bavail * fs.f_frsize < CALLRAFT_DISK_FULL_BYTES
+			     ? ": the disk is full"
+			     : "");
 }

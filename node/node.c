@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -166,16 +165,9 @@ static void on_ready(void *data, uint64_t term)
 static void on_fatal(void *data, const char *message)
 {
 	struct node *n = data;
-	struct statvfs fs;
-	char space[700] = "";
+	char space[700];
 
-	/* A full disk often surfaces as EIO (LMDB's write of a page to a full tmpfs, raft's retries):
-	 * say how much room the data dir has, so the line tells a full disk from a failing one. */
-	if (statvfs(n->cfg.data_dir, &fs) == 0)
-		snprintf(space, sizeof space, " (data dir '%s': %llu of %llu MiB free%s)",
-			 n->cfg.data_dir, (unsigned long long)fs.f_bavail * fs.f_frsize >> 20,
-			 (unsigned long long)fs.f_blocks * fs.f_frsize >> 20,
-			 (uint64_t)fs.f_bavail * fs.f_frsize < CALLRAFT_DISK_FULL_BYTES ? ": the disk is full" : "");
+	datadir_space(n, space, sizeof space);
 	LOG_EVENT(LOG_FATAL, "fatal", LOG_NO_FIELDS,
 		  "%s%s: stopping (the supervisor restarts the node)", message, space);
 	/* An I/O failure must not leave a node half-working: exit now, without a clean-shutdown

@@ -310,6 +310,10 @@ void node_leader_hint(struct node *n, Callraft__Reply *reply, char *addr_buf, si
 int datadir_open(struct node *n, const char *state_dir, char *err, size_t len);
 void datadir_mark_clean_shutdown(struct node *n);
 void datadir_close(struct node *n);
+/* " (data dir '<dir>': F of T MiB free[: the disk is full])" into out, or "" if the file system
+ * cannot be asked. A full disk often surfaces as EIO (LMDB's write of a page to a full tmpfs,
+ * raft's retries): a fatal line with this tells a full disk from a failing one. */
+void datadir_space(const struct node *n, char *out, size_t len);
 
 /* forward.c */
 void fwd_init(struct node *n);
