@@ -55,7 +55,7 @@ static json_object *event_json(const Callraft__Event *e)
 	if (e->f[0] != '\0')                                                                       \
 		cli_json_str(o, #f, e->f);
 	STR(call_id) STR(queue) STR(site) STR(agent_id) STR(customer_id) STR(ticket_code)
-	STR(caller_number) STR(reason) STR(callback_number)
+	STR(caller_number) STR(reason) STR(callback_number) STR(ticket_class)
 #undef STR
 	if (e->call_state != 0)
 		cli_json_str(o, "call_state", cli_call_state_name(e->call_state));
@@ -69,6 +69,10 @@ static json_object *event_json(const Callraft__Event *e)
 			 (unsigned long long)e->offer_index);
 		cli_json_str(o, "offer_token", token);
 	}
+	if (e->target_ms != 0)
+		cli_json_i64(o, "target_ms", e->target_ms);
+	if (e->summary[0] != '\0') /* TICKET_OPENED: what an SMS gateway sends */
+		cli_json_str(o, "summary", e->summary);
 	if (e->tier != 0)
 		cli_json_u64(o, "tier", e->tier);
 	if (e->member_id != 0)
