@@ -74,8 +74,10 @@ static const struct cli_command cli_commands[] = {
      {OPT("target"), OPT("due-soon")}, 1, 1, CLI_REQUEST(ticket_class_set)},
     {"ticket", "classes", "ticket classes [CLASS]   (targets: configured or default)",
      .pos_max = 1, CLI_REQUEST(ticket_classes)},
-    {"call", "reject", "call reject CALL_ID --agent A --token TERM.INDEX",
-     {OPT("agent"), OPT("token")}, 1, 1, CLI_REQUEST(call_reject)},
+    {"call", "reject",
+     "call reject CALL_ID --agent A --token TERM.INDEX\n"
+     "                 [--outcome no-answer|busy|invalid-number]   (a callback dialled, not reached)",
+     {OPT("agent"), OPT("token"), OPT("outcome")}, 1, 1, CLI_REQUEST(call_reject)},
     {"call", "callback", "call callback CALL_ID [--number NUM]", {OPT_PHONE("number")},
      CLI_KEY_REQUEST(call_callback, "call id", 0, CALLBACK_REQUEST)},
     {"call", "dial", "call dial CALL_ID --agent A", {OPT("agent")}, 1, 1, CLI_REQUEST(call_dial)},
@@ -85,10 +87,12 @@ static const struct cli_command cli_commands[] = {
      "queue configure QUEUE [--overflow-after 30s] [--offer-timeout 15s]\n"
      "                 [--known-agent-timeout 20s] [--aging 60s] [--service-level 20s]\n"
      "                 [--wrap-up 0s] [--top-tier 3] [--redial-window 10m]\n"
-     "                 [--site-lost-callback yes|no] [--known-agent-link 30d (0: never expires)]",
+     "                 [--site-lost-callback yes|no] [--known-agent-link 30d (0: never expires)]\n"
+     "                 [--callback-retry 10m] [--callback-attempts 5]",
      {OPT("overflow-after"), OPT("offer-timeout"), OPT("known-agent-timeout"), OPT("aging"),
       OPT("service-level"), OPT("wrap-up"), OPT("top-tier"), OPT("redial-window"),
-      OPT("site-lost-callback"), OPT("known-agent-link")},
+      OPT("site-lost-callback"), OPT("known-agent-link"), OPT("callback-retry"),
+      OPT("callback-attempts")},
      1, 1, CLI_REQUEST(queue_configure)},
     {"callback", "schedule",
      "callback schedule --id ID --number NUM --queue Q --at +DURATION|EPOCH_MS\n"

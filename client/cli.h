@@ -166,7 +166,7 @@ void cli_table_release(struct cli_table *t);
 /* ---- The command table ---------------------------------------------------------------- */
 
 /* Most options one command has (queue configure: 8). */
-#define CLI_OPTIONS_MAX 10
+#define CLI_OPTIONS_MAX 12
 
 /* How a key command's option is checked before it is copied into the operation's string field of
  * the same name (CLI_KEY_REQUEST commands; other commands check their options themselves). */
@@ -187,9 +187,9 @@ struct cli_option {
 /* Room for the sub-messages and lists a request points to while it is sent (the request
  * borrows them from the parsed arguments). */
 struct cli_scratch {
-	Callraft__Int64Value i64[8];
+	Callraft__Int64Value i64[10];
 	Callraft__Int32Value i32[3];
-	Callraft__UInt32Value u32;
+	Callraft__UInt32Value u32, u32b;
 	Callraft__BoolValue b;
 	char *list[CALLRAFT_AGENT_SKILLS_MAX];
 };

@@ -130,9 +130,37 @@ int cli_call_reject_request(struct cli *cli, struct cli_args *a, struct callraft
 	op->agent_id = (char *)cli_opt(a, "agent");
 	op->offer_term = term;
 	op->offer_index = index;
+	const char *outcome = cli_opt(a, "outcome");
+	if (outcome != NULL) {
+		static const int values[] = {CALLRAFT__DIAL_OUTCOME__NO_ANSWER, CALLRAFT__DIAL_OUTCOME__BUSY,
+					     CALLRAFT__DIAL_OUTCOME__INVALID_NUMBER};
+		int v;
+		if ((rv = cli_parse_enum(cli, "--outcome", outcome, &callraft__dial_outcome__descriptor,
+					 values, 3, &v)))
+			return rv;
+		op->dial_outcome = (Callraft__DialOutcome)v;
+	}
 	return CLI_EXIT_OK;
 }
-CLI_WRITE_OUTPUT(call_reject, "call returned to the queue (place kept)")
+
+int cli_call_reject_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
+			   const Callraft__Reply *reply)
+{
+	const Callraft__Call *call = reply->call;
+	char when[32];
+	if (cli->json || call == NULL)
+		return cli_print_write(cli, reply, "call returned to the queue (place kept)");
+	if (call->state == CALLRAFT__CALL_STATE__UNREACHED) {
+		printf("callback '%s' unreached: %s\n", call->call_id, call->outcome);
+	} else if (call->state == CALLRAFT__CALL_STATE__SCHEDULED) {
+		cli_format_time(call->release_ms, when, sizeof when);
+		printf("callback '%s' not reached (attempt %u): back in its place at %s\n",
+		       call->call_id, call->dial_attempts, when);
+	} else {
+		printf("call returned to the queue (place kept)\n");
+	}
+	return CLI_EXIT_OK;
+}
 CLI_WRITE_OUTPUT(call_callback, "callback requested (place kept)")
 
 int cli_call_dial_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
@@ -170,13 +198,17 @@ void cli_print_queue_config(const Callraft__QueueConfig *q)
 	cli_format_duration(q->service_level_ms, e, sizeof e);
 	cli_format_duration(q->wrap_up_ms, f, sizeof f);
 	cli_format_duration(q->redial_window_ms, g, sizeof g);
+	char k[32];
+	cli_format_duration(q->callback_retry_ms, k, sizeof k);
 	if (q->known_agent_link_ttl_ms > 0)
 		cli_format_duration(q->known_agent_link_ttl_ms, h, sizeof h);
 	printf(
 	    "config: overflow-after %s, offer-timeout %s, known-agent-timeout %s, aging %s/tier,\n"
 	    "        service-level %s, wrap-up %s, top-tier %u, redial-window %s,\n"
-	    "        site-lost-callback %s, known-agent-link %s\n",
-	    a, b, c, d, e, f, q->top_tier, g, q->site_lost_no_callback ? "no" : "yes", h);
+	    "        site-lost-callback %s, known-agent-link %s, callback-retry %s,\n"
+	    "        callback-attempts %u\n",
+	    a, b, c, d, e, f, q->top_tier, g, q->site_lost_no_callback ? "no" : "yes", h, k,
+	    q->callback_attempts_max);
 }
 
 /* The duration options `names` of a configure command: each one given is parsed (at most
@@ -227,6 +259,22 @@ int cli_queue_configure_request(struct cli *cli, struct cli_args *a, struct call
 		a->scratch.u32 = (Callraft__UInt32Value)CALLRAFT__UINT32_VALUE__INIT;
 		a->scratch.u32.value = (uint32_t)n;
 		op->top_tier = &a->scratch.u32;
+	}
+	const char *retry = cli_opt(a, "callback-retry"), *attempts = cli_opt(a, "callback-attempts");
+	if (retry != NULL) {
+		int64_t ms;
+		if ((rv = cli_parse_duration(cli, "--callback-retry", retry, CALLRAFT_CONFIG_MS_MAX,
+					     &ms)))
+			return rv;
+		op->callback_retry_ms = i64_of(&a->scratch.i64[8], ms);
+	}
+	if (attempts != NULL) {
+		if (cli_parse_u64(attempts, &n) != 0 || n < 1 || n > CALLRAFT_CALLBACK_ATTEMPTS_MAX)
+			return cli_usage_error(cli, "--callback-attempts: '%s': expected 1..%d",
+					       attempts, CALLRAFT_CALLBACK_ATTEMPTS_MAX);
+		a->scratch.u32b = (Callraft__UInt32Value)CALLRAFT__UINT32_VALUE__INIT;
+		a->scratch.u32b.value = (uint32_t)n;
+		op->callback_attempts_max = &a->scratch.u32b;
 	}
 	const char *link = cli_opt(a, "known-agent-link");
 	if (link != NULL) {

@@ -245,6 +245,9 @@ _Static_assert(CALLRAFT_FSM_TIME_MS_MAX < INT64_MAX - 4 * CALLRAFT_CALLBACK_AHEA
 	       "FSM time plus any duration fits an int64");
 /* Dial attempts of one callback: after this many, the agent must end it. */
 #define CALLRAFT_CALLBACK_ATTEMPTS_MAX 5
+/* A callback not reached is tried again 10 minutes later by default (a queue may say 1 s .. 1 day):
+ * five attempts then span most of an hour instead of a minute. */
+#define CALLRAFT_CALLBACK_RETRY_MS_DEFAULT (10ll * 60 * 1000)
 
 /* Abandons after less wait than this are "short": excluded from the service level and the abandon
  * rate (caller misdial, hang-up during the greeting). */

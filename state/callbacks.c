@@ -185,7 +185,11 @@ int callbacks_release(struct apply_ctx *c, const char *call_id, int64_t due_ms)
 		return rc < 0 ? -1 : 0;
 	if (call->state == CALLRAFT__CALL_STATE__SCHEDULED && call->release_ms == due_ms) {
 		call->state = CALLRAFT__CALL_STATE__WAITING;
-		rc = (ctx_put_call(c, call) != 0 || route_enter_queue(c, call) != 0) ? -1 : 0;
+		/* a retry after an attempt not reached re-enters: it entered the queue once already */
+		rc = (ctx_put_call(c, call) != 0 ||
+		      (call->dial_attempts > 0 ? route_queue_put(c, call) : route_enter_queue(c, call)) != 0)
+			 ? -1
+			 : 0;
 	}
 	protobuf_c_message_free_unpacked(&call->base, NULL);
 	return rc;
@@ -221,6 +225,51 @@ int op_call_dial_attempt(struct apply_ctx *c, const Callraft__CallDialAttempt *o
 	call->dialing = true;
 	call->dial_attempts++;
 	return ctx_put_call(c, call);
+}
+
+/* A callback dialled and not reached (CallReject of a dial attempt; issue 16 item 3): an invalid
+ * number, or the queue's callback_attempts_max-th attempt unanswered, makes it UNREACHED (final;
+ * the event CALL_UNREACHED tells the SMS gateway, with the reason); else it is SCHEDULED again
+ * callback_retry_ms later and then re-enters the queue under its original key: its place is
+ * kept, and five attempts no longer go in a minute. The agent is released by the caller. */
+int callbacks_not_reached(struct apply_ctx *c, Callraft__Call *call, Callraft__DialOutcome outcome)
+{
+	static const char *const names[] = {"no-answer", "no-answer", "busy", "invalid-number"};
+	Callraft__QueueConfig cfg;
+	const char *why = names[outcome <= CALLRAFT__DIAL_OUTCOME__INVALID_NUMBER ? outcome : 0];
+	uint32_t max;
+
+	assert(call->state == CALLRAFT__CALL_STATE__OFFERED && call->dialing);
+	if (route_queue_config(c, call->queue, &cfg) != 0 ||
+	    timer_del(c, TIMER_OFFER, call->offer_expires_ms, call->call_id) != 0 ||
+	    history_add_detail(c, call->customer_id, "not-reached", call->call_id, why) != 0)
+		return -1;
+	max = cfg.callback_attempts_max >= 1 && cfg.callback_attempts_max <= CALLRAFT_CALLBACK_ATTEMPTS_MAX
+		      ? cfg.callback_attempts_max
+		      : CALLRAFT_CALLBACK_ATTEMPTS_MAX;
+	call->agent_id = "";
+	call->offer_expires_ms = 0;
+	call->dialing = false;
+	if (outcome == CALLRAFT__DIAL_OUTCOME__INVALID_NUMBER || call->dial_attempts >= max) {
+		snprintf(c->msg, sizeof c->msg, "%s after %u attempt(s)", why, call->dial_attempts);
+		call->state = CALLRAFT__CALL_STATE__UNREACHED;
+		call->ended_ms = c->now_ms;
+		call->outcome = c->msg; /* copied when the call is packed, before c->msg changes */
+		return (ctx_put_call(c, call) != 0 ||
+			history_add_detail(c, call->customer_id, "unreached", call->call_id, c->msg) != 0)
+			   ? -1
+			   : 0;
+	}
+	call->state = CALLRAFT__CALL_STATE__SCHEDULED;
+	call->release_ms = c->now_ms + (cfg.callback_retry_ms > 0 ? cfg.callback_retry_ms : 0);
+	if (call->release_ms <= c->now_ms) { /* a queue configured before retries: at once */
+		call->state = CALLRAFT__CALL_STATE__WAITING;
+		return (ctx_put_call(c, call) != 0 || route_queue_put(c, call) != 0) ? -1 : 0;
+	}
+	return (ctx_put_call(c, call) != 0 ||
+		timer_set(c, TIMER_RELEASE, call->release_ms, call->call_id) != 0)
+		   ? -1
+		   : 0;
 }
 
 /* ---- site loss -------------------------------------------------------------------------- */

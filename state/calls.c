@@ -238,6 +238,11 @@ int op_call_reject(struct apply_ctx *c, const Callraft__CallReject *op)
 	}
 	if (load_holder(c) != 0)
 		return -1;
+	if (c->call.callback && c->call.dialing) /* dialled, not reached: not the agent's doing */
+		return (callbacks_not_reached(c, &c->call, op->dial_outcome) != 0 ||
+			route_release_agent(c, &c->agent) != 0)
+			   ? -1
+			   : 0;
 	c->agent.push = false; /* a declined offer makes the agent not ready (assign.c) */
 	return (route_requeue(c, &c->call) != 0 || route_release_agent(c, &c->agent) != 0) ? -1 : 0;
 }

@@ -22,6 +22,8 @@ const struct config_field config_queue_fields[] = {
 	{"top_tier", 0, CALLRAFT_TIER_MAX + 1},
 	{"redial_window_ms", 0, CALLRAFT_CONFIG_MS_MAX},
 	{"known_agent_link_ttl_ms", 0, CALLRAFT_KNOWN_AGENT_LINK_TTL_MS_MAX},
+	{"callback_retry_ms", 1000, CALLRAFT_CONFIG_MS_MAX},
+	{"callback_attempts_max", 1, CALLRAFT_CALLBACK_ATTEMPTS_MAX},
 	{NULL, 0, 0},
 };
 

@@ -96,6 +96,7 @@ static Callraft__EventKind call_change_kind(const Callraft__Call *old, const Cal
 	case CALLRAFT__CALL_STATE__ANSWERED: return CALLRAFT__EVENT_KIND__CALL_ANSWERED;
 	case CALLRAFT__CALL_STATE__ENDED: return CALLRAFT__EVENT_KIND__CALL_ENDED;
 	case CALLRAFT__CALL_STATE__ABANDONED: return CALLRAFT__EVENT_KIND__CALL_ABANDONED;
+	case CALLRAFT__CALL_STATE__UNREACHED: return CALLRAFT__EVENT_KIND__CALL_UNREACHED;
 	default: return CALLRAFT__EVENT_KIND__EVENT_KIND_NONE;
 	}
 }
@@ -126,6 +127,8 @@ int event_call_changed(struct apply_ctx *c, const Callraft__Call *old, const Cal
 		ev.offer_term = now->offer_term;
 		ev.offer_index = now->offer_index;
 	}
+	if (now->state == CALLRAFT__CALL_STATE__UNREACHED)
+		ev.reason = now->outcome; /* "invalid-number" or "no-answer after N attempts" */
 	return event_emit(c, &ev);
 }
 

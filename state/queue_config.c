@@ -22,6 +22,8 @@ void route_queue_defaults(Callraft__QueueConfig *q, const char *queue)
 	q->top_tier = CALLRAFT_TOP_TIER_DEFAULT;
 	q->redial_window_ms = CALLRAFT_REDIAL_WINDOW_MS_DEFAULT;
 	q->known_agent_link_ttl_ms = CALLRAFT_KNOWN_AGENT_LINK_TTL_MS_DEFAULT;
+	q->callback_retry_ms = CALLRAFT_CALLBACK_RETRY_MS_DEFAULT;
+	q->callback_attempts_max = CALLRAFT_CALLBACK_ATTEMPTS_MAX;
 }
 
 int route_queue_config(struct apply_ctx *c, const char *queue, Callraft__QueueConfig *out)

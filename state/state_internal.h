@@ -424,6 +424,8 @@ int op_site_up(struct apply_ctx *c, const Callraft__SiteUp *op);
 int callbacks_site_lost(struct apply_ctx *c, const char *site, const char *reason, bool automatic);
 /* Called by Tick for TIMER_RELEASE: a SCHEDULED callback enters the queue. */
 int callbacks_release(struct apply_ctx *c, const char *call_id, int64_t due_ms);
+/* A callback being dialled was not reached (outcome): retried later in its place, or UNREACHED. */
+int callbacks_not_reached(struct apply_ctx *c, Callraft__Call *call, Callraft__DialOutcome outcome);
 /* CallEnqueue of a caller who redialled while an earlier call of theirs holds a place (see
  * callbacks.c): 1 if `call` took the old call's place (call filled with the old key), 0 if not,
  * -1 on failure. */

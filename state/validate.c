@@ -478,7 +478,9 @@ static bool v_routing(const char *ctx, const Callraft__Command *c, char *m, size
 	switch (c->op_case) {
 	case CALLRAFT__COMMAND__OP_CALL_REJECT:
 		return v_token(ctx, c->call_reject->call_id, c->call_reject->agent_id,
-			       c->call_reject->offer_index, m, n);
+			       c->call_reject->offer_index, m, n) &&
+		       v_range(ctx, "dial_outcome", true, c->call_reject->dial_outcome, 0,
+			       CALLRAFT__DIAL_OUTCOME__INVALID_NUMBER, m, n);
 	case CALLRAFT__COMMAND__OP_AGENT_HEARTBEAT:
 		return validate_id(ctx, "agent_id", c->agent_heartbeat->agent_id, true, m, n);
 	case CALLRAFT__COMMAND__OP_QUEUE_CONFIGURE:

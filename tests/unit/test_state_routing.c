@@ -1305,11 +1305,116 @@ static void test_in_queue_callback_keeps_place_and_dial_is_recorded_once(void **
 	f->time_ms += 60000;		   /* dialling: the offer does not expire */
 	tick(f);
 	assert_int_equal(call_state(f, "c1"), CALLRAFT__CALL_STATE__OFFERED);
-	OK(f, c_reject(&b, "c1", "a1", term, index)); /* not reached: back, place intact */
-	ASSERT_QUEUE(f, "c1 c2");
+	OK(f, c_reject(&b, "c1", "a1", term, index)); /* not reached: retried later (item 3) */
+	ASSERT_QUEUE(f, "c2");
+	assert_int_equal(call_state(f, "c1"), CALLRAFT__CALL_STATE__SCHEDULED);
+	f->time_ms += CALLRAFT_CALLBACK_RETRY_MS_DEFAULT;
+	tick(f);
+	ASSERT_QUEUE(f, "c1 c2"); /* back in its place */
 	Callraft__Reply *r;
 	assert_int_equal(call_get(f, "c1", &r)->dial_attempts, 1);
 	callraft__reply__free_unpacked(r, NULL);
+}
+
+/* One dial attempt of callback `id` by agent a1, not reached with `outcome`. */
+static void dial_not_reached(struct fx *f, const char *id, Callraft__DialOutcome outcome)
+{
+	struct cb b;
+	uint64_t term, index;
+	bool callback = false;
+
+	assert_string_equal(next(f, "a1", &term, &index, &callback), id);
+	assert_true(callback);
+	SET_OP(&b, CALL_DIAL_ATTEMPT, call_dial_attempt, dial, CALLRAFT__CALL_DIAL_ATTEMPT__INIT);
+	b.op.dial.call_id = (char *)id;
+	b.op.dial.agent_id = "a1";
+	OK(f, &b.cmd);
+	c_reject(&b, id, "a1", term, index);
+	b.op.rej.dial_outcome = outcome;
+	OK(f, &b.cmd);
+}
+
+/* Issue 16 item 3: attempts not reached are spaced by the queue's callback_retry_ms (no longer five
+ * attempts in a minute) and keep the place; the queue's callback_attempts_max-th unanswered attempt
+ * or an invalid number makes the callback UNREACHED, final, with a CALL_UNREACHED event carrying
+ * the reason (for the SMS gateway) and history lines. */
+static void test_callback_retries_are_spaced_then_unreached_with_an_event(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	register_client(f);
+	OK(f, c_login(&b, "a1", "tehran"));
+	c_qconf(&b, -1, -1, -1, -1, 0);
+	b.i64[5] = (Callraft__Int64Value)CALLRAFT__INT64_VALUE__INIT;
+	b.i64[5].value = 120000;
+	b.op.qc.callback_retry_ms = &b.i64[5];
+	b.u32 = (Callraft__UInt32Value)CALLRAFT__UINT32_VALUE__INIT;
+	b.u32.value = 3;
+	b.op.qc.callback_attempts_max = &b.u32;
+	OK(f, &b.cmd);
+	for (int i = 0; i < 2; i++) {
+		char id[8], number[16];
+		snprintf(id, sizeof id, "k%d", i);
+		snprintf(number, sizeof number, "+98210000%02d", i);
+		OK(f, c_enqueue(&b, id, "tehran", 0, number, "cust-k"));
+		SET_OP(&b, CALLBACK_REQUEST, callback_request, cbr, CALLRAFT__CALLBACK_REQUEST__INIT);
+		b.op.cbr.call_id = id;
+		OK(f, &b.cmd);
+		f->time_ms += 10;
+	}
+	dial_not_reached(f, "k0", CALLRAFT__DIAL_OUTCOME__NO_ANSWER);
+	dial_not_reached(f, "k1", CALLRAFT__DIAL_OUTCOME__BUSY);
+	assert_null(next(f, "a1", NULL, NULL, NULL)); /* both wait for their retry */
+	f->time_ms += 119999;
+	tick(f);
+	OK(f, c_heartbeat(&b, "a1")); /* the desktop is there */
+	assert_null(next(f, "a1", NULL, NULL, NULL));
+	f->time_ms += 1;
+	tick(f);
+	OK(f, c_heartbeat(&b, "a1")); /* the desktop is there */
+	ASSERT_QUEUE(f, "k0 k1");
+	dial_not_reached(f, "k0", CALLRAFT__DIAL_OUTCOME__NO_ANSWER);
+	dial_not_reached(f, "k1", CALLRAFT__DIAL_OUTCOME__INVALID_NUMBER); /* final at once */
+	assert_int_equal(call_state(f, "k1"), CALLRAFT__CALL_STATE__UNREACHED);
+	f->time_ms += 120000;
+	tick(f);
+	OK(f, c_heartbeat(&b, "a1")); /* the desktop is there */
+	dial_not_reached(f, "k0", CALLRAFT__DIAL_OUTCOME__NO_ANSWER); /* the 3rd: final */
+	Callraft__Reply *r;
+	Callraft__Call *k0 = call_get(f, "k0", &r);
+	assert_int_equal(k0->state, CALLRAFT__CALL_STATE__UNREACHED);
+	assert_int_equal(k0->dial_attempts, 3);
+	assert_string_equal(k0->outcome, "no-answer after 3 attempt(s)");
+	callraft__reply__free_unpacked(r, NULL);
+	assert_int_equal(agent_state(f, "a1"), CALLRAFT__AGENT_STATE__AVAILABLE);
+	ASSERT_QUEUE(f, "");
+	/* the events the SMS gateway follows */
+	Callraft__Request q = CALLRAFT__REQUEST__INIT;
+	Callraft__EventsRead er = CALLRAFT__EVENTS_READ__INIT;
+	q.op_case = CALLRAFT__REQUEST__OP_EVENTS_READ;
+	q.events_read = &er;
+	er.limit = CALLRAFT_EVENTS_READ_MAX;
+	er.from_index = 1; /* 0 would mean "from the next entry on" */
+	r = read_req(f, &q);
+	assert_int_equal(r->code, CALLRAFT__CODE__OK);
+	int unreached = 0;
+	for (size_t i = 0; i < r->n_events; i++)
+		if (r->events[i]->kind == CALLRAFT__EVENT_KIND__CALL_UNREACHED) {
+			unreached++;
+			assert_string_equal(r->events[i]->reason,
+					    strcmp(r->events[i]->call_id, "k1") == 0
+						? "invalid-number after 2 attempt(s)"
+						: "no-answer after 3 attempt(s)");
+		}
+	assert_int_equal(unreached, 2);
+	callraft__reply__free_unpacked(r, NULL);
+	/* bad settings are refused */
+	c_qconf(&b, -1, -1, -1, -1, -1);
+	b.u32 = (Callraft__UInt32Value)CALLRAFT__UINT32_VALUE__INIT;
+	b.u32.value = CALLRAFT_CALLBACK_ATTEMPTS_MAX + 1;
+	b.op.qc.callback_attempts_max = &b.u32;
+	EXPECT(f, &b.cmd, CALLRAFT__CODE__INVALID_ARGUMENT);
 }
 
 static void test_scheduled_callbacks_released_by_tick_in_scheduled_order(void **state)
@@ -2251,6 +2356,7 @@ int main(void)
 	    T(test_customer_history_has_every_contact_and_outcome_in_order),
 	    T(test_known_agent_only_on_request_with_timeouts_and_link_expiry),
 	    T(test_known_agent_requests_are_validated),
+	    T(test_callback_retries_are_spaced_then_unreached_with_an_event),
 	    T(test_aging_is_capped_below_top_tier),
 	    T(test_overflow_to_other_site_at_exact_boundary),
 	    T(test_overflow_keeps_place_and_own_site_is_never_held_back),
