@@ -27,6 +27,9 @@
 #   ETCD_PORT_BASE (24700: clients BASE+91..93, peers BASE+101..103),
 #   QUIET_PCT (20) QUIET_WAIT (60): wait at most QUIET_WAIT s for the machine to be < QUIET_PCT %
 #   busy before each system, since other jobs may share it (recorded in results.json).
+# TLS: each callraft cluster runs mutual TLS (deploy/cluster.sh makes its certificates) and the
+#   bench presents that cluster's admin certificate (CALLRAFT_TLS_CA/CERT/KEY); CALLRAFT_INSECURE=1
+#   runs plain TCP instead.
 # Everything this script starts it stops at exit, by the PIDs it started.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -146,6 +149,10 @@ for mode in $sync_modes; do
   lab=$data/callraft-sync-$mode
   cr_labs+=("$lab")
   export CALLRAFT_BUILD=$build CALLRAFT_LAB=$lab CALLRAFT_PORT_BASE=$cr_base
+  # This cluster's own admin certificate (cluster.sh makes it at `up`), not a previous lab's.
+  unset CALLRAFT_TLS_CA CALLRAFT_TLS_CERT CALLRAFT_TLS_KEY
+  [ "${CALLRAFT_INSECURE:-0}" = 1 ] || export CALLRAFT_TLS_CA=$lab/certs/ca.crt \
+    CALLRAFT_TLS_CERT=$lab/certs/admin.crt CALLRAFT_TLS_KEY=$lab/certs/admin.key
   log "callraft [state] sync = $mode: fresh 1+1+1 cluster in $lab"
   "$here/deploy/cluster.sh" up 1+1+1 >/dev/null        # writes the configs and bootstraps
   "$here/deploy/cluster.sh" down >/dev/null

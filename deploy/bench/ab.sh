@@ -11,9 +11,11 @@
 # Environment (defaults): ROUNDS (2), CLIENTS (1,16), DURATION (5 s per level), AB_DIR
 # (/tmp/callraft-ab: builds are kept there and reused), CALLRAFT_PORT_BASE (15800).
 # Every cluster it starts it wipes (deploy/cluster.sh stops the nodes by the PIDs it started).
+# TLS: a revision whose cluster.sh makes certificates runs mutual TLS and its bench presents that
+# cluster's admin certificate (CALLRAFT_TLS_CA/CERT/KEY); CALLRAFT_INSECURE=1 runs plain TCP.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
-[ $# -eq 2 ] || { sed -n 2,13p "$0" >&2; exit 2; }
+[ $# -eq 2 ] || { sed -n 2,15p "$0" >&2; exit 2; }
 dir=${AB_DIR:-/tmp/callraft-ab}
 rounds=${ROUNDS:-2}
 export CALLRAFT_PORT_BASE=${CALLRAFT_PORT_BASE:-15800}
@@ -42,7 +44,13 @@ for r in $(seq 1 "$rounds"); do
     src=${srcs[$i]}
     export CALLRAFT_LAB=$src/lab CALLRAFT_BUILD=$src/build
     rm -rf "$CALLRAFT_LAB"
+    unset CALLRAFT_TLS_CA CALLRAFT_TLS_CERT CALLRAFT_TLS_KEY # not the other revision's certificates
     bash "$src/deploy/cluster.sh" up 1+1+1 >/dev/null
+    # Revisions from before TLS make no certificates and run plain TCP.
+    if [ "${CALLRAFT_INSECURE:-0}" != 1 ] && [ -f "$CALLRAFT_LAB/certs/admin.crt" ]; then
+      export CALLRAFT_TLS_CA=$CALLRAFT_LAB/certs/ca.crt CALLRAFT_TLS_CERT=$CALLRAFT_LAB/certs/admin.crt \
+        CALLRAFT_TLS_KEY=$CALLRAFT_LAB/certs/admin.key
+    fi
     echo "== round $r: $([ $i = 0 ] && echo "$1" || echo "$2") ($(basename "$src"))"
     timeout $((60 + 10 * ${DURATION:-5})) "$src/build/callraft" \
       --cluster "$(bash "$src/deploy/cluster.sh" addresses)" bench --workload enqueue \
