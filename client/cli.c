@@ -74,6 +74,11 @@ static const struct cli_command cli_commands[] = {
      {OPT("target"), OPT("due-soon")}, 1, 1, CLI_REQUEST(ticket_class_set)},
     {"ticket", "classes", "ticket classes [CLASS]   (targets: configured or default)",
      .pos_max = 1, CLI_REQUEST(ticket_classes)},
+    {"ticket", "overdue",
+     "ticket overdue [--class C] [--site S] [--limit N] [--cursor HEX]   (open, past target)",
+     {OPT("class"), OPT("site"), OPT("limit"), OPT("cursor")}, CLI_REQUEST(ticket_overdue)},
+    {"ticket", "due-soon", "ticket due-soon [--class C] [--site S] [--limit N] [--cursor HEX]",
+     {OPT("class"), OPT("site"), OPT("limit"), OPT("cursor")}, CLI_REQUEST(ticket_due_soon)},
     {"call", "reject",
      "call reject CALL_ID --agent A --token TERM.INDEX\n"
      "                 [--outcome no-answer|busy|invalid-number]   (a callback dialled, not reached)",

@@ -284,6 +284,8 @@ CLI_DECLARE(ticket_list);
 /* cli_ticket_class.c */
 CLI_DECLARE(ticket_class_set);
 CLI_DECLARE(ticket_classes);
+CLI_DECLARE(ticket_overdue);
+CLI_DECLARE(ticket_due_soon);
 /* cli_routing.c */
 CLI_DECLARE(call_reject);
 CLI_DECLARE_OUTPUT(call_callback);

@@ -84,3 +84,78 @@ int cli_ticket_classes_output(struct cli *cli, const struct cli_args *a,
 	cli_table_release(&t);
 	return CLI_EXIT_OK;
 }
+
+/* `ticket overdue` and `ticket due-soon`: one request, TicketDueList. */
+static int due_request(struct cli *cli, struct cli_args *a, struct callraft_request *r,
+		       bool due_soon)
+{
+	const char *cls = cli_opt(a, "class"), *site = cli_opt(a, "site");
+	const char *limit_arg = cli_opt(a, "limit");
+	uint32_t limit = CALLRAFT_LIST_LIMIT_DEFAULT;
+	int rv;
+
+	if ((limit_arg != NULL && (rv = cli_parse_limit(cli, limit_arg, &limit)) != CLI_EXIT_OK) ||
+	    (cls != NULL && (rv = cli_check_name(cli, "--class", cls, CALLRAFT_CATEGORY_BYTES_MAX))) ||
+	    (site != NULL && (rv = cli_check_name(cli, "--site", site, CALLRAFT_SITE_BYTES_MAX))))
+		return rv;
+	Callraft__TicketDueList *op = callraft_request_init(r, CALLRAFT__REQUEST__OP_TICKET_DUE_LIST);
+	op->due_soon = due_soon;
+	op->ticket_class = (char *)(cls != NULL ? cls : "");
+	op->site = (char *)(site != NULL ? site : "");
+	op->limit = limit;
+	return cli_cursor_option(cli, a, &op->cursor);
+}
+
+int cli_ticket_overdue_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
+{
+	return due_request(cli, a, r, false);
+}
+
+int cli_ticket_due_soon_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
+{
+	return due_request(cli, a, r, true);
+}
+
+static int due_output(struct cli *cli, const Callraft__Request *req, const Callraft__Reply *reply)
+{
+	const Callraft__TicketDueList *q = req->ticket_due_list;
+	const char *what = q->due_soon ? "due-soon" : "overdue";
+	char hex[2 * CLI_CURSOR_BYTES_MAX + 1] = "";
+
+	if (reply->next_cursor.len > 0)
+		cli_cursor_hex(&reply->next_cursor, hex, sizeof hex);
+	if (cli->json) {
+		json_object *top = json_object_new_object();
+		cli_json_list(top, &reply->base, "tickets");
+		if (hex[0] != '\0')
+			cli_json_str(top, "next_cursor", hex);
+		cli_print_json(top);
+		return CLI_EXIT_OK;
+	}
+	static const char *const headers[] = {"CODE", "CLASS", "SITE", "STATUS", "TARGET", "SUBJECT"};
+	struct cli_table t;
+	cli_table_init(&t, 6, headers);
+	for (size_t i = 0; i < reply->n_tickets; i++)
+		cli_table_add_fields(&t, &reply->tickets[i]->base, "code", "ticket_class", "site",
+				     "status", "target_ms", "subject", NULL);
+	cli_table_print(&t, stdout);
+	cli_table_release(&t);
+	printf("\n%zu %s ticket%s shown\n", reply->n_tickets, what, reply->n_tickets == 1 ? "" : "s");
+	if (hex[0] != '\0')
+		printf("next page: callraft ticket %s%s%s%s%s --cursor %s\n", what,
+		       q->ticket_class[0] ? " --class " : "", q->ticket_class,
+		       q->site[0] ? " --site " : "", q->site, hex);
+	return CLI_EXIT_OK;
+}
+
+int cli_ticket_overdue_output(struct cli *cli, const struct cli_args *a,
+			      const Callraft__Request *req, const Callraft__Reply *reply)
+{
+	return due_output(cli, req, reply);
+}
+
+int cli_ticket_due_soon_output(struct cli *cli, const struct cli_args *a,
+			       const Callraft__Request *req, const Callraft__Reply *reply)
+{
+	return due_output(cli, req, reply);
+}

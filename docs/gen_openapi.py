@@ -134,6 +134,7 @@ SUMMARY = {
     "ticket_list": "A customer's tickets (?customer_id=, ?limit=)", "ticket_open": "Open a ticket (its tracking code comes back)",
     "ticket_class_show": "Ticket classes and their targets (configured or default): all, or one with ?ticket_class=",
     "ticket_class_configure": "Set a ticket class's target and due-soon time (a new name adds a class; absent fields keep their value)",
+    "ticket_due_list": "Tickets OPEN or IN_PROGRESS past their target (overdue), or with ?due_soon=true due soon; ?ticket_class=, ?site=, ?limit=; in due order, paged by next_cursor",
     "ticket_show": "A ticket with its notes", "ticket_update": "Change a ticket's status and/or add a note",
     "customer_history": "A customer's contact history",
     "customer_show": "A customer's record (CRM fields, last agent)",

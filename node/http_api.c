@@ -73,6 +73,7 @@ static const struct api_route api_routes[] = {
 
 	{HTTP_GET, "/v1/ticket-classes", "ticket_class_show", "ticket_classes"},
 	{HTTP_POST, "/v1/ticket-classes/{ticket_class}", "ticket_class_configure", NULL},
+	{HTTP_GET, "/v1/tickets-due", "ticket_due_list", "tickets"},
 	{HTTP_GET, "/v1/tickets", "ticket_list", "tickets"},
 	{HTTP_POST, "/v1/tickets", "ticket_open", NULL},
 	{HTTP_GET, "/v1/tickets/{code}", "ticket_show", NULL},

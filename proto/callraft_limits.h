@@ -271,6 +271,8 @@ _Static_assert(CALLRAFT_STATS_RECENT_SHORT_MINUTES <= CALLRAFT_STATS_MINUTES,
 /* A configured target (TicketClassConfigure) is 1 s .. 90 days; configured classes at most 64. */
 #define CALLRAFT_TICKET_TARGET_MS_MAX (90ll * 24 * 3600 * 1000)
 #define CALLRAFT_TICKET_CLASSES_MAX 64
+/* A due-soon list page examines at most this many index rows (rows not yet due soon are skipped). */
+#define CALLRAFT_TICKET_DUE_SCAN_MAX 4096
 /* TICKET_OPENED's summary line (code, class, category, subject), cut to this many bytes. */
 #define CALLRAFT_SUMMARY_BYTES_MAX 160
 

@@ -54,6 +54,7 @@ bool callraft_op_is_read(Callraft__Request__OpCase op)
 	case CALLRAFT__REQUEST__OP_CUSTOMER_SHOW:
 	case CALLRAFT__REQUEST__OP_TOKEN_LIST:
 	case CALLRAFT__REQUEST__OP_TICKET_CLASS_SHOW:
+	case CALLRAFT__REQUEST__OP_TICKET_DUE_LIST:
 		return true;
 	default:
 		return false;

@@ -384,6 +384,113 @@ static void r_ticket_class_show(struct read *r, const Callraft__TicketClassShow 
 	r->reply->total = r->reply->n_ticket_classes;
 }
 
+/* Overdue or due-soon tickets of one scope (ticket_classes.c's due index), in due order. Overdue
+ * walks the scope from its start (or the cursor) to now: only overdue rows. Due soon walks from
+ * now on and stops past now + the largest due-soon time of the scope's classes; rows not yet
+ * due soon (their class's due-soon time is shorter) are skipped, at most
+ * CALLRAFT_TICKET_DUE_SCAN_MAX of them per page (then next_cursor resumes). total: the rows of
+ * this page. */
+static void r_ticket_due(struct read *r, const Callraft__TicketDueList *q)
+{
+	uint8_t key[TICKET_DUE_PREFIX_MAX + 8 + 24], prefix[TICKET_DUE_PREFIX_MAX];
+	char scope = q->ticket_class[0] ? (q->site[0] ? 'b' : 'c') : (q->site[0] ? 's' : 'a');
+	size_t plen = ticket_due_prefix(prefix, scope, q->ticket_class, q->site);
+	uint32_t limit = list_limit(q->limit), scanned = 0;
+	uint64_t now = 0;
+	int64_t horizon = 0;
+	char errmsg[256];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t bytes = 0;
+	int rc;
+
+	if (q->cursor.len > 0 && (q->cursor.len < plen + 8 || q->cursor.len > sizeof key ||
+				  memcmp(q->cursor.data, prefix, plen) != 0)) {
+		read_fail(r, CALLRAFT__CODE__INVALID_ARGUMENT,
+			  "ticket_due_list: cursor: not a cursor of this list");
+		return;
+	}
+	if (store_meta_get(r->s, r->txn, META_TIME, &now, errmsg, sizeof errmsg) != 0) {
+		read_fail(r, CALLRAFT__CODE__INTERNAL, "%s", errmsg);
+		return;
+	}
+	if (q->due_soon) { /* the largest due-soon time among the classes the scope holds */
+		Callraft__TicketClassConfig tc;
+		static const char *const builtins[] = {"urgent", "follow-up"};
+		for (size_t i = 0; i < 2; i++)
+			if (ticket_class_get(r->s, r->txn, builtins[i], &tc, errmsg, sizeof errmsg) == 0 &&
+			    tc.due_soon_ms > horizon)
+				horizon = tc.due_soon_ms;
+		if (mdb_cursor_open(r->txn, r->s->dbi[DB_TICKET_CLASSES], &cur) == 0) {
+			for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+			     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+				Callraft__TicketClassConfig *rec =
+				    callraft__ticket_class_config__unpack(NULL, v.mv_size, v.mv_data);
+				if (rec != NULL && rec->due_soon_ms > horizon)
+					horizon = rec->due_soon_ms;
+				if (rec != NULL)
+					callraft__ticket_class_config__free_unpacked(rec, NULL);
+			}
+			mdb_cursor_close(cur);
+		}
+		horizon = (int64_t)now + horizon;
+	}
+	if ((rc = mdb_cursor_open(r->txn, r->s->dbi[DB_TICKET_DUE], &cur)) != 0) {
+		read_fail(r, CALLRAFT__CODE__INTERNAL, "state: ticket due: %s", mdb_strerror(rc));
+		return;
+	}
+	r->reply->tickets = malloc(limit * sizeof *r->reply->tickets);
+	if (r->reply->tickets == NULL) {
+		r->failed_alloc = true;
+		mdb_cursor_close(cur);
+		return;
+	}
+	memcpy(key, prefix, plen);
+	if (q->cursor.len > 0) {
+		memcpy(key, q->cursor.data, q->cursor.len);
+		k = (MDB_val){q->cursor.len, key};
+	} else {
+		be64_put(key + plen, q->due_soon ? now + 1 : 0);
+		k = (MDB_val){plen + 8, key};
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const uint8_t *kd = k.mv_data;
+		if (k.mv_size < plen + 8 || memcmp(kd, prefix, plen) != 0)
+			break;
+		int64_t target = (int64_t)be64_get(kd + plen);
+		if (q->due_soon ? target > horizon : target > (int64_t)now)
+			break;
+		if (r->reply->n_tickets >= limit || scanned >= CALLRAFT_TICKET_DUE_SCAN_MAX) {
+			list_note_next(r, &(struct list_spec){.next_cursor = &r->reply->next_cursor}, &k);
+			break;
+		}
+		scanned++;
+		if (q->due_soon && (v.mv_size != 8 || (int64_t)be64_get(v.mv_data) > (int64_t)now))
+			continue; /* not due soon yet */
+		Callraft__Ticket *t = NULL;
+		char code[32];
+		size_t cl = k.mv_size - plen - 8 < sizeof code ? k.mv_size - plen - 8 : sizeof code - 1;
+		memcpy(code, kd + plen + 8, cl);
+		code[cl] = '\0';
+		if (store_get(r->s, r->txn, DB_TICKETS, code, cl, &callraft__ticket__descriptor,
+			      (ProtobufCMessage **)&t, "ticket", code, errmsg, sizeof errmsg) != 0) {
+			read_fail(r, CALLRAFT__CODE__INTERNAL, "state: ticket due '%s': no ticket", code);
+			break;
+		}
+		size_t row = callraft__ticket__get_packed_size(t) + 10;
+		if (r->reply->n_tickets > 0 && bytes + row > CALLRAFT_REPLY_LIST_BYTES_MAX) {
+			callraft__ticket__free_unpacked(t, NULL);
+			list_note_next(r, &(struct list_spec){.next_cursor = &r->reply->next_cursor}, &k);
+			break;
+		}
+		bytes += row;
+		r->reply->tickets[r->reply->n_tickets++] = t;
+	}
+	mdb_cursor_close(cur);
+	r->reply->total = r->reply->n_tickets;
+}
+
 static void r_queue_show(struct read *r, const Callraft__QueueShow *q)
 {
 	char key[CALLRAFT_QUEUE_BYTES_MAX + 1];
@@ -493,6 +600,12 @@ static bool read_valid(struct read *r, const Callraft__Request *q)
 				   m, n) &&
 		     stats_get_valid(q->stats_get, m, n);
 		break;
+	case CALLRAFT__REQUEST__OP_TICKET_DUE_LIST:
+		ok = validate_name("ticket_due_list", "ticket_class", q->ticket_due_list->ticket_class,
+				   CALLRAFT_CATEGORY_BYTES_MAX, false, m, n) &&
+		     validate_name("ticket_due_list", "site", q->ticket_due_list->site,
+				   CALLRAFT_SITE_BYTES_MAX, false, m, n);
+		break;
 	case CALLRAFT__REQUEST__OP_TICKET_CLASS_SHOW:
 		ok = validate_name("ticket_class_show", "ticket_class", q->ticket_class_show->ticket_class,
 				   CALLRAFT_CATEGORY_BYTES_MAX, false, m, n);
@@ -525,7 +638,7 @@ static bool is_read(Callraft__Request__OpCase op)
 	       op == CALLRAFT__REQUEST__OP_MEMBERS_LIST || op == CALLRAFT__REQUEST__OP_STATS_GET ||
 	       op == CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY || op == CALLRAFT__REQUEST__OP_SITE_LIST ||
 	       op == CALLRAFT__REQUEST__OP_CUSTOMER_SHOW || op == CALLRAFT__REQUEST__OP_TOKEN_LIST ||
-	       op == CALLRAFT__REQUEST__OP_TICKET_CLASS_SHOW;
+	       op == CALLRAFT__REQUEST__OP_TICKET_CLASS_SHOW || op == CALLRAFT__REQUEST__OP_TICKET_DUE_LIST;
 }
 
 static void r_events(struct read *r, const Callraft__EventsRead *q)
@@ -610,6 +723,7 @@ static void read_dispatch(struct read *r, const Callraft__Request *q)
 		break;
 	case CALLRAFT__REQUEST__OP_TOKEN_LIST: r_token_list(r); break;
 	case CALLRAFT__REQUEST__OP_TICKET_CLASS_SHOW: r_ticket_class_show(r, q->ticket_class_show); break;
+	case CALLRAFT__REQUEST__OP_TICKET_DUE_LIST: r_ticket_due(r, q->ticket_due_list); break;
 	default: break;
 	}
 }

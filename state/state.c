@@ -24,6 +24,7 @@ const char *const state_db_names[DB_COUNT] = {
 	[DB_IDEM] = "idem",         [DB_IDEM_TIME] = "idem_time", [DB_STATS_IV] = "stats_interval",
 	[DB_TOKENS] = "tokens",
 	[DB_TICKET_CLASSES] = "ticket_classes",
+	[DB_TICKET_DUE] = "ticket_due",
 };
 
 static int open_dbs(struct state *s, char *errmsg, size_t errmsg_len)

@@ -90,6 +90,8 @@ enum state_db {
 	DB_STATS_IV,   /* 'p' queue '\0' site | 't' ticket class '\0' site -> StatsSeries */
 	DB_TOKENS,     /* SHA-256 of a bearer token -> Token (tokens.c) */
 	DB_TICKET_CLASSES, /* ticket class -> TicketClassConfig (ticket_classes.c) */
+	DB_TICKET_DUE, /* scope [class '\0'] [site '\0'] be64(target_ms) code -> be64(due soon from)
+			* for OPEN and IN_PROGRESS tickets, scopes 'a' 'c' 's' 'b' (ticket_classes.c) */
 	DB_COUNT
 };
 
@@ -457,6 +459,12 @@ void ticket_class_defaults(Callraft__TicketClassConfig *out, const char *cls);
 int ticket_class_get(struct state *s, MDB_txn *txn, const char *cls,
 		     Callraft__TicketClassConfig *out, char *errmsg, size_t errmsg_len);
 int op_ticket_class_configure(struct apply_ctx *c, const Callraft__TicketClassConfigure *op);
+/* Keeps the due index of ticket t: listed while OPEN or IN_PROGRESS (was_listed: before this
+ * change). */
+int ticket_due_update(struct apply_ctx *c, const Callraft__Ticket *t, bool was_listed);
+/* The due index key prefix of scope ('a' all, 'c' class, 's' site, 'b' both) into out. */
+#define TICKET_DUE_PREFIX_MAX (2 * CALLRAFT_CATEGORY_BYTES_MAX + 2 * CALLRAFT_SITE_BYTES_MAX + 4)
+size_t ticket_due_prefix(uint8_t *out, char scope, const char *cls, const char *site);
 
 /* ---- customers.c ------------------------------------------------------------------------ */
 /* The customer's row: 0 with *out (free it, or ctx_own it), 1 when there is none (or no id),

@@ -99,3 +99,57 @@ int op_ticket_class_configure(struct apply_ctx *c, const Callraft__TicketClassCo
 	snprintf(c->msg, sizeof c->msg, "ticket class '%s' configured", tc.ticket_class);
 	return 0;
 }
+
+/* ---- the due index ----------------------------------------------------------------------- */
+/* Every OPEN or IN_PROGRESS ticket has four keys in DB_TICKET_DUE, one per scope a list can ask
+ * for: 'a' (all), 'c' class '\0', 's' site '\0', 'b' class '\0' site '\0'; then be64(target_ms)
+ * and the code, so that a list walks one scope in due order from where it needs (overdue: from
+ * the start to now; due soon: from now on). The value is be64(target_ms - due_soon_ms). */
+
+size_t ticket_due_prefix(uint8_t *out, char scope, const char *cls, const char *site)
+{
+	size_t n = 0, l;
+
+	out[n++] = (uint8_t)scope;
+	if (scope == 'c' || scope == 'b') {
+		l = strlen(cls) + 1;
+		memcpy(out + n, cls, l);
+		n += l;
+	}
+	if (scope == 's' || scope == 'b') {
+		l = strlen(site) + 1;
+		memcpy(out + n, site, l);
+		n += l;
+	}
+	return n;
+}
+
+static bool due_listed(Callraft__TicketStatus st)
+{
+	return st == CALLRAFT__TICKET_STATUS__OPEN || st == CALLRAFT__TICKET_STATUS__IN_PROGRESS;
+}
+
+int ticket_due_update(struct apply_ctx *c, const Callraft__Ticket *t, bool was_listed)
+{
+	static const char scopes[] = {'a', 'c', 's', 'b'};
+	bool listed = due_listed(t->status);
+	uint8_t key[TICKET_DUE_PREFIX_MAX + 8 + 24], val[8];
+
+	if (listed == was_listed)
+		return 0;
+	be64_put(val, (uint64_t)(t->target_ms - t->due_soon_ms));
+	for (size_t i = 0; i < sizeof scopes; i++) {
+		size_t n = ticket_due_prefix(key, scopes[i], t->ticket_class, t->site);
+		size_t l = strlen(t->code);
+		be64_put(key + n, (uint64_t)t->target_ms);
+		memcpy(key + n + 8, t->code, l);
+		n += 8 + l;
+		int rc = listed ? store_put_raw(c->s, c->txn, DB_TICKET_DUE, key, n, val, sizeof val,
+						"ticket due", t->code, c->errmsg, c->errmsg_len)
+				: store_del(c->s, c->txn, DB_TICKET_DUE, key, n, "ticket due", t->code,
+					    c->errmsg, c->errmsg_len);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}

@@ -28,7 +28,9 @@
  * Invariants:
  *   1. tickets[code].notes is never empty, and its last note's status is the ticket's status.
  *   2. cust_tix holds customer_id '\0' be64(n) -> code for every ticket, and nothing else.
- *   3. created_ms <= updated_ms <= meta.time. */
+ *   3. created_ms <= updated_ms <= meta.time.
+ *   4. ticket_due holds the four due keys (ticket_classes.c) of exactly the OPEN and IN_PROGRESS
+ *      tickets opened since the table exists. */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,13 +130,14 @@ int op_ticket_open(struct apply_ctx *c, const Callraft__TicketOpen *op)
 	t->ticket_class = tc.ticket_class;
 	t->site = c->has_call ? c->call.arrival_site : "";
 	t->target_ms = c->now_ms + tc.target_ms;
+	t->due_soon_ms = tc.due_soon_ms;
 	c->has_ticket = true;
 	c->note = (Callraft__TicketNote)CALLRAFT__TICKET_NOTE__INIT;
 	c->note.at_ms = c->now_ms;
 	c->note.status = CALLRAFT__TICKET_STATUS__OPEN;
 	c->note.text = op->note[0] != '\0' ? op->note : "opened";
 	c->note.author = op->author;
-	if (append_note(c, NULL) != 0 || put_ticket(c, t) != 0 ||
+	if (append_note(c, NULL) != 0 || put_ticket(c, t) != 0 || ticket_due_update(c, t, false) != 0 ||
 	    stats_iv_ticket(c, t, STATS_TICKET_OPENED) != 0 ||
 	    history_add(c, op->customer_id, "ticket", t->code) != 0)
 		return -1;
@@ -184,6 +187,9 @@ int op_ticket_update(struct apply_ctx *c, const Callraft__TicketUpdate *op)
 		return -1;
 	if (t->status == CALLRAFT__TICKET_STATUS__CLOSED &&
 	    stats_iv_ticket(c, t, STATS_TICKET_CLOSED) != 0)
+		return -1;
+	if (ticket_due_update(c, t, old->status == CALLRAFT__TICKET_STATUS__OPEN ||
+					old->status == CALLRAFT__TICKET_STATUS__IN_PROGRESS) != 0)
 		return -1;
 	return put_ticket(c, t);
 }

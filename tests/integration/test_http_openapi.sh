@@ -163,6 +163,12 @@ assert int(d["ticket"]["target_ms"]) == int(d["ticket"]["created_ms"]) + 2 * 360
 code_vip = d["ticket"]["code"]
 d = req("GET", "/v1/tickets", query="?customer_id=cust-1&limit=5")
 assert [t["code"] for t in d["tickets"]] == [code, code_vip], d
+# neither is past its target (30 min, 2 h) nor due soon (10 min, 20 min before) yet
+d = req("GET", "/v1/tickets-due", query="?ticket_class=urgent")
+assert d["tickets"] == [], d
+d = req("GET", "/v1/tickets-due", query="?due_soon=true&limit=5")
+assert d["tickets"] == [], d
+req("GET", "/v1/tickets-due", query="?site=no%20such", want=400)
 req("POST", "/v1/calls/{call_id}/end", {"call_id": "it-1"}, {"agent_id": "ag-1"})
 
 # a callback: requested while waiting, dialled by the agent, answered and ended

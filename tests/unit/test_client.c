@@ -423,6 +423,7 @@ static void request_is_write_for_every_op(void **state)
 	    {CALLRAFT__REQUEST__OP_TOKEN_LIST, false},
 	    {CALLRAFT__REQUEST__OP_TICKET_CLASS_CONFIGURE, true},
 	    {CALLRAFT__REQUEST__OP_TICKET_CLASS_SHOW, false},
+	    {CALLRAFT__REQUEST__OP_TICKET_DUE_LIST, false},
 	    {CALLRAFT__REQUEST__OP_STATS_GET, false},
 	    {CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY, false},
 	    {CALLRAFT__REQUEST__OP_SITE_LIST, false},

@@ -281,6 +281,140 @@ static void test_ticket_opened_event_once_with_code(void **state)
 	free(code);
 }
 
+/* The codes of a due list page, space-separated; *next set to whether a next_cursor came. */
+static void due_list(struct fx *f, bool due_soon, const char *cls, const char *site, uint32_t limit,
+		     ProtobufCBinaryData *cursor, char *out, size_t len)
+{
+	Callraft__Request q = CALLRAFT__REQUEST__INIT;
+	Callraft__TicketDueList op = CALLRAFT__TICKET_DUE_LIST__INIT;
+
+	op.due_soon = due_soon;
+	op.ticket_class = (char *)cls;
+	op.site = (char *)site;
+	op.limit = limit;
+	if (cursor != NULL)
+		op.cursor = *cursor;
+	q.op_case = CALLRAFT__REQUEST__OP_TICKET_DUE_LIST;
+	q.ticket_due_list = &op;
+	Callraft__Reply *r = read_req(f, &q);
+	if (r->code != CALLRAFT__CODE__OK)
+		fail_msg("due list: %d %s", r->code, r->message);
+	out[0] = '\0';
+	for (size_t i = 0; i < r->n_tickets; i++)
+		snprintf(out + strlen(out), len - strlen(out), "%s%s", i ? " " : "", r->tickets[i]->subject);
+	if (cursor != NULL) {
+		free(cursor->data);
+		cursor->data = NULL;
+		cursor->len = r->next_cursor.len;
+		if (r->next_cursor.len > 0) {
+			cursor->data = malloc(r->next_cursor.len);
+			memcpy(cursor->data, r->next_cursor.data, r->next_cursor.len);
+		}
+	}
+	callraft__reply__free_unpacked(r, NULL);
+}
+
+static char *open_named(struct fx *f, const char *call, const char *cls, const char *subject)
+{
+	Callraft__Reply *r = topen(f, call, cls, subject);
+	if (r->code != CALLRAFT__CODE__OK)
+		fail_msg("open %s: %s", subject, r->message);
+	char *code = strdup(r->ticket->code);
+	callraft__reply__free_unpacked(r, NULL);
+	return code;
+}
+
+static void set_status(struct fx *f, const char *code, Callraft__TicketStatus st)
+{
+	Callraft__Command cmd = CALLRAFT__COMMAND__INIT;
+	Callraft__TicketUpdate u = CALLRAFT__TICKET_UPDATE__INIT;
+	u.code = (char *)code;
+	u.status = st;
+	u.note = "n";
+	cmd.op_case = CALLRAFT__COMMAND__OP_TICKET_UPDATE;
+	cmd.ticket_update = &u;
+	OK(f, &cmd);
+}
+
+/* Overdue and due-soon lists per class and site, in due order, paged, kept by status changes. */
+static void test_overdue_and_due_soon_lists(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	char got[512];
+
+	register_client(f);
+	OK(f, c_enqueue(&b, "ct", "tehran", 0, "+98211", "cust-1"));
+	OK(f, c_enqueue(&b, "cs", "shiraz", 0, "+98711", "cust-1"));
+	class_configure_expect(f, "vip", 60 * MIN_MS, 40 * MIN_MS, CALLRAFT__CODE__OK, NULL);
+	/* T0: u1 urgent tehran (due T0+30m, soon from +20m), v1 vip shiraz (due +60m, soon +20m) */
+	char *u1 = open_named(f, "ct", "urgent", "u1");
+	char *v1 = open_named(f, "cs", "vip", "v1");
+	f->time_ms += 5 * MIN_MS; /* +5m: u2 urgent shiraz (due +35m, soon +25m), f1 follow-up */
+	char *u2 = open_named(f, "cs", "urgent", "u2");
+	char *f1 = open_named(f, "", "follow-up", "f1");
+	due_list(f, false, "", "", 0, NULL, got, sizeof got);
+	assert_string_equal(got, "");
+	due_list(f, true, "", "", 0, NULL, got, sizeof got);
+	assert_string_equal(got, "");
+
+	f->time_ms = T0 + 22 * MIN_MS; /* u1 and v1 due soon; u2 not yet */
+	OK(f, c_tick(&b));
+	due_list(f, true, "", "", 0, NULL, got, sizeof got);
+	assert_string_equal(got, "u1 v1");
+	due_list(f, true, "vip", "", 0, NULL, got, sizeof got);
+	assert_string_equal(got, "v1");
+	due_list(f, true, "", "tehran", 0, NULL, got, sizeof got);
+	assert_string_equal(got, "u1");
+	due_list(f, true, "urgent", "shiraz", 0, NULL, got, sizeof got);
+	assert_string_equal(got, "");
+
+	f->time_ms = T0 + 36 * MIN_MS; /* u1 (30m), u2 (35m) overdue; v1 due soon */
+	OK(f, c_tick(&b));
+	due_list(f, false, "", "", 0, NULL, got, sizeof got);
+	assert_string_equal(got, "u1 u2");
+	due_list(f, false, "urgent", "shiraz", 0, NULL, got, sizeof got);
+	assert_string_equal(got, "u2");
+	due_list(f, true, "", "", 0, NULL, got, sizeof got);
+	assert_string_equal(got, "v1");
+	/* paging: one a page, the cursor goes on in due order */
+	ProtobufCBinaryData cur = {0, NULL};
+	due_list(f, false, "", "", 1, &cur, got, sizeof got);
+	assert_string_equal(got, "u1");
+	assert_true(cur.len > 0);
+	due_list(f, false, "", "", 1, &cur, got, sizeof got);
+	assert_string_equal(got, "u2");
+	assert_int_equal(cur.len, 0);
+
+	/* resolved leaves the lists, reopened comes back, closed leaves for good */
+	set_status(f, u1, CALLRAFT__TICKET_STATUS__RESOLVED);
+	due_list(f, false, "", "", 0, NULL, got, sizeof got);
+	assert_string_equal(got, "u2");
+	set_status(f, u1, CALLRAFT__TICKET_STATUS__IN_PROGRESS);
+	set_status(f, u2, CALLRAFT__TICKET_STATUS__IN_PROGRESS); /* stays */
+	due_list(f, false, "", "", 0, NULL, got, sizeof got);
+	assert_string_equal(got, "u1 u2");
+	set_status(f, u1, CALLRAFT__TICKET_STATUS__CLOSED);
+	due_list(f, false, "urgent", "", 0, NULL, got, sizeof got);
+	assert_string_equal(got, "u2");
+	due_list(f, false, "", "tehran", 0, NULL, got, sizeof got);
+	assert_string_equal(got, "");
+
+	/* a cursor of another list is refused */
+	Callraft__Request q = CALLRAFT__REQUEST__INIT;
+	Callraft__TicketDueList op = CALLRAFT__TICKET_DUE_LIST__INIT;
+	uint8_t bogus[12] = {'c', 'x', 0};
+	op.ticket_class = "urgent";
+	op.site = "";
+	op.cursor = (ProtobufCBinaryData){sizeof bogus, bogus};
+	q.op_case = CALLRAFT__REQUEST__OP_TICKET_DUE_LIST;
+	q.ticket_due_list = &op;
+	Callraft__Reply *r = read_req(f, &q);
+	assert_int_equal(r->code, CALLRAFT__CODE__INVALID_ARGUMENT);
+	callraft__reply__free_unpacked(r, NULL);
+	free(u1), free(u2), free(v1), free(f1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -288,6 +422,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_new_class_and_refusals_change_nothing, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_ticket_opened_event_once_with_code, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_overdue_and_due_soon_lists, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
