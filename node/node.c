@@ -1,10 +1,10 @@
 /* node.c: the node's wiring. It opens the pieces in order (data dir, state, replication,
  * membership, client listener), installs the loop hooks (end-of-turn flush, housekeeping, tick,
  * signals), dispatches each request by kind to the file that serves it, and shuts down in reverse.
- * See node.h for the request path and node_internal.h for the files and the invariants. */
+ * See node.h for the request path and node_internal.h for the files and the invariants (checked by
+ * node_check.c). */
 #include "node.h"
 
-#include <assert.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,29 +22,6 @@ int64_t node_now_ms(void)
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
 	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-void node_check(const struct node *n)
-{
-	unsigned conns = 0, reserved = 0;
-	for (const struct conn *c = n->conns; c != NULL; c = c->next) {
-		assert(!c->closing && c->refs >= 0); /* N1 */
-		assert(c->next == NULL || c->next->prev == c);
-		conns++;
-		reserved += c->reserved;
-	}
-	assert(conns == n->n_conns && reserved == n->n_reserved);
-	for (const struct batch *b = n->inflight_head; b != NULL; b = b->next) {
-		assert(b->next == NULL || b->index < b->next->index); /* N2 */
-		assert(b->next != NULL || b == n->inflight_tail);
-	}
-	assert(n->open == NULL || n->open->n <= CALLRAFT_BATCH_COMMANDS_MAX); /* N3 */
-	struct read_wait *const *tail = &n->reads; /* N4 */
-	while (*tail != NULL)
-		tail = &(*tail)->next;
-	assert(n->reads == NULL || tail == n->reads_tail);
-	site_contacts_verify(&n->contacts, uv_now(&n->loop));
-	fwd_check(n);
 }
 
 /* ------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@
  *   status.c   status, members list and the leader hint
  *   events_hub.c  long polls and subscribers of the event stream
  *   datadir.c  the data directory: lock, boot-id markers, discard of a stale state
+ *   node_check.c  node_check: the invariants below (N1-N4), on the housekeeping timer
  *
  * Invariants of struct node (node_check verifies them):
  *   N1. n_conns is the length of the conns list; every listed conn is open (not closing).
