@@ -46,12 +46,15 @@ for r in $(seq 1 "$rounds"); do
     rm -rf "$CALLRAFT_LAB"
     unset CALLRAFT_TLS_CA CALLRAFT_TLS_CERT CALLRAFT_TLS_KEY # not the other revision's certificates
     bash "$src/deploy/cluster.sh" up 1+1+1 >/dev/null
-    # Revisions from before TLS make no certificates and run plain TCP.
+    # Revisions from before TLS make no certificates and run plain TCP (the header says which:
+    # against a TLS revision that is TLS's cost too; CALLRAFT_INSECURE=1 puts both on plain TCP).
+    transport="plain TCP"
     if [ "${CALLRAFT_INSECURE:-0}" != 1 ] && [ -f "$CALLRAFT_LAB/certs/admin.crt" ]; then
       export CALLRAFT_TLS_CA=$CALLRAFT_LAB/certs/ca.crt CALLRAFT_TLS_CERT=$CALLRAFT_LAB/certs/admin.crt \
         CALLRAFT_TLS_KEY=$CALLRAFT_LAB/certs/admin.key
+      transport=TLS
     fi
-    echo "== round $r: $([ $i = 0 ] && echo "$1" || echo "$2") ($(basename "$src"))"
+    echo "== round $r: $([ $i = 0 ] && echo "$1" || echo "$2") ($(basename "$src"), $transport)"
     timeout $((60 + 10 * ${DURATION:-5})) "$src/build/callraft" \
       --cluster "$(bash "$src/deploy/cluster.sh" addresses)" bench --workload enqueue \
       --clients "${CLIENTS:-1,16}" --duration "${DURATION:-5}" || echo "(bench failed)"
