@@ -17,6 +17,8 @@ if(CALLRAFT_DEB)
   file(WRITE ${CMAKE_BINARY_DIR}/package/callraftd.service "${_unit}")
   install(FILES ${CMAKE_BINARY_DIR}/package/callraftd.service DESTINATION lib/systemd/system)
   install(FILES ${CMAKE_SOURCE_DIR}/deploy/package/node.ini DESTINATION /etc/callraft)
+  # postinst makes this machine's CA and certificates with it (TLS is on by default).
+  install(PROGRAMS ${CMAKE_SOURCE_DIR}/deploy/certs.sh DESTINATION share/callraft)
   install(FILES ${CMAKE_SOURCE_DIR}/README.md ${CMAKE_SOURCE_DIR}/docs/operations.md
                 ${CMAKE_SOURCE_DIR}/docs/lab.md ${CMAKE_SOURCE_DIR}/docs/client.md
           DESTINATION share/doc/callraft)
@@ -30,9 +32,10 @@ set(CPACK_GENERATOR TGZ)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 # Shared libraries from dpkg-shlibdeps (libuv1, liblmdb0, libprotobuf-c1, libwebsockets17, ...);
-# the libuv event-lib plugin libwebsockets loads at run time, and adduser for postinst, by hand.
+# the libuv event-lib plugin libwebsockets loads at run time, adduser and openssl (certs.sh) for
+# postinst, by hand.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, libwebsockets-evlib-uv")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, libwebsockets-evlib-uv, openssl")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
   ${CMAKE_SOURCE_DIR}/deploy/package/postinst ${CMAKE_SOURCE_DIR}/deploy/package/prerm
   ${CMAKE_SOURCE_DIR}/deploy/package/postrm ${CMAKE_SOURCE_DIR}/deploy/package/conffiles)

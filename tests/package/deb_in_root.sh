@@ -33,6 +33,11 @@ systemd-analyze verify "$unit" || fail "systemd-analyze verify"
 # local change to the conffile, which the upgrade must keep).
 sed -i "s/127.0.0.1:7001/127.0.0.1:$((base + 1))/; s/127.0.0.1:8001/127.0.0.1:$((base + 101))/; s/127.0.0.1:8080/127.0.0.1:$((base + 201))/" /etc/callraft/node.ini
 client=127.0.0.1:$((base + 101))
+# TLS is on by default: postinst made this machine's CA and certificates; the CLI is the admin.
+for f in ca.crt node1.crt node1.key admin.crt admin.key; do [ -s /etc/callraft/tls/$f ] || fail "postinst made no /etc/callraft/tls/$f"; done
+[ "$(stat -c '%U:%G %a' /etc/callraft/tls/node1.key)" = "root:callraft 640" ] || fail "node1.key: $(stat -c '%U:%G %a' /etc/callraft/tls/node1.key)"
+[ "$(stat -c '%a' /etc/callraft/tls/ca.key)" = 600 ] || fail "ca.key is not root's alone"
+export CALLRAFT_TLS_CA=/etc/callraft/tls/ca.crt CALLRAFT_TLS_CERT=/etc/callraft/tls/admin.crt CALLRAFT_TLS_KEY=/etc/callraft/tls/admin.key
 
 # ExecStart, as the unit's User= would run it (no systemd runs in this root).
 exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
