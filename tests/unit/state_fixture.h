@@ -1,9 +1,11 @@
-/* state_fixture.h: the state-model test fixture shared by test_state_routing.c and
- * test_state_events.c: a scratch LMDB state, commands built as the leader builds them (one entry
- * per command, leader-stamped time and term, state_check after every command), reads, and the
- * scenario helpers (register a client, tick, take/serve the next call). Define STATE_FIXTURE_NAME
- * (the scratch directory's prefix) before including it. Every function is static: a test file
- * uses the ones it needs. */
+/* state_fixture.h: the state-model test fixture shared by the test_state_*.c files that drive the
+ * FSM one command at a time (routing, events, stats, tickets, tokens, site scope, sessions): a
+ * scratch LMDB state, commands built as the leader builds them (one entry per command,
+ * leader-stamped time and term, state_check after every command), reads, and the scenario helpers
+ * (register a client, tick, take/serve the next call). Define STATE_FIXTURE_NAME (the scratch
+ * directory's prefix) before including it. Every function is static: a test file uses the ones it
+ * needs. Setups: `setup` (an empty state), `setup_client` (and the PBX's session registered), or
+ * fx_open from a file's own setup for other state options. */
 #ifndef CALLRAFT_TESTS_STATE_FIXTURE_H
 #define CALLRAFT_TESTS_STATE_FIXTURE_H
 
@@ -25,6 +27,7 @@ struct fx {
 	uint64_t term;
 	uint64_t client_id;
 	uint64_t seq;
+	const char *actor; /* if set, Command.actor of every command run (as a node stamps it) */
 };
 
 static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -33,22 +36,40 @@ static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *
 	return remove(path);
 }
 
-static int setup(void **state)
+/* Opens (creating it if need be) the state in f->base/NAME with options o (NULL: the fixture's,
+ * 64 MiB without sync). The caller closes it, unless it is f->s. */
+static struct state *fx_state_at(const struct fx *f, const char *name,
+				 const struct state_options *o)
+{
+	struct state_options defaults = {.map_bytes = 64u << 20, .no_sync = true};
+	struct state *s;
+	char err[256], dir[96];
+
+	snprintf(dir, sizeof dir, "%s/%s", f->base, name);
+	mkdir(dir, 0750);
+	if (state_open(dir, o != NULL ? o : &defaults, &s, err, sizeof err) != 0)
+		fail_msg("state_open %s: %s", dir, err);
+	return s;
+}
+
+/* Opens a scratch state with options o (NULL: the fixture's) into *state (a struct fx the
+ * teardown frees). */
+static int fx_open(void **state, const struct state_options *o)
 {
 	struct fx *f = calloc(1, sizeof *f);
-	struct state_options o = {.map_bytes = 64u << 20, .no_sync = true};
-	char err[256], dir[96];
 
 	snprintf(f->base, sizeof f->base, "/tmp/" STATE_FIXTURE_NAME ".XXXXXX");
 	assert_non_null(mkdtemp(f->base));
-	snprintf(dir, sizeof dir, "%s/a", f->base);
-	mkdir(dir, 0750);
-	if (state_open(dir, &o, &f->s, err, sizeof err) != 0)
-		fail_msg("state_open: %s", err);
+	f->s = fx_state_at(f, "a", o);
 	f->time_ms = T0;
 	f->term = 2;
 	*state = f;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return fx_open(state, NULL);
 }
 
 static int teardown(void **state)
@@ -64,6 +85,10 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* A test case on a fresh state with the PBX's session registered, or on an empty one. */
+#define FX_TEST(fn)	  cmocka_unit_test_setup_teardown(fn, setup_client, teardown)
+#define FX_TEST_EMPTY(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
 /* ---- applying commands ------------------------------------------------------------------ */
 
 static Callraft__Reply *run(struct fx *f, Callraft__Command *cmd)
@@ -73,12 +98,16 @@ static Callraft__Reply *run(struct fx *f, Callraft__Command *cmd)
 	char err[256];
 	size_t len;
 
+	/* The fixture's session, unless the command names its own or is sessionless on purpose. */
 	if (cmd->op_case != CALLRAFT__COMMAND__OP_REGISTER_CLIENT &&
-	    cmd->op_case != CALLRAFT__COMMAND__OP_TICK && cmd->client_id == 0) {
+	    cmd->op_case != CALLRAFT__COMMAND__OP_TICK && cmd->client_id == 0 &&
+	    (cmd->idempotency_key == NULL || cmd->idempotency_key[0] == '\0')) {
 		cmd->client_id = f->client_id;
 		cmd->seq = ++f->seq;
 	}
-	e.format = 1;
+	if (f->actor != NULL)
+		cmd->actor = (char *)f->actor;
+	e.format = CALLRAFT_ENTRY_FORMAT;
 	e.time_ms = f->time_ms;
 	e.term = f->term;
 	e.n_commands = 1;
@@ -189,6 +218,16 @@ static Callraft__Command *c_heartbeat(struct cb *b, const char *agent)
 {
 	SET_OP(b, AGENT_HEARTBEAT, agent_heartbeat, hb, CALLRAFT__AGENT_HEARTBEAT__INIT);
 	b->op.hb.agent_id = (char *)agent;
+	return &b->cmd;
+}
+
+/* `agent ready` (push true: the FSM offers it calls itself, assign.c) or plain AVAILABLE. */
+static Callraft__Command *c_ready(struct cb *b, const char *agent, bool push)
+{
+	SET_OP(b, AGENT_SET_STATE, agent_set_state, ss, CALLRAFT__AGENT_SET_STATE__INIT);
+	b->op.ss.agent_id = (char *)agent;
+	b->op.ss.state = CALLRAFT__AGENT_STATE__AVAILABLE;
+	b->op.ss.push = push;
 	return &b->cmd;
 }
 
@@ -305,34 +344,58 @@ static Callraft__Call *call_get(struct fx *f, const char *id, Callraft__Reply **
 	return (*keep)->call;
 }
 
+/* The value of `expr` over call `id`'s `call show` reply, named `r` in expr (the reply is freed
+ * before the value is returned: copy strings out in expr). */
+#define CALL_READ(f, id, r, expr)                                                                  \
+	({                                                                                         \
+		Callraft__Reply *r;                                                                \
+		call_get((f), (id), &r);                                                           \
+		__typeof__(expr) v_ = (expr);                                                      \
+		callraft__reply__free_unpacked(r, NULL);                                           \
+		v_;                                                                                \
+	})
+
 static Callraft__CallState call_state(struct fx *f, const char *id)
 {
-	Callraft__Reply *r;
-	Callraft__CallState st = call_get(f, id, &r)->state;
-	callraft__reply__free_unpacked(r, NULL);
-	return st;
+	return CALL_READ(f, id, r, r->call->state);
 }
 
 static bool call_is_callback(struct fx *f, const char *id)
 {
-	Callraft__Reply *r;
-	bool cb = call_get(f, id, &r)->callback;
-	callraft__reply__free_unpacked(r, NULL);
-	return cb;
+	return CALL_READ(f, id, r, r->call->callback);
 }
 
-static Callraft__AgentState agent_state(struct fx *f, const char *id)
+/* The caller's place in line (1 is next; 0 when not waiting). */
+static uint64_t position_of(struct fx *f, const char *id)
+{
+	return CALL_READ(f, id, r, r->queue_position);
+}
+
+static Callraft__Agent *agent_get(struct fx *f, const char *id, Callraft__Reply **keep)
 {
 	Callraft__Request q = CALLRAFT__REQUEST__INIT;
 	Callraft__AgentShow op = CALLRAFT__AGENT_SHOW__INIT;
 	op.agent_id = (char *)id;
 	q.op_case = CALLRAFT__REQUEST__OP_AGENT_SHOW;
 	q.agent_show = &op;
-	Callraft__Reply *r = read_req(f, &q);
-	assert_non_null(r->agent);
-	Callraft__AgentState st = r->agent->state;
-	callraft__reply__free_unpacked(r, NULL);
-	return st;
+	*keep = read_req(f, &q);
+	assert_non_null((*keep)->agent);
+	return (*keep)->agent;
+}
+
+/* As CALL_READ, over agent `id`'s `agent show` reply. */
+#define AGENT_READ(f, id, r, expr)                                                                 \
+	({                                                                                         \
+		Callraft__Reply *r;                                                                \
+		agent_get((f), (id), &r);                                                          \
+		__typeof__(expr) v_ = (expr);                                                      \
+		callraft__reply__free_unpacked(r, NULL);                                           \
+		v_;                                                                                \
+	})
+
+static Callraft__AgentState agent_state(struct fx *f, const char *id)
+{
+	return AGENT_READ(f, id, r, r->agent->state);
 }
 
 static Callraft__Reply *queue_show(struct fx *f)
@@ -374,6 +437,14 @@ static void register_client(struct fx *f)
 	f->client_id = r->client_id;
 	f->seq = 0;
 	callraft__reply__free_unpacked(r, NULL);
+}
+
+/* The setup of a test that starts with the PBX's session registered. */
+static int setup_client(void **state)
+{
+	setup(state);
+	register_client(*state);
+	return 0;
 }
 
 static void tick(struct fx *f)

@@ -25,16 +25,6 @@
 
 /* ---- issue #14 helpers ------------------------------------------------------------------ */
 
-/* `agent ready` (push) or back to plain AVAILABLE (push false). */
-static Callraft__Command *c_ready(struct cb *b, const char *agent, bool push)
-{
-	SET_OP(b, AGENT_SET_STATE, agent_set_state, ss, CALLRAFT__AGENT_SET_STATE__INIT);
-	b->op.ss.agent_id = (char *)agent;
-	b->op.ss.state = CALLRAFT__AGENT_STATE__AVAILABLE;
-	b->op.ss.push = push;
-	return &b->cmd;
-}
-
 static Callraft__Command *c_break(struct cb *b, const char *agent)
 {
 	SET_OP(b, AGENT_SET_STATE, agent_set_state, ss, CALLRAFT__AGENT_SET_STATE__INIT);
@@ -110,23 +100,9 @@ static void kinds(struct fx *f, uint64_t from_index, const struct filter *flt, c
 		assert_string_equal(got_, (want));                                                 \
 	} while (0)
 
-static Callraft__Call *call_of(struct fx *f, const char *id, Callraft__Reply **keep)
-{
-	return call_get(f, id, keep);
-}
-
 static bool agent_push(struct fx *f, const char *id)
 {
-	Callraft__Request q = CALLRAFT__REQUEST__INIT;
-	Callraft__AgentShow op = CALLRAFT__AGENT_SHOW__INIT;
-	op.agent_id = (char *)id;
-	q.op_case = CALLRAFT__REQUEST__OP_AGENT_SHOW;
-	q.agent_show = &op;
-	Callraft__Reply *r = read_req(f, &q);
-	assert_non_null(r->agent);
-	bool push = r->agent->push;
-	callraft__reply__free_unpacked(r, NULL);
-	return push;
+	return AGENT_READ(f, id, r, r->agent->push);
 }
 
 /* ==== the event stream ==================================================================== */
@@ -137,7 +113,6 @@ static void test_every_change_of_a_call_is_one_event_in_log_order(void **state)
 	struct cb b;
 	uint64_t term, index;
 
-	register_client(f);
 	uint64_t from = f->index + 1;
 	OK(f, c_login(&b, "a1", "paris"));
 	OK(f, c_enqueue(&b, "c1", "paris", 0, "+331", "cust-1"));
@@ -168,7 +143,6 @@ static void test_a_failed_command_emits_nothing_and_a_repeat_changes_nothing(voi
 	struct cb b;
 	uint64_t term, index;
 
-	register_client(f);
 	OK(f, c_login(&b, "a1", "paris"));
 	OK(f, c_enqueue(&b, "c1", "paris", 0, "+331", ""));
 	assert_non_null(next(f, "a1", &term, &index, NULL));
@@ -194,7 +168,6 @@ static void test_positions_order_the_events_of_one_entry(void **state)
 	struct state_replies out;
 	char err[256];
 
-	register_client(f);
 	cmds[0] = c_enqueue(&b[0], "c1", "", 0, "+331", "");
 	cmds[1] = c_enqueue(&b[1], "c2", "", 0, "+332", "");
 	cmds[2] = c_login(&b[2], "a1", "paris");
@@ -233,7 +206,6 @@ static void test_resume_from_the_cursor_gets_every_event_once(void **state)
 	struct cb b;
 	char id[16];
 
-	register_client(f);
 	for (int i = 0; i < 7; i++) {
 		snprintf(id, sizeof id, "c%d", i);
 		OK(f, c_enqueue(&b, id, "", 0, "+331", ""));
@@ -264,7 +236,6 @@ static void test_filters_by_queue_site_agent_and_kind(void **state)
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	OK(f, c_login(&b, "a1", "paris"));
 	OK(f, c_login(&b, "a2", "lyon"));
 	OK(f, c_enqueue(&b, "c1", "paris", 0, "+331", ""));
@@ -296,7 +267,6 @@ static void test_tickets_sites_and_members_are_events(void **state)
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	uint64_t from = f->index + 1;
 	SET_OP(&b, TICKET_OPEN, ticket_open, topen, CALLRAFT__TICKET_OPEN__INIT);
 	b.op.topen.customer_id = "cust-1";
@@ -331,7 +301,6 @@ static void test_events_older_than_retention_are_trimmed_and_resume_before_is_co
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	OK(f, c_enqueue(&b, "c1", "", 0, "+331", ""));
 	OK(f, c_enqueue(&b, "c2", "", 0, "+332", ""));
 	uint64_t old_last = f->index;
@@ -345,21 +314,13 @@ static void test_events_older_than_retention_are_trimmed_and_resume_before_is_co
 	ASSERT_EVENTS(f, old_last + 2, NULL, "CALL_QUEUED:c3");
 }
 
+/* A state whose event table keeps 3 events, with the PBX's session registered. */
 static int setup_small(void **state)
 {
-	struct fx *f = calloc(1, sizeof *f);
 	struct state_options o = {.map_bytes = 64u << 20, .no_sync = true, .events_retained_max = 3};
-	char err[256], dir[96];
 
-	snprintf(f->base, sizeof f->base, "/tmp/test_state_events.XXXXXX");
-	assert_non_null(mkdtemp(f->base));
-	snprintf(dir, sizeof dir, "%s/a", f->base);
-	mkdir(dir, 0750);
-	if (state_open(dir, &o, &f->s, err, sizeof err) != 0)
-		fail_msg("state_open: %s", err);
-	f->time_ms = T0;
-	f->term = 2;
-	*state = f;
+	fx_open(state, &o);
+	register_client(*state);
 	return 0;
 }
 
@@ -370,7 +331,6 @@ static void test_events_beyond_the_count_bound_are_trimmed_oldest_first(void **s
 	struct cb b;
 	char id[16], number[16];
 
-	register_client(f);
 	for (int i = 0; i < 6; i++) { /* six callers: one number would be one caller redialling */
 		snprintf(id, sizeof id, "c%d", i);
 		snprintf(number, sizeof number, "+33100%d", i);
@@ -390,13 +350,12 @@ static void test_a_call_arriving_is_offered_to_a_ready_agent_in_the_same_entry(v
 	struct cb b;
 	Callraft__Reply *keep;
 
-	register_client(f);
 	OK(f, c_login(&b, "a1", "paris"));
 	OK(f, c_ready(&b, "a1", true));
 	assert_true(agent_push(f, "a1"));
 	OK(f, c_enqueue(&b, "c1", "paris", 0, "+331", ""));
 	uint64_t at = f->index;
-	Callraft__Call *call = call_of(f, "c1", &keep);
+	Callraft__Call *call = call_get(f, "c1", &keep);
 	assert_int_equal(call->state, CALLRAFT__CALL_STATE__OFFERED);
 	assert_string_equal(call->agent_id, "a1");
 	uint64_t term = call->offer_term, index = call->offer_index;
@@ -418,13 +377,12 @@ static void test_an_agent_becoming_ready_gets_the_best_waiting_call(void **state
 	struct cb b;
 	Callraft__Reply *keep;
 
-	register_client(f);
 	OK(f, c_enqueue(&b, "low", "paris", 0, "+331", ""));
 	OK(f, c_enqueue(&b, "gold", "paris", 2, "+332", ""));
 	OK(f, c_login(&b, "a1", "paris"));
 	assert_int_equal(call_state(f, "low"), CALLRAFT__CALL_STATE__WAITING); /* not ready yet */
 	OK(f, c_ready(&b, "a1", true));
-	Callraft__Call *call = call_of(f, "gold", &keep); /* the higher tier first */
+	Callraft__Call *call = call_get(f, "gold", &keep); /* the higher tier first */
 	assert_int_equal(call->state, CALLRAFT__CALL_STATE__OFFERED);
 	callraft__reply__free_unpacked(keep, NULL);
 	ASSERT_QUEUE(f, "low");
@@ -436,14 +394,13 @@ static void test_the_agent_idle_longest_gets_the_call(void **state)
 	struct cb b;
 	Callraft__Reply *keep;
 
-	register_client(f);
 	OK(f, c_login(&b, "a2", "paris"));
 	f->time_ms += 1000;
 	OK(f, c_login(&b, "a1", "paris"));
 	OK(f, c_ready(&b, "a1", true));
 	OK(f, c_ready(&b, "a2", true)); /* ready later, but AVAILABLE (idle) for longer */
 	OK(f, c_enqueue(&b, "c1", "paris", 0, "+331", ""));
-	Callraft__Call *call = call_of(f, "c1", &keep);
+	Callraft__Call *call = call_get(f, "c1", &keep);
 	assert_string_equal(call->agent_id, "a2");
 	callraft__reply__free_unpacked(keep, NULL);
 }
@@ -454,12 +411,11 @@ static void test_a_rejected_offer_makes_the_agent_not_ready_and_goes_to_the_next
 	struct cb b;
 	Callraft__Reply *keep;
 
-	register_client(f);
 	OK(f, c_login(&b, "a1", "paris"));
 	OK(f, c_ready(&b, "a1", true));
 	OK(f, c_enqueue(&b, "c1", "paris", 0, "+331", ""));
 	OK(f, c_enqueue(&b, "c0", "paris", 0, "+330", ""));
-	Callraft__Call *call = call_of(f, "c1", &keep);
+	Callraft__Call *call = call_get(f, "c1", &keep);
 	uint64_t term = call->offer_term, index = call->offer_index;
 	callraft__reply__free_unpacked(keep, NULL);
 	OK(f, c_login(&b, "a2", "paris"));
@@ -471,7 +427,7 @@ static void test_a_rejected_offer_makes_the_agent_not_ready_and_goes_to_the_next
 	/* a1 declined: not ready; the call, back in its place, goes to a3 in the same entry. */
 	assert_false(agent_push(f, "a1"));
 	assert_int_equal(agent_state(f, "a1"), CALLRAFT__AGENT_STATE__AVAILABLE);
-	call = call_of(f, "c1", &keep);
+	call = call_get(f, "c1", &keep);
 	assert_int_equal(call->state, CALLRAFT__CALL_STATE__OFFERED);
 	assert_string_equal(call->agent_id, "a3");
 	callraft__reply__free_unpacked(keep, NULL);
@@ -483,7 +439,6 @@ static void test_an_offer_timing_out_goes_back_and_the_agent_is_not_ready(void *
 	struct cb b;
 	Callraft__Reply *keep;
 
-	register_client(f);
 	OK(f, c_qconf(&b, -1, 2000, -1, -1, -1));
 	OK(f, c_login(&b, "a1", "paris"));
 	OK(f, c_ready(&b, "a1", true));
@@ -495,7 +450,7 @@ static void test_an_offer_timing_out_goes_back_and_the_agent_is_not_ready(void *
 	OK(f, c_heartbeat(&b, "a2"));
 	tick(f);
 	assert_false(agent_push(f, "a1"));
-	Callraft__Call *call = call_of(f, "c1", &keep);
+	Callraft__Call *call = call_get(f, "c1", &keep);
 	assert_int_equal(call->state, CALLRAFT__CALL_STATE__OFFERED);
 	assert_string_equal(call->agent_id, "a2");
 	assert_int_equal(call->offers, 2);
@@ -509,7 +464,6 @@ static void test_overflow_to_another_site_is_pushed_by_the_tick(void **state)
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	OK(f, c_qconf(&b, 10000, -1, -1, -1, -1));
 	OK(f, c_login(&b, "a1", "paris"));
 	OK(f, c_ready(&b, "a1", true));
@@ -529,7 +483,6 @@ static void test_not_ready_agents_are_never_pushed_to(void **state)
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	OK(f, c_login(&b, "pull", "paris"));   /* AVAILABLE, but pulls */
 	OK(f, c_login(&b, "brk", "paris"));
 	OK(f, c_ready(&b, "brk", true));
@@ -556,7 +509,6 @@ static void test_idle_ready_agents_cost_a_tick_nothing(void **state)
 	struct cb b;
 	char id[16];
 
-	register_client(f);
 	for (int i = 0; i < 20; i++) {
 		snprintf(id, sizeof id, "a%d", i);
 		OK(f, c_login(&b, id, "paris"));
@@ -574,13 +526,9 @@ static void test_two_replicas_make_the_same_offers_and_events(void **state)
 {
 	struct fx *f = *state;
 	struct fx g = *f;
-	struct state_options o = {.map_bytes = 64u << 20, .no_sync = true};
-	char err[256], dir[96];
+	char err[256];
 
-	snprintf(dir, sizeof dir, "%s/b", f->base);
-	mkdir(dir, 0750);
-	if (state_open(dir, &o, &g.s, err, sizeof err) != 0)
-		fail_msg("state_open: %s", err);
+	g.s = fx_state_at(f, "b", NULL);
 	struct fx *r[2] = {f, &g};
 	for (int k = 0; k < 2; k++) {
 		struct cb b;
@@ -629,7 +577,6 @@ static void test_a_site_loss_is_in_the_stream(void **state)
 	uint64_t term, index;
 	char got[2048];
 
-	register_client(f);
 	OK(f, c_login(&b, "t-agent", "tehran"));
 	OK(f, c_enqueue(&b, "t0", "tehran", 0, "+9821000000", ""));
 	assert_string_equal(next(f, "t-agent", &term, &index, NULL), "t0");
@@ -651,30 +598,28 @@ static void test_a_site_loss_is_in_the_stream(void **state)
 	callraft__reply__free_unpacked(r, NULL);
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_every_change_of_a_call_is_one_event_in_log_order),
-	    T(test_a_failed_command_emits_nothing_and_a_repeat_changes_nothing),
-	    T(test_positions_order_the_events_of_one_entry),
-	    T(test_resume_from_the_cursor_gets_every_event_once),
-	    T(test_filters_by_queue_site_agent_and_kind),
-	    T(test_tickets_sites_and_members_are_events),
-	    T(test_events_older_than_retention_are_trimmed_and_resume_before_is_compacted),
+	    FX_TEST(test_every_change_of_a_call_is_one_event_in_log_order),
+	    FX_TEST(test_a_failed_command_emits_nothing_and_a_repeat_changes_nothing),
+	    FX_TEST(test_positions_order_the_events_of_one_entry),
+	    FX_TEST(test_resume_from_the_cursor_gets_every_event_once),
+	    FX_TEST(test_filters_by_queue_site_agent_and_kind),
+	    FX_TEST(test_tickets_sites_and_members_are_events),
+	    FX_TEST(test_events_older_than_retention_are_trimmed_and_resume_before_is_compacted),
 	    cmocka_unit_test_setup_teardown(
 		test_events_beyond_the_count_bound_are_trimmed_oldest_first, setup_small, teardown),
-	    T(test_a_call_arriving_is_offered_to_a_ready_agent_in_the_same_entry),
-	    T(test_an_agent_becoming_ready_gets_the_best_waiting_call),
-	    T(test_the_agent_idle_longest_gets_the_call),
-	    T(test_a_rejected_offer_makes_the_agent_not_ready_and_goes_to_the_next),
-	    T(test_an_offer_timing_out_goes_back_and_the_agent_is_not_ready),
-	    T(test_overflow_to_another_site_is_pushed_by_the_tick),
-	    T(test_not_ready_agents_are_never_pushed_to),
-	    T(test_idle_ready_agents_cost_a_tick_nothing),
-	    T(test_two_replicas_make_the_same_offers_and_events),
-	    T(test_a_site_loss_is_in_the_stream),
+	    FX_TEST(test_a_call_arriving_is_offered_to_a_ready_agent_in_the_same_entry),
+	    FX_TEST(test_an_agent_becoming_ready_gets_the_best_waiting_call),
+	    FX_TEST(test_the_agent_idle_longest_gets_the_call),
+	    FX_TEST(test_a_rejected_offer_makes_the_agent_not_ready_and_goes_to_the_next),
+	    FX_TEST(test_an_offer_timing_out_goes_back_and_the_agent_is_not_ready),
+	    FX_TEST(test_overflow_to_another_site_is_pushed_by_the_tick),
+	    FX_TEST(test_not_ready_agents_are_never_pushed_to),
+	    FX_TEST(test_idle_ready_agents_cost_a_tick_nothing),
+	    FX_TEST_EMPTY(test_two_replicas_make_the_same_offers_and_events),
+	    FX_TEST(test_a_site_loss_is_in_the_stream),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,7 +29,6 @@ static void test_offer_not_answered_in_time_goes_back_with_place_intact(void **s
 	struct cb b;
 	uint64_t term, index;
 
-	register_client(f);
 	OK(f, c_login(&b, "a1", "tehran"));
 	OK(f, c_login(&b, "a2", "tehran"));
 	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", ""));
@@ -59,7 +58,6 @@ static void test_reject_returns_call_with_place_intact(void **state)
 	struct cb b;
 	uint64_t term, index;
 
-	register_client(f);
 	OK(f, c_login(&b, "a1", "tehran"));
 	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", ""));
 	f->time_ms += 10;
@@ -80,7 +78,6 @@ static void test_silent_agent_becomes_unreachable_and_its_offer_goes_back(void *
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	OK(f, c_qconf(&b, -1, 60000, -1, -1, -1)); /* offers outlive presence here */
 	OK(f, c_login(&b, "a1", "tehran"));
 	OK(f, c_login(&b, "a2", "tehran"));
@@ -107,7 +104,6 @@ static void test_agent_talking_keeps_the_call_when_presence_lapses(void **state)
 	struct cb b;
 	uint64_t term, index;
 
-	register_client(f);
 	OK(f, c_login(&b, "a1", "tehran"));
 	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", ""));
 	assert_string_equal(next(f, "a1", &term, &index, NULL), "c1");
@@ -124,7 +120,6 @@ static void test_wrap_up_after_a_call_then_tick_makes_available(void **state)
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	OK(f, c_qconf(&b, -1, -1, -1, -1, 10000));
 	OK(f, c_login(&b, "a1", "tehran"));
 	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", ""));
@@ -146,7 +141,6 @@ static void test_queue_configure_is_stored_and_shown_with_defaults(void **state)
 	struct cb b;
 	Callraft__Reply *r;
 
-	register_client(f);
 	r = queue_show(f);
 	assert_non_null(r->queue_config);
 	assert_int_equal(r->queue_config->overflow_after_ms, 30000);
@@ -196,7 +190,6 @@ static void test_configure_fields_are_bounded_named_and_stored(void **state)
 	};
 	char msg[256], want[200];
 
-	register_client(f);
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
 		Callraft__QueueConfigure qc = CALLRAFT__QUEUE_CONFIGURE__INIT;
 		Callraft__SiteConfigure sc = CALLRAFT__SITE_CONFIGURE__INIT;
@@ -263,7 +256,6 @@ static void test_top_tier_goes_first_and_aging_prevents_starvation(void **state)
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	OK(f, c_login(&b, "a1", "tehran"));
 	OK(f, c_enqueue(&b, "regular", "tehran", 0, "+9821000001", ""));
 	f->time_ms += 60000;
@@ -285,7 +277,6 @@ static void test_aging_is_capped_below_top_tier(void **state)
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	OK(f, c_login(&b, "a1", "tehran"));
 	OK(f, c_enqueue(&b, "old-regular", "tehran", 0, "+9821000001", ""));
 	f->time_ms += 3600 * 1000; /* an hour: 60 tiers of aging, capped at top - 1 = 2 */
@@ -305,21 +296,12 @@ static void test_aging_is_capped_below_top_tier(void **state)
 
 /* ==== issue 16 item 7: queue position ====================================================== */
 
-static uint64_t position_of(struct fx *f, const char *id)
-{
-	Callraft__Reply *r;
-	call_get(f, id, &r);
-	uint64_t p = r->queue_position;
-	callraft__reply__free_unpacked(r, NULL);
-	return p;
-}
 
 static void test_queue_position_follows_tiers_and_aging(void **state)
 {
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	OK(f, c_login(&b, "a1", "tehran"));
 	OK(f, c_enqueue(&b, "regular", "tehran", 0, "+9821000001", ""));
 	assert_int_equal(position_of(f, "regular"), 1);
@@ -346,11 +328,7 @@ static void test_queue_position_follows_tiers_and_aging(void **state)
 
 static int64_t expected_wait_of(struct fx *f, const char *id)
 {
-	Callraft__Reply *r;
-	call_get(f, id, &r);
-	int64_t w = r->expected_wait_ms;
-	callraft__reply__free_unpacked(r, NULL);
-	return w;
+	return CALL_READ(f, id, r, r->expected_wait_ms);
 }
 
 /* The expected wait is position x the queue's average interval between answers (queue_wait.c):
@@ -361,7 +339,6 @@ static void test_expected_wait_follows_the_answer_rate(void **state)
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	OK(f, c_login(&b, "a1", "tehran"));
 	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", ""));
 	OK(f, c_enqueue(&b, "c2", "tehran", 0, "+9821000002", ""));
@@ -419,7 +396,6 @@ static void test_queue_position_matches_a_full_sort(void **state)
 	unsigned rng = 12345;
 	size_t n = 0;
 
-	register_client(f);
 	for (int round = 0; round < 2; round++) {
 		OK(f, c_qconf(&b, -1, -1, -1, round == 0 ? 20000 : 0, 0));
 		Callraft__Reply *qr = queue_show(f);
@@ -495,15 +471,6 @@ static Callraft__Command *c_enqueue_same(struct cb *b, const char *id, const cha
 	return &b->cmd;
 }
 
-/* `agent ready` (push on): the FSM offers it calls itself (assign.c). */
-static Callraft__Command *c_push_ready(struct cb *b, const char *agent)
-{
-	SET_OP(b, AGENT_SET_STATE, agent_set_state, ss, CALLRAFT__AGENT_SET_STATE__INIT);
-	b->op.ss.agent_id = (char *)agent;
-	b->op.ss.state = CALLRAFT__AGENT_STATE__AVAILABLE;
-	b->op.ss.push = true;
-	return &b->cmd;
-}
 
 /* The issue's report: a diamond caller whose known agent is busy waited while an idle agent was
  * given a regular caller. Now the idle agent takes the diamond caller, ahead of the regular one. */
@@ -513,7 +480,6 @@ static void test_top_tier_is_not_held_for_a_busy_known_agent(void **state)
 	struct cb b;
 	uint64_t term, index;
 
-	register_client(f);
 	OK(f, c_login(&b, "a1", "tehran"));
 	OK(f, c_login(&b, "a2", "tehran"));
 	OK(f, c_enqueue_same(&b, "d1", "tehran", 3, "+9821000001", "cust-d"));
@@ -545,7 +511,6 @@ static void test_top_tier_skips_the_overflow_delay(void **state)
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	OK(f, c_login(&b, "shiraz1", "shiraz"));
 	OK(f, c_enqueue(&b, "r1", "tehran", 0, "+9821000001", ""));
 	OK(f, c_enqueue(&b, "d1", "tehran", 3, "+9821000002", ""));
@@ -565,7 +530,6 @@ static void test_top_tier_is_offered_at_once_to_a_ready_agent(void **state)
 	struct cb b;
 	uint64_t term, index;
 
-	register_client(f);
 	OK(f, c_login(&b, "t1", "tehran"));
 	OK(f, c_enqueue_same(&b, "d0", "tehran", 3, "+9821000001", "cust-d"));
 	assert_string_equal(next(f, "t1", &term, &index, NULL), "d0");
@@ -575,7 +539,7 @@ static void test_top_tier_is_offered_at_once_to_a_ready_agent(void **state)
 	assert_string_equal(next(f, "t1", &term, &index, NULL), "x");
 	OK(f, c_answer(&b, "x", "t1", term, index)); /* t1 busy */
 	OK(f, c_login(&b, "s1", "shiraz"));
-	OK(f, c_push_ready(&b, "s1"));
+	OK(f, c_ready(&b, "s1", true));
 	OK(f, c_enqueue_same(&b, "d1", "tehran", 3, "+9821000001", "cust-d"));
 	Callraft__Reply *keep;
 	Callraft__Call *d1 = call_get(f, "d1", &keep);
@@ -595,10 +559,9 @@ static void test_next_free_agent_takes_the_top_tier_first(void **state)
 	struct cb b;
 	uint64_t term, index;
 
-	register_client(f);
 	OK(f, c_qconf(&b, -1, -1, -1, -1, 0)); /* no wrap-up: free at CallEnd */
 	OK(f, c_login(&b, "s1", "shiraz"));
-	OK(f, c_push_ready(&b, "s1"));
+	OK(f, c_ready(&b, "s1", true));
 	OK(f, c_enqueue(&b, "busy", "shiraz", 0, "+9871000001", ""));
 	Callraft__Reply *keep;
 	Callraft__Call *c = call_get(f, "busy", &keep);
@@ -665,16 +628,8 @@ static int64_t sim_free_for_all(const struct sim *s, const Callraft__Call *c)
 
 static bool sim_agent_ready(struct fx *f, const char *id)
 {
-	Callraft__Request q = CALLRAFT__REQUEST__INIT;
-	Callraft__AgentShow op = CALLRAFT__AGENT_SHOW__INIT;
-	op.agent_id = (char *)id;
-	q.op_case = CALLRAFT__REQUEST__OP_AGENT_SHOW;
-	q.agent_show = &op;
-	Callraft__Reply *r = read_req(f, &q);
-	assert_int_equal(r->code, CALLRAFT__CODE__OK);
-	bool ready = r->agent->push && r->agent->state == CALLRAFT__AGENT_STATE__AVAILABLE;
-	callraft__reply__free_unpacked(r, NULL);
-	return ready;
+	return AGENT_READ(f, id, r,
+			  r->agent->push && r->agent->state == CALLRAFT__AGENT_STATE__AVAILABLE);
 }
 
 /* After every command: (A) no top-tier caller waits while an agent is ready (every agent has the
@@ -818,7 +773,7 @@ static void test_property_top_tier_never_waits_and_no_tier_starves(void **state)
 		callraft__reply__free_unpacked(qr, NULL);
 		for (int a = 0; a < SIM_AGENTS; a++) {
 			OK(f, c_login(&b, sim_agents[a], sim_agents[a][0] == 't' ? "tehran" : "shiraz"));
-			OK(f, c_push_ready(&b, sim_agents[a]));
+			OK(f, c_ready(&b, sim_agents[a], true));
 		}
 		int step;
 		for (step = 0; step < 4000; step++) {
@@ -905,10 +860,7 @@ static Callraft__Reply *customer_show(struct fx *f, const char *id)
 
 static uint32_t tier_of(struct fx *f, const char *call_id)
 {
-	Callraft__Reply *keep;
-	uint32_t t = call_get(f, call_id, &keep)->tier;
-	callraft__reply__free_unpacked(keep, NULL);
-	return t;
+	return CALL_READ(f, call_id, r, r->call->tier);
 }
 
 /* The CRM's record gives a call its tier unless the PBX overrides it; a customer without a record
@@ -920,7 +872,6 @@ static void test_customer_record_gives_the_tier_unless_the_pbx_overrides(void **
 	struct cust_cmd cc;
 	struct cb b;
 
-	register_client(f);
 	OK(f, c_login(&b, "a1", "tehran"));
 	OK(f, c_customer(&cc, "cust-1", 3, "", "+989121234567,+982155501001", "0499370899",
 			 "crm-88", true));
@@ -982,7 +933,6 @@ static void test_customer_set_is_validated_and_changes_nothing(void **state)
 	    {0, "", "", "a b", "preferred_agent: bad character"},
 	};
 
-	register_client(f);
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		Callraft__Reply *r = run(f, c_customer(&cc, "cust-x", bad[i].tier, bad[i].agent,
 						       bad[i].numbers, bad[i].nid, "", false));
@@ -1005,7 +955,6 @@ static void test_customer_preferred_agent_holds_their_calls(void **state)
 	struct cust_cmd cc;
 	struct cb b;
 
-	register_client(f);
 	OK(f, c_login(&b, "a1", "tehran"));
 	OK(f, c_login(&b, "a2", "tehran"));
 	OK(f, c_enqueue(&b, "c0", "tehran", 0, "+989120000000", "cust-p"));
@@ -1033,7 +982,6 @@ static void test_customer_history_has_every_contact_and_outcome_in_order(void **
 	struct cb b;
 	uint64_t term, index;
 
-	register_client(f);
 	OK(f, c_login(&b, "a1", "tehran"));
 	OK(f, c_enqueue(&b, "h1", "tehran", 0, "+989120000001", "cust-h"));
 	f->time_ms += 1000;
@@ -1101,7 +1049,6 @@ static void test_known_agent_only_on_request_with_timeouts_and_link_expiry(void 
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	OK(f, c_login(&b, "a1", "tehran"));
 	OK(f, c_login(&b, "a2", "tehran"));
 	OK(f, c_login(&b, "a3", "tehran"));
@@ -1155,7 +1102,6 @@ static void test_known_agent_requests_are_validated(void **state)
 					   "only with requested_agent or same_agent",
 					   "agent_timeout_ms: out of range"};
 
-	register_client(f);
 	for (int i = 0; i < 4; i++) {
 		c_enqueue(&b, "v1", "tehran", 0, "+9821000001", i == 0 ? "" : "cust-1");
 		b.op.enq.same_agent = i == 0 || i == 1;
@@ -1191,7 +1137,6 @@ static void test_overflow_to_other_site_at_exact_boundary(void **state)
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	OK(f, c_login(&b, "shiraz1", "shiraz"));
 	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", ""));
 	int64_t enq = f->time_ms;
@@ -1206,7 +1151,6 @@ static void test_overflow_keeps_place_and_own_site_is_never_held_back(void **sta
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	OK(f, c_login(&b, "shiraz1", "shiraz"));
 	OK(f, c_login(&b, "tehran1", "tehran"));
 	OK(f, c_enqueue(&b, "t1", "tehran", 0, "+9821000001", ""));
@@ -1228,7 +1172,6 @@ static void test_known_agent_first_then_anyone_after_timeout(void **state)
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	OK(f, c_login(&b, "a1", "tehran"));
 	OK(f, c_login(&b, "a2", "tehran"));
 	OK(f, c_enqueue_same(&b, "c1", "tehran", 0, "+9821000001", "cust-7"));
@@ -1248,7 +1191,6 @@ static void test_known_agent_offline_does_not_hold_the_call(void **state)
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	OK(f, c_login(&b, "a1", "tehran"));
 	OK(f, c_login(&b, "a2", "tehran"));
 	OK(f, c_enqueue_same(&b, "c1", "tehran", 0, "+9821000001", "cust-7"));
@@ -1267,7 +1209,6 @@ static void test_known_agent_takes_the_call_ahead_of_the_site_rule(void **state)
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	OK(f, c_login(&b, "s1", "shiraz"));
 	OK(f, c_enqueue_same(&b, "c1", "shiraz", 0, "+9871000001", "cust-9"));
 	assert_string_equal(serve(f, "s1"), "c1");
@@ -1284,7 +1225,6 @@ static void test_in_queue_callback_keeps_place_and_dial_is_recorded_once(void **
 	uint64_t term, index;
 	bool callback = false;
 
-	register_client(f);
 	OK(f, c_login(&b, "a1", "tehran"));
 	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", ""));
 	f->time_ms += 10;
@@ -1344,7 +1284,6 @@ static void test_callback_retries_are_spaced_then_unreached_with_an_event(void *
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	OK(f, c_login(&b, "a1", "tehran"));
 	c_qconf(&b, -1, -1, -1, -1, 0);
 	b.i64[5] = (Callraft__Int64Value)CALLRAFT__INT64_VALUE__INIT;
@@ -1423,7 +1362,6 @@ static void test_scheduled_callbacks_released_by_tick_in_scheduled_order(void **
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	SET_OP(&b, CALLBACK_SCHEDULE, callback_schedule, cbs, CALLRAFT__CALLBACK_SCHEDULE__INIT);
 	b.op.cbs.callback_id = "late";
 	b.op.cbs.number = "+9821000001";
@@ -1488,7 +1426,6 @@ static void test_site_down_converts_callers_in_original_order_and_redial_keeps_p
 	struct cb b;
 	uint64_t term, index;
 
-	register_client(f);
 	OK(f, c_login(&b, "t-agent", "tehran"));
 	OK(f, c_login(&b, "s-agent", "shiraz"));
 	OK(f, c_enqueue(&b, "t0", "tehran", 0, "+9821000000", ""));
@@ -1540,7 +1477,6 @@ static void test_redial_after_window_queues_anew(void **state)
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	OK(f, c_enqueue(&b, "t1", "tehran", 0, "+9821000001", ""));
 	SET_OP(&b, SITE_DOWN, site_down, down, CALLRAFT__SITE_DOWN__INIT);
 	b.op.down.site = "tehran";
@@ -1555,7 +1491,6 @@ static void test_site_lost_when_every_agent_unreachable_long_enough(void **state
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	OK(f, c_site_conf(&b, "tehran", 0, 0, 5000, 10000));
 	OK(f, c_login(&b, "t1", "tehran"));
 	OK(f, c_login(&b, "t2", "tehran"));
@@ -1594,7 +1529,6 @@ static void test_site_with_reachable_nodes_is_not_lost_when_agents_vanish(void *
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	OK(f, c_site_conf(&b, "tehran", 0, 0, 5000, 10000));
 	OK(f, c_login(&b, "t1", "tehran"));
 	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", ""));
@@ -1620,7 +1554,6 @@ static void test_site_whose_nodes_return_in_time_is_not_lost(void **state)
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	OK(f, c_site_conf(&b, "shiraz", 0, 0, 5000, 10000));
 	OK(f, c_enqueue(&b, "c1", "shiraz", 0, "+9871000001", ""));
 	tick_nodes(f, "shiraz", false); /* no agents logged in; nodes out of contact */
@@ -1643,7 +1576,6 @@ static void test_ticket_class_target_and_customer_history_in_order(void **state)
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", "cust-1"));
 	f->time_ms += 1000;
 	SET_OP(&b, CALLBACK_REQUEST, callback_request, cbr, CALLRAFT__CALLBACK_REQUEST__INIT);
@@ -1680,7 +1612,6 @@ static void test_stats_service_level_asa_and_abandons(void **state)
 	struct cb b;
 	uint64_t term, index;
 
-	register_client(f);
 	OK(f, c_login(&b, "a1", "tehran"));
 	int64_t t0 = f->time_ms;
 	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", ""));
@@ -1740,7 +1671,6 @@ static void test_stats_waiting_across_tiers_and_sites(void **state)
 	Callraft__StatsGet sg = CALLRAFT__STATS_GET__INIT;
 	Callraft__Reply *r;
 
-	register_client(f);
 	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", ""));
 	f->time_ms = t0 + 5000;
 	OK(f, c_enqueue(&b, "c2", "shiraz", 3, "+9871000002", ""));
@@ -1791,7 +1721,6 @@ static void test_tick_from_a_client_is_refused(void **state)
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	c_tick(&b);
 	b.cmd.client_id = f->client_id;
 	b.cmd.seq = ++f->seq;
@@ -1891,7 +1820,6 @@ static void test_dead_site_is_held_then_declared_lost_within_10s_by_default(void
 	struct cb b;
 	int64_t held;
 
-	register_client(f);
 	healthy(f);
 	OK(f, c_enqueue(&b, "t1", "tehran", 0, "+9821000001", ""));
 	int64_t lost = tehran_dies(f, 20000, &held);
@@ -1919,7 +1847,6 @@ static void test_site_is_never_lost_while_its_pbx_beats_though_its_nodes_are_cut
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	healthy(f);
 	OK(f, c_enqueue(&b, "t1", "tehran", 0, "+9821000001", ""));
 	int64_t cut = f->time_ms;
@@ -1942,7 +1869,6 @@ static void test_site_is_not_lost_while_its_nodes_are_in_contact(void **state)
 	struct fx *f = *state;
 	struct cb b;
 
-	register_client(f);
 	healthy(f); /* its PBX beat once, then fell silent; its nodes stay in contact */
 	OK(f, c_enqueue(&b, "t1", "tehran", 0, "+9821000001", ""));
 	for (int i = 0; i < 120; i++) {
@@ -1958,7 +1884,6 @@ static void test_held_caller_is_offered_to_nobody_and_keeps_place_until_back(voi
 	struct cb b;
 	int64_t held;
 
-	register_client(f);
 	OK(f, c_qconf(&b, 0, -1, -1, -1, -1)); /* overflow at once: only the hold rule applies */
 	healthy(f);
 	OK(f, c_login(&b, "s-agent", "shiraz"));
@@ -1987,7 +1912,6 @@ static void test_held_callers_become_callbacks_in_original_order_when_lost(void 
 	struct cb b;
 	int64_t held;
 
-	register_client(f);
 	healthy(f);
 	OK(f, c_login(&b, "s-agent", "shiraz"));
 	OK(f, c_enqueue(&b, "t1", "tehran", 0, "+9821000001", ""));
@@ -2010,7 +1934,6 @@ static void test_open_offer_of_a_caller_is_withdrawn_when_the_site_goes_out_of_c
 	uint64_t term, index;
 	int64_t held;
 
-	register_client(f);
 	OK(f, c_qconf(&b, 0, -1, -1, -1, -1));
 	healthy(f);
 	OK(f, c_login(&b, "s-agent", "shiraz"));
@@ -2030,7 +1953,6 @@ static void test_call_in_progress_at_a_lost_site_ends_site_lost_with_callback_in
 	uint64_t term, index;
 	int64_t held;
 
-	register_client(f);
 	healthy(f);
 	OK(f, c_login(&b, "t-agent", "tehran"));
 	OK(f, c_login(&b, "t-offered", "tehran"));
@@ -2069,7 +1991,6 @@ static void test_queue_without_site_lost_callback_ends_the_call_without_one(void
 	uint64_t term, index;
 	Callraft__BoolValue no = CALLRAFT__BOOL_VALUE__INIT;
 
-	register_client(f);
 	c_qconf(&b, -1, -1, -1, -1, -1);
 	no.value = false;
 	b.op.qc.site_lost_callback = &no;
@@ -2095,7 +2016,6 @@ static void test_presence_of_an_agent_on_a_call_lapses_unless_renewed(void **sta
 	struct cb b;
 	uint64_t term, index;
 
-	register_client(f);
 	OK(f, c_site_conf(&b, "tehran", 0, 0, 5000, 60000));
 	OK(f, c_site_conf(&b, "shiraz", 0, 0, 5000, 60000));
 	OK(f, c_login(&b, "t-agent", "tehran"));
@@ -2139,7 +2059,6 @@ static void test_agents_only_site_whose_agent_on_a_call_lapses_is_lost_and_call_
 	struct cb b;
 	uint64_t term, index;
 
-	register_client(f);
 	OK(f, c_site_conf(&b, "tehran", 0, 0, 5000, 8000));
 	OK(f, c_login(&b, "t-agent", "tehran"));
 	OK(f, c_enqueue(&b, "t0", "tehran", 0, "+9821000000", ""));
@@ -2165,7 +2084,6 @@ static void test_lost_site_is_restored_when_evidence_returns_but_not_an_operator
 	struct cb b;
 	int64_t held;
 
-	register_client(f);
 	healthy(f);
 	assert_true(tehran_dies(f, 20000, &held) > 0);
 	pbx_heartbeat(f, "tehran");
@@ -2242,7 +2160,6 @@ static void test_redial_while_waiting_or_held_takes_the_place_at_any_site(void *
 	struct cb b;
 	int64_t held;
 
-	register_client(f);
 	healthy(f);
 	OK(f, c_enqueue(&b, "t1", "tehran", 0, "+9821000001", "cust-1"));
 	f->time_ms += 10;
@@ -2289,7 +2206,6 @@ static void test_redial_while_offered_withdraws_the_offer_and_takes_the_place(vo
 	struct cb b;
 	uint64_t term, index;
 
-	register_client(f);
 	OK(f, c_login(&b, "t-agent", "tehran"));
 	OK(f, c_enqueue(&b, "t1", "tehran", 0, "+9821000001", ""));
 	f->time_ms += 10;
@@ -2331,66 +2247,65 @@ static void test_site_heartbeat_and_contact_timeout_are_validated(void **state)
 	assert_non_null(strstr(msg, "contact_timeout_ms"));
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_offer_not_answered_in_time_goes_back_with_place_intact),
-	    T(test_reject_returns_call_with_place_intact),
-	    T(test_silent_agent_becomes_unreachable_and_its_offer_goes_back),
-	    T(test_agent_talking_keeps_the_call_when_presence_lapses),
-	    T(test_wrap_up_after_a_call_then_tick_makes_available),
-	    T(test_queue_configure_is_stored_and_shown_with_defaults),
-	    T(test_configure_fields_are_bounded_named_and_stored),
-	    T(test_top_tier_goes_first_and_aging_prevents_starvation),
-	    T(test_queue_position_follows_tiers_and_aging), T(test_queue_position_matches_a_full_sort),
-	    T(test_expected_wait_follows_the_answer_rate),
-	    T(test_top_tier_is_not_held_for_a_busy_known_agent),
-	    T(test_top_tier_skips_the_overflow_delay),
-	    T(test_top_tier_is_offered_at_once_to_a_ready_agent),
-	    T(test_next_free_agent_takes_the_top_tier_first),
-	    T(test_property_top_tier_never_waits_and_no_tier_starves),
-	    T(test_customer_record_gives_the_tier_unless_the_pbx_overrides),
-	    T(test_customer_set_is_validated_and_changes_nothing),
-	    T(test_customer_preferred_agent_holds_their_calls),
-	    T(test_customer_history_has_every_contact_and_outcome_in_order),
-	    T(test_known_agent_only_on_request_with_timeouts_and_link_expiry),
-	    T(test_known_agent_requests_are_validated),
-	    T(test_callback_retries_are_spaced_then_unreached_with_an_event),
-	    T(test_aging_is_capped_below_top_tier),
-	    T(test_overflow_to_other_site_at_exact_boundary),
-	    T(test_overflow_keeps_place_and_own_site_is_never_held_back),
-	    T(test_known_agent_first_then_anyone_after_timeout),
-	    T(test_known_agent_offline_does_not_hold_the_call),
-	    T(test_known_agent_takes_the_call_ahead_of_the_site_rule),
-	    T(test_in_queue_callback_keeps_place_and_dial_is_recorded_once),
-	    T(test_scheduled_callbacks_released_by_tick_in_scheduled_order),
-	    T(test_voicemail_released_at_site_opening_in_arrival_order),
-	    T(test_site_down_converts_callers_in_original_order_and_redial_keeps_place),
-	    T(test_redial_after_window_queues_anew),
-	    T(test_site_lost_when_every_agent_unreachable_long_enough),
-	    T(test_site_with_reachable_nodes_is_not_lost_when_agents_vanish),
-	    T(test_site_whose_nodes_return_in_time_is_not_lost),
-	    T(test_ticket_class_target_and_customer_history_in_order),
-	    T(test_stats_service_level_asa_and_abandons),
-	    T(test_stats_waiting_across_tiers_and_sites),
-	    T(test_tick_from_a_client_is_refused),
-	    T(test_dead_site_is_held_then_declared_lost_within_10s_by_default),
-	    T(test_site_is_never_lost_while_its_pbx_beats_though_its_nodes_are_cut),
-	    T(test_site_is_not_lost_while_its_nodes_are_in_contact),
-	    T(test_held_caller_is_offered_to_nobody_and_keeps_place_until_back),
-	    T(test_held_callers_become_callbacks_in_original_order_when_lost),
-	    T(test_open_offer_of_a_caller_is_withdrawn_when_the_site_goes_out_of_contact),
-	    T(test_call_in_progress_at_a_lost_site_ends_site_lost_with_callback_in_place),
-	    T(test_queue_without_site_lost_callback_ends_the_call_without_one),
-	    T(test_presence_of_an_agent_on_a_call_lapses_unless_renewed),
-	    T(test_agents_only_site_whose_agent_on_a_call_lapses_is_lost_and_call_ended),
-	    T(test_lost_site_is_restored_when_evidence_returns_but_not_an_operator_down),
-	    T(test_site_lost_and_restored_are_reported_with_the_evidence),
-	    T(test_redial_while_waiting_or_held_takes_the_place_at_any_site),
-	    T(test_redial_while_offered_withdraws_the_offer_and_takes_the_place),
-	    T(test_site_heartbeat_and_contact_timeout_are_validated),
+	    FX_TEST(test_offer_not_answered_in_time_goes_back_with_place_intact),
+	    FX_TEST(test_reject_returns_call_with_place_intact),
+	    FX_TEST(test_silent_agent_becomes_unreachable_and_its_offer_goes_back),
+	    FX_TEST(test_agent_talking_keeps_the_call_when_presence_lapses),
+	    FX_TEST(test_wrap_up_after_a_call_then_tick_makes_available),
+	    FX_TEST(test_queue_configure_is_stored_and_shown_with_defaults),
+	    FX_TEST(test_configure_fields_are_bounded_named_and_stored),
+	    FX_TEST(test_top_tier_goes_first_and_aging_prevents_starvation),
+	    FX_TEST(test_queue_position_follows_tiers_and_aging),
+	    FX_TEST(test_queue_position_matches_a_full_sort),
+	    FX_TEST(test_expected_wait_follows_the_answer_rate),
+	    FX_TEST(test_top_tier_is_not_held_for_a_busy_known_agent),
+	    FX_TEST(test_top_tier_skips_the_overflow_delay),
+	    FX_TEST(test_top_tier_is_offered_at_once_to_a_ready_agent),
+	    FX_TEST(test_next_free_agent_takes_the_top_tier_first),
+	    FX_TEST_EMPTY(test_property_top_tier_never_waits_and_no_tier_starves),
+	    FX_TEST(test_customer_record_gives_the_tier_unless_the_pbx_overrides),
+	    FX_TEST(test_customer_set_is_validated_and_changes_nothing),
+	    FX_TEST(test_customer_preferred_agent_holds_their_calls),
+	    FX_TEST(test_customer_history_has_every_contact_and_outcome_in_order),
+	    FX_TEST(test_known_agent_only_on_request_with_timeouts_and_link_expiry),
+	    FX_TEST(test_known_agent_requests_are_validated),
+	    FX_TEST(test_callback_retries_are_spaced_then_unreached_with_an_event),
+	    FX_TEST(test_aging_is_capped_below_top_tier),
+	    FX_TEST(test_overflow_to_other_site_at_exact_boundary),
+	    FX_TEST(test_overflow_keeps_place_and_own_site_is_never_held_back),
+	    FX_TEST(test_known_agent_first_then_anyone_after_timeout),
+	    FX_TEST(test_known_agent_offline_does_not_hold_the_call),
+	    FX_TEST(test_known_agent_takes_the_call_ahead_of_the_site_rule),
+	    FX_TEST(test_in_queue_callback_keeps_place_and_dial_is_recorded_once),
+	    FX_TEST(test_scheduled_callbacks_released_by_tick_in_scheduled_order),
+	    FX_TEST_EMPTY(test_voicemail_released_at_site_opening_in_arrival_order),
+	    FX_TEST(test_site_down_converts_callers_in_original_order_and_redial_keeps_place),
+	    FX_TEST(test_redial_after_window_queues_anew),
+	    FX_TEST(test_site_lost_when_every_agent_unreachable_long_enough),
+	    FX_TEST(test_site_with_reachable_nodes_is_not_lost_when_agents_vanish),
+	    FX_TEST(test_site_whose_nodes_return_in_time_is_not_lost),
+	    FX_TEST(test_ticket_class_target_and_customer_history_in_order),
+	    FX_TEST(test_stats_service_level_asa_and_abandons),
+	    FX_TEST(test_stats_waiting_across_tiers_and_sites),
+	    FX_TEST(test_tick_from_a_client_is_refused),
+	    FX_TEST(test_dead_site_is_held_then_declared_lost_within_10s_by_default),
+	    FX_TEST(test_site_is_never_lost_while_its_pbx_beats_though_its_nodes_are_cut),
+	    FX_TEST(test_site_is_not_lost_while_its_nodes_are_in_contact),
+	    FX_TEST(test_held_caller_is_offered_to_nobody_and_keeps_place_until_back),
+	    FX_TEST(test_held_callers_become_callbacks_in_original_order_when_lost),
+	    FX_TEST(test_open_offer_of_a_caller_is_withdrawn_when_the_site_goes_out_of_contact),
+	    FX_TEST(test_call_in_progress_at_a_lost_site_ends_site_lost_with_callback_in_place),
+	    FX_TEST(test_queue_without_site_lost_callback_ends_the_call_without_one),
+	    FX_TEST(test_presence_of_an_agent_on_a_call_lapses_unless_renewed),
+	    FX_TEST(test_agents_only_site_whose_agent_on_a_call_lapses_is_lost_and_call_ended),
+	    FX_TEST(test_lost_site_is_restored_when_evidence_returns_but_not_an_operator_down),
+	    FX_TEST_EMPTY(test_site_lost_and_restored_are_reported_with_the_evidence),
+	    FX_TEST(test_redial_while_waiting_or_held_takes_the_place_at_any_site),
+	    FX_TEST(test_redial_while_offered_withdraws_the_offer_and_takes_the_place),
+	    FX_TEST_EMPTY(test_site_heartbeat_and_contact_timeout_are_validated),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,70 +17,10 @@
 #include <sys/stat.h>
 
 #include "state.h"
+#include "state_internal.h"
 
-struct fx {
-	char dir[64];
-	struct state *s;
-	uint64_t index;
-	const char *actor; /* Command.actor of the commands run (stamped by a node from TLS) */
-};
-
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(path);
-}
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof *f);
-	struct state_options o = {.map_bytes = 64u << 20, .no_sync = true};
-	char err[256];
-
-	snprintf(f->dir, sizeof f->dir, "/tmp/test_state_sessions.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	if (state_open(f->dir, &o, &f->s, err, sizeof err) != 0)
-		fail_msg("state_open: %s", err);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	state_close(f->s);
-	nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return 0;
-}
-
-/* Applies one command at the next index; returns its decoded reply. */
-static Callraft__Reply *run(struct fx *f, Callraft__Command *cmd)
-{
-	Callraft__Entry e = CALLRAFT__ENTRY__INIT;
-	struct state_replies out;
-	char err[256];
-	uint8_t *b;
-	size_t len;
-
-	e.format = CALLRAFT_ENTRY_FORMAT;
-	e.time_ms = 1000 + (int64_t)f->index;
-	e.term = 1;
-	e.n_commands = 1;
-	e.commands = &cmd;
-	cmd->actor = (char *)(f->actor != NULL ? f->actor : "");
-	len = callraft__entry__get_packed_size(&e);
-	b = malloc(len);
-	callraft__entry__pack(&e, b);
-	if (state_apply(f->s, ++f->index, b, len, &out, err, sizeof err) != 0)
-		fail_msg("apply: %s", err);
-	free(b);
-	assert_int_equal(out.n, 1);
-	Callraft__Reply *r = callraft__reply__unpack(NULL, out.len[0], out.bytes[0]);
-	assert_non_null(r);
-	return r;
-}
+#define STATE_FIXTURE_NAME "test_state_sessions"
+#include "state_fixture.h"
 
 static uint64_t reg(struct fx *f, const uint8_t *secret, size_t secret_len)
 {
@@ -317,15 +257,12 @@ static void secret_lengths_are_validated(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(session_id_alone_is_worth_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(sessions_without_a_secret_accept_any, setup,
-						teardown),
+		FX_TEST_EMPTY(session_id_alone_is_worth_nothing),
+		FX_TEST_EMPTY(sessions_without_a_secret_accept_any),
 		cmocka_unit_test(secret_lengths_are_validated),
-		cmocka_unit_test_setup_teardown(session_is_bound_to_its_owner, setup, teardown),
-		cmocka_unit_test_setup_teardown(sessions_without_an_owner_accept_any_actor, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(idempotency_key_is_bound_to_its_sender, setup,
-						teardown),
+		FX_TEST_EMPTY(session_is_bound_to_its_owner),
+		FX_TEST_EMPTY(sessions_without_an_owner_accept_any_actor),
+		FX_TEST_EMPTY(idempotency_key_is_bound_to_its_sender),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -116,7 +116,6 @@ static void test_class_defaults_until_configured(void **state)
 	struct fx *f = *state;
 	Callraft__Reply *r, *keep;
 
-	register_client(f);
 	expect_class(f, "urgent", 30 * MIN_MS, 10 * MIN_MS, false);
 	expect_class(f, "follow-up", 72 * 60 * MIN_MS, 12 * 60 * MIN_MS, false);
 	r = topen(f, "", "urgent", "lost bag");
@@ -163,7 +162,6 @@ static void test_new_class_and_refusals_change_nothing(void **state)
 	struct fx *f = *state;
 	Callraft__Reply *r;
 
-	register_client(f);
 	/* a class never configured: refused, and no ticket number is spent */
 	r = topen(f, "", "vip-complaint", "x");
 	assert_int_equal(r->code, CALLRAFT__CODE__INVALID_ARGUMENT);
@@ -232,7 +230,6 @@ static void test_ticket_opened_event_once_with_code(void **state)
 	struct cb b;
 	Callraft__Reply *r;
 
-	register_client(f);
 	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+98211", "cust-1"));
 	uint64_t from = f->index + 1;
 	r = topen(f, "c1", "urgent", "bag lost on IR-452");
@@ -343,7 +340,6 @@ static void test_overdue_and_due_soon_lists(void **state)
 	struct cb b;
 	char got[512];
 
-	register_client(f);
 	OK(f, c_enqueue(&b, "ct", "tehran", 0, "+98211", "cust-1"));
 	OK(f, c_enqueue(&b, "cs", "shiraz", 0, "+98711", "cust-1"));
 	class_configure_expect(f, "vip", 60 * MIN_MS, 40 * MIN_MS, CALLRAFT__CODE__OK, NULL);
@@ -418,11 +414,10 @@ static void test_overdue_and_due_soon_lists(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_class_defaults_until_configured, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_new_class_and_refusals_change_nothing, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_ticket_opened_event_once_with_code, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_overdue_and_due_soon_lists, setup, teardown),
+	    FX_TEST(test_class_defaults_until_configured),
+	    FX_TEST(test_new_class_and_refusals_change_nothing),
+	    FX_TEST(test_ticket_opened_event_once_with_code),
+	    FX_TEST(test_overdue_and_due_soon_lists),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -85,7 +85,6 @@ static void issue_find_list_revoke(void **state)
 	struct fx *f = *state;
 	uint64_t id = 0;
 
-	register_client(f);
 	Callraft__Reply *r = issue(f, 0xA1, 3600000, ROLES_SUP, 1);
 	assert_int_equal(r->code, CALLRAFT__CODE__OK);
 	assert_non_null(r->token);
@@ -119,7 +118,6 @@ static void bad_issues_are_refused(void **state)
 	struct fx *f = *state;
 	char *bad_roles[] = {"root"};
 
-	register_client(f);
 	assert_int_equal(issue_code(f, 1, 0), CALLRAFT__CODE__INVALID_ARGUMENT); /* expires now */
 	Callraft__Reply *r = issue(f, 2, 1000, bad_roles, 1);
 	assert_int_equal(r->code, CALLRAFT__CODE__INVALID_ARGUMENT);
@@ -154,7 +152,6 @@ static void expired_tokens_are_dropped_and_live_ones_bounded(void **state)
 	struct fx *f = *state;
 	uint64_t id;
 
-	register_client(f);
 	assert_int_equal(issue_code(f, 1, 1000), CALLRAFT__CODE__OK);
 	f->time_ms += 2000;
 	assert_int_equal(issue_code(f, 2, 3600000), CALLRAFT__CODE__OK);
@@ -173,10 +170,9 @@ static void expired_tokens_are_dropped_and_live_ones_bounded(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(issue_find_list_revoke, setup, teardown),
-		cmocka_unit_test_setup_teardown(bad_issues_are_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(expired_tokens_are_dropped_and_live_ones_bounded, setup,
-						teardown),
+		FX_TEST(issue_find_list_revoke),
+		FX_TEST(bad_issues_are_refused),
+		FX_TEST(expired_tokens_are_dropped_and_live_ones_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
