@@ -112,9 +112,10 @@ static const struct cli_command cli_commands[] = {
      CLI_REQUEST(callback_voicemail)},
     {"site", "configure",
      "site configure SITE [--opens HH:MM] [--closes HH:MM] [--utc-offset +HH:MM]\n"
-     "                 [--presence-timeout 30s] [--loss-after 8s] [--contact-timeout 3s]",
+     "                 [--presence-timeout 30s] [--loss-after 8s] [--contact-timeout 3s]\n"
+     "                 [--calling-hours HH:MM-HH:MM|none] [--voicemail-per-hour N]",
      {OPT("opens"), OPT("closes"), OPT("utc-offset"), OPT("presence-timeout"), OPT("loss-after"),
-      OPT("contact-timeout")},
+      OPT("contact-timeout"), OPT("calling-hours"), OPT("voicemail-per-hour")},
      1, 1, CLI_REQUEST(site_configure)},
     {"site", "down", "site down SITE [--reason R]", {OPT_TEXT("reason", CALLRAFT_REASON_BYTES_MAX)},
      CLI_KEY_REQUEST(site_down, "site", CALLRAFT_SITE_BYTES_MAX, SITE_DOWN)},

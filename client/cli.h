@@ -188,7 +188,7 @@ struct cli_option {
  * borrows them from the parsed arguments). */
 struct cli_scratch {
 	Callraft__Int64Value i64[10];
-	Callraft__Int32Value i32[3];
+	Callraft__Int32Value i32[5];
 	Callraft__UInt32Value u32, u32b;
 	Callraft__BoolValue b;
 	char *list[CALLRAFT_AGENT_SKILLS_MAX];

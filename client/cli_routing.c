@@ -173,7 +173,19 @@ int cli_call_dial_request(struct cli *cli, struct cli_args *a, struct callraft_r
 	op->agent_id = (char *)cli_opt(a, "agent");
 	return CLI_EXIT_OK;
 }
-CLI_WRITE_OUTPUT(call_dial, "dial attempt recorded: dial now")
+int cli_call_dial_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
+			 const Callraft__Reply *reply)
+{
+	const Callraft__Call *call = reply->call;
+	char when[32];
+
+	if (cli->json || call == NULL || call->state != CALLRAFT__CALL_STATE__SCHEDULED)
+		return cli_print_write(cli, reply, "dial attempt recorded: dial now");
+	cli_format_time(call->release_ms, when, sizeof when);
+	printf("not dialled: outside the calling hours of site '%s'; back in its place at %s\n",
+	       call->arrival_site, when);
+	return CLI_EXIT_OK;
+}
 
 CLI_WRITE_OUTPUT(agent_heartbeat, "heartbeat recorded")
 
@@ -390,6 +402,44 @@ CLI_WRITE_OUTPUT(callback_voicemail, "voicemail callback held until the site ope
 
 /* ---- sites ------------------------------------------------------------------------------ */
 
+/* --calling-hours HH:MM-HH:MM (or "none": no restriction) and --voicemail-per-hour N (0: no cap)
+ * of site configure. */
+static int cli_site_calling_hours(struct cli *cli, struct cli_args *a, Callraft__SiteConfigure *op)
+{
+	const char *hours = cli_opt(a, "calling-hours"), *cap = cli_opt(a, "voicemail-per-hour");
+	int rv, from = 0, until = 0;
+	uint64_t n;
+
+	if (hours != NULL && strcmp(hours, "none") != 0) {
+		char first[8];
+		const char *dash = strchr(hours, '-');
+		if (dash == NULL || dash - hours >= (ptrdiff_t)sizeof first)
+			return cli_usage_error(cli, "--calling-hours: '%s': expected HH:MM-HH:MM or none",
+					       hours);
+		memcpy(first, hours, (size_t)(dash - hours));
+		first[dash - hours] = '\0';
+		if ((rv = cli_parse_clock(cli, "--calling-hours", first, false, &from)) ||
+		    (rv = cli_parse_clock(cli, "--calling-hours", dash + 1, false, &until)))
+			return rv;
+		if (from == until)
+			return cli_usage_error(cli, "--calling-hours: '%s': an empty window (say none "
+					       "for no restriction)", hours);
+	}
+	if (hours != NULL) {
+		op->calling_from_minute = i32_of(&a->scratch.i32[3], from);
+		op->calling_until_minute = i32_of(&a->scratch.i32[4], until);
+	}
+	if (cap != NULL) {
+		if (cli_parse_u64(cap, &n) != 0 || n > CALLRAFT_VOICEMAIL_PER_HOUR_MAX)
+			return cli_usage_error(cli, "--voicemail-per-hour: '%s': expected 0..%d (0: no cap)",
+					       cap, CALLRAFT_VOICEMAIL_PER_HOUR_MAX);
+		a->scratch.u32 = (Callraft__UInt32Value)CALLRAFT__UINT32_VALUE__INIT;
+		a->scratch.u32.value = (uint32_t)n;
+		op->voicemail_per_hour_max = &a->scratch.u32;
+	}
+	return CLI_EXIT_OK;
+}
+
 int cli_site_configure_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {
 	static const char *const clocks[] = {"opens", "closes", "utc-offset"};
@@ -413,6 +463,8 @@ int cli_site_configure_request(struct cli *cli, struct cli_args *a, struct callr
 			return rv;
 		*clock_slot[i] = i32_of(&a->scratch.i32[i], minutes);
 	}
+	if ((rv = cli_site_calling_hours(cli, a, op)))
+		return rv;
 	return cli_config_durations(cli, a, durations, duration_slot, 3);
 }
 CLI_WRITE_OUTPUT(site_configure, "ok")
@@ -437,11 +489,11 @@ int cli_site_list_request(struct cli *cli, struct cli_args *a, struct callraft_r
 int cli_site_list_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
 			 const Callraft__Reply *reply)
 {
-	static const char *const headers[] = {"SITE", "STATUS",	  "OPENS",     "CLOSES",
-					      "UTC",  "PRESENCE", "LOSS-AFTER"};
+	static const char *const headers[] = {"SITE",	  "STATUS",	"OPENS",   "CLOSES", "UTC",
+					      "PRESENCE", "LOSS-AFTER", "CALLING", "VM/H"};
 	struct cli_table t;
 	json_object *arr = json_object_new_array();
-	cli_table_init(&t, 7, headers);
+	cli_table_init(&t, 9, headers);
 	for (size_t i = 0; i < reply->n_sites; i++) {
 		const Callraft__Site *s = reply->sites[i];
 		char o[16], c[16], u[16], p[32], l[32];
@@ -450,15 +502,24 @@ int cli_site_list_output(struct cli *cli, const struct cli_args *a, const Callra
 		cli_format_minute(s->utc_offset_minutes, u, sizeof u);
 		cli_format_duration(s->presence_timeout_ms, p, sizeof p);
 		cli_format_duration(s->site_loss_after_ms, l, sizeof l);
+		char ch[32] = "any", vm[16] = "-", cf[16], cu[16];
+		if (s->calling_from_minute != s->calling_until_minute) {
+			cli_format_minute(s->calling_from_minute, cf, sizeof cf);
+			cli_format_minute(s->calling_until_minute, cu, sizeof cu);
+			snprintf(ch, sizeof ch, "%s-%s", cf, cu);
+		}
+		if (s->voicemail_per_hour_max > 0)
+			snprintf(vm, sizeof vm, "%u", s->voicemail_per_hour_max);
 		const char *row[] = {s->site, s->down ? "DOWN" : s->out_of_contact ? "held" : "up",
-				     o, c, u, p, l};
+				     o, c, u, p, l, ch, vm};
 		cli_table_add(&t, row);
 		json_object *js = json_object_new_object();
 		cli_json_fields(js, &s->base, "site", "down", "down_reason", "down_since_ms",
 				"opens_at_minute", "closes_at_minute", "utc_offset_minutes",
 				"presence_timeout_ms", "site_loss_after_ms", "contact_timeout_ms",
 				"out_of_contact", "lost_auto", "nodes_seen_ms", "pbx_seen_ms",
-				"agents_seen_ms", NULL);
+				"agents_seen_ms", "calling_from_minute", "calling_until_minute",
+				"voicemail_per_hour_max", "voicemail_next_ms", NULL);
 		json_object_array_add(arr, js);
 	}
 	return cli_print_list(cli, "sites", arr, &t);

@@ -248,6 +248,9 @@ _Static_assert(CALLRAFT_FSM_TIME_MS_MAX < INT64_MAX - 4 * CALLRAFT_CALLBACK_AHEA
 /* A callback not reached is tried again 10 minutes later by default (a queue may say 1 s .. 1 day):
  * five attempts then span most of an hour instead of a minute. */
 #define CALLRAFT_CALLBACK_RETRY_MS_DEFAULT (10ll * 60 * 1000)
+/* Voicemail callbacks released per hour at a site (SiteConfigure.voicemail_per_hour_max): one a
+ * second at most, so the spacing (3600 s / cap) is a whole number of milliseconds >= 1 s. */
+#define CALLRAFT_VOICEMAIL_PER_HOUR_MAX 3600
 
 /* Abandons after less wait than this are "short": excluded from the service level and the abandon
  * rate (caller misdial, hang-up during the greeting). */

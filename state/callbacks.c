@@ -13,10 +13,23 @@
  *                                    enqueued_ms = the voicemail's arrival: in order of arrival.
  *                                    If the site is open now (closes_at_minute set and the local
  *                                    time within [opens, closes)) it enters the queue at once.
+ *                                    With the site's voicemail_per_hour_max, releases are spaced
+ *                                    3600 s / cap apart (voicemail_release): the morning batch
+ *                                    enters at that pace, in order of arrival.
+ *
+ * Calling hours (issue 16 item 3; site_hours.c): a callback of a site with calling hours is
+ * dialled only inside them, in the site's local time from FSM time. Three places keep it:
+ *   - a retry after an attempt not reached is scheduled into the next calling hour;
+ *   - TIMER_RELEASE outside calling hours (the site's hours changed meanwhile) waits for them;
+ *   - a dial attempt asked for outside them is not recorded: the callback goes back to SCHEDULED
+ *     until the next calling hour with its key (place) kept, and the agent is free
+ *     (defer_to_calling_hours; hours_deferrals counts them). Every attempt goes through
+ *     op_call_dial_attempt, so no attempt is ever made outside calling hours.
  *
  *   SCHEDULED --TIMER_RELEASE--> WAITING --call next--> OFFERED --op_call_dial_attempt--> (dialing)
- *       --op_call_answer--> ANSWERED (reached)   --op_call_reject--> WAITING (not reached; place
- *       intact)   --op_call_end--> ENDED (given up)
+ *       --op_call_answer--> ANSWERED (reached)   --op_call_reject--> SCHEDULED (not reached: a
+ *       retry later, place intact) or UNREACHED   --op_call_end--> ENDED (given up)
+ *   OFFERED --op_call_dial_attempt outside calling hours--> SCHEDULED (not dialled, place intact)
  *
  * Dial attempts: CallDialAttempt is committed *before* the agent dials. While one is in progress
  * (dialing), a second is refused (BAD_STATE), the offer does not expire and a lapsed presence does
@@ -141,25 +154,24 @@ int op_callback_schedule(struct apply_ctx *c, const Callraft__CallbackSchedule *
 			at, at, "callback");
 }
 
-/* The next time the site opens after now_ms (UTC ms); now_ms itself if it is open now. */
-static int64_t next_opening(const Callraft__Site *s, int64_t now_ms)
+/* The release time of a new voicemail callback of site `s` (issue 16 item 3): the site's next
+ * opening (now if it is open), then, under an hourly cap, no earlier than the site's next free
+ * slot (a slot past a known closing time moves to the next opening), then inside its calling
+ * hours. The cap spaces releases 3600 s / cap apart: a night of voicemails enters the queue from
+ * the opening on at that pace, in order of arrival, and the morning shift is not flooded. */
+static int64_t voicemail_release(Callraft__Site *s, int64_t now_ms)
 {
-	int64_t offset_ms = (int64_t)s->utc_offset_minutes * 60000;
-	int64_t local = now_ms + offset_ms;
-	int64_t day_start = local - ((local % DAY_MS) + DAY_MS) % DAY_MS;
-	int64_t minute = (local - day_start) / 60000;
-	int64_t opens = day_start + (int64_t)s->opens_at_minute * 60000;
+	int64_t release = site_opening_next(s, now_ms);
 
-	if (s->closes_at_minute != s->opens_at_minute) {
-		bool open = s->opens_at_minute < s->closes_at_minute
-				? minute >= s->opens_at_minute && minute < s->closes_at_minute
-				: minute >= s->opens_at_minute || minute < s->closes_at_minute;
-		if (open)
-			return now_ms;
+	if (s->voicemail_per_hour_max > 0 && s->voicemail_next_ms > release) {
+		release = s->voicemail_next_ms;
+		if (s->closes_at_minute != s->opens_at_minute)
+			release = site_opening_next(s, release);
 	}
-	if (opens <= local)
-		opens += DAY_MS;
-	return opens - offset_ms;
+	release = site_calling_next(s, release);
+	if (s->voicemail_per_hour_max > 0)
+		s->voicemail_next_ms = release + 3600000ll / s->voicemail_per_hour_max;
+	return release;
 }
 
 int op_callback_voicemail(struct apply_ctx *c, const Callraft__CallbackVoicemail *op)
@@ -171,9 +183,26 @@ int op_callback_voicemail(struct apply_ctx *c, const Callraft__CallbackVoicemail
 		return rc < 0 ? -1 : 0;
 	if (route_site(c, op->site, &site) != 0)
 		return -1;
-	int64_t release = site.configured ? next_opening(&site, c->now_ms) : c->now_ms;
+	int64_t release = c->now_ms;
+	if (site.configured) {
+		release = voicemail_release(&site, c->now_ms);
+		if (site.voicemail_per_hour_max > 0 && route_site_put(c, &site) != 0)
+			return -1;
+	}
 	return schedule(c, op->callback_id, op->customer_id, op->number, op->queue, op->site,
 			op->tier, release, c->now_ms, "voicemail");
+}
+
+/* The first time at or after t when a callback of call's arrival site may be dialled (its site's
+ * calling hours; a call of no site, or a site without calling hours: t). 0, or -1. */
+static int calling_next(struct apply_ctx *c, const Callraft__Call *call, int64_t t, int64_t *out)
+{
+	Callraft__Site site;
+
+	if (route_site(c, call->arrival_site, &site) != 0)
+		return -1;
+	*out = site_calling_next(&site, t);
+	return 0;
 }
 
 int callbacks_release(struct apply_ctx *c, const char *call_id, int64_t due_ms)
@@ -184,15 +213,65 @@ int callbacks_release(struct apply_ctx *c, const char *call_id, int64_t due_ms)
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
 	if (call->state == CALLRAFT__CALL_STATE__SCHEDULED && call->release_ms == due_ms) {
-		call->state = CALLRAFT__CALL_STATE__WAITING;
-		/* a retry after an attempt not reached re-enters: it entered the queue once already */
-		rc = (ctx_put_call(c, call) != 0 ||
-		      (call->dial_attempts > 0 ? route_queue_put(c, call) : route_enter_queue(c, call)) != 0)
-			 ? -1
-			 : 0;
+		int64_t at;
+		rc = calling_next(c, call, c->now_ms, &at);
+		if (rc == 0 && at > c->now_ms) { /* outside its site's calling hours: wait for them */
+			call->release_ms = at;
+			rc = (ctx_put_call(c, call) != 0 ||
+			      timer_set(c, TIMER_RELEASE, at, call->call_id) != 0)
+				 ? -1
+				 : 0;
+		} else if (rc == 0) {
+			call->state = CALLRAFT__CALL_STATE__WAITING;
+			/* a retry or a deferral re-enters: it entered the queue once already */
+			bool again = call->dial_attempts > 0 || call->hours_deferrals > 0;
+			rc = (ctx_put_call(c, call) != 0 ||
+			      (again ? route_queue_put(c, call) : route_enter_queue(c, call)) != 0)
+				 ? -1
+				 : 0;
+		}
 	}
 	protobuf_c_message_free_unpacked(&call->base, NULL);
 	return rc;
+}
+
+/* Ends the open offer of an OFFERED call (its timer) and frees the agent holding it; the call
+ * record is the caller's to change and write. */
+static int withdraw_offer(struct apply_ctx *c, const Callraft__Call *call)
+{
+	Callraft__Agent *a;
+	int rc = ctx_get_agent(c, call->agent_id, &a);
+
+	if (rc != 0)
+		return store_err(c->errmsg, c->errmsg_len, rc < 0 ? MDB_CORRUPTED : MDB_NOTFOUND,
+				 "agent '%s' of call '%s'", call->agent_id, call->call_id);
+	Callraft__Agent copy = *a;
+	rc = (timer_del(c, TIMER_OFFER, call->offer_expires_ms, call->call_id) != 0 ||
+	      route_release_agent(c, &copy) != 0)
+		     ? -1
+		     : 0;
+	protobuf_c_message_free_unpacked(&a->base, NULL);
+	return rc;
+}
+
+/* A dial attempt asked for outside the calling hours of the callback's site: nothing is dialled
+ * and no attempt is counted; the offer ends (the agent is free), and the callback is SCHEDULED
+ * until the next calling hour, when it re-enters the queue under its original key (its place). */
+static int defer_to_calling_hours(struct apply_ctx *c, Callraft__Call *call, int64_t at)
+{
+	if (withdraw_offer(c, call) != 0)
+		return -1;
+	call->state = CALLRAFT__CALL_STATE__SCHEDULED;
+	call->agent_id = "";
+	call->offer_expires_ms = 0;
+	call->release_ms = at;
+	call->hours_deferrals++;
+	snprintf(c->msg, sizeof c->msg,
+		 "not dialled: outside the calling hours of site '%s'; back in its place at %lld",
+		 call->arrival_site, (long long)at);
+	return (ctx_put_call(c, call) != 0 || timer_set(c, TIMER_RELEASE, at, call->call_id) != 0)
+		   ? -1
+		   : 0;
 }
 
 int op_call_dial_attempt(struct apply_ctx *c, const Callraft__CallDialAttempt *op)
@@ -219,6 +298,11 @@ int op_call_dial_attempt(struct apply_ctx *c, const Callraft__CallDialAttempt *o
 			 op->call_id, call->dial_attempts);
 		return 0;
 	}
+	int64_t at;
+	if (calling_next(c, call, c->now_ms, &at) != 0)
+		return -1;
+	if (at > c->now_ms)
+		return defer_to_calling_hours(c, call, at);
 	if (timer_del(c, TIMER_OFFER, call->offer_expires_ms, call->call_id) != 0)
 		return -1;
 	call->offer_expires_ms = 0; /* dialling: the offer no longer expires */
@@ -261,7 +345,9 @@ int callbacks_not_reached(struct apply_ctx *c, Callraft__Call *call, Callraft__D
 			   : 0;
 	}
 	call->state = CALLRAFT__CALL_STATE__SCHEDULED;
-	call->release_ms = c->now_ms + (cfg.callback_retry_ms > 0 ? cfg.callback_retry_ms : 0);
+	if (calling_next(c, call, c->now_ms + (cfg.callback_retry_ms > 0 ? cfg.callback_retry_ms : 0),
+			 &call->release_ms) != 0)
+		return -1;
 	if (call->release_ms <= c->now_ms) { /* a queue configured before retries: at once */
 		call->state = CALLRAFT__CALL_STATE__WAITING;
 		return (ctx_put_call(c, call) != 0 || route_queue_put(c, call) != 0) ? -1 : 0;
@@ -624,18 +710,7 @@ static int redial_vacate(struct apply_ctx *c, Callraft__Call *old)
 {
 	if (old->state == CALLRAFT__CALL_STATE__WAITING)
 		return route_queue_del(c, old) < 0 ? -1 : 0;
-	Callraft__Agent *a;
-	int rc = ctx_get_agent(c, old->agent_id, &a);
-	if (rc != 0)
-		return store_err(c->errmsg, c->errmsg_len, rc < 0 ? MDB_CORRUPTED : MDB_NOTFOUND,
-				 "agent '%s' of call '%s'", old->agent_id, old->call_id);
-	Callraft__Agent copy = *a;
-	rc = (timer_del(c, TIMER_OFFER, old->offer_expires_ms, old->call_id) != 0 ||
-	      route_release_agent(c, &copy) != 0)
-		     ? -1
-		     : 0;
-	protobuf_c_message_free_unpacked(&a->base, NULL);
-	return rc;
+	return withdraw_offer(c, old);
 }
 
 int callbacks_redial(struct apply_ctx *c, Callraft__Call *call)

@@ -34,6 +34,9 @@ const struct config_field config_site_fields[] = {
 	{"presence_timeout_ms", CALLRAFT_PRESENCE_TIMEOUT_MS_MIN, CALLRAFT_CONFIG_MS_MAX},
 	{"site_loss_after_ms", 0, CALLRAFT_CONFIG_MS_MAX},
 	{"contact_timeout_ms", CALLRAFT_CONTACT_TIMEOUT_MS_MIN, CALLRAFT_CONFIG_MS_MAX},
+	{"calling_from_minute", 0, CALLRAFT_MINUTES_PER_DAY - 1},
+	{"calling_until_minute", 0, CALLRAFT_MINUTES_PER_DAY - 1},
+	{"voicemail_per_hour_max", 0, CALLRAFT_VOICEMAIL_PER_HOUR_MAX},
 	{NULL, 0, 0},
 };
 

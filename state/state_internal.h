@@ -41,6 +41,7 @@
  *   config_fields.c the tunable fields of QueueConfigure and SiteConfigure, with their bounds.
  *   ticket_code.c  tracking codes.
  *   names.c        names of states.
+ *   site_hours.c   issue 16: a site's local clock windows (opening hours, calling hours).
  *   store.c        LMDB access: big-endian keys, meta counters, protobuf records, LMDB errors,
  *                  and the count of logical bytes per table that every write keeps (quota.c).
  * No file may call a function of one listed above it: tests/lint/state_layers.py (the unit test
@@ -478,6 +479,15 @@ int customer_talked(struct apply_ctx *c, const char *customer_id, const char *ag
  * op's agent_timeout_ms or the queue's known_agent_timeout_ms. */
 int customer_apply_tier(struct apply_ctx *c, Callraft__Call *call, bool tier_override);
 int customer_prefer(struct apply_ctx *c, Callraft__Call *call, const Callraft__CallEnqueue *op);
+
+/* ---- site_hours.c (issue 16): pure functions of a site record and an FSM time --------------- */
+/* t if t lies in the local window [from, until) of a site at offset_minutes (or from == until: no
+ * window), else the window's next start (< 1 day after t). */
+int64_t site_hours_next(int32_t offset_minutes, int32_t from, int32_t until, int64_t t);
+/* t if the site is open at t (its closing time known), else its next opening after t. */
+int64_t site_opening_next(const Callraft__Site *s, int64_t t);
+/* t if a callback of the site may be dialled at t, else the next start of its calling hours. */
+int64_t site_calling_next(const Callraft__Site *s, int64_t t);
 
 /* ---- sitewatch.c (issue 12): the Tick's liveness decisions ------------------------------ */
 int op_site_heartbeat(struct apply_ctx *c, const Callraft__SiteHeartbeat *op);

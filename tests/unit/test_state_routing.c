@@ -1418,6 +1418,235 @@ static void test_voicemail_released_at_site_opening_in_arrival_order(void **stat
 	assert_true(call_is_callback(f, "vm2"));
 }
 
+/* ---- issue 16 item 3: calling hours and the voicemail cap -------------------------------- */
+
+#define TEHRAN_OFFSET 210 /* UTC+03:30 */
+/* FSM time of local hh:mm at Tehran on day `day` after T0. */
+#define TEHRAN(day, hh, mm) (T0 + (day) * DAY_MS + ((hh) * 60 + (mm) - TEHRAN_OFFSET) * 60000ll)
+
+/* SiteConfigure of site at Tehran's offset: opening hours opens..closes, calling hours from..until
+ * and the voicemail cap; a negative value leaves the field unset. */
+static Callraft__Command *c_site_hours(struct cb *b, const char *site, int opens, int closes,
+				       int from, int until, int64_t cap)
+{
+	int v[5] = {TEHRAN_OFFSET, opens, closes, from, until};
+
+	SET_OP(b, SITE_CONFIGURE, site_configure, sc, CALLRAFT__SITE_CONFIGURE__INIT);
+	b->op.sc.site = (char *)site;
+	Callraft__Int32Value **fields[5] = {&b->op.sc.utc_offset_minutes, &b->op.sc.opens_at_minute,
+					    &b->op.sc.closes_at_minute, &b->op.sc.calling_from_minute,
+					    &b->op.sc.calling_until_minute};
+	static Callraft__Int32Value extra[2];
+	for (int i = 0; i < 5; i++) {
+		if (v[i] < 0)
+			continue;
+		Callraft__Int32Value *slot = i < 4 ? &b->i32[i] : &extra[0];
+		*slot = (Callraft__Int32Value)CALLRAFT__INT32_VALUE__INIT;
+		slot->value = v[i];
+		*fields[i] = slot;
+	}
+	if (cap >= 0) {
+		b->u32 = (Callraft__UInt32Value)CALLRAFT__UINT32_VALUE__INIT;
+		b->u32.value = (uint32_t)cap;
+		b->op.sc.voicemail_per_hour_max = &b->u32;
+	}
+	return &b->cmd;
+}
+
+static int64_t call_release(struct fx *f, const char *id)
+{
+	return CALL_READ(f, id, r, r->call->release_ms);
+}
+
+/* Rules 1 and 2: a retry that would fall outside the site's calling hours (09:00-21:00 Tehran) is
+ * scheduled for the next 09:00; a release due outside them (the hours changed meanwhile) waits
+ * for them. */
+static void test_callback_retry_waits_for_the_sites_calling_hours(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	f->time_ms = TEHRAN(0, 20, 50);
+	register_client(f);
+	OK(f, c_site_hours(&b, "tehran", -1, -1, 9 * 60, 21 * 60, -1));
+	OK(f, c_login(&b, "a1", "tehran"));
+	c_qconf(&b, -1, -1, -1, -1, 0);
+	b.i64[5] = (Callraft__Int64Value)CALLRAFT__INT64_VALUE__INIT;
+	b.i64[5].value = 10 * 60000; /* retry 10 min later: 21:00, outside */
+	b.op.qc.callback_retry_ms = &b.i64[5];
+	OK(f, &b.cmd);
+	OK(f, c_enqueue(&b, "k0", "tehran", 0, "+982100000000", ""));
+	SET_OP(&b, CALLBACK_REQUEST, callback_request, cbr, CALLRAFT__CALLBACK_REQUEST__INIT);
+	b.op.cbr.call_id = "k0";
+	OK(f, &b.cmd);
+	dial_not_reached(f, "k0", CALLRAFT__DIAL_OUTCOME__NO_ANSWER);
+	assert_int_equal(call_state(f, "k0"), CALLRAFT__CALL_STATE__SCHEDULED);
+	assert_true(call_release(f, "k0") == TEHRAN(1, 9, 0));
+	/* the same with a retry inside the hours: 10 min later */
+	f->time_ms = TEHRAN(1, 9, 0) - 1;
+	tick(f);
+	assert_int_equal(call_state(f, "k0"), CALLRAFT__CALL_STATE__SCHEDULED);
+	/* the hours move to 10:00 before the release: it waits for them */
+	OK(f, c_site_hours(&b, "tehran", -1, -1, 10 * 60, 21 * 60, -1));
+	f->time_ms += 1;
+	tick(f);
+	assert_int_equal(call_state(f, "k0"), CALLRAFT__CALL_STATE__SCHEDULED);
+	assert_true(call_release(f, "k0") == TEHRAN(1, 10, 0));
+	f->time_ms = TEHRAN(1, 10, 0);
+	tick(f);
+	OK(f, c_heartbeat(&b, "a1"));
+	ASSERT_QUEUE(f, "k0");
+	dial_not_reached(f, "k0", CALLRAFT__DIAL_OUTCOME__BUSY); /* 10:00 + 10 min: inside */
+	assert_true(call_release(f, "k0") == TEHRAN(1, 10, 10));
+}
+
+/* Rule 3: a dial attempt asked for outside calling hours (a callback waiting since a site loss at
+ * night, offered at 22:30) is not recorded: nothing is dialled, the agent is free, and the
+ * callback waits SCHEDULED for 09:00 with its place; then it is dialled normally. A site without
+ * calling hours (shiraz) is dialled at any hour. */
+static void test_dial_outside_calling_hours_is_deferred_with_its_place(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	uint64_t term, index;
+
+	f->time_ms = TEHRAN(0, 22, 30);
+	register_client(f);
+	OK(f, c_site_hours(&b, "tehran", -1, -1, 9 * 60, 21 * 60, -1));
+	OK(f, c_login(&b, "a1", "tehran"));
+	const char *ids[] = {"n0", "n1", "s0"};
+	for (int i = 0; i < 3; i++) {
+		OK(f, c_enqueue(&b, ids[i], i < 2 ? "tehran" : "shiraz", 0,
+				i == 0 ? "+982100000010" : i == 1 ? "+982100000011" : "+987100000012",
+				""));
+		SET_OP(&b, CALLBACK_REQUEST, callback_request, cbr, CALLRAFT__CALLBACK_REQUEST__INIT);
+		b.op.cbr.call_id = (char *)ids[i];
+		OK(f, &b.cmd);
+		f->time_ms += 10;
+	}
+	for (int i = 0; i < 2; i++) {
+		assert_string_equal(next(f, "a1", &term, &index, NULL), ids[i]);
+		SET_OP(&b, CALL_DIAL_ATTEMPT, call_dial_attempt, dial, CALLRAFT__CALL_DIAL_ATTEMPT__INIT);
+		b.op.dial.call_id = (char *)ids[i];
+		b.op.dial.agent_id = "a1";
+		Callraft__Reply *r = run(f, &b.cmd);
+		assert_int_equal(r->code, CALLRAFT__CODE__OK);
+		assert_non_null(strstr(r->message, "outside the calling hours of site 'tehran'"));
+		assert_int_equal(r->call->state, CALLRAFT__CALL_STATE__SCHEDULED);
+		assert_false(r->call->dialing);
+		assert_int_equal(r->call->dial_attempts, 0);
+		assert_int_equal(r->call->hours_deferrals, 1);
+		assert_true(r->call->release_ms == TEHRAN(1, 9, 0));
+		callraft__reply__free_unpacked(r, NULL);
+		assert_int_equal(agent_state(f, "a1"), CALLRAFT__AGENT_STATE__AVAILABLE);
+		/* the token of the withdrawn offer is stale */
+		EXPECT(f, c_answer(&b, ids[i], "a1", term, index), CALLRAFT__CODE__STALE_TOKEN);
+	}
+	/* shiraz has no calling hours: dialled at once */
+	OK(f, c_login(&b, "a2", "shiraz"));
+	assert_string_equal(next(f, "a2", &term, &index, NULL), "s0");
+	SET_OP(&b, CALL_DIAL_ATTEMPT, call_dial_attempt, dial, CALLRAFT__CALL_DIAL_ATTEMPT__INIT);
+	b.op.dial.call_id = "s0";
+	b.op.dial.agent_id = "a2";
+	OK(f, &b.cmd);
+	OK(f, c_end(&b, "s0", "a2"));
+	f->time_ms = TEHRAN(1, 9, 0);
+	tick(f);
+	OK(f, c_heartbeat(&b, "a1"));
+	ASSERT_QUEUE(f, "n0 n1"); /* back in their places, in order */
+	assert_string_equal(next(f, "a1", &term, &index, NULL), "n0");
+	SET_OP(&b, CALL_DIAL_ATTEMPT, call_dial_attempt, dial, CALLRAFT__CALL_DIAL_ATTEMPT__INIT);
+	b.op.dial.call_id = "n0";
+	b.op.dial.agent_id = "a1";
+	Callraft__Reply *r = run(f, &b.cmd);
+	assert_int_equal(r->code, CALLRAFT__CODE__OK);
+	assert_true(r->call->dialing);
+	assert_int_equal(r->call->dial_attempts, 1);
+	callraft__reply__free_unpacked(r, NULL);
+}
+
+/* The hourly cap: a night of voicemails enters the queue from 07:00 one every 3600 s / cap, in
+ * order of arrival; a voicemail left in the morning takes the next free slot (not ahead of the
+ * night's); without a cap it enters at once while the site is open; an opening before the calling
+ * hours releases at their start. Bad settings are refused and change nothing. */
+static void test_voicemail_releases_are_capped_per_hour(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	char id[8];
+
+	f->time_ms = TEHRAN(0, 2, 0);
+	register_client(f);
+	OK(f, c_site_hours(&b, "tehran", 7 * 60, 20 * 60, -1, -1, 2)); /* 2 an hour: 30 min apart */
+	OK(f, c_site_hours(&b, "shiraz", 7 * 60, 20 * 60, 8 * 60, 20 * 60, -1));
+	SET_OP(&b, CALLBACK_VOICEMAIL, callback_voicemail, vm, CALLRAFT__CALLBACK_VOICEMAIL__INIT);
+	b.op.vm.queue = "sales";
+	b.op.vm.site = "tehran";
+	b.op.vm.number = "+982100000020";
+	for (int i = 0; i < 5; i++) {
+		snprintf(id, sizeof id, "vm%d", i);
+		b.cmd.client_id = 0;
+		b.op.vm.callback_id = id;
+		OK(f, &b.cmd);
+		f->time_ms += 60000;
+	}
+	for (int i = 0; i < 5; i++) {
+		snprintf(id, sizeof id, "vm%d", i);
+		assert_true(call_release(f, id) == TEHRAN(0, 7, 0) + i * 30 * 60000ll);
+	}
+	f->time_ms = TEHRAN(0, 7, 0);
+	tick(f);
+	ASSERT_QUEUE(f, "vm0");
+	f->time_ms = TEHRAN(0, 7, 10); /* open now: the next slot, after the night's */
+	b.cmd.client_id = 0;
+	b.op.vm.callback_id = "vm5";
+	OK(f, &b.cmd);
+	assert_true(call_release(f, "vm5") == TEHRAN(0, 9, 30));
+	f->time_ms = TEHRAN(0, 7, 30);
+	tick(f);
+	ASSERT_QUEUE(f, "vm0 vm1");
+	/* a slot past closing (20:00) moves to the next opening */
+	f->time_ms = TEHRAN(0, 19, 45);
+	for (int i = 6; i < 8; i++) {
+		snprintf(id, sizeof id, "vm%d", i);
+		b.cmd.client_id = 0;
+		b.op.vm.callback_id = id;
+		OK(f, &b.cmd);
+	}
+	assert_true(call_release(f, "vm6") == TEHRAN(0, 19, 45));
+	assert_true(call_release(f, "vm7") == TEHRAN(1, 7, 0));
+	/* shiraz: opens 07:00 but calls from 08:00; no cap: every one at 08:00 */
+	f->time_ms = TEHRAN(1, 3, 0);
+	b.op.vm.site = "shiraz";
+	for (int i = 8; i < 10; i++) {
+		snprintf(id, sizeof id, "vm%d", i);
+		b.cmd.client_id = 0;
+		b.op.vm.callback_id = id;
+		OK(f, &b.cmd);
+		assert_true(call_release(f, id) == TEHRAN(1, 8, 0));
+	}
+	/* bad settings: refused, the cap stays 2 */
+	EXPECT(f, c_site_hours(&b, "tehran", -1, -1, CALLRAFT_MINUTES_PER_DAY, 60, -1),
+	       CALLRAFT__CODE__INVALID_ARGUMENT);
+	EXPECT(f, c_site_hours(&b, "tehran", -1, -1, -1, -1, CALLRAFT_VOICEMAIL_PER_HOUR_MAX + 1),
+	       CALLRAFT__CODE__INVALID_ARGUMENT);
+	Callraft__Request q = CALLRAFT__REQUEST__INIT;
+	Callraft__SiteList op = CALLRAFT__SITE_LIST__INIT;
+	q.op_case = CALLRAFT__REQUEST__OP_SITE_LIST;
+	q.site_list = &op;
+	Callraft__Reply *r = read_req(f, &q);
+	bool seen = false;
+	for (size_t i = 0; i < r->n_sites; i++)
+		if (strcmp(r->sites[i]->site, "tehran") == 0) {
+			seen = true;
+			assert_int_equal(r->sites[i]->voicemail_per_hour_max, 2);
+			assert_int_equal(r->sites[i]->calling_from_minute, 0);
+			assert_int_equal(r->sites[i]->calling_until_minute, 0);
+		}
+	assert_true(seen);
+	callraft__reply__free_unpacked(r, NULL);
+}
+
 /* ==== 9. site loss and redial ============================================================= */
 
 static void test_site_down_converts_callers_in_original_order_and_redial_keeps_place(void **state)
@@ -2282,6 +2511,9 @@ int main(void)
 	    FX_TEST(test_in_queue_callback_keeps_place_and_dial_is_recorded_once),
 	    FX_TEST(test_scheduled_callbacks_released_by_tick_in_scheduled_order),
 	    FX_TEST_EMPTY(test_voicemail_released_at_site_opening_in_arrival_order),
+	    FX_TEST_EMPTY(test_callback_retry_waits_for_the_sites_calling_hours),
+	    FX_TEST_EMPTY(test_dial_outside_calling_hours_is_deferred_with_its_place),
+	    FX_TEST_EMPTY(test_voicemail_releases_are_capped_per_hour),
 	    FX_TEST(test_site_down_converts_callers_in_original_order_and_redial_keeps_place),
 	    FX_TEST(test_redial_after_window_queues_anew),
 	    FX_TEST(test_site_lost_when_every_agent_unreachable_long_enough),
