@@ -152,6 +152,14 @@ static void on_fatal(void *data, const char *message)
 	_exit(CALLRAFT_EXIT_FATAL);
 }
 
+/* A damaged raft snapshot found at start (replication/repl_snapcheck.c). */
+static void on_snapshot_bad(void *data, const char *file, const char *why, const char *action)
+{
+	(void)data;
+	LOG_EVENT(LOG_ERROR, "snapshot_corrupt", LOG_FIELDS(LOG_S("file", file)),
+		  "raft snapshot '%s' is damaged (%s): %s", file, why, action);
+}
+
 /* ------------------------------------------------------------------------------------------------
  * Loop hooks. */
 
@@ -247,7 +255,7 @@ static int node_open(struct node *n, char *err, size_t len)
 	struct repl_member initial[CALLRAFT_MEMBERS_MAX];
 	struct repl_config rc = {0};
 	struct repl_callbacks cb = {.on_role = on_role, .on_ready = on_ready, .on_fatal = on_fatal,
-				    .on_applied = on_applied, .data = n};
+				    .on_snapshot_bad = on_snapshot_bad, .on_applied = on_applied, .data = n};
 	struct membership_hooks hooks;
 
 	snprintf(state_dir, sizeof state_dir, "%s/state", n->cfg.data_dir);

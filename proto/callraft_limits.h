@@ -101,6 +101,11 @@ _Static_assert(CALLRAFT_TICKET_NOTES_MAX * (CALLRAFT_NOTE_BYTES_MAX + 64) + 64 *
  * (backpressure on snapshot installs instead of a second copy in memory). */
 #define CALLRAFT_TLS_PEER_QUEUE_BYTES_MAX (4u << 20)
 
+/* Loads of raft's snapshot at start (replication/repl_snapcheck.c): each damaged snapshot found is
+ * set aside and raft_uv loads again; raft_uv keeps two snapshots, so a third try already means
+ * something other than those two is wrong. */
+#define CALLRAFT_SNAPSHOT_LOAD_TRIES 3
+
 /* ---- Hostile clients (issue 13; node/conn.c). ------------------------------------------------ */
 /* Client connections from one source address ([client] connections_per_source): one host cannot
  * take every slot. Loopback labs run every client from 127.0.0.1, hence not smaller. */

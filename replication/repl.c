@@ -123,6 +123,10 @@ static int repl_init(struct repl *r, uv_loop_t *loop, const struct repl_config *
 	r->last_state = -1;
 	if (make_dir(cfg->dir, r->errmsg, sizeof r->errmsg) != 0)
 		return -1;
+	if (strlen(cfg->dir) >= sizeof r->dir)
+		return snprintf(r->errmsg, sizeof r->errmsg, "raft: dir '%s': path too long", cfg->dir),
+		       -1;
+	strcpy(r->dir, cfg->dir);
 	tls_peers_init(&r->peers, loop);
 	tls_peers_set_ctx(&r->peers, cfg->tls_ctx);
 	if (repl_transport_init(r, loop, cfg->raft_address) != 0)
@@ -137,6 +141,7 @@ static int repl_init(struct repl *r, uv_loop_t *loop, const struct repl_config *
 	raft_uv_set_auto_recovery(&r->io, false);
 	repl_snapshot_interpose(r);
 	repl_install_interpose(r);
+	repl_snapcheck_interpose(r);
 	rv = raft_init(&r->raft, &r->io, &r->fsm.base, cfg->id, cfg->raft_address);
 	if (rv != 0) {
 		snprintf(r->errmsg, sizeof r->errmsg, "raft: init: %s", raft_errmsg(&r->raft));

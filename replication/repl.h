@@ -58,6 +58,9 @@ struct repl_callbacks {
 	void (*on_ready)(void *data, uint64_t term);
 	/* Raft or the state cannot write: must not return (the node exits). */
 	void (*on_fatal)(void *data, const char *message);
+	/* A damaged snapshot was found at start (repl_snapcheck.c): its data file, what is wrong, and
+	 * what is done about it. Strings valid during the call. May be NULL. */
+	void (*on_snapshot_bad)(void *data, const char *file, const char *why, const char *action);
 	/* After each applied command entry, with its replies (owned by the state, valid during the
 	 * call). */
 	void (*on_applied)(void *data, uint64_t index, const struct state_replies *replies);

@@ -8,6 +8,7 @@
  *   repl_monitor.c    the role monitor and the readiness barrier
  *   repl_snapshot.c   snapshots copied off the loop, on a thread of their own
  *   repl_install.c    at most one InstallSnapshot in flight per member
+ *   repl_snapcheck.c  every snapshot image raft reads checked (load, send, install)
  *   repl_threshold.c  snapshot threshold sized to the state
  *   membership.c      membership changes, leadership transfer, the member entries
  *
@@ -58,6 +59,13 @@ struct repl {
 	int (*uv_snapshot_put)(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
 			       const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb);
 	struct repl_snapshot_job *snapshot_job;
+	/* raft_uv's own load and snapshot_get, called by repl_snapcheck.c's checks. */
+	int (*uv_load)(struct raft_io *io, raft_term *term, raft_id *voted_for,
+		       struct raft_snapshot **snapshot, raft_index *start_index,
+		       struct raft_entry *entries[], size_t *n_entries);
+	int (*uv_snapshot_get)(struct raft_io *io, struct raft_io_snapshot_get *req,
+			       raft_io_snapshot_get_cb cb);
+	char dir[512]; /* raft's directory */
 	int (*uv_send)(struct raft_io *io, struct raft_io_send *req, const struct raft_message *message,
 		       raft_io_send_cb cb);
 	uint64_t installs_in_flight[CALLRAFT_MEMBERS_MAX]; /* members an install is going to */
@@ -101,6 +109,11 @@ int repl_transport_init(struct repl *r, uv_loop_t *loop, const char *address);
 /* repl_snapshot.c and repl_install.c: interpose on raft_uv's snapshot_put and send. */
 void repl_snapshot_interpose(struct repl *r);
 void repl_install_interpose(struct repl *r);
+/* repl_snapcheck.c: interposes on raft_uv's load and snapshot_get to check every image read. */
+void repl_snapcheck_interpose(struct repl *r);
+/* repl_snapcheck.c: checks an image installed by the leader before it is written; a damaged one
+ * stops the node (on_fatal) and this does not return. */
+void repl_snapcheck_install(struct repl *r, const struct raft_snapshot *snapshot);
 /* repl_snapshot.c: on the loop, collects a finished copy (called by the monitor). */
 void repl_snapshot_poll(struct repl *r);
 /* repl_monitor.c */

@@ -151,8 +151,11 @@ static int snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_sn
 
 	if (fsm != &r->fsm)
 		fsm = NULL;
-	if (fsm == NULL)
+	if (fsm == NULL) {
+		if (trailing == 0)
+			repl_snapcheck_install(r, snapshot);
 		return r->uv_snapshot_put(io, trailing, req, snapshot, cb);
+	}
 	assert(r->snapshot_job == NULL);
 	if (r->snapshot_requested) {
 		r->snapshot_requested = false;

@@ -1,7 +1,12 @@
 /* snapshot.c: snapshot images and their restore.
  *
- * Image: "CRSNAP01" | be64 applied index | be64 payload length | payload, where the payload is a
- * compacted copy of the LMDB environment (mdb_env_copyfd2 with MDB_CP_COMPACT: one data file).
+ * Image: "CRSNAP02" | be64 applied index | be64 payload length | be64 checksum | payload, where the
+ * payload is a compacted copy of the LMDB environment (mdb_env_copyfd2 with MDB_CP_COMPACT: one
+ * data file) and the checksum the CRC-32C (checksum.c) of the header's first 24 bytes and the payload.
+ * raft_uv keeps the image as a snapshot's data file and checks only the metadata file beside it:
+ * the checksum is what finds a damaged image, wherever it is read (state_image_check). Images of
+ * format 1 ("CRSNAP01", no checksum field: 24-byte header), written before the checksum, are still
+ * read, with no check of their payload beyond LMDB's own.
  *
  * Snapshot: mdb_env_copyfd2 runs its own read transaction, which may be newer than any index the
  * caller saw (the loop thread keeps applying meanwhile). So the header's index is read from the
@@ -10,7 +15,7 @@
  *
  * Restore, step by step (the old environment stays usable until step 5, and is swapped back if a
  * later step fails):
- *   1. check the header (magic, lengths); an image not newer than the local state changes nothing;
+ *   1. check the image (magic, lengths, checksum); an image not newer than the local state changes nothing;
  *   2. write the payload to "<dir>.restore/data.mdb", fsync the file and the directory;
  *   3. open that copy read-only and check its meta.applied equals the header's;
  *   4. close the environment; rename <dir> to "<dir>.old" and "<dir>.restore" to <dir>; fsync the
@@ -32,8 +37,11 @@
 
 #include "state_internal.h"
 
-#define SNAP_MAGIC "CRSNAP01"
+#define SNAP_MAGIC "CRSNAP02"
+#define SNAP_MAGIC_V1 "CRSNAP01" /* no checksum: read, never written */
 #define SNAP_HEADER_BYTES STATE_IMAGE_HEADER_BYTES
+#define SNAP_HEADER_V1_BYTES 24
+_Static_assert(SNAP_HEADER_BYTES == SNAP_HEADER_V1_BYTES + 8, "format 2 adds the checksum");
 
 static int sys_err(char *errmsg, size_t errmsg_len, const char *fmt, const char *subject)
 {
@@ -114,6 +122,7 @@ int state_image_take(struct state *s, struct state_image *img, char *errmsg, siz
 	memcpy(img->header, SNAP_MAGIC, 8);
 	be64_put(img->header + 8, applied);
 	be64_put(img->header + 16, (uint64_t)st.st_size);
+	be64_put(img->header + 24, crc32c(crc32c(0, img->header, 24), map, (size_t)st.st_size));
 	img->data = map;
 	img->data_len = (size_t)st.st_size;
 	img->applied = applied;
@@ -239,26 +248,42 @@ static int restore_paths(struct restore_paths *p, const char *dir)
 	return 0;
 }
 
-/* Step 1: the header. Returns 0 with *applied, or -1 with a message. */
-static int parse_header(const uint8_t *b, size_t len, uint64_t *applied, char *errmsg,
-			size_t errmsg_len)
+int state_image_check(const void *buf, size_t len, uint64_t *applied, size_t *payload_offset,
+		      char *errmsg, size_t errmsg_len)
 {
-	if (len < SNAP_HEADER_BYTES) {
-		snprintf(errmsg, errmsg_len, "state: restore: image too short (%zu bytes, header is %d)",
-			 len, SNAP_HEADER_BYTES);
+	const uint8_t *b = buf;
+	size_t header = SNAP_HEADER_BYTES;
+	uint32_t want, got;
+
+	if (len >= 8 && memcmp(b, SNAP_MAGIC_V1, 8) == 0)
+		header = SNAP_HEADER_V1_BYTES;
+	else if (len >= 8 && memcmp(b, SNAP_MAGIC, 8) != 0) {
+		snprintf(errmsg, errmsg_len, "state: image: bad magic (not a %s image)", SNAP_MAGIC);
 		return -1;
 	}
-	if (memcmp(b, SNAP_MAGIC, 8) != 0) {
-		snprintf(errmsg, errmsg_len, "state: restore: bad magic (not a %s image)", SNAP_MAGIC);
+	if (len < header) {
+		snprintf(errmsg, errmsg_len, "state: image: too short (%zu bytes, header is %zu)", len,
+			 header);
 		return -1;
 	}
-	if (be64_get(b + 16) != len - SNAP_HEADER_BYTES) {
+	if (be64_get(b + 16) != len - header) {
 		snprintf(errmsg, errmsg_len,
-			 "state: restore: payload length %llu in the header, %zu bytes in the image",
-			 (unsigned long long)be64_get(b + 16), len - SNAP_HEADER_BYTES);
+			 "state: image: payload length %llu in the header, %zu bytes in the image",
+			 (unsigned long long)be64_get(b + 16), len - header);
 		return -1;
+	}
+	if (header == SNAP_HEADER_BYTES) {
+		want = (uint32_t)be64_get(b + 24);
+		got = crc32c(crc32c(0, b, 24), b + header, len - header);
+		if (be64_get(b + 24) > UINT32_MAX || got != want) {
+			snprintf(errmsg, errmsg_len,
+				 "state: image: checksum mismatch (crc32c %08x, %08llx in the header)",
+				 got, (unsigned long long)be64_get(b + 24));
+			return -1;
+		}
 	}
 	*applied = be64_get(b + 8);
+	*payload_offset = header;
 	return 0;
 }
 
@@ -334,10 +359,11 @@ int state_restore(struct state *s, const void *buf, size_t len, bool *replaced, 
 {
 	struct restore_paths *p;
 	uint64_t applied;
+	size_t off;
 	int rc;
 
 	*replaced = false;
-	if (parse_header(buf, len, &applied, errmsg, errmsg_len) != 0)
+	if (state_image_check(buf, len, &applied, &off, errmsg, errmsg_len) != 0)
 		return -1;
 	if (applied <= state_applied_index(s))
 		return 0;
@@ -348,8 +374,7 @@ int state_restore(struct state *s, const void *buf, size_t len, bool *replaced, 
 		free(p);
 		return -1;
 	}
-	rc = stage(p, (const uint8_t *)buf + SNAP_HEADER_BYTES, len - SNAP_HEADER_BYTES, applied,
-		   errmsg, errmsg_len);
+	rc = stage(p, (const uint8_t *)buf + off, len - off, applied, errmsg, errmsg_len);
 	if (rc == 0) {
 		state_env_close(s);
 		rc = swap_in(s, p, applied, errmsg, errmsg_len);

@@ -138,8 +138,9 @@ uint64_t state_digest(struct state *s);
  * MDB_PAGE_NOTFOUND...: a damaged data.mdb). */
 int state_digest_checked(struct state *s, uint64_t *out);
 
-/* Snapshot image: a header {magic "CRSNAP01", be64 applied index, be64 payload length} followed by a
- * compacted copy of the LMDB environment. Safe to call from a worker thread while the loop thread
+/* Snapshot image: a header {magic "CRSNAP02", be64 applied index, be64 payload length, be64 CRC-32C
+ * of the header's first 24 bytes and the payload} followed by a compacted copy of the LMDB
+ * environment (state/snapshot.c). Safe to call from a worker thread while the loop thread
  * applies entries: the image holds the state at some applied index >= the one when it was called,
  * and records that index in its header. Returns 0 and a malloc'd buffer (*buf, *len), or -1. */
 int state_snapshot(struct state *s, void **buf, size_t *len, char *errmsg, size_t errmsg_len);
@@ -148,7 +149,7 @@ int state_snapshot(struct state *s, void **buf, size_t *len, char *errmsg, size_
  * by `data` (data_len bytes, a read-only mapping of the compacted copy). Thread-safety as for
  * state_snapshot. Concatenated, header and data are exactly what state_snapshot returns. Release
  * with state_image_release (on any thread). */
-#define STATE_IMAGE_HEADER_BYTES 24
+#define STATE_IMAGE_HEADER_BYTES 32
 struct state_image {
 	uint8_t header[STATE_IMAGE_HEADER_BYTES];
 	void *data;
@@ -174,7 +175,15 @@ struct state_usage {
 };
 void state_usage(struct state *s, struct state_usage *out);
 
-/* Restores a snapshot image. If the image's applied index is <= the local one, the local state is
+/* Checks an image before anything reads its payload: magic, length and checksum (an image of format
+ * 1, "CRSNAP01", has no checksum: magic and length only). Any thread; reads buf only. Returns 0
+ * with the applied index the header records and the offset of the payload in buf, or -1 with
+ * "state: image: <what is wrong>" in errmsg (a damaged image: bit flips, zeroed pages and
+ * truncation all end here). */
+int state_image_check(const void *buf, size_t len, uint64_t *applied, size_t *payload_offset,
+		      char *errmsg, size_t errmsg_len);
+
+/* Restores a snapshot image (checked first with state_image_check). If the image's applied index is <= the local one, the local state is
  * already at least as new (restart with a trusted environment): nothing changes, *replaced = false.
  * Otherwise the environment is replaced atomically (written to "<dir>.restore", fsynced, checked,
  * renamed) and reopened; *replaced = true. No read or write may be in progress. Returns 0, or -1

@@ -44,6 +44,7 @@
  *   site_hours.c   issue 16: a site's local clock windows (opening hours, calling hours).
  *   store.c        LMDB access: big-endian keys, meta counters, protobuf records, LMDB errors,
  *                  and the count of logical bytes per table that every write keeps (quota.c).
+ *   checksum.c     CRC-32C, the checksum of snapshot images.
  * No file may call a function of one listed above it: tests/lint/state_layers.py (the unit test
  * unit/state_layers) checks every call between the files against this order.
  *
@@ -254,6 +255,12 @@ int idem_put(struct state *s, MDB_txn *txn, const char *key, uint64_t fingerprin
 int idem_expire(struct state *s, MDB_txn *txn, int64_t now_ms, char *errmsg, size_t errmsg_len);
 /* The idempotency tables' invariants (idem.c's top). 0, or -1 with the first violation. */
 int idem_check(struct state *s, MDB_txn *txn, char *msg, size_t msg_len);
+
+/* ---- checksum.c ------------------------------------------------------------------------- */
+/* CRC-32C of buf, continuing `crc` (0 to start). Any thread. */
+uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
+/* Tests: true makes crc32c use its table even where the CPU has a crc32 instruction. */
+extern bool crc32c_force_table;
 
 /* ---- store.c ---------------------------------------------------------------------------- */
 void be64_put(uint8_t *p, uint64_t v);

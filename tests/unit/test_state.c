@@ -1479,9 +1479,9 @@ static void test_snapshot_restore_into_fresh_dir_gives_equal_digest(void **state
 
 	some_history(f);
 	assert_int_equal(state_snapshot(f->s, &img, &len, err, sizeof err), 0);
-	assert_memory_equal(img, "CRSNAP01", 8);
+	assert_memory_equal(img, "CRSNAP02", 8);
 	assert_int_equal(be64_get((uint8_t *)img + 8), state_applied_index(f->s));
-	assert_int_equal(be64_get((uint8_t *)img + 16), len - 24);
+	assert_int_equal(be64_get((uint8_t *)img + 16), len - STATE_IMAGE_HEADER_BYTES);
 
 	snprintf(dir, sizeof dir, "%s/fresh", f->base);
 	struct state *s2 = open_at(dir);
@@ -1528,7 +1528,7 @@ static void test_image_in_two_parts_is_the_snapshot_and_stays_fixed(void **state
 	uint64_t digest = state_digest(f->s), applied = state_applied_index(f->s);
 	assert_int_equal(state_image_take(f->s, &im, err, sizeof err), 0);
 	assert_int_equal(im.applied, applied);
-	assert_memory_equal(im.header, "CRSNAP01", 8);
+	assert_memory_equal(im.header, "CRSNAP02", 8);
 	assert_int_equal(be64_get(im.header + 8), applied);
 	assert_int_equal(be64_get(im.header + 16), im.data_len);
 	RUN_CODE(f, c_enqueue(&b, "c7", "sales", 0), CALLRAFT__CODE__OK);
@@ -1605,18 +1605,97 @@ static void test_corrupt_snapshot_is_refused_and_old_state_stays(void **state)
 	assert_non_null(strstr(err, "too short"));
 	assert_int_equal(state_restore(s2, img, len - 1, &replaced, err, sizeof err), -1);
 	assert_non_null(strstr(err, "payload length"));
-	/* a good header over a damaged payload: the image is checked before the swap */
+	/* a good header over a damaged payload: the checksum refuses it before anything is written */
 	memcpy(bad, img, len);
-	memset(bad + 24, 0x5a, len - 24 > 8192 ? 8192 : len - 24);
+	memset(bad + 32, 0x5a, len - 32 > 8192 ? 8192 : len - 32);
 	assert_int_equal(state_restore(s2, bad, len, &replaced, err, sizeof err), -1);
 	assert_false(replaced);
-	/* a header whose index disagrees with the image's */
+	assert_non_null(strstr(err, "checksum mismatch"));
+	/* a header whose index disagrees with the image's, its checksum made to match: LMDB's copy is
+	 * read back and compared before the swap */
 	memcpy(bad, img, len);
 	be64_put(bad + 8, be64_get(bad + 8) + 5);
+	be64_put(bad + 24, crc32c(crc32c(0, bad, 24), bad + 32, len - 32));
 	assert_int_equal(state_restore(s2, bad, len, &replaced, err, sizeof err), -1);
 	assert_non_null(strstr(err, "applied index"));
 	assert_int_equal(state_digest(s2), digest);
 	RUN_CODE(&g, c_register(&b, "y"), CALLRAFT__CODE__OK); /* still writable */
+	state_close(s2);
+	free(bad);
+	free(img);
+}
+
+/* CRC-32C is the standard one, whichever implementation runs (the CPU's instruction or the
+ * table), on any alignment and length, and continues across calls. */
+static void test_crc32c_is_castagnoli_in_both_implementations(void **state)
+{
+	uint8_t buf[1031];
+	uint32_t fast, slow;
+
+	(void)state;
+	assert_int_equal(crc32c(0, "123456789", 9), 0xe3069283u);
+	for (size_t i = 0; i < sizeof buf; i++)
+		buf[i] = (uint8_t)(i * 131 + 7);
+	for (size_t off = 0; off < 9; off++) {
+		for (size_t len = 0; len + off <= sizeof buf; len += 97) {
+			crc32c_force_table = false;
+			fast = crc32c(crc32c(0, buf + off, len / 2), buf + off + len / 2, len - len / 2);
+			crc32c_force_table = true;
+			slow = crc32c(0, buf + off, len);
+			assert_int_equal(fast, slow);
+		}
+	}
+	crc32c_force_table = false;
+}
+
+/* A damaged image is refused wherever the damage is (one bit anywhere, a zeroed page, a cut), even
+ * when it is not newer than the state (a node's restart restores its own snapshot, usually older
+ * than its state: the image must still be checked, it is what a lagging peer would get). An image
+ * of format 1 (no checksum) still restores. */
+static void test_damaged_image_is_refused_even_when_not_newer(void **state)
+{
+	struct fx *f = *state;
+	void *img;
+	size_t len, off;
+	uint64_t applied;
+	bool replaced;
+	char err[256], dir[128];
+
+	some_history(f);
+	assert_int_equal(state_snapshot(f->s, &img, &len, err, sizeof err), 0);
+	uint8_t *bad = malloc(len);
+	assert_non_null(bad);
+	assert_int_equal(state_image_check(img, len, &applied, &off, err, sizeof err), 0);
+	assert_int_equal(off, STATE_IMAGE_HEADER_BYTES);
+	assert_int_equal(applied, state_applied_index(f->s));
+	for (size_t at = 0; at < len; at += len / 37 + 1) {
+		memcpy(bad, img, len);
+		bad[at] ^= (uint8_t)(1u << (at % 8));
+		assert_int_equal(state_image_check(bad, len, &applied, &off, err, sizeof err), -1);
+		assert_int_equal(state_restore(f->s, bad, len, &replaced, err, sizeof err), -1);
+		assert_false(replaced);
+	}
+	memcpy(bad, img, len);
+	memset(bad + (len / 2 & ~(size_t)4095), 0, 4096 < len / 2 ? 4096 : len / 2);
+	assert_int_equal(state_image_check(bad, len, &applied, &off, err, sizeof err), -1);
+	assert_non_null(strstr(err, "checksum mismatch"));
+	assert_int_equal(state_image_check(img, len - 4096, &applied, &off, err, sizeof err), -1);
+	assert_non_null(strstr(err, "payload length"));
+
+	/* format 1: "CRSNAP01", applied, length, payload */
+	memcpy(bad, "CRSNAP01", 8);
+	memcpy(bad + 8, (uint8_t *)img + 8, 8);
+	memcpy(bad + 24, (uint8_t *)img + 32, len - 32);
+	be64_put(bad + 16, len - 24); /* format 2's length would be wrong here */
+	assert_int_equal(state_image_check(bad, len - 8, &applied, &off, err, sizeof err), -1);
+	be64_put(bad + 16, len - 32);
+	assert_int_equal(state_image_check(bad, len - 8, &applied, &off, err, sizeof err), 0);
+	assert_int_equal(off, 24);
+	snprintf(dir, sizeof dir, "%s/format1", f->base);
+	struct state *s2 = open_at(dir);
+	assert_int_equal(state_restore(s2, bad, len - 8, &replaced, err, sizeof err), 0);
+	assert_true(replaced);
+	assert_int_equal(state_digest(s2), state_digest(f->s));
 	state_close(s2);
 	free(bad);
 	free(img);
@@ -1810,6 +1889,8 @@ int main(void)
 		T(test_snapshot_restore_into_fresh_dir_gives_equal_digest),
 		T(test_image_in_two_parts_is_the_snapshot_and_stays_fixed),
 		T(test_restore_of_older_image_is_noop),
+		T(test_crc32c_is_castagnoli_in_both_implementations),
+		T(test_damaged_image_is_refused_even_when_not_newer),
 		T(test_corrupt_snapshot_is_refused_and_old_state_stays),
 		T(test_snapshot_on_a_worker_thread_while_applying_is_consistent),
 		T(test_two_replicas_applying_the_same_entries_have_equal_digests),
