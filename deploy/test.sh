@@ -11,11 +11,14 @@ cd "$(dirname "$0")/.."
 jobs=$(nproc)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"
-(cd build && ctest --output-on-failure --timeout 900 -j1)
+# -j: the unit and simulation tests, the fuzz smoke and the package build run side by side (they are
+# CPU-bound and share nothing); every integration test is RUN_SERIAL (tests/CMakeLists.txt), so ctest
+# runs them afterwards, one at a time.
+(cd build && ctest --output-on-failure --timeout 900 -j"$jobs")
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCALLRAFT_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 CALLRAFT_SIM_SEEDS=${CALLRAFT_SIM_SEEDS_ASAN:-20} \
-  ctest --output-on-failure --timeout 900 -L 'unit|sim' -j1)
+  ctest --output-on-failure --timeout 900 -L 'unit|sim' -j"$jobs")
 # The daemons under the sanitizers: integration tests against build-asan's callraftd, callraft and
 # callraft-traffic (a sanitizer report aborts the process and fails the test; leaks are checked by
 # the unit and sim runs above, not at every daemon's exit). The ones that passed under the
