@@ -129,14 +129,10 @@ static void on_ready(void *data, uint64_t term)
 	LOG_EVENT(LOG_INFO, "leader_ready", LOG_NO_FIELDS,
 		  "raft: leader ready (a barrier of term %llu committed)", (unsigned long long)term);
 	membership_leader_ready(n->members, term);
-	if (n->cfg.witness) {
-		/* The witness city holds a full replica but should not lead: its links to both
-		 * call-center cities are the longest. Hand leadership to the most up-to-date voter. */
-		const char *why;
-		membership_transfer_away(n->members, &why);
-		LOG_EVENT(LOG_INFO, "leader_transfer", LOG_FIELDS(LOG_S("reason", "witness")),
-			  "witness: handing leadership away: %s", why);
-	}
+	/* The witness city holds a full replica but should not lead: its links to both call-center
+	 * cities are the longest. It hands leadership to a call-center voter now, and retries every
+	 * Tick while it still leads (home.c). */
+	home_witness_check(n);
 }
 
 static void on_fatal(void *data, const char *message)

@@ -159,8 +159,10 @@ struct fwd_link {
 };
 
 /* home.c: every Tick, a leader outside [raft] home_site hands leadership back to a healthy voter
- * of the home site. */
+ * of the home site; a witness that leads hands it to a call-center voter that keeps up
+ * (home_witness_check, also called once the witness is ready). */
 void home_check(struct node *n);
+void home_witness_check(struct node *n);
 
 /* sitelog.c: the state's site event hook (state_set_site_event): logs the decision. */
 void node_site_event_log(void *data, uint64_t index, const char *site, const char *what,

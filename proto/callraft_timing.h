@@ -42,8 +42,8 @@
  * after every call-center voter's, so a surviving call-center voter campaigns first and the
  * witness votes for it (a voter that grants a pre-vote restarts its own timer:
  * deploy/raft-patches/raft-0.22.1-election-speed.patch). The witness still campaigns when no
- * call-center voter does (both cities cut off from each other, say), and hands leadership away
- * as soon as it has it (node.c, on_ready). */
+ * call-center voter can win (both cities cut off from each other, say), and hands leadership to a
+ * call-center voter as soon as it has it and every Tick while it keeps it (node/home.c). */
 #define CALLRAFT_WITNESS_ELECTION_FACTOR 2
 /* Leadership returns to [raft] home_site (node/home.c) once a home voter has kept within this many
  * entries of the leader's log for this long: healthy, not merely restarted. */
@@ -56,6 +56,22 @@
 _Static_assert(CALLRAFT_HEARTBEAT_TIMEOUT_MS_MIN <= CALLRAFT_HEARTBEAT_TIMEOUT_MS_DEFAULT &&
 		       CALLRAFT_HEARTBEAT_TIMEOUT_MS_DEFAULT * 4 <= CALLRAFT_ELECTION_TIMEOUT_MS_DEFAULT,
 	       "several heartbeats must fit an election timeout");
+/* Raft's links after a cut heals (replication/repl_connect.c, issue 12). raft_uv never reads from
+ * its outgoing connection, so a cut (packets dropped, no reset) leaves it open while TCP retransmits
+ * with a doubling back-off: a healed link moved nothing until the next retransmission, 10-17 s
+ * after a 20 s cut in the link-cut drill. Now a connection whose data has gone unacknowledged for
+ * CALLRAFT_RAFT_LINK_DEAD_ELECTIONS election timeouts is aborted (TCP_USER_TIMEOUT; the peer's
+ * kernel acknowledges even for a paused or busy process, so only a lost link trips it), a connect
+ * not done within CALLRAFT_RAFT_CONNECT_ELECTIONS election timeouts is given up, and raft retries
+ * after its connect retry delay: the heartbeat timeout, at least CALLRAFT_RAFT_CONNECT_RETRY_MS_MIN
+ * (raft_uv's default is 1 s). A healed link carries raft traffic within about one election
+ * timeout + one retry delay + the TLS handshake (0.3 + 0.1 + 0.04 s with site_rtt_ms = 20). */
+#define CALLRAFT_RAFT_LINK_DEAD_ELECTIONS 2
+#define CALLRAFT_RAFT_CONNECT_ELECTIONS 1
+#define CALLRAFT_RAFT_CONNECT_RETRY_MS_MIN 100
+_Static_assert(CALLRAFT_RAFT_LINK_DEAD_ELECTIONS >= 2,
+	       "a live link under load must not be taken for dead: a lost packet and its retransmission "
+	       "fit in two election timeouts");
 /* An InstallSnapshot of a large state crosses cities in tens of seconds (1.6 GB at 1M calls and
  * 1M tickets: docs/bench.md); a shorter timeout makes raft send it again before it has arrived. */
 #define CALLRAFT_INSTALL_SNAPSHOT_TIMEOUT_MS_DEFAULT 60000

@@ -129,6 +129,8 @@ static int repl_init(struct repl *r, uv_loop_t *loop, const struct repl_config *
 	strcpy(r->dir, cfg->dir);
 	tls_peers_init(&r->peers, loop);
 	tls_peers_set_ctx(&r->peers, cfg->tls_ctx);
+	r->connect_ms = CALLRAFT_RAFT_CONNECT_ELECTIONS * cfg->election_timeout_ms;
+	r->link_dead_ms = CALLRAFT_RAFT_LINK_DEAD_ELECTIONS * cfg->election_timeout_ms;
 	if (repl_transport_init(r, loop, cfg->raft_address) != 0)
 		return -1;
 	rv = raft_uv_init(&r->io, loop, cfg->dir, &r->transport);
@@ -139,6 +141,10 @@ static int repl_init(struct repl *r, uv_loop_t *loop, const struct repl_config *
 	/* Auto-recovery silently drops corrupt log tails, even acknowledged entries: a node with a
 	 * corrupt log must refuse to start instead (it is then wiped and re-added with a new id). */
 	raft_uv_set_auto_recovery(&r->io, false);
+	/* A refused or timed-out connect is retried this soon, not after raft_uv's 1 s (callraft_timing.h). */
+	raft_uv_set_connect_retry_delay(&r->io, cfg->heartbeat_timeout_ms > CALLRAFT_RAFT_CONNECT_RETRY_MS_MIN
+							 ? cfg->heartbeat_timeout_ms
+							 : CALLRAFT_RAFT_CONNECT_RETRY_MS_MIN);
 	repl_snapshot_interpose(r);
 	repl_install_interpose(r);
 	repl_snapcheck_interpose(r);
@@ -329,6 +335,11 @@ int repl_match_index(struct repl *r, uint64_t id, uint64_t *index)
 		return -1;
 	*index = i;
 	return 0;
+}
+
+bool repl_transfer_pending(struct repl *r)
+{
+	return raft_transferee(&r->raft) != 0 || r->raft.transfer != NULL;
 }
 
 const char *repl_state_name(struct repl *r)

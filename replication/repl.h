@@ -139,6 +139,8 @@ uint64_t repl_last_index(struct repl *r);
 /* Leader only: the highest index known replicated on member `id`. 0, or -1 if not leader or not a
  * member. */
 int repl_match_index(struct repl *r, uint64_t id, uint64_t *index);
+/* A leadership transfer (ours, home.c's or an operator's) is under way: raft takes one at a time. */
+bool repl_transfer_pending(struct repl *r);
 /* Raft's name of this node's current role ("leader", "follower", ...; static). */
 const char *repl_state_name(struct repl *r);
 /* Member `id`'s role in the current configuration (ROLE_NONE if not a member); its raft address in

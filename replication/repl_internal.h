@@ -4,7 +4,8 @@
  * The files, one job each:
  *   repl.c            life (open, bootstrap, start, close), accessors, proposals and barriers,
  *                     translation of raft codes (repl_code)
- *   repl_transport.c  the stock TCP transport with TCP_NODELAY
+ *   repl_transport.c  the stock TCP transport (listening) with TCP_NODELAY, TLS on every stream
+ *   repl_connect.c    outgoing connections with a deadline and a dead-link timeout
  *   repl_monitor.c    the role monitor and the readiness barrier
  *   repl_snapshot.c   snapshots copied off the loop, on a thread of their own
  *   repl_install.c    at most one InstallSnapshot in flight per member
@@ -44,6 +45,15 @@ struct repl {
 	raft_uv_accept_cb accept_cb;        /* raft_uv's, called through the wrapper */
 	raft_uv_transport_close_cb transport_close_cb;
 	struct tls_peers peers;             /* TLS on every stream the stock transport returns */
+	/* Outgoing connections (repl_connect.c): every request not yet freed, the deadline of one and
+	 * the TCP_USER_TIMEOUT of its socket, and raft's own handshake (our id and address). */
+	struct repl_connect *connecting;
+	bool connect_closing;
+	void (*connect_closed_cb)(struct repl *r);
+	unsigned connect_ms;
+	unsigned link_dead_ms;
+	raft_id self_id;
+	char self_address[CALLRAFT_ADDRESS_BYTES_MAX + 1];
 	struct fsm fsm;
 	uv_prepare_t monitor;
 	bool monitor_started;
@@ -106,6 +116,14 @@ Callraft__Code repl_code(int status);
 /* repl_transport.c: sets up r->tcp (the stock transport, bound to `address`) and r->transport
  * around it. 0 or -1 with errmsg. */
 int repl_transport_init(struct repl *r, uv_loop_t *loop, const char *address);
+/* repl_connect.c: raft_uv_transport's connect (same contract: 0 and `cb` exactly once later, or
+ * an error and no callback). repl_connect_close fails every request in flight with RAFT_CANCELED
+ * and calls `cb` once none is left; repl_connect_maybe_closed is its internal re-check. */
+struct repl_connect;
+int repl_connect_start(struct repl *r, struct raft_uv_connect *req, raft_id id, const char *address,
+		       raft_uv_connect_cb cb);
+void repl_connect_close(struct repl *r, void (*cb)(struct repl *r));
+void repl_connect_maybe_closed(struct repl *r);
 /* repl_snapshot.c and repl_install.c: interpose on raft_uv's snapshot_put and send. */
 void repl_snapshot_interpose(struct repl *r);
 void repl_install_interpose(struct repl *r);

@@ -1,5 +1,6 @@
 /* repl_transport.c: the stock TCP transport with TCP_NODELAY on every Raft connection, and TLS on
- * every stream it returns (tls_transport.h) unless the node runs with insecure = true.
+ * every stream it returns (tls_transport.h) unless the node runs with insecure = true. Outgoing
+ * connections are repl_connect.c's (a deadline, a dead-link timeout); listening is the stock one's.
  *
  * raft_uv_tcp leaves Nagle's algorithm on. Leader and follower exchange small messages back to
  * back (AppendEntries, its result, the next AppendEntries before the last one was acknowledged),
@@ -12,15 +13,6 @@
 
 #include "callraft_limits.h"
 #include "repl_internal.h"
-
-struct nodelay_connect {
-	struct raft_uv_connect inner;  /* the stock transport's request */
-	struct raft_uv_connect *outer; /* raft_uv's request */
-	raft_uv_connect_cb cb;
-	struct repl *r;
-	raft_id id;
-	char address[CALLRAFT_ADDRESS_BYTES_MAX + 1];
-};
 
 /* raft_uv keeps its own pointer in transport->data: find the repl from the embedded structs. */
 static struct repl *repl_of_transport(struct raft_uv_transport *t)
@@ -44,6 +36,8 @@ static int nodelay_init(struct raft_uv_transport *t, raft_id id, const char *add
 {
 	struct repl *r = repl_of_transport(t);
 	int rv = r->tcp.init(&r->tcp, id, address);
+	r->self_id = id; /* raft's handshake on our own connections (repl_connect.c) */
+	snprintf(r->self_address, sizeof r->self_address, "%s", address);
 	if (rv != 0)
 		snprintf(t->errmsg, sizeof t->errmsg, "%s", r->tcp.errmsg);
 	return rv;
@@ -70,44 +64,10 @@ static int nodelay_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
 	return rv;
 }
 
-static void nodelay_connect_cb(struct raft_uv_connect *inner, struct uv_stream_s *stream,
-			       int status)
-{
-	struct nodelay_connect *c = inner->data;
-	struct raft_uv_connect *outer = c->outer;
-	raft_uv_connect_cb cb = c->cb;
-	struct repl *r = c->r;
-	if (status == 0)
-		nodelay_set(stream);
-	if (status == 0 && r->peers.ctx != NULL)
-		tls_peers_connect(&r->peers, c->id, c->address, stream, outer, cb);
-	else
-		cb(outer, stream, status);
-	free(c);
-}
-
 static int nodelay_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id,
 			   const char *address, raft_uv_connect_cb cb)
 {
-	struct repl *r = repl_of_transport(t);
-	struct nodelay_connect *c = malloc(sizeof *c);
-	if (c == NULL) {
-		snprintf(t->errmsg, sizeof t->errmsg, "connect: out of memory");
-		return RAFT_NOMEM;
-	}
-	c->inner.data = c;
-	c->outer = req;
-	c->cb = cb;
-	c->r = r;
-	c->id = id;
-	snprintf(c->address, sizeof c->address, "%s", address);
-	req->cb = cb; /* as the stock transport does for its caller's request */
-	int rv = r->tcp.connect(&r->tcp, &c->inner, id, address, nodelay_connect_cb);
-	if (rv != 0) {
-		snprintf(t->errmsg, sizeof t->errmsg, "%s", r->tcp.errmsg);
-		free(c);
-	}
-	return rv;
+	return repl_connect_start(repl_of_transport(t), req, id, address, cb);
 }
 
 static void nodelay_close_cb(struct raft_uv_transport *tcp)
@@ -123,11 +83,16 @@ static void peers_closed_cb(struct tls_peers *p)
 	r->tcp.close(&r->tcp, nodelay_close_cb);
 }
 
+static void connects_closed_cb(struct repl *r)
+{
+	tls_peers_close(&r->peers, peers_closed_cb); /* handshakes in progress next */
+}
+
 static void nodelay_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb)
 {
 	struct repl *r = repl_of_transport(t);
 	r->transport_close_cb = cb;
-	tls_peers_close(&r->peers, peers_closed_cb); /* handshakes in progress first */
+	repl_connect_close(r, connects_closed_cb); /* our connects in flight first */
 }
 
 void repl_set_tls(struct repl *r, SSL_CTX *ctx)
