@@ -35,7 +35,6 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +93,14 @@ struct callraft_client {
 	int fd;
 	SSL_CTX *tls_ctx; /* NULL: plain TCP */
 	SSL *ssl;         /* the connection's, when tls_ctx and fd >= 0 */
+	/* TLS resumption: the last ticket each of nodes[] gave (NULL: none), offered on the next
+	 * connection to it so that a reconnect (after a timed-out attempt, or to the leader after a
+	 * NOT_LEADER) skips the certificate signature and verification: the node checks the
+	 * certificate inside the ticket has not expired (tls.h). Owned; a failed handshake drops its
+	 * node's. tls_slot: the nodes[] index of the connection's address, -1 for a hint outside the
+	 * list (no resumption there). */
+	SSL_SESSION *tls_session[CALLRAFT_MEMBERS_MAX];
+	int tls_slot;
 	char name[CALLRAFT_ID_BYTES_MAX + 1];
 	int request_timeout_ms;
 	int attempt_timeout_ms; /* fixed by the options, or the adaptive bound's ceiling */
@@ -349,65 +356,70 @@ static int connect_address(const struct client_address *a, int64_t deadline, cha
 	return fd;
 }
 
-/* SIGPIPE. OpenSSL writes to the socket with write(2), not send(MSG_NOSIGNAL): a node that went
- * away would kill the process (found by the chaos drill: the PBX traffic of a site whose nodes
- * were killed died). A library must not change the process's signal handling, so each SSL call is
- * made with SIGPIPE blocked in this thread, and a SIGPIPE it raised is consumed before unblocking
- * (unless one was already pending: that one belongs to someone else). The error itself comes back
- * as EPIPE. */
-struct sigpipe_guard {
-	sigset_t old;
-	bool was_pending;
-};
+/* The socket under a TLS connection. OpenSSL's own socket BIO writes with write(2): a node that went
+ * away would raise SIGPIPE and kill the process (found by the chaos drill: the PBX traffic of a
+ * site whose nodes were killed died), and a library must not change the process's signal
+ * handling. This BIO writes with send(MSG_NOSIGNAL) (the error comes back as EPIPE) and reads with
+ * recv: one system call per SSL call's I/O, as on plain TCP (blocking SIGPIPE around every SSL call
+ * instead cost four more per call). The fd is borrowed: the connection closes it. */
+static BIO_METHOD *nosig_method;
+static pthread_once_t nosig_method_once = PTHREAD_ONCE_INIT;
 
-static void sigpipe_block(struct sigpipe_guard *g)
+static int nosig_write(BIO *b, const char *buf, int len)
 {
-	sigset_t pipe_set, pending;
-	sigemptyset(&pipe_set);
-	sigaddset(&pipe_set, SIGPIPE);
-	sigemptyset(&pending);
-	sigpending(&pending);
-	g->was_pending = sigismember(&pending, SIGPIPE) == 1;
-	pthread_sigmask(SIG_BLOCK, &pipe_set, &g->old);
+	ssize_t n;
+	BIO_clear_retry_flags(b);
+	do
+		n = send((int)(intptr_t)BIO_get_data(b), buf, (size_t)len, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		BIO_set_retry_write(b);
+	return (int)n;
 }
 
-static void sigpipe_restore(struct sigpipe_guard *g)
+static int nosig_read(BIO *b, char *buf, int len)
 {
-	sigset_t pipe_set;
-	const struct timespec zero = {0, 0};
-	sigemptyset(&pipe_set);
-	sigaddset(&pipe_set, SIGPIPE);
-	if (!g->was_pending)
-		while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
-			;
-	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+	ssize_t n;
+	BIO_clear_retry_flags(b);
+	do
+		n = recv((int)(intptr_t)BIO_get_data(b), buf, (size_t)len, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		BIO_set_retry_read(b);
+	return (int)n;
 }
 
-static int ssl_connect_nosig(SSL *ssl)
+static long nosig_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
-	struct sigpipe_guard g;
-	sigpipe_block(&g);
-	int rv = SSL_connect(ssl);
-	sigpipe_restore(&g);
-	return rv;
+	(void)b;
+	(void)num;
+	(void)ptr;
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0; /* nothing is buffered here */
 }
 
-static int ssl_write_nosig(SSL *ssl, const void *buf, int len)
+static void nosig_method_make(void)
 {
-	struct sigpipe_guard g;
-	sigpipe_block(&g);
-	int rv = SSL_write(ssl, buf, len);
-	sigpipe_restore(&g);
-	return rv;
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "callraft socket");
+	if (m != NULL && (BIO_meth_set_write(m, nosig_write) != 1 ||
+			  BIO_meth_set_read(m, nosig_read) != 1 ||
+			  BIO_meth_set_ctrl(m, nosig_ctrl) != 1)) {
+		BIO_meth_free(m);
+		m = NULL;
+	}
+	nosig_method = m;
 }
 
-static int ssl_read_nosig(SSL *ssl, void *buf, int len)
+/* Gives `ssl` the socket `fd` through the BIO above. 0, or -1 with OpenSSL's error queued. */
+static int ssl_set_socket(SSL *ssl, int fd)
 {
-	struct sigpipe_guard g;
-	sigpipe_block(&g);
-	int rv = SSL_read(ssl, buf, len); /* may write: alerts, key updates */
-	sigpipe_restore(&g);
-	return rv;
+	BIO *b;
+	pthread_once(&nosig_method_once, nosig_method_make);
+	if (nosig_method == NULL || (b = BIO_new(nosig_method)) == NULL)
+		return -1;
+	BIO_set_data(b, (void *)(intptr_t)fd);
+	BIO_set_init(b, 1);
+	SSL_set_bio(ssl, b, b); /* one reference, taken by the SSL */
+	return 0;
 }
 
 /* TLS: one non-blocking SSL call repeated until done, waiting with poll() for what it wants. */
@@ -437,15 +449,18 @@ static int tls_wait(SSL *ssl, int fd, int rv, int64_t deadline, const char *what
 	return -1;
 }
 
-/* Runs the TLS handshake on connected `fd` to `host`. Returns the SSL, or NULL with errmsg. */
-static SSL *tls_connect(SSL_CTX *ctx, int fd, const char *host, int64_t deadline, char *errmsg,
-			size_t errmsg_len)
+/* Runs the TLS handshake on connected `fd` to `host`, offering `resume` (borrowed; may be NULL: a
+ * ticket this node gave earlier, see struct callraft_client) and with `owner` as the SSL's app
+ * data (for session_new_cb; NULL: tickets are not kept). Returns the SSL, or NULL with errmsg. */
+static SSL *tls_connect(SSL_CTX *ctx, int fd, const char *host, SSL_SESSION *resume, void *owner,
+			int64_t deadline, char *errmsg, size_t errmsg_len)
 {
 	SSL *ssl = SSL_new(ctx);
 	struct tls_identity id;
 	char why[300];
 	int rv;
-	if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
+	if (ssl == NULL || ssl_set_socket(ssl, fd) != 0 ||
+	    (resume != NULL && SSL_set_session(ssl, resume) != 1)) {
 		snprintf(errmsg, errmsg_len, "TLS: %s", tls_error_string(why, sizeof why));
 		goto err;
 	}
@@ -458,7 +473,8 @@ static SSL *tls_connect(SSL_CTX *ctx, int fd, const char *host, int64_t deadline
 			goto err;
 		}
 	}
-	while ((rv = ssl_connect_nosig(ssl)) != 1)
+	SSL_set_app_data(ssl, owner);
+	while ((rv = SSL_connect(ssl)) != 1)
 		if (tls_wait(ssl, fd, rv, deadline, "TLS handshake", errmsg, errmsg_len) != 0)
 			goto err;
 	if (tls_identity_from_ssl(ssl, &id) != 0 || id.node_id == 0) {
@@ -476,7 +492,7 @@ static int send_all_tls(SSL *ssl, int fd, const uint8_t *buf, size_t len, int64_
 			char *errmsg, size_t errmsg_len)
 {
 	while (len > 0) {
-		int n = ssl_write_nosig(ssl, buf, (int)len);
+		int n = SSL_write(ssl, buf, (int)len);
 		if (n > 0) {
 			buf += n;
 			len -= (size_t)n;
@@ -582,7 +598,12 @@ static Callraft__Reply *exchange(struct callraft_client *c, const Callraft__Requ
 			return NULL;
 		}
 		if (c->ssl != NULL) {
-			int n = ssl_read_nosig(c->ssl, c->in + c->in_len, (int)(c->in_cap - c->in_len));
+			/* As on plain TCP, wait before reading unless OpenSSL holds bytes already: an
+			 * SSL_read right after the send would only find the socket empty. */
+			if (!SSL_has_pending(c->ssl) &&
+			    wait_fd(c->fd, POLLIN, deadline, "recv", errmsg, errmsg_len) != 0)
+				return NULL;
+			int n = SSL_read(c->ssl, c->in + c->in_len, (int)(c->in_cap - c->in_len));
 			if (n > 0)
 				c->in_len += (size_t)n;
 			else if (tls_wait(c->ssl, c->fd, n, deadline, "recv", errmsg, errmsg_len) != 0)
@@ -656,6 +677,20 @@ static int client_tls_ctx(const struct callraft_client_options *opts, SSL_CTX **
 	return *out != NULL ? 0 : -1;
 }
 
+/* A ticket from the node of the connection: kept for the next connection to that node. TLS 1.3
+ * sends tickets after the handshake, so this runs inside an SSL_read of exchange(). Returns 1 when
+ * it keeps the session (OpenSSL then leaves its reference to us), 0 otherwise. */
+static int session_new_cb(SSL *ssl, SSL_SESSION *sess)
+{
+	struct callraft_client *c = SSL_get_app_data(ssl);
+	if (c == NULL || c->tls_slot < 0)
+		return 0;
+	assert((unsigned)c->tls_slot < c->n_nodes);
+	SSL_SESSION_free(c->tls_session[c->tls_slot]);
+	c->tls_session[c->tls_slot] = sess;
+	return 1;
+}
+
 int callraft_client_open(const struct callraft_client_options *opts, struct callraft_client **out,
 			 char *errmsg, size_t errmsg_len)
 {
@@ -680,10 +715,21 @@ int callraft_client_open(const struct callraft_client_options *opts, struct call
 		return -1;
 	}
 	c->fd = -1;
+	c->tls_slot = -1;
 	if (cluster_parse(c, opts->cluster, errmsg, errmsg_len) != 0 ||
 	    client_tls_ctx(opts, &c->tls_ctx, errmsg, errmsg_len) != 0) {
 		free(c);
 		return -1;
+	}
+	if (c->tls_ctx != NULL) {
+		/* Tickets come to session_new_cb (no internal cache: they are kept per node). */
+		SSL_CTX_set_session_cache_mode(c->tls_ctx, SSL_SESS_CACHE_CLIENT |
+								SSL_SESS_CACHE_NO_INTERNAL_STORE);
+		SSL_CTX_sess_set_new_cb(c->tls_ctx, session_new_cb);
+		/* Read whole records with one recv (OpenSSL otherwise reads a record's 5-byte
+		 * header and its body separately); exchange() checks SSL_has_pending before
+		 * waiting on the socket. */
+		SSL_CTX_set_read_ahead(c->tls_ctx, 1);
 	}
 	if (opts->name != NULL)
 		snprintf(c->name, sizeof c->name, "%s", opts->name);
@@ -706,7 +752,11 @@ int callraft_client_open(const struct callraft_client_options *opts, struct call
 static void conn_close(struct callraft_client *c)
 {
 	if (c->ssl != NULL) {
-		SSL_free(c->ssl); /* no close_notify: the node treats EOF the same */
+		/* No close_notify: the node treats EOF the same. Marked shut down all the same, or
+		 * OpenSSL would take the connection's session (the ticket kept in tls_session) for
+		 * a broken one and make it not resumable. */
+		SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+		SSL_free(c->ssl);
 		c->ssl = NULL;
 	}
 	if (c->fd >= 0) {
@@ -721,6 +771,8 @@ void callraft_client_close(struct callraft_client *c)
 	if (c == NULL)
 		return;
 	conn_close(c);
+	for (unsigned i = 0; i < c->n_nodes; i++)
+		SSL_SESSION_free(c->tls_session[i]);
 	SSL_CTX_free(c->tls_ctx);
 	free(c->out);
 	free(c->in);
@@ -798,6 +850,25 @@ static const struct client_address *attempt_target(struct callraft_client *c, bo
 	return &c->nodes[c->node];
 }
 
+/* The index of `a` in nodes[], or -1 (a leader hint naming an address outside the list). */
+static int node_index(const struct callraft_client *c, const struct client_address *a)
+{
+	for (unsigned i = 0; i < c->n_nodes; i++)
+		if (strcmp(c->nodes[i].text, a->text) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Forgets the ticket of the node a connection just failed on: a node that restarted or reloaded
+ * its certificates no longer reads it, and a full handshake says why it refuses, if it does. */
+static void tls_session_drop(struct callraft_client *c)
+{
+	if (c->tls_slot < 0)
+		return;
+	SSL_SESSION_free(c->tls_session[c->tls_slot]);
+	c->tls_session[c->tls_slot] = NULL;
+}
+
 /* One attempt of `req` on `a`, reusing the connection if it goes there. */
 static Callraft__Reply *attempt(struct callraft_client *c, const struct client_address *a,
 				Callraft__Request *req, int64_t deadline, char *errmsg,
@@ -813,12 +884,16 @@ static Callraft__Reply *attempt(struct callraft_client *c, const struct client_a
 		int fd = connect_address(a, deadline, errmsg, errmsg_len);
 		if (fd < 0)
 			return NULL;
+		c->tls_slot = node_index(c, a);
 		if (c->tls_ctx != NULL) {
 			char why[400];
-			c->ssl = tls_connect(c->tls_ctx, fd, a->host, deadline, why, sizeof why);
+			SSL_SESSION *resume = c->tls_slot >= 0 ? c->tls_session[c->tls_slot] : NULL;
+			c->ssl = tls_connect(c->tls_ctx, fd, a->host, resume, c, deadline, why,
+					     sizeof why);
 			if (c->ssl == NULL) {
 				snprintf(errmsg, errmsg_len, "%s: %s", a->text, why);
 				close(fd);
+				tls_session_drop(c);
 				return NULL;
 			}
 		}
@@ -830,7 +905,7 @@ static Callraft__Reply *attempt(struct callraft_client *c, const struct client_a
 	Callraft__Reply *reply = exchange(c, req, deadline, why, sizeof why);
 	if (reply == NULL) {
 		snprintf(errmsg, errmsg_len, "%s: %s", a->text, why);
-		conn_close(c);
+		conn_close(c); /* the ticket stays: the reconnect after a timeout is what it is for */
 	} else {
 		c->last_exchange_ms = now_ms();
 	}
@@ -1071,7 +1146,7 @@ Callraft__Reply *callraft_client_call_node(const char *address, Callraft__Reques
 		return NULL;
 	SSL *ssl = NULL;
 	if (ctx != NULL) {
-		ssl = tls_connect(ctx, fd, a.host, deadline, why, sizeof why);
+		ssl = tls_connect(ctx, fd, a.host, NULL, NULL, deadline, why, sizeof why);
 		if (ssl == NULL) {
 			snprintf(errmsg, errmsg_len, "%s: %s", a.text, why);
 			close(fd);

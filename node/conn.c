@@ -209,10 +209,39 @@ static Callraft__Code reply_code_peek(const uint8_t *p, size_t len)
 	return CALLRAFT__CODE__OK;
 }
 
+/* The frame of a reply (`bytes` with request_id appended, see conn_send_reply_bytes), in `frame`
+ * of at least 4 + len + 11 bytes. Returns the frame's length. */
+static size_t reply_frame(uint8_t *frame, const uint8_t *bytes, size_t len, uint64_t request_id)
+{
+	size_t patch;
+	memcpy(frame + 4, bytes, len);
+	/* Field 1 (request_id), varint: appended, so it overrides any earlier value. */
+	frame[4 + len] = 0x08;
+	patch = 1 + put_varint(frame + 4 + len + 1, request_id);
+	callraft_frame_put_len(frame, (uint32_t)(len + patch));
+	return 4 + len + patch;
+}
+
+/* A reply over TLS: OpenSSL copies the plaintext into its records, so a usual reply's frame is
+ * built on the stack (no allocation, no write request of ours). */
+static void conn_send_tls(struct conn *c, const uint8_t *bytes, size_t len, uint64_t request_id)
+{
+	uint8_t small[4096], *frame = 4 + len + 11 <= sizeof small ? small : malloc(4 + len + 11);
+	int rv;
+	if (frame == NULL)
+		return;
+	rv = tls_stream_write(c->tls, frame, reply_frame(frame, bytes, len, request_id));
+	if (frame != small)
+		free(frame);
+	if (rv != 0)
+		conn_close(c);
+	else if (conn_overloaded(c))
+		conn_pause(c);
+}
+
 void conn_send_reply_bytes(struct conn *c, const uint8_t *bytes, size_t len, uint64_t request_id)
 {
 	struct write_req *w;
-	size_t patch;
 	uv_buf_t b;
 
 	if (c == NULL || c->closing)
@@ -245,6 +274,10 @@ void conn_send_reply_bytes(struct conn *c, const uint8_t *bytes, size_t len, uin
 		conn_close(c);
 		return;
 	}
+	if (c->tls != NULL) {
+		conn_send_tls(c, bytes, len, request_id);
+		return;
+	}
 	w = malloc(sizeof *w);
 	if (w == NULL)
 		return;
@@ -254,23 +287,7 @@ void conn_send_reply_bytes(struct conn *c, const uint8_t *bytes, size_t len, uin
 		free(w);
 		return;
 	}
-	memcpy(w->buf + 4, bytes, len);
-	/* Field 1 (request_id), varint: appended, so it overrides any earlier value. */
-	w->buf[4 + len] = 0x08;
-	patch = 1 + put_varint(w->buf + 4 + len + 1, request_id);
-	callraft_frame_put_len(w->buf, (uint32_t)(len + patch));
-	if (c->tls != NULL) {
-		/* OpenSSL copies the plaintext into its own records. */
-		int rv = tls_stream_write(c->tls, w->buf, 4 + len + patch);
-		free(w->buf);
-		free(w);
-		if (rv != 0)
-			conn_close(c);
-		else if (conn_overloaded(c))
-			conn_pause(c);
-		return;
-	}
-	b = uv_buf_init((char *)w->buf, (unsigned)(4 + len + patch));
+	b = uv_buf_init((char *)w->buf, (unsigned)reply_frame(w->buf, bytes, len, request_id));
 	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb) != 0) {
 		free(w->buf);
 		free(w);
@@ -522,6 +539,10 @@ static void tls_handshake_cb(struct tls_stream *ts)
 	}
 	c->peer = c->id.node_id != 0;
 	c->authn = true;
+	if (SSL_session_reused(ts->ssl))
+		c->node->metrics.tls_handshakes_resumed++;
+	else
+		c->node->metrics.tls_handshakes_full++;
 	tls_roles_format(c->id.roles, roles, sizeof roles);
 	if (c->id.node_id != 0)
 		LOG_DEBUG_("client %s: TLS: member %llu ('%s')", c->source,

@@ -225,6 +225,13 @@ static void render_node(struct node *n, struct mbuf *b)
 		       "When this node's certificate expires (seconds since the epoch; SIGHUP reloads it).");
 		mb_printf(b, "callraft_tls_certificate_expiry_timestamp_seconds{path=\"%s\"} %lld\n",
 			  n->cfg.tls_cert, (long long)n->tls_self.not_after_s);
+		family(b, "callraft_tls_handshakes_total", "counter",
+		       "TLS handshakes completed on the binary client port: full (certificates exchanged "
+		       "and verified) or resumed from a session ticket (a client reconnecting).");
+		mb_printf(b, "callraft_tls_handshakes_total{session=\"full\"} %llu\n"
+			     "callraft_tls_handshakes_total{session=\"resumed\"} %llu\n",
+			  (unsigned long long)n->metrics.tls_handshakes_full,
+			  (unsigned long long)n->metrics.tls_handshakes_resumed);
 	}
 }
 

@@ -174,6 +174,9 @@ struct node_metrics {
 	uint64_t forwarded_total;        /* requests forwarded to the leader (forward.c) */
 	uint64_t relayed_total;          /* requests sent through a relay member (forward.c) */
 	uint64_t replies_by_code[CALLRAFT__CODE__INTERNAL + 1]; /* replies sent, by code (conn.c) */
+	/* TLS handshakes completed on the binary client port (conn.c), full or resumed from a ticket
+	 * (a reconnecting client: tls.h). */
+	uint64_t tls_handshakes_full, tls_handshakes_resumed;
 };
 
 struct node {

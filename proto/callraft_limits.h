@@ -100,6 +100,12 @@ _Static_assert(CALLRAFT_TICKET_NOTES_MAX * (CALLRAFT_NOTE_BYTES_MAX + 64) + 64 *
 /* A peer link stops reading raft's side while this many encrypted bytes wait for the network
  * (backpressure on snapshot installs instead of a second copy in memory). */
 #define CALLRAFT_TLS_PEER_QUEUE_BYTES_MAX (4u << 20)
+/* A TLS session ticket (resumption: a client reconnecting after a timed-out attempt skips the
+ * certificate signature and chain verification, tls.h) is accepted this long after the full
+ * handshake that verified the certificate. It bounds how long a certificate replaced on disk (the
+ * node reloads on SIGHUP, which also drops every ticket) stays usable without a new handshake; an
+ * expired certificate's ticket is never taken. */
+#define CALLRAFT_TLS_SESSION_LIFETIME_S 300
 
 /* Loads of raft's snapshot at start (replication/repl_snapcheck.c): each damaged snapshot found is
  * set aside and raft_uv loads again; raft_uv keeps two snapshots, so a third try already means

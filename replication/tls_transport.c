@@ -139,8 +139,22 @@ static void pipe_write_cb(uv_write_t *req, int status)
 static void ts_data_cb(struct tls_stream *ts, const uint8_t *data, size_t len)
 {
 	struct tls_peer *l = ts->data;
-	struct pipe_write *w = malloc(sizeof *w + len);
-	uv_buf_t b;
+	struct pipe_write *w;
+	uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+	/* Straight into raft's end when nothing is queued before it (libuv refuses otherwise, which
+	 * keeps the order); a copy is queued only for what the socketpair did not take. */
+	int n = uv_try_write((uv_stream_t *)&l->pipe, &b, 1);
+	if (n < 0 && n != UV_EAGAIN) {
+		peer_fail(l, RAFT_IOERR, "write to raft's end failed");
+		return;
+	}
+	if (n > 0) {
+		data += n;
+		len -= (size_t)n;
+	}
+	if (len == 0)
+		return;
+	w = malloc(sizeof *w + len);
 	if (w == NULL) {
 		peer_fail(l, RAFT_NOMEM, "out of memory");
 		return;

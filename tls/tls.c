@@ -11,6 +11,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "callraft_limits.h"
+
 void (*tls_log_hook)(int level, const char *msg);
 
 void tls_log(int level, const char *fmt, ...)
@@ -40,6 +42,49 @@ const char *tls_error_string(char *buf, size_t len)
 	if (buf[0] == '\0')
 		snprintf(buf, len, "no OpenSSL reason");
 	return buf;
+}
+
+/* A ticket is taken only while the certificate it was issued for has not expired: the full
+ * handshake that verified it is not repeated on resumption. Otherwise (and for a ticket we cannot
+ * read: another node's, or one from before a reload) a full handshake, and a fresh ticket. */
+static SSL_TICKET_RETURN ticket_decrypted(SSL *ssl, SSL_SESSION *sess, const unsigned char *keyname,
+					  size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
+{
+	X509 *peer;
+	(void)ssl;
+	(void)keyname;
+	(void)keyname_len;
+	(void)arg;
+	switch (status) {
+	case SSL_TICKET_SUCCESS:
+	case SSL_TICKET_SUCCESS_RENEW:
+		peer = SSL_SESSION_get0_peer(sess);
+		if (peer == NULL || X509_cmp_current_time(X509_get0_notAfter(peer)) <= 0)
+			return SSL_TICKET_RETURN_IGNORE_RENEW;
+		return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE
+						    : SSL_TICKET_RETURN_USE_RENEW;
+	case SSL_TICKET_EMPTY:
+	case SSL_TICKET_NO_DECRYPT:
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	default:
+		return SSL_TICKET_RETURN_IGNORE;
+	}
+}
+
+/* Server side of resumption: one stateless ticket per handshake (encrypted with this context's
+ * own random key, so a reload or another node's ticket means a full handshake), valid
+ * CALLRAFT_TLS_SESSION_LIFETIME_S. The session id context is required with client certificates:
+ * without it OpenSSL refuses to resume. No server-side cache: tickets carry the session. */
+static int tls_ctx_tickets(SSL_CTX *ctx)
+{
+	static const unsigned char sid_ctx[] = "callraft";
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	if (SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof sid_ctx - 1) != 1 ||
+	    SSL_CTX_set_num_tickets(ctx, 1) != 1 ||
+	    SSL_CTX_set_session_ticket_cb(ctx, NULL, ticket_decrypted, NULL) != 1)
+		return -1;
+	SSL_CTX_set_timeout(ctx, CALLRAFT_TLS_SESSION_LIFETIME_S);
+	return 0;
 }
 
 SSL_CTX *tls_ctx_new(const struct tls_files *f, char *errmsg, size_t errmsg_len)
@@ -77,8 +122,8 @@ SSL_CTX *tls_ctx_new(const struct tls_files *f, char *errmsg, size_t errmsg_len)
 	SSL_CTX_set_verify_depth(ctx, 4);
 	/* Partial writes and moving buffers: memory BIOs and a retrying client both need them. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_num_tickets(ctx, 0);
+	if (tls_ctx_tickets(ctx) != 0)
+		goto err_openssl;
 	return ctx;
 
 err_openssl:

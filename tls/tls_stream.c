@@ -1,8 +1,9 @@
 /* tls_stream.c: see tls_stream.h.
  *
  * Invariants:
- *   1. Every byte OpenSSL puts in wbio is handed to uv_write before control returns to the loop
- *      (flush after each SSL call), so the peer never waits on bytes we hold.
+ *   1. Every byte OpenSSL puts in wbio is written to the socket (uv_try_write) or handed to
+ *      uv_write before control returns to the loop (flush after each SSL call), so the peer
+ *      never waits on bytes we hold.
  *   2. After `stopped`, no callback of the owner runs again.
  *   3. queued_bytes is the sum of the lengths of the uv_write requests not yet completed. */
 #include "tls_stream.h"
@@ -52,10 +53,43 @@ static void write_cb(uv_write_t *req, int status)
 		ts->on_drained(ts);
 }
 
+/* Writes what wbio holds straight to the socket when nothing is queued before it (uv_try_write
+ * refuses otherwise, which keeps the order): no copy, no allocation, no write request. Leaves in
+ * wbio what the socket did not take. -1 if the stream failed. */
+static int flush_direct(struct tls_stream *ts)
+{
+	char *data, scratch[1024];
+	long len = BIO_get_mem_data(ts->wbio, &data);
+	int n;
+	uv_buf_t b;
+	if (len <= 0)
+		return 0;
+	b = uv_buf_init(data, (unsigned)len);
+	n = uv_try_write(ts->tcp, &b, 1);
+	if (n == UV_EAGAIN || n == UV_ENOSYS)
+		return 0;
+	if (n < 0) {
+		fail(ts, uv_strerror(n));
+		return -1;
+	}
+	if (n == len) {
+		(void)BIO_reset(ts->wbio); /* a read-write memory BIO: empties it */
+		return 0;
+	}
+	while (n > 0) { /* a partial write (the socket buffer filled): drop what went out */
+		int k = BIO_read(ts->wbio, scratch, n < (int)sizeof scratch ? n : (int)sizeof scratch);
+		assert(k > 0);
+		n -= k;
+	}
+	return 0;
+}
+
 /* Sends whatever OpenSSL wrote into wbio (invariant 1). -1 if the stream failed. */
 static int flush(struct tls_stream *ts)
 {
 	size_t pending;
+	if (flush_direct(ts) != 0)
+		return -1;
 	while ((pending = BIO_ctrl_pending(ts->wbio)) > 0) {
 		struct tls_write *w = malloc(sizeof *w + pending);
 		uv_buf_t b;

@@ -4,7 +4,9 @@
  * checked against a scripted node run by this test: a thread with a listening socket on
  * 127.0.0.1:0 that speaks the frame protocol, records every request it reads, and answers as the
  * scenario says (NOT_LEADER, hang up mid-request, SESSION_UNKNOWN, an oversized frame, a stale
- * reply, or nothing at all). The real cluster is tested by the integration tests. */
+ * reply, or nothing at all), over plain TCP or over TLS with certificates this test makes (a CA,
+ * the node's, clients' with a chosen lifetime). The real cluster is tested by the integration
+ * tests. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,12 +22,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include "callraft_client.h"
 #include "callraft_limits.h"
+#include "tls.h"
 
 /* ------------------------------------------------------------------------------------------------
  * The scripted node. */
@@ -38,6 +47,7 @@ enum scenario {
 	SCENARIO_BLACKHOLE,    /* reads requests, never answers */
 	SCENARIO_OK,           /* answers every request OK */
 	SCENARIO_HANGS_LATER,  /* answers the registration and the first write, then never again */
+	SCENARIO_CLOSE_AFTER_WRITE, /* answers every request OK, hangs up after each write's reply */
 };
 
 #define SERVER_RECORDS_MAX 64
@@ -64,6 +74,15 @@ struct server {
 	unsigned n_registers;
 	unsigned n_writes;
 	unsigned n_conns;
+	SSL_CTX *tls;           /* NULL: plain TCP */
+	unsigned n_tls_resumed; /* handshakes that resumed a session from a ticket */
+	unsigned n_tls_failed;  /* handshakes that failed (a refused certificate) */
+};
+
+/* One accepted connection: the socket, and its TLS when the server runs TLS. */
+struct server_io {
+	int fd;
+	SSL *ssl;
 };
 
 /* cmocka's assertions longjmp on the test's thread: the server thread aborts instead. */
@@ -83,15 +102,15 @@ static int64_t mono_ms(void)
 }
 
 /* Reads exactly len bytes, polling so that `stop` is noticed. 0 ok, -1 EOF/error/stop. */
-static int server_read(struct server *s, int fd, uint8_t *buf, size_t len)
+static int server_read(struct server *s, struct server_io *io, uint8_t *buf, size_t len)
 {
 	while (len > 0) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		struct pollfd pfd = {.fd = io->fd, .events = POLLIN};
 		if (s->stop)
 			return -1;
-		if (poll(&pfd, 1, 50) <= 0)
+		if ((io->ssl == NULL || SSL_pending(io->ssl) == 0) && poll(&pfd, 1, 50) <= 0)
 			continue;
-		ssize_t n = recv(fd, buf, len, 0);
+		ssize_t n = io->ssl != NULL ? SSL_read(io->ssl, buf, (int)len) : recv(io->fd, buf, len, 0);
 		if (n <= 0)
 			return -1;
 		buf += n;
@@ -100,20 +119,27 @@ static int server_read(struct server *s, int fd, uint8_t *buf, size_t len)
 	return 0;
 }
 
-static void server_send_reply(int fd, const Callraft__Reply *reply)
+static void server_send(struct server_io *io, const uint8_t *buf, size_t len)
+{
+	/* SIGPIPE is ignored (main): a client that hung up is the scenario's business. */
+	ssize_t n = io->ssl != NULL ? SSL_write(io->ssl, buf, (int)len)
+				    : send(io->fd, buf, len, MSG_NOSIGNAL);
+	(void)n;
+}
+
+static void server_send_reply(struct server_io *io, const Callraft__Reply *reply)
 {
 	size_t len = callraft__reply__get_packed_size(reply);
 	uint8_t *buf = malloc(4 + len);
 	SERVER_CHECK(buf != NULL);
 	callraft_frame_put_len(buf, (uint32_t)len);
 	callraft__reply__pack(reply, buf + 4);
-	ssize_t n = send(fd, buf, 4 + len, MSG_NOSIGNAL);
-	(void)n;
+	server_send(io, buf, 4 + len);
 	free(buf);
 }
 
 /* Decides the answer to one request. Returns 1 to reply with *reply, 0 to hang up, -1 to send an
- * oversized header, 2 to stay silent. Under lock. */
+ * oversized header, 2 to stay silent, 3 to reply and then hang up. Under lock. */
 static int server_decide(struct server *s, const Callraft__Request *req, Callraft__Reply *reply)
 {
 	reply->request_id = req->request_id;
@@ -144,21 +170,23 @@ static int server_decide(struct server *s, const Callraft__Request *req, Callraf
 	}
 	if (s->scenario == SCENARIO_OVERSIZE && w == 1)
 		return -1;
+	if (s->scenario == SCENARIO_CLOSE_AFTER_WRITE)
+		return 3;
 	return 1;
 }
 
 /* Serves one connection until EOF, a hang-up decision or stop. */
-static void server_conn(struct server *s, int fd, unsigned conn)
+static void server_conn(struct server *s, struct server_io *io, unsigned conn)
 {
 	for (;;) {
 		uint8_t hdr[4];
-		if (server_read(s, fd, hdr, 4) != 0)
+		if (server_read(s, io, hdr, 4) != 0)
 			return;
 		uint32_t len = callraft_frame_get_len(hdr);
 		SERVER_CHECK(len <= CALLRAFT_REQUEST_BYTES_MAX);
 		uint8_t *body = malloc(len + 1);
 		SERVER_CHECK(body != NULL);
-		if (server_read(s, fd, body, len) != 0) {
+		if (server_read(s, io, body, len) != 0) {
 			free(body);
 			return;
 		}
@@ -181,8 +209,7 @@ static void server_conn(struct server *s, int fd, unsigned conn)
 		if (what == -1) {
 			uint8_t big[4];
 			callraft_frame_put_len(big, CALLRAFT_FRAME_BYTES_MAX + 1);
-			ssize_t n = send(fd, big, 4, MSG_NOSIGNAL);
-			(void)n;
+			server_send(io, big, 4);
 			continue;
 		}
 		if (what == 2)
@@ -191,10 +218,33 @@ static void server_conn(struct server *s, int fd, unsigned conn)
 			Callraft__Reply stale = CALLRAFT__REPLY__INIT;
 			stale.request_id = reply.request_id + 1000;
 			stale.code = CALLRAFT__CODE__NOT_FOUND;
-			server_send_reply(fd, &stale);
+			server_send_reply(io, &stale);
 		}
-		server_send_reply(fd, &reply);
+		server_send_reply(io, &reply);
+		if (what == 3)
+			return;
 	}
+}
+
+/* The server side of a TLS handshake (blocking, bounded by the socket's receive timeout). */
+static SSL *server_tls_accept(struct server *s, int fd)
+{
+	struct timeval tv = {.tv_sec = 2};
+	SSL *ssl = SSL_new(s->tls);
+	SERVER_CHECK(ssl != NULL && SSL_set_fd(ssl, fd) == 1);
+	SERVER_CHECK(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0);
+	bool ok = SSL_accept(ssl) == 1;
+	pthread_mutex_lock(&s->lock);
+	if (!ok)
+		s->n_tls_failed++;
+	else if (SSL_session_reused(ssl))
+		s->n_tls_resumed++;
+	pthread_mutex_unlock(&s->lock);
+	ERR_clear_error();
+	if (ok)
+		return ssl;
+	SSL_free(ssl);
+	return NULL;
 }
 
 static void *server_main(void *arg)
@@ -210,7 +260,10 @@ static void *server_main(void *arg)
 		pthread_mutex_lock(&s->lock);
 		unsigned conn = ++s->n_conns;
 		pthread_mutex_unlock(&s->lock);
-		server_conn(s, fd, conn);
+		struct server_io io = {.fd = fd, .ssl = s->tls != NULL ? server_tls_accept(s, fd) : NULL};
+		if (s->tls == NULL || io.ssl != NULL)
+			server_conn(s, &io, conn);
+		SSL_free(io.ssl);
 		close(fd);
 	}
 	return NULL;
@@ -238,16 +291,22 @@ static uint16_t closed_port(void)
 	return port;
 }
 
-static struct server *server_start(enum scenario scenario)
+static struct server *server_start_tls(enum scenario scenario, SSL_CTX *tls)
 {
 	struct server *s = calloc(1, sizeof *s);
 	assert_non_null(s);
 	s->scenario = scenario;
+	s->tls = tls;
 	s->listen_fd = listen_loopback(&s->port);
 	snprintf(s->address, sizeof s->address, "127.0.0.1:%u", s->port);
 	pthread_mutex_init(&s->lock, NULL);
 	assert_int_equal(pthread_create(&s->thread, NULL, server_main, s), 0);
 	return s;
+}
+
+static struct server *server_start(enum scenario scenario)
+{
+	return server_start_tls(scenario, NULL);
 }
 
 static void server_stop(struct server *s)
@@ -784,6 +843,204 @@ static void call_node_probes_one_node(void **state)
 	server_stop(s);
 }
 
+/* ------------------------------------------------------------------------------------------------
+ * TLS: certificates made here (as deploy/certs.sh makes them), session resumption. */
+
+struct test_pki {
+	char dir[64];
+	EVP_PKEY *ca_key;
+	X509 *ca;
+	unsigned serial;
+};
+
+static void cert_ext(X509 *x, X509 *issuer, int nid, const char *value)
+{
+	X509V3_CTX v3;
+	X509V3_set_ctx_nodb(&v3);
+	X509V3_set_ctx(&v3, issuer != NULL ? issuer : x, x, NULL, NULL, 0);
+	X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
+	assert_non_null(e);
+	assert_int_equal(X509_add_ext(x, e, -1), 1);
+	X509_EXTENSION_free(e);
+}
+
+/* A P-256 certificate for `key` valid from a minute ago for `valid_s` seconds, signed by the
+ * test CA (or self-signed, the CA itself, when pki->ca is NULL). */
+static X509 *cert_make(struct test_pki *pki, EVP_PKEY *key, const char *cn, const char *san,
+		       long valid_s)
+{
+	X509 *x = X509_new();
+	assert_non_null(x);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), ++pki->serial);
+	X509_gmtime_adj(X509_getm_notBefore(x), -60);
+	X509_gmtime_adj(X509_getm_notAfter(x), valid_s);
+	X509_set_pubkey(x, key);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+				   (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(pki->ca != NULL ? pki->ca : x));
+	if (pki->ca == NULL) {
+		cert_ext(x, NULL, NID_basic_constraints, "critical,CA:TRUE,pathlen:0");
+		cert_ext(x, NULL, NID_key_usage, "critical,keyCertSign,cRLSign");
+	} else {
+		cert_ext(x, pki->ca, NID_basic_constraints, "critical,CA:FALSE");
+		cert_ext(x, pki->ca, NID_key_usage, "critical,digitalSignature");
+		cert_ext(x, pki->ca, NID_ext_key_usage, "serverAuth,clientAuth");
+		cert_ext(x, pki->ca, NID_subject_alt_name, san);
+	}
+	assert_true(X509_sign(x, pki->ca_key != NULL ? pki->ca_key : key, EVP_sha256()) > 0);
+	return x;
+}
+
+static void pem_write(const char *path, X509 *x, EVP_PKEY *key)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(x != NULL ? PEM_write_X509(f, x)
+				   : PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL),
+			 1);
+	fclose(f);
+}
+
+/* Writes NAME.crt and NAME.key in the test's directory. */
+static void pki_issue(struct test_pki *pki, const char *name, const char *san, long valid_s)
+{
+	char path[128];
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	assert_non_null(key);
+	X509 *x = cert_make(pki, key, name, san, valid_s);
+	snprintf(path, sizeof path, "%s/%s.crt", pki->dir, name);
+	pem_write(path, x, NULL);
+	snprintf(path, sizeof path, "%s/%s.key", pki->dir, name);
+	pem_write(path, NULL, key);
+	X509_free(x);
+	EVP_PKEY_free(key);
+}
+
+/* A CA in a fresh directory, a node certificate for 127.0.0.1 and a long-lived admin client. */
+static void pki_init(struct test_pki *pki)
+{
+	char path[128];
+	memset(pki, 0, sizeof *pki);
+	snprintf(pki->dir, sizeof pki->dir, "/tmp/test_client_tls.XXXXXX");
+	assert_non_null(mkdtemp(pki->dir));
+	pki->ca_key = EVP_EC_gen("P-256");
+	assert_non_null(pki->ca_key);
+	X509 *ca = cert_make(pki, pki->ca_key, "test CA", NULL, 3600);
+	pki->ca = ca;
+	snprintf(path, sizeof path, "%s/ca.crt", pki->dir);
+	pem_write(path, ca, NULL);
+	pki_issue(pki, "node1", "URI:callraft:node:1,IP:127.0.0.1", 3600);
+	pki_issue(pki, "admin", "URI:callraft:role:admin", 3600);
+}
+
+static void pki_release(struct test_pki *pki)
+{
+	static const char *files[] = {"ca.crt", "node1.crt", "node1.key", "admin.crt", "admin.key",
+				      "brief.crt", "brief.key"};
+	char path[128];
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		snprintf(path, sizeof path, "%s/%s", pki->dir, files[i]);
+		unlink(path);
+	}
+	rmdir(pki->dir);
+	X509_free(pki->ca);
+	EVP_PKEY_free(pki->ca_key);
+}
+
+/* The node's context, as callraftd makes it (tls_ctx_new). */
+static SSL_CTX *pki_node_ctx(struct test_pki *pki)
+{
+	struct tls_files f;
+	char errmsg[512];
+	snprintf(f.ca, sizeof f.ca, "%s/ca.crt", pki->dir);
+	snprintf(f.cert, sizeof f.cert, "%s/node1.crt", pki->dir);
+	snprintf(f.key, sizeof f.key, "%s/node1.key", pki->dir);
+	SSL_CTX *ctx = tls_ctx_new(&f, errmsg, sizeof errmsg);
+	if (ctx == NULL)
+		fail_msg("%s", errmsg);
+	return ctx;
+}
+
+static struct callraft_client *pki_client_open(struct test_pki *pki, const char *cluster,
+					       const char *name, int request_ms)
+{
+	char ca[128], cert[128], key[128], errmsg[512];
+	snprintf(ca, sizeof ca, "%s/ca.crt", pki->dir);
+	snprintf(cert, sizeof cert, "%s/%s.crt", pki->dir, name);
+	snprintf(key, sizeof key, "%s/%s.key", pki->dir, name);
+	struct callraft_client_options opts = {.cluster = cluster, .name = "test",
+					       .request_timeout_ms = request_ms,
+					       .attempt_timeout_ms = 1000,
+					       .tls_ca = ca, .tls_cert = cert, .tls_key = key};
+	struct callraft_client *c = NULL;
+	if (callraft_client_open(&opts, &c, errmsg, sizeof errmsg) != 0)
+		fail_msg("open: %s", errmsg);
+	return c;
+}
+
+/* A client that reconnects (the node hung up) resumes its TLS session from the node's ticket: no
+ * second certificate exchange. */
+static void tls_reconnect_resumes_the_session(void **state)
+{
+	(void)state;
+	struct test_pki pki;
+	pki_init(&pki);
+	SSL_CTX *ctx = pki_node_ctx(&pki);
+	struct server *s = server_start_tls(SCENARIO_CLOSE_AFTER_WRITE, ctx);
+	struct callraft_client *c = pki_client_open(&pki, s->address, "admin", 5000);
+	char errmsg[512] = "";
+
+	for (int i = 0; i < 3; i++) {
+		Callraft__Reply *reply = enqueue(c, errmsg, sizeof errmsg);
+		if (reply == NULL)
+			fail_msg("write %d failed: %s", i + 1, errmsg);
+		assert_int_equal(reply->code, CALLRAFT__CODE__OK);
+		callraft__reply__free_unpacked(reply, NULL);
+	}
+	pthread_mutex_lock(&s->lock);
+	assert_int_equal(s->n_writes, 3);
+	assert_int_equal(s->n_conns, 3);
+	assert_int_equal(s->n_tls_failed, 0);
+	assert_int_equal(s->n_tls_resumed, 2); /* every connection but the first */
+	pthread_mutex_unlock(&s->lock);
+	callraft_client_close(c);
+	server_stop(s);
+	SSL_CTX_free(ctx);
+	pki_release(&pki);
+}
+
+/* A ticket does not outlive the certificate it was issued for: once the client certificate has
+ * expired, the reconnect is a full handshake, which refuses it. */
+static void tls_ticket_of_an_expired_certificate_is_refused(void **state)
+{
+	(void)state;
+	struct test_pki pki;
+	pki_init(&pki);
+	pki_issue(&pki, "brief", "URI:callraft:role:admin", 2); /* expires in 2 s */
+	SSL_CTX *ctx = pki_node_ctx(&pki);
+	struct server *s = server_start_tls(SCENARIO_CLOSE_AFTER_WRITE, ctx);
+	struct callraft_client *c = pki_client_open(&pki, s->address, "brief", 1500);
+	char errmsg[512] = "";
+
+	Callraft__Reply *reply = enqueue(c, errmsg, sizeof errmsg);
+	if (reply == NULL)
+		fail_msg("first write failed: %s", errmsg);
+	callraft__reply__free_unpacked(reply, NULL);
+	sleep(3);
+	reply = enqueue(c, errmsg, sizeof errmsg);
+	assert_null(reply);
+	pthread_mutex_lock(&s->lock);
+	assert_int_equal(s->n_writes, 1);
+	assert_int_equal(s->n_tls_resumed, 0);
+	assert_true(s->n_tls_failed >= 1);
+	pthread_mutex_unlock(&s->lock);
+	callraft_client_close(c);
+	server_stop(s);
+	SSL_CTX_free(ctx);
+	pki_release(&pki);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -804,6 +1061,9 @@ int main(void)
 	    cmocka_unit_test(hung_node_mid_session_costs_one_short_deadline_same_seq),
 	    cmocka_unit_test(call_without_op_is_invalid),
 	    cmocka_unit_test(call_node_probes_one_node),
+	    cmocka_unit_test(tls_reconnect_resumes_the_session),
+	    cmocka_unit_test(tls_ticket_of_an_expired_certificate_is_refused),
 	};
+	signal(SIGPIPE, SIG_IGN); /* the TLS server writes with SSL_write (write(2)) */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
