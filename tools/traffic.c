@@ -10,7 +10,8 @@
  *   callraft-traffic write  --cluster A,B,.. --ack-file F [--ops N] [--duration S] [--clients K]
  *       K sessions (threads), each opening tickets for unique customers ("w<k>-<i>") one after the
  *       other, through failover. Every acknowledged ticket is appended to F as
- *       "<ack_ms> <customer> <code> <latency_ms>". Stops after N ops in all or S seconds.
+ *       "<ack_ms> <customer> <code> <latency_ms>". Stops after N ops in all or S seconds, or at
+ *       SIGTERM/SIGINT once every session has recorded the request in flight.
  *
  *   callraft-traffic verify --nodes A,B,.. --ack-file F [--expect-total N]
  *       Asks every node directly (stale reads of its own state) for each acknowledged customer's
@@ -94,6 +95,16 @@ struct writer {
 	uint64_t retries;
 };
 
+/* SIGTERM/SIGINT: every session finishes (and records) the request in flight, then stops, so a
+ * test can end the writes once its faults are over instead of waiting out --duration. */
+static volatile sig_atomic_t write_stop;
+
+static void write_on_signal(int sig)
+{
+	(void)sig;
+	write_stop = 1;
+}
+
 static void *writer_main(void *arg)
 {
 	struct writer *w = arg;
@@ -107,7 +118,8 @@ static void *writer_main(void *arg)
 		return NULL;
 	}
 	for (long i = 0;; i++) {
-		if (now_ms() >= w->deadline_ms || atomic_fetch_add(w->ops_started, 1) >= w->o->ops)
+		if (write_stop || now_ms() >= w->deadline_ms ||
+		    atomic_fetch_add(w->ops_started, 1) >= w->o->ops)
 			break;
 		char customer[CALLRAFT_ID_BYTES_MAX + 1];
 		snprintf(customer, sizeof customer, "w%d-%ld", w->k, i);
@@ -158,6 +170,8 @@ static int cmd_write(const struct opts *o)
 		return 2;
 	}
 	ws = calloc((size_t)o->clients, sizeof *ws);
+	signal(SIGTERM, write_on_signal);
+	signal(SIGINT, write_on_signal);
 	int64_t t0 = now_ms();
 	for (int k = 0; k < o->clients; k++) {
 		ws[k] = (struct writer){.k = k, .o = o, .ack = ack, .ack_lock = &lock,

@@ -92,6 +92,20 @@ wait_caught_up() {
   fail "nodes $* did not reach commit index $target within 60 s"
 }
 
+# stop_writes PID ACK_FILE SINCE_MS: once 20 writes are acknowledged after SINCE_MS (the last fault
+# healed; at most 30 s), stops the `callraft-traffic write` PID with SIGTERM (each session records
+# its request in flight first) and waits for it, instead of waiting out its --duration.
+stop_writes() {
+  local pid=$1 ack=$2 since=$3 deadline=$((SECONDS + 30))
+  until [ "$(awk -v t="$since" '$1 > t' "$ack" | wc -l)" -ge 20 ]; do
+    kill -0 "$pid" 2>/dev/null || break # its --duration ended first
+    [ $SECONDS -lt $deadline ] || fail "fewer than 20 writes acknowledged in 30 s after $since"
+    sleep 0.2
+  done
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid"
+}
+
 # service_gap ACK_FILE KILL_MS: the longest stretch without any acknowledged write that spans or
 # follows the kill (within 20 s), and the time from the kill to the first write acknowledged after it.
 service_gap() {
