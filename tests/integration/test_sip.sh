@@ -6,11 +6,12 @@
 # and phones' own SIPp logs and callraft's event stream:
 #   - every caller who did not hang up was answered, by an agent with the skill of the number
 #     dialed, whose phone answered it, exactly once (one 200 OK, one CALL_ANSWERED);
-#   - a caller who hung up while waiting was abandoned and never offered or rung after that;
+#   - a caller who hung up while waiting was abandoned and never offered or rung after that, and
+#     the CANCEL got its final answer (487, or a 200 OK that crossed it, which the caller ends);
 #   - no phone rang for a call another agent's phone had already answered;
 #   - every phone ring was an offer callraft made to that agent.
 # It also proves the checker can fail (forged logs: a second answer, a ring after an abandon, a
-# ring after another agent answered). About 1-2 minutes. Needs root (network namespaces), kamailio
+# ring after another agent answered, a CANCEL that got no final answer). About 1-2 minutes. Needs root (network namespaces), kamailio
 # and sipp (deploy/install-deps.sh); exits 77 (skipped, reported by ctest) without namespaces.
 set -euo pipefail
 BUILD=$(cd "${1:?usage: test_sip.sh BUILD_DIR}" && pwd)
@@ -78,5 +79,8 @@ if [ -n "$ab" ]; then
   { cat "$C/phones-tehran.log"; echo "9999999999.000000.000000.000000 RING $ab tehran-ag1"; } > "$C/forged3.log"
   ! check "$C/callers.log" "$C/forged3.log" "$C/f3.json" >/dev/null || fail "a ring after an abandon was not caught"
   grep -q '"abandon"' "$C/f3.json" || fail "a ring after an abandon was not reported"
+  sed "s/ CANCELLED $ab / CANCEL-FAILED $ab /" "$C/callers.log" > "$C/forged4.log"
+  ! check "$C/forged4.log" "$C/phones-tehran.log" "$C/f4.json" >/dev/null || fail "a CANCEL without a final answer was not caught"
+  grep -q '"cancel-ended"' "$C/f4.json" || fail "a CANCEL without a final answer was not reported"
 fi
 echo "PASS"

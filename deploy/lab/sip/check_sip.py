@@ -4,7 +4,7 @@ the rules it must keep (issue 17; docs/telephony.md, "Checking a run").
 
 Records:
   - the callers' own log (SIPp caller.xml, -trace_logs): per Call-ID INVITE, ANSWERED, BYE-OK/
-    BYE-FAILED, GAVE-UP, CANCELLED/CANCEL-FAILED, REFUSED-<code>, with the caller's clock;
+    BYE-FAILED, GAVE-UP, CANCELLED/CANCEL-FAILED, LATE-ANSWER, REFUSED-<code>, with the caller's clock;
   - the agents' phones' logs (SIPp phone.xml, one per site): RING, ANSWER, CANCELLED per Call-ID
     and agent;
   - callraft's event stream (GET /v1/events?from=1 from a node, saved as SSE text): CALL_QUEUED,
@@ -20,6 +20,11 @@ Rules (each violation is listed with the call):
   no-ring-taken  no phone rings for a call after another agent's phone answered it;
   abandon        a caller who hung up while waiting (CANCELLED) is ABANDONED in callraft and is
                  never offered after that;
+  cancel-ended   every caller who hung up while waiting (GAVE-UP: sent CANCEL) got a final answer:
+                 487 (CANCELLED), or a phone's 200 OK that crossed the CANCEL (LATE-ANSWER, then
+                 ANSWERED and BYE). A late answer is whichever callraft applied first: CALL_ANSWERED
+                 (counted answered, checked as any answer) or CALL_ABANDONED (counted abandoned: the
+                 phone answered a caller already gone, who hung up at once);
   all-answered   (--expect-all) every caller who did not hang up on purpose was answered.
 
 Usage: check_sip.py --callers callers.log --phones tehran/phones.log [--phones ...] --events events.sse
@@ -102,9 +107,10 @@ def check(a):
         v.append({"rule": rule, "call": cid, "why": why})
 
     outcome = collections.Counter()
+    late_abandoned = set()
     for cid, c in callers.items():
         kinds = [w for _, w in c["events"]]
-        final = [w for w in kinds if w != "INVITE" and w != "GAVE-UP"]
+        final = [w for w in kinds if w not in ("INVITE", "GAVE-UP", "LATE-ANSWER")]
         outcome[final[-1] if final else "NO-OUTCOME"] += 1
         evs = by_call.get(cid, [])
         answered_ev = [e for e in evs if e["kind"] == "CALL_ANSWERED"]
@@ -112,7 +118,19 @@ def check(a):
         if kinds.count("ANSWERED") > 1 or len(answered_ev) > 1 or len(phone_answers) > 1:
             bad("one-answer", cid, "caller %d, callraft %d, phones %d answers" %
                 (kinds.count("ANSWERED"), len(answered_ev), len(phone_answers)))
-        if "ANSWERED" in kinds:
+        if "GAVE-UP" in kinds and "CANCELLED" not in kinds and not (
+                "LATE-ANSWER" in kinds and "ANSWERED" in kinds):
+            bad("cancel-ended", cid, "hung up waiting, the CANCEL got no final answer: %s" % kinds)
+        if "LATE-ANSWER" in kinds and "ANSWERED" in kinds and not answered_ev:
+            if not any(e["kind"] == "CALL_ABANDONED" for e in evs):
+                bad("cancel-ended", cid, "answered as it hung up: callraft has neither CALL_ANSWERED "
+                    "nor CALL_ABANDONED")
+            elif not phone_answers:
+                bad("cancel-ended", cid, "a late answer that no phone gave")
+            elif kinds[-1] != "BYE-OK":
+                bad("cancel-ended", cid, "a late answer the caller did not hang up: %s" % kinds)
+            late_abandoned.add(cid)
+        if "ANSWERED" in kinds and cid not in late_abandoned:
             if not answered_ev:
                 bad("answered-right", cid, "the caller was answered but callraft has no CALL_ANSWERED")
             elif not phone_answers:
@@ -126,7 +144,7 @@ def check(a):
                 if skills and queue not in skills.get(agent, set()):
                     bad("answered-right", cid, "agent %s (skills %s) answered a %s call" %
                         (agent, sorted(skills.get(agent, [])), queue))
-        if "CANCELLED" in kinds:
+        if "CANCELLED" in kinds or cid in late_abandoned:
             ab = [e for e in evs if e["kind"] == "CALL_ABANDONED"]
             if not ab:
                 bad("abandon", cid, "the caller hung up waiting, callraft has no CALL_ABANDONED")
@@ -159,8 +177,11 @@ def check(a):
     summary = {
         "callers": len(callers),
         "outcomes": dict(outcome),
-        "answered": sum(1 for c in callers.values() if any(w == "ANSWERED" for _, w in c["events"])),
-        "abandoned": sum(1 for c in callers.values() if any(w == "CANCELLED" for _, w in c["events"])),
+        "answered": sum(1 for cid, c in callers.items()
+                        if cid not in late_abandoned and any(w == "ANSWERED" for _, w in c["events"])),
+        "abandoned": len(late_abandoned) + sum(1 for c in callers.values()
+                                               if any(w == "CANCELLED" for _, w in c["events"])),
+        "late_answers": sum(1 for c in callers.values() if any(w == "LATE-ANSWER" for _, w in c["events"])),
         "refused": sum(1 for c in callers.values() if any(w.startswith("REFUSED") for _, w in c["events"])),
         "phone_rings": sum(1 for rs in phones.values() for r in rs if r[1] == "RING"),
         "callraft_answered": sum(1 for e in events if e["kind"] == "CALL_ANSWERED"),
