@@ -33,6 +33,11 @@
  * (raft_apply's callback with status 0), then moves on. At the end every node lists the tickets of
  * each such customer: 0 for an acknowledged one is a lost write, 2 a duplicated one.
  *
+ * The state digest these checks compare is sim_digest.c's: the same bytes as state_digest, kept
+ * up to date from LMDB's write calls instead of walking the whole state after every entry (which
+ * was two thirds of a seed's CPU), and compared to a full walk every SIM_DIGEST_CHECK_EVERY digests
+ * and at the end of each seed.
+ *
  * Coverage counters (elections, snapshot installs, log truncations, membership changes, crashes
  * during a snapshot write and during apply, torn writes) are printed per run and required non-zero
  * over the default seeds.
@@ -65,8 +70,10 @@
 #include "callraft.pb-c.h"
 #include "callraft_limits.h"
 #include "fsm.h"
+#include "sim_digest.h"
 #include "sim_disk.h"
 #include "state.h"
+#include "state_internal.h" /* the environment and tables, for sim_digest */
 
 /* ------------------------------------------------------------------------------------------------
  * Parameters. */
@@ -85,6 +92,7 @@
 #define SIM_CONVERGE_MS 60000
 #define SIM_INDEX_MAX 1000000
 #define SIM_TERMS_MAX 100000
+#define SIM_DIGEST_CHECK_EVERY 64   /* every so many digests a node compares sim_digest to a walk */
 
 /* ------------------------------------------------------------------------------------------------
  * Helpers. */
@@ -147,12 +155,15 @@ static unsigned env_unsigned(const char *name, unsigned dflt)
 	return v != NULL && *v != '\0' ? (unsigned)strtoul(v, NULL, 10) : dflt;
 }
 
-/* Where the nodes' directories go: $CALLRAFT_SIM_TMPDIR (a tmpfs such as /dev/shm spares the
- * real disk the states' syncs at every crash and restart), /tmp by default. */
+/* Where the nodes' directories go: $CALLRAFT_SIM_TMPDIR, else /dev/shm if it is a writable
+ * directory (a tmpfs spares the real disk the states' syncs at every crash and restart: the same
+ * seeds and checks, half the wall time), else /tmp. */
 static const char *sim_tmpdir(void)
 {
 	const char *d = getenv("CALLRAFT_SIM_TMPDIR");
-	return d != NULL && *d != '\0' ? d : "/tmp";
+	if (d != NULL && *d != '\0')
+		return d;
+	return access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm" : "/tmp";
 }
 
 static bool sim_in_child;
@@ -363,6 +374,7 @@ struct sim_node {
 	bool io_error_injected; /* it failed one: raft must stop (fail-stop), the supervisor restarts it */
 	struct sim_record *rec;
 	size_t rec_cap;
+	uint64_t digests; /* taken so far (sim_node_digest) */
 	struct raft_tracer tracer; /* CALLRAFT_SIM_TRACE=1: raft's diagnostics with time and node */
 };
 
@@ -1038,6 +1050,23 @@ static int wrap_restore(struct raft_fsm *w, struct raft_buffer *buf)
 	return nd->fsm.base.restore(&nd->fsm.base, buf);
 }
 
+/* The digest of node nd's committed state (sim_digest.h: incremental, the same bytes as
+ * state_digest). Every SIM_DIGEST_CHECK_EVERY calls, and with `check`, it is compared to a full
+ * walk: a difference is a bug of the tracking, a harness error. */
+static uint64_t sim_node_digest(struct sim_node *nd, bool check)
+{
+	uint64_t d, walked;
+
+	SIM_REQUIRE(simdigest_get(nd->state->env, nd->state->dbi, DB_COUNT, &d) == 0);
+	if (check || ++nd->digests % SIM_DIGEST_CHECK_EVERY == 0) {
+		SIM_REQUIRE(simdigest_full(nd->state->env, nd->state->dbi, DB_COUNT, &walked) == 0);
+		if (walked != d)
+			sim_harness_fail(__FILE__, __LINE__, "node %u: incremental digest %016" PRIx64
+					 " but a walk gives %016" PRIx64, nd->i, d, walked);
+	}
+	return d;
+}
+
 static void on_applied(void *data, uint64_t index, const struct state_replies *replies)
 {
 	struct sim_node *nd = data;
@@ -1049,7 +1078,7 @@ static void on_applied(void *data, uint64_t index, const struct state_replies *r
 		h = fnv1a(h, &replies->len[k], sizeof replies->len[k]);
 		h = fnv1a(h, replies->bytes[k], replies->len[k]);
 	}
-	digest = state_digest(nd->state);
+	digest = sim_node_digest(nd, false);
 	/* A re-application after a rebuild must reproduce what the first one did. */
 	if (r->replied && (r->reply_hash != h || r->digest != digest))
 		sim_fail(s, SIM_DIVERGED, "node %u re-applied index %" PRIu64 " with another %s", nd->i,
@@ -1983,6 +2012,8 @@ static void sim_check_final(struct sim *s)
 	sim_check_records(s);
 	if (s->failure != SIM_OK)
 		return;
+	for (unsigned i = 0; i < s->n; i++)
+		(void)sim_node_digest(&s->nodes[i], true);
 	idx0 = state_applied_index(s->nodes[0].state);
 	dig0 = state_digest(s->nodes[0].state);
 	for (unsigned i = 1; i < s->n; i++) {
@@ -2161,8 +2192,12 @@ static struct sim_verdict sim_run_seed_isolated(uint64_t seed, bool verbose)
 			v.failure = SIM_CRASHED;
 		return v;
 	}
-	if (!have || (WIFEXITED(status) && WEXITSTATUS(status) == SIM_EXIT_HARNESS))
+	if (!have || (WIFEXITED(status) && WEXITSTATUS(status) == SIM_EXIT_HARNESS)) {
+		/* The child stopped before its verdict line: name the seed here. */
+		printf("seed %" PRIu64 ": %s (exit status %d)\n", seed, failure_names[SIM_HARNESS],
+		       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 		v.failure = SIM_HARNESS;
+	}
 	return v;
 }
 
