@@ -2,6 +2,8 @@
 # cluster.sh: a local callraft cluster of real processes on loopback, one "site" per city.
 #
 #   deploy/cluster.sh up [2+2+1|1+1+1]   write configs and start every node (default 2+2+1)
+#   deploy/cluster.sh config [LAYOUT]    write configs and certificates only (a test that starts the
+#                                        nodes its own way: under a preload, strace, a namespace)
 #   deploy/cluster.sh status             `callraft status` against the cluster
 #   deploy/cluster.sh addresses          the client addresses, comma-separated (for --cluster)
 #   deploy/cluster.sh http-addresses     the HTTP/JSON addresses, comma-separated
@@ -132,7 +134,7 @@ wait_leader() { # seconds
 
 cmd=${1:-}; shift || true
 case "$cmd" in
-  up)
+  up|config)
     layout=${1:-2+2+1}; n=$(count_of "$layout")
     [ -x "$daemon" ] || { echo "cluster.sh: $daemon not built (run: cmake -B build && cmake --build build)" >&2; exit 2; }
     mkdir -p "$lab"
@@ -145,6 +147,7 @@ case "$cmd" in
       ensure_certs $(seq 1 "$n")
       for i in $(seq 1 "$n"); do write_config "$i" "$(site_of "$layout" "$i")"; done
     fi
+    [ "$cmd" = up ] || { echo "cluster.sh: configs of $n nodes in $lab"; exit 0; }
     for d in "$lab"/node*/; do id=${d%/}; start_node "${id##*node}"; done
     wait_leader 20
     echo "cluster.sh: cluster up; for the CLI: eval \"\$($0 env)\""
@@ -193,5 +196,5 @@ case "$cmd" in
     if [ "$cmd" = wipe ]; then rm -rf "$lab"; fi
     echo "cluster.sh: $cmd done"
     ;;
-  *) sed -n '2,20p' "$0"; exit 2 ;;
+  *) sed -n '2,22p' "$0"; exit 2 ;;
 esac

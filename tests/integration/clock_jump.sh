@@ -56,9 +56,7 @@ call_state() {
 }
 
 step "a 1+1+1 cluster under libfaketime (every offset +0)"
-"$CLUSTER_SH" up 1+1+1 >/dev/null
-wait_leader >/dev/null
-"$CLUSTER_SH" down >/dev/null
+"$CLUSTER_SH" config 1+1+1 >/dev/null
 for id in 1 2 3; do start_ft "$id"; done
 leader=$(wait_leader)
 echo "leader: $leader"

@@ -39,10 +39,8 @@ power_cut() {
   echo "sim-boot-$id-$seed" > "$lab/node$id/boot_id"
 }
 
-step "start a 1+1+1 cluster, then restart it under the power-cut library (nosync=$NOSYNC)"
-"$CLUSTER_SH" up 1+1+1 >/dev/null
-wait_leader >/dev/null
-"$CLUSTER_SH" down >/dev/null
+step "start a 1+1+1 cluster under the power-cut library (nosync=$NOSYNC)"
+"$CLUSTER_SH" config 1+1+1 >/dev/null
 for id in 1 2 3; do start_cut "$id"; done
 leader=$(wait_leader)
 echo "leader: $leader"
