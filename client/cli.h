@@ -301,6 +301,13 @@ CLI_DECLARE_OUTPUT(site_heartbeat);
 CLI_DECLARE(site_list);
 CLI_DECLARE(stats);
 CLI_DECLARE(customer_history);
+/* cli_campaign.c */
+CLI_DECLARE(campaign_create);
+CLI_DECLARE(campaign_add);
+CLI_DECLARE(campaign_pause);
+CLI_DECLARE(campaign_resume);
+CLI_DECLARE(campaign_show);
+CLI_DECLARE_OUTPUT(campaign_list);
 /* cli_customer.c */
 CLI_DECLARE(customer_set);
 CLI_DECLARE(customer_show);

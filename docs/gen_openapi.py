@@ -31,7 +31,9 @@ SCALARS = ("string", "uint32", "uint64", "int32", "int64", "bool", "double")
 
 # Objects that replies carry (whole: every scalar field present, see http_json.h).
 OBJECTS = ["Call", "Agent", "TicketNote", "Ticket", "TicketClassConfig", "QueueConfig", "Site", "Customer",
-           "HistoryItem", "Stats", "Member", "NodeStatus"]
+           "HistoryItem", "Stats", "Member", "NodeStatus", "Campaign"]
+# Messages only found inside request bodies: every field optional, as in the bodies.
+NESTED_BODIES = ["CampaignTarget"]
 
 
 def fields(msg):
@@ -111,6 +113,10 @@ SUCCESS = {
     "queue_show": ("QueueReply", None), "stats_get": ("StatsReply", None),
     "customer_history": ("HistoryReply", None),
     "customer_show": ("CustomerReply", None),
+    "campaign_create": ("CampaignReply", None), "campaign_add": ("CampaignReply", None),
+    "campaign_pause": ("CampaignReply", None), "campaign_show": ("CampaignReply", None),
+    "campaign_list": ("CampaignsReply", None),
+    "ticket_due_list": ("TicketsReply", None),
 }
 SUMMARY = {
     "status": "This node's status: role, leader, term, indexes, members (node-local)",
@@ -139,6 +145,11 @@ SUMMARY = {
     "customer_history": "A customer's contact history",
     "customer_show": "A customer's record (CRM fields, last agent)",
     "customer_set": "Set a customer's whole record (tier, preferred agent, numbers, national id or CRM id, SMS consent)",
+    "campaign_create": "Create an outbound campaign (its queue, owning site, pacing in percent of free agents, an optional window)",
+    "campaign_add": "Add targets (number, customer) to a campaign, at most 500 a request; a number already in it is skipped",
+    "campaign_pause": "Pause (paused true) or resume a campaign's releases",
+    "campaign_show": "A campaign, its counters and a page of its released calls in list order (?limit=, paged by next_cursor)",
+    "campaign_list": "Every campaign with its counters",
     "queue_show": "A queue: waiting calls and its routing config",
     "queue_configure": "Configure a queue's routing (absent fields keep their value)",
     "site_list": "Sites and their status", "site_configure": "Configure a site (opening hours, presence and loss timeouts)",
@@ -162,7 +173,12 @@ def operation(method, path, op):
                      ["    " + x for x in type_lines(t)])
     if method == "HTTP_GET":
         for rep, t, mapv, name in fields(msg):
-            if name in params or rep or mapv or t == "bytes":  # JSON takes no bytes (http_json.c)
+            if name in params or rep or mapv or (t == "bytes" and name != "cursor"):
+                continue  # JSON takes no bytes but a list's cursor, as hex (http_json.c)
+            if t == "bytes":
+                plist.append(["- name: cursor", "  in: query", "  required: false",
+                              "  description: a previous page's next_cursor (hex) - the page from there on",
+                              "  schema:", "    type: string", "    pattern: '^([0-9a-fA-F]{2})*$'"])
                 continue
             plist.append(["- name: %s" % name, "  in: query", "  required: false", "  schema:"] +
                          ["    " + x for x in type_lines(t)])
@@ -427,15 +443,24 @@ paths:
     out += reply_schema("TicketReply", ["ticket"], [("ticket", ref("Ticket"))])
     out += reply_schema("AgentsReply", ["agents"], [("agents", arr("Agent"))])
     out += reply_schema("TicketsReply", ["tickets"], [("tickets", arr("Ticket")),
-                                                      ("total", ["type: integer", "minimum: 0"])])
+                                                      ("total", ["type: integer", "minimum: 0"]),
+                                                      ("next_cursor", ["type: string", "description: the next page (pass it as ?cursor=) - absent on the last page"])])
     out += reply_schema("QueueReply", ["calls", "queue_config"],
                         [("calls", arr("Call")), ("total", ["type: integer", "minimum: 0"]),
                          ("queue_config", ref("QueueConfig"))])
     out += reply_schema("StatsReply", ["stats"], [("stats", arr("Stats")),
                                                   ("total", ["type: integer", "minimum: 0"])])
     out += reply_schema("HistoryReply", ["history"], [("history", arr("HistoryItem")),
-                                                      ("customer", ref("Customer"))])
+                                                      ("customer", ref("Customer")),
+                                                      ("total", ["type: integer", "minimum: 0"]),
+                                                      ("next_cursor", ["type: string", "description: the next page (pass it as ?cursor=) - absent on the last page"])])
     out += reply_schema("SitesReply", ["sites"], [("sites", arr("Site"))])
+    out += reply_schema("CampaignReply", ["campaign"], [("campaign", ref("Campaign")),
+                                                        ("calls", arr("Call")),
+                                                        ("total", ["type: integer", "minimum: 0"]),
+                                                        ("next_cursor", ["type: string", "description: the next page (pass it as ?cursor=) - absent on the last page"])])
+    out += reply_schema("CampaignsReply", ["campaigns"], [("campaigns", arr("Campaign")),
+                                                          ("total", ["type: integer", "minimum: 0"])])
     out += reply_schema("MembersReply", ["members"], [("members", arr("Member"))])
     out += reply_schema("StatusReply", ["status"], [("status", ref("NodeStatus"))])
     for name in OBJECTS:
@@ -446,7 +471,7 @@ paths:
     out.append("    SseEvent:")
     ev = object_schema("Event", 6, False)
     out += ev[:1] + ["      required: [index, position, at_ms, kind]"] + ev[1:]
-    for name in sorted(BODIES):
+    for name in sorted(BODIES) + NESTED_BODIES:
         out.append("    %s:" % name)
         out += object_schema(name, 6, False)
     print("\n".join(out))

@@ -83,6 +83,12 @@ static const struct api_route api_routes[] = {
 	{HTTP_POST, "/v1/customers/{customer_id}", "customer_set", NULL},
 	{HTTP_GET, "/v1/customers/{customer_id}/history", "customer_history", "history"},
 
+	{HTTP_GET, "/v1/campaigns", "campaign_list", "campaigns"},
+	{HTTP_POST, "/v1/campaigns/{campaign_id}", "campaign_create", NULL},
+	{HTTP_GET, "/v1/campaigns/{campaign_id}", "campaign_show", "calls"},
+	{HTTP_POST, "/v1/campaigns/{campaign_id}/targets", "campaign_add", NULL},
+	{HTTP_POST, "/v1/campaigns/{campaign_id}/pause", "campaign_pause", NULL},
+
 	{HTTP_GET, "/v1/queues/{queue}", "queue_show", "calls"},
 	{HTTP_POST, "/v1/queues/{queue}/configure", "queue_configure", NULL},
 

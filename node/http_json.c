@@ -32,6 +32,37 @@ static bool is_map_entry(const ProtobufCMessageDescriptor *d)
 	       strcmp(d->fields[1].name, "value") == 0;
 }
 
+/* A list's paging cursor (Request ops' `cursor`, Reply.next_cursor): the one kind of bytes JSON
+ * carries, as lower-case hex, so that HTTP pages past the first page as the CLI does. Every other
+ * bytes field (session secrets) stays out of JSON. */
+static bool is_cursor(const ProtobufCFieldDescriptor *f)
+{
+	return f->type == PROTOBUF_C_TYPE_BYTES &&
+	       (strcmp(f->name, "cursor") == 0 || strcmp(f->name, "next_cursor") == 0);
+}
+
+static json_object *cursor_to_json(const ProtobufCBinaryData *b)
+{
+	static const char digits[] = "0123456789abcdef";
+	char hex[2 * CALLRAFT_CURSOR_BYTES_MAX + 1];
+	size_t n = b->len <= CALLRAFT_CURSOR_BYTES_MAX ? b->len : 0;
+
+	for (size_t i = 0; i < n; i++) {
+		hex[2 * i] = digits[b->data[i] >> 4];
+		hex[2 * i + 1] = digits[b->data[i] & 15];
+	}
+	hex[2 * n] = '\0';
+	return json_object_new_string(hex);
+}
+
+static int hex_digit(char ch)
+{
+	return ch >= '0' && ch <= '9' ? ch - '0'
+	       : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+	       : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+					: -1;
+}
+
 /* The integer field types: signed ones take [min, max], unsigned ones [0, umax]; `bytes` wide. */
 struct int_kind {
 	bool is_signed;
@@ -97,8 +128,8 @@ static json_object *value_to_json(const ProtobufCFieldDescriptor *f, const void 
 		const char *s = *(char *const *)p;
 		return json_object_new_string(s != NULL ? s : "");
 	}
-	case PROTOBUF_C_TYPE_BYTES:
-		return NULL; /* no reply carries bytes for clients */
+	case PROTOBUF_C_TYPE_BYTES: /* a cursor only (message_to_json skips the others) */
+		return is_cursor(f) ? cursor_to_json(p) : NULL;
 	case PROTOBUF_C_TYPE_MESSAGE: {
 		const ProtobufCMessage *sub = *(ProtobufCMessage *const *)p;
 		if (sub == NULL)
@@ -134,7 +165,7 @@ static bool scalar_is_default(const ProtobufCFieldDescriptor *f, const void *p)
 		return s == NULL || s[0] == '\0';
 	}
 	case PROTOBUF_C_TYPE_BYTES:
-		return true;
+		return ((const ProtobufCBinaryData *)p)->len == 0;
 	case PROTOBUF_C_TYPE_MESSAGE:
 		return *(ProtobufCMessage *const *)p == NULL;
 	}
@@ -195,7 +226,8 @@ static json_object *message_to_json(const ProtobufCMessage *m, bool omit_empty, 
 		const void *p = member_at(m, f->offset);
 		json_object *v;
 
-		if (f->type == PROTOBUF_C_TYPE_BYTES)
+		if (f->type == PROTOBUF_C_TYPE_BYTES &&
+		    (!is_cursor(f) || ((const ProtobufCBinaryData *)p)->len == 0))
 			continue;
 		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
 			if (*(const uint32_t *)member_at(m, f->quantifier_offset) != f->id)
@@ -329,8 +361,27 @@ static int value_from_json(struct in_ctx *c, const ProtobufCFieldDescriptor *f, 
 		*(char **)p = dup;
 		return 0;
 	}
-	case PROTOBUF_C_TYPE_BYTES:
-		return fail(c, where, f->name, "bytes are not accepted over JSON");
+	case PROTOBUF_C_TYPE_BYTES: {
+		const char *hex = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+		size_t len = hex != NULL ? strlen(hex) : 0;
+		ProtobufCBinaryData *b = p;
+		if (!is_cursor(f))
+			return fail(c, where, f->name, "bytes are not accepted over JSON");
+		if (hex == NULL || len % 2 != 0 || len > 2 * CALLRAFT_CURSOR_BYTES_MAX)
+			return fail(c, where, f->name, "expected a previous reply's next_cursor (hex)");
+		b->data = len > 0 ? malloc(len / 2) : NULL;
+		b->len = 0;
+		if (len > 0 && b->data == NULL)
+			return fail(c, where, f->name, "out of memory");
+		for (size_t i = 0; i < len; i += 2) {
+			int hi = hex_digit(hex[i]), lo = hex_digit(hex[i + 1]);
+			if (hi < 0 || lo < 0)
+				return fail(c, where, f->name,
+					    "expected a previous reply's next_cursor (hex)");
+			b->data[b->len++] = (uint8_t)(hi << 4 | lo);
+		}
+		return 0;
+	}
 	case PROTOBUF_C_TYPE_MESSAGE: {
 		const ProtobufCMessageDescriptor *sd = f->descriptor;
 		ProtobufCMessage *sub;
@@ -447,6 +498,8 @@ json_object *http_json_from_text(const ProtobufCFieldDescriptor *f, const char *
 
 	if (f->type == PROTOBUF_C_TYPE_MESSAGE && is_wrapper(f->descriptor))
 		vf = &((const ProtobufCMessageDescriptor *)f->descriptor)->fields[0];
+	if (is_cursor(vf))
+		return json_object_new_string(text); /* checked as hex when the message is filled */
 	switch (vf->type) {
 	case PROTOBUF_C_TYPE_STRING:
 	case PROTOBUF_C_TYPE_ENUM:

@@ -259,6 +259,27 @@ _Static_assert(CALLRAFT_FSM_TIME_MS_MAX < INT64_MAX - 4 * CALLRAFT_CALLBACK_AHEA
 /* A callback not reached is tried again 10 minutes later by default (a queue may say 1 s .. 1 day):
  * five attempts then span most of an hour instead of a minute. */
 #define CALLRAFT_CALLBACK_RETRY_MS_DEFAULT (10ll * 60 * 1000)
+/* A list's paging cursor (a key of the list's table, so at most LMDB's 511-byte key): HTTP carries
+ * it as hex (node/http_json.c). */
+#define CALLRAFT_CURSOR_BYTES_MAX 511
+
+/* Outbound campaigns (state/campaigns.c). Each Tick walks the campaigns, so they are few; a
+ * campaign's calls are ids campaign_id.NNNNNN (6 digits: the list holds at most 999,999 targets;
+ * the car maker's 2,000 a day for a year fits). A CampaignAdd carries at most 500 targets (about
+ * 25 KB, well inside a frame). A Tick releases at most 64 calls in all: their enqueued_ms are
+ * the entry's time minus 63..0 ms, distinct, so they need no sequence of their own. */
+#define CALLRAFT_CAMPAIGNS_MAX 64
+#define CALLRAFT_CAMPAIGN_TARGETS_MAX 999999
+#define CALLRAFT_CAMPAIGN_ADD_MAX 500
+#define CALLRAFT_CAMPAIGN_RELEASE_PER_TICK_MAX 64
+#define CALLRAFT_CAMPAIGN_PACING_PERCENT_MAX 1000
+#define CALLRAFT_CAMPAIGN_ID_BYTES_MAX (CALLRAFT_ID_BYTES_MAX - 7)
+_Static_assert(CALLRAFT_CAMPAIGN_RELEASE_PER_TICK_MAX < CALLRAFT_TICK_INTERVAL_MS,
+	       "the releases of successive Ticks do not interleave in time");
+_Static_assert(CALLRAFT_CAMPAIGN_ADD_MAX * (CALLRAFT_PHONE_BYTES_MAX + CALLRAFT_ID_BYTES_MAX + 8) <
+		   CALLRAFT_FRAME_BYTES_MAX / 2,
+	       "a full CampaignAdd fits a frame");
+
 /* Voicemail callbacks released per hour at a site (SiteConfigure.voicemail_per_hour_max): one a
  * second at most, so the spacing (3600 s / cap) is a whole number of milliseconds >= 1 s. */
 #define CALLRAFT_VOICEMAIL_PER_HOUR_MAX 3600

@@ -32,6 +32,9 @@ bool callraft_op_is_write(Callraft__Request__OpCase op)
 	case CALLRAFT__REQUEST__OP_TOKEN_ISSUE:
 	case CALLRAFT__REQUEST__OP_TOKEN_REVOKE:
 	case CALLRAFT__REQUEST__OP_TICKET_CLASS_CONFIGURE:
+	case CALLRAFT__REQUEST__OP_CAMPAIGN_CREATE:
+	case CALLRAFT__REQUEST__OP_CAMPAIGN_ADD:
+	case CALLRAFT__REQUEST__OP_CAMPAIGN_PAUSE:
 		return true;
 	default:
 		return false;
@@ -55,6 +58,8 @@ bool callraft_op_is_read(Callraft__Request__OpCase op)
 	case CALLRAFT__REQUEST__OP_TOKEN_LIST:
 	case CALLRAFT__REQUEST__OP_TICKET_CLASS_SHOW:
 	case CALLRAFT__REQUEST__OP_TICKET_DUE_LIST:
+	case CALLRAFT__REQUEST__OP_CAMPAIGN_SHOW:
+	case CALLRAFT__REQUEST__OP_CAMPAIGN_LIST:
 		return true;
 	default:
 		return false;
@@ -121,6 +126,9 @@ void callraft_command_from_request(Callraft__Command *cmd, const Callraft__Reque
 		OP(TOKEN_ISSUE, token_issue)
 		OP(TOKEN_REVOKE, token_revoke)
 		OP(TICKET_CLASS_CONFIGURE, ticket_class_configure)
+		OP(CAMPAIGN_CREATE, campaign_create)
+		OP(CAMPAIGN_ADD, campaign_add)
+		OP(CAMPAIGN_PAUSE, campaign_pause)
 #undef OP
 	default:
 		cmd->op_case = CALLRAFT__COMMAND__OP__NOT_SET; /* not a write: state_validate refuses it */

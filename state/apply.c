@@ -254,6 +254,9 @@ static int dispatch(struct apply_ctx *c, const Callraft__Command *cmd)
 	case CALLRAFT__COMMAND__OP_TOKEN_ISSUE:
 		return op_token_issue(c, cmd->token_issue, cmd->actor != NULL ? cmd->actor : "");
 	case CALLRAFT__COMMAND__OP_TOKEN_REVOKE: return op_token_revoke(c, cmd->token_revoke);
+	case CALLRAFT__COMMAND__OP_CAMPAIGN_CREATE: return op_campaign_create(c, cmd->campaign_create);
+	case CALLRAFT__COMMAND__OP_CAMPAIGN_ADD: return op_campaign_add(c, cmd->campaign_add);
+	case CALLRAFT__COMMAND__OP_CAMPAIGN_PAUSE: return op_campaign_pause(c, cmd->campaign_pause);
 	case CALLRAFT__COMMAND__OP_TICK: return op_tick(c, cmd->tick);
 	default:
 		/* state_validate refuses every other case before we get here. */
@@ -330,6 +333,7 @@ static int run_and_reply(struct entry_run *r, unsigned i, const Callraft__Comman
 		reply.agent = c.has_agent ? &c.agent : NULL;
 		reply.ticket = c.has_ticket ? &c.ticket : NULL;
 		reply.token = c.has_token ? &c.token : NULL;
+		reply.campaign = c.has_campaign ? &c.campaign : NULL;
 		rc = reply_pack(r, i, &reply);
 	}
 	apply_ctx_release(&c);

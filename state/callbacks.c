@@ -315,12 +315,11 @@ int op_call_dial_attempt(struct apply_ctx *c, const Callraft__CallDialAttempt *o
  * number, or the queue's callback_attempts_max-th attempt unanswered, makes it UNREACHED (final;
  * the event CALL_UNREACHED tells the SMS gateway, with the reason); else it is SCHEDULED again
  * callback_retry_ms later and then re-enters the queue under its original key: its place is
- * kept, and five attempts no longer go in a minute. The agent is released by the caller. */
-int callbacks_not_reached(struct apply_ctx *c, Callraft__Call *call, Callraft__DialOutcome outcome)
+ * kept, and five attempts no longer go in a minute. The agent is released by the caller.
+ * `why` names the outcome in the history and the reason; `final`: UNREACHED at once. */
+static int not_reached(struct apply_ctx *c, Callraft__Call *call, const char *why, bool final)
 {
-	static const char *const names[] = {"no-answer", "no-answer", "busy", "invalid-number"};
 	Callraft__QueueConfig cfg;
-	const char *why = names[outcome <= CALLRAFT__DIAL_OUTCOME__INVALID_NUMBER ? outcome : 0];
 	uint32_t max;
 
 	assert(call->state == CALLRAFT__CALL_STATE__OFFERED && call->dialing);
@@ -334,7 +333,7 @@ int callbacks_not_reached(struct apply_ctx *c, Callraft__Call *call, Callraft__D
 	call->agent_id = "";
 	call->offer_expires_ms = 0;
 	call->dialing = false;
-	if (outcome == CALLRAFT__DIAL_OUTCOME__INVALID_NUMBER || call->dial_attempts >= max) {
+	if (final || call->dial_attempts >= max) {
 		snprintf(c->msg, sizeof c->msg, "%s after %u attempt(s)", why, call->dial_attempts);
 		call->state = CALLRAFT__CALL_STATE__UNREACHED;
 		call->ended_ms = c->now_ms;
@@ -356,6 +355,14 @@ int callbacks_not_reached(struct apply_ctx *c, Callraft__Call *call, Callraft__D
 		timer_set(c, TIMER_RELEASE, call->release_ms, call->call_id) != 0)
 		   ? -1
 		   : 0;
+}
+
+int callbacks_not_reached(struct apply_ctx *c, Callraft__Call *call, Callraft__DialOutcome outcome)
+{
+	static const char *const names[] = {"no-answer", "no-answer", "busy", "invalid-number"};
+
+	return not_reached(c, call, names[outcome <= CALLRAFT__DIAL_OUTCOME__INVALID_NUMBER ? outcome : 0],
+			   outcome == CALLRAFT__DIAL_OUTCOME__INVALID_NUMBER);
 }
 
 /* ---- site loss -------------------------------------------------------------------------- */
@@ -503,6 +510,10 @@ int callbacks_end_site_lost(struct apply_ctx *c, Callraft__Call *call)
 
 	assert(call->state == CALLRAFT__CALL_STATE__ANSWERED ||
 	       call->state == CALLRAFT__CALL_STATE__OFFERED);
+	/* A campaign call (campaigns.c) is one target, called once: being dialled, the attempt counts
+	 * as not reached and is retried in its place; answered, it was reached: no callback. */
+	if (call->campaign_id[0] != '\0' && call->state == CALLRAFT__CALL_STATE__OFFERED)
+		return not_reached(c, call, "site-lost", false);
 	if (route_queue_config(c, call->queue, &cfg) != 0 ||
 	    timer_del(c, TIMER_OFFER, call->offer_expires_ms, call->call_id) != 0)
 		return -1;
@@ -513,7 +524,7 @@ int callbacks_end_site_lost(struct apply_ctx *c, Callraft__Call *call)
 	call->outcome = "site-lost";
 	if (history_add_detail(c, call->customer_id, "ended", call->call_id, "site-lost") != 0)
 		return -1;
-	if (!cfg.site_lost_no_callback && number[0] != '\0') {
+	if (!cfg.site_lost_no_callback && number[0] != '\0' && call->campaign_id[0] == '\0') {
 		Callraft__Call cb = CALLRAFT__CALL__INIT;
 		if (callback_id(c, id) != 0)
 			return -1;

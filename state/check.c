@@ -11,6 +11,9 @@
  *      under ready_key, and nothing else.
  *   7. The logical bytes of every table equal the sum over its records (quota.c).
  *   8. Stats interval records hold bounded, ordered buckets (stats_interval.c).
+ *   9. Campaigns: C1-C3 of campaigns.c (their targets, calls and counters).
+ *  10. The ticket due index holds the four keys of exactly the OPEN and IN_PROGRESS tickets
+ *      (tickets.c invariant 4; ticket_classes.c).
  * O(calls + agents); for tests and simulations. */
 #include <stdio.h>
 #include <string.h>
@@ -205,6 +208,10 @@ int state_check(struct state *s, char *msg, size_t msg_len)
 		rc = stats_iv_check(s, k.txn, msg, msg_len);
 	if (rc == 0)
 		rc = tokens_check(s, k.txn, msg, msg_len);
+	if (rc == 0)
+		rc = campaigns_check(s, k.txn, msg, msg_len);
+	if (rc == 0)
+		rc = ticket_due_check(s, k.txn, msg, msg_len);
 	if (rc == 0) {
 		MDB_stat st;
 		if (mdb_stat(k.txn, s->dbi[DB_READY], &st) != 0 || st.ms_entries != k.ready_rows)

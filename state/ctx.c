@@ -87,11 +87,13 @@ static void attach_agent(struct apply_ctx *c, ProtobufCMessage *m)
 
 /* Every write of a call or an agent goes through ctx_put: it compares the record being written
  * with the stored one, so the event stream (events.c) and the ready index (ready.c) follow every
- * change, whichever code path made it. */
+ * change, whichever code path made it; so do the outcome counters of campaigns (campaign_count.c). */
 static int call_changed(struct apply_ctx *c, const ProtobufCMessage *old,
 			const ProtobufCMessage *now)
 {
-	return event_call_changed(c, (const Callraft__Call *)old, (const Callraft__Call *)now);
+	const Callraft__Call *was = (const Callraft__Call *)old, *is = (const Callraft__Call *)now;
+
+	return event_call_changed(c, was, is) != 0 ? -1 : campaign_call_changed(c, was, is);
 }
 
 static int agent_changed(struct apply_ctx *c, const ProtobufCMessage *old,

@@ -81,7 +81,7 @@ int quota_walk(struct state *s, MDB_txn *txn, uint64_t out[DB_COUNT])
 	return 0;
 }
 
-int quota_load(struct state *s, char *errmsg, size_t errmsg_len)
+int quota_load(struct state *s, bool walk, char *errmsg, size_t errmsg_len)
 {
 	MDB_txn *txn;
 	MDB_val k = {strlen(META_BYTES), (void *)META_BYTES}, v;
@@ -90,7 +90,7 @@ int quota_load(struct state *s, char *errmsg, size_t errmsg_len)
 	if (rc != 0)
 		return store_err(errmsg, errmsg_len, rc, "open '%s': quota: begin", s->dir);
 	rc = mdb_get(txn, s->dbi[DB_META], &k, &v);
-	if (rc == 0 && v.mv_size == sizeof s->bytes) {
+	if (rc == 0 && v.mv_size == sizeof s->bytes && !walk) {
 		for (int i = 0; i < DB_COUNT; i++)
 			s->bytes[i] = be64_get((const uint8_t *)v.mv_data + 8 * i);
 	} else if (rc == 0 || rc == MDB_NOTFOUND) {
@@ -133,6 +133,8 @@ static bool op_creates(const Callraft__Command *cmd)
 	case CALLRAFT__COMMAND__OP_CUSTOMER_SET:
 	case CALLRAFT__COMMAND__OP_TICKET_CLASS_CONFIGURE:
 	case CALLRAFT__COMMAND__OP_TOKEN_ISSUE:
+	case CALLRAFT__COMMAND__OP_CAMPAIGN_CREATE:
+	case CALLRAFT__COMMAND__OP_CAMPAIGN_ADD:
 		return true;
 	default:
 		return false;

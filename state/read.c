@@ -14,6 +14,8 @@
  *   members_list by member id
  *   customer_history  a customer's calls, callbacks, voicemails and tickets, oldest first
  *   site_list    by site name
+ *   campaign_show  the campaign, and its released calls in list order (paged by cursor)
+ *   campaign_list  by campaign id
  *   stats_get    see stats.c */
 #include <stdarg.h>
 #include <stdio.h>
@@ -278,6 +280,36 @@ static void r_customer_history(struct read *r, const Callraft__CustomerHistory *
 			      "customer", h->customer_id, errmsg, sizeof errmsg) < 0)
 			read_fail(r, CALLRAFT__CODE__INTERNAL, "%s", errmsg);
 	}
+}
+
+/* The campaign and a page of its released calls, in list order: the calls "<campaign>.NNNNNN"
+ * (campaigns.c); total is the number released. */
+static void r_campaign_show(struct read *r, const Callraft__CampaignShow *q)
+{
+	char prefix[CALLRAFT_CAMPAIGN_ID_BYTES_MAX + 2];
+	size_t len = strlen(q->campaign_id);
+	struct list_spec ls = {DB_CALLS, prefix, len + 1, DB_CALLS, &callraft__call__descriptor,
+			       NULL, NULL, list_limit(q->limit), true, &q->cursor,
+			       &r->reply->next_cursor};
+	uint64_t walked;
+
+	r_show(r, DB_CAMPAIGNS, "campaign", q->campaign_id, &callraft__campaign__descriptor,
+	       (ProtobufCMessage **)&r->reply->campaign);
+	if (r->reply->campaign == NULL)
+		return;
+	memcpy(prefix, q->campaign_id, len);
+	prefix[len] = '.';
+	list_walk(r, &ls, (ProtobufCMessage ***)&r->reply->calls, &r->reply->n_calls, &walked);
+	r->reply->total = r->reply->campaign->released;
+}
+
+static void r_campaign_list(struct read *r)
+{
+	struct list_spec ls = {DB_CAMPAIGNS, "", 0, DB_CAMPAIGNS, &callraft__campaign__descriptor,
+			       NULL, NULL, CALLRAFT_CAMPAIGNS_MAX, false, NULL, NULL};
+
+	list_walk(r, &ls, (ProtobufCMessage ***)&r->reply->campaigns, &r->reply->n_campaigns,
+		  &r->reply->total);
 }
 
 static void r_site_list(struct read *r)
@@ -614,6 +646,18 @@ static bool read_valid(struct read *r, const Callraft__Request *q)
 		ok = validate_id("customer_show", "customer_id", q->customer_show->customer_id, true, m,
 				 n);
 		break;
+	case CALLRAFT__REQUEST__OP_CAMPAIGN_SHOW: {
+		const Callraft__CampaignShow *cs = q->campaign_show;
+		size_t len = cs->campaign_id != NULL ? strlen(cs->campaign_id) : 0;
+		ok = validate_campaign_id("campaign_show", cs->campaign_id, m, n);
+		if (ok && cs->cursor.len != 0 &&
+		    !(cs->cursor.len > len + 1 && cs->cursor.len <= CALLRAFT_ID_BYTES_MAX &&
+		      memcmp(cs->cursor.data, cs->campaign_id, len) == 0 && cs->cursor.data[len] == '.')) {
+			snprintf(m, n, "campaign_show: cursor: not a cursor of this campaign's calls");
+			ok = false;
+		}
+		break;
+	}
 	case CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY:
 		ok = validate_id("customer_history", "customer_id", q->customer_history->customer_id,
 				 true, m, n) &&
@@ -638,7 +682,8 @@ static bool is_read(Callraft__Request__OpCase op)
 	       op == CALLRAFT__REQUEST__OP_MEMBERS_LIST || op == CALLRAFT__REQUEST__OP_STATS_GET ||
 	       op == CALLRAFT__REQUEST__OP_CUSTOMER_HISTORY || op == CALLRAFT__REQUEST__OP_SITE_LIST ||
 	       op == CALLRAFT__REQUEST__OP_CUSTOMER_SHOW || op == CALLRAFT__REQUEST__OP_TOKEN_LIST ||
-	       op == CALLRAFT__REQUEST__OP_TICKET_CLASS_SHOW || op == CALLRAFT__REQUEST__OP_TICKET_DUE_LIST;
+	       op == CALLRAFT__REQUEST__OP_TICKET_CLASS_SHOW || op == CALLRAFT__REQUEST__OP_TICKET_DUE_LIST ||
+	       op == CALLRAFT__REQUEST__OP_CAMPAIGN_SHOW || op == CALLRAFT__REQUEST__OP_CAMPAIGN_LIST;
 }
 
 static void r_events(struct read *r, const Callraft__EventsRead *q)
@@ -724,6 +769,8 @@ static void read_dispatch(struct read *r, const Callraft__Request *q)
 	case CALLRAFT__REQUEST__OP_TOKEN_LIST: r_token_list(r); break;
 	case CALLRAFT__REQUEST__OP_TICKET_CLASS_SHOW: r_ticket_class_show(r, q->ticket_class_show); break;
 	case CALLRAFT__REQUEST__OP_TICKET_DUE_LIST: r_ticket_due(r, q->ticket_due_list); break;
+	case CALLRAFT__REQUEST__OP_CAMPAIGN_SHOW: r_campaign_show(r, q->campaign_show); break;
+	case CALLRAFT__REQUEST__OP_CAMPAIGN_LIST: r_campaign_list(r); break;
 	default: break;
 	}
 }
@@ -753,6 +800,9 @@ static void reply_release(Callraft__Reply *p)
 	free_items((ProtobufCMessage **)p->tokens, p->n_tokens);
 	free_items((ProtobufCMessage **)p->events, p->n_events);
 	free_items((ProtobufCMessage **)p->ticket_classes, p->n_ticket_classes);
+	free_items((ProtobufCMessage **)p->campaigns, p->n_campaigns);
+	if (p->campaign != NULL)
+		callraft__campaign__free_unpacked(p->campaign, NULL);
 	if (p->queue_config != NULL)
 		callraft__queue_config__free_unpacked(p->queue_config, NULL);
 	if (p->customer != NULL)

@@ -25,6 +25,8 @@ const char *const state_db_names[DB_COUNT] = {
 	[DB_TOKENS] = "tokens",
 	[DB_TICKET_CLASSES] = "ticket_classes",
 	[DB_TICKET_DUE] = "ticket_due",
+	[DB_CAMPAIGNS] = "campaigns",
+	[DB_CAMPAIGN_TARGETS] = "campaign_targets",
 };
 
 static int open_dbs(struct state *s, char *errmsg, size_t errmsg_len)
@@ -69,6 +71,7 @@ static int check_not_truncated(struct state *s, char *errmsg, size_t errmsg_len)
 
 int state_env_open(struct state *s, char *errmsg, size_t errmsg_len)
 {
+	int rebuilt;
 	unsigned flags = MDB_NOTLS | (s->no_sync ? MDB_NOSYNC : 0);
 	int rc = mdb_env_create(&s->env);
 
@@ -89,7 +92,8 @@ int state_env_open(struct state *s, char *errmsg, size_t errmsg_len)
 		goto err_env;
 	s->bytes_ready = false;
 	if (open_dbs(s, errmsg, errmsg_len) != 0 || route_waiting_rebuild(s, errmsg, errmsg_len) != 0 ||
-	    quota_load(s, errmsg, errmsg_len) != 0)
+	    (rebuilt = ticket_due_rebuild(s, errmsg, errmsg_len)) < 0 ||
+	    quota_load(s, rebuilt == 1, errmsg, errmsg_len) != 0)
 		goto err_env;
 	return 0;
 

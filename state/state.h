@@ -26,6 +26,11 @@
  *   cust_history customer_id '\0' be64(at_ms) be64(seq) -> HistoryItem
  *   events      be64(index) be32(position) -> Event: the event stream (events.c, issue #14)
  *   ready       skill '\0' be64(since_ms) agent_id -> "": agents offers are pushed to (assign.c)
+ *   campaigns   campaign_id -> Campaign (outbound campaigns, campaigns.c, issue 16)
+ *   campaign_targets  campaign_id '\0' 't' be32(n) -> CampaignTarget; campaign_id '\0' 'n' number
+ *               -> be32(n)
+ *   (and the tables state_internal.h lists with their files: site_waiting, waiting, idem, tokens,
+ *   stats_interval, ticket_classes, ticket_due)
  *
  * Every multi-byte integer inside keys is big-endian so that LMDB's byte order is numeric order.
  *

@@ -16,6 +16,7 @@
  *   customers.c    issue 16: the CRM's customer record; a call's tier and preferred agent.
  *   members.c      the member table (log-only upsert/delete, lookups).
  *   callbacks.c    callbacks (in-queue, scheduled, voicemail), dial attempts, site loss, redial.
+ *   campaigns.c    issue 16: outbound campaigns (create, add, pause; the Tick's paced release).
  *   routing.c      issue #3: timers, the choice of `call next` (tiers, aging, overflow, known
  *                  agent), offers returning to the queue, presence.
  *   stats.c        live counters per queue and site (kept by apply) and the stats read.
@@ -35,6 +36,8 @@
  *   history.c      a customer's contact history.
  *   ctx.c          the apply context: business outcome, borrowed records, typed call/agent I/O.
  *   events.c       issue #14: the event stream (emission, retention, events_read).
+ *   campaign_count.c issue 16: campaign outcome counters (every campaign call's write), the
+ *                  campaign tables' keys and their check.
  *   ready.c        issue #14: the ready index of agents offers are pushed to, and what a command
  *                  noted for assign.c.
  *   validate.c     state_validate.
@@ -94,6 +97,9 @@ enum state_db {
 	DB_TICKET_CLASSES, /* ticket class -> TicketClassConfig (ticket_classes.c) */
 	DB_TICKET_DUE, /* scope [class '\0'] [site '\0'] be64(target_ms) code -> be64(due soon from)
 			* for OPEN and IN_PROGRESS tickets, scopes 'a' 'c' 's' 'b' (ticket_classes.c) */
+	DB_CAMPAIGNS,  /* campaign_id -> Campaign (campaigns.c) */
+	DB_CAMPAIGN_TARGETS, /* campaign_id '\0' 't' be32(n) -> CampaignTarget; campaign_id '\0' 'n'
+			      * number -> be32(n) (a number is in a campaign once) */
 	DB_COUNT
 };
 
@@ -105,6 +111,7 @@ extern const char *const state_db_names[DB_COUNT];
 #define META_TICKET_SEQ "ticket_seq"
 #define META_CLIENT_SEQ "client_seq"
 #define META_IDEM_COUNT "idem_count"
+#define META_TICKET_DUE "ticket_due_built" /* 1 once the due index covers every ticket */
 
 #define STATE_MAP_BYTES_DEFAULT ((size_t)8 << 30)
 /* Queue index key: queue '\0' (255 - tier) be64(enqueued_ms) be64(enqueue_seq). */
@@ -162,7 +169,8 @@ struct apply_ctx {
 	const Callraft__Session *session; /* the command's session (its growth window), or NULL */
 	int64_t growth_bytes;        /* logical bytes the committed command added (< 0: freed) */
 
-	bool has_call, has_agent, has_ticket, has_token;
+	bool has_call, has_agent, has_ticket, has_token, has_campaign;
+	Callraft__Campaign campaign;  /* campaign operations' reply (strings borrowed) */
 	Callraft__Token token;        /* token issue/revoke's reply (without its hash) */
 	Callraft__Call call;
 	Callraft__Agent agent;
@@ -452,6 +460,32 @@ int callbacks_number_put(struct apply_ctx *c, const Callraft__Call *call);
  * its queue, puts a callback in its original place. `call` is a copy; the agent is not touched. */
 int callbacks_end_site_lost(struct apply_ctx *c, Callraft__Call *call);
 
+/* ---- campaigns.c (issue 16) ------------------------------------------------------------- */
+int op_campaign_create(struct apply_ctx *c, const Callraft__CampaignCreate *op);
+int op_campaign_add(struct apply_ctx *c, const Callraft__CampaignAdd *op);
+int op_campaign_pause(struct apply_ctx *c, const Callraft__CampaignPause *op);
+/* Every Tick: releases the targets the pacing rule allows (see campaigns.c). */
+int campaigns_tick(struct apply_ctx *c);
+
+/* ---- campaign_count.c (issue 16) -------------------------------------------------------- */
+/* The campaign's record: 0 with *out (free it), 1 if absent, -1 (errmsg). */
+int campaign_get(struct state *s, MDB_txn *txn, const char *campaign_id, Callraft__Campaign **out,
+		 char *errmsg, size_t errmsg_len);
+int campaign_put(struct apply_ctx *c, const Callraft__Campaign *cp);
+/* ctx_put_call: counts a campaign call's outcome (reached, unreached, ended) once. */
+int campaign_call_changed(struct apply_ctx *c, const Callraft__Call *old, const Callraft__Call *now);
+/* Keys of DB_CAMPAIGN_TARGETS: a target by its number n, or the number index row. */
+#define CAMPAIGN_KEY_TARGET 't'
+#define CAMPAIGN_KEY_NUMBER 'n'
+#define CAMPAIGN_KEY_BYTES_MAX (CALLRAFT_CAMPAIGN_ID_BYTES_MAX + 2 + CALLRAFT_PHONE_BYTES_MAX)
+size_t campaign_target_key(uint8_t out[CAMPAIGN_KEY_BYTES_MAX], const char *campaign_id, char kind,
+			   uint32_t n, const char *number);
+uint32_t campaign_be32(const void *p);
+/* "<campaign>.NNNNNN": the call of target n. */
+void campaign_call_id(char out[CALLRAFT_ID_BYTES_MAX + 1], const char *campaign_id, uint32_t n);
+/* Invariants C1-C3 (campaigns.c): 0, or -1 with the first violation in msg. */
+int campaigns_check(struct state *s, MDB_txn *txn, char *msg, size_t msg_len);
+
 /* ---- history.c -------------------------------------------------------------------------- */
 /* Appends a line to the customer's contact history (nothing if customer_id is empty). */
 int history_add(struct apply_ctx *c, const char *customer_id, const char *kind, const char *id);
@@ -470,6 +504,13 @@ int op_ticket_class_configure(struct apply_ctx *c, const Callraft__TicketClassCo
 /* Keeps the due index of ticket t: listed while OPEN or IN_PROGRESS (was_listed: before this
  * change). */
 int ticket_due_update(struct apply_ctx *c, const Callraft__Ticket *t, bool was_listed);
+/* At open: builds the due index from the tickets if this store has not had one since its first
+ * ticket (meta ticket_due_built absent: tickets stored before the index existed), then marks it
+ * built. Deterministic: every replica builds the same. 0, or -1 with errmsg. */
+int ticket_due_rebuild(struct state *s, char *errmsg, size_t errmsg_len); /* 1: rebuilt */
+/* Invariant 4 of tickets.c: the due index holds the four keys of exactly the OPEN and IN_PROGRESS
+ * tickets (0, or -1 with the first violation in msg). O(tickets). */
+int ticket_due_check(struct state *s, MDB_txn *txn, char *msg, size_t msg_len);
 /* The due index key prefix of scope ('a' all, 'c' class, 's' site, 'b' both) into out. */
 #define TICKET_DUE_PREFIX_MAX (2 * CALLRAFT_CATEGORY_BYTES_MAX + 2 * CALLRAFT_SITE_BYTES_MAX + 4)
 size_t ticket_due_prefix(uint8_t *out, char scope, const char *cls, const char *site);
@@ -561,8 +602,9 @@ uint64_t quota_total(const uint64_t bytes[DB_COUNT]);
 uint64_t quota_table_bytes(enum state_db db, uint64_t quota_bytes);
 /* Sums every table's logical bytes from its records (open, state_check). 0 or an LMDB code. */
 int quota_walk(struct state *s, MDB_txn *txn, uint64_t out[DB_COUNT]);
-/* At open, after the rebuilds: s->bytes from meta "bytes", or from a walk when absent. */
-int quota_load(struct state *s, char *errmsg, size_t errmsg_len);
+/* At open, after the rebuilds: s->bytes from meta "bytes", or from a walk when absent or `walk`
+ * (a rebuild at open wrote rows the stored sums do not count). */
+int quota_load(struct state *s, bool walk, char *errmsg, size_t errmsg_len);
 /* Stores s->bytes in meta if it differs from `before` (the entry's start). */
 int quota_save(struct state *s, MDB_txn *txn, const uint64_t before[DB_COUNT], char *errmsg,
 	       size_t errmsg_len);
@@ -585,6 +627,7 @@ bool validate_id(const char *ctx, const char *field, const char *v, bool require
 		 size_t msg_len);
 bool validate_name(const char *ctx, const char *field, const char *v, size_t max, bool required,
 		   char *msg, size_t msg_len);
+bool validate_campaign_id(const char *ctx, const char *v, char *msg, size_t msg_len);
 
 /* ---- config_fields.c -------------------------------------------------------------------- */
 /* One tunable of a configure command: the optional wrapper field of the command and the field

@@ -233,7 +233,7 @@ int op_tick(struct apply_ctx *c, const Callraft__Tick *op)
 	for (size_t i = 0; i < op->n_sites; i++)
 		if (sitewatch_nodes(c, op->sites[i]) != 0)
 			return -1;
-	if (sitewatch_tick(c) != 0)
+	if (sitewatch_tick(c) != 0 || campaigns_tick(c) != 0)
 		return -1;
 	while (fired < CALLRAFT_TICK_TIMERS_MAX) {
 		enum timer_kind kind = TIMER_OFFER;

@@ -129,27 +129,160 @@ static bool due_listed(Callraft__TicketStatus st)
 	return st == CALLRAFT__TICKET_STATUS__OPEN || st == CALLRAFT__TICKET_STATUS__IN_PROGRESS;
 }
 
+static const char due_scopes[] = {'a', 'c', 's', 'b'};
+#define DUE_KEY_BYTES_MAX (TICKET_DUE_PREFIX_MAX + 8 + 24)
+
+/* The due key of ticket t in scope i of due_scopes. */
+static size_t due_key(uint8_t key[DUE_KEY_BYTES_MAX], size_t i, const Callraft__Ticket *t)
+{
+	size_t n = ticket_due_prefix(key, due_scopes[i], t->ticket_class, t->site);
+	size_t l = strlen(t->code);
+
+	be64_put(key + n, (uint64_t)t->target_ms);
+	memcpy(key + n + 8, t->code, l);
+	return n + 8 + l;
+}
+
 int ticket_due_update(struct apply_ctx *c, const Callraft__Ticket *t, bool was_listed)
 {
-	static const char scopes[] = {'a', 'c', 's', 'b'};
 	bool listed = due_listed(t->status);
-	uint8_t key[TICKET_DUE_PREFIX_MAX + 8 + 24], val[8];
+	uint8_t key[DUE_KEY_BYTES_MAX], val[8];
 
 	if (listed == was_listed)
 		return 0;
 	be64_put(val, (uint64_t)(t->target_ms - t->due_soon_ms));
-	for (size_t i = 0; i < sizeof scopes; i++) {
-		size_t n = ticket_due_prefix(key, scopes[i], t->ticket_class, t->site);
-		size_t l = strlen(t->code);
-		be64_put(key + n, (uint64_t)t->target_ms);
-		memcpy(key + n + 8, t->code, l);
-		n += 8 + l;
+	for (size_t i = 0; i < sizeof due_scopes; i++) {
+		size_t n = due_key(key, i, t);
 		int rc = listed ? store_put_raw(c->s, c->txn, DB_TICKET_DUE, key, n, val, sizeof val,
 						"ticket due", t->code, c->errmsg, c->errmsg_len)
 				: store_del(c->s, c->txn, DB_TICKET_DUE, key, n, "ticket due", t->code,
 					    c->errmsg, c->errmsg_len);
 		if (rc < 0)
 			return -1;
+	}
+	return 0;
+}
+
+/* ---- the due index of a store written before it existed, and its check -------------------- */
+
+/* Calls each(arg, ticket) for every ticket (unpacked; each must not keep it): 0, or the first
+ * non-zero return of each, or an LMDB code (MDB_CORRUPTED for a record that does not unpack). */
+static int each_ticket(struct state *s, MDB_txn *txn, int (*each)(void *, const Callraft__Ticket *),
+		       void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(txn, s->dbi[DB_TICKETS], &cur);
+
+	if (rc != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		Callraft__Ticket *t = callraft__ticket__unpack(NULL, v.mv_size, v.mv_data);
+		if (t == NULL) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		rc = each(arg, t);
+		callraft__ticket__free_unpacked(t, NULL);
+		if (rc != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int rebuild_one(void *arg, const Callraft__Ticket *t)
+{
+	return ticket_due_update(arg, t, false) != 0 ? MDB_PANIC : 0;
+}
+
+int ticket_due_rebuild(struct state *s, char *errmsg, size_t errmsg_len)
+{
+	struct apply_ctx c;
+	uint64_t built = 0;
+	int rc;
+
+	memset(&c, 0, sizeof c);
+	c.s = s;
+	c.errmsg = errmsg;
+	c.errmsg_len = errmsg_len;
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &c.txn)) != 0)
+		return store_err(errmsg, errmsg_len, rc, "open '%s': ticket due index", s->dir);
+	if (store_meta_get(s, c.txn, META_TICKET_DUE, &built, errmsg, errmsg_len) != 0) {
+		mdb_txn_abort(c.txn);
+		return -1;
+	}
+	if (built != 0) { /* kept by apply since this store had the index */
+		mdb_txn_abort(c.txn);
+		return 0;
+	}
+	/* Rebuilt from scratch: what apply would have written, ticket by ticket. */
+	if ((rc = mdb_drop(c.txn, s->dbi[DB_TICKET_DUE], 0)) == 0)
+		rc = each_ticket(s, c.txn, rebuild_one, &c);
+	if (rc == MDB_PANIC) { /* ticket_due_update's own message is in errmsg */
+		mdb_txn_abort(c.txn);
+		return -1;
+	}
+	if (rc == 0 && store_meta_put(s, c.txn, META_TICKET_DUE, 1, errmsg, errmsg_len) != 0)
+		rc = MDB_PANIC;
+	if (rc == 0)
+		rc = mdb_txn_commit(c.txn);
+	else
+		mdb_txn_abort(c.txn);
+	if (rc == MDB_PANIC)
+		return -1;
+	return rc == 0 ? 1 : store_err(errmsg, errmsg_len, rc, "open '%s': ticket due index", s->dir);
+}
+
+struct due_check {
+	struct state *s;
+	MDB_txn *txn;
+	uint64_t rows;
+	const char *bad; /* the code of a listed ticket missing a key */
+};
+
+static int check_one(void *arg, const Callraft__Ticket *t)
+{
+	struct due_check *k = arg;
+	uint8_t key[DUE_KEY_BYTES_MAX];
+	static char code[32];
+
+	if (!due_listed(t->status))
+		return 0;
+	for (size_t i = 0; i < sizeof due_scopes; i++) {
+		MDB_val kv = {due_key(key, i, t), key}, v;
+		if (mdb_get(k->txn, k->s->dbi[DB_TICKET_DUE], &kv, &v) != 0 || v.mv_size != 8 ||
+		    be64_get(v.mv_data) != (uint64_t)(t->target_ms - t->due_soon_ms)) {
+			snprintf(code, sizeof code, "%s", t->code);
+			k->bad = code;
+			return 1;
+		}
+	}
+	k->rows += sizeof due_scopes;
+	return 0;
+}
+
+int ticket_due_check(struct state *s, MDB_txn *txn, char *msg, size_t msg_len)
+{
+	struct due_check k = {s, txn, 0, NULL};
+	MDB_stat st;
+	int rc = each_ticket(s, txn, check_one, &k);
+
+	if (rc == 1) {
+		snprintf(msg, msg_len, "invariant: ticket '%s' (open) is missing from the due index",
+			 k.bad);
+		return -1;
+	}
+	if (rc != 0 || (rc = mdb_stat(txn, s->dbi[DB_TICKET_DUE], &st)) != 0) {
+		snprintf(msg, msg_len, "invariant: tickets: %s", mdb_strerror(rc));
+		return -1;
+	}
+	if (st.ms_entries != k.rows) {
+		snprintf(msg, msg_len,
+			 "invariant: the ticket due index holds %zu rows, the open tickets %llu",
+			 (size_t)st.ms_entries, (unsigned long long)k.rows);
+		return -1;
 	}
 	return 0;
 }

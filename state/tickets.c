@@ -30,7 +30,8 @@
  *   2. cust_tix holds customer_id '\0' be64(n) -> code for every ticket, and nothing else.
  *   3. created_ms <= updated_ms <= meta.time.
  *   4. ticket_due holds the four due keys (ticket_classes.c) of exactly the OPEN and IN_PROGRESS
- *      tickets opened since the table exists. */
+ *      tickets: kept by every change of a ticket, and built at open for the tickets of a store
+ *      written before the index existed (ticket_due_rebuild); state_check checks it. */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -48,6 +48,9 @@ const char *validate_op_name(const Callraft__Command *cmd)
 	case CALLRAFT__COMMAND__OP_SITE_HEARTBEAT: return "site_heartbeat";
 	case CALLRAFT__COMMAND__OP_CUSTOMER_SET: return "customer_set";
 	case CALLRAFT__COMMAND__OP_TICKET_CLASS_CONFIGURE: return "ticket_class_configure";
+	case CALLRAFT__COMMAND__OP_CAMPAIGN_CREATE: return "campaign_create";
+	case CALLRAFT__COMMAND__OP_CAMPAIGN_ADD: return "campaign_add";
+	case CALLRAFT__COMMAND__OP_CAMPAIGN_PAUSE: return "campaign_pause";
 	case CALLRAFT__COMMAND__OP_TICK: return "tick";
 	case CALLRAFT__COMMAND__OP_TOKEN_ISSUE: return "token_issue";
 	case CALLRAFT__COMMAND__OP_TOKEN_REVOKE: return "token_revoke";
@@ -380,6 +383,49 @@ static bool v_range(const char *ctx, const char *field, bool has, int64_t v, int
 	return false;
 }
 
+/* A campaign id: a name that leaves room for ".NNNNNN" in its calls' ids. */
+bool validate_campaign_id(const char *ctx, const char *v, char *m, size_t n)
+{
+	return validate_name(ctx, "campaign_id", v, CALLRAFT_CAMPAIGN_ID_BYTES_MAX, true, m, n);
+}
+
+static bool v_campaign_create(const char *ctx, const Callraft__CampaignCreate *op, char *m,
+			      size_t n)
+{
+	if (!validate_campaign_id(ctx, op->campaign_id, m, n) ||
+	    !validate_name(ctx, "queue", op->queue, CALLRAFT_QUEUE_BYTES_MAX, true, m, n) ||
+	    !validate_name(ctx, "site", op->site, CALLRAFT_SITE_BYTES_MAX, true, m, n) ||
+	    !v_range(ctx, "pacing_percent", true, op->pacing_percent, 0,
+		     CALLRAFT_CAMPAIGN_PACING_PERCENT_MAX, m, n) ||
+	    !v_range(ctx, "start_ms", true, op->start_ms, 0, CALLRAFT_FSM_TIME_MS_MAX, m, n) ||
+	    !v_range(ctx, "end_ms", true, op->end_ms, 0, CALLRAFT_FSM_TIME_MS_MAX, m, n))
+		return false;
+	if (op->end_ms != 0 && op->end_ms <= op->start_ms) {
+		snprintf(m, n, "%s: end_ms: not after start_ms (%lld <= %lld)", ctx,
+			 (long long)op->end_ms, (long long)op->start_ms);
+		return false;
+	}
+	return true;
+}
+
+static bool v_campaign_add(const char *ctx, const Callraft__CampaignAdd *op, char *m, size_t n)
+{
+	if (!validate_campaign_id(ctx, op->campaign_id, m, n))
+		return false;
+	if (op->n_targets == 0 || op->n_targets > CALLRAFT_CAMPAIGN_ADD_MAX) {
+		snprintf(m, n, "%s: targets: %zu given (1..%d per command)", ctx, op->n_targets,
+			 CALLRAFT_CAMPAIGN_ADD_MAX);
+		return false;
+	}
+	for (size_t i = 0; i < op->n_targets; i++) {
+		const Callraft__CampaignTarget *t = op->targets[i];
+		if (!check_phone(ctx, "targets.number", t->number, true, m, n) ||
+		    !validate_id(ctx, "targets.customer_id", t->customer_id, false, m, n))
+			return false;
+	}
+	return true;
+}
+
 static bool v_ticket_class_configure(const char *ctx, const Callraft__TicketClassConfigure *op,
 				     char *m, size_t n)
 {
@@ -523,6 +569,11 @@ static bool v_routing(const char *ctx, const Callraft__Command *c, char *m, size
 	case CALLRAFT__COMMAND__OP_TICKET_CLASS_CONFIGURE:
 		return v_ticket_class_configure(ctx, c->ticket_class_configure, m, n);
 	case CALLRAFT__COMMAND__OP_TOKEN_ISSUE: return v_token_issue(ctx, c->token_issue, m, n);
+	case CALLRAFT__COMMAND__OP_CAMPAIGN_CREATE:
+		return v_campaign_create(ctx, c->campaign_create, m, n);
+	case CALLRAFT__COMMAND__OP_CAMPAIGN_ADD: return v_campaign_add(ctx, c->campaign_add, m, n);
+	case CALLRAFT__COMMAND__OP_CAMPAIGN_PAUSE:
+		return validate_campaign_id(ctx, c->campaign_pause->campaign_id, m, n);
 	case CALLRAFT__COMMAND__OP_TOKEN_REVOKE:
 		if (c->token_revoke->id == 0) {
 			snprintf(m, n, "%s: id: missing", ctx);

@@ -163,6 +163,14 @@ assert int(d["ticket"]["target_ms"]) == int(d["ticket"]["created_ms"]) + 2 * 360
 code_vip = d["ticket"]["code"]
 d = req("GET", "/v1/tickets", query="?customer_id=cust-1&limit=5")
 assert [t["code"] for t in d["tickets"]] == [code, code_vip], d
+# paging past the first page: a reply's next_cursor (hex) back as ?cursor=
+d = req("GET", "/v1/tickets", query="?customer_id=cust-1&limit=1")
+assert [t["code"] for t in d["tickets"]] == [code] and d["next_cursor"], d
+d2 = req("GET", "/v1/tickets", query="?customer_id=cust-1&limit=1&cursor=" + d["next_cursor"])
+assert [t["code"] for t in d2["tickets"]] == [code_vip] and "next_cursor" not in d2, d2
+d2 = req("GET", "/v1/tickets", query="?customer_id=cust-1&cursor=zz", want=400)
+assert "next_cursor" in d2["message"], d2
+req("GET", "/v1/tickets", query="?customer_id=cust-9&cursor=" + d["next_cursor"], want=400)
 # neither is past its target (30 min, 2 h) nor due soon (10 min, 20 min before) yet
 d = req("GET", "/v1/tickets-due", query="?ticket_class=urgent")
 assert d["tickets"] == [], d
@@ -193,6 +201,10 @@ req("POST", "/v1/callbacks/voicemail", body={"callback_id": "vm-1", "number": "+
                                               "queue": "sales", "site": "tehran"})
 d = req("GET", "/v1/customers/{customer_id}/history", {"customer_id": "cust-1"}, query="?limit=20")
 assert len(d["history"]) >= 2, d
+h1 = req("GET", "/v1/customers/{customer_id}/history", {"customer_id": "cust-1"}, query="?limit=1")
+h2 = req("GET", "/v1/customers/{customer_id}/history", {"customer_id": "cust-1"},
+         query="?limit=1&cursor=" + h1["next_cursor"])
+assert h2["history"] == d["history"][1:2], (h1, h2, d)
 # the CRM's customer record (issue 16 item 5): set, shown, refused when bad, the tier of a call
 req("POST", "/v1/customers/{customer_id}", {"customer_id": "cust-9"},
     {"tier": 3, "phone_numbers": ["+989121234567"], "national_id": "0499370899", "sms_consent": True})
@@ -208,6 +220,29 @@ d = req("POST", "/v1/calls", body=dict(enq, call_id="it-c9", customer_id="cust-9
 assert d["call"]["tier"] == 3, d  # the record's tier, not the PBX's
 req("POST", "/v1/calls/{call_id}/abandon", {"call_id": "it-c9"})
 req("GET", "/v1/customers/{customer_id}", {"customer_id": "nobody"}, want=404)
+# outbound campaigns (issue 16 item 4): created, targets added (a duplicate skipped), paused and
+# resumed, shown and listed; bad input refused and nothing changed (no agent serves "outbound")
+d = req("POST", "/v1/campaigns/{campaign_id}", {"campaign_id": "flt-1"},
+        {"queue": "outbound", "site": "tehran", "pacing_percent": 150})
+assert d["campaign"]["pacing_percent"] == 150 and d["campaign"]["targets"] == 0, d
+req("POST", "/v1/campaigns/{campaign_id}", {"campaign_id": "flt-1"},
+    {"queue": "outbound", "site": "tehran"}, want=409)
+d = req("POST", "/v1/campaigns/{campaign_id}/targets", {"campaign_id": "flt-1"},
+        {"targets": [{"number": "+982155509001", "customer_id": "cust-1"},
+                     {"number": "+982155509002"}, {"number": "+982155509001"}]})
+assert d["campaign"]["targets"] == 2 and d["campaign"]["duplicates"] == 1, d
+d = req("POST", "/v1/campaigns/{campaign_id}/targets", {"campaign_id": "flt-1"},
+        {"targets": [{"number": "not a number"}]}, want=400)
+assert "targets.number" in d["message"], d
+req("POST", "/v1/campaigns/{campaign_id}/targets", {"campaign_id": "nope"},
+    {"targets": [{"number": "+982155509003"}]}, want=404)
+req("POST", "/v1/campaigns/{campaign_id}/pause", {"campaign_id": "flt-1"}, {"paused": True})
+d = req("GET", "/v1/campaigns/{campaign_id}", {"campaign_id": "flt-1"}, query="?limit=5")
+assert d["campaign"]["paused"] and d["campaign"]["targets"] == 2 and d["calls"] == [], d
+req("POST", "/v1/campaigns/{campaign_id}/pause", {"campaign_id": "flt-1"}, {"paused": False})
+d = req("GET", "/v1/campaigns")
+assert [c["campaign_id"] for c in d["campaigns"]] == ["flt-1"] and not d["campaigns"][0]["paused"], d
+req("GET", "/v1/campaigns/{campaign_id}", {"campaign_id": "nope"}, want=404)
 d = req("GET", "/v1/stats")
 assert any(s["scope"] == "queue" and s["name"] == "sales" for s in d["stats"]), d
 req("GET", "/v1/stats", query="?queue=sales&site=tehran")

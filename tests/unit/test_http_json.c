@@ -194,6 +194,49 @@ static void test_text_values_are_typed_by_field(void **state)
 	json_object_put(v);
 }
 
+/* A list's cursor travels as hex both ways (a reply's next_cursor, a request's cursor); no other
+ * bytes field does: a session secret is neither shown nor accepted. */
+static void test_cursors_travel_as_hex_and_no_other_bytes(void **state)
+{
+	char err[300];
+	(void)state;
+	Callraft__TicketList *tl = (Callraft__TicketList *)parse(
+	    "{\"customer_id\": \"c1\", \"cursor\": \"63310000Ff\"}", &callraft__ticket_list__descriptor,
+	    err, sizeof err);
+	assert_non_null(tl);
+	assert_int_equal(tl->cursor.len, 5);
+	assert_memory_equal(tl->cursor.data, "c1\0\0\xff", 5);
+	protobuf_c_message_free_unpacked(&tl->base, NULL);
+	refused("{\"cursor\": \"abc\"}", &callraft__ticket_list__descriptor, "next_cursor (hex)");
+	refused("{\"cursor\": \"zz\"}", &callraft__ticket_list__descriptor, "next_cursor (hex)");
+	refused("{\"cursor\": 12}", &callraft__ticket_list__descriptor, "next_cursor (hex)");
+	refused("{\"secret\": \"00\"}", &callraft__register_client__descriptor,
+		"bytes are not accepted");
+	json_object *o = http_json_from_text(
+	    protobuf_c_message_descriptor_get_field_by_name(&callraft__ticket_list__descriptor,
+							   "cursor"),
+	    "0a0b", err, sizeof err);
+	assert_non_null(o);
+	assert_string_equal(json_object_get_string(o), "0a0b");
+	json_object_put(o);
+
+	Callraft__Reply r = CALLRAFT__REPLY__INIT;
+	uint8_t cur[] = {'c', '1', 0, 0xab}, secret[] = {1, 2, 3};
+	r.next_cursor.data = cur;
+	r.next_cursor.len = sizeof cur;
+	r.session_secret.data = secret;
+	r.session_secret.len = sizeof secret;
+	json_object *j = http_json_from_message(&r.base, true), *v;
+	assert_true(json_object_object_get_ex(j, "next_cursor", &v));
+	assert_string_equal(json_object_get_string(v), "633100ab");
+	assert_false(json_object_object_get_ex(j, "session_secret", &v));
+	json_object_put(j);
+	r.next_cursor.len = 0; /* the last page: no cursor */
+	j = http_json_from_message(&r.base, false);
+	assert_false(json_object_object_get_ex(j, "next_cursor", &v));
+	json_object_put(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -204,6 +247,7 @@ int main(void)
 		cmocka_unit_test(test_64_bit_integers_are_exact),
 		cmocka_unit_test(test_reply_to_json_enums_maps_and_omitted_defaults),
 		cmocka_unit_test(test_text_values_are_typed_by_field),
+		cmocka_unit_test(test_cursors_travel_as_hex_and_no_other_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

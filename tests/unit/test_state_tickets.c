@@ -411,6 +411,71 @@ static void test_overdue_and_due_soon_lists(void **state)
 	free(u1), free(u2), free(v1), free(f1);
 }
 
+/* Removes the due index and its "built" mark, as in a store written before the index existed. */
+static void forget_due_index(struct fx *f)
+{
+	MDB_txn *txn;
+	MDB_val k = {strlen(META_TICKET_DUE), META_TICKET_DUE};
+
+	assert_int_equal(mdb_txn_begin(f->s->env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_drop(txn, f->s->dbi[DB_TICKET_DUE], 0), 0);
+	assert_int_equal(mdb_del(txn, f->s->dbi[DB_META], &k, NULL), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+}
+
+/* Tickets stored before the due index existed are in the lists after the next open, with the same
+ * rows apply would have written (state_check); a row missing from the index is caught. */
+static void test_due_index_is_built_at_open_for_older_tickets(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	char got[512], msg[256];
+
+	OK(f, c_enqueue(&b, "ct", "tehran", 0, "+98211", "cust-1"));
+	char *u1 = open_named(f, "ct", "urgent", "u1");
+	char *u2 = open_named(f, "", "urgent", "u2");
+	char *f1 = open_named(f, "", "follow-up", "f1");
+	set_status(f, u2, CALLRAFT__TICKET_STATUS__RESOLVED);
+	uint64_t before = state_digest(f->s);
+	forget_due_index(f);
+	f->time_ms = T0 + 31 * MIN_MS;
+	/* the store as an older version left it: no index, so the check fails and the lists miss u1 */
+	assert_int_equal(state_check(f->s, msg, sizeof msg), -1);
+	assert_non_null(strstr(msg, "missing from the due index"));
+	state_close(f->s);
+	f->s = fx_state_at(f, "a", NULL); /* the next open builds it */
+	assert_int_equal(state_check(f->s, msg, sizeof msg), 0);
+	assert_true(state_digest(f->s) == before); /* exactly the rows apply wrote */
+	OK(f, c_tick(&b));
+	due_list(f, false, "", "", 0, NULL, got, sizeof got);
+	assert_string_equal(got, "u1");
+	due_list(f, false, "", "tehran", 0, NULL, got, sizeof got);
+	assert_string_equal(got, "u1");
+	/* built once: a reopen does not walk the tickets again, and apply keeps it from here */
+	set_status(f, u1, CALLRAFT__TICKET_STATUS__CLOSED);
+	state_close(f->s);
+	f->s = fx_state_at(f, "a", NULL);
+	due_list(f, false, "", "", 0, NULL, got, sizeof got);
+	assert_string_equal(got, "");
+	/* a lost row is a violation */
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	assert_int_equal(mdb_txn_begin(f->s->env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_cursor_open(txn, f->s->dbi[DB_TICKET_DUE], &cur), 0);
+	assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0); /* f1's 'a' row */
+	assert_int_equal(mdb_cursor_del(cur, 0), 0);
+	mdb_cursor_close(cur);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	assert_int_equal(state_check(f->s, msg, sizeof msg), -1);
+	assert_non_null(strstr(msg, f1));
+	/* put it back for the teardown's check: a reopen does not rebuild a store marked built */
+	forget_due_index(f);
+	state_close(f->s);
+	f->s = fx_state_at(f, "a", NULL);
+	free(u1), free(u2), free(f1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -418,6 +483,7 @@ int main(void)
 	    FX_TEST(test_new_class_and_refusals_change_nothing),
 	    FX_TEST(test_ticket_opened_event_once_with_code),
 	    FX_TEST(test_overdue_and_due_soon_lists),
+	    FX_TEST(test_due_index_is_built_at_open_for_older_tickets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
