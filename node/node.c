@@ -368,6 +368,7 @@ int node_run(const struct config *cfg)
 			     LOG_S("version", CALLRAFT_VERSION_STRING)),
 		  "serving clients on %s, raft on %s, data in %s", cfg->client_address,
 		  cfg->raft_address, cfg->data_dir);
+	fsync_guard_arm();
 	uv_run(&n->loop, UV_RUN_DEFAULT);
 	uv_walk(&n->loop, close_walk_cb, NULL);
 	uv_run(&n->loop, UV_RUN_DEFAULT);

@@ -10,6 +10,7 @@
  *   status.c   status, members list and the leader hint
  *   events_hub.c  long polls and subscribers of the event stream
  *   datadir.c  the data directory: lock, boot-id markers, discard of a stale state
+ *   fsync_guard.c  a failed fsync or fdatasync once started stops the node (exit 70)
  *   node_check.c  node_check: the invariants below (N1-N4), on the housekeeping timer
  *
  * Invariants of struct node (node_check verifies them):
@@ -310,6 +311,10 @@ void status_snapshot_request(struct node *n, struct conn *c, const Callraft__Req
  * leader (leader_change), a new configuration (member_change). */
 void status_log_replication(struct node *n);
 void node_leader_hint(struct node *n, Callraft__Reply *reply, char *addr_buf, size_t addr_len);
+
+/* fsync_guard.c: from now on a failed fsync or fdatasync anywhere in the process (raft_uv, LMDB,
+ * ours) logs a fatal line naming the file and exits CALLRAFT_EXIT_FATAL. Before, they pass through. */
+void fsync_guard_arm(void);
 
 /* datadir.c: locks the data dir, detects a machine restart since an unclean stop (then discards
  * the state dir: raft rebuilds it), and writes the markers. */

@@ -9,6 +9,12 @@
 #      can no longer persist; it catches up once restarted on a healthy disk.
 #   C. EIO on fsync/fdatasync from the start: the node must refuse to start with a clear error
 #      (the unclean-reboot rule cannot record the boot id).
+#   D. EIO on fsync/fdatasync in the running node (strace attached with -p), a snapshot asked of
+#      it (or a log segment prepared or closed first): node/fsync_guard.c stops it (exit 70) with a fatal line naming the call and the file
+#      (raft_uv itself ignored a failed fsync of a segment it finalizes and retried one of a
+#      segment it prepares, silently). Run against a build without the guard, this case fails: the
+#      node does not stop within 60 s and logs nothing.
+#   E. EIO on the state's writes (LMDB's pwrite64) in the running node: it stops (exit 70).
 # Meanwhile the other two must keep acknowledging writes; after each fault the node comes back on a
 # healthy disk and catches up; at the end every acknowledged write is present exactly once on
 # every node. CALLRAFT_DISK_FAULTS_LIB (optional): a directory with another libraft for callraftd
@@ -20,8 +26,10 @@ lab=$CALLRAFT_LAB
 # The node started under strace is not the PID in its pid file (that is the subshell waiting for
 # strace), so cluster.sh down misses it: on exit, also stop every process running on this test's
 # node configs (strace and the node under it), whatever the outcome.
+STRACE_PID=
 df_cleanup() {
   local rc=$?
+  [ -z "$STRACE_PID" ] || kill "$STRACE_PID" 2>/dev/null || true
   pkill -KILL -f -- "--config $lab/node" 2>/dev/null || true
   (exit $rc)
   cleanup
@@ -52,15 +60,34 @@ expect_fail_stop() {
   echo "$what: node $id stopped (exit 70): ${line#*msg=}"
 }
 
+# start_watched ID OUT: node ID started healthy, its exit code to OUT later; its own pid (the
+# daemon's, for strace -p) in its pid file.
+start_watched() {
+  local id=$1 out=$2 deadline=$((SECONDS + 10))
+  rm -f "$out" "$lab/node$id/pid"
+  ( "$BUILD/callraftd" --config "$lab/node$id/node.ini" >>"$lab/node$id/log" 2>&1 &
+    echo $! > "$lab/node$id/pid"; rc=0; wait $! || rc=$?; echo "$rc" > "$out" ) &
+  disown $!
+  until [ -s "$lab/node$id/pid" ]; do [ $SECONDS -lt $deadline ] || fail "node $id did not start"; sleep 0.1; done
+}
+
+# attach_faults ID INJECT...: strace attached to the running node ID with the given options.
+attach_faults() {
+  local id=$1; shift
+  strace -f -qq -o /dev/null -p "$(cat "$lab/node$id/pid")" "$@" &
+  STRACE_PID=$!
+  sleep 1 # strace is attached to every thread before the fault is provoked
+}
+
 # acks_since MS: acknowledged writes after MS.
 acks_since() { awk -v t="$1" '$1 > t' "$lab/acks" | wc -l; }
 
-step "start a 1+1+1 cluster and write until the faults are over (at most 60 s)"
+step "start a 1+1+1 cluster and write until the faults are over (at most 120 s)"
 "$CLUSTER_SH" up 1+1+1 >/dev/null
 leader=$(wait_leader)
 f=$(( leader % 3 + 1 ))
 echo "leader $leader; faults go to follower $f"
-"$TRAFFIC" write --cluster "$(cluster)" --ack-file "$lab/acks" --clients 4 --duration 60 > "$lab/write.out" &
+"$TRAFFIC" write --cluster "$(cluster)" --ack-file "$lab/acks" --clients 4 --duration 120 > "$lab/write.out" &
 writer=$!
 
 restart_healthy() { # NAME
@@ -109,6 +136,37 @@ while [ ! -s "$out" ] && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
 line=$(grep "level=fatal" "$lab/node$f/log" | tail -n 1)
 echo "$line" | grep -q "Input/output error" || fail "$name: no clear error in the log: $line"
 echo "$name: node $f refused to start: ${line#*msg=}"
+check_others_serve "$name" "$t0"
+restart_healthy "$name"
+
+step "D. EIO on fsync and fdatasync in the running node"
+name="EIO on fsync/fdatasync (running)"
+"$CLUSTER_SH" kill "$f" TERM >/dev/null
+out=$lab/exit.D
+start_watched "$f" "$out"
+wait_caught_up "$f"
+t0=$(date +%s%3N)
+attach_faults "$f" -e trace=fsync,fdatasync -e inject=fsync,fdatasync:error=EIO
+# A snapshot makes raft_uv sync its files; the node may have stopped already on another sync of
+# raft_uv's (a segment it prepares or closes), hence no answer is fine.
+"$CLI" --cluster "$(client_addr "$f")" --timeout 2000 snapshot --no-wait >/dev/null 2>&1 || true
+expect_fail_stop "$f" "$out" "$name"
+grep "level=fatal" "$lab/node$f/log" | tail -n 1 | grep -Eq "f(data)?sync of '$lab/node$f/data/raft" ||
+  fail "$name: node $f's fatal line does not name the failed fsync and its file"
+check_others_serve "$name" "$t0"
+restart_healthy "$name"
+
+step "E. EIO on the state's writes in the running node"
+name="EIO on pwrite64 (running)"
+"$CLUSTER_SH" kill "$f" TERM >/dev/null
+out=$lab/exit.E
+start_watched "$f" "$out"
+wait_caught_up "$f"
+t0=$(date +%s%3N)
+attach_faults "$f" -e trace=pwrite64 -e inject=pwrite64:error=EIO
+expect_fail_stop "$f" "$out" "$name"
+grep "level=fatal" "$lab/node$f/log" | tail -n 1 | grep -q "Input/output error" ||
+  fail "$name: node $f's fatal line does not name the I/O error"
 check_others_serve "$name" "$t0"
 restart_healthy "$name"
 
