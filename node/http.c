@@ -17,6 +17,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <libwebsockets.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -842,6 +843,25 @@ int http_ws_add(struct http *h, const char *path, const struct lws_protocols *pr
 	return 0;
 }
 
+/* lws binds an interface name or an IP literal, not a host name ("localhost" gave "iface ... DOESN'T
+ * EXIST" and the node did not start): a name is resolved here to the first address getaddrinfo
+ * gives, as the binary listener does (conn.c). A host that does not resolve is left as it is (lws
+ * may know it as an interface name). */
+static void iface_numeric(char *host, size_t len)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+	unsigned char addr[sizeof(struct in6_addr)];
+	char numeric[INET6_ADDRSTRLEN];
+
+	if (host[0] == '\0' || inet_pton(AF_INET, host, addr) == 1 ||
+	    inet_pton(AF_INET6, host, addr) == 1 || getaddrinfo(host, NULL, &hints, &res) != 0)
+		return;
+	if (getnameinfo(res->ai_addr, res->ai_addrlen, numeric, sizeof numeric, NULL, 0,
+			NI_NUMERICHOST) == 0 && strlen(numeric) < len)
+		memcpy(host, numeric, strlen(numeric) + 1);
+	freeaddrinfo(res);
+}
+
 /* The listener: every option of the vhost comes from here (and, with TLS, its certificates). */
 static struct lws_vhost *vhost_create(struct http *h, const struct config *cfg, char *errmsg,
 				      size_t errmsg_len)
@@ -860,6 +880,7 @@ static struct lws_vhost *vhost_create(struct http *h, const struct config *cfg, 
 	}
 	if (hl == 0 || tls_address_host(cfg->http_address, host, sizeof host) != 0)
 		host[0] = '\0';
+	iface_numeric(host, sizeof host);
 	memset(&info, 0, sizeof info);
 	info.vhost_name = "callraft";
 	info.port = atoi(colon + 1);

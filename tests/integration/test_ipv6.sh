@@ -5,7 +5,11 @@
 #   2. a write through a follower (the forward link over IPv6), a read over HTTPS on [::1];
 #   3. the leader killed: a new one is elected over IPv6 and serves;
 #   4. a member certificate whose SANs do not name ::1 claiming a member's [::1] address is refused
-#      (the SAN check for IPv6 literals), the term unchanged.
+#      (the SAN check for IPv6 literals), the term unchanged;
+#   5. a member addressed by name: node 4 at localhost:port with a certificate whose only SAN is
+#      DNS:localhost joins as a standby, and raft replicates to it both ways (the DNS SAN matched against the
+#      name on the leader's outgoing and incoming links); a certificate for member 4 naming only
+#      IP addresses, claiming localhost:port, is refused.
 source "$(dirname "$0")/lib.sh"
 export CALLRAFT_HOST=::1
 ATTACK="python3 $(dirname "$0")/tls_attack.py"
@@ -60,6 +64,44 @@ sleep 1
 grep -q "certificate 'node-$victim' does not name host '::1'" "$CALLRAFT_LAB/node$new/log" ||
   fail "a certificate without ::1 was not refused for the [::1] address"
 grep "does not name host '::1'" "$CALLRAFT_LAB/node$new/log" | head -1 | sed 's/^/  log: /'
+t2=$(status_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["term"])')
+[ "$t2" -lt $((term + 100)) ] || fail "the forged RequestVote reached raft (term $term -> $t2)"
+
+step "5. a member addressed by name (a DNS SAN)"
+p4=$((CALLRAFT_PORT_BASE + 4)); c4=$((CALLRAFT_PORT_BASE + 104))
+"$ROOT/deploy/certs.sh" issue "$CALLRAFT_LAB/certs" node 4 localhost >/dev/null # DNS:localhost only
+openssl x509 -in "$CALLRAFT_LAB/certs/node4.crt" -noout -ext subjectAltName | tail -1 | sed 's/^ */  node 4 SANs: /'
+CALLRAFT_HOST=localhost "$CLUSTER_SH" new 4 shiraz >/dev/null
+"$CLI" --cluster "$(cluster)" members add 4 --site shiraz --raft-address "localhost:$p4" \
+  --client-address "localhost:$c4" >/dev/null || fail "members add 4 at localhost failed"
+"$CLI" --cluster "$(cluster)" members assign 4 standby >/dev/null || fail "members assign 4 standby failed"
+"$CLI" --cluster "$(cluster)" call enqueue --call-id name-1 --queue sales --caller 102 --site tehran >/dev/null
+leader=$(wait_leader)
+target=$(status_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["commit_index"])')
+for _ in $(seq 1 40); do
+  a4=$("$CLI" --cluster "localhost:$c4" --timeout 1000 --json status 2>/dev/null | python3 -c '
+import json,sys
+d=json.load(sys.stdin)
+print(next((m.get("applied_index",0) for m in d["members"] if m["id"]==d["answered_by"]), 0))' 2>/dev/null || echo 0)
+  [ "${a4:-0}" -ge "$target" ] && break
+  sleep 0.5
+done
+[ "${a4:-0}" -ge "$target" ] || fail "node 4 at localhost did not catch up ($a4 < $target)"
+echo "  node 4 at localhost:$p4 applied $a4 (commit index $target)"
+llog=$CALLRAFT_LAB/node$leader/log
+grep -q "peer to member 4 at 'localhost:$p4': TLS up" "$llog" || fail "no outgoing link to member 4 by name in $llog"
+grep -q "peer from member 4 at 'localhost:$p4': TLS up" "$llog" || fail "no incoming link from member 4 by name in $llog"
+grep "member 4 at 'localhost:$p4': TLS up" "$llog" | sed 's/^.*msg=/  log: /' | head -2
+mkdir -p "$CALLRAFT_LAB/ipsonly" && cp "$CALLRAFT_LAB/certs/ca.crt" "$CALLRAFT_LAB/certs/ca.key" "$CALLRAFT_LAB/ipsonly/"
+"$ROOT/deploy/certs.sh" issue "$CALLRAFT_LAB/ipsonly" node 4 127.0.0.1,::1 >/dev/null
+term=$(status_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["term"])')
+out=$($ATTACK raft "$(raft6 "$leader")" 4 "localhost:$p4" $((term + 100)) \
+  --cert "$CALLRAFT_LAB/ipsonly/node4.crt" --key "$CALLRAFT_LAB/ipsonly/node4.key")
+echo "  node: $out"
+sleep 1
+grep -q "certificate 'node-4' does not name host 'localhost'" "$llog" ||
+  fail "a certificate naming only IP addresses was not refused for the name localhost"
+grep "does not name host 'localhost'" "$llog" | head -1 | sed 's/^.*msg=/  log: /'
 t2=$(status_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["term"])')
 [ "$t2" -lt $((term + 100)) ] || fail "the forged RequestVote reached raft (term $term -> $t2)"
 echo "PASS"
