@@ -63,12 +63,13 @@ _Static_assert(CALLRAFT_HEARTBEAT_TIMEOUT_MS_MIN <= CALLRAFT_HEARTBEAT_TIMEOUT_M
  * CALLRAFT_RAFT_LINK_DEAD_ELECTIONS election timeouts is aborted (TCP_USER_TIMEOUT; the peer's
  * kernel acknowledges even for a paused or busy process, so only a lost link trips it), a connect
  * not done within CALLRAFT_RAFT_CONNECT_ELECTIONS election timeouts is given up, and raft retries
- * after its connect retry delay: the heartbeat timeout, at least CALLRAFT_RAFT_CONNECT_RETRY_MS_MIN
- * (raft_uv's default is 1 s). A healed link carries raft traffic within about one election
- * timeout + one retry delay + the TLS handshake (0.3 + 0.1 + 0.04 s with site_rtt_ms = 20). */
+ * after its connect retry delay (raft_uv's 1 s). A healed link carries raft traffic within about
+ * one election timeout + the retry delay + the TLS handshake. A retry delay of 100 ms was tried
+ * and dropped: it made every survivor redial a dead site ten times a second (a TLS handshake
+ * each) right while the survivors elected a leader, and the paired failover drill (docs/bench.md)
+ * saw more than twice as many check-quorum step-downs as the old code. */
 #define CALLRAFT_RAFT_LINK_DEAD_ELECTIONS 2
 #define CALLRAFT_RAFT_CONNECT_ELECTIONS 1
-#define CALLRAFT_RAFT_CONNECT_RETRY_MS_MIN 100
 _Static_assert(CALLRAFT_RAFT_LINK_DEAD_ELECTIONS >= 2,
 	       "a live link under load must not be taken for dead: a lost packet and its retransmission "
 	       "fit in two election timeouts");

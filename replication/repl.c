@@ -141,10 +141,6 @@ static int repl_init(struct repl *r, uv_loop_t *loop, const struct repl_config *
 	/* Auto-recovery silently drops corrupt log tails, even acknowledged entries: a node with a
 	 * corrupt log must refuse to start instead (it is then wiped and re-added with a new id). */
 	raft_uv_set_auto_recovery(&r->io, false);
-	/* A refused or timed-out connect is retried this soon, not after raft_uv's 1 s (callraft_timing.h). */
-	raft_uv_set_connect_retry_delay(&r->io, cfg->heartbeat_timeout_ms > CALLRAFT_RAFT_CONNECT_RETRY_MS_MIN
-							 ? cfg->heartbeat_timeout_ms
-							 : CALLRAFT_RAFT_CONNECT_RETRY_MS_MIN);
 	repl_snapshot_interpose(r);
 	repl_install_interpose(r);
 	repl_snapcheck_interpose(r);
