@@ -156,6 +156,8 @@ static const struct cli_command cli_commands[] = {
     {"campaign", "show", "campaign show CAMPAIGN [--limit N] [--cursor HEX]",
      {OPT("limit"), OPT("cursor")}, 1, 1, CLI_REQUEST(campaign_show)},
     {"campaign", "list", "campaign list", CLI_OPTIONS_REQUEST(campaign_list, CAMPAIGN_LIST)},
+    {"campaign", "delete", "campaign delete CAMPAIGN   (once it is over; its calls remain)",
+     CLI_KEY_REQUEST(campaign_delete, "campaign", CALLRAFT_CAMPAIGN_ID_BYTES_MAX, CAMPAIGN_DELETE)},
     {"events", NULL,
      "events [--from INDEX[.POS]] [--queue Q] [--site S] [--agent A] [--kind K,..] [--limit N] "
      "[--follow]",

@@ -308,6 +308,7 @@ CLI_DECLARE(campaign_pause);
 CLI_DECLARE(campaign_resume);
 CLI_DECLARE(campaign_show);
 CLI_DECLARE_OUTPUT(campaign_list);
+CLI_DECLARE_OUTPUT(campaign_delete);
 /* cli_customer.c */
 CLI_DECLARE(customer_set);
 CLI_DECLARE(customer_show);

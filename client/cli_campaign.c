@@ -181,6 +181,7 @@ CAMPAIGN_WRITE_OUTPUT(campaign_create)
 CAMPAIGN_WRITE_OUTPUT(campaign_add)
 CAMPAIGN_WRITE_OUTPUT(campaign_pause)
 CAMPAIGN_WRITE_OUTPUT(campaign_resume)
+CAMPAIGN_WRITE_OUTPUT(campaign_delete)
 
 int cli_campaign_show_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
 {

@@ -115,6 +115,7 @@ SUCCESS = {
     "customer_show": ("CustomerReply", None),
     "campaign_create": ("CampaignReply", None), "campaign_add": ("CampaignReply", None),
     "campaign_pause": ("CampaignReply", None), "campaign_show": ("CampaignReply", None),
+    "campaign_delete": ("CampaignReply", None),
     "campaign_list": ("CampaignsReply", None),
     "ticket_due_list": ("TicketsReply", None),
 }
@@ -150,6 +151,7 @@ SUMMARY = {
     "campaign_pause": "Pause (paused true) or resume a campaign's releases",
     "campaign_show": "A campaign, its counters and a page of its released calls in list order (?limit=, paged by next_cursor)",
     "campaign_list": "Every campaign with its counters",
+    "campaign_delete": "Delete a campaign that is over (every released call final; all released, paused or past its end) - its calls remain",
     "queue_show": "A queue: waiting calls and its routing config",
     "queue_configure": "Configure a queue's routing (absent fields keep their value)",
     "site_list": "Sites and their status", "site_configure": "Configure a site (opening hours, presence and loss timeouts)",

@@ -55,6 +55,7 @@ static enum op_class op_class(Callraft__Request__OpCase op)
 	case CALLRAFT__REQUEST__OP_CAMPAIGN_CREATE: /* a supervisor runs the center's campaigns */
 	case CALLRAFT__REQUEST__OP_CAMPAIGN_ADD:
 	case CALLRAFT__REQUEST__OP_CAMPAIGN_PAUSE:
+	case CALLRAFT__REQUEST__OP_CAMPAIGN_DELETE:
 	case CALLRAFT__REQUEST__OP_CAMPAIGN_SHOW:
 	case CALLRAFT__REQUEST__OP_CAMPAIGN_LIST:
 		return CLASS_SUPERVISE;

@@ -88,6 +88,7 @@ static const struct api_route api_routes[] = {
 	{HTTP_GET, "/v1/campaigns/{campaign_id}", "campaign_show", "calls"},
 	{HTTP_POST, "/v1/campaigns/{campaign_id}/targets", "campaign_add", NULL},
 	{HTTP_POST, "/v1/campaigns/{campaign_id}/pause", "campaign_pause", NULL},
+	{HTTP_DELETE, "/v1/campaigns/{campaign_id}", "campaign_delete", NULL},
 
 	{HTTP_GET, "/v1/queues/{queue}", "queue_show", "calls"},
 	{HTTP_POST, "/v1/queues/{queue}/configure", "queue_configure", NULL},

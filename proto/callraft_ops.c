@@ -35,6 +35,7 @@ bool callraft_op_is_write(Callraft__Request__OpCase op)
 	case CALLRAFT__REQUEST__OP_CAMPAIGN_CREATE:
 	case CALLRAFT__REQUEST__OP_CAMPAIGN_ADD:
 	case CALLRAFT__REQUEST__OP_CAMPAIGN_PAUSE:
+	case CALLRAFT__REQUEST__OP_CAMPAIGN_DELETE:
 		return true;
 	default:
 		return false;
@@ -129,6 +130,7 @@ void callraft_command_from_request(Callraft__Command *cmd, const Callraft__Reque
 		OP(CAMPAIGN_CREATE, campaign_create)
 		OP(CAMPAIGN_ADD, campaign_add)
 		OP(CAMPAIGN_PAUSE, campaign_pause)
+		OP(CAMPAIGN_DELETE, campaign_delete)
 #undef OP
 	default:
 		cmd->op_case = CALLRAFT__COMMAND__OP__NOT_SET; /* not a write: state_validate refuses it */

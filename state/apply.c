@@ -257,6 +257,7 @@ static int dispatch(struct apply_ctx *c, const Callraft__Command *cmd)
 	case CALLRAFT__COMMAND__OP_CAMPAIGN_CREATE: return op_campaign_create(c, cmd->campaign_create);
 	case CALLRAFT__COMMAND__OP_CAMPAIGN_ADD: return op_campaign_add(c, cmd->campaign_add);
 	case CALLRAFT__COMMAND__OP_CAMPAIGN_PAUSE: return op_campaign_pause(c, cmd->campaign_pause);
+	case CALLRAFT__COMMAND__OP_CAMPAIGN_DELETE: return op_campaign_delete(c, cmd->campaign_delete);
 	case CALLRAFT__COMMAND__OP_TICK: return op_tick(c, cmd->tick);
 	default:
 		/* state_validate refuses every other case before we get here. */

@@ -32,6 +32,13 @@
  *   C3 the call "<campaign>.NNNNNN" exists exactly for n <= released, names the campaign and dials
  *      the target's number; the counters equal the counts of its calls' outcomes.
  *
+ * Deleting (CampaignDelete) a campaign that is over (every released call final; all released, or
+ * paused, or past its end) removes its record and target rows; its calls remain, so a used id is
+ * never taken again (CampaignCreate refuses it). Cost per Tick: one walk of the agents table per
+ * queue with a campaign that may release now (free_cache), at most CALLRAFT_CAMPAIGNS_MAX records
+ * read, at most CALLRAFT_CAMPAIGN_RELEASE_PER_TICK_MAX releases. NEEDSWORK: free agents per skill
+ * kept by apply (like the ready index) would spare the walk.
+ *
  * Exactly once per target, across failovers: the release writes the call record and `released`
  * in one transaction of one log entry, and the call id is derived from (campaign, n): a replayed
  * entry or a retried command cannot make a second call for a target (C3 would find one). A number
@@ -58,6 +65,19 @@ int op_campaign_create(struct apply_ctx *c, const Callraft__CampaignCreate *op)
 	if (rc == 0) {
 		protobuf_c_message_free_unpacked(&old->base, NULL);
 		ctx_fail(c, CALLRAFT__CODE__ALREADY_EXISTS, "campaign '%s' already exists",
+			 op->campaign_id);
+		return 0;
+	}
+	/* A deleted campaign's calls remain: its id is never used again (their ids would clash). */
+	char first[CALLRAFT_ID_BYTES_MAX + 1];
+	Callraft__Call *call;
+	campaign_call_id(first, op->campaign_id, 1);
+	if ((rc = ctx_get_call(c, first, &call)) < 0)
+		return -1;
+	if (rc == 0) {
+		protobuf_c_message_free_unpacked(&call->base, NULL);
+		ctx_fail(c, CALLRAFT__CODE__ALREADY_EXISTS,
+			 "campaign id '%s' was used before (its calls remain): choose another",
 			 op->campaign_id);
 		return 0;
 	}
@@ -166,6 +186,59 @@ int op_campaign_pause(struct apply_ctx *c, const Callraft__CampaignPause *op)
 	return campaign_put(c, &c->campaign);
 }
 
+/* Over: every released call is final, and nothing more will be released (all released, paused,
+ * or past its end). */
+static bool campaign_over(const struct apply_ctx *c, const Callraft__Campaign *cp)
+{
+	bool settled = cp->reached + cp->unreached + cp->ended == cp->released;
+	bool stopped = cp->released == cp->targets || cp->paused ||
+		       (cp->end_ms != 0 && c->now_ms >= cp->end_ms);
+	return settled && stopped;
+}
+
+int op_campaign_delete(struct apply_ctx *c, const Callraft__CampaignDelete *op)
+{
+	uint8_t prefix[CALLRAFT_CAMPAIGN_ID_BYTES_MAX + 1];
+	size_t plen = strlen(op->campaign_id) + 1;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = load(c, op->campaign_id);
+
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	const Callraft__Campaign *cp = &c->campaign;
+	if (!campaign_over(c, cp)) {
+		ctx_fail(c, CALLRAFT__CODE__BAD_STATE,
+			 "campaign '%s' is not over: %u of %u target(s) released, %u call(s) in "
+			 "progress (pause it and let them end first)",
+			 cp->campaign_id, cp->released, cp->targets,
+			 cp->released - cp->reached - cp->unreached - cp->ended);
+		return 0;
+	}
+	memcpy(prefix, op->campaign_id, plen); /* the id and its '\0': both kinds of rows */
+	if ((rc = mdb_cursor_open(c->txn, c->s->dbi[DB_CAMPAIGN_TARGETS], &cur)) != 0)
+		return store_err(c->errmsg, c->errmsg_len, rc, "campaign '%s'", op->campaign_id);
+	for (;;) { /* each time from the prefix: the first row left is the next to go */
+		k = (MDB_val){plen, prefix};
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (rc != 0 || k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+			break;
+		store_account(c->s, DB_CAMPAIGN_TARGETS, k.mv_size, v.mv_size, true, 0, false);
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return store_err(c->errmsg, c->errmsg_len, rc, "campaign '%s': targets",
+				 op->campaign_id);
+	snprintf(c->msg, sizeof c->msg, "campaign '%s' deleted (%u target(s); its calls remain)",
+		 op->campaign_id, cp->targets);
+	return store_del(c->s, c->txn, DB_CAMPAIGNS, op->campaign_id, strlen(op->campaign_id),
+			 "campaign", op->campaign_id, c->errmsg, c->errmsg_len) < 0
+		   ? -1
+		   : 0;
+}
+
 /* ---- release ------------------------------------------------------------------------------- */
 
 /* Agents free to take a call of `queue` now: AVAILABLE, presence lease live, with the skill. */
@@ -196,8 +269,34 @@ static int free_agents(struct apply_ctx *c, const char *queue, uint32_t *out)
 	return rc == MDB_NOTFOUND ? 0 : store_err(c->errmsg, c->errmsg_len, rc, "campaign: agents");
 }
 
+/* The free agents of each queue a Tick asked about: the agents table is walked once per queue
+ * and Tick, however many campaigns share the queue. */
+struct free_cache {
+	unsigned n;
+	char queue[CALLRAFT_CAMPAIGNS_MAX][CALLRAFT_QUEUE_BYTES_MAX + 1];
+	uint32_t free[CALLRAFT_CAMPAIGNS_MAX];
+};
+
+static int free_agents_cached(struct apply_ctx *c, struct free_cache *fc, const char *queue,
+			      uint32_t *out)
+{
+	for (unsigned i = 0; i < fc->n; i++)
+		if (strcmp(fc->queue[i], queue) == 0) {
+			*out = fc->free[i];
+			return 0;
+		}
+	if (free_agents(c, queue, out) != 0)
+		return -1;
+	if (fc->n < CALLRAFT_CAMPAIGNS_MAX) { /* one queue per campaign at most */
+		snprintf(fc->queue[fc->n], sizeof fc->queue[fc->n], "%s", queue);
+		fc->free[fc->n++] = *out;
+	}
+	return 0;
+}
+
 /* How many targets campaign cp may release now (before the Tick's budget). */
-static int release_room(struct apply_ctx *c, const Callraft__Campaign *cp, uint32_t *room)
+static int release_room(struct apply_ctx *c, const Callraft__Campaign *cp, struct free_cache *fc,
+			uint32_t *room)
 {
 	Callraft__Site site;
 	uint32_t free;
@@ -212,7 +311,7 @@ static int release_room(struct apply_ctx *c, const Callraft__Campaign *cp, uint3
 		return -1;
 	if (site_calling_next(&site, c->now_ms) != c->now_ms)
 		return 0; /* outside the owning site's calling hours */
-	if (free_agents(c, cp->queue, &free) != 0)
+	if (free_agents_cached(c, fc, cp->queue, &free) != 0)
 		return -1;
 	if ((rc = waiting_count(c->s, c->txn, 'q', cp->queue, &waiting)) != 0)
 		return store_err(c->errmsg, c->errmsg_len, rc, "campaign '%s': waiting count",
@@ -268,6 +367,7 @@ int campaigns_tick(struct apply_ctx *c)
 	MDB_val k, v;
 	unsigned j = 0;
 	char ids[CALLRAFT_CAMPAIGNS_MAX][CALLRAFT_CAMPAIGN_ID_BYTES_MAX + 1];
+	struct free_cache fc; /* this Tick's; n reset below */
 	size_t n = 0;
 	int rc = mdb_cursor_open(c->txn, c->s->dbi[DB_CAMPAIGNS], &cur);
 
@@ -283,12 +383,13 @@ int campaigns_tick(struct apply_ctx *c)
 	mdb_cursor_close(cur);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return store_err(c->errmsg, c->errmsg_len, rc, "campaigns");
+	fc.n = 0;
 	for (size_t i = 0; i < n && j < CALLRAFT_CAMPAIGN_RELEASE_PER_TICK_MAX; i++) {
 		Callraft__Campaign *cp;
 		uint32_t room;
 		if ((rc = campaign_get(c->s, c->txn, ids[i], &cp, c->errmsg, c->errmsg_len)) != 0)
 			return -1; /* listed a moment ago: absent is corruption too */
-		rc = release_room(c, cp, &room);
+		rc = release_room(c, cp, &fc, &room);
 		for (uint32_t r = 0; rc == 0 && r < room && j < CALLRAFT_CAMPAIGN_RELEASE_PER_TICK_MAX;
 		     r++) {
 			rc = release_one(c, cp, cp->released + 1, &j);

@@ -25,6 +25,20 @@ void ctx_fail(struct apply_ctx *c, Callraft__Code code, const char *fmt, ...)
 	va_end(ap);
 }
 
+int ctx_begin_at_open(struct apply_ctx *c, struct state *s, const char *what, char *errmsg,
+		      size_t errmsg_len)
+{
+	int rc;
+
+	memset(c, 0, sizeof *c);
+	c->s = s;
+	c->errmsg = errmsg;
+	c->errmsg_len = errmsg_len;
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &c->txn)) != 0)
+		return store_err(errmsg, errmsg_len, rc, "open '%s': %s", s->dir, what);
+	return 0;
+}
+
 void ctx_own(struct apply_ctx *c, ProtobufCMessage *m)
 {
 	assert(c->n_owned < sizeof c->owned / sizeof c->owned[0]);

@@ -134,12 +134,8 @@ int route_waiting_rebuild(struct state *s, char *errmsg, size_t errmsg_len)
 	MDB_val k, v;
 	int rc;
 
-	memset(&c, 0, sizeof c);
-	c.s = s;
-	c.errmsg = errmsg;
-	c.errmsg_len = errmsg_len;
-	if ((rc = mdb_txn_begin(s->env, NULL, 0, &c.txn)) != 0)
-		return store_err(errmsg, errmsg_len, rc, "open '%s': waiting counts", s->dir);
+	if (ctx_begin_at_open(&c, s, "waiting counts", errmsg, errmsg_len) != 0)
+		return -1;
 	bool counts, rank;
 	if ((rc = mdb_stat(c.txn, s->dbi[DB_WAITING], &st)) != 0 ||
 	    (rc = rank_present(s, c.txn, &rank)) != 0)

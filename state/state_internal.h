@@ -202,6 +202,10 @@ int assign_after_command(struct apply_ctx *c);
 int route_offer(struct apply_ctx *c, Callraft__Call *call, Callraft__Agent *agent);
 
 /* ---- ctx.c ------------------------------------------------------------------------------ */
+/* A context for a rebuild at open (no entry: index, time and outcome zero) in a new top-level write
+ * transaction of s (the caller commits or aborts c->txn): 0, or -1 with "open '<dir>': <what>". */
+int ctx_begin_at_open(struct apply_ctx *c, struct state *s, const char *what, char *errmsg,
+		      size_t errmsg_len);
 /* Keeps an unpacked record alive until apply_ctx_release (the reply borrows its strings). */
 void ctx_own(struct apply_ctx *c, ProtobufCMessage *m);
 
@@ -464,6 +468,7 @@ int callbacks_end_site_lost(struct apply_ctx *c, Callraft__Call *call);
 int op_campaign_create(struct apply_ctx *c, const Callraft__CampaignCreate *op);
 int op_campaign_add(struct apply_ctx *c, const Callraft__CampaignAdd *op);
 int op_campaign_pause(struct apply_ctx *c, const Callraft__CampaignPause *op);
+int op_campaign_delete(struct apply_ctx *c, const Callraft__CampaignDelete *op);
 /* Every Tick: releases the targets the pacing rule allows (see campaigns.c). */
 int campaigns_tick(struct apply_ctx *c);
 

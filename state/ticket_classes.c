@@ -203,12 +203,8 @@ int ticket_due_rebuild(struct state *s, char *errmsg, size_t errmsg_len)
 	uint64_t built = 0;
 	int rc;
 
-	memset(&c, 0, sizeof c);
-	c.s = s;
-	c.errmsg = errmsg;
-	c.errmsg_len = errmsg_len;
-	if ((rc = mdb_txn_begin(s->env, NULL, 0, &c.txn)) != 0)
-		return store_err(errmsg, errmsg_len, rc, "open '%s': ticket due index", s->dir);
+	if (ctx_begin_at_open(&c, s, "ticket due index", errmsg, errmsg_len) != 0)
+		return -1;
 	if (store_meta_get(s, c.txn, META_TICKET_DUE, &built, errmsg, errmsg_len) != 0) {
 		mdb_txn_abort(c.txn);
 		return -1;

@@ -51,6 +51,7 @@ const char *validate_op_name(const Callraft__Command *cmd)
 	case CALLRAFT__COMMAND__OP_CAMPAIGN_CREATE: return "campaign_create";
 	case CALLRAFT__COMMAND__OP_CAMPAIGN_ADD: return "campaign_add";
 	case CALLRAFT__COMMAND__OP_CAMPAIGN_PAUSE: return "campaign_pause";
+	case CALLRAFT__COMMAND__OP_CAMPAIGN_DELETE: return "campaign_delete";
 	case CALLRAFT__COMMAND__OP_TICK: return "tick";
 	case CALLRAFT__COMMAND__OP_TOKEN_ISSUE: return "token_issue";
 	case CALLRAFT__COMMAND__OP_TOKEN_REVOKE: return "token_revoke";
@@ -574,6 +575,8 @@ static bool v_routing(const char *ctx, const Callraft__Command *c, char *m, size
 	case CALLRAFT__COMMAND__OP_CAMPAIGN_ADD: return v_campaign_add(ctx, c->campaign_add, m, n);
 	case CALLRAFT__COMMAND__OP_CAMPAIGN_PAUSE:
 		return validate_campaign_id(ctx, c->campaign_pause->campaign_id, m, n);
+	case CALLRAFT__COMMAND__OP_CAMPAIGN_DELETE:
+		return validate_campaign_id(ctx, c->campaign_delete->campaign_id, m, n);
 	case CALLRAFT__COMMAND__OP_TOKEN_REVOKE:
 		if (c->token_revoke->id == 0) {
 			snprintf(m, n, "%s: id: missing", ctx);

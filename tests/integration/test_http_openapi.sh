@@ -243,6 +243,11 @@ req("POST", "/v1/campaigns/{campaign_id}/pause", {"campaign_id": "flt-1"}, {"pau
 d = req("GET", "/v1/campaigns")
 assert [c["campaign_id"] for c in d["campaigns"]] == ["flt-1"] and not d["campaigns"][0]["paused"], d
 req("GET", "/v1/campaigns/{campaign_id}", {"campaign_id": "nope"}, want=404)
+d = req("DELETE", "/v1/campaigns/{campaign_id}", {"campaign_id": "flt-1"}, want=409)  # running
+assert "not over" in d["message"], d
+req("POST", "/v1/campaigns/{campaign_id}/pause", {"campaign_id": "flt-1"}, {"paused": True})
+req("DELETE", "/v1/campaigns/{campaign_id}", {"campaign_id": "flt-1"})
+req("GET", "/v1/campaigns/{campaign_id}", {"campaign_id": "flt-1"}, want=404)
 d = req("GET", "/v1/stats")
 assert any(s["scope"] == "queue" and s["name"] == "sales" for s in d["stats"]), d
 req("GET", "/v1/stats", query="?queue=sales&site=tehran")

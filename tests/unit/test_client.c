@@ -486,6 +486,7 @@ static void request_is_write_for_every_op(void **state)
 	    {CALLRAFT__REQUEST__OP_CAMPAIGN_CREATE, true},
 	    {CALLRAFT__REQUEST__OP_CAMPAIGN_ADD, true},
 	    {CALLRAFT__REQUEST__OP_CAMPAIGN_PAUSE, true},
+	    {CALLRAFT__REQUEST__OP_CAMPAIGN_DELETE, true},
 	    {CALLRAFT__REQUEST__OP_CAMPAIGN_SHOW, false},
 	    {CALLRAFT__REQUEST__OP_CAMPAIGN_LIST, false},
 	    {CALLRAFT__REQUEST__OP_STATS_GET, false},

@@ -82,6 +82,16 @@ static Callraft__Reply *campaign_pause(struct fx *f, const char *id, bool paused
 		callraft__reply__free_unpacked(r_, NULL);                                          \
 	} while (0)
 
+static Callraft__Reply *campaign_delete(struct fx *f, const char *id)
+{
+	Callraft__Command cmd = CALLRAFT__COMMAND__INIT;
+	Callraft__CampaignDelete op = CALLRAFT__CAMPAIGN_DELETE__INIT;
+	op.campaign_id = (char *)id;
+	cmd.op_case = CALLRAFT__COMMAND__OP_CAMPAIGN_DELETE;
+	cmd.campaign_delete = &op;
+	return run(f, &cmd);
+}
+
 static Callraft__Reply *campaign_show(struct fx *f, const char *id, uint32_t limit,
 				      const ProtobufCBinaryData *cursor)
 {
@@ -364,6 +374,35 @@ static void test_campaign_show_pages_its_calls_in_list_order(void **state)
 	callraft__reply__free_unpacked(r, NULL);
 }
 
+/* A campaign is deleted only when it is over; its rows go (the check's row count proves it), its
+ * calls stay, and so its id is not used again. */
+static void test_campaign_is_deleted_only_when_over(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	WANT(f, campaign_create(f, "c1", "tehran", 100, 0, 0), CALLRAFT__CODE__OK);
+	WANT(f, campaign_add(f, "c1", 1, 3), CALLRAFT__CODE__OK);
+	WANT(f, campaign_create(f, "c2", "tehran", 100, 0, 0), CALLRAFT__CODE__OK);
+	WANT(f, campaign_add(f, "c2", 1, 2), CALLRAFT__CODE__OK); /* the same numbers: another list */
+	OK(f, c_login(&b, "a1", "tehran"));
+	next_tick(f);
+	ASSERT_QUEUE(f, "c1.000001");
+	WANT(f, campaign_delete(f, "c1"), CALLRAFT__CODE__BAD_STATE); /* running */
+	WANT(f, campaign_pause(f, "c1", true), CALLRAFT__CODE__OK);
+	WANT(f, campaign_delete(f, "c1"), CALLRAFT__CODE__BAD_STATE); /* a call still waiting */
+	assert_string_equal(serve(f, "a1"), "c1.000001");
+	WANT(f, campaign_delete(f, "c1"), CALLRAFT__CODE__OK);
+	WANT(f, campaign_delete(f, "c1"), CALLRAFT__CODE__NOT_FOUND);
+	assert_int_equal(call_state(f, "c1.000001"), CALLRAFT__CALL_STATE__ENDED);
+	ASSERT_COUNTERS(f, "c2", "2/0/0/0/0"); /* the other campaign's rows untouched */
+	/* its calls remain, so its id is not used again (their ids would clash) */
+	Callraft__Reply *r = campaign_create(f, "c1", "shiraz", 100, 0, 0);
+	assert_int_equal(r->code, CALLRAFT__CODE__ALREADY_EXISTS);
+	assert_non_null(strstr(r->message, "was used before"));
+	callraft__reply__free_unpacked(r, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -372,6 +411,7 @@ int main(void)
 	    FX_TEST(test_campaign_input_is_validated_and_changes_nothing),
 	    FX_TEST(test_campaign_survives_the_loss_of_its_site_without_doubles),
 	    FX_TEST(test_campaign_show_pages_its_calls_in_list_order),
+	    FX_TEST(test_campaign_is_deleted_only_when_over),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
