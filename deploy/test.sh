@@ -3,7 +3,7 @@
 #   1. deploy/install-deps.sh (Debian packages; raft 0.22.1 from Debian's source package)
 #   2. build/ (RelWithDebInfo, assertions on): unit, simulation and integration tests (ctest)
 #   3. build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer): unit and simulation tests, then
-#      four integration tests against the sanitized daemons
+#      four integration tests and one drill against the sanitized daemons
 # Exit status is non-zero if anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,10 +22,11 @@ cmake --build build-asan -j"$jobs"
 # The daemons under the sanitizers: integration tests against build-asan's callraftd, callraft and
 # callraft-traffic (a sanitizer report aborts the process and fails the test; leaks are checked by
 # the unit and sim runs above, not at every daemon's exit). The ones that passed under the
-# sanitizers when this was added; test_drill_short is not among them yet: on 2026-12-07 it failed
-# in both builds (two nodes of one site could not both bind the HTTP port in the lab).
+# sanitizers when this was added, and one drill: test_drill_short's first (the leader's site killed
+# under traffic in the namespace lab, the history checked; 122 s under ASan with the machine's load
+# at 14-17); CALLRAFT_DRILL_SHORT_CUT=0 leaves out its second drill, the cut.
 (cd build-asan && ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
-  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 CALLRAFT_DRILL_SHORT_CUT=0 \
   ctest --output-on-failure --timeout 900 -L integration \
-    -R 'test_leader_kill_3|test_cluster_5|test_events_failover|test_routing_failover' -j1)
+    -R 'test_leader_kill_3|test_cluster_5|test_events_failover|test_routing_failover|test_drill_short' -j1)
 echo "test.sh: all tests passed"
