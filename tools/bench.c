@@ -16,7 +16,11 @@
  *
  * Phases of one level, separated by barriers so that set-up never pollutes the figures:
  *   set-up   every thread opens its client and registers its session (one untimed write:
- *            an agent login for cycle/mix, a first enqueue or ticket otherwise)
+ *            an agent login for cycle/mix, a first enqueue or ticket otherwise), at most
+ *            BENCH_SETUP_CONCURRENT threads at a time: 64 clients connecting at once on a loaded
+ *            machine made every TLS handshake miss the client's first 500 ms attempt deadline,
+ *            and each retry queued yet another handshake behind the abandoned ones (no client
+ *            started in 15 s)
  *   measure  the main thread samples the nodes' CPU time, releases the threads, waits for them
  *   report   latencies of every thread are merged and sorted; CPU and peak RSS of each --pids node
  *
@@ -61,6 +65,8 @@
 #define BENCH_LEVELS_MAX     16
 #define BENCH_DURATION_S_MAX 3600
 #define BENCH_PIDS_MAX	     16
+/* Threads opening their client at the same time (set-up, above). */
+#define BENCH_SETUP_CONCURRENT 8
 /* Latency samples kept per thread: 4M x 4 bytes = 16 MiB at most per thread. */
 #define BENCH_SAMPLES_MAX (4u * 1024 * 1024)
 /* Site of the agents and arrival site of the calls: they must match, or routing (state/routing.c)
@@ -106,6 +112,9 @@ struct bench_level {
 	unsigned index; /* position in o->levels: part of agent and queue names */
 	unsigned clients;
 	pthread_barrier_t ready, go;
+	pthread_mutex_t setup_lock; /* guards setting_up */
+	pthread_cond_t setup_cond;
+	unsigned setting_up;        /* threads in set-up, at most BENCH_SETUP_CONCURRENT */
 	atomic_uint_fast64_t started; /* requests started, for --ops */
 	int64_t deadline_us;	      /* set by the main thread between the barriers */
 };
@@ -413,7 +422,16 @@ static void *bench_worker_main(void *arg)
 {
 	struct bench_worker *w = arg;
 	struct bench_level *lv = w->lv;
+	pthread_mutex_lock(&lv->setup_lock);
+	while (lv->setting_up >= BENCH_SETUP_CONCURRENT)
+		pthread_cond_wait(&lv->setup_cond, &lv->setup_lock);
+	lv->setting_up++;
+	pthread_mutex_unlock(&lv->setup_lock);
 	w->setup_failed = !bench_setup(w);
+	pthread_mutex_lock(&lv->setup_lock);
+	lv->setting_up--;
+	pthread_cond_signal(&lv->setup_cond);
+	pthread_mutex_unlock(&lv->setup_lock);
 	pthread_barrier_wait(&lv->ready);
 	pthread_barrier_wait(&lv->go);
 	while (!w->setup_failed && bench_now_us() < lv->deadline_us) {
@@ -546,6 +564,8 @@ static int bench_level_run(const struct bench_opts *o, unsigned index, struct be
 	if (ws == NULL)
 		return -1;
 	atomic_init(&lv.started, 0);
+	pthread_mutex_init(&lv.setup_lock, NULL);
+	pthread_cond_init(&lv.setup_cond, NULL);
 	pthread_barrier_init(&lv.ready, NULL, lv.clients + 1);
 	pthread_barrier_init(&lv.go, NULL, lv.clients + 1);
 	for (unsigned i = 0; i < lv.clients; i++) {
@@ -579,6 +599,8 @@ static int bench_level_run(const struct bench_opts *o, unsigned index, struct be
 	bench_merge(ws, lv.clients, t0, r);
 	pthread_barrier_destroy(&lv.ready);
 	pthread_barrier_destroy(&lv.go);
+	pthread_cond_destroy(&lv.setup_cond);
+	pthread_mutex_destroy(&lv.setup_lock);
 	free(ws);
 	return setup_failed == lv.clients ? -1 : 0;
 }
