@@ -77,7 +77,7 @@ static void raft_dir_free(struct raft_dir *d)
 static int grow_append(void **arr, size_t *n, size_t size, const void *elem)
 {
 	if ((*n & (*n - 1)) == 0) { /* 0, 1, 2, 4...: double */
-		void *p = realloc(*arr, (*n == 0 ? 4 : *n * 2) * size);
+		void *p = realloc(*arr, (*n == 0 ? 1 : *n * 2) * size);
 		if (p == NULL)
 			return -1;
 		*arr = p;
