@@ -50,28 +50,30 @@ static void sync_failed(const char *what, int fd, int err)
 	_exit(CALLRAFT_EXIT_FATAL);
 }
 
+/* Calls libc's `name` (fsync or fdatasync, looked up once into *libc) and stops the node if it
+ * fails. */
+static int guarded(int (**libc)(int), const char *name, int fd)
+{
+	int rc;
+
+	if (*libc == NULL)
+		*libc = (int (*)(int))dlsym(RTLD_NEXT, name);
+	rc = (*libc)(fd);
+	if (rc != 0)
+		sync_failed(name, fd, errno);
+	return rc;
+}
+
 int fsync(int fd)
 {
 	static int (*libc_fsync)(int);
-	int rc;
 
-	if (libc_fsync == NULL)
-		libc_fsync = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-	rc = libc_fsync(fd);
-	if (rc != 0)
-		sync_failed("fsync", fd, errno);
-	return rc;
+	return guarded(&libc_fsync, "fsync", fd);
 }
 
 int fdatasync(int fd)
 {
 	static int (*libc_fdatasync)(int);
-	int rc;
 
-	if (libc_fdatasync == NULL)
-		libc_fdatasync = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-	rc = libc_fdatasync(fd);
-	if (rc != 0)
-		sync_failed("fdatasync", fd, errno);
-	return rc;
+	return guarded(&libc_fdatasync, "fdatasync", fd);
 }

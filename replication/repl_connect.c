@@ -33,6 +33,7 @@
 #include <sys/socket.h>
 
 #include "callraft_limits.h"
+#include "dlist.h"
 #include "repl_internal.h"
 #include "tls.h"
 
@@ -81,18 +82,6 @@ static size_t handshake_encode(uint8_t *buf, raft_id id, const char *address)
 	return 3 * 8 + padded;
 }
 
-static void list_remove(struct repl_connect *c)
-{
-	struct repl *r = c->r;
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		r->connecting = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	c->prev = c->next = NULL;
-}
-
 /* C2: free once nothing of the request is left in flight; report a failure first (C1). */
 static void connect_maybe_done(struct repl_connect *c)
 {
@@ -103,7 +92,7 @@ static void connect_maybe_done(struct repl_connect *c)
 		c->reported = true;
 		c->cb(c->req, NULL, c->status);
 	}
-	list_remove(c);
+	DLIST_UNLINK(r->connecting, c);
 	uv_freeaddrinfo(c->ai);
 	free(c);
 	repl_connect_maybe_closed(r);
@@ -290,10 +279,7 @@ int repl_connect_start(struct repl *r, struct raft_uv_connect *req, raft_id id, 
 	c->timer_open = true;
 	uv_timer_start(&c->timer, timer_cb, r->connect_ms, 0);
 	req->cb = cb; /* as the stock transport does for its caller's request */
-	c->next = r->connecting;
-	if (r->connecting != NULL)
-		r->connecting->prev = c;
-	r->connecting = c;
+	DLIST_PUSH(r->connecting, c);
 	return 0;
 }
 

@@ -17,6 +17,7 @@
 
 #include "callraft_limits.h"
 #include "callraft_timing.h"
+#include "dlist.h"
 #include "tls.h"
 #include "tls_stream.h"
 
@@ -58,12 +59,7 @@ static void peer_handle_closed(struct tls_peer *l)
 	assert(l->handles_open > 0);
 	if (--l->handles_open > 0)
 		return;
-	if (l->prev != NULL)
-		l->prev->next = l->next;
-	else
-		p->head = l->next;
-	if (l->next != NULL)
-		l->next->prev = l->prev;
+	DLIST_UNLINK(p->head, l);
 	tls_stream_release(&l->ts);
 	raft_free(l->tcp);
 	free(l);
@@ -317,10 +313,7 @@ static struct tls_peer *peer_new(struct tls_peers *p, raft_id id, const char *ad
 	uv_timer_init(p->loop, &l->timer);
 	l->timer.data = l;
 	l->handles_open = 2; /* tcp, timer */
-	l->next = p->head;
-	if (p->head != NULL)
-		p->head->prev = l;
-	p->head = l;
+	DLIST_PUSH(p->head, l);
 	p->n_handshaking++;
 	(void)uv_tcp_nodelay(l->tcp, 1);
 	(void)uv_tcp_keepalive(l->tcp, 1, CALLRAFT_TCP_KEEPALIVE_S);

@@ -241,32 +241,33 @@ int op_campaign_delete(struct apply_ctx *c, const Callraft__CampaignDelete *op)
 
 /* ---- release ------------------------------------------------------------------------------- */
 
+struct free_count {
+	const char *queue;
+	int64_t now_ms;
+	uint32_t n;
+};
+
+/* store_each over the agents: counts `a` if it may take a call of f->queue now. */
+static int count_free(void *arg, ProtobufCMessage *m)
+{
+	const Callraft__Agent *a = (const Callraft__Agent *)m;
+	struct free_count *f = arg;
+	bool skill = false;
+
+	for (size_t i = 0; i < a->n_skills && !skill; i++)
+		skill = strcmp(a->skills[i], f->queue) == 0;
+	f->n += skill && a->state == CALLRAFT__AGENT_STATE__AVAILABLE && a->presence_due_ms > f->now_ms;
+	return 0;
+}
+
 /* Agents free to take a call of `queue` now: AVAILABLE, presence lease live, with the skill. */
 static int free_agents(struct apply_ctx *c, const char *queue, uint32_t *out)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc = mdb_cursor_open(c->txn, c->s->dbi[DB_AGENTS], &cur);
+	struct free_count f = {queue, c->now_ms, 0};
+	int rc = store_each(c->s, c->txn, DB_AGENTS, &callraft__agent__descriptor, count_free, &f);
 
-	*out = 0;
-	if (rc != 0)
-		return store_err(c->errmsg, c->errmsg_len, rc, "campaign: agents");
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		Callraft__Agent *a = callraft__agent__unpack(NULL, v.mv_size, v.mv_data);
-		if (a == NULL) {
-			rc = MDB_CORRUPTED;
-			break;
-		}
-		bool skill = false;
-		for (size_t i = 0; i < a->n_skills && !skill; i++)
-			skill = strcmp(a->skills[i], queue) == 0;
-		*out += skill && a->state == CALLRAFT__AGENT_STATE__AVAILABLE &&
-			a->presence_due_ms > c->now_ms;
-		callraft__agent__free_unpacked(a, NULL);
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : store_err(c->errmsg, c->errmsg_len, rc, "campaign: agents");
+	*out = f.n;
+	return rc == 0 ? 0 : store_err(c->errmsg, c->errmsg_len, rc, "campaign: agents");
 }
 
 /* The free agents of each queue a Tick asked about: the agents table is walked once per queue

@@ -23,32 +23,12 @@ struct site_agents {
 	uint32_t by_state[CALLRAFT__AGENT_STATE__UNREACHABLE + 1];
 };
 
-/* Calls `each` with every record of table `db`, decoded as `desc`; the record is freed after the
- * call. Returns 0 after the last record, -1 when a record does not decode, `each` fails or LMDB
- * does. */
+/* Walks table `db` (store_each); -1 when a record does not decode, `each` fails or LMDB does. */
 static int metrics_walk(struct state *s, MDB_txn *txn, enum state_db db,
 			const ProtobufCMessageDescriptor *desc,
 			int (*each)(void *arg, ProtobufCMessage *m), void *arg)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
-
-	if (mdb_cursor_open(txn, s->dbi[db], &cur) != 0)
-		return -1;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, v.mv_size, v.mv_data);
-		int failed = m == NULL || each(arg, m) != 0;
-		if (m != NULL)
-			protobuf_c_message_free_unpacked(m, NULL);
-		if (failed) {
-			rc = -1;
-			break;
-		}
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : -1;
+	return store_each(s, txn, db, desc, each, arg) != 0 ? -1 : 0;
 }
 
 struct scope_walk {

@@ -294,6 +294,12 @@ int store_meta_put(struct state *s, MDB_txn *txn, const char *key, uint64_t v, c
 int store_get(struct state *s, MDB_txn *txn, enum state_db db, const void *key, size_t key_len,
 	      const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out, const char *what,
 	      const char *subject, char *errmsg, size_t errmsg_len);
+/* Calls `each` with every record of table `db` in key order, decoded as `desc` and freed after the
+ * call. Returns 0 after the last record, MDB_CORRUPTED when a record does not decode, the first
+ * nonzero return of `each` (the walk stops there), or LMDB's code. */
+int store_each(struct state *s, MDB_txn *txn, enum state_db db,
+	       const ProtobufCMessageDescriptor *desc, int (*each)(void *arg, ProtobufCMessage *m),
+	       void *arg);
 /* Packs `msg` straight into LMDB (MDB_RESERVE). */
 int store_put(struct state *s, MDB_txn *txn, enum state_db db, const void *key, size_t key_len,
 	      const ProtobufCMessage *msg, const char *what, const char *subject, char *errmsg,

@@ -103,6 +103,35 @@ void store_account(struct state *s, enum state_db db, size_t key_len, size_t old
 
 /* The current value size of a key, for the accounting of quota.c (meta is not counted).
  * Returns 0 (found), MDB_NOTFOUND, or an LMDB error. */
+/* Calls `each` with every record of table `db` in key order, decoded as `desc`; the record is freed
+ * after the call. Returns 0 after the last record, MDB_CORRUPTED when a record does not decode,
+ * the first nonzero return of `each` (the walk stops there), or LMDB's code. */
+int store_each(struct state *s, MDB_txn *txn, enum state_db db,
+	       const ProtobufCMessageDescriptor *desc, int (*each)(void *arg, ProtobufCMessage *m),
+	       void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(txn, s->dbi[db], &cur);
+
+	if (rc != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, v.mv_size, v.mv_data);
+		if (m == NULL) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		rc = each(arg, m);
+		protobuf_c_message_free_unpacked(m, NULL);
+		if (rc != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 static int old_size(struct state *s, MDB_txn *txn, enum state_db db, const void *key,
 		    size_t key_len, size_t *len)
 {

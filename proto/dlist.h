@@ -1,5 +1,5 @@
-/* dlist.h: the node's intrusive doubly linked lists (connections, held long polls, event
- * subscribers, HTTP requests and streams). An element has `prev` and `next` pointers; a list is a
+/* dlist.h: the intrusive doubly linked lists of the node (connections, held long polls, event
+ * subscribers, HTTP requests and streams) and of replication (outgoing connects, TLS peers). An element has `prev` and `next` pointers; a list is a
  * pointer to its first element (NULL when empty). Type-generic, as libuv's queue.h: macros.
  * Loop thread only, like everything that uses them. */
 #ifndef CALLRAFT_DLIST_H
