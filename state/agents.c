@@ -28,13 +28,19 @@
 
 #include "state_internal.h"
 
-static bool refuse_on_call(struct apply_ctx *c, const char *what)
+/* Loads agent `agent_id` into c->agent (it must be logged in if `logged_in`) and refuses to `what`
+ * while it holds a call: 0 to go on, 1 with the outcome set (absent, not logged in, on a call), -1
+ * on a store failure. */
+static int load_off_call(struct apply_ctx *c, const char *agent_id, bool logged_in,
+			 const char *what)
 {
-	if (c->agent.state != CALLRAFT__AGENT_STATE__ON_CALL)
-		return false;
+	int rc = logged_in ? ctx_load_agent_in(c, agent_id) : ctx_load_agent(c, agent_id);
+
+	if (rc != 0 || c->agent.state != CALLRAFT__AGENT_STATE__ON_CALL)
+		return rc;
 	ctx_fail(c, CALLRAFT__CODE__BAD_STATE, "agent '%s' holds call '%s': cannot %s until it ends",
 		 c->agent.agent_id, c->agent.call_id, what);
-	return true;
+	return 1;
 }
 
 int op_agent_login(struct apply_ctx *c, const Callraft__AgentLogin *op)
@@ -76,12 +82,10 @@ int op_agent_login(struct apply_ctx *c, const Callraft__AgentLogin *op)
 int op_agent_set_state(struct apply_ctx *c, const Callraft__AgentSetState *op)
 {
 	Callraft__Agent *a = &c->agent;
-	int rc = ctx_load_agent_in(c, op->agent_id);
+	int rc = load_off_call(c, op->agent_id, true, "change state");
 
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
-	if (refuse_on_call(c, "change state"))
-		return 0;
 	if (route_touch_agent(c, a) != 0)
 		return -1;
 	a->wrap_until_ms = 0; /* a WRAP_UP set by hand lasts until changed */
@@ -99,12 +103,10 @@ int op_agent_set_state(struct apply_ctx *c, const Callraft__AgentSetState *op)
 int op_agent_logout(struct apply_ctx *c, const Callraft__AgentLogout *op)
 {
 	Callraft__Agent *a = &c->agent;
-	int rc = ctx_load_agent(c, op->agent_id);
+	int rc = load_off_call(c, op->agent_id, false, "log out");
 
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
-	if (refuse_on_call(c, "log out"))
-		return 0;
 	if (a->state == CALLRAFT__AGENT_STATE__OFFLINE)
 		return 0; /* already out: idempotent */
 	if (timer_del(c, TIMER_PRESENCE, a->presence_due_ms, a->agent_id) != 0)
