@@ -165,36 +165,10 @@ int ticket_due_update(struct apply_ctx *c, const Callraft__Ticket *t, bool was_l
 
 /* ---- the due index of a store written before it existed, and its check -------------------- */
 
-/* Calls each(arg, ticket) for every ticket (unpacked; each must not keep it): 0, or the first
- * non-zero return of each, or an LMDB code (MDB_CORRUPTED for a record that does not unpack). */
-static int each_ticket(struct state *s, MDB_txn *txn, int (*each)(void *, const Callraft__Ticket *),
-		       void *arg)
+/* store_each over the tickets: what apply would have written for one ticket. */
+static int rebuild_one(void *arg, ProtobufCMessage *m)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc = mdb_cursor_open(txn, s->dbi[DB_TICKETS], &cur);
-
-	if (rc != 0)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		Callraft__Ticket *t = callraft__ticket__unpack(NULL, v.mv_size, v.mv_data);
-		if (t == NULL) {
-			rc = MDB_CORRUPTED;
-			break;
-		}
-		rc = each(arg, t);
-		callraft__ticket__free_unpacked(t, NULL);
-		if (rc != 0)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-static int rebuild_one(void *arg, const Callraft__Ticket *t)
-{
-	return ticket_due_update(arg, t, false) != 0 ? MDB_PANIC : 0;
+	return ticket_due_update(arg, (const Callraft__Ticket *)m, false) != 0 ? MDB_PANIC : 0;
 }
 
 int ticket_due_rebuild(struct state *s, char *errmsg, size_t errmsg_len)
@@ -215,7 +189,8 @@ int ticket_due_rebuild(struct state *s, char *errmsg, size_t errmsg_len)
 	}
 	/* Rebuilt from scratch: what apply would have written, ticket by ticket. */
 	if ((rc = mdb_drop(c.txn, s->dbi[DB_TICKET_DUE], 0)) == 0)
-		rc = each_ticket(s, c.txn, rebuild_one, &c);
+		rc = store_each(s, c.txn, DB_TICKETS, &callraft__ticket__descriptor, rebuild_one,
+				&c);
 	if (rc == MDB_PANIC) { /* ticket_due_update's own message is in errmsg */
 		mdb_txn_abort(c.txn);
 		return -1;
@@ -238,8 +213,9 @@ struct due_check {
 	const char *bad; /* the code of a listed ticket missing a key */
 };
 
-static int check_one(void *arg, const Callraft__Ticket *t)
+static int check_one(void *arg, ProtobufCMessage *m)
 {
+	const Callraft__Ticket *t = (const Callraft__Ticket *)m;
 	struct due_check *k = arg;
 	uint8_t key[DUE_KEY_BYTES_MAX];
 	static char code[32];
@@ -263,7 +239,7 @@ int ticket_due_check(struct state *s, MDB_txn *txn, char *msg, size_t msg_len)
 {
 	struct due_check k = {s, txn, 0, NULL};
 	MDB_stat st;
-	int rc = each_ticket(s, txn, check_one, &k);
+	int rc = store_each(s, txn, DB_TICKETS, &callraft__ticket__descriptor, check_one, &k);
 
 	if (rc == 1) {
 		snprintf(msg, msg_len, "invariant: ticket '%s' (open) is missing from the due index",
