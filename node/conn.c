@@ -496,10 +496,9 @@ void conn_sweep(struct node *n)
 	uint64_t now = uv_now(&n->loop);
 	uint64_t frame_ms = cfg_or(n->cfg.client_frame_timeout_ms, CALLRAFT_CONN_FRAME_MS_DEFAULT);
 	uint64_t idle_ms = cfg_or(n->cfg.client_idle_timeout_ms, CALLRAFT_CONN_IDLE_MS_DEFAULT);
-	struct conn *next;
+	struct conn *c, *next;
 
-	for (struct conn *c = n->conns; c != NULL; c = next) {
-		next = c->next; /* conn_close unlinks c */
+	DLIST_FOREACH_SAFE(c, n->conns, next) { /* conn_close unlinks c */
 		if (c->tls != NULL && !c->tls->open &&
 		    now - c->accepted_ms >= CALLRAFT_TLS_HANDSHAKE_TIMEOUT_MS)
 			conn_expire(c, "no TLS handshake in time");

@@ -136,12 +136,13 @@ void events_hub_applied(struct events_hub *h, uint64_t index, uint32_t events)
 	if (events == 0 || !h->open)
 		return;
 	h->woken++;
-	for (struct events_waiter *w = h->head, *next; w != NULL; w = next) {
+	struct events_waiter *w, *next;
+
+	DLIST_FOREACH_SAFE(w, h->head, next) {
 		size_t len = 0;
 		bool send;
 		uint8_t *bytes;
 
-		next = w->next;
 		if (w->conn->closing) {
 			waiter_finish(h, w, NULL, 0, CALLRAFT__CODE__UNAVAILABLE, "connection closed");
 			continue;
@@ -153,23 +154,23 @@ void events_hub_applied(struct events_hub *h, uint64_t index, uint32_t events)
 			waiter_finish(h, w, bytes, len, CALLRAFT__CODE__OK, NULL);
 		free(bytes);
 	}
-	for (struct events_sub *s = h->subs, *next; s != NULL; s = next) {
-		next = s->next; /* a subscriber may leave from its own wake */
+	struct events_sub *s, *s_next;
+
+	DLIST_FOREACH_SAFE(s, h->subs, s_next) /* a subscriber may leave from its own wake */
 		s->wake(s, index);
-	}
 }
 
 static void timer_cb(uv_timer_t *t)
 {
 	struct events_hub *h = t->data;
 	int64_t now = (int64_t)uv_now(t->loop);
+	struct events_waiter *w, *next;
 
-	for (struct events_waiter *w = h->head, *next; w != NULL; w = next) {
+	DLIST_FOREACH_SAFE(w, h->head, next) {
 		size_t len = 0;
 		bool send;
 		uint8_t *bytes;
 
-		next = w->next;
 		if (!w->conn->closing && w->deadline_ms > now)
 			continue;
 		/* Answered with its cursor (moved past what it scanned) and no events. */

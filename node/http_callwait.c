@@ -153,9 +153,9 @@ static void timer_cb(uv_timer_t *t)
 {
 	struct http_callwait *m = t->data;
 	uint64_t now = uv_now(t->loop);
+	struct cwait *w, *next;
 
-	for (struct cwait *w = m->waits, *next; w != NULL; w = next) {
-		next = w->next;
+	DLIST_FOREACH_SAFE(w, m->waits, next) {
 		if (!http_req_answered(w->req))
 			cwait_check(w, now >= w->expires_ms);
 	}

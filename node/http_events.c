@@ -182,9 +182,9 @@ static void timer_cb(uv_timer_t *t)
 {
 	struct http_events *m = t->data;
 	uint64_t now = uv_now(t->loop);
+	struct sse *s, *next;
 
-	for (struct sse *s = m->streams, *next; s != NULL; s = next) {
-		next = s->next;
+	DLIST_FOREACH_SAFE(s, m->streams, next) {
 		if (s->behind && http_stream_pending(s->req) < CALLRAFT_SSE_PENDING_BYTES_MAX / 2)
 			sse_pump(s);
 		else if (now - s->pinged_ms >= CALLRAFT_SSE_PING_MS) {

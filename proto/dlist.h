@@ -29,4 +29,9 @@
 			(x)->next->prev = (x)->prev;                                               \
 	} while (0)
 
+/* Walks the list `head` with `x`, `tmp` holding the element after x, so the body may unlink or
+ * free x (and x may leave the list from a callback). The caller declares both pointers. */
+#define DLIST_FOREACH_SAFE(x, head, tmp)                                                           \
+	for ((x) = (head); (x) != NULL && ((tmp) = (x)->next, 1); (x) = (tmp))
+
 #endif

@@ -288,8 +288,7 @@ void repl_connect_close(struct repl *r, void (*cb)(struct repl *r))
 	struct repl_connect *c, *next;
 	r->connect_closing = true;
 	r->connect_closed_cb = cb;
-	for (c = r->connecting; c != NULL; c = next) {
-		next = c->next;
+	DLIST_FOREACH_SAFE(c, r->connecting, next) {
 		connect_fail(c, RAFT_CANCELED);
 	}
 	repl_connect_maybe_closed(r);

@@ -372,8 +372,7 @@ void tls_peers_close(struct tls_peers *p, void (*cb)(struct tls_peers *))
 	struct tls_peer *l, *next;
 	p->closing = true;
 	p->closed_cb = cb;
-	for (l = p->head; l != NULL; l = next) {
-		next = l->next;
+	DLIST_FOREACH_SAFE(l, p->head, next) {
 		if (l->state == PEER_HANDSHAKING)
 			peer_fail(l, RAFT_CANCELED, "transport closing");
 	}
