@@ -13,6 +13,12 @@
 #   - an outbound campaign of 12 numbers, served by two PBX lines (agents of the campaign's queue,
 #     one per city) through a leader kill: every number is released once, its dial attempt recorded
 #     once and dialled once, and reached; the same counters on every node (issue 16 item 4).
+#   - a caller asking for agent ka-t (8 s timeout) is held for ka-t: not offered to ka-s before or
+#     after a leader kill during the hold, then offered to ka-s no earlier than 8 s after enqueue;
+#     the same on every node (item 2);
+#   - a callback not answered (retry 5 s, 2 attempts) is not offered again before its retry, a
+#     leader killed in between, is offered after it, and, not answered again, ends unreached with
+#     one CALL_UNREACHED event; the same on every node (item 3).
 source "$(dirname "$0")/lib.sh"
 
 q() { "$CLI" --cluster "$(cluster)" --timeout 20000 "$@"; }
@@ -140,5 +146,76 @@ for id in 1 2 3; do
   [ "$got" = "12 12 12 0 12 [1]" ] || fail "node $id: campaign flt: $got"
 done
 echo "campaign flt: 12 numbers, each released, recorded, dialled and reached once, on every node"
+
+step "a caller asks for ka-t (8 s): held for ka-t through a leader kill, then ka-s may answer"
+q queue configure ka --overflow-after 0s >/dev/null
+q agent login ka-t --site tehran --skills ka >/dev/null
+q agent login ka-s --site tehran --skills ka >/dev/null
+desk_heartbeats ka-t ka-s
+# "CALL TOKEN" of the call offered to the agent, "-" when none may be offered to them (QUEUE_EMPTY).
+next_id() {
+  local out
+  if out=$(q --json call next --agent "$1" 2>&1); then
+    jq_py "d['call']['call_id'] + ' ' + d['call']['offer_token']" <<< "$out"
+  else
+    case $out in *QUEUE_EMPTY*) echo - ;; *) echo "error: $out" ;; esac
+  fi
+}
+t0=$(date +%s)
+q call enqueue --call-id k1 --queue ka --caller +982155500070 --site tehran --agent ka-t --agent-timeout 8s >/dev/null
+[ "$(next_id ka-s)" = - ] || fail "k1 (asked for ka-t) offered to ka-s at once"
+killed=$(kill_leader)
+if [ $(( $(date +%s) - t0 )) -lt 7 ]; then
+  [ "$(next_id ka-s)" = - ] || fail "k1 offered to ka-s within its 8 s hold, after the failover"
+else echo "(the failover took $(( $(date +%s) - t0 )) s: no check inside the hold)"; fi
+deadline=$(( t0 + 25 )); offer=-
+while [ "$offer" = - ] && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.5; offer=$(next_id ka-s); done
+[ "${offer% *}" = k1 ] || fail "ka-s never got k1 after the hold: $offer"
+q call answer k1 --agent ka-s --token "${offer#* }" >/dev/null
+"$CLUSTER_SH" start "$killed" >/dev/null
+wait_caught_up 1 2 3
+for id in 1 2 3; do
+  got=$("$CLI" --cluster "$(client_addr $id)" --stale --json call show k1 |
+        jq_py "'%s %s %s %d' % (d['call']['state'], d['call']['agent_id'], d['call']['preferred_agent'], d['call']['offered_ms'] - d['call']['enqueued_ms'] >= 8000)")
+  [ "$got" = "answered ka-s ka-t 1" ] || fail "node $id: k1: $got"
+done
+echo "k1: held for ka-t 8 s through a failover, then answered by ka-s, on every node"
+
+step "a callback not answered: retried after the 5 s spacing through a leader kill, then unreached"
+q queue configure cb --overflow-after 0s --callback-retry 5s --callback-attempts 2 >/dev/null
+q agent login cb-a --site tehran --skills cb >/dev/null
+desk_heartbeats cb-a
+q callback schedule --id cb1 --number +989121110077 --queue cb --at +1s >/dev/null
+# Take cb1 (bounded wait), record the dial attempt, the customer does not answer.
+dial_no_answer() {
+  local offer=- deadline=$(( $(date +%s) + $1 ))
+  while [ "$offer" = - ] && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.3; offer=$(next_id cb-a); done
+  [ "${offer% *}" = cb1 ] || fail "cb-a did not get cb1: $offer"
+  q call dial cb1 --agent cb-a >/dev/null
+  q call reject cb1 --agent cb-a --token "${offer#* }" --outcome no-answer >/dev/null
+}
+dial_no_answer 10
+t0=$(date +%s)
+got=$(q --json call show cb1 | jq_py "'%s %s %d' % (d['call']['state'], d['call']['dial_attempts'], d['call']['release_ms'])")
+[ "${got% *}" = "scheduled 1" ] || fail "cb1 after attempt 1: $got"
+release1=${got##* } # the retry: 5 s after the reject, in the cluster's time
+[ $(( release1 - $(date +%s%3N) )) -gt 3000 ] || fail "cb1's retry is not ~5 s ahead: $got"
+[ "$(next_id cb-a)" = - ] || fail "cb1 offered again before its retry spacing"
+killed=$(kill_leader)
+if [ $(( $(date +%s) - t0 )) -lt 4 ]; then
+  [ "$(next_id cb-a)" = - ] || fail "cb1 offered again within 5 s, after the failover"
+else echo "(the failover took $(( $(date +%s) - t0 )) s: no check inside the spacing)"; fi
+dial_no_answer 20
+"$CLUSTER_SH" start "$killed" >/dev/null
+wait_caught_up 1 2 3
+for id in 1 2 3; do
+  got=$("$CLI" --cluster "$(client_addr $id)" --stale --json call show cb1 |
+        jq_py "'%s %s %d|%s' % (d['call']['state'], d['call']['dial_attempts'], d['call']['offered_ms'] >= $release1, d['call']['outcome'])")
+  [ "$got" = "unreached 2 1|no-answer after 2 attempt(s)" ] || fail "node $id: cb1: $got"
+  got=$("$CLI" --cluster "$(client_addr $id)" --stale --json events --from 1 --kind call-unreached --limit 100 |
+        grep -c '"call_id":"cb1"')
+  [ "$got" = 1 ] || fail "node $id: $got CALL_UNREACHED events for cb1"
+done
+echo "cb1: 2 attempts 5 s apart through a failover, unreached with one event, on every node"
 
 echo "PASS"
