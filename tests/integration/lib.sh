@@ -50,11 +50,27 @@ client_addr() { echo "127.0.0.1:$((CALLRAFT_PORT_BASE + 100 + $1))"; }
 status_json() { "$CLI" --cluster "${1:-$(cluster)}" --json status; }
 leader_id() { status_json "$@" | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader_id"])'; }
 
-wait_leader() { # [exclude_id] -> prints leader id
-  local exclude=${1:-0} deadline=$((SECONDS + 30)) id
+# leader_site: "ID SITE" of the leader as a node sees it ("0 -" without one).
+leader_site() {
+  status_json "$@" | python3 -c '
+import json,sys
+d=json.load(sys.stdin); l=d["leader_id"]
+print(l, next((m.get("site","-") for m in d["members"] if m["id"]==l), "-"))'
+}
+
+# wait_leader [EXCLUDE_ID]: prints the leader's id. A witness that wins an election hands
+# leadership to a call-center voter at once (node/home.c; docs/design.md, "Sites and quorum"), so a
+# witness leader is taken only if it still leads after 8 s: a test that notes the leader must not
+# note one about to step aside (test_tls_hostile saw 3 -> 1 that way).
+wait_leader() {
+  local exclude=${1:-0} deadline=$((SECONDS + 30)) witness_until=0 id site
   while [ $SECONDS -lt $deadline ]; do
-    id=$(leader_id 2>/dev/null || echo 0)
-    if [ -n "$id" ] && [ "$id" != 0 ] && [ "$id" != "$exclude" ]; then echo "$id"; return 0; fi
+    read -r id site < <(leader_site 2>/dev/null || echo "0 -")
+    if [ -n "$id" ] && [ "$id" != 0 ] && [ "$id" != "$exclude" ]; then
+      [ "$site" = witness ] || { echo "$id"; return 0; }
+      [ $witness_until -gt 0 ] || witness_until=$((SECONDS + 8))
+      [ $SECONDS -lt $witness_until ] || { echo "$id"; return 0; }
+    fi
     sleep 0.2
   done
   fail "no leader (other than $exclude) within 30 s"
