@@ -50,17 +50,10 @@ int op_call_enqueue(struct apply_ctx *c, const Callraft__CallEnqueue *op)
 		snprintf(c->msg, sizeof c->msg, "already enqueued");
 		return 0;
 	}
-	*call = (Callraft__Call)CALLRAFT__CALL__INIT;
+	call_init_waiting(c, call, op->call_id, op->queue, op->caller_number, op->customer_id,
+			  op->arrival_site);
 	c->has_call = true;
-	call->call_id = op->call_id;
-	call->queue = op->queue;
-	call->caller_number = op->caller_number;
-	call->customer_id = op->customer_id;
 	call->tier = op->tier;
-	call->arrival_site = op->arrival_site;
-	call->state = CALLRAFT__CALL_STATE__WAITING;
-	call->enqueued_ms = c->now_ms;
-	call->enqueue_seq = (c->index << CALLRAFT_BATCH_POSITION_BITS) | c->position;
 	if (customer_apply_tier(c, call, op->tier_override) != 0)
 		return -1;
 	rc = callbacks_redial(c, call);

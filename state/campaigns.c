@@ -340,19 +340,13 @@ static int release_one(struct apply_ctx *c, Callraft__Campaign *cp, uint32_t n, 
 		return rc < 0 ? -1
 			      : store_err(c->errmsg, c->errmsg_len, MDB_NOTFOUND,
 					  "campaign '%s' target %u", cp->campaign_id, n);
-	Callraft__Call call = CALLRAFT__CALL__INIT;
+	Callraft__Call call;
 	campaign_call_id(id, cp->campaign_id, n);
-	call.call_id = id;
-	call.queue = cp->queue;
-	call.caller_number = t->number;
+	call_init_waiting(c, &call, id, cp->queue, t->number, t->customer_id, cp->site);
 	call.callback_number = t->number;
-	call.customer_id = t->customer_id;
-	call.arrival_site = cp->site;
 	call.callback = true;
 	call.campaign_id = cp->campaign_id;
-	call.state = CALLRAFT__CALL_STATE__WAITING;
-	call.enqueued_ms = c->now_ms - (CALLRAFT_CAMPAIGN_RELEASE_PER_TICK_MAX - 1) + (int64_t)*j;
-	call.enqueue_seq = (c->index << CALLRAFT_BATCH_POSITION_BITS) | c->position;
+	call.enqueued_ms -= (CALLRAFT_CAMPAIGN_RELEASE_PER_TICK_MAX - 1) - (int64_t)*j;
 	(*j)++;
 	rc = (ctx_put_call(c, &call) != 0 || route_enter_queue(c, &call) != 0 ||
 	      history_add(c, call.customer_id, "campaign", id) != 0)

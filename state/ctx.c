@@ -199,3 +199,17 @@ int ctx_put_agent(struct apply_ctx *c, const Callraft__Agent *agent)
 {
 	return ctx_put(c, &kind_agent, agent->agent_id, &agent->base);
 }
+
+void call_init_waiting(const struct apply_ctx *c, Callraft__Call *call, char *call_id, char *queue,
+		       char *caller_number, char *customer_id, char *arrival_site)
+{
+	*call = (Callraft__Call)CALLRAFT__CALL__INIT;
+	call->call_id = call_id;
+	call->queue = queue;
+	call->caller_number = caller_number;
+	call->customer_id = customer_id;
+	call->arrival_site = arrival_site;
+	call->state = CALLRAFT__CALL_STATE__WAITING;
+	call->enqueued_ms = c->now_ms;
+	call->enqueue_seq = (c->index << CALLRAFT_BATCH_POSITION_BITS) | c->position;
+}

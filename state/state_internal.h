@@ -323,6 +323,11 @@ size_t cust_key(uint8_t out[CUST_KEY_BYTES_MAX], const char *customer_id, uint64
 
 /* ctx.c: typed wrappers of store_get/store_put for the context's transaction (string keys). */
 int ctx_get_call(struct apply_ctx *c, const char *call_id, Callraft__Call **out);
+/* A new WAITING call born at this entry (enqueued_ms now, enqueue_seq from the entry's
+ * index and position: the queue's order); every other field zero. For an enqueue and a campaign's
+ * release alike. The strings are borrowed. */
+void call_init_waiting(const struct apply_ctx *c, Callraft__Call *call, char *call_id, char *queue,
+		       char *caller_number, char *customer_id, char *arrival_site);
 int ctx_get_agent(struct apply_ctx *c, const char *agent_id, Callraft__Agent **out);
 int ctx_put_call(struct apply_ctx *c, const Callraft__Call *call);
 int ctx_put_agent(struct apply_ctx *c, const Callraft__Agent *agent);
