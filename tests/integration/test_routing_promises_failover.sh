@@ -161,6 +161,13 @@ next_id() {
     case $out in *QUEUE_EMPTY*) echo - ;; *) echo "error: $out" ;; esac
   fi
 }
+# next_offer AGENT UNTIL: polls `call next` for AGENT until it is given a call or the clock (date
+# +%s) reaches UNTIL; prints what next_id printed last.
+next_offer() {
+  local offer=-
+  while [ "$offer" = - ] && [ "$(date +%s)" -lt "$2" ]; do sleep 0.3; offer=$(next_id "$1"); done
+  echo "$offer"
+}
 t0=$(date +%s)
 q call enqueue --call-id k1 --queue ka --caller +982155500070 --site tehran --agent ka-t --agent-timeout 8s >/dev/null
 [ "$(next_id ka-s)" = - ] || fail "k1 (asked for ka-t) offered to ka-s at once"
@@ -168,8 +175,7 @@ killed=$(kill_leader)
 if [ $(( $(date +%s) - t0 )) -lt 7 ]; then
   [ "$(next_id ka-s)" = - ] || fail "k1 offered to ka-s within its 8 s hold, after the failover"
 else echo "(the failover took $(( $(date +%s) - t0 )) s: no check inside the hold)"; fi
-deadline=$(( t0 + 25 )); offer=-
-while [ "$offer" = - ] && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.5; offer=$(next_id ka-s); done
+offer=$(next_offer ka-s $(( t0 + 25 )))
 [ "${offer% *}" = k1 ] || fail "ka-s never got k1 after the hold: $offer"
 q call answer k1 --agent ka-s --token "${offer#* }" >/dev/null
 "$CLUSTER_SH" start "$killed" >/dev/null
@@ -188,8 +194,8 @@ desk_heartbeats cb-a
 q callback schedule --id cb1 --number +989121110077 --queue cb --at +1s >/dev/null
 # Take cb1 (bounded wait), record the dial attempt, the customer does not answer.
 dial_no_answer() {
-  local offer=- deadline=$(( $(date +%s) + $1 ))
-  while [ "$offer" = - ] && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.3; offer=$(next_id cb-a); done
+  local offer
+  offer=$(next_offer cb-a $(( $(date +%s) + $1 )))
   [ "${offer% *}" = cb1 ] || fail "cb-a did not get cb1: $offer"
   q call dial cb1 --agent cb-a >/dev/null
   q call reject cb1 --agent cb-a --token "${offer#* }" --outcome no-answer >/dev/null
