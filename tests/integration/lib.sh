@@ -17,20 +17,39 @@ CLI=$BUILD/callraft
 TRAFFIC=$BUILD/callraft-traffic
 CLUSTER_SH=$ROOT/deploy/cluster.sh
 
+# A failing test prints the node logs' last lines, then its FAIL line again, last: a CI view that
+# shows only the end of the output still shows why. CALLRAFT_KEEP_LAB=1 keeps a failed test's lab
+# directory (configs, data, node logs) and says where it is.
 cleanup() {
   local rc=$?
   [ -z "${PBX_PID:-}" ] || kill "$PBX_PID" 2>/dev/null || true
   "$CLUSTER_SH" down >/dev/null 2>&1 || true
   if [ $rc -ne 0 ]; then
     echo "--- test failed (rc=$rc); node logs:" >&2
-    for f in "$CALLRAFT_LAB"/node*/log; do echo "=== $f" >&2; tail -n 30 "$f" >&2; done
+    for f in "$CALLRAFT_LAB"/node*/log; do
+      [ -f "$f" ] || continue
+      echo "=== $f" >&2
+      tail -n 30 "$f" >&2 || true
+    done
+    if [ "${CALLRAFT_KEEP_LAB:-0}" = 1 ]; then
+      echo "--- lab kept: $CALLRAFT_LAB" >&2
+    else
+      rm -rf "$CALLRAFT_LAB"
+    fi
+    echo "${FAIL_MSG:-FAIL: ${0##*/} exit status $rc}" >&2
+  else
+    rm -rf "$CALLRAFT_LAB"
   fi
-  rm -rf "$CALLRAFT_LAB"
   exit $rc
 }
 trap cleanup EXIT
+# A command that fails the test without fail() (set -e: errexit on, so the shell exits next; -E:
+# also inside functions): its file, line and text (its first line) become the FAIL line.
+set -E
+trap 'FAIL_RC=$? FAIL_LINE=$LINENO; [[ -n "${FAIL_MSG:-}" || $- != *e* ]] ||
+  FAIL_MSG="FAIL: ${BASH_SOURCE[0]##*/} line $FAIL_LINE: exit $FAIL_RC: ${BASH_COMMAND%%$'"'"'\n'"'"'*}"' ERR
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
+fail() { FAIL_MSG="FAIL: ${0##*/}: $*"; echo "FAIL: $*" >&2; exit 1; }
 
 # pbx_heartbeats SITE...: the sites' PBXs say they are alive every second, in the background, as
 # deployed PBXs do (docs/routing.md): a site whose only node is killed is then not a dead site.
