@@ -17,10 +17,19 @@ wait_leader >/dev/null
 "$CLUSTER_SH" new 4 shiraz >/dev/null
 
 step "run docs/integrate.md's sh blocks"
-script=$CALLRAFT_LAB/integrate.sh
+# The script keeps the page's line numbers (every other line left empty; line 1, the page's
+# title, turns on the trace: bash -x with the time and the line, to fd 9), so the trace and a
+# failure name the line of docs/integrate.md.
+script=$CALLRAFT_LAB/integrate.sh trace=$CALLRAFT_LAB/integrate.trace
 {
-  echo "set -euo pipefail"
-  awk '/^```sh$/ {on=1; next} /^```/ {on=0} on' "$ROOT/docs/integrate.md"
+  printf '%s; ' "set -euo pipefail" \
+    "trap 'echo \"integrate.md line \$LINENO: exit \$?: \$BASH_COMMAND\" >&2' ERR" \
+    "PS4='+ \${EPOCHREALTIME} line \${LINENO}: '" "BASH_XTRACEFD=9" "set -x"
+  echo
+  awk 'NR == 1 { next }
+       /^```sh$/ { on = 1; print ""; next }
+       /^```/ { on = 0; print ""; next }
+       { print on ? $0 : "" }' "$ROOT/docs/integrate.md"
 } > "$script"
 blocks=$(grep -c '^```sh$' "$ROOT/docs/integrate.md")
 [ "$blocks" -ge 10 ] || fail "only $blocks sh blocks in docs/integrate.md"
@@ -39,9 +48,15 @@ for _ in $(seq 1 50); do
   curl -fsS "$CALLRAFT_HTTP/v1/members" >/dev/null 2>&1 && break
   sleep 0.2
 done
-(cd "$ROOT" && timeout 300 bash "$script") > "$CALLRAFT_LAB/integrate.out" 2>&1 || {
-  tail -n 20 "$CALLRAFT_LAB/integrate.out" >&2
-  fail "a command of docs/integrate.md failed"
+# On a failure: the trace's last commands, the output's last lines (the curl errors of a retry
+# loop can fill them), then the failing command and its line, last.
+(cd "$ROOT" && timeout 300 bash "$script" 9> "$trace") > "$CALLRAFT_LAB/integrate.out" 2>&1 || {
+  echo "--- the trace's last commands:" >&2
+  tail -n 40 "$trace" | cut -c 1-400 >&2
+  echo "--- the output's last lines:" >&2
+  tail -n 15 "$CALLRAFT_LAB/integrate.out" | cut -c 1-400 >&2
+  fail "docs/integrate.md: $(grep '^integrate.md line' "$CALLRAFT_LAB/integrate.out" | tail -n 1 ||
+    echo 'no command failed: timed out after 300 s?')"
 }
 tail -n 16 "$CALLRAFT_LAB/integrate.out"
 echo "$blocks blocks, $(grep -c '^{"code":"OK"' "$CALLRAFT_LAB/integrate.out") answers OK"
