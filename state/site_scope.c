@@ -11,9 +11,12 @@
  *   it names an agent (call next/answer/end/reject/dial attempt, agent state/logout/heartbeat)
  *        ... the agent, if it exists, must be of site S (agent.site). The call of such a command
  *            is checked by the operation itself: it must be that agent's.
- *   it names a call only (abandon, callback request)
+ *   it names a call only (abandon, callback request), or creates one under an id the client
+ *   chose (call enqueue, callback schedule, callback voicemail: an existing id answers OK with
+ *   the existing call, its caller number and customer, and changes nothing)
  *        ... the call, if it exists, must have arrived at S, or be held by an agent of site S
- *            (an overflow call answered by S's agent).
+ *            (an overflow call answered by S's agent). A call of no site (a scheduled callback)
+ *            is no site-limited actor's: its retry from another session is refused too.
  *   an object that does not exist passes: the operation answers NOT_FOUND as for anyone.
  *   an agent login names its site (checked by the node); logging in an agent that is logged in
  *   at another site is refused by the operation itself (ALREADY_EXISTS), an OFFLINE agent may
@@ -82,9 +85,10 @@ int site_scope_call(struct state *s, MDB_txn *txn, const char *op, const char *c
 		if (rc == 0 && strcmp(holder_site, actor_site) == 0)
 			goto allowed;
 	}
-	snprintf(msg, msg_len,
-		 "%s: call '%s' arrived at site '%s'%s%s%s; '%s' is limited to site '%s'", op,
-		 call_id, call->arrival_site, call->agent_id[0] ? " and is held by agent '" : "",
+	snprintf(msg, msg_len, "%s: call '%s' %s%s%s%s%s%s; '%s' is limited to site '%s'", op, call_id,
+		 call->arrival_site[0] ? "arrived at site '" : "is of no site",
+		 call->arrival_site, call->arrival_site[0] ? "'" : "",
+		 call->agent_id[0] ? " and is held by agent '" : "",
 		 call->agent_id, call->agent_id[0] ? "' of another site" : "", actor, actor_site);
 	protobuf_c_message_free_unpacked(&call->base, NULL);
 	return 1;
@@ -115,6 +119,11 @@ int site_scope_check(struct state *s, MDB_txn *txn, const Callraft__Command *cmd
 	case CALLRAFT__COMMAND__OP_AGENT_HEARTBEAT: agent = cmd->agent_heartbeat->agent_id; break;
 	case CALLRAFT__COMMAND__OP_CALL_ABANDON: call = cmd->call_abandon->call_id; break;
 	case CALLRAFT__COMMAND__OP_CALLBACK_REQUEST: call = cmd->callback_request->call_id; break;
+	/* Idempotent creates: an existing id answers with the existing call (caller number,
+	 * customer), so naming another site's call there is naming it by id. */
+	case CALLRAFT__COMMAND__OP_CALL_ENQUEUE: call = cmd->call_enqueue->call_id; break;
+	case CALLRAFT__COMMAND__OP_CALLBACK_SCHEDULE: call = cmd->callback_schedule->callback_id; break;
+	case CALLRAFT__COMMAND__OP_CALLBACK_VOICEMAIL: call = cmd->callback_voicemail->callback_id; break;
 	default: return 0;
 	}
 	if (agent != NULL && agent[0] != '\0')

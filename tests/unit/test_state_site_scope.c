@@ -180,6 +180,71 @@ static void reads_are_limited_too(void **state)
 	callraft__reply__free_unpacked(r, NULL);
 }
 
+/* The creates whose id the client chooses (call enqueue, callback schedule, callback voicemail)
+ * answer an existing id with the existing call: under another site's call id they would hand a
+ * Tehran certificate Shiraz's caller number and customer. Refused, no call in the reply, nothing
+ * changed; its own site's retry still gets its call back, a new id is created as before. */
+static void idempotent_creates_do_not_show_another_sites_call(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	Callraft__Reply *r;
+
+	two_sites(f);
+	c_enqueue(&b, "c-shz", "tehran", 0, "+982100000009", "cust-9");
+	b.cmd.actor = TEHRAN_DESK;
+	b.cmd.actor_site = "tehran";
+	r = run(f, &b.cmd);
+	assert_int_equal(r->code, CALLRAFT__CODE__PERMISSION_DENIED);
+	assert_null(r->call);
+	assert_non_null(strstr(r->message, "call_enqueue: call 'c-shz' arrived at site 'shiraz'; "
+					   "'cert:desk-tehran' is limited to site 'tehran'"));
+	callraft__reply__free_unpacked(r, NULL);
+	SET_OP(&b, CALLBACK_SCHEDULE, callback_schedule, cbs, CALLRAFT__CALLBACK_SCHEDULE__INIT);
+	b.op.cbs.callback_id = "c-shz";
+	b.op.cbs.customer_id = "cust-9";
+	b.op.cbs.number = "+982100000009";
+	b.op.cbs.queue = "sales";
+	b.cmd.actor = TEHRAN_DESK;
+	b.cmd.actor_site = "tehran";
+	r = run(f, &b.cmd);
+	assert_int_equal(r->code, CALLRAFT__CODE__PERMISSION_DENIED);
+	assert_null(r->call);
+	callraft__reply__free_unpacked(r, NULL);
+	SET_OP(&b, CALLBACK_VOICEMAIL, callback_voicemail, vm, CALLRAFT__CALLBACK_VOICEMAIL__INIT);
+	b.op.vm.callback_id = "c-shz";
+	b.op.vm.customer_id = "cust-9";
+	b.op.vm.number = "+982100000009";
+	b.op.vm.queue = "sales";
+	b.op.vm.site = "tehran";
+	b.cmd.actor = TEHRAN_DESK;
+	b.cmd.actor_site = "tehran";
+	r = run(f, &b.cmd);
+	assert_int_equal(r->code, CALLRAFT__CODE__PERMISSION_DENIED);
+	assert_null(r->call);
+	callraft__reply__free_unpacked(r, NULL);
+	/* Shiraz's call as it was: its caller, customer and site. */
+	Callraft__Reply *s = show(f, true, "c-shz", "");
+	assert_int_equal(s->code, CALLRAFT__CODE__OK);
+	assert_string_equal(s->call->caller_number, "+987100000001");
+	assert_string_equal(s->call->customer_id, "cust-1");
+	assert_string_equal(s->call->arrival_site, "shiraz");
+	assert_int_equal(s->call->state, CALLRAFT__CALL_STATE__WAITING);
+	callraft__reply__free_unpacked(s, NULL);
+	/* Tehran's own call under its id: the existing call, as for anyone; a new id: created. */
+	c_enqueue(&b, "c-teh", "tehran", 0, "+982100000001", "cust-2");
+	b.cmd.actor = TEHRAN_DESK;
+	b.cmd.actor_site = "tehran";
+	r = run(f, &b.cmd);
+	assert_int_equal(r->code, CALLRAFT__CODE__OK);
+	assert_non_null(r->call);
+	assert_string_equal(r->call->call_id, "c-teh");
+	callraft__reply__free_unpacked(r, NULL);
+	as_tehran(f, c_enqueue(&b, "c-teh-2", "tehran", 0, "+982100000002", "cust-3"),
+		  CALLRAFT__CODE__OK, NULL);
+	assert_int_equal(call_state(f, "c-teh-2"), CALLRAFT__CALL_STATE__WAITING);
+}
+
 /* actor and actor_site are validated like every field (they come from a node, still checked). */
 static void actor_fields_are_validated(void **state)
 {
@@ -211,6 +276,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(overflow_call_held_by_own_agent_is_in_reach, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(reads_are_limited_too, setup, teardown),
+		cmocka_unit_test_setup_teardown(idempotent_creates_do_not_show_another_sites_call,
+						setup, teardown),
 		cmocka_unit_test(actor_fields_are_validated),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
