@@ -205,10 +205,12 @@ static void idempotent_creates_do_not_show_another_sites_call(void **state)
 	b.op.cbs.customer_id = "cust-9";
 	b.op.cbs.number = "+982100000009";
 	b.op.cbs.queue = "sales";
+	b.op.cbs.at_ms = f->time_ms + 60000;
 	b.cmd.actor = TEHRAN_DESK;
 	b.cmd.actor_site = "tehran";
 	r = run(f, &b.cmd);
-	assert_int_equal(r->code, CALLRAFT__CODE__PERMISSION_DENIED);
+	if (r->code != CALLRAFT__CODE__PERMISSION_DENIED)
+		fail_msg("callback_schedule: %d %s", r->code, r->message);
 	assert_null(r->call);
 	callraft__reply__free_unpacked(r, NULL);
 	SET_OP(&b, CALLBACK_VOICEMAIL, callback_voicemail, vm, CALLRAFT__CALLBACK_VOICEMAIL__INIT);
@@ -220,7 +222,8 @@ static void idempotent_creates_do_not_show_another_sites_call(void **state)
 	b.cmd.actor = TEHRAN_DESK;
 	b.cmd.actor_site = "tehran";
 	r = run(f, &b.cmd);
-	assert_int_equal(r->code, CALLRAFT__CODE__PERMISSION_DENIED);
+	if (r->code != CALLRAFT__CODE__PERMISSION_DENIED)
+		fail_msg("callback_voicemail: %d %s", r->code, r->message);
 	assert_null(r->call);
 	callraft__reply__free_unpacked(r, NULL);
 	/* Shiraz's call as it was: its caller, customer and site. */
