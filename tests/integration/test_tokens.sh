@@ -116,6 +116,33 @@ expect(st == 403 and "limited to site 'tehran'" in doc["message"], "tehran agent
 st, doc = call(a, "POST", "/v1/calls", token=t2, key="k-teh",
                body={"call_id": "web-teh", "queue": "sales", "caller_number": "+982100000001", "arrival_site": "tehran"})
 expect(st == 200 and doc["call"]["call_id"] == "web-teh", "tehran agent token, call at tehran: 200")
+# What a request names by id must be of the token's site too (state/site_scope.c): a shiraz call
+# and agent, set up by the supervisor token, are out of the tehran agent token's reach, and the
+# enqueue that reuses the shiraz call's id does not hand back its caller.
+st, doc = call(a, "POST", "/v1/calls", token=t1, key="k-shz-sup",
+               body={"call_id": "web-shz", "queue": "support", "caller_number": "+987100000007", "arrival_site": "shiraz"})
+expect(st == 200 and doc["call"]["arrival_site"] == "shiraz", "supervisor token, a call at shiraz: 200")
+st, doc = call(a, "POST", "/v1/agents/web-a-shz/login", token=t1, key="k-a-shz",
+               body={"name": "Reza", "site": "shiraz", "skills": ["sales"]})
+expect(st == 200, "supervisor token, an agent of shiraz: 200")
+def shz_state():
+    _, c = call(a, "GET", "/v1/calls/web-shz", token=t1)
+    _, g = call(a, "GET", "/v1/agents/web-a-shz", token=t1)
+    return c["call"]["state"], c["call"]["caller_number"], g["agent"]["state"]
+before = shz_state()
+for i, (method, path, body, what) in enumerate([
+        ("POST", "/v1/calls", {"call_id": "web-shz", "queue": "support", "caller_number": "+982100000009", "arrival_site": "tehran"}, "call_enqueue: call 'web-shz' arrived at site 'shiraz'"),
+        ("POST", "/v1/calls/web-shz/abandon", {}, "call_abandon: call 'web-shz' arrived at site 'shiraz'"),
+        ("GET", "/v1/calls/web-shz", None, "call_show: call 'web-shz' arrived at site 'shiraz'"),
+        ("POST", "/v1/calls/web-shz/end", {"agent_id": "web-a-shz"}, "call_end: agent 'web-a-shz' is of site 'shiraz'"),
+        ("POST", "/v1/agents/web-a-shz/state", {"state": "AVAILABLE"}, "agent_set_state: agent 'web-a-shz' is of site 'shiraz'"),
+        ("POST", "/v1/agents/web-a-shz/logout", {}, "agent_logout: agent 'web-a-shz' is of site 'shiraz'")]):
+    st, doc = call(a, method, path, token=t2, body=body, key=None if method == "GET" else "k-x-%d" % i)
+    expect(st == 403 and doc["code"] == "PERMISSION_DENIED" and what in doc["message"] and
+           "limited to site 'tehran'" in doc["message"] and "call" not in doc and "agent" not in doc and
+           "+987100000007" not in json.dumps(doc),
+           "tehran agent token, %s %s: 403 %s" % (method, path, doc["message"]))
+expect(shz_state() == before, "shiraz's call and agent unchanged: %s" % (before,))
 st, doc = stream_status(a, "/v1/events?site=shiraz", t2)
 expect(st == 403 and "limited to site 'tehran'" in doc["message"], "tehran agent token, shiraz's event stream: 403 %s" % doc["message"])
 st, doc = stream_status(a, "/v1/events", t2)
