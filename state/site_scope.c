@@ -18,9 +18,9 @@
  *            (an overflow call answered by S's agent). A call of no site (a scheduled callback)
  *            is no site-limited actor's: its retry from another session is refused too.
  *   an object that does not exist passes: the operation answers NOT_FOUND as for anyone.
- *   an agent login names its site (checked by the node); logging in an agent that is logged in
- *   at another site is refused by the operation itself (ALREADY_EXISTS), an OFFLINE agent may
- *   move to the login's site.
+ *   an agent login names its site (checked by the node); an agent it names that is logged in
+ *   at another site is refused here (the operation's own ALREADY_EXISTS would answer with that
+ *   agent's record); an OFFLINE agent may move to the login's site.
  * A refused command changes nothing (PERMISSION_DENIED, with the object, its site and the limit).
  * Commands without actor_site (supervisors, admins, members, no TLS) are not limited. */
 #include <stdio.h>
@@ -100,6 +100,28 @@ failed:
 	return -1;
 }
 
+/* A login by a site-limited actor of an agent logged in at another site: refused here rather
+ * than by the operation (whose ALREADY_EXISTS answers with that agent's record). 1 if refused. */
+static int login_check(struct state *s, MDB_txn *txn, const char *agent_id, const char *actor,
+		       const char *actor_site, char *msg, size_t msg_len, char *errmsg,
+		       size_t errmsg_len)
+{
+	Callraft__Agent *a;
+	int rc = get(s, txn, DB_AGENTS, agent_id, &callraft__agent__descriptor,
+		     (ProtobufCMessage **)&a, "agent", errmsg, errmsg_len);
+
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	if (a->state != CALLRAFT__AGENT_STATE__OFFLINE && strcmp(a->site, actor_site) != 0) {
+		snprintf(msg, msg_len,
+			 "agent_login: agent '%s' is logged in at site '%s'; '%s' is limited to site "
+			 "'%s'", agent_id, a->site, actor, actor_site);
+		rc = 1;
+	}
+	protobuf_c_message_free_unpacked(&a->base, NULL);
+	return rc;
+}
+
 int site_scope_check(struct state *s, MDB_txn *txn, const Callraft__Command *cmd, char *msg,
 		     size_t msg_len, char *errmsg, size_t errmsg_len)
 {
@@ -124,6 +146,9 @@ int site_scope_check(struct state *s, MDB_txn *txn, const Callraft__Command *cmd
 	case CALLRAFT__COMMAND__OP_CALL_ENQUEUE: call = cmd->call_enqueue->call_id; break;
 	case CALLRAFT__COMMAND__OP_CALLBACK_SCHEDULE: call = cmd->callback_schedule->callback_id; break;
 	case CALLRAFT__COMMAND__OP_CALLBACK_VOICEMAIL: call = cmd->callback_voicemail->callback_id; break;
+	case CALLRAFT__COMMAND__OP_AGENT_LOGIN:
+		return login_check(s, txn, cmd->agent_login->agent_id, actor, cmd->actor_site, msg,
+				   msg_len, errmsg, errmsg_len);
 	default: return 0;
 	}
 	if (agent != NULL && agent[0] != '\0')

@@ -8,8 +8,8 @@
 #   2. clients: another CA, an expired certificate, plain TCP, a valid certificate without the
 #      role (binary and HTTP), a forged `forwarded` request: each gets a clear refusal;
 #   2b. a session registered under one certificate is refused to another holding its id and
-#      secret; a tehran-limited agent certificate cannot log out, set the state of, or answer or
-#      end a call in the name of shiraz's agent, abandon or show a call that arrived at shiraz, or
+#      secret; a tehran-limited agent certificate cannot log in or out, set the state of, or answer
+#      or end a call in the name of shiraz's agent, abandon or show a call that arrived at shiraz, or
 #      enqueue under that call's id (PERMISSION_DENIED naming the site, logged, nothing changes);
 #   3. nothing stored changed, the cluster keeps serving;
 #   4. certificates reload on SIGHUP without dropping the cluster; a broken reload keeps the old
@@ -191,8 +191,9 @@ as_desk7 call answer c-shz --agent a-shz --token 1.1 >"$CALLRAFT_LAB/o9" 2>&1; r
 as_desk7 call end c-shz --agent a-shz >"$CALLRAFT_LAB/o10" 2>&1; rc10=$?
 as_desk7 agent state a-shz available >"$CALLRAFT_LAB/o11" 2>&1; rc11=$?
 as_desk7 --json call enqueue --call-id c-shz --queue support --caller 999 --site tehran >"$CALLRAFT_LAB/o12" 2>&1; rc12=$?
+as_desk7 --json agent login a-shz --site tehran --skills sales >"$CALLRAFT_LAB/o13" 2>&1; rc13=$?
 set -e
-for i in 9 10 11 12; do echo "  client $i: $(cat "$CALLRAFT_LAB/o$i")"; done
+for i in 9 10 11 12 13; do echo "  client $i: $(cat "$CALLRAFT_LAB/o$i")"; done
 [ $rc9 != 0 ] && [ $rc10 != 0 ] && [ $rc11 != 0 ] && [ $rc12 != 0 ] || fail "a tehran certificate acted on shiraz's agent or read its call"
 grep -q "PERMISSION_DENIED: call_answer: agent 'a-shz' is of site 'shiraz'; 'cert:desk-7' is limited to site 'tehran'" "$CALLRAFT_LAB/o9" ||
   fail "call answer in the name of another site's agent: no PERMISSION_DENIED"
@@ -203,6 +204,8 @@ grep -q "PERMISSION_DENIED: agent_set_state: agent 'a-shz' is of site 'shiraz'" 
 grep -q "PERMISSION_DENIED: call_enqueue: call 'c-shz' arrived at site 'shiraz'; 'cert:desk-7' is limited to site 'tehran'" "$CALLRAFT_LAB/o12" ||
   fail "an enqueue under another site's call id: no PERMISSION_DENIED"
 ! grep -q '"caller_number"' "$CALLRAFT_LAB/o12" || fail "the refused enqueue showed the shiraz call's caller"
+[ $rc13 != 0 ] && grep -q "PERMISSION_DENIED: agent_login: agent 'a-shz' is logged in at site 'shiraz'; 'cert:desk-7' is limited to site 'tehran'" "$CALLRAFT_LAB/o13" ||
+  fail "a login of another site's logged-in agent: no PERMISSION_DENIED"
 [ "$(shz_call)" = "$call_shz" ] || fail "the refused commands changed the shiraz call"
 [ "$("$CLI" --cluster "$(cluster)" --json agent show a-shz | python3 -c 'import json,sys; print(json.load(sys.stdin)["agent"]["state"])')" = "$agent_shz" ] ||
   fail "the refused commands changed the shiraz agent"

@@ -248,6 +248,38 @@ static void idempotent_creates_do_not_show_another_sites_call(void **state)
 	assert_int_equal(call_state(f, "c-teh-2"), CALLRAFT__CALL_STATE__WAITING);
 }
 
+/* A login of an agent logged in at another site is refused without that agent's record (the
+ * operation's ALREADY_EXISTS carries it); once the agent is OFFLINE, Tehran may log it in. */
+static void login_of_another_sites_agent(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	Callraft__Reply *r;
+
+	two_sites(f);
+	c_login(&b, "a-shz", "tehran");
+	b.cmd.actor = TEHRAN_DESK;
+	b.cmd.actor_site = "tehran";
+	r = run(f, &b.cmd);
+	if (r->code != CALLRAFT__CODE__PERMISSION_DENIED)
+		fail_msg("agent_login: %d %s", r->code, r->message);
+	assert_null(r->agent);
+	assert_non_null(strstr(r->message, "agent_login: agent 'a-shz' is logged in at site "
+					   "'shiraz'; 'cert:desk-tehran' is limited to site 'tehran'"));
+	callraft__reply__free_unpacked(r, NULL);
+	assert_int_equal(agent_state(f, "a-shz"), CALLRAFT__AGENT_STATE__AVAILABLE);
+	Callraft__Reply *s = show(f, false, "a-shz", "");
+	assert_string_equal(s->agent->site, "shiraz");
+	callraft__reply__free_unpacked(s, NULL);
+	/* Logged out (by an unlimited actor): Tehran may log it in at Tehran. */
+	OK(f, c_logout(&b, "a-shz"));
+	as_tehran(f, c_login(&b, "a-shz", "tehran"), CALLRAFT__CODE__OK, NULL);
+	s = show(f, false, "a-shz", "tehran");
+	assert_int_equal(s->code, CALLRAFT__CODE__OK);
+	assert_string_equal(s->agent->site, "tehran");
+	callraft__reply__free_unpacked(s, NULL);
+}
+
 /* actor and actor_site are validated like every field (they come from a node, still checked). */
 static void actor_fields_are_validated(void **state)
 {
@@ -281,6 +313,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reads_are_limited_too, setup, teardown),
 		cmocka_unit_test_setup_teardown(idempotent_creates_do_not_show_another_sites_call,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(login_of_another_sites_agent, setup, teardown),
 		cmocka_unit_test(actor_fields_are_validated),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
