@@ -34,10 +34,10 @@
  *
  * Deleting (CampaignDelete) a campaign that is over (every released call final; all released, or
  * paused, or past its end) removes its record and target rows; its calls remain, so a used id is
- * never taken again (CampaignCreate refuses it). Cost per Tick: one walk of the agents table per
- * queue with a campaign that may release now (free_cache), at most CALLRAFT_CAMPAIGNS_MAX records
- * read, at most CALLRAFT_CAMPAIGN_RELEASE_PER_TICK_MAX releases. NEEDSWORK: free agents per skill
- * kept by apply (like the ready index) would spare the walk.
+ * never taken again (CampaignCreate refuses it). Cost per Tick: at most CALLRAFT_CAMPAIGNS_MAX
+ * records read, at most CALLRAFT_CAMPAIGN_RELEASE_PER_TICK_MAX releases, and per queue with a
+ * campaign that may release now (free_cache) one read of the free agents' count that apply keeps
+ * (free_agents.c) and a walk of the timers already due: never the agents table.
  *
  * Exactly once per target, across failovers: the release writes the call record and `released`
  * in one transaction of one log entry, and the call id is derived from (campaign, n): a replayed
@@ -241,37 +241,8 @@ int op_campaign_delete(struct apply_ctx *c, const Callraft__CampaignDelete *op)
 
 /* ---- release ------------------------------------------------------------------------------- */
 
-struct free_count {
-	const char *queue;
-	int64_t now_ms;
-	uint32_t n;
-};
-
-/* store_each over the agents: counts `a` if it may take a call of f->queue now. */
-static int count_free(void *arg, ProtobufCMessage *m)
-{
-	const Callraft__Agent *a = (const Callraft__Agent *)m;
-	struct free_count *f = arg;
-	bool skill = false;
-
-	for (size_t i = 0; i < a->n_skills && !skill; i++)
-		skill = strcmp(a->skills[i], f->queue) == 0;
-	f->n += skill && a->state == CALLRAFT__AGENT_STATE__AVAILABLE && a->presence_due_ms > f->now_ms;
-	return 0;
-}
-
-/* Agents free to take a call of `queue` now: AVAILABLE, presence lease live, with the skill. */
-static int free_agents(struct apply_ctx *c, const char *queue, uint32_t *out)
-{
-	struct free_count f = {queue, c->now_ms, 0};
-	int rc = store_each(c->s, c->txn, DB_AGENTS, &callraft__agent__descriptor, count_free, &f);
-
-	*out = f.n;
-	return rc == 0 ? 0 : store_err(c->errmsg, c->errmsg_len, rc, "campaign: agents");
-}
-
-/* The free agents of each queue a Tick asked about: the agents table is walked once per queue
- * and Tick, however many campaigns share the queue. */
+/* The free agents of each queue a Tick asked about: counted once per queue and Tick, however many
+ * campaigns share the queue. */
 struct free_cache {
 	unsigned n;
 	char queue[CALLRAFT_CAMPAIGNS_MAX][CALLRAFT_QUEUE_BYTES_MAX + 1];
@@ -286,7 +257,7 @@ static int free_agents_cached(struct apply_ctx *c, struct free_cache *fc, const 
 			*out = fc->free[i];
 			return 0;
 		}
-	if (free_agents(c, queue, out) != 0)
+	if (free_agents_count(c, queue, out) != 0)
 		return -1;
 	if (fc->n < CALLRAFT_CAMPAIGNS_MAX) { /* one queue per campaign at most */
 		snprintf(fc->queue[fc->n], sizeof fc->queue[fc->n], "%s", queue);

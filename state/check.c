@@ -14,6 +14,8 @@
  *   9. Campaigns: C1-C3 of campaigns.c (their targets, calls and counters).
  *  10. The ticket due index holds the four keys of exactly the OPEN and IN_PROGRESS tickets
  *      (tickets.c invariant 4; ticket_classes.c).
+ *  11. The free agents' counts (free_agents.c F1) equal the agents they count, and an AVAILABLE
+ *      agent with a presence lease has its presence timer (F2).
  * O(calls + agents); for tests and simulations. */
 #include <stdio.h>
 #include <string.h>
@@ -83,6 +85,13 @@ static int check_agent(struct check *k, const Callraft__Agent *a)
 			return bad(k, row ? "ready row of an agent not ready" : "ready agent not indexed",
 				   a->agent_id);
 		k->ready_rows += row;
+	}
+	if (a->state == CALLRAFT__AGENT_STATE__AVAILABLE && a->presence_due_ms != 0) {
+		uint8_t key[TIMER_KEY_BYTES_MAX];
+		MDB_val tk = {timer_key(key, TIMER_PRESENCE, a->presence_due_ms, a->agent_id), key},
+			tv;
+		if (mdb_get(k->txn, k->s->dbi[DB_TIMERS], &tk, &tv) != 0)
+			return bad(k, "AVAILABLE agent without its presence timer", a->agent_id);
 	}
 	if ((a->state == CALLRAFT__AGENT_STATE__ON_CALL) != (a->call_id[0] != '\0'))
 		return bad(k, "agent ON_CALL iff call_id", a->agent_id);
@@ -212,6 +221,8 @@ int state_check(struct state *s, char *msg, size_t msg_len)
 		rc = campaigns_check(s, k.txn, msg, msg_len);
 	if (rc == 0)
 		rc = ticket_due_check(s, k.txn, msg, msg_len);
+	if (rc == 0)
+		rc = free_agents_check(s, k.txn, msg, msg_len);
 	if (rc == 0) {
 		MDB_stat st;
 		if (mdb_stat(k.txn, s->dbi[DB_READY], &st) != 0 || st.ms_entries != k.ready_rows)

@@ -100,8 +100,9 @@ static void attach_agent(struct apply_ctx *c, ProtobufCMessage *m)
 }
 
 /* Every write of a call or an agent goes through ctx_put: it compares the record being written
- * with the stored one, so the event stream (events.c) and the ready index (ready.c) follow every
- * change, whichever code path made it; so do the outcome counters of campaigns (campaign_count.c). */
+ * with the stored one, so the event stream (events.c), the ready index (ready.c) and the free
+ * agents' counts (free_agents.c) follow every change, whichever code path made it; so do the
+ * outcome counters of campaigns (campaign_count.c). */
 static int call_changed(struct apply_ctx *c, const ProtobufCMessage *old,
 			const ProtobufCMessage *now)
 {
@@ -115,7 +116,8 @@ static int agent_changed(struct apply_ctx *c, const ProtobufCMessage *old,
 {
 	const Callraft__Agent *was = (const Callraft__Agent *)old, *is = (const Callraft__Agent *)now;
 
-	return event_agent_changed(c, was, is) != 0 ? -1 : ready_update(c, was, is);
+	return (event_agent_changed(c, was, is) != 0 || ready_update(c, was, is) != 0) ? -1
+										       : free_agents_update(c, was, is);
 }
 
 static const struct ctx_kind kind_call = {DB_CALLS, &callraft__call__descriptor, "call",

@@ -64,18 +64,6 @@
 
 /* ---- timers ----------------------------------------------------------------------------- */
 
-static size_t timer_key(uint8_t out[TIMER_KEY_BYTES_MAX], enum timer_kind kind, int64_t due_ms,
-			const char *id)
-{
-	size_t n = strlen(id);
-
-	assert(due_ms >= 0 && n >= 1 && n <= CALLRAFT_ID_BYTES_MAX);
-	be64_put(out, (uint64_t)due_ms);
-	out[8] = (uint8_t)kind;
-	memcpy(out + 9, id, n);
-	return 9 + n;
-}
-
 int timer_set(struct apply_ctx *c, enum timer_kind kind, int64_t due_ms, const char *id)
 {
 	uint8_t key[TIMER_KEY_BYTES_MAX];

@@ -27,6 +27,7 @@ const char *const state_db_names[DB_COUNT] = {
 	[DB_TICKET_DUE] = "ticket_due",
 	[DB_CAMPAIGNS] = "campaigns",
 	[DB_CAMPAIGN_TARGETS] = "campaign_targets",
+	[DB_FREE_AGENTS] = "free_agents",
 };
 
 static int open_dbs(struct state *s, char *errmsg, size_t errmsg_len)
@@ -69,9 +70,25 @@ static int check_not_truncated(struct state *s, char *errmsg, size_t errmsg_len)
 	return 0;
 }
 
+/* The free agents' counts of a store written before them (free_agents.c): 1 if written, 0, -1. */
+static int free_agents_at_open(struct state *s, char *errmsg, size_t errmsg_len)
+{
+	struct apply_ctx c;
+	int rc, wrote;
+
+	if (ctx_begin_at_open(&c, s, "free agents", errmsg, errmsg_len) != 0)
+		return -1;
+	if ((wrote = free_agents_rebuild(&c)) <= 0) {
+		mdb_txn_abort(c.txn);
+		return wrote;
+	}
+	rc = mdb_txn_commit(c.txn);
+	return rc == 0 ? 1 : store_err(errmsg, errmsg_len, rc, "open '%s': free agents", s->dir);
+}
+
 int state_env_open(struct state *s, char *errmsg, size_t errmsg_len)
 {
-	int rebuilt;
+	int rebuilt, counted;
 	unsigned flags = MDB_NOTLS | (s->no_sync ? MDB_NOSYNC : 0);
 	int rc = mdb_env_create(&s->env);
 
@@ -93,7 +110,8 @@ int state_env_open(struct state *s, char *errmsg, size_t errmsg_len)
 	s->bytes_ready = false;
 	if (open_dbs(s, errmsg, errmsg_len) != 0 || route_waiting_rebuild(s, errmsg, errmsg_len) != 0 ||
 	    (rebuilt = ticket_due_rebuild(s, errmsg, errmsg_len)) < 0 ||
-	    quota_load(s, rebuilt == 1, errmsg, errmsg_len) != 0)
+	    (counted = free_agents_at_open(s, errmsg, errmsg_len)) < 0 ||
+	    quota_load(s, rebuilt == 1 || counted == 1, errmsg, errmsg_len) != 0)
 		goto err_env;
 	return 0;
 

@@ -40,6 +40,7 @@
  *                  campaign tables' keys and their check.
  *   ready.c        issue #14: the ready index of agents offers are pushed to, and what a command
  *                  noted for assign.c.
+ *   free_agents.c  the count of free agents per skill (campaign pacing), kept by every agent write.
  *   validate.c     state_validate.
  *   config_fields.c the tunable fields of QueueConfigure and SiteConfigure, with their bounds.
  *   ticket_code.c  tracking codes.
@@ -100,6 +101,7 @@ enum state_db {
 	DB_CAMPAIGNS,  /* campaign_id -> Campaign (campaigns.c) */
 	DB_CAMPAIGN_TARGETS, /* campaign_id '\0' 't' be32(n) -> CampaignTarget; campaign_id '\0' 'n'
 			      * number -> be32(n) (a number is in a campaign once) */
+	DB_FREE_AGENTS, /* skill -> be64 count of AVAILABLE agents with a lease (free_agents.c) */
 	DB_COUNT
 };
 
@@ -251,6 +253,17 @@ bool ready_is(const Callraft__Agent *a);
  * key order, each once: the count, or -1. */
 int ready_collect(struct apply_ctx *c, const char *prefix, char ids[][CALLRAFT_ID_BYTES_MAX + 1],
 		  unsigned max);
+/* ---- free_agents.c -------------------------------------------------------------------------- */
+/* ctx_put_agent: keeps the free agents' counts in step with the agent record (old NULL: new). */
+int free_agents_update(struct apply_ctx *c, const Callraft__Agent *old, const Callraft__Agent *now);
+/* Agents free to take a call of queue `skill` at c->now_ms: AVAILABLE, the skill, the presence
+ * lease live. Reads one count and the timers already due, never the agents table. 0 or -1. */
+int free_agents_count(struct apply_ctx *c, const char *skill, uint32_t *out);
+/* At open, in the caller's transaction: the counts of a store written before the table. 1 if it
+ * wrote any, 0 if nothing was missing, -1 (errmsg). */
+int free_agents_rebuild(struct apply_ctx *c);
+/* Invariant F1 (free_agents.c): 0, or -1 with the violation in msg. O(skills x agents). */
+int free_agents_check(struct state *s, MDB_txn *txn, char *msg, size_t msg_len);
 /* ---- idem.c ----------------------------------------------------------------------------- */
 /* FNV-1a 64 of the command's operation (client_id, seq and key left out). */
 uint64_t idem_fingerprint(const Callraft__Command *cmd);
@@ -320,6 +333,8 @@ int store_del(struct state *s, MDB_txn *txn, enum state_db db, const void *key, 
 /* Key builders; return the key length. */
 size_t queue_key(uint8_t out[QUEUE_KEY_BYTES_MAX], const Callraft__Call *call);
 size_t cust_key(uint8_t out[CUST_KEY_BYTES_MAX], const char *customer_id, uint64_t n);
+/* A timer's key in DB_TIMERS: be64(due_ms) kind (enum timer_kind) id. */
+size_t timer_key(uint8_t out[TIMER_KEY_BYTES_MAX], int kind, int64_t due_ms, const char *id);
 
 /* ctx.c: typed wrappers of store_get/store_put for the context's transaction (string keys). */
 int ctx_get_call(struct apply_ctx *c, const char *call_id, Callraft__Call **out);

@@ -210,6 +210,17 @@ int store_del(struct state *s, MDB_txn *txn, enum state_db db, const void *key, 
 	return 0;
 }
 
+size_t timer_key(uint8_t out[TIMER_KEY_BYTES_MAX], int kind, int64_t due_ms, const char *id)
+{
+	size_t n = strlen(id);
+
+	assert(due_ms >= 0 && n >= 1 && n <= CALLRAFT_ID_BYTES_MAX);
+	be64_put(out, (uint64_t)due_ms);
+	out[8] = (uint8_t)kind;
+	memcpy(out + 9, id, n);
+	return 9 + n;
+}
+
 size_t queue_key(uint8_t out[QUEUE_KEY_BYTES_MAX], const Callraft__Call *call)
 {
 	size_t n = strlen(call->queue);

@@ -1,7 +1,9 @@
 /* tick.c: the Tick command, which fires the timers that are due (routing.c, "Time", says why time
  * is a table of timers): offers that expired, presence that lapsed, wrap-up that ended, scheduled
- * callbacks to release (callbacks.c) and sites to check for loss (callbacks.c); and the leader's
- * report of which sites' nodes are in contact.
+ * callbacks to release (callbacks.c) and sites to check for loss (callbacks.c); the leader's report
+ * of which sites' nodes are in contact; and, before the timers, the release of outbound campaigns'
+ * targets (campaigns.c), so a lease lapsed since the last Tick has not yet made its agent
+ * UNREACHABLE when the release counts the free agents (free_agents.c subtracts it).
  *
  * It sits above routing.c and callbacks.c (it calls both, neither calls it), so the timer kinds
  * that belong to callbacks need no forward declaration. */

@@ -404,6 +404,183 @@ static void test_campaign_is_deleted_only_when_over(void **state)
 	callraft__reply__free_unpacked(r, NULL);
 }
 
+/* ---- the free agents' counts (free_agents.c) ------------------------------------------------ */
+
+static const char *const skill_pool[] = {"sales", "support", "billing"};
+
+struct walk_count {
+	const char *skill;
+	int64_t now_ms;
+	uint32_t free, counted; /* free: the pacing rule's definition; counted: lease lapsed or not */
+};
+
+/* What the Tick counted before free_agents.c, by a walk of every agent: AVAILABLE, the skill, the
+ * presence lease live. */
+static int walk_one(void *arg, ProtobufCMessage *m)
+{
+	const Callraft__Agent *a = (const Callraft__Agent *)m;
+	struct walk_count *w = arg;
+	bool skill = false;
+
+	for (size_t i = 0; i < a->n_skills && !skill; i++)
+		skill = strcmp(a->skills[i], w->skill) == 0;
+	bool available = skill && a->state == CALLRAFT__AGENT_STATE__AVAILABLE;
+	w->free += available && a->presence_due_ms > w->now_ms;
+	w->counted += available && a->presence_due_ms != 0;
+	return 0;
+}
+
+/* Compares free_agents_count at FSM time now_ms with the walk for every skill; returns how many
+ * skills had an agent whose lease lapsed and whose timer had not fired yet. */
+static unsigned compare_free(struct fx *f, int64_t now_ms)
+{
+	struct apply_ctx c;
+	char err[256];
+	unsigned lapsed = 0;
+
+	assert_int_equal(ctx_begin_at_open(&c, f->s, "test", err, sizeof err), 0);
+	c.now_ms = now_ms;
+	for (size_t i = 0; i < sizeof skill_pool / sizeof skill_pool[0]; i++) {
+		struct walk_count w = {skill_pool[i], now_ms, 0, 0};
+		uint32_t got;
+		assert_int_equal(store_each(f->s, c.txn, DB_AGENTS, &callraft__agent__descriptor,
+					    walk_one, &w),
+				 0);
+		if (free_agents_count(&c, skill_pool[i], &got) != 0)
+			fail_msg("free_agents_count: %s", err);
+		if (got != w.free)
+			fail_msg("skill %s at %lld: %u free counted, the walk finds %u", skill_pool[i],
+				 (long long)(now_ms - T0), got, w.free);
+		lapsed += w.counted > w.free;
+	}
+	mdb_txn_abort(c.txn);
+	return lapsed;
+}
+
+/* A deterministic random walk of agents through logins (with other skills), logouts, breaks,
+ * ready, heartbeats, calls taken and ended, time passing past their leases, and Ticks: after every
+ * step the count apply keeps says what the walk of every agent says, also while a lapsed lease's
+ * timer has not fired yet (which the Tick's release sees: it runs before the timers). */
+static void test_free_agents_counted_as_a_walk_of_the_agents_says(void **state)
+{
+	struct fx *f = *state;
+	char agents[8][8], held[8][16] = {{0}}, call[16];
+	unsigned calls = 0, lapsed_seen = 0;
+	uint32_t x = 2463534242u; /* xorshift32 */
+
+	for (unsigned i = 0; i < 8; i++)
+		snprintf(agents[i], sizeof agents[i], "r%u", i);
+	for (unsigned step = 0; step < 1500; step++) {
+		struct cb b;
+		Callraft__Reply *r = NULL;
+		x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+		unsigned a = x % 8, op = (x >> 8) % 10, pick = x >> 16;
+		switch (op) {
+		case 0: /* login, again with other skills while logged in */
+			c_login(&b, agents[a], pick & 1 ? "tehran" : "shiraz");
+			b.skills[0] = (char *)skill_pool[pick % 3];
+			b.skills[1] = (char *)skill_pool[(pick % 3 + 1 + (pick >> 5 & 1)) % 3];
+			b.op.login.n_skills = 1 + (pick >> 4 & 1);
+			r = run(f, &b.cmd);
+			break;
+		case 1:
+			r = run(f, c_logout(&b, agents[a]));
+			break;
+		case 2:
+			SET_OP(&b, AGENT_SET_STATE, agent_set_state, ss,
+			       CALLRAFT__AGENT_SET_STATE__INIT);
+			b.op.ss.agent_id = agents[a];
+			b.op.ss.state = CALLRAFT__AGENT_STATE__BREAK;
+			b.op.ss.reason = "lunch";
+			r = run(f, &b.cmd);
+			break;
+		case 3:
+			r = run(f, c_ready(&b, agents[a], pick & 1));
+			break;
+		case 4:
+			r = run(f, c_heartbeat(&b, agents[a]));
+			break;
+		case 5:
+			snprintf(call, sizeof call, "k%u", calls++);
+			r = run(f, c_enqueue(&b, call, "tehran", 0, "+982100000001", ""));
+			break;
+		case 6: /* take the next call and answer it */
+			r = run(f, c_next(&b, agents[a]));
+			if (r->code == CALLRAFT__CODE__OK) {
+				Callraft__Reply *ar = run(f, c_answer(&b, r->call->call_id, agents[a],
+								     r->call->offer_term,
+								     r->call->offer_index));
+				if (ar->code == CALLRAFT__CODE__OK)
+					snprintf(held[a], sizeof held[a], "%s", r->call->call_id);
+				callraft__reply__free_unpacked(ar, NULL);
+			}
+			break;
+		case 7:
+			if (held[a][0] != '\0')
+				r = run(f, c_end(&b, held[a], agents[a]));
+			held[a][0] = '\0';
+			break;
+		case 8: /* time passes, up to a lease and a half, with no Tick yet */
+			f->time_ms += pick % (CALLRAFT_PRESENCE_TIMEOUT_MS_DEFAULT * 3 / 2);
+			break;
+		default:
+			f->time_ms += CALLRAFT_TICK_INTERVAL_MS;
+			tick(f);
+			break;
+		}
+		if (r != NULL)
+			callraft__reply__free_unpacked(r, NULL);
+		lapsed_seen += compare_free(f, f->time_ms) > 0;
+	}
+	/* the case that needs the due timers did occur (else the test proves less than it says) */
+	assert_true(lapsed_seen > 0);
+}
+
+/* The Tick's release counts an agent whose lease lapsed as not free, though its timer fires only
+ * after the release (the same Tick). */
+static void test_campaign_does_not_count_an_agent_whose_lease_lapsed(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	WANT(f, campaign_create(f, "c1", "tehran", 100, 0, 0), CALLRAFT__CODE__OK);
+	WANT(f, campaign_add(f, "c1", 1, 5), CALLRAFT__CODE__OK);
+	OK(f, c_login(&b, "a1", "tehran"));
+	OK(f, c_login(&b, "a2", "tehran"));
+	f->time_ms += CALLRAFT_PRESENCE_TIMEOUT_MS_DEFAULT; /* a1's lease lapses now */
+	OK(f, c_heartbeat(&b, "a2"));
+	tick(f);
+	ASSERT_COUNTERS(f, "c1", "5/1/0/0/0");
+	assert_int_equal(agent_state(f, "a1"), CALLRAFT__AGENT_STATE__UNREACHABLE);
+	OK(f, c_heartbeat(&b, "a1")); /* back: free again */
+	next_tick(f);
+	ASSERT_COUNTERS(f, "c1", "5/2/0/0/0");
+}
+
+/* A store written before the counts (the table empty while agents are free) gets them at open. */
+static void test_free_agents_are_counted_at_open_for_an_older_store(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	MDB_txn *txn;
+
+	OK(f, c_login(&b, "a1", "tehran"));
+	OK(f, c_login(&b, "a2", "shiraz"));
+	assert_int_equal(mdb_txn_begin(f->s->env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_drop(txn, f->s->dbi[DB_FREE_AGENTS], 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	char msg[256];
+	assert_int_not_equal(state_check(f->s, msg, sizeof msg), 0); /* the check sees it */
+	state_close(f->s);
+	f->s = fx_state_at(f, "a", NULL);
+	assert_int_equal(state_check(f->s, msg, sizeof msg), 0);
+	assert_int_equal(compare_free(f, f->time_ms), 0);
+	WANT(f, campaign_create(f, "c1", "tehran", 100, 0, 0), CALLRAFT__CODE__OK);
+	WANT(f, campaign_add(f, "c1", 1, 5), CALLRAFT__CODE__OK);
+	next_tick(f);
+	ASSERT_COUNTERS(f, "c1", "5/2/0/0/0");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -413,6 +590,9 @@ int main(void)
 	    FX_TEST(test_campaign_survives_the_loss_of_its_site_without_doubles),
 	    FX_TEST(test_campaign_show_pages_its_calls_in_list_order),
 	    FX_TEST(test_campaign_is_deleted_only_when_over),
+	    FX_TEST(test_campaign_does_not_count_an_agent_whose_lease_lapsed),
+	    FX_TEST(test_free_agents_counted_as_a_walk_of_the_agents_says),
+	    FX_TEST(test_free_agents_are_counted_at_open_for_an_older_store),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
