@@ -16,6 +16,25 @@ ATTACK="python3 $(dirname "$0")/tls_attack.py"
 raft6() { echo "[::1]:$((CALLRAFT_PORT_BASE + $1))"; }
 client6() { echo "[::1]:$((CALLRAFT_PORT_BASE + 100 + $1))"; }
 http6() { echo "[::1]:$((CALLRAFT_PORT_BASE + 200 + $1))"; }
+# forged_vote_refused TO ID ADDR SANS HOST LOG WHAT: a RequestVote to the raft address TO from
+# member ID claiming address ADDR, over TLS with a certificate for member ID whose SANs are only
+# SANS (issued by the lab's CA into a directory of its own): the node logs (LOG) that the
+# certificate does not name HOST, else the test fails with WHAT; raft's term is unchanged.
+forged_vote_refused() {
+  local to=$1 id=$2 addr=$3 sans=$4 host=$5 log=$6 what=$7 dir term out t2
+  dir=$CALLRAFT_LAB/forged-$id-${sans//[^0-9a-z]/_}
+  mkdir -p "$dir" && cp "$CALLRAFT_LAB/certs/ca.crt" "$CALLRAFT_LAB/certs/ca.key" "$dir/"
+  "$ROOT/deploy/certs.sh" issue "$dir" node "$id" "$sans" >/dev/null
+  term=$(status_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["term"])')
+  out=$($ATTACK raft "$to" "$id" "$addr" $((term + 100)) \
+    --cert "$dir/node$id.crt" --key "$dir/node$id.key")
+  echo "  node: $out"
+  sleep 1
+  grep -q "certificate 'node-$id' does not name host '$host'" "$log" || fail "$what"
+  grep "does not name host '$host'" "$log" | head -1 | sed 's/^.*msg=/  log: /'
+  t2=$(status_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["term"])')
+  [ "$t2" -lt $((term + 100)) ] || fail "the forged RequestVote reached raft (term $term -> $t2)"
+}
 python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0))' ||
   fail "this machine has no IPv6 loopback (::1): the test needs it"
 
@@ -54,18 +73,8 @@ echo "  leader $leader -> $new"
 
 step "4. a certificate without ::1 claiming a member's [::1] address"
 victim=1; [ "$victim" = "$new" ] && victim=2
-mkdir -p "$CALLRAFT_LAB/v4only" && cp "$CALLRAFT_LAB/certs/ca.crt" "$CALLRAFT_LAB/certs/ca.key" "$CALLRAFT_LAB/v4only/"
-"$ROOT/deploy/certs.sh" issue "$CALLRAFT_LAB/v4only" node "$victim" 127.0.0.1 >/dev/null
-term=$(status_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["term"])')
-out=$($ATTACK raft "$(raft6 "$new")" "$victim" "$(raft6 "$victim")" $((term + 100)) \
-  --cert "$CALLRAFT_LAB/v4only/node$victim.crt" --key "$CALLRAFT_LAB/v4only/node$victim.key")
-echo "  node: $out"
-sleep 1
-grep -q "certificate 'node-$victim' does not name host '::1'" "$CALLRAFT_LAB/node$new/log" ||
-  fail "a certificate without ::1 was not refused for the [::1] address"
-grep "does not name host '::1'" "$CALLRAFT_LAB/node$new/log" | head -1 | sed 's/^/  log: /'
-t2=$(status_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["term"])')
-[ "$t2" -lt $((term + 100)) ] || fail "the forged RequestVote reached raft (term $term -> $t2)"
+forged_vote_refused "$(raft6 "$new")" "$victim" "$(raft6 "$victim")" 127.0.0.1 ::1 \
+  "$CALLRAFT_LAB/node$new/log" "a certificate without ::1 was not refused for the [::1] address"
 
 step "5. a member addressed by name (a DNS SAN)"
 p4=$((CALLRAFT_PORT_BASE + 4)); c4=$((CALLRAFT_PORT_BASE + 104))
@@ -92,16 +101,6 @@ llog=$CALLRAFT_LAB/node$leader/log
 grep -q "peer to member 4 at 'localhost:$p4': TLS up" "$llog" || fail "no outgoing link to member 4 by name in $llog"
 grep -q "peer from member 4 at 'localhost:$p4': TLS up" "$llog" || fail "no incoming link from member 4 by name in $llog"
 grep "member 4 at 'localhost:$p4': TLS up" "$llog" | sed 's/^.*msg=/  log: /' | head -2
-mkdir -p "$CALLRAFT_LAB/ipsonly" && cp "$CALLRAFT_LAB/certs/ca.crt" "$CALLRAFT_LAB/certs/ca.key" "$CALLRAFT_LAB/ipsonly/"
-"$ROOT/deploy/certs.sh" issue "$CALLRAFT_LAB/ipsonly" node 4 127.0.0.1,::1 >/dev/null
-term=$(status_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["term"])')
-out=$($ATTACK raft "$(raft6 "$leader")" 4 "localhost:$p4" $((term + 100)) \
-  --cert "$CALLRAFT_LAB/ipsonly/node4.crt" --key "$CALLRAFT_LAB/ipsonly/node4.key")
-echo "  node: $out"
-sleep 1
-grep -q "certificate 'node-4' does not name host 'localhost'" "$llog" ||
-  fail "a certificate naming only IP addresses was not refused for the name localhost"
-grep "does not name host 'localhost'" "$llog" | head -1 | sed 's/^.*msg=/  log: /'
-t2=$(status_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["term"])')
-[ "$t2" -lt $((term + 100)) ] || fail "the forged RequestVote reached raft (term $term -> $t2)"
+forged_vote_refused "$(raft6 "$leader")" 4 "localhost:$p4" 127.0.0.1,::1 localhost "$llog" \
+  "a certificate naming only IP addresses was not refused for the name localhost"
 echo "PASS"
