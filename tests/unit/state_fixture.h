@@ -1,7 +1,8 @@
 /* state_fixture.h: the state-model test fixture shared by the test_state_*.c files that drive the
- * FSM one command at a time (routing, events, stats, tickets, tokens, site scope, sessions): a
- * scratch LMDB state, commands built as the leader builds them (one entry per command,
- * leader-stamped time and term, state_check after every command), reads, and the scenario helpers
+ * FSM one command at a time (routing, events, stats, tickets, tokens, site scope, sessions,
+ * campaigns; idem, with a second replica of its own): a scratch LMDB state, commands built as the
+ * leader builds them (one entry per command, leader-stamped time and term, state_check after every
+ * command), reads, and the scenario helpers
  * (register a client, tick, take/serve the next call). Define STATE_FIXTURE_NAME (the scratch
  * directory's prefix) before including it. Every function is static: a test file uses the ones it
  * needs. Setups: `setup` (an empty state), `setup_client` (and the PBX's session registered), or
