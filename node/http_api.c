@@ -510,11 +510,32 @@ static int request_options(struct http_req *r, Callraft__Request *req)
 			 CALLRAFT_IDEMPOTENCY_KEY_BYTES_MAX);
 		return http_respond_error(r, 400, "INVALID_ARGUMENT", msg, NULL), -1;
 	}
+	/* ?idempotency_key=: the same key for clients that cannot add a header on a kept-alive
+	 * connection (Kamailio's http_connect, docs/telephony.md). Both given: they must agree. */
+	{
+		char q[CALLRAFT_IDEMPOTENCY_KEY_BYTES_MAX + 2];
+		int qn = http_req_query(r, "idempotency_key", q, sizeof q);
+		if (qn >= 0 && !key_valid(q, (size_t)qn)) {
+			snprintf(msg, sizeof msg,
+				 "idempotency_key: 1 to %d printable characters, no spaces",
+				 CALLRAFT_IDEMPOTENCY_KEY_BYTES_MAX);
+			return http_respond_error(r, 400, "INVALID_ARGUMENT", msg, NULL), -1;
+		}
+		if (qn >= 0 && n >= 0 && strcmp(q, v))
+			return http_respond_error(r, 400, "INVALID_ARGUMENT",
+						  "Idempotency-Key and ?idempotency_key differ", NULL),
+			       -1;
+		if (qn >= 0 && n < 0) {
+			memcpy(v, q, (size_t)qn + 1);
+			n = qn;
+		}
+	}
 	if (callraft_op_is_write(req->op_case)) {
 		if (n < 0)
 			return http_respond_error(r, 400, "INVALID_ARGUMENT",
-						  "writes need an Idempotency-Key header (one unique value "
-						  "per logical operation, the same on every retry)",
+						  "writes need an Idempotency-Key header or ?idempotency_key= "
+						  "(one unique value per logical operation, the same on every "
+						  "retry)",
 						  NULL), -1;
 		req->idempotency_key = strdup(v);
 		if (req->idempotency_key == NULL)

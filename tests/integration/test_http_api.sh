@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The HTTP/JSON API (node/http_api.c) against a real 1+1+1 cluster, with Python's http.client:
 # every node serves /v1/status; reads and writes through a follower are forwarded; a write without
-# an Idempotency-Key is refused; a retried key returns the first reply (to another node too) and a
+# an Idempotency-Key (header or ?idempotency_key=) is refused; a retried key returns the first reply (to another node too) and a
 # reused key for another request is refused; bad requests (unknown paths and methods, malformed
 # JSON, wrong types, unknown fields, bad keys and query arguments, oversized bodies and headers,
 # chunked bodies, slow and half requests) get 4xx with the CLI's codes or are closed within the
@@ -53,6 +53,17 @@ for a in addrs:
 # the key for another request
 st, _, d = call(addrs[1], "POST", "/v1/calls", dict(body, call_id="h-2"), key="k-h-1")
 assert st == 422 and d["code"] == "IDEMPOTENCY_KEY_REUSED", (st, d)
+# the key as ?idempotency_key= (a client that cannot set headers on a kept-alive connection):
+# the same key, the same first reply; a bad or contradicting one is refused, nothing changes
+for a in addrs:
+    st, _, again = call(a, "POST", "/v1/calls?idempotency_key=k-h-1", body)
+    assert st == 200 and again == first, (a, st, again, first)
+st, _, d = call(addrs[0], "POST", "/v1/calls?idempotency_key=k-h-1", dict(body, call_id="h-2"))
+assert st == 422 and d["code"] == "IDEMPOTENCY_KEY_REUSED", (st, d)
+st, _, d = call(addrs[0], "POST", "/v1/calls?idempotency_key=k-h-2", dict(body, call_id="h-2"), key="k-h-3")
+assert st == 400 and d["code"] == "INVALID_ARGUMENT" and "differ" in d["message"], (st, d)
+st, _, d = call(addrs[0], "POST", "/v1/calls?idempotency_key=", dict(body, call_id="h-2"))
+assert st == 400 and d["code"] == "INVALID_ARGUMENT" and "idempotency_key" in d["message"], (st, d)
 st, _, d = call(addrs[2], "GET", "/v1/queues/sales")
 assert st == 200 and [c["call_id"] for c in d["calls"]] == ["h-1"], d
 
