@@ -11,7 +11,9 @@
 #   - no phone rang for a call another agent's phone had already answered;
 #   - every phone ring was an offer callraft made to that agent.
 # It also proves the checker can fail (forged logs: a second answer, a ring after an abandon, a
-# ring after another agent answered, a CANCEL that got no final answer). About 1-2 minutes. Needs root (network namespaces), kamailio
+# ring after another agent answered, a CANCEL that got no final answer). Then a site too slow for
+# the carrier (SIGSTOP 2.5 s): its callers re-sent to the other site are answered once, none
+# abandoned (the carrier's CANCEL of a late branch is not the caller's). About 2 minutes. Needs root (network namespaces), kamailio
 # and sipp (deploy/install-deps.sh); exits 77 (skipped, reported by ctest) without namespaces.
 set -euo pipefail
 BUILD=$(cd "${1:?usage: test_sip.sh BUILD_DIR}" && pwd)
@@ -63,6 +65,51 @@ assert s["abandoned"] >= 1, "no caller hung up while waiting: the abandon rule w
 assert s["answered"] + s["abandoned"] == 30, s["outcomes"]
 assert s["callraft_answered"] == s["answered"], s
 PY
+
+echo "--- a site too slow for the carrier: its late INVITEs go to the other site, callers answered once"
+# Tehran's Kamailio stops (SIGSTOP) for 2.5 s while 4 patient callers dial at 4/s: the carrier sends
+# about half to tehran, gets no answer within its 1.5 s, and re-sends them to shiraz; tehran then
+# wakes with those INVITEs behind the carrier's deadline (refused, or, if queued, the carrier's
+# CANCEL of the late branch leaves the call alone) and the carrier CANCELs its late branches.
+# Every caller is answered exactly once, none is abandoned in callraft.
+# The carrier may already count tehran's probes as failed (a loaded machine) and send no caller
+# there: then nothing was re-sent, and the step runs again (at most 3 times; never re-sent: fail).
+slow_step() { # TRY
+  local S=$CALLRAFT_LAB/slow$1 kpid cpid
+  "$SIP/sip.sh" register   # the agents idle since the first run: their presence leases lapsed
+  kpid=$(cat "$CALLRAFT_LAB/sip/tehran/kamailio.pid")
+  kill -STOP -- "-$kpid"
+  "$SIP/sip.sh" calls-bg --rate 4 --count 4 --impatient 0 --run "s$1x$$" --out "$S"
+  sleep 2.5
+  kill -CONT -- "-$kpid"
+  cpid=$(cat "$S/caller.pid")
+  while kill -0 "$cpid" 2>/dev/null; do sleep 0.5; done
+  "$SIP/sip.sh" collect "$S"
+  python3 "$SIP/check_sip.py" --callers "$S/callers.log" --phones "$S/phones-tehran.log" --phones "$S/phones-shiraz.log" \
+    --events "$S/events.sse" --agents "$S/agents.json" --expect-all --json "$S/check.json" || fail "check_sip.py found violations (slow site)"
+  python3 - "$S" <<'PY'
+import json, sys
+d = sys.argv[1]
+s = json.load(open(d + "/check.json"))
+print("slow site: callers %(callers)d answered %(answered)d refused %(refused)d" % s)
+assert s["callers"] == 4 and s["answered"] == 4, s
+run = open(d + "/run").read().strip()
+ab = [l for l in open(d + "/events.sse") if '"CALL_ABANDONED"' in l and '"' + run + "-" in l]
+assert not ab, "a re-sent caller was abandoned in callraft: %s" % ab
+fo = [l for l in open(d + "/kamailio-carrier.log") if "carrier: FAILOVER" in l and "call=" + run + "-" in l]
+print("carrier re-sends: %d" % len(fo))
+sys.exit(0 if fo else 3)
+PY
+}
+resent=0
+for try in 1 2 3; do
+  rc=0; slow_step "$try" || rc=$?
+  [ $rc = 0 ] && { resent=1; break; }
+  [ $rc = 3 ] || fail "slow site step failed"
+  echo "(no caller was re-sent: the carrier had marked tehran down; again)"
+  sleep 3
+done
+[ $resent = 1 ] || fail "no INVITE was re-sent to the other site in 3 tries: the slow-site path was not exercised"
 
 echo "--- the checker fails on forged logs"
 ans=$(awk '$2 == "ANSWER" {print; exit}' "$C/phones-tehran.log" "$C/phones-shiraz.log")

@@ -16,6 +16,8 @@ Figures (docs/telephony.md, "The SIP drill"):
                    callbacks, whether in their queue order, how many were not called back (target 0)
   longest gap      the longest time without an answer by a phone of the surviving site, from the
                    kill to the last caller's INVITE (target <= 2 s); the same before the kill
+  redials          callers stuck at the killed site who dialed again (drill_sip.sh --redials), and
+                   how many of them took back their earlier call's place (callraft: merged_from)
   answered twice   calls with more than one answer (target 0)
 """
 import argparse
@@ -151,8 +153,8 @@ def main():
     per_queue = collections.defaultdict(list)
     for idx, pos, cid, queue in sorted(waiting_at_kill):
         cb = [e for e in by_call[cid] if e["kind"] == "CALL_CALLBACK" and e["at_ms"] >= t_kill_ms]
-        other = [e for e in by_call[cid] if e["at_ms"] >= t_kill_ms and e["kind"] in
-                 ("CALL_ANSWERED", "CALL_ABANDONED")]
+        other = [e for e in by_call[cid] if e["at_ms"] >= t_kill_ms and (e["kind"] in
+                 ("CALL_ANSWERED", "CALL_ABANDONED") or e.get("merged_into"))]
         if cb:
             called_back.append(cid)
             per_queue[queue].append((cb[0]["index"], cb[0]["position"]))
@@ -161,6 +163,18 @@ def main():
     for queue, seq in per_queue.items():
         if seq != sorted(seq):
             in_order = False
+
+    # The redials (drill_sip.sh --redials): callers stuck at the killed site who dialed again.
+    redials = {}
+    rpath = os.path.join(d, "redials/callers.log")
+    if os.path.exists(rpath):
+        redials = read_callers(rpath)
+    merged, redial_out = [], collections.Counter()
+    for cid, c in redials.items():
+        redial_out[outcome(c).split(":")[0]] += 1
+        took = [e.get("merged_from") for e in by_call.get(cid, []) if e.get("merged_from")]
+        if took:
+            merged.append((cid, took[0]))
 
     end = max(invites) if invites else t_kill
     gap_after, gap_after_at = longest_gap([t for t, w, _ in
@@ -191,6 +205,9 @@ def main():
         "longest_gap_after_kill_s": round(gap_after, 2),
         "longest_gap_after_kill_from_s": round(gap_after_at - t_kill, 2),
         "longest_gap_before_kill_s": round(gap_before, 2),
+        "redials": len(redials),
+        "redials_kept_place": len(merged),
+        "redials_outcomes": dict(redial_out),
         "answered_twice": len(twice),
         "check_violations": len(check.get("violations", [])),
         "raft_after_kill": [("+%.2fs" % (t - t_kill), w) for t, w in raft],
@@ -215,6 +232,8 @@ def main():
                                              "yes" if in_order else "NO", rep["dead_site_not_called_back"]),
         "longest gap in answers at %s: %.2f s after the kill (from +%.2f s; target <= 2 s), %.2f s before" %
         (alive, gap_after, gap_after_at - t_kill, gap_before),
+        "redials by callers stuck at the killed site: %d; took back their earlier call's place: %d; %s" %
+        (rep["redials"], rep["redials_kept_place"], rep["redials_outcomes"]),
         "answered twice: %d (target 0); check_sip violations: %d" % (rep["answered_twice"], rep["check_violations"]),
         "raft after the kill: " + "; ".join("%s %s" % x for x in rep["raft_after_kill"][:6]),
     ]

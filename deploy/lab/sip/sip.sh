@@ -5,11 +5,12 @@
 #
 #   sip.sh up [--agents N]            the lab (lab.sh up, if none is up), then the SIP layer: N agents
 #                                     per site (default 6: odd ones sales, even ones support)
-#   sip.sh calls --rate R --count N [--out DIR] [--run TAG] [--impatient PCT]
+#   sip.sh calls --rate R --count N [--out DIR] [--run TAG] [--impatient PCT] [--csv FILE] [--port P]
 #                                     N callers at R calls/s from the carrier's side, bounded in time
 #                                     (waits for them; SIPp statistics and logs in DIR)
 #   sip.sh calls-bg ...               the same in the background (pid in DIR/caller.pid)
 #   sip.sh kill-site SITE             SIGKILL of a whole site: its nodes, its SIP server, its phones
+#   sip.sh register                   every phone registers again (idle agents' leases lapse in 30 s)
 #   sip.sh collect DIR [SITE]         callraft's events, agents, phones' and carrier's logs into DIR
 #                                     (for check_sip.py)
 #   sip.sh show                       what runs
@@ -22,8 +23,8 @@
 #
 # Environment: as lab.sh (CALLRAFT_LAB, CALLRAFT_LAB_NS, CALLRAFT_BUILD); SIP state in $CALLRAFT_LAB/sip.
 # Tunables (environment): SIP_RING_MS (8000), SIP_WAIT_MS (5000), SIP_HOLD_ROUNDS (12),
-# SIP_ASYNC_WORKERS (48), SIP_PROBE_S (1), SIP_PROBE_FAILS (2), SIP_PROBE_TIMEOUT_MS (3000),
-# SIP_NO_REPLY_MS (1500), SIP_API_TRIES (10), SIP_MAX_RINGS (6).
+# SIP_CHILDREN (16), SIP_ASYNC_WORKERS (48), SIP_PROBE_S (1), SIP_PROBE_FAILS (2), SIP_PROBE_TIMEOUT_MS (3000),
+# SIP_NO_REPLY_MS (1500), SIP_API_TRIES (10), SIP_MAX_RINGS (6), SIP_LATE_MARGIN_MS (200).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
@@ -90,6 +91,7 @@ write_site_local() { # SITE
 #!substdef "!TLS_CA!$certs/ca.crt!"
 #!substdef "!TLS_CERT!$certs/sip-$s.crt!"
 #!substdef "!TLS_KEY!$certs/sip-$s.key!"
+#!substdef "!CHILDREN!${SIP_CHILDREN:-16}!"
 #!substdef "!ASYNC_WORKERS!${SIP_ASYNC_WORKERS:-48}!"
 #!substdef "!WAIT_MS!${SIP_WAIT_MS:-5000}!"
 #!substdef "!HOLD_ROUNDS!${SIP_HOLD_ROUNDS:-12}!"
@@ -97,6 +99,7 @@ write_site_local() { # SITE
 #!substdef "!HOLD_TIMER_MS!$(( (${SIP_HOLD_ROUNDS:-12} + 2) * ${SIP_WAIT_MS:-5000} + 10000 ))!"
 #!substdef "!API_TRIES!${SIP_API_TRIES:-10}!"
 #!substdef "!MAX_RINGS!${SIP_MAX_RINGS:-6}!"
+#!substdef "!LATE_MARGIN_MS!${SIP_LATE_MARGIN_MS:-200}!"
 #!substdef "!PEER_SITES!$peers!"
 #!substdef "!HTTP_TIMEOUT_S!$(( ${SIP_WAIT_MS:-5000} / 1000 + 4 ))!"
 EOF
@@ -194,26 +197,45 @@ up() {
     sleep 0.5
     kill -0 "$(cat "$sip/$s/phones.pid")" 2>/dev/null ||
       { cat "$sip/$s/phones.err" >&2; die "the phones of $s did not start (sipp)"; }
-    in_ns "$s" sipp -sf "$here/register.xml" "10.$n.0.20:5060" -i "10.$n.0.30" -p 5081 \
-      -inf "$sip/$s/agents.csv" -m "$agents" -r 20 -nostdin -trace_logs \
-      -log_file "$sip/$s/register.log" -timeout 20s >"$sip/$s/register.out" 2>&1 ||
-      { cat "$sip/$s/register.out" >&2; die "registration of $s's phones failed"; }
+    register_site "$s"
   done
-  # Until the carrier's probes find both sites alive and every agent is ready.
-  local deadline=$((SECONDS + 30))
-  while [ $SECONDS -lt $deadline ]; do
-    local ready
-    ready=$(admin_curl tehran "$(node_url 1)/v1/agents?stale=true" | python3 -c '
-import json,sys; print(sum(1 for a in json.load(sys.stdin)["agents"] if a.get("push")))')
-    [ "$ready" -ge $((agents * 2)) ] && break
-    sleep 0.5
-  done
-  [ "${ready:-0}" -ge $((agents * 2)) ] || die "only ${ready:-0} of $((agents * 2)) agents ready after 30 s"
+  wait_ready
   say "SIP lab up: carrier 10.4.0.20 (dial 1000 sales, 2000 support), sites $(echo $call_sites), $agents agents each, all ready"
 }
 
-calls() { # --rate R --count N [--out DIR] [--run TAG] [--bg]
-  local rate=2 count=10 out=$sip/calls run bg=0 impatient=10
+register_site() { # SITE: every agent's phone of SITE registers (its agent becomes ready)
+  local s=$1 n agents
+  n=$(site_num "$s"); agents=$(cat "$sip/agents")
+  in_ns "$s" sipp -sf "$here/register.xml" "10.$n.0.20:5060" -i "10.$n.0.30" -p 5081 \
+    -inf "$sip/$s/agents.csv" -m "$agents" -r 20 -nostdin -trace_logs \
+    -log_file "$sip/$s/register.log" -timeout 90s >"$sip/$s/register.out" 2>&1 ||
+    { cat "$sip/$s/register.out" >&2; die "registration of $s's phones failed"; }
+}
+
+wait_ready() { # until every agent is ready (AVAILABLE, push), at most 60 s
+  local agents deadline ready
+  agents=$(cat "$sip/agents"); deadline=$((SECONDS + 60))
+  while [ $SECONDS -lt $deadline ]; do
+    ready=$(admin_curl tehran "$(node_url 1)/v1/agents?stale=true" | python3 -c '
+import json,sys; print(sum(1 for a in json.load(sys.stdin)["agents"] if a.get("push") and a.get("state") == "AVAILABLE"))')
+    [ "$ready" -ge $((agents * 2)) ] && break
+    sleep 0.5
+  done
+  [ "${ready:-0}" -ge $((agents * 2)) ] || die "only ${ready:-0} of $((agents * 2)) agents ready after 60 s"
+}
+
+# The phones register again: an idle agent's presence lease lapses after the site's presence_timeout
+# (30 s; docs/routing.md, section 2) and it becomes UNREACHABLE; these phones register once (NEEDSWORK:
+# a site server that renews its registered idle agents' leases).
+register() {
+  local s
+  for s in $call_sites; do register_site "$s"; done
+  wait_ready
+  say "phones registered again: every agent ready"
+}
+
+calls() { # --rate R --count N [--out DIR] [--run TAG] [--bg] [--csv FILE] [--port P]
+  local rate=2 count=10 out=$sip/calls run bg=0 impatient=10 csv="" port=5070
   run=r$(date +%s)
   while [ $# -gt 0 ]; do
     case "$1" in
@@ -223,6 +245,8 @@ calls() { # --rate R --count N [--out DIR] [--run TAG] [--bg]
       --run) run=$2; shift 2;;
       --impatient) impatient=$2; shift 2;;
       --bg) bg=1; shift;;
+      --csv) csv=$2; shift 2;;
+      --port) port=$2; shift 2;;
       *) die "calls: unknown option '$1'";;
     esac
   done
@@ -231,6 +255,8 @@ calls() { # --rate R --count N [--out DIR] [--run TAG] [--bg]
   # Callers: 60 % dial sales, 40 % support; numbers +98917<7 digits>; --impatient PCT of them
   # hang up while waiting (half after 1.5 s, half after 4 s), taken from the later two thirds of
   # the run (when a queue has built up); the choices are seeded by the run tag.
+  # (--csv: these callers instead, caller.xml's fields; the drill's redials.)
+  if [ -n "$csv" ]; then cp "$csv" "$out/callers.csv"; else
   python3 - "$count" "$run" "$impatient" > "$out/callers.csv" <<'PY'
 import random, sys
 n, run, imp = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
@@ -243,9 +269,10 @@ for i in range(n):
     cls = "patient" if i not in impatient else "short" if impatient.index(i) % 2 == 0 else "long"
     print("%s;+98917%07d;%s" % ("1000" if rnd.random() < 0.6 else "2000", rnd.randrange(10**7), cls))
 PY
+  fi
   # Bounded: N calls, and the whole run within N/R + 120 s.
   local limit=$(( count / (rate > 0 ? rate : 1) + 120 ))
-  local cmd=(ip netns exec "$ns-carrier" sipp -sf "$here/caller.xml" 10.4.0.20:5060 -i 10.4.0.10 -p 5070
+  local cmd=(ip netns exec "$ns-carrier" sipp -sf "$here/caller.xml" 10.4.0.20:5060 -i 10.4.0.10 -p "$port"
              -inf "$out/callers.csv" -r "$rate" -m "$count" -l 2000 -key run "$run" -cid_str "$run-%u@%s"
              -nostdin -trace_logs -log_file "$out/callers.log" -trace_stat -stf "$out/callers-stat.csv" -fd 1
              -trace_err -error_file "$out/callers.err" -timeout "${limit}s")
@@ -318,6 +345,7 @@ case "$cmd" in
   calls) calls "$@" ;;
   calls-bg) calls --bg "$@" ;;
   kill-site) kill_site "$1" ;;
+  register) register ;;
   collect) collect "$@" ;;
   show) show ;;
   down) down ;;
