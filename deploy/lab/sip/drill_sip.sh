@@ -11,7 +11,7 @@
 # report (report_sip.py) from SIPp's own logs and statistics, the carrier's log, callraft's event
 # stream (read from a surviving node) and the nodes' logs: report.txt, report.json, timeline.svg
 # in DIR. --redial-after S (default 4) after the kill, up to --redials N (default 10) of the callers
-# stuck at the killed site (delivered there before the kill, no answer yet: redialers.py) dial the
+# waiting at the killed site (queued there before the kill, not answered: redialers.py) dial the
 # same number again from the same caller's number (issue 12's redial rule: they keep their place;
 # the report counts those whose new call took over the earlier one's place). The lab is torn down
 # at the end (--keep leaves it up).
@@ -59,7 +59,7 @@ echo "$t0 $t_kill $site $survivor" > "$out/times"
 if [ "$redials" -gt 0 ]; then
   sleep "$redial_after"
   python3 "$here/redialers.py" --callers "$out/calls/callers.log" --carrier "$lab/sip/carrier/kamailio.log" \
-    --site "$site" --kill "$t_kill" --count "$redials" > "$out/redial.csv"
+    --site "$site" --site-log "$lab/sip/$site/kamailio.log" --kill "$t_kill" --count "$redials" > "$out/redial.csv"
   n=$(($(wc -l < "$out/redial.csv") - 1))
   if [ "$n" -gt 0 ]; then
     "$sip" calls-bg --csv "$out/redial.csv" --rate 5 --count "$n" --port 5071 --run "${run}r" --out "$out/redials"
