@@ -18,7 +18,7 @@ http_addr() { echo "127.0.0.1:$((CALLRAFT_PORT_BASE + 200 + $1))"; }
 sse_nodes=$(http_addr "$leader"); for i in 1 2 3; do [ "$i" = "$leader" ] || sse_nodes="$sse_nodes,$(http_addr "$i")"; done
 echo "leader: $leader; subscriber's cluster list: $sub_cluster; SSE: $sse_nodes"
 
-step "subscribe from index 1 on the leader; write for 10 s; SIGKILL the leader after 3 s"
+step "subscribe from index 1 on the leader; write for 10 s; SIGKILL the leader once both follow and writes are acknowledged"
 sub=$CALLRAFT_LAB/sub.jsonl
 "$CLI" --cluster "$sub_cluster" --timeout 20000 --json events --from 1 --follow > "$sub" \
   2> "$CALLRAFT_LAB/sub.err" &
@@ -30,7 +30,14 @@ ack=$CALLRAFT_LAB/acks
 "$TRAFFIC" write --cluster "$(cluster)" --ack-file "$ack" --clients 4 --duration 10 \
   > "$CALLRAFT_LAB/write.out" &
 writer=$!
-sleep 3
+# The kill comes once both subscribers have events and writes are being acknowledged (not after a
+# fixed 3 s: on a loaded machine the Python subscriber alone can take that long to start).
+deadline=$((SECONDS + 30))
+until [ -s "$sub" ] && [ -s "$sse" ] && [ "$(wc -l 2>/dev/null < "$ack" || echo 0)" -ge 20 ]; do
+  [ $SECONDS -lt $deadline ] ||
+    fail "30 s after the start: $(wc -l < "$sub") (binary) and $(wc -l < "$sse") (SSE) events, $(wc -l 2>/dev/null < "$ack" || echo 0) acks"
+  sleep 0.2
+done
 before_kill=$(wc -l < "$sub"); sse_before_kill=$(wc -l < "$sse")
 "$CLUSTER_SH" kill "$leader" KILL
 new_leader=$(wait_leader "$leader")
