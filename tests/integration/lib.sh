@@ -60,6 +60,15 @@ pbx_heartbeats() {
     done ) &
   PBX_PID=$!
 }
+# desk_heartbeats AGENT...: the agents' desktops renew their presence (30 s lease by default) every
+# 3 s in the background, as deployed ones do, for as long as the test runs (the loop ends by itself
+# once the test's shell is gone): a test that outlasts the lease on a loaded machine keeps its agents.
+desk_heartbeats() {
+  ( while kill -0 $$ 2>/dev/null; do
+      for a in "$@"; do "$CLI" --cluster "$(cluster)" --timeout 2000 agent heartbeat "$a" >/dev/null 2>&1 || true; done
+      sleep 3
+    done ) >/dev/null 2>&1 &
+}
 step() { echo "--- $*"; }
 
 cluster() { "$CLUSTER_SH" addresses; }

@@ -31,14 +31,6 @@ kill_leader() {
   echo "killed leader $leader; new leader $new" >&2
   echo "$leader"
 }
-# The agents' desktops renew their presence (30 s lease) in the background, as deployed ones do,
-# for as long as this test runs (the loop ends by itself once the test's shell is gone).
-desk_heartbeats() {
-  ( while kill -0 $$ 2>/dev/null; do
-      for a in "$@"; do "$CLI" --cluster "$(cluster)" --timeout 2000 agent heartbeat "$a" >/dev/null 2>&1 || true; done
-      sleep 3
-    done ) >/dev/null 2>&1 &
-}
 
 step "start a 1+1+1 cluster; t1 at tehran, s1 at shiraz; queue sales (overflow 30 s)"
 "$CLUSTER_SH" up 1+1+1 >/dev/null
