@@ -138,6 +138,16 @@ wait_caught_up() {
   fail "nodes $* did not reach commit index $target within 60 s"
 }
 
+# wait_acks ACK_FILE N: waits (at most 30 s) until N writes are acknowledged in ACK_FILE: a fault is
+# injected once writes flow, not after a fixed delay that a loaded machine may not have used.
+wait_acks() {
+  local deadline=$((SECONDS + 30))
+  until [ "$(wc -l 2>/dev/null < "$1" || echo 0)" -ge "$2" ]; do
+    [ $SECONDS -lt $deadline ] || fail "fewer than $2 writes acknowledged in 30 s"
+    sleep 0.2
+  done
+}
+
 # stop_writes PID ACK_FILE SINCE_MS: once 20 writes are acknowledged after SINCE_MS (the last fault
 # healed; at most 30 s), stops the `callraft-traffic write` PID with SIGTERM (each session records
 # its request in flight first) and waits for it, instead of waiting out its --duration.

@@ -71,13 +71,13 @@ PY
 
 step "writes while the leader is SIGKILLed"
 ack=$CALLRAFT_LAB/acks
-"$TRAFFIC" write --cluster "$(cluster)" --ack-file "$ack" --clients 8 --duration 10 > "$CALLRAFT_LAB/write.out" &
+"$TRAFFIC" write --cluster "$(cluster)" --ack-file "$ack" --clients 8 --duration 60 > "$CALLRAFT_LAB/write.out" &
 writer=$!
-sleep 3
+wait_acks "$ack" 20
 kill_ms=$(date +%s%3N)
 "$CLUSTER_SH" kill "$leader" KILL
 new_leader=$(wait_leader "$leader")
-wait $writer
+stop_writes "$writer" "$ack" "$kill_ms" # 20 more acknowledged after the kill, then stop
 cat "$CALLRAFT_LAB/write.out"
 first_after=$(awk -v k="$kill_ms" '$1 > k {print $1; exit}' "$ack")
 gap=$(service_gap "$ack" "$kill_ms")

@@ -9,16 +9,16 @@ step "start a 1+1+1 cluster"
 leader=$(wait_leader)
 echo "leader: $leader"
 
-step "write for 12 s; SIGKILL the leader after 3 s"
+step "write; SIGKILL the leader once writes flow; stop after 20 more are acknowledged"
 ack=$CALLRAFT_LAB/acks
-"$TRAFFIC" write --cluster "$(cluster)" --ack-file "$ack" --clients 4 --duration 12 > "$CALLRAFT_LAB/write.out" &
+"$TRAFFIC" write --cluster "$(cluster)" --ack-file "$ack" --clients 4 --duration 60 > "$CALLRAFT_LAB/write.out" &
 writer=$!
-sleep 3
+wait_acks "$ack" 20
 kill_ms=$(date +%s%3N)
 "$CLUSTER_SH" kill "$leader" KILL
 new_leader=$(wait_leader "$leader")
 echo "new leader: $new_leader"
-wait $writer
+stop_writes "$writer" "$ack" "$kill_ms" # 20 more acknowledged after the kill, then stop
 cat "$CALLRAFT_LAB/write.out"
 acked=$(wc -l < "$ack")
 [ "$acked" -gt 0 ] || fail "no write was acknowledged"
