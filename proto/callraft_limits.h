@@ -245,6 +245,18 @@ _Static_assert(CALLRAFT_CONTACT_TIMEOUT_MS_MIN >= 2 * CALLRAFT_TICK_INTERVAL_MS,
 	       "contact must outlive a tick");
 _Static_assert(CALLRAFT_SITE_LOSS_AFTER_MS_DEFAULT > CALLRAFT_CONTACT_TIMEOUT_MS_DEFAULT,
 	       "a site is held before it is lost");
+/* A watched site none of whose nodes is in contact with the leader (the Tick's SiteNodes say so:
+ * no progress for CALLRAFT_CONTACT_TIMEOUT_FACTOR election timeouts, node/tick.c) has only its
+ * PBX's heartbeats and its agents' desktops left to speak for it, so its callers are held after
+ * this long without any evidence instead of contact_timeout (when that is longer). Two seconds is
+ * one missed heartbeat of a PBX beating every second plus a second for a late one to commit (a
+ * heartbeat relayed through the witness across a cut took 0.4-0.75 s more: docs/lab.md). A hold
+ * costs a live caller nothing but time (the next heartbeat ends it, the caller keeps the place);
+ * the loss still waits for site_loss_after. */
+#define CALLRAFT_SITE_HOLD_UNREACHABLE_MS 2000ll
+_Static_assert(CALLRAFT_SITE_HOLD_UNREACHABLE_MS >= 2 * CALLRAFT_TICK_INTERVAL_MS &&
+		       CALLRAFT_SITE_HOLD_UNREACHABLE_MS < CALLRAFT_CONTACT_TIMEOUT_MS_DEFAULT,
+	       "the sooner hold must outlive a tick and come before the default contact timeout");
 
 /* `call next` looks at most this many waiting calls per (queue, tier) before giving up on that
  * tier: calls skipped are those reserved for a known agent or not yet overflowed to this site. */

@@ -104,12 +104,20 @@ for p in "${bg_t[@]}"; do kill "$p" 2>/dev/null || true; done
 bg_t=()
 t_kill=$(now_ms)
 "$LAB" kill-site tehran >/dev/null
-ghosts="" early="" offered="" redialled=0 t_lost=0
+ghosts="" early="" offered="" redialled=0 redial_when=never t_lost=0
 while [ $(( $(now_ms) - t_kill )) -lt $(( (bound + 10) * 1000 )) ]; do
   # What the cluster knows of Tehran now: held (out of contact) or down.
   st=$(cli_at shiraz --json site list 2>/dev/null |
        jq_py "(lambda s: ('down' if s['down'] else 'held' if s.get('out_of_contact') else 'up'))([s for s in d['sites'] if s['site']=='tehran'][0])" 2>/dev/null || echo unknown)
-  if [ "$st" = down ]; then t_lost=$(now_ms); break; fi
+  [ "$st" = down ] && t_lost=$(now_ms)
+  # tc4's caller hangs up on the dead city and dials again at Shiraz: while held if the drill sees
+  # Tehran held (a loaded machine may take longer per round than the hold lasts), else just after
+  # the conversion; either way the redial must take tc4's place (docs/routing.md, section 5).
+  if [ $redialled = 0 ] && { [ "$st" = held ] || [ "$st" = down ]; }; then
+    enq tc4-again shiraz +982100000004
+    redialled=1 redial_when=$st
+  fi
+  [ "$st" = down ] && break
   # s-a1 asks for work as fast as a desktop would; whatever it gets it declines (place kept).
   r=$(cli_at shiraz --json call next --agent s-a1 2>/dev/null || true)
   if [ -n "$r" ]; then
@@ -124,10 +132,6 @@ while [ $(( $(now_ms) - t_kill )) -lt $(( (bound + 10) * 1000 )) ]; do
       if [ "$st" = held ]; then ghosts="$ghosts $id"; else early="$early $id"; fi
     fi
     cli_at shiraz call reject "$id" --agent s-a1 --token "$tok" >/dev/null 2>&1 || true
-  fi
-  if [ $redialled = 0 ] && [ "$st" = held ]; then
-    enq tc4-again shiraz +982100000004 # tc4's caller hangs up on the dead city and dials again
-    redialled=1
   fi
   sleep 0.2
 done
@@ -173,7 +177,7 @@ check in-call $([ "$(field tc0 state)" = ended ] && [ "$(field tc0 outcome)" = s
   [ "$(field "$cb0" origin_call_id)" = tc0 ] && echo 1 || echo 0) \
   "tc0 (in call with t-a1): $(field tc0 state) $(field tc0 outcome), callback $cb0 for $(field "$cb0" callback_number)"
 check redial $([ "$(field tc4 merged_into)" = tc4-again ] && [ "$(field tc4-again merged_from)" = tc4 ] && echo 1 || echo 0) \
-  "tc4: $(field tc4 state) merged into '$(field tc4 merged_into)'"
+  "tc4: $(field tc4 state) merged into '$(field tc4 merged_into)' (the redial came with Tehran $redial_when)"
 
 rest=$(( hold * 1000 - ($(now_ms) - t_kill) ))
 [ $rest -gt 0 ] && { say "hold tehran down $((rest / 1000)) s more"; sleep $((rest / 1000)); }

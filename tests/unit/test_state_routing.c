@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "callraft_timing.h"
 #include "state.h"
 #include "state_internal.h"
 
@@ -2022,10 +2023,13 @@ static void healthy(struct fx *f)
 	pbx_heartbeat(f, "shiraz");
 }
 
-/* Tehran dies at the current time: from now on only shiraz shows life, every 500 ms. Returns
- * how long after the death the site was declared lost (or -1 after `limit_ms`), and in *held_ms
- * when it went out of contact. */
-static int64_t tehran_dies(struct fx *f, int64_t limit_ms, int64_t *held_ms)
+/* Tehran dies at the current time: from now on only shiraz shows life, every 500 ms. The leader
+ * (at shiraz) reports how long it has not heard from tehran's nodes, and reports them out of
+ * contact once that is `unreachable_after_ms` (node/tick.c: CALLRAFT_CONTACT_TIMEOUT_FACTOR
+ * election timeouts). Returns how long after the death the site was declared lost (or -1 after
+ * `limit_ms`), and in *held_ms when it went out of contact. */
+static int64_t tehran_dies_nodes_unreachable_after(struct fx *f, int64_t limit_ms, int64_t *held_ms,
+						   int64_t unreachable_after_ms)
 {
 	int64_t death = f->time_ms;
 	*held_ms = -1;
@@ -2033,14 +2037,22 @@ static int64_t tehran_dies(struct fx *f, int64_t limit_ms, int64_t *held_ms)
 		f->time_ms += CALLRAFT_TICK_INTERVAL_MS;
 		pbx_heartbeat(f, "shiraz");
 		tick_silent(f, "shiraz", true, 0);
-		/* the leader (at shiraz) reports how long it has not heard from tehran's nodes */
-		tick_silent(f, "tehran", false, f->time_ms - death);
+		int64_t silent = f->time_ms - death;
+		tick_silent(f, "tehran", silent < unreachable_after_ms, silent);
 		if (*held_ms < 0 && site_out(f, "tehran"))
 			*held_ms = f->time_ms - death;
 		if (site_down(f, "tehran"))
 			return f->time_ms - death;
 	}
 	return -1;
+}
+
+/* The same with the default election timeout (1 s: its nodes out of contact after 3 s). */
+static int64_t tehran_dies(struct fx *f, int64_t limit_ms, int64_t *held_ms)
+{
+	return tehran_dies_nodes_unreachable_after(
+	    f, limit_ms, held_ms,
+	    CALLRAFT_CONTACT_TIMEOUT_FACTOR * (int64_t)CALLRAFT_ELECTION_TIMEOUT_MS_DEFAULT);
 }
 
 static void test_dead_site_is_held_then_declared_lost_within_10s_by_default(void **state)
@@ -2069,6 +2081,68 @@ static void test_dead_site_is_held_then_declared_lost_within_10s_by_default(void
 			found = strstr(r->sites[i]->down_reason, "last evidence: nodes") != NULL;
 	assert_true(found);
 	callraft__reply__free_unpacked(r, NULL);
+}
+
+/* Cities 20 ms apart (election timeout 300 ms): the leader reports tehran's nodes out of contact
+ * 900 ms after they die, and then only its PBX (last heard at the death) spoke for it: it is held
+ * 2 s after that, not 3, and still lost only after site_loss_after. */
+static void test_dead_site_is_held_sooner_once_its_nodes_are_out_of_contact(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	int64_t held;
+
+	OK(f, c_qconf(&b, 0, -1, -1, -1, -1)); /* overflow at once: only the hold rule applies */
+	healthy(f);
+	OK(f, c_login(&b, "s-agent", "shiraz"));
+	OK(f, c_enqueue(&b, "t1", "tehran", 0, "+9821000001", ""));
+	int64_t lost = tehran_dies_nodes_unreachable_after(f, 20000, &held, 900);
+	assert_true(held >= CALLRAFT_SITE_HOLD_UNREACHABLE_MS &&
+		    held <= CALLRAFT_SITE_HOLD_UNREACHABLE_MS + CALLRAFT_TICK_INTERVAL_MS);
+	assert_true(held < CALLRAFT_CONTACT_TIMEOUT_MS_DEFAULT);
+	assert_true(lost >= CALLRAFT_SITE_LOSS_AFTER_MS_DEFAULT &&
+		    lost <= CALLRAFT_SITE_LOSS_AFTER_MS_DEFAULT + CALLRAFT_TICK_INTERVAL_MS);
+	bool callback = false;
+	assert_string_equal(next(f, "s-agent", NULL, NULL, &callback), "t1");
+	assert_true(callback && call_is_callback(f, "t1"));
+	assert_true(call_is_callback(f, "t1"));
+}
+
+/* Between the two cities' cut (tehran's nodes out of contact all along) a PBX heartbeat at least
+ * every 1.5 s keeps tehran in contact; a missed one (2 s of silence) holds its callers, and the
+ * next heartbeat gives them back, in place. */
+static void test_cut_site_is_held_only_when_its_pbx_misses_a_beat(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	OK(f, c_qconf(&b, 0, -1, -1, -1, -1));
+	healthy(f);
+	OK(f, c_enqueue(&b, "t1", "tehran", 0, "+9821000001", ""));
+	int64_t cut = f->time_ms, beat = f->time_ms;
+	for (int i = 0; i < 120; i++) { /* a minute: ticks every 500 ms, heartbeats 1.5 s apart */
+		f->time_ms += CALLRAFT_TICK_INTERVAL_MS;
+		if (i % 3 == 2) {
+			pbx_heartbeat(f, "tehran");
+			beat = f->time_ms;
+		}
+		tick_silent(f, "tehran", false, f->time_ms - cut);
+		assert_false(site_out(f, "tehran"));
+	}
+	OK(f, c_login(&b, "s-agent", "shiraz")); /* (a minute: a desktop logged in earlier lapsed) */
+	/* the PBX misses one: held once 2 s have passed since the last heartbeat, not before */
+	while (f->time_ms - beat < CALLRAFT_SITE_HOLD_UNREACHABLE_MS) {
+		assert_false(site_out(f, "tehran"));
+		f->time_ms += CALLRAFT_TICK_INTERVAL_MS;
+		tick_silent(f, "tehran", false, f->time_ms - cut);
+	}
+	assert_true(site_out(f, "tehran"));
+	assert_null(next(f, "s-agent", NULL, NULL, NULL));
+	pbx_heartbeat(f, "tehran");
+	tick_silent(f, "tehran", false, f->time_ms - cut);
+	assert_false(site_out(f, "tehran") || site_down(f, "tehran"));
+	assert_false(call_is_callback(f, "t1"));
+	assert_string_equal(next(f, "s-agent", NULL, NULL, NULL), "t1");
 }
 
 static void test_site_is_never_lost_while_its_pbx_beats_though_its_nodes_are_cut(void **state)
@@ -2524,6 +2598,8 @@ int main(void)
 	    FX_TEST(test_stats_waiting_across_tiers_and_sites),
 	    FX_TEST(test_tick_from_a_client_is_refused),
 	    FX_TEST(test_dead_site_is_held_then_declared_lost_within_10s_by_default),
+	    FX_TEST(test_dead_site_is_held_sooner_once_its_nodes_are_out_of_contact),
+	    FX_TEST(test_cut_site_is_held_only_when_its_pbx_misses_a_beat),
 	    FX_TEST(test_site_is_never_lost_while_its_pbx_beats_though_its_nodes_are_cut),
 	    FX_TEST(test_site_is_not_lost_while_its_nodes_are_in_contact),
 	    FX_TEST(test_held_caller_is_offered_to_nobody_and_keeps_place_until_back),
