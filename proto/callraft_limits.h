@@ -254,6 +254,22 @@ _Static_assert(CALLRAFT_SITE_LOSS_AFTER_MS_DEFAULT > CALLRAFT_CONTACT_TIMEOUT_MS
  * costs a live caller nothing but time (the next heartbeat ends it, the caller keeps the place);
  * the loss still waits for site_loss_after. */
 #define CALLRAFT_SITE_HOLD_UNREACHABLE_MS 2000ll
+/* The cluster's own silences (state/sitewatch.c): a gap of more than this between two Ticks (three
+ * Tick intervals) is a stretch in which the cluster committed nothing (no leader, no quorum, a
+ * paused leader), so no site's evidence could arrive either. After one, a site is declared lost
+ * only once Ticks have flowed again for CALLRAFT_SITE_LOSS_OBSERVED_MS: enough for the new leader
+ * to see each live node make progress (it reports none it has not seen since its election) and
+ * for a PBX to get a heartbeat through. Without it, a 90 s election storm at a load average of 20
+ * had every site, live ones included, declared lost at the first Tick after it, their calls in
+ * progress ended (drill --fault cut-link on 1c7c007). A dead site's loss waits for it only when
+ * the stall ended less than 2 s before the loss was due. */
+#define CALLRAFT_TICK_STALL_MS 1500ll
+#define CALLRAFT_SITE_LOSS_OBSERVED_MS 2000ll
+_Static_assert(CALLRAFT_TICK_STALL_MS >= 3 * CALLRAFT_TICK_INTERVAL_MS,
+	       "a late Tick or two under load is not a stall");
+_Static_assert(CALLRAFT_SITE_LOSS_OBSERVED_MS >= 4 * CALLRAFT_TICK_INTERVAL_MS &&
+		       CALLRAFT_SITE_LOSS_OBSERVED_MS < CALLRAFT_SITE_LOSS_AFTER_MS_DEFAULT,
+	       "a loss needs a few Ticks of evidence after a stall, and less than the loss time");
 _Static_assert(CALLRAFT_SITE_HOLD_UNREACHABLE_MS >= 2 * CALLRAFT_TICK_INTERVAL_MS &&
 		       CALLRAFT_SITE_HOLD_UNREACHABLE_MS < CALLRAFT_CONTACT_TIMEOUT_MS_DEFAULT,
 	       "the sooner hold must outlive a tick and come before the default contact timeout");

@@ -43,6 +43,11 @@
  *      site event hook with the evidence (how long ago each kind was last seen); the node logs it.
  *      Lost and restored are also SITE_LOST / SITE_RESTORED events of the event stream (written
  *      by route_site_put), their reason carrying the same evidence.
+ *   6. The cluster's own silence is not a site's: after a stall (no Tick for more than
+ *      CALLRAFT_TICK_STALL_MS: an election, a lost quorum) every site's evidence is as old as the
+ *      stall, so no site is declared lost until Ticks have flowed again for
+ *      CALLRAFT_SITE_LOSS_OBSERVED_MS, time for live nodes and PBXs to be heard. A hold may come
+ *      at once (it costs a live caller a moment and is undone by the next evidence).
  *
  * Defaults (callraft_limits.h): contact_timeout 3 s, site_loss_after 8 s, so a dead site is held
  * within about 3.5 s (2.5 s once the leader reports its nodes out of contact) and declared lost
@@ -203,8 +208,27 @@ static int withdraw_offers(struct apply_ctx *c, const char *site, unsigned *n)
 	return rc;
 }
 
+/* Rule 6: the FSM time since which Ticks have flowed without a stall (CALLRAFT_TICK_STALL_MS), kept
+ * in the meta table with the time of this Tick. */
+static int ticking_since(struct apply_ctx *c, int64_t *since_ms)
+{
+	uint64_t last = 0, since = 0;
+
+	if (store_meta_get(c->s, c->txn, META_TICK_LAST, &last, c->errmsg, c->errmsg_len) != 0 ||
+	    store_meta_get(c->s, c->txn, META_TICKING_SINCE, &since, c->errmsg, c->errmsg_len) != 0)
+		return -1;
+	if (last == 0 || since == 0 || c->now_ms - (int64_t)last > CALLRAFT_TICK_STALL_MS)
+		since = (uint64_t)c->now_ms;
+	*since_ms = (int64_t)since;
+	if (store_meta_put(c->s, c->txn, META_TICK_LAST, (uint64_t)c->now_ms, c->errmsg,
+			   c->errmsg_len) != 0 ||
+	    store_meta_put(c->s, c->txn, META_TICKING_SINCE, since, c->errmsg, c->errmsg_len) != 0)
+		return -1;
+	return 0;
+}
+
 /* One watched site, by the rules of the header. */
-static int evaluate(struct apply_ctx *c, const char *site)
+static int evaluate(struct apply_ctx *c, const char *site, int64_t ticking_since_ms)
 {
 	Callraft__Site s;
 	char reason[STATE_MSG_BYTES_MAX];
@@ -236,7 +260,8 @@ static int evaluate(struct apply_ctx *c, const char *site)
 			return -1;
 		event(c, site, "out of contact: its callers are held", &s);
 	}
-	if (s.down || silent < s.site_loss_after_ms)
+	if (s.down || silent < s.site_loss_after_ms ||
+	    c->now_ms - ticking_since_ms < CALLRAFT_SITE_LOSS_OBSERVED_MS)
 		return 0;
 	sitelive_evidence(c, &s, reason, sizeof reason);
 	if (callbacks_site_lost(c, site, reason, true) != 0)
@@ -265,8 +290,11 @@ int sitewatch_tick(struct apply_ctx *c)
 	mdb_cursor_close(cur);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return store_err(c->errmsg, c->errmsg_len, rc, "tick: sites");
+	int64_t since;
+	if (ticking_since(c, &since) != 0)
+		return -1;
 	for (size_t i = 0; i < n; i++)
-		if (evaluate(c, names[i]) != 0)
+		if (evaluate(c, names[i], since) != 0)
 			return -1;
 	return 0;
 }

@@ -114,6 +114,8 @@ extern const char *const state_db_names[DB_COUNT];
 #define META_CLIENT_SEQ "client_seq"
 #define META_IDEM_COUNT "idem_count"
 #define META_TICKET_DUE "ticket_due_built" /* 1 once the due index covers every ticket */
+#define META_TICK_LAST "tick_last_ms"         /* FSM time of the last Tick (sitewatch.c) */
+#define META_TICKING_SINCE "ticking_since_ms" /* the first Tick after the last stall */
 
 #define STATE_MAP_BYTES_DEFAULT ((size_t)8 << 30)
 /* Queue index key: queue '\0' (255 - tier) be64(enqueued_ms) be64(enqueue_seq). */

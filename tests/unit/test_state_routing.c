@@ -1754,6 +1754,18 @@ static void tick_nodes(struct fx *f, const char *site, bool reachable)
 	OK(f, &b.cmd);
 }
 
+/* Ticks every CALLRAFT_TICK_INTERVAL_MS (the last one sooner) for `ms`, as a leader does: a longer
+ * gap between Ticks is a stall of the cluster, not a site's silence (sitewatch.c, rule 6). */
+static void tick_nodes_for(struct fx *f, const char *site, bool reachable, int64_t ms)
+{
+	while (ms > 0) {
+		int64_t step = ms < CALLRAFT_TICK_INTERVAL_MS ? ms : CALLRAFT_TICK_INTERVAL_MS;
+		f->time_ms += step;
+		ms -= step;
+		tick_nodes(f, site, reachable);
+	}
+}
+
 static void test_site_with_reachable_nodes_is_not_lost_when_agents_vanish(void **state)
 {
 	struct fx *f = *state;
@@ -1763,19 +1775,15 @@ static void test_site_with_reachable_nodes_is_not_lost_when_agents_vanish(void *
 	OK(f, c_login(&b, "t1", "tehran"));
 	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", ""));
 	tick_nodes(f, "tehran", true);
-	f->time_ms += 5000; /* t1 lapses: every agent unreachable, but the site's nodes answer */
-	tick_nodes(f, "tehran", true);
+	tick_nodes_for(f, "tehran", true, 5000); /* t1 lapses: no agent reachable, the nodes answer */
 	assert_int_equal(agent_state(f, "t1"), CALLRAFT__AGENT_STATE__UNREACHABLE);
-	f->time_ms += 20000;
-	tick_nodes(f, "tehran", true);
+	tick_nodes_for(f, "tehran", true, 20000);
 	assert_false(call_is_callback(f, "c1"));
 	/* Then the nodes go too: lost site_loss_after later, not before. */
 	tick_nodes(f, "tehran", false);
-	f->time_ms += 10000 - 1;
-	tick_nodes(f, "tehran", false);
+	tick_nodes_for(f, "tehran", false, 10000 - 1);
 	assert_false(call_is_callback(f, "c1"));
-	f->time_ms += 1;
-	tick_nodes(f, "tehran", false);
+	tick_nodes_for(f, "tehran", false, 1);
 	assert_true(call_is_callback(f, "c1"));
 }
 
@@ -1787,15 +1795,16 @@ static void test_site_whose_nodes_return_in_time_is_not_lost(void **state)
 	OK(f, c_site_conf(&b, "shiraz", 0, 0, 5000, 10000));
 	OK(f, c_enqueue(&b, "c1", "shiraz", 0, "+9871000001", ""));
 	tick_nodes(f, "shiraz", false); /* no agents logged in; nodes out of contact */
-	f->time_ms += 9000;
+	tick_nodes_for(f, "shiraz", false, 8500);
+	f->time_ms += 500;
 	tick_nodes(f, "shiraz", true); /* back within site_loss_after */
-	f->time_ms += 5000;
-	tick_nodes(f, "shiraz", true);
+	tick_nodes_for(f, "shiraz", true, 5000);
 	assert_false(call_is_callback(f, "c1"));
 	/* Out again, for the whole window this time: with no agents, the nodes decide. */
 	tick_nodes(f, "shiraz", false);
-	f->time_ms += 10000;
-	tick_nodes(f, "shiraz", false);
+	tick_nodes_for(f, "shiraz", false, 10000 - 1);
+	assert_false(call_is_callback(f, "c1"));
+	tick_nodes_for(f, "shiraz", false, 1);
 	assert_true(call_is_callback(f, "c1"));
 }
 
@@ -2143,6 +2152,37 @@ static void test_cut_site_is_held_only_when_its_pbx_misses_a_beat(void **state)
 	assert_false(site_out(f, "tehran") || site_down(f, "tehran"));
 	assert_false(call_is_callback(f, "t1"));
 	assert_string_equal(next(f, "s-agent", NULL, NULL, NULL), "t1");
+}
+
+/* The cluster itself committed nothing for 90 s (an election storm): at the first Tick after it
+ * every site's evidence is 90 s old, and the new leader has not yet seen any node make progress
+ * (silent_ms -1). No site is lost then, nor until Ticks have flowed for
+ * CALLRAFT_SITE_LOSS_OBSERVED_MS; a site heard meanwhile stays, one still silent is lost. */
+static void test_no_site_is_lost_at_the_first_tick_after_the_cluster_stalled(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+
+	healthy(f);
+	OK(f, c_enqueue(&b, "t1", "tehran", 0, "+9821000001", ""));
+	OK(f, c_enqueue(&b, "s1", "shiraz", 0, "+9871000001", ""));
+	f->time_ms += 90000;
+	int64_t back = f->time_ms;
+	tick_silent(f, "tehran", true, -1);
+	tick_silent(f, "shiraz", true, -1);
+	assert_false(site_down(f, "tehran") || site_down(f, "shiraz"));
+	/* shiraz is heard at once (its nodes make progress, its PBX beats); tehran stays silent */
+	while (f->time_ms - back < CALLRAFT_SITE_LOSS_OBSERVED_MS) {
+		assert_false(site_down(f, "tehran") || site_down(f, "shiraz"));
+		f->time_ms += CALLRAFT_TICK_INTERVAL_MS;
+		pbx_heartbeat(f, "shiraz");
+		tick_silent(f, "shiraz", true, 0);
+		tick_silent(f, "tehran", false, -1);
+	}
+	assert_true(site_down(f, "tehran"));
+	assert_false(site_down(f, "shiraz") || site_out(f, "shiraz"));
+	assert_false(call_is_callback(f, "s1"));
+	assert_true(call_is_callback(f, "t1"));
 }
 
 static void test_site_is_never_lost_while_its_pbx_beats_though_its_nodes_are_cut(void **state)
@@ -2600,6 +2640,7 @@ int main(void)
 	    FX_TEST(test_dead_site_is_held_then_declared_lost_within_10s_by_default),
 	    FX_TEST(test_dead_site_is_held_sooner_once_its_nodes_are_out_of_contact),
 	    FX_TEST(test_cut_site_is_held_only_when_its_pbx_misses_a_beat),
+	    FX_TEST(test_no_site_is_lost_at_the_first_tick_after_the_cluster_stalled),
 	    FX_TEST(test_site_is_never_lost_while_its_pbx_beats_though_its_nodes_are_cut),
 	    FX_TEST(test_site_is_not_lost_while_its_nodes_are_in_contact),
 	    FX_TEST(test_held_caller_is_offered_to_nobody_and_keeps_place_until_back),
