@@ -6,7 +6,9 @@
  *
  * Tables (named LMDB databases):
  *   meta        "applied" -> u64 applied index; "time" -> i64 FSM time (never goes backwards);
- *               "ticket_seq" -> u64 last ticket number; "client_seq" -> u64 last client id.
+ *               "ticket_seq" -> u64 last ticket number; "client_seq" -> u64 last client id;
+ *               "tick_last_ms", "ticking_since_ms" -> u64 FSM times of the last Tick and of the
+ *               first one after the cluster's last stall (sitewatch.c).
  *   sessions    be64(client_id) -> Session
  *   sess_time   be64(last_used_ms) be64(client_id) -> "" (expiry order)
  *   calls       call_id -> Call
