@@ -6,7 +6,9 @@
 #   - the drill's checker finds nothing lost, nothing applied twice, no violation, equal replicas;
 #   - both sites have acknowledged writes in the second half of the cut (writes continue; they did
 #     not merely finish before it), and neither site went 6 s without one during it;
-#   - a node of the city without the leader logged that it relayed (the path was exercised).
+#   - a node of the city without the leader logged that it relayed (the path was exercised);
+#   - no node logged a site lost: the cut city's PBX heartbeats, relayed, kept it alive (the false
+#     positive of issue 12 item 2).
 # Needs network namespaces (root): where they cannot be created it exits 77 (ctest: skipped) and
 # says so. About 80 s.
 . "$(dirname "$0")/drill_lib.sh" "${1:?usage: test_link_cut.sh BUILD_DIR}" link-cut lct \
@@ -51,4 +53,8 @@ echo "--- the city without the leader relayed"
 relayed=$(grep -l 'event=forward_relay' "$OUT"/drill/lab/node[1-4]/log 2>/dev/null | wc -l)
 echo "  $relayed call-center node(s) logged forward_relay"
 [ "$relayed" -ge 1 ] || { echo "FAIL: no node relayed: the cut city's writes went some other way"; exit 1; }
+echo "--- no site was declared lost: the cut city's PBX heartbeats got through (issue 12 item 2)"
+lost=$(grep -h 'event=site_lost' "$OUT"/drill/lab/node*/log 2>/dev/null | head -3)
+[ -z "$lost" ] || { echo "FAIL: a live site was declared lost (during the cut or after its heal):"; echo "$lost"; exit 1; }
+echo "  no node logged site_lost"
 echo "PASS: test_link_cut"
