@@ -123,7 +123,8 @@ static int schedule(struct apply_ctx *c, const char *id, const char *customer, c
 												: 0;
 }
 
-/* The existing record of an idempotent create: 1 (attached, outcome set) if it exists. */
+/* The existing record of an idempotent create: 1 (attached, outcome set) if it exists; 1 with
+ * ALREADY_EXISTS if the id is an outbound campaign's (campaign_call_reserved). */
 static int existing(struct apply_ctx *c, const char *id)
 {
 	Callraft__Call *old;
@@ -134,7 +135,7 @@ static int existing(struct apply_ctx *c, const char *id)
 		snprintf(c->msg, sizeof c->msg, "already exists");
 		return 1;
 	}
-	return rc == 1 ? 0 : -1;
+	return rc == 1 ? campaign_call_reserved(c, id) : -1;
 }
 
 int op_callback_schedule(struct apply_ctx *c, const Callraft__CallbackSchedule *op)

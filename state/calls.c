@@ -50,6 +50,8 @@ int op_call_enqueue(struct apply_ctx *c, const Callraft__CallEnqueue *op)
 		snprintf(c->msg, sizeof c->msg, "already enqueued");
 		return 0;
 	}
+	if ((rc = campaign_call_reserved(c, op->call_id)) != 0)
+		return rc < 0 ? -1 : 0;
 	call_init_waiting(c, call, op->call_id, op->queue, op->caller_number, op->customer_id,
 			  op->arrival_site);
 	c->has_call = true;

@@ -34,7 +34,10 @@
  *
  * Deleting (CampaignDelete) a campaign that is over (every released call final; all released, or
  * paused, or past its end) removes its record and target rows; its calls remain, so a used id is
- * never taken again (CampaignCreate refuses it). Cost per Tick: at most CALLRAFT_CAMPAIGNS_MAX
+ * never taken again (CampaignCreate refuses an id while any call "<id>.NNNNNN" exists). While a
+ * campaign exists, its call ids are its own: a client's create under one (enqueue, callback
+ * schedule or voicemail) is ALREADY_EXISTS (campaign_call_reserved), so a release never writes
+ * over another call. Cost per Tick: at most CALLRAFT_CAMPAIGNS_MAX
  * records read, at most CALLRAFT_CAMPAIGN_RELEASE_PER_TICK_MAX releases, and per queue with a
  * campaign that may release now (free_cache) one read of the free agents' count that apply keeps
  * (free_agents.c) and a walk of the timers already due: never the agents table.
@@ -54,6 +57,69 @@
 
 #include "state_internal.h"
 
+/* The campaign id of a call id of the form "<campaign>.NNNNNN" (into out), or false. */
+static bool campaign_of_call_id(const char *call_id, char out[CALLRAFT_CAMPAIGN_ID_BYTES_MAX + 1])
+{
+	size_t len = strlen(call_id);
+
+	if (len < 8 || len - 7 > CALLRAFT_CAMPAIGN_ID_BYTES_MAX || call_id[len - 7] != '.')
+		return false;
+	for (size_t i = len - 6; i < len; i++)
+		if (call_id[i] < '0' || call_id[i] > '9')
+			return false;
+	memcpy(out, call_id, len - 7);
+	out[len - 7] = '\0';
+	return true;
+}
+
+int campaign_call_reserved(struct apply_ctx *c, const char *call_id)
+{
+	char campaign[CALLRAFT_CAMPAIGN_ID_BYTES_MAX + 1];
+	MDB_val k, v;
+	int rc;
+
+	if (!campaign_of_call_id(call_id, campaign))
+		return 0;
+	k = (MDB_val){strlen(campaign), campaign};
+	if ((rc = mdb_get(c->txn, c->s->dbi[DB_CAMPAIGNS], &k, &v)) == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return store_err(c->errmsg, c->errmsg_len, rc, "campaign '%s'", campaign);
+	ctx_fail(c, CALLRAFT__CODE__ALREADY_EXISTS,
+		 "call id '%s' is campaign '%s''s (its calls are '%s.NNNNNN'): choose another",
+		 call_id, campaign, campaign);
+	return 1;
+}
+
+/* Whether a call "<campaign_id>.NNNNNN" exists (a deleted campaign's, or a client's from before the
+ * campaign): 1, 0, or -1. Walks the calls whose ids start "<campaign_id>." up to the first such. */
+static int campaign_call_ids_used(struct apply_ctx *c, const char *campaign_id)
+{
+	char prefix[CALLRAFT_CAMPAIGN_ID_BYTES_MAX + 2], campaign[CALLRAFT_CAMPAIGN_ID_BYTES_MAX + 1];
+	size_t plen = (size_t)snprintf(prefix, sizeof prefix, "%s.", campaign_id);
+	MDB_cursor *cur;
+	MDB_val k = {plen, prefix}, v;
+	bool used = false;
+	int rc = mdb_cursor_open(c->txn, c->s->dbi[DB_CALLS], &cur);
+
+	if (rc != 0)
+		return store_err(c->errmsg, c->errmsg_len, rc, "calls of campaign '%s'", campaign_id);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && !used;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		char id[CALLRAFT_ID_BYTES_MAX + 1];
+		if (k.mv_size < plen || k.mv_size > CALLRAFT_ID_BYTES_MAX ||
+		    memcmp(k.mv_data, prefix, plen) != 0)
+			break;
+		memcpy(id, k.mv_data, k.mv_size);
+		id[k.mv_size] = '\0';
+		used = campaign_of_call_id(id, campaign) && strcmp(campaign, campaign_id) == 0;
+	}
+	mdb_cursor_close(cur);
+	if (!used && rc != 0 && rc != MDB_NOTFOUND)
+		return store_err(c->errmsg, c->errmsg_len, rc, "calls of campaign '%s'", campaign_id);
+	return used;
+}
+
 int op_campaign_create(struct apply_ctx *c, const Callraft__CampaignCreate *op)
 {
 	Callraft__Campaign *old;
@@ -68,17 +134,15 @@ int op_campaign_create(struct apply_ctx *c, const Callraft__CampaignCreate *op)
 			 op->campaign_id);
 		return 0;
 	}
-	/* A deleted campaign's calls remain: its id is never used again (their ids would clash). */
-	char first[CALLRAFT_ID_BYTES_MAX + 1];
-	Callraft__Call *call;
-	campaign_call_id(first, op->campaign_id, 1);
-	if ((rc = ctx_get_call(c, first, &call)) < 0)
+	/* A deleted campaign's calls remain, and a client may have named a call so before the
+	 * campaign existed (campaign_call_reserved refuses it only since): an id whose call ids are
+	 * taken is never used (its releases would overwrite those calls). */
+	if ((rc = campaign_call_ids_used(c, op->campaign_id)) < 0)
 		return -1;
-	if (rc == 0) {
-		protobuf_c_message_free_unpacked(&call->base, NULL);
+	if (rc == 1) {
 		ctx_fail(c, CALLRAFT__CODE__ALREADY_EXISTS,
-			 "campaign id '%s' was used before (its calls remain): choose another",
-			 op->campaign_id);
+			 "campaign id '%s' was used before (calls '%s.NNNNNN' exist): choose another",
+			 op->campaign_id, op->campaign_id);
 		return 0;
 	}
 	if ((rc = mdb_stat(c->txn, c->s->dbi[DB_CAMPAIGNS], &st)) != 0)

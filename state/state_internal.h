@@ -499,6 +499,10 @@ int op_campaign_pause(struct apply_ctx *c, const Callraft__CampaignPause *op);
 int op_campaign_delete(struct apply_ctx *c, const Callraft__CampaignDelete *op);
 /* Every Tick: releases the targets the pacing rule allows (see campaigns.c). */
 int campaigns_tick(struct apply_ctx *c);
+/* A call id "<campaign>.NNNNNN" of an existing campaign is the campaign's (its target n, released
+ * or to be): before creating a call under a client's id, 1 with ALREADY_EXISTS set if it is one,
+ * 0 if not, -1. */
+int campaign_call_reserved(struct apply_ctx *c, const char *call_id);
 
 /* ---- campaign_count.c (issue 16) -------------------------------------------------------- */
 /* The campaign's record: 0 with *out (free it), 1 if absent, -1 (errmsg). */

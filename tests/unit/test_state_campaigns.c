@@ -581,6 +581,59 @@ static void test_free_agents_are_counted_at_open_for_an_older_store(void **state
 	ASSERT_COUNTERS(f, "c1", "5/2/0/0/0");
 }
 
+/* While a campaign exists its call ids "<campaign>.NNNNNN" are its own: a client's enqueue or
+ * callback under one is refused and changes nothing, so a release never writes over another call;
+ * an id whose call ids a client took before is not given to a campaign. */
+static void test_campaign_call_ids_are_the_campaigns(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	Callraft__Reply *r;
+
+	OK(f, c_enqueue(&b, "cars.000007", "tehran", 0, "+982100000007", "")); /* no campaign yet */
+	WANT(f, campaign_create(f, "flights", "tehran", 100, 0, 0), CALLRAFT__CODE__OK);
+	WANT(f, campaign_add(f, "flights", 1, 3), CALLRAFT__CODE__OK);
+	r = run(f, c_enqueue(&b, "flights.000002", "tehran", 0, "+982100000009", ""));
+	assert_int_equal(r->code, CALLRAFT__CODE__ALREADY_EXISTS);
+	assert_non_null(strstr(r->message, "is campaign 'flights''s"));
+	callraft__reply__free_unpacked(r, NULL);
+	SET_OP(&b, CALLBACK_SCHEDULE, callback_schedule, cbs, CALLRAFT__CALLBACK_SCHEDULE__INIT);
+	b.op.cbs.callback_id = "flights.000003";
+	b.op.cbs.number = "+982100000009";
+	b.op.cbs.queue = "sales";
+	b.op.cbs.at_ms = f->time_ms + 3600 * 1000;
+	r = run(f, &b.cmd);
+	assert_int_equal(r->code, CALLRAFT__CODE__ALREADY_EXISTS);
+	callraft__reply__free_unpacked(r, NULL);
+	Callraft__Request q = CALLRAFT__REQUEST__INIT;
+	Callraft__CallShow show = CALLRAFT__CALL_SHOW__INIT;
+	q.op_case = CALLRAFT__REQUEST__OP_CALL_SHOW;
+	q.call_show = &show;
+	for (int i = 0; i < 2; i++) { /* neither refused create left a call */
+		show.call_id = i == 0 ? "flights.000002" : "flights.000003";
+		r = read_req(f, &q);
+		assert_int_equal(r->code, CALLRAFT__CODE__NOT_FOUND);
+		callraft__reply__free_unpacked(r, NULL);
+	}
+	ASSERT_QUEUE(f, "cars.000007");
+	/* ids not of the form are anyone's */
+	OK(f, c_enqueue(&b, "flights.00002x", "tehran", 0, "+982100000010", ""));
+	OK(f, c_enqueue(&b, "flights.2", "tehran", 0, "+982100000011", ""));
+	OK(f, c_login(&b, "a1", "tehran"));
+	OK(f, c_login(&b, "a2", "tehran"));
+	OK(f, c_login(&b, "a3", "tehran"));
+	OK(f, c_login(&b, "a4", "tehran"));
+	OK(f, c_login(&b, "a5", "tehran"));
+	OK(f, c_login(&b, "a6", "tehran"));
+	next_tick(f); /* six free, three waiting: all three targets released, as the campaign's calls */
+	ASSERT_COUNTERS(f, "flights", "3/3/0/0/0");
+	ASSERT_QUEUE(f, "cars.000007 flights.00002x flights.2 flights.000001 flights.000002 flights.000003");
+	r = campaign_create(f, "cars", "tehran", 100, 0, 0);
+	assert_int_equal(r->code, CALLRAFT__CODE__ALREADY_EXISTS);
+	assert_non_null(strstr(r->message, "was used before"));
+	callraft__reply__free_unpacked(r, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -591,6 +644,7 @@ int main(void)
 	    FX_TEST(test_campaign_show_pages_its_calls_in_list_order),
 	    FX_TEST(test_campaign_is_deleted_only_when_over),
 	    FX_TEST(test_campaign_does_not_count_an_agent_whose_lease_lapsed),
+	    FX_TEST(test_campaign_call_ids_are_the_campaigns),
 	    FX_TEST(test_free_agents_counted_as_a_walk_of_the_agents_says),
 	    FX_TEST(test_free_agents_are_counted_at_open_for_an_older_store),
 	};
