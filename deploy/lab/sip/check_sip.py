@@ -146,7 +146,11 @@ def check(a):
                         (agent, sorted(skills.get(agent, [])), queue))
         if "CANCELLED" in kinds or cid in late_abandoned:
             ab = [e for e in evs if e["kind"] == "CALL_ABANDONED"]
-            if not ab:
+            if not evs:
+                # No site queued the call (refused: too late for the carrier, or no node could
+                # take it) before the caller hung up: nothing waits, nothing to abandon.
+                pass
+            elif not ab:
                 bad("abandon", cid, "the caller hung up waiting, callraft has no CALL_ABANDONED")
             else:
                 later = [e for e in evs if e["kind"] == "CALL_OFFERED" and e["index"] > ab[0]["index"]]
