@@ -17,7 +17,8 @@ Figures (docs/telephony.md, "The SIP drill"):
   longest gap      the longest time without an answer by a phone of the surviving site, from the
                    kill to the last caller's INVITE (target <= 2 s); the same before the kill
   redials          callers stuck at the killed site who dialed again (drill_sip.sh --redials), and
-                   how many of them took back their earlier call's place (callraft: merged_from)
+                   how many of them took back their earlier call's place (the entry that queued the
+                   redial ended the earlier call of that caller: merged)
   answered twice   calls with more than one answer (target 0)
 """
 import argparse
@@ -173,6 +174,12 @@ def main():
     for cid, c in redials.items():
         redial_out[outcome(c).split(":")[0]] += 1
         took = [e.get("merged_from") for e in by_call.get(cid, []) if e.get("merged_from")]
+        # The event stream does not carry merged_from: the redial took an earlier call's place when
+        # one log entry both queued it and ended that earlier call of the same caller and queue.
+        for q in [e for e in by_call.get(cid, []) if e["kind"] == "CALL_QUEUED"][:1]:
+            took += [e["call_id"] for e in events if e["kind"] == "CALL_ENDED" and e["index"] == q["index"]
+                     and e["call_id"] != cid and e.get("caller_number") == q.get("caller_number")
+                     and e.get("queue") == q.get("queue")]
         if took:
             merged.append((cid, took[0]))
 
