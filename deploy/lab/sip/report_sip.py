@@ -141,30 +141,6 @@ def main():
             by_call[e["call_id"]].append(e)
     t_kill_ms = t_kill * 1000
     site_lost = [e for e in events if e["kind"] == "SITE_LOST" and e.get("site") == dead]
-    waiting_at_kill = []
-    for cid, evs in by_call.items():
-        q = [e for e in evs if e["kind"] == "CALL_QUEUED"]
-        if not q or q[0].get("site") != dead or q[0]["at_ms"] > t_kill_ms:
-            continue
-        done_before = [e for e in evs if e["at_ms"] <= t_kill_ms and e["kind"] in
-                       ("CALL_ANSWERED", "CALL_ABANDONED", "CALL_ENDED", "CALL_CALLBACK")]
-        if not done_before:
-            waiting_at_kill.append((q[0]["index"], q[0]["position"], cid, q[0].get("queue")))
-    called_back, not_called_back, in_order = [], [], True
-    per_queue = collections.defaultdict(list)
-    for idx, pos, cid, queue in sorted(waiting_at_kill):
-        cb = [e for e in by_call[cid] if e["kind"] == "CALL_CALLBACK" and e["at_ms"] >= t_kill_ms]
-        other = [e for e in by_call[cid] if e["at_ms"] >= t_kill_ms and (e["kind"] in
-                 ("CALL_ANSWERED", "CALL_ABANDONED") or e.get("merged_into"))]
-        if cb:
-            called_back.append(cid)
-            per_queue[queue].append((cb[0]["index"], cb[0]["position"]))
-        elif not other:
-            not_called_back.append(cid)
-    for queue, seq in per_queue.items():
-        if seq != sorted(seq):
-            in_order = False
-
     # The redials (drill_sip.sh --redials): callers stuck at the killed site who dialed again.
     redials = {}
     rpath = os.path.join(d, "redials/callers.log")
@@ -182,6 +158,32 @@ def main():
                      and e.get("queue") == q.get("queue")]
         if took:
             merged.append((cid, took[0]))
+    merged_old = {old for _, old in merged}
+
+    waiting_at_kill = []
+    for cid, evs in by_call.items():
+        q = [e for e in evs if e["kind"] == "CALL_QUEUED"]
+        if not q or q[0].get("site") != dead or q[0]["at_ms"] > t_kill_ms:
+            continue
+        done_before = [e for e in evs if e["at_ms"] <= t_kill_ms and e["kind"] in
+                       ("CALL_ANSWERED", "CALL_ABANDONED", "CALL_ENDED", "CALL_CALLBACK")]
+        if not done_before:
+            waiting_at_kill.append((q[0]["index"], q[0]["position"], cid, q[0].get("queue")))
+    called_back, not_called_back, in_order = [], [], True
+    per_queue = collections.defaultdict(list)
+    for idx, pos, cid, queue in sorted(waiting_at_kill):
+        cb = [e for e in by_call[cid] if e["kind"] == "CALL_CALLBACK" and e["at_ms"] >= t_kill_ms]
+        # answered, abandoned, or its place taken by the caller's redial (merged)
+        other = [e for e in by_call[cid] if e["at_ms"] >= t_kill_ms and e["kind"] in
+                 ("CALL_ANSWERED", "CALL_ABANDONED")] + [cid] * (cid in merged_old)
+        if cb:
+            called_back.append(cid)
+            per_queue[queue].append((cb[0]["index"], cb[0]["position"]))
+        elif not other:
+            not_called_back.append(cid)
+    for queue, seq in per_queue.items():
+        if seq != sorted(seq):
+            in_order = False
 
     end = max(invites) if invites else t_kill
     gap_after, gap_after_at = longest_gap([t for t, w, _ in
@@ -213,6 +215,9 @@ def main():
         "dead_site_called_back": len(called_back),
         "dead_site_callbacks_in_order": in_order,
         "dead_site_not_called_back": len(not_called_back),
+        "dead_site_redialed": sum(1 for _, _, cid, _ in waiting_at_kill if cid in merged_old and
+                                  not any(e["kind"] == "CALL_CALLBACK" and e["at_ms"] >= t_kill_ms
+                                          for e in by_call[cid])),
         "longest_gap_after_kill_s": round(gap_after, 2),
         "longest_gap_after_kill_from_s": round(gap_after_at - t_kill, 2),
         "longest_gap_before_kill_s": round(gap_before, 2),
@@ -240,9 +245,10 @@ def main():
         "errors to callers who called between the kill and the probe: %d" % rep["errors_between_kill_and_probe"],
         "callers at the killed site before the kill: %s" % rep["callers_at_dead_site_before_kill"],
         "callraft: SITE_LOST %s s after the kill" % rep["site_lost_after_s"],
-        "killed site's callers waiting at the kill: %d; called back: %d, in queue order: %s; "
-        "not called back: %d (target 0)" % (rep["dead_site_waiting_at_kill"], rep["dead_site_called_back"],
-                                             "yes" if in_order else "NO", rep["dead_site_not_called_back"]),
+        "killed site's callers waiting at the kill: %d; called back: %d, in queue order: %s; redialed and "
+        "kept their place: %d; not called back: %d (target 0)" % (
+            rep["dead_site_waiting_at_kill"], rep["dead_site_called_back"], "yes" if in_order else "NO",
+            rep["dead_site_redialed"], rep["dead_site_not_called_back"]),
         "longest gap in answers at %s: %.2f s after the kill (from +%.2f s; target <= 2 s), %.2f s before" %
         (alive, gap_after, gap_after_at - t_kill, gap_before),
         "redials by callers stuck at the killed site: %d; took back their earlier call's place: %d; %s" %

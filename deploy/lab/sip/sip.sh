@@ -24,7 +24,7 @@
 # Environment: as lab.sh (CALLRAFT_LAB, CALLRAFT_LAB_NS, CALLRAFT_BUILD); SIP state in $CALLRAFT_LAB/sip.
 # Tunables (environment): SIP_RING_MS (8000), SIP_WAIT_MS (5000), SIP_HOLD_ROUNDS (12),
 # SIP_CHILDREN (16), SIP_ASYNC_WORKERS (48), SIP_PROBE_S (1), SIP_PROBE_FAILS (2), SIP_PROBE_TIMEOUT_MS (3000),
-# SIP_NO_REPLY_MS (1500), SIP_API_TRIES (10), SIP_MAX_RINGS (6), SIP_LATE_MARGIN_MS (200).
+# SIP_NO_REPLY_MS (1500), SIP_API_TRIES (10), SIP_MAX_RINGS (6), SIP_LATE_MARGIN_MS (200), SIP_HB_FAILS (3).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
@@ -100,6 +100,7 @@ write_site_local() { # SITE
 #!substdef "!API_TRIES!${SIP_API_TRIES:-10}!"
 #!substdef "!MAX_RINGS!${SIP_MAX_RINGS:-6}!"
 #!substdef "!LATE_MARGIN_MS!${SIP_LATE_MARGIN_MS:-200}!"
+#!substdef "!HB_FAILS!${SIP_HB_FAILS:-3}!"
 #!substdef "!PEER_SITES!$peers!"
 #!substdef "!HTTP_TIMEOUT_S!$(( ${SIP_WAIT_MS:-5000} / 1000 + 4 ))!"
 EOF
