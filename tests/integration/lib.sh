@@ -148,6 +148,16 @@ wait_acks() {
   done
 }
 
+# wait_log FILE PATTERN: waits (at most 20 s) until FILE has a line matching PATTERN (grep -E),
+# e.g. a node's log after a signal; 1 if it never came (the caller fails with its own words).
+wait_log() {
+  local deadline=$((SECONDS + 20))
+  until grep -qE -- "$2" "$1" 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.2
+  done
+}
+
 # stop_writes PID ACK_FILE SINCE_MS: once 20 writes are acknowledged after SINCE_MS (the last fault
 # healed; at most 30 s), stops the `callraft-traffic write` PID with SIGTERM (each session records
 # its request in flight first) and waits for it, instead of waiting out its --duration.
