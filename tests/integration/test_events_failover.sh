@@ -18,7 +18,7 @@ http_addr() { echo "127.0.0.1:$((CALLRAFT_PORT_BASE + 200 + $1))"; }
 sse_nodes=$(http_addr "$leader"); for i in 1 2 3; do [ "$i" = "$leader" ] || sse_nodes="$sse_nodes,$(http_addr "$i")"; done
 echo "leader: $leader; subscriber's cluster list: $sub_cluster; SSE: $sse_nodes"
 
-step "subscribe from index 1 on the leader; write for 10 s; SIGKILL the leader once both follow and writes are acknowledged"
+step "subscribe from index 1 on the leader; write (10 s at most); SIGKILL the leader once both follow and writes are acknowledged"
 sub=$CALLRAFT_LAB/sub.jsonl
 "$CLI" --cluster "$sub_cluster" --timeout 20000 --json events --from 1 --follow > "$sub" \
   2> "$CALLRAFT_LAB/sub.err" &
@@ -39,10 +39,12 @@ until [ -s "$sub" ] && [ -s "$sse" ] && [ "$(wc -l 2>/dev/null < "$ack" || echo 
   sleep 0.2
 done
 before_kill=$(wc -l < "$sub"); sse_before_kill=$(wc -l < "$sse")
+kill_ms=$(date +%s%3N)
 "$CLUSTER_SH" kill "$leader" KILL
 new_leader=$(wait_leader "$leader")
 echo "new leader: $new_leader; at the kill the subscribers had $before_kill (binary) and $sse_before_kill (SSE) events"
-wait $writer
+# The writer ends once 20 writes are acknowledged after the kill (lib.sh), not at its --duration.
+stop_writes "$writer" "$ack" "$kill_ms"
 cat "$CALLRAFT_LAB/write.out"
 [ "$(wc -l < "$ack")" -gt 0 ] || fail "no write was acknowledged"
 
