@@ -11,9 +11,9 @@ cd "$(dirname "$0")/.."
 jobs=$(nproc)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"
-# -j: the unit and simulation tests, the fuzz smoke and the package build run side by side (they are
-# CPU-bound and share nothing); every integration test is RUN_SERIAL (tests/CMakeLists.txt), so ctest
-# runs them afterwards, one at a time.
+# -j: the integration tests run one at a time (one RESOURCE_LOCK, tests/CMakeLists.txt), from the
+# start, and the unit and simulation tests, the fuzz smoke and the package build (CPU-bound, sharing
+# nothing) run one after another in the other slot, beside them.
 (cd build && ctest --output-on-failure --timeout 900 -j"$jobs")
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCALLRAFT_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
