@@ -22,7 +22,12 @@
 # the damaged image).
 source "$(dirname "$0")/lib.sh"
 lab=$CALLRAFT_LAB
-export CALLRAFT_SNAPSHOT_THRESHOLD=256 CALLRAFT_SNAPSHOT_TRAILING=512
+export CALLRAFT_SNAPSHOT_THRESHOLD=128 CALLRAFT_SNAPSHOT_TRAILING=256
+# The leader sends node 2 a new image only once raft's install_snapshot_timeout has passed since the
+# one node 2 refused (receive part): 60 s by default, as long as wait_caught_up's deadline (the
+# restarted node 2 caught up in the very last seconds of it, or not: the test failed so under
+# load). The images here are a few kB, sent in milliseconds.
+export CALLRAFT_NODE_INI_EXTRA='[raft]\ninstall_snapshot_timeout_ms = 5000'
 control=${CALLRAFT_SNAPSHOT_DAMAGE_CONTROL:-}
 checked=$BUILD/callraftd
 unchecked=$BUILD/callraftd-nosnapcheck
@@ -86,8 +91,11 @@ resume_writes() {
   echo "$1: $(awk -v t="$t0" '$1 > t' "$lab/acks" | wc -l) writes acknowledged since it resumed"
 }
 # bring_up BIN1 BIN3: a fresh 1+1+1 cluster of nodes 1 and 3 (node 2 configured, not started),
-# written to until node 1's newest snapshot is past index 800 (its log then starts after 288: node 2
-# needs a snapshot); the writer paused.
+# written to until node 1's newest snapshot is past index 400 (its log then starts after 144: node 2
+# needs a snapshot); the writer paused, then one more snapshot taken by hand on node 1: its newest
+# image is then 128 entries (the threshold) from the next one, 64 s of the leader's Ticks (2 a
+# second) with the writer paused, so that no new image replaces the one the test damages before
+# node 2 asks for it.
 bring_up() {
   "$CLUSTER_SH" config 1+1+1 >/dev/null
   start_node 1 "$1"
@@ -98,11 +106,12 @@ bring_up() {
   [ "$leader" = 1 ] || fail "node $leader leads, expected node 1 (the witness hands leadership over)"
   "$TRAFFIC" write --cluster "$(cluster)" --ack-file "$lab/acks" --clients 4 --duration 300 > "$lab/write.out" &
   WRITER=$!
-  until [ "$(snapshots 1 | tail -n 1 | cut -d- -f3)" -gt 800 ] 2>/dev/null; do
-    [ $SECONDS -lt $deadline ] || fail "node 1 took no snapshot past index 800 within 60 s"
+  until [ "$(snapshots 1 | tail -n 1 | cut -d- -f3)" -gt 400 ] 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || fail "node 1 took no snapshot past index 400 within 60 s"
     sleep 0.5
   done
   pause_writes
+  "$CLI" --cluster "$(client_addr 1)" --timeout 20000 snapshot >/dev/null
   echo "$(wc -l < "$lab/acks") writes acknowledged before node 2 starts"
 }
 # verify_all NAME: the writer stopped, every acknowledged write exactly once on every node.
