@@ -196,6 +196,13 @@ static int check_waiting(struct check *k)
 	return 0;
 }
 
+/* The checks of the modules that keep their own tables (invariants 8 to 11, and idem.c's), in this
+ * order; each returns 0, or -1 with the first violation in msg. */
+static int (*const module_checks[])(struct state *s, MDB_txn *txn, char *msg, size_t msg_len) = {
+	idem_check, stats_iv_check, tokens_check, campaigns_check, ticket_due_check,
+	free_agents_check,
+};
+
 int state_check(struct state *s, char *msg, size_t msg_len)
 {
 	struct check k = {s, NULL, msg, msg_len, 0};
@@ -211,18 +218,8 @@ int state_check(struct state *s, char *msg, size_t msg_len)
 		rc = walk(&k, DB_QUEUE);
 	if (rc == 0)
 		rc = check_waiting(&k);
-	if (rc == 0)
-		rc = idem_check(s, k.txn, msg, msg_len);
-	if (rc == 0)
-		rc = stats_iv_check(s, k.txn, msg, msg_len);
-	if (rc == 0)
-		rc = tokens_check(s, k.txn, msg, msg_len);
-	if (rc == 0)
-		rc = campaigns_check(s, k.txn, msg, msg_len);
-	if (rc == 0)
-		rc = ticket_due_check(s, k.txn, msg, msg_len);
-	if (rc == 0)
-		rc = free_agents_check(s, k.txn, msg, msg_len);
+	for (size_t i = 0; rc == 0 && i < sizeof module_checks / sizeof module_checks[0]; i++)
+		rc = module_checks[i](s, k.txn, msg, msg_len);
 	if (rc == 0) {
 		MDB_stat st;
 		if (mdb_stat(k.txn, s->dbi[DB_READY], &st) != 0 || st.ms_entries != k.ready_rows)
