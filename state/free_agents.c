@@ -51,17 +51,7 @@ static bool same_skills(const Callraft__Agent *a, const Callraft__Agent *b)
 
 static int get(struct state *s, MDB_txn *txn, const char *skill, uint64_t *out)
 {
-	MDB_val k = {strlen(skill), (void *)skill}, v;
-	int rc = mdb_get(txn, s->dbi[DB_FREE_AGENTS], &k, &v);
-
-	*out = 0;
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc == 0 && v.mv_size != 8)
-		return MDB_CORRUPTED;
-	if (rc == 0)
-		*out = be64_get(v.mv_data);
-	return rc;
+	return store_get_u64(s, txn, DB_FREE_AGENTS, skill, strlen(skill), out);
 }
 
 static int add(struct apply_ctx *c, const char *skill, int delta)

@@ -43,17 +43,8 @@ static size_t waiting_key(uint8_t key[WAITING_KEY_BYTES_MAX], char scope, const 
 int waiting_count(struct state *s, MDB_txn *txn, char scope, const char *name, uint64_t *out)
 {
 	uint8_t key[WAITING_KEY_BYTES_MAX];
-	MDB_val k = {waiting_key(key, scope, name), key}, v;
-	int rc = mdb_get(txn, s->dbi[DB_WAITING], &k, &v);
 
-	*out = 0;
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc == 0 && v.mv_size != 8)
-		return MDB_CORRUPTED;
-	if (rc == 0)
-		*out = be64_get(v.mv_data);
-	return rc;
+	return store_get_u64(s, txn, DB_WAITING, key, waiting_key(key, scope, name), out);
 }
 
 static int waiting_add(struct apply_ctx *c, char scope, const char *name, int delta)

@@ -319,6 +319,10 @@ int store_each(struct state *s, MDB_txn *txn, enum state_db db,
 int store_put(struct state *s, MDB_txn *txn, enum state_db db, const void *key, size_t key_len,
 	      const ProtobufCMessage *msg, const char *what, const char *subject, char *errmsg,
 	      size_t errmsg_len);
+/* A counter record (be64 value): 0 with *out (0 if absent), MDB_CORRUPTED if the value is not
+ * 8 bytes, or LMDB's code. */
+int store_get_u64(struct state *s, MDB_txn *txn, enum state_db db, const void *key,
+		  size_t key_len, uint64_t *out);
 /* Puts raw bytes. */
 int store_put_raw(struct state *s, MDB_txn *txn, enum state_db db, const void *key, size_t key_len,
 		  const void *val, size_t val_len, const char *what, const char *subject, char *errmsg,

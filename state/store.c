@@ -210,6 +210,22 @@ int store_del(struct state *s, MDB_txn *txn, enum state_db db, const void *key, 
 	return 0;
 }
 
+int store_get_u64(struct state *s, MDB_txn *txn, enum state_db db, const void *key,
+		  size_t key_len, uint64_t *out)
+{
+	MDB_val k = {key_len, (void *)key}, v;
+	int rc = mdb_get(txn, s->dbi[db], &k, &v);
+
+	*out = 0;
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc == 0 && v.mv_size != 8)
+		return MDB_CORRUPTED;
+	if (rc == 0)
+		*out = be64_get(v.mv_data);
+	return rc;
+}
+
 size_t timer_key(uint8_t out[TIMER_KEY_BYTES_MAX], int kind, int64_t due_ms, const char *id)
 {
 	size_t n = strlen(id);
