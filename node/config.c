@@ -254,23 +254,21 @@ static void config_defaults(struct config *cfg)
  * callraft_timing.h). */
 static void config_derive_timeouts(struct config *cfg)
 {
-	/* The witness waits longer before it campaigns (callraft_timing.h): a call-center voter's
-	 * timer fires first and the witness votes for it. */
-	if (cfg->witness && !cfg->election_set)
-		cfg->election_timeout_ms *= CALLRAFT_WITNESS_ELECTION_FACTOR;
-	if (cfg->site_rtt_ms == 0 || cfg->site_rtt_ms > CALLRAFT_SITE_RTT_MS_MAX)
-		return; /* config_check refuses the latter */
-	if (cfg->site_rtt_ms > 0 && !cfg->heartbeat_set) {
+	if (cfg->site_rtt_ms > 0 && cfg->site_rtt_ms <= CALLRAFT_SITE_RTT_MS_MAX && !cfg->heartbeat_set) {
 		unsigned hb = CALLRAFT_RTT_HEARTBEATS_X2 * cfg->site_rtt_ms / 2;
 		cfg->heartbeat_timeout_ms = hb > CALLRAFT_HEARTBEAT_TIMEOUT_MS_MIN
 						? hb : CALLRAFT_HEARTBEAT_TIMEOUT_MS_MIN;
 	}
-	if (cfg->site_rtt_ms > 0 && !cfg->election_set) {
+	if (cfg->site_rtt_ms > 0 && cfg->site_rtt_ms <= CALLRAFT_SITE_RTT_MS_MAX && !cfg->election_set) {
 		unsigned et = CALLRAFT_ELECTION_HEARTBEATS * cfg->heartbeat_timeout_ms;
-		cfg->election_timeout_ms = (et > CALLRAFT_ELECTION_FROM_RTT_MS_MIN
-						? et : CALLRAFT_ELECTION_FROM_RTT_MS_MIN) *
-					   (cfg->witness ? CALLRAFT_WITNESS_ELECTION_FACTOR : 1);
+		cfg->election_timeout_ms = et > CALLRAFT_ELECTION_FROM_RTT_MS_MIN
+						   ? et : CALLRAFT_ELECTION_FROM_RTT_MS_MIN;
 	}
+	/* (config_check refuses a site_rtt_ms above the maximum.) The witness waits longer before it
+	 * campaigns (callraft_timing.h), whether the timeout was derived, defaulted or set: one file
+	 * template serves every node, and a call-center voter's timer fires first. */
+	if (cfg->witness)
+		cfg->election_timeout_ms *= CALLRAFT_WITNESS_ELECTION_FACTOR;
 }
 
 /* Checks relations between keys once the whole file is read. */

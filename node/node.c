@@ -274,6 +274,9 @@ static int node_open(struct node *n, char *err, size_t len)
 	rc.dir = raft_dir;
 	rc.heartbeat_timeout_ms = n->cfg.heartbeat_timeout_ms;
 	rc.election_timeout_ms = n->cfg.election_timeout_ms;
+	if (n->cfg.witness)
+		rc.first_election_timeout_ms =
+			CALLRAFT_WITNESS_FIRST_ELECTION_FACTOR * n->cfg.election_timeout_ms;
 	rc.snapshot_threshold = n->cfg.snapshot_threshold;
 	rc.snapshot_trailing = n->cfg.snapshot_trailing;
 	rc.install_snapshot_timeout_ms = n->cfg.install_snapshot_timeout_ms;

@@ -38,13 +38,18 @@
 #define CALLRAFT_ELECTION_HEARTBEATS 6
 #define CALLRAFT_ELECTION_FROM_RTT_MS_MIN 300
 /* The witness (`[node] witness = true`) uses this many times the election timeout it would
- * otherwise have (derived or default; one set in its file is kept): its randomized timer fires
- * after every call-center voter's, so a surviving call-center voter campaigns first and the
- * witness votes for it (a voter that grants a pre-vote restarts its own timer:
- * deploy/raft-patches/raft-0.22.1-election-speed.patch). The witness still campaigns when no
+ * otherwise have (derived, default or set in its file: one template serves every node): its
+ * randomized timer fires after every call-center voter's, so a surviving call-center voter
+ * campaigns first and the witness votes for it (a voter that grants a pre-vote restarts its own
+ * timer: deploy/raft-patches/raft-0.22.1-election-speed.patch). The witness still campaigns when no
  * call-center voter can win (both cities cut off from each other, say), and hands leadership to a
- * call-center voter as soon as it has it and every Tick while it keeps it (node/home.c). */
+ * call-center voter as soon as it has it and every Tick while it keeps it (node/home.c). Until it
+ * first learns of a leader after it starts, it waits CALLRAFT_WITNESS_FIRST_ELECTION_FACTOR times
+ * longer again (replication/repl.c): at a cluster's first start the voters' first campaigns can
+ * fail on peers not yet listening (raft_uv redials after 1 s), and the witness must not be the
+ * one that finds every peer up. It still votes meanwhile, and still campaigns, only later. */
 #define CALLRAFT_WITNESS_ELECTION_FACTOR 2
+#define CALLRAFT_WITNESS_FIRST_ELECTION_FACTOR 2
 /* Leadership returns to [raft] home_site (node/home.c) once a home voter has kept within this many
  * entries of the leader's log for this long: healthy, not merely restarted. */
 #define CALLRAFT_HOME_LAG_MAX 64

@@ -115,6 +115,41 @@ static int repl_bootstrap(struct repl *r, const struct repl_config *cfg)
 	return 0;
 }
 
+/* raft_uv's start, once the loop's clock is current. raft (legacy layer) starts a follower's
+ * election timer at the time raft_init read from raft_uv, uv_now: the loop's cached clock, not
+ * updated since uv_loop_init. Opening the state, TLS and raft's own load and replay come in
+ * between, so the timer had long expired at the first tick and every node turned candidate the
+ * moment it served (issue 12): at a cluster's first start the election was a race decided by the
+ * order the nodes started in and by which of their first connections were refused (raft_uv redials
+ * after 1 s), and the witness, started last in the lab, found every peer listening and won it.
+ * Here the clock is brought up to date and a follower's timer starts now, as raft's own reset of
+ * the timer (electionResetTimer) would do: only when the first campaign may start changes. */
+static int start_now(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
+		     raft_io_recv_cb recv)
+{
+	struct repl *r = (struct repl *)((char *)io - offsetof(struct repl, io));
+
+	uv_update_time(r->loop);
+	r->raft.now = uv_now(r->loop);
+	if (raft_state(&r->raft) == RAFT_FOLLOWER)
+		r->raft.election_timer_start = r->raft.now;
+	return r->uv_start(io, msecs, tick, recv);
+}
+
+void repl_first_election_check(struct repl *r)
+{
+	raft_id id = 0;
+	const char *address = NULL;
+
+	if (!r->first_election)
+		return;
+	raft_leader(&r->raft, &id, &address);
+	if (id == 0)
+		return;
+	r->first_election = false;
+	raft_set_election_timeout(&r->raft, r->election_timeout_ms);
+}
+
 static int repl_init(struct repl *r, uv_loop_t *loop, const struct repl_config *cfg)
 {
 	int rv;
@@ -144,6 +179,8 @@ static int repl_init(struct repl *r, uv_loop_t *loop, const struct repl_config *
 	repl_snapshot_interpose(r);
 	repl_install_interpose(r);
 	repl_snapcheck_interpose(r);
+	r->uv_start = r->io.start;
+	r->io.start = start_now;
 	rv = raft_init(&r->raft, &r->io, &r->fsm.base, cfg->id, cfg->raft_address);
 	if (rv != 0) {
 		snprintf(r->errmsg, sizeof r->errmsg, "raft: init: %s", raft_errmsg(&r->raft));
@@ -153,7 +190,10 @@ static int repl_init(struct repl *r, uv_loop_t *loop, const struct repl_config *
 	if (repl_bootstrap(r, cfg) != 0)
 		goto err_raft;
 	raft_set_heartbeat_timeout(&r->raft, cfg->heartbeat_timeout_ms);
-	raft_set_election_timeout(&r->raft, cfg->election_timeout_ms);
+	r->election_timeout_ms = cfg->election_timeout_ms;
+	r->first_election = cfg->first_election_timeout_ms > cfg->election_timeout_ms;
+	raft_set_election_timeout(&r->raft, r->first_election ? cfg->first_election_timeout_ms
+							       : cfg->election_timeout_ms);
 	raft_set_pre_vote(&r->raft, true);
 	raft_set_snapshot_threshold(&r->raft, cfg->snapshot_threshold);
 	r->snapshot_threshold_min = r->snapshot_threshold = cfg->snapshot_threshold;

@@ -40,6 +40,10 @@ struct repl_config {
 	const char *dir;            /* raft's directory (created if missing) */
 	unsigned heartbeat_timeout_ms;
 	unsigned election_timeout_ms;
+	/* The election timeout until this node first learns of a leader after it starts (0, or not
+	 * above election_timeout_ms: the same). The witness waits longer at start, so that a
+	 * call-center voter wins the cluster's first election (callraft_timing.h). */
+	unsigned first_election_timeout_ms;
 	unsigned snapshot_threshold;
 	unsigned snapshot_trailing;
 	unsigned install_snapshot_timeout_ms;

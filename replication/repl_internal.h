@@ -76,6 +76,13 @@ struct repl {
 	int (*uv_snapshot_get)(struct raft_io *io, struct raft_io_snapshot_get *req,
 			       raft_io_snapshot_get_cb cb);
 	char dir[512]; /* raft's directory */
+	/* raft_uv's own start, called by start_now (repl.c) once the loop's clock is current. */
+	int (*uv_start)(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
+			raft_io_recv_cb recv);
+	/* The election timeout, and whether the longer one of a node's first election
+	 * (repl_config.first_election_timeout_ms) is still set: until a leader is first known. */
+	unsigned election_timeout_ms;
+	bool first_election;
 	int (*uv_send)(struct raft_io *io, struct raft_io_send *req, const struct raft_message *message,
 		       raft_io_send_cb cb);
 	uint64_t installs_in_flight[CALLRAFT_MEMBERS_MAX]; /* members an install is going to */
@@ -134,6 +141,8 @@ void repl_snapcheck_interpose(struct repl *r);
 void repl_snapcheck_install(struct repl *r, const struct raft_snapshot *snapshot);
 /* repl_snapshot.c: on the loop, collects a finished copy (called by the monitor). */
 void repl_snapshot_poll(struct repl *r);
+/* repl.c: once a leader is known, the election timeout of a node's first election is over. */
+void repl_first_election_check(struct repl *r);
 /* repl_monitor.c */
 void repl_monitor_start(struct repl *r);
 /* repl.c: raft is closed; closes the rest and frees r. */

@@ -3,7 +3,8 @@
  * raft's legacy API has no state callback. A uv_prepare handle runs before every loop iteration:
  * it collects a finished snapshot copy (repl_snapshot.c), then compares raft's state and term with
  * the last ones seen. On a change it clears `ready` (invariant R1), starts a barrier if this node
- * now leads, and calls on_role. When the barrier commits and this node still leads in the same term,
+ * now leads, and calls on_role. It also ends the longer timeout of a node's first election once a
+ * leader is known (repl_first_election_check). When the barrier commits and this node still leads in the same term,
  * it becomes ready and on_ready runs. An unavailable raft (an I/O failure) goes to on_fatal. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,7 @@ static void monitor_cb(uv_prepare_t *handle)
 			r->cb.on_fatal(r->cb.data, r->errmsg);
 		return;
 	}
+	repl_first_election_check(r);
 	if (st == r->last_state && term == r->last_term)
 		return;
 	r->last_state = st;
