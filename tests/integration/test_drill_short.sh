@@ -18,7 +18,7 @@ if ! drill_netns; then
 fi
 
 echo "--- drill 1: kill the leader's site under traffic"
-timeout 150 "$ROOT/deploy/drill.sh" --fault kill-site --site leader --warmup 6 --hold 12 --settle 5 \
+timeout 240 "$ROOT/deploy/drill.sh" --fault kill-site --site leader --warmup 6 --hold 12 --settle 5 \
   --rate 20 --out "$OUT/kill-site" "${loop[@]}"
 
 if [ "${CALLRAFT_DRILL_SHORT_CUT:-1}" != 0 ]; then
@@ -28,7 +28,7 @@ if [ "${CALLRAFT_DRILL_SHORT_CUT:-1}" != 0 ]; then
     echo "--- no iptables here: pausing the leader instead of a partition"
     fault=pause-leader
   fi
-  timeout 150 "$ROOT/deploy/drill.sh" --fault "$fault" --site shiraz --warmup 5 --hold 12 --settle 5 \
+  timeout 240 "$ROOT/deploy/drill.sh" --fault "$fault" --site shiraz --warmup 5 --hold 12 --settle 5 \
     --rate 20 --out "$OUT/cut" "${loop[@]}"
 fi
 

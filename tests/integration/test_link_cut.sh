@@ -21,7 +21,7 @@ fi
 
 hold=12
 echo "--- cut tehran <-> shiraz for ${hold} s; clients know only their own site's nodes"
-timeout 240 "$ROOT/deploy/drill.sh" --fault link-cut --site shiraz --clients site --warmup 5 \
+timeout 420 "$ROOT/deploy/drill.sh" --fault link-cut --site shiraz --clients site --warmup 5 \
   --hold "$hold" --settle 4 --rate 20 --out "$OUT/drill"
 
 echo "--- both sites kept writing during the cut"
