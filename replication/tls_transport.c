@@ -5,7 +5,8 @@
  * closed (handles_open == 0). Invariants:
  *   1. state HANDSHAKING <=> counted in peers->n_handshaking.
  *   2. An outgoing link calls raft's connect callback exactly once (deliver or fail).
- *   3. raft gets a stream only after tls_identity matched the claimed id and host. */
+ *   3. raft gets a stream only after tls_identity matched the claimed id and host.
+ *   4. tls_peers_close's callback fires once, after the last link's last handle has closed. */
 #include "tls_transport.h"
 
 #include <assert.h>
@@ -44,9 +45,11 @@ struct tls_peer {
 	raft_uv_accept_cb accept_cb;
 };
 
+/* Invariant 4: the close callback fires once every link's handles have closed, never before:
+ * the links live inside the owner's memory (struct repl), which is freed after the callback. */
 static void peers_maybe_closed(struct tls_peers *p)
 {
-	if (p->closing && p->n_handshaking == 0 && p->closed_cb != NULL) {
+	if (p->closing && p->head == NULL && p->closed_cb != NULL) {
 		void (*cb)(struct tls_peers *) = p->closed_cb;
 		p->closed_cb = NULL;
 		cb(p);
@@ -63,6 +66,7 @@ static void peer_handle_closed(struct tls_peer *l)
 	tls_stream_release(&l->ts);
 	raft_free(l->tcp);
 	free(l);
+	peers_maybe_closed(p);
 }
 
 static void tcp_closed_cb(uv_handle_t *h)
@@ -90,7 +94,6 @@ static void peer_close(struct tls_peer *l)
 	uv_close((uv_handle_t *)&l->timer, other_closed_cb);
 	if (l->pipe_open)
 		uv_close((uv_handle_t *)&l->pipe, other_closed_cb);
-	peers_maybe_closed(l->peers);
 }
 
 /* Refuses or drops a link before raft has it (invariant 2 for outgoing links). */
@@ -273,7 +276,6 @@ static void ts_handshake_cb(struct tls_stream *ts)
 	} else {
 		l->accept_cb(l->transport, l->id, l->address, (struct uv_stream_s *)raft_end);
 	}
-	peers_maybe_closed(p);
 }
 
 static void timer_cb(uv_timer_t *t)
@@ -375,6 +377,8 @@ void tls_peers_close(struct tls_peers *p, void (*cb)(struct tls_peers *))
 	DLIST_FOREACH_SAFE(l, p->head, next) {
 		if (l->state == PEER_HANDSHAKING)
 			peer_fail(l, RAFT_CANCELED, "transport closing");
+		else if (l->state == PEER_PUMPING)
+			peer_close(l); /* raft is closing its ends too; nothing more is read or written */
 	}
 	peers_maybe_closed(p);
 }

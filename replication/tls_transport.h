@@ -61,8 +61,9 @@ void tls_peers_accept(struct tls_peers *p, raft_id id, const char *address, stru
 void tls_peers_connect(struct tls_peers *p, raft_id id, const char *address, struct uv_stream_s *tcp,
 		       struct raft_uv_connect *req, raft_uv_connect_cb cb);
 
-/* Fails every handshake in progress (outgoing ones with RAFT_CANCELED); `cb` fires once their
- * handles are closed. Links already handed to raft close when raft closes its ends. */
+/* Fails every handshake in progress (outgoing ones with RAFT_CANCELED) and closes every link
+ * already handed to raft (raft is closing its ends); `cb` fires once, after every link's handles
+ * have closed, so `p` (and the memory holding it) may be freed from it. */
 void tls_peers_close(struct tls_peers *p, void (*cb)(struct tls_peers *));
 
 #endif

@@ -24,6 +24,16 @@ cleanup() {
   local rc=$?
   [ -z "${PBX_PID:-}" ] || kill "$PBX_PID" 2>/dev/null || true
   "$CLUSTER_SH" down >/dev/null 2>&1 || true
+  # A sanitizer's report in any node's log fails the test, even one printed at a clean shutdown
+  # (the ASan stage of deploy/test.sh runs the daemons with abort_on_error, but a node that aborts
+  # while being stopped does not fail a step by itself).
+  local report
+  report=$(grep -l -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$CALLRAFT_LAB"/node*/log 2>/dev/null | head -1 || true)
+  if [ -n "$report" ]; then
+    echo "--- sanitizer report in $report:" >&2
+    grep -m1 -A 30 -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$report" >&2 || true
+    [ $rc -ne 0 ] || { rc=1; FAIL_MSG="FAIL: ${0##*/}: sanitizer report in ${report#"$CALLRAFT_LAB"/}"; }
+  fi
   if [ $rc -ne 0 ]; then
     echo "--- test failed (rc=$rc); node logs:" >&2
     for f in "$CALLRAFT_LAB"/node*/log; do
