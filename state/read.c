@@ -158,6 +158,8 @@ static int list_walk(struct read *r, const struct list_spec *ls, ProtobufCMessag
 		full = true;
 		list_note_next(r, ls, &k);
 		protobuf_c_message_free_unpacked(m, NULL);
+		if (ls->stop_at_limit)
+			break;
 	}
 	mdb_cursor_close(cur);
 	return r->reply->code == CALLRAFT__CODE__OK ? 0 : -1;
@@ -282,15 +284,22 @@ static void r_customer_history(struct read *r, const Callraft__CustomerHistory *
 	}
 }
 
+static bool call_of_campaign(const ProtobufCMessage *m, const void *campaign_id)
+{
+	const char *c = ((const Callraft__Call *)m)->campaign_id;
+	return c != NULL && strcmp(c, campaign_id) == 0;
+}
+
 /* The campaign and a page of its released calls, in list order: the calls "<campaign>.NNNNNN"
- * (campaigns.c); total is the number released. */
+ * (campaigns.c) whose campaign_id is this campaign's (under the prefix "c1." also sit campaign
+ * "c1.x"'s calls and a client's "c1.any"); total is the number released. */
 static void r_campaign_show(struct read *r, const Callraft__CampaignShow *q)
 {
 	char prefix[CALLRAFT_CAMPAIGN_ID_BYTES_MAX + 2];
 	size_t len = strlen(q->campaign_id);
 	struct list_spec ls = {DB_CALLS, prefix, len + 1, DB_CALLS, &callraft__call__descriptor,
-			       NULL, NULL, list_limit(q->limit), true, &q->cursor,
-			       &r->reply->next_cursor};
+			       call_of_campaign, q->campaign_id, list_limit(q->limit), true,
+			       &q->cursor, &r->reply->next_cursor};
 	uint64_t walked;
 
 	r_show(r, DB_CAMPAIGNS, "campaign", q->campaign_id, &callraft__campaign__descriptor,

@@ -375,6 +375,50 @@ static void test_campaign_show_pages_its_calls_in_list_order(void **state)
 	callraft__reply__free_unpacked(r, NULL);
 }
 
+/* campaign show lists only its own calls: under the key prefix "c1." also sit campaign "c1.x"'s
+ * calls ("c1.x.000001") and a client's call "c1.abc", which are not c1's; paging still works. */
+static void test_campaign_show_lists_only_its_own_calls(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	char ids[256] = "";
+
+	OK(f, c_enqueue(&b, "c1.abc", "tehran", 0, "+982100000099", ""));
+	WANT(f, campaign_create(f, "c1", "tehran", 300, 0, 0), CALLRAFT__CODE__OK);
+	WANT(f, campaign_add(f, "c1", 1, 3), CALLRAFT__CODE__OK);
+	WANT(f, campaign_create(f, "c1.x", "tehran", 300, 0, 0), CALLRAFT__CODE__OK);
+	WANT(f, campaign_add(f, "c1.x", 1, 3), CALLRAFT__CODE__OK);
+	for (int i = 0; i < 3; i++) {
+		char a[8];
+		snprintf(a, sizeof a, "a%d", i);
+		OK(f, c_login(&b, a, "tehran"));
+	}
+	next_tick(f); /* 3 free x 300 % = 9 less c1.abc waiting: both campaigns release their 3 */
+	ProtobufCBinaryData cursor = {0, NULL};
+	uint8_t keep[CALLRAFT_ID_BYTES_MAX];
+	int pages = 0;
+	do {
+		Callraft__Reply *r = campaign_show(f, "c1", 2, &cursor);
+		assert_int_equal(r->code, CALLRAFT__CODE__OK);
+		assert_int_equal(r->total, 3);
+		for (size_t i = 0; i < r->n_calls; i++)
+			snprintf(ids + strlen(ids), sizeof ids - strlen(ids), "%s ", r->calls[i]->call_id);
+		cursor.len = r->next_cursor.len;
+		if (cursor.len > 0)
+			memcpy(keep, r->next_cursor.data, r->next_cursor.len);
+		cursor.data = keep;
+		callraft__reply__free_unpacked(r, NULL);
+		pages++;
+	} while (cursor.len > 0 && pages < 10);
+	assert_string_equal(ids, "c1.000001 c1.000002 c1.000003 ");
+	assert_int_equal(pages, 2);
+	Callraft__Reply *r = campaign_show(f, "c1.x", 10, NULL);
+	assert_int_equal(r->code, CALLRAFT__CODE__OK);
+	assert_int_equal(r->n_calls, 3);
+	assert_string_equal(r->calls[0]->call_id, "c1.x.000001");
+	callraft__reply__free_unpacked(r, NULL);
+}
+
 /* A campaign is deleted only when it is over; its rows go (the check's row count proves it), its
  * calls stay, and so its id is not used again. */
 static void test_campaign_is_deleted_only_when_over(void **state)
@@ -645,6 +689,7 @@ int main(void)
 	    FX_TEST(test_campaign_is_deleted_only_when_over),
 	    FX_TEST(test_campaign_does_not_count_an_agent_whose_lease_lapsed),
 	    FX_TEST(test_campaign_call_ids_are_the_campaigns),
+	    FX_TEST(test_campaign_show_lists_only_its_own_calls),
 	    FX_TEST(test_free_agents_counted_as_a_walk_of_the_agents_says),
 	    FX_TEST(test_free_agents_are_counted_at_open_for_an_older_store),
 	};
