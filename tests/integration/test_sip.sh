@@ -76,7 +76,7 @@ echo "--- a site too slow for the carrier: its late INVITEs go to the other site
 # there: then nothing was re-sent, and the step runs again (at most 3 times; never re-sent: fail).
 slow_step() { # TRY
   local S=$CALLRAFT_LAB/slow$1 kpid cpid
-  "$SIP/sip.sh" register   # the agents idle since the first run: their presence leases lapsed
+  "$SIP/sip.sh" ready   # no re-registration: the agents' desktops kept their leases (checked below)
   kpid=$(cat "$CALLRAFT_LAB/sip/tehran/kamailio.pid")
   kill -STOP -- "-$kpid"
   "$SIP/sip.sh" calls-bg --rate 4 --count 4 --impatient 0 --run "s$1x$$" --out "$S"
@@ -110,6 +110,20 @@ for try in 1 2 3; do
   sleep 3
 done
 [ $resent = 1 ] || fail "no INVITE was re-sent to the other site in 3 tries: the slow-site path was not exercised"
+
+echo "--- idle agents kept their presence (their desktops renew the lease: deploy/lab/sip/desktops.py)"
+# The agents idled between the two runs (longer than the 30 s lease on this machine): none may have
+# become UNREACHABLE. The last slow step's events hold the whole history (from=1).
+python3 - "$CALLRAFT_LAB/slow$try/events.sse" "$SIP" <<'PY' || fail "an agent lost its presence while its phone was registered"
+import json, sys
+sys.path.insert(0, sys.argv[2])
+from check_sip import read_events
+ev = [e for e in read_events(sys.argv[1]) if e.get("kind") == "AGENT_STATE"]
+lost = [e for e in ev if e.get("agent_state") == "UNREACHABLE"]
+print("agent state events: %d, UNREACHABLE: %d" % (len(ev), len(lost)))
+assert ev, "no AGENT_STATE event in the stream: the check cannot tell"
+sys.exit(1 if lost else 0)
+PY
 
 echo "--- the checker fails on forged logs"
 ans=$(awk '$2 == "ANSWER" {print; exit}' "$C/phones-tehran.log" "$C/phones-shiraz.log")

@@ -69,11 +69,13 @@ fi
 pid=$(cat "$out/calls/caller.pid")
 deadline=$((SECONDS + duration - kill_at + 100))
 while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 1; done
-if kill -0 "$pid" 2>/dev/null; then echo "drill: callers still running after the bound: stopping them"; kill "$pid" || true; fi
+# Past the bound: stop the callers' process group (SIPp with it; sip.sh stop-callers).
+if kill -0 "$pid" 2>/dev/null; then echo "drill: callers still running after the bound: stopping them"; fi
+"$sip" stop-callers "$out/calls"
 if [ -f "$out/redials/caller.pid" ]; then
   pid=$(cat "$out/redials/caller.pid")
   while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $((deadline + 30)) ]; do sleep 1; done
-  kill "$pid" 2>/dev/null || true
+  "$sip" stop-callers "$out/redials"
 fi
 sleep 2
 "$sip" collect "$out/calls" "$survivor"

@@ -8,9 +8,11 @@
 #   sip.sh calls --rate R --count N [--out DIR] [--run TAG] [--impatient PCT] [--csv FILE] [--port P]
 #                                     N callers at R calls/s from the carrier's side, bounded in time
 #                                     (waits for them; SIPp statistics and logs in DIR)
-#   sip.sh calls-bg ...               the same in the background (pid in DIR/caller.pid)
-#   sip.sh kill-site SITE             SIGKILL of a whole site: its nodes, its SIP server, its phones
-#   sip.sh register                   every phone registers again (idle agents' leases lapse in 30 s)
+#   sip.sh calls-bg ...               the same in the background (its process group in DIR/caller.pid)
+#   sip.sh stop-callers DIR           stops those background callers (their process group, SIPp too)
+#   sip.sh kill-site SITE             SIGKILL of a whole site: its nodes, its SIP server, its phones, desktops
+#   sip.sh register                   every phone registers again (its agent ready again, also after a reject)
+#   sip.sh ready                      waits (at most 60 s) until every agent is ready; fails if one is not
 #   sip.sh collect DIR [SITE]         callraft's events, agents, phones' and carrier's logs into DIR
 #                                     (for check_sip.py)
 #   sip.sh show                       what runs
@@ -24,7 +26,9 @@
 # Environment: as lab.sh (CALLRAFT_LAB, CALLRAFT_LAB_NS, CALLRAFT_BUILD); SIP state in $CALLRAFT_LAB/sip.
 # Tunables (environment): SIP_RING_MS (8000), SIP_WAIT_MS (5000), SIP_HOLD_ROUNDS (12),
 # SIP_CHILDREN (16), SIP_ASYNC_WORKERS (48), SIP_PROBE_S (1), SIP_PROBE_FAILS (2), SIP_PROBE_TIMEOUT_MS (3000),
-# SIP_NO_REPLY_MS (1500), SIP_API_TRIES (10), SIP_MAX_RINGS (6), SIP_LATE_MARGIN_MS (200), SIP_HB_FAILS (3).
+# SIP_NO_REPLY_MS (1500), SIP_API_TRIES (10), SIP_MAX_RINGS (6), SIP_LATE_MARGIN_MS (200), SIP_HB_FAILS (3),
+# SIP_PROBE_PORT (5061: each site's socket for the carrier's probes), SIP_PROBE_WORKERS (2),
+# SIP_ORPHAN_GRACE_MS (30000).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
@@ -86,6 +90,8 @@ write_site_local() { # SITE
 # site-local.cfg: the settings of site $s's SIP server (written by deploy/lab/sip/sip.sh).
 #!substdef "!SITE!$s!"
 #!substdef "!SIP_ADDR!10.$n.0.20!"
+#!substdef "!PROBE_PORT!${SIP_PROBE_PORT:-5061}!"
+#!substdef "!PROBE_WORKERS!${SIP_PROBE_WORKERS:-2}!"
 #!substdef "!NODE_A!$(node_url "$a")!"
 #!substdef "!NODE_B!$(node_url "$b")!"
 #!substdef "!TLS_CA!$certs/ca.crt!"
@@ -101,6 +107,7 @@ write_site_local() { # SITE
 #!substdef "!MAX_RINGS!${SIP_MAX_RINGS:-6}!"
 #!substdef "!LATE_MARGIN_MS!${SIP_LATE_MARGIN_MS:-200}!"
 #!substdef "!HB_FAILS!${SIP_HB_FAILS:-3}!"
+#!substdef "!ORPHAN_GRACE!${SIP_ORPHAN_GRACE_MS:-30000}!"
 #!substdef "!PEER_SITES!$peers!"
 #!substdef "!HTTP_TIMEOUT_S!$(( ${SIP_WAIT_MS:-5000} / 1000 + 4 ))!"
 EOF
@@ -110,7 +117,11 @@ write_carrier_local() {
   local d=$sip/carrier s
   cp "$here/carrier.cfg" "$d/kamailio.cfg"
   : > "$d/dispatcher.list"
-  for s in $call_sites; do echo "1 sip:10.$(site_num "$s").0.20:5060 0 0 site=$s" >> "$d/dispatcher.list"; done
+  # obproxy: the probes (OPTIONS) go to the site's probe socket, whose workers never wait on
+  # callraft (site.cfg); the calls to its SIP socket.
+  for s in $call_sites; do
+    echo "1 sip:10.$(site_num "$s").0.20:5060 0 0 site=$s;obproxy=sip:10.$(site_num "$s").0.20:${SIP_PROBE_PORT:-5061}" >> "$d/dispatcher.list"
+  done
   cat > "$d/carrier-local.cfg" <<EOF
 # carrier-local.cfg: the carrier's settings (written by deploy/lab/sip/sip.sh).
 #!substdef "!CARRIER_ADDR!10.4.0.20!"
@@ -199,9 +210,21 @@ up() {
     kill -0 "$(cat "$sip/$s/phones.pid")" 2>/dev/null ||
       { cat "$sip/$s/phones.err" >&2; die "the phones of $s did not start (sipp)"; }
     register_site "$s"
+    start_desktops "$s"
   done
   wait_ready
   say "SIP lab up: carrier 10.4.0.20 (dial 1000 sales, 2000 support), sites $(echo $call_sites), $agents agents each, all ready"
+}
+
+# The agents' desktops of SITE (desktops.py, in the site's namespace, its own process group): they
+# renew each idle agent's presence lease, as deployed desktops do.
+start_desktops() { # SITE
+  local s=$1 n nodes a b
+  n=$(site_num "$s"); nodes=$("$labsh" nodes "$s")
+  a=$(echo "$nodes" | sed -n 1p); b=$(echo "$nodes" | sed -n 2p); b=${b:-$a}
+  start_group "$sip/$s/desktops.pid" "$sip/$s/desktops.log" ip netns exec "$ns-$s" \
+    python3 "$here/desktops.py" --site "$s" --url "$(node_url "$a")" --url "$(node_url "$b")" \
+    --ca "$certs/ca.crt" --cert "$certs/admin.crt" --key "$certs/admin.key" --for 7200
 }
 
 register_site() { # SITE: every agent's phone of SITE registers (its agent becomes ready)
@@ -225,9 +248,9 @@ import json,sys; print(sum(1 for a in json.load(sys.stdin)["agents"] if a.get("p
   [ "${ready:-0}" -ge $((agents * 2)) ] || die "only ${ready:-0} of $((agents * 2)) agents ready after 60 s"
 }
 
-# The phones register again: an idle agent's presence lease lapses after the site's presence_timeout
-# (30 s; docs/routing.md, section 2) and it becomes UNREACHABLE; these phones register once (NEEDSWORK:
-# a site server that renews its registered idle agents' leases).
+# The phones register again: each agent becomes ready (AVAILABLE, push) again, also one whose phone
+# rejected or did not answer an offer (not ready until its phone registers again). Idle agents'
+# presence leases are kept by their desktops (desktops.py).
 register() {
   local s
   for s in $call_sites; do register_site "$s"; done
@@ -279,7 +302,9 @@ PY
              -trace_err -error_file "$out/callers.err" -timeout "${limit}s")
   echo "$run" > "$out/run"
   if [ $bg = 1 ]; then
-    ( "${cmd[@]}" > "$out/caller.out" 2>&1; echo $? > "$out/caller.rc" ) &
+    # In its own session (setsid): caller.pid is its process group, which stop-callers (and down)
+    # signals as a whole, SIPp included (a kill of the pid alone left SIPp running).
+    setsid bash -c '"$@" > "$0/caller.out" 2>&1; echo $? > "$0/caller.rc"' "$out" "${cmd[@]}" < /dev/null &
     echo $! > "$out/caller.pid"
     say "callers started: $count at $rate/s, run $run, output in $out"
   else
@@ -293,12 +318,12 @@ PY
 kill_site() {
   local s=$1 p
   # As a site losing power: every process of it, at once.
-  for f in "$sip/$s/kamailio.pid" "$sip/$s/phones.pid"; do
+  for f in "$sip/$s/kamailio.pid" "$sip/$s/phones.pid" "$sip/$s/desktops.pid"; do
     p=$(cat "$f" 2>/dev/null) && kill -KILL -- "-$p" 2>/dev/null || true
   done
   "$labsh" kill-site "$s"
-  rm -f "$sip/$s/kamailio.pid" "$sip/$s/phones.pid"
-  say "site $s killed (nodes, SIP server, phones)"
+  rm -f "$sip/$s/kamailio.pid" "$sip/$s/phones.pid" "$sip/$s/desktops.pid"
+  say "site $s killed (nodes, SIP server, phones, desktops)"
 }
 
 # Saves what check_sip.py reads into DIR: callraft's event stream from the start (from a node of
@@ -322,17 +347,26 @@ collect() { # DIR [SITE]
 
 show() {
   local f p
-  for f in "$sip"/*/kamailio.pid "$sip"/*/phones.pid; do
+  for f in "$sip"/*/kamailio.pid "$sip"/*/phones.pid "$sip"/*/desktops.pid; do
     p=$(cat "$f" 2>/dev/null) || continue
     if kill -0 "$p" 2>/dev/null; then echo "$f: up (pid $p)"; else echo "$f: gone (pid $p)"; fi
   done
   "$labsh" show
 }
 
+# Stops the background callers whose output is in DIR (sip.sh calls-bg --out DIR): their whole
+# process group (SIPp too), TERM then KILL after 5 s. Only that group: its pid was recorded at start.
+stop_callers() { # DIR
+  [ -f "$1/caller.pid" ] || return 0
+  stop_group "$1/caller.pid"
+}
+
 down() {
   local s f
-  for f in "$sip"/*/caller.pid "$sip"/calls*/caller.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
-  for s in $call_sites; do stop_group "$sip/$s/phones.pid"; stop_group "$sip/$s/kamailio.pid"; done
+  for f in "$sip"/*/caller.pid "$sip"/calls*/caller.pid; do [ -f "$f" ] && stop_group "$f"; done
+  for s in $call_sites; do
+    stop_group "$sip/$s/desktops.pid"; stop_group "$sip/$s/phones.pid"; stop_group "$sip/$s/kamailio.pid"
+  done
   stop_group "$sip/carrier/kamailio.pid"
   ip netns list 2>/dev/null | grep -q "^$ns-carrier\b" && ip netns delete "$ns-carrier"
   rm -f "$sip/up"
@@ -347,8 +381,10 @@ case "$cmd" in
   calls-bg) calls --bg "$@" ;;
   kill-site) kill_site "$1" ;;
   register) register ;;
+  ready) wait_ready; say "every agent ready" ;;
   collect) collect "$@" ;;
+  stop-callers) stop_callers "$1" ;;
   show) show ;;
   down) down ;;
-  *) sed -n '2,26p' "$0"; exit 2 ;;
+  *) sed -n '2,31p' "$0"; exit 2 ;;
 esac
