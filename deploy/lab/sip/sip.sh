@@ -28,7 +28,7 @@
 # SIP_CHILDREN (16), SIP_ASYNC_WORKERS (48), SIP_PROBE_S (1), SIP_PROBE_FAILS (2), SIP_PROBE_TIMEOUT_MS (3000),
 # SIP_NO_REPLY_MS (1500), SIP_API_TRIES (10), SIP_MAX_RINGS (6), SIP_LATE_MARGIN_MS (200), SIP_HB_FAILS (3),
 # SIP_PROBE_PORT (5061: each site's socket for the carrier's probes), SIP_PROBE_WORKERS (2),
-# SIP_ORPHAN_GRACE_MS (30000).
+# SIP_ORPHAN_GRACE_MS (30000), SIP_DESKTOPS (1; 0: no desktops, idle agents' leases lapse).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
@@ -210,7 +210,7 @@ up() {
     kill -0 "$(cat "$sip/$s/phones.pid")" 2>/dev/null ||
       { cat "$sip/$s/phones.err" >&2; die "the phones of $s did not start (sipp)"; }
     register_site "$s"
-    start_desktops "$s"
+    [ "${SIP_DESKTOPS:-1}" = 0 ] || start_desktops "$s"
   done
   wait_ready
   say "SIP lab up: carrier 10.4.0.20 (dial 1000 sales, 2000 support), sites $(echo $call_sites), $agents agents each, all ready"
