@@ -81,6 +81,24 @@ desk_heartbeats() {
 }
 step() { echo "--- $*"; }
 
+# run_control WHAT WANT SCRIPT [VAR=VALUE...]: a negative control. The integration test SCRIPT (in
+# this directory) runs with VAR=VALUE... (what takes its check away, WHAT in words); it must fail,
+# and by what the check is there to see: a line of its output matching WANT (grep -E). If it passed,
+# or failed some other way, the test could not tell its check from none: this test fails.
+run_control() {
+  local what=$1 want=$2 script=$3 out rc=0
+  shift 3
+  out=$CALLRAFT_LAB/control.out
+  # As ctest runs it: none of this shell's lab and TLS settings (lib.sh makes its own).
+  env -u CALLRAFT_LAB -u CALLRAFT_TLS_CA -u CALLRAFT_TLS_CERT -u CALLRAFT_TLS_KEY "$@" \
+    bash "$(dirname "${BASH_SOURCE[0]}")/$script" "$BUILD" >"$out" 2>&1 || rc=$?
+  grep -E "^(---|FAIL|PASS|FSM|EIO|powercut|write|acknowledged|verify|callraftd:)" "$out" | head -20 || true
+  [ $rc -ne 0 ] || fail "$script passed with $what: it cannot see what its check is for"
+  grep -qE -- "$want" "$out" ||
+    { tail -30 "$out" >&2; fail "$script failed with $what, but not as it must (no line matching '$want')"; }
+  echo "control ($what): failed as it must"
+}
+
 cluster() { "$CLUSTER_SH" addresses; }
 client_addr() { echo "127.0.0.1:$((CALLRAFT_PORT_BASE + 100 + $1))"; }
 
