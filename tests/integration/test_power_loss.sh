@@ -39,6 +39,18 @@ power_cut() {
   echo "sim-boot-$id-$seed" > "$lab/node$id/boot_id"
 }
 
+# running: how many of the three nodes still run. A node that finds its log torn at start exits, and
+# none is restarted: with fewer than two running there is no quorum, and no leader can come.
+running() {
+  local id pid n=0
+  for id in 1 2 3; do
+    pid=$(cat "$lab/node$id/pid" 2>/dev/null) || continue
+    # A zombie (exited, not yet reaped by this shell) is not running.
+    [ -r "/proc/$pid/stat" ] && ! grep -q '^[0-9]* (.*) Z ' "/proc/$pid/stat" && n=$((n + 1))
+  done
+  echo "$n"
+}
+
 step "start a 1+1+1 cluster under the power-cut library (nosync=$NOSYNC)"
 "$CLUSTER_SH" config 1+1+1 >/dev/null
 for id in 1 2 3; do start_cut "$id"; done
@@ -55,11 +67,13 @@ start_cut "$leader"
 sleep 8
 for id in 1 2 3; do power_cut "$id" $((20 + id)); done
 for id in 1 2 3; do start_cut "$id"; done
-# The writer ends once 20 writes are acknowledged after the restart (the cluster serves again), or
-# at its --duration (the negative control's cluster may not come back).
+# The writer ends once 20 writes are acknowledged after the restart (the cluster serves again), at
+# its --duration, or once fewer than two nodes run (the negative control's nodes may find their logs
+# torn and stop: the cluster cannot come back).
 restart_ms=$(date +%s%3N)
 until [ "$(awk -v t="$restart_ms" '$1 > t' "$ack" | wc -l)" -ge 20 ]; do
   kill -0 "$writer" 2>/dev/null || break
+  [ "$(running)" -ge 2 ] || break
   sleep 0.2
 done
 kill -TERM "$writer" 2>/dev/null || true
@@ -72,6 +86,8 @@ echo "acknowledged=$acked; state rebuilds after the power cuts (boot-id rule): $
 [ "$NOSYNC" = 1 ] || [ "$rebuilds" -ge 4 ] || fail "expected the boot-id rule to rebuild 4 states, saw $rebuilds"
 
 step "verify: every acknowledged write exactly once on every node"
+n=$(running)
+[ "$n" -ge 2 ] || fail "no leader: $((3 - n)) of the 3 nodes stopped after the power cut (no quorum left)"
 wait_leader >/dev/null
 wait_caught_up 1 2 3
 "$TRAFFIC" verify --nodes "$(cluster)" --ack-file "$ack" --expect-total "$acked"
