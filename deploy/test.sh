@@ -11,12 +11,13 @@ cd "$(dirname "$0")/.."
 jobs=$(nproc)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"
-# Meanwhile build-asan/ is built in the background at the lowest priority: it takes only the CPU
-# the tests leave (the integration tests wait on timers and elections much of the time), instead of
-# the two cores for minutes after them. Its output is shown once it is done; if test.sh stops
-# first, the build (its own process group) is stopped with it.
+# Meanwhile build-asan/ is built in the background at the lowest priority (SCHED_IDLE: it runs only
+# when no test wants the CPU, and any test that wakes takes the CPU from it at once): it takes only
+# the CPU the tests leave (the integration tests wait on timers and elections much of the time),
+# instead of the two cores for minutes after them. Its output is shown once it is done; if test.sh
+# stops first, the build (its own process group) is stopped with it.
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCALLRAFT_SANITIZE=ON >/dev/null
-setsid nice -n 19 cmake --build build-asan -j"$jobs" > build-asan/build.log 2>&1 &
+setsid chrt --idle 0 nice -n 19 cmake --build build-asan -j"$jobs" > build-asan/build.log 2>&1 &
 asan_build=$!
 trap 'kill -- -$asan_build 2>/dev/null || true' EXIT
 # -j: the integration tests run one at a time (one RESOURCE_LOCK, tests/CMakeLists.txt), from the
