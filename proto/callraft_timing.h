@@ -78,6 +78,14 @@ _Static_assert(CALLRAFT_HEARTBEAT_TIMEOUT_MS_MIN <= CALLRAFT_HEARTBEAT_TIMEOUT_M
 _Static_assert(CALLRAFT_RAFT_LINK_DEAD_ELECTIONS >= 2,
 	       "a live link under load must not be taken for dead: a lost packet and its retransmission "
 	       "fit in two election timeouts");
+/* Every voter keeps an outgoing raft link open to every other voter (replication/repl_warm.c):
+ * raft_uv opens one only when it first sends to a peer and finds one broken only when a write
+ * into it fails (dropping that message), and a follower sends only to its leader, so a candidate
+ * paid a TCP + TLS handshake each way for its pre-vote, and a grant written into a link to the
+ * candidate's earlier incarnation was lost (an election timeout more). Every this often each node
+ * sends each other voter a message raft ignores; a broken link is redialled then. A link broken by
+ * a peer's restart is open again within this + raft_uv's 1 s connect retry. */
+#define CALLRAFT_RAFT_WARM_MS 1000
 /* An InstallSnapshot of a large state crosses cities in tens of seconds (1.6 GB at 1M calls and
  * 1M tickets: docs/bench.md); a shorter timeout makes raft send it again before it has arrived. */
 #define CALLRAFT_INSTALL_SNAPSHOT_TIMEOUT_MS_DEFAULT 60000

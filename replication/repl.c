@@ -257,6 +257,7 @@ int repl_start(struct repl *r)
 		return -1;
 	}
 	repl_monitor_start(r);
+	repl_warm_start(r);
 	return 0;
 }
 
@@ -290,6 +291,7 @@ void repl_close(struct repl *r, void (*closed)(void *data), void *data)
 	r->closing = true;
 	r->closed = closed;
 	r->closed_data = data;
+	repl_warm_stop(r);
 	if (r->snapshot_job != NULL) {
 		r->close_pending = true; /* the monitor collects the copy, then closes raft */
 		return;

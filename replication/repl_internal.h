@@ -11,6 +11,7 @@
  *   repl_install.c    at most one InstallSnapshot in flight per member
  *   repl_snapcheck.c  every snapshot image raft reads checked (load, send, install)
  *   repl_threshold.c  snapshot threshold sized to the state
+ *   repl_warm.c       raft's outgoing links to every voter kept open before an election
  *   membership.c      membership changes, leadership transfer, the member entries
  *
  * Invariants (repl_check verifies them; docs/design.md, "Invariants: replication/"):
@@ -86,6 +87,11 @@ struct repl {
 	int (*uv_send)(struct raft_io *io, struct raft_io_send *req, const struct raft_message *message,
 		       raft_io_send_cb cb);
 	uint64_t installs_in_flight[CALLRAFT_MEMBERS_MAX]; /* members an install is going to */
+	/* repl_warm.c: the timer that keeps a link open to every voter, and the members a warming
+	 * message is in flight to (0 is a free slot). */
+	uv_timer_t warm_timer;
+	bool warm_started;
+	uint64_t warm_to[CALLRAFT_MEMBERS_MAX];
 	uint64_t installs_dropped;           /* duplicates not sent (repl_install.c) */
 	bool close_pending;
 	unsigned snapshot_threshold_min; /* the configured threshold: the floor of the sized one */
@@ -143,6 +149,12 @@ void repl_snapcheck_install(struct repl *r, const struct raft_snapshot *snapshot
 void repl_snapshot_poll(struct repl *r);
 /* repl.c: once a leader is known, the election timeout of a node's first election is over. */
 void repl_first_election_check(struct repl *r);
+/* repl_warm.c: repl_warm_start after raft_start (a message to every other voter now and every
+ * CALLRAFT_RAFT_WARM_MS), repl_warm_stop in repl_close before raft is closed; repl_warm_links
+ * sends one round now. */
+void repl_warm_start(struct repl *r);
+void repl_warm_stop(struct repl *r);
+void repl_warm_links(struct repl *r);
 /* repl_monitor.c */
 void repl_monitor_start(struct repl *r);
 /* repl.c: raft is closed; closes the rest and frees r. */
