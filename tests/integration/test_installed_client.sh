@@ -30,9 +30,16 @@ export PKG_CONFIG_PATH=$(dirname "$pc")
 flags=$(pkg-config --cflags --libs callraft)
 echo "pkg-config --cflags --libs callraft: $flags"
 case "$flags" in *"$BUILD"*|*"$ROOT"*) fail "pkg-config points into the source or build tree";; esac
+# A library built with the sanitizers (build-asan) needs their runtime loaded first: a program
+# linked without it aborts at start ("ASan runtime does not come first"). Such a build's users
+# link with the same -fsanitize flags; so does the example then.
+san=()
+if readelf -d "$libdir/libcallraft.so" | grep -q 'NEEDED.*libasan'; then
+  san=(-fsanitize=address,undefined)
+fi
 # Only the prefix is on the include path: a header missing from the install fails here.
-(cd "$work" && cc -std=c11 -Wall -Wextra -Werror pbx_example.c $flags -Wl,-rpath,"$libdir" \
-  -o pbx_example)
+(cd "$work" && cc -std=c11 -Wall -Wextra -Werror "${san[@]}" pbx_example.c $flags \
+  -Wl,-rpath,"$libdir" -o pbx_example)
 lib_used=$(ldd "$work/pbx_example" | awk '/libcallraft/ {print $3}')
 [ "$(readlink -f "$lib_used")" = "$(readlink -f "$libdir/libcallraft.so.0")" ] ||
   fail "the example loads '$lib_used', not the installed library"
