@@ -19,7 +19,8 @@
  *     above CALLRAFT_CONN_TX_BYTES_HIGH (or too many requests in flight) stop reading the
  *     connection (TCP backpressure) until they drain below the low mark; above
  *     CALLRAFT_CONN_TX_BYTES_MAX, or stalled for CALLRAFT_CONN_STALL_MS, the connection is closed.
- *   - time: a frame must arrive whole within [client] frame_timeout_ms (slowloris); a connection
+ *   - time: a frame must arrive whole within [client] frame_timeout_ms (slowloris), unless its
+ *     rest already waits unread in the socket (the node's delay, conn_bytes_waiting); a connection
  *     with nothing in flight and nothing received for [client] idle_timeout_ms is closed, unless
  *     it has sent forwarded requests (a member's forward link stays up between bursts).
  * Refusals are logged at most once a second per kind. */
@@ -29,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "authz.h"
 #include "callraft_ops.h"
@@ -491,6 +493,18 @@ static void conn_expire(struct conn *c, const char *why)
 	conn_close(c);
 }
 
+/* Whether the connection's socket holds bytes the node has not read yet. The sweep runs from a
+ * timer, and libuv runs timers before it polls for I/O: after the loop was busy (a burst of
+ * pipelined requests processed under load, a sanitized build) the rest of a frame may be waiting
+ * unread in the socket. The frame's clock is then the node's delay, not the client's. */
+static bool conn_bytes_waiting(struct conn *c)
+{
+	uv_os_fd_t fd;
+	int pending = 0;
+	return uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 && ioctl(fd, FIONREAD, &pending) == 0 &&
+	       pending > 0;
+}
+
 void conn_sweep(struct node *n)
 {
 	uint64_t now = uv_now(&n->loop);
@@ -506,7 +520,7 @@ void conn_sweep(struct node *n)
 		    now - c->accepted_ms >= CALLRAFT_CONN_RESERVED_PROBATION_MS)
 			conn_expire(c, "reserved slot without a forwarded request");
 		else if (c->rx.len > 0 && !c->paused &&
-			 now - c->frame_start_ms >= frame_ms)
+			 now - c->frame_start_ms >= frame_ms && !conn_bytes_waiting(c))
 			conn_expire(c, "frame not complete in time (frame_timeout_ms)");
 		else if (c->paused && now - c->paused_ms >= CALLRAFT_CONN_STALL_MS)
 			conn_expire(c, "replies not read (stalled)");
