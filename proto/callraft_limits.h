@@ -264,6 +264,11 @@ _Static_assert(CALLRAFT_SITE_LOSS_AFTER_MS_DEFAULT > CALLRAFT_CONTACT_TIMEOUT_MS
  * progress ended (drill --fault cut-link on 1c7c007). A dead site's loss waits for it only when
  * the stall ended less than 2 s before the loss was due. */
 #define CALLRAFT_TICK_STALL_MS 1500ll
+/* After such a stall an agent's presence lease does not lapse until Ticks have flowed for this long
+ * (or the site's presence timeout, if shorter): desktops heartbeat every 5 s (docs/integrate.md),
+ * so each live one is heard at least once; a lease that lapsed during the silence is not taken
+ * as the agent's absence (state/tick.c, presence_after_stall). */
+#define CALLRAFT_PRESENCE_STALL_GRACE_MS 10000ll
 #define CALLRAFT_SITE_LOSS_OBSERVED_MS 2000ll
 _Static_assert(CALLRAFT_TICK_STALL_MS >= 3 * CALLRAFT_TICK_INTERVAL_MS,
 	       "a late Tick or two under load is not a stall");

@@ -209,20 +209,29 @@ static int withdraw_offers(struct apply_ctx *c, const char *site, unsigned *n)
 }
 
 /* Rule 6: the FSM time since which Ticks have flowed without a stall (CALLRAFT_TICK_STALL_MS), kept
- * in the meta table with the time of this Tick. */
+ * in the meta table with the time of this Tick; and c->stall_ended_ms, when the last stall ended
+ * (the first Tick ever is not the end of a stall), which tick.c's presence rule reads. */
 static int ticking_since(struct apply_ctx *c, int64_t *since_ms)
 {
-	uint64_t last = 0, since = 0;
+	uint64_t last = 0, since = 0, stall_ended = 0;
 
 	if (store_meta_get(c->s, c->txn, META_TICK_LAST, &last, c->errmsg, c->errmsg_len) != 0 ||
-	    store_meta_get(c->s, c->txn, META_TICKING_SINCE, &since, c->errmsg, c->errmsg_len) != 0)
+	    store_meta_get(c->s, c->txn, META_TICKING_SINCE, &since, c->errmsg, c->errmsg_len) != 0 ||
+	    store_meta_get(c->s, c->txn, META_STALL_ENDED, &stall_ended, c->errmsg,
+			   c->errmsg_len) != 0)
 		return -1;
-	if (last == 0 || since == 0 || c->now_ms - (int64_t)last > CALLRAFT_TICK_STALL_MS)
+	bool stalled = last != 0 && c->now_ms - (int64_t)last > CALLRAFT_TICK_STALL_MS;
+	if (last == 0 || since == 0 || stalled)
 		since = (uint64_t)c->now_ms;
+	if (stalled)
+		stall_ended = (uint64_t)c->now_ms;
 	*since_ms = (int64_t)since;
+	c->stall_ended_ms = (int64_t)stall_ended;
 	if (store_meta_put(c->s, c->txn, META_TICK_LAST, (uint64_t)c->now_ms, c->errmsg,
 			   c->errmsg_len) != 0 ||
-	    store_meta_put(c->s, c->txn, META_TICKING_SINCE, since, c->errmsg, c->errmsg_len) != 0)
+	    store_meta_put(c->s, c->txn, META_TICKING_SINCE, since, c->errmsg, c->errmsg_len) != 0 ||
+	    (stalled && store_meta_put(c->s, c->txn, META_STALL_ENDED, stall_ended, c->errmsg,
+				       c->errmsg_len) != 0))
 		return -1;
 	return 0;
 }

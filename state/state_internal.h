@@ -116,6 +116,8 @@ extern const char *const state_db_names[DB_COUNT];
 #define META_TICKET_DUE "ticket_due_built" /* 1 once the due index covers every ticket */
 #define META_TICK_LAST "tick_last_ms"         /* FSM time of the last Tick (sitewatch.c) */
 #define META_TICKING_SINCE "ticking_since_ms" /* the first Tick after the last stall */
+#define META_STALL_ENDED "stall_ended_ms"     /* the first Tick after the last stall, not the first
+						 * Tick ever (0: none yet) */
 
 #define STATE_MAP_BYTES_DEFAULT ((size_t)8 << 30)
 /* Queue index key: queue '\0' (255 - tier) be64(enqueued_ms) be64(enqueue_seq). */
@@ -195,6 +197,7 @@ struct apply_ctx {
 	char assign_queues[CALLRAFT_AGENT_SKILLS_MAX][CALLRAFT_QUEUE_BYTES_MAX + 1]; /* got a call */
 	unsigned n_assign_queues;
 	bool assign_sweep;   /* more than the arrays hold, or a Tick: sweep the ready agents */
+	int64_t stall_ended_ms; /* a Tick's: when the cluster's last stall ended (sitewatch.c), or 0 */
 	bool assigning;      /* assign_after_command is running (its own offers note nothing) */
 };
 

@@ -107,9 +107,31 @@ static int lapsed_in_progress(struct apply_ctx *c, Callraft__Agent *a, Callraft_
 	return site_check_later(c, a->site);
 }
 
+/* The cluster's own silence is not an agent's (as sitewatch.c rule 6 is for sites): while the
+ * cluster committed nothing (an election, a lost quorum) no desktop's heartbeat could be written,
+ * so a lease does not lapse until the agent has had min(CALLRAFT_PRESENCE_STALL_GRACE_MS, its
+ * site's presence timeout) of Ticks after the last stall to be heard. 1: the lease was extended to
+ * then (its timer set again), 0: it lapses now. */
+static int presence_after_stall(struct apply_ctx *c, Callraft__Agent *a)
+{
+	Callraft__Site site;
+
+	if (c->stall_ended_ms == 0 || c->now_ms - c->stall_ended_ms >= CALLRAFT_PRESENCE_STALL_GRACE_MS)
+		return 0;
+	if (route_site(c, a->site, &site) != 0)
+		return -1;
+	int64_t grace = site.presence_timeout_ms < CALLRAFT_PRESENCE_STALL_GRACE_MS
+				? site.presence_timeout_ms
+				: CALLRAFT_PRESENCE_STALL_GRACE_MS;
+	if (c->now_ms >= c->stall_ended_ms + grace)
+		return 0;
+	a->presence_due_ms = c->stall_ended_ms + grace;
+	return timer_set(c, TIMER_PRESENCE, a->presence_due_ms, a->agent_id) != 0 ? -1 : 1;
+}
+
 /* TIMER_PRESENCE: a silent agent's lease lapsed (whatever its state). An open offer is withdrawn
  * (the call goes back in its place) and the agent becomes UNREACHABLE; a call in progress is
- * handled by lapsed_in_progress. */
+ * handled by lapsed_in_progress. Not within the grace after a stall (presence_after_stall). */
 static int fire_presence(struct apply_ctx *c, const char *agent_id, int64_t due_ms)
 {
 	Callraft__Agent *src, copy, *a = &copy;
@@ -123,6 +145,11 @@ static int fire_presence(struct apply_ctx *c, const char *agent_id, int64_t due_
 	if (a->presence_due_ms != due_ms || a->state == CALLRAFT__AGENT_STATE__OFFLINE ||
 	    a->state == CALLRAFT__AGENT_STATE__UNREACHABLE)
 		goto out; /* renewed or gone meanwhile */
+	if ((rc = presence_after_stall(c, a)) != 0) {
+		if (rc > 0)
+			rc = ctx_put_agent(c, a);
+		goto out;
+	}
 	if (a->state == CALLRAFT__AGENT_STATE__ON_CALL) {
 		rc = ctx_get_call(c, a->call_id, &call);
 		if (rc != 0) {

@@ -1716,28 +1716,71 @@ static void test_redial_after_window_queues_anew(void **state)
 	ASSERT_QUEUE(f, "t1 t1-again");
 }
 
+/* Ticks every CALLRAFT_TICK_INTERVAL_MS, as a live leader does, and one at `until` exactly: time
+ * passes without a stall of the cluster (a longer gap between Ticks is one: sitewatch.c rule 6). */
+static void ticks_until(struct fx *f, int64_t until)
+{
+	while (f->time_ms + CALLRAFT_TICK_INTERVAL_MS < until) {
+		f->time_ms += CALLRAFT_TICK_INTERVAL_MS;
+		tick(f);
+	}
+	f->time_ms = until;
+	tick(f);
+}
+
 static void test_site_lost_when_every_agent_unreachable_long_enough(void **state)
 {
 	struct fx *f = *state;
 	struct cb b;
+	int64_t t0 = f->time_ms;
 
 	OK(f, c_site_conf(&b, "tehran", 0, 0, 5000, 10000));
 	OK(f, c_login(&b, "t1", "tehran"));
 	OK(f, c_login(&b, "t2", "tehran"));
 	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", ""));
-	f->time_ms += 2000;
+	ticks_until(f, t0 + 2000);
 	OK(f, c_heartbeat(&b, "t2"));
-	f->time_ms += 3000; /* t1 lapses */
-	tick(f);
+	ticks_until(f, t0 + 5000); /* t1 lapses */
 	assert_int_equal(agent_state(f, "t1"), CALLRAFT__AGENT_STATE__UNREACHABLE);
-	f->time_ms += 2000; /* t2 lapses: the last one */
-	tick(f);
-	f->time_ms += 10000 - 1;
-	tick(f);
+	ticks_until(f, t0 + 7000); /* t2 lapses: the last one */
+	assert_int_equal(agent_state(f, "t2"), CALLRAFT__AGENT_STATE__UNREACHABLE);
+	ticks_until(f, t0 + 17000 - 1);
 	assert_false(call_is_callback(f, "c1"));
-	f->time_ms += 1;
-	tick(f);
+	ticks_until(f, t0 + 17000);
 	assert_true(call_is_callback(f, "c1"));
+}
+
+/* The cluster committed nothing for 40 s (no quorum): every lease lapsed meanwhile, as no desktop's
+ * heartbeat could be written. At the first Tick after it nobody is UNREACHABLE; each agent has
+ * min(CALLRAFT_PRESENCE_STALL_GRACE_MS, presence timeout) of Ticks to be heard; one heard stays,
+ * one still silent lapses then. Without a stall a lease lapses on time (the test above). */
+static void test_presence_does_not_lapse_for_the_clusters_own_silence(void **state)
+{
+	struct fx *f = *state;
+	struct cb b;
+	int64_t t0 = f->time_ms;
+
+	OK(f, c_qconf(&b, -1, 120000, -1, -1, -1)); /* the offer outlives the stall here */
+	OK(f, c_login(&b, "t1", "tehran"));         /* presence timeout: the default, 30 s */
+	OK(f, c_login(&b, "t2", "tehran"));
+	OK(f, c_enqueue(&b, "c1", "tehran", 0, "+9821000001", ""));
+	assert_string_equal(next(f, "t1", NULL, NULL, NULL), "c1"); /* t1 holds an open offer */
+	ticks_until(f, t0 + 1000);
+	f->time_ms += 40000; /* the stall */
+	int64_t back = f->time_ms;
+	tick(f);
+	assert_int_equal(agent_state(f, "t1"), CALLRAFT__AGENT_STATE__ON_CALL);
+	assert_int_equal(agent_state(f, "t2"), CALLRAFT__AGENT_STATE__AVAILABLE);
+	ticks_until(f, back + 4000);
+	OK(f, c_heartbeat(&b, "t2")); /* t2's desktop gets through; t1's is gone */
+	ticks_until(f, back + CALLRAFT_PRESENCE_STALL_GRACE_MS - CALLRAFT_TICK_INTERVAL_MS);
+	assert_int_equal(agent_state(f, "t1"), CALLRAFT__AGENT_STATE__ON_CALL);
+	ticks_until(f, back + CALLRAFT_PRESENCE_STALL_GRACE_MS);
+	assert_int_equal(agent_state(f, "t1"), CALLRAFT__AGENT_STATE__UNREACHABLE);
+	assert_int_equal(call_state(f, "c1"), CALLRAFT__CALL_STATE__WAITING); /* back in its place */
+	assert_int_equal(agent_state(f, "t2"), CALLRAFT__AGENT_STATE__AVAILABLE);
+	ticks_until(f, back + 4000 + CALLRAFT_PRESENCE_TIMEOUT_MS_DEFAULT); /* t2's lease, on time */
+	assert_int_equal(agent_state(f, "t2"), CALLRAFT__AGENT_STATE__UNREACHABLE);
 }
 
 /* A Tick reporting one site's nodes. */
@@ -2631,6 +2674,7 @@ int main(void)
 	    FX_TEST(test_site_down_converts_callers_in_original_order_and_redial_keeps_place),
 	    FX_TEST(test_redial_after_window_queues_anew),
 	    FX_TEST(test_site_lost_when_every_agent_unreachable_long_enough),
+	    FX_TEST(test_presence_does_not_lapse_for_the_clusters_own_silence),
 	    FX_TEST(test_site_with_reachable_nodes_is_not_lost_when_agents_vanish),
 	    FX_TEST(test_site_whose_nodes_return_in_time_is_not_lost),
 	    FX_TEST(test_ticket_class_target_and_customer_history_in_order),
