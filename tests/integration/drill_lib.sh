@@ -28,8 +28,18 @@ drill_netns() {
   return 1
 }
 
+# A sanitizer's report in any node's log (the lab's nodeN/log under OUT) fails the test, as lib.sh
+# does for the other tests: a node that aborts at its shutdown fails no step of a drill by itself.
 drill_cleanup() {
-  local rc=$?
+  local rc=$? report
+  report=$(grep -rl --include=log -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$OUT" 2>/dev/null |
+    head -1 || true)
+  if [ -n "$report" ]; then
+    echo "--- sanitizer report in $report:" >&2
+    grep -m1 -A 30 -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$report" >&2 || true
+    echo "FAIL: ${0##*/}: sanitizer report in ${report#"$OUT"/}" >&2
+    [ $rc -ne 0 ] || rc=1
+  fi
   [ $rc -eq 0 ] && rm -rf "$OUT" || echo "--- drill output kept in $OUT" >&2
   exit $rc
 }
