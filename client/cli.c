@@ -28,6 +28,8 @@ static const struct cli_command cli_commands[] = {
     {"members", "assign", "members assign ID voter|standby|spare", .pos_min = 2, .pos_max = 2,
      CLI_REQUEST(members_assign)},
     {"members", "transfer", "members transfer [ID]", .pos_max = 1, CLI_REQUEST(members_transfer)},
+    {"rules", "upgrade", "rules upgrade [N]   (raise the FSM rules version; admin)", .pos_max = 1,
+     CLI_REQUEST(rules_upgrade)},
     {"snapshot", NULL, "snapshot [--no-wait]     (on the node given by --cluster)",
      {FLAG("no-wait")}, .run = cli_snapshot},
     {"call", "enqueue",

@@ -322,6 +322,7 @@ CLI_DECLARE(members_add);
 CLI_DECLARE(members_remove);
 CLI_DECLARE(members_assign);
 CLI_DECLARE(members_transfer);
+CLI_DECLARE(rules_upgrade);
 int cli_status(struct cli *cli, struct cli_args *a);
 int cli_snapshot(struct cli *cli, struct cli_args *a);
 /* cli_bench.c */

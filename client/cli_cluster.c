@@ -12,11 +12,20 @@
 
 #include "callraft_limits.h"
 
+/* "1..2", or "-" for a member that has not declared its rules versions yet. */
+static void cli_rules_range(const Callraft__Member *m, char *buf, size_t len)
+{
+	if (m->rules_newest == 0)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%u..%u", m->rules_oldest, m->rules_newest);
+}
+
 json_object *cli_json_member(const Callraft__Member *m)
 {
 	json_object *o = json_object_new_object();
 	cli_json_fields(o, &m->base, "id", "site", "role", "raft_address", "client_address",
-			"in_configuration", NULL);
+			"in_configuration", "rules_oldest", "rules_newest", NULL);
 	return o;
 }
 
@@ -72,6 +81,7 @@ static int cli_status_json(const Callraft__NodeStatus *st, const Callraft__NodeS
 	cli_json_u64(top, "term", sum->term);
 	cli_json_u64(top, "commit_index", sum->commit_index);
 	cli_json_u64(top, "applied_index", sum->applied_index);
+	cli_json_u64(top, "rules_active", sum->rules_active);
 	json_object *members = json_object_new_array();
 	for (size_t i = 0; i < n; i++) {
 		json_object *m = cli_json_member(probes[i].member);
@@ -84,7 +94,7 @@ static int cli_status_json(const Callraft__NodeStatus *st, const Callraft__NodeS
 					"snapshot_copy_ms", "snapshot_write_ms", "snapshot_threshold",
 					"quota_used_bytes", "quota_bytes", "map_bytes",
 					"map_used_bytes", "alarm", "tls", "tls_cert_expires_s",
-					"tls_cert_name", NULL);
+					"tls_cert_name", "rules_active", NULL);
 		} else {
 			cli_json_str(m, "error", probes[i].error);
 		}
@@ -121,14 +131,16 @@ static void cli_status_text(const Callraft__NodeStatus *st, const Callraft__Node
 {
 	static const char *const headers[] = {"ID",	   "SITE", "ROLE",  "CLIENT-ADDRESS",
 					      "RAFT-ADDRESS", "REACHABLE", "STATE", "TERM",
-					      "APPLIED",      "STATE-MB", "CERT-EXPIRES"};
+					      "APPLIED",      "STATE-MB", "CERT-EXPIRES", "RULES"};
 	struct cli_table t;
-	cli_table_init(&t, 11, headers);
+	cli_table_init(&t, 12, headers);
 	for (size_t i = 0; i < n; i++) {
 		const Callraft__Member *m = probes[i].member;
 		const Callraft__NodeStatus *own = probes[i].reply ? probes[i].reply->status : NULL;
 		char id[24], term[24] = "-", applied[24] = "-", mb[24] = "-", cert[48] = "-";
+		char rules[24];
 		snprintf(id, sizeof id, "%llu", (unsigned long long)m->id);
+		cli_rules_range(m, rules, sizeof rules);
 		if (own != NULL) {
 			snprintf(term, sizeof term, "%llu", (unsigned long long)own->term);
 			snprintf(applied, sizeof applied, "%llu",
@@ -146,7 +158,8 @@ static void cli_status_text(const Callraft__NodeStatus *st, const Callraft__Node
 				     term,
 				     applied,
 				     mb,
-				     cert};
+				     cert,
+				     rules};
 		cli_table_add(&t, row);
 	}
 	cli_table_print(&t, stdout);
@@ -177,6 +190,8 @@ static void cli_status_text(const Callraft__NodeStatus *st, const Callraft__Node
 		printf("leader: %llu, term %llu, commit index %llu, applied index %llu\n",
 		       (unsigned long long)sum->leader_id, (unsigned long long)sum->term,
 		       (unsigned long long)sum->commit_index, (unsigned long long)sum->applied_index);
+	printf("rules: active version %u (RULES: the versions each member's binary declared it can "
+	       "apply)\n", sum->rules_active);
 	if (sum == st && sum->leader_id != 0)
 		printf("(the leader did not answer its probe: numbers from node %llu)\n",
 		       (unsigned long long)st->id);
@@ -237,22 +252,25 @@ int cli_members_list_output(struct cli *cli, const struct cli_args *a,
 	if (cli->json) {
 		json_object *top = json_object_new_object();
 		cli_json_list(top, &reply->base, "members");
+		cli_json_u64(top, "rules_active", reply->rules_active);
 		cli_print_json(top);
 	} else {
 		static const char *const headers[] = {"ID", "SITE", "ROLE", "RAFT-ADDRESS",
-						      "CLIENT-ADDRESS"};
+						      "CLIENT-ADDRESS", "RULES"};
 		struct cli_table t;
-		cli_table_init(&t, 5, headers);
+		cli_table_init(&t, 6, headers);
 		for (size_t i = 0; i < reply->n_members; i++) {
 			const Callraft__Member *m = reply->members[i];
-			char id[24];
+			char id[24], rules[24];
 			snprintf(id, sizeof id, "%llu", (unsigned long long)m->id);
+			cli_rules_range(m, rules, sizeof rules);
 			const char *row[] = {id, m->site, cli_role_name(m->role), m->raft_address,
-					     m->client_address};
+					     m->client_address, rules};
 			cli_table_add(&t, row);
 		}
 		cli_table_print(&t, stdout);
 		cli_table_release(&t);
+		printf("\nrules: active version %u\n", reply->rules_active);
 	}
 	return CLI_EXIT_OK;
 }
@@ -352,6 +370,41 @@ int cli_members_assign_output(struct cli *cli, const struct cli_args *a,
 	snprintf(text, sizeof text, "member %llu is now a %s",
 		 (unsigned long long)req->member_assign->id, cli_role_name(req->member_assign->role));
 	return cli_admin_done(cli, reply, req->member_assign->id, text);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * rules upgrade [N] */
+
+int cli_rules_upgrade_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)
+{
+	uint64_t v = 0;
+	if (a->n_pos == 1 && (cli_parse_u64(a->pos[0], &v) != 0 || v < 1 ||
+			      v > CALLRAFT_RULES_VERSION_MAX))
+		return cli_usage_error(cli, "rules upgrade: version '%s': expected 1..%d", a->pos[0],
+				       CALLRAFT_RULES_VERSION_MAX);
+	((Callraft__RulesUpgrade *)callraft_request_init(r, CALLRAFT__REQUEST__OP_RULES_UPGRADE))
+	    ->version = (uint32_t)v;
+	return CLI_EXIT_OK;
+}
+
+int cli_rules_upgrade_output(struct cli *cli, const struct cli_args *a, const Callraft__Request *req,
+			     const Callraft__Reply *reply)
+{
+	(void)a;
+	(void)req;
+	if (cli->json) {
+		json_object *top = json_object_new_object();
+		json_object_object_add(top, "ok", json_object_new_boolean(true));
+		cli_json_u64(top, "applied_index", reply->applied_index);
+		cli_json_str(top, "message", reply->message);
+		cli_print_json(top);
+	} else if (reply->message[0] != '\0') {
+		printf("%s\n", reply->message);
+	} else {
+		printf("rules version raised (applied at index %llu): see `callraft status`\n",
+		       (unsigned long long)reply->applied_index);
+	}
+	return CLI_EXIT_OK;
 }
 
 int cli_members_transfer_request(struct cli *cli, struct cli_args *a, struct callraft_request *r)

@@ -20,6 +20,17 @@ struct admin_op {
 	Callraft__Request *req;
 };
 
+struct admin_op *admin_op_new(struct node *n, struct conn *c, Callraft__Request *req)
+{
+	struct admin_op *op = malloc(sizeof *op);
+
+	if (op == NULL)
+		return NULL;
+	*op = (struct admin_op){.n = n, .conn = c, .request_id = req->request_id, .req = req};
+	conn_ref(c);
+	return op;
+}
+
 void admin_client(struct admin_op *op, struct conn **conn, uint64_t *request_id)
 {
 	*conn = op->conn;
@@ -105,12 +116,10 @@ void admin_request(struct node *n, struct conn *c, Callraft__Request *req)
 		conn_refuse(c, req, CALLRAFT__CODE__INVALID_ARGUMENT, "%s", msg);
 		return;
 	}
-	op = malloc(sizeof *op);
+	op = admin_op_new(n, c, req);
 	if (op == NULL) {
 		conn_refuse(c, req, CALLRAFT__CODE__UNAVAILABLE, "out of memory: retry");
 		return;
 	}
-	*op = (struct admin_op){.n = n, .conn = c, .request_id = req->request_id, .req = req};
-	conn_ref(c);
 	membership_change(n->members, req, op);
 }

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum op_class { CLASS_ANY = 0, CLASS_CALLS, CLASS_SUPERVISE, CLASS_ADMIN, CLASS_UNKNOWN };
+enum op_class { CLASS_ANY = 0, CLASS_CALLS, CLASS_SUPERVISE, CLASS_ADMIN, CLASS_MEMBER, CLASS_UNKNOWN };
 
 #define ROLES_CALLS (TLS_ROLE_AGENT | TLS_ROLE_PBX | TLS_ROLE_SUPERVISOR | TLS_ROLE_ADMIN)
 #define ROLES_SUPERVISE (TLS_ROLE_SUPERVISOR | TLS_ROLE_ADMIN)
@@ -70,7 +70,10 @@ static enum op_class op_class(Callraft__Request__OpCase op)
 	case CALLRAFT__REQUEST__OP_TOKEN_ISSUE:
 	case CALLRAFT__REQUEST__OP_TOKEN_REVOKE:
 	case CALLRAFT__REQUEST__OP_TOKEN_LIST:
+	case CALLRAFT__REQUEST__OP_RULES_UPGRADE:
 		return CLASS_ADMIN;
+	case CALLRAFT__REQUEST__OP_RULES_DECLARE:
+		return CLASS_MEMBER; /* a node's own (node/rules.c) */
 	default:
 		/* An operation added to the protocol but not here is refused until it is classed. */
 		return CLASS_UNKNOWN;
@@ -132,6 +135,10 @@ int authz_check(const struct tls_identity *id, const Callraft__Request *req, cha
 	case CLASS_ADMIN:
 		need = ROLES_ADMIN, need_name = "admin";
 		break;
+	case CLASS_MEMBER: /* members returned above */
+		snprintf(why, len, "%s: sent by cluster members' nodes only; certificate '%s' is not a "
+			 "member's", op, who);
+		return -1;
 	default:
 		snprintf(why, len, "%s: no role may run it (not classed in authz.c)", op);
 		return -1;

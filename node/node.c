@@ -93,6 +93,8 @@ void node_handle_request(struct node *n, struct conn *c, Callraft__Request *req)
 			fwd_request(n, c, req);
 		goto done;
 	}
+	if (op == CALLRAFT__REQUEST__OP_RULES_DECLARE || op == CALLRAFT__REQUEST__OP_RULES_UPGRADE)
+		return rules_request(n, c, req);
 	if (callraft_op_is_write(op))
 		return write_request(n, c, req);
 	if (callraft_op_is_read(op))
@@ -148,6 +150,19 @@ static void on_fatal(void *data, const char *message)
 	_exit(CALLRAFT_EXIT_FATAL);
 }
 
+/* The state has no rules for the next entry (state/rules.c R3): stop applying, and say what to do.
+ * Not a disk fault: the same binary would stop at the same entry again (CALLRAFT_EXIT_RULES). */
+static void on_rules_stop(void *data, const char *message)
+{
+	(void)data;
+	LOG_EVENT(LOG_FATAL, "rules_stop",
+		  LOG_FIELDS(LOG_U("rules_oldest", CALLRAFT_RULES_OLDEST),
+			     LOG_U("rules_newest", state_rules_newest)),
+		  "%s: stopping without applying it (exit %d); the other members keep serving",
+		  message, CALLRAFT_EXIT_RULES);
+	_exit(CALLRAFT_EXIT_RULES);
+}
+
 /* A damaged raft snapshot found at start (replication/repl_snapcheck.c). */
 static void on_snapshot_bad(void *data, const char *file, const char *why, const char *action)
 {
@@ -173,6 +188,7 @@ static void housekeeping_cb(uv_timer_t *t)
 	fwd_housekeeping(n);
 	conn_sweep(n);
 	node_alarm_check(n);
+	rules_housekeeping(n);
 	node_check(n);
 	repl_check(n->repl);
 }
@@ -251,6 +267,7 @@ static int node_open(struct node *n, char *err, size_t len)
 	struct repl_member initial[CALLRAFT_MEMBERS_MAX];
 	struct repl_config rc = {0};
 	struct repl_callbacks cb = {.on_role = on_role, .on_ready = on_ready, .on_fatal = on_fatal,
+				    .on_rules_stop = on_rules_stop,
 				    .on_snapshot_bad = on_snapshot_bad, .on_applied = on_applied, .data = n};
 	struct membership_hooks hooks;
 
@@ -261,6 +278,14 @@ static int node_open(struct node *n, char *err, size_t len)
 	if (state_seal_open(n, state_dir, &so, err, len) != 0)
 		return -1;
 	state_set_site_event(n->state, node_site_event_log, n);
+	if (state_rules_active(n->state) > state_rules_newest) {
+		char msg[300];
+		snprintf(msg, sizeof msg, "rules: the state's active rules version is %u and this binary "
+			 "applies versions %d..%u: install a binary that applies version %u on this node",
+			 state_rules_active(n->state), CALLRAFT_RULES_OLDEST, state_rules_newest,
+			 state_rules_active(n->state));
+		on_rules_stop(n, msg);
+	}
 	for (unsigned i = 0; i < n->cfg.n_members; i++) {
 		const struct config_member *cm = &n->cfg.members[i];
 		initial[i] = (struct repl_member){.id = cm->id, .raft_address = cm->raft_address};

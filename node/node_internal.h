@@ -222,6 +222,7 @@ struct node {
 	uint64_t leader_logged;    /* the leader id when last logged (leader_change) */
 	uint64_t members_logged;   /* a digest of the configuration when last logged (member_change) */
 	uint64_t applied_seen;     /* the last index on_applied reported (N5) */
+	uint64_t rules_declared_ms; /* rules.c: loop time of the last RulesDeclare sent (0: none) */
 	int exit_code;
 	uint64_t requests_total;
 	uint64_t batches_total;
@@ -295,10 +296,18 @@ void read_flush(struct node *n);
 void admin_request(struct node *n, struct conn *c, Callraft__Request *req);
 /* The entry that carried admin's member record replied (or failed): ends the request. */
 void admin_done(struct admin_op *admin);
+/* An admin request answered when an internal command's entry applies (write_append's `admin`):
+ * refs c, takes req on success; NULL (out of memory: nothing taken). */
+struct admin_op *admin_op_new(struct node *n, struct conn *c, Callraft__Request *req);
 /* The client connection and request id the admin request's reply goes to. */
 void admin_client(struct admin_op *admin, struct conn **conn, uint64_t *request_id);
 /* The membership hooks (replication/membership.h) over this node. */
 void admin_hooks(struct node *n, struct membership_hooks *hooks);
+
+/* rules.c: FSM rules versions. rules_housekeeping declares this binary's range until the state
+ * records it; rules_request (the leader) handles RulesDeclare and RulesUpgrade, taking req. */
+void rules_housekeeping(struct node *n);
+void rules_request(struct node *n, struct conn *c, Callraft__Request *req);
 
 /* tick.c: a ready leader appends a Tick (CALLRAFT_TICK_INTERVAL_MS). 0 or -1 (no memory). */
 int tick_append(struct node *n);

@@ -101,6 +101,9 @@ void status_reply(struct node *n, struct conn *c, uint64_t request_id, bool memb
 		st.client_address = n->cfg.client_address;
 		st.raft_address = n->cfg.raft_address;
 		st.version = CALLRAFT_VERSION_STRING;
+		st.rules_active = state_rules_active(n->state);
+		st.rules_oldest = CALLRAFT_RULES_OLDEST;
+		st.rules_newest = state_rules_newest;
 		st.state_bytes = state_size_bytes(n->state);
 		st.snapshots = rs.snapshots;
 		st.snapshot_index = rs.snapshot_index;

@@ -16,6 +16,7 @@
 #include <assert.h>
 #include <stdlib.h>
 
+#include "authz.h"
 #include "callraft_ops.h"
 #include "log.h"
 #include "node_internal.h"
@@ -215,6 +216,16 @@ void write_request(struct node *n, struct conn *c, Callraft__Request *req)
 	code = state_validate(&probe, msg, sizeof msg);
 	if (code != CALLRAFT__CODE__OK) {
 		conn_refuse(c, req, code, "%s", msg);
+		return;
+	}
+	/* Never propose what the active rules cannot apply (state/rules.c R3). Every operation needs
+	 * version 1 today, which every state is at or above: the state is read only for newer ones. */
+	uint32_t need = state_rules_needed(&probe);
+	if (need > 1 && need > state_rules_active(n->state)) {
+		conn_refuse(c, req, CALLRAFT__CODE__BAD_STATE,
+			    "%s: needs rules version %u, the cluster's active version is %u: upgrade "
+			    "every member, then callraft rules upgrade",
+			    authz_op_name(req->op_case), need, state_rules_active(n->state));
 		return;
 	}
 	if (req->op_case != CALLRAFT__REQUEST__OP_REGISTER_CLIENT && (req->client_id == 0 || req->seq == 0) &&

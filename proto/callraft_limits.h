@@ -458,4 +458,23 @@ _Static_assert(CALLRAFT_HTTP_BODY_BYTES_MAX <= CALLRAFT_REQUEST_BYTES_MAX,
 #define CALLRAFT_METRICS_CACHE_MS 1000
 #define CALLRAFT_METRICS_BODY_BYTES_MAX (4u << 20)
 
+
+/* ---- FSM rules versions (state/rules.c, docs/design.md "Rules versions") ------------------------
+ * The rules an FSM applies entries by are numbered. A binary declares the versions it can apply,
+ * CALLRAFT_RULES_OLDEST..CALLRAFT_RULES_NEWEST; the cluster applies by one active version (meta
+ * "rules", absent = 1), raised only by RulesSet once every member declared it can apply it. Today's
+ * rules are version 1: no older rules exist in the code. A release that changes a rule keeps the
+ * old behaviour under the old version, adds one to NEWEST, and branches on the active version.
+ * A test-only build may define CALLRAFT_RULES_NEWEST (callraftd-rules2, tests/CMakeLists.txt). */
+#define CALLRAFT_RULES_OLDEST 1
+#ifndef CALLRAFT_RULES_NEWEST
+#define CALLRAFT_RULES_NEWEST 1
+#endif
+/* The highest version a declaration or a RulesSet may name: a bound on input, far above any
+ * release's. */
+#define CALLRAFT_RULES_VERSION_MAX 1000
+_Static_assert(1 <= CALLRAFT_RULES_OLDEST && CALLRAFT_RULES_OLDEST <= CALLRAFT_RULES_NEWEST &&
+		       CALLRAFT_RULES_NEWEST <= CALLRAFT_RULES_VERSION_MAX,
+	       "a binary applies at least one rules version, within the bound");
+
 #endif

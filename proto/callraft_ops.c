@@ -71,7 +71,8 @@ bool callraft_op_is_admin(Callraft__Request__OpCase op)
 {
 	return op == CALLRAFT__REQUEST__OP_MEMBER_ADD || op == CALLRAFT__REQUEST__OP_MEMBER_REMOVE ||
 	       op == CALLRAFT__REQUEST__OP_MEMBER_ASSIGN || op == CALLRAFT__REQUEST__OP_LEADER_TRANSFER ||
-	       op == CALLRAFT__REQUEST__OP_SNAPSHOT_TAKE;
+	       op == CALLRAFT__REQUEST__OP_SNAPSHOT_TAKE || op == CALLRAFT__REQUEST__OP_RULES_UPGRADE ||
+	       op == CALLRAFT__REQUEST__OP_RULES_DECLARE;
 }
 
 void callraft_frame_put_len(uint8_t hdr[4], uint32_t len)

@@ -12,6 +12,7 @@
 
 bool callraft_op_is_write(Callraft__Request__OpCase op);
 bool callraft_op_is_read(Callraft__Request__OpCase op);
+/* Admin: membership, leadership, snapshots, rules versions (rules_declare is a member node's). */
 bool callraft_op_is_admin(Callraft__Request__OpCase op);
 
 /* The 4-byte big-endian length that prefixes every frame on the wire (and every encoded entry in a

@@ -14,6 +14,16 @@
  * of sysexits.h, distinct from 1 (bad usage or configuration) so that a supervisor can tell a disk
  * fault from a bad deployment. The restart replays the Raft log. */
 #define CALLRAFT_EXIT_FATAL 70
+/* Exit code of a node that stops because it is asked to apply an entry by rules its binary does not
+ * have (a RulesSet above CALLRAFT_RULES_NEWEST, a command type it does not know, a state whose
+ * active rules version is above its newest): EX_PROTOCOL of sysexits.h. A restart on the same
+ * binary stops again at the same entry; the fix is to install a binary that can apply it
+ * (docs/operations.md, "Rolling upgrade"). The unit does not restart on it. */
+#define CALLRAFT_EXIT_RULES 76
+
+/* A node sends its RulesDeclare (node/rules.c) at most this often until the state records it: a
+ * declaration lost to a leader change is sent again a second later. */
+#define CALLRAFT_RULES_DECLARE_INTERVAL_MS 1000
 
 /* ---- Raft timings (defaults of the [raft] section) ----------------------------------------- */
 

@@ -63,9 +63,12 @@ static int fsm_apply(struct raft_fsm *base, const struct raft_buffer *buf, void 
 			 sizeof f->errmsg);
 	if (rv < 0) {
 		char msg[400];
+		fsm_fatal_cb stop = rv == STATE_APPLY_RULES && f->on_rules_stop != NULL
+					    ? f->on_rules_stop
+					    : f->on_fatal;
 		snprintf(msg, sizeof msg, "apply %llu: %s", (unsigned long long)index, f->errmsg);
-		if (f->on_fatal != NULL)
-			f->on_fatal(f->cb_data, msg);
+		if (stop != NULL)
+			stop(f->cb_data, msg);
 		return RAFT_IOERR;
 	}
 	if (rv == 1) {
@@ -133,6 +136,11 @@ static int fsm_snapshot_finalize(struct raft_fsm *base, struct raft_buffer *bufs
 	*bufs = NULL;
 	*n_bufs = 0;
 	return 0;
+}
+
+void fsm_set_rules_stop(struct fsm *f, fsm_fatal_cb rules_stop)
+{
+	f->on_rules_stop = rules_stop;
 }
 
 void fsm_set_deferred_snapshots(struct fsm *f, bool on)

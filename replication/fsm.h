@@ -3,7 +3,7 @@
  * apply: the entry's index is raft_last_applied(r) + 1 (raft passes no index); state_apply skips
  *   indexes at or below the applied index stored in LMDB, so restart replay is harmless. Business
  *   errors travel in replies; apply returns non-zero only on an LMDB failure, which is reported
- *   through `on_fatal` (the node exits: a supervisor restarts it) because a non-zero return would
+ *   through `on_fatal`, or on an entry this binary has no rules for (`on_rules_stop`), (the node exits: a supervisor restarts it) because a non-zero return would
  *   stall raft's apply loop forever.
  * snapshot: raft (legacy API) takes it synchronously on the loop thread when
  *   last_applied == commit_index; the image is a compacted LMDB copy (state_snapshot), freed by
@@ -38,6 +38,7 @@ struct fsm {
 	struct raft *raft;
 	fsm_applied_cb on_applied;
 	fsm_fatal_cb on_fatal;
+	fsm_fatal_cb on_rules_stop; /* STATE_APPLY_RULES; NULL: on_fatal */
 	void *cb_data;
 	uint64_t entries_applied;   /* entries applied by this process */
 	uint64_t entries_skipped;   /* replayed entries at or below the stored applied index */
@@ -63,6 +64,9 @@ int fsm_entry_payload(const void *buf, size_t len, const void **entry, size_t *e
 void fsm_init(struct fsm *f, struct state *state);
 void fsm_set_raft(struct fsm *f, struct raft *raft);
 void fsm_set_callbacks(struct fsm *f, fsm_applied_cb applied, fsm_fatal_cb fatal, void *data);
+/* Called instead of `fatal` when the state has no rules for an entry (STATE_APPLY_RULES): the
+ * message names the versions. Must not return either. */
+void fsm_set_rules_stop(struct fsm *f, fsm_fatal_cb rules_stop);
 
 /* Deferred snapshots (off by default): fsm_snapshot returns a placeholder instead of the image, and
  * whoever writes the snapshot must replace it with state_image_take's image of f->state.

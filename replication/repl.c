@@ -234,6 +234,7 @@ int repl_open(struct repl **out, uv_loop_t *loop, struct state *state, const str
 	r->cb = *cb;
 	fsm_init(&r->fsm, state);
 	fsm_set_callbacks(&r->fsm, cb->on_applied, cb->on_fatal, cb->data);
+	fsm_set_rules_stop(&r->fsm, cb->on_rules_stop);
 	histogram_init(&r->snapshot_stats.seconds, histogram_seconds_bounds, histogram_seconds_n);
 	histogram_init(&r->snapshot_stats.image_bytes, histogram_snapshot_bytes_bounds,
 		       histogram_snapshot_bytes_n);

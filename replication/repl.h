@@ -62,6 +62,9 @@ struct repl_callbacks {
 	void (*on_ready)(void *data, uint64_t term);
 	/* Raft or the state cannot write: must not return (the node exits). */
 	void (*on_fatal)(void *data, const char *message);
+	/* The state has no rules for the next entry (STATE_APPLY_RULES, state/rules.c R3): must not
+	 * return (the node exits CALLRAFT_EXIT_RULES). NULL: on_fatal. */
+	void (*on_rules_stop)(void *data, const char *message);
 	/* A damaged snapshot was found at start (repl_snapcheck.c): its data file, what is wrong, and
 	 * what is done about it. Strings valid during the call. May be NULL. */
 	void (*on_snapshot_bad)(void *data, const char *file, const char *why, const char *action);

@@ -31,8 +31,14 @@
  * IDEMPOTENCY_KEY_REUSED if not, else run and store its reply under the key.
  *
  * RegisterClient needs no session (it creates one: client_id = ++meta.client_seq); MemberUpsert,
- * MemberDelete and Tick with client_id 0 are written by the leader itself and need none either
- * (a Tick with a client session is refused like any command of an unknown op: validate).
+ * MemberDelete, Tick, RulesDeclare and RulesSet with client_id 0 are written by the leader itself
+ * and need none either (a Tick with a client session is refused like any command of an unknown op:
+ * validate).
+ *
+ * Rules versions (rules.c): before the entry runs, an entry this binary has no rules for (the
+ * state's active version or a RulesSet above its newest, an operation it does not know) is not
+ * applied: state_apply returns STATE_APPLY_RULES and the node stops. A known command that needs a
+ * version above the active one is refused (BAD_STATE) by every replica alike.
  *
  * Invariants (checked where they are cheap):
  *   1. meta.applied only grows, and is written in the same transaction as the entry's effects.
@@ -259,6 +265,8 @@ static int dispatch(struct apply_ctx *c, const Callraft__Command *cmd)
 	case CALLRAFT__COMMAND__OP_CAMPAIGN_PAUSE: return op_campaign_pause(c, cmd->campaign_pause);
 	case CALLRAFT__COMMAND__OP_CAMPAIGN_DELETE: return op_campaign_delete(c, cmd->campaign_delete);
 	case CALLRAFT__COMMAND__OP_TICK: return op_tick(c, cmd->tick);
+	case CALLRAFT__COMMAND__OP_RULES_DECLARE: return op_rules_declare(c, cmd->rules_declare);
+	case CALLRAFT__COMMAND__OP_RULES_SET: return op_rules_set(c, cmd->rules_set);
 	default:
 		/* state_validate refuses every other case before we get here. */
 		assert(0 && "unreachable: validated command without an operation");
@@ -280,6 +288,9 @@ static int run_op(struct apply_ctx *c, MDB_txn *parent, const Callraft__Command 
 	uint64_t before[DB_COUNT];
 	int64_t growth = 0;
 
+	rc = rules_command_allowed(c, parent, cmd);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
 	rc = site_scope_check(c->s, parent, cmd, c->msg, sizeof c->msg, c->errmsg, c->errmsg_len);
 	if (rc != 0) {
 		if (rc > 0)
@@ -381,7 +392,9 @@ static bool is_internal(const Callraft__Command *cmd)
 {
 	return cmd->client_id == 0 && (cmd->op_case == CALLRAFT__COMMAND__OP_MEMBER_UPSERT ||
 				       cmd->op_case == CALLRAFT__COMMAND__OP_MEMBER_DELETE ||
-				       cmd->op_case == CALLRAFT__COMMAND__OP_TICK);
+				       cmd->op_case == CALLRAFT__COMMAND__OP_TICK ||
+				       cmd->op_case == CALLRAFT__COMMAND__OP_RULES_DECLARE ||
+				       cmd->op_case == CALLRAFT__COMMAND__OP_RULES_SET);
 }
 
 /* A session made with a secret (RegisterClient.secret, drawn by the leader) accepts only commands
@@ -566,8 +579,17 @@ int state_apply(struct state *s, uint64_t index, const void *entry, size_t entry
 	}
 	e = callraft__entry__unpack(NULL, entry_len, entry);
 	/* An entry every replica fails to decode is applied as a no-op by all of them alike. */
-	if (entry_acceptable(e) && run_entry(&r, e) != 0)
-		goto err_entry;
+	if (entry_acceptable(e)) {
+		/* rules.c R3: an entry this binary has no rules for is not applied at all. */
+		rc = rules_entry_check(s, r.txn, index, e, errmsg, errmsg_len);
+		if (rc > 0) {
+			callraft__entry__free_unpacked(e, NULL);
+			mdb_txn_abort(r.txn);
+			return STATE_APPLY_RULES;
+		}
+		if (rc < 0 || run_entry(&r, e) != 0)
+			goto err_entry;
+	}
 	if (quota_save(s, r.txn, before, errmsg, errmsg_len) != 0 ||
 	    store_meta_put(s, r.txn, META_APPLIED, index, errmsg, errmsg_len) != 0)
 		goto err_entry;

@@ -16,6 +16,8 @@
  *      (tickets.c invariant 4; ticket_classes.c).
  *  11. The free agents' counts (free_agents.c F1) equal the agents they count, and an AVAILABLE
  *      agent with a presence lease has its presence timer (F2).
+ *  12. The active rules version is within its bound and every member's declared range is empty
+ *      or well formed (rules.c R1, R4).
  * O(calls + agents); for tests and simulations. */
 #include <stdio.h>
 #include <string.h>
@@ -200,7 +202,7 @@ static int check_waiting(struct check *k)
  * order; each returns 0, or -1 with the first violation in msg. */
 static int (*const module_checks[])(struct state *s, MDB_txn *txn, char *msg, size_t msg_len) = {
 	idem_check, stats_iv_check, tokens_check, campaigns_check, ticket_due_check,
-	free_agents_check,
+	free_agents_check, rules_check,
 };
 
 int state_check(struct state *s, char *msg, size_t msg_len)

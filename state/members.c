@@ -12,7 +12,9 @@
 
 /* MEMBER_CHANGED when the record is new or its site or addresses change (a new leader records the
  * members again: that is no change). */
-static int member_event(struct apply_ctx *c, const uint8_t key[8], const Callraft__Member *m)
+/* Also carries the rules range the member declared (rules.c) over to the new record `m`: the leader
+ * writes MemberUpsert without it. */
+static int member_event(struct apply_ctx *c, const uint8_t key[8], Callraft__Member *m)
 {
 	Callraft__Event ev = CALLRAFT__EVENT__INIT;
 	Callraft__Member *old;
@@ -25,8 +27,11 @@ static int member_event(struct apply_ctx *c, const uint8_t key[8], const Callraf
 	same = rc == 0 && strcmp(old->site, m->site) == 0 &&
 	       strcmp(old->raft_address, m->raft_address) == 0 &&
 	       strcmp(old->client_address, m->client_address) == 0;
-	if (old != NULL)
+	if (old != NULL) {
+		m->rules_oldest = old->rules_oldest;
+		m->rules_newest = old->rules_newest;
 		callraft__member__free_unpacked(old, NULL);
+	}
 	if (same)
 		return 0;
 	ev.kind = CALLRAFT__EVENT_KIND__MEMBER_CHANGED;
@@ -46,6 +51,8 @@ int op_member_upsert(struct apply_ctx *c, const Callraft__MemberUpsert *op)
 	m.base.unknown_fields = NULL;
 	m.role = CALLRAFT__MEMBER_ROLE__ROLE_NONE;
 	m.in_configuration = 0;
+	m.rules_oldest = 0; /* only RulesDeclare sets them (rules.c); member_event keeps the old */
+	m.rules_newest = 0;
 	be64_put(key, m.id);
 	snprintf(subject, sizeof subject, "%llu", (unsigned long long)m.id);
 	if (member_event(c, key, &m) != 0)

@@ -582,8 +582,13 @@ static void r_members_list(struct read *r)
 	struct list_spec ls = {DB_MEMBERS, "", 0, DB_MEMBERS, &callraft__member__descriptor, NULL,
 			       NULL, CALLRAFT_LIST_LIMIT_MAX, false, NULL, NULL};
 
+	char errmsg[128];
+	uint32_t active;
+
 	list_walk(r, &ls, (ProtobufCMessage ***)&r->reply->members, &r->reply->n_members,
 		  &r->reply->total);
+	if (rules_active_get(r->s, r->txn, &active, errmsg, sizeof errmsg) == 0)
+		r->reply->rules_active = active; /* rules.c: shown with each member's range */
 }
 
 /* A cursor is empty or a key of the customer's list (customer_id '\0' ...), as next_cursor gave. */

@@ -111,6 +111,29 @@ struct state_replies {
  * the caller must treat it as fatal I/O). */
 int state_apply(struct state *s, uint64_t index, const void *entry, size_t entry_len,
 		struct state_replies *out, char *errmsg, size_t errmsg_len);
+/* state_apply's answer to an entry this binary has no rules for (state/rules.c, R3): the state's
+ * active rules version or a RulesSet is above state_rules_newest, or a command's operation is one
+ * this binary does not know. Nothing changed; errmsg names the versions and says what to do. The
+ * caller must stop applying (the node exits CALLRAFT_EXIT_RULES): applying it by older rules, or
+ * skipping it, would part this replica from the others. */
+#define STATE_APPLY_RULES (-2)
+
+/* FSM rules versions (state/rules.c, docs/design.md "Rules versions").
+ * The newest version this binary applies: CALLRAFT_RULES_NEWEST (state/rules_newest.c; a test
+ * build links its own). It applies CALLRAFT_RULES_OLDEST..state_rules_newest. */
+extern const uint32_t state_rules_newest;
+/* The cluster's active rules version in the state (1 for a store made before versions); 0 if the
+ * state cannot be read. Loop thread. */
+uint32_t state_rules_active(struct state *s);
+/* The rules version a command's operation needs (1 for every operation today; 0: no operation). */
+uint32_t state_rules_needed(const Callraft__Command *cmd);
+/* The leader's gate before it proposes a RulesSet: every member `ids` (the Raft configuration:
+ * voters, standbys, spares) must have declared a range holding `want`; want 0 asks for the newest
+ * version they all hold. Returns 0 with *version_out (>= the active version), or -1 with the first
+ * reason in msg ("member 3 can apply rules versions 1..1, not 2: upgrade its binary or remove it").
+ * apply checks the same against the member records (R2). Loop thread. */
+int state_rules_gate(struct state *s, uint32_t want, const uint64_t *ids, size_t n_ids,
+		     uint32_t *version_out, char *msg, size_t msg_len);
 
 /* Checks a command's fields (lengths, required fields, character sets, ranges) without touching
  * the state. Returns CALLRAFT__CODE__OK, or INVALID_ARGUMENT / UNKNOWN_OPERATION with a message

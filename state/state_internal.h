@@ -118,6 +118,7 @@ extern const char *const state_db_names[DB_COUNT];
 #define META_TICKING_SINCE "ticking_since_ms" /* the first Tick after the last stall */
 #define META_STALL_ENDED "stall_ended_ms"     /* the first Tick after the last stall, not the first
 						 * Tick ever (0: none yet) */
+#define META_RULES "rules"                   /* the active FSM rules version (rules.c); absent: 1 */
 
 #define STATE_MAP_BYTES_DEFAULT ((size_t)8 << 30)
 /* Queue index key: queue '\0' (255 - tier) be64(enqueued_ms) be64(enqueue_seq). */
@@ -368,6 +369,20 @@ int op_agent_logout(struct apply_ctx *c, const Callraft__AgentLogout *op);
 int op_ticket_open(struct apply_ctx *c, const Callraft__TicketOpen *op);
 int op_ticket_update(struct apply_ctx *c, const Callraft__TicketUpdate *op);
 int op_member_upsert(struct apply_ctx *c, const Callraft__MemberUpsert *op);
+
+/* rules.c: the FSM rules version (invariants R1-R4 there). */
+uint32_t rules_needed(const Callraft__Command *cmd);
+/* The active version in txn (absent: 1). 0 with *out, or -1 (errmsg). */
+int rules_active_get(struct state *s, MDB_txn *txn, uint32_t *out, char *errmsg, size_t errmsg_len);
+/* R3, before an entry runs: 0, 1 when this binary has no rules for it (errmsg says why and what to
+ * do), -1 on an LMDB failure. */
+int rules_entry_check(struct state *s, MDB_txn *txn, uint64_t index, const Callraft__Entry *e,
+		      char *errmsg, size_t errmsg_len);
+/* R3, per command: 0 if the active version covers it, 1 when refused (c->code BAD_STATE), -1. */
+int rules_command_allowed(struct apply_ctx *c, MDB_txn *txn, const Callraft__Command *cmd);
+int op_rules_declare(struct apply_ctx *c, const Callraft__RulesDeclare *op);
+int op_rules_set(struct apply_ctx *c, const Callraft__RulesSet *op);
+int rules_check(struct state *s, MDB_txn *txn, char *msg, size_t msg_len);
 int op_member_delete(struct apply_ctx *c, const Callraft__MemberDelete *op);
 /* ctx.c: attaches records to the context (at most one of each). */
 void ctx_attach_call(struct apply_ctx *c, Callraft__Call *src);

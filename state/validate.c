@@ -55,6 +55,8 @@ const char *validate_op_name(const Callraft__Command *cmd)
 	case CALLRAFT__COMMAND__OP_TICK: return "tick";
 	case CALLRAFT__COMMAND__OP_TOKEN_ISSUE: return "token_issue";
 	case CALLRAFT__COMMAND__OP_TOKEN_REVOKE: return "token_revoke";
+	case CALLRAFT__COMMAND__OP_RULES_DECLARE: return "rules_declare";
+	case CALLRAFT__COMMAND__OP_RULES_SET: return "rules_set";
 	default: return "command";
 	}
 }
@@ -626,6 +628,31 @@ static bool v_member(const char *ctx, const Callraft__Member *mb, char *m, size_
 			       CALLRAFT_ADDRESS_BYTES_MAX, false, m, n);
 }
 
+/* RulesDeclare and RulesSet (rules.c): the leader's own, versions within the bound. */
+static bool v_rules(const char *ctx, const Callraft__Command *c, char *m, size_t n)
+{
+	if (c->client_id != 0) {
+		snprintf(m, n, "%s: only the leader writes it", ctx);
+		return false;
+	}
+	if (c->op_case == CALLRAFT__COMMAND__OP_RULES_SET)
+		return v_range(ctx, "version", true, c->rules_set->version, 1,
+			       CALLRAFT_RULES_VERSION_MAX, m, n);
+	const Callraft__RulesDeclare *d = c->rules_declare;
+	if (d->member_id == 0) {
+		snprintf(m, n, "%s: member_id: missing", ctx);
+		return false;
+	}
+	if (!v_range(ctx, "oldest", true, d->oldest, 1, CALLRAFT_RULES_VERSION_MAX, m, n) ||
+	    !v_range(ctx, "newest", true, d->newest, 1, CALLRAFT_RULES_VERSION_MAX, m, n))
+		return false;
+	if (d->oldest > d->newest) {
+		snprintf(m, n, "%s: oldest %u is above newest %u", ctx, d->oldest, d->newest);
+		return false;
+	}
+	return true;
+}
+
 static bool v_op(const char *ctx, const Callraft__Command *c, char *m, size_t n)
 {
 	switch (c->op_case) {
@@ -659,6 +686,8 @@ static bool v_op(const char *ctx, const Callraft__Command *c, char *m, size_t n)
 			return true;
 		snprintf(m, n, "%s: id: missing", ctx);
 		return false;
+	case CALLRAFT__COMMAND__OP_RULES_DECLARE:
+	case CALLRAFT__COMMAND__OP_RULES_SET: return v_rules(ctx, c, m, n);
 	default: return v_routing(ctx, c, m, n);
 	}
 }

@@ -1850,12 +1850,38 @@ static void test_reads_refuse_writes_and_bad_fields(void **state)
 	callraft__reply__free_unpacked(r, NULL);
 }
 
+/* This binary applies rules version 1 only (state/rules_newest.c): a RulesSet to 2 is an entry it
+ * has no rules for, whatever the members declared. It stops (STATE_APPLY_RULES) with nothing
+ * changed; test_rules.c covers the rest with a binary of 1..2. */
+static void test_rules_set_above_the_binary_stops_apply(void **state)
+{
+	struct fx *f = *state;
+	Callraft__RulesSet rs = CALLRAFT__RULES_SET__INIT;
+	Callraft__Command cmd = CALLRAFT__COMMAND__INIT, *p = &cmd;
+	struct state_replies out;
+	uint64_t digest = state_digest(f->s);
+	size_t len;
+
+	assert_int_equal(state_rules_newest, 1);
+	assert_int_equal(state_rules_active(f->s), 1);
+	rs.version = 2;
+	cmd.op_case = CALLRAFT__COMMAND__OP_RULES_SET;
+	cmd.rules_set = &rs;
+	uint8_t *b = pack_entry(f->time_ms, f->term, &p, 1, &len);
+	apply_raw(f->s, f->index + 1, b, len, &out, STATE_APPLY_RULES);
+	free(b);
+	assert_int_equal(state_applied_index(f->s), f->index);
+	assert_int_equal(state_digest(f->s), digest);
+	assert_int_equal(state_rules_active(f->s), 1);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_register_gives_increasing_ids),
+		T(test_rules_set_above_the_binary_stops_apply),
 		T(test_retried_seq_returns_identical_reply_and_changes_nothing),
 		T(test_seq_below_last_is_seq_too_old),
 		T(test_unknown_client_is_session_unknown),

@@ -1,0 +1,358 @@
+/* test_rules.c: FSM rules versions (state/rules.c, invariants R1-R4): declarations in member
+ * records, the gate of RulesSet, and the stop of a binary asked to apply an entry it has no rules
+ * for. This executable declares versions 1..2 (it defines state_rules_newest, in place of
+ * state/rules_newest.c, as callraftd-rules2 does), so that a RulesSet to 2 can pass the gate and
+ * one to 3 is beyond it. The state fixture runs state_check at teardown; the stop cases also check
+ * that nothing changed (digest, applied index). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "state.h"
+#include "state_internal.h"
+
+#define STATE_FIXTURE_NAME "test_rules"
+#include "state_fixture.h"
+
+const uint32_t state_rules_newest = 2;
+
+/* Applies one leader-written command (client_id 0) in an entry of its own at the next index.
+ * Returns state_apply's code; *code gets the reply's code when it applied (0). */
+static int apply_one(struct fx *f, Callraft__Command *cmd, Callraft__Code *code, char *err,
+		     size_t err_len)
+{
+	Callraft__Entry e = CALLRAFT__ENTRY__INIT;
+	struct state_replies out;
+	size_t len;
+	int rc;
+
+	e.format = CALLRAFT_ENTRY_FORMAT;
+	e.time_ms = f->time_ms;
+	e.term = f->term;
+	e.n_commands = 1;
+	e.commands = &cmd;
+	len = callraft__entry__get_packed_size(&e);
+	uint8_t *b = malloc(len);
+	callraft__entry__pack(&e, b);
+	err[0] = '\0';
+	rc = state_apply(f->s, f->index + 1, b, len, &out, err, err_len);
+	free(b);
+	if (rc == 0) {
+		f->index++;
+		assert_int_equal(out.n, 1);
+		Callraft__Reply *r = callraft__reply__unpack(NULL, out.len[0], out.bytes[0]);
+		assert_non_null(r);
+		*code = r->code;
+		snprintf(err, err_len, "%s", r->message);
+		callraft__reply__free_unpacked(r, NULL);
+	}
+	return rc;
+}
+
+/* Applies `cmd` and expects it to apply with reply code `want`. */
+static void expect(struct fx *f, Callraft__Command *cmd, Callraft__Code want, int line)
+{
+	Callraft__Code code = CALLRAFT__CODE__INTERNAL;
+	char msg[512];
+	int rc = apply_one(f, cmd, &code, msg, sizeof msg);
+
+	if (rc != 0)
+		fail_msg("line %d: state_apply = %d: %s", line, rc, msg);
+	if (code != want)
+		fail_msg("line %d: code %d, want %d: %s", line, code, want, msg);
+}
+#define EXPECT_CODE(f, cmd, want) expect((f), (cmd), (want), __LINE__)
+
+struct rc {
+	Callraft__Command cmd;
+	Callraft__MemberUpsert up;
+	Callraft__Member m;
+	Callraft__MemberDelete del;
+	Callraft__RulesDeclare decl;
+	Callraft__RulesSet set;
+};
+
+static Callraft__Command *upsert(struct rc *b, uint64_t id)
+{
+	b->cmd = (Callraft__Command)CALLRAFT__COMMAND__INIT;
+	b->up = (Callraft__MemberUpsert)CALLRAFT__MEMBER_UPSERT__INIT;
+	b->m = (Callraft__Member)CALLRAFT__MEMBER__INIT;
+	b->m.id = id;
+	b->m.site = "tehran";
+	b->m.raft_address = "10.0.0.1:7001";
+	b->m.client_address = "10.0.0.1:7002";
+	b->up.member = &b->m;
+	b->cmd.op_case = CALLRAFT__COMMAND__OP_MEMBER_UPSERT;
+	b->cmd.member_upsert = &b->up;
+	return &b->cmd;
+}
+
+static Callraft__Command *delete(struct rc *b, uint64_t id)
+{
+	b->cmd = (Callraft__Command)CALLRAFT__COMMAND__INIT;
+	b->del = (Callraft__MemberDelete)CALLRAFT__MEMBER_DELETE__INIT;
+	b->del.id = id;
+	b->cmd.op_case = CALLRAFT__COMMAND__OP_MEMBER_DELETE;
+	b->cmd.member_delete = &b->del;
+	return &b->cmd;
+}
+
+static Callraft__Command *declare(struct rc *b, uint64_t id, uint32_t oldest, uint32_t newest)
+{
+	b->cmd = (Callraft__Command)CALLRAFT__COMMAND__INIT;
+	b->decl = (Callraft__RulesDeclare)CALLRAFT__RULES_DECLARE__INIT;
+	b->decl.member_id = id;
+	b->decl.oldest = oldest;
+	b->decl.newest = newest;
+	b->cmd.op_case = CALLRAFT__COMMAND__OP_RULES_DECLARE;
+	b->cmd.rules_declare = &b->decl;
+	return &b->cmd;
+}
+
+static Callraft__Command *set(struct rc *b, uint32_t version)
+{
+	b->cmd = (Callraft__Command)CALLRAFT__COMMAND__INIT;
+	b->set = (Callraft__RulesSet)CALLRAFT__RULES_SET__INIT;
+	b->set.version = version;
+	b->cmd.op_case = CALLRAFT__COMMAND__OP_RULES_SET;
+	b->cmd.rules_set = &b->set;
+	return &b->cmd;
+}
+
+static void member_range(struct fx *f, uint64_t id, uint32_t oldest, uint32_t newest)
+{
+	Callraft__Member *m;
+
+	assert_int_equal(state_member_get(f->s, id, &m), 0);
+	assert_int_equal(m->rules_oldest, oldest);
+	assert_int_equal(m->rules_newest, newest);
+	callraft__member__free_unpacked(m, NULL);
+}
+
+/* Two members recorded; member 1 declared 1..2. */
+static void two_members(struct fx *f)
+{
+	struct rc b;
+
+	EXPECT_CODE(f, upsert(&b, 1), CALLRAFT__CODE__OK);
+	EXPECT_CODE(f, upsert(&b, 2), CALLRAFT__CODE__OK);
+	EXPECT_CODE(f, declare(&b, 1, 1, 2), CALLRAFT__CODE__OK);
+}
+
+static void a_store_without_a_version_is_at_version_1(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(state_rules_active(f->s), 1);
+	struct rc b;
+	EXPECT_CODE(f, upsert(&b, 1), CALLRAFT__CODE__OK);
+	assert_int_equal(state_rules_active(f->s), 1);
+	member_range(f, 1, 0, 0); /* not declared yet */
+}
+
+static void a_declaration_lands_in_the_member_record_and_survives_upserts(void **state)
+{
+	struct fx *f = *state;
+	struct rc b;
+
+	/* No record yet: refused, nothing stored (the node declares again later). */
+	EXPECT_CODE(f, declare(&b, 1, 1, 2), CALLRAFT__CODE__NOT_FOUND);
+	assert_int_not_equal(state_member_get(f->s, 1, &(Callraft__Member *){NULL}), 0);
+	EXPECT_CODE(f, upsert(&b, 1), CALLRAFT__CODE__OK);
+	EXPECT_CODE(f, declare(&b, 1, 1, 2), CALLRAFT__CODE__OK);
+	member_range(f, 1, 1, 2);
+	/* A new leader records the members again, without ranges: the declaration stays. */
+	EXPECT_CODE(f, upsert(&b, 1), CALLRAFT__CODE__OK);
+	member_range(f, 1, 1, 2);
+	/* Whatever range a MemberUpsert carries is not stored (only RulesDeclare sets it). */
+	upsert(&b, 1);
+	b.m.rules_oldest = 5;
+	b.m.rules_newest = 9;
+	EXPECT_CODE(f, &b.cmd, CALLRAFT__CODE__OK);
+	member_range(f, 1, 1, 2);
+	/* A node restarted on another binary declares again: the record follows. */
+	EXPECT_CODE(f, declare(&b, 1, 1, 1), CALLRAFT__CODE__OK);
+	member_range(f, 1, 1, 1);
+}
+
+static void rules_set_waits_for_every_member(void **state)
+{
+	struct fx *f = *state;
+	struct rc b;
+
+	two_members(f);
+	/* Member 2 has not declared: refused, nothing changes but the applied index. */
+	EXPECT_CODE(f, set(&b, 2), CALLRAFT__CODE__BAD_STATE);
+	assert_int_equal(state_rules_active(f->s), 1);
+	/* Member 2 declares 1..1: still refused. */
+	EXPECT_CODE(f, declare(&b, 2, 1, 1), CALLRAFT__CODE__OK);
+	Callraft__Code code;
+	char msg[512];
+	assert_int_equal(apply_one(f, set(&b, 2), &code, msg, sizeof msg), 0);
+	assert_int_equal(code, CALLRAFT__CODE__BAD_STATE);
+	assert_non_null(strstr(msg, "member 2 can apply rules versions 1..1"));
+	assert_int_equal(state_rules_active(f->s), 1);
+	/* Member 2 runs the new binary: accepted. */
+	EXPECT_CODE(f, declare(&b, 2, 1, 2), CALLRAFT__CODE__OK);
+	EXPECT_CODE(f, set(&b, 2), CALLRAFT__CODE__OK);
+	assert_int_equal(state_rules_active(f->s), 2);
+	/* A retry is OK and changes nothing; versions never go down. */
+	EXPECT_CODE(f, set(&b, 2), CALLRAFT__CODE__OK);
+	EXPECT_CODE(f, set(&b, 1), CALLRAFT__CODE__BAD_STATE);
+	assert_int_equal(state_rules_active(f->s), 2);
+}
+
+static void removing_the_narrow_member_opens_the_gate(void **state)
+{
+	struct fx *f = *state;
+	struct rc b;
+
+	two_members(f);
+	EXPECT_CODE(f, declare(&b, 2, 1, 1), CALLRAFT__CODE__OK);
+	EXPECT_CODE(f, set(&b, 2), CALLRAFT__CODE__BAD_STATE);
+	EXPECT_CODE(f, delete(&b, 2), CALLRAFT__CODE__OK);
+	EXPECT_CODE(f, set(&b, 2), CALLRAFT__CODE__OK);
+	assert_int_equal(state_rules_active(f->s), 2);
+}
+
+static void the_leaders_gate_checks_the_configuration(void **state)
+{
+	struct fx *f = *state;
+	struct rc b;
+	uint64_t ids[] = {1, 2, 3};
+	uint32_t v = 0;
+	char msg[256];
+
+	two_members(f);
+	/* Member 2 undeclared, member 3 has no record at all (being added): both refuse. */
+	assert_int_equal(state_rules_gate(f->s, 2, ids, 2, &v, msg, sizeof msg), -1);
+	assert_non_null(strstr(msg, "member 2 has not declared"));
+	EXPECT_CODE(f, declare(&b, 2, 1, 1), CALLRAFT__CODE__OK);
+	assert_int_equal(state_rules_gate(f->s, 2, ids, 2, &v, msg, sizeof msg), -1);
+	assert_non_null(strstr(msg, "member 2 can apply rules versions 1..1, not 2"));
+	/* Without a version: the newest all hold, here the active one. */
+	assert_int_equal(state_rules_gate(f->s, 0, ids, 2, &v, msg, sizeof msg), 0);
+	assert_int_equal(v, 1);
+	EXPECT_CODE(f, declare(&b, 2, 1, 2), CALLRAFT__CODE__OK);
+	assert_int_equal(state_rules_gate(f->s, 0, ids, 2, &v, msg, sizeof msg), 0);
+	assert_int_equal(v, 2);
+	assert_int_equal(state_rules_gate(f->s, 3, ids, 2, &v, msg, sizeof msg), -1);
+	assert_int_equal(state_rules_gate(f->s, 2, ids, 3, &v, msg, sizeof msg), -1);
+	assert_non_null(strstr(msg, "member 3 has not declared"));
+}
+
+static void bad_rules_commands_are_refused(void **state)
+{
+	struct fx *f = *state;
+	struct rc b;
+	char msg[256];
+
+	EXPECT_CODE(f, upsert(&b, 1), CALLRAFT__CODE__OK);
+	EXPECT_CODE(f, declare(&b, 1, 2, 1), CALLRAFT__CODE__INVALID_ARGUMENT);
+	EXPECT_CODE(f, declare(&b, 1, 0, 1), CALLRAFT__CODE__INVALID_ARGUMENT);
+	EXPECT_CODE(f, declare(&b, 1, 1, CALLRAFT_RULES_VERSION_MAX + 1),
+		    CALLRAFT__CODE__INVALID_ARGUMENT);
+	EXPECT_CODE(f, declare(&b, 0, 1, 1), CALLRAFT__CODE__INVALID_ARGUMENT);
+	EXPECT_CODE(f, set(&b, 0), CALLRAFT__CODE__INVALID_ARGUMENT);
+	member_range(f, 1, 0, 0);
+	/* Only the leader writes them: a client session's is refused before it runs. */
+	set(&b, 2);
+	b.cmd.client_id = 7;
+	b.cmd.seq = 1;
+	assert_int_equal(state_validate(&b.cmd, msg, sizeof msg), CALLRAFT__CODE__INVALID_ARGUMENT);
+	assert_non_null(strstr(msg, "only the leader"));
+	assert_int_equal(state_rules_active(f->s), 1);
+}
+
+/* The stop (R3): state_apply answers STATE_APPLY_RULES and nothing changes. */
+static void expect_stop(struct fx *f, Callraft__Command *cmd, const char *needle)
+{
+	uint64_t digest = state_digest(f->s), applied = state_applied_index(f->s);
+	Callraft__Code code;
+	char msg[512];
+
+	assert_int_equal(apply_one(f, cmd, &code, msg, sizeof msg), STATE_APPLY_RULES);
+	if (strstr(msg, needle) == NULL)
+		fail_msg("stop message '%s' lacks '%s'", msg, needle);
+	assert_int_equal(state_digest(f->s), digest);
+	assert_int_equal(state_applied_index(f->s), applied);
+	/* Asked again (a restart on the same binary), it stops again. */
+	assert_int_equal(apply_one(f, cmd, &code, msg, sizeof msg), STATE_APPLY_RULES);
+}
+
+static void a_rules_set_above_this_binary_stops_it(void **state)
+{
+	struct fx *f = *state;
+	struct rc b;
+
+	two_members(f);
+	EXPECT_CODE(f, declare(&b, 2, 1, 3), CALLRAFT__CODE__OK);
+	EXPECT_CODE(f, declare(&b, 1, 1, 3), CALLRAFT__CODE__OK);
+	/* Every member declares 3, but this binary applies 1..2: it must not apply the entry. */
+	expect_stop(f, set(&b, 3), "needs rules version 3 and this binary applies versions 1..2");
+	assert_int_equal(state_rules_active(f->s), 1);
+}
+
+static void an_operation_this_binary_does_not_know_stops_it(void **state)
+{
+	struct fx *f = *state;
+	struct rc b;
+	/* protobuf-c keeps an unknown field's bytes after its tag: here the length prefix 0. */
+	uint8_t empty_message[] = {0};
+	ProtobufCMessageUnknownField uf = {.tag = 120,
+					   .wire_type = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED,
+					   .len = sizeof empty_message,
+					   .data = empty_message};
+
+	EXPECT_CODE(f, upsert(&b, 1), CALLRAFT__CODE__OK);
+	/* A newer binary's command: its operation is a field this one does not know. */
+	b.cmd = (Callraft__Command)CALLRAFT__COMMAND__INIT;
+	b.cmd.base.n_unknown_fields = 1;
+	b.cmd.base.unknown_fields = &uf;
+	expect_stop(f, &b.cmd, "an operation this binary does not know (field 120");
+	/* A command without any operation at all is still a business error, as before. */
+	b.cmd = (Callraft__Command)CALLRAFT__COMMAND__INIT;
+	b.cmd.idempotency_key = "k1";
+	EXPECT_CODE(f, &b.cmd, CALLRAFT__CODE__UNKNOWN_OPERATION);
+}
+
+static void a_state_above_this_binary_stops_every_entry(void **state)
+{
+	struct fx *f = *state;
+	struct rc b;
+	MDB_txn *txn;
+	char err[256];
+
+	EXPECT_CODE(f, upsert(&b, 1), CALLRAFT__CODE__OK);
+	/* As if a snapshot of a cluster at version 3 were installed here. */
+	assert_int_equal(mdb_txn_begin(f->s->env, NULL, 0, &txn), 0);
+	assert_int_equal(store_meta_put(f->s, txn, META_RULES, 3, err, sizeof err), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	assert_int_equal(state_rules_active(f->s), 3);
+	expect_stop(f, upsert(&b, 2), "the cluster's active rules version is 3 and this binary "
+				      "applies versions 1..2");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		FX_TEST_EMPTY(a_store_without_a_version_is_at_version_1),
+		FX_TEST_EMPTY(a_declaration_lands_in_the_member_record_and_survives_upserts),
+		FX_TEST_EMPTY(rules_set_waits_for_every_member),
+		FX_TEST_EMPTY(removing_the_narrow_member_opens_the_gate),
+		FX_TEST_EMPTY(the_leaders_gate_checks_the_configuration),
+		FX_TEST_EMPTY(bad_rules_commands_are_refused),
+		FX_TEST_EMPTY(a_rules_set_above_this_binary_stops_it),
+		FX_TEST_EMPTY(an_operation_this_binary_does_not_know_stops_it),
+		FX_TEST_EMPTY(a_state_above_this_binary_stops_every_entry),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
