@@ -21,6 +21,7 @@
  *                  agent), offers returning to the queue, presence.
  *   stats.c        live counters per queue and site (kept by apply) and the stats read.
  *   check.c        state_check: the debug check of every cross-table invariant.
+ *   rules.c        FSM rules versions: the active version, members' declarations, the gate.
  *   stats_interval.c  stats over intervals: minute and site-local day buckets, their read.
  *   idem.c         idempotency keys of sessionless writes (HTTP's Idempotency-Key).
  *   tokens.c       issue 13: bearer tokens (issue, revoke, the node's lookup, their check).
@@ -49,6 +50,7 @@
  *   store.c        LMDB access: big-endian keys, meta counters, protobuf records, LMDB errors,
  *                  and the count of logical bytes per table that every write keeps (quota.c).
  *   checksum.c     CRC-32C, the checksum of snapshot images.
+ *   rules_newest.c the newest rules version this binary applies (a test build links its own).
  * No file may call a function of one listed above it: tests/lint/state_layers.py (the unit test
  * unit/state_layers) checks every call between the files against this order.
  *

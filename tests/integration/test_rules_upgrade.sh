@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# FSM rules versions across real processes (state/rules.c, docs/operations.md "Rolling upgrade").
+# A 1+1+1 cluster: nodes 1 and 3 (the witness) run callraftd-rules2 (a test build declaring rules
+# versions 1..2), node 2 runs the ordinary callraftd (1..1), while a client writes throughout.
+#   1. `rules upgrade 2` is refused while node 2 (1..1) is a member, and nothing changes;
+#   2. node 2 restarts on callraftd-rules2 and declares 1..2, then is stopped; with nodes 1 and 3
+#      the upgrade is accepted (every member declared 1..2) and both report active version 2;
+#   3. node 2 comes back on the ordinary callraftd (a node downgraded, or a package not installed
+#      on it): it must stop at the RulesSet entry with exit 76 and a rules_stop line naming the
+#      versions, instead of applying it, and again on a second start; nodes 1 and 3 keep
+#      acknowledging writes;
+#   4. node 2 restarts on callraftd-rules2 (the fix the line names): it applies the entry, catches
+#      up and reports version 2; every acknowledged write is on every node exactly once.
+source "$(dirname "$0")/lib.sh"
+
+full=$BUILD/callraftd-rules2
+narrow=$BUILD/callraftd
+[ -x "$full" ] || fail "$full not built"
+lab=$CALLRAFT_LAB
+
+# start_node ID BINARY: node ID run by BINARY; its exit code goes to $lab/exit.ID, its pid to its
+# pid file (so that cluster.sh kill and down stop it).
+start_node() {
+  local id=$1 bin=$2 deadline=$((SECONDS + 10))
+  rm -f "$lab/exit.$id" "$lab/node$id/pid"
+  ( "$bin" --config "$lab/node$id/node.ini" >>"$lab/node$id/log" 2>&1 &
+    echo $! > "$lab/node$id/pid"; rc=0; wait $! || rc=$?; echo "$rc" > "$lab/exit.$id" ) &
+  disown $!
+  until [ -s "$lab/node$id/pid" ]; do [ $SECONDS -lt $deadline ] || fail "node $id did not start"; sleep 0.1; done
+}
+# stop_node ID: SIGTERM, and wait for its exit code.
+stop_node() {
+  local deadline=$((SECONDS + 20))
+  kill -TERM "$(cat "$lab/node$1/pid")"
+  until [ -s "$lab/exit.$1" ]; do [ $SECONDS -lt $deadline ] || fail "node $1 did not stop"; sleep 0.1; done
+}
+# ranges: "ID:OLDEST..NEWEST ..." of the member records, then "active=N" (members list).
+ranges() {
+  "$CLI" --cluster "$(client_addr 1),$(client_addr 3)" --json members list | python3 -c '
+import json,sys
+d=json.load(sys.stdin)
+print(" ".join("%d:%d..%d" % (m["id"], m.get("rules_oldest",0), m.get("rules_newest",0)) for m in d["members"]), "active=%d" % d.get("rules_active",0))'
+}
+# wait_ranges WANT: until `ranges` prints WANT (at most 30 s).
+wait_ranges() {
+  local deadline=$((SECONDS + 30)) got
+  until got=$(ranges 2>/dev/null) && [ "$got" = "$1" ]; do
+    [ $SECONDS -lt $deadline ] || fail "members declare '$got', want '$1' within 30 s"
+    sleep 0.3
+  done
+}
+# active_of ID: the active rules version node ID reports of itself.
+active_of() {
+  "$CLI" --cluster "$(client_addr "$1")" --json status | python3 -c '
+import json,sys
+d=json.load(sys.stdin)
+print(next(m.get("rules_active",0) for m in d["members"] if m["id"]==d["answered_by"]))'
+}
+
+step "start a 1+1+1 cluster: nodes 1 and 3 declare rules 1..2, node 2 declares 1..1"
+"$CLUSTER_SH" config 1+1+1 >/dev/null
+start_node 1 "$full"
+start_node 2 "$narrow"
+start_node 3 "$full"
+wait_leader >/dev/null
+wait_ranges "1:1..2 2:1..1 3:1..2 active=1"
+ack=$lab/acks
+"$TRAFFIC" write --cluster "$(client_addr 1),$(client_addr 3)" --ack-file "$ack" --clients 2 --duration 120 > "$lab/write.out" &
+writer=$!
+wait_acks "$ack" 10
+
+step "rules upgrade 2 is refused while node 2 can apply 1..1 only"
+rc=0
+out=$("$CLI" --cluster "$(cluster)" rules upgrade 2 2>&1) || rc=$?
+echo "$out"
+[ $rc = 1 ] || fail "rules upgrade 2 exited $rc, want 1 (refused)"
+grep -q "member 2 can apply rules versions 1..1, not 2" <<<"$out" || fail "the refusal does not name member 2's range"
+out=$("$CLI" --cluster "$(cluster)" rules upgrade 2>&1) || fail "rules upgrade (no version): $out"
+grep -q "rules version 1 is already active" <<<"$out" || fail "rules upgrade without N: '$out'"
+wait_ranges "1:1..2 2:1..1 3:1..2 active=1"
+for id in 1 2 3; do [ "$(active_of "$id")" = 1 ] || fail "node $id reports active $(active_of "$id")"; done
+
+step "node 2 restarts on callraftd-rules2 and declares 1..2; stopped, the upgrade is accepted"
+stop_node 2
+start_node 2 "$full"
+wait_ranges "1:1..2 2:1..2 3:1..2 active=1"
+wait_caught_up 1 2 3
+stop_node 2
+"$CLI" --cluster "$(client_addr 1),$(client_addr 3)" rules upgrade 2 ||
+  fail "rules upgrade 2 refused once every member declares 1..2"
+wait_ranges "1:1..2 2:1..2 3:1..2 active=2"
+for id in 1 3; do [ "$(active_of "$id")" = 2 ] || fail "node $id reports active $(active_of "$id"), want 2"; done
+"$CLI" --cluster "$(client_addr 1),$(client_addr 3)" status | grep "rules: active version 2" ||
+  fail "status does not show active version 2"
+
+step "node 2 comes back on the ordinary callraftd (1..1): it stops at the RulesSet entry"
+stop_ms=$(date +%s%3N)
+for attempt in 1 2; do
+  start_node 2 "$narrow"
+  deadline=$((SECONDS + 30))
+  until [ -s "$lab/exit.2" ]; do [ $SECONDS -lt $deadline ] || fail "node 2 (1..1) still runs at active version 2"; sleep 0.2; done
+  [ "$(cat "$lab/exit.2")" = 76 ] || fail "node 2 exited $(cat "$lab/exit.2"), want 76 (CALLRAFT_EXIT_RULES)"
+  echo "start $attempt: node 2 exited 76"
+done
+grep -E "rules_stop" "$lab/node2/log" | tail -n 1
+grep -qE "\(rules_set\) needs rules version 2 and this binary applies versions 1\.\.1: install a binary that applies version 2 on this node" "$lab/node2/log" ||
+  fail "node 2's log has no rules_stop line naming the entry and the versions"
+for id in 1 3; do [ "$(active_of "$id")" = 2 ] || fail "node $id reports active $(active_of "$id"), want 2"; done
+stop_writes "$writer" "$ack" "$stop_ms" # 20 more acknowledged by nodes 1 and 3 meanwhile
+acked=$(wc -l < "$ack")
+echo "acknowledged=$acked"
+
+step "node 2 restarts on callraftd-rules2: it applies the entry and catches up"
+start_node 2 "$full"
+wait_caught_up 1 2 3
+[ "$(active_of 2)" = 2 ] || fail "node 2 reports active $(active_of 2), want 2"
+
+step "verify: every acknowledged write exactly once on every node"
+"$TRAFFIC" verify --nodes "$(cluster)" --ack-file "$ack" --expect-total "$acked"
+echo "PASS"
