@@ -85,6 +85,12 @@ void rules_housekeeping(struct node *n)
 	req->op_case = CALLRAFT__REQUEST__OP_RULES_DECLARE;
 	req->rules_declare = d;
 	conn_virtual_init(c, n, &declare_sink);
+	if (n->tls_ctx != NULL) {
+		/* The node's own request, with its own member identity (authz.h: a member's). */
+		c->id = n->tls_self;
+		c->id.node_id = n->cfg.id;
+		c->authn = true;
+	}
 	conn_ref(c);
 	node_handle_request(n, c, req); /* takes req */
 	conn_close(c);

@@ -86,6 +86,7 @@ void status_reply(struct node *n, struct conn *c, uint64_t request_id, bool memb
 	if (members_only) {
 		reply.members = members;
 		reply.n_members = count;
+		reply.rules_active = state_rules_active(n->state);
 	} else {
 		st.id = n->cfg.id;
 		st.site = n->cfg.site;
