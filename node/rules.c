@@ -173,8 +173,12 @@ static void upgrade(struct node *n, struct conn *c, Callraft__Request *req)
 		return;
 	}
 	if (state_rules_gate(n->state, want, ids, nc, &version, why, sizeof why) != 0) {
-		conn_refuse(c, req, CALLRAFT__CODE__BAD_STATE, "rules upgrade%s%.0u: refused: %s",
-			    want != 0 ? " to " : "", want, why);
+		if (want != 0)
+			conn_refuse(c, req, CALLRAFT__CODE__BAD_STATE,
+				    "rules upgrade to %u: refused: %s", want, why);
+		else
+			conn_refuse(c, req, CALLRAFT__CODE__BAD_STATE, "rules upgrade: refused: %s",
+				    why);
 		return;
 	}
 	if (version == active) {

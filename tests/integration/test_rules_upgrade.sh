@@ -12,6 +12,7 @@
 #   4. node 2 restarts on callraftd-rules2 (the fix the line names): it applies the entry, catches
 #      up and reports version 2; every acknowledged write is on every node exactly once.
 source "$(dirname "$0")/lib.sh"
+step() { echo "--- [${SECONDS}s] $*"; } # the seconds since the start: where a slow run spent them
 
 full=$BUILD/callraftd-rules2
 narrow=$BUILD/callraftd
@@ -65,7 +66,7 @@ start_node 3 "$full"
 wait_leader >/dev/null
 wait_ranges "1:1..2 2:1..1 3:1..2 active=1"
 ack=$lab/acks
-"$TRAFFIC" write --cluster "$(client_addr 1),$(client_addr 3)" --ack-file "$ack" --clients 2 --duration 120 > "$lab/write.out" &
+"$TRAFFIC" write --cluster "$(client_addr 1),$(client_addr 3)" --ack-file "$ack" --clients 1 --duration 120 > "$lab/write.out" &
 writer=$!
 wait_acks "$ack" 10
 
