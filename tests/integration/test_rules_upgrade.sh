@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # FSM rules versions across real processes (state/rules.c, docs/operations.md "Rolling upgrade").
 # A 1+1+1 cluster: nodes 1 and 3 (the witness) run callraftd-rules2 (a test build declaring rules
-# versions 1..2), node 2 runs the ordinary callraftd (1..1), while a client writes throughout.
+# versions 1..2), node 2 runs the ordinary callraftd (1..1).
 #   1. `rules upgrade 2` is refused while node 2 (1..1) is a member, and nothing changes;
-#   2. node 2 restarts on callraftd-rules2 and declares 1..2, then is stopped; with nodes 1 and 3
-#      the upgrade is accepted (every member declared 1..2) and both report active version 2;
+#   2. node 2 restarts on callraftd-rules2 and declares 1..2, then is stopped; a client starts
+#      writing through nodes 1 and 3 (until step 3 ends); the upgrade is accepted (every member
+#      declared 1..2) and nodes 1 and 3 report active version 2;
 #   3. node 2 comes back on the ordinary callraftd (a node downgraded, or a package not installed
 #      on it): it must stop at the RulesSet entry with exit 76 and a rules_stop line naming the
 #      versions, instead of applying it, and again on a second start; nodes 1 and 3 keep
@@ -65,10 +66,6 @@ start_node 2 "$narrow"
 start_node 3 "$full"
 wait_leader >/dev/null
 wait_ranges "1:1..2 2:1..1 3:1..2 active=1"
-ack=$lab/acks
-"$TRAFFIC" write --cluster "$(client_addr 1),$(client_addr 3)" --ack-file "$ack" --clients 1 --duration 120 > "$lab/write.out" &
-writer=$!
-wait_acks "$ack" 10
 
 step "rules upgrade 2 is refused while node 2 can apply 1..1 only"
 rc=0
@@ -85,8 +82,11 @@ step "node 2 restarts on callraftd-rules2 and declares 1..2; stopped, the upgrad
 stop_node 2
 start_node 2 "$full"
 wait_ranges "1:1..2 2:1..2 3:1..2 active=1"
-wait_caught_up 1 2 3
 stop_node 2
+ack=$lab/acks
+"$TRAFFIC" write --cluster "$(client_addr 1),$(client_addr 3)" --ack-file "$ack" --clients 1 --duration 120 > "$lab/write.out" &
+writer=$!
+wait_acks "$ack" 10
 "$CLI" --cluster "$(client_addr 1),$(client_addr 3)" rules upgrade 2 ||
   fail "rules upgrade 2 refused once every member declares 1..2"
 wait_ranges "1:1..2 2:1..2 3:1..2 active=2"
