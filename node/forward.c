@@ -132,6 +132,19 @@ void fwd_reset(struct node *n, Callraft__Code code, const char *why)
 	link_reset(&n->fwd_relay, code, why);
 }
 
+void fwd_close(struct node *n, const char *why)
+{
+	fwd_reset(n, CALLRAFT__CODE__UNAVAILABLE, why);
+	/* Detached connections never reach their link again (link_detach): its buffers can go. */
+	struct fwd_link *links[] = {&n->fwd, &n->fwd_relay};
+	for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+		rxbuf_release(&links[i]->rx);
+		free(links[i]->queued); /* link_reset freed the frames in it */
+		links[i]->queued = NULL;
+		links[i]->cap_queued = 0;
+	}
+}
+
 /* The link's target could not be reached: avoid it for a while (relay.h), then reset the link. */
 static void link_fail_why(struct fwd_link *l, const char *why)
 {

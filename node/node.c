@@ -236,7 +236,7 @@ static void node_stop(struct node *n)
 	uv_close((uv_handle_t *)&n->sigterm, NULL);
 	uv_close((uv_handle_t *)&n->sigint, NULL);
 	node_tls_close(n);
-	fwd_reset(n, CALLRAFT__CODE__UNAVAILABLE, "node is shutting down: retry");
+	fwd_close(n, "node is shutting down: retry");
 	http_stop(n->http);
 	events_hub_close(&n->events);
 	if (n->repl != NULL)
