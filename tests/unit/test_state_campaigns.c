@@ -333,6 +333,30 @@ static void test_campaign_survives_the_loss_of_its_site_without_doubles(void **s
 	assert_int_equal(call_state(f, "c1.000002"), CALLRAFT__CALL_STATE__WAITING);
 }
 
+/* Walks every page of `campaign show id` (limit a page), each OK with total `total`; appends each
+ * call id (less its first `skip` characters) and a space to ids; returns the number of pages. */
+static int show_pages(struct fx *f, const char *id, uint32_t limit, uint64_t total, size_t skip,
+		      char *ids, size_t len)
+{
+	ProtobufCBinaryData cursor = {0, NULL};
+	uint8_t keep[CALLRAFT_ID_BYTES_MAX];
+	int pages = 0;
+	do {
+		Callraft__Reply *r = campaign_show(f, id, limit, &cursor);
+		assert_int_equal(r->code, CALLRAFT__CODE__OK);
+		assert_int_equal(r->total, total);
+		for (size_t i = 0; i < r->n_calls; i++)
+			snprintf(ids + strlen(ids), len - strlen(ids), "%s ", r->calls[i]->call_id + skip);
+		cursor.len = r->next_cursor.len;
+		if (cursor.len > 0) /* the last page has no cursor (and no data pointer) */
+			memcpy(keep, r->next_cursor.data, r->next_cursor.len);
+		cursor.data = keep;
+		callraft__reply__free_unpacked(r, NULL);
+		pages++;
+	} while (cursor.len > 0 && pages < 10);
+	return pages;
+}
+
 /* campaign show pages its calls in list order with a cursor. */
 static void test_campaign_show_pages_its_calls_in_list_order(void **state)
 {
@@ -348,24 +372,7 @@ static void test_campaign_show_pages_its_calls_in_list_order(void **state)
 		OK(f, c_login(&b, a, "tehran"));
 	}
 	next_tick(f); /* 4 free x 300 % = 12 */
-	ProtobufCBinaryData cursor = {0, NULL};
-	uint8_t keep[CALLRAFT_ID_BYTES_MAX];
-	int pages = 0;
-	do {
-		Callraft__Reply *r = campaign_show(f, "c1", 5, &cursor);
-		assert_int_equal(r->code, CALLRAFT__CODE__OK);
-		assert_int_equal(r->total, 12);
-		for (size_t i = 0; i < r->n_calls; i++)
-			snprintf(ids + strlen(ids), sizeof ids - strlen(ids), "%s ",
-				 r->calls[i]->call_id + 3);
-		cursor.len = r->next_cursor.len;
-		if (cursor.len > 0) /* the last page has no cursor (and no data pointer) */
-			memcpy(keep, r->next_cursor.data, r->next_cursor.len);
-		cursor.data = keep;
-		callraft__reply__free_unpacked(r, NULL);
-		pages++;
-	} while (cursor.len > 0 && pages < 10);
-	assert_int_equal(pages, 3);
+	assert_int_equal(show_pages(f, "c1", 5, 12, 3, ids, sizeof ids), 3);
 	assert_string_equal(ids, "000001 000002 000003 000004 000005 000006 000007 000008 000009 "
 				 "000010 000011 000012 ");
 	/* a cursor of another campaign is refused */
@@ -394,22 +401,7 @@ static void test_campaign_show_lists_only_its_own_calls(void **state)
 		OK(f, c_login(&b, a, "tehran"));
 	}
 	next_tick(f); /* 3 free x 300 % = 9 less c1.abc waiting: both campaigns release their 3 */
-	ProtobufCBinaryData cursor = {0, NULL};
-	uint8_t keep[CALLRAFT_ID_BYTES_MAX];
-	int pages = 0;
-	do {
-		Callraft__Reply *r = campaign_show(f, "c1", 2, &cursor);
-		assert_int_equal(r->code, CALLRAFT__CODE__OK);
-		assert_int_equal(r->total, 3);
-		for (size_t i = 0; i < r->n_calls; i++)
-			snprintf(ids + strlen(ids), sizeof ids - strlen(ids), "%s ", r->calls[i]->call_id);
-		cursor.len = r->next_cursor.len;
-		if (cursor.len > 0)
-			memcpy(keep, r->next_cursor.data, r->next_cursor.len);
-		cursor.data = keep;
-		callraft__reply__free_unpacked(r, NULL);
-		pages++;
-	} while (cursor.len > 0 && pages < 10);
+	int pages = show_pages(f, "c1", 2, 3, 0, ids, sizeof ids);
 	assert_string_equal(ids, "c1.000001 c1.000002 c1.000003 ");
 	assert_int_equal(pages, 2);
 	Callraft__Reply *r = campaign_show(f, "c1.x", 10, NULL);
