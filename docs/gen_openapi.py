@@ -118,6 +118,8 @@ SUCCESS = {
     "campaign_delete": ("CampaignReply", None),
     "campaign_list": ("CampaignsReply", None),
     "ticket_due_list": ("TicketsReply", None),
+    "rules_show": ("MembersReply", "each member's declared rules range (rules_oldest..rules_newest),"
+                   " rules_active, and rules_upgradable (0 with a message naming the member in the way)"),
 }
 SUMMARY = {
     "status": "This node's status: role, leader, term, indexes, members (node-local)",
@@ -126,6 +128,8 @@ SUMMARY = {
     "leader_transfer": "Transfer leadership (to `id`, or 0: the most up-to-date voter)",
     "member_remove": "Remove a member", "member_assign": "Assign a member's role (VOTER, STANDBY, SPARE)",
     "snapshot_take": "Take a Raft snapshot on this node at the next entry (node-local)",
+    "rules_show": "FSM rules versions: the active one, each member's range, what an upgrade would raise it to (admin)",
+    "rules_upgrade": "Raise the FSM rules version (to `version`, or none: the newest every member holds; admin)",
     "call_enqueue": "Enqueue a call (the PBX's call id is a natural key: once per call id)",
     "call_next": "Give the agent the best waiting call (an offer with its token)",
     "call_show": "A call", "call_answer": "Answer an offered call with the offer's token",
@@ -208,10 +212,12 @@ def operation(method, path, op):
             "            application/json:", "              schema:",
             "                $ref: '#/components/schemas/%s'" % schema]
     errors = ["400", "403", "503", "504"]  # 403: the client certificate lacks the role
-    if op not in ("status", "members_list", "site_list", "snapshot_take"):
+    if op not in ("status", "members_list", "site_list", "snapshot_take", "rules_show", "rules_upgrade"):
         errors.append("404")
     if is_write or op in ("member_add", "member_remove", "member_assign", "leader_transfer"):
         errors += ["409", "422"]
+    elif op == "rules_upgrade":
+        errors.append("409")  # BAD_STATE: a member cannot apply the version
     for e in sorted(errors):
         out += ["        '%s':" % e, "          $ref: '#/components/responses/Error'"]
     return out

@@ -71,6 +71,7 @@ static enum op_class op_class(Callraft__Request__OpCase op)
 	case CALLRAFT__REQUEST__OP_TOKEN_REVOKE:
 	case CALLRAFT__REQUEST__OP_TOKEN_LIST:
 	case CALLRAFT__REQUEST__OP_RULES_UPGRADE:
+	case CALLRAFT__REQUEST__OP_RULES_SHOW:
 		return CLASS_ADMIN;
 	case CALLRAFT__REQUEST__OP_RULES_DECLARE:
 		return CLASS_MEMBER; /* a node's own (node/rules.c) */

@@ -50,6 +50,8 @@ static const struct api_route api_routes[] = {
 	{HTTP_DELETE, "/v1/members/{id}", "member_remove", NULL},
 	{HTTP_POST, "/v1/members/{id}/assign", "member_assign", NULL},
 	{HTTP_POST, "/v1/snapshot", "snapshot_take", NULL},
+	{HTTP_GET, "/v1/rules", "rules_show", "members"},
+	{HTTP_POST, "/v1/rules/upgrade", "rules_upgrade", NULL},
 
 	{HTTP_POST, "/v1/calls", "call_enqueue", NULL},
 	{HTTP_POST, "/v1/calls/next", "call_next", NULL},

@@ -305,15 +305,21 @@ void admin_client(struct admin_op *admin, struct conn **conn, uint64_t *request_
 void admin_hooks(struct node *n, struct membership_hooks *hooks);
 
 /* rules.c: FSM rules versions. rules_housekeeping declares this binary's range until the state
- * records it; rules_request (the leader) handles RulesDeclare and RulesUpgrade, taking req. */
+ * records it; rules_request (the leader) handles RulesDeclare and RulesUpgrade, taking req;
+ * rules_show answers RulesShow (a read: the members list, the active version and what the gate
+ * would raise it to now). */
 void rules_housekeeping(struct node *n);
 void rules_request(struct node *n, struct conn *c, Callraft__Request *req);
+void rules_show(struct node *n, struct conn *c, uint64_t request_id);
 
 /* tick.c: a ready leader appends a Tick (CALLRAFT_TICK_INTERVAL_MS). 0 or -1 (no memory). */
 int tick_append(struct node *n);
 
 /* status.c */
 void status_reply(struct node *n, struct conn *c, uint64_t request_id, bool members_only);
+/* The members list's reply (members, rules_active) with rules_upgradable and message (borrowed). */
+void status_members_reply(struct node *n, struct conn *c, uint64_t request_id,
+			  uint32_t rules_upgradable, const char *message);
 /* Node-local, like status: a snapshot at the next entry on this node. Borrows req. */
 void status_snapshot_request(struct node *n, struct conn *c, const Callraft__Request *req);
 /* Logs what replication did since the last call (the node's tick): snapshots, restores, a new

@@ -19,6 +19,10 @@ void read_serve(struct node *n, struct conn *c, const Callraft__Request *req)
 		status_reply(n, c, req->request_id, true);
 		return;
 	}
+	if (req->op_case == CALLRAFT__REQUEST__OP_RULES_SHOW) {
+		rules_show(n, c, req->request_id);
+		return;
+	}
 	size_t len = 0;
 	uint8_t *bytes = state_read(n->state, req, &len);
 	if (bytes == NULL) {

@@ -212,6 +212,26 @@ static void upgrade(struct node *n, struct conn *c, Callraft__Request *req)
 	}
 }
 
+/* RulesShow: what the gate says now. On the leader (a linearizable read) the configuration is the
+ * one `rules upgrade` would check; a stale read answers from this node's view. */
+void rules_show(struct node *n, struct conn *c, uint64_t request_id)
+{
+	uint64_t ids[CALLRAFT_MEMBERS_MAX];
+	Callraft__MemberRole roles[CALLRAFT_MEMBERS_MAX];
+	const char *addrs[CALLRAFT_MEMBERS_MAX];
+	unsigned nc = repl_configuration(n->repl, ids, roles, addrs, CALLRAFT_MEMBERS_MAX);
+	uint32_t version = 0;
+	char why[256];
+
+	if (state_rules_gate(n->state, 0, ids, nc, &version, why, sizeof why) != 0) {
+		char msg[300];
+		snprintf(msg, sizeof msg, "rules upgrade: refused now: %s", why);
+		status_members_reply(n, c, request_id, 0, msg);
+		return;
+	}
+	status_members_reply(n, c, request_id, version, NULL);
+}
+
 void rules_request(struct node *n, struct conn *c, Callraft__Request *req)
 {
 	if (req->op_case == CALLRAFT__REQUEST__OP_RULES_DECLARE)

@@ -66,16 +66,40 @@ static void members_free(Callraft__Member **m, size_t count)
 		callraft__member__free_unpacked(m[i], NULL);
 }
 
+void status_members_reply(struct node *n, struct conn *c, uint64_t request_id,
+			  uint32_t rules_upgradable, const char *message)
+{
+	Callraft__Reply reply = CALLRAFT__REPLY__INIT;
+	Callraft__Member *members[2 * CALLRAFT_MEMBERS_MAX];
+	size_t count = members_collect(n, members, 2 * CALLRAFT_MEMBERS_MAX);
+
+	reply.request_id = request_id;
+	reply.code = CALLRAFT__CODE__OK;
+	reply.applied_index = state_applied_index(n->state);
+	reply.members = members;
+	reply.n_members = count;
+	reply.rules_active = state_rules_active(n->state);
+	reply.rules_upgradable = rules_upgradable;
+	reply.message = (char *)message;
+	conn_send_reply(c, &reply);
+	members_free(members, count);
+}
+
 void status_reply(struct node *n, struct conn *c, uint64_t request_id, bool members_only)
 {
 	Callraft__Reply reply = CALLRAFT__REPLY__INIT;
 	Callraft__NodeStatus st = CALLRAFT__NODE_STATUS__INIT;
 	Callraft__Member *members[2 * CALLRAFT_MEMBERS_MAX];
-	size_t count = members_collect(n, members, 2 * CALLRAFT_MEMBERS_MAX);
+	size_t count;
 	struct repl_stats rs;
 	struct state_usage usage;
 	char state_name[32], alarm[320];
 
+	if (members_only) {
+		status_members_reply(n, c, request_id, 0, NULL);
+		return;
+	}
+	count = members_collect(n, members, 2 * CALLRAFT_MEMBERS_MAX);
 	repl_stats(n->repl, &rs);
 	snprintf(state_name, sizeof state_name, "%s", repl_state_name(n->repl));
 	for (char *p = state_name; *p; p++)
@@ -83,47 +107,41 @@ void status_reply(struct node *n, struct conn *c, uint64_t request_id, bool memb
 	reply.request_id = request_id;
 	reply.code = CALLRAFT__CODE__OK;
 	reply.applied_index = state_applied_index(n->state);
-	if (members_only) {
-		reply.members = members;
-		reply.n_members = count;
-		reply.rules_active = state_rules_active(n->state);
-	} else {
-		st.id = n->cfg.id;
-		st.site = n->cfg.site;
-		st.state = state_name;
-		st.leader_id = repl_leader(n->repl, NULL);
-		st.term = repl_term(n->repl);
-		st.commit_index = repl_commit_index(n->repl);
-		st.applied_index = repl_last_applied(n->repl);
-		st.state_applied_index = state_applied_index(n->state);
-		st.last_log_index = repl_last_index(n->repl);
-		st.members = members;
-		st.n_members = count;
-		st.client_address = n->cfg.client_address;
-		st.raft_address = n->cfg.raft_address;
-		st.version = CALLRAFT_VERSION_STRING;
-		st.rules_active = state_rules_active(n->state);
-		st.rules_oldest = CALLRAFT_RULES_OLDEST;
-		st.rules_newest = state_rules_newest;
-		st.state_bytes = state_size_bytes(n->state);
-		st.snapshots = rs.snapshots;
-		st.snapshot_index = rs.snapshot_index;
-		st.snapshot_bytes = rs.snapshot_bytes;
-		st.snapshot_copy_ms = rs.snapshot_copy_ms;
-		st.snapshot_write_ms = rs.snapshot_write_ms;
-		st.snapshot_threshold = rs.snapshot_threshold;
-		state_usage(n->state, &usage);
-		st.quota_used_bytes = usage.bytes;
-		st.quota_bytes = usage.quota_bytes;
-		st.map_bytes = usage.map_bytes;
-		st.map_used_bytes = usage.map_used_bytes;
-		node_alarm(n, alarm, sizeof alarm);
-		st.alarm = alarm;
-		st.tls = n->tls_ctx != NULL;
-		st.tls_cert_expires_s = n->tls_self.not_after_s;
-		st.tls_cert_name = n->tls_self.name;
-		reply.status = &st;
-	}
+	st.id = n->cfg.id;
+	st.site = n->cfg.site;
+	st.state = state_name;
+	st.leader_id = repl_leader(n->repl, NULL);
+	st.term = repl_term(n->repl);
+	st.commit_index = repl_commit_index(n->repl);
+	st.applied_index = repl_last_applied(n->repl);
+	st.state_applied_index = state_applied_index(n->state);
+	st.last_log_index = repl_last_index(n->repl);
+	st.members = members;
+	st.n_members = count;
+	st.client_address = n->cfg.client_address;
+	st.raft_address = n->cfg.raft_address;
+	st.version = CALLRAFT_VERSION_STRING;
+	st.rules_active = state_rules_active(n->state);
+	st.rules_oldest = CALLRAFT_RULES_OLDEST;
+	st.rules_newest = state_rules_newest;
+	st.state_bytes = state_size_bytes(n->state);
+	st.snapshots = rs.snapshots;
+	st.snapshot_index = rs.snapshot_index;
+	st.snapshot_bytes = rs.snapshot_bytes;
+	st.snapshot_copy_ms = rs.snapshot_copy_ms;
+	st.snapshot_write_ms = rs.snapshot_write_ms;
+	st.snapshot_threshold = rs.snapshot_threshold;
+	state_usage(n->state, &usage);
+	st.quota_used_bytes = usage.bytes;
+	st.quota_bytes = usage.quota_bytes;
+	st.map_bytes = usage.map_bytes;
+	st.map_used_bytes = usage.map_used_bytes;
+	node_alarm(n, alarm, sizeof alarm);
+	st.alarm = alarm;
+	st.tls = n->tls_ctx != NULL;
+	st.tls_cert_expires_s = n->tls_self.not_after_s;
+	st.tls_cert_name = n->tls_self.name;
+	reply.status = &st;
 	conn_send_reply(c, &reply);
 	members_free(members, count);
 }

@@ -61,6 +61,7 @@ bool callraft_op_is_read(Callraft__Request__OpCase op)
 	case CALLRAFT__REQUEST__OP_TICKET_DUE_LIST:
 	case CALLRAFT__REQUEST__OP_CAMPAIGN_SHOW:
 	case CALLRAFT__REQUEST__OP_CAMPAIGN_LIST:
+	case CALLRAFT__REQUEST__OP_RULES_SHOW:
 		return true;
 	default:
 		return false;

@@ -278,6 +278,14 @@ req("GET", "/v1/tickets/{code}", {"code": "T00000X"}, want=400)  # wrong check s
 req("POST", "/v1/calls/next", body={"agent_id": "nobody"}, want=404)
 req("POST", "/v1/calls", body=dict(enq, call_id="it-4", tier=99), want=400)
 
+# rules versions (admin): every member of a plain build declares 1..1, so nothing to raise
+d = req("GET", "/v1/rules")
+assert d["rules_active"] == 1 and d["rules_upgradable"] == 1, d
+assert all((m["rules_oldest"], m["rules_newest"]) == (1, 1) for m in d["members"]), d
+d = req("POST", "/v1/rules/upgrade", body={}, write=False)
+assert d["message"] == "rules version 1 is already active", d
+req("POST", "/v1/rules/upgrade", body={"version": 2}, want=409, write=False)
+
 # membership: a fourth node, added as a spare, made standby, removed; then a leader transfer
 subprocess.run([os.environ["CLUSTER_SH"], "new", "4", "shiraz"], check=True, stdout=subprocess.DEVNULL)
 req("POST", "/v1/members", body={"id": 4, "site": "shiraz", "raft_address": "127.0.0.1:%d" % (base + 4),

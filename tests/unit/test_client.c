@@ -507,6 +507,7 @@ static void request_is_write_for_every_op(void **state)
 	    {CALLRAFT__REQUEST__OP_SNAPSHOT_TAKE, false},
 	    {CALLRAFT__REQUEST__OP_RULES_DECLARE, false},
 	    {CALLRAFT__REQUEST__OP_RULES_UPGRADE, false},
+	    {CALLRAFT__REQUEST__OP_RULES_SHOW, false},
 	    {CALLRAFT__REQUEST__OP_EVENTS_READ, false},
 	    {CALLRAFT__REQUEST__OP__NOT_SET, false},
 	};
