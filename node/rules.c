@@ -1,11 +1,12 @@
 /* rules.c: the node's side of FSM rules versions (state/rules.c; docs/design.md "Rules versions").
  *
- * Declaring: every housekeeping turn, until its own member record in the state shows the range
- * this binary applies (CALLRAFT_RULES_OLDEST..state_rules_newest), a node sends a RulesDeclare
- * request for itself through the ordinary request path: the leader handles it at once, a follower
- * forwards it like a client's. The leader turns it into an internal RulesDeclare command; once it
- * is applied, the record shows the range and the node stops sending. A declaration lost on the way
- * (leader change, timeout) is sent again on a later turn (at most one every
+ * Declaring: every housekeeping turn while it knows a leader, until its own member record in the
+ * state shows the range this binary applies (CALLRAFT_RULES_OLDEST..state_rules_newest), a node
+ * sends a RulesDeclare request for itself through the ordinary request path: the leader handles it
+ * at once, a follower forwards it like a client's. The leader turns it into an internal
+ * RulesDeclare command (none if the record already shows the range); once it is applied, the
+ * record shows the range and the node stops sending. A declaration lost on the way (leader
+ * change, timeout) is sent again on a later turn (at most one every
  * CALLRAFT_RULES_DECLARE_INTERVAL_MS).
  *
  * Upgrading: `callraft rules upgrade [N]` (admin) reaches the leader, which checks the gate against
@@ -13,6 +14,15 @@
  * range holding N: state_rules_gate) and appends a RulesSet; its reply is the state's, which checks
  * the same against the member records (R2). The leader never raises the version by itself: an
  * operator chooses when the new rules start (docs/operations.md, "Rolling upgrade").
+ *
+ * Spares: raft sends a spare nothing (no entries, no heartbeats), so a spare knows no leader to
+ * declare to and its state never shows a declaration: a node added as a spare declares only once
+ * it is a standby or voter, and one demoted to spare keeps the range it declared before (or, if
+ * restarted on another binary while a spare, cannot declare the new one). The gate still counts
+ * spares (apply's pair check R2 walks every member record, and the FSM knows no roles), so the
+ * leader refuses an upgrade that a spare's recorded range does not allow with a message that says
+ * so and what to do: assign it standby (it then declares within a housekeeping turn) or remove it
+ * (spare_refusal).
  *
  * Stopping: a node whose state has no rules for an entry stops (on_rules_stop in node.c, exit
  * CALLRAFT_EXIT_RULES). */
@@ -156,6 +166,40 @@ static void declare(struct node *n, struct conn *c, Callraft__Request *req)
 	callraft__request__free_unpacked(req, NULL);
 }
 
+/* The gate's refusal for a spare (see the top): true, with the reason in why, when a spare of the
+ * configuration has no recorded range, or (want != 0) a range without want. Voters and standbys
+ * are state_rules_gate's alone, and a spare's narrower range still bounds an upgrade without N. */
+static bool spare_refusal(struct node *n, uint32_t want, const uint64_t *ids,
+			  const Callraft__MemberRole *roles, unsigned nc, char *why, size_t len)
+{
+	for (unsigned i = 0; i < nc; i++) {
+		Callraft__Member *m = NULL;
+		uint32_t oldest = 0, newest = 0;
+
+		if (roles[i] != CALLRAFT__MEMBER_ROLE__SPARE)
+			continue;
+		if (state_member_get(n->state, ids[i], &m) == 0) {
+			oldest = m->rules_oldest;
+			newest = m->rules_newest;
+			callraft__member__free_unpacked(m, NULL);
+		}
+		if (newest == 0) {
+			snprintf(why, len, "member %" PRIu64 " is a spare and has not declared the rules "
+				 "versions it can apply (raft sends a spare nothing, so it declares once it "
+				 "is a standby or voter): assign it standby, or remove it", ids[i]);
+			return true;
+		}
+		if (want != 0 && (want < oldest || want > newest)) {
+			snprintf(why, len, "member %" PRIu64 " is a spare that can apply rules versions "
+				 "%u..%u, not %u (as declared when it last received entries): upgrade its "
+				 "binary and assign it standby so that it declares again, or remove it",
+				 ids[i], oldest, newest, want);
+			return true;
+		}
+	}
+	return false;
+}
+
 /* The leader: `callraft rules upgrade [N]`, through the gate. */
 static void upgrade(struct node *n, struct conn *c, Callraft__Request *req)
 {
@@ -172,7 +216,8 @@ static void upgrade(struct node *n, struct conn *c, Callraft__Request *req)
 			    CALLRAFT_RULES_VERSION_MAX);
 		return;
 	}
-	if (state_rules_gate(n->state, want, ids, nc, &version, why, sizeof why) != 0) {
+	if (spare_refusal(n, want, ids, roles, nc, why, sizeof why) ||
+	    state_rules_gate(n->state, want, ids, nc, &version, why, sizeof why) != 0) {
 		if (want != 0)
 			conn_refuse(c, req, CALLRAFT__CODE__BAD_STATE,
 				    "rules upgrade to %u: refused: %s", want, why);
@@ -223,7 +268,8 @@ void rules_show(struct node *n, struct conn *c, uint64_t request_id)
 	uint32_t version = 0;
 	char why[256];
 
-	if (state_rules_gate(n->state, 0, ids, nc, &version, why, sizeof why) != 0) {
+	if (spare_refusal(n, 0, ids, roles, nc, why, sizeof why) ||
+	    state_rules_gate(n->state, 0, ids, nc, &version, why, sizeof why) != 0) {
 		char msg[300];
 		snprintf(msg, sizeof msg, "rules upgrade: refused now: %s", why);
 		status_members_reply(n, c, request_id, 0, msg);
