@@ -81,6 +81,22 @@ desk_heartbeats() {
 }
 step() { echo "--- $*"; }
 
+# start_bg ID BINARY EXIT_FILE [WRAPPER...]: node ID run by BINARY (under WRAPPER, e.g. strace with
+# its options, if given) in the background; the daemon's own pid goes to its pid file (the shell
+# that writes it execs the daemon), so cluster.sh kill and down stop it and strace -p can attach,
+# and its exit code to EXIT_FILE once it ends (with WRAPPER, strace's: the daemon's own).
+start_bg() {
+  local id=$1 bin=$2 out=$3 dir=$CALLRAFT_LAB/node$1 deadline=$((SECONDS + 10))
+  shift 3
+  rm -f "$out" "$dir/pid"
+  ( rc=0
+    "$@" sh -c 'echo $$ > "$1"; shift; exec "$@"' sh "$dir/pid" "$bin" --config "$dir/node.ini" \
+      >>"$dir/log" 2>&1 || rc=$?
+    echo "$rc" > "$out" ) &
+  disown $!
+  until [ -s "$dir/pid" ]; do [ $SECONDS -lt $deadline ] || fail "node $id did not start"; sleep 0.1; done
+}
+
 # run_control WHAT WANT SCRIPT [VAR=VALUE...]: a negative control. The integration test SCRIPT (in
 # this directory) runs with VAR=VALUE... (what takes its check away, WHAT in words); it must fail,
 # and by what the check is there to see: a line of its output matching WANT (grep -E). If it passed,

@@ -33,16 +33,9 @@ checked=$BUILD/callraftd
 unchecked=$BUILD/callraftd-nosnapcheck
 [ -x "$unchecked" ] || fail "$unchecked not built"
 
-# start_node ID BINARY: node ID run by BINARY; its exit code goes to $lab/exit.ID, the daemon's pid
-# to its pid file (so that cluster.sh kill and down stop it).
-start_node() {
-  local id=$1 bin=$2 deadline=$((SECONDS + 10))
-  rm -f "$lab/exit.$id" "$lab/node$id/pid"
-  ( "$bin" --config "$lab/node$id/node.ini" >>"$lab/node$id/log" 2>&1 &
-    echo $! > "$lab/node$id/pid"; rc=0; wait $! || rc=$?; echo "$rc" > "$lab/exit.$id" ) &
-  disown $!
-  until [ -s "$lab/node$id/pid" ]; do [ $SECONDS -lt $deadline ] || fail "node $id did not start"; sleep 0.1; done
-}
+# start_node ID BINARY: node ID run by BINARY (lib.sh's start_bg); its exit code goes to
+# $lab/exit.ID, the daemon's pid to its pid file (so that cluster.sh kill and down stop it).
+start_node() { start_bg "$1" "$2" "$lab/exit.$1"; }
 # snapshots ID: node ID's raft snapshots (data files), oldest first.
 snapshots() {
   ls "$lab/node$1/data/raft" | grep -E '^snapshot-[0-9]+-[0-9]+-[0-9]+$' | sort -t- -k2,2n -k3,3n -k4,4n || true
