@@ -13,7 +13,8 @@
 #      it (or a log segment prepared or closed first): node/fsync_guard.c stops it (exit 70) with a fatal line naming the call and the file
 #      (raft_uv itself ignored a failed fsync of a segment it finalizes and retried one of a
 #      segment it prepares, silently). Without the guard this case fails: the node does not stop within
-#      60 s and logs nothing (the negative control, test_fsync_guard_control.sh).
+#      20 s of its first failed call and logs nothing (the negative control,
+#      test_fsync_guard_control.sh).
 #   E. EIO on the state's writes (LMDB's pwrite64) in the running node: it stops (exit 70).
 # Meanwhile the other two must keep acknowledging writes; after each fault the node comes back on a
 # healthy disk and catches up; at the end every acknowledged write is present exactly once on
@@ -30,15 +31,15 @@ daemon=${CALLRAFT_DISK_FAULTS_DAEMON:-$BUILD/callraftd}
 [ -x "$daemon" ] || fail "no daemon '$daemon'"
 want() { case " $cases " in *" $1 "*) return 0;; esac; return 1; }
 
-# The node started under strace is not the PID in its pid file (that is the subshell waiting for
-# strace), so cluster.sh down misses it: on exit, also stop every process running on this test's
-# node configs (strace and the node under it), whatever the outcome.
-STRACE_PID=
+# Every node's pid file holds the daemon's own pid, under strace too (start_bg), so cluster.sh down
+# stops them all; on exit this test also stops the strace it attached and the writer, by their pids
+# (a strace started with the node ends with it).
+STRACE_PID= writer=
 df_cleanup() {
   local rc=$?
   set +e # (exit $rc) below must not end the trap under set -e before cleanup runs
   [ -z "$STRACE_PID" ] || kill "$STRACE_PID" 2>/dev/null || true
-  pkill -KILL -f -- "--config $lab/node" 2>/dev/null || true
+  [ -z "$writer" ] || kill -TERM "$writer" 2>/dev/null || true
   (exit $rc)
   cleanup
 }
@@ -46,26 +47,32 @@ trap df_cleanup EXIT
 
 # start_faulty ID OUT INJECT...: node ID under strace with the given -e inject options.
 start_faulty() {
-  local id=$1 out=$2; shift 2
-  ( if [ -n "${CALLRAFT_DISK_FAULTS_LIB:-}" ]; then export LD_LIBRARY_PATH=$CALLRAFT_DISK_FAULTS_LIB; fi
-    rc=0
-    strace -f -qq -o /dev/null "$@" "$daemon" --config "$lab/node$id/node.ini" \
-      >>"$lab/node$id/log" 2>&1 || rc=$?
-    echo "$rc" > "$out" ) &
-  echo $! > "$lab/node$id/pid"
-  disown $!
+  local id=$1 out=$2 env=()
+  shift 2
+  [ -z "${CALLRAFT_DISK_FAULTS_LIB:-}" ] || env=(env "LD_LIBRARY_PATH=$CALLRAFT_DISK_FAULTS_LIB")
+  start_bg "$id" "$daemon" "$out" "${env[@]}" strace -f -qq -o /dev/null "$@"
 }
 
-# expect_fail_stop ID OUT WHAT: the node exits with 70 within 60 s, saying why.
+# expect_fail_stop ID OUT WHAT: the node exits with 70 within 60 s, saying why. With strace attached
+# (attach_faults), within 20 s of the first failed call strace injected: the fail-stop is at that
+# call (node/fsync_guard.c exits in it), so a node still running 20 s later ran on past it, and the
+# test says so then instead of at the 60 s deadline.
 expect_fail_stop() {
-  local id=$1 out=$2 what=$3 deadline=$((SECONDS + 60))
-  while [ ! -s "$out" ] && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+  local id=$1 out=$2 what=$3 deadline=$((SECONDS + 60)) first=0 injected=0 limit=60
+  while [ ! -s "$out" ] && [ $SECONDS -lt $deadline ]; do
+    if [ $first = 0 ] && [ -n "$STRACE_OUT" ] && grep -q "(INJECTED)" "$STRACE_OUT" 2>/dev/null; then
+      first=$SECONDS limit=20 deadline=$((SECONDS + 20))
+    fi
+    sleep 0.2
+  done
   if [ ! -s "$out" ]; then
     # What the node did meanwhile: the calls strace made fail (attach_faults records them).
-    local injected=0
-    [ ! -f "$lab/strace.out" ] || injected=$(grep -c "(INJECTED)" "$lab/strace.out" || true)
-    fail "$what: node $id did not stop within 60 s ($injected failed calls injected, $(tail -n +"$((FAULT_LOG_LINES + 1))" "$lab/node$id/log" | grep -c "level=fatal\|level=error" || true) error or fatal lines logged since)"
+    [ -z "$STRACE_OUT" ] || injected=$(grep -c "(INJECTED)" "$STRACE_OUT" || true)
+    local since="within 60 s"
+    [ $first = 0 ] || since="within $limit s of its first failed call"
+    fail "$what: node $id did not stop $since ($injected failed calls injected, $(tail -n +"$((FAULT_LOG_LINES + 1))" "$lab/node$id/log" | grep -c "level=fatal\|level=error" || true) error or fatal lines logged since)"
   fi
+  STRACE_OUT=
   [ "$(cat "$out")" = 70 ] || fail "$what: node $id exited with $(cat "$out"), expected 70 (fail-stop)"
   local line
   line=$(grep "level=fatal" "$lab/node$id/log" | tail -n 1)
@@ -73,24 +80,14 @@ expect_fail_stop() {
   echo "$what: node $id stopped (exit 70): ${line#*msg=}"
 }
 
-# start_watched ID OUT: node ID started healthy, its exit code to OUT later; its own pid (the
-# daemon's, for strace -p) in its pid file.
-start_watched() {
-  local id=$1 out=$2 deadline=$((SECONDS + 10))
-  rm -f "$out" "$lab/node$id/pid"
-  ( "$daemon" --config "$lab/node$id/node.ini" >>"$lab/node$id/log" 2>&1 &
-    echo $! > "$lab/node$id/pid"; rc=0; wait $! || rc=$?; echo "$rc" > "$out" ) &
-  disown $!
-  until [ -s "$lab/node$id/pid" ]; do [ $SECONDS -lt $deadline ] || fail "node $id did not start"; sleep 0.1; done
-}
-
 # attach_faults ID INJECT...: strace attached to the running node ID with the given options; the
-# calls it traces go to $lab/strace.out, the node's log lines so far are counted in FAULT_LOG_LINES.
-FAULT_LOG_LINES=0
+# calls it traces go to STRACE_OUT, the node's log lines so far are counted in FAULT_LOG_LINES.
+FAULT_LOG_LINES=0 STRACE_OUT=
 attach_faults() {
   local id=$1; shift
   FAULT_LOG_LINES=$(wc -l < "$lab/node$id/log")
-  strace -f -qq -o "$lab/strace.out" -p "$(cat "$lab/node$id/pid")" "$@" &
+  STRACE_OUT=$lab/strace.$id.$SECONDS.out
+  strace -f -qq -o "$STRACE_OUT" -p "$(cat "$lab/node$id/pid")" "$@" &
   STRACE_PID=$!
   sleep 1 # strace is attached to every thread before the fault is provoked
 }
@@ -114,37 +111,44 @@ restart_healthy() { # NAME
   echo "$1: node $f back on a healthy disk and caught up"
 }
 
-check_others_serve() { # NAME T0
-  local n
-  n=$(acks_since "$2")
-  [ "$n" -gt 0 ] || fail "$1: no write acknowledged while node $f was failing"
+check_others_serve() { # NAME T0: a write acknowledged since T0 (waiting at most 20 s for one)
+  local n deadline=$((SECONDS + 20))
+  until n=$(acks_since "$2"); [ "$n" -gt 0 ]; do
+    [ $SECONDS -lt $deadline ] || fail "$1: no write acknowledged while node $f was failing"
+    sleep 0.2
+  done
   echo "$1: $n writes acknowledged by the other two meanwhile"
 }
 
-sleep 3
-if want A; then
-  step "A. disk full: ENOSPC on the state's writes"
-  name="ENOSPC on pwrite64"
+# fault_at_start NAME FATAL WHY INJECT...: node $f stopped and started again under strace with the
+# INJECT options: it must stop (exit 70) with a fatal line matching FATAL (grep -E; WHY names it in
+# the FAIL line), the other two acknowledging writes meanwhile, and come back on a healthy disk.
+fault_at_start() {
+  local name=$1 fatal=$2 why=$3 out=$lab/exit.$f.$SECONDS t0
+  shift 3
   "$CLUSTER_SH" kill "$f" TERM >/dev/null
-  t0=$(date +%s%3N); out=$lab/exit.A
-  start_faulty "$f" "$out" -e trace=pwrite64 -e inject=pwrite64:error=ENOSPC:when=100+
+  t0=$(date +%s%3N)
+  start_faulty "$f" "$out" "$@"
   expect_fail_stop "$f" "$out" "$name"
-  sleep 2
+  grep "level=fatal" "$lab/node$f/log" | tail -n 1 | grep -Eq -- "$fatal" ||
+    fail "$name: node $f's fatal line does not name $why"
   check_others_serve "$name" "$t0"
   restart_healthy "$name"
+}
+
+# The first fault once writes flow: 20 acknowledged, or 30 s at most (each case checks that the
+# other two nodes serve after its own fault).
+for _ in $(seq 1 150); do [ "$(acks_since 0 2>/dev/null)" -lt 20 ] || break; sleep 0.2; done
+if want A; then
+  step "A. disk full: ENOSPC on the state's writes"
+  fault_at_start "ENOSPC on pwrite64" "No space left on device" "the full disk" \
+    -e trace=pwrite64 -e inject=pwrite64:error=ENOSPC:when=100+
 fi
 
 if want B; then
   step "B. EIO on raft's log writes (io_submit)"
-  name="EIO on io_submit"
-  "$CLUSTER_SH" kill "$f" TERM >/dev/null
-  t0=$(date +%s%3N); out=$lab/exit.B
-  start_faulty "$f" "$out" -e trace=io_submit -e inject=io_submit:error=EIO:when=20+
-  expect_fail_stop "$f" "$out" "$name"
-  grep "level=fatal" "$lab/node$f/log" | tail -n 1 | grep -qi "i/o" ||
-    fail "$name: node $f's fatal line does not name the I/O failure"
-  check_others_serve "$name" "$t0"
-  restart_healthy "$name"
+  fault_at_start "EIO on io_submit" "[Ii]/[Oo]" "the I/O failure" \
+    -e trace=io_submit -e inject=io_submit:error=EIO:when=20+
 fi
 
 if want C; then
@@ -163,42 +167,46 @@ if want C; then
   restart_healthy "$name"
 fi
 
-if want D; then
-  step "D. EIO on fsync and fdatasync in the running node"
-  name="EIO on fsync/fdatasync (running)"
+# fault_running NAME FATAL WHY PROVOKE INJECT...: node $f restarted healthy and caught up, then
+# strace attached to it with the INJECT options and PROVOKE run (a command, or :): the node must
+# stop (exit 70) with a fatal line matching FATAL (grep -E; WHY names it in the FAIL line), the
+# other two acknowledging writes meanwhile, and come back on a healthy disk.
+fault_running() {
+  local name=$1 fatal=$2 why=$3 provoke=$4 out=$lab/exit.$f.$SECONDS t0
+  shift 4
   "$CLUSTER_SH" kill "$f" TERM >/dev/null
-  out=$lab/exit.D
-  start_watched "$f" "$out"
+  start_bg "$f" "$daemon" "$out"
   wait_caught_up "$f"
   t0=$(date +%s%3N)
-  attach_faults "$f" -e trace=fsync,fdatasync -e inject=fsync,fdatasync:error=EIO
-  # A snapshot makes raft_uv sync its files; the node may have stopped already on another sync of
-  # raft_uv's (a segment it prepares or closes), hence no answer is fine.
-  "$CLI" --cluster "$(client_addr "$f")" --timeout 2000 snapshot --no-wait >/dev/null 2>&1 || true
+  attach_faults "$f" "$@"
+  $provoke
   expect_fail_stop "$f" "$out" "$name"
-  grep "level=fatal" "$lab/node$f/log" | tail -n 1 | grep -Eq "f(data)?sync of '$lab/node$f/data/raft" ||
-    fail "$name: node $f's fatal line does not name the failed fsync and its file"
+  grep "level=fatal" "$lab/node$f/log" | tail -n 1 | grep -Eq -- "$fatal" ||
+    fail "$name: node $f's fatal line does not name $why"
   check_others_serve "$name" "$t0"
   restart_healthy "$name"
+}
+
+# A snapshot makes raft_uv sync its files; the node may have stopped already on another sync of
+# raft_uv's (a segment it prepares or closes), hence no answer is fine.
+snapshot_asked() {
+  "$CLI" --cluster "$(client_addr "$f")" --timeout 2000 snapshot --no-wait >/dev/null 2>&1 || true
+}
+
+if want D; then
+  step "D. EIO on fsync and fdatasync in the running node"
+  fault_running "EIO on fsync/fdatasync (running)" "f(data)?sync of '$lab/node$f/data/raft" \
+    "the failed fsync and its file" snapshot_asked -e trace=fsync,fdatasync -e inject=fsync,fdatasync:error=EIO
 fi
 
 if want E; then
   step "E. EIO on the state's writes in the running node"
-  name="EIO on pwrite64 (running)"
-  "$CLUSTER_SH" kill "$f" TERM >/dev/null
-  out=$lab/exit.E
-  start_watched "$f" "$out"
-  wait_caught_up "$f"
-  t0=$(date +%s%3N)
-  attach_faults "$f" -e trace=pwrite64 -e inject=pwrite64:error=EIO
-  expect_fail_stop "$f" "$out" "$name"
-  grep "level=fatal" "$lab/node$f/log" | tail -n 1 | grep -q "Input/output error" ||
-    fail "$name: node $f's fatal line does not name the I/O error"
-  check_others_serve "$name" "$t0"
-  restart_healthy "$name"
+  fault_running "EIO on pwrite64 (running)" "Input/output error" "the I/O error" : \
+    -e trace=pwrite64 -e inject=pwrite64:error=EIO
 fi
 
 stop_writes "$writer" "$lab/acks" "$(date +%s%3N)"
+writer=
 cat "$lab/write.out"
 acked=$(wc -l < "$lab/acks")
 step "verify: every acknowledged write exactly once on every node"
