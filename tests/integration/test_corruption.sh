@@ -52,15 +52,10 @@ wait_exit() { # ID -> exit code of the node started in the background, within 30
   while [ ! -s "$lab/exit.$1" ] && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
   cat "$lab/exit.$1" 2>/dev/null || echo none
 }
-# start_bg ID: runs node ID, its exit code to $lab/exit.ID. Its pid goes to its pid file, so that
-# the cleanup (cluster.sh down) stops it if it runs when it should have refused to start (else the
-# test would wait for it until ctest's timeout).
-start_bg() {
-  rm -f "$lab/exit.$1"
-  ( "$BUILD/callraftd" --config "$lab/node$1/node.ini" >>"$lab/node$1/log" 2>&1 &
-    echo $! > "$lab/node$1/pid"; rc=0; wait $! || rc=$?; echo $rc > "$lab/exit.$1" ) &
-  disown $!
-}
+# node_bg ID: runs node ID (lib.sh's start_bg), its exit code to $lab/exit.ID. Its pid goes to its
+# pid file, so that the cleanup (cluster.sh down) stops it if it runs when it should have refused to
+# start (else the test would wait for it until ctest's timeout).
+node_bg() { start_bg "$1" "$BUILD/callraftd" "$lab/exit.$1"; }
 # verify_node ID WHAT: node ID holds every acknowledged write ($acked of them) exactly once, else
 # the test fails with WHAT. The applied index reported can run ahead of a rebuild's replay for a
 # moment: a few tries.
@@ -163,7 +158,7 @@ for how in flip zero truncate; do
   seg=$(ls -S "$lab/node$f/data/raft" | grep -E '^[0-9]+-[0-9]+$' | head -1)
   [ -n "$seg" ] || fail "node $f has no closed segment"
   damage "$lab/node$f/data/raft/$seg" "$how"
-  start_bg "$f"
+  node_bg "$f"
   rc=$(wait_exit "$f")
   [ "$rc" = 1 ] || fail "$how: node $f with a damaged segment exited with '$rc', expected 1 (refused to start)"
   line=$(grep "level=fatal" "$lab/node$f/log" | tail -1)
@@ -177,7 +172,7 @@ snaps=$(ls "$lab/node$f/data/raft" | grep -E '^snapshot-[0-9]+-[0-9]+-[0-9]+$' |
 [ "$(echo "$snaps" | wc -l)" -ge 2 ] || fail "node $f holds fewer than two snapshots"
 damage "$lab/node$f/data/raft/$(echo "$snaps" | tail -n 1)" truncate
 damage "$lab/node$f/data/raft/$(echo "$snaps" | tail -n 2 | head -n 1)" flip
-start_bg "$f"
+node_bg "$f"
 rc=$(wait_exit "$f")
 [ "$rc" = 1 ] || fail "snapshots: node $f with every snapshot damaged exited with '$rc', expected 1 (refused to start)"
 line=$(grep "level=fatal" "$lab/node$f/log" | tail -1)
