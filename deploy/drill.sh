@@ -20,7 +20,9 @@
 # so that only the nodes' relaying (docs/design.md, "Relaying") can route around a cut.
 # Output in --out (default /tmp/callraft-drill-<time>): history-SITE.jsonl, events.jsonl,
 # dump-nodeN.jsonl, check.json, report.txt, report.json, timeline.svg, lab/ (configs and logs).
-# Exit 0 only if the checker finds nothing lost, nothing applied twice and no violation.
+# Exit 0 only if every node was dumped and the checker finds nothing lost, nothing applied twice
+# and no violation, in a history with writes acknowledged before the first fault and after the
+# last heal (a drill whose traffic never got through fails: it checked nothing).
 # Environment: CALLRAFT_BUILD (default ./build), CALLRAFT_LAB_NS (default crd).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,7 +44,7 @@ while [ $# -gt 0 ]; do
     --layout) layout=$2; shift 2;;
     --loopback) loop=(--loopback); shift;;
     --out) out=$2; shift 2;;
-    *) sed -n '2,24p' "$0"; exit 2;;
+    *) sed -n '2,26p' "$0"; exit 2;;
   esac
 done
 [ "$fault" = link-cut ] && fault=cut-link
@@ -253,16 +255,24 @@ if [ "$("$LAB" mode)" = ns ]; then
     "$LAB" heal >/dev/null; sleep 1
   done
 fi
+undumped=()
 for i in $("$LAB" nodes); do
   "$LAB" exec "$("$LAB" site-of "$i")" "$TRAFFIC" dump --nodes "$("$LAB" addr "$i")" --keys "$out/keys.txt" \
-    --out "$out/dump-node$i.jsonl" || echo "drill: dump of node $i failed"
+    --out "$out/dump-node$i.jsonl" || { echo "drill: dump of node $i failed"; undumped+=("$i"); rm -f "$out/dump-node$i.jsonl"; }
 done
 "$LAB" heal >/dev/null
 event frozen "$frozen"
 set +e
+# --events: the checker fails unless writes were acknowledged both before the first fault and
+# after the last heal (a drill whose traffic never got through would check nothing).
 python3 "$here/deploy/drill/check.py" check --history "$out"/history-*.jsonl --dump "$out"/dump-node*.jsonl \
-  --json "$out/check.json"
+  --json "$out/check.json" --events "$out/events.jsonl"
 check_rc=$?
+# A node that could not be dumped was not checked at all: the drill cannot vouch for it.
+if [ ${#undumped[@]} -gt 0 ]; then
+  echo "drill: FAIL: node(s) ${undumped[*]} not dumped: their state was not checked"
+  check_rc=1
+fi
 python3 "$here/deploy/drill/report.py" --dir "$out" > /dev/null
 set -e
 cat "$out/report.txt"

@@ -5,11 +5,18 @@
         The objects a history names ("call ID", "agent ID", "customer ID", "queue Q"), for
         `callraft-traffic dump --keys`.
     check.py check --history H1.jsonl [H2 ...] --dump N1.jsonl [N2 ...] [--json OUT]
+                   [--min-enqueues N] [--events EVENTS.jsonl]
         Verifies, on its own, the histories written by `callraft-traffic center` against the final
-        state of every node (dumps of stale reads). Exit 0 only if nothing is wrong.
+        state of every node (dumps of stale reads). Exit 0 only if nothing is wrong and the
+        history gave the checks something to check (0. below).
 
 What is checked (an "acknowledged" op got outcome OK; "unknown" ops got no final reply and may
 or may not have been applied, at most once):
+  0. not vacuous: a history with nothing acknowledged has nothing to lose, and would pass every
+     check below. At least --min-enqueues (default 1) enqueues must be acknowledged (every call's
+     life starts with one); with --events (drill.sh's events.jsonl), at least one acknowledged
+     enqueue must have ended before the first fault and one must have started after the last heal,
+     so that the checks cover writes from before the fault and writes the cluster took after it.
   1. lost: every acknowledged enqueue is present on every node with the enqueue_seq its reply
      reported, every acknowledged ticket exists with its code, every acknowledged end/abandon/answer
      shows its effect (ENDED / ABANDONED / ANSWERED-or-ENDED by that agent).
@@ -192,6 +199,32 @@ def call_life_ok(acked, unknown, final, budget=20000, fsm=None):
     return dfs(0, 0, 0, start)
 
 
+def too_few(acked, min_enqueues, events_path):
+    """0: why the acknowledged ops (too few, or none on one side of the faults) make the checks
+    vacuous; an empty list if they do not."""
+    enq = [o for o in acked if o["op"] == "enqueue"]
+    why = []
+    if len(enq) < min_enqueues:
+        why.append("%d acknowledged enqueue(s), at least %d needed: the history checks nothing "
+                   "(did the traffic reach the cluster?)" % (len(enq), min_enqueues))
+    if events_path:
+        events = load_history([events_path])
+        faults = [e["t_ms"] for e in events if e["event"] == "fault"]
+        heals = [e["t_ms"] for e in events if e["event"] == "heal"]
+        if not faults or not heals:
+            why.append("%s holds %d fault(s) and %d heal(s): no fault to check writes around" %
+                       (events_path, len(faults), len(heals)))
+        else:
+            before = sum(1 for o in enq if o["end_ms"] < min(faults))
+            after = sum(1 for o in enq if o["start_ms"] > max(heals))
+            if before == 0:
+                why.append("no acknowledged enqueue ended before the first fault (%d acknowledged)" % len(enq))
+            if after == 0:
+                why.append("no acknowledged enqueue started after the last heal (%d acknowledged): "
+                           "the cluster's service after the fault is unchecked" % len(enq))
+    return why
+
+
 def check(a):
     ops = load_history(a.history)
     dumps = [load_dump(p) for p in a.dump]
@@ -213,6 +246,9 @@ def check(a):
             viol.append("%s: %s" % (kind, msg))
         else:
             res["violations_truncated"] = True
+
+    for msg in too_few(acked, a.min_enqueues, a.events):
+        bad("vacuous", msg)
 
     by_call = defaultdict(list)
     for o in ops:
@@ -381,6 +417,11 @@ def main():
     c.add_argument("--history", nargs="+", required=True)
     c.add_argument("--dump", nargs="+", required=True)
     c.add_argument("--json")
+    c.add_argument("--min-enqueues", type=int, default=1, metavar="N",
+                   help="fail unless at least N enqueues were acknowledged (default 1)")
+    c.add_argument("--events", metavar="EVENTS.jsonl",
+                   help="drill.sh's events: fail unless an acknowledged enqueue ended before the "
+                        "first fault and one started after the last heal")
     a = p.parse_args()
     if a.cmd == "keys":
         cmd_keys(a)
