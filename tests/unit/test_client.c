@@ -36,6 +36,8 @@
 #include "callraft_limits.h"
 #include "tls.h"
 
+#include "test_pki.h"
+
 /* ------------------------------------------------------------------------------------------------
  * The scripted node. */
 
@@ -855,129 +857,21 @@ static void call_node_probes_one_node(void **state)
 /* ------------------------------------------------------------------------------------------------
  * TLS: certificates made here (as deploy/certs.sh makes them), session resumption. */
 
-struct test_pki {
-	char dir[64];
-	EVP_PKEY *ca_key;
-	X509 *ca;
-	unsigned serial;
-};
-
-static void cert_ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX v3;
-	X509V3_set_ctx_nodb(&v3);
-	X509V3_set_ctx(&v3, issuer != NULL ? issuer : x, x, NULL, NULL, 0);
-	X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
-	assert_non_null(e);
-	assert_int_equal(X509_add_ext(x, e, -1), 1);
-	X509_EXTENSION_free(e);
-}
-
-/* A P-256 certificate for `key` valid from a minute ago for `valid_s` seconds, signed by the
- * test CA (or self-signed, the CA itself, when pki->ca is NULL). */
-static X509 *cert_make(struct test_pki *pki, EVP_PKEY *key, const char *cn, const char *san,
-		       long valid_s)
-{
-	X509 *x = X509_new();
-	assert_non_null(x);
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), ++pki->serial);
-	X509_gmtime_adj(X509_getm_notBefore(x), -60);
-	X509_gmtime_adj(X509_getm_notAfter(x), valid_s);
-	X509_set_pubkey(x, key);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-				   (const unsigned char *)cn, -1, -1, 0);
-	X509_set_issuer_name(x, X509_get_subject_name(pki->ca != NULL ? pki->ca : x));
-	if (pki->ca == NULL) {
-		cert_ext(x, NULL, NID_basic_constraints, "critical,CA:TRUE,pathlen:0");
-		cert_ext(x, NULL, NID_key_usage, "critical,keyCertSign,cRLSign");
-	} else {
-		cert_ext(x, pki->ca, NID_basic_constraints, "critical,CA:FALSE");
-		cert_ext(x, pki->ca, NID_key_usage, "critical,digitalSignature");
-		cert_ext(x, pki->ca, NID_ext_key_usage, "serverAuth,clientAuth");
-		cert_ext(x, pki->ca, NID_subject_alt_name, san);
-	}
-	assert_true(X509_sign(x, pki->ca_key != NULL ? pki->ca_key : key, EVP_sha256()) > 0);
-	return x;
-}
-
-static void pem_write(const char *path, X509 *x, EVP_PKEY *key)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(x != NULL ? PEM_write_X509(f, x)
-				   : PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL),
-			 1);
-	fclose(f);
-}
-
-/* Writes NAME.crt and NAME.key in the test's directory. */
-static void pki_issue(struct test_pki *pki, const char *name, const char *san, long valid_s)
-{
-	char path[128];
-	EVP_PKEY *key = EVP_EC_gen("P-256");
-	assert_non_null(key);
-	X509 *x = cert_make(pki, key, name, san, valid_s);
-	snprintf(path, sizeof path, "%s/%s.crt", pki->dir, name);
-	pem_write(path, x, NULL);
-	snprintf(path, sizeof path, "%s/%s.key", pki->dir, name);
-	pem_write(path, NULL, key);
-	X509_free(x);
-	EVP_PKEY_free(key);
-}
-
 /* A CA in a fresh directory, a node certificate for 127.0.0.1 and a long-lived admin client. */
-static void pki_init(struct test_pki *pki)
+static void pki_setup(struct test_pki *pki)
 {
-	char path[128];
-	memset(pki, 0, sizeof *pki);
-	snprintf(pki->dir, sizeof pki->dir, "/tmp/test_client_tls.XXXXXX");
-	assert_non_null(mkdtemp(pki->dir));
-	pki->ca_key = EVP_EC_gen("P-256");
-	assert_non_null(pki->ca_key);
-	X509 *ca = cert_make(pki, pki->ca_key, "test CA", NULL, 3600);
-	pki->ca = ca;
-	snprintf(path, sizeof path, "%s/ca.crt", pki->dir);
-	pem_write(path, ca, NULL);
+	pki_init(pki, "test_client_tls");
 	pki_issue(pki, "node1", "URI:callraft:node:1,IP:127.0.0.1", 3600);
 	pki_issue(pki, "admin", "URI:callraft:role:admin", 3600);
-}
-
-static void pki_release(struct test_pki *pki)
-{
-	static const char *files[] = {"ca.crt", "node1.crt", "node1.key", "admin.crt", "admin.key",
-				      "brief.crt", "brief.key"};
-	char path[128];
-	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-		snprintf(path, sizeof path, "%s/%s", pki->dir, files[i]);
-		unlink(path);
-	}
-	rmdir(pki->dir);
-	X509_free(pki->ca);
-	EVP_PKEY_free(pki->ca_key);
-}
-
-/* The node's context, as callraftd makes it (tls_ctx_new). */
-static SSL_CTX *pki_node_ctx(struct test_pki *pki)
-{
-	struct tls_files f;
-	char errmsg[512];
-	snprintf(f.ca, sizeof f.ca, "%s/ca.crt", pki->dir);
-	snprintf(f.cert, sizeof f.cert, "%s/node1.crt", pki->dir);
-	snprintf(f.key, sizeof f.key, "%s/node1.key", pki->dir);
-	SSL_CTX *ctx = tls_ctx_new(&f, errmsg, sizeof errmsg);
-	if (ctx == NULL)
-		fail_msg("%s", errmsg);
-	return ctx;
 }
 
 static struct callraft_client *pki_client_open(struct test_pki *pki, const char *cluster,
 					       const char *name, int request_ms)
 {
 	char ca[128], cert[128], key[128], errmsg[512];
-	snprintf(ca, sizeof ca, "%s/ca.crt", pki->dir);
-	snprintf(cert, sizeof cert, "%s/%s.crt", pki->dir, name);
-	snprintf(key, sizeof key, "%s/%s.key", pki->dir, name);
+	pki_path(pki, "ca", "crt", ca, sizeof ca);
+	pki_path(pki, name, "crt", cert, sizeof cert);
+	pki_path(pki, name, "key", key, sizeof key);
 	struct callraft_client_options opts = {.cluster = cluster, .name = "test",
 					       .request_timeout_ms = request_ms,
 					       .attempt_timeout_ms = 1000,
@@ -994,8 +888,8 @@ static void tls_reconnect_resumes_the_session(void **state)
 {
 	(void)state;
 	struct test_pki pki;
-	pki_init(&pki);
-	SSL_CTX *ctx = pki_node_ctx(&pki);
+	pki_setup(&pki);
+	SSL_CTX *ctx = pki_ctx(&pki, "node1");
 	struct server *s = server_start_tls(SCENARIO_CLOSE_AFTER_WRITE, ctx);
 	struct callraft_client *c = pki_client_open(&pki, s->address, "admin", 5000);
 	char errmsg[512] = "";
@@ -1025,9 +919,9 @@ static void tls_ticket_of_an_expired_certificate_is_refused(void **state)
 {
 	(void)state;
 	struct test_pki pki;
-	pki_init(&pki);
+	pki_setup(&pki);
 	pki_issue(&pki, "brief", "URI:callraft:role:admin", 2); /* expires in 2 s */
-	SSL_CTX *ctx = pki_node_ctx(&pki);
+	SSL_CTX *ctx = pki_ctx(&pki, "node1");
 	struct server *s = server_start_tls(SCENARIO_CLOSE_AFTER_WRITE, ctx);
 	struct callraft_client *c = pki_client_open(&pki, s->address, "brief", 1500);
 	char errmsg[512] = "";
