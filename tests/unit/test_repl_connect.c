@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "repl_internal.h"
+#include "test_loop.h"
 
 struct fixture {
 	uv_loop_t loop;
@@ -78,32 +79,24 @@ static int setup(void **state)
 	return 0;
 }
 
-static void walk_count(uv_handle_t *h, void *arg)
-{
-	(void)h;
-	(*(int *)arg)++;
-}
-
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	int open_handles = 0;
 	if (f->listen_fd >= 0)
 		close(f->listen_fd);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	uv_walk(&f->loop, walk_count, &open_handles);
-	assert_int_equal(open_handles, 0); /* every timer and socket of the module was closed */
-	assert_int_equal(uv_loop_close(&f->loop), 0);
+	loop_close_checked(&f->loop); /* every timer and socket of the module was closed */
 	return 0;
+}
+
+static bool connect_called(void *arg)
+{
+	struct fixture *f = arg;
+	return f->cbs > 0;
 }
 
 static void run_until_cb(struct fixture *f, uint64_t limit_ms)
 {
-	uint64_t t0 = uv_now(&f->loop);
-	while (f->cbs == 0 && uv_now(&f->loop) - t0 < limit_ms) {
-		uv_run(&f->loop, UV_RUN_ONCE);
-		uv_update_time(&f->loop);
-	}
+	loop_run_until(&f->loop, connect_called, f, limit_ms);
 }
 
 static void connect_delivers_handshake_and_user_timeout(void **state)

@@ -29,116 +29,8 @@
 #include "tls.h"
 #include "tls_transport.h"
 
-/* ------------------------------------------------------------------------------------------------
- * Certificates, as deploy/certs.sh makes them: a CA, member 1 and member 2 on 127.0.0.1. */
-
-struct test_pki {
-	char dir[64];
-	EVP_PKEY *ca_key;
-	X509 *ca;
-	unsigned serial;
-};
-
-static void cert_ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX v3;
-	X509V3_set_ctx_nodb(&v3);
-	X509V3_set_ctx(&v3, issuer != NULL ? issuer : x, x, NULL, NULL, 0);
-	X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
-	assert_non_null(e);
-	assert_int_equal(X509_add_ext(x, e, -1), 1);
-	X509_EXTENSION_free(e);
-}
-
-static X509 *cert_make(struct test_pki *pki, EVP_PKEY *key, const char *cn, const char *san)
-{
-	X509 *x = X509_new();
-	assert_non_null(x);
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), ++pki->serial);
-	X509_gmtime_adj(X509_getm_notBefore(x), -60);
-	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-	X509_set_pubkey(x, key);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-				   (const unsigned char *)cn, -1, -1, 0);
-	X509_set_issuer_name(x, X509_get_subject_name(pki->ca != NULL ? pki->ca : x));
-	if (pki->ca == NULL) {
-		cert_ext(x, NULL, NID_basic_constraints, "critical,CA:TRUE,pathlen:0");
-		cert_ext(x, NULL, NID_key_usage, "critical,keyCertSign,cRLSign");
-	} else {
-		cert_ext(x, pki->ca, NID_basic_constraints, "critical,CA:FALSE");
-		cert_ext(x, pki->ca, NID_key_usage, "critical,digitalSignature");
-		cert_ext(x, pki->ca, NID_ext_key_usage, "serverAuth,clientAuth");
-		cert_ext(x, pki->ca, NID_subject_alt_name, san);
-	}
-	assert_true(X509_sign(x, pki->ca_key != NULL ? pki->ca_key : key, EVP_sha256()) > 0);
-	return x;
-}
-
-static void pem_write(const char *path, X509 *x, EVP_PKEY *key)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(x != NULL ? PEM_write_X509(f, x)
-				   : PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL),
-			 1);
-	fclose(f);
-}
-
-static void pki_issue(struct test_pki *pki, const char *name, const char *san)
-{
-	char path[128];
-	EVP_PKEY *key = EVP_EC_gen("P-256");
-	assert_non_null(key);
-	X509 *x = cert_make(pki, key, name, san);
-	snprintf(path, sizeof path, "%s/%s.crt", pki->dir, name);
-	pem_write(path, x, NULL);
-	snprintf(path, sizeof path, "%s/%s.key", pki->dir, name);
-	pem_write(path, NULL, key);
-	X509_free(x);
-	EVP_PKEY_free(key);
-}
-
-static SSL_CTX *pki_ctx(struct test_pki *pki, const char *name)
-{
-	struct tls_files f;
-	char errmsg[512];
-	snprintf(f.ca, sizeof f.ca, "%s/ca.crt", pki->dir);
-	snprintf(f.cert, sizeof f.cert, "%s/%s.crt", pki->dir, name);
-	snprintf(f.key, sizeof f.key, "%s/%s.key", pki->dir, name);
-	SSL_CTX *ctx = tls_ctx_new(&f, errmsg, sizeof errmsg);
-	if (ctx == NULL)
-		fail_msg("%s", errmsg);
-	return ctx;
-}
-
-static void pki_init(struct test_pki *pki)
-{
-	char path[128];
-	memset(pki, 0, sizeof *pki);
-	snprintf(pki->dir, sizeof pki->dir, "/tmp/test_tls_transport.XXXXXX");
-	assert_non_null(mkdtemp(pki->dir));
-	pki->ca_key = EVP_EC_gen("P-256");
-	assert_non_null(pki->ca_key);
-	pki->ca = cert_make(pki, pki->ca_key, "test CA", NULL);
-	snprintf(path, sizeof path, "%s/ca.crt", pki->dir);
-	pem_write(path, pki->ca, NULL);
-	pki_issue(pki, "node1", "URI:callraft:node:1,IP:127.0.0.1");
-	pki_issue(pki, "node2", "URI:callraft:node:2,IP:127.0.0.1");
-}
-
-static void pki_release(struct test_pki *pki)
-{
-	static const char *files[] = {"ca.crt", "node1.crt", "node1.key", "node2.crt", "node2.key"};
-	char path[128];
-	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-		snprintf(path, sizeof path, "%s/%s", pki->dir, files[i]);
-		unlink(path);
-	}
-	rmdir(pki->dir);
-	X509_free(pki->ca);
-	EVP_PKEY_free(pki->ca_key);
-}
+#include "test_loop.h"
+#include "test_pki.h"
 
 /* ------------------------------------------------------------------------------------------------
  * Two members' transports in one loop. */
@@ -213,7 +105,10 @@ static int setup(void **state)
 	memset(&f, 0, sizeof f);
 	assert_int_equal(uv_loop_init(&f.loop), 0);
 	f.loop.data = &f;
-	pki_init(&f.pki);
+	/* As deploy/certs.sh makes them: member 1 and member 2 on 127.0.0.1. */
+	pki_init(&f.pki, "test_tls_transport");
+	pki_issue(&f.pki, "node1", "URI:callraft:node:1,IP:127.0.0.1", 3600);
+	pki_issue(&f.pki, "node2", "URI:callraft:node:2,IP:127.0.0.1", 3600);
 	f.ctx1 = pki_ctx(&f.pki, "node1");
 	f.ctx2 = pki_ctx(&f.pki, "node2");
 	f.a = owner_new(&f.loop, f.ctx1, &f.closed_a);
@@ -224,20 +119,10 @@ static int setup(void **state)
 	return 0;
 }
 
-static void walk_count(uv_handle_t *h, void *arg)
-{
-	(void)h;
-	(*(int *)arg)++;
-}
-
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	int open_handles = 0;
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	uv_walk(&f->loop, walk_count, &open_handles);
-	assert_int_equal(open_handles, 0); /* every handle of every link was closed */
-	assert_int_equal(uv_loop_close(&f->loop), 0);
+	loop_close_checked(&f->loop); /* every handle of every link was closed */
 	assert_int_equal(f->closed_a, 1);
 	assert_int_equal(f->closed_b, 1);
 	SSL_CTX_free(f->ctx1);
@@ -274,23 +159,15 @@ static void link_start(struct fixture *f)
 			 accept_cb);
 }
 
-static void run_until(struct fixture *f, bool (*done)(struct fixture *), uint64_t limit_ms)
+static bool both_up(void *arg)
 {
-	uv_update_time(&f->loop);
-	uint64_t t0 = uv_now(&f->loop);
-	while (!done(f) && uv_now(&f->loop) - t0 < limit_ms) {
-		uv_run(&f->loop, UV_RUN_ONCE);
-		uv_update_time(&f->loop);
-	}
-}
-
-static bool both_up(struct fixture *f)
-{
+	struct fixture *f = arg;
 	return f->connect_cbs > 0 && f->accept_cbs > 0;
 }
 
-static bool got_ping(struct fixture *f)
+static bool got_ping(void *arg)
 {
+	struct fixture *f = arg;
 	return f->got_len >= 4;
 }
 
@@ -324,7 +201,7 @@ static void links_up(struct fixture *f)
 	uv_buf_t b = uv_buf_init((char *)"ping", 4);
 
 	link_start(f);
-	run_until(f, both_up, 10000);
+	loop_run_until(&f->loop, both_up, f, 10000);
 	assert_int_equal(f->connect_cbs, 1);
 	assert_int_equal(f->connect_status, 0);
 	assert_int_equal(f->accept_cbs, 1);
@@ -334,7 +211,7 @@ static void links_up(struct fixture *f)
 	assert_non_null(w);
 	assert_int_equal(uv_read_start(f->in, alloc_cb, read_cb), 0);
 	assert_int_equal(uv_write(w, f->out, &b, 1, write_cb), 0);
-	run_until(f, got_ping, 10000);
+	loop_run_until(&f->loop, got_ping, f, 10000);
 	assert_int_equal(f->got_len, 4);
 	assert_memory_equal(f->got, "ping", 4);
 }
