@@ -92,12 +92,38 @@ static int teardown(void **state)
 
 /* ---- applying commands ------------------------------------------------------------------ */
 
-static Callraft__Reply *run(struct fx *f, Callraft__Command *cmd)
+/* Applies `cmd` as it stands, alone in an entry at the next index with the fixture's time and
+ * term, as the leader writes one. Returns state_apply's code (err says why when not 0); the
+ * index advances only if it applied (0), and *out then holds the reply (valid until the next
+ * apply). */
+static int fx_apply(struct fx *f, Callraft__Command *cmd, struct state_replies *out, char *err,
+		    size_t err_len)
 {
 	Callraft__Entry e = CALLRAFT__ENTRY__INIT;
+	size_t len;
+	int rc;
+
+	e.format = CALLRAFT_ENTRY_FORMAT;
+	e.time_ms = f->time_ms;
+	e.term = f->term;
+	e.n_commands = 1;
+	e.commands = &cmd;
+	len = callraft__entry__get_packed_size(&e);
+	uint8_t *b = malloc(len);
+	assert_non_null(b);
+	callraft__entry__pack(&e, b);
+	err[0] = '\0';
+	rc = state_apply(f->s, f->index + 1, b, len, out, err, err_len);
+	free(b);
+	if (rc == 0)
+		f->index++;
+	return rc;
+}
+
+static Callraft__Reply *run(struct fx *f, Callraft__Command *cmd)
+{
 	struct state_replies out;
 	char err[256];
-	size_t len;
 
 	/* The fixture's session, unless the command names its own or is sessionless on purpose. */
 	if (cmd->op_case != CALLRAFT__COMMAND__OP_REGISTER_CLIENT &&
@@ -108,17 +134,8 @@ static Callraft__Reply *run(struct fx *f, Callraft__Command *cmd)
 	}
 	if (f->actor != NULL)
 		cmd->actor = (char *)f->actor;
-	e.format = CALLRAFT_ENTRY_FORMAT;
-	e.time_ms = f->time_ms;
-	e.term = f->term;
-	e.n_commands = 1;
-	e.commands = &cmd;
-	len = callraft__entry__get_packed_size(&e);
-	uint8_t *b = malloc(len);
-	callraft__entry__pack(&e, b);
-	if (state_apply(f->s, ++f->index, b, len, &out, err, sizeof err) != 0)
+	if (fx_apply(f, cmd, &out, err, sizeof err) != 0)
 		fail_msg("state_apply: %s", err);
-	free(b);
 	assert_int_equal(out.n, 1);
 	Callraft__Reply *r = callraft__reply__unpack(NULL, out.len[0], out.bytes[0]);
 	assert_non_null(r);
@@ -163,7 +180,12 @@ struct cb {
 		Callraft__Tick tick;
 		Callraft__AgentSetState ss;
 		Callraft__SiteUp up;
+		Callraft__MemberUpsert mup;
+		Callraft__MemberDelete mdel;
+		Callraft__RulesDeclare rdecl;
+		Callraft__RulesSet rset;
 	} op;
+	Callraft__Member member; /* op.mup's */
 	Callraft__Int64Value i64[8];
 	Callraft__Int32Value i32[4];
 	Callraft__UInt32Value u32;

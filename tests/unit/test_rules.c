@@ -24,29 +24,16 @@
 
 const uint32_t state_rules_newest = 2;
 
-/* Applies one leader-written command (client_id 0) in an entry of its own at the next index.
- * Returns state_apply's code; *code gets the reply's code when it applied (0). */
+/* Applies one leader-written command (client_id 0) in an entry of its own at the next index
+ * (state_fixture.h's fx_apply). Returns state_apply's code; *code gets the reply's code when it
+ * applied (0). */
 static int apply_one(struct fx *f, Callraft__Command *cmd, Callraft__Code *code, char *err,
 		     size_t err_len)
 {
-	Callraft__Entry e = CALLRAFT__ENTRY__INIT;
 	struct state_replies out;
-	size_t len;
-	int rc;
+	int rc = fx_apply(f, cmd, &out, err, err_len);
 
-	e.format = CALLRAFT_ENTRY_FORMAT;
-	e.time_ms = f->time_ms;
-	e.term = f->term;
-	e.n_commands = 1;
-	e.commands = &cmd;
-	len = callraft__entry__get_packed_size(&e);
-	uint8_t *b = malloc(len);
-	callraft__entry__pack(&e, b);
-	err[0] = '\0';
-	rc = state_apply(f->s, f->index + 1, b, len, &out, err, err_len);
-	free(b);
 	if (rc == 0) {
-		f->index++;
 		assert_int_equal(out.n, 1);
 		Callraft__Reply *r = callraft__reply__unpack(NULL, out.len[0], out.bytes[0]);
 		assert_non_null(r);
@@ -71,59 +58,38 @@ static void expect(struct fx *f, Callraft__Command *cmd, Callraft__Code want, in
 }
 #define EXPECT_CODE(f, cmd, want) expect((f), (cmd), (want), __LINE__)
 
-struct rc {
-	Callraft__Command cmd;
-	Callraft__MemberUpsert up;
-	Callraft__Member m;
-	Callraft__MemberDelete del;
-	Callraft__RulesDeclare decl;
-	Callraft__RulesSet set;
-};
-
-static Callraft__Command *upsert(struct rc *b, uint64_t id)
+static Callraft__Command *upsert(struct cb *b, uint64_t id)
 {
-	b->cmd = (Callraft__Command)CALLRAFT__COMMAND__INIT;
-	b->up = (Callraft__MemberUpsert)CALLRAFT__MEMBER_UPSERT__INIT;
-	b->m = (Callraft__Member)CALLRAFT__MEMBER__INIT;
-	b->m.id = id;
-	b->m.site = "tehran";
-	b->m.raft_address = "10.0.0.1:7001";
-	b->m.client_address = "10.0.0.1:7002";
-	b->up.member = &b->m;
-	b->cmd.op_case = CALLRAFT__COMMAND__OP_MEMBER_UPSERT;
-	b->cmd.member_upsert = &b->up;
+	SET_OP(b, MEMBER_UPSERT, member_upsert, mup, CALLRAFT__MEMBER_UPSERT__INIT);
+	b->member = (Callraft__Member)CALLRAFT__MEMBER__INIT;
+	b->member.id = id;
+	b->member.site = "tehran";
+	b->member.raft_address = "10.0.0.1:7001";
+	b->member.client_address = "10.0.0.1:7002";
+	b->op.mup.member = &b->member;
 	return &b->cmd;
 }
 
-static Callraft__Command *delete(struct rc *b, uint64_t id)
+static Callraft__Command *delete(struct cb *b, uint64_t id)
 {
-	b->cmd = (Callraft__Command)CALLRAFT__COMMAND__INIT;
-	b->del = (Callraft__MemberDelete)CALLRAFT__MEMBER_DELETE__INIT;
-	b->del.id = id;
-	b->cmd.op_case = CALLRAFT__COMMAND__OP_MEMBER_DELETE;
-	b->cmd.member_delete = &b->del;
+	SET_OP(b, MEMBER_DELETE, member_delete, mdel, CALLRAFT__MEMBER_DELETE__INIT);
+	b->op.mdel.id = id;
 	return &b->cmd;
 }
 
-static Callraft__Command *declare(struct rc *b, uint64_t id, uint32_t oldest, uint32_t newest)
+static Callraft__Command *declare(struct cb *b, uint64_t id, uint32_t oldest, uint32_t newest)
 {
-	b->cmd = (Callraft__Command)CALLRAFT__COMMAND__INIT;
-	b->decl = (Callraft__RulesDeclare)CALLRAFT__RULES_DECLARE__INIT;
-	b->decl.member_id = id;
-	b->decl.oldest = oldest;
-	b->decl.newest = newest;
-	b->cmd.op_case = CALLRAFT__COMMAND__OP_RULES_DECLARE;
-	b->cmd.rules_declare = &b->decl;
+	SET_OP(b, RULES_DECLARE, rules_declare, rdecl, CALLRAFT__RULES_DECLARE__INIT);
+	b->op.rdecl.member_id = id;
+	b->op.rdecl.oldest = oldest;
+	b->op.rdecl.newest = newest;
 	return &b->cmd;
 }
 
-static Callraft__Command *set(struct rc *b, uint32_t version)
+static Callraft__Command *set(struct cb *b, uint32_t version)
 {
-	b->cmd = (Callraft__Command)CALLRAFT__COMMAND__INIT;
-	b->set = (Callraft__RulesSet)CALLRAFT__RULES_SET__INIT;
-	b->set.version = version;
-	b->cmd.op_case = CALLRAFT__COMMAND__OP_RULES_SET;
-	b->cmd.rules_set = &b->set;
+	SET_OP(b, RULES_SET, rules_set, rset, CALLRAFT__RULES_SET__INIT);
+	b->op.rset.version = version;
 	return &b->cmd;
 }
 
@@ -140,7 +106,7 @@ static void member_range(struct fx *f, uint64_t id, uint32_t oldest, uint32_t ne
 /* Two members recorded; member 1 declared 1..2. */
 static void two_members(struct fx *f)
 {
-	struct rc b;
+	struct cb b;
 
 	EXPECT_CODE(f, upsert(&b, 1), CALLRAFT__CODE__OK);
 	EXPECT_CODE(f, upsert(&b, 2), CALLRAFT__CODE__OK);
@@ -152,7 +118,7 @@ static void a_store_without_a_version_is_at_version_1(void **state)
 	struct fx *f = *state;
 
 	assert_int_equal(state_rules_active(f->s), 1);
-	struct rc b;
+	struct cb b;
 	EXPECT_CODE(f, upsert(&b, 1), CALLRAFT__CODE__OK);
 	assert_int_equal(state_rules_active(f->s), 1);
 	member_range(f, 1, 0, 0); /* not declared yet */
@@ -161,7 +127,7 @@ static void a_store_without_a_version_is_at_version_1(void **state)
 static void a_declaration_lands_in_the_member_record_and_survives_upserts(void **state)
 {
 	struct fx *f = *state;
-	struct rc b;
+	struct cb b;
 
 	/* No record yet: refused, nothing stored (the node declares again later). */
 	EXPECT_CODE(f, declare(&b, 1, 1, 2), CALLRAFT__CODE__NOT_FOUND);
@@ -174,8 +140,8 @@ static void a_declaration_lands_in_the_member_record_and_survives_upserts(void *
 	member_range(f, 1, 1, 2);
 	/* Whatever range a MemberUpsert carries is not stored (only RulesDeclare sets it). */
 	upsert(&b, 1);
-	b.m.rules_oldest = 5;
-	b.m.rules_newest = 9;
+	b.member.rules_oldest = 5;
+	b.member.rules_newest = 9;
 	EXPECT_CODE(f, &b.cmd, CALLRAFT__CODE__OK);
 	member_range(f, 1, 1, 2);
 	/* A node restarted on another binary declares again: the record follows. */
@@ -186,7 +152,7 @@ static void a_declaration_lands_in_the_member_record_and_survives_upserts(void *
 static void rules_set_waits_for_every_member(void **state)
 {
 	struct fx *f = *state;
-	struct rc b;
+	struct cb b;
 
 	two_members(f);
 	/* Member 2 has not declared: refused, nothing changes but the applied index. */
@@ -213,7 +179,7 @@ static void rules_set_waits_for_every_member(void **state)
 static void removing_the_narrow_member_opens_the_gate(void **state)
 {
 	struct fx *f = *state;
-	struct rc b;
+	struct cb b;
 
 	two_members(f);
 	EXPECT_CODE(f, declare(&b, 2, 1, 1), CALLRAFT__CODE__OK);
@@ -226,7 +192,7 @@ static void removing_the_narrow_member_opens_the_gate(void **state)
 static void the_leaders_gate_checks_the_configuration(void **state)
 {
 	struct fx *f = *state;
-	struct rc b;
+	struct cb b;
 	uint64_t ids[] = {1, 2, 3};
 	uint32_t v = 0;
 	char msg[256];
@@ -252,7 +218,7 @@ static void the_leaders_gate_checks_the_configuration(void **state)
 static void bad_rules_commands_are_refused(void **state)
 {
 	struct fx *f = *state;
-	struct rc b;
+	struct cb b;
 	char msg[256];
 
 	EXPECT_CODE(f, upsert(&b, 1), CALLRAFT__CODE__OK);
@@ -291,7 +257,7 @@ static void expect_stop(struct fx *f, Callraft__Command *cmd, const char *needle
 static void a_rules_set_above_this_binary_stops_it(void **state)
 {
 	struct fx *f = *state;
-	struct rc b;
+	struct cb b;
 
 	two_members(f);
 	EXPECT_CODE(f, declare(&b, 2, 1, 3), CALLRAFT__CODE__OK);
@@ -304,7 +270,7 @@ static void a_rules_set_above_this_binary_stops_it(void **state)
 static void an_operation_this_binary_does_not_know_stops_it(void **state)
 {
 	struct fx *f = *state;
-	struct rc b;
+	struct cb b;
 	/* protobuf-c keeps an unknown field's bytes after its tag: here the length prefix 0. */
 	uint8_t empty_message[] = {0};
 	ProtobufCMessageUnknownField uf = {.tag = 120,
@@ -327,7 +293,7 @@ static void an_operation_this_binary_does_not_know_stops_it(void **state)
 static void a_state_above_this_binary_stops_every_entry(void **state)
 {
 	struct fx *f = *state;
-	struct rc b;
+	struct cb b;
 	MDB_txn *txn;
 	char err[256];
 
