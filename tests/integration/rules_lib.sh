@@ -5,16 +5,9 @@ narrow=$BUILD/callraftd
 [ -x "$full" ] || fail "$full not built"
 lab=$CALLRAFT_LAB
 
-# start_node ID BINARY: node ID run by BINARY; its exit code goes to $lab/exit.ID, its pid to its
-# pid file (so that cluster.sh kill and down stop it).
-start_node() {
-  local id=$1 bin=$2 deadline=$((SECONDS + 10))
-  rm -f "$lab/exit.$id" "$lab/node$id/pid"
-  ( "$bin" --config "$lab/node$id/node.ini" >>"$lab/node$id/log" 2>&1 &
-    echo $! > "$lab/node$id/pid"; rc=0; wait $! || rc=$?; echo "$rc" > "$lab/exit.$id" ) &
-  disown $!
-  until [ -s "$lab/node$id/pid" ]; do [ $SECONDS -lt $deadline ] || fail "node $id did not start"; sleep 0.1; done
-}
+# start_node ID BINARY: node ID run by BINARY (lib.sh's start_bg); its exit code goes to
+# $lab/exit.ID, the daemon's pid to its pid file (so that cluster.sh kill and down stop it).
+start_node() { start_bg "$1" "$2" "$lab/exit.$1"; }
 # stop_node ID: SIGTERM, and wait for its exit code.
 stop_node() {
   local deadline=$((SECONDS + 20))
