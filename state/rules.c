@@ -33,9 +33,16 @@
 
 uint32_t rules_needed(const Callraft__Command *cmd)
 {
-	/* Every operation this binary knows is applied by today's rules, version 1. A release that
-	 * adds an operation applied only under a newer version names it here. */
-	return cmd->op_case == CALLRAFT__COMMAND__OP__NOT_SET ? 0 : 1;
+	/* Every operation is applied by version 1's rules unless state_rules_ops names it (a
+	 * release that adds an operation applied only under a newer version names it there). */
+	if (cmd->op_case == CALLRAFT__COMMAND__OP__NOT_SET)
+		return 0;
+	for (const struct state_rules_op *o = state_rules_ops; o->op_case != 0; o++)
+		if (o->op_case == (int)cmd->op_case) {
+			assert(o->version >= 2 && o->version <= CALLRAFT_RULES_VERSION_MAX);
+			return o->version;
+		}
+	return 1;
 }
 
 int rules_active_get(struct state *s, MDB_txn *txn, uint32_t *out, char *errmsg, size_t errmsg_len)

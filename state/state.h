@@ -125,7 +125,17 @@ extern const uint32_t state_rules_newest;
 /* The cluster's active rules version in the state (1 for a store made before versions); 0 if the
  * state cannot be read. Loop thread. */
 uint32_t state_rules_active(struct state *s);
-/* The rules version a command's operation needs (1 for every operation today; 0: no operation). */
+/* The operations this binary applies only from a rules version above 1: {Command op case,
+ * version} pairs ended by {0, 0} (state/rules_newest.c: none today; a release that adds an
+ * operation under version N names it there). A test build links its own with state_rules_newest:
+ * callraftd-rules2 and tests/unit/test_rules.c say that ticket_class_configure needs version 2, so
+ * that the refusals of an operation newer than the active version are tested (R3). */
+struct state_rules_op {
+	int op_case;      /* Callraft__Command__OpCase */
+	uint32_t version; /* the rules version it needs, 2..CALLRAFT_RULES_VERSION_MAX */
+};
+extern const struct state_rules_op state_rules_ops[];
+/* The rules version a command's operation needs (state_rules_ops, else 1; 0: no operation). */
 uint32_t state_rules_needed(const Callraft__Command *cmd);
 /* The leader's gate before it proposes a RulesSet: every member `ids` (the Raft configuration:
  * voters, standbys, spares) must have declared a range holding `want`; want 0 asks for the newest

@@ -11,8 +11,10 @@
 #   3. node 4 restarts on callraftd-rules2 while a spare: it cannot declare 1..2 (still 1..1
 #      recorded); assigned standby it declares 1..2; demoted again, no RulesDeclare entry for it
 #      is appended over 5 s (no stream from a spare), and its 1..2 stays recorded;
-#   4. the upgrade is accepted with the spare in the configuration; assigned standby again, node 4
-#      applies the RulesSet and reports active version 2.
+#   4. ticket_class_configure, which callraftd-rules2 applies only from version 2, is refused by
+#      the leader (BAD_STATE, nothing appended) while version 1 is active;
+#   5. the upgrade is accepted with the spare in the configuration, and ticket_class_configure
+#      then too; assigned standby again, node 4 applies both and reports active version 2.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/rules_lib.sh"
 step() { echo "--- [${SECONDS}s] $*"; }
@@ -78,9 +80,21 @@ echo "RulesDeclare entries for member 4: $before, 5 s later $after"
 wait_ranges "1:1..2 2:1..2 3:1..2 4:1..2 active=1"
 "$CLI" --cluster "$c13" members list | grep -E "^4 +shiraz +spare" || fail "member 4 is not a spare"
 
-step "the upgrade is accepted with the spare; a standby again, node 4 applies it"
+step "an operation that needs version 2 is refused by the leader while version 1 is active"
+# callraftd-rules2 applies ticket_class_configure only from version 2 (tests/faults/rules2.c).
+rc=0
+out=$("$CLI" --cluster "$c13" ticket class-set billing --target 60m 2>&1) || rc=$?
+echo "ticket class-set: $out"
+[ $rc = 1 ] || fail "ticket class-set at version 1 exited $rc, want 1 (refused)"
+grep -q "BAD_STATE: ticket_class_configure: needs rules version 2, the cluster's active version is 1: upgrade every member" <<<"$out" ||
+  fail "ticket class-set at version 1: not the leader's refusal"
+! "$CLI" --cluster "$c13" --json ticket classes billing 2>&1 | grep -q '"target_ms": *3600000' ||
+  fail "ticket class billing has the 60 m target at version 1"
+
+step "the upgrade is accepted with the spare; the operation then too; a standby again, node 4 applies both"
 "$CLI" --cluster "$c13" rules upgrade 2 || fail "rules upgrade 2 refused though every member, the spare too, declares 1..2"
 wait_ranges "1:1..2 2:1..2 3:1..2 4:1..2 active=2"
+"$CLI" --cluster "$c13" ticket class-set billing --target 60m || fail "ticket class-set refused at version 2"
 assign 4 standby
 deadline=$((SECONDS + 30))
 until [ "$(active_of 4 2>/dev/null)" = 2 ]; do
@@ -88,4 +102,9 @@ until [ "$(active_of 4 2>/dev/null)" = 2 ]; do
   sleep 0.3
 done
 [ ! -s "$lab/exit.4" ] || fail "node 4 exited $(cat "$lab/exit.4")"
+deadline=$((SECONDS + 30))
+until "$CLI" --cluster "$(client_addr 4)" --stale --json ticket classes billing 2>/dev/null | grep -q '"target_ms": *3600000'; do
+  [ $SECONDS -lt $deadline ] || fail "node 4 does not show ticket class billing's 60 m target"
+  sleep 0.3
+done
 echo "PASS"

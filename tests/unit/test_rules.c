@@ -2,7 +2,8 @@
  * records, the gate of RulesSet, and the stop of a binary asked to apply an entry it has no rules
  * for. This executable declares versions 1..2 (it defines state_rules_newest, in place of
  * state/rules_newest.c, as callraftd-rules2 does), so that a RulesSet to 2 can pass the gate and
- * one to 3 is beyond it. The state fixture runs state_check at teardown; the stop cases also check
+ * one to 3 is beyond it, and says that ticket_class_configure needs version 2 (state_rules_ops).
+ * The state fixture runs state_check at teardown; the stop cases also check
  * that nothing changed (digest, applied index). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +24,12 @@
 #include "state_fixture.h"
 
 const uint32_t state_rules_newest = 2;
+/* As in callraftd-rules2: one operation needs version 2, so that its refusal at version 1 is
+ * tested (R3's last sentence). */
+const struct state_rules_op state_rules_ops[] = {
+	{CALLRAFT__COMMAND__OP_TICKET_CLASS_CONFIGURE, 2},
+	{0, 0},
+};
 
 /* Applies one leader-written command (client_id 0) in an entry of its own at the next index
  * (state_fixture.h's fx_apply). Returns state_apply's code; *code gets the reply's code when it
@@ -307,6 +314,52 @@ static void a_state_above_this_binary_stops_every_entry(void **state)
 				      "applies versions 1..2");
 }
 
+/* A client's operation that needs version 2 is refused (BAD_STATE) while version 1 is active,
+ * changing nothing but its session's reply, and applied once the cluster is at version 2. */
+static void an_operation_of_a_newer_version_waits_for_the_upgrade(void **state)
+{
+	struct fx *f = *state;
+	Callraft__Command cmd = CALLRAFT__COMMAND__INIT, enq = CALLRAFT__COMMAND__INIT;
+	Callraft__TicketClassConfigure tc = CALLRAFT__TICKET_CLASS_CONFIGURE__INIT;
+	Callraft__Int64Value target = CALLRAFT__INT64_VALUE__INIT;
+	Callraft__TicketClassShow show = CALLRAFT__TICKET_CLASS_SHOW__INIT;
+	Callraft__Request q = CALLRAFT__REQUEST__INIT;
+	Callraft__Reply *r;
+	struct cb b;
+
+	tc.ticket_class = "billing";
+	target.value = 3600000;
+	tc.target_ms = &target;
+	cmd.op_case = CALLRAFT__COMMAND__OP_TICKET_CLASS_CONFIGURE;
+	cmd.ticket_class_configure = &tc;
+	enq.op_case = CALLRAFT__COMMAND__OP_CALL_ENQUEUE;
+	assert_int_equal(state_rules_needed(&cmd), 2);
+	assert_int_equal(state_rules_needed(&enq), 1);
+	show.ticket_class = "billing";
+	q.op_case = CALLRAFT__REQUEST__OP_TICKET_CLASS_SHOW;
+	q.ticket_class_show = &show;
+
+	r = run(f, &cmd);
+	assert_int_equal(r->code, CALLRAFT__CODE__BAD_STATE);
+	assert_non_null(strstr(r->message, "ticket_class_configure: needs rules version 2, the "
+					   "cluster's active version is 1"));
+	callraft__reply__free_unpacked(r, NULL);
+	r = read_req(f, &q); /* not configured: the class does not exist */
+	assert_int_equal(r->code, CALLRAFT__CODE__NOT_FOUND);
+	callraft__reply__free_unpacked(r, NULL);
+
+	two_members(f);
+	EXPECT_CODE(f, declare(&b, 2, 1, 2), CALLRAFT__CODE__OK);
+	EXPECT_CODE(f, set(&b, 2), CALLRAFT__CODE__OK);
+	cmd.client_id = 0; /* a new request of the session (run gives it the next seq) */
+	OK(f, &cmd);
+	r = read_req(f, &q);
+	assert_int_equal(r->code, CALLRAFT__CODE__OK);
+	assert_int_equal(r->n_ticket_classes, 1);
+	assert_int_equal(r->ticket_classes[0]->target_ms, 3600000);
+	callraft__reply__free_unpacked(r, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -319,6 +372,7 @@ int main(void)
 		FX_TEST_EMPTY(a_rules_set_above_this_binary_stops_it),
 		FX_TEST_EMPTY(an_operation_this_binary_does_not_know_stops_it),
 		FX_TEST_EMPTY(a_state_above_this_binary_stops_every_entry),
+		FX_TEST(an_operation_of_a_newer_version_waits_for_the_upgrade),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
