@@ -10,7 +10,9 @@
 #   deploy/cluster.sh env [CLIENT]       export lines for a shell: CALLRAFT_CLUSTER and the TLS files
 #                                        of client certificate CLIENT (default admin; also supervisor,
 #                                        agent, pbx, traffic): eval "$(deploy/cluster.sh env)"
-#   deploy/cluster.sh kill ID [SIGNAL]   signal one node (default KILL), by the PID we started
+#   deploy/cluster.sh kill ID [SIGNAL]   signal one node (default KILL), by the PID we started;
+#                                        KILL and TERM return once it is gone (at most 10 / 60 s,
+#                                        else exit 1)
 #   deploy/cluster.sh start ID           start one node again from its data dir
 #   deploy/cluster.sh new ID SITE        write a config for a new (empty) node and start it;
 #                                        bring it in with `callraft members add`
@@ -173,7 +175,14 @@ case "$cmd" in
     [ -n "$pid" ] || { echo "cluster.sh: node $id has no pid" >&2; exit 2; }
     kill -s "$sig" "$pid" 2>/dev/null || true
     if [ "$sig" = KILL ] || [ "$sig" = TERM ]; then
-      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      # Gone before this returns: a node started next on the same data dir would find it locked
+      # (exit 1), and a test that damages the stopped node's files would race its clean stop. A
+      # clean stop is well under a second; on a loaded machine a niced node can take many more.
+      limit=100; [ "$sig" = KILL ] || limit=600
+      for _ in $(seq 1 "$limit"); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      if kill -0 "$pid" 2>/dev/null; then
+        echo "cluster.sh: node $id (pid $pid) still runs $((limit / 10)) s after SIG$sig" >&2; exit 1
+      fi
       rm -f "$lab/node$id/pid"
     fi
     echo "cluster.sh: node $id (pid $pid) sent SIG$sig"
