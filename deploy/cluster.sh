@@ -105,10 +105,20 @@ write_config() { # id site members-file
   } > "$lab/node$id/node.ini"
 }
 
+# running PID: the process exists and has not exited. A node started by `start` is the child of
+# no shell once this script returns, so its exit leaves a zombie until PID 1 reaps it (here that
+# took 1.3-2 s); kill -0 still succeeds on a zombie, which holds no file, lock or port any more.
+running() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) } # after the command name, which may hold spaces and parentheses
+  [ "${stat%% *}" != Z ]
+}
+
 start_node() {
   local id=$1
   [ -f "$lab/node$id/node.ini" ] || { echo "cluster.sh: node $id has no config in $lab" >&2; exit 2; }
-  if [ -f "$lab/node$id/pid" ] && kill -0 "$(cat "$lab/node$id/pid")" 2>/dev/null; then
+  if [ -f "$lab/node$id/pid" ] && running "$(cat "$lab/node$id/pid")"; then
     echo "cluster.sh: node $id already running (pid $(cat "$lab/node$id/pid"))"; return 0
   fi
   "$daemon" --config "$lab/node$id/node.ini" >>"$lab/node$id/log" 2>&1 &
@@ -179,8 +189,8 @@ case "$cmd" in
       # (exit 1), and a test that damages the stopped node's files would race its clean stop. A
       # clean stop is well under a second; on a loaded machine a niced node can take many more.
       limit=100; [ "$sig" = KILL ] || limit=600
-      for _ in $(seq 1 "$limit"); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      if kill -0 "$pid" 2>/dev/null; then
+      for _ in $(seq 1 "$limit"); do running "$pid" || break; sleep 0.1; done
+      if running "$pid"; then
         echo "cluster.sh: node $id (pid $pid) still runs $((limit / 10)) s after SIG$sig" >&2; exit 1
       fi
       rm -f "$lab/node$id/pid"
@@ -198,7 +208,7 @@ case "$cmd" in
     for f in "$lab"/node*/pid; do
       [ -f "$f" ] || continue
       pid=$(cat "$f"); kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      for _ in $(seq 1 50); do running "$pid" || break; sleep 0.1; done
       kill -KILL "$pid" 2>/dev/null || true
       rm -f "$f"
     done
