@@ -13,7 +13,9 @@
 # It also proves the checker can fail (forged logs: a second answer, a ring after an abandon, a
 # ring after another agent answered, a CANCEL that got no final answer). Then a site too slow for
 # the carrier (SIGSTOP 2.5 s): its callers re-sent to the other site are answered once, none
-# abandoned (the carrier's CANCEL of a late branch is not the caller's). About 2 minutes. Needs root (network namespaces), kamailio
+# abandoned (the carrier's CANCEL of a late branch is not the caller's). Then phones that answer
+# after their offer expired: the call is settled (its stray offer ended, or a callback), never left
+# offered to agents whose phones nobody rings. About 2-3 minutes. Needs root (network namespaces), kamailio
 # and sipp (deploy/install-deps.sh); exits 77 (skipped, reported by ctest) without namespaces.
 set -euo pipefail
 BUILD=$(cd "${1:?usage: test_sip.sh BUILD_DIR}" && pwd)
@@ -124,6 +126,44 @@ print("agent state events: %d, UNREACHABLE: %d" % (len(ev), len(lost)))
 assert ev, "no AGENT_STATE event in the stream: the check cannot tell"
 sys.exit(1 if lost else 0)
 PY
+
+echo "--- a phone that answers after its offer expired: the call is settled, not offered to phones nobody rings"
+# The queues' offers now expire after 1 s (sip.sh offer-timeout), and two patient callers dial
+# from numbers +98900..., whose phones ring 4 s (phone.xml). Each phone answers an expired offer:
+# the caller gets the 200 OK (it cannot be withheld), callraft refuses the answer (STALE_TOKEN) and
+# has the call back in the queue (offered to the next ready agent, or WAITING). No site holds that
+# caller any more, so nobody would ring those offers: the site's route[STRAY] must end the stray
+# offer or make the call a callback. Before it, the call stayed OFFERED or WAITING, offered every
+# offer timeout to agents whose phones nobody rang. Last step: it leaves the agents not ready.
+E=$CALLRAFT_LAB/expired
+"$SIP/sip.sh" ready
+"$SIP/sip.sh" offer-timeout 1000
+printf 'SEQUENTIAL\n1000;+989000000001;patient\n2000;+989000000002;patient\n' > "$CALLRAFT_LAB/expired.csv"
+"$SIP/sip.sh" calls --csv "$CALLRAFT_LAB/expired.csv" --rate 1 --count 2 --impatient 0 --run "e$$" --out "$E"
+python3 - "$E/callers.log" "$CALLRAFT_LAB/sip" "$SIP/sip.sh" <<'PY2' || fail "a call whose answer came after its offer expired was left to agents nobody rings"
+import glob, json, subprocess, sys, time
+callers, sipdir, sipsh = sys.argv[1:4]
+cids = [l.split()[2] for l in open(callers) if l.split()[1:2] == ["INVITE"]]
+answered = {l.split()[2] for l in open(callers) if l.split()[1:2] == ["ANSWERED"]}
+assert len(cids) == 2, cids
+def site_log():
+    return "".join(open(f).read() for f in glob.glob(sipdir + "/*/kamailio.log"))
+refused = [c for c in cids if "ANSWER-REFUSED call=" + c + " " in site_log()]
+print("callers %d, answered %d, answers refused by callraft (offer expired) %d" % (len(cids), len(answered), len(refused)))
+assert refused, "no phone answered an expired offer: the case was not exercised"
+for c in refused:
+    assert c in answered, "caller %s got no 200 OK" % c
+    deadline = time.time() + 45
+    while True:
+        call = json.loads(subprocess.run([sipsh, "call", c], check=True, capture_output=True, text=True).stdout)["call"]
+        settled = call["state"] not in ("WAITING", "OFFERED") or call.get("callback")
+        if settled or time.time() > deadline:
+            break
+        time.sleep(1)
+    how = [l.split("callraft-sip: ")[1].split()[0] for l in site_log().splitlines() if "STRAY" in l and "call=" + c + " " in l]
+    print("%s: %s%s, site: %s" % (c, call["state"], " (callback)" if call.get("callback") else "", how))
+    assert settled, "call %s still %s to %s: nobody rings it" % (c, call["state"], call.get("agent_id"))
+PY2
 
 echo "--- the checker fails on forged logs"
 ans=$(awk '$2 == "ANSWER" {print; exit}' "$C/phones-tehran.log" "$C/phones-shiraz.log")

@@ -13,6 +13,9 @@
 #   sip.sh kill-site SITE             SIGKILL of a whole site: its nodes, its SIP server, its phones, desktops
 #   sip.sh register                   every phone registers again (its agent ready again, also after a reject)
 #   sip.sh ready                      waits (at most 60 s) until every agent is ready; fails if one is not
+#   sip.sh offer-timeout MS           the queues' offer_timeout_ms (up sets ring + 7 s; test_sip sets
+#                                     less than a slow phone's ring, to answer expired offers)
+#   sip.sh call CALL-ID               callraft's record of a call (JSON, from a node of a live site)
 #   sip.sh collect DIR [SITE]         callraft's events, agents, phones' and carrier's logs into DIR
 #                                     (for check_sip.py)
 #   sip.sh show                       what runs
@@ -25,7 +28,7 @@
 #
 # Environment: as lab.sh (CALLRAFT_LAB, CALLRAFT_LAB_NS, CALLRAFT_BUILD); SIP state in $CALLRAFT_LAB/sip.
 # Tunables (environment): SIP_RING_MS (8000), SIP_WAIT_MS (5000), SIP_HOLD_ROUNDS (12),
-# SIP_CHILDREN (16), SIP_ASYNC_WORKERS (48), SIP_PROBE_S (1), SIP_PROBE_FAILS (2), SIP_PROBE_TIMEOUT_MS (3000),
+# SIP_CHILDREN (16), SIP_ASYNC_WORKERS (48: the wait group), SIP_API_WORKERS (32: the api group), SIP_PROBE_S (1), SIP_PROBE_FAILS (2), SIP_PROBE_TIMEOUT_MS (3000),
 # SIP_NO_REPLY_MS (1500), SIP_API_TRIES (10), SIP_MAX_RINGS (6), SIP_LATE_MARGIN_MS (200), SIP_HB_FAILS (3),
 # SIP_PROBE_PORT (5061: each site's socket for the carrier's probes), SIP_PROBE_WORKERS (2),
 # SIP_ORPHAN_GRACE_MS (30000), SIP_DESKTOPS (1; 0: no desktops, idle agents' leases lapse).
@@ -99,6 +102,7 @@ write_site_local() { # SITE
 #!substdef "!TLS_KEY!$certs/sip-$s.key!"
 #!substdef "!CHILDREN!${SIP_CHILDREN:-16}!"
 #!substdef "!ASYNC_WORKERS!${SIP_ASYNC_WORKERS:-48}!"
+#!substdef "!API_WORKERS!${SIP_API_WORKERS:-32}!"
 #!substdef "!WAIT_MS!${SIP_WAIT_MS:-5000}!"
 #!substdef "!HOLD_ROUNDS!${SIP_HOLD_ROUNDS:-12}!"
 #!substdef "!RING_MS!${SIP_RING_MS:-8000}!"
@@ -258,6 +262,19 @@ register() {
   say "phones registered again: every agent ready"
 }
 
+offer_timeout() { # MS
+  local q
+  for q in sales support; do
+    admin_curl tehran -f -o /dev/null -X POST "$(node_url 1)/v1/queues/$q/configure" \
+      -H "Idempotency-Key: sip-lab-$q-$(date +%s%N)" -d "{\"offer_timeout_ms\": $1}"
+  done
+  say "queues sales, support: offer_timeout_ms $1"
+}
+
+call_record() { # CALL-ID
+  admin_curl tehran -f "$(node_url 1)/v1/calls/$1"
+}
+
 calls() { # --rate R --count N [--out DIR] [--run TAG] [--bg] [--csv FILE] [--port P]
   local rate=2 count=10 out=$sip/calls run bg=0 impatient=10 csv="" port=5070
   run=r$(date +%s)
@@ -382,9 +399,11 @@ case "$cmd" in
   kill-site) kill_site "$1" ;;
   register) register ;;
   ready) wait_ready; say "every agent ready" ;;
+  offer-timeout) offer_timeout "$1" ;;
+  call) call_record "$1" ;;
   collect) collect "$@" ;;
   stop-callers) stop_callers "$1" ;;
   show) show ;;
   down) down ;;
-  *) sed -n '2,31p' "$0"; exit 2 ;;
+  *) sed -n '2,34p' "$0"; exit 2 ;;
 esac
