@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
 done
 [ "$kill_at" -lt "$duration" ] || { echo "drill_sip.sh: --kill-at must be within --duration" >&2; exit 2; }
 agents=${agents:-$((rate * 6))}
-export SIP_ASYNC_WORKERS=${SIP_ASYNC_WORKERS:-96} SIP_API_WORKERS=${SIP_API_WORKERS:-128} SIP_CHILDREN=${SIP_CHILDREN:-64}
+export SIP_ASYNC_WORKERS=${SIP_ASYNC_WORKERS:-192} SIP_CHILDREN=${SIP_CHILDREN:-64}
 out=${out:-/tmp/sip-drill-$(date +%s)}
 mkdir -p "$out"
 lab=${CALLRAFT_LAB:-/tmp/callraft-lab}

@@ -28,7 +28,7 @@
 #
 # Environment: as lab.sh (CALLRAFT_LAB, CALLRAFT_LAB_NS, CALLRAFT_BUILD); SIP state in $CALLRAFT_LAB/sip.
 # Tunables (environment): SIP_RING_MS (8000), SIP_WAIT_MS (5000), SIP_HOLD_ROUNDS (12),
-# SIP_CHILDREN (16), SIP_ASYNC_WORKERS (48: the wait group), SIP_API_WORKERS (32: the api group), SIP_PROBE_S (1), SIP_PROBE_FAILS (2), SIP_PROBE_TIMEOUT_MS (3000),
+# SIP_CHILDREN (16), SIP_ASYNC_WORKERS (48), SIP_PROBE_S (1), SIP_PROBE_FAILS (2), SIP_PROBE_TIMEOUT_MS (3000),
 # SIP_NO_REPLY_MS (1500), SIP_API_TRIES (10), SIP_MAX_RINGS (6), SIP_LATE_MARGIN_MS (200), SIP_HB_FAILS (3),
 # SIP_PROBE_PORT (5061: each site's socket for the carrier's probes), SIP_PROBE_WORKERS (2),
 # SIP_ORPHAN_GRACE_MS (30000), SIP_DESKTOPS (1; 0: no desktops, idle agents' leases lapse).
@@ -102,7 +102,6 @@ write_site_local() { # SITE
 #!substdef "!TLS_KEY!$certs/sip-$s.key!"
 #!substdef "!CHILDREN!${SIP_CHILDREN:-16}!"
 #!substdef "!ASYNC_WORKERS!${SIP_ASYNC_WORKERS:-48}!"
-#!substdef "!API_WORKERS!${SIP_API_WORKERS:-32}!"
 #!substdef "!WAIT_MS!${SIP_WAIT_MS:-5000}!"
 #!substdef "!HOLD_ROUNDS!${SIP_HOLD_ROUNDS:-12}!"
 #!substdef "!RING_MS!${SIP_RING_MS:-8000}!"
