@@ -27,7 +27,9 @@
  *
  * Checks: I1-I4 of test_sim.c (same entries and replies at each index, re-applications after a
  * rebuild included; same digests at the same applied index; one leader per term; convergence after
- * healing), plus I5: every acknowledged write is in the converged state of every node exactly once.
+ * healing), plus I5: every acknowledged write is in the converged state of every node exactly once,
+ * and I6: a snapshot a node takes carries the last configuration at or below its index (checked
+ * in sio_snapshot_put against the configuration entries still in the node's log).
  * Clients write like callraft-traffic: each of SIM_SESSIONS sessions opens a ticket for a customer
  * named after its (session, seq), retries the same (client_id, seq) until a leader acknowledges it
  * (raft_apply's callback with status 0), then moves on. At the end every node lists the tickets of
@@ -255,12 +257,13 @@ enum sim_failure {
 	SIM_FATAL,      /* an LMDB failure, or a node that cannot restart */
 	SIM_CRASHED,
 	SIM_HARNESS,
+	SIM_STALE_CONFIG, /* a snapshot without the configuration entry its index covers (I6) */
 	SIM_FAILURE_KINDS
 };
 
 static const char *const failure_names[SIM_FAILURE_KINDS] = {
 	"ok", "diverged", "two leaders in a term", "no convergence", "acknowledged write lost",
-	"write applied twice", "fatal", "crashed", "harness error",
+	"write applied twice", "fatal", "crashed", "harness error", "stale snapshot configuration",
 };
 
 /* What a seed reports to the parent through its pipe. */
@@ -828,13 +831,60 @@ static int sio_truncate(struct raft_io *rio, raft_index index)
 	return 0;
 }
 
+/* The index of the last configuration entry in lo..hi of the log as raft now sees it (the durable
+ * log, then the queued operations in order), 0 if there is none. */
+static raft_index sio_last_conf_entry(const struct sio *io, raft_index lo, raft_index hi)
+{
+	size_t n = hi >= lo ? (size_t)(hi - lo + 1) : 0;
+	unsigned short *type;
+	raft_index found = 0;
+
+	if (n == 0)
+		return 0;
+	type = calloc(n, sizeof *type);
+	SIM_REQUIRE(type != NULL);
+	for (size_t k = 0; k < io->n_log; k++)
+		if (io->start + k >= lo && io->start + k <= hi)
+			type[io->start + k - lo] = io->log[k].type;
+	for (const struct op *op = io->ops; op != NULL; op = op->next) {
+		if (op->kind == OP_APPEND) {
+			for (unsigned k = 0; k < op->n; k++)
+				if (op->index + k >= lo && op->index + k <= hi)
+					type[op->index + k - lo] = op->entries[k].type;
+		} else if (op->kind == OP_TRUNCATE) {
+			for (raft_index x = op->index > lo ? op->index : lo; x <= hi; x++)
+				type[x - lo] = 0;
+		} else if (op->trailing == 0) {
+			memset(type, 0, n * sizeof *type); /* an installed snapshot replaces the log */
+		}
+	}
+	for (raft_index x = hi; x >= lo && found == 0; x--)
+		if (type[x - lo] == RAFT_CHANGE)
+			found = x;
+	free(type);
+	return found;
+}
+
 static int sio_snapshot_put(struct raft_io *rio, unsigned trailing, struct raft_io_snapshot_put *req,
 			    const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb)
 {
 	struct sio *io = rio->impl;
 	struct op *op = calloc(1, sizeof *op);
+	raft_index conf;
 
 	SIM_REQUIRE(op != NULL);
+	/* I6: a snapshot taken locally (trailing > 0; an installed one is the leader's) carries the
+	 * last configuration at or below its index. Every entry up to the index is committed and
+	 * applied, so a configuration entry still in the log between the snapshot's configuration
+	 * index and its index means raft lost track of a committed configuration: after the entry
+	 * is compacted, a restart would load the older one (seed 64632). */
+	if (trailing > 0 && snapshot->index > snapshot->configuration_index &&
+	    (conf = sio_last_conf_entry(io, snapshot->configuration_index + 1, snapshot->index)) != 0)
+		sim_fail(io->sim, SIM_STALE_CONFIG,
+			 "node %u: snapshot at %llu carries the configuration of index %llu, but the "
+			 "log has a configuration entry at %llu",
+			 io->i, (unsigned long long)snapshot->index,
+			 (unsigned long long)snapshot->configuration_index, (unsigned long long)conf);
 	req->cb = cb;
 	op->kind = OP_SNAPSHOT_PUT;
 	op->put_req = req;
@@ -2232,7 +2282,7 @@ static void sim_run_seeds(unsigned first, unsigned n, unsigned kinds[SIM_FAILURE
 }
 
 /* For many seeds: crashes, power loss, torn writes and network faults while clients write; then
- * heal and check I1-I5. Every coverage counter the issue names must be non-zero over the default
+ * heal and check I1-I6. Every coverage counter the issue names must be non-zero over the default
  * seed count. */
 static void crash_restart_many_seeds(void **state)
 {
@@ -2256,8 +2306,14 @@ static void crash_restart_many_seeds(void **state)
  *   with an append still queued behind the failed one, and the crash tore that append onto the
  *   durable log: entries 401..403 persisted on a log ending at 398 (the sim io's check that an
  *   append lands where the durable log ends caught it). Nothing queued after a failed or lost
- *   write reaches the disk now, not even in part (node_crash). */
-static const unsigned regression_seeds[] = {4192, 4316, 4602};
+ *   write reaches the disk now, not even in part (node_crash).
+ *   64632: a raft bug (raft-0.22.1-follower-config-index.patch). Followers got configuration entry
+ *   419 second in a batch, recorded it as uncommitted at 418, and so never committed it: their
+ *   snapshots kept the five-voter configuration. Node 0, restarted once 419 was compacted, counted
+ *   two standbys as voters, was elected with its log at 474 while voters 1 and 2 had committed
+ *   up to 510, and overwrote 475..: node 1 stopped on "conflicting terms 2 and 3 for entry 495".
+ *   I6 now fails this seed at node 0's first stale snapshot (436). */
+static const unsigned regression_seeds[] = {4192, 4316, 4602, 64632};
 
 static void crash_regression_seeds_pass(void **state)
 {
@@ -2374,6 +2430,95 @@ static void forged_conflicting_entry_below_commit_fails_stop(void **state)
 	rm_tree(root);
 }
 
+static unsigned sim_voters(const struct raft_configuration *c)
+{
+	unsigned v = 0;
+	for (unsigned k = 0; k < c->n; k++)
+		v += c->servers[k].role == RAFT_VOTER;
+	return v;
+}
+
+/* A follower that receives a configuration change in the middle of a batch of entries commits it
+ * (deploy/raft-patches/raft-0.22.1-follower-config-index.patch). raft 0.22.1 recorded the entry
+ * under the index of the batch's first entry, so committing it never updated the follower's
+ * committed configuration: its snapshots kept the old one, and once the entry was compacted a
+ * restart loaded the old configuration, whose extra voters let it win an election it should have
+ * lost (seed 64632). Scripted: cut a follower off, write, demote a voter, write, heal: the
+ * follower catches up with the configuration entry inside the batch. I6 checks each snapshot it
+ * takes; after the entry is compacted from its log, a clean restart must come back with the
+ * leader's voters. */
+static void follower_commits_configuration_inside_a_batch(void **state)
+{
+	char root[64];
+	struct sim *s;
+	struct sim_change *c;
+	unsigned l, f, t;
+	struct raft *rl;
+	raft_index cut_at, conf_index;
+	raft_time deadline;
+
+	(void)state;
+	snprintf(root, sizeof root, "%s/callraft-simc-XXXXXX", sim_tmpdir());
+	assert_non_null(mkdtemp(root));
+	s = sim_create(5, 11, root);
+	assert_true(sim_register(s));
+	sim_run_for(s, 2000);
+	assert_int_equal(s->failure, SIM_OK);
+	l = sim_any_leader(s);
+	assert_true(l < s->n);
+	rl = s->nodes[l].raft;
+	f = (l + 1) % s->n;
+	t = (l + 2) % s->n;
+	assert_int_equal(sim_voters(&rl->configuration), 5);
+
+	/* Cut the follower off for a few entries only: it must catch up by entries (the
+	 * configuration one among them), not by a snapshot install. */
+	for (unsigned k = 0; k < s->n; k++)
+		s->cut[k][f] = s->cut[f][k] = true;
+	cut_at = raft_last_index(rl);
+	for (deadline = s->now + 1000; raft_last_index(rl) == cut_at && s->now < deadline;)
+		sim_run_for(s, 1);
+	conf_index = raft_last_index(rl) + 1;
+	c = calloc(1, sizeof *c);
+	assert_non_null(c);
+	c->sim = s;
+	c->req.data = c;
+	assert_int_equal(raft_assign(rl, &c->req, s->nodes[t].sio.id, RAFT_STANDBY, sim_change_cb), 0);
+	for (deadline = s->now + 1000; s->counts[C_MEMBERSHIP] == 0 && s->now < deadline;)
+		sim_run_for(s, 1); /* committed by the leader and the two voters left */
+	assert_int_equal(s->counts[C_MEMBERSHIP], 1);
+	assert_true(raft_last_index(s->nodes[f].raft) < conf_index - 1);
+	for (unsigned k = 0; k < s->n; k++)
+		s->cut[k][f] = s->cut[f][k] = false;
+
+	/* Enough writes for the follower's snapshots to compact the entry from its log (I6 is
+	 * checked at each of them). */
+	sim_run_for(s, 5000);
+	if (s->failure != SIM_OK)
+		printf("%s: %s\n", failure_names[s->failure], s->failmsg);
+	assert_int_equal(s->failure, SIM_OK);
+	assert_int_equal(sim_any_leader(s), l);
+	assert_int_equal(s->counts[C_INSTALLS], 0);
+	assert_non_null(s->nodes[f].sio.snapshot);
+	assert_true(s->nodes[f].sio.start > conf_index);
+	printf("configuration entry %llu: follower %u's snapshot %llu has configuration %llu\n",
+	       (unsigned long long)conf_index, f, (unsigned long long)s->nodes[f].sio.snapshot->index,
+	       (unsigned long long)s->nodes[f].sio.snapshot->configuration_index);
+	assert_true(s->nodes[f].sio.snapshot->configuration_index >= conf_index);
+
+	node_clean_stop(s, f);
+	node_restart(s, f);
+	assert_non_null(s->nodes[f].raft);
+	assert_int_equal(sim_voters(&s->nodes[f].raft->configuration), 4);
+	assert_int_equal(sim_voters(&s->nodes[f].raft->configuration),
+			 sim_voters(&rl->configuration));
+	sim_run_for(s, 2000);
+	sim_check_records(s);
+	assert_int_equal(s->failure, SIM_OK);
+	sim_destroy(s);
+	rm_tree(root);
+}
+
 /* Negative controls: the same run with a broken disk (appends acknowledged before they are
  * durable, as with eatmydata) and with the unclean-reboot rule skipped must fail seeds, or the
  * checks above could not see what they look for. */
@@ -2401,6 +2546,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(crash_restart_many_seeds),
 		cmocka_unit_test(crash_regression_seeds_pass),
+		cmocka_unit_test(follower_commits_configuration_inside_a_batch),
 		cmocka_unit_test(crash_negative_controls_fail),
 		cmocka_unit_test(forged_conflicting_entry_below_commit_fails_stop),
 	};
