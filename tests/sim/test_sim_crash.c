@@ -2307,13 +2307,17 @@ static void crash_restart_many_seeds(void **state)
  *   durable log: entries 401..403 persisted on a log ending at 398 (the sim io's check that an
  *   append lands where the durable log ends caught it). Nothing queued after a failed or lost
  *   write reaches the disk now, not even in part (node_crash).
- *   64632: a raft bug (raft-0.22.1-follower-config-index.patch). Followers got configuration entry
+ *   64632: a raft bug (raft-0.22.1-committed-configuration.patch). Followers got configuration entry
  *   419 second in a batch, recorded it as uncommitted at 418, and so never committed it: their
  *   snapshots kept the five-voter configuration. Node 0, restarted once 419 was compacted, counted
  *   two standbys as voters, was elected with its log at 474 while voters 1 and 2 had committed
  *   up to 510, and overwrote 475..: node 1 stopped on "conflicting terms 2 and 3 for entry 495".
- *   I6 now fails this seed at node 0's first stale snapshot (436). */
-static const unsigned regression_seeds[] = {4192, 4316, 4602, 64632};
+ *   I6 now fails this seed at node 0's first stale snapshot (436).
+ *   63838: the same patch, found by I6 once the first defect was fixed. Node 0 restarted with
+ *   configuration entries 554 and 569 in its log, not yet applied, then received 583: raft committed
+ *   only the latest of them, and took the snapshot at 591 while the events of 569 and 583 were
+ *   still queued, so it carried configuration 554. */
+static const unsigned regression_seeds[] = {4192, 4316, 4602, 63838, 64632};
 
 static void crash_regression_seeds_pass(void **state)
 {
@@ -2439,11 +2443,11 @@ static unsigned sim_voters(const struct raft_configuration *c)
 }
 
 /* A follower that receives a configuration change in the middle of a batch of entries commits it
- * (deploy/raft-patches/raft-0.22.1-follower-config-index.patch). raft 0.22.1 recorded the entry
- * under the index of the batch's first entry, so committing it never updated the follower's
- * committed configuration: its snapshots kept the old one, and once the entry was compacted a
- * restart loaded the old configuration, whose extra voters let it win an election it should have
- * lost (seed 64632). Scripted: cut a follower off, write, demote a voter, write, heal: the
+ * (deploy/raft-patches/raft-0.22.1-committed-configuration.patch, its first defect). raft 0.22.1
+ * recorded the entry under the index of the batch's first entry, so committing it never updated the
+ * follower's committed configuration: its snapshots kept the old one, and once the entry was
+ * compacted a restart loaded the old configuration, whose extra voters let it win an election it
+ * should have lost (seed 64632). Scripted: cut a follower off, write, demote a voter, write, heal: the
  * follower catches up with the configuration entry inside the batch. I6 checks each snapshot it
  * takes; after the entry is compacted from its log, a clean restart must come back with the
  * leader's voters. */
