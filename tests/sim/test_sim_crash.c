@@ -2523,6 +2523,96 @@ static void follower_commits_configuration_inside_a_batch(void **state)
 	rm_tree(root);
 }
 
+/* Demotes server `target` to standby through leader l and runs until the change is committed
+ * (the membership counter moves), at most 1 s. Returns the configuration entry's index. */
+static raft_index sim_demote(struct sim *s, unsigned l, unsigned target)
+{
+	struct sim_change *c = calloc(1, sizeof *c);
+	uint64_t before = s->counts[C_MEMBERSHIP];
+	raft_index index = raft_last_index(s->nodes[l].raft) + 1;
+
+	assert_non_null(c);
+	c->sim = s;
+	c->req.data = c;
+	assert_int_equal(raft_assign(s->nodes[l].raft, &c->req, s->nodes[target].sio.id, RAFT_STANDBY,
+				     sim_change_cb),
+			 0);
+	for (raft_time deadline = s->now + 1000; s->counts[C_MEMBERSHIP] == before && s->now < deadline;)
+		sim_run_for(s, 1);
+	assert_int_equal(s->counts[C_MEMBERSHIP], before + 1);
+	return index;
+}
+
+/* A follower that applies several configuration entries at once, and takes a snapshot in that
+ * pass, puts the last of them into the snapshot (raft-0.22.1-committed-configuration.patch, its
+ * third defect: raft 0.22.1 handles each applied configuration entry as a queued event but took
+ * the snapshot while handling the first, before the later ones were committed; seed 63838).
+ * Scripted: once the follower is a few entries short of its next snapshot, cut it off while the
+ * leader demotes two voters one after the other and writes a few more entries (fewer than the
+ * trailing window, so the follower catches up by entries), then heal: the follower applies both
+ * configuration entries and crosses its snapshot threshold in one pass. I6 checks the snapshot. */
+static void follower_snapshot_after_several_configurations(void **state)
+{
+	char root[64];
+	struct sim *s;
+	unsigned l, f;
+	struct raft *rl;
+	struct sio *io;
+	raft_index f_last, first, second;
+
+	(void)state;
+	snprintf(root, sizeof root, "%s/callraft-simc-XXXXXX", sim_tmpdir());
+	assert_non_null(mkdtemp(root));
+	s = sim_create(5, 13, root);
+	assert_true(sim_register(s));
+	sim_run_for(s, 2000);
+	assert_int_equal(s->failure, SIM_OK);
+	l = sim_any_leader(s);
+	assert_true(l < s->n);
+	rl = s->nodes[l].raft;
+	f = (l + 1) % s->n;
+	io = &s->nodes[f].sio;
+
+	/* Wait until the follower is 6..8 entries short of its next snapshot, with nothing queued. */
+	for (raft_time deadline = s->now + 5000; s->now < deadline; sim_run_for(s, 1)) {
+		raft_index c = raft_commit_index(s->nodes[f].raft);
+		raft_index snap = io->snapshot != NULL ? io->snapshot->index : 0;
+		if (io->ops == NULL && c == raft_last_index(s->nodes[f].raft) &&
+		    c - snap + 8 >= SIM_SNAPSHOT_THRESHOLD && c - snap + 6 <= SIM_SNAPSHOT_THRESHOLD)
+			break;
+	}
+	for (unsigned k = 0; k < s->n; k++)
+		s->cut[k][f] = s->cut[f][k] = true;
+	f_last = raft_last_index(s->nodes[f].raft);
+	first = sim_demote(s, l, (l + 2) % s->n);
+	second = sim_demote(s, l, (l + 3) % s->n);
+	assert_true(first > f_last + 1); /* neither is first in the follower's catch-up batch */
+	for (raft_time deadline = s->now + 1000; raft_last_index(rl) < f_last + 10 && s->now < deadline;)
+		sim_run_for(s, 1);
+	assert_true(raft_last_index(rl) >= f_last + 10);
+	assert_true(raft_last_index(rl) <= f_last + SIM_SNAPSHOT_TRAILING - 2);
+	for (unsigned k = 0; k < s->n; k++)
+		s->cut[k][f] = s->cut[f][k] = false;
+
+	sim_run_for(s, 2000);
+	if (s->failure != SIM_OK)
+		printf("%s: %s\n", failure_names[s->failure], s->failmsg);
+	assert_int_equal(s->failure, SIM_OK);
+	assert_int_equal(s->counts[C_INSTALLS], 0);
+	assert_non_null(io->snapshot);
+	printf("configuration entries %llu and %llu: follower %u's snapshot %llu has configuration "
+	       "%llu\n",
+	       (unsigned long long)first, (unsigned long long)second, f,
+	       (unsigned long long)io->snapshot->index,
+	       (unsigned long long)io->snapshot->configuration_index);
+	assert_true(io->snapshot->index >= second);
+	assert_int_equal(io->snapshot->configuration_index, second);
+	sim_check_records(s);
+	assert_int_equal(s->failure, SIM_OK);
+	sim_destroy(s);
+	rm_tree(root);
+}
+
 /* Negative controls: the same run with a broken disk (appends acknowledged before they are
  * durable, as with eatmydata) and with the unclean-reboot rule skipped must fail seeds, or the
  * checks above could not see what they look for. */
@@ -2551,6 +2641,7 @@ int main(void)
 		cmocka_unit_test(crash_restart_many_seeds),
 		cmocka_unit_test(crash_regression_seeds_pass),
 		cmocka_unit_test(follower_commits_configuration_inside_a_batch),
+		cmocka_unit_test(follower_snapshot_after_several_configurations),
 		cmocka_unit_test(crash_negative_controls_fail),
 		cmocka_unit_test(forged_conflicting_entry_below_commit_fails_stop),
 	};
