@@ -2442,6 +2442,26 @@ static unsigned sim_voters(const struct raft_configuration *c)
 	return v;
 }
 
+/* Demotes server `target` to standby through leader l and runs until the change is committed
+ * (the membership counter moves), at most 1 s. Returns the configuration entry's index. */
+static raft_index sim_demote(struct sim *s, unsigned l, unsigned target)
+{
+	struct sim_change *c = calloc(1, sizeof *c);
+	uint64_t before = s->counts[C_MEMBERSHIP];
+	raft_index index = raft_last_index(s->nodes[l].raft) + 1;
+
+	assert_non_null(c);
+	c->sim = s;
+	c->req.data = c;
+	assert_int_equal(raft_assign(s->nodes[l].raft, &c->req, s->nodes[target].sio.id, RAFT_STANDBY,
+				     sim_change_cb),
+			 0);
+	for (raft_time deadline = s->now + 1000; s->counts[C_MEMBERSHIP] == before && s->now < deadline;)
+		sim_run_for(s, 1);
+	assert_int_equal(s->counts[C_MEMBERSHIP], before + 1);
+	return index;
+}
+
 /* A follower that receives a configuration change in the middle of a batch of entries commits it
  * (deploy/raft-patches/raft-0.22.1-committed-configuration.patch, its first defect). raft 0.22.1
  * recorded the entry under the index of the batch's first entry, so committing it never updated the
@@ -2455,7 +2475,6 @@ static void follower_commits_configuration_inside_a_batch(void **state)
 {
 	char root[64];
 	struct sim *s;
-	struct sim_change *c;
 	unsigned l, f, t;
 	struct raft *rl;
 	raft_index cut_at, conf_index;
@@ -2482,14 +2501,8 @@ static void follower_commits_configuration_inside_a_batch(void **state)
 	cut_at = raft_last_index(rl);
 	for (deadline = s->now + 1000; raft_last_index(rl) == cut_at && s->now < deadline;)
 		sim_run_for(s, 1);
-	conf_index = raft_last_index(rl) + 1;
-	c = calloc(1, sizeof *c);
-	assert_non_null(c);
-	c->sim = s;
-	c->req.data = c;
-	assert_int_equal(raft_assign(rl, &c->req, s->nodes[t].sio.id, RAFT_STANDBY, sim_change_cb), 0);
-	for (deadline = s->now + 1000; s->counts[C_MEMBERSHIP] == 0 && s->now < deadline;)
-		sim_run_for(s, 1); /* committed by the leader and the two voters left */
+	assert_int_equal(s->counts[C_MEMBERSHIP], 0);
+	conf_index = sim_demote(s, l, t); /* committed by the leader and the two voters left */
 	assert_int_equal(s->counts[C_MEMBERSHIP], 1);
 	assert_true(raft_last_index(s->nodes[f].raft) < conf_index - 1);
 	for (unsigned k = 0; k < s->n; k++)
@@ -2521,26 +2534,6 @@ static void follower_commits_configuration_inside_a_batch(void **state)
 	assert_int_equal(s->failure, SIM_OK);
 	sim_destroy(s);
 	rm_tree(root);
-}
-
-/* Demotes server `target` to standby through leader l and runs until the change is committed
- * (the membership counter moves), at most 1 s. Returns the configuration entry's index. */
-static raft_index sim_demote(struct sim *s, unsigned l, unsigned target)
-{
-	struct sim_change *c = calloc(1, sizeof *c);
-	uint64_t before = s->counts[C_MEMBERSHIP];
-	raft_index index = raft_last_index(s->nodes[l].raft) + 1;
-
-	assert_non_null(c);
-	c->sim = s;
-	c->req.data = c;
-	assert_int_equal(raft_assign(s->nodes[l].raft, &c->req, s->nodes[target].sio.id, RAFT_STANDBY,
-				     sim_change_cb),
-			 0);
-	for (raft_time deadline = s->now + 1000; s->counts[C_MEMBERSHIP] == before && s->now < deadline;)
-		sim_run_for(s, 1);
-	assert_int_equal(s->counts[C_MEMBERSHIP], before + 1);
-	return index;
 }
 
 /* A follower that applies several configuration entries at once, and takes a snapshot in that
